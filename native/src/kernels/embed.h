@@ -1,0 +1,1 @@
+// Declarations for the embed kernels (included inside namespace slm::<isa>; see isa.h).

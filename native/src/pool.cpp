@@ -1,0 +1,148 @@
+// Thread pool implementation: workers sleep on a condition variable between
+// jobs and spin briefly after each one, so back-to-back kernel calls (the
+// common case in a training step) do not pay a futex wake-up each time.
+#include "pool.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace slm {
+namespace {
+
+thread_local bool t_in_pool_task = false;
+
+int default_threads() {
+  if (const char* env = std::getenv("SLM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(hc);
+}
+
+class Pool {
+ public:
+  Pool() { resize(default_threads()); }
+  ~Pool() { stop_workers(); }
+
+  int size() const { return nthreads_; }
+
+  void resize(int n) {
+    if (n <= 0) n = default_threads();
+    std::lock_guard<std::mutex> busy(busy_);
+    stop_workers();
+    nthreads_ = n;
+    stopping_ = false;
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
+    if (ntasks <= 0) return;
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (ntasks == 1 || nthreads_ == 1 || t_in_pool_task || !busy.owns_lock()) {
+      for (int64_t i = 0; i < ntasks; ++i) fn(i);
+      return;
+    }
+    job_ = &fn;
+    ntasks_ = ntasks;
+    next_.store(0, std::memory_order_relaxed);
+    active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    drain();
+    while (active_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    job_ = nullptr;
+  }
+
+ private:
+  void drain() {
+    bool was = t_in_pool_task;
+    t_in_pool_task = true;
+    for (;;) {
+      int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= ntasks_) break;
+      (*job_)(i);
+    }
+    t_in_pool_task = was;
+  }
+
+  void worker_loop() {
+    uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+      // Spin a little before sleeping: kernels arrive in quick succession.
+      bool got = false;
+      for (int spin = 0; spin < 20000; ++spin) {
+        if (generation_.load(std::memory_order_acquire) != seen || stopping_) { got = true; break; }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (!got) {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen || stopping_; });
+      }
+      if (stopping_) return;
+      seen = generation_.load(std::memory_order_acquire);
+      drain();
+      active_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  int nthreads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex busy_;  // held by the thread that owns the pool for one job
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> next_{0};
+  std::atomic<int> active_{0};
+  int64_t ntasks_ = 0;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  std::atomic<bool> stopping_{false};
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: workers must outlive static teardown
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+void set_num_threads(int n) { pool().resize(n); }
+
+void parallel_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn) { pool().run(ntasks, fn); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t chunks = (n + grain - 1) / grain;
+  int64_t nt = num_threads();
+  if (chunks > nt) chunks = nt;
+  if (chunks <= 1) { fn(0, n); return; }
+  int64_t per = n / chunks, rem = n % chunks;
+  pool().run(chunks, [&](int64_t c) {
+    int64_t b = c * per + (c < rem ? c : rem);
+    int64_t e = b + per + (c < rem ? 1 : 0);
+    fn(b, e);
+  });
+}
+
+}  // namespace slm

@@ -1,0 +1,24 @@
+// A persistent thread pool shared by all kernels. Knows nothing about kernels:
+// it runs index ranges on worker threads; the calling thread takes part.
+// Calls from inside a pool task, or from a second JS thread while the pool is
+// busy, run serially on the caller instead of deadlocking.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace slm {
+
+// Number of threads used by parallel calls (including the caller). Defaults to
+// SLM_THREADS when set, else the number of online CPUs.
+int num_threads();
+// Resizes the pool; n <= 0 restores the default.
+void set_num_threads(int n);
+
+// Runs fn(task) for every task in [0, ntasks), tasks handed out dynamically.
+void parallel_tasks(int64_t ntasks, const std::function<void(int64_t task)>& fn);
+
+// Splits [0, n) into at most num_threads() contiguous ranges of at least
+// `grain` items and runs fn(begin, end) on each.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+}  // namespace slm

@@ -1,0 +1,44 @@
+// What a CLI command is: a name, help text with an example, and a run function
+// over parsed arguments. Commands are thin: they parse flags, call the
+// library, and print. Exit codes: 0 success, 1 failure, 2 usage error.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+import { UsageError } from "../errors.ts";
+
+export interface CommandContext {
+  /** Standard output / error writers (tests capture them). */
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** True when stderr is a terminal (progress bars) . */
+  tty: boolean;
+  verbose: boolean;
+}
+
+export interface Command {
+  /** The words after `slm`, e.g. "bench" or "tokenizer train". */
+  name: string;
+  /** One line for `slm --help`. */
+  summary: string;
+  /** Full help: usage line, options, at least one example. */
+  help: string;
+  run(argv: string[], ctx: CommandContext): Promise<number>;
+}
+
+export type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** node:util parseArgs with strict checking, turned into UsageErrors. */
+export function parse<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
+  }
+}
+
+/** Parses a positive integer flag value, with a usage error naming the flag. */
+export function intFlag(name: string, v: string | undefined, def: number, min = 1): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
+  return n;
+}

@@ -1,0 +1,4 @@
+// The registry of CLI commands: one import and one entry per command file.
+import type { Command } from "./command.ts";
+
+export const commands: Command[] = [];

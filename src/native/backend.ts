@@ -1,0 +1,37 @@
+// The kernel backend: one object with every raw kernel, implemented either by
+// the native addon or by the TypeScript reference. Each group's signatures
+// live in ops/<group>.ts beside its validating wrappers.
+import type { ActivationKernels } from "./ops/activation.ts";
+import type { AttentionKernels } from "./ops/attention.ts";
+import type { EmbedKernels } from "./ops/embed.ts";
+import type { GemmKernels } from "./ops/gemm.ts";
+import type { LossKernels } from "./ops/loss.ts";
+import type { NormKernels } from "./ops/norm.ts";
+import type { OptimKernels } from "./ops/optim.ts";
+import type { RopeKernels } from "./ops/rope.ts";
+
+export type Isa = "avx512" | "avx2" | "scalar";
+
+export interface BackendControls {
+  /** "native" or "reference". */
+  readonly name: "native" | "reference";
+  /** Threads used by parallel kernels (1 for the reference). */
+  getThreads(): number;
+  setThreads(n: number): void;
+  /** Instruction set in use, and the best the CPU has ("scalar" for the reference). */
+  getIsa(): Isa;
+  bestIsa(): Isa;
+  /** Switches instruction set; false when the CPU lacks it. */
+  setIsa(isa: Isa): boolean;
+}
+
+export type Kernels = GemmKernels &
+  EmbedKernels &
+  NormKernels &
+  RopeKernels &
+  AttentionKernels &
+  ActivationKernels &
+  LossKernels &
+  OptimKernels;
+
+export type Backend = BackendControls & Kernels;

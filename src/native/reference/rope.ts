@@ -1,0 +1,4 @@
+// Reference rope kernels in plain TypeScript (the tests' oracle and the slow fallback).
+import type { RopeKernels } from "../ops/rope.ts";
+
+export const ropeReference: RopeKernels = {};
