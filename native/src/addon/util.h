@@ -29,6 +29,12 @@ inline float* f32(const Napi::CallbackInfo& info, size_t i, int64_t need, const 
   return arr.Data();
 }
 
+// A Float32Array argument with at least `need` elements, or null/undefined (returns nullptr).
+inline float* f32_or_null(const Napi::CallbackInfo& info, size_t i, int64_t need, const char* name) {
+  if (i < info.Length() && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
+  return f32(info, i, need, name);
+}
+
 // An Int32Array argument with at least `need` elements.
 inline int32_t* i32(const Napi::CallbackInfo& info, size_t i, int64_t need, const char* name) {
   Napi::Env env = info.Env();
