@@ -8,6 +8,7 @@ import { FormatError, UsageError } from "../errors.ts";
 import { Merger, PairTable } from "./bpe.ts";
 import { BYTE_TO_CHAR, byteLevelToBytes, bytesToByteLevel, concatBytes, strictUtf8, utf8Decoder, utf8Encoder, utf8Runs } from "./bytes.ts";
 import { compilePattern, PATTERNS } from "./pretokenize.ts";
+import { applyChatTemplate, type ChatEncoding, type ChatMessage, type ChatTemplateOptions } from "./chat.ts";
 import { parseTokenizerJson, readTokenizerFiles, toConfigJson, toTokenizerJson, writeTokenizerFiles } from "./hf.ts";
 
 /** A token matched in the raw text before normalization and BPE. */
@@ -563,6 +564,11 @@ export class Tokenizer {
   /** Text of the ids; invalid UTF-8 becomes U+FFFD. */
   decode(ids: readonly number[], opts: DecodeOptions = {}): string {
     return utf8Decoder.decode(this.decodeBytes(ids, opts));
+  }
+
+  /** Renders messages with the chat template; ids plus an assistant-only loss mask (see chat.ts for the method). */
+  applyChatTemplate(messages: readonly ChatMessage[], opts: ChatTemplateOptions = {}): ChatEncoding {
+    return applyChatTemplate(this, messages, opts);
   }
 
   createStreamDecoder(opts: DecodeOptions = {}): StreamDecoder {
