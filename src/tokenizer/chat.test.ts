@@ -21,12 +21,8 @@ test("applyChatTemplate: ChatML rendering, ids equal plain encoding, assistant-o
   assert.deepEqual(r.ids, tok.encode(r.text));
   assert.equal(r.assistantMask.length, r.ids.length);
   // The masked tokens decode to exactly the assistant contents, each followed by <|im_end|>.
-  let masked = "";
-  r.ids.forEach((id, i) => {
-    if (r.assistantMask[i]) masked += tok.decode([id]);
-  });
-  const bytes = new TextEncoder().encode(masked);
-  assert.equal(new TextDecoder().decode(bytes), "I am fine, thanks for asking.<|im_end|>Why did the tokenizer split? 😀<|im_end|>");
+  const maskedIds = r.ids.filter((_, i) => r.assistantMask[i] === 1);
+  assert.equal(tok.decode(maskedIds), "I am fine, thanks for asking.<|im_end|>Why did the tokenizer split? 😀<|im_end|>");
   const gen = tok.applyChatTemplate(messages.slice(0, 2), { addGenerationPrompt: true });
   assert.ok(gen.text.endsWith("<|im_start|>assistant\n"));
   assert.ok(gen.assistantMask.every((m) => m === 0));
