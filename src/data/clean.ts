@@ -137,7 +137,7 @@ function ibanValid(iban: string): boolean {
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
 const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g;
 const CARD = /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g;
-const PHONE = /(?<![\w+.\/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,5}){1,4}(?![\w.\/-]*\d)/g;
+const PHONE = /(?<![\w+.\/-])(?:\+?\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,5}){1,4}(?![\w\/-]|\.\d)/g;
 const DATE_LIKE = /^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$/;
 
 /** Replaces PII of the chosen kinds with [EMAIL], [PHONE], [CARD], [IBAN]; adds to counts. */
@@ -167,8 +167,10 @@ export function redactPii(text: string, kinds: ReadonlySet<PiiKind>, counts: Pii
   }
   if (kinds.has("phones")) {
     text = text.replace(PHONE, (m) => {
+      // 10–15 digits, or 7+ when written like a phone number ("+…" or "(…)"); dates are not phones.
       const digits = m.replace(/\D/g, "").length;
-      if (digits < 7 || digits > 15 || DATE_LIKE.test(m)) return m;
+      const styled = m.startsWith("+") || m.includes("(");
+      if (digits > 15 || digits < (styled ? 7 : 10) || DATE_LIKE.test(m)) return m;
       counts.phones++;
       return "[PHONE]";
     });

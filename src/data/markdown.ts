@@ -124,7 +124,7 @@ export function markdownToBlocks(src: string): MarkdownDoc {
       inComment = true;
       line = line.slice(0, c0);
     }
-    const trimmed = line.trim();
+    let trimmed = line.trim();
     if (trimmed === "") {
       flush();
       continue;
@@ -157,7 +157,11 @@ export function markdownToBlocks(src: string): MarkdownDoc {
         if (row) blocks.push({ kind: "text", text: row, tight: true });
         continue;
       }
-      if (trimmed.startsWith(">")) line = trimmed.replace(/^(>\s?)+/, "");
+      if (trimmed.startsWith(">")) {
+        line = trimmed.replace(/^(>\s?)+/, "");
+        trimmed = line.trim();
+        if (!trimmed) continue;
+      }
       if (TABLE_SEP.test(trimmed) && trimmed.includes("|")) continue;
     }
     const li = plain && !(first >= 48 && first <= 57) ? null : LIST.exec(line);

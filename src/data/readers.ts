@@ -6,10 +6,7 @@
 // Knows nothing about walking directories, cleaning, dedupe or tokenizers.
 import { extname } from "node:path";
 
-import mammoth from "mammoth";
-import { extractText, getDocumentProxy } from "unpdf";
-
-import { htmlFragmentToBlocks, htmlToBlocks } from "./html.ts";
+// unpdf, mammoth and linkedom/Readability are loaded on first use: a Markdown-only corpus never pays for them.
 import { markdownToBlocks } from "./markdown.ts";
 import { blocksToSections, groupParagraphs, normalizeInline, normalizeSource, type ExtractedDoc, type Section } from "./text.ts";
 
@@ -145,6 +142,7 @@ function recordDoc(source: string, text: string, o: ReaderOptions): ExtractedDoc
 }
 
 async function readPdf(bytes: Uint8Array, source: string, o: ReaderOptions): Promise<ExtractedDoc[]> {
+  const { extractText, getDocumentProxy } = await import("unpdf");
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>> | undefined;
   try {
     pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 } as Parameters<typeof getDocumentProxy>[1]);
@@ -163,6 +161,8 @@ async function readPdf(bytes: Uint8Array, source: string, o: ReaderOptions): Pro
 }
 
 async function readDocx(bytes: Uint8Array, source: string, o: ReaderOptions): Promise<ExtractedDoc[]> {
+  const mammoth = (await import("mammoth")).default;
+  const { htmlFragmentToBlocks } = await import("./html.ts");
   let html: string;
   try {
     html = (await mammoth.convertToHtml({ buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) })).value;
@@ -194,6 +194,7 @@ export async function extractFile(bytes: Uint8Array, source: string, format: For
       break;
     }
     case "html": {
+      const { htmlToBlocks } = await import("./html.ts");
       const h = htmlToBlocks(decodeText(bytes, notes));
       const sections = blocksToSections(h.blocks, { maxChars: o.maxSectionChars });
       if (sections.length > 0) docs = [{ source, title: h.title, sections }];
