@@ -1,0 +1,547 @@
+// The ingestion pipeline: files -> extracted documents (cached by content
+// hash) -> cleaned, deduplicated sections with provenance (documents.jsonl) ->
+// train/val split by document -> token shards -> manifest.json. Everything is
+// written into a temporary directory beside the output and renamed at the end.
+//
+// Passes, to keep memory bounded (no document text is held across files):
+//   1. extract each file (or reuse the cache) and count per-document line hashes;
+//   2. re-read extractions in path order: drop boilerplate lines, filter, dedupe,
+//      redact, append rows to documents.jsonl;
+//   3. (with a tokenizer) stream documents.jsonl into train/val shards.
+// Reports progress through a callback; never prints. Knows nothing about the
+// CLI or about how a tokenizer works (see tokenizer.ts).
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, openSync, closeSync, writeSync, readSync, fstatSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+import { ConfigError, UsageError } from "../errors.ts";
+import { ExtractCache, type CacheEntry } from "./cache.ts";
+import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, textHash, textRatio, type PiiCounts, type PiiKind } from "./clean.ts";
+import { NearDupIndex, minhash } from "./dedupe.ts";
+import { EXTRACTOR_VERSION, SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
+import { ShardWriter, type ShardInfo } from "./shards.ts";
+import { splitDocuments } from "./split.ts";
+import { HEADING_SEP, cpLength, type ExtractedDoc } from "./text.ts";
+import type { TextTokenizer, TrainTokenizer } from "./tokenizer.ts";
+import { findFiles, type FoundFile } from "./walk.ts";
+
+export const MANIFEST_VERSION = 1;
+
+export interface IngestProgress {
+  phase: "scan" | "extract" | "clean" | "tokenize" | "done";
+  files: number;
+  filesTotal: number;
+  /** Input bytes processed so far in this phase, and in total. */
+  bytes: number;
+  bytesTotal: number;
+  elapsedMs: number;
+}
+
+/** Injected file access (tests simulate unreadable files with it). */
+export interface IngestIO {
+  /** Reads at most maxBytes of a file. */
+  readFile(path: string, maxBytes: number): Promise<Uint8Array>;
+}
+
+export interface IngestOptions {
+  /** Files, directories or globs. */
+  inputs: string[];
+  /** The dataset directory to create (replaced if it exists). */
+  out: string;
+  /** Base for relative inputs and for the source labels (default process.cwd()). */
+  cwd?: string;
+  /** Tokenizer for the shards; without it (and without trainTokenizer) no shards are written. */
+  tokenizer?: TextTokenizer;
+  /** Trains a tokenizer on the cleaned training documents; needs vocabSize. */
+  trainTokenizer?: TrainTokenizer;
+  vocabSize?: number;
+  /** Fraction of documents in the validation split (default 0.05). */
+  valFraction?: number;
+  /** Seed of the split and of MinHash (default 0). */
+  seed?: number;
+  /** JSON/JSONL text field (default "text"); CSV text column (default "text"). */
+  textField?: string;
+  csvColumn?: string;
+  /** Sections are split at paragraph boundaries beyond this (default 4000 chars). */
+  maxSectionChars?: number;
+  /** Headingless text is grouped into sections of about this size (default 1500 chars). */
+  targetSectionChars?: number;
+  /** Sections shorter than this are dropped (default 20 chars). */
+  minSectionChars?: number;
+  /** Documents shorter than this after cleaning are dropped (default 50 chars). */
+  minDocChars?: number;
+  /** Sections whose letters+digits+whitespace fraction is below this are dropped (default 0.6). */
+  minTextRatio?: number;
+  /** A line in at least max(minDocs, fraction × documents) documents is boilerplate (defaults 3 and 0.05). */
+  boilerplateMinDocs?: number;
+  boilerplateMinFraction?: number;
+  /** Jaccard threshold of near duplicates (default 0.8); 0 disables near-duplicate removal. */
+  nearDupThreshold?: number;
+  /** PII kinds to redact (default none). */
+  redact?: PiiKind[];
+  /** Files larger than this are skipped as too large (default 64 MiB). */
+  maxFileBytes?: number;
+  /** Incremental cache directory; null disables it (default <parent>/.slm-cache/<name>). */
+  cacheDir?: string | null;
+  /** Tokens per shard file (default 2^28). */
+  maxTokensPerShard?: number;
+  onProgress?: (p: IngestProgress) => void;
+  /** Minimum milliseconds between progress callbacks (default 200). */
+  progressIntervalMs?: number;
+  io?: IngestIO;
+}
+
+export interface FileReport {
+  source: string;
+  format: Format | null;
+  bytes: number;
+  status: "ok" | "skipped";
+  reason?: string;
+  notes?: string[];
+  /** The extraction was reused from the cache (the file was not parsed). */
+  cached: boolean;
+  /** The file's bytes were read in this run (false when size+mtime matched the cache index). */
+  read: boolean;
+  documents: number;
+  sha256?: string;
+}
+
+export interface DuplicateReport {
+  source: string;
+  kind: "exact" | "near";
+  duplicateOf: string;
+  jaccard?: number;
+}
+
+export interface Removals {
+  boilerplateLines: number;
+  shortSections: number;
+  lowTextRatioSections: number;
+  duplicateSections: number;
+  shortDocuments: number;
+  exactDuplicateDocuments: number;
+  nearDuplicateDocuments: number;
+}
+
+export interface Manifest {
+  version: number;
+  createdAt: string;
+  inputs: string[];
+  seed: number;
+  options: Record<string, unknown>;
+  counts: {
+    filesFound: number;
+    filesOk: number;
+    filesSkipped: number;
+    filesRead: number;
+    filesParsed: number;
+    filesCached: number;
+    documentsExtracted: number;
+    documents: number;
+    sections: number;
+    trainDocuments: number;
+    valDocuments: number;
+    warnings: number;
+  };
+  bytes: { input: number; text: number };
+  tokens: { train: number; val: number } | null;
+  removals: Removals;
+  pii: PiiCounts;
+  boilerplateLineCount: number;
+  split: { valFraction: number; val: string[] };
+  tokenizer: null | { vocabSize: number; dtype: "uint16" | "uint32"; separator: "eos" | "bos" | "none"; separatorId: number | null; dir: string; trained: boolean };
+  shards: (ShardInfo & { split: "train" | "val" })[];
+  duplicates: DuplicateReport[];
+  files: FileReport[];
+  skipped: { source: string; reason: string }[];
+  cache: { dir: string | null; pruned: number };
+}
+
+/** One row of documents.jsonl: a section with its provenance. */
+export interface SectionRow {
+  id: string;
+  doc: string;
+  source: string;
+  title?: string;
+  heading: string[];
+  headingPath: string;
+  /** Code-point offsets of text in the document's cleaned text (sections joined by a blank line). */
+  start: number;
+  end: number;
+  text: string;
+}
+
+const defaultIO: IngestIO = {
+  async readFile(path, maxBytes) {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const n = Math.min(size, maxBytes);
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const k = readSync(fd, buf, got, n - got, got);
+        if (k === 0) break;
+        got += k;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
+  },
+};
+
+/** Appends strings to a file through a buffer, synchronously. */
+class LineWriter {
+  private fd: number;
+  private parts: string[] = [];
+  private size = 0;
+  constructor(path: string) {
+    this.fd = openSync(path, "w");
+  }
+  write(s: string): void {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size > 1 << 20) this.flush();
+  }
+  flush(): void {
+    if (this.parts.length === 0) return;
+    writeSync(this.fd, this.parts.join(""));
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}
+
+function docId(source: string): string {
+  return createHash("sha1").update(source).digest("hex").slice(0, 12);
+}
+
+function docText(doc: ExtractedDoc): string {
+  return doc.sections.map((s) => s.text).join("\n\n");
+}
+
+/** Reads documents.jsonl back one document at a time: (doc id, full text). */
+async function* documentsOf(path: string, only?: (doc: string) => boolean): AsyncGenerator<{ doc: string; text: string }> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
+  let cur: string | null = null;
+  let parts: string[] = [];
+  for await (const line of rl) {
+    if (!line) continue;
+    const row = JSON.parse(line) as SectionRow;
+    if (row.doc !== cur) {
+      if (cur !== null && parts.length > 0) yield { doc: cur, text: parts.join("\n\n") };
+      cur = row.doc;
+      parts = [];
+    }
+    if (!only || only(row.doc)) parts.push(row.text);
+  }
+  if (cur !== null && parts.length > 0) yield { doc: cur, text: parts.join("\n\n") };
+}
+
+function num(v: number | undefined, def: number, name: string, lo: number, hi: number): number {
+  const x = v ?? def;
+  if (!(typeof x === "number" && x >= lo && x <= hi)) throw new ConfigError(`${name} must be in [${lo}, ${hi}], got ${x}`);
+  return x;
+}
+
+/** Runs the whole pipeline and returns the manifest it wrote. */
+export async function ingest(opts: IngestOptions): Promise<Manifest> {
+  const t0 = Date.now();
+  const cwd = opts.cwd ?? process.cwd();
+  if (opts.inputs.length === 0) throw new UsageError("no inputs given", { hint: "pass files, directories or globs" });
+  const out = resolve(cwd, opts.out);
+  const valFraction = num(opts.valFraction, 0.05, "valFraction", 0, 0.99);
+  const seed = opts.seed ?? 0;
+  const nearT = num(opts.nearDupThreshold, 0.8, "nearDupThreshold", 0, 1);
+  const minSection = num(opts.minSectionChars, 20, "minSectionChars", 0, 1e9);
+  const minDoc = num(opts.minDocChars, 50, "minDocChars", 0, 1e9);
+  const minRatio = num(opts.minTextRatio, 0.6, "minTextRatio", 0, 1);
+  const bpDocs = num(opts.boilerplateMinDocs, 3, "boilerplateMinDocs", 1, 1e12);
+  const bpFrac = num(opts.boilerplateMinFraction, 0.05, "boilerplateMinFraction", 0, 1);
+  const maxFile = num(opts.maxFileBytes, 64 * 1024 * 1024, "maxFileBytes", 1, 2 ** 31 - 1);
+  const readerOpts: ReaderOptions = {
+    textField: opts.textField ?? "text",
+    csvColumn: opts.csvColumn ?? "text",
+    maxSectionChars: num(opts.maxSectionChars, 4000, "maxSectionChars", 100, 1e9),
+    targetSectionChars: num(opts.targetSectionChars, 1500, "targetSectionChars", 50, 1e9),
+  };
+  const redact = new Set<PiiKind>(opts.redact ?? []);
+  for (const k of redact) if (!PII_KINDS.includes(k)) throw new ConfigError(`unknown PII kind "${k}" (known: ${PII_KINDS.join(", ")})`);
+  if (opts.trainTokenizer && !opts.vocabSize) throw new ConfigError("trainTokenizer needs vocabSize");
+  const io = opts.io ?? defaultIO;
+  const interval = opts.progressIntervalMs ?? 200;
+  let lastProgress = 0;
+  const progress = (p: Omit<IngestProgress, "elapsedMs">, force = false) => {
+    if (!opts.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastProgress < interval) return;
+    lastProgress = now;
+    opts.onProgress({ ...p, elapsedMs: now - t0 });
+  };
+
+  // Work directory beside the output so the final rename stays on one filesystem.
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(tmp, { recursive: true });
+  const cacheDir = opts.cacheDir === null ? join(tmp, ".extract") : resolve(cwd, opts.cacheDir ?? join(dirname(out), ".slm-cache", basename(out)));
+  try {
+    progress({ phase: "scan", files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0 }, true);
+    const walked = await findFiles(opts.inputs, { cwd, exclude: [out, tmp, cacheDir] });
+    const cache = new ExtractCache(cacheDir);
+    const settings = JSON.stringify({ v: EXTRACTOR_VERSION, ...readerOpts });
+    const files: FileReport[] = [];
+    const keys: (string | null)[] = []; // cache key per file report, null when skipped
+    const bytesTotal = walked.files.reduce((a, f) => a + f.size, 0);
+    const lines = new LineCounter();
+    const rawSeen = new Set<number>();
+    let bytesDone = 0;
+    let documentsExtracted = 0;
+
+    // Pass 1: extract (or reuse), count line hashes.
+    for (let i = 0; i < walked.files.length; i++) {
+      const f: FoundFile = walked.files[i];
+      const rep: FileReport = { source: f.source, format: f.format, bytes: f.size, status: "ok", cached: false, read: false, documents: 0 };
+      files.push(rep);
+      keys.push(null);
+      let entry: CacheEntry | undefined;
+      try {
+        if (f.size > maxFile) throw new SkipFile(`too large (${(f.size / 1048576).toFixed(1)} MiB > ${(maxFile / 1048576).toFixed(1)} MiB; raise --max-file-mb)`);
+        let hash = cache.hashByStat(f.source, f.size, f.mtimeMs);
+        let key = hash ? ExtractCache.key(hash, settings) : undefined;
+        let bytes: Uint8Array | undefined;
+        if (!key || !cache.has(key)) {
+          try {
+            bytes = await io.readFile(f.path, maxFile + 1);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            throw new SkipFile(`unreadable (${code ?? (e as Error).message})`);
+          }
+          rep.read = true;
+          if (bytes.length > maxFile) throw new SkipFile(`too large (grew beyond ${(maxFile / 1048576).toFixed(1)} MiB while reading)`);
+          hash = createHash("sha256").update(bytes).digest("hex");
+          key = ExtractCache.key(hash, settings);
+        }
+        rep.sha256 = hash;
+        if (cache.has(key)) {
+          entry = cache.get(key);
+          rep.cached = true;
+        } else {
+          try {
+            entry = await extractFile(bytes!, "", f.format, readerOpts); // sources are locators, prefixed with the path below
+          } catch (e) {
+            if (e instanceof SkipFile) throw e;
+            throw new SkipFile(`extraction failed: ${(e as Error)?.message ?? String(e)}`);
+          }
+          cache.put(key, entry);
+        }
+        cache.use(f.source, f.size, f.mtimeMs, hash!, key);
+        keys[i] = key;
+        if (entry.notes.length > 0) rep.notes = entry.notes;
+        rep.documents = entry.docs.length;
+        documentsExtracted += entry.docs.length;
+        for (const d of entry.docs) {
+          const h = textHash(docText(d));
+          if (rawSeen.has(h)) continue; // exact copies must not vote their lines into boilerplate
+          rawSeen.add(h);
+          lines.addDocument(d.sections.flatMap((s) => s.text.split("\n")));
+        }
+      } catch (e) {
+        if (!(e instanceof SkipFile)) throw e;
+        rep.status = "skipped";
+        rep.reason = e.reason;
+      }
+      bytesDone += f.size;
+      progress({ phase: "extract", files: i + 1, filesTotal: walked.files.length, bytes: bytesDone, bytesTotal });
+    }
+    rawSeen.clear();
+    const boiler = lines.boilerplate(bpDocs, bpFrac);
+
+    // Pass 2: clean, dedupe, redact, write documents.jsonl.
+    const removals: Removals = { boilerplateLines: 0, shortSections: 0, lowTextRatioSections: 0, duplicateSections: 0, shortDocuments: 0, exactDuplicateDocuments: 0, nearDuplicateDocuments: 0 };
+    const pii = emptyPiiCounts();
+    const duplicates: DuplicateReport[] = [];
+    const docHashes = new Map<number, string>();
+    const sectionHashes = new Set<number>();
+    const near = nearT > 0 ? new NearDupIndex<string>(nearT) : null;
+    const sig = new Uint32Array(128);
+    const kept: { id: string; source: string }[] = [];
+    let sectionsOut = 0;
+    let textBytes = 0;
+    const docsPath = join(tmp, "documents.jsonl");
+    const w = new LineWriter(docsPath);
+    bytesDone = 0;
+    for (let i = 0; i < files.length; i++) {
+      const key = keys[i];
+      bytesDone += files[i].bytes;
+      if (key === null) continue;
+      const entry = cache.get(key);
+      for (const d of entry.docs) {
+        // The cache is content-addressed (identical files share an entry): provenance comes from this file.
+        d.source = files[i].source + d.source;
+        const secs: { heading: string[]; text: string }[] = [];
+        for (const s of d.sections) {
+          const r = removeLines(s.text, boiler, s.heading);
+          removals.boilerplateLines += r.removed;
+          if (r.text.length < minSection) {
+            removals.shortSections++;
+            continue;
+          }
+          if (textRatio(r.text) < minRatio) {
+            removals.lowTextRatioSections++;
+            continue;
+          }
+          secs.push({ heading: s.heading, text: r.text });
+        }
+        const full = secs.map((s) => s.text).join("\n\n");
+        if (full.length < minDoc || secs.length === 0) {
+          removals.shortDocuments++;
+          continue;
+        }
+        const h = textHash(full);
+        const prev = docHashes.get(h);
+        if (prev !== undefined) {
+          removals.exactDuplicateDocuments++;
+          duplicates.push({ source: d.source, kind: "exact", duplicateOf: prev });
+          continue;
+        }
+        docHashes.set(h, d.source);
+        if (near) {
+          const m = minhash(full, seed, 5, sig);
+          if (m) {
+            const hit = near.query(m);
+            if (hit) {
+              removals.nearDuplicateDocuments++;
+              duplicates.push({ source: d.source, kind: "near", duplicateOf: hit.of, jaccard: hit.jaccard });
+              continue;
+            }
+            near.add(d.source, m);
+          }
+        }
+        const id = docId(d.source);
+        let offset = 0;
+        let n = 0;
+        for (const s of secs) {
+          const sh = textHash(s.text);
+          if (sectionHashes.has(sh)) {
+            removals.duplicateSections++;
+            continue;
+          }
+          sectionHashes.add(sh);
+          const text = redactPii(s.text, redact, pii);
+          const len = cpLength(text);
+          if (n > 0) offset += 2; // the blank line joining sections
+          const row: SectionRow = { id: `${id}#${n}`, doc: id, source: d.source, heading: s.heading, headingPath: s.heading.join(HEADING_SEP), start: offset, end: offset + len, text };
+          if (d.title) row.title = d.title;
+          w.write(JSON.stringify(row) + "\n");
+          offset += len;
+          textBytes += Buffer.byteLength(text);
+          n++;
+        }
+        if (n > 0) {
+          sectionsOut += n;
+          kept.push({ id, source: d.source });
+        }
+      }
+      progress({ phase: "clean", files: i + 1, filesTotal: files.length, bytes: bytesDone, bytesTotal });
+    }
+    w.close();
+
+    // Split by document.
+    const { val } = splitDocuments(kept.map((k) => k.id), valFraction, seed);
+
+    // Pass 3: tokens.
+    let tokenizer = opts.tokenizer;
+    let trained = false;
+    if (!tokenizer && opts.trainTokenizer) {
+      tokenizer = await opts.trainTokenizer(
+        (async function* () {
+          for await (const d of documentsOf(docsPath)) if (!val.has(d.doc)) yield d.text;
+        })(),
+        opts.vocabSize!,
+      );
+      trained = true;
+    }
+    let tokens: Manifest["tokens"] = null;
+    const shards: Manifest["shards"] = [];
+    let tokInfo: Manifest["tokenizer"] = null;
+    if (tokenizer) {
+      const vocab = tokenizer.vocabSize;
+      const sepKind = tokenizer.eosId !== undefined ? "eos" : tokenizer.bosId !== undefined ? "bos" : "none";
+      const sepId = sepKind === "eos" ? tokenizer.eosId! : sepKind === "bos" ? tokenizer.bosId! : null;
+      const writers = {
+        train: new ShardWriter({ dir: tmp, split: "train", vocabSize: vocab, maxTokensPerShard: opts.maxTokensPerShard }),
+        val: new ShardWriter({ dir: tmp, split: "val", vocabSize: vocab, maxTokensPerShard: opts.maxTokensPerShard }),
+      };
+      let done = 0;
+      for await (const d of documentsOf(docsPath)) {
+        const wr = val.has(d.doc) ? writers.val : writers.train;
+        if (sepKind === "bos") wr.write([sepId!]);
+        wr.write(tokenizer.encode(d.text));
+        if (sepKind === "eos") wr.write([sepId!]);
+        done++;
+        progress({ phase: "tokenize", files: done, filesTotal: kept.length, bytes: 0, bytesTotal: 0 });
+      }
+      for (const split of ["train", "val"] as const) for (const s of writers[split].close()) shards.push({ ...s, split });
+      tokens = { train: writers.train.total, val: writers.val.total };
+      mkdirSync(join(tmp, "tokenizer"), { recursive: true });
+      await tokenizer.save(join(tmp, "tokenizer"));
+      tokInfo = { vocabSize: vocab, dtype: writers.train.dtype === 1 ? "uint16" : "uint32", separator: sepKind, separatorId: sepId, dir: "tokenizer", trained };
+    }
+
+    const pruned = opts.cacheDir === null ? 0 : cache.finish();
+    if (opts.cacheDir === null) rmSync(cacheDir, { recursive: true, force: true });
+    const fileSkips = files.filter((f) => f.status === "skipped").length;
+    const manifest: Manifest = {
+      version: MANIFEST_VERSION,
+      createdAt: new Date().toISOString(),
+      inputs: opts.inputs,
+      seed,
+      options: { ...readerOpts, valFraction, nearDupThreshold: nearT, minSectionChars: minSection, minDocChars: minDoc, minTextRatio: minRatio, boilerplateMinDocs: bpDocs, boilerplateMinFraction: bpFrac, maxFileBytes: maxFile, redact: [...redact] },
+      counts: {
+        filesFound: walked.files.length,
+        filesOk: files.length - fileSkips,
+        filesSkipped: fileSkips + walked.skipped.length,
+        filesRead: files.filter((f) => f.read).length,
+        filesParsed: files.filter((f) => f.status === "ok" && !f.cached).length,
+        filesCached: files.filter((f) => f.cached).length,
+        documentsExtracted,
+        documents: kept.length,
+        sections: sectionsOut,
+        trainDocuments: kept.length - val.size,
+        valDocuments: val.size,
+        warnings: fileSkips + walked.skipped.length + files.filter((f) => f.notes && f.notes.length > 0).length,
+      },
+      bytes: { input: bytesTotal, text: textBytes },
+      tokens,
+      removals,
+      pii,
+      boilerplateLineCount: boiler.size,
+      split: { valFraction, val: [...val].sort() },
+      tokenizer: tokInfo,
+      shards,
+      duplicates,
+      files,
+      skipped: walked.skipped,
+      cache: { dir: opts.cacheDir === null ? null : cacheDir, pruned },
+    };
+    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+
+    // Swap into place: old dataset aside, new one in, old one removed.
+    if (existsSync(out)) {
+      const old = `${tmp}.old`;
+      renameSync(out, old);
+      renameSync(tmp, out);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, out);
+    progress({ phase: "done", files: files.length, filesTotal: files.length, bytes: bytesTotal, bytesTotal }, true);
+    return manifest;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
