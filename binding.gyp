@@ -28,7 +28,7 @@
       "target_name": "slm_avx512",
       "type": "static_library",
       "defines": ["SLM_ISA=avx512", "SLM_ISA_AVX512=1"],
-      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
+      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized"],
       "sources": ["<!@(node -p \"require('./native/sources.cjs').isa.join(' ')\")"]
     },
     {
