@@ -1,5 +1,6 @@
 // The registry of CLI commands: one import and one entry per command file.
 import type { Command } from "./command.ts";
 import { ingestCommand } from "./ingest.ts";
+import { tokenizerCommands } from "./tokenizer.ts";
 
-export const commands: Command[] = [ingestCommand];
+export const commands: Command[] = [ingestCommand, ...tokenizerCommands];
