@@ -41,6 +41,26 @@ forEachBackend("embedding", (c) => {
       }
     }));
 
+  test("backward gives the same result on 1, 3 and 4 threads", () =>
+    using(c, () => {
+      const r = rng(4);
+      const n = 1500, ch = 333, v = 50;  // column blocks split unevenly, a partial last block
+      const dout = randn(r, n * ch), ids = randomIds(r, n, v);
+      const want = new Float32Array(v * ch);
+      referenceBackend.embeddingBackward(want, dout, ids, n, ch, v);
+      const before = c.backend.getThreads();
+      try {
+        for (const t of [1, 3, 4]) {
+          c.backend.setThreads(t);
+          const got = new Float32Array(v * ch);
+          embeddingBackward(got, dout, ids, n, ch, v);
+          assertClose(got, want, TOL.f32, `dtable, ${t} threads`);
+        }
+      } finally {
+        c.backend.setThreads(before);
+      }
+    }));
+
   test("backward is the gradient of the forward (finite differences)", () =>
     using(c, () => {
       const r = rng(3);

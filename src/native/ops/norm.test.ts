@@ -48,6 +48,29 @@ forEachBackend("rmsnorm", (c) => {
       }
     }));
 
+  test("backward gives the same weight gradient on 1, 3 and 4 threads", () =>
+    using(c, () => {
+      const r = rng(7);
+      const n = 517, ch = 129;  // rows split unevenly between tasks
+      const inp = randn(r, n * ch), w = weights(r, ch), dout = randn(r, n * ch);
+      const out = new Float32Array(n * ch), rstd = new Float32Array(n);
+      referenceBackend.rmsnormForward(out, rstd, inp, w, n, ch, EPS);
+      const dinpR = new Float32Array(n * ch), dwR = new Float32Array(ch);
+      referenceBackend.rmsnormBackward(dinpR, dwR, dout, inp, w, rstd, n, ch);
+      const before = c.backend.getThreads();
+      try {
+        for (const t of [1, 3, 4]) {
+          c.backend.setThreads(t);
+          const dinp = new Float32Array(n * ch), dw = new Float32Array(ch);
+          rmsnormBackward(dinp, dw, dout, inp, w, rstd, n, ch);
+          assertClose(dinp, dinpR, TOL.f32, `dinp, ${t} threads`);
+          assertClose(dw, dwR, TOL.f32Loose, `dweight, ${t} threads`);
+        }
+      } finally {
+        c.backend.setThreads(before);
+      }
+    }));
+
   test("backward is the gradient of the forward (finite differences)", () =>
     using(c, () => {
       const r = rng(3);
