@@ -1,5 +1,6 @@
 // Runs every *.test.ts under src/, test/ and bench/ with node's test runner
-// (through tsx), as one run so the closing summary counts all of them.
+// (through tsx), as one run so the closing summary counts all of them. A test
+// that runs over 5 minutes fails (a hung kernel or server must not stall CI).
 // Extra arguments are passed on: `npm test -- --test-name-pattern=matmul`.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -29,5 +30,5 @@ if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...flags, ...files], { stdio: "inherit" });
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...flags, ...files], { stdio: "inherit" });
 process.exit(r.status ?? 1);
