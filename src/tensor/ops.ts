@@ -1,0 +1,380 @@
+// The table of gradient rules: one function per coarse op, its forward and its
+// backward side by side. Each op checks shapes, allocates its output and saved
+// values from the tape's arena, runs the forward kernel and, when an input
+// requires grad, records a closure that ADDS the input gradients (every
+// backward kernel accumulates; cross-entropy's, which writes, is handled here).
+// Shapes: an op reads a tensor as rows × last dimension; leading dimensions are
+// carried to the output unchanged. Knows nothing about models: it never
+// decides what is a layer, and it never allocates outside the arena.
+import { NativeError, ShapeError } from "../errors.ts";
+import type { Backend, Kernels } from "../native/backend.ts";
+import { backend } from "../native/load.ts";
+import { matmul as gemm } from "../native/ops/gemm.ts";
+import type { RopeTable } from "./rope.ts";
+import type { Tape } from "./tape.ts";
+import { ColumnView, Tensor, shapeStr } from "./tensor.ts";
+
+/** The active backend, after checking that it implements `names` (a clear error otherwise). */
+function kernels(...names: (keyof Kernels)[]): Backend {
+  const b = backend();
+  for (const n of names) {
+    if (typeof b[n] !== "function") throw new NativeError(`kernel ${n} is not implemented by the ${b.name} backend`);
+  }
+  return b;
+}
+
+function fail(op: string, msg: string, hint?: string): never {
+  throw new ShapeError(`${op}: ${msg}`, hint === undefined ? undefined : { hint });
+}
+
+function withLastDim(shape: readonly number[], last: number): number[] {
+  return shape.length === 0 ? [last] : [...shape.slice(0, -1), last];
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A gradient buffer for input t: its real one when it requires grad, else zeroed scratch. */
+function gradOrScratch(g: Tape, t: Tensor): Float32Array {
+  return t.requiresGrad ? g.grad(t) : g.arena.zeros(t.size);
+}
+
+// ---------------------------------------------------------------- matmul, linear
+
+export interface MatmulOpOptions {
+  /** b is stored (N,K) and used transposed (a weight as PyTorch stores it). */
+  transB?: boolean;
+}
+
+/** c (…,N) = a (…,K) · op(b): b (K,N), or (N,K) with transB. Leading dims of a are rows. */
+export function matmul(g: Tape, a: Tensor, b: Tensor, opts: MatmulOpOptions = {}): Tensor {
+  const transB = opts.transB ?? false;
+  if (b.ndim !== 2) fail("matmul", `b must be 2-D, got ${b}`);
+  const k = a.cols, m = a.rows;
+  const n = transB ? b.shape[0]! : b.shape[1]!;
+  const bk = transB ? b.shape[1]! : b.shape[0]!;
+  if (bk !== k) fail("matmul", `inner dimensions differ: a ${shapeStr(a.shape)} · b ${shapeStr(b.shape)}${transB ? "ᵀ" : ""}`);
+  if (m < 1) fail("matmul", `a ${a} has no rows`);
+  const c = g.empty(withLastDim(a.shape, n));
+  // c (M,N) = a (M,K) · op(b)
+  gemm(a.data, b.data, c.data, m, n, k, { transB });
+  if (g.needsGrad(a, b)) g.record("matmul", c, (dc) => matmulBackward(g, a, b, dc, m, n, k, transB));
+  return c;
+}
+
+function matmulBackward(g: Tape, a: Tensor, b: Tensor, dc: Float32Array, m: number, n: number, k: number, transB: boolean): void {
+  // dc (M,N)
+  if (a.requiresGrad) {
+    // da (M,K) += dc (M,N) · op(b)ᵀ: b (K,N) is read transposed; b (N,K) as stored.
+    gemm(dc, b.data, g.grad(a), m, k, n, { transB: !transB, accumulate: true });
+  }
+  if (b.requiresGrad) {
+    if (transB) gemm(dc, a.data, g.grad(b), n, k, m, { transA: true, accumulate: true }); // db (N,K) += dcᵀ · a
+    else gemm(a.data, dc, g.grad(b), k, n, m, { transA: true, accumulate: true }); // db (K,N) += aᵀ · dc
+  }
+}
+
+/**
+ * y (…,OUT) = x (…,IN) · wᵀ + bias, with w (OUT,IN) as PyTorch and Hugging Face store it and
+ * bias (OUT) or null. Backward: dx += dy·w, dw += dyᵀ·x, dbias += column sums of dy.
+ */
+export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
+  if (w.ndim !== 2) fail("linear", `weight must be 2-D (OUT,IN), got ${w}`);
+  const out = w.shape[0]!, inp = w.shape[1]!;
+  if (x.cols !== inp) fail("linear", `input ${x} has ${x.cols} features, weight ${w} expects ${inp}`);
+  if (bias !== null && bias.size !== out) fail("linear", `bias ${bias} must have ${out} values`);
+  const n = x.rows;
+  if (n < 1) fail("linear", `input ${x} has no rows`);
+  const y = g.empty(withLastDim(x.shape, out));
+  if (bias !== null) {
+    for (let r = 0; r < n; r++) y.data.set(bias.data, r * out);
+  }
+  // y (N,OUT) (+)= x (N,IN) · w (OUT,IN)ᵀ
+  gemm(x.data, w.data, y.data, n, out, inp, { transB: true, accumulate: bias !== null });
+  if (g.needsGrad(x, w, bias)) g.record("linear", y, (dy) => linearBackward(g, x, w, bias, dy, n, out, inp));
+  return y;
+}
+
+function linearBackward(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null, dy: Float32Array, n: number, out: number, inp: number): void {
+  // dy (N,OUT)
+  if (x.requiresGrad) gemm(dy, w.data, g.grad(x), n, inp, out, { accumulate: true }); // dx (N,IN) += dy · w
+  if (w.requiresGrad) gemm(dy, x.data, g.grad(w), out, inp, n, { transA: true, accumulate: true }); // dw (OUT,IN) += dyᵀ · x
+  if (bias !== null && bias.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true }); // dbias (1,OUT) += 1 (1,N) · dy
+}
+
+// ---------------------------------------------------------------- embedding
+
+/**
+ * out (…,C) = table[ids] for table (V,C); `shape` gives the leading dims of the ids (default
+ * [ids.length]). ids must stay unchanged until backward has run.
+ */
+export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readonly number[] = [ids.length]): Tensor {
+  if (table.ndim !== 2) fail("embedding", `table must be 2-D (V,C), got ${table}`);
+  const v = table.shape[0]!, c = table.shape[1]!;
+  const n = ids.length;
+  if (shape.reduce((p, d) => p * d, 1) !== n) fail("embedding", `ids shape ${shapeStr(shape)} does not hold ${n} ids`);
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= v) fail("embedding", `ids[${i}] = ${id} is outside the vocabulary [0, ${v})`);
+  }
+  const out = g.empty([...shape, c]);
+  kernels("embeddingForward").embeddingForward(out.data, ids, table.data, n, c, v); // out (N,C), ids (N), table (V,C)
+  if (g.needsGrad(table)) {
+    g.record("embedding", out, (dout) => {
+      kernels("embeddingBackward").embeddingBackward(g.grad(table), dout, ids, n, c, v); // dtable (V,C) += scatter of dout (N,C)
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- normalisation
+
+/** out (…,C) = x · rstd · weight, rstd = 1/√(mean(x²) + eps) per row; weight (C). */
+export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
+  const c = x.cols, n = x.rows;
+  if (weight.size !== c) fail("rmsnorm", `weight ${weight} must have ${c} values for input ${x}`);
+  const out = g.empty(x.shape);
+  const rstd = g.scratch(n); // (N)
+  kernels("rmsnormForward").rmsnormForward(out.data, rstd, x.data, weight.data, n, c, eps);
+  if (g.needsGrad(x, weight)) {
+    g.record("rmsnorm", out, (dout) => {
+      // dx (N,C) +=, dweight (C) += from dout (N,C); a frozen side gets scratch.
+      kernels("rmsnormBackward").rmsnormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dout, x.data, weight.data, rstd, n, c);
+    });
+  }
+  return out;
+}
+
+/** out (…,C) = (x - mean) · rstd · weight + bias per row; weight (C), bias (C) or null. */
+export function layernorm(g: Tape, x: Tensor, weight: Tensor, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  const c = x.cols, n = x.rows;
+  if (weight.size !== c) fail("layernorm", `weight ${weight} must have ${c} values for input ${x}`);
+  if (bias !== null && bias.size !== c) fail("layernorm", `bias ${bias} must have ${c} values for input ${x}`);
+  const out = g.empty(x.shape);
+  const mean = g.scratch(n), rstd = g.scratch(n); // (N), (N)
+  kernels("layernormForward").layernormForward(out.data, mean, rstd, x.data, weight.data, bias === null ? null : bias.data, n, c, eps);
+  if (g.needsGrad(x, weight, bias)) {
+    g.record("layernorm", out, (dout) => {
+      const dbias = bias === null ? null : gradOrScratch(g, bias);
+      kernels("layernormBackward").layernormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dbias, dout, x.data, weight.data, mean, rstd, n, c);
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- rotary embedding
+
+export interface RopeOptions {
+  /** Heads in the last dimension: x is (…, heads·headDim). */
+  heads: number;
+  /** Pairs (2i, 2i+1) as llama2.c and GGUF; default false: rotate-half as Hugging Face Llama. */
+  interleaved?: boolean;
+}
+
+/**
+ * out (N, H·D) = x rotated by position: token i (row i of x) sits at positions[i]. Only the
+ * table's first `rot` dims of each head rotate. positions must stay unchanged until backward.
+ */
+export function rope(g: Tape, x: Tensor, table: RopeTable, positions: Int32Array, opts: RopeOptions): Tensor {
+  const n = x.rows, h = opts.heads;
+  if (!Number.isInteger(h) || h < 1 || x.cols % h !== 0) fail("rope", `input ${x} does not split into ${h} heads`);
+  const d = x.cols / h;
+  if (table.rot > d) fail("rope", `table rotates ${table.rot} dims, heads have ${d}`);
+  if (positions.length !== n) fail("rope", `${positions.length} positions for ${n} tokens`);
+  for (let i = 0; i < n; i++) {
+    const p = positions[i]!;
+    if (p < 0 || p >= table.maxPositions) fail("rope", `positions[${i}] = ${p} is outside the table [0, ${table.maxPositions})`, "build the table with more positions");
+  }
+  const interleaved = opts.interleaved ?? false;
+  const out = g.empty(x.shape);
+  // out (N,H,D) = rotate(x (N,H,D)); cos, sin (P, rot/2)
+  kernels("ropeForward").ropeForward(out.data, x.data, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
+  if (g.needsGrad(x)) {
+    g.record("rope", out, (dout) => {
+      kernels("ropeBackward").ropeBackward(g.grad(x), dout, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
+    });
+  }
+  return out;
+}
+
+/** positions (B·T) = start, start+1, …, start+T-1 for each of B sequences, from the arena. */
+export function sequencePositions(g: Tape, batch: number, seqLen: number, start = 0): Int32Array {
+  const pos = g.arena.allocInt(batch * seqLen);
+  for (let b = 0; b < batch; b++) for (let t = 0; t < seqLen; t++) pos[b * seqLen + t] = start + t;
+  return pos;
+}
+
+// ---------------------------------------------------------------- attention
+
+export interface AttentionOptions {
+  /** Sequences B and tokens per sequence T: q, k, v have B·T rows, token-major. */
+  batch: number;
+  seqLen: number;
+  /** Query heads H and key/value heads KVH (H % KVH == 0; KVH < H is grouped-query). */
+  heads: number;
+  kvHeads?: number;
+  /** Softmax scale; default 1/√headDim. */
+  scale?: number;
+}
+
+type Operand = Tensor | ColumnView;
+
+function operandWidth(o: Operand): number {
+  return o instanceof ColumnView ? o.width : o.cols;
+}
+function operandStride(o: Operand): number {
+  return o instanceof ColumnView ? o.stride : o.cols;
+}
+/** The gradient buffer of an operand, from its first element (a view's columns of its base's). */
+function operandGrad(g: Tape, o: Operand, rows: number, width: number): Float32Array {
+  if (o instanceof ColumnView) {
+    if (!o.base.requiresGrad) return g.arena.zeros((rows - 1) * o.stride + width);
+    const gb = g.grad(o.base);
+    return o.start === 0 ? gb : gb.subarray(o.start);
+  }
+  return gradOrScratch(g, o);
+}
+
+/**
+ * Causal self-attention: out (B·T, H·D) = softmax(q·kᵀ·scale, causal)·v per head, with q
+ * (B·T, H·D) and k, v (B·T, KVH·D). q, k, v may be Tensors or ColumnViews of one fused
+ * projection (columns(qkv, 0, H·D) …). The per-row log-sum-exp is saved for backward.
+ */
+export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: AttentionOptions): Tensor {
+  const { batch: b, seqLen: t, heads: h } = opts;
+  const kvh = opts.kvHeads ?? h;
+  for (const [name, val] of [["batch", b], ["seqLen", t], ["heads", h], ["kvHeads", kvh]] as const) {
+    if (!Number.isInteger(val) || val < 1) fail("attention", `${name} must be a positive integer, got ${val}`);
+  }
+  if (h % kvh !== 0) fail("attention", `heads ${h} is not a multiple of kvHeads ${kvh}`);
+  const rows = b * t;
+  const qw = operandWidth(q);
+  if (qw % h !== 0) fail("attention", `q width ${qw} does not split into ${h} heads`);
+  const d = qw / h;
+  for (const [name, o] of [["q", q], ["k", k], ["v", v]] as const) {
+    if (o.rows !== rows) fail("attention", `${name} has ${o.rows} rows, batch·seqLen is ${rows}`);
+    const want = name === "q" ? h * d : kvh * d;
+    if (operandWidth(o) !== want) fail("attention", `${name} has width ${operandWidth(o)}, expected ${want} (${name === "q" ? h : kvh} heads × ${d})`);
+  }
+  const scale = opts.scale ?? 1 / Math.sqrt(d);
+  const qs = operandStride(q), ks = operandStride(k), vs = operandStride(v);
+  const qd = q.data, kd = k.data, vd = v.data;
+  const out = g.empty(q instanceof Tensor ? q.shape : [rows, h * d]); // (B,T,H,D)
+  const lse = g.scratch(b * h * t); // (B,H,T)
+  kernels("attentionForward").attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
+  if (g.needsGrad(q, k, v)) {
+    g.record("attention", out, (dout) => {
+      const dq = operandGrad(g, q, rows, h * d);
+      const dk = operandGrad(g, k, rows, kvh * d);
+      const dv = operandGrad(g, v, rows, kvh * d);
+      // dq, dk, dv (strided like q, k, v) += from dout (B,T,H,D)
+      kernels("attentionBackward").attentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale);
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- element-wise
+
+/** out = silu(gate) · up, element-wise; gate and up have the same shape. */
+export function swiglu(g: Tape, gate: Tensor, up: Tensor): Tensor {
+  if (!sameShape(gate.shape, up.shape)) fail("swiglu", `gate ${gate} and up ${up} must have the same shape`);
+  const n = gate.size;
+  const out = g.empty(gate.shape);
+  kernels("swigluForward").swigluForward(out.data, gate.data, up.data, n);
+  if (g.needsGrad(gate, up)) {
+    g.record("swiglu", out, (dout) => {
+      kernels("swigluBackward").swigluBackward(gradOrScratch(g, gate), gradOrScratch(g, up), dout, gate.data, up.data, n);
+    });
+  }
+  return out;
+}
+
+/** out = gelu(x) with the tanh approximation (GPT-2's "gelu_new"). */
+export function gelu(g: Tape, x: Tensor): Tensor {
+  const n = x.size;
+  const out = g.empty(x.shape);
+  kernels("geluForward").geluForward(out.data, x.data, n);
+  if (g.needsGrad(x)) {
+    g.record("gelu", out, (dout) => {
+      kernels("geluBackward").geluBackward(g.grad(x), dout, x.data, n);
+    });
+  }
+  return out;
+}
+
+/** out = a + b, same shapes (the residual connection). */
+export function add(g: Tape, a: Tensor, b: Tensor): Tensor {
+  if (!sameShape(a.shape, b.shape)) fail("add", `${a} and ${b} must have the same shape (no broadcasting)`);
+  const n = a.size;
+  const out = g.empty(a.shape);
+  kernels("add").add(out.data, a.data, b.data, n);
+  if (g.needsGrad(a, b)) {
+    g.record("add", out, (dout) => {
+      const k = kernels("axpy");
+      if (a.requiresGrad) k.axpy(g.grad(a), 1, dout, n); // da += dout
+      if (b.requiresGrad) k.axpy(g.grad(b), 1, dout, n); // db += dout
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- loss
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this are skipped (no loss, no gradient, not counted). Default -100. */
+  ignoreIndex?: number;
+  /**
+   * Let backward overwrite the logits' values with their gradient instead of allocating an
+   * (N,V) buffer: the largest activation of a language model. Only valid when nothing else's
+   * backward reads the logits' values (true for logits straight out of linear/matmul).
+   */
+  inPlaceGrad?: boolean;
+}
+
+/**
+ * loss () = mean over the non-ignored rows of -log softmax(logits)[target], logits (…,V),
+ * targets one per row. With every row ignored the loss is 0 and so is the gradient.
+ * targets must stay unchanged until backward has run.
+ */
+export function crossEntropy(g: Tape, logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
+  const ignore = opts.ignoreIndex ?? -100;
+  const v = logits.cols, n = logits.rows;
+  if (targets.length !== n) fail("crossEntropy", `${targets.length} targets for ${n} rows of logits ${logits}`);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const tg = targets[i]!;
+    if (tg === ignore) continue;
+    if (tg < 0 || tg >= v) fail("crossEntropy", `targets[${i}] = ${tg} is outside [0, ${v}) and is not the ignore index ${ignore}`);
+    count++;
+  }
+  const losses = g.scratch(n), lse = g.scratch(n); // (N), (N)
+  kernels("crossEntropyForward").crossEntropyForward(losses, lse, logits.data, targets, n, v, ignore);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += losses[i]!;
+  const loss = g.empty([]);
+  loss.data[0] = count === 0 ? 0 : sum / count;
+  if (g.needsGrad(logits)) {
+    g.record("crossEntropy", loss, (dloss) => {
+      if (count === 0) return;
+      const scale = dloss[0]! / count;
+      const k = kernels("crossEntropyBackward");
+      // dlogits (N,V) = scale · (softmax - onehot): this kernel WRITES.
+      if (opts.inPlaceGrad && logits.op !== null && logits.grad === null) {
+        k.crossEntropyBackward(logits.data, logits.data, lse, targets, n, v, ignore, scale);
+        logits.grad = logits.data;
+        return;
+      }
+      const direct = g.gradForWrite(logits);
+      if (direct !== null) {
+        k.crossEntropyBackward(direct, logits.data, lse, targets, n, v, ignore, scale);
+      } else {
+        const tmp = g.scratch(n * v);
+        k.crossEntropyBackward(tmp, logits.data, lse, targets, n, v, ignore, scale);
+        kernels("axpy").axpy(logits.grad!, 1, tmp, n * v);
+      }
+    });
+  }
+  return loss;
+}
