@@ -1,0 +1,19 @@
+// Models: the config, the two families, the KV cache, and one factory.
+import { Rng } from "../util/rng.ts";
+import type { ModelConfig } from "./config.ts";
+import { Gpt2Model } from "./gpt2.ts";
+import { LlamaModel } from "./llama.ts";
+
+export * from "./config.ts";
+export { Gpt2Model } from "./gpt2.ts";
+export { KvCache } from "./kv-cache.ts";
+export { LlamaModel, INIT_STD } from "./llama.ts";
+
+/** Any causal language model slmkit builds. */
+export type CausalLM = LlamaModel | Gpt2Model;
+
+/** A freshly initialised model for a configuration (weights from `seed`). */
+export function createModel(config: ModelConfig, seed = 0): CausalLM {
+  const rng = new Rng(seed);
+  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+}

@@ -1,0 +1,147 @@
+// The Llama-family decoder (Llama, Mistral, Qwen2): token embedding, blocks of
+// pre-RMSNorm grouped-query attention with rotary positions and a pre-RMSNorm
+// SwiGLU MLP, a final RMSNorm and an output head (tied to the embedding or
+// not). Parameters carry Hugging Face names, so a checkpoint maps one to one.
+// Training runs through the tape (src/tensor); generation over a KV cache is
+// in forwardCached. Knows nothing about files or tokenizers.
+import { ConfigError } from "../errors.ts";
+import { attentionDecode } from "../native/ops/attention.ts";
+import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import { Rng } from "../util/rng.ts";
+import type { ModelConfig } from "./config.ts";
+import type { KvCache } from "./kv-cache.ts";
+
+/** Initialisation: normal(0, 0.02), residual output projections scaled by 1/√(2·layers) (GPT-2). */
+export const INIT_STD = 0.02;
+
+class LlamaAttention extends Module {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
+  constructor(c: ModelConfig, rng: Rng) {
+    super();
+    const resid = INIT_STD / Math.sqrt(2 * c.nLayers);
+    this.q = this.addModule("q_proj", new Linear(c.dModel, c.nHeads * c.headDim, rng, { bias: c.qkvBias, std: INIT_STD }));
+    this.k = this.addModule("k_proj", new Linear(c.dModel, c.nKvHeads * c.headDim, rng, { bias: c.qkvBias, std: INIT_STD }));
+    this.v = this.addModule("v_proj", new Linear(c.dModel, c.nKvHeads * c.headDim, rng, { bias: c.qkvBias, std: INIT_STD }));
+    this.o = this.addModule("o_proj", new Linear(c.nHeads * c.headDim, c.dModel, rng, { bias: c.oBias, std: resid }));
+  }
+}
+
+class LlamaMlp extends Module {
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
+  constructor(c: ModelConfig, rng: Rng) {
+    super();
+    const resid = INIT_STD / Math.sqrt(2 * c.nLayers);
+    this.gate = this.addModule("gate_proj", new Linear(c.dModel, c.ffnDim, rng, { bias: c.mlpBias, std: INIT_STD }));
+    this.up = this.addModule("up_proj", new Linear(c.dModel, c.ffnDim, rng, { bias: c.mlpBias, std: INIT_STD }));
+    this.down = this.addModule("down_proj", new Linear(c.ffnDim, c.dModel, rng, { bias: c.mlpBias, std: resid }));
+  }
+}
+
+class LlamaBlock extends Module {
+  readonly attnNorm: RMSNorm;
+  readonly attn: LlamaAttention;
+  readonly mlpNorm: RMSNorm;
+  readonly mlp: LlamaMlp;
+  constructor(c: ModelConfig, rng: Rng) {
+    super();
+    this.attnNorm = this.addModule("input_layernorm", new RMSNorm(c.dModel, { eps: c.normEps }));
+    this.attn = this.addModule("self_attn", new LlamaAttention(c, rng));
+    this.mlpNorm = this.addModule("post_attention_layernorm", new RMSNorm(c.dModel, { eps: c.normEps }));
+    this.mlp = this.addModule("mlp", new LlamaMlp(c, rng));
+  }
+}
+
+class LlamaInner extends Module {
+  readonly embed: Embedding;
+  readonly layers: ModuleList<LlamaBlock>;
+  readonly norm: RMSNorm;
+  constructor(c: ModelConfig, rng: Rng) {
+    super();
+    this.embed = this.addModule("embed_tokens", new Embedding(c.vocabSize, c.dModel, rng, { std: INIT_STD }));
+    this.layers = this.addModule("layers", new ModuleList(Array.from({ length: c.nLayers }, () => new LlamaBlock(c, rng))));
+    this.norm = this.addModule("norm", new RMSNorm(c.dModel, { eps: c.normEps }));
+  }
+}
+
+export class LlamaModel extends Module {
+  readonly config: ModelConfig;
+  readonly model: LlamaInner;
+  readonly lmHead: Linear | null;
+  readonly rope: RopeTable;
+
+  constructor(config: ModelConfig, rng: Rng = new Rng(0)) {
+    super();
+    if (config.modelType === "gpt2") throw new ConfigError("LlamaModel: model_type gpt2 uses Gpt2Model");
+    this.config = config;
+    this.model = this.addModule("model", new LlamaInner(config, rng));
+    this.lmHead = config.tieEmbeddings ? null : this.addModule("lm_head", new Linear(config.dModel, config.vocabSize, rng, { std: INIT_STD }));
+    this.rope = ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
+  }
+
+  /** The output head's weight (V, d): the embedding when tied. */
+  get headWeight() {
+    return this.lmHead ? this.lmHead.weight : this.model.embed.weight;
+  }
+
+  /** Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0. */
+  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number): Tensor {
+    const c = this.config;
+    if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
+    const positions = sequencePositions(g, batch, seqLen, 0);
+    let x = this.model.embed.forward(g, ids);
+    for (const blk of this.model.layers) {
+      const h = blk.attnNorm.forward(g, x);
+      const q = rope(g, blk.attn.q.forward(g, h), this.rope, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.k.forward(g, h), this.rope, positions, { heads: c.nKvHeads });
+      const v = blk.attn.v.forward(g, h);
+      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads });
+      x = add(g, x, blk.attn.o.forward(g, a));
+      const m = blk.mlpNorm.forward(g, x);
+      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
+      x = add(g, x, blk.mlp.down.forward(g, act));
+    }
+    return this.model.norm.forward(g, x);
+  }
+
+  /** Logits (B·T, V). */
+  forward(g: Tape, ids: Int32Array, batch: number, seqLen: number): Tensor {
+    return linear(g, this.hidden(g, ids, batch, seqLen), this.headWeight);
+  }
+
+  /**
+   * Inference over a KV cache: `ids` (B·Tq) are the next Tq tokens of each of B sequences,
+   * sequence b starting at position starts[b]. Their keys and values are written into the
+   * cache, and the logits (B·Tq, V) returned. Use an inference tape (grad: false).
+   */
+  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array): Tensor {
+    const c = this.config;
+    const n = batch * tq;
+    const positions = g.arena.allocInt(n);
+    for (let b = 0; b < batch; b++) {
+      if (starts[b]! + tq > cache.maxSeqLen) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
+      for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
+    }
+    let x = this.model.embed.forward(g, ids);
+    const layers = this.model.layers.items;
+    for (let l = 0; l < layers.length; l++) {
+      const blk = layers[l]!;
+      const h = blk.attnNorm.forward(g, x);
+      const q = rope(g, blk.attn.q.forward(g, h), this.rope, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.k.forward(g, h), this.rope, positions, { heads: c.nKvHeads });
+      const v = blk.attn.v.forward(g, h);
+      cache.write(l, k.data, v.data, batch, tq, starts);
+      const a = g.empty([n, c.nHeads * c.headDim]);
+      attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, 1 / Math.sqrt(c.headDim));
+      x = add(g, x, blk.attn.o.forward(g, a));
+      const m = blk.mlpNorm.forward(g, x);
+      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
+      x = add(g, x, blk.mlp.down.forward(g, act));
+    }
+    return linear(g, this.model.norm.forward(g, x), this.headWeight);
+  }
+}
