@@ -1,0 +1,132 @@
+// Hugging Face model directories: config.json, model.safetensors (or shards
+// with model.safetensors.index.json), tokenizer.json + tokenizer_config.json,
+// generation_config.json. Saving writes a complete directory under a
+// temporary name and renames it into place, so a reader never sees half a
+// model. Loading builds our model from the config and maps the weights.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+import { ConfigError, FormatError } from "../errors.ts";
+import { createModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { Tokenizer } from "../tokenizer/index.ts";
+import { writeFileAtomicSync } from "./atomic.ts";
+import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
+import { readLlama2c } from "./llama2c.ts";
+import { SafetensorsCheckpoint, writeSafetensors } from "./safetensors.ts";
+
+/** generation_config.json fields we read and write. */
+export interface GenerationConfig {
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
+  pad_token_id?: number;
+  max_new_tokens?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  do_sample?: boolean;
+  repetition_penalty?: number;
+}
+
+export interface LoadedModel {
+  config: ModelConfig;
+  model: CausalLM;
+  /** Absent for weights without a tokenizer (llama2.c files, bare checkpoints). */
+  tokenizer?: Tokenizer;
+  generation: GenerationConfig;
+  /** Where it came from and in which format. */
+  source: { path: string; format: "hf" | "llama2c" | "gguf" };
+}
+
+export interface SaveOptions {
+  tokenizer?: Tokenizer;
+  generation?: GenerationConfig;
+  /** Stored dtype of the weights (default F32). */
+  dtype?: "F32" | "F16" | "BF16";
+  /** Extra metadata in the safetensors header (strings). */
+  metadata?: Record<string, string>;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new FormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const j = JSON.parse(text);
+    if (typeof j !== "object" || j === null || Array.isArray(j)) throw new Error("not a JSON object");
+    return j;
+  } catch (e) {
+    throw new FormatError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Writes `model` (and tokenizer, generation config) as an HF model directory at `dir`, atomically. */
+export function saveModelDir(dir: string, model: CausalLM, opts: SaveOptions = {}): void {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(tmp);
+  try {
+    const config: ModelConfig = { ...model.config };
+    if (opts.tokenizer) {
+      const sp = opts.tokenizer.specialTokens;
+      config.bosTokenId ??= firstDefined(sp, ["<|bos|>", "<s>", "<|begin_of_text|>", "<|endoftext|>"]);
+      config.eosTokenId ??= firstDefined(sp, ["<|eos|>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]);
+    }
+    writeFileAtomicSync(join(tmp, "config.json"), JSON.stringify(toHfConfig(config), null, 2) + "\n");
+    writeSafetensors(
+      join(tmp, "model.safetensors"),
+      toHfTensors(model).map((t) => ({ ...t, dtype: opts.dtype ?? "F32" })),
+      { format: "pt", ...(opts.metadata ?? {}) },
+    );
+    const gen: GenerationConfig = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, ...(opts.generation ?? {}) };
+    writeFileAtomicSync(join(tmp, "generation_config.json"), JSON.stringify(gen, null, 2) + "\n");
+    if (opts.tokenizer) opts.tokenizer.save(tmp);
+    // Swap into place: an existing directory is moved aside first, then removed.
+    const old = existsSync(dir) ? `${tmp}.old` : null;
+    if (old) renameSync(dir, old);
+    renameSync(tmp, dir);
+    if (old) rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function firstDefined(sp: Record<string, number>, names: string[]): number | undefined {
+  for (const n of names) if (sp[n] !== undefined) return sp[n];
+  return undefined;
+}
+
+/** Loads an HF model directory, a llama2.c .bin file (ids only) or (later) a GGUF file. */
+export function loadModel(path: string): LoadedModel {
+  if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
+  const isDir = statSync(path).isDirectory();
+  if (!isDir && path.endsWith(".bin")) {
+    const { config, tensors } = readLlama2c(path);
+    const model = createModel(config);
+    loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
+    return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
+  }
+  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .bin (llama2.c)" });
+  return loadModelDir(path);
+}
+
+export function loadModelDir(dir: string): LoadedModel {
+  const config = fromHfConfig(readJson(join(dir, "config.json")));
+  const model = createModel(config);
+  const ck = SafetensorsCheckpoint.open(dir);
+  try {
+    loadHfTensors(model, (n) => ck.readFloat32(n), ck.names, dir);
+  } finally {
+    ck.close();
+  }
+  const tokenizer = existsSync(join(dir, "tokenizer.json")) ? Tokenizer.fromFile(dir) : undefined;
+  if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
+    throw new FormatError(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`);
+  }
+  const generation = existsSync(join(dir, "generation_config.json")) ? (readJson(join(dir, "generation_config.json")) as GenerationConfig) : {};
+  return { config, model, tokenizer, generation, source: { path: dir, format: "hf" } };
+}
