@@ -2,5 +2,6 @@
 import type { Command } from "./command.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
+import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands];
+export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand];
