@@ -59,7 +59,7 @@ forEachBackend("tensor ops", (c) => {
       assert.deepEqual(out.shape, [2, 3, 3]);
       assert.deepEqual([...out.data.subarray(3, 6)], [...table.data.subarray(12, 15)]);
       checkTapeGradients("embedding", r, { table }, (t) => embedding(t, table, ids));
-      assert.throws(() => embedding(new Tape(), table, Int32Array.from([5])), /outside the vocabulary/);
+      assert.throws(() => embedding(new Tape(), table, Int32Array.from([5])), ShapeError);
     }));
 
   test("rmsnorm: backward vs finite differences, frozen weight still gives dx", skip("rmsnormForward", "rmsnormBackward"), () =>
@@ -94,7 +94,7 @@ forEachBackend("tensor ops", (c) => {
         const out = rope(new Tape({ grad: false }), x, table, pos, { heads: 2, interleaved });
         assertClose(out.data.subarray(0, 12), x.data.subarray(0, 12), TOL.f32, "position 0 is the identity");
       }
-      assert.throws(() => rope(new Tape(), leaf(r, [1, 12]), table, Int32Array.from([16]), { heads: 2 }), /outside the table/);
+      assert.throws(() => rope(new Tape(), leaf(r, [1, 12]), table, Int32Array.from([16]), { heads: 2 }), ShapeError);
     }));
 
   test("attention: causal GQA, backward vs finite differences", skip("attentionForward", "attentionBackward"), () =>
