@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../errors.ts";
 import { TOL, assertClose, forEachBackend, randn, rng, using } from "../native/testing.ts";
-import { add, attention, crossEntropy, embedding, gelu, layernorm, linear, matmul, rmsnorm, rope, sequencePositions, swiglu } from "./ops.ts";
+import { add, attention, scale, crossEntropy, embedding, gelu, layernorm, linear, matmul, rmsnorm, rope, sequencePositions, swiglu } from "./ops.ts";
 import { ropeTable } from "./rope.ts";
 import { Tape } from "./tape.ts";
 import { Parameter, Tensor, columns } from "./tensor.ts";
@@ -47,6 +47,9 @@ forEachBackend("tensor ops", (c) => {
       // y = x + x·Wᵀ: dy/dx = I + W
       checkTapeGradients("residual", r, { x, w }, (t) => add(t, x, linear(t, x, w)));
       checkTapeGradients("x + x", r, { x }, (t) => add(t, x, x));
+      checkTapeGradients("scale", r, { x }, (t) => scale(t, x, -0.75));
+      assertClose(scale(new Tape({ grad: false }), x, 3).data, x.data.map((v) => 3 * v), TOL.f32, "3·x");
+      assert.throws(() => scale(new Tape(), x, Number.NaN), /finite/);
     }));
 
   test("embedding: backward scatters and accumulates repeated ids", skip("embeddingForward", "embeddingBackward"), () =>

@@ -307,6 +307,16 @@ export function add(g: Tape, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** out = s · x for a constant s (LoRA's alpha/r, embedding multipliers). */
+export function scale(g: Tape, x: Tensor, s: number): Tensor {
+  if (typeof s !== "number" || !Number.isFinite(s)) fail("scale", `the factor must be a finite number, got ${s}`);
+  const n = x.size;
+  const out = g.zeros(x.shape);
+  axpy(out.data, s, x.data, n); // out = 0 + s·x
+  if (g.needsGrad(x)) g.record("scale", out, (dout) => axpy(g.grad(x), s, dout, n)); // dx += s·dout
+  return out;
+}
+
 // ---------------------------------------------------------------- loss
 
 export interface CrossEntropyOptions {
