@@ -27,7 +27,7 @@ namespace {
 
 constexpr int W = VF::W;
 constexpr int64_t CB = 2 * W;  // columns per register block: two vectors
-constexpr int MR = 4;          // rows per register block
+constexpr int MR = 6;          // rows per register block (12 accumulators with the two column vectors)
 constexpr int64_t BQ = 64;     // queries per tile (a multiple of CB on every ISA)
 constexpr int64_t BK = 64;     // keys per tile
 constexpr float M_INIT = -1e30f;  // running max before any key: finite, so max - max is never NaN
@@ -81,6 +81,8 @@ inline void tile_mm(float* C, int64_t ldc, const float* A, int64_t ra, int64_t k
       const float* a = A + r0 * ra;
       const float* b = B + c0;
       switch (rows) {
+        case 6: micro<6>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
+        case 5: micro<5>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 4: micro<4>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 3: micro<3>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 2: micro<2>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
@@ -120,12 +122,13 @@ inline void pack_pad(float* y, int64_t dp, const float* x, int64_t xs, int64_t r
 
 // Per-thread buffers of the forward core.
 struct FwdBuf {
-  std::vector<float> qt, s, vp, o, st;
-  float *pqt, *ps, *pvp, *po, *m, *l, *al;
-  void ensure(int64_t d, int64_t dp) {
+  std::vector<float> qt, s, kp, vp, o, st;
+  float *pqt, *ps, *pkp, *pvp, *po, *m, *l, *al;
+  void ensure(int64_t d, int64_t dp, int64_t nkeys) {
     pqt = scratch(qt, d * BQ);
     ps = scratch(s, BK * BQ);
-    pvp = scratch(vp, BK * dp);
+    pkp = scratch(kp, nkeys * dp);
+    pvp = scratch(vp, nkeys * dp);
     po = scratch(o, BQ * dp);
     m = scratch(st, 3 * BQ);
     l = m + BQ;
@@ -138,11 +141,11 @@ struct FwdBuf {
 };
 
 // Online-softmax attention of qc (<= BQ) queries at positions p0, p0+1, … (rows qs apart,
-// from q) to keys [kb, ke) of one head (key j at k + j·ks, value at v + j·vs); a key is
-// visible to a query when its index <= the query's position. Updates the running max
-// f.m, sum f.l (BQ) and unnormalised output f.o (BQ × dp).
-void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, int64_t ks, const float* v,
-            int64_t vs, int64_t kb, int64_t ke, int64_t d, float scale, FwdBuf& f) {
+// from q) to keys [kb, ke) of one head (key j at k + j·ks; its value packed at vp + j·dp,
+// zero-padded to dp columns); a key is visible to a query when its index <= the query's
+// position. Updates the running max f.m, sum f.l (BQ) and unnormalised output f.o (BQ × dp).
+void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, int64_t ks, const float* vp,
+            int64_t kb, int64_t ke, int64_t d, float scale, FwdBuf& f) {
   const int64_t dp = round_up(d, CB);
   float *qt = f.pqt, *s = f.ps, *o = f.po;
   pack_t(qt, q, qs, qc, d, scale);
@@ -179,14 +182,7 @@ void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, 
       for (int64_t x = 0; x < dp; x += W) (VF::load(o + c * dp + x) * a).store(o + c * dp + x);
     }
     // o (qc × dp) += p (qc × kc) · v_tile (kc × dp); p(r, kk) = sᵀ[kk·BQ + r]
-    const float* vb = v + j0 * vs;
-    int64_t ldv = vs;
-    if (d % CB != 0) {
-      pack_pad(f.pvp, dp, vb, vs, kc, d);
-      vb = f.pvp;
-      ldv = dp;
-    }
-    tile_mm(o, dp, s, 1, BQ, vb, ldv, qc, dp, true, [&](int64_t r0, int rows, int64_t, int64_t& k0, int64_t& k1) {
+    tile_mm(o, dp, s, 1, BQ, vp + j0 * dp, dp, qc, dp, true, [&](int64_t r0, int rows, int64_t, int64_t& k0, int64_t& k1) {
       k0 = 0;
       k1 = std::min<int64_t>(kc, p0 + r0 + rows - j0);
     });
@@ -201,6 +197,45 @@ void finish(float* out, int64_t os, float* lse, const FwdBuf& f, int64_t qc, int
     for (int64_t x = 0; x < d; ++x) out[c * os + x] = f.po[c * dp + x] * inv;
     if (lse) lse[c] = f.m[c] + std::log(f.l[c]);
   }
+}
+
+// One head of one sequence as the forward sees it: query i at q + i·qs sits at position
+// p0 + i; key j at k + j·ks, value j at v + j·vs; output row i at out + i·os, its
+// log-sum-exp at lse[i] (lse may be null).
+struct HeadView {
+  const float *q, *k, *v;
+  int64_t qs, ks, vs, p0;
+  float* out;
+  int64_t os;
+  float* lse;
+};
+
+// Attention of nq queries per (sequence, head). Units are (sequence, head, part): a unit
+// packs its head's keys and values once (contiguous rows: read in place, rows a fused-buffer stride
+// apart fall into a few cache sets) and runs its query tiles, the longest first. Heads
+// are split into parts only when there are too few of them to keep every thread busy.
+// Keys are packed the same way (they are the broadcast operand of q·kᵀ).
+template <class View>
+void forward_heads(int64_t b, int64_t h, int64_t nq, int64_t d, float scale, View view) {
+  const int64_t nqt = (nq + BQ - 1) / BQ, dp = round_up(d, CB), heads = b * h, threads = num_threads();
+  int64_t nc = 1;
+  if (heads < 2 * threads) nc = std::min<int64_t>(nqt, (4 * threads + heads - 1) / heads);
+  parallel_tasks(heads * nc, [&](int64_t u) {
+    thread_local FwdBuf f;
+    const int64_t c = u % nc, bh = u / nc;
+    const HeadView hv = view(bh / h, bh % h);
+    const int64_t itmax = c + (nqt - 1 - c) / nc * nc;  // this part's last tile
+    const int64_t nkeys = hv.p0 + std::min<int64_t>(nq, (itmax + 1) * BQ);
+    f.ensure(d, dp, nkeys);
+    pack_pad(f.pkp, dp, hv.k, hv.ks, nkeys, d);
+    pack_pad(f.pvp, dp, hv.v, hv.vs, nkeys, d);
+    for (int64_t it = itmax; it >= 0; it -= nc) {
+      const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, nq - i0);
+      f.reset(dp);
+      attend(hv.q + i0 * hv.qs, hv.qs, qc, hv.p0 + i0, f.pkp, dp, f.pvp, 0, hv.p0 + i0 + qc, d, scale, f);
+      finish(hv.out + i0 * hv.os, hv.os, hv.lse ? hv.lse + i0 : nullptr, f, qc, d);
+    }
+  });
 }
 
 // Σ q·k for four keys at once (d floats each).
@@ -262,36 +297,23 @@ inline void weighted_rows(float* o, const float* p, const float* v, int64_t n, i
 void attention_forward(float* out, float* lse, const float* q, int64_t qs, const float* k, int64_t ks,
                        const float* v, int64_t vs, int64_t b, int64_t t, int64_t h, int64_t kvh, int64_t d,
                        float scale) {
-  const int64_t grp = h / kvh, nqt = (t + BQ - 1) / BQ, dp = round_up(d, CB);
-  // Units (batch, head, query tile), the longest (last) tiles handed out first.
-  parallel_tasks(b * h * nqt, [&](int64_t u) {
-    thread_local FwdBuf f;
-    const int64_t it = nqt - 1 - u / (b * h), bh = u % (b * h), bi = bh / h, hh = bh % h, g = hh / grp;
-    const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, t - i0);
-    f.ensure(d, dp);
-    f.reset(dp);
-    attend(q + (bi * t + i0) * qs + hh * d, qs, qc, i0, k + bi * t * ks + g * d, ks, v + bi * t * vs + g * d, vs, 0,
-           i0 + qc, d, scale, f);
-    finish(out + ((bi * t + i0) * h + hh) * d, h * d, lse + (bi * h + hh) * t + i0, f, qc, d);
+  const int64_t grp = h / kvh;
+  forward_heads(b, h, t, d, scale, [&](int64_t bi, int64_t hh) {
+    const int64_t g = hh / grp;
+    return HeadView{q + bi * t * qs + hh * d, k + bi * t * ks + g * d, v + bi * t * vs + g * d, qs, ks, vs, 0,
+                    out + (bi * t * h + hh) * d, h * d, lse + (bi * h + hh) * t};
   });
 }
 
 void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* starts,
                       int64_t b, int64_t tq, int64_t h, int64_t kvh, int64_t d, int64_t maxt, float scale) {
-  const int64_t grp = h / kvh, dp = round_up(d, CB);
+  const int64_t grp = h / kvh;
   if (tq >= 16) {
     // A prompt continuation: the tiled forward, queries offset by the cached prefix.
-    const int64_t nqt = (tq + BQ - 1) / BQ;
-    parallel_tasks(b * h * nqt, [&](int64_t u) {
-      thread_local FwdBuf f;
-      const int64_t it = nqt - 1 - u / (b * h), bh = u % (b * h), bi = bh / h, hh = bh % h, g = hh / grp;
-      const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, tq - i0), p0 = starts[bi] + i0;
-      const float* kb = kcache + (bi * kvh + g) * maxt * d;
-      const float* vb = vcache + (bi * kvh + g) * maxt * d;
-      f.ensure(d, dp);
-      f.reset(dp);
-      attend(q + ((bi * tq + i0) * h + hh) * d, h * d, qc, p0, kb, d, vb, d, 0, p0 + qc, d, scale, f);
-      finish(out + ((bi * tq + i0) * h + hh) * d, h * d, nullptr, f, qc, d);
+    forward_heads(b, h, tq, d, scale, [&](int64_t bi, int64_t hh) {
+      const int64_t cache = (bi * kvh + hh / grp) * maxt * d;
+      return HeadView{q + (bi * tq * h + hh) * d, kcache + cache, vcache + cache, h * d, d, d, starts[bi],
+                      out + (bi * tq * h + hh) * d, h * d, nullptr};
     });
     return;
   }
@@ -384,7 +406,6 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* k, int64_t ks, const float* v, int64_t vs, const float* out, const float* lse,
                         int64_t b, int64_t t, int64_t h, int64_t kvh, int64_t d, float scale) {
   const int64_t grp = h / kvh, nqt = (t + BQ - 1) / BQ, dp = round_up(d, CB);
-  const bool pad = d % CB != 0;
   // Units (batch, kv head, part): a unit owns dk, dv of its kv head and the dq rows of the
   // (query head, query tile) pairs it handles, so nothing races. When there are too few
   // (batch, kv head) pairs to keep every thread busy, the pairs are dealt over `nc` parts,
@@ -395,7 +416,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   std::vector<float> part;
   if (nc > 1) part.assign(static_cast<size_t>(units0 * nc * 2 * t * d), 0.f);
   parallel_tasks(units0 * nc, [&](int64_t u) {
-    thread_local std::vector<float> bqt, bdot, bs, bdp, bqp, bdop, bkp, bdk, bdv, bdq, bst;
+    thread_local std::vector<float> bqt, bdot, bs, bdp, bqp, bdop, bkp, bvp, bdk, bdv, bdq, bst;
     const int64_t c = u % nc, bk = u / nc, bi = bk / kvh, g = bk % kvh;
     float* qt = scratch(bqt, d * BQ);
     float* dot = scratch(bdot, d * BQ);
@@ -408,14 +429,14 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     float* di = lrow + BQ;
     const float* kb = k + bi * t * ks + g * d;
     const float* vb = v + bi * t * vs + g * d;
-    const float* kB = kb;  // keys as a right-hand operand: rows ldk apart, dp readable columns
-    int64_t ldk = ks;
-    if (pad) {
-      float* kp = scratch(bkp, t * dp);
-      pack_pad(kp, dp, kb, ks, t, d);
-      kB = kp;
-      ldk = dp;
-    }
+    // Keys and values (here) and queries and output gradients (per tile) are packed into
+    // contiguous zero-padded rows: the micro-kernel reads dp columns of right-hand
+    // operands, and rows a fused-buffer stride apart would fall into a few cache sets.
+    float* kB = scratch(bkp, t * dp);
+    float* vB = scratch(bvp, t * dp);
+    pack_pad(kB, dp, kb, ks, t, d);
+    pack_pad(vB, dp, vb, vs, t, d);
+    const int64_t ldk = dp;
     std::memset(dkacc, 0, sizeof(float) * t * dp);
     std::memset(dvacc, 0, sizeof(float) * t * dp);
     for (int64_t idx = c; idx < pairs; idx += nc) {
@@ -435,17 +456,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           di[cc] = acc;
         }
       }
-      const float* qB = qrow;  // queries and output gradients as right-hand operands
-      int64_t ldq = qs;
-      const float* doB = dorow;
-      int64_t lddo = h * d;
-      if (pad) {
-        float* qp = scratch(bqp, BQ * dp);
-        float* dop = scratch(bdop, BQ * dp);
-        pack_pad(qp, dp, qrow, qs, qc, d);
-        pack_pad(dop, dp, dorow, h * d, qc, d);
-        qB = qp, ldq = dp, doB = dop, lddo = dp;
-      }
+      float* qB = scratch(bqp, BQ * dp);
+      float* doB = scratch(bdop, BQ * dp);
+      pack_pad(qB, dp, qrow, qs, qc, d);
+      pack_pad(doB, dp, dorow, h * d, qc, d);
+      const int64_t ldq = dp, lddo = dp;
       std::memset(dqacc, 0, sizeof(float) * BQ * dp);
       for (int64_t j0 = 0; j0 <= i0 + qc - 1; j0 += BK) {
         const int64_t kc = std::min<int64_t>(BK, t - j0);
@@ -463,7 +478,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           k1 = std::min<int64_t>(kc, i0 + r0 + rows - j0);
         };
         // pᵀ (kc × BQ) = exp(k_tile · qt − lse)
-        tile_mm(s, BQ, kb + j0 * ks, ks, 1, qt, BQ, kc, BQ, false, past);
+        tile_mm(s, BQ, kB + j0 * ldk, ldk, 1, qt, BQ, kc, BQ, false, past);
         for (int64_t r = 0; r < kc; ++r) {
           for (int64_t cc = 0; cc < BQ; cc += W) {
             vexp(VF::load(s + r * BQ + cc) - VF::load(lrow + cc)).store(s + r * BQ + cc);
@@ -473,7 +488,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         // dv_tile (kc × dp) += pᵀ · dout
         tile_mm(dvacc + j0 * dp, dp, s, BQ, 1, doB, lddo, kc, dp, true, queries);
         // dpᵀ (kc × BQ) = v_tile · doutᵀ, then dsᵀ = pᵀ ∘ (dpᵀ − Di)
-        tile_mm(dps, BQ, vb + j0 * vs, vs, 1, dot, BQ, kc, BQ, false, past);
+        tile_mm(dps, BQ, vB + j0 * dp, dp, 1, dot, BQ, kc, BQ, false, past);
         for (int64_t r = 0; r < kc; ++r) {
           for (int64_t cc = 0; cc < BQ; cc += W) {
             const VF p = VF::load(s + r * BQ + cc);
