@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LineCounter, emptyPiiCounts, hash53, redactPii, removeLines, textRatio, type PiiKind } from "./clean.ts";
+import { LineCounter, emptyPiiCounts, lineKey, redactPii, removeLines, textRatio, type PiiKind } from "./clean.ts";
 
 const ALL = new Set<PiiKind>(["emails", "phones", "cards", "ibans"]);
 
@@ -45,7 +45,8 @@ test("lines in enough documents are boilerplate; headings of the section are kep
   lc.addDocument(["Footer", "c", "Shared"]);
   lc.addDocument(["d"]);
   const bp = lc.boilerplate(3, 0);
-  assert.deepEqual([...bp], [hash53("Footer")]);
+  assert.deepEqual([...bp.hashes], [lineKey("Footer")]);
+  assert.deepEqual([...bp.lengths], [6]);
   assert.deepEqual(removeLines("Footer\n\nbody\nFooter", bp, []), { text: "body", removed: 2 });
   assert.deepEqual(removeLines("Footer\n\nbody", bp, ["Footer"]), { text: "Footer\n\nbody", removed: 0 });
   const lc2 = new LineCounter();

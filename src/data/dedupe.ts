@@ -18,47 +18,56 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function isWordChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || (c > 127 && c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f));
-}
-
 /**
  * The MinHash signature of a text's word shingles (case-folded ASCII letters).
- * Returns null when the text has no words. out: (128,)
+ * The text may come in parts (a document's sections); a word never spans two
+ * parts, shingles do. Returns null when the text has no words. out: (128,)
  */
-export function minhash(text: string, seed: number, shingle = 5, out = new Uint32Array(MINHASH_BINS)): Uint32Array | null {
+export function minhash(text: string | readonly string[], seed: number, shingle = 5, out = new Uint32Array(MINHASH_BINS)): Uint32Array | null {
   out.fill(EMPTY);
+  const parts = typeof text === "string" ? [text] : text;
   const ring = new Uint32Array(shingle); // last `shingle` word hashes
-  let words = 0;
-  let w = 0x811c9dc5 ^ seed;
-  let inWord = false;
   const s0 = fmix32(seed ^ 0x9e3779b9);
-  const addShingle = (count: number) => {
-    let h = s0;
-    for (let k = 0; k < count; k++) h = Math.imul((h ^ ring[(words - count + k) % shingle]) >>> 0, 0x01000193) + 0x7f4a7c15;
-    h = fmix32(h);
-    const bin = h & (MINHASH_BINS - 1);
-    const v = fmix32(h ^ 0x5bd1e995);
-    if (v < out[bin]) out[bin] = v;
-  };
-  const endWord = () => {
-    ring[words % shingle] = fmix32(w);
-    words++;
-    if (words >= shingle) addShingle(shingle);
-    w = 0x811c9dc5 ^ seed;
-    inWord = false;
-  };
-  for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
-    if (isWordChar(c)) {
-      if (c >= 65 && c <= 90) c += 32;
-      w = Math.imul(w ^ c, 0x01000193);
-      inWord = true;
-    } else if (inWord) endWord();
+  const w0 = (0x811c9dc5 ^ seed) >>> 0;
+  let words = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const t = parts[p];
+    const n = t.length;
+    let w = w0;
+    let inWord = false;
+    for (let i = 0; i <= n; i++) {
+      let c = i < n ? t.charCodeAt(i) : 32;
+      const wordChar = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c > 127 && c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f));
+      if (wordChar) {
+        if (c >= 65 && c <= 90) c += 32;
+        w = Math.imul(w ^ c, 0x01000193);
+        inWord = true;
+        continue;
+      }
+      if (!inWord) continue;
+      // End of a word: push its hash, then hash the shingle ending here.
+      ring[words % shingle] = fmix32(w);
+      words++;
+      w = w0;
+      inWord = false;
+      if (words >= shingle) {
+        let h = s0;
+        for (let k = words - shingle; k < words; k++) h = (Math.imul((h ^ ring[k % shingle]) >>> 0, 0x01000193) + 0x7f4a7c15) | 0;
+        h = fmix32(h);
+        const bin = h & (MINHASH_BINS - 1);
+        const v = fmix32(h ^ 0x5bd1e995);
+        if (v < out[bin]) out[bin] = v;
+      }
+    }
   }
-  if (inWord) endWord();
   if (words === 0) return null;
-  if (words < shingle) addShingle(words); // short text: one shingle of all its words
+  if (words < shingle) {
+    // Short text: one shingle of all its words.
+    let h = s0;
+    for (let k = 0; k < words; k++) h = (Math.imul((h ^ ring[k]) >>> 0, 0x01000193) + 0x7f4a7c15) | 0;
+    h = fmix32(h);
+    out[h & (MINHASH_BINS - 1)] = fmix32(h ^ 0x5bd1e995);
+  }
   // Densify: an empty bin borrows the value of a bin chosen by a seeded probe sequence.
   let filled = 0;
   for (let b = 0; b < MINHASH_BINS; b++) if (out[b] !== EMPTY) filled++;

@@ -221,10 +221,6 @@ function docId(source: string): string {
   return createHash("sha1").update(source).digest("hex").slice(0, 12);
 }
 
-function docText(doc: ExtractedDoc): string {
-  return doc.sections.map((s) => s.text).join("\n\n");
-}
-
 /** Reads documents.jsonl back one document at a time: (doc id, full text). */
 async function* documentsOf(path: string, only?: (doc: string) => boolean): AsyncGenerator<{ doc: string; text: string }> {
   const rl = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
@@ -345,10 +341,11 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         rep.documents = entry.docs.length;
         documentsExtracted += entry.docs.length;
         for (const d of entry.docs) {
-          const h = textHash(docText(d));
+          const texts = d.sections.map((s) => s.text);
+          const h = textHash(texts);
           if (rawSeen.has(h)) continue; // exact copies must not vote their lines into boilerplate
           rawSeen.add(h);
-          lines.addDocument(d.sections.flatMap((s) => s.text.split("\n")));
+          lines.addDocument(texts);
         }
       } catch (e) {
         if (!(e instanceof SkipFile)) throw e;
@@ -397,12 +394,13 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
           }
           secs.push({ heading: s.heading, text: r.text });
         }
-        const full = secs.map((s) => s.text).join("\n\n");
-        if (full.length < minDoc || secs.length === 0) {
+        const texts = secs.map((s) => s.text);
+        const fullLength = texts.reduce((a, t) => a + t.length, 0) + 2 * Math.max(0, texts.length - 1);
+        if (fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
           continue;
         }
-        const h = textHash(full);
+        const h = textHash(texts);
         const prev = docHashes.get(h);
         if (prev !== undefined) {
           removals.exactDuplicateDocuments++;
@@ -411,7 +409,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         docHashes.set(h, d.source);
         if (near) {
-          const m = minhash(full, seed, 5, sig);
+          const m = minhash(texts, seed, 5, sig);
           if (m) {
             const hit = near.query(m);
             if (hit) {

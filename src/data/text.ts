@@ -36,6 +36,8 @@ const INVISIBLE = /[\u0000-\u0008\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff]/g
  */
 export function normalizeText(s: string): string {
   if (s.length === 0) return s;
+  // Fast path: printable ASCII with single spaces and "\n"/"\n\n" breaks needs nothing but a trim.
+  if (!/[^\x20-\x7e\n]| {2}| \n|\n |\n\n\n/.test(s)) return s.trim();
   // NFC is a no-op on ASCII; skip ICU when there is nothing to compose.
   // eslint-disable-next-line no-control-regex
   if (/[^\u0000-\u007f]/.test(s)) s = s.normalize("NFC");
@@ -53,6 +55,7 @@ export function normalizeSource(s: string): string {
 
 /** Normalises a short inline string (a heading, a cell): one line, single spaces. */
 export function normalizeInline(s: string): string {
+  if (!/[^\x20-\x7e]| {2}/.test(s)) return s.trim();
   return normalizeText(s).replace(/\s+/g, " ");
 }
 
