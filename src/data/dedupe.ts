@@ -8,6 +8,11 @@
 
 export const MINHASH_BINS = 128;
 const EMPTY = 0xffffffff;
+/** ASCII word characters mapped to their lower-case code; 0 for separators. */
+const ASCII_WORD = new Uint8Array(128);
+for (let c = 48; c < 58; c++) ASCII_WORD[c] = c;
+for (let c = 97; c < 123; c++) ASCII_WORD[c] = c;
+for (let c = 65; c < 91; c++) ASCII_WORD[c] = c + 32;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -36,11 +41,10 @@ export function minhash(text: string | readonly string[], seed: number, shingle 
     let w = w0;
     let inWord = false;
     for (let i = 0; i <= n; i++) {
-      let c = i < n ? t.charCodeAt(i) : 32;
-      const wordChar = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c > 127 && c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f));
-      if (wordChar) {
-        if (c >= 65 && c <= 90) c += 32;
-        w = Math.imul(w ^ c, 0x01000193);
+      const c = i < n ? t.charCodeAt(i) : 32;
+      const v = c < 128 ? ASCII_WORD[c] : c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f) ? c : 0;
+      if (v !== 0) {
+        w = Math.imul(w ^ v, 0x01000193);
         inWord = true;
         continue;
       }

@@ -239,6 +239,13 @@ async function* documentsOf(path: string, only?: (doc: string) => boolean): Asyn
   if (cur !== null && parts.length > 0) yield { doc: cur, text: parts.join("\n\n") };
 }
 
+/** A document's identity from its sections' 48-bit hashes, in order. */
+function hashOfHashes(hs: number[]): number {
+  const b = Buffer.allocUnsafe(hs.length * 6);
+  hs.forEach((h, i) => b.writeUIntLE(h, i * 6, 6));
+  return createHash("md5").update(b).digest().readUIntLE(0, 6);
+}
+
 function num(v: number | undefined, def: number, name: string, lo: number, hi: number): number {
   const x = v ?? def;
   if (!(typeof x === "number" && x >= lo && x <= hi)) throw new ConfigError(`${name} must be in [${lo}, ${hi}], got ${x}`);
@@ -294,7 +301,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const keys: (string | null)[] = []; // cache key per file report, null when skipped
     const bytesTotal = walked.files.reduce((a, f) => a + f.size, 0);
     const lines = new LineCounter();
-    const rawSeen = new Set<number>();
+    const rawSeen = new Set<string>(); // cache keys whose documents were counted
     let bytesDone = 0;
     let documentsExtracted = 0;
 
@@ -340,12 +347,10 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         if (entry.notes.length > 0) rep.notes = entry.notes;
         rep.documents = entry.docs.length;
         documentsExtracted += entry.docs.length;
-        for (const d of entry.docs) {
-          const texts = d.sections.map((s) => s.text);
-          const h = textHash(texts);
-          if (rawSeen.has(h)) continue; // exact copies must not vote their lines into boilerplate
-          rawSeen.add(h);
-          lines.addDocument(texts);
+        // Exact copies (same bytes, hence the same content-addressed entry) must not vote their lines into boilerplate.
+        if (!rawSeen.has(key)) {
+          rawSeen.add(key);
+          for (const d of entry.docs) lines.addDocument(d.sections.map((s) => s.text));
         }
       } catch (e) {
         if (!(e instanceof SkipFile)) throw e;
@@ -395,12 +400,13 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
           secs.push({ heading: s.heading, text: r.text });
         }
         const texts = secs.map((s) => s.text);
+        const secHashes = texts.map((t) => textHash(t));
         const fullLength = texts.reduce((a, t) => a + t.length, 0) + 2 * Math.max(0, texts.length - 1);
         if (fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
           continue;
         }
-        const h = textHash(texts);
+        const h = hashOfHashes(secHashes);
         const prev = docHashes.get(h);
         if (prev !== undefined) {
           removals.exactDuplicateDocuments++;
@@ -423,8 +429,9 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         const id = docId(d.source);
         let offset = 0;
         let n = 0;
-        for (const s of secs) {
-          const sh = textHash(s.text);
+        for (let j = 0; j < secs.length; j++) {
+          const s = secs[j];
+          const sh = secHashes[j];
           if (sectionHashes.has(sh)) {
             removals.duplicateSections++;
             continue;
