@@ -35,6 +35,9 @@ export function textHash(s: string | readonly string[]): number {
   return h.digest().readUIntLE(0, 6);
 }
 
+/** Lines longer than this are content, never boilerplate (and are not hashed at all). */
+export const MAX_BOILERPLATE_LINE = 300;
+
 /** Counts, for each line text, how many documents contain it; then names the boilerplate lines. */
 export class LineCounter {
   private keys = new Float64Array(1 << 16);
@@ -48,7 +51,7 @@ export class LineCounter {
       for (let start = 0; start < t.length; ) {
         let end = t.indexOf("\n", start);
         if (end < 0) end = t.length;
-        if (end > start) this.addLine(seen, lineKey(t, start, end));
+        if (end > start && end - start <= MAX_BOILERPLATE_LINE) this.addLine(seen, lineKey(t, start, end));
         start = end + 1;
       }
     }
@@ -124,16 +127,31 @@ export function removeLines(text: string, drop: LineSet, keep: readonly string[]
   return { text: out.replace(/\n{3,}/g, "\n\n").trim(), removed };
 }
 
-/** Fraction of characters that are letters, digits or whitespace (garbage and binary score low). */
-export function textRatio(s: string): number {
-  if (s.length === 0) return 0;
+function goodChars(s: string, from: number, to: number): number {
   let good = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 32 || c === 10) good++;
     else if (c > 127 && /[\p{L}\p{N}\p{Zs}]/u.test(s[i])) good++;
   }
-  return good / s.length;
+  return good;
+}
+
+/**
+ * Fraction of characters that are letters, digits or whitespace (garbage and
+ * binary score low). Texts over 4096 characters are scored on four evenly
+ * spaced 1024-character windows.
+ */
+export function textRatio(s: string): number {
+  if (s.length === 0) return 0;
+  if (s.length <= 4096) return goodChars(s, 0, s.length) / s.length;
+  let good = 0;
+  const step = (s.length - 1024) / 3;
+  for (let k = 0; k < 4; k++) {
+    const from = Math.floor(k * step);
+    good += goodChars(s, from, from + 1024);
+  }
+  return good / 4096;
 }
 
 export type PiiKind = "emails" | "phones" | "cards" | "ibans";

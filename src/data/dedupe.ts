@@ -35,6 +35,7 @@ export function minhash(text: string | readonly string[], seed: number, shingle 
   const s0 = fmix32(seed ^ 0x9e3779b9);
   const w0 = (0x811c9dc5 ^ seed) >>> 0;
   let words = 0;
+  let pos = 0; // next ring slot; after `shingle` words it is also the oldest
   for (let p = 0; p < parts.length; p++) {
     const t = parts[p];
     const n = t.length;
@@ -49,18 +50,19 @@ export function minhash(text: string | readonly string[], seed: number, shingle 
         continue;
       }
       if (!inWord) continue;
-      // End of a word: push its hash, then hash the shingle ending here.
-      ring[words % shingle] = fmix32(w);
+      // End of a word: push its hash, then hash the shingle ending here (oldest word first).
+      ring[pos] = fmix32(w);
+      pos = pos + 1 === shingle ? 0 : pos + 1;
       words++;
       w = w0;
       inWord = false;
       if (words >= shingle) {
         let h = s0;
-        for (let k = words - shingle; k < words; k++) h = (Math.imul((h ^ ring[k % shingle]) >>> 0, 0x01000193) + 0x7f4a7c15) | 0;
+        for (let k = 0, j = pos; k < shingle; k++, j = j + 1 === shingle ? 0 : j + 1) h = (Math.imul((h ^ ring[j]) >>> 0, 0x01000193) + 0x7f4a7c15) | 0;
         h = fmix32(h);
         const bin = h & (MINHASH_BINS - 1);
-        const v = fmix32(h ^ 0x5bd1e995);
-        if (v < out[bin]) out[bin] = v;
+        const val = fmix32(h ^ 0x5bd1e995);
+        if (val < out[bin]) out[bin] = val;
       }
     }
   }
