@@ -4,7 +4,7 @@
 // Memory: 8 bytes per distinct line per document while counting (a growable
 // Float64Array, sorted once), not the lines themselves.
 // Knows nothing about files, formats, dedupe or tokenizers.
-import { createHash } from "node:crypto";
+import { createHash, hash as oneShotHash } from "node:crypto";
 
 /** A 53-bit hash of s[start, end) (two 32-bit FNV-1a style lanes), for lines. */
 export function hash53(s: string, start = 0, end = s.length): number {
@@ -29,10 +29,11 @@ export function lineKey(s: string, start = 0, end = s.length): number {
 
 /** A 48-bit digest (MD5 prefix) of a longer text, or of parts joined by blank lines, for document and section identity. */
 export function textHash(s: string | readonly string[]): number {
+  // One-shot hashing avoids a Hash object per call (sections are many and short).
+  if (typeof s === "string") return parseInt(oneShotHash("md5", s, "hex").slice(0, 12), 16);
   const h = createHash("md5");
-  if (typeof s === "string") h.update(s);
-  else s.forEach((p, i) => (i > 0 ? h.update("\n\n").update(p) : h.update(p)));
-  return h.digest().readUIntLE(0, 6);
+  s.forEach((p, i) => (i > 0 ? h.update("\n\n").update(p) : h.update(p)));
+  return parseInt(h.digest("hex").slice(0, 12), 16);
 }
 
 /** Lines longer than this are content, never boilerplate (and are not hashed at all). */
