@@ -295,7 +295,9 @@ test("re-ingesting re-reads only the changed file", async () => {
   const dir = join(root, "inc");
   for (const n of ["one", "two", "three"]) put(join(dir, `${n}.md`), `# ${n}\n\nThe ${n} file has its own paragraph about topic ${n}, long enough.\n`);
   const out = join(root, "ds-inc");
-  const first = await ingest({ inputs: [dir], out, cwd: root });
+  const phases: string[] = [];
+  const first = await ingest({ inputs: [dir], out, cwd: root, progressIntervalMs: 0, onProgress: (p) => phases.push(`${p.phase} ${p.files}/${p.filesTotal}`) });
+  assert.deepEqual([...new Set(phases)], ["scan 0/0", "extract 1/3", "extract 2/3", "extract 3/3", "clean 1/3", "clean 2/3", "clean 3/3", "done 3/3"]);
   assert.deepEqual(first.files.map((f) => [f.read, f.cached]), [[true, false], [true, false], [true, false]]);
   assert.equal(first.counts.filesParsed, 3);
   put(join(dir, "two.md"), `# two\n\nThe two file changed: a new paragraph about something else entirely.\n`);
