@@ -120,6 +120,19 @@ inline void pack_pad(float* y, int64_t dp, const float* x, int64_t xs, int64_t r
   }
 }
 
+// Asks for `rows` rows of `width` floats (rows `stride` apart) to be brought into cache:
+// the next tile's rows are fetched while the current tile computes (the arithmetic per
+// byte is high, so these cold rows cost latency, not bandwidth).
+inline void prefetch_rows(const float* p, int64_t stride, int64_t rows, int64_t width, bool write) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* row = reinterpret_cast<const char*>(p + r * stride);
+    for (int64_t x = 0; x < width * 4; x += 64) {
+      if (write) __builtin_prefetch(row + x, 1, 3);
+      else __builtin_prefetch(row + x, 0, 3);
+    }
+  }
+}
+
 // Per-thread buffers of the forward core.
 struct FwdBuf {
   std::vector<float> qt, s, kp, vp, o, st;
@@ -231,6 +244,11 @@ void forward_heads(int64_t b, int64_t h, int64_t nq, int64_t d, float scale, Vie
     pack_pad(f.pvp, dp, hv.v, hv.vs, nkeys, d);
     for (int64_t it = itmax; it >= 0; it -= nc) {
       const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, nq - i0);
+      if (it - nc >= 0) {
+        const int64_t n0 = (it - nc) * BQ;
+        prefetch_rows(hv.q + n0 * hv.qs, hv.qs, BQ, d, false);
+        prefetch_rows(hv.out + n0 * hv.os, hv.os, BQ, d, true);
+      }
       f.reset(dp);
       attend(hv.q + i0 * hv.qs, hv.qs, qc, hv.p0 + i0, f.pkp, dp, f.pvp, 0, hv.p0 + i0 + qc, d, scale, f);
       finish(hv.out + i0 * hv.os, hv.os, hv.lse ? hv.lse + i0 : nullptr, f, qc, d);
@@ -445,6 +463,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const float* qrow = q + (bi * t + i0) * qs + hh * d;
       const float* orow = out + ((bi * t + i0) * h + hh) * d;
       const float* dorow = dout + ((bi * t + i0) * h + hh) * d;
+      if (idx + nc < pairs) {
+        const int64_t ngi = (idx + nc) / nqt, nit = nqt - 1 - (idx + nc) % nqt, nh = g * grp + ngi;
+        const int64_t n0 = nit * BQ, nqc = std::min<int64_t>(BQ, t - n0);
+        const int64_t orow0 = ((bi * t + n0) * h + nh) * d;
+        prefetch_rows(q + (bi * t + n0) * qs + nh * d, qs, nqc, d, false);
+        prefetch_rows(dq + (bi * t + n0) * qs + nh * d, qs, nqc, d, true);
+        prefetch_rows(dout + orow0, h * d, nqc, d, false);
+        prefetch_rows(out + orow0, h * d, nqc, d, false);
+      }
       pack_t(qt, qrow, qs, qc, d, scale);
       pack_t(dot, dorow, h * d, qc, d, 1.f);
       for (int64_t cc = 0; cc < BQ; ++cc) {
