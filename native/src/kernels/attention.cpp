@@ -101,9 +101,46 @@ inline void mask_future(float* s, int64_t j0, int64_t kc, int64_t p0, float val)
   }
 }
 
+#if defined(SLM_ISA_AVX2) || defined(SLM_ISA_AVX512)
+// xt[i·ldt + c] = mul · x[c·xs + i] for an 8 × 8 block (8 rows of x, 8 floats each).
+inline void transpose8(float* xt, int64_t ldt, const float* x, int64_t xs, float mul) {
+  const __m256 m = _mm256_set1_ps(mul);
+  __m256 r0 = _mm256_mul_ps(m, _mm256_loadu_ps(x)), r1 = _mm256_mul_ps(m, _mm256_loadu_ps(x + xs));
+  __m256 r2 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 2 * xs)), r3 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 3 * xs));
+  __m256 r4 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 4 * xs)), r5 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 5 * xs));
+  __m256 r6 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 6 * xs)), r7 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 7 * xs));
+  // pairs of rows interleaved, then groups of four, then the two 128-bit halves swapped
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(xt + 0 * ldt, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(xt + 1 * ldt, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(xt + 2 * ldt, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(xt + 3 * ldt, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(xt + 4 * ldt, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(xt + 5 * ldt, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(xt + 6 * ldt, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(xt + 7 * ldt, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
 // xt (d × BQ) = mul · xᵀ for qc rows of x (rows xs apart); columns qc.. are zero.
 inline void pack_t(float* xt, const float* x, int64_t xs, int64_t qc, int64_t d, float mul) {
-  for (int64_t c = 0; c < BQ; ++c) {
+  int64_t c0 = 0;
+#if defined(SLM_ISA_AVX2) || defined(SLM_ISA_AVX512)
+  for (; c0 + 8 <= qc; c0 += 8) {
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) transpose8(xt + i * BQ + c0, BQ, x + c0 * xs + i, xs, mul);
+    for (; i < d; ++i)
+      for (int64_t c = c0; c < c0 + 8; ++c) xt[i * BQ + c] = mul * x[c * xs + i];
+  }
+#endif
+  for (int64_t c = c0; c < BQ; ++c) {
     if (c < qc) {
       for (int64_t i = 0; i < d; ++i) xt[i * BQ + c] = mul * x[c * xs + i];
     } else {
@@ -117,6 +154,19 @@ inline void pack_pad(float* y, int64_t dp, const float* x, int64_t xs, int64_t r
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(y + r * dp, x + r * xs, sizeof(float) * d);
     std::memset(y + r * dp + d, 0, sizeof(float) * (dp - d));
+  }
+}
+
+// Asks for `rows` rows of `width` floats (rows `stride` apart) to be brought into cache:
+// the next tile's rows are fetched while the current tile computes (the arithmetic per
+// byte is high, so these cold rows cost latency, not bandwidth).
+inline void prefetch_rows(const float* p, int64_t stride, int64_t rows, int64_t width, bool write) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* row = reinterpret_cast<const char*>(p + r * stride);
+    for (int64_t x = 0; x < width * 4; x += 64) {
+      if (write) __builtin_prefetch(row + x, 1, 3);
+      else __builtin_prefetch(row + x, 0, 3);
+    }
   }
 }
 
@@ -231,6 +281,11 @@ void forward_heads(int64_t b, int64_t h, int64_t nq, int64_t d, float scale, Vie
     pack_pad(f.pvp, dp, hv.v, hv.vs, nkeys, d);
     for (int64_t it = itmax; it >= 0; it -= nc) {
       const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, nq - i0);
+      if (it - nc >= 0) {
+        const int64_t n0 = (it - nc) * BQ;
+        prefetch_rows(hv.q + n0 * hv.qs, hv.qs, BQ, d, false);
+        prefetch_rows(hv.out + n0 * hv.os, hv.os, BQ, d, true);
+      }
       f.reset(dp);
       attend(hv.q + i0 * hv.qs, hv.qs, qc, hv.p0 + i0, f.pkp, dp, f.pvp, 0, hv.p0 + i0 + qc, d, scale, f);
       finish(hv.out + i0 * hv.os, hv.os, hv.lse ? hv.lse + i0 : nullptr, f, qc, d);
@@ -445,6 +500,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const float* qrow = q + (bi * t + i0) * qs + hh * d;
       const float* orow = out + ((bi * t + i0) * h + hh) * d;
       const float* dorow = dout + ((bi * t + i0) * h + hh) * d;
+      if (idx + nc < pairs) {
+        const int64_t ngi = (idx + nc) / nqt, nit = nqt - 1 - (idx + nc) % nqt, nh = g * grp + ngi;
+        const int64_t n0 = nit * BQ, nqc = std::min<int64_t>(BQ, t - n0);
+        const int64_t orow0 = ((bi * t + n0) * h + nh) * d;
+        prefetch_rows(q + (bi * t + n0) * qs + nh * d, qs, nqc, d, false);
+        prefetch_rows(dq + (bi * t + n0) * qs + nh * d, qs, nqc, d, true);
+        prefetch_rows(dout + orow0, h * d, nqc, d, false);
+        prefetch_rows(out + orow0, h * d, nqc, d, false);
+      }
       pack_t(qt, qrow, qs, qc, d, scale);
       pack_t(dot, dorow, h * d, qc, d, 1.f);
       for (int64_t cc = 0; cc < BQ; ++cc) {
