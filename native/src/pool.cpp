@@ -37,7 +37,11 @@ class Pool {
     stop_workers();
     nthreads_ = n;
     stopping_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    // Each worker starts from the generation current now: reading it in the
+    // new thread instead would miss a job posted before the thread first ran
+    // (a lost wake-up that hung the first parallel call on a loaded machine).
+    const uint64_t start = generation_.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, start] { worker_loop(start); });
   }
 
   void run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
@@ -73,8 +77,7 @@ class Pool {
     t_in_pool_task = was;
   }
 
-  void worker_loop() {
-    uint64_t seen = generation_.load(std::memory_order_acquire);
+  void worker_loop(uint64_t seen) {
     for (;;) {
       // Spin a little before sleeping: kernels arrive in quick succession.
       bool got = false;

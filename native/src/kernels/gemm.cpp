@@ -5,12 +5,14 @@
 // which layer it serves; the contract is gemm.h.
 //
 // Loop nest for one matrix (C (M,N) = op(A) (M,K) . op(B) (K,N)):
-//   for jc in N step NC:                 B block columns
-//     for pc in K step KC:               depth; first pass overwrites C unless accumulating
-//       pack B block (KC x NC)           in parallel, shared by all threads (L3)
-//       parallel over tasks (M block x N part):
-//         pack A block (MC x KC)         per thread (L2)
-//         for jr: for ir: micro-kernel   B micro-panel in L1, MR x NR tile in registers
+//   split C into one slice per thread (rows, or columns when N has more tiles)
+//   per slice, on its thread:
+//     for jc in N step NC:               B block columns
+//       for pc in K step KC:             depth; the first block overwrites C unless accumulating
+//         pack B block (KC x NC)         (L3)
+//         for ic in M step MC:
+//           pack A block (MC x KC)       (L2)
+//           for jr: for ir: micro-kernel B micro-panel in L1, MR x NR tile in registers
 #include <cstdint>
 #include <cstdlib>
 
@@ -33,17 +35,11 @@ thread_local Buffer t_apack;  // per thread: packed A block (MC x KC)
 thread_local Buffer t_bpack;  // per calling thread: packed B block (KC x NC), read by all workers
 thread_local Buffer t_vec;    // per calling thread: a contiguous copy of a strided vector
 
-// Below this many multiply-adds a call runs on one thread: waking the pool costs more.
+// Below this many multiply-adds a product runs on one thread: waking the pool costs more.
 constexpr int64_t kSerialFlops = 1 << 15;
-
-// Runs fn(t) for t in [0,n): on the pool when parallel, else inline.
-template <class F>
-void run_tasks(bool parallel, int64_t n, const F& fn) {
-  if (parallel && n > 1)
-    parallel_tasks(n, [&](int64_t t) { fn(t); });
-  else
-    for (int64_t t = 0; t < n; ++t) fn(t);
-}
+// Matrix-vector products are memory-bound and short (a 1536x384 one takes ~35 us on
+// one core): they use the pool only from about a million multiply-adds.
+constexpr int64_t kSerialMatvec = 1 << 20;
 
 // ---- matrix-vector ---------------------------------------------------------
 
@@ -144,15 +140,14 @@ void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, c
     else
       mv_axpy(l0, l1, K, x, mat, ld, y, incy, add);
   };
-  if (!parallel || L * K < kSerialFlops) {
+  if (!parallel || L * K < kSerialMatvec) {
     body(0, L);
     return;
   }
-  // Chunks of whole vector groups, at least ~16K multiply-adds each.
+  // One chunk of whole vector groups per thread.
   const int64_t unit = dot_form ? 4 : 8 * W;
   const int64_t units = ceil_div(L, unit);
-  int64_t grain = ceil_div(16384, K * unit);
-  parallel_for(units, grain < 1 ? 1 : grain, [&](int64_t u0, int64_t u1) {
+  parallel_for(units, 1, [&](int64_t u0, int64_t u1) {
     const int64_t e = u1 * unit < L ? u1 * unit : L;
     body(u0 * unit, e);
   });
@@ -160,9 +155,32 @@ void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, c
 
 // ---- one matrix --------------------------------------------------------------
 
+// The blocked loops on the calling thread, with its own packed A and B.
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
+                 bool tB, float* C, int64_t ldc, bool accumulate) {
+  // Blocks of equal size: depth <= KC, columns <= NC (whole panels), rows <= MC (whole tiles).
+  const int64_t kc_blk = ceil_div(K, ceil_div(K, KC));
+  const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, NC)), NR);
+  const int64_t mc_blk = round_up(ceil_div(M, ceil_div(M, MC)), MR);
+  float* bpack = t_bpack.get(static_cast<size_t>(kc_blk * nc_blk));
+  float* apack = t_apack.get(static_cast<size_t>(mc_blk * kc_blk));
+  for (int64_t jc = 0; jc < N; jc += nc_blk) {
+    const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
+    for (int64_t pc = 0; pc < K; pc += kc_blk) {
+      const int64_t kc = K - pc < kc_blk ? K - pc : kc_blk;
+      const bool add = accumulate || pc > 0;  // the first depth block overwrites C unless accumulating
+      pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, bpack);
+      for (int64_t i0 = 0; i0 < M; i0 += mc_blk) {
+        const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
+        pack_a(mc, kc, tA ? A + pc * lda + i0 : A + i0 * lda + pc, lda, tA, apack);
+        macro(mc, 0, nc, kc, apack, bpack, C + i0 * ldc + jc, ldc, add);
+      }
+    }
+  }
+}
+
 void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B,
               int64_t ldb, bool tB, float* C, int64_t ldc, bool accumulate) {
-  if (M * N * K < kSerialFlops) parallel = false;
   if (M == 1) {
     // c (1,N) = a (1,K) . op(B): x = A's only row (or column when transposed).
     matvec(parallel, N, K, A, tA ? lda : 1, B, ldb, tB, C, 1, accumulate);
@@ -173,57 +191,29 @@ void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, in
     matvec(parallel, M, K, B, tB ? 1 : ldb, A, lda, !tA, C, ldc, accumulate);
     return;
   }
-  const int nt = parallel ? num_threads() : 1;
-
-  // Depth blocks of equal size (<= KC); column blocks of equal size (<= NC, whole panels).
-#ifdef GEMM_TUNE
-  static const int64_t KC = getenv("GKC") ? atoll(getenv("GKC")) : gemm::KC;
-  static const int64_t MC = getenv("GMC") ? atoll(getenv("GMC")) : gemm::MC;
-#endif
-  const int64_t kc_blk = ceil_div(K, ceil_div(K, KC));
-  const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, NC)), NR);
-
-  // M blocks: a multiple of the thread count when there are enough of them;
-  // otherwise also split the columns so every thread gets work.
-  int64_t nbm = ceil_div(M, MC);
-  int64_t nsplit = 1;
-  if (nt > 1) {
-    if (nbm >= 2 * nt) {
-      nbm = round_up(nbm, nt);
-    } else {
-      nsplit = ceil_div(2 * nt, nbm);
-    }
+  const int nt = parallel && M * N * K >= kSerialFlops ? num_threads() : 1;
+  if (nt <= 1) {
+    gemm_serial(M, N, K, A, lda, tA, B, ldb, tB, C, ldc, accumulate);
+    return;
   }
-  const int64_t mc_blk = round_up(ceil_div(M, nbm), MR);
-  nbm = ceil_div(M, mc_blk);
-
-  float* bpack = t_bpack.get(static_cast<size_t>(kc_blk * nc_blk));
-  for (int64_t jc = 0; jc < N; jc += nc_blk) {
-    const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
-    const int64_t npanels = ceil_div(nc, NR);
-    const int64_t parts = nsplit < npanels ? nsplit : npanels;
-    for (int64_t pc = 0; pc < K; pc += kc_blk) {
-      const int64_t kc = K - pc < kc_blk ? K - pc : kc_blk;
-      const bool add = accumulate || pc > 0;
-      const float* bsrc = tB ? B + jc * ldb + pc : B + pc * ldb + jc;
-      // Pack the B block: contiguous groups of panels, one per thread.
-      const int64_t pgroups = nt < npanels ? nt : npanels;
-      run_tasks(parallel, pgroups, [&](int64_t g) {
-        pack_b(kc, nc, g * npanels / pgroups, (g + 1) * npanels / pgroups, bsrc, ldb, tB, bpack);
-      });
-      run_tasks(parallel, nbm * parts, [&](int64_t t) {
-        const int64_t ib = t / parts, part = t % parts;
-        const int64_t i0 = ib * mc_blk;
-        const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
-        const int64_t j0 = part * npanels / parts * NR;
-        const int64_t j1e = (part + 1) * npanels / parts * NR;
-        const int64_t j1 = j1e < nc ? j1e : nc;
-        float* apack = t_apack.get(static_cast<size_t>(round_up(mc_blk, MR) * kc_blk));
-        const float* asrc = tA ? A + pc * lda + i0 : A + i0 * lda + pc;
-        pack_a(mc, kc, asrc, lda, tA, apack);
-        macro(mc, j0, j1, kc, apack, bpack, C + i0 * ldc + jc, ldc, add);
-      });
-    }
+  // One slice of C per thread, each computed start to finish with its own packed
+  // A and B: one pool dispatch per call and no barrier inside it. (Sharing one
+  // packed B block needs two barriers per depth block; on a busy 2-core machine
+  // each barrier waits for a descheduled thread, which cost more than the
+  // duplicated packing, <1% of the work for these shapes.) Slice along the
+  // dimension with more micro-tiles, whole tiles per slice.
+  if (ceil_div(M, MR) >= ceil_div(N, NR)) {
+    const int64_t rows = round_up(ceil_div(M, nt), MR);
+    parallel_tasks(ceil_div(M, rows), [&](int64_t t) {
+      const int64_t i0 = t * rows, m = M - i0 < rows ? M - i0 : rows;
+      gemm_serial(m, N, K, tA ? A + i0 : A + i0 * lda, lda, tA, B, ldb, tB, C + i0 * ldc, ldc, accumulate);
+    });
+  } else {
+    const int64_t cols = round_up(ceil_div(N, nt), NR);
+    parallel_tasks(ceil_div(N, cols), [&](int64_t t) {
+      const int64_t j0 = t * cols, n = N - j0 < cols ? N - j0 : cols;
+      gemm_serial(M, n, K, A, lda, tA, tB ? B + j0 * ldb : B + j0, ldb, tB, C + j0, ldc, accumulate);
+    });
   }
 }
 
