@@ -1,0 +1,8 @@
+// Every kernel benchmark group, for `slm bench kernels`. Each group's cases
+// live in src/native/bench/<group>.ts; this file only lists them.
+import { gemmCases } from "./gemm.ts";
+import type { BenchCase } from "./types.ts";
+
+export function allCases(): { group: string; cases: BenchCase[] }[] {
+  return [{ group: "gemm", cases: gemmCases }];
+}
