@@ -1,5 +1,5 @@
 // `slm ingest` through the CLI entry point: exit codes 0 / 1 / 2, the summary,
-// --json, and the tokenizer flags refusing until src/tokenizer lands.
+// --json, and the tokenizer flags (a trained or an existing tokenizer).
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,6 +37,20 @@ test("ingest succeeds with a summary and warnings counted", async () => {
   assert.ok(existsSync(join(ds, "documents.jsonl")));
 });
 
+test("--vocab-size trains a tokenizer and writes token shards; --tokenizer reuses it", async () => {
+  const ds = join(root, "ds-tok");
+  const r = await run(join(root, "docs"), "--out", ds, "--no-cache", "--vocab-size", "300", "--val-fraction", "0");
+  assert.equal(r.code, 0, r.err);
+  const m = JSON.parse(readFileSync(join(ds, "manifest.json"), "utf8"));
+  assert.ok(m.tokenizer.vocabSize > 260 && m.tokenizer.vocabSize <= 300, `vocab ${m.tokenizer.vocabSize}`); // training stops early when pairs run out
+  assert.equal(m.tokenizer.separator, "eos");
+  assert.ok(m.tokens.train > 20, `${m.tokens.train} tokens`);
+  assert.ok(existsSync(join(ds, "train-00000.bin")) && existsSync(join(ds, "tokenizer", "tokenizer.json")));
+  const again = await run(join(root, "docs"), "--out", join(root, "ds-tok2"), "--no-cache", "--tokenizer", join(ds, "tokenizer"), "--val-fraction", "0");
+  assert.equal(again.code, 0, again.err);
+  assert.deepEqual(readFileSync(join(root, "ds-tok2", "train-00000.bin")), readFileSync(join(ds, "train-00000.bin")));
+});
+
 test("--json prints one JSON summary", async () => {
   const r = await run(join(root, "docs", "a.md"), "--out", join(root, "ds-json"), "--json", "--no-cache");
   assert.equal(r.code, 0, r.err);
@@ -53,9 +67,9 @@ test("nothing usable exits 1; usage errors exit 2", async () => {
   assert.equal((await run("--out", join(root, "x"))).code, 2, "no inputs");
   assert.equal((await run(join(root, "docs"), "--out", join(root, "x"), "--redact", "names")).code, 2);
   assert.equal((await run(join(root, "docs"), "--out", join(root, "x"), "--val-fraction", "2")).code, 2);
-  const tok = await run(join(root, "docs"), "--out", join(root, "x"), "--vocab-size", "512");
-  assert.equal(tok.code, 2);
-  assert.match(tok.err, /tokenizer support lands with src\/tokenizer/);
-  assert.equal((await run(join(root, "docs"), "--out", join(root, "x"), "--tokenizer", root)).code, 2);
-  assert.ok(!existsSync(join(root, "x")), "a usage error writes nothing");
+  assert.equal((await run(join(root, "docs"), "--out", join(root, "x"), "--tokenizer", root, "--vocab-size", "512")).code, 2, "both tokenizer flags");
+  const notTok = await run(join(root, "docs"), "--out", join(root, "x"), "--tokenizer", root);
+  assert.equal(notTok.code, 1, "a directory without tokenizer.json");
+  assert.match(notTok.err, /tokenizer\.json/);
+  assert.ok(!existsSync(join(root, "x")), "an error before reading writes nothing");
 });
