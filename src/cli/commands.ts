@@ -1,8 +1,9 @@
 // The registry of CLI commands: one import and one entry per command file.
 import { benchKernelsCommand } from "./bench.ts";
 import type { Command } from "./command.ts";
+import { evalCommand } from "./eval.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, benchKernelsCommand];
+export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, evalCommand, benchKernelsCommand];

@@ -44,6 +44,7 @@ Optimisation:
 Bookkeeping:
   --eval-every N        steps between validation runs (default 100)
   --checkpoint-every N  steps between checkpoints (default 200)
+  --log-every N         steps between progress lines / step events (default 10)
   --resume              continue the newest checkpoint in RUN exactly
   --vocab-size N        tokenizer size when DOCS_DIR is ingested (default 8192)
   --json                one JSON object per event on stdout instead of progress
@@ -71,6 +72,7 @@ const OPTIONS = {
   seed: { type: "string" },
   "eval-every": { type: "string" },
   "checkpoint-every": { type: "string" },
+  "log-every": { type: "string" },
   resume: { type: "boolean" },
   "vocab-size": { type: "string" },
   json: { type: "boolean" },
@@ -150,6 +152,7 @@ export const trainCommand: Command = {
         seed: intFlag("seed", v.seed, 0, 0),
         evalEvery: intFlag("eval-every", v["eval-every"], 100, 0),
         checkpointEvery: intFlag("checkpoint-every", v["checkpoint-every"], 200, 0),
+        logEvery: intFlag("log-every", v["log-every"], 10),
         bytesPerToken: ds.bytesPerToken ?? undefined,
       };
       const params = countParameters(model.config);
