@@ -1,9 +1,10 @@
 // The registry of CLI commands: one import and one entry per command file.
 import { benchKernelsCommand } from "./bench.ts";
+import { benchTrainCommand } from "./bench-train.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, evalCommand, benchKernelsCommand];
+export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, evalCommand, benchKernelsCommand, benchTrainCommand];
