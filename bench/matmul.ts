@@ -11,8 +11,8 @@
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment (they can
 // pin it to an older, slower kernel) and with the same thread count as ours; the
 // kernel it picked (openblas_get_corename()) is printed with the results.
-// --rounds R repeats the whole comparison R times and keeps each side's best
-// median, which steadies the figures on a shared machine.
+// --rounds R alternates ours and OpenBLAS R times per shape and keeps each
+// side's best median, which steadies the figures on a shared machine.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -116,15 +116,17 @@ function main(): number {
     const ours = new Map<GemmShape, number>();
     const theirs = new Map<GemmShape, number>();
     let core = "", config = "";
-    for (let r = 0; r < rounds; r++) {
-      for (const s of shapes) {
+    // Per shape, ours and OpenBLAS alternate `rounds` times back to back, so a
+    // change in machine load between shapes hits both sides alike.
+    for (const s of shapes) {
+      for (let r = 0; r < rounds; r++) {
         const row = runCase(gemmCase(s), { seconds });
         ours.set(s, Math.max(ours.get(s) ?? 0, row.gflops!));
         const ob = timeOpenBlas(exe, s, threads, seconds);
         theirs.set(s, Math.max(theirs.get(s) ?? 0, ob.gflops));
         core = ob.core;
         config = ob.config;
-        if (!values.json && process.stderr.isTTY) process.stderr.write(`  round ${r + 1}/${rounds} ${shapeLabel(s)}\r`);
+        if (!values.json && process.stderr.isTTY) process.stderr.write(`  ${shapeLabel(s)} round ${r + 1}/${rounds}   \r`);
       }
     }
     const results = shapes.map((s) => ({

@@ -32,8 +32,9 @@ namespace {
 using namespace gemm;
 
 thread_local Buffer t_apack;  // per thread: packed A block (MC x KC)
-thread_local Buffer t_bpack;  // per calling thread: packed B block (KC x NC), read by all workers
-thread_local Buffer t_vec;    // per calling thread: a contiguous copy of a strided vector
+thread_local Buffer t_bpack;  // per thread: packed B block (KC x NC)
+thread_local Buffer t_cbuf;   // per thread: padded scratch C block (see gemm_serial)
+thread_local Buffer t_vec;    // per thread: a contiguous copy of a strided vector
 
 // Below this many multiply-adds a product runs on one thread: waking the pool costs more.
 constexpr int64_t kSerialFlops = 1 << 15;
@@ -159,21 +160,46 @@ void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, c
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
                  bool tB, float* C, int64_t ldc, bool accumulate) {
   // Blocks of equal size: depth <= KC, columns <= NC (whole panels), rows <= MC (whole tiles).
+#ifdef GEMM_TUNE  // tuning builds only (-DGEMM_TUNE): block sizes from GKC/GMC/GNC
+  static const int64_t KC = getenv("GKC") ? atoll(getenv("GKC")) : gemm::KC;
+  static const int64_t MC = getenv("GMC") ? atoll(getenv("GMC")) : gemm::MC;
+  static const int64_t NC = getenv("GNC") ? atoll(getenv("GNC")) : gemm::NC;
+#endif
   const int64_t kc_blk = ceil_div(K, ceil_div(K, KC));
   const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, NC)), NR);
   const int64_t mc_blk = round_up(ceil_div(M, ceil_div(M, MC)), MR);
   float* bpack = t_bpack.get(static_cast<size_t>(kc_blk * nc_blk));
   float* apack = t_apack.get(static_cast<size_t>(mc_blk * kc_blk));
+  // With several depth blocks, every C tile is read back once per block. When C
+  // rows are a multiple of 4 KiB apart, a tile's rows (and the tiles below it)
+  // fall into the same few cache sets and keep evicting each other; then the
+  // sums are kept in a scratch block with padded rows and added to C at the end.
+  const bool scratch = K > kc_blk && ldc % 1024 == 0 && M * nc_blk <= (int64_t(1) << 22);
+  const int64_t lds = nc_blk + 16;
+  float* sbuf = scratch ? t_cbuf.get(static_cast<size_t>(M * lds)) : nullptr;
   for (int64_t jc = 0; jc < N; jc += nc_blk) {
     const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
+    float* cblk = scratch ? sbuf : C + jc;
+    const int64_t ldb_c = scratch ? lds : ldc;
     for (int64_t pc = 0; pc < K; pc += kc_blk) {
       const int64_t kc = K - pc < kc_blk ? K - pc : kc_blk;
-      const bool add = accumulate || pc > 0;  // the first depth block overwrites C unless accumulating
+      // The first depth block overwrites (C, or the scratch) unless accumulating into C.
+      const bool add = pc > 0 || (accumulate && !scratch);
       pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, bpack);
       for (int64_t i0 = 0; i0 < M; i0 += mc_blk) {
         const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
         pack_a(mc, kc, tA ? A + pc * lda + i0 : A + i0 * lda + pc, lda, tA, apack);
-        macro(mc, 0, nc, kc, apack, bpack, C + i0 * ldc + jc, ldc, add);
+        macro(mc, 0, nc, kc, apack, bpack, cblk + i0 * ldb_c, ldb_c, add);
+      }
+    }
+    if (scratch) {
+      for (int64_t i = 0; i < M; ++i) {
+        float* c = C + i * ldc + jc;
+        const float* s = sbuf + i * lds;
+        if (accumulate)
+          for (int64_t j = 0; j < nc; ++j) c[j] += s[j];
+        else
+          for (int64_t j = 0; j < nc; ++j) c[j] = s[j];
       }
     }
   }

@@ -25,7 +25,7 @@ namespace gemm {
 //   KC: depth of one rank-kc update; a B micro-panel (KC x NR) stays in L1 while
 //       the MC/MR A micro-panels stream past it.
 //   MC: rows of the packed A block (MC x KC), sized to stay in L2 (512 KiB here).
-//   NC: columns of the packed B block (KC x NC), shared by all threads, in L3.
+//   NC: columns of the packed B block (KC x NC), in L3.
 #if defined(SLM_ISA_AVX512)
 constexpr int MR = 12, NV = 2;  // 12x32 tile: 24 zmm accumulators + 2 B + 1 A of 32 registers
 constexpr int64_t KC = 192, MC = 144, NC = 4096;
@@ -68,33 +68,39 @@ struct Buffer {
 // Packs op(A) rows [0,mc) x depth [0,kc) into A panels. `a` points at op(A)(0,0)
 // of the block: A stored (M,K) row stride lda, or (K,M) when trans.
 inline void pack_a(int64_t mc, int64_t kc, const float* a, int64_t lda, bool trans, float* dst) {
-  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
-    const int m = static_cast<int>(mc - i0 < MR ? mc - i0 : MR);
-    if (trans) {
-      // op(A)(i,p) = a[p*lda + i]: MR contiguous floats per step.
-      const float* src = a + i0;
-      for (int64_t p = 0; p < kc; ++p) {
-        float* d = dst + p * MR;
-        const float* s = src + p * lda;
+  if (trans) {
+    // op(A)(i,p) = a[p*lda + i]: walk the source row by row (contiguous, easy to
+    // prefetch; its rows may be pages apart) and deal MR floats to each panel.
+    const int64_t full = mc / MR;
+    const int rem = static_cast<int>(mc % MR);
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* s = a + p * lda;
+      float* d = dst + p * MR;
+      // A fixed-size memcpy compiles to a couple of vector moves (6 floats: 16 + 8 bytes).
+      for (int64_t ip = 0; ip < full; ++ip, s += MR, d += MR * kc) std::memcpy(d, s, MR * sizeof(float));
+      if (rem) {
         int r = 0;
-        for (; r < m; ++r) d[r] = s[r];
+        for (; r < rem; ++r) d[r] = s[r];
         for (; r < MR; ++r) d[r] = 0.f;
       }
-    } else {
-      // op(A)(i,p) = a[i*lda + p]: gather one float from each of MR rows per step.
-      const float* rows[MR];
-      for (int r = 0; r < MR; ++r) rows[r] = a + (i0 + (r < m ? r : 0)) * lda;
-      if (m == MR) {
-        for (int64_t p = 0; p < kc; ++p) {
-          float* d = dst + p * MR;
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+    const int m = static_cast<int>(mc - i0 < MR ? mc - i0 : MR);
+    // op(A)(i,p) = a[i*lda + p]: gather one float from each of MR rows per step.
+    const float* rows[MR];
+    for (int r = 0; r < MR; ++r) rows[r] = a + (i0 + (r < m ? r : 0)) * lda;
+    if (m == MR) {
+      for (int64_t p = 0; p < kc; ++p) {
+        float* d = dst + p * MR;
 #pragma GCC unroll 16
-          for (int r = 0; r < MR; ++r) d[r] = rows[r][p];
-        }
-      } else {
-        for (int64_t p = 0; p < kc; ++p) {
-          float* d = dst + p * MR;
-          for (int r = 0; r < MR; ++r) d[r] = r < m ? rows[r][p] : 0.f;
-        }
+        for (int r = 0; r < MR; ++r) d[r] = rows[r][p];
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        float* d = dst + p * MR;
+        for (int r = 0; r < MR; ++r) d[r] = r < m ? rows[r][p] : 0.f;
       }
     }
   }
@@ -144,34 +150,42 @@ inline void pack_b(int64_t kc, int64_t nc, int64_t panel0, int64_t panel1, const
 
 // ---- micro-kernel ---------------------------------------------------------
 
+// One rank-1 step of the tile: acc += Ap[p] (MR) x Bp[p] (NR).
+__attribute__((always_inline)) inline void micro_step(VF (&acc)[MR][NV], const float* ap, const float* bp) {
+  VF bv[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) bv[v] = VF::load(bp + v * W);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    VF av = VF::set1(ap[r]);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(av, bv[v], acc[r][v]);
+  }
+}
+
 // c (MR,NR) tile, row stride ldc: c = (add ? c : 0) + Ap (kc x MR panel) . Bp (kc x NR panel).
 // Ap and Bp are packed panels; Bp is 64-byte aligned when NR*4 is a multiple of 64.
 inline void micro_full(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
                        bool add) {
-  // Fetch the C tile while the products accumulate (its rows may be far apart).
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    __builtin_prefetch(c + r * ldc, 1, 3);
-    __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
-  }
   VF acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = VF::zero();
-  for (int64_t p = 0; p < kc; ++p) {
-    VF bv[NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = VF::load(bp + v * W);
+  // Fetch the C tile a few dozen steps before the end: early enough to hide an
+  // L3 miss, late enough that the A and B panels streaming through L1 (~30 KiB
+  // per call) have not evicted it again. C rows are often a multiple of 4 KiB
+  // apart, so they compete for the same L1 set.
+  constexpr int64_t kPrefetchAhead = 48;
+  const int64_t split = kc > kPrefetchAhead ? kc - kPrefetchAhead : 0;
+  int64_t p = 0;
+  for (; p < split; ++p, ap += MR, bp += NR) micro_step(acc, ap, bp);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      VF av = VF::set1(ap[r]);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(av, bv[v], acc[r][v]);
-    }
-    ap += MR;
-    bp += NR;
+  for (int r = 0; r < MR; ++r) {
+    __builtin_prefetch(c + r * ldc, 1, 3);
+    __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
   }
+  for (; p < kc; ++p, ap += MR, bp += NR) micro_step(acc, ap, bp);
   if (add) {
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)

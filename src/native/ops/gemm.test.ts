@@ -76,6 +76,19 @@ forEachBackend("matmul", (c) => {
       }
     }));
 
+  test("C rows a multiple of 4 KiB apart with several depth blocks (padded scratch path), overwrite and accumulate", () =>
+    using(c, () => {
+      const r = rng(8);
+      const m = 20, n = 1024, k = 400;
+      const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
+      for (const accumulate of [false, true]) for (const transA of [false, true]) {
+        const got = c0.slice(), want = c0.slice();
+        matmul(a, b, got, m, n, k, { accumulate, transA });
+        refMatmul(a, b, want, m, n, k, { accumulate, transA });
+        assertClose(got, want, TOL.f32Loose, `acc=${accumulate} tA=${transA}`);
+      }
+    }));
+
   test("raw kernel honours leading dimensions larger than the rows (sub-matrix views)", () =>
     using(c, () => {
       const r = rng(6);
