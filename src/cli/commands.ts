@@ -1,8 +1,10 @@
 // The registry of CLI commands: one import and one entry per command file.
 import { benchKernelsCommand } from "./bench.ts";
 import type { Command } from "./command.ts";
+import { exportCommand } from "./export.ts";
+import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, benchKernelsCommand];
+export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, importCommand, exportCommand, benchKernelsCommand];

@@ -11,6 +11,7 @@ import { createModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig 
 import { Tokenizer } from "../tokenizer/index.ts";
 import { writeFileAtomicSync } from "./atomic.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
+import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
 import { SafetensorsCheckpoint, writeSafetensors } from "./safetensors.ts";
 
@@ -100,7 +101,7 @@ function firstDefined(sp: Record<string, number>, names: string[]): number | und
   return undefined;
 }
 
-/** Loads an HF model directory, a llama2.c .bin file (ids only) or (later) a GGUF file. */
+/** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string): LoadedModel {
   if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
@@ -110,16 +111,46 @@ export function loadModel(path: string): LoadedModel {
     loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
-  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .bin (llama2.c)" });
+  if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path);
+  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2), .bin (llama2.c)" });
   return loadModelDir(path);
+}
+
+/** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
+export function loadGgufModel(path: string): LoadedModel {
+  const g = readLlamaGguf(path);
+  const model = createModel(g.config);
+  loadHfTensors(model, (n) => g.tensors.get(n), g.tensors.keys(), path);
+  g.tensors.clear();
+  return {
+    config: g.config,
+    model,
+    ...(g.tokenizer ? { tokenizer: g.tokenizer } : {}),
+    generation: { bos_token_id: g.config.bosTokenId, eos_token_id: g.config.eosTokenId },
+    source: { path, format: "gguf" },
+  };
 }
 
 export function loadModelDir(dir: string): LoadedModel {
   const config = fromHfConfig(readJson(join(dir, "config.json")));
   const model = createModel(config);
   const ck = SafetensorsCheckpoint.open(dir);
+  // Tensors whose stored shape is the parameter's own are read straight into the
+  // parameter (no temporary); the rest (GPT-2's transposed weights, mismatches
+  // that loadHfTensors reports) go through a float32 copy.
+  const params = new Map(model.namedParameters());
+  const gpt2 = config.modelType === "gpt2";
   try {
-    loadHfTensors(model, (n) => ck.readFloat32(n), ck.names, dir);
+    loadHfTensors(model, (n) => {
+      const canon = gpt2 && !n.startsWith("transformer.") && !n.startsWith("lm_head.") ? "transformer." + n : n;
+      const p = params.get(canon);
+      const info = ck.info(n);
+      if (p && !(gpt2 && /\.(c_attn|c_proj|c_fc)\.weight$/.test(canon)) && info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i])) {
+        ck.readFloat32Into(n, p.data);
+        return { shape: info.shape, data: p.data };
+      }
+      return ck.readFloat32(n);
+    }, ck.names, dir);
   } finally {
     ck.close();
   }
