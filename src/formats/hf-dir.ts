@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { createModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
+import { Rng } from "../util/rng.ts";
 import { writeFileAtomicSync } from "./atomic.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { readLlamaGguf } from "./gguf-llama.ts";
@@ -101,13 +102,34 @@ function firstDefined(sp: Record<string, number>, names: string[]): number | und
   return undefined;
 }
 
+/**
+ * An Rng that draws nothing, so a model built with it starts all zeros: for
+ * models whose every parameter is loaded next. Random init of 120M parameters
+ * takes over 10 s, and untouched zero pages cost no memory until the weights
+ * land in them.
+ */
+class NoInitRng extends Rng {
+  override fillNormal(out: Float32Array): Float32Array {
+    return out;
+  }
+  override fillUniform(out: Float32Array): Float32Array {
+    return out;
+  }
+}
+
+/** A model of this configuration with zero weights (loadHfTensors then checks every parameter is filled). */
+function emptyModel(config: ModelConfig): CausalLM {
+  const rng = new NoInitRng(0);
+  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+}
+
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string): LoadedModel {
   if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
   if (!isDir && path.endsWith(".bin")) {
     const { config, tensors } = readLlama2c(path);
-    const model = createModel(config);
+    const model = emptyModel(config);
     loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
@@ -119,7 +141,7 @@ export function loadModel(path: string): LoadedModel {
 /** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
 export function loadGgufModel(path: string): LoadedModel {
   const g = readLlamaGguf(path);
-  const model = createModel(g.config);
+  const model = emptyModel(g.config);
   loadHfTensors(model, (n) => g.tensors.get(n), g.tensors.keys(), path);
   g.tensors.clear();
   return {
@@ -133,7 +155,7 @@ export function loadGgufModel(path: string): LoadedModel {
 
 export function loadModelDir(dir: string): LoadedModel {
   const config = fromHfConfig(readJson(join(dir, "config.json")));
-  const model = createModel(config);
+  const model = emptyModel(config);
   const ck = SafetensorsCheckpoint.open(dir);
   // Tensors whose stored shape is the parameter's own are read straight into the
   // parameter (no temporary); the rest (GPT-2's transposed weights, mismatches
