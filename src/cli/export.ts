@@ -4,7 +4,7 @@
 // combinations are refused before anything is written. Thin: the work is in
 // src/formats/convert.ts.
 import { UsageError } from "../errors.ts";
-import { checkExport, DEFAULT_DTYPE, exportModel, FORMAT_DTYPES, type ExportDtype, type ExportFormat } from "../formats/convert.ts";
+import { checkExport, checkFormatDtype, DEFAULT_DTYPE, exportModel, FORMAT_DTYPES, type ExportDtype, type ExportFormat } from "../formats/convert.ts";
 import { loadModel } from "../formats/hf-dir.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount } from "./format.ts";
@@ -57,6 +57,7 @@ export const exportCommand: Command = {
     if (v.dtype !== undefined && !all.has(v.dtype)) throw new UsageError(`--dtype must be one of ${[...all].join(", ")}, got "${v.dtype}"`);
     const dtype = (v.dtype ?? DEFAULT_DTYPE[format]) as ExportDtype;
     if (v.name !== undefined && format !== "gguf") throw new UsageError("--name is for --format gguf");
+    checkFormatDtype(format, dtype);
     const t0 = performance.now();
     const m = loadModel(positionals[0]!);
     checkExport(m.config, format, dtype);

@@ -144,6 +144,15 @@ test("unsupported combinations exit 1 and write nothing", async () => {
   const bf16gguf = await run("export", llama, "--format", "gguf", "--dtype", "bf16", "--out", join(root, "no2.gguf"));
   assert.equal(bf16gguf.code, 1);
   assert.match(bf16gguf.err, /gguf export cannot store dtype bf16/);
+  // an HF export onto an existing file, or a GGUF export onto a directory, is refused
+  const file = join(root, "src-llama-b", "config.json");
+  const ontoFile = await run("import", llama, "--out", file);
+  assert.equal(ontoFile.code, 1);
+  assert.match(ontoFile.err, /exists and is a file/);
+  assert.ok(readFileSync(file, "utf8").includes("model_type"));
+  const ontoDir = await run("export", llama, "--format", "gguf", "--out", join(root, "src-gpt2b"));
+  assert.equal(ontoDir.code, 1);
+  assert.match(ontoDir.err, /exists and is a directory/);
   assert.deepEqual(readdirSync(root).sort(), [...before, "src-llama-b"].sort());
 });
 

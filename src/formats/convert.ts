@@ -57,8 +57,8 @@ export function summarize(config: ModelConfig, tokenizer?: Tokenizer): ModelSumm
   };
 }
 
-/** Throws a ConfigError when `format` cannot hold `dtype` or this model; call before writing anything. */
-export function checkExport(config: ModelConfig, format: ExportFormat, dtype: ExportDtype): void {
+/** Throws a ConfigError when `format` cannot store `dtype` (needs no model: check before loading one). */
+export function checkFormatDtype(format: ExportFormat, dtype: ExportDtype): void {
   if (!(format in FORMAT_DTYPES)) throw new ConfigError(`unknown export format "${format}"`, { hint: "choose hf or gguf" });
   if (!FORMAT_DTYPES[format].includes(dtype)) {
     const other = (Object.keys(FORMAT_DTYPES) as ExportFormat[]).filter((f) => FORMAT_DTYPES[f].includes(dtype));
@@ -66,6 +66,11 @@ export function checkExport(config: ModelConfig, format: ExportFormat, dtype: Ex
       hint: `${format} takes ${FORMAT_DTYPES[format].join(", ")}${other.length ? `; ${dtype} is for ${other.join(", ")}` : ""}`,
     });
   }
+}
+
+/** Throws a ConfigError when `format` cannot hold `dtype` or this model; call before writing anything. */
+export function checkExport(config: ModelConfig, format: ExportFormat, dtype: ExportDtype): void {
+  checkFormatDtype(format, dtype);
   if (format === "gguf") {
     if (config.modelType === "gpt2") throw new ConfigError("GGUF export of GPT-2 models is not supported", { hint: "export GPT-2 as an HF directory (--format hf)" });
     if (config.mlpBias) throw new ConfigError("GGUF export: MLP biases have no slot in llama.cpp's llama architecture", { hint: "export as an HF directory (--format hf)" });
