@@ -142,7 +142,13 @@ export function loadModel(path: string): LoadedModel {
 export function loadGgufModel(path: string): LoadedModel {
   const g = readLlamaGguf(path);
   const model = emptyModel(g.config);
-  loadHfTensors(model, (n) => g.tensors.get(n), g.tensors.keys(), path);
+  // Each dequantized tensor is dropped once copied, so the garbage collector can
+  // free it while later parameters fill (their zero pages cost nothing until then).
+  loadHfTensors(model, (n) => {
+    const t = g.tensors.get(n);
+    g.tensors.delete(n);
+    return t;
+  }, [...g.tensors.keys()], path);
   g.tensors.clear();
   return {
     config: g.config,
