@@ -4,8 +4,15 @@
 // every file with node-llama-cpp's prebuilt llama.cpp (CPU only); reports
 // whether it loaded, the vocabulary size llama.cpp sees, whether llama.cpp's
 // tokenization of a sample equals ours, and greedy next tokens; and saves
-// llama.cpp's log-probabilities for a fixed token sequence to a JSON file, to
-// compare with our model's logits (log-softmax) once the model code lands.
+// llama.cpp's log-probabilities for a fixed token sequence to a JSON file; and
+// compares them with our own: the same GGUF file loaded by our loadModel
+// (dequantized to float32), log-softmax of our logits at the same position,
+// max |Δ log p| per file ("oursVsLlamaCpp").
+//
+// Without node-llama-cpp (or with --saved), the script only rebuilds the same
+// files and compares our log-probabilities with those saved in
+// bench/interop/llamacpp-logprobs.json:
+//   node --import tsx bench/interop/llamacpp.ts --saved
 //
 // node-llama-cpp is NOT a dependency of slmkit. Install it outside the repo:
 //   mkdir -p /work/interop && cd /work/interop && npm init -y
@@ -20,7 +27,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { loadModel } from "../../src/formats/hf-dir.ts";
 import { validateConfig } from "../../src/models/config.ts";
+import { Tape } from "../../src/tensor/index.ts";
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
 import { randomModel, SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
@@ -35,25 +44,76 @@ async function loadNodeLlamaCpp(): Promise<any | null> {
   return import(pathToFileURL(join(pkgDir, entry)).href);
 }
 
-const nlc = await loadNodeLlamaCpp();
+/** Our next-token log-probabilities after `ids`, from the GGUF file loaded by loadModel. */
+function ourLastLogprobs(path: string, ids: number[]): Float64Array {
+  const m = loadModel(path);
+  const V = m.config.vocabSize, T = ids.length;
+  const logits = m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V);
+  let mx = -Infinity;
+  for (const x of logits) mx = Math.max(mx, x);
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - mx);
+  const lse = mx + Math.log(sum);
+  return Float64Array.from(logits, (x) => x - lse);
+}
+
+/** max |ours − llama.cpp| over the tokens llama.cpp returned a probability for, and whether the argmax agrees. */
+function compareLogprobs(ours: Float64Array, theirs: (number | null)[]): { maxAbsDiff: number; sameArgmax: boolean; oursArgmax: number } {
+  let worst = 0, a = 0, b = -1;
+  for (let i = 0; i < ours.length; i++) {
+    if (ours[i]! > ours[a]!) a = i;
+    const t = theirs[i];
+    if (t === null || t === undefined) continue;
+    worst = Math.max(worst, Math.abs(ours[i]! - t));
+    if (b < 0 || t > theirs[b]!) b = i;
+  }
+  return { maxAbsDiff: worst, sameArgmax: a === b, oursArgmax: a };
+}
+
+/** The tiny model of a kind, exactly as the llama.cpp run built it. */
+function interopConfig(kind: string, tok: Tokenizer) {
+  const eos = tok.tokenToId("</s>") ?? tok.specialTokens["<|endoftext|>"];
+  const bos = tok.tokenToId("<s>") ?? eos;
+  return validateConfig({
+    modelType: "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
+    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind === "bytelevel", qkvBias: false, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
+  });
+}
+
+const nlc = process.argv.includes("--saved") ? null : await loadNodeLlamaCpp();
 if (!nlc) {
-  console.log(JSON.stringify({ skipped: "node-llama-cpp not found: set SLM_NODE_LLAMA_CPP to the directory holding node_modules/node-llama-cpp (see the top of this file)" }));
+  // Compare with the saved llama.cpp log-probabilities.
+  const saved = "bench/interop/llamacpp-logprobs.json";
+  if (!existsSync(saved)) {
+    console.log(JSON.stringify({ skipped: "node-llama-cpp not found (set SLM_NODE_LLAMA_CPP, see the top of this file) and no saved log-probabilities" }));
+    process.exit(0);
+  }
+  const runs = JSON.parse(readFileSync(saved, "utf8")) as any[];
+  const tmp = mkdtempSync(join(tmpdir(), "slm-interop-"));
+  try {
+    const toks: Record<string, Tokenizer> = { bytelevel: await tinyByteLevel(400), sentencepiece: tinySentencePiece() };
+    for (const r of runs) {
+      if (!r.logprobs) continue;
+      const tok = toks[r.kind]!;
+      const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
+      writeLlamaGguf(path, randomModel(interopConfig(r.kind, tok), 42), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
+      const c = compareLogprobs(ourLastLogprobs(path, r.logprobs.inputIds), r.logprobs.lastPosition);
+      console.log(JSON.stringify({ kind: r.kind, dtype: r.dtype, against: saved, oursVsLlamaCpp: c.maxAbsDiff, sameArgmax: c.sameArgmax, llamaCppGreedyNext: r.greedyNext, oursArgmax: c.oursArgmax }));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   process.exit(0);
 }
 
-const outPath = process.argv[2] ?? "bench/interop/llamacpp-logprobs.json";
+const outPath = process.argv.slice(2).find((a) => !a.startsWith("--")) ?? "bench/interop/llamacpp-logprobs.json";
 const dir = mkdtempSync(join(tmpdir(), "slm-interop-"));
 const llama = await nlc.getLlama({ gpu: false, build: "never", logLevel: "error" });
 const sample = SAMPLE_TEXT.join(" ");
 const results: any[] = [];
 
 async function check(kind: string, tok: Tokenizer): Promise<void> {
-  const eos = tok.tokenToId("</s>") ?? tok.specialTokens["<|endoftext|>"];
-  const bos = tok.tokenToId("<s>") ?? eos;
-  const config = validateConfig({
-    modelType: "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind === "bytelevel", qkvBias: false, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
-  });
+  const config = interopConfig(kind, tok);
   const model = randomModel(config, 42);
   // A fixed token sequence: our encoding of the first sample sentence.
   const seq = tok.encode(SAMPLE_TEXT[0]!).slice(0, 16);
@@ -93,6 +153,9 @@ async function check(kind: string, tok: Tokenizer): Promise<void> {
       r.probabilitiesReturned = probs.size;
       r.greedyNext = argmax;
       r.logprobs = { inputIds: seq, lastPosition: logp };
+      const c = compareLogprobs(ourLastLogprobs(path, seq), logp);
+      r.oursVsLlamaCpp = c.maxAbsDiff;
+      r.oursSameArgmax = c.sameArgmax;
       await ctx.dispose();
       // Greedy generation: 8 tokens after the sequence.
       const ctx2 = await m.createContext({ contextSize: 128, threads: 2 });

@@ -3,8 +3,19 @@ import { benchKernelsCommand } from "./bench.ts";
 import { benchTrainCommand } from "./bench-train.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
+import { exportCommand } from "./export.ts";
+import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands, trainCommand, evalCommand, benchKernelsCommand, benchTrainCommand];
+export const commands: Command[] = [
+  ingestCommand,
+  ...tokenizerCommands,
+  trainCommand,
+  evalCommand,
+  importCommand,
+  exportCommand,
+  benchKernelsCommand,
+  benchTrainCommand,
+];

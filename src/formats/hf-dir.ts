@@ -7,10 +7,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { createModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
+import { Rng } from "../util/rng.ts";
 import { writeFileAtomicSync } from "./atomic.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
+import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
 import { SafetensorsCheckpoint, writeSafetensors } from "./safetensors.ts";
 
@@ -100,26 +102,83 @@ function firstDefined(sp: Record<string, number>, names: string[]): number | und
   return undefined;
 }
 
-/** Loads an HF model directory, a llama2.c .bin file (ids only) or (later) a GGUF file. */
+/**
+ * An Rng that draws nothing, so a model built with it starts all zeros: for
+ * models whose every parameter is loaded next. Random init of 120M parameters
+ * takes over 10 s, and untouched zero pages cost no memory until the weights
+ * land in them.
+ */
+class NoInitRng extends Rng {
+  override fillNormal(out: Float32Array): Float32Array {
+    return out;
+  }
+  override fillUniform(out: Float32Array): Float32Array {
+    return out;
+  }
+}
+
+/** A model of this configuration with zero weights (loadHfTensors then checks every parameter is filled). */
+function emptyModel(config: ModelConfig): CausalLM {
+  const rng = new NoInitRng(0);
+  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+}
+
+/** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string): LoadedModel {
   if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
   if (!isDir && path.endsWith(".bin")) {
     const { config, tensors } = readLlama2c(path);
-    const model = createModel(config);
+    const model = emptyModel(config);
     loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
-  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .bin (llama2.c)" });
+  if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path);
+  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2), .bin (llama2.c)" });
   return loadModelDir(path);
+}
+
+/** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
+export function loadGgufModel(path: string): LoadedModel {
+  const g = readLlamaGguf(path);
+  const model = emptyModel(g.config);
+  // Each dequantized tensor is dropped once copied, so the garbage collector can
+  // free it while later parameters fill (their zero pages cost nothing until then).
+  loadHfTensors(model, (n) => {
+    const t = g.tensors.get(n);
+    g.tensors.delete(n);
+    return t;
+  }, [...g.tensors.keys()], path);
+  g.tensors.clear();
+  return {
+    config: g.config,
+    model,
+    ...(g.tokenizer ? { tokenizer: g.tokenizer } : {}),
+    generation: { bos_token_id: g.config.bosTokenId, eos_token_id: g.config.eosTokenId },
+    source: { path, format: "gguf" },
+  };
 }
 
 export function loadModelDir(dir: string): LoadedModel {
   const config = fromHfConfig(readJson(join(dir, "config.json")));
-  const model = createModel(config);
+  const model = emptyModel(config);
   const ck = SafetensorsCheckpoint.open(dir);
+  // Tensors whose stored shape is the parameter's own are read straight into the
+  // parameter (no temporary); the rest (GPT-2's transposed weights, mismatches
+  // that loadHfTensors reports) go through a float32 copy.
+  const params = new Map(model.namedParameters());
+  const gpt2 = config.modelType === "gpt2";
   try {
-    loadHfTensors(model, (n) => ck.readFloat32(n), ck.names, dir);
+    loadHfTensors(model, (n) => {
+      const canon = gpt2 && !n.startsWith("transformer.") && !n.startsWith("lm_head.") ? "transformer." + n : n;
+      const p = params.get(canon);
+      const info = ck.info(n);
+      if (p && !(gpt2 && /\.(c_attn|c_proj|c_fc)\.weight$/.test(canon)) && info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i])) {
+        ck.readFloat32Into(n, p.data);
+        return { shape: info.shape, data: p.data };
+      }
+      return ck.readFloat32(n);
+    }, ck.names, dir);
   } finally {
     ck.close();
   }

@@ -108,3 +108,25 @@ test("a failed write leaves no file and no temp file behind", () => {
   assert.equal(existsSync(p), false);
   assert.deepEqual(readdirSync(d), []);
 });
+
+test("readFloat32Into fills a caller's array (F32 directly, F16 converted) and checks its length", () => {
+  const p = join(dir, "into.safetensors");
+  const x = sample();
+  writeSafetensors(p, [{ name: "a", shape: [24], data: x }, { name: "h", shape: [24], data: x, dtype: "F16" }, { name: "q", shape: [2], data: new Uint8Array(2) }]);
+  const ck = SafetensorsCheckpoint.open(p);
+  try {
+    const buf = new Float32Array(30);
+    const view = buf.subarray(3, 27);
+    ck.readFloat32Into("a", view);
+    assert.deepEqual(view, x);
+    assert.equal(buf[2], 0);
+    assert.equal(buf[27], 0);
+    const h = new Float32Array(24);
+    ck.readFloat32Into("h", h);
+    assert.deepEqual(h, ck.readFloat32("h").data);
+    assert.throws(() => ck.readFloat32Into("a", new Float32Array(23)), (e: unknown) => e instanceof FormatError && /24 values, the destination 23/.test(e.message));
+    assert.throws(() => ck.readFloat32Into("q", new Float32Array(2)), /not a float type/);
+  } finally {
+    ck.close();
+  }
+});

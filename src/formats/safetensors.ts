@@ -162,6 +162,23 @@ export class SafetensorsFile {
     return { shape: t.shape, data: decodeHalf(bytes, new Float32Array(numel), t.dtype as "F16" | "BF16") };
   }
 
+  /**
+   * Reads a floating-point tensor straight into `out` (numel values), converting
+   * to float32: F32 data lands in `out` with no temporary, so loading a model
+   * needs no second copy of its largest tensor.
+   */
+  readFloat32Into(name: string, out: Float32Array): void {
+    const t = this.info(name);
+    if (!FLOAT_DTYPES.has(t.dtype)) fail(this.path, `tensor "${name}" is ${t.dtype}, not a float type`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (out.length !== numel) fail(this.path, `tensor "${name}" has ${numel} values, the destination ${out.length}`);
+    if (t.dtype === "F32") {
+      readExactly(this.fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), t.begin, this.path);
+      return;
+    }
+    out.set(this.readFloat32(name).data);
+  }
+
   close(): void {
     if (this.fd >= 0) {
       closeSync(this.fd);
@@ -306,6 +323,10 @@ export class SafetensorsCheckpoint {
 
   readBytes(name: string): Uint8Array {
     return this.file(name).readBytes(name);
+  }
+
+  readFloat32Into(name: string, out: Float32Array): void {
+    this.file(name).readFloat32Into(name, out);
   }
 
   metadata(): Record<string, string> {
