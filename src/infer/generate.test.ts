@@ -3,9 +3,13 @@
 // seeded sampling, stop tokens and stop sequences, the token budget and the
 // context limit, cancellation, and the onToken stream.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
+import { loadModel } from "../formats/hf-dir.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { fullRecomputeGreedy, generate, generateWithStats } from "./generate.ts";
 
@@ -182,4 +186,26 @@ test("onToken streams every output token once, step by step, sequences in index 
   assert.equal(stats.prefillTokens, PROMPTS.flat().length);
   assert.equal(stats.decodeSteps, 5);
   assert.equal(stats.decodeTokens, 5 * PROMPTS.length);
+});
+
+// Greedy ids from BOS for the real stories260K checkpoint, produced by llama2.c's run.c
+// (karpathy/llama2.c 350e04fe, a scratch copy changed to print ids instead of text;
+// `./run stories260K.bin -t 0 -n 65 -i ""`). An independent implementation of the same model.
+const LLAMA2C_GREEDY_FROM_BOS = [
+  461, 461, 401, 401, 401, 461, 378, 455, 473, 456, 435, 299, 362, 409, 283, 264, 283, 452, 288, 13, 431, 431, 431, 431, 431, 431,
+  431, 431, 431, 431, 431, 431, 431, 293, 430, 417, 363, 416, 315, 342, 418, 424, 400, 442, 402, 303, 266, 299, 374, 466, 396, 303,
+  271, 362, 390, 469, 306, 469, 423, 314, 347, 305, 356, 333,
+];
+
+test("stories260K (real weights): greedy from BOS equals llama2.c's run.c, and the cache equals full recompute", async (t) => {
+  const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  // ../shared from the repo root (CI), or ../../shared from a worktree under /work/wt.
+  const candidates = [join(repoRoot, "..", "shared"), join(repoRoot, "..", "..", "shared")].map((d) => join(d, "models", "stories260K", "stories260K.bin"));
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) return t.skip(`stories260K.bin not found (looked for ${candidates.join(", ")})`);
+  const { model, config } = loadModel(path);
+  const n = LLAMA2C_GREEDY_FROM_BOS.length;
+  const [r] = await generate(model, [[config.bosTokenId!]], { maxTokens: n, sampling: GREEDY, stopTokenIds: [config.bosTokenId!] });
+  assert.deepEqual(r!.ids, LLAMA2C_GREEDY_FROM_BOS);
+  assert.deepEqual(fullRecomputeGreedy(model, [1], n), LLAMA2C_GREEDY_FROM_BOS);
 });
