@@ -1,9 +1,23 @@
 // The registry of CLI commands: one import and one entry per command file.
+import { benchKernelsCommand } from "./bench.ts";
 import { benchGenerateCommand } from "./bench-generate.ts";
+import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
+import { evalCommand } from "./eval.ts";
 import { generateCommand } from "./generate.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
+import { trainCommand } from "./train.ts";
 
-export const commands: Command[] = [ingestCommand, ...tokenizerCommands, generateCommand, chatCommand, benchGenerateCommand];
+export const commands: Command[] = [
+  ingestCommand,
+  ...tokenizerCommands,
+  trainCommand,
+  evalCommand,
+  generateCommand,
+  chatCommand,
+  benchKernelsCommand,
+  benchTrainCommand,
+  benchGenerateCommand,
+];

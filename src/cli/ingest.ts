@@ -5,7 +5,7 @@
 import { UsageError } from "../errors.ts";
 import { ingest, type IngestOptions, type IngestProgress, type Manifest } from "../data/ingest.ts";
 import { PII_KINDS, type PiiKind } from "../data/clean.ts";
-import type { TextTokenizer, TrainTokenizer } from "../data/tokenizer.ts";
+import { loadTextTokenizer, trainTextTokenizer, type TextTokenizer, type TrainTokenizer } from "../data/tokenizer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 
 const HELP = `Usage: slm ingest <paths|globs…> --out DATASET [options]
@@ -47,9 +47,8 @@ Example:
 export async function loadOrTrainTokenizer(o: { tokenizerDir?: string; vocabSize?: number }): Promise<{ tokenizer?: TextTokenizer; trainTokenizer?: TrainTokenizer; vocabSize?: number }> {
   if (o.tokenizerDir === undefined && o.vocabSize === undefined) return {};
   if (o.tokenizerDir !== undefined && o.vocabSize !== undefined) throw new UsageError("give either --tokenizer DIR or --vocab-size N, not both");
-  throw new UsageError("tokenizer support lands with src/tokenizer", {
-    hint: "run without --tokenizer/--vocab-size to write documents.jsonl and manifest.json (no token shards) for now",
-  });
+  if (o.tokenizerDir !== undefined) return { tokenizer: loadTextTokenizer(o.tokenizerDir) };
+  return { trainTokenizer: trainTextTokenizer, vocabSize: o.vocabSize };
 }
 
 function floatFlag(name: string, v: string | undefined, def: number, lo: number, hi: number): number {

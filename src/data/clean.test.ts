@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LineCounter, emptyPiiCounts, hash53, redactPii, removeLines, textRatio, type PiiKind } from "./clean.ts";
+import { LineCounter, emptyPiiCounts, lineKey, redactPii, removeLines, textRatio, type PiiKind } from "./clean.ts";
 
 const ALL = new Set<PiiKind>(["emails", "phones", "cards", "ibans"]);
 
@@ -45,9 +45,14 @@ test("lines in enough documents are boilerplate; headings of the section are kep
   lc.addDocument(["Footer", "c", "Shared"]);
   lc.addDocument(["d"]);
   const bp = lc.boilerplate(3, 0);
-  assert.deepEqual([...bp], [hash53("Footer")]);
+  assert.deepEqual([...bp.hashes], [lineKey("Footer")]);
+  assert.deepEqual([...bp.lengths], [6]);
   assert.deepEqual(removeLines("Footer\n\nbody\nFooter", bp, []), { text: "body", removed: 2 });
   assert.deepEqual(removeLines("Footer\n\nbody", bp, ["Footer"]), { text: "Footer\n\nbody", removed: 0 });
+  const long = "x".repeat(301);
+  const lc3 = new LineCounter();
+  for (let i = 0; i < 4; i++) lc3.addDocument([long, "y".repeat(300)]);
+  assert.deepEqual([...lc3.boilerplate(3, 0).lengths], [300], "lines over 300 characters are content, not boilerplate");
   const lc2 = new LineCounter();
   for (let i = 0; i < 100; i++) lc2.addDocument(i < 4 ? ["x", `u${i}`] : [`u${i}`]);
   assert.equal(lc2.boilerplate(3, 0.05).size, 0, "4 of 100 documents is below 5%");
@@ -57,4 +62,5 @@ test("text ratio separates prose from symbol soup", () => {
   assert.ok(textRatio("Plain prose, with punctuation. And Ünïcödé letters.") > 0.9);
   assert.ok(textRatio("#$%^&*()_+{}|:<>?~") < 0.1);
   assert.equal(textRatio(""), 0);
+  assert.ok(textRatio("word ".repeat(2000) + "#$%&".repeat(1000)) < 0.9, "long texts are sampled across their length");
 });

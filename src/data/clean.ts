@@ -4,13 +4,13 @@
 // Memory: 8 bytes per distinct line per document while counting (a growable
 // Float64Array, sorted once), not the lines themselves.
 // Knows nothing about files, formats, dedupe or tokenizers.
-import { createHash } from "node:crypto";
+import { createHash, hash as oneShotHash } from "node:crypto";
 
-/** A 53-bit hash of a string (two 32-bit FNV-1a style lanes), for lines. */
-export function hash53(s: string): number {
+/** A 53-bit hash of s[start, end) (two 32-bit FNV-1a style lanes), for lines. */
+export function hash53(s: string, start = 0, end = s.length): number {
   let a = 0x811c9dc5;
-  let b = 0x01000193 ^ s.length;
-  for (let i = 0; i < s.length; i++) {
+  let b = 0x01000193 ^ (end - start);
+  for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
@@ -22,10 +22,22 @@ export function hash53(s: string): number {
   return (b >>> 0) * 2097152 + ((a >>> 0) & 0x1fffff);
 }
 
-/** A 48-bit digest (MD5 prefix) of a longer text, for document and section identity. */
-export function textHash(s: string): number {
-  return createHash("md5").update(s).digest().readUIntLE(0, 6);
+/** A line's key: 40 bits of hash53 above its length (capped at 8191) in the low 13 bits. */
+export function lineKey(s: string, start = 0, end = s.length): number {
+  return Math.floor(hash53(s, start, end) / 8192) * 8192 + Math.min(end - start, 8191);
 }
+
+/** A 48-bit digest (MD5 prefix) of a longer text, or of parts joined by blank lines, for document and section identity. */
+export function textHash(s: string | readonly string[]): number {
+  // One-shot hashing avoids a Hash object per call (sections are many and short).
+  if (typeof s === "string") return parseInt(oneShotHash("md5", s, "hex").slice(0, 12), 16);
+  const h = createHash("md5");
+  s.forEach((p, i) => (i > 0 ? h.update("\n\n").update(p) : h.update(p)));
+  return parseInt(h.digest("hex").slice(0, 12), 16);
+}
+
+/** Lines longer than this are content, never boilerplate (and are not hashed at all). */
+export const MAX_BOILERPLATE_LINE = 300;
 
 /** Counts, for each line text, how many documents contain it; then names the boilerplate lines. */
 export class LineCounter {
@@ -33,29 +45,36 @@ export class LineCounter {
   private n = 0;
   docs = 0;
 
-  /** Adds one document's lines (each distinct line counted once per document). */
-  addDocument(lines: Iterable<string>): void {
+  /** Adds one document's lines (each distinct non-empty line of its texts counted once per document). */
+  addDocument(texts: readonly string[]): void {
     const seen = new Set<number>();
-    for (const line of lines) {
-      if (line.length === 0) continue;
-      const h = hash53(line);
-      if (seen.has(h)) continue;
-      seen.add(h);
-      if (this.n === this.keys.length) {
-        const k = new Float64Array(this.keys.length * 2);
-        k.set(this.keys);
-        this.keys = k;
+    for (const t of texts) {
+      for (let start = 0; start < t.length; ) {
+        let end = t.indexOf("\n", start);
+        if (end < 0) end = t.length;
+        if (end > start && end - start <= MAX_BOILERPLATE_LINE) this.addLine(seen, lineKey(t, start, end));
+        start = end + 1;
       }
-      this.keys[this.n++] = h;
     }
     this.docs++;
+  }
+
+  private addLine(seen: Set<number>, h: number): void {
+    if (seen.has(h)) return;
+    seen.add(h);
+    if (this.n === this.keys.length) {
+      const k = new Float64Array(this.keys.length * 2);
+      k.set(this.keys);
+      this.keys = k;
+    }
+    this.keys[this.n++] = h;
   }
 
   /**
    * Hashes of lines found in at least max(minDocs, ceil(minFraction × docs))
    * documents. Frees the counts.
    */
-  boilerplate(minDocs: number, minFraction: number): Set<number> {
+  boilerplate(minDocs: number, minFraction: number): LineSet {
     const need = Math.max(minDocs, Math.ceil(minFraction * this.docs));
     const keys = this.keys.subarray(0, this.n).sort();
     const out = new Set<number>();
@@ -68,37 +87,72 @@ export class LineCounter {
     }
     this.keys = new Float64Array(0);
     this.n = 0;
-    return out;
+    return new LineSet(out, new Set([...out].map((k) => k % 8192)));
   }
 }
 
-/** Drops lines whose hash is boilerplate, except lines that are headings of the section. Returns the text and the number of lines dropped. */
-export function removeLines(text: string, drop: Set<number>, keep: string[]): { text: string; removed: number } {
+/** Boilerplate line keys, with their lengths so most lines are ruled out without hashing. */
+export class LineSet {
+  readonly hashes: Set<number>;
+  readonly lengths: Set<number>;
+  constructor(hashes: Set<number>, lengths: Set<number>) {
+    this.hashes = hashes;
+    this.lengths = lengths;
+  }
+  get size(): number {
+    return this.hashes.size;
+  }
+  has(s: string, start: number, end: number): boolean {
+    return this.lengths.has(Math.min(end - start, 8191)) && this.hashes.has(lineKey(s, start, end));
+  }
+}
+
+/** Drops lines in the set, except lines that are headings of the section. Returns the text and the number of lines dropped. */
+export function removeLines(text: string, drop: LineSet, keep: readonly string[]): { text: string; removed: number } {
   if (drop.size === 0) return { text, removed: 0 };
-  const lines = text.split("\n");
   let removed = 0;
-  const out: string[] = [];
-  for (const l of lines) {
-    if (l.length > 0 && drop.has(hash53(l)) && !keep.includes(l)) {
+  let out = "";
+  let from = 0; // start of the kept run not yet copied
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    if (end > start && drop.has(text, start, end) && !keep.includes(text.slice(start, end))) {
+      out += text.slice(from, start);
+      from = end + 1;
       removed++;
-      continue;
     }
-    out.push(l);
+    start = end + 1;
   }
   if (removed === 0) return { text, removed };
-  return { text: out.join("\n").replace(/\n{3,}/g, "\n\n").trim(), removed };
+  out += text.slice(from);
+  return { text: out.replace(/\n{3,}/g, "\n\n").trim(), removed };
 }
 
-/** Fraction of characters that are letters, digits or whitespace (garbage and binary score low). */
-export function textRatio(s: string): number {
-  if (s.length === 0) return 0;
+function goodChars(s: string, from: number, to: number): number {
   let good = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 32 || c === 10) good++;
     else if (c > 127 && /[\p{L}\p{N}\p{Zs}]/u.test(s[i])) good++;
   }
-  return good / s.length;
+  return good;
+}
+
+/**
+ * Fraction of characters that are letters, digits or whitespace (garbage and
+ * binary score low). Texts over 4096 characters are scored on four evenly
+ * spaced 1024-character windows.
+ */
+export function textRatio(s: string): number {
+  if (s.length === 0) return 0;
+  if (s.length <= 4096) return goodChars(s, 0, s.length) / s.length;
+  let good = 0;
+  const step = (s.length - 1024) / 3;
+  for (let k = 0; k < 4; k++) {
+    const from = Math.floor(k * step);
+    good += goodChars(s, from, from + 1024);
+  }
+  return good / 4096;
 }
 
 export type PiiKind = "emails" | "phones" | "cards" | "ibans";

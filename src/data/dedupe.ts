@@ -8,6 +8,11 @@
 
 export const MINHASH_BINS = 128;
 const EMPTY = 0xffffffff;
+/** ASCII word characters mapped to their lower-case code; 0 for separators. */
+const ASCII_WORD = new Uint8Array(128);
+for (let c = 48; c < 58; c++) ASCII_WORD[c] = c;
+for (let c = 97; c < 123; c++) ASCII_WORD[c] = c;
+for (let c = 65; c < 91; c++) ASCII_WORD[c] = c + 32;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -18,48 +23,74 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function isWordChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || (c > 127 && c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f));
+/** fmix32 kept in int32 range (no heap numbers in hot loops). */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
+
+const INT_EMPTY = 0x7fffffff;
+const scratch = new Int32Array(MINHASH_BINS); // (128,) per-bin minima, signed order
 
 /**
  * The MinHash signature of a text's word shingles (case-folded ASCII letters).
- * Returns null when the text has no words. out: (128,)
+ * The text may come in parts (a document's sections); a word never spans two
+ * parts, shingles do. Returns null when the text has no words. out: (128,)
+ * Bins keep the minimum under signed 32-bit order (any fixed order is a valid
+ * MinHash); all arithmetic stays in int32 so the loops stay fast.
  */
-export function minhash(text: string, seed: number, shingle = 5, out = new Uint32Array(MINHASH_BINS)): Uint32Array | null {
-  out.fill(EMPTY);
-  const ring = new Uint32Array(shingle); // last `shingle` word hashes
+export function minhash(text: string | readonly string[], seed: number, shingle = 5, out = new Uint32Array(MINHASH_BINS)): Uint32Array | null {
+  const mins = scratch;
+  mins.fill(INT_EMPTY);
+  const parts = typeof text === "string" ? [text] : text;
+  const ring = new Int32Array(shingle); // last `shingle` word hashes
+  const s0 = fmix(seed ^ 0x9e3779b9);
+  const w0 = 0x811c9dc5 ^ seed; // int32
   let words = 0;
-  let w = 0x811c9dc5 ^ seed;
-  let inWord = false;
-  const s0 = fmix32(seed ^ 0x9e3779b9);
-  const addShingle = (count: number) => {
-    let h = s0;
-    for (let k = 0; k < count; k++) h = Math.imul((h ^ ring[(words - count + k) % shingle]) >>> 0, 0x01000193) + 0x7f4a7c15;
-    h = fmix32(h);
-    const bin = h & (MINHASH_BINS - 1);
-    const v = fmix32(h ^ 0x5bd1e995);
-    if (v < out[bin]) out[bin] = v;
-  };
-  const endWord = () => {
-    ring[words % shingle] = fmix32(w);
-    words++;
-    if (words >= shingle) addShingle(shingle);
-    w = 0x811c9dc5 ^ seed;
-    inWord = false;
-  };
-  for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
-    if (isWordChar(c)) {
-      if (c >= 65 && c <= 90) c += 32;
-      w = Math.imul(w ^ c, 0x01000193);
-      inWord = true;
-    } else if (inWord) endWord();
+  let pos = 0; // next ring slot; after `shingle` words it is also the oldest
+  for (let p = 0; p < parts.length; p++) {
+    const t = parts[p];
+    const n = t.length;
+    let w = w0;
+    let inWord = false;
+    for (let i = 0; i <= n; i++) {
+      const c = i < n ? t.charCodeAt(i) : 32;
+      const v = c < 128 ? ASCII_WORD[c] : c !== 0xa0 && !(c >= 0x2000 && c <= 0x206f) ? c : 0;
+      if (v !== 0) {
+        w = Math.imul(w ^ v, 0x01000193);
+        inWord = true;
+        continue;
+      }
+      if (!inWord) continue;
+      // End of a word: push its hash, then hash the shingle ending here (oldest word first).
+      ring[pos] = fmix(w);
+      pos = pos + 1 === shingle ? 0 : pos + 1;
+      words++;
+      w = w0;
+      inWord = false;
+      if (words >= shingle) {
+        let h = s0;
+        for (let k = 0, j = pos; k < shingle; k++, j = j + 1 === shingle ? 0 : j + 1) h = (Math.imul(h ^ ring[j], 0x01000193) + 0x7f4a7c15) | 0;
+        h = fmix(h);
+        const bin = h & (MINHASH_BINS - 1);
+        const val = fmix(h ^ 0x5bd1e995);
+        if (val < mins[bin]) mins[bin] = val;
+      }
+    }
   }
-  if (inWord) endWord();
   if (words === 0) return null;
-  if (words < shingle) addShingle(words); // short text: one shingle of all its words
+  if (words < shingle) {
+    // Short text: one shingle of all its words.
+    let h = s0;
+    for (let k = 0; k < words; k++) h = (Math.imul(h ^ ring[k], 0x01000193) + 0x7f4a7c15) | 0;
+    h = fmix(h);
+    mins[h & (MINHASH_BINS - 1)] = fmix(h ^ 0x5bd1e995);
+  }
   // Densify: an empty bin borrows the value of a bin chosen by a seeded probe sequence.
+  for (let b = 0; b < MINHASH_BINS; b++) out[b] = mins[b] === INT_EMPTY ? EMPTY : mins[b] >>> 0;
   let filled = 0;
   for (let b = 0; b < MINHASH_BINS; b++) if (out[b] !== EMPTY) filled++;
   if (filled < MINHASH_BINS) {

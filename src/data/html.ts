@@ -115,6 +115,8 @@ function walk(root: DomNode, dropBoilerplate: boolean): Block[] {
 
 /** A web page: Readability's article when it finds one, else the body without boilerplate. */
 export function htmlToBlocks(html: string): HtmlDoc {
+  // linkedom only builds <html>/<body> when the source has them; give fragments a frame.
+  if (!/<html[\s>]/i.test(html)) html = /<body[\s>]/i.test(html) ? `<!doctype html><html>${html}</html>` : `<!doctype html><html><body>${html}</body></html>`;
   const { document } = parseHTML(html);
   const doc = document as unknown as { title?: string; body: DomNode | null; documentElement: DomNode; querySelectorAll(s: string): ArrayLike<DomNode> };
   // Readability demotes h1 to h2; remember each heading's real level first.

@@ -295,7 +295,9 @@ test("re-ingesting re-reads only the changed file", async () => {
   const dir = join(root, "inc");
   for (const n of ["one", "two", "three"]) put(join(dir, `${n}.md`), `# ${n}\n\nThe ${n} file has its own paragraph about topic ${n}, long enough.\n`);
   const out = join(root, "ds-inc");
-  const first = await ingest({ inputs: [dir], out, cwd: root });
+  const phases: string[] = [];
+  const first = await ingest({ inputs: [dir], out, cwd: root, progressIntervalMs: 0, onProgress: (p) => phases.push(`${p.phase} ${p.files}/${p.filesTotal}`) });
+  assert.deepEqual([...new Set(phases)], ["scan 0/0", "extract 1/3", "extract 2/3", "extract 3/3", "clean 1/3", "clean 2/3", "clean 3/3", "done 3/3"]);
   assert.deepEqual(first.files.map((f) => [f.read, f.cached]), [[true, false], [true, false], [true, false]]);
   assert.equal(first.counts.filesParsed, 3);
   put(join(dir, "two.md"), `# two\n\nThe two file changed: a new paragraph about something else entirely.\n`);
@@ -312,6 +314,34 @@ test("re-ingesting re-reads only the changed file", async () => {
   const third = await ingest({ inputs: [dir], out, cwd: root });
   assert.deepEqual(third.files.map((f) => [f.read, f.cached]), [[true, true], [false, true], [false, true]]);
   assert.equal(third.counts.filesParsed, 0);
+});
+
+test("a trained tokenizer sees the training documents only; BOS separates when there is no EOS", async () => {
+  const dir = join(root, "train-tok");
+  for (let i = 0; i < 6; i++) put(join(dir, `doc${i}.md`), `# Doc ${i}\n\nDocument number ${i} talks about its own subject at some length.\n`);
+  const seen: string[] = [];
+  const m = await ingest({
+    inputs: [dir],
+    out: join(root, "ds-train-tok"),
+    cwd: root,
+    cacheDir: null,
+    valFraction: 0.34,
+    vocabSize: 300,
+    async trainTokenizer(texts, vocabSize) {
+      assert.equal(vocabSize, 300);
+      for await (const t of texts) seen.push(t);
+      return { vocabSize: 300, eosId: undefined, bosId: 299, encode: (s: string) => Array.from(Buffer.from(s)), save: () => undefined };
+    },
+  });
+  assert.equal(m.counts.valDocuments, 2);
+  assert.equal(seen.length, 4);
+  const valTexts = rows(join(root, "ds-train-tok")).filter((r) => m.split.val.includes(r.doc)).map((r) => r.text);
+  assert.ok(valTexts.length === 2 && valTexts.every((t) => !seen.includes(t)));
+  assert.deepEqual(m.tokenizer && [m.tokenizer.trained, m.tokenizer.separator, m.tokenizer.separatorId], [true, "bos", 299]);
+  const val = ShardSet.open(join(root, "ds-train-tok"), "val");
+  assert.equal(val.read(0, 1)[0], 299, "each document starts with BOS");
+  assert.equal(val.count, valTexts.reduce((a, t) => a + Buffer.byteLength(t) + 1, 0));
+  val.close();
 });
 
 test("the 18F handbook ingests into sensible sections", async (t) => {

@@ -221,10 +221,6 @@ function docId(source: string): string {
   return createHash("sha1").update(source).digest("hex").slice(0, 12);
 }
 
-function docText(doc: ExtractedDoc): string {
-  return doc.sections.map((s) => s.text).join("\n\n");
-}
-
 /** Reads documents.jsonl back one document at a time: (doc id, full text). */
 async function* documentsOf(path: string, only?: (doc: string) => boolean): AsyncGenerator<{ doc: string; text: string }> {
   const rl = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
@@ -241,6 +237,13 @@ async function* documentsOf(path: string, only?: (doc: string) => boolean): Asyn
     if (!only || only(row.doc)) parts.push(row.text);
   }
   if (cur !== null && parts.length > 0) yield { doc: cur, text: parts.join("\n\n") };
+}
+
+/** A document's identity from its sections' 48-bit hashes, in order. */
+function hashOfHashes(hs: number[]): number {
+  const b = Buffer.allocUnsafe(hs.length * 6);
+  hs.forEach((h, i) => b.writeUIntLE(h, i * 6, 6));
+  return createHash("md5").update(b).digest().readUIntLE(0, 6);
 }
 
 function num(v: number | undefined, def: number, name: string, lo: number, hi: number): number {
@@ -298,7 +301,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const keys: (string | null)[] = []; // cache key per file report, null when skipped
     const bytesTotal = walked.files.reduce((a, f) => a + f.size, 0);
     const lines = new LineCounter();
-    const rawSeen = new Set<number>();
+    const rawSeen = new Set<string>(); // cache keys whose documents were counted
     let bytesDone = 0;
     let documentsExtracted = 0;
 
@@ -344,11 +347,10 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         if (entry.notes.length > 0) rep.notes = entry.notes;
         rep.documents = entry.docs.length;
         documentsExtracted += entry.docs.length;
-        for (const d of entry.docs) {
-          const h = textHash(docText(d));
-          if (rawSeen.has(h)) continue; // exact copies must not vote their lines into boilerplate
-          rawSeen.add(h);
-          lines.addDocument(d.sections.flatMap((s) => s.text.split("\n")));
+        // Exact copies (same bytes, hence the same content-addressed entry) must not vote their lines into boilerplate.
+        if (!rawSeen.has(key)) {
+          rawSeen.add(key);
+          for (const d of entry.docs) lines.addDocument(d.sections.map((s) => s.text));
         }
       } catch (e) {
         if (!(e instanceof SkipFile)) throw e;
@@ -397,12 +399,14 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
           }
           secs.push({ heading: s.heading, text: r.text });
         }
-        const full = secs.map((s) => s.text).join("\n\n");
-        if (full.length < minDoc || secs.length === 0) {
+        const texts = secs.map((s) => s.text);
+        const secHashes = texts.map((t) => textHash(t));
+        const fullLength = texts.reduce((a, t) => a + t.length, 0) + 2 * Math.max(0, texts.length - 1);
+        if (fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
           continue;
         }
-        const h = textHash(full);
+        const h = hashOfHashes(secHashes);
         const prev = docHashes.get(h);
         if (prev !== undefined) {
           removals.exactDuplicateDocuments++;
@@ -411,7 +415,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         docHashes.set(h, d.source);
         if (near) {
-          const m = minhash(full, seed, 5, sig);
+          const m = minhash(texts, seed, 5, sig);
           if (m) {
             const hit = near.query(m);
             if (hit) {
@@ -425,8 +429,9 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         const id = docId(d.source);
         let offset = 0;
         let n = 0;
-        for (const s of secs) {
-          const sh = textHash(s.text);
+        for (let j = 0; j < secs.length; j++) {
+          const s = secs[j];
+          const sh = secHashes[j];
           if (sectionHashes.has(sh)) {
             removals.duplicateSections++;
             continue;

@@ -104,7 +104,7 @@ export class ShardWriter {
     const v = this.vocabSize;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!(id >= 0 && id < v) || !Number.isInteger(id)) throw new UsageError(`token id ${id} at position ${i} is outside [0, ${v})`);
+      if (!(id < v) || id >>> 0 !== id) throw new UsageError(`token id ${id} at position ${i} is outside [0, ${v})`);
       if (this.fd < 0) this.openShard();
       this.buf[this.fill++] = id;
       this.shardCount++;

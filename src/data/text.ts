@@ -27,6 +27,9 @@ export interface ExtractedDoc {
 export const HEADING_SEP = " › ";
 
 const SPACE_LIKE = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/g;
+// Single character classes (no alternation) so the regex engine can scan quickly.
+const NOT_PLAIN = /[^\x20-\x7e\n]/;
+const NOT_PRINTABLE = /[^\x20-\x7e]/;
 const INVISIBLE = /[\u0000-\u0008\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff]/g;
 
 /**
@@ -36,6 +39,8 @@ const INVISIBLE = /[\u0000-\u0008\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff]/g
  */
 export function normalizeText(s: string): string {
   if (s.length === 0) return s;
+  // Fast path: printable ASCII with single spaces and "\n"/"\n\n" breaks needs nothing but a trim.
+  if (!NOT_PLAIN.test(s) && !s.includes("  ") && !s.includes(" \n") && !s.includes("\n ") && !s.includes("\n\n\n")) return s.trim();
   // NFC is a no-op on ASCII; skip ICU when there is nothing to compose.
   // eslint-disable-next-line no-control-regex
   if (/[^\u0000-\u007f]/.test(s)) s = s.normalize("NFC");
@@ -46,6 +51,7 @@ export function normalizeText(s: string): string {
 
 /** NFC, "\n" line ends and invisible characters dropped, but indentation kept (for line-structured sources). */
 export function normalizeSource(s: string): string {
+  if (!NOT_PLAIN.test(s)) return s; // printable ASCII and "\n" only: nothing to do
   // eslint-disable-next-line no-control-regex
   if (/[^\u0000-\u007f]/.test(s)) s = s.normalize("NFC");
   return s.replace(/\r\n?|[\u2028\u2029\u0085]/g, "\n").replace(/\t/g, "    ").replace(INVISIBLE, "");
@@ -53,6 +59,7 @@ export function normalizeSource(s: string): string {
 
 /** Normalises a short inline string (a heading, a cell): one line, single spaces. */
 export function normalizeInline(s: string): string {
+  if (!NOT_PRINTABLE.test(s) && !s.includes("  ")) return s.trim();
   return normalizeText(s).replace(/\s+/g, " ");
 }
 

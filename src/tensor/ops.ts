@@ -1,27 +1,23 @@
 // The table of gradient rules: one function per coarse op, its forward and its
 // backward side by side. Each op checks shapes, allocates its output and saved
-// values from the tape's arena, runs the forward kernel and, when an input
-// requires grad, records a closure that ADDS the input gradients (every
-// backward kernel accumulates; cross-entropy's, which writes, is handled here).
+// values from the tape's arena, runs the forward kernel (through the validating
+// wrappers of src/native/ops) and, when an input requires grad, records a
+// closure that ADDS the input gradients (every backward kernel accumulates;
+// cross-entropy's, which writes, is handled here).
 // Shapes: an op reads a tensor as rows × last dimension; leading dimensions are
 // carried to the output unchanged. Knows nothing about models: it never
 // decides what is a layer, and it never allocates outside the arena.
-import { NativeError, ShapeError } from "../errors.ts";
-import type { Backend, Kernels } from "../native/backend.ts";
-import { backend } from "../native/load.ts";
+import { ShapeError } from "../errors.ts";
+import { add as addKernel, axpy, geluBackward, geluForward, swigluBackward, swigluForward } from "../native/ops/activation.ts";
+import { attentionBackward, attentionForward } from "../native/ops/attention.ts";
+import { embeddingBackward, embeddingForward } from "../native/ops/embed.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
+import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
+import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
+import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
 import type { RopeTable } from "./rope.ts";
 import type { Tape } from "./tape.ts";
 import { ColumnView, Tensor, shapeStr } from "./tensor.ts";
-
-/** The active backend, after checking that it implements `names` (a clear error otherwise). */
-function kernels(...names: (keyof Kernels)[]): Backend {
-  const b = backend();
-  for (const n of names) {
-    if (typeof b[n] !== "function") throw new NativeError(`kernel ${n} is not implemented by the ${b.name} backend`);
-  }
-  return b;
-}
 
 function fail(op: string, msg: string, hint?: string): never {
   throw new ShapeError(`${op}: ${msg}`, hint === undefined ? undefined : { hint });
@@ -114,15 +110,11 @@ export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readon
   const v = table.shape[0]!, c = table.shape[1]!;
   const n = ids.length;
   if (shape.reduce((p, d) => p * d, 1) !== n) fail("embedding", `ids shape ${shapeStr(shape)} does not hold ${n} ids`);
-  for (let i = 0; i < n; i++) {
-    const id = ids[i]!;
-    if (id < 0 || id >= v) fail("embedding", `ids[${i}] = ${id} is outside the vocabulary [0, ${v})`);
-  }
   const out = g.empty([...shape, c]);
-  kernels("embeddingForward").embeddingForward(out.data, ids, table.data, n, c, v); // out (N,C), ids (N), table (V,C)
+  embeddingForward(out.data, ids, table.data, n, c, v); // out (N,C), ids (N), table (V,C)
   if (g.needsGrad(table)) {
     g.record("embedding", out, (dout) => {
-      kernels("embeddingBackward").embeddingBackward(g.grad(table), dout, ids, n, c, v); // dtable (V,C) += scatter of dout (N,C)
+      embeddingBackward(g.grad(table), dout, ids, n, c, v); // dtable (V,C) += scatter of dout (N,C)
     });
   }
   return out;
@@ -136,11 +128,11 @@ export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5): Tensor 
   if (weight.size !== c) fail("rmsnorm", `weight ${weight} must have ${c} values for input ${x}`);
   const out = g.empty(x.shape);
   const rstd = g.scratch(n); // (N)
-  kernels("rmsnormForward").rmsnormForward(out.data, rstd, x.data, weight.data, n, c, eps);
+  rmsnormForward(out.data, rstd, x.data, weight.data, n, c, eps);
   if (g.needsGrad(x, weight)) {
     g.record("rmsnorm", out, (dout) => {
       // dx (N,C) +=, dweight (C) += from dout (N,C); a frozen side gets scratch.
-      kernels("rmsnormBackward").rmsnormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dout, x.data, weight.data, rstd, n, c);
+      rmsnormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dout, x.data, weight.data, rstd, n, c);
     });
   }
   return out;
@@ -153,11 +145,11 @@ export function layernorm(g: Tape, x: Tensor, weight: Tensor, bias: Tensor | nul
   if (bias !== null && bias.size !== c) fail("layernorm", `bias ${bias} must have ${c} values for input ${x}`);
   const out = g.empty(x.shape);
   const mean = g.scratch(n), rstd = g.scratch(n); // (N), (N)
-  kernels("layernormForward").layernormForward(out.data, mean, rstd, x.data, weight.data, bias === null ? null : bias.data, n, c, eps);
+  layernormForward(out.data, mean, rstd, x.data, weight.data, bias === null ? null : bias.data, n, c, eps);
   if (g.needsGrad(x, weight, bias)) {
     g.record("layernorm", out, (dout) => {
       const dbias = bias === null ? null : gradOrScratch(g, bias);
-      kernels("layernormBackward").layernormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dbias, dout, x.data, weight.data, mean, rstd, n, c);
+      layernormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dbias, dout, x.data, weight.data, mean, rstd, n, c);
     });
   }
   return out;
@@ -182,17 +174,13 @@ export function rope(g: Tape, x: Tensor, table: RopeTable, positions: Int32Array
   const d = x.cols / h;
   if (table.rot > d) fail("rope", `table rotates ${table.rot} dims, heads have ${d}`);
   if (positions.length !== n) fail("rope", `${positions.length} positions for ${n} tokens`);
-  for (let i = 0; i < n; i++) {
-    const p = positions[i]!;
-    if (p < 0 || p >= table.maxPositions) fail("rope", `positions[${i}] = ${p} is outside the table [0, ${table.maxPositions})`, "build the table with more positions");
-  }
   const interleaved = opts.interleaved ?? false;
   const out = g.empty(x.shape);
   // out (N,H,D) = rotate(x (N,H,D)); cos, sin (P, rot/2)
-  kernels("ropeForward").ropeForward(out.data, x.data, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
+  ropeForward(out.data, x.data, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
   if (g.needsGrad(x)) {
     g.record("rope", out, (dout) => {
-      kernels("ropeBackward").ropeBackward(g.grad(x), dout, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
+      ropeBackward(g.grad(x), dout, table.cos, table.sin, positions, n, h, d, table.rot, interleaved);
     });
   }
   return out;
@@ -262,14 +250,14 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const qd = q.data, kd = k.data, vd = v.data;
   const out = g.empty(q instanceof Tensor ? q.shape : [rows, h * d]); // (B,T,H,D)
   const lse = g.scratch(b * h * t); // (B,H,T)
-  kernels("attentionForward").attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
+  attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
   if (g.needsGrad(q, k, v)) {
     g.record("attention", out, (dout) => {
       const dq = operandGrad(g, q, rows, h * d);
       const dk = operandGrad(g, k, rows, kvh * d);
       const dv = operandGrad(g, v, rows, kvh * d);
       // dq, dk, dv (strided like q, k, v) += from dout (B,T,H,D)
-      kernels("attentionBackward").attentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale);
+      attentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale);
     });
   }
   return out;
@@ -282,10 +270,10 @@ export function swiglu(g: Tape, gate: Tensor, up: Tensor): Tensor {
   if (!sameShape(gate.shape, up.shape)) fail("swiglu", `gate ${gate} and up ${up} must have the same shape`);
   const n = gate.size;
   const out = g.empty(gate.shape);
-  kernels("swigluForward").swigluForward(out.data, gate.data, up.data, n);
+  swigluForward(out.data, gate.data, up.data, n);
   if (g.needsGrad(gate, up)) {
     g.record("swiglu", out, (dout) => {
-      kernels("swigluBackward").swigluBackward(gradOrScratch(g, gate), gradOrScratch(g, up), dout, gate.data, up.data, n);
+      swigluBackward(gradOrScratch(g, gate), gradOrScratch(g, up), dout, gate.data, up.data, n);
     });
   }
   return out;
@@ -295,10 +283,10 @@ export function swiglu(g: Tape, gate: Tensor, up: Tensor): Tensor {
 export function gelu(g: Tape, x: Tensor): Tensor {
   const n = x.size;
   const out = g.empty(x.shape);
-  kernels("geluForward").geluForward(out.data, x.data, n);
+  geluForward(out.data, x.data, n);
   if (g.needsGrad(x)) {
     g.record("gelu", out, (dout) => {
-      kernels("geluBackward").geluBackward(g.grad(x), dout, x.data, n);
+      geluBackward(g.grad(x), dout, x.data, n);
     });
   }
   return out;
@@ -309,14 +297,23 @@ export function add(g: Tape, a: Tensor, b: Tensor): Tensor {
   if (!sameShape(a.shape, b.shape)) fail("add", `${a} and ${b} must have the same shape (no broadcasting)`);
   const n = a.size;
   const out = g.empty(a.shape);
-  kernels("add").add(out.data, a.data, b.data, n);
+  addKernel(out.data, a.data, b.data, n);
   if (g.needsGrad(a, b)) {
     g.record("add", out, (dout) => {
-      const k = kernels("axpy");
-      if (a.requiresGrad) k.axpy(g.grad(a), 1, dout, n); // da += dout
-      if (b.requiresGrad) k.axpy(g.grad(b), 1, dout, n); // db += dout
+            if (a.requiresGrad) axpy(g.grad(a), 1, dout, n); // da += dout
+      if (b.requiresGrad) axpy(g.grad(b), 1, dout, n); // db += dout
     });
   }
+  return out;
+}
+
+/** out = s · x for a constant s (LoRA's alpha/r, embedding multipliers). */
+export function scale(g: Tape, x: Tensor, s: number): Tensor {
+  if (typeof s !== "number" || !Number.isFinite(s)) fail("scale", `the factor must be a finite number, got ${s}`);
+  const n = x.size;
+  const out = g.zeros(x.shape);
+  axpy(out.data, s, x.data, n); // out = 0 + s·x
+  if (g.needsGrad(x)) g.record("scale", out, (dout) => axpy(g.grad(x), s, dout, n)); // dx += s·dout
   return out;
 }
 
@@ -350,7 +347,7 @@ export function crossEntropy(g: Tape, logits: Tensor, targets: Int32Array, opts:
     count++;
   }
   const losses = g.scratch(n), lse = g.scratch(n); // (N), (N)
-  kernels("crossEntropyForward").crossEntropyForward(losses, lse, logits.data, targets, n, v, ignore);
+  crossEntropyForward(losses, lse, logits.data, targets, n, v, ignore);
   let sum = 0;
   for (let i = 0; i < n; i++) sum += losses[i]!;
   const loss = g.empty([]);
@@ -359,20 +356,19 @@ export function crossEntropy(g: Tape, logits: Tensor, targets: Int32Array, opts:
     g.record("crossEntropy", loss, (dloss) => {
       if (count === 0) return;
       const scale = dloss[0]! / count;
-      const k = kernels("crossEntropyBackward");
       // dlogits (N,V) = scale · (softmax - onehot): this kernel WRITES.
       if (opts.inPlaceGrad && logits.op !== null && logits.grad === null) {
-        k.crossEntropyBackward(logits.data, logits.data, lse, targets, n, v, ignore, scale);
+        crossEntropyBackward(logits.data, logits.data, lse, targets, n, v, ignore, scale);
         logits.grad = logits.data;
         return;
       }
       const direct = g.gradForWrite(logits);
       if (direct !== null) {
-        k.crossEntropyBackward(direct, logits.data, lse, targets, n, v, ignore, scale);
+        crossEntropyBackward(direct, logits.data, lse, targets, n, v, ignore, scale);
       } else {
         const tmp = g.scratch(n * v);
-        k.crossEntropyBackward(tmp, logits.data, lse, targets, n, v, ignore, scale);
-        kernels("axpy").axpy(logits.grad!, 1, tmp, n * v);
+        crossEntropyBackward(tmp, logits.data, lse, targets, n, v, ignore, scale);
+        axpy(logits.grad!, 1, tmp, n * v);
       }
     });
   }

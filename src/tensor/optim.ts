@@ -3,18 +3,9 @@
 // optimizer state as a plain object for exact-resume checkpoints. The update
 // itself runs in the adamwStep kernel. Knows nothing about learning-rate
 // schedules (the caller passes the step's lr) or about files.
-import { ConfigError, FormatError, NativeError, UsageError } from "../errors.ts";
-import type { Backend, Kernels } from "../native/backend.ts";
-import { backend } from "../native/load.ts";
+import { ConfigError, FormatError, UsageError } from "../errors.ts";
+import { adamwStep, scale, sumSquares } from "../native/ops/optim.ts";
 import type { Parameter } from "./tensor.ts";
-
-function kernels(...names: (keyof Kernels)[]): Backend {
-  const b = backend();
-  for (const n of names) {
-    if (typeof b[n] !== "function") throw new NativeError(`kernel ${n} is not implemented by the ${b.name} backend`);
-  }
-  return b;
-}
 
 export interface AdamWConfig {
   /** Learning rate used when step() gets none (schedules pass theirs each step). Default 1e-3. */
@@ -98,12 +89,11 @@ export class AdamW {
   /** One update of every trainable parameter from its grad, with `lr` (default config.lr). */
   step(lr = this.config.lr): void {
     if (!(lr >= 0) || !Number.isFinite(lr)) throw new UsageError(`AdamW.step: lr must be a finite number >= 0, got ${lr}`);
-    const k = kernels("adamwStep");
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.t++;
     for (const s of this.slots) {
       if (!s.p.requiresGrad) continue;
-      k.adamwStep(s.p.data, s.p.grad, s.m, s.v, s.p.size, lr, beta1, beta2, eps, s.p.decay ? weightDecay : 0, this.t);
+      adamwStep(s.p.data, s.p.grad, s.m, s.v, s.p.size, lr, beta1, beta2, eps, s.p.decay ? weightDecay : 0, this.t);
     }
   }
 
@@ -161,17 +151,15 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): num
   const norm = gradNorm(params);
   if (!Number.isFinite(norm)) return norm;
   if (norm > maxNorm) {
-    const k = kernels("scale");
     const s = maxNorm / (norm + 1e-6);
-    for (const p of params) if (p.requiresGrad) k.scale(p.grad, p.size, s);
+    for (const p of params) if (p.requiresGrad) scale(p.grad, p.size, s);
   }
   return norm;
 }
 
 /** The global L2 norm of the gradients of the trainable `params` (float64 sums). */
 export function gradNorm(params: readonly Parameter[]): number {
-  const k = kernels("sumSquares");
   let sq = 0;
-  for (const p of params) if (p.requiresGrad) sq += k.sumSquares(p.grad, p.size);
+  for (const p of params) if (p.requiresGrad) sq += sumSquares(p.grad, p.size);
   return Math.sqrt(sq);
 }

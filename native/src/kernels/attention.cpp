@@ -27,7 +27,7 @@ namespace {
 
 constexpr int W = VF::W;
 constexpr int64_t CB = 2 * W;  // columns per register block: two vectors
-constexpr int MR = 4;          // rows per register block
+constexpr int MR = 6;          // rows per register block (12 accumulators with the two column vectors)
 constexpr int64_t BQ = 64;     // queries per tile (a multiple of CB on every ISA)
 constexpr int64_t BK = 64;     // keys per tile
 constexpr float M_INIT = -1e30f;  // running max before any key: finite, so max - max is never NaN
@@ -81,6 +81,8 @@ inline void tile_mm(float* C, int64_t ldc, const float* A, int64_t ra, int64_t k
       const float* a = A + r0 * ra;
       const float* b = B + c0;
       switch (rows) {
+        case 6: micro<6>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
+        case 5: micro<5>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 4: micro<4>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 3: micro<3>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
         case 2: micro<2>(c, ldc, a, ra, ka, b, ldb, k0, k1, acc); break;
@@ -99,9 +101,46 @@ inline void mask_future(float* s, int64_t j0, int64_t kc, int64_t p0, float val)
   }
 }
 
+#if defined(SLM_ISA_AVX2) || defined(SLM_ISA_AVX512)
+// xt[i·ldt + c] = mul · x[c·xs + i] for an 8 × 8 block (8 rows of x, 8 floats each).
+inline void transpose8(float* xt, int64_t ldt, const float* x, int64_t xs, float mul) {
+  const __m256 m = _mm256_set1_ps(mul);
+  __m256 r0 = _mm256_mul_ps(m, _mm256_loadu_ps(x)), r1 = _mm256_mul_ps(m, _mm256_loadu_ps(x + xs));
+  __m256 r2 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 2 * xs)), r3 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 3 * xs));
+  __m256 r4 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 4 * xs)), r5 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 5 * xs));
+  __m256 r6 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 6 * xs)), r7 = _mm256_mul_ps(m, _mm256_loadu_ps(x + 7 * xs));
+  // pairs of rows interleaved, then groups of four, then the two 128-bit halves swapped
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(xt + 0 * ldt, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(xt + 1 * ldt, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(xt + 2 * ldt, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(xt + 3 * ldt, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(xt + 4 * ldt, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(xt + 5 * ldt, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(xt + 6 * ldt, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(xt + 7 * ldt, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
 // xt (d × BQ) = mul · xᵀ for qc rows of x (rows xs apart); columns qc.. are zero.
 inline void pack_t(float* xt, const float* x, int64_t xs, int64_t qc, int64_t d, float mul) {
-  for (int64_t c = 0; c < BQ; ++c) {
+  int64_t c0 = 0;
+#if defined(SLM_ISA_AVX2) || defined(SLM_ISA_AVX512)
+  for (; c0 + 8 <= qc; c0 += 8) {
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) transpose8(xt + i * BQ + c0, BQ, x + c0 * xs + i, xs, mul);
+    for (; i < d; ++i)
+      for (int64_t c = c0; c < c0 + 8; ++c) xt[i * BQ + c] = mul * x[c * xs + i];
+  }
+#endif
+  for (int64_t c = c0; c < BQ; ++c) {
     if (c < qc) {
       for (int64_t i = 0; i < d; ++i) xt[i * BQ + c] = mul * x[c * xs + i];
     } else {
@@ -118,14 +157,28 @@ inline void pack_pad(float* y, int64_t dp, const float* x, int64_t xs, int64_t r
   }
 }
 
+// Asks for `rows` rows of `width` floats (rows `stride` apart) to be brought into cache:
+// the next tile's rows are fetched while the current tile computes (the arithmetic per
+// byte is high, so these cold rows cost latency, not bandwidth).
+inline void prefetch_rows(const float* p, int64_t stride, int64_t rows, int64_t width, bool write) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* row = reinterpret_cast<const char*>(p + r * stride);
+    for (int64_t x = 0; x < width * 4; x += 64) {
+      if (write) __builtin_prefetch(row + x, 1, 3);
+      else __builtin_prefetch(row + x, 0, 3);
+    }
+  }
+}
+
 // Per-thread buffers of the forward core.
 struct FwdBuf {
-  std::vector<float> qt, s, vp, o, st;
-  float *pqt, *ps, *pvp, *po, *m, *l, *al;
-  void ensure(int64_t d, int64_t dp) {
+  std::vector<float> qt, s, kp, vp, o, st;
+  float *pqt, *ps, *pkp, *pvp, *po, *m, *l, *al;
+  void ensure(int64_t d, int64_t dp, int64_t nkeys) {
     pqt = scratch(qt, d * BQ);
     ps = scratch(s, BK * BQ);
-    pvp = scratch(vp, BK * dp);
+    pkp = scratch(kp, nkeys * dp);
+    pvp = scratch(vp, nkeys * dp);
     po = scratch(o, BQ * dp);
     m = scratch(st, 3 * BQ);
     l = m + BQ;
@@ -138,11 +191,11 @@ struct FwdBuf {
 };
 
 // Online-softmax attention of qc (<= BQ) queries at positions p0, p0+1, … (rows qs apart,
-// from q) to keys [kb, ke) of one head (key j at k + j·ks, value at v + j·vs); a key is
-// visible to a query when its index <= the query's position. Updates the running max
-// f.m, sum f.l (BQ) and unnormalised output f.o (BQ × dp).
-void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, int64_t ks, const float* v,
-            int64_t vs, int64_t kb, int64_t ke, int64_t d, float scale, FwdBuf& f) {
+// from q) to keys [kb, ke) of one head (key j at k + j·ks; its value packed at vp + j·dp,
+// zero-padded to dp columns); a key is visible to a query when its index <= the query's
+// position. Updates the running max f.m, sum f.l (BQ) and unnormalised output f.o (BQ × dp).
+void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, int64_t ks, const float* vp,
+            int64_t kb, int64_t ke, int64_t d, float scale, FwdBuf& f) {
   const int64_t dp = round_up(d, CB);
   float *qt = f.pqt, *s = f.ps, *o = f.po;
   pack_t(qt, q, qs, qc, d, scale);
@@ -179,14 +232,7 @@ void attend(const float* q, int64_t qs, int64_t qc, int64_t p0, const float* k, 
       for (int64_t x = 0; x < dp; x += W) (VF::load(o + c * dp + x) * a).store(o + c * dp + x);
     }
     // o (qc × dp) += p (qc × kc) · v_tile (kc × dp); p(r, kk) = sᵀ[kk·BQ + r]
-    const float* vb = v + j0 * vs;
-    int64_t ldv = vs;
-    if (d % CB != 0) {
-      pack_pad(f.pvp, dp, vb, vs, kc, d);
-      vb = f.pvp;
-      ldv = dp;
-    }
-    tile_mm(o, dp, s, 1, BQ, vb, ldv, qc, dp, true, [&](int64_t r0, int rows, int64_t, int64_t& k0, int64_t& k1) {
+    tile_mm(o, dp, s, 1, BQ, vp + j0 * dp, dp, qc, dp, true, [&](int64_t r0, int rows, int64_t, int64_t& k0, int64_t& k1) {
       k0 = 0;
       k1 = std::min<int64_t>(kc, p0 + r0 + rows - j0);
     });
@@ -201,6 +247,50 @@ void finish(float* out, int64_t os, float* lse, const FwdBuf& f, int64_t qc, int
     for (int64_t x = 0; x < d; ++x) out[c * os + x] = f.po[c * dp + x] * inv;
     if (lse) lse[c] = f.m[c] + std::log(f.l[c]);
   }
+}
+
+// One head of one sequence as the forward sees it: query i at q + i·qs sits at position
+// p0 + i; key j at k + j·ks, value j at v + j·vs; output row i at out + i·os, its
+// log-sum-exp at lse[i] (lse may be null).
+struct HeadView {
+  const float *q, *k, *v;
+  int64_t qs, ks, vs, p0;
+  float* out;
+  int64_t os;
+  float* lse;
+};
+
+// Attention of nq queries per (sequence, head). Units are (sequence, head, part): a unit
+// packs its head's keys and values once (contiguous rows: read in place, rows a fused-buffer stride
+// apart fall into a few cache sets) and runs its query tiles, the longest first. Heads
+// are split into parts only when there are too few of them to keep every thread busy.
+// Keys are packed the same way (they are the broadcast operand of q·kᵀ).
+template <class View>
+void forward_heads(int64_t b, int64_t h, int64_t nq, int64_t d, float scale, View view) {
+  const int64_t nqt = (nq + BQ - 1) / BQ, dp = round_up(d, CB), heads = b * h, threads = num_threads();
+  int64_t nc = 1;
+  if (heads < 2 * threads) nc = std::min<int64_t>(nqt, (4 * threads + heads - 1) / heads);
+  parallel_tasks(heads * nc, [&](int64_t u) {
+    thread_local FwdBuf f;
+    const int64_t c = u % nc, bh = u / nc;
+    const HeadView hv = view(bh / h, bh % h);
+    const int64_t itmax = c + (nqt - 1 - c) / nc * nc;  // this part's last tile
+    const int64_t nkeys = hv.p0 + std::min<int64_t>(nq, (itmax + 1) * BQ);
+    f.ensure(d, dp, nkeys);
+    pack_pad(f.pkp, dp, hv.k, hv.ks, nkeys, d);
+    pack_pad(f.pvp, dp, hv.v, hv.vs, nkeys, d);
+    for (int64_t it = itmax; it >= 0; it -= nc) {
+      const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, nq - i0);
+      if (it - nc >= 0) {
+        const int64_t n0 = (it - nc) * BQ;
+        prefetch_rows(hv.q + n0 * hv.qs, hv.qs, BQ, d, false);
+        prefetch_rows(hv.out + n0 * hv.os, hv.os, BQ, d, true);
+      }
+      f.reset(dp);
+      attend(hv.q + i0 * hv.qs, hv.qs, qc, hv.p0 + i0, f.pkp, dp, f.pvp, 0, hv.p0 + i0 + qc, d, scale, f);
+      finish(hv.out + i0 * hv.os, hv.os, hv.lse ? hv.lse + i0 : nullptr, f, qc, d);
+    }
+  });
 }
 
 // Σ q·k for four keys at once (d floats each).
@@ -262,36 +352,23 @@ inline void weighted_rows(float* o, const float* p, const float* v, int64_t n, i
 void attention_forward(float* out, float* lse, const float* q, int64_t qs, const float* k, int64_t ks,
                        const float* v, int64_t vs, int64_t b, int64_t t, int64_t h, int64_t kvh, int64_t d,
                        float scale) {
-  const int64_t grp = h / kvh, nqt = (t + BQ - 1) / BQ, dp = round_up(d, CB);
-  // Units (batch, head, query tile), the longest (last) tiles handed out first.
-  parallel_tasks(b * h * nqt, [&](int64_t u) {
-    thread_local FwdBuf f;
-    const int64_t it = nqt - 1 - u / (b * h), bh = u % (b * h), bi = bh / h, hh = bh % h, g = hh / grp;
-    const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, t - i0);
-    f.ensure(d, dp);
-    f.reset(dp);
-    attend(q + (bi * t + i0) * qs + hh * d, qs, qc, i0, k + bi * t * ks + g * d, ks, v + bi * t * vs + g * d, vs, 0,
-           i0 + qc, d, scale, f);
-    finish(out + ((bi * t + i0) * h + hh) * d, h * d, lse + (bi * h + hh) * t + i0, f, qc, d);
+  const int64_t grp = h / kvh;
+  forward_heads(b, h, t, d, scale, [&](int64_t bi, int64_t hh) {
+    const int64_t g = hh / grp;
+    return HeadView{q + bi * t * qs + hh * d, k + bi * t * ks + g * d, v + bi * t * vs + g * d, qs, ks, vs, 0,
+                    out + (bi * t * h + hh) * d, h * d, lse + (bi * h + hh) * t};
   });
 }
 
 void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* starts,
                       int64_t b, int64_t tq, int64_t h, int64_t kvh, int64_t d, int64_t maxt, float scale) {
-  const int64_t grp = h / kvh, dp = round_up(d, CB);
+  const int64_t grp = h / kvh;
   if (tq >= 16) {
     // A prompt continuation: the tiled forward, queries offset by the cached prefix.
-    const int64_t nqt = (tq + BQ - 1) / BQ;
-    parallel_tasks(b * h * nqt, [&](int64_t u) {
-      thread_local FwdBuf f;
-      const int64_t it = nqt - 1 - u / (b * h), bh = u % (b * h), bi = bh / h, hh = bh % h, g = hh / grp;
-      const int64_t i0 = it * BQ, qc = std::min<int64_t>(BQ, tq - i0), p0 = starts[bi] + i0;
-      const float* kb = kcache + (bi * kvh + g) * maxt * d;
-      const float* vb = vcache + (bi * kvh + g) * maxt * d;
-      f.ensure(d, dp);
-      f.reset(dp);
-      attend(q + ((bi * tq + i0) * h + hh) * d, h * d, qc, p0, kb, d, vb, d, 0, p0 + qc, d, scale, f);
-      finish(out + ((bi * tq + i0) * h + hh) * d, h * d, nullptr, f, qc, d);
+    forward_heads(b, h, tq, d, scale, [&](int64_t bi, int64_t hh) {
+      const int64_t cache = (bi * kvh + hh / grp) * maxt * d;
+      return HeadView{q + (bi * tq * h + hh) * d, kcache + cache, vcache + cache, h * d, d, d, starts[bi],
+                      out + (bi * tq * h + hh) * d, h * d, nullptr};
     });
     return;
   }
@@ -384,7 +461,6 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* k, int64_t ks, const float* v, int64_t vs, const float* out, const float* lse,
                         int64_t b, int64_t t, int64_t h, int64_t kvh, int64_t d, float scale) {
   const int64_t grp = h / kvh, nqt = (t + BQ - 1) / BQ, dp = round_up(d, CB);
-  const bool pad = d % CB != 0;
   // Units (batch, kv head, part): a unit owns dk, dv of its kv head and the dq rows of the
   // (query head, query tile) pairs it handles, so nothing races. When there are too few
   // (batch, kv head) pairs to keep every thread busy, the pairs are dealt over `nc` parts,
@@ -395,7 +471,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   std::vector<float> part;
   if (nc > 1) part.assign(static_cast<size_t>(units0 * nc * 2 * t * d), 0.f);
   parallel_tasks(units0 * nc, [&](int64_t u) {
-    thread_local std::vector<float> bqt, bdot, bs, bdp, bqp, bdop, bkp, bdk, bdv, bdq, bst;
+    thread_local std::vector<float> bqt, bdot, bs, bdp, bqp, bdop, bkp, bvp, bdk, bdv, bdq, bst;
     const int64_t c = u % nc, bk = u / nc, bi = bk / kvh, g = bk % kvh;
     float* qt = scratch(bqt, d * BQ);
     float* dot = scratch(bdot, d * BQ);
@@ -408,14 +484,14 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     float* di = lrow + BQ;
     const float* kb = k + bi * t * ks + g * d;
     const float* vb = v + bi * t * vs + g * d;
-    const float* kB = kb;  // keys as a right-hand operand: rows ldk apart, dp readable columns
-    int64_t ldk = ks;
-    if (pad) {
-      float* kp = scratch(bkp, t * dp);
-      pack_pad(kp, dp, kb, ks, t, d);
-      kB = kp;
-      ldk = dp;
-    }
+    // Keys and values (here) and queries and output gradients (per tile) are packed into
+    // contiguous zero-padded rows: the micro-kernel reads dp columns of right-hand
+    // operands, and rows a fused-buffer stride apart would fall into a few cache sets.
+    float* kB = scratch(bkp, t * dp);
+    float* vB = scratch(bvp, t * dp);
+    pack_pad(kB, dp, kb, ks, t, d);
+    pack_pad(vB, dp, vb, vs, t, d);
+    const int64_t ldk = dp;
     std::memset(dkacc, 0, sizeof(float) * t * dp);
     std::memset(dvacc, 0, sizeof(float) * t * dp);
     for (int64_t idx = c; idx < pairs; idx += nc) {
@@ -424,6 +500,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const float* qrow = q + (bi * t + i0) * qs + hh * d;
       const float* orow = out + ((bi * t + i0) * h + hh) * d;
       const float* dorow = dout + ((bi * t + i0) * h + hh) * d;
+      if (idx + nc < pairs) {
+        const int64_t ngi = (idx + nc) / nqt, nit = nqt - 1 - (idx + nc) % nqt, nh = g * grp + ngi;
+        const int64_t n0 = nit * BQ, nqc = std::min<int64_t>(BQ, t - n0);
+        const int64_t orow0 = ((bi * t + n0) * h + nh) * d;
+        prefetch_rows(q + (bi * t + n0) * qs + nh * d, qs, nqc, d, false);
+        prefetch_rows(dq + (bi * t + n0) * qs + nh * d, qs, nqc, d, true);
+        prefetch_rows(dout + orow0, h * d, nqc, d, false);
+        prefetch_rows(out + orow0, h * d, nqc, d, false);
+      }
       pack_t(qt, qrow, qs, qc, d, scale);
       pack_t(dot, dorow, h * d, qc, d, 1.f);
       for (int64_t cc = 0; cc < BQ; ++cc) {
@@ -435,17 +520,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           di[cc] = acc;
         }
       }
-      const float* qB = qrow;  // queries and output gradients as right-hand operands
-      int64_t ldq = qs;
-      const float* doB = dorow;
-      int64_t lddo = h * d;
-      if (pad) {
-        float* qp = scratch(bqp, BQ * dp);
-        float* dop = scratch(bdop, BQ * dp);
-        pack_pad(qp, dp, qrow, qs, qc, d);
-        pack_pad(dop, dp, dorow, h * d, qc, d);
-        qB = qp, ldq = dp, doB = dop, lddo = dp;
-      }
+      float* qB = scratch(bqp, BQ * dp);
+      float* doB = scratch(bdop, BQ * dp);
+      pack_pad(qB, dp, qrow, qs, qc, d);
+      pack_pad(doB, dp, dorow, h * d, qc, d);
+      const int64_t ldq = dp, lddo = dp;
       std::memset(dqacc, 0, sizeof(float) * BQ * dp);
       for (int64_t j0 = 0; j0 <= i0 + qc - 1; j0 += BK) {
         const int64_t kc = std::min<int64_t>(BK, t - j0);
@@ -463,7 +542,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           k1 = std::min<int64_t>(kc, i0 + r0 + rows - j0);
         };
         // pᵀ (kc × BQ) = exp(k_tile · qt − lse)
-        tile_mm(s, BQ, kb + j0 * ks, ks, 1, qt, BQ, kc, BQ, false, past);
+        tile_mm(s, BQ, kB + j0 * ldk, ldk, 1, qt, BQ, kc, BQ, false, past);
         for (int64_t r = 0; r < kc; ++r) {
           for (int64_t cc = 0; cc < BQ; cc += W) {
             vexp(VF::load(s + r * BQ + cc) - VF::load(lrow + cc)).store(s + r * BQ + cc);
@@ -473,7 +552,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         // dv_tile (kc × dp) += pᵀ · dout
         tile_mm(dvacc + j0 * dp, dp, s, BQ, 1, doB, lddo, kc, dp, true, queries);
         // dpᵀ (kc × BQ) = v_tile · doutᵀ, then dsᵀ = pᵀ ∘ (dpᵀ − Di)
-        tile_mm(dps, BQ, vb + j0 * vs, vs, 1, dot, BQ, kc, BQ, false, past);
+        tile_mm(dps, BQ, vB + j0 * dp, dp, 1, dot, BQ, kc, BQ, false, past);
         for (int64_t r = 0; r < kc; ++r) {
           for (int64_t cc = 0; cc < BQ; cc += W) {
             const VF p = VF::load(s + r * BQ + cc);

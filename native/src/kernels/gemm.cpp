@@ -1,33 +1,252 @@
-// Matmul kernel, compiled once per instruction set (namespace slm::SLM_ISA).
-// Placeholder: a plain loop until the blocked, packed implementation lands.
+// Matmul kernel, compiled once per instruction set (namespace slm::SLM_ISA):
+// a BLIS-style packed GEMM (see gemm_kernel.h for panels and micro-kernel)
+// plus a direct matrix-vector path for M == 1 or N == 1 (single-token decode).
+// Threads come from the persistent pool. Knows nothing about autograd or
+// which layer it serves; the contract is gemm.h.
+//
+// Loop nest for one matrix (C (M,N) = op(A) (M,K) . op(B) (K,N)):
+//   split C into one slice per thread (rows, or columns when N has more tiles)
+//   per slice, on its thread:
+//     for jc in N step NC:               B block columns
+//       for pc in K step KC:             depth; the first block overwrites C unless accumulating
+//         pack B block (KC x NC)         (L3)
+//         for ic in M step MC:
+//           pack A block (MC x KC)       (L2)
+//           for jr: for ir: micro-kernel B micro-panel in L1, MR x NR tile in registers
 #include <cstdint>
+#include <cstdlib>
 
+#include "kernels/gemm_kernel.h"
 #include "pool.h"
+
+#if defined(SLM_ISA_AVX512) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12 warns inside its own _mm512_reduce_add_ps (hsum) about an intentionally
+// undefined register (GCC bug 105593); the value is never used.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace slm {
 namespace SLM_ISA {
+
+namespace {
+using namespace gemm;
+
+thread_local Buffer t_apack;  // per thread: packed A block (MC x KC)
+thread_local Buffer t_bpack;  // per calling thread: packed B block (KC x NC), read by all workers
+thread_local Buffer t_vec;    // per calling thread: a contiguous copy of a strided vector
+
+// Below this many multiply-adds a product runs on one thread: waking the pool costs more.
+constexpr int64_t kSerialFlops = 1 << 15;
+// Matrix-vector products are memory-bound and short (a 1536x384 one takes ~35 us on
+// one core): they use the pool only from about a million multiply-adds.
+constexpr int64_t kSerialMatvec = 1 << 20;
+
+// ---- matrix-vector ---------------------------------------------------------
+
+// y[l*incy] (+)= sum_k x[k] * mat[k*ld + l] for l in [l0,l1)  ("axpy" form: mat rows are contiguous in l)
+void mv_axpy(int64_t l0, int64_t l1, int64_t K, const float* x, const float* mat, int64_t ld, float* y, int64_t incy,
+             bool add) {
+  constexpr int CV = 8;  // vectors per column chunk: 8 independent accumulators
+  alignas(64) float out[CV * W];
+  for (int64_t l = l0; l < l1; l += CV * W) {
+    const int64_t len = l1 - l < CV * W ? l1 - l : CV * W;
+    const int nfull = static_cast<int>(len / W), rest = static_cast<int>(len % W);
+    VF acc[CV + 1];
+    for (int v = 0; v <= CV; ++v) acc[v] = VF::zero();
+    const float* m = mat + l;
+    if (nfull == CV) {
+      for (int64_t k = 0; k < K; ++k, m += ld) {
+        VF xv = VF::set1(x[k]);
+#pragma GCC unroll 8
+        for (int v = 0; v < CV; ++v) acc[v] = fmadd(xv, VF::load(m + v * W), acc[v]);
+      }
+    } else {
+      for (int64_t k = 0; k < K; ++k, m += ld) {
+        VF xv = VF::set1(x[k]);
+        for (int v = 0; v < nfull; ++v) acc[v] = fmadd(xv, VF::load(m + v * W), acc[v]);
+        if (rest) acc[nfull] = fmadd(xv, VF::load_partial(m + nfull * W, rest), acc[nfull]);
+      }
+    }
+    for (int v = 0; v < nfull; ++v) acc[v].store(out + v * W);
+    if (rest) acc[nfull].store_partial(out + nfull * W, rest);
+    float* yl = y + l * incy;
+    if (add)
+      for (int64_t j = 0; j < len; ++j) yl[j * incy] += out[j];
+    else
+      for (int64_t j = 0; j < len; ++j) yl[j * incy] = out[j];
+  }
+}
+
+// y[l*incy] (+)= sum_k x[k] * mat[l*ld + k] for l in [l0,l1)  ("dot" form: mat rows are contiguous in k)
+void mv_dot(int64_t l0, int64_t l1, int64_t K, const float* x, const float* mat, int64_t ld, float* y, int64_t incy,
+            bool add) {
+  const int64_t kfull = K / W * W;
+  const int rest = static_cast<int>(K - kfull);
+  int64_t l = l0;
+  for (; l + 4 <= l1; l += 4) {
+    const float* m0 = mat + l * ld;
+    const float* m1 = m0 + ld;
+    const float* m2 = m1 + ld;
+    const float* m3 = m2 + ld;
+    VF a0 = VF::zero(), a1 = VF::zero(), a2 = VF::zero(), a3 = VF::zero();
+    for (int64_t k = 0; k < kfull; k += W) {
+      VF xv = VF::load(x + k);
+      a0 = fmadd(xv, VF::load(m0 + k), a0);
+      a1 = fmadd(xv, VF::load(m1 + k), a1);
+      a2 = fmadd(xv, VF::load(m2 + k), a2);
+      a3 = fmadd(xv, VF::load(m3 + k), a3);
+    }
+    if (rest) {
+      VF xv = VF::load_partial(x + kfull, rest);
+      a0 = fmadd(xv, VF::load_partial(m0 + kfull, rest), a0);
+      a1 = fmadd(xv, VF::load_partial(m1 + kfull, rest), a1);
+      a2 = fmadd(xv, VF::load_partial(m2 + kfull, rest), a2);
+      a3 = fmadd(xv, VF::load_partial(m3 + kfull, rest), a3);
+    }
+    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+    for (int i = 0; i < 4; ++i) {
+      float* yi = y + (l + i) * incy;
+      *yi = add ? *yi + s[i] : s[i];
+    }
+  }
+  for (; l < l1; ++l) {
+    const float* m0 = mat + l * ld;
+    VF a0 = VF::zero(), a1 = VF::zero();
+    int64_t k = 0;
+    for (; k + 2 * W <= kfull; k += 2 * W) {
+      a0 = fmadd(VF::load(x + k), VF::load(m0 + k), a0);
+      a1 = fmadd(VF::load(x + k + W), VF::load(m0 + k + W), a1);
+    }
+    for (; k < kfull; k += W) a0 = fmadd(VF::load(x + k), VF::load(m0 + k), a0);
+    if (rest) a1 = fmadd(VF::load_partial(x + kfull, rest), VF::load_partial(m0 + kfull, rest), a1);
+    float s = hsum(a0 + a1);
+    float* yl = y + l * incy;
+    *yl = add ? *yl + s : s;
+  }
+}
+
+// y (L) (+)= x (K) . mat, where mat(k,l) = dot_form ? mat[l*ld + k] : mat[k*ld + l].
+// x has stride incx (copied when not 1); y has stride incy.
+void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, const float* mat, int64_t ld,
+            bool dot_form, float* y, int64_t incy, bool add) {
+  if (incx != 1) {
+    float* xc = t_vec.get(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) xc[k] = x[k * incx];
+    x = xc;
+  }
+  auto body = [&](int64_t l0, int64_t l1) {
+    if (dot_form)
+      mv_dot(l0, l1, K, x, mat, ld, y, incy, add);
+    else
+      mv_axpy(l0, l1, K, x, mat, ld, y, incy, add);
+  };
+  if (!parallel || L * K < kSerialMatvec) {
+    body(0, L);
+    return;
+  }
+  // One chunk of whole vector groups per thread.
+  const int64_t unit = dot_form ? 4 : 8 * W;
+  const int64_t units = ceil_div(L, unit);
+  parallel_for(units, 1, [&](int64_t u0, int64_t u1) {
+    const int64_t e = u1 * unit < L ? u1 * unit : L;
+    body(u0 * unit, e);
+  });
+}
+
+// ---- one matrix --------------------------------------------------------------
+
+// The blocked loops on the calling thread, with its own packed A and B.
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
+                 bool tB, float* C, int64_t ldc, bool accumulate) {
+  // Blocks of equal size: depth <= KC, columns <= NC (whole panels), rows <= MC (whole tiles).
+  const int64_t kc_blk = ceil_div(K, ceil_div(K, KC));
+  const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, NC)), NR);
+  const int64_t mc_blk = round_up(ceil_div(M, ceil_div(M, MC)), MR);
+  float* bpack = t_bpack.get(static_cast<size_t>(kc_blk * nc_blk));
+  float* apack = t_apack.get(static_cast<size_t>(mc_blk * kc_blk));
+  for (int64_t jc = 0; jc < N; jc += nc_blk) {
+    const int64_t nc = N - jc < nc_blk ? N - jc : nc_blk;
+    for (int64_t pc = 0; pc < K; pc += kc_blk) {
+      const int64_t kc = K - pc < kc_blk ? K - pc : kc_blk;
+      const bool add = accumulate || pc > 0;  // the first depth block overwrites C unless accumulating
+      pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, bpack);
+      for (int64_t i0 = 0; i0 < M; i0 += mc_blk) {
+        const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
+        pack_a(mc, kc, tA ? A + pc * lda + i0 : A + i0 * lda + pc, lda, tA, apack);
+        macro(mc, 0, nc, kc, apack, bpack, C + i0 * ldc + jc, ldc, add);
+      }
+    }
+  }
+}
+
+void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B,
+              int64_t ldb, bool tB, float* C, int64_t ldc, bool accumulate) {
+  if (M == 1) {
+    // c (1,N) = a (1,K) . op(B): x = A's only row (or column when transposed).
+    matvec(parallel, N, K, A, tA ? lda : 1, B, ldb, tB, C, 1, accumulate);
+    return;
+  }
+  if (N == 1) {
+    // c (M,1) = op(A) . b (K,1): x = B's only column (or row when transposed); y = C's column.
+    matvec(parallel, M, K, B, tB ? 1 : ldb, A, lda, !tA, C, ldc, accumulate);
+    return;
+  }
+  const int nt = parallel && M * N * K >= kSerialFlops ? num_threads() : 1;
+  if (nt <= 1) {
+    gemm_serial(M, N, K, A, lda, tA, B, ldb, tB, C, ldc, accumulate);
+    return;
+  }
+  // One slice of C per thread, each computed start to finish with its own packed
+  // A and B: one pool dispatch per call and no barrier inside it. (Sharing one
+  // packed B block needs two barriers per depth block; on a busy 2-core machine
+  // each barrier waits for a descheduled thread, which cost more than the
+  // duplicated packing, <1% of the work for these shapes.) Slice along the
+  // dimension with more micro-tiles, whole tiles per slice.
+  if (ceil_div(M, MR) >= ceil_div(N, NR)) {
+    const int64_t rows = round_up(ceil_div(M, nt), MR);
+    parallel_tasks(ceil_div(M, rows), [&](int64_t t) {
+      const int64_t i0 = t * rows, m = M - i0 < rows ? M - i0 : rows;
+      gemm_serial(m, N, K, tA ? A + i0 : A + i0 * lda, lda, tA, B, ldb, tB, C + i0 * ldc, ldc, accumulate);
+    });
+  } else {
+    const int64_t cols = round_up(ceil_div(N, nt), NR);
+    parallel_tasks(ceil_div(N, cols), [&](int64_t t) {
+      const int64_t j0 = t * cols, n = N - j0 < cols ? N - j0 : cols;
+      gemm_serial(M, n, K, A, lda, tA, tB ? B + j0 * ldb : B + j0, ldb, tB, C + j0, ldc, accumulate);
+    });
+  }
+}
+
+}  // namespace
 
 void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K,
               const float* A, int64_t lda, int64_t strideA, bool transA,
               const float* B, int64_t ldb, int64_t strideB, bool transB,
               float* C, int64_t ldc, int64_t strideC, bool accumulate) {
-  parallel_for(batch * M, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t bi = r / M, i = r % M;
-      const float* a = A + bi * strideA;
-      const float* b = B + bi * strideB;
-      float* c = C + bi * strideC + i * ldc;
-      for (int64_t j = 0; j < N; ++j) {
-        float s = 0.f;
-        for (int64_t p = 0; p < K; ++p) {
-          float av = transA ? a[p * lda + i] : a[i * lda + p];
-          float bv = transB ? b[j * ldb + p] : b[p * ldb + j];
-          s += av * bv;
-        }
-        c[j] = accumulate ? c[j] + s : s;
-      }
-    }
-  });
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    // An empty sum: C = 0 (or unchanged when accumulating).
+    if (!accumulate)
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) C[b * strideC + i * ldc + j] = 0.f;
+    return;
+  }
+  auto one = [&](bool parallel, int64_t b) {
+    gemm_one(parallel, M, N, K, A + b * strideA, lda, transA, B + b * strideB, ldb, transB, C + b * strideC, ldc,
+             accumulate);
+  };
+  const int nt = num_threads();
+  // Many matrices: one per task (each runs single-threaded with its own buffers),
+  // unless there are too few to balance and each is big enough to split itself.
+  // Overlapping outputs (strideC 0 sums into one C) must stay in order.
+  const bool disjoint_c = strideC >= (M - 1) * ldc + N;
+  const bool per_matrix = batch >= 4 * nt || batch % nt == 0 || M * N * K < (int64_t(1) << 21);
+  if (batch > 1 && nt > 1 && disjoint_c && per_matrix && batch * M * N * K >= kSerialFlops) {
+    parallel_tasks(batch, [&](int64_t b) { one(false, b); });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) one(true, b);
+  }
 }
 
 }  // namespace SLM_ISA

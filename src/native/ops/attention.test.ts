@@ -124,7 +124,7 @@ forEachBackend("attention", (c) => {
             { starts: [0, 5, 40], tq: 1, h: 4, kvh: 2, d: 16, maxT: 50 },
             { starts: [700], tq: 1, h: 2, kvh: 1, d: 64, maxT: 1024 },
             { starts: [300, 9], tq: 3, h: 3, kvh: 1, d: 7, maxT: 310 },
-            { starts: [70, 3], tq: 20, h: 2, kvh: 2, d: 33, maxT: 100 },
+            { starts: [70, 3], tq: 20, h: 4, kvh: 2, d: 33, maxT: 100 },
             { starts: [0], tq: 129, h: 1, kvh: 1, d: 8, maxT: 129 },
           ];
       for (const { starts, tq, h, kvh, d, maxT } of cases) {

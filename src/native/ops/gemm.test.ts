@@ -60,6 +60,57 @@ forEachBackend("matmul", (c) => {
       assertClose(got, want, TOL.f32Loose);
     }));
 
+  test("crosses cache-block boundaries (M > MC, K > KC, N > NC) in every transpose combination", () =>
+    using(c, () => {
+      const r = rng(5);
+      // Block sizes are at most MC=144, KC=384, NC=4096 on every instruction set.
+      const shapes: [number, number, number][] = [[301, 37, 797], [13, 4099, 5], [150, 97, 389]];
+      for (const [m, n, k] of shapes) {
+        for (const transA of [false, true]) for (const transB of [false, true]) {
+          const a = randn(r, m * k), b = randn(r, k * n);
+          const got = new Float32Array(m * n), want = new Float32Array(m * n);
+          matmul(a, b, got, m, n, k, { transA, transB });
+          refMatmul(a, b, want, m, n, k, { transA, transB });
+          assertClose(got, want, TOL.f32Loose, `C ${m}x${n}x${k} tA=${transA} tB=${transB}`);
+        }
+      }
+    }));
+
+  test("raw kernel honours leading dimensions larger than the rows (sub-matrix views)", () =>
+    using(c, () => {
+      const r = rng(6);
+      // Matrix-vector (m=1, n=1) and the packed path, with padded rows in A, B and C.
+      for (const [m, n, k] of [[1, 45, 70], [45, 1, 70], [33, 29, 70]] as const) {
+        for (const transA of [false, true]) for (const transB of [false, true]) {
+          const lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 5, ldc = n + 2;
+          const a = randn(r, (transA ? k : m) * lda), b = randn(r, (transB ? n : k) * ldb);
+          const c0 = randn(r, m * ldc);
+          for (const accumulate of [false, true]) {
+            const got = c0.slice(), want = c0.slice();
+            c.backend.gemm(1, m, n, k, a, lda, 0, transA, b, ldb, 0, transB, got, ldc, 0, accumulate);
+            referenceBackend.gemm(1, m, n, k, a, lda, 0, transA, b, ldb, 0, transB, want, ldc, 0, accumulate);
+            assertClose(got, want, TOL.f32, `C ${m}x${n}x${k} tA=${transA} tB=${transB} acc=${accumulate}`);
+          }
+        }
+      }
+    }));
+
+  test("batches large enough to run one matrix per thread, and a summed output (strideC 0)", () =>
+    using(c, () => {
+      const r = rng(7);
+      const batch = 4, m = 40, n = 36, k = 50;
+      const a = randn(r, batch * m * k), b = randn(r, batch * k * n);
+      const got = new Float32Array(batch * m * n), want = new Float32Array(batch * m * n);
+      matmul(a, b, got, m, n, k, { batch, transB: true });
+      refMatmul(a, b, want, m, n, k, { batch, transB: true });
+      assertClose(got, want, TOL.f32);
+      // strideC 0 with accumulate: every product is added into the same C.
+      const sumGot = new Float32Array(m * n), sumWant = new Float32Array(m * n);
+      matmul(a, b, sumGot, m, n, k, { batch, strideC: 0, accumulate: true });
+      refMatmul(a, b, sumWant, m, n, k, { batch, strideC: 0, accumulate: true });
+      assertClose(sumGot, sumWant, TOL.f32);
+    }));
+
   test("rejects buffers too small for the shape", () =>
     using(c, () => {
       assert.throws(() => matmul(new Float32Array(5), new Float32Array(6), new Float32Array(4), 2, 2, 3), ShapeError);

@@ -1,0 +1,104 @@
+// `slm train` end to end: a folder of documents to a model directory in one
+// command, and a run killed with SIGKILL at a random step that resumes to the
+// same weights as an uninterrupted run.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import { Rng } from "../util/rng.ts";
+import { main } from "./main.ts";
+
+const root = mkdtempSync(join(tmpdir(), "slm-cli-train-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+const bin = join(import.meta.dirname, "..", "..", "bin", "slm.js");
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "", err = "";
+  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  return { code, out, err };
+}
+
+// A small handbook-like corpus.
+const docs = join(root, "docs");
+mkdirSync(docs);
+const r = new Rng(5);
+const words = ["leave", "request", "manager", "annual", "sick", "days", "policy", "travel", "expense", "receipt", "approve", "submit", "the", "a", "your", "before", "after", "within"];
+for (let f = 0; f < 12; f++) {
+  let text = `# Topic ${f}\n\n`;
+  for (let p = 0; p < 8; p++) {
+    text += Array.from({ length: 40 }, () => words[r.int(words.length)]).join(" ") + ".\n\n";
+  }
+  writeFileSync(join(docs, `page-${f}.md`), text);
+}
+const small = ["--preset", "nano", "--batch", "2", "--context", "32", "--vocab-size", "300", "--eval-every", "4", "--log-every", "1"];
+
+test("one command: documents → dataset → tokenizer → model directory, then slm eval", async () => {
+  const out = join(root, "run-docs");
+  const res = await run("train", "--data", docs, "--out", out, "--max-steps", "6", ...small);
+  assert.equal(res.code, 0, res.err);
+  assert.match(res.err, /is not a dataset; ingesting it/);
+  assert.match(res.err, /done after 6 steps/);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) assert.ok(existsSync(join(out, "model", f)), f);
+  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(metrics.filter((m) => m.type === "step").length, 6);
+  assert.ok(metrics.some((m) => m.type === "eval" && m.step === 6));
+  const ev = await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--json");
+  assert.equal(ev.code, 0, ev.err);
+  const j = JSON.parse(ev.out);
+  assert.ok(j.loss > 0 && j.loss < Math.log(300) + 1, `eval loss ${j.loss}`);
+});
+
+test("usage errors exit 2 and bad data exits 1, with one-line messages", async () => {
+  assert.equal((await run("train", "--data", docs)).code, 2);
+  assert.equal((await run("train", "--data", docs, "--out", join(root, "x"))).code, 2, "no length");
+  assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "0")).code, 2);
+  assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--preset", "huge")).code, 1);
+  const missing = await run("train", "--data", join(root, "nope"), "--out", join(root, "x"), "--max-steps", "1");
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /no such file or directory/);
+  assert.equal(missing.err.trim().split("\n").length, 1);
+});
+
+function child(args: string[], onLine?: (line: string, kill: () => void) => void): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
+    let buf = "";
+    let err = "";
+    p.stdout.on("data", (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        onLine?.(line, () => p.kill("SIGKILL"));
+      }
+    });
+    p.stderr.on("data", (d) => (err += d));
+    p.on("error", reject);
+    p.on("close", (code, signal) => (signal === "SIGKILL" ? resolve(null) : code === 0 ? resolve(0) : reject(new Error(`exit ${code}: ${err}`))));
+  });
+}
+
+test("SIGKILL at a random step, then --resume, gives the weights of an uninterrupted run", async () => {
+  const data = join(root, "run-docs", "dataset"); // made by the first test
+  const args = (out: string) => ["train", "--data", data, "--out", out, "--max-steps", "10", "--checkpoint-every", "1", "--json", ...small.filter((a) => a !== "--vocab-size" && a !== "300")];
+  await child(args(join(root, "run-whole")));
+  const killAt = 2 + new Rng(Date.now()).int(7); // a step in [2, 8]
+  let killedAt = -1;
+  const status = await child(args(join(root, "run-killed")), (line, kill) => {
+    const e = JSON.parse(line);
+    if (e.type === "step" && e.step === killAt && killedAt < 0) {
+      killedAt = e.step;
+      kill();
+    }
+  });
+  assert.equal(status, null, "the run was killed");
+  assert.ok(killedAt >= 2);
+  await child([...args(join(root, "run-killed")), "--resume"]);
+  const a = readFileSync(join(root, "run-whole", "model", "model.safetensors"));
+  const b = readFileSync(join(root, "run-killed", "model", "model.safetensors"));
+  assert.ok(a.equals(b), `weights differ after a kill at step ${killAt} and resume`);
+});

@@ -1,0 +1,310 @@
+// The pretraining loop: random windows from token shards, forward and
+// backward through the tape, gradient accumulation, global-norm clipping,
+// AdamW with a warmup + cosine or warmup-stable-decay schedule, periodic
+// evaluation (loss, perplexity, bits per byte), metrics.jsonl, atomic
+// checkpoints (every N steps and on request, e.g. SIGINT) and exact resume.
+// Buffers are allocated on the first step and reused (the tape's arena).
+// Reports through an onEvent callback; never prints. Knows nothing about the
+// CLI or about text: token ids in, a trained model out.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { CancelledError, ConfigError } from "../errors.ts";
+import type { ShardSet } from "../data/shards.ts";
+import type { CausalLM } from "../models/index.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, validateSchedule, type LrSchedule } from "../tensor/index.ts";
+import { WindowSampler, validationBatches } from "./batches.ts";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
+
+/** Every option of a training run, with its default. */
+export interface TrainConfig {
+  /** Sequences per micro-batch. Default 8. */
+  batch: number;
+  /** Tokens per sequence (context). Default: the model's maxSeqLen, capped at 256. */
+  seqLen: number;
+  /** Micro-batches per optimizer step. Default 1. */
+  gradAccum: number;
+  /** Stop after this many optimizer steps (when no time budget). */
+  maxSteps?: number;
+  /** Or train for this long: the step count is fixed after a few timed steps, so the schedule still ends on time. */
+  timeBudgetMs?: number;
+  /** Peak learning rate. Default 1e-3 from scratch (3e-4 is a usual fine-tuning value). */
+  lr: number;
+  /** "cosine" (warmup, cosine to lr·minLrRatio) or "wsd" (warmup, flat, decay over the last 20%). Default "cosine". */
+  schedule: "cosine" | "wsd" | "constant";
+  /** Warmup steps. Default: 5% of the run, at most 200. */
+  warmupSteps?: number;
+  /** Final learning rate as a fraction of the peak. Default 0.1. */
+  minLrRatio: number;
+  /** AdamW hyperparameters. Defaults 0.1, 0.9, 0.95, 1e-8. */
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Global gradient-norm clip (0 = off). Default 1. */
+  clip: number;
+  /** Evaluate every N steps (0 = only at the end). Default 100. */
+  evalEvery: number;
+  /** Validation batches per evaluation. Default 20. */
+  evalBatches: number;
+  /** Checkpoint every N steps (0 = only at the end and on request). Default 200. */
+  checkpointEvery: number;
+  /** Log a step event every N steps. Default 10. */
+  logEvery: number;
+  /** Data order and anything random in training. Default 0. */
+  seed: number;
+  /** Average bytes of text per token in the validation data (for bits per byte); unknown → omitted. */
+  bytesPerToken?: number;
+  /** Stop after this many consecutive non-finite steps. Default 5. */
+  maxBadSteps: number;
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainConfig, "seqLen"> = {
+  batch: 8,
+  gradAccum: 1,
+  lr: 1e-3,
+  schedule: "cosine",
+  minLrRatio: 0.1,
+  weightDecay: 0.1,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  clip: 1,
+  evalEvery: 100,
+  evalBatches: 20,
+  checkpointEvery: 200,
+  logEvery: 10,
+  seed: 0,
+  maxBadSteps: 5,
+};
+
+export type TrainEvent =
+  | { type: "start"; resumedFrom: number | null; totalSteps: number | null; params: number; tokensPerStep: number }
+  | { type: "step"; step: number; totalSteps: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; elapsedMs: number; etaMs: number | null }
+  | { type: "eval"; step: number; valLoss: number; perplexity: number; bitsPerByte: number | null; tokens: number }
+  | { type: "checkpoint"; step: number; path: string }
+  | { type: "warn"; step: number; message: string }
+  | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: "steps" | "time" | "requested" };
+
+export interface TrainRun {
+  model: CausalLM;
+  train: ShardSet;
+  val?: ShardSet;
+  /** Run directory: checkpoints/ and metrics.jsonl go here. */
+  runDir: string;
+  config: Partial<TrainConfig>;
+  /** Continue from the newest checkpoint in runDir. */
+  resume?: boolean;
+  onEvent?: (e: TrainEvent) => void;
+  /** Abort: finish the current step, checkpoint, and return (stopped: "requested"). */
+  signal?: AbortSignal;
+  /** Current time in ms (tests inject a clock). */
+  now?: () => number;
+}
+
+export interface TrainResult {
+  counters: TrainerCounters;
+  finalValLoss: number | null;
+  stopped: "steps" | "time" | "requested";
+}
+
+function resolveConfig(model: CausalLM, c: Partial<TrainConfig>): TrainConfig {
+  const cfg: TrainConfig = { ...TRAIN_DEFAULTS, seqLen: Math.min(model.config.maxSeqLen, 256), ...stripUndefined(c) };
+  const posInt = (k: keyof TrainConfig, min = 1) => {
+    const v = cfg[k];
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < min)) throw new ConfigError(`${k} must be an integer >= ${min}, got ${v}`);
+  };
+  posInt("batch");
+  posInt("seqLen");
+  posInt("gradAccum");
+  posInt("maxSteps");
+  posInt("evalEvery", 0);
+  posInt("evalBatches");
+  posInt("checkpointEvery", 0);
+  posInt("logEvery");
+  posInt("maxBadSteps");
+  if (cfg.seqLen > model.config.maxSeqLen) throw new ConfigError(`context ${cfg.seqLen} is longer than the model's maximum (${model.config.maxSeqLen})`);
+  if (cfg.maxSteps === undefined && cfg.timeBudgetMs === undefined) throw new ConfigError("give a step limit (maxSteps) or a time budget (timeBudgetMs)");
+  if (cfg.timeBudgetMs !== undefined && !(cfg.timeBudgetMs > 0)) throw new ConfigError(`time budget must be > 0, got ${cfg.timeBudgetMs} ms`);
+  if (!(cfg.clip >= 0)) throw new ConfigError(`clip must be >= 0, got ${cfg.clip}`);
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function schedule(cfg: TrainConfig, totalSteps: number): LrSchedule {
+  const warmupSteps = Math.min(cfg.warmupSteps ?? Math.min(200, Math.floor(totalSteps * 0.05)), Math.max(0, totalSteps - 1));
+  const s: LrSchedule =
+    cfg.schedule === "constant" ? { kind: "constant", lr: cfg.lr, warmupSteps }
+    : cfg.schedule === "wsd" ? { kind: "wsd", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio, decayFraction: Math.min(0.2, (totalSteps - warmupSteps) / totalSteps) }
+    : { kind: "cosine", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio };
+  validateSchedule(s);
+  return s;
+}
+
+/** Mean loss over the fixed validation windows, with an inference tape. */
+export function evaluate(model: CausalLM, val: ShardSet, batch: number, seqLen: number, maxBatches: number, tape = new Tape({ grad: false })): { loss: number; tokens: number } {
+  let sum = 0, n = 0;
+  for (const b of validationBatches(val, batch, seqLen, maxBatches)) {
+    tape.reset();
+    const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
+    const loss = crossEntropy(tape, logits, b.targets);
+    sum += loss.data[0]! * b.targets.length;
+    n += b.targets.length;
+  }
+  return { loss: n === 0 ? Number.NaN : sum / n, tokens: n };
+}
+
+export async function train(run: TrainRun): Promise<TrainResult> {
+  const { model, runDir } = run;
+  const cfg = resolveConfig(model, run.config);
+  const now = run.now ?? (() => performance.now());
+  const emit = run.onEvent ?? (() => {});
+  mkdirSync(runDir, { recursive: true });
+  const metricsPath = join(runDir, "metrics.jsonl");
+
+  const params = model.namedParameters();
+  const opt = new AdamW(params, { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay });
+  const sampler = new WindowSampler(run.train, cfg.batch, cfg.seqLen, cfg.seed);
+  if (run.val && run.val.count < cfg.seqLen + 1) throw new ConfigError(`the validation split has ${run.val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
+  if (run.train.count < 1) throw new ConfigError("the training split is empty");
+  const vocab = model.config.vocabSize;
+
+  const counters: TrainerCounters = { step: 0, tokens: 0, totalSteps: cfg.maxSteps ?? 0, elapsedMs: 0, badSteps: 0, bestValLoss: null };
+  let resumedFrom: number | null = null;
+  const runRecord = { ...cfg, model: model.config } as unknown as Record<string, unknown>;
+  if (run.resume) {
+    const ck = latestCheckpoint(runDir);
+    if (!ck) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`);
+    const st = loadCheckpoint(ck, model, opt);
+    const prev = st.run as Partial<TrainConfig>;
+    for (const k of ["batch", "seqLen", "gradAccum", "seed"] as const) {
+      if (prev[k] !== undefined && prev[k] !== cfg[k]) throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
+    }
+    Object.assign(counters, st.counters);
+    sampler.restore(st.sampler);
+    resumedFrom = counters.step;
+    // metrics.jsonl: drop lines written after the checkpoint (they will be written again).
+    if (existsSync(metricsPath)) {
+      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => {
+        if (!l.trim()) return false;
+        try {
+          return (JSON.parse(l) as { step?: number }).step! <= counters.step;
+        } catch {
+          return false;
+        }
+      });
+      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
+    }
+  } else if (latestCheckpoint(runDir)) {
+    throw new ConfigError(`${runDir} already has checkpoints`, { hint: "pass --resume to continue that run, or choose a new --out" });
+  }
+
+  const tokensPerStep = cfg.batch * cfg.seqLen * cfg.gradAccum;
+  const paramCount = params.reduce((a, [, p]) => a + p.size, 0);
+  emit({ type: "start", resumedFrom, totalSteps: counters.totalSteps || null, params: paramCount, tokensPerStep });
+  const metric = (o: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(o) + "\n");
+
+  const tape = new Tape();
+  const evalTape = new Tape({ grad: false });
+  const trainable = params.map(([, p]) => p).filter((p) => p.requiresGrad);
+  let sched: LrSchedule | null = counters.totalSteps > 0 ? schedule(cfg, counters.totalSteps) : null;
+  let lastVal: number | null = null;
+  let stopped: TrainResult["stopped"] = "steps";
+  const runStart = now() - counters.elapsedMs;
+  let windowStart = now(), windowTokens = 0;
+
+  const doEval = () => {
+    if (!run.val) return;
+    const r = evaluate(model, run.val, cfg.batch, cfg.seqLen, cfg.evalBatches, evalTape);
+    lastVal = r.loss;
+    if (counters.bestValLoss === null || r.loss < counters.bestValLoss) counters.bestValLoss = r.loss;
+    const bpb = cfg.bytesPerToken ? r.loss / Math.LN2 / cfg.bytesPerToken : null;
+    const ev = { type: "eval" as const, step: counters.step, valLoss: r.loss, perplexity: Math.exp(r.loss), bitsPerByte: bpb, tokens: counters.tokens };
+    metric({ ...ev, time_s: counters.elapsedMs / 1000 });
+    emit(ev);
+  };
+  const doCheckpoint = () => {
+    const path = saveCheckpoint(runDir, model, opt, { counters, sampler: sampler.state(), run: runRecord });
+    emit({ type: "checkpoint", step: counters.step, path });
+  };
+
+  // Time budget: time a few steps, then fix the total so the schedule ends on time.
+  const calibrate = cfg.timeBudgetMs !== undefined && counters.totalSteps === 0 ? 3 : 0;
+
+  while (true) {
+    if (counters.totalSteps > 0 && counters.step >= counters.totalSteps) break;
+    if (run.signal?.aborted) {
+      stopped = "requested";
+      break;
+    }
+    const t0 = now();
+    const lr = sched ? lrAt(sched, counters.step) : cfg.lr * Math.min(1, (counters.step + 1) / 20);
+    let lossSum = 0;
+    let finite = true;
+    for (let micro = 0; micro < cfg.gradAccum; micro++) {
+      const b = sampler.next();
+      tape.reset();
+      const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
+      const loss = crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
+      const l = loss.data[0]!;
+      if (!Number.isFinite(l)) finite = false;
+      lossSum += l;
+      tape.backward(loss, 1 / cfg.gradAccum);
+    }
+    const loss = lossSum / cfg.gradAccum;
+    const gradNorm = finite ? (cfg.clip > 0 ? clipGradNorm(trainable, cfg.clip) : clipGradNorm(trainable, Infinity)) : Number.NaN;
+    if (!finite || !Number.isFinite(gradNorm)) {
+      // Skip the update: a non-finite loss or gradient would poison the weights.
+      opt.zeroGrad();
+      counters.badSteps++;
+      emit({ type: "warn", step: counters.step, message: `non-finite ${finite ? "gradient norm" : "loss"} at step ${counters.step + 1}: update skipped (${counters.badSteps} in a row)` });
+      if (counters.badSteps >= cfg.maxBadSteps) {
+        throw new ConfigError(`training diverged: ${counters.badSteps} consecutive steps with a non-finite loss or gradient`, { hint: "lower --lr, or check the data and vocabulary" });
+      }
+    } else {
+      counters.badSteps = 0;
+      opt.step(lr);
+    }
+    opt.zeroGrad();
+    counters.step++;
+    counters.tokens += tokensPerStep;
+    windowTokens += tokensPerStep;
+    const t1 = now();
+    counters.elapsedMs = t1 - runStart;
+
+    if (calibrate > 0 && counters.step === (resumedFrom ?? 0) + calibrate && cfg.timeBudgetMs !== undefined) {
+      const perStep = (t1 - runStart) / counters.step;
+      counters.totalSteps = Math.max(counters.step + 1, Math.floor(cfg.timeBudgetMs / perStep));
+      sched = schedule(cfg, counters.totalSteps);
+    }
+    void t0;
+    if (counters.step % cfg.logEvery === 0 || counters.step === counters.totalSteps) {
+      const dt = (t1 - windowStart) / 1000;
+      const tps = dt > 0 ? windowTokens / dt : 0;
+      const remaining = counters.totalSteps > 0 ? counters.totalSteps - counters.step : null;
+      const ev = {
+        type: "step" as const, step: counters.step, totalSteps: counters.totalSteps, loss, lr, gradNorm, tokens: counters.tokens,
+        tokensPerSec: tps, elapsedMs: counters.elapsedMs, etaMs: remaining === null || tps === 0 ? null : (remaining * tokensPerStep / tps) * 1000,
+      };
+      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000 });
+      emit(ev);
+      windowStart = t1;
+      windowTokens = 0;
+    }
+    if (cfg.evalEvery > 0 && counters.step % cfg.evalEvery === 0 && counters.step !== counters.totalSteps) doEval();
+    if (cfg.checkpointEvery > 0 && counters.step % cfg.checkpointEvery === 0 && counters.step !== counters.totalSteps) doCheckpoint();
+    // Let signal handlers and the event loop run between steps.
+    if (counters.step % 4 === 0) await new Promise((r) => setImmediate(r));
+  }
+  if (cfg.timeBudgetMs !== undefined && stopped === "steps") stopped = "time";
+  doEval();
+  doCheckpoint();
+  emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped });
+  void vocab;
+  return { counters, finalValLoss: lastVal, stopped };
+}
+
+export { CancelledError };
