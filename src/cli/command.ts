@@ -12,6 +12,12 @@ export interface CommandContext {
   /** True when stderr is a terminal (progress bars) . */
   tty: boolean;
   verbose: boolean;
+  /** Raw standard output, no newline added (streamed text). Default: process.stdout.write. */
+  write?: (s: string) => void;
+  /** Standard input (interactive commands read lines from it). Default: process.stdin. */
+  input?: NodeJS.ReadableStream;
+  /** True when input is an interactive terminal (prompts are shown). Default: process.stdin.isTTY. */
+  inputTty?: boolean;
 }
 
 export interface Command {

@@ -1,9 +1,12 @@
 // The registry of CLI commands: one import and one entry per command file.
 import { benchKernelsCommand } from "./bench.ts";
+import { benchGenerateCommand } from "./bench-generate.ts";
 import { benchTrainCommand } from "./bench-train.ts";
+import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
+import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
@@ -14,8 +17,11 @@ export const commands: Command[] = [
   ...tokenizerCommands,
   trainCommand,
   evalCommand,
+  generateCommand,
+  chatCommand,
   importCommand,
   exportCommand,
   benchKernelsCommand,
   benchTrainCommand,
+  benchGenerateCommand,
 ];

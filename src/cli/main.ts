@@ -40,6 +40,9 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
     err: ctx?.err ?? ((s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n")),
     tty: ctx?.tty ?? Boolean(process.stderr.isTTY),
     verbose,
+    write: ctx?.write ?? ((s) => void process.stdout.write(s)),
+    input: ctx?.input ?? process.stdin,
+    inputTty: ctx?.inputTty ?? (ctx?.input ? false : Boolean(process.stdin.isTTY)),
   };
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     c.out(topHelp());

@@ -1,0 +1,199 @@
+// `slm generate`: one completion from a model directory (or a llama2.c .bin),
+// streamed to stdout as text (through the tokenizer's stream decoder) or as
+// ids, or printed as one JSON object. Also the flag parsing shared with
+// `slm chat`: sampling flags with defaults from generation_config.json, and
+// the stop token ids of a loaded model. Thin: generation itself is
+// src/infer/generate.ts; text stop strings are matched here (text-stop.ts).
+import { ConfigError, UsageError, isSlmError } from "../errors.ts";
+import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
+import { loadModel } from "../formats/hf-dir.ts";
+import { generate } from "../infer/generate.ts";
+import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
+import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { TextStopper } from "./text-stop.ts";
+
+/** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
+export const DEFAULT_MAX_TOKENS = 128;
+export const DEFAULT_TEMPERATURE = 0.8;
+
+export const SAMPLING_FLAGS = {
+  "max-tokens": { type: "string" },
+  temperature: { type: "string" },
+  "top-k": { type: "string" },
+  "top-p": { type: "string" },
+  "min-p": { type: "string" },
+  "repetition-penalty": { type: "string" },
+  seed: { type: "string" },
+} as const satisfies Options;
+
+export const SAMPLING_HELP = `  --max-tokens N          most tokens to generate (default: max_new_tokens of generation_config.json, else ${DEFAULT_MAX_TOKENS})
+  --temperature T         0 = greedy (default: generation_config.json, greedy when it says do_sample: false, else ${DEFAULT_TEMPERATURE})
+  --top-k K               keep the K most likely tokens, 0 = off (default: top_k of generation_config.json, else 0)
+  --top-p P               nucleus sampling, 1 = off (default: top_p, else 1)
+  --min-p P               drop tokens below P x the top probability, 0 = off (default 0)
+  --repetition-penalty R  > 1 discourages repeats, 1 = off (default: repetition_penalty, else 1)
+  --seed N                random seed (default: a random one, printed with --json)`;
+
+type FlagValues = { [K in keyof typeof SAMPLING_FLAGS]?: string };
+
+function numFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`);
+  return n;
+}
+
+/** Sampling options, token budget and seed from flags, falling back to generation_config.json, then built-in defaults. */
+export function samplingFromFlags(values: FlagValues, gen: GenerationConfig): { sampling: Required<SamplingOptions>; maxTokens: number; seed: number } {
+  const g = gen as GenerationConfig & { min_p?: number };
+  const genTemp = g.do_sample === false ? 0 : g.temperature;
+  const opts: SamplingOptions = {
+    temperature: numFlag("temperature", values.temperature) ?? genTemp ?? DEFAULT_TEMPERATURE,
+    topK: numFlag("top-k", values["top-k"]) ?? g.top_k ?? 0,
+    topP: numFlag("top-p", values["top-p"]) ?? g.top_p ?? 1,
+    minP: numFlag("min-p", values["min-p"]) ?? g.min_p ?? 0,
+    repetitionPenalty: numFlag("repetition-penalty", values["repetition-penalty"]) ?? g.repetition_penalty ?? 1,
+  };
+  let sampling: Required<SamplingOptions>;
+  try {
+    sampling = normalizeSampling(opts);
+  } catch (e) {
+    // Name the flag: "top_p must be…" → "--top-p must be…".
+    if (isSlmError(e) && e instanceof ConfigError) throw new UsageError(e.message.replace(/^([a-z_]+)/, (m) => `--${m.replace(/_/g, "-")}`));
+    throw e;
+  }
+  const maxTokens = intFlag("max-tokens", values["max-tokens"], g.max_new_tokens ?? DEFAULT_MAX_TOKENS, 0);
+  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : intFlag("seed", values.seed, 0, 0);
+  return { sampling, maxTokens, seed };
+}
+
+/**
+ * Token ids that end a generation: eos ids of generation_config.json and config.json; for a
+ * llama2.c file also BOS (its models delimit stories with BOS, as its run.c stops on it); for
+ * chat, the tokenizer's end-of-turn special tokens as well.
+ */
+export function stopTokenIds(m: LoadedModel, chat = false): number[] {
+  const ids = new Set<number>();
+  const eos = m.generation.eos_token_id;
+  for (const id of Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]) ids.add(id);
+  if (m.config.eosTokenId !== undefined) ids.add(m.config.eosTokenId);
+  if (m.source.format === "llama2c" && m.config.bosTokenId !== undefined) ids.add(m.config.bosTokenId);
+  const tok = m.tokenizer;
+  if (tok) {
+    const sp = tok.specialTokens;
+    const eosName = tok.spec.config.eos_token;
+    if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
+    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+  }
+  return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
+}
+
+/** Parses "1,2,3" or "1 2 3". */
+export function parseIds(s: string, flag: string): number[] {
+  const parts = s.split(/[\s,]+/).filter((p) => p.length > 0);
+  if (parts.length === 0) throw new UsageError(`--${flag} needs at least one token id`);
+  return parts.map((p) => {
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || !Number.isSafeInteger(n)) throw new UsageError(`--${flag}: "${p}" is not a token id (a non-negative integer)`);
+    return n;
+  });
+}
+
+/** Cancels `ac` on Ctrl-C while `fn` runs (a second Ctrl-C exits as usual). */
+export async function withSigint<T>(ac: AbortController, fn: () => Promise<T>): Promise<T> {
+  const onSig = () => ac.abort();
+  process.once("SIGINT", onSig);
+  try {
+    return await fn();
+  } finally {
+    process.removeListener("SIGINT", onSig);
+  }
+}
+
+export const generateCommand: Command = {
+  name: "generate",
+  summary: "generate text (or token ids) from a prompt",
+  help: `Usage: slm generate --model PATH (--prompt TEXT | --prompt-ids IDS) [options]
+
+Continues the prompt and streams the generated text to stdout. PATH is a model
+directory (config.json, model.safetensors, tokenizer.json…) or a llama2.c .bin
+file; a model without a tokenizer needs --prompt-ids and prints token ids.
+Generation stops at an end-of-sequence token, a --stop string, or the token budget.
+
+Options:
+  --model PATH            model directory or llama2.c .bin file
+  --prompt TEXT           prompt text (encoded with the model's tokenizer)
+  --prompt-ids IDS        prompt as token ids: "1,2,3"
+${SAMPLING_HELP}
+  --stop TEXT             stop before this text (repeatable); needs a tokenizer
+  --json                  print one JSON object: {"ids", "text", "finish_reason", "usage", "seed"}
+
+Examples:
+  slm generate --model out/run1/model --prompt "Once upon a time" --max-tokens 64
+  slm generate --model ../shared/models/stories260K/stories260K.bin --prompt-ids 1 --temperature 0 --json`,
+  async run(argv: string[], ctx: CommandContext): Promise<number> {
+    const { values } = parse(argv, {
+      model: { type: "string" },
+      prompt: { type: "string" },
+      "prompt-ids": { type: "string" },
+      stop: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      ...SAMPLING_FLAGS,
+    }, false);
+    if (!values.model) throw new UsageError("--model is required (a model directory or a llama2.c .bin file)");
+    if ((values.prompt === undefined) === (values["prompt-ids"] === undefined)) throw new UsageError("pass one of --prompt TEXT or --prompt-ids IDS");
+    const promptIds = values["prompt-ids"] !== undefined ? parseIds(values["prompt-ids"], "prompt-ids") : undefined;
+    const stops = values.stop ?? [];
+    // Check every flag before the (slow) model load.
+    samplingFromFlags(values, {});
+    const loaded = loadModel(values.model);
+    const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
+    const tok = loaded.tokenizer;
+    if (!tok && promptIds === undefined) throw new UsageError(`${values.model} has no tokenizer: pass the prompt as --prompt-ids`);
+    if (!tok && stops.length > 0) throw new UsageError(`--stop matches text, and ${values.model} has no tokenizer`);
+    let ids = promptIds ?? tok!.encode(values.prompt!, { addSpecialTokens: true });
+    if (ids.length === 0 && loaded.config.bosTokenId !== undefined) ids = [loaded.config.bosTokenId];
+    if (ids.length === 0) throw new UsageError("the prompt is empty and the model has no BOS token to start from");
+
+    const write = ctx.write ?? ((s: string) => void process.stdout.write(s));
+    const dec = tok?.createStreamDecoder();
+    const stopper = new TextStopper(stops);
+    let stoppedByText = false;
+    let shownIds = 0;
+    const ac = new AbortController();
+    const [res] = await withSigint(ac, () =>
+      generate(loaded.model, [ids], {
+        maxTokens, sampling, seed, stopTokenIds: stopTokenIds(loaded), signal: ac.signal,
+        onToken: (_seq, id) => {
+          if (!dec) {
+            if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);
+            return;
+          }
+          const shown = stopper.push(dec.push(id));
+          if (!values.json) write(shown);
+          if (stopper.stopped) {
+            stoppedByText = true;
+            return false;
+          }
+        },
+      }));
+    const r = res!;
+    if (dec && !stoppedByText) {
+      const rest = stopper.push(dec.flush()) + stopper.flush();
+      if (!values.json) write(rest);
+    }
+    if (values.json) {
+      ctx.out(JSON.stringify({
+        ids: r.ids,
+        text: dec ? stopper.text : null,
+        finish_reason: r.finishReason,
+        usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
+        seed,
+      }));
+    } else {
+      write("\n");
+      if (r.finishReason === "cancelled") ctx.err("(cancelled)");
+    }
+    return 0;
+  },
+};
