@@ -102,6 +102,15 @@ Examples:
       else if (ctx.tty) ctx.err(`  ${c.op} ${c.shape}: ${row.ms.toFixed(3)} ms`);
     }
     if (!values.json) ctx.out(formatTable(rows));
+    // Attention is judged against our own matmul rate, measured in this run.
+    const mm = rows.filter((r) => r.op === "matmul" && r.gflops !== undefined && !/^1x/.test(r.shape));
+    const att = rows.find((r) => r.op === "attention fwd+bwd" && r.gflops !== undefined);
+    if (mm.length > 0 && att) {
+      const mean = mm.reduce((a, r) => a + r.gflops!, 0) / mm.length;
+      const ratio = { op: "attention fwd+bwd / matmul", shape: att.shape, attention_gflops: att.gflops, matmul_gflops: mean, ratio: att.gflops! / mean };
+      if (values.json) ctx.out(JSON.stringify(ratio));
+      else ctx.out(`\nattention fwd+bwd ${att.shape}: ${att.gflops!.toFixed(1)} GFLOP/s = ${(ratio.ratio * 100).toFixed(0)}% of our matmul (mean of ${mm.length} training shapes: ${mean.toFixed(1)} GFLOP/s)`);
+    }
     return 0;
   },
 };
