@@ -7,16 +7,17 @@ import { AdamW, Tape, clipGradNorm, crossEntropy } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 
 /**
- * Training FLOPs per token, PaLM-style: 6 × (parameters used in matmuls, the
- * output head included even when tied) + 12 × layers × d_attn × T for attention
- * scores and values (forward and backward, counted as if not causal).
+ * Training FLOPs per token: 6 × (parameters used in matmuls, the output head
+ * included even when tied) + 6 × layers × d_attn × T for attention scores and
+ * values (PaLM's 12·L·d·T halved, since causal attention computes only the
+ * lower triangle — which is all our kernels do).
  */
 export function trainFlopsPerToken(c: ModelConfig, seqLen: number): number {
   const d = c.dModel, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
   const attnProj = d * q + 2 * d * kv + q * d;
   const mlp = c.modelType === "gpt2" ? 2 * d * c.ffnDim : 3 * d * c.ffnDim;
   const matmulParams = c.nLayers * (attnProj + mlp) + c.vocabSize * d;
-  return 6 * matmulParams + 12 * c.nLayers * q * seqLen;
+  return 6 * matmulParams + 6 * c.nLayers * q * seqLen;
 }
 
 export interface TrainBenchResult {
