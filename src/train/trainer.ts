@@ -231,8 +231,12 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     emit({ type: "checkpoint", step: counters.step, path });
   };
 
-  // Time budget: time a few steps, then fix the total so the schedule ends on time.
-  const calibrate = cfg.timeBudgetMs !== undefined && counters.totalSteps === 0 ? 3 : 0;
+  // Time budget: time steps 2..8 (the first step pays one-off allocation), add the
+  // expected share of evaluation (a forward-only batch costs about a third of a
+  // training step), then fix the total so the schedule ends on time.
+  const calibrate = cfg.timeBudgetMs !== undefined && counters.totalSteps === 0 ? 8 : 0;
+  let afterFirstStep = 0;
+  let stepsHere = 0; // steps taken in this process (a resumed run calibrates afresh)
 
   while (true) {
     if (counters.totalSteps > 0 && counters.step >= counters.totalSteps) break;
@@ -275,9 +279,13 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     const t1 = now();
     counters.elapsedMs = t1 - runStart;
 
-    if (calibrate > 0 && counters.step === (resumedFrom ?? 0) + calibrate && cfg.timeBudgetMs !== undefined) {
-      const perStep = (t1 - runStart) / counters.step;
-      counters.totalSteps = Math.max(counters.step + 1, Math.floor(cfg.timeBudgetMs / perStep));
+    stepsHere++;
+    if (calibrate > 0 && stepsHere === 1) afterFirstStep = t1;
+    if (calibrate > 0 && stepsHere === calibrate && cfg.timeBudgetMs !== undefined) {
+      let perStep = (t1 - afterFirstStep) / (calibrate - 1);
+      if (run.val && cfg.evalEvery > 0) perStep *= 1 + cfg.evalBatches / 3 / cfg.evalEvery;
+      const left = cfg.timeBudgetMs - (t1 - runStart);
+      counters.totalSteps = Math.max(counters.step + 1, counters.step + Math.floor(left / perStep));
       sched = schedule(cfg, counters.totalSteps);
     }
     void t0;
