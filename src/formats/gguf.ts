@@ -12,11 +12,12 @@
 // time with positioned reads. Writing streams tensors into a temp file that
 // is renamed at the end.
 // Knows nothing about models or tokenizers: keys, values, names, shapes, bytes.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 
 import { FormatError } from "../errors.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
 import { byteSize, ggmlTypeLabel, traits, traitsById, type GgmlTypeName, type TypeTraits } from "./quant.ts";
+import { openForRead, readExactly } from "./file-io.ts";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
@@ -315,12 +316,7 @@ export class GgufFile {
   }
 
   static open(path: string): GgufFile {
-    let fd: number;
-    try {
-      fd = openSync(path, "r");
-    } catch (e) {
-      throw new FormatError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    const fd = openForRead(path);
     try {
       return new GgufFile(path, fd, readHeader(path, fd, fstatSync(fd).size));
     } catch (e) {
@@ -352,12 +348,7 @@ export class GgufFile {
     const t = this.info(name);
     if (this.fd < 0) fail(this.path, "file is closed");
     const buf = new Uint8Array(t.end - t.begin);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(this.fd, buf, off, buf.length - off, t.begin + off);
-      if (n === 0) fail(this.path, `unexpected end of file reading tensor "${name}"`, "the file changed or is truncated");
-      off += n;
-    }
+    readExactly(this.fd, buf, t.begin, this.path);
     return buf;
   }
 

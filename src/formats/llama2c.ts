@@ -5,11 +5,12 @@
 // q/k rows permuted from llama2.c's interleaved RoPE pairs to rotate-half.
 // Every size is checked against the file size before anything is read.
 // Token ids only: llama2.c keeps its tokenizer in a separate file.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 
 import { FormatError } from "../errors.ts";
 import { validateConfig, type ModelConfig } from "../models/config.ts";
 import { interleavedToHalf } from "./rope-permute.ts";
+import { openForRead, readExactly } from "./file-io.ts";
 
 export interface LoadedWeights {
   config: ModelConfig;
@@ -20,17 +21,12 @@ export interface LoadedWeights {
 const MAX_DIM = 1 << 16;
 
 export function readLlama2c(path: string): LoadedWeights {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new FormatError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const fd = openForRead(path);
   try {
     const size = fstatSync(fd).size;
     if (size < 28) throw new FormatError(`${path}: ${size} bytes is too short for a llama2.c header (28 bytes)`);
     const hb = Buffer.alloc(28);
-    readSync(fd, hb, 0, 28, 0);
+    readExactly(fd, hb, 0, path);
     const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => hb.readInt32LE(4 * i)) as [number, number, number, number, number, number, number];
     const vocab = Math.abs(vocabRaw);
     const shared = vocabRaw > 0;
@@ -67,14 +63,8 @@ export function readLlama2c(path: string): LoadedWeights {
     let pos = 28;
     const read = (n: number): Float32Array => {
       const out = new Float32Array(n);
-      const bytes = new Uint8Array(out.buffer);
-      let off = 0;
-      while (off < bytes.length) {
-        const r = readSync(fd, bytes, off, bytes.length - off, pos + off);
-        if (r === 0) throw new FormatError(`${path}: unexpected end of file`);
-        off += r;
-      }
-      pos += bytes.length;
+      readExactly(fd, new Uint8Array(out.buffer), pos, path);
+      pos += out.byteLength;
       return out;
     };
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();

@@ -6,12 +6,13 @@
 // is allocated. Writing streams tensors into a temp file renamed at the end.
 // Also reads sharded checkpoints (model.safetensors.index.json).
 // Knows nothing about models: names, dtypes, shapes and bytes only.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 import { FormatError } from "../errors.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
 import { decodeHalf, encodeHalf } from "./half.ts";
+import { openForRead, readExactly } from "./file-io.ts";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I8" | "U8" | "I32" | "I64" | "F64" | "I16" | "U16" | "BOOL";
 
@@ -103,12 +104,7 @@ export class SafetensorsFile {
   }
 
   static open(path: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = openSync(path, "r");
-    } catch (e) {
-      throw new FormatError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+    const fd = openForRead(path);
     try {
       const size = fstatSync(fd).size;
       if (size < 8) fail(path, `file is ${size} bytes, too short for a safetensors header`);
@@ -184,15 +180,6 @@ export class SafetensorsFile {
       closeSync(this.fd);
       this.fd = -1;
     }
-  }
-}
-
-function readExactly(fd: number, buf: Uint8Array, position: number, path: string): void {
-  let off = 0;
-  while (off < buf.length) {
-    const n = readSync(fd, buf, off, buf.length - off, position + off);
-    if (n === 0) fail(path, `unexpected end of file at byte ${position + off}`, "the file is truncated");
-    off += n;
   }
 }
 
