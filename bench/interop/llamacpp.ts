@@ -14,7 +14,9 @@
 // bench/interop/llamacpp-logprobs.json:
 //   node --import tsx bench/interop/llamacpp.ts --saved
 //
-// node-llama-cpp is NOT a dependency of slmkit. Install it outside the repo:
+// node-llama-cpp is NOT a dependency of slmkit. bench/interop/ is its own small
+// package pinning it (cd bench/interop && npm install --omit=optional; then
+// `npm run llamacpp` there), or install it outside the repo:
 //   mkdir -p /work/interop && cd /work/interop && npm init -y
 //   npm install node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 --ignore-scripts
 //   (then delete node_modules/@node-llama-cpp/*cuda* *vulkan* if npm added them)

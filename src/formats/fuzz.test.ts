@@ -1,0 +1,222 @@
+// Fuzz test of the safetensors and GGUF readers: 1,000 seeded corruptions
+// (truncations, flipped bytes, length/count/dim/offset fields overwritten with
+// huge, negative-as-unsigned or off-by-one values) of small valid files. For
+// each, opening the file and reading every tensor (and, for GGUF, the llama
+// model reader, the tokenizer and the full model load) must either succeed or
+// throw FormatError; any other error, a case slower than CASE_LIMIT_MS or an
+// RSS growth beyond RSS_LIMIT_BYTES fails. A true hang is caught by the test's
+// own timeout. Knows the two file layouts only far enough to find the fields
+// worth corrupting; never checks what a successful read returns.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import { FormatError } from "../errors.ts";
+import { validateConfig } from "../models/config.ts";
+import { Rng } from "../util/rng.ts";
+import { GgufFile } from "./gguf.ts";
+import { readLlamaGguf, writeLlamaGguf } from "./gguf-llama.ts";
+import { loadGgufModel } from "./hf-dir.ts";
+import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
+import { randomModel, tinySentencePiece } from "./testing.ts";
+
+const CASES_PER_FORMAT = 500; // 1,000 in total
+const CASE_LIMIT_MS = 2000;
+const RSS_LIMIT_BYTES = 512 * 1024 * 1024;
+
+const dir = mkdtempSync(join(tmpdir(), "slm-fuzz-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Values written over a length/count/offset field (as unsigned little-endian of the field's width). */
+const HUGE_U64 = [1n << 62n, (1n << 64n) - 1n, 1n << 63n, (1n << 64n) - 8n, (1n << 32n) - 1n, 1n << 31n, (1n << 53n) + 1n, 0n, 1n];
+
+/** A field of the file worth corrupting: byte offset and width (4 or 8). */
+interface Field {
+  at: number;
+  width: 4 | 8;
+}
+
+/** Walks a GGUF file we wrote and lists its counts, string lengths, types, array lengths, n_dims, dims, tensor types and offsets. */
+function ggufFields(b: Buffer): Field[] {
+  const f: Field[] = [{ at: 8, width: 8 }, { at: 16, width: 8 }, { at: 4, width: 4 }];
+  let p = 24;
+  const nTensors = Number(b.readBigUInt64LE(8)), nKv = Number(b.readBigUInt64LE(16));
+  const str = () => {
+    f.push({ at: p, width: 8 });
+    p += 8 + Number(b.readBigUInt64LE(p));
+  };
+  const SIZES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const value = (type: number) => {
+    if (type === 8) str();
+    else if (type === 9) {
+      f.push({ at: p, width: 4 });
+      const item = b.readUInt32LE(p);
+      f.push({ at: p + 4, width: 8 });
+      const n = Number(b.readBigUInt64LE(p + 4));
+      p += 12;
+      for (let i = 0; i < n; i++) value(item);
+    } else p += SIZES[type]!;
+  };
+  for (let i = 0; i < nKv; i++) {
+    str();
+    f.push({ at: p, width: 4 });
+    const type = b.readUInt32LE(p);
+    p += 4;
+    value(type);
+  }
+  for (let i = 0; i < nTensors; i++) {
+    str();
+    f.push({ at: p, width: 4 });
+    const nd = b.readUInt32LE(p);
+    p += 4;
+    for (let d = 0; d < nd; d++, p += 8) f.push({ at: p, width: 8 });
+    f.push({ at: p, width: 4 });
+    p += 4;
+    f.push({ at: p, width: 8 });
+    p += 8;
+  }
+  return f;
+}
+
+/** Byte ranges of the decimal numbers in a safetensors JSON header (shapes, offsets), plus the 8-byte header length. */
+function safetensorsNumbers(b: Buffer): { at: number; len: number }[] {
+  const len = Number(b.readBigUInt64LE(0));
+  const text = b.subarray(8, 8 + len).toString("latin1");
+  const out: { at: number; len: number }[] = [];
+  for (const m of text.matchAll(/-?\d+/g)) out.push({ at: 8 + m.index, len: m[0].length });
+  return out;
+}
+
+type Corruption = (b: Buffer, rng: Rng) => { bytes: Buffer; what: string };
+
+function truncate(b: Buffer, rng: Rng) {
+  const n = rng.int(b.length);
+  return { bytes: Buffer.from(b.subarray(0, n)), what: `truncated to ${n} bytes` };
+}
+
+function flip(b: Buffer, rng: Rng) {
+  const out = Buffer.from(b);
+  const k = 1 + rng.int(8);
+  // Half the flips land in the first 2 KiB (headers and metadata), where they matter most.
+  const at: number[] = [];
+  for (let i = 0; i < k; i++) {
+    const p = rng.uniform() < 0.5 ? rng.int(Math.min(2048, b.length)) : rng.int(b.length);
+    out[p] = out[p]! ^ (1 + rng.int(255));
+    at.push(p);
+  }
+  return { bytes: out, what: `flipped bytes at ${at.join(",")}` };
+}
+
+function overwriteField(fields: Field[]): Corruption {
+  return (b, rng) => {
+    const out = Buffer.from(b);
+    const f = fields[rng.int(fields.length)]!;
+    const pick = rng.int(HUGE_U64.length + 2);
+    // Mostly the fixed huge values; sometimes the current value ±1 or a random 32-bit number.
+    let v: bigint;
+    const cur = f.width === 8 ? out.readBigUInt64LE(f.at) : BigInt(out.readUInt32LE(f.at));
+    if (pick < HUGE_U64.length) v = HUGE_U64[pick]!;
+    else if (pick === HUGE_U64.length) v = rng.uniform() < 0.5 ? cur + 1n : cur - 1n;
+    else v = BigInt(rng.nextU32());
+    const mask = f.width === 8 ? (1n << 64n) - 1n : (1n << 32n) - 1n;
+    v &= mask;
+    if (f.width === 8) out.writeBigUInt64LE(v, f.at);
+    else out.writeUInt32LE(Number(v), f.at);
+    return { bytes: out, what: `field at ${f.at} (u${f.width * 8}) = ${v}` };
+  };
+}
+
+/** Replaces one number of the JSON header by a huge / negative / off-by-one value and fixes the header length. */
+function safetensorsNumber(b: Buffer, rng: Rng) {
+  const nums = safetensorsNumbers(b);
+  const n = nums[rng.int(nums.length)]!;
+  const old = Number(b.subarray(n.at, n.at + n.len).toString("latin1"));
+  const choices = ["4611686018427387904", "18446744073709551615", "-1", "-4611686018427387904", "9007199254740993", "1e300", "0.5", String(old + 1), String(old - 1), "null", '"1"'];
+  const rep = choices[rng.int(choices.length)]!;
+  const len = Number(b.readBigUInt64LE(0));
+  const header = Buffer.concat([b.subarray(8, n.at), Buffer.from(rep, "latin1"), b.subarray(n.at + n.len, 8 + len)]);
+  const lenBuf = Buffer.alloc(8);
+  lenBuf.writeBigUInt64LE(BigInt(header.length));
+  return { bytes: Buffer.concat([lenBuf, header, b.subarray(8 + len)]), what: `JSON number at ${n.at} = ${rep}` };
+}
+
+/** Runs `read` on `cases` corruptions (cycling through the kinds); returns how many reads succeeded. */
+function fuzz(name: string, base: Buffer, corruptions: Corruption[], read: (path: string) => void, seed: number, cases: number): number {
+  const rng = new Rng(seed);
+  const path = join(dir, name);
+  const rss0 = process.memoryUsage().rss;
+  let ok = 0;
+  for (let i = 0; i < cases; i++) {
+    const { bytes, what } = corruptions[i % corruptions.length]!(base, rng);
+    writeFileSync(path, bytes);
+    const t0 = performance.now();
+    try {
+      read(path);
+      ok++;
+    } catch (e) {
+      if (!(e instanceof FormatError)) assert.fail(`${name} case ${i} (${what}): threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    }
+    const ms = performance.now() - t0;
+    assert.ok(ms < CASE_LIMIT_MS, `${name} case ${i} (${what}) took ${ms.toFixed(0)} ms`);
+    const grew = process.memoryUsage().rss - rss0;
+    assert.ok(grew < RSS_LIMIT_BYTES, `${name} case ${i} (${what}): RSS grew by ${(grew / 2 ** 20).toFixed(0)} MiB`);
+  }
+  return ok;
+}
+
+test(`safetensors: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, quickly and without huge allocations`, { timeout: 120_000 }, () => {
+  const rng = new Rng(7);
+  const path = join(dir, "base.safetensors");
+  writeSafetensors(path, [
+    { name: "a.weight", shape: [16, 8], data: rng.fillNormal(new Float32Array(128)) },
+    { name: "b.weight", shape: [8, 4], data: rng.fillNormal(new Float32Array(32)), dtype: "F16" },
+    { name: "c.bias", shape: [12], data: rng.fillNormal(new Float32Array(12)), dtype: "BF16" },
+    { name: "d.ids", shape: [2, 3], data: new Uint8Array(6).fill(3) },
+  ], { format: "pt", note: "fuzz" });
+  const base = readFileSync(path);
+  const lengthField: Field[] = [{ at: 0, width: 8 }];
+  const ok = fuzz("c.safetensors", base, [truncate, flip, overwriteField(lengthField), safetensorsNumber, safetensorsNumber], (p) => {
+    const f = SafetensorsFile.open(p);
+    try {
+      for (const n of f.names) {
+        const t = f.info(n);
+        if (t.dtype === "U8") f.readBytes(n);
+        else f.readFloat32(n);
+      }
+    } finally {
+      f.close();
+    }
+  }, 101, CASES_PER_FORMAT);
+  // Some corruptions (flips inside tensor data) leave a readable file; most must be refused.
+  assert.ok(ok < CASES_PER_FORMAT, "every corruption was accepted: the corruptions are not reaching the header");
+});
+
+test(`GGUF: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, quickly and without huge allocations`, { timeout: 120_000 }, () => {
+  const tok = tinySentencePiece(40);
+  const config = validateConfig({
+    modelType: "llama", vocabSize: tok.vocabSize, dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 16, ffnDim: 64, maxSeqLen: 64,
+    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: 2,
+  });
+  const model = randomModel(config, 3);
+  const read = (p: string) => {
+    const f = GgufFile.open(p);
+    try {
+      for (const n of f.tensorNames) f.readFloat32(n);
+    } finally {
+      f.close();
+    }
+    loadGgufModel(p); // readLlamaGguf (config, tokenizer, every tensor) + building the model
+  };
+  let ok = 0;
+  for (const [k, dtype] of (["f32", "q4_0"] as const).entries()) {
+    const path = join(dir, `base-${dtype}.gguf`);
+    writeLlamaGguf(path, model, { dtype, tokenizer: tok, name: "fuzz" });
+    const base = readFileSync(path);
+    readLlamaGguf(path); // the base file itself is valid
+    const fields = ggufFields(base);
+    ok += fuzz(`c-${dtype}.gguf`, base, [truncate, flip, overwriteField(fields), overwriteField(fields)], read, 202 + k, CASES_PER_FORMAT / 2);
+  }
+  assert.ok(ok < CASES_PER_FORMAT, "every corruption was accepted: the corruptions are not reaching the header");
+});
