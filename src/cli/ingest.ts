@@ -41,8 +41,8 @@ Example:
   slm ingest ./handbook "./policies/**/*.pdf" --out data/handbook --redact emails,phones`;
 
 /**
- * The single place where --tokenizer / --vocab-size become a tokenizer.
- * Tokenizer support lands with src/tokenizer; until then this refuses clearly.
+ * The single place where --tokenizer / --vocab-size become a tokenizer: a
+ * loaded tokenizer.json, or a BPE trainer run on the cleaned training text.
  */
 export async function loadOrTrainTokenizer(o: { tokenizerDir?: string; vocabSize?: number }): Promise<{ tokenizer?: TextTokenizer; trainTokenizer?: TrainTokenizer; vocabSize?: number }> {
   if (o.tokenizerDir === undefined && o.vocabSize === undefined) return {};
