@@ -62,6 +62,16 @@ export class ExtractCache {
     return JSON.parse(readFileSync(join(this.dir, "x", `${key}.json`), "utf8")) as CacheEntry;
   }
 
+  /** The file an entry is stored in (for writers in other threads; then call markStored). */
+  fileFor(key: string): string {
+    return join(this.dir, "x", `${key}.json`);
+  }
+
+  /** Records that another thread wrote fileFor(key). */
+  markStored(key: string): void {
+    this.existing.add(key);
+  }
+
   put(key: string, entry: CacheEntry): void {
     const p = join(this.dir, "x", `${key}.json`);
     const tmp = `${p}.${process.pid}.tmp`;

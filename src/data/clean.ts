@@ -39,6 +39,20 @@ export function textHash(s: string | readonly string[]): number {
 /** Lines longer than this are content, never boilerplate (and are not hashed at all). */
 export const MAX_BOILERPLATE_LINE = 300;
 
+/** The distinct keys of a document's candidate boilerplate lines (non-empty, at most MAX_BOILERPLATE_LINE long). */
+export function documentLineKeys(texts: readonly string[]): Float64Array {
+  const seen = new Set<number>();
+  for (const t of texts) {
+    for (let start = 0; start < t.length; ) {
+      let end = t.indexOf("\n", start);
+      if (end < 0) end = t.length;
+      if (end > start && end - start <= MAX_BOILERPLATE_LINE) seen.add(lineKey(t, start, end));
+      start = end + 1;
+    }
+  }
+  return Float64Array.from(seen);
+}
+
 /** Counts, for each line text, how many documents contain it; then names the boilerplate lines. */
 export class LineCounter {
   private keys = new Float64Array(1 << 16);
@@ -47,27 +61,20 @@ export class LineCounter {
 
   /** Adds one document's lines (each distinct non-empty line of its texts counted once per document). */
   addDocument(texts: readonly string[]): void {
-    const seen = new Set<number>();
-    for (const t of texts) {
-      for (let start = 0; start < t.length; ) {
-        let end = t.indexOf("\n", start);
-        if (end < 0) end = t.length;
-        if (end > start && end - start <= MAX_BOILERPLATE_LINE) this.addLine(seen, lineKey(t, start, end));
-        start = end + 1;
-      }
-    }
-    this.docs++;
+    this.addKeys(documentLineKeys(texts));
   }
 
-  private addLine(seen: Set<number>, h: number): void {
-    if (seen.has(h)) return;
-    seen.add(h);
-    if (this.n === this.keys.length) {
-      const k = new Float64Array(this.keys.length * 2);
-      k.set(this.keys);
+  /** Adds one document given its distinct line keys (documentLineKeys, e.g. computed in a worker). */
+  addKeys(keys: ArrayLike<number>): void {
+    if (this.n + keys.length > this.keys.length) {
+      let cap = this.keys.length;
+      while (cap < this.n + keys.length) cap *= 2;
+      const k = new Float64Array(cap);
+      k.set(this.keys.subarray(0, this.n));
       this.keys = k;
     }
-    this.keys[this.n++] = h;
+    for (let i = 0; i < keys.length; i++) this.keys[this.n++] = keys[i]!;
+    this.docs++;
   }
 
   /**

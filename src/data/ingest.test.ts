@@ -370,3 +370,28 @@ test("the 18F handbook ingests into sensible sections", async (t) => {
   train.close();
   val.close();
 });
+
+test("extraction on worker threads gives the same dataset as on the calling thread", async () => {
+  const src = join(root, "corpus-workers");
+  buildCorpus(src);
+  // Add files that fail in extraction, so skips travel back from the workers too.
+  const pdf = makePdf([["Some text in a PDF that is cut short."]]);
+  put(join(src, "bad", "truncated.pdf"), pdf.subarray(0, Math.floor(pdf.length / 2)));
+  put(join(src, "bad", "locked.pdf"), makePdf([["secret"]], { encrypt: true }));
+  const docx = makeDocx([{ p: "never read" }]);
+  put(join(src, "bad", "corrupt.docx"), docx.subarray(0, docx.length - 40));
+  put(join(src, "bad", "empty.txt"), "");
+  const base = { inputs: [src], cwd: root, tokenizer: byteTokenizer, redact: ["emails" as const], valFraction: 0.2, seed: 3 };
+  const serial = await ingest({ ...base, out: join(root, "ds-serial"), cacheDir: join(root, "cache-serial"), workers: 0 });
+  const pooled = await ingest({ ...base, out: join(root, "ds-pooled"), cacheDir: join(root, "cache-pooled"), workers: 2 });
+  assert.equal(readFileSync(join(root, "ds-pooled", "documents.jsonl"), "utf8"), readFileSync(join(root, "ds-serial", "documents.jsonl"), "utf8"));
+  assert.deepEqual(readFileSync(join(root, "ds-pooled", "train-00000.bin")), readFileSync(join(root, "ds-serial", "train-00000.bin")));
+  const strip = (m: Manifest) => m.files.map((f) => ({ source: f.source, status: f.status, reason: f.reason, cached: f.cached, documents: f.documents }));
+  assert.deepEqual(strip(pooled), strip(serial));
+  assert.deepEqual(pooled.removals, serial.removals);
+  assert.ok(pooled.files.some((f) => f.status === "skipped" && /truncated|Invalid PDF|PDF/i.test(f.reason ?? "")), JSON.stringify(strip(pooled).filter((f) => f.status === "skipped")));
+  // The workers wrote the cache: a second pooled run reuses every entry.
+  const again = await ingest({ ...base, out: join(root, "ds-pooled-2"), cacheDir: join(root, "cache-pooled"), workers: 2 });
+  assert.ok(again.files.filter((f) => f.status === "ok").every((f) => !f.read), "nothing re-read");
+  assert.equal(readFileSync(join(root, "ds-pooled-2", "documents.jsonl"), "utf8"), readFileSync(join(root, "ds-serial", "documents.jsonl"), "utf8"));
+});

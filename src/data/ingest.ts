@@ -12,11 +12,13 @@
 // CLI or about how a tokenizer works (see tokenizer.ts).
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, openSync, closeSync, writeSync, readSync, fstatSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { ExtractCache, type CacheEntry } from "./cache.ts";
+import { ExtractPool } from "./extract-pool.ts";
 import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, textHash, textRatio, type PiiCounts, type PiiKind } from "./clean.ts";
 import { NearDupIndex, minhash } from "./dedupe.ts";
 import { EXTRACTOR_VERSION, SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
@@ -90,6 +92,12 @@ export interface IngestOptions {
   /** Minimum milliseconds between progress callbacks (default 200). */
   progressIntervalMs?: number;
   io?: IngestIO;
+  /**
+   * Extraction worker threads. Default: one per CPU when the input is at least 16 MB
+   * and no custom `io` is given (tests inject fs errors through io), else 0 (extract
+   * on the calling thread).
+   */
+  workers?: number;
 }
 
 export interface FileReport {
@@ -296,6 +304,8 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     progress({ phase: "scan", files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0 }, true);
     const walked = await findFiles(opts.inputs, { cwd, exclude: [out, tmp, cacheDir] });
     const cache = new ExtractCache(cacheDir);
+    const inputBytes = walked.files.reduce((a, f) => a + f.size, 0);
+    const workers = opts.workers ?? (opts.io === undefined && inputBytes >= 16 * 1048576 ? Math.min(availableParallelism(), 8) : 0);
     const settings = JSON.stringify({ v: EXTRACTOR_VERSION, ...readerOpts });
     const files: FileReport[] = [];
     const keys: (string | null)[] = []; // cache key per file report, null when skipped
@@ -305,19 +315,27 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     let bytesDone = 0;
     let documentsExtracted = 0;
 
-    // Pass 1: extract (or reuse), count line hashes.
-    for (let i = 0; i < walked.files.length; i++) {
+    // Pass 1: extract (or reuse), count line hashes. Files are read and hashed here in
+    // order; extraction runs on the worker pool when there is one (up to `window` files
+    // ahead), and results are taken back in file order, so the outcome is the same as
+    // extracting one file after another.
+    const pool = workers > 0 ? new ExtractPool(workers) : null;
+    const window = pool ? 2 * pool.size + 2 : 1;
+    // What pass 1 needs of a file's extraction: its document count, notes, and a way to
+    // count its lines (from the text on this thread, or from keys a worker computed).
+    type Extracted = { documents: number; notes: string[]; countLines: () => void };
+    const fromEntry = (e: CacheEntry): Extracted => ({ documents: e.docs.length, notes: e.notes, countLines: () => { for (const d of e.docs) lines.addDocument(d.sections.map((s) => s.text)); } });
+    const inflight = new Map<string, Promise<Extracted>>(); // content key -> extraction under way
+    type Stage = { rep: FileReport; key: string; entry: Promise<Extracted> } | { rep: FileReport; skip: string };
+    const start = async (i: number): Promise<Stage> => {
       const f: FoundFile = walked.files[i];
       const rep: FileReport = { source: f.source, format: f.format, bytes: f.size, status: "ok", cached: false, read: false, documents: 0 };
-      files.push(rep);
-      keys.push(null);
-      let entry: CacheEntry | undefined;
       try {
         if (f.size > maxFile) throw new SkipFile(`too large (${(f.size / 1048576).toFixed(1)} MiB > ${(maxFile / 1048576).toFixed(1)} MiB; raise --max-file-mb)`);
         let hash = cache.hashByStat(f.source, f.size, f.mtimeMs);
         let key = hash ? ExtractCache.key(hash, settings) : undefined;
         let bytes: Uint8Array | undefined;
-        if (!key || !cache.has(key)) {
+        if (!key || (!cache.has(key) && !inflight.has(key))) {
           try {
             bytes = await io.readFile(f.path, maxFile + 1);
           } catch (e) {
@@ -330,35 +348,75 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
           key = ExtractCache.key(hash, settings);
         }
         rep.sha256 = hash;
-        if (cache.has(key)) {
-          entry = cache.get(key);
+        const known = inflight.get(key);
+        if (known || cache.has(key)) {
           rep.cached = true;
-        } else {
-          try {
-            entry = await extractFile(bytes!, "", f.format, readerOpts); // sources are locators, prefixed with the path below
-          } catch (e) {
-            if (e instanceof SkipFile) throw e;
-            throw new SkipFile(`extraction failed: ${(e as Error)?.message ?? String(e)}`);
-          }
-          cache.put(key, entry);
+          return { rep, key, entry: known ?? Promise.resolve(fromEntry(cache.get(key))) };
         }
-        cache.use(f.source, f.size, f.mtimeMs, hash!, key);
-        keys[i] = key;
-        if (entry.notes.length > 0) rep.notes = entry.notes;
-        rep.documents = entry.docs.length;
-        documentsExtracted += entry.docs.length;
-        // Exact copies (same bytes, hence the same content-addressed entry) must not vote their lines into boilerplate.
-        if (!rawSeen.has(key)) {
-          rawSeen.add(key);
-          for (const d of entry.docs) lines.addDocument(d.sections.map((s) => s.text));
-        }
+        const k = key;
+        const entry = pool
+          ? pool.extract(bytes!, f.format, readerOpts, cache.fileFor(k)).then((r): Extracted => {
+              if (!r.ok) throw new SkipFile(r.skip);
+              cache.markStored(k);
+              return { documents: r.documents, notes: r.notes, countLines: () => { for (const keys of r.lineKeys) lines.addKeys(keys); } };
+            })
+          : extractFile(bytes!, "", f.format, readerOpts).then(
+              (e) => {
+                cache.put(k, e);
+                return fromEntry(e);
+              },
+              (e: unknown) => {
+                throw e instanceof SkipFile ? e : new SkipFile(`extraction failed: ${(e as Error)?.message ?? String(e)}`);
+              },
+            );
+        inflight.set(k, entry);
+        entry.then(() => inflight.delete(k), () => inflight.delete(k));
+        return { rep, key, entry };
       } catch (e) {
         if (!(e instanceof SkipFile)) throw e;
-        rep.status = "skipped";
-        rep.reason = e.reason;
+        return { rep, skip: e.reason };
       }
-      bytesDone += f.size;
-      progress({ phase: "extract", files: i + 1, filesTotal: walked.files.length, bytes: bytesDone, bytesTotal });
+    };
+    const pending: Promise<Stage>[] = [];
+    let next = 0;
+    try {
+      for (let i = 0; i < walked.files.length; i++) {
+        while (next < walked.files.length && pending.length < window) pending.push(start(next++));
+        const st = await pending.shift()!;
+        const rep = st.rep;
+        files.push(rep);
+        keys.push(null);
+        let skip = "skip" in st ? st.skip : undefined;
+        if (!("skip" in st)) {
+          try {
+            const ex = await st.entry;
+            const f = walked.files[i];
+            cache.use(f.source, f.size, f.mtimeMs, rep.sha256!, st.key);
+            keys[i] = st.key;
+            if (ex.notes.length > 0) rep.notes = ex.notes;
+            rep.documents = ex.documents;
+            documentsExtracted += ex.documents;
+            // Exact copies (same bytes, hence the same content-addressed entry) must not vote their lines into boilerplate.
+            if (!rawSeen.has(st.key)) {
+              rawSeen.add(st.key);
+              ex.countLines();
+            }
+          } catch (e) {
+            if (!(e instanceof SkipFile)) throw e;
+            skip = e.reason;
+          }
+        }
+        if (skip !== undefined) {
+          rep.status = "skipped";
+          rep.reason = skip;
+          rep.cached = false;
+        }
+        bytesDone += walked.files[i].size;
+        progress({ phase: "extract", files: i + 1, filesTotal: walked.files.length, bytes: bytesDone, bytesTotal });
+      }
+    } finally {
+      await Promise.allSettled(pending);
+      await pool?.close();
     }
     rawSeen.clear();
     const boiler = lines.boilerplate(bpDocs, bpFrac);
