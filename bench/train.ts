@@ -11,7 +11,7 @@
 // setting here: OMP_WAIT_POLICY=PASSIVE, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 // removed from its environment.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,4 +74,3 @@ try {
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
-void existsSync;

@@ -45,10 +45,18 @@ test("one command: documents → dataset → tokenizer → model directory, then
   const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(metrics.filter((m) => m.type === "step").length, 6);
   assert.ok(metrics.some((m) => m.type === "eval" && m.step === 6));
-  const ev = await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--json");
+  // Same windows as training's evaluation: 20 batches of 2 × 32 tokens = 5 batches of 8.
+  const ev = await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--context", "32", "--batches", "5", "--json");
   assert.equal(ev.code, 0, ev.err);
   const j = JSON.parse(ev.out);
   assert.ok(j.loss > 0 && j.loss < Math.log(300) + 1, `eval loss ${j.loss}`);
+  // The model in the run matches what training reported at its final evaluation.
+  const last = metrics.filter((m) => m.type === "eval").pop();
+  assert.ok(Math.abs(j.loss - last.valLoss) < 1e-6, `eval ${j.loss} vs training ${last.valLoss}`);
+  const notDataset = await run("eval", "--model", join(out, "model"), "--data", docs);
+  assert.equal(notDataset.code, 1);
+  assert.match(notDataset.err, /has no manifest.json: not a dataset/);
+  assert.equal((await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--split", "test")).code, 2);
 });
 
 test("usage errors exit 2 and bad data exits 1, with one-line messages", async () => {

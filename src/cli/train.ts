@@ -90,8 +90,7 @@ export const trainCommand: Command = {
   summary: "train a small language model on a dataset or a folder of documents",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v, positionals } = parse(argv, OPTIONS, false);
-    void positionals;
+    const { values: v } = parse(argv, OPTIONS, false);
     if (!v.data) throw new UsageError("--data is required (a dataset from `slm ingest`, or a folder of documents)");
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
     if (v["max-steps"] === undefined && v["time-budget"] === undefined) throw new UsageError("give --max-steps N or --time-budget T (e.g. 10m)");

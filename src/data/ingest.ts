@@ -304,12 +304,11 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     progress({ phase: "scan", files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0 }, true);
     const walked = await findFiles(opts.inputs, { cwd, exclude: [out, tmp, cacheDir] });
     const cache = new ExtractCache(cacheDir);
-    const inputBytes = walked.files.reduce((a, f) => a + f.size, 0);
-    const workers = opts.workers ?? (opts.io === undefined && inputBytes >= 16 * 1048576 ? Math.min(availableParallelism(), 8) : 0);
+    const bytesTotal = walked.files.reduce((a, f) => a + f.size, 0);
+    const workers = opts.workers ?? (opts.io === undefined && bytesTotal >= 16 * 1048576 ? Math.min(availableParallelism(), 8) : 0);
     const settings = JSON.stringify({ v: EXTRACTOR_VERSION, ...readerOpts });
     const files: FileReport[] = [];
     const keys: (string | null)[] = []; // cache key per file report, null when skipped
-    const bytesTotal = walked.files.reduce((a, f) => a + f.size, 0);
     const lines = new LineCounter();
     const rawSeen = new Set<string>(); // cache keys whose documents were counted
     let bytesDone = 0;

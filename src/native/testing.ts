@@ -53,7 +53,7 @@ export function forEachBackend(name: string, suite: (c: BackendCase) => void): v
         c.backend.setIsa(c.isa);
       };
       activate();
-      suite({ ...c, backend: c.backend });
+      suite(c);
     });
   }
 }

@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { CancelledError, ConfigError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
 import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, validateSchedule, type LrSchedule } from "../tensor/index.ts";
@@ -170,7 +170,6 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const sampler = new WindowSampler(run.train, cfg.batch, cfg.seqLen, cfg.seed);
   if (run.val && run.val.count < cfg.seqLen + 1) throw new ConfigError(`the validation split has ${run.val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
   if (run.train.count < 1) throw new ConfigError("the training split is empty");
-  const vocab = model.config.vocabSize;
 
   const counters: TrainerCounters = { step: 0, tokens: 0, totalSteps: cfg.maxSteps ?? 0, elapsedMs: 0, badSteps: 0, bestValLoss: null };
   let resumedFrom: number | null = null;
@@ -244,7 +243,6 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       stopped = "requested";
       break;
     }
-    const t0 = now();
     const lr = sched ? lrAt(sched, counters.step) : cfg.lr * Math.min(1, (counters.step + 1) / 20);
     let lossSum = 0;
     let finite = true;
@@ -288,7 +286,6 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       counters.totalSteps = Math.max(counters.step + 1, counters.step + Math.floor(left / perStep));
       sched = schedule(cfg, counters.totalSteps);
     }
-    void t0;
     if (counters.step % cfg.logEvery === 0 || counters.step === counters.totalSteps) {
       const dt = (t1 - windowStart) / 1000;
       const tps = dt > 0 ? windowTokens / dt : 0;
@@ -311,8 +308,6 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   doEval();
   doCheckpoint();
   emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped });
-  void vocab;
   return { counters, finalValLoss: lastVal, stopped };
 }
 
-export { CancelledError };
