@@ -12,7 +12,7 @@ import { generate } from "../infer/generate.ts";
 import type { ChatMessage } from "../tokenizer/index.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
 import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags, stopTokenIds } from "./generate.ts";
-import { TextStopper } from "./text-stop.ts";
+import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** The prompt ids for a conversation ending with the user's latest message. */
 function promptIds(m: LoadedModel, messages: readonly ChatMessage[], useTemplate: boolean): number[] {

@@ -14,7 +14,7 @@ import { generate } from "../infer/generate.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
 import { main } from "./main.ts";
-import { TextStopper } from "./text-stop.ts";
+import { TextStopper } from "../tokenizer/text-stop.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-gen-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

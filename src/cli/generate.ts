@@ -3,14 +3,14 @@
 // ids, or printed as one JSON object. Also the flag parsing shared with
 // `slm chat`: sampling flags with defaults from generation_config.json, and
 // the stop token ids of a loaded model. Thin: generation itself is
-// src/infer/generate.ts; text stop strings are matched here (text-stop.ts).
+// src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
 import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
 import { loadModel } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
-import { TextStopper } from "./text-stop.ts";
+import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
 export const DEFAULT_MAX_TOKENS = 128;

@@ -7,3 +7,4 @@ export { CHATML_TEMPLATE, renderChat } from "./chat.ts";
 export type { ChatEncoding, ChatMessage, ChatTemplateOptions } from "./chat.ts";
 export { PATTERNS } from "./pretokenize.ts";
 export type { PatternName } from "./pretokenize.ts";
+export { TextStopper } from "./text-stop.ts";
