@@ -10,7 +10,8 @@ export type ErrorCode =
   | "IO"
   | "NATIVE"
   | "NOT_FOUND"
-  | "CANCELLED";
+  | "CANCELLED"
+  | "OVERLOADED";
 
 export class SlmError extends Error {
   readonly code: ErrorCode;
@@ -64,6 +65,23 @@ export class NativeError extends SlmError {
 export class CancelledError extends SlmError {
   constructor(message = "cancelled", options?: { hint?: string; cause?: unknown }) {
     super("CANCELLED", message, options);
+  }
+}
+
+/** Something the caller named (a model, a file, an index entry) does not exist. */
+export class NotFoundError extends SlmError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super("NOT_FOUND", message, options);
+  }
+}
+
+/** Too much work queued already (the server answers 429 with Retry-After). */
+export class OverloadedError extends SlmError {
+  /** Seconds after which a retry is likely to be accepted. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, options?: { hint?: string; cause?: unknown }) {
+    super("OVERLOADED", message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -1,0 +1,95 @@
+// The contract between the HTTP app (app.ts: routes, schemas, SSE, metrics)
+// and the inference side (a worker thread that owns the model, the tokenizer
+// and the batching engine). The app speaks text and OpenAI shapes; the backend
+// speaks text in, text out, and never sees HTTP. Types only: both sides
+// implement or consume these, and tests can drive either side alone.
+import type { ChatMessage } from "../tokenizer/index.ts";
+
+/** What GET /v1/models and the web UI's model card show. */
+export interface ModelCard {
+  /** The model id clients pass as `model` (default: the model directory's name). */
+  id: string;
+  /** "llama", "qwen2", "gpt2", … (config.json model_type). */
+  modelType: string;
+  /** Parameter count. */
+  parameters: number;
+  /** Maximum sequence length in tokens (prompt + completion). */
+  contextLength: number;
+  vocabSize: number;
+  layers: number;
+  dModel: number;
+  heads: number;
+  kvHeads: number;
+  /** Weight storage as served: "F32", "F16", "BF16", "Q8_0", "Q4_0". */
+  quantization: string;
+  /** Whether chat prompts use the tokenizer's chat template (else plain "User:/Assistant:" turns). */
+  chatTemplate: boolean;
+  /** Unix seconds when the server loaded it. */
+  created: number;
+}
+
+export interface SamplingParams {
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  /** Same seed + same request → same output. */
+  seed?: number;
+}
+
+export type GenerationInput =
+  | { kind: "chat"; messages: ChatMessage[] }
+  | { kind: "text"; prompt: string };
+
+export interface GenerationRequest {
+  input: GenerationInput;
+  /** Most tokens to generate; undefined = until a stop or the context is full. */
+  maxTokens?: number;
+  /** Stop strings (not included in the output). */
+  stop?: string[];
+  sampling: SamplingParams;
+  /** Aborted on client disconnect, timeout or shutdown: the generation stops (finishReason "cancelled"). */
+  signal?: AbortSignal;
+  /** Streaming: called with each new piece of text as it becomes final (stop strings already removed). */
+  onText?: (delta: string) => void;
+}
+
+export interface GenerationResult {
+  text: string;
+  finishReason: "stop" | "length" | "cancelled";
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface EmbeddingResult {
+  /** One vector per input: the mean of the final hidden states over the input's tokens. */
+  embeddings: number[][];
+  promptTokens: number;
+}
+
+export interface BackendStats {
+  /** Requests waiting for a slot. */
+  queued: number;
+  /** Requests generating now (sharing decode steps). */
+  active: number;
+  maxQueue: number;
+  maxConcurrency: number;
+}
+
+/**
+ * Errors: a prompt + maxTokens beyond the context → UsageError (HTTP 400); queue full →
+ * OverloadedError with retryAfterSeconds (429); cancelled → a result with finishReason
+ * "cancelled" (not an error). Anything else is a bug (500) and must not kill the server.
+ */
+export interface InferenceBackend {
+  readonly card: ModelCard;
+  generate(req: GenerationRequest): Promise<GenerationResult>;
+  embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult>;
+  /** Number of tokens a chat or text prompt becomes (validation, usage). */
+  countTokens(input: GenerationInput): Promise<number>;
+  stats(): BackendStats;
+  /** Finishes (or cancels, after graceDeadlineMs) running work and stops the worker. */
+  close(graceMs?: number): Promise<void>;
+}
