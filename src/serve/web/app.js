@@ -255,6 +255,7 @@
       model: modelId ?? undefined,
       messages,
       stream: true,
+      stream_options: { include_usage: true },
       temperature: Number(els.temperature.value),
       top_p: Number(els.topP.value),
     };
