@@ -6,8 +6,9 @@ import { Worker } from "node:worker_threads";
 
 import type { ExtractJob, ExtractReply } from "./extract-worker.ts";
 import type { Format, ReaderOptions } from "./readers.ts";
+import type { ScreenOptions, Screened } from "./screen.ts";
 
-export type ExtractResult = { ok: true; documents: number; notes: string[]; lineKeys: Float64Array[] } | { ok: false; skip: string };
+export type ExtractResult = { ok: true; documents: number; notes: string[]; lineKeys: Float64Array[]; screens?: Screened[] } | { ok: false; skip: string };
 
 export class ExtractPool {
   private readonly workers: { w: Worker; busy: number }[] = [];
@@ -24,7 +25,7 @@ export class ExtractPool {
         if (!p) return;
         this.waiting.delete(r.id);
         this.workers[slot]!.busy--;
-        p.resolve(r.ok ? { ok: true, documents: r.documents, notes: r.notes, lineKeys: r.lineKeys } : { ok: false, skip: r.skip });
+        p.resolve(r.ok ? { ok: true, documents: r.documents, notes: r.notes, lineKeys: r.lineKeys, screens: r.screens } : { ok: false, skip: r.skip });
       });
       w.on("error", (e) => {
         this.failed = e;
@@ -42,12 +43,12 @@ export class ExtractPool {
   }
 
   /** Extracts bytes into cacheFile (bytes are transferred: the caller must not use them afterwards). */
-  extract(bytes: Uint8Array, format: Format, opts: ReaderOptions, cacheFile: string): Promise<ExtractResult> {
+  extract(bytes: Uint8Array, format: Format, opts: ReaderOptions, cacheFile: string, screen?: ScreenOptions): Promise<ExtractResult> {
     if (this.failed) return Promise.reject(this.failed);
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i]!.busy < this.workers[slot]!.busy) slot = i;
     const id = this.nextId++;
-    const job: ExtractJob = { id, bytes, format, opts, cacheFile };
+    const job: ExtractJob = { id, bytes, format, opts, cacheFile, screen };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, slot });
       this.workers[slot]!.busy++;

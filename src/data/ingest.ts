@@ -19,9 +19,10 @@ import { createInterface } from "node:readline";
 import { ConfigError, UsageError } from "../errors.ts";
 import { ExtractCache, type CacheEntry } from "./cache.ts";
 import { ExtractPool } from "./extract-pool.ts";
-import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, textHash, textRatio, type PiiCounts, type PiiKind } from "./clean.ts";
-import { NearDupIndex, minhash } from "./dedupe.ts";
+import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, type PiiCounts, type PiiKind } from "./clean.ts";
+import { NearDupIndex } from "./dedupe.ts";
 import { EXTRACTOR_VERSION, SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
+import { hitsBoilerplate, screenSections, type ScreenOptions, type Screened } from "./screen.ts";
 import { ShardWriter, type ShardInfo } from "./shards.ts";
 import { splitDocuments } from "./split.ts";
 import { HEADING_SEP, cpLength, type ExtractedDoc } from "./text.ts";
@@ -313,6 +314,10 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const rawSeen = new Set<string>(); // cache keys whose documents were counted
     let bytesDone = 0;
     let documentsExtracted = 0;
+    const screenOpts: ScreenOptions = { minSectionChars: minSection, minTextRatio: minRatio, seed, nearDup: nearT > 0 };
+    // Per file index: each document's line keys and screening, when a worker did them ahead
+    // (pass 2 reuses a screening if none of the document's lines is boilerplate).
+    const early: ({ lineKeys: Float64Array[]; screens: Screened[] } | undefined)[] = [];
 
     // Pass 1: extract (or reuse), count line hashes. Files are read and hashed here in
     // order; extraction runs on the worker pool when there is one (up to `window` files
@@ -322,7 +327,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const window = pool ? 2 * pool.size + 2 : 1;
     // What pass 1 needs of a file's extraction: its document count, notes, and a way to
     // count its lines (from the text on this thread, or from keys a worker computed).
-    type Extracted = { documents: number; notes: string[]; countLines: () => void };
+    type Extracted = { documents: number; notes: string[]; countLines: () => void; early?: { lineKeys: Float64Array[]; screens: Screened[] } };
     const fromEntry = (e: CacheEntry): Extracted => ({ documents: e.docs.length, notes: e.notes, countLines: () => { for (const d of e.docs) lines.addDocument(d.sections.map((s) => s.text)); } });
     const inflight = new Map<string, Promise<Extracted>>(); // content key -> extraction under way
     type Stage = { rep: FileReport; key: string; entry: Promise<Extracted> } | { rep: FileReport; skip: string };
@@ -354,10 +359,10 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         const k = key;
         const entry = pool
-          ? pool.extract(bytes!, f.format, readerOpts, cache.fileFor(k)).then((r): Extracted => {
+          ? pool.extract(bytes!, f.format, readerOpts, cache.fileFor(k), screenOpts).then((r): Extracted => {
               if (!r.ok) throw new SkipFile(r.skip);
               cache.markStored(k);
-              return { documents: r.documents, notes: r.notes, countLines: () => { for (const keys of r.lineKeys) lines.addKeys(keys); } };
+              return { documents: r.documents, notes: r.notes, countLines: () => { for (const keys of r.lineKeys) lines.addKeys(keys); }, early: r.screens ? { lineKeys: r.lineKeys, screens: r.screens } : undefined };
             })
           : extractFile(bytes!, "", f.format, readerOpts).then(
               (e) => {
@@ -392,6 +397,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
             const f = walked.files[i];
             cache.use(f.source, f.size, f.mtimeMs, rep.sha256!, st.key);
             keys[i] = st.key;
+            early[i] = ex.early;
             if (ex.notes.length > 0) rep.notes = ex.notes;
             rep.documents = ex.documents;
             documentsExtracted += ex.documents;
@@ -427,7 +433,6 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const docHashes = new Map<number, string>();
     const sectionHashes = new Set<number>();
     const near = nearT > 0 ? new NearDupIndex<string>(nearT) : null;
-    const sig = new Uint32Array(128);
     const kept: { id: string; source: string }[] = [];
     let sectionsOut = 0;
     let textBytes = 0;
@@ -439,27 +444,28 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       bytesDone += files[i].bytes;
       if (key === null) continue;
       const entry = cache.get(key);
-      for (const d of entry.docs) {
+      const ahead = early[i];
+      early[i] = undefined;
+      for (let di = 0; di < entry.docs.length; di++) {
+        const d = entry.docs[di];
         // The cache is content-addressed (identical files share an entry): provenance comes from this file.
         d.source = files[i].source + d.source;
-        const secs: { heading: string[]; text: string }[] = [];
-        for (const s of d.sections) {
-          const r = removeLines(s.text, boiler, s.heading);
-          removals.boilerplateLines += r.removed;
-          if (r.text.length < minSection) {
-            removals.shortSections++;
-            continue;
-          }
-          if (textRatio(r.text) < minRatio) {
-            removals.lowTextRatioSections++;
-            continue;
-          }
-          secs.push({ heading: s.heading, text: r.text });
+        let texts = d.sections.map((s) => s.text);
+        let sc: Screened;
+        if (ahead && !hitsBoilerplate(ahead.lineKeys[di], boiler)) sc = ahead.screens[di];
+        else {
+          texts = d.sections.map((s) => {
+            const r = removeLines(s.text, boiler, s.heading);
+            removals.boilerplateLines += r.removed;
+            return r.text;
+          });
+          sc = screenSections(texts, screenOpts);
         }
-        const texts = secs.map((s) => s.text);
-        const secHashes = texts.map((t) => textHash(t));
-        const fullLength = texts.reduce((a, t) => a + t.length, 0) + 2 * Math.max(0, texts.length - 1);
-        if (fullLength < minDoc || secs.length === 0) {
+        removals.shortSections += sc.short;
+        removals.lowTextRatioSections += sc.lowRatio;
+        const secs = Array.from(sc.keep, (k) => ({ heading: d.sections[k].heading, text: texts[k] }));
+        const secHashes = Array.from(sc.hashes);
+        if (sc.fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
           continue;
         }
@@ -472,7 +478,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         docHashes.set(h, d.source);
         if (near) {
-          const m = minhash(texts, seed, 5, sig);
+          const m = sc.sig;
           if (m) {
             const hit = near.query(m);
             if (hit) {
@@ -494,8 +500,8 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
             continue;
           }
           sectionHashes.add(sh);
-          const text = redactPii(s.text, redact, pii);
-          const len = cpLength(text);
+          const text = redact.size > 0 ? redactPii(s.text, redact, pii) : s.text;
+          const len = text === s.text ? sc.cpLengths[j] : cpLength(text);
           if (n > 0) offset += 2; // the blank line joining sections
           const row: SectionRow = { id: `${id}#${n}`, doc: id, source: d.source, heading: s.heading, headingPath: s.heading.join(HEADING_SEP), start: offset, end: offset + len, text };
           if (d.title) row.title = d.title;
