@@ -18,11 +18,12 @@ import { createInterface } from "node:readline";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { ExtractCache, type CacheEntry } from "./cache.ts";
-import { ExtractPool } from "./extract-pool.ts";
+import { ExtractPool, type ScreenResult } from "./extract-pool.ts";
 import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, type PiiCounts, type PiiKind } from "./clean.ts";
 import { NearDupIndex } from "./dedupe.ts";
 import { EXTRACTOR_VERSION, SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
-import { hitsBoilerplate, screenSections, type ScreenOptions, type Screened } from "./screen.ts";
+import { screenDocument } from "./extract-worker.ts";
+import type { ScreenOptions, Screened } from "./screen.ts";
 import { ShardWriter, type ShardInfo } from "./shards.ts";
 import { splitDocuments } from "./split.ts";
 import { HEADING_SEP, cpLength, type ExtractedDoc } from "./text.ts";
@@ -299,6 +300,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
   // Work directory beside the output so the final rename stays on one filesystem.
   mkdirSync(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  let pool: ExtractPool | null = null; // worker threads for passes 1 and 2 (closed after pass 2, or on error)
   mkdirSync(tmp, { recursive: true });
   const cacheDir = opts.cacheDir === null ? join(tmp, ".extract") : resolve(cwd, opts.cacheDir ?? join(dirname(out), ".slm-cache", basename(out)));
   try {
@@ -315,19 +317,16 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     let bytesDone = 0;
     let documentsExtracted = 0;
     const screenOpts: ScreenOptions = { minSectionChars: minSection, minTextRatio: minRatio, seed, nearDup: nearT > 0 };
-    // Per file index: each document's line keys and screening, when a worker did them ahead
-    // (pass 2 reuses a screening if none of the document's lines is boilerplate).
-    const early: ({ lineKeys: Float64Array[]; screens: Screened[] } | undefined)[] = [];
 
     // Pass 1: extract (or reuse), count line hashes. Files are read and hashed here in
     // order; extraction runs on the worker pool when there is one (up to `window` files
     // ahead), and results are taken back in file order, so the outcome is the same as
     // extracting one file after another.
-    const pool = workers > 0 ? new ExtractPool(workers) : null;
+    pool = workers > 0 ? new ExtractPool(workers) : null;
     const window = pool ? 2 * pool.size + 2 : 1;
     // What pass 1 needs of a file's extraction: its document count, notes, and a way to
     // count its lines (from the text on this thread, or from keys a worker computed).
-    type Extracted = { documents: number; notes: string[]; countLines: () => void; early?: { lineKeys: Float64Array[]; screens: Screened[] } };
+    type Extracted = { documents: number; notes: string[]; countLines: () => void };
     const fromEntry = (e: CacheEntry): Extracted => ({ documents: e.docs.length, notes: e.notes, countLines: () => { for (const d of e.docs) lines.addDocument(d.sections.map((s) => s.text)); } });
     const inflight = new Map<string, Promise<Extracted>>(); // content key -> extraction under way
     type Stage = { rep: FileReport; key: string; entry: Promise<Extracted> } | { rep: FileReport; skip: string };
@@ -359,10 +358,10 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         const k = key;
         const entry = pool
-          ? pool.extract(bytes!, f.format, readerOpts, cache.fileFor(k), screenOpts).then((r): Extracted => {
+          ? pool.extract(bytes!, f.format, readerOpts, cache.fileFor(k)).then((r): Extracted => {
               if (!r.ok) throw new SkipFile(r.skip);
               cache.markStored(k);
-              return { documents: r.documents, notes: r.notes, countLines: () => { for (const keys of r.lineKeys) lines.addKeys(keys); }, early: r.screens ? { lineKeys: r.lineKeys, screens: r.screens } : undefined };
+              return { documents: r.documents, notes: r.notes, countLines: () => { for (const keys of r.lineKeys) lines.addKeys(keys); } };
             })
           : extractFile(bytes!, "", f.format, readerOpts).then(
               (e) => {
@@ -397,7 +396,6 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
             const f = walked.files[i];
             cache.use(f.source, f.size, f.mtimeMs, rep.sha256!, st.key);
             keys[i] = st.key;
-            early[i] = ex.early;
             if (ex.notes.length > 0) rep.notes = ex.notes;
             rep.documents = ex.documents;
             documentsExtracted += ex.documents;
@@ -421,12 +419,14 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       }
     } finally {
       await Promise.allSettled(pending);
-      await pool?.close();
     }
     rawSeen.clear();
     const boiler = lines.boilerplate(bpDocs, bpFrac);
 
-    // Pass 2: clean, dedupe, redact, write documents.jsonl.
+    // Pass 2: clean, dedupe, redact, write documents.jsonl. With a worker pool, the
+    // per-document work (boilerplate removal, filters, hashes, MinHash: screenDocument)
+    // runs on the workers up to `window` files ahead; this thread keeps the
+    // order-dependent work (duplicates of earlier documents, section dedupe, writing).
     const removals: Removals = { boilerplateLines: 0, shortSections: 0, lowTextRatioSections: 0, duplicateSections: 0, shortDocuments: 0, exactDuplicateDocuments: 0, nearDuplicateDocuments: 0 };
     const pii = emptyPiiCounts();
     const duplicates: DuplicateReport[] = [];
@@ -439,31 +439,44 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const docsPath = join(tmp, "documents.jsonl");
     const w = new LineWriter(docsPath);
     bytesDone = 0;
+    pool?.setBoilerplate(boiler);
+    const screening = new Map<number, Promise<ScreenResult>>();
+    let nextScreen = 0;
     for (let i = 0; i < files.length; i++) {
+      for (; pool && nextScreen < files.length && nextScreen <= i + window; nextScreen++) {
+        const k = keys[nextScreen];
+        if (k === null) continue;
+        const p = pool.screen(cache.fileFor(k), screenOpts);
+        p.catch(() => {}); // awaited below; never an unhandled rejection if this pass stops early
+        screening.set(nextScreen, p);
+      }
       const key = keys[i];
       bytesDone += files[i].bytes;
       if (key === null) continue;
       const entry = cache.get(key);
-      const ahead = early[i];
-      early[i] = undefined;
+      const ahead = screening.get(i);
+      screening.delete(i);
+      const pre = ahead ? await ahead : undefined;
+      if (pre) removals.boilerplateLines += pre.boilerplateLines;
       for (let di = 0; di < entry.docs.length; di++) {
         const d = entry.docs[di];
         // The cache is content-addressed (identical files share an entry): provenance comes from this file.
         d.source = files[i].source + d.source;
-        let texts = d.sections.map((s) => s.text);
         let sc: Screened;
-        if (ahead && !hitsBoilerplate(ahead.lineKeys[di], boiler)) sc = ahead.screens[di];
-        else {
-          texts = d.sections.map((s) => {
-            const r = removeLines(s.text, boiler, s.heading);
-            removals.boilerplateLines += r.removed;
-            return r.text;
-          });
-          sc = screenSections(texts, screenOpts);
+        let textOf: (k: number) => string;
+        if (pre) {
+          // The worker screened this document; redo only the (cheap) line removal for the sections kept.
+          sc = pre.screens[di];
+          textOf = (k) => removeLines(d.sections[k].text, boiler, d.sections[k].heading).text;
+        } else {
+          const r = screenDocument(d.sections, boiler, screenOpts);
+          removals.boilerplateLines += r.boilerplateLines;
+          sc = r.screened;
+          textOf = (k) => r.texts[k];
         }
         removals.shortSections += sc.short;
         removals.lowTextRatioSections += sc.lowRatio;
-        const secs = Array.from(sc.keep, (k) => ({ heading: d.sections[k].heading, text: texts[k] }));
+        const secs = Array.from(sc.keep, (k) => ({ heading: d.sections[k].heading, text: textOf(k) }));
         const secHashes = Array.from(sc.hashes);
         if (sc.fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
@@ -518,6 +531,8 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       progress({ phase: "clean", files: i + 1, filesTotal: files.length, bytes: bytesDone, bytesTotal });
     }
     w.close();
+    await pool?.close();
+    pool = null;
 
     // Split by document.
     const { val } = splitDocuments(kept.map((k) => k.id), valFraction, seed);
@@ -611,5 +626,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    await pool?.close();
   }
 }

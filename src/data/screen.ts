@@ -1,11 +1,10 @@
 // Screening one document's sections: the length and text-ratio filters, a
 // hash per kept section, the document's length, and its MinHash signature.
 // Pure and per document, so it runs wherever the text is: on the main thread
-// in pass 2, or ahead of time on an extraction worker in pass 1 (on the text
-// before boilerplate removal; pass 2 reuses that result when none of the
-// document's lines turned out to be boilerplate, else screens again).
+// in pass 2, or on an ingestion worker ahead of the main thread (pass 2 then
+// keeps only the order-dependent work).
 // Knows nothing about files, the order of documents or what is a duplicate.
-import { LineSet, textHash, textRatio } from "./clean.ts";
+import { textHash, textRatio } from "./clean.ts";
 import { minhash } from "./dedupe.ts";
 import { cpLength } from "./text.ts";
 
@@ -56,11 +55,4 @@ export function screenSections(texts: readonly string[], o: ScreenOptions): Scre
     fullLength,
     sig: o.nearDup && kept.length > 0 ? minhash(kept, o.seed, 5, new Uint32Array(128)) : null,
   };
-}
-
-/** Whether any of a document's line keys (documentLineKeys) is a boilerplate line. */
-export function hitsBoilerplate(lineKeys: ArrayLike<number>, boiler: LineSet): boolean {
-  if (boiler.size === 0) return false;
-  for (let i = 0; i < lineKeys.length; i++) if (boiler.hashes.has(lineKeys[i]!)) return true;
-  return false;
 }
