@@ -33,6 +33,8 @@ export interface EngineOptions {
   maxQueue?: number;
   /** Positions per slot (prompt + generated tokens). Default (and at most): the model's context. */
   contextLength?: number;
+  /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
+  onChange?: (stats: EngineStats) => void;
 }
 
 export interface EngineRequest {
@@ -116,12 +118,16 @@ export class Engine {
   /** Moving average of seconds a request holds a slot (for Retry-After). */
   private avgSeconds = 0;
   private readonly counters = { completed: 0, prefillTokens: 0, decodeTokens: 0, decodeSteps: 0 };
+  private readonly onChange?: (stats: EngineStats) => void;
+  private lastQueued = 0;
+  private lastActive = 0;
 
   constructor(readonly model: CausalLM, opts: EngineOptions = {}) {
     const c = model.config;
     this.maxConcurrency = opts.maxConcurrency ?? 8;
     this.maxQueue = opts.maxQueue ?? 64;
     this.contextLength = opts.contextLength ?? c.maxSeqLen;
+    this.onChange = opts.onChange;
     if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) throw new UsageError(`engine: maxConcurrency must be an integer >= 1, got ${opts.maxConcurrency}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0) throw new UsageError(`engine: maxQueue must be an integer >= 0, got ${opts.maxQueue}`);
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2 || this.contextLength > c.maxSeqLen) {
@@ -193,6 +199,7 @@ export class Engine {
       j.unlisten = () => req.signal!.removeEventListener("abort", onAbort);
     }
     this.queue.push(j);
+    this.changed();
     this.kick();
     return p;
   }
@@ -289,6 +296,14 @@ export class Engine {
     this.counters.completed++;
     if (j.error !== undefined) j.reject(j.error);
     else j.resolve({ ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled });
+    this.changed();
+  }
+
+  private changed(): void {
+    if (!this.onChange || (this.queue.length === this.lastQueued && this.live === this.lastActive)) return;
+    this.lastQueued = this.queue.length;
+    this.lastActive = this.live;
+    this.onChange(this.stats());
   }
 
   private kick(): void {
@@ -345,6 +360,7 @@ export class Engine {
       this.accept(j, j.sampler.sample(logits.subarray((L - 1) * V, L * V), j.history));
       if (j.finish !== null) this.compact();
     }
+    this.changed();
   }
 
   /** One decode step for every live request: feed each its last token at its own position. */
