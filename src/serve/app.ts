@@ -374,6 +374,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       raw.end("data: [DONE]\n\n");
       return;
     } catch (e) {
+      if (isSlmError(e) && e.code === "CANCELLED" && !reply.raw.headersSent) {
+        // A backend may reject instead of returning a "cancelled" result (e.g. aborted while queued).
+        metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+        if (ctl.gone()) return reply.sent ? undefined : reply.hijack();
+        const c = cancelledAnswer();
+        return sendError(reply, c.status, c.message, c.code);
+      }
       if (!reply.sent && !reply.raw.headersSent) throw e;
       // Mid-stream failure: the status line is gone; report it in the stream, then end it.
       const c = classify(e);
