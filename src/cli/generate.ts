@@ -1,12 +1,12 @@
 // `slm generate`: one completion from a model directory (or a llama2.c .bin),
 // streamed to stdout as text (through the tokenizer's stream decoder) or as
 // ids, or printed as one JSON object. Also the flag parsing shared with
-// `slm chat`: sampling flags with defaults from generation_config.json, and
-// the stop token ids of a loaded model. Thin: generation itself is
+// `slm chat`: sampling flags with defaults from generation_config.json (stop
+// token ids come from stopTokenIds in src/formats/hf-dir.ts). Thin: generation itself is
 // src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
-import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
-import { loadModel } from "../formats/hf-dir.ts";
+import type { GenerationConfig } from "../formats/hf-dir.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
@@ -65,27 +65,6 @@ export function samplingFromFlags(values: FlagValues, gen: GenerationConfig): { 
   const maxTokens = intFlag("max-tokens", values["max-tokens"], g.max_new_tokens ?? DEFAULT_MAX_TOKENS, 0);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : intFlag("seed", values.seed, 0, 0);
   return { sampling, maxTokens, seed };
-}
-
-/**
- * Token ids that end a generation: eos ids of generation_config.json and config.json; for a
- * llama2.c file also BOS (its models delimit stories with BOS, as its run.c stops on it); for
- * chat, the tokenizer's end-of-turn special tokens as well.
- */
-export function stopTokenIds(m: LoadedModel, chat = false): number[] {
-  const ids = new Set<number>();
-  const eos = m.generation.eos_token_id;
-  for (const id of Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]) ids.add(id);
-  if (m.config.eosTokenId !== undefined) ids.add(m.config.eosTokenId);
-  if (m.source.format === "llama2c" && m.config.bosTokenId !== undefined) ids.add(m.config.bosTokenId);
-  const tok = m.tokenizer;
-  if (tok) {
-    const sp = tok.specialTokens;
-    const eosName = tok.spec.config.eos_token;
-    if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
-  }
-  return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
 }
 
 /** Parses "1,2,3" or "1 2 3". */
