@@ -45,7 +45,10 @@ const PROMPTS = ["Tell me about the cat.", "What is a handbook?", "Write one lin
 
 async function makeMicroModel(dir: string): Promise<string> {
   const text = PROMPTS.join(" ") + " the cat sat on the mat. a dog ran in the park. the sea is wide and blue.";
-  const tok = await trainBpe(Array.from({ length: 50 }, () => text), { vocabSize: 512 });
+  const texts = function* () {
+    for (let i = 0; i < 50; i++) yield text;
+  };
+  const tok = await trainBpe(texts(), { vocabSize: 512 });
   const model = createModel(presetConfig("micro", tok.vocabSize), 1);
   const out = join(dir, "micro");
   saveModelDir(out, model, { tokenizer: tok });
