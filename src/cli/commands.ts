@@ -9,6 +9,7 @@ import { exportCommand } from "./export.ts";
 import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
+import { serveCommand } from "./serve.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   chatCommand,
   importCommand,
   exportCommand,
+  serveCommand,
   benchKernelsCommand,
   benchTrainCommand,
   benchGenerateCommand,
