@@ -4,6 +4,7 @@ import { benchGenerateCommand } from "./bench-generate.ts";
 import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
+import { demoCommand } from "./demo.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
 import { generateCommand } from "./generate.ts";
@@ -14,6 +15,7 @@ import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
+  demoCommand,
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
