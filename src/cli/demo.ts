@@ -14,11 +14,11 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { ingest } from "../data/ingest.ts";
 import { trainTextTokenizer } from "../data/tokenizer.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
-import { countParameters, createModel, presetConfig, type ModelConfig } from "../models/index.ts";
+import { countParameters, createModel, presetConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { openDataset } from "../train/dataset.ts";
 import { latestCheckpoint } from "../train/checkpoint.ts";
-import { train, type TrainConfig } from "../train/trainer.ts";
+import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, ingestProgressReporter, trainEventReporter } from "./progress.ts";
@@ -81,13 +81,42 @@ export interface DemoResult {
   /** Which stages ran now (false = reused from an earlier run). */
   ingested: boolean;
   trained: boolean;
-  stopped: "steps" | "time" | "requested" | "reused";
+  /** "early": validation loss stopped improving; "reused": an earlier run's model. */
+  stopped: "steps" | "time" | "early" | "requested" | "reused";
   finalValLoss: number | null;
 }
 
 const STATE_FILE = "demo.json";
 /** Training stops at this multiple of the time budget even when the schedule has steps left. */
 const DEADLINE_FACTOR = 1.2;
+/** Evaluations without a new best validation loss before training stops. */
+const PATIENCE = 3;
+
+/** A copy of the parameters at the best validation loss so far (the demo models are small: a few MB). */
+export class BestWeights {
+  loss = Infinity;
+  step = -1;
+  private copy: Float32Array[] | null = null;
+  private sinceBest = 0;
+  constructor(private readonly model: CausalLM) {}
+  /** Records an evaluation; returns how many evaluations in a row did not improve on the best. */
+  observe(step: number, loss: number): number {
+    if (Number.isFinite(loss) && loss < this.loss) {
+      this.loss = loss;
+      this.step = step;
+      this.copy = this.model.parameters().map((p) => p.data.slice());
+      this.sinceBest = 0;
+    } else this.sinceBest++;
+    return this.sinceBest;
+  }
+  /** Puts the best weights back when they beat the final validation loss. */
+  restoreIfBetter(finalLoss: number | null): boolean {
+    if (!this.copy || finalLoss === null || !(this.loss < finalLoss)) return false;
+    const params = this.model.parameters();
+    for (let i = 0; i < params.length; i++) params[i]!.data.set(this.copy[i]!);
+    return true;
+  }
+}
 
 function readState(out: string): DemoState {
   const p = join(out, STATE_FILE);
@@ -180,24 +209,44 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     // (checkpoint + model) with the schedule not quite finished, and the demo goes on.
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), DEADLINE_FACTOR * o.timeBudgetMs);
-    const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
+    // A small folder is seen many times over in a few minutes: once the validation loss has not
+    // improved for PATIENCE evaluations the run stops, and the best weights seen are kept.
+    const early = new AbortController();
+    const best = new BestWeights(model);
+    const report = trainEventReporter(ctx, line, false);
+    const onEvent = (e: TrainEvent) => {
+      report(e);
+      if (e.type === "eval" && best.observe(e.step, e.valLoss) >= PATIENCE) early.abort();
+    };
+    const signal = AbortSignal.any([deadline.signal, early.signal, ...(o.signal ? [o.signal] : [])]);
     let result;
     try {
-      result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir: out, config, resume, onEvent: trainEventReporter(ctx, line, false), signal });
+      result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir: out, config, resume, onEvent, signal });
     } finally {
       clearTimeout(timer);
       line.clear();
     }
+    let stopped: DemoResult["stopped"] = result.stopped;
     if (result.stopped === "requested" && !o.signal?.aborted) {
-      ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
-      result = { ...result, stopped: "time" as const };
+      if (early.signal.aborted) {
+        stopped = "early";
+        ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
+      } else {
+        stopped = "time";
+        ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
+      }
+    }
+    let valLoss = result.finalValLoss;
+    if (stopped !== "requested" && best.restoreIfBetter(valLoss)) {
+      ctx.err(`  keeping the weights of step ${best.step} (val loss ${best.loss.toFixed(3)}; ${valLoss!.toFixed(3)} at the end: later steps overfit)`);
+      valLoss = best.loss;
     }
     saveModelDir(modelDir, model, { tokenizer });
     const c = result.counters;
-    state.model = { dataset: datasetDir, steps: c.step, elapsedMs: c.elapsedMs, finalValLoss: result.finalValLoss, params, stopped: result.stopped };
+    state.model = { dataset: datasetDir, steps: c.step, elapsedMs: c.elapsedMs, finalValLoss: valLoss, params, stopped };
     writeState(out, state);
-    ctx.err(`  ${result.stopped === "requested" ? "stopped" : "done"} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(c.tokens / Math.max(c.elapsedMs / 1000, 1e-9))} tok/s)${result.finalValLoss === null ? "" : `; val loss ${result.finalValLoss.toFixed(3)} (perplexity ${Math.exp(result.finalValLoss).toFixed(1)})`}`);
-    return { modelDir, datasetDir, ingested, trained: true, stopped: result.stopped, finalValLoss: result.finalValLoss };
+    ctx.err(`  ${stopped === "requested" ? "stopped" : "done"} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(c.tokens / Math.max(c.elapsedMs / 1000, 1e-9))} tok/s)${valLoss === null ? "" : `; val loss ${valLoss.toFixed(3)} (perplexity ${Math.exp(valLoss).toFixed(1)})`}`);
+    return { modelDir, datasetDir, ingested, trained: true, stopped, finalValLoss: valLoss };
   } finally {
     ds.close();
   }

@@ -54,6 +54,13 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+let plainUrl: string | undefined;
+/** The shared server without a key, started on first use. */
+async function plainServer(): Promise<string> {
+  plainUrl ??= await serve();
+  return plainUrl;
+}
+
 async function serve(apiKey?: string): Promise<string> {
   const s = await startServer({ modelDir, host: "127.0.0.1", port: 0, apiKey, maxConcurrency: 2 });
   servers.push(s);
@@ -78,7 +85,7 @@ async function openPage(url: string): Promise<{ page: Page; close(): Promise<voi
 }
 
 test("web UI: the model card, a streamed reply, and Stop", { skip }, async () => {
-  const url = await serve();
+  const url = await plainServer();
   const { page, close } = await openPage(url);
   try {
     await page.waitForSelector("#card[data-loaded=true]");
@@ -150,8 +157,8 @@ test("web UI: a server with an API key shows a clear 401 error until the key is 
   }
 });
 
-test("web UI: citations render as safe links, model-like text stays text", { skip }, async () => {
-  const url = await serve();
+test("web UI: citations render as a list of safe links whose titles are text", { skip }, async () => {
+  const url = await plainServer();
   const { page, close } = await openPage(url);
   try {
     await page.waitForSelector("#card[data-loaded=true]");
