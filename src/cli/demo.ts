@@ -7,7 +7,7 @@
 // checkpoint; --fresh starts over. Thin: the work is src/data/ingest.ts,
 // src/train/trainer.ts and src/serve/server.ts.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
@@ -328,7 +328,7 @@ export const demoCommand: Command = {
       }
       ctx.err(`slm demo: 3/3 serving ${r.modelDir}…`);
       const { startServer } = await import("../serve/server.ts"); // loaded only to serve: --no-serve needs no HTTP stack
-      const server = await startServer({ modelDir: r.modelDir, host, port, onLog: ctx.verbose ? (l) => ctx.err(l) : undefined });
+      const server = await startServer({ modelDir: r.modelDir, modelId: basename(resolve(v.out ?? join("runs", "demo"))), host, port, onLog: ctx.verbose ? (l) => ctx.err(l) : undefined });
       serving = server;
       ctx.out(`\nslm demo: ready after ${formatDuration(Date.now() - t0)}. Open ${server.url} to chat (OpenAI-compatible API at ${server.url.replace(/\/$/, "")}/v1).`);
       ctx.out("Press Ctrl-C to stop the server.");
