@@ -96,11 +96,14 @@ const PATIENCE = 3;
 export class BestWeights {
   loss = Infinity;
   step = -1;
+  /** Step of the latest evaluation observed. */
+  lastStep = -1;
   private copy: Float32Array[] | null = null;
   private sinceBest = 0;
   constructor(private readonly model: CausalLM) {}
   /** Records an evaluation; returns how many evaluations in a row did not improve on the best. */
   observe(step: number, loss: number): number {
+    this.lastStep = step;
     if (Number.isFinite(loss) && loss < this.loss) {
       this.loss = loss;
       this.step = step;
@@ -216,7 +219,7 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     const report = trainEventReporter(ctx, line, false);
     const onEvent = (e: TrainEvent) => {
       report(e);
-      if (e.type === "eval" && best.observe(e.step, e.valLoss) >= PATIENCE) early.abort();
+      if (e.type === "eval" && e.step !== best.lastStep && best.observe(e.step, e.valLoss) >= PATIENCE) early.abort();
     };
     const signal = AbortSignal.any([deadline.signal, early.signal, ...(o.signal ? [o.signal] : [])]);
     let result;

@@ -68,7 +68,11 @@ export function trainStepLine(e: Extract<TrainEvent, { type: "step" }>): string 
 
 /** Training events for train()'s onEvent: JSON lines on stdout with json, else progress on stderr. */
 export function trainEventReporter(ctx: CommandContext, line: StatusLine, json: boolean): (e: TrainEvent) => void {
+  let lastEvalStep = -1;
   return (e) => {
+    // A run stopped right after an evaluation evaluates the same weights again at the end: show it once.
+    if (e.type === "eval" && e.step === lastEvalStep && !json) return;
+    if (e.type === "eval") lastEvalStep = e.step;
     if (json) {
       ctx.out(JSON.stringify(e));
       return;
