@@ -126,7 +126,11 @@
     }
     els.card.dataset.loaded = "true";
     els.modelName.textContent = `${model.id}: ${c.modelType ?? "model"}, ${formatCount(c.parameters)} parameters`;
-    if (c.contextLength) els.maxTokens.max = String(c.contextLength);
+    if (c.contextLength > 1) {
+      // The server refuses max_tokens >= the context (the prompt needs room too).
+      els.maxTokens.max = String(c.contextLength - 1);
+      if (Number(els.maxTokens.value) >= c.contextLength) els.maxTokens.value = String(Math.floor(c.contextLength / 2));
+    }
   }
 
   async function loadModel() {
