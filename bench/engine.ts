@@ -8,6 +8,8 @@
 //        [--prompt-tokens 32] [--tokens 64] [--temperature 0.8] [--rounds 3] [--threads N] [--json]
 //
 // Tokens/s count generated tokens only (prefill time is included in the wall time).
+// Also per CPU second of the process: on a shared, busy machine the wall-clock rates
+// swing with other load, and the CPU-time ratio is the steadier comparison.
 import { parseArgs } from "node:util";
 
 import { Engine, type EngineRequest } from "../src/infer/engine.ts";
@@ -41,12 +43,15 @@ const requests: EngineRequest[] = Array.from({ length: N }, (_, i) => ({
   seed: i,
 }));
 
-async function timed(run: () => Promise<{ completionTokens: number }[]>): Promise<{ tokensPerSecond: number; seconds: number; tokens: number }> {
+/** Generated tokens per wall second, and per CPU second of this process (steadier on a shared machine). */
+async function timed(run: () => Promise<{ completionTokens: number }[]>): Promise<{ tokensPerSecond: number; tokensPerCpuSecond: number }> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const res = await run();
+  const cpu = process.cpuUsage(c0);
   const seconds = (performance.now() - t0) / 1000;
   const generated = res.reduce((n, r) => n + r.completionTokens, 0);
-  return { tokensPerSecond: generated / seconds, seconds, tokens: generated };
+  return { tokensPerSecond: generated / seconds, tokensPerCpuSecond: generated / ((cpu.user + cpu.system) / 1e6) };
 }
 const together = () => timed(() => Promise.all(requests.map((r) => engine.submit(r))));
 const oneByOne = () => timed(async () => {
@@ -57,11 +62,12 @@ const oneByOne = () => timed(async () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 await engine.submit({ ...requests[0]!, maxTokens: 4 }); // warm-up
-const seq: number[] = [];
-const con: number[] = [];
+const seq: number[] = [], con: number[] = [], seqCpu: number[] = [], conCpu: number[] = [];
 for (let r = 0; r < rounds; r++) {
-  seq.push((await oneByOne()).tokensPerSecond);
-  con.push((await together()).tokensPerSecond);
+  const a = await oneByOne();
+  const b = await together();
+  seq.push(a.tokensPerSecond), seqCpu.push(a.tokensPerCpuSecond);
+  con.push(b.tokensPerSecond), conCpu.push(b.tokensPerCpuSecond);
 }
 const s = engine.stats();
 const row = {
@@ -69,6 +75,9 @@ const row = {
   oneAtATimeTokensPerSecond: +median(seq).toFixed(1),
   concurrentTokensPerSecond: +median(con).toFixed(1),
   ratio: +(median(con) / median(seq)).toFixed(2),
+  oneAtATimeTokensPerCpuSecond: +median(seqCpu).toFixed(1),
+  concurrentTokensPerCpuSecond: +median(conCpu).toFixed(1),
+  cpuRatio: +(median(conCpu) / median(seqCpu)).toFixed(2),
   avgDecodeBatch: +(s.decodeTokens / s.decodeSteps).toFixed(2),
   kvCacheMiB: +(engine.cacheBytes / 2 ** 20).toFixed(1),
 };
@@ -76,5 +85,6 @@ if (v.json) console.log(JSON.stringify(row));
 else {
   console.log(`engine, ${preset} (random weights, vocab ${vocab}), ${N} requests of ${promptTokens} prompt + ${tokens} generated tokens, temperature ${temperature}, ${concurrency} slots (KV cache ${row.kvCacheMiB} MiB)`);
   console.log(`  one at a time: ${row.oneAtATimeTokensPerSecond} tokens/s   all at once: ${row.concurrentTokensPerSecond} tokens/s   ratio ${row.ratio}x   (median of ${rounds} rounds)`);
+  console.log(`  per CPU second: ${row.oneAtATimeTokensPerCpuSecond} vs ${row.concurrentTokensPerCpuSecond} tokens   ratio ${row.cpuRatio}x`);
   console.log(JSON.stringify(row));
 }
