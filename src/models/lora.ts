@@ -12,7 +12,7 @@
 import { ConfigError, UsageError } from "../errors.ts";
 import { axpy } from "../native/ops/activation.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
-import { Linear, Parameter, add, dropout, linear, scale as scaleOp, type LinearAdapter, type Tape, type Tensor } from "../tensor/index.ts";
+import { Linear, Parameter, Tensor, dropout, linear, type LinearAdapter, type Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { CausalLM } from "./index.ts";
 
@@ -120,8 +120,7 @@ export class LoraAdapter implements LinearAdapter {
   apply(g: Tape, x: Tensor, y: Tensor): Tensor {
     if (this.merged) return y;
     const h = linear(g, dropout(g, x, this.dropoutP, this.rng), this.A); // h (N, r) = x (N, IN) · Aᵀ
-    const d = linear(g, h, this.B); // d (N, OUT) = h · Bᵀ
-    return add(g, y, scaleOp(g, d, this.scale));
+    return addLowRank(g, y, h, this.B, this.scale);
   }
 
   /** delta (OUT, IN) = scale · B · A, into a new array. */
@@ -148,6 +147,37 @@ export class LoraAdapter implements LinearAdapter {
     axpy(w.data, -1, this.delta(), w.size);
     this.merged = false;
   }
+}
+
+/**
+ * out (N,OUT) = y + s · h (N,r) · B (OUT,r)ᵀ, written INTO y's buffer: y is a fresh linear
+ * output that nothing else reads (the Linear hands only the adapted output on) and whose
+ * backward needs only its gradient, not its values. Its gradient is dout itself when nothing
+ * else flowed into it. s·h is formed in TypeScript (N·r values), so the op costs one matmul
+ * forward and two backward: the adapter's whole overhead over the frozen layer.
+ */
+function addLowRank(g: Tape, y: Tensor, h: Tensor, B: Parameter, s: number): Tensor {
+  const n = h.rows, r = h.cols, out = B.shape[0]!;
+  const hs = g.empty(h.shape); // (N, r)
+  for (let i = 0; i < hs.size; i++) hs.data[i] = s * h.data[i]!;
+  gemm(hs.data, B.data, y.data, n, out, r, { transB: true, accumulate: true }); // y (N,OUT) += hs · Bᵀ
+  const res = new Tensor(y.data, y.shape);
+  if (g.needsGrad(y, h, B)) {
+    g.record("lora", res, (dout) => {
+      if (y.requiresGrad) {
+        if (y.grad === null) y.grad = dout;
+        else axpy(y.grad, 1, dout, dout.length); // dy += dout
+      }
+      if (B.requiresGrad) gemm(dout, hs.data, g.grad(B), out, r, n, { transA: true, accumulate: true }); // dB (OUT,r) += doutᵀ · hs
+      if (h.requiresGrad) {
+        const dhs = g.scratch(n * r); // (N, r) = dout · B
+        gemm(dout, B.data, dhs, n, r, out);
+        const dh = g.grad(h);
+        for (let i = 0; i < dhs.length; i++) dh[i]! += s * dhs[i]!;
+      }
+    });
+  }
+  return res;
 }
 
 /** The PEFT tensor-name prefix of a module: base_model.model.<module path>. */
