@@ -6,9 +6,12 @@ import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
+import { finetuneCommand } from "./finetune.ts";
 import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
+import { serveCommand } from "./serve.ts";
+import { mergeCommand } from "./merge.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
@@ -16,11 +19,14 @@ export const commands: Command[] = [
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
+  finetuneCommand,
+  mergeCommand,
   evalCommand,
   generateCommand,
   chatCommand,
   importCommand,
   exportCommand,
+  serveCommand,
   benchKernelsCommand,
   benchTrainCommand,
   benchGenerateCommand,
