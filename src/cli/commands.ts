@@ -1,13 +1,16 @@
 // The registry of CLI commands: one import and one entry per command file.
+import { askCommand } from "./ask.ts";
 import { benchKernelsCommand } from "./bench.ts";
 import { benchGenerateCommand } from "./bench-generate.ts";
 import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
+import { evalQaCommand } from "./eval-qa.ts";
 import { exportCommand } from "./export.ts";
 import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
+import { indexCommand } from "./index-cmd.ts";
 import { ingestCommand } from "./ingest.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
@@ -17,8 +20,11 @@ export const commands: Command[] = [
   ...tokenizerCommands,
   trainCommand,
   evalCommand,
+  evalQaCommand,
   generateCommand,
   chatCommand,
+  indexCommand,
+  askCommand,
   importCommand,
   exportCommand,
   benchKernelsCommand,
