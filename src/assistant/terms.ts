@@ -11,7 +11,10 @@ export const STOP_WORDS: ReadonlySet<string> = new Set(
     "i if in into is it its itself just me more most my no nor not now of off on once only or other our ours out over own " +
     "same she should so some such than that the their them then there these they this those through to too under until up " +
     "very was we were what when where which while who whom why will with would you your yours yourself " +
-    "get gets got may might must shall let lets im ive id dont doesnt isnt cant also per via etc one s t").split(" "),
+    "get gets got may might must shall let lets im ive id dont doesnt isnt cant also per via etc one s t " +
+    // Words that shape a question rather than name its topic ("how long", "how far ahead", "what's").
+    "long far much many soon often quickly ahead whats hows wheres whos whens kind sort need needs want wants use tell know " +
+    "find able allowed okay ok please thing things someone anything something").split(" "),
 );
 
 /** Lower-cased word tokens (letters and digits; apostrophes dropped so "don't" -> "dont"). */
@@ -24,6 +27,12 @@ export function words(text: string): string[] {
     .filter((w) => w.length > 0);
 }
 
+/** "submitt" -> "submit" (a doubled final consonant left by -ing/-ed), but "install" and "pass" stay. */
+function undouble(s: string): string {
+  const n = s.length;
+  return n > 3 && s[n - 1] === s[n - 2] && /[bcdfgkmnprtvz]/.test(s[n - 1]!) ? s.slice(0, -1) : s;
+}
+
 /** A light stemmer: enough to join plurals and common verb forms, never below 3 letters. */
 export function stem(w: string): string {
   if (w.length <= 3 || /^\d/.test(w)) return w;
@@ -31,8 +40,8 @@ export function stem(w: string): string {
   if (s.endsWith("ies") && s.length > 4) s = s.slice(0, -3) + "y";
   else if (s.endsWith("sses")) s = s.slice(0, -2);
   else if (s.endsWith("s") && !s.endsWith("ss") && !s.endsWith("us") && !s.endsWith("is")) s = s.slice(0, -1);
-  if (s.endsWith("ing") && s.length > 5) s = s.slice(0, -3);
-  else if (s.endsWith("ed") && s.length > 4) s = s.slice(0, -2);
+  if (s.endsWith("ing") && s.length > 5) s = undouble(s.slice(0, -3));
+  else if (s.endsWith("ed") && s.length > 4) s = undouble(s.slice(0, -2));
   else if (s.endsWith("ly") && s.length > 5) s = s.slice(0, -2);
   if (s.length > 4 && s.endsWith("e")) s = s.slice(0, -1);
   return s;
