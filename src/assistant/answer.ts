@@ -140,7 +140,7 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     template ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true }).ids : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
   const fitted = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400, maxTokens: ctx - maxNew, countTokens: (s) => encode(question, s).length });
   const ids = encode(question, fitted);
-  if (ids.length > ctx - maxNew) throw new ConfigError(`the question alone needs ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
+  if (ids.length > ctx - maxNew) throw new ConfigError(`the instructions and question alone need ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
   const [res] = await generate(model, [ids], {
     maxTokens: maxNew,
     sampling: opts.sampling ?? { temperature: 0 },
