@@ -6,6 +6,7 @@ import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
 import { evalCommand } from "./eval.ts";
+import { evalCompareCommand } from "./eval-compare.ts";
 import { evalQaCommand } from "./eval-qa.ts";
 import { exportCommand } from "./export.ts";
 import { generateCommand } from "./generate.ts";
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   trainCommand,
   evalCommand,
   evalQaCommand,
+  evalCompareCommand,
   generateCommand,
   chatCommand,
   indexCommand,

@@ -137,3 +137,27 @@ ${res.unanswerable.map((r) => `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(
   }
   return htmlPage(meta.title, parts.join("\n"));
 }
+
+/** The comparison report: one table row per model, bar charts of accuracy, bits per byte and speed. */
+export function compareReportHtml(rows: readonly CompareRowLike[], meta: { title: string; index: string; questions: string; dataset: string | null; metrics?: { name: string; series: LineSeries[] }[] }): string {
+  const parts: string[] = [];
+  parts.push(`<p>Index: ${escapeHtml(meta.index)}<br>Questions: ${escapeHtml(meta.questions)}<br>Domain text: ${escapeHtml(meta.dataset ?? "none (no --data)")}</p>`);
+  parts.push(`<table><tr><th>model</th><th>parameters</th><th>weights (f32)</th><th>bits/byte</th><th>perplexity/token</th><th>QA accuracy</th><th>recall@3 (${escapeHtml(rows[0]?.qa.answerMode ?? "")})</th><th>cites gold</th><th>unanswerable → not found</th><th>answer latency p50</th><th>decode tokens/s</th></tr>
+${rows.map((r) => `<tr><td>${escapeHtml(r.name)}</td><td>${(r.params / 1e6).toFixed(2)}M</td><td>${r.weightsMB.toFixed(1)} MB</td><td>${r.domain ? r.domain.bitsPerByte.toFixed(3) : "–"}</td><td>${r.domain ? r.domain.perplexity.toFixed(1) : "–"}</td><td>${pct(r.qa.accuracy)}</td><td>${pct(r.qa.recall[r.qa.answerMode]?.["@3"] ?? null)}</td><td>${pct(r.qa.citationCorrect)}</td><td>${r.qa.unanswerable ? pct(r.qa.unanswerable.notFoundRate) : "–"}</td><td>${r.qa.latencyMs.p50.toFixed(0)} ms</td><td>${r.tokensPerSecond.toFixed(1)}</td></tr>`).join("\n")}</table>`);
+  const names = rows.map((r) => r.name);
+  parts.push(barChartSvg("QA accuracy", names, [{ label: "accuracy", values: rows.map((r) => r.qa.accuracy) }, { label: "cites gold", values: rows.map((r) => r.qa.citationCorrect ?? 0) }], { max: 1, percent: true }));
+  if (rows.every((r) => r.domain)) parts.push(barChartSvg("Domain bits per byte (lower is better)", names, [{ label: "bits/byte", values: rows.map((r) => r.domain!.bitsPerByte) }]));
+  parts.push(barChartSvg("Decode speed (tokens/s)", names, [{ label: "tokens/s", values: rows.map((r) => r.tokensPerSecond) }]));
+  for (const m of meta.metrics ?? []) parts.push(lineChartSvg(`Training loss — ${m.name}`, m.series, { xLabel: "step" }));
+  return htmlPage(meta.title, parts.join("\n"));
+}
+
+/** The fields of a comparison row the report shows (src/eval/compare.ts CompareRow). */
+export interface CompareRowLike {
+  name: string;
+  params: number;
+  weightsMB: number;
+  domain: null | { bitsPerByte: number; perplexity: number; tokens: number };
+  qa: QaResult["summary"];
+  tokensPerSecond: number;
+}
