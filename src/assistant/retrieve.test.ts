@@ -27,8 +27,10 @@ test("rrf: scores are sums of 1/(k + rank); an id in both lists beats ids in one
   assert.ok(Math.abs(f[0]!.score - (1 / 62 + 1 / 61)) < 1e-12);
   assert.deepEqual(f[0]!.ranks, [2, 1]);
   assert.deepEqual(f[1]!.ranks, [1, null]);
-  // Equal scores: the better single rank first (7 and 9 are both rank 1 in one list... 9 is rank 2).
   assert.ok(Math.abs(f[2]!.score - 1 / 62) < 1e-12);
+  // Equal scores and best ranks: the earlier list wins (9 is first in list 2, 4 first in list 1).
+  assert.deepEqual(rrf([[4], [9]], 60).map((x) => x.id), [4, 9]);
+  assert.deepEqual(rrf([[9], [4]], 60).map((x) => x.id), [9, 4]);
   // An id repeated within one list counts once.
   assert.deepEqual(rrf([[1, 1, 2]], 60).map((x) => [x.id, x.ranks[0]]), [[1, 1], [2, 3]]);
 });

@@ -69,10 +69,16 @@ export function rrf(lists: readonly (readonly number[])[], rrfK = 60): { id: num
       e.score += 1 / (rrfK + i + 1);
     });
   });
-  // Ties broken by the best rank in any list, then id, so the order is deterministic.
+  // Ties: the better best rank in any list, then the better rank in the earlier list
+  // (callers put BM25 first), then id, so the order is deterministic.
+  const best = (r: (number | null)[]) => Math.min(...r.map((x) => x ?? Infinity));
+  const byLists = (a: (number | null)[], b: (number | null)[]) => {
+    for (let i = 0; i < a.length; i++) if ((a[i] ?? Infinity) !== (b[i] ?? Infinity)) return (a[i] ?? Infinity) - (b[i] ?? Infinity);
+    return 0;
+  };
   return [...acc.entries()]
     .map(([id, e]) => ({ id, ...e }))
-    .sort((a, b) => b.score - a.score || Math.min(...a.ranks.map((r) => r ?? Infinity)) - Math.min(...b.ranks.map((r) => r ?? Infinity)) || a.id - b.id);
+    .sort((a, b) => b.score - a.score || best(a.ranks) - best(b.ranks) || byLists(a.ranks, b.ranks) || a.id - b.id);
 }
 
 /** IDF-weighted share of the question's distinct content stems found in `text`. */
