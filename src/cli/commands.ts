@@ -9,10 +9,13 @@ import { evalCommand } from "./eval.ts";
 import { evalCompareCommand } from "./eval-compare.ts";
 import { evalQaCommand } from "./eval-qa.ts";
 import { exportCommand } from "./export.ts";
+import { finetuneCommand } from "./finetune.ts";
 import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
 import { indexCommand } from "./index-cmd.ts";
 import { ingestCommand } from "./ingest.ts";
+import { serveCommand } from "./serve.ts";
+import { mergeCommand } from "./merge.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
@@ -20,6 +23,8 @@ export const commands: Command[] = [
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
+  finetuneCommand,
+  mergeCommand,
   evalCommand,
   evalQaCommand,
   evalCompareCommand,
@@ -29,6 +34,7 @@ export const commands: Command[] = [
   askCommand,
   importCommand,
   exportCommand,
+  serveCommand,
   benchKernelsCommand,
   benchTrainCommand,
   benchGenerateCommand,
