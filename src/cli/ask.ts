@@ -7,9 +7,8 @@ import { UsageError } from "../errors.ts";
 import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
-import { loadModel } from "../formats/hf-dir.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
-import { stopTokenIds } from "./generate.ts";
 import { embedderFor } from "./index-cmd.ts";
 
 export const ASK_FLAGS = {

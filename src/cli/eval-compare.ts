@@ -10,10 +10,9 @@ import { compareModels, validationTexts, type CompareEntry } from "../eval/compa
 import { readQaFile, type QaItem } from "../eval/qa.ts";
 import { compareReportHtml, lossCurvesFromMetrics } from "../eval/report.ts";
 import { writeFileAtomicSync } from "../formats/atomic.ts";
-import { loadModel } from "../formats/hf-dir.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
-import { stopTokenIds } from "./generate.ts";
 
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
 
