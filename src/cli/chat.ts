@@ -7,6 +7,7 @@
 import { createInterface } from "node:readline";
 
 import { UsageError } from "../errors.ts";
+import { loadAdapter } from "../formats/peft.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { PLAIN_CHAT_STOPS, chatPromptIds, hasChatTemplate, type ChatMessage } from "../tokenizer/index.ts";
@@ -28,6 +29,7 @@ Ctrl-C stops a reply; at the prompt it exits.
 
 Options:
   --model DIR             model directory with a tokenizer
+  --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --system TEXT           system message, kept through /reset and context trimming
 ${SAMPLING_HELP}
 
@@ -35,10 +37,11 @@ Examples:
   slm chat --model out/run1/model --system "You answer briefly."
   printf 'hello\\nwhat is a handbook?\\n' | slm chat --model out/run1/model --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, { model: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS }, false);
+    const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory with a tokenizer)");
     samplingFromFlags(values, {});
     const loaded = loadModel(values.model);
+    if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     if (!loaded.tokenizer) throw new UsageError(`${values.model} has no tokenizer; slm chat needs text (try slm generate --prompt-ids)`);
     const tok = loaded.tokenizer;
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);

@@ -5,7 +5,8 @@
 // token ids come from stopTokenIds in src/formats/hf-dir.ts). Thin: generation itself is
 // src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
-import type { GenerationConfig } from "../formats/hf-dir.ts";
+import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
+import { loadAdapter } from "../formats/peft.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
@@ -101,6 +102,7 @@ Generation stops at an end-of-sequence token, a --stop string, or the token budg
 
 Options:
   --model PATH            model directory or llama2.c .bin file
+  --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --prompt TEXT           prompt text (encoded with the model's tokenizer)
   --prompt-ids IDS        prompt as token ids: "1,2,3"
 ${SAMPLING_HELP}
@@ -113,6 +115,7 @@ Examples:
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values } = parse(argv, {
       model: { type: "string" },
+      adapter: { type: "string" },
       prompt: { type: "string" },
       "prompt-ids": { type: "string" },
       stop: { type: "string", multiple: true },
@@ -126,6 +129,7 @@ Examples:
     // Check every flag before the (slow) model load.
     samplingFromFlags(values, {});
     const loaded = loadModel(values.model);
+    if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;
     if (!tok && promptIds === undefined) throw new UsageError(`${values.model} has no tokenizer: pass the prompt as --prompt-ids`);

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ConfigError } from "../errors.ts";
 import { Rng } from "../util/rng.ts";
-import { Sampler, argmax } from "./sampler.ts";
+import { Sampler, argmax, sortCandidates } from "./sampler.ts";
 
 const logits = new Float32Array([1, 3, 2, 0.5, 2.9]);
 
@@ -69,4 +69,18 @@ test("invalid options are ConfigErrors naming the option", () => {
   assert.throws(() => new Sampler(5, { minP: 1 }), /min_p/);
   assert.throws(() => new Sampler(5, { repetitionPenalty: 0 }), /repetition_penalty/);
   assert.throws(() => new Sampler(5).sample(new Float32Array(3)), /vocabulary is 5/);
+});
+
+test("sortCandidates orders ids by logit descending, ties by id, as a comparator sort does", () => {
+  const rng = new Rng(9);
+  for (const V of [5, 300, 8192]) {
+    // Ties, zeros of both signs, negatives, large magnitudes.
+    const pool = [0, -0, 1.5, -1.5, 3, 3, -100, 1e30, -1e30, 0.1];
+    const x = Float32Array.from({ length: V }, (_, i) => (i % 3 === 0 ? pool[i % pool.length]! : (rng.uniform() - 0.5) * 20));
+    const ids = Int32Array.from({ length: V }, (_, i) => i).filter((i) => i % 7 !== 3); // a subset, as after the floor filter
+    const want = Array.from(ids).sort((a, b) => x[b]! - x[a]! || a - b);
+    const got = ids.slice();
+    sortCandidates(x, got);
+    assert.deepEqual(Array.from(got), want, `V=${V}`);
+  }
 });

@@ -44,12 +44,14 @@ export class Sampler {
   private readonly scratch: Float32Array; // (V) adjusted logits
   private readonly order: Int32Array; // (V) candidate ids
   private readonly probs: Float64Array; // (V) candidate probabilities
+  private readonly keys: Float64Array; // (V) packed sort keys (see sortCandidates)
 
   constructor(readonly vocabSize: number, options: SamplingOptions = {}, private readonly rng: Rng = new Rng(0)) {
     this.opts = normalizeSampling(options);
     this.scratch = new Float32Array(vocabSize);
     this.order = new Int32Array(vocabSize);
     this.probs = new Float64Array(vocabSize);
+    this.keys = new Float64Array(vocabSize);
   }
 
   get options(): Readonly<Required<SamplingOptions>> {
@@ -74,7 +76,7 @@ export class Sampler {
     }
     if (o.temperature === 0) return argmax(x, V);
 
-    // Candidates: ids sorted by logit, descending, cut by top-k first.
+    // Candidates: ids sorted by logit, descending (only when top-k or top-p needs the order), cut by top-k first.
     const maxLogit = x[argmax(x, V)]!;
     const invT = 1 / o.temperature;
     // Tokens more than ~40 nats below the top contribute < 1e-17 each: drop them before sorting.
@@ -82,7 +84,27 @@ export class Sampler {
     let n = 0;
     for (let i = 0; i < V; i++) if (x[i]! >= floor) this.order[n++] = i;
     const cand = this.order.subarray(0, n);
-    cand.sort((a, b) => x[b]! - x[a]! || a - b);
+    if ((o.topK === 0 || o.topK >= n) && o.topP === 1) {
+      // No filter needs the order: draw over the candidates in id order (O(V), no sort).
+      // min-p keeps p >= minP × the top probability, which is exp(0) = 1.
+      let m = 0;
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const id = cand[i]!;
+        const p = Math.exp((x[id]! - maxLogit) * invT);
+        if (p < o.minP) continue;
+        cand[m] = id;
+        this.probs[m++] = p;
+        total += p;
+      }
+      let r = this.rng.uniform() * total;
+      for (let i = 0; i < m; i++) {
+        r -= this.probs[i]!;
+        if (r < 0) return cand[i]!;
+      }
+      return cand[m - 1]!;
+    }
+    sortCandidates(x, cand, this.keys);
     if (o.topK > 0 && o.topK < n) n = o.topK;
 
     let sum = 0;
@@ -121,6 +143,16 @@ export class Sampler {
   }
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Float32 bits mapped to a uint32 whose unsigned order is the float order (-0 counts as +0). */
+function orderedBits(v: number): number {
+  f32[0] = v + 0;
+  const b = u32[0]!;
+  return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+}
+
 /** Index of the largest value among the first n (the lowest index on ties). */
 export function argmax(x: ArrayLike<number>, n = x.length): number {
   let best = 0;
@@ -133,4 +165,28 @@ export function argmax(x: ArrayLike<number>, n = x.length): number {
     }
   }
   return best;
+}
+
+/**
+ * Sorts candidate ids by their logit in x, descending, ties by id ascending (in place).
+ * Packs (inverted logit order, id) into one exact integer per candidate, so a numeric
+ * Float64Array sort without a comparator callback does the work: about 10x faster than a
+ * comparator at V = 8192, where an untrained model leaves nearly every token a candidate.
+ * `keys`: scratch of at least cand.length.
+ */
+export function sortCandidates(x: Float32Array, cand: Int32Array, keys: Float64Array = new Float64Array(cand.length)): void {
+  const n = cand.length;
+  const idBits = Math.max(1, Math.ceil(Math.log2(Math.max(2, x.length))));
+  if (32 + idBits > 53) {
+    // Ids too wide to pack beside 32 bits of logit order in a double's integer range.
+    cand.sort((a, b) => x[b]! - x[a]! || a - b);
+    return;
+  }
+  const scale = 2 ** idBits;
+  for (let i = 0; i < n; i++) {
+    const id = cand[i]!;
+    keys[i] = (0xffffffff - orderedBits(x[id]!)) * scale + id;
+  }
+  const k = keys.subarray(0, n).sort();
+  for (let i = 0; i < n; i++) cand[i] = k[i]! % scale;
 }

@@ -178,3 +178,25 @@ test("a worker that dies mid-request rejects pending requests with a clear error
   // The other backends still work.
   assert.ok((await worker.generate(textReq({ maxTokens: 3 }))).completionTokens > 0);
 });
+
+test("requestTimeoutMs cancels a generation that runs past it", async () => {
+  const b = await createLocalBackend(modelDir, { requestTimeoutMs: 1 });
+  try {
+    let first = true;
+    const r = await b.generate(textReq({
+      maxTokens: undefined,
+      onText: () => {
+        if (!first) return;
+        first = false;
+        // Hold the thread past the timeout: its timer fires before the engine's next step.
+        const until = performance.now() + 5;
+        while (performance.now() < until);
+      },
+    }));
+    assert.equal(r.finishReason, "cancelled");
+    assert.ok(r.promptTokens + r.completionTokens < 64, `${r.completionTokens} tokens`);
+  } finally {
+    await b.close(0);
+  }
+  await assert.rejects(createLocalBackend(modelDir, { requestTimeoutMs: 0 }), UsageError);
+});

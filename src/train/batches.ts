@@ -22,8 +22,20 @@ export interface SamplerState {
   drawn: number;
 }
 
+/**
+ * Anything the trainer can draw training batches from: random windows of token shards
+ * (WindowSampler) or SFT examples (src/train/sft.ts). Batches may vary in seqLen (up to the
+ * run's); targets may hold the ignore index -100. state()/restore() give exact resume.
+ */
+export interface BatchSource {
+  next(): Batch;
+  readonly batchesDrawn: number;
+  state(): SamplerState;
+  restore(s: SamplerState): void;
+}
+
 /** Random windows over a token stream (training). */
-export class WindowSampler {
+export class WindowSampler implements BatchSource {
   private readonly rng: Rng;
   private drawn = 0;
   private readonly window: Uint32Array; // (T+1)
@@ -53,6 +65,11 @@ export class WindowSampler {
     }
     this.drawn++;
     return this.current;
+  }
+
+  /** Batches handed out so far (restored on resume). */
+  get batchesDrawn(): number {
+    return this.drawn;
   }
 
   /** Tokens the sampler has handed out (batch · seqLen per batch). */

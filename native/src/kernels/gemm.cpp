@@ -1,6 +1,10 @@
 // Matmul kernel, compiled once per instruction set (namespace slm::SLM_ISA):
 // a BLIS-style packed GEMM (see gemm_kernel.h for panels and micro-kernel)
-// plus a direct matrix-vector path for M == 1 or N == 1 (single-token decode).
+// plus a direct matrix-vector path for M == 1 or N == 1 (single-token decode)
+// and a "few rows" path for 2 <= M <= kSmallM with B in dot form (a batched
+// decode step: each weight row is read once for all M rows, and every output
+// is summed in exactly the M == 1 path's order, so a sequence's logits do not
+// depend on how many other sequences share the step).
 // Threads come from the persistent pool. Knows nothing about autograd or
 // which layer it serves; the contract is gemm.h.
 //
@@ -41,6 +45,9 @@ constexpr int64_t kSerialFlops = 1 << 15;
 // Matrix-vector products are memory-bound and short (a 1536x384 one takes ~35 us on
 // one core): they use the pool only from about a million multiply-adds.
 constexpr int64_t kSerialMatvec = 1 << 20;
+// Up to this many rows of A, a product with B in dot form (rows contiguous in k) runs
+// as M matrix-vector products sharing each loaded weight row (mm_dot_small).
+constexpr int64_t kSmallM = 16;
 
 // ---- matrix-vector ---------------------------------------------------------
 
@@ -124,6 +131,66 @@ void mv_dot(int64_t l0, int64_t l1, int64_t K, const float* x, const float* mat,
     float* yl = y + l * incy;
     *yl = add ? *yl + s : s;
   }
+}
+
+// C[i*ldc + l] (+)= sum_k A[i*lda + k] * mat[l*ld + k] for i in [0,M), l in [l0,l1):
+// M rows of A against rows l0..l1 of mat ("dot" form), two rows of A at a time so the
+// four mat rows loaded per k step serve both. Per output, the same operations in the
+// same order as mv_dot (one accumulator per row in a group of 4, two for the tail
+// rows), so results are bitwise those of M separate matrix-vector products.
+void mm_dot_small(int64_t l0, int64_t l1, int64_t M, int64_t K, const float* A, int64_t lda, const float* mat,
+                  int64_t ld, float* C, int64_t ldc, bool add) {
+  const int64_t kfull = K / W * W;
+  const int rest = static_cast<int>(K - kfull);
+  auto put = [&](int64_t i, int64_t l, float s) {
+    float* c = C + i * ldc + l;
+    *c = add ? *c + s : s;
+  };
+  int64_t l = l0;
+  for (; l + 4 <= l1; l += 4) {
+    const float* m0 = mat + l * ld;
+    const float* m1 = m0 + ld;
+    const float* m2 = m1 + ld;
+    const float* m3 = m2 + ld;
+    int64_t i = 0;
+    for (; i + 2 <= M; i += 2) {
+      const float* x = A + i * lda;
+      const float* y = x + lda;
+      VF a0 = VF::zero(), a1 = VF::zero(), a2 = VF::zero(), a3 = VF::zero();
+      VF b0 = VF::zero(), b1 = VF::zero(), b2 = VF::zero(), b3 = VF::zero();
+      for (int64_t k = 0; k < kfull; k += W) {
+        VF xv = VF::load(x + k), yv = VF::load(y + k);
+        VF w0 = VF::load(m0 + k), w1 = VF::load(m1 + k), w2 = VF::load(m2 + k), w3 = VF::load(m3 + k);
+        a0 = fmadd(xv, w0, a0);
+        a1 = fmadd(xv, w1, a1);
+        a2 = fmadd(xv, w2, a2);
+        a3 = fmadd(xv, w3, a3);
+        b0 = fmadd(yv, w0, b0);
+        b1 = fmadd(yv, w1, b1);
+        b2 = fmadd(yv, w2, b2);
+        b3 = fmadd(yv, w3, b3);
+      }
+      if (rest) {
+        VF xv = VF::load_partial(x + kfull, rest), yv = VF::load_partial(y + kfull, rest);
+        VF w0 = VF::load_partial(m0 + kfull, rest), w1 = VF::load_partial(m1 + kfull, rest);
+        VF w2 = VF::load_partial(m2 + kfull, rest), w3 = VF::load_partial(m3 + kfull, rest);
+        a0 = fmadd(xv, w0, a0);
+        a1 = fmadd(xv, w1, a1);
+        a2 = fmadd(xv, w2, a2);
+        a3 = fmadd(xv, w3, a3);
+        b0 = fmadd(yv, w0, b0);
+        b1 = fmadd(yv, w1, b1);
+        b2 = fmadd(yv, w2, b2);
+        b3 = fmadd(yv, w3, b3);
+      }
+      put(i, l, hsum(a0)), put(i, l + 1, hsum(a1)), put(i, l + 2, hsum(a2)), put(i, l + 3, hsum(a3));
+      put(i + 1, l, hsum(b0)), put(i + 1, l + 1, hsum(b1)), put(i + 1, l + 2, hsum(b2)), put(i + 1, l + 3, hsum(b3));
+    }
+    if (i < M) mv_dot(l, l + 4, K, A + i * lda, mat, ld, C + i * ldc, 1, add);
+  }
+  // Tail rows of mat (fewer than 4): mv_dot's own tail loop, row of A by row of A.
+  if (l < l1)
+    for (int64_t i = 0; i < M; ++i) mv_dot(l, l1, K, A + i * lda, mat, ld, C + i * ldc, 1, add);
 }
 
 // y (L) (+)= x (K) . mat, where mat(k,l) = dot_form ? mat[l*ld + k] : mat[k*ld + l].
@@ -215,6 +282,17 @@ void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, in
   if (N == 1) {
     // c (M,1) = op(A) . b (K,1): x = B's only column (or row when transposed); y = C's column.
     matvec(parallel, M, K, B, tB ? 1 : ldb, A, lda, !tA, C, ldc, accumulate);
+    return;
+  }
+  if (M <= kSmallM && tB && !tA) {
+    // c (M,N) = a (M,K) . b^T, b (N,K) rows contiguous: a few sequences against a weight.
+    auto body = [&](int64_t l0, int64_t l1) { mm_dot_small(l0, l1, M, K, A, lda, B, ldb, C, ldc, accumulate); };
+    if (!parallel || M * N * K < kSerialMatvec) {
+      body(0, N);
+      return;
+    }
+    // Whole groups of 4 weight rows per chunk (mv_dot's grouping, so the split changes no sum).
+    parallel_for(ceil_div(N, 4), 1, [&](int64_t u0, int64_t u1) { body(u0 * 4, u1 * 4 < N ? u1 * 4 : N); });
     return;
   }
   const int nt = parallel && M * N * K >= kSerialFlops ? num_threads() : 1;

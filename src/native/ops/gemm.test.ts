@@ -124,6 +124,28 @@ forEachBackend("matmul", (c) => {
       assertClose(sumGot, sumWant, TOL.f32);
     }));
 
+  test("a few rows against a transposed B (batched decode) equal one-row products bitwise, and the reference", () =>
+    using(c, () => {
+      const r = rng(6);
+      // Serial and threaded sizes, weight-row counts with a tail (N % 4), K with a vector tail.
+      for (const [m, n, k] of [[2, 7, 9], [3, 33, 64], [5, 130, 129], [8, 1030, 256], [16, 66, 31], [17, 12, 8]] as const) {
+        for (const accumulate of [false, true]) {
+          const a = randn(r, m * k), b = randn(r, n * k), c0 = randn(r, m * n);
+          const got = c0.slice();
+          matmul(a, b, got, m, n, k, { transB: true, accumulate });
+          const want = c0.slice();
+          refMatmul(a, b, want, m, n, k, { transB: true, accumulate });
+          assertClose(got, want, TOL.f32, `C ${m}x${n}x${k} accumulate=${accumulate}`);
+          // Row i alone (M = 1, the matrix-vector path): the same bits, up to 16 rows (17 is the packed GEMM).
+          for (let i = 0; i < (m <= 16 ? m : 0); i++) {
+            const row = c0.slice(i * n, (i + 1) * n);
+            matmul(a.subarray(i * k, (i + 1) * k), b, row, 1, n, k, { transB: true, accumulate });
+            assert.deepEqual(got.subarray(i * n, (i + 1) * n), row, `row ${i} of ${m}x${n}x${k}`);
+          }
+        }
+      }
+    }));
+
   test("rejects buffers too small for the shape", () =>
     using(c, () => {
       assert.throws(() => matmul(new Float32Array(5), new Float32Array(6), new Float32Array(4), 2, 2, 3), ShapeError);

@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { contentTerms, ftsQuery, stem, words } from "./terms.ts";
+
+test("words: lower case, apostrophes dropped, split on punctuation", () => {
+  assert.deepEqual(words("Don't e-mail the HR-team's ‘Boss’!"), ["dont", "e", "mail", "the", "hr", "teams", "boss"]);
+});
+
+test("stem joins plurals and verb forms without going below three letters", () => {
+  assert.equal(stem("policies"), stem("policy"));
+  assert.equal(stem("submitting"), "submit");
+  assert.equal(stem("reported"), stem("reports"));
+  assert.equal(stem("install"), "install");
+  assert.equal(stem("bus"), "bus");
+  assert.equal(stem("2024s"), "2024s");
+});
+
+test("contentTerms drops stop and question words; ftsQuery quotes each word", () => {
+  assert.deepEqual(contentTerms("How long is the annual leave carry-over?"), ["annual", "leav", "carry"]);
+  assert.equal(ftsQuery('What is "annual" leave?'), '"annual" OR "leave"');
+  assert.equal(ftsQuery("what is it"), null);
+});

@@ -1,0 +1,102 @@
+// `slm ask`: answers one question from an index, with numbered citations
+// (source path and heading path) or "not found in the documents". With
+// --model the model generates from the grounded prompt; without it the
+// extractive baseline answers (the best-matching sentence). Thin: the work is
+// src/assistant/answer.ts.
+import { UsageError } from "../errors.ts";
+import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
+import { SectionIndex } from "../assistant/index-db.ts";
+import { RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
+import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { embedderFor } from "./index-cmd.ts";
+
+export const ASK_FLAGS = {
+  model: { type: "string" },
+  index: { type: "string" },
+  retrieval: { type: "string" },
+  k: { type: "string" },
+  "min-confidence": { type: "string" },
+  "max-tokens": { type: "string" },
+  "embed-model": { type: "string" },
+} as const satisfies Options;
+
+export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer (default: extractive baseline, no model)
+  --index INDEX           index made by \`slm index\` (required)
+  --retrieval MODE        bm25, vector or hybrid (default hybrid)
+  --k N                   sections shown to the model (default 3)
+  --min-confidence C      retrieval confidence below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
+  --max-tokens N          most generated tokens (default 64)
+  --embed-model DIR       model for question vectors when the index records another path`;
+
+type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
+
+/** Opens the index, embedder and model that the ask flags name. Caller closes `index`. */
+export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: SectionIndex } {
+  if (!v.index) throw new UsageError("--index INDEX is required (build one with `slm index`)");
+  const mode = (v.retrieval ?? "hybrid") as RetrievalMode;
+  if (!RETRIEVAL_MODES.includes(mode)) throw new UsageError(`--retrieval must be one of ${RETRIEVAL_MODES.join(", ")}, got "${v.retrieval}"`);
+  let minConfidence = DEFAULT_MIN_CONFIDENCE;
+  if (v["min-confidence"] !== undefined) {
+    minConfidence = Number(v["min-confidence"]);
+    if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${v["min-confidence"]}"`);
+  }
+  const k = intFlag("k", v.k, 3);
+  const maxTokens = intFlag("max-tokens", v["max-tokens"], 64);
+  const index = SectionIndex.open(v.index);
+  try {
+    const embedder = mode === "bm25" ? undefined : embedderFor(index.info.embedder, v["embed-model"]);
+    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, ...(embedder ? { embedder } : {}) };
+    if (v.model) {
+      const m = loadModel(v.model);
+      if (!m.tokenizer) throw new UsageError(`${v.model} has no tokenizer; answering needs one`);
+      Object.assign(opts, { model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true) });
+    }
+    return opts;
+  } catch (e) {
+    index.close();
+    throw e;
+  }
+}
+
+export const askCommand: Command = {
+  name: "ask",
+  summary: "answer a question from an index, citing the sections used",
+  help: `Usage: slm ask --index INDEX [--model MODEL_DIR] [options] "question"
+
+Retrieves the top sections for the question, and answers from them with
+citations [1], [2] (source path and heading), or says "not found in the
+documents" when retrieval confidence is low. Without --model, the answer is
+the extractive baseline: the sentence of the top sections that shares the most
+rare words with the question.
+
+Options:
+${ASK_FLAGS_HELP}
+  --json                  print the whole result (text, citations, sources, retrieval) as JSON
+
+Examples:
+  slm ask --index data/hb.index "How many days of annual leave do I get?"
+  slm ask --model runs/hr/model --index data/hb.index --json "Who approves travel?"`,
+  async run(argv: string[], ctx: CommandContext): Promise<number> {
+    const { values: v, positionals } = parse(argv, { ...ASK_FLAGS, json: { type: "boolean" } });
+    const question = positionals.join(" ").trim();
+    if (!question) throw new UsageError('pass the question as an argument: slm ask --index INDEX "question"');
+    const opts = answerOptionsFromFlags(v);
+    try {
+      const r = await answer(question, opts);
+      if (v.json) {
+        ctx.out(JSON.stringify(r));
+        return 0;
+      }
+      ctx.out(r.text);
+      if (r.citations.length > 0) {
+        ctx.out("");
+        for (const c of r.citations) ctx.out(`[${c.n}] ${c.sourcePath} — ${c.headingPath}`);
+      }
+      ctx.err(`(${r.method}${r.method === "extractive" ? " baseline" : ""}, ${r.retrieval.mode} retrieval, confidence ${r.retrieval.confidence.toFixed(2)} vs ${r.retrieval.minConfidence}, ${r.ms.toFixed(0)} ms)`);
+      return 0;
+    } finally {
+      opts.index.close();
+    }
+  },
+};

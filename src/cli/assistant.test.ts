@@ -1,0 +1,84 @@
+// CLI tests of `slm index`, `slm ask` and `slm eval qa` on the tiny handbook:
+// output matches the library's answer, files written by --out, `slm eval`
+// still routes to the perplexity command, usage errors exit 2, a corrupt
+// index exits 1 with a one-line message.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import { writeTinyDataset } from "../assistant/testing.ts";
+import { main } from "./main.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "slm-cli-assist-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const ds = writeTinyDataset(join(dir, "ds"));
+const index = join(dir, "hb.index");
+
+async function run(argv: string[]) {
+  let out = "", err = "";
+  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  return { code, out, err };
+}
+
+test("slm index, then slm ask answers with a citation line, and --json gives the whole result", async () => {
+  const b = await run(["index", ds, "--out", index, "--dim", "64", "--json"]);
+  assert.equal(b.code, 0, b.err);
+  assert.equal(JSON.parse(b.out).sections, 8);
+  const a = await run(["ask", "--index", index, "How", "many", "characters", "must", "passwords", "have?"]);
+  assert.equal(a.code, 0, a.err);
+  assert.match(a.out, /at least 14 characters.*\[1\]\n\n\[1\] hb\/security\.md — Passwords\n/);
+  assert.match(a.err, /extractive baseline, hybrid retrieval/);
+  const j = await run(["ask", "--index", index, "--retrieval", "bm25", "--json", "When are salaries paid?"]);
+  const r = JSON.parse(j.out);
+  assert.equal(r.retrieval.mode, "bm25");
+  assert.equal(r.citations[0].sourcePath, "hb/pay.md");
+  const nf = await run(["ask", "--index", index, "What is the sabbatical policy?"]);
+  assert.match(nf.out, /^Not found in the documents\.\n$/);
+});
+
+test("slm eval qa prints recall and accuracy and writes report.html, summary.json, records.jsonl", async () => {
+  const q = join(dir, "q.jsonl"), u = join(dir, "u.jsonl"), out = join(dir, "report");
+  writeFileSync(q, [
+    { question: "How many days of annual leave do full-time staff earn?", answer: "25 days", source_path: "leave.md" },
+    { question: "What is the meal allowance in Oslo?", answer: "60 euros", source_path: "travel.md" },
+  ].map((x) => JSON.stringify(x)).join("\n"));
+  writeFileSync(u, JSON.stringify({ question: "Do we get free gym membership?" }) + "\n");
+  const r = await run(["eval", "qa", "--index", index, "--questions", q, "--unanswerable", u, "--out", out]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /recall hybrid +@1 100\.0%/);
+  assert.match(r.out, /accuracy 100\.0%/);
+  assert.match(r.out, /unanswerable: 100\.0% of 1/);
+  const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+  assert.equal(s.accuracy, 1);
+  assert.equal(s.questionsFile, q);
+  assert.ok(readFileSync(join(out, "report.html"), "utf8").includes("<svg"));
+  assert.equal(readFileSync(join(out, "records.jsonl"), "utf8").trim().split("\n").length, 3);
+  const js = await run(["eval", "qa", "--index", index, "--questions", q, "--json"]);
+  assert.equal(JSON.parse(js.out).questions, 2);
+});
+
+test("slm eval without qa is still the perplexity command", async () => {
+  const h = await run(["eval", "--help"]);
+  assert.match(h.out, /--data DATASET/);
+  const missing = await run(["eval", "--data", ds]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /--model is required/);
+});
+
+test("usage errors exit 2; a corrupt index exits 1 naming the file", async () => {
+  assert.equal((await run(["ask", "question?"])).code, 2);
+  assert.equal((await run(["ask", "--index", index])).code, 2);
+  assert.equal((await run(["ask", "--index", index, "--retrieval", "fuzzy", "q?"])).code, 2);
+  assert.equal((await run(["ask", "--index", index, "--min-confidence", "2", "q?"])).code, 2);
+  assert.equal((await run(["index", ds])).code, 2);
+  assert.equal((await run(["eval", "qa", "--index", index])).code, 2);
+  const bad = join(dir, "bad.index");
+  writeFileSync(bad, "garbage ".repeat(600));
+  const r = await run(["ask", "--index", bad, "q?"]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /bad\.index: not a readable slm index/);
+  assert.equal(r.err.trim().split("\n").length, 2); // message + hint, no stack
+  assert.ok(!existsSync(join(dir, "x.index")));
+});

@@ -1,0 +1,66 @@
+// `slm index DATASET --out INDEX`: builds the assistant's section index
+// (SQLite: FTS5 for BM25, sqlite-vec vectors) from a dataset made by
+// `slm ingest`. Vectors come from a model's mean-pooled hidden states
+// (--embed-model) or, by default, from the model-free hashed embedder.
+// Thin: the index itself is src/assistant/index-db.ts.
+import { UsageError } from "../errors.ts";
+import { HashEmbedder, ModelEmbedder, type Embedder, type EmbedderSpec } from "../assistant/embed.ts";
+import { buildIndex } from "../assistant/index-db.ts";
+import { loadModel } from "../formats/hf-dir.ts";
+import { ConfigError } from "../errors.ts";
+import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { formatDuration } from "./format.ts";
+
+/** The embedder an index was built with (model embedders reload their model; `override` replaces the path). */
+export function embedderFor(spec: EmbedderSpec, override?: string): Embedder {
+  if (spec.kind === "hash") return new HashEmbedder(spec.dim);
+  const path = override ?? spec.model;
+  if (!path) throw new ConfigError("the index was built with a model embedder but records no model path", { hint: "pass --embed-model MODEL_DIR" });
+  return modelEmbedder(path);
+}
+
+export function modelEmbedder(path: string): Embedder {
+  const m = loadModel(path);
+  if (!m.tokenizer) throw new ConfigError(`${path} has no tokenizer; embedding text needs one`);
+  return new ModelEmbedder(m.model, m.tokenizer, path);
+}
+
+export const indexCommand: Command = {
+  name: "index",
+  summary: "build a retrieval index (BM25 + vectors) over a dataset's sections",
+  help: `Usage: slm index DATASET --out INDEX [--embed-model MODEL_DIR | --dim N] [--json]
+
+Reads DATASET/documents.jsonl (made by \`slm ingest\`) and writes one SQLite
+file INDEX: the sections with their provenance, an FTS5 table for BM25
+(heading path and file path words weighted x2), and a vector per section
+(sqlite-vec) for hybrid retrieval. \`slm ask\` and \`slm eval qa\` read it.
+
+Options:
+  --out INDEX              index file to write (replaced atomically)
+  --embed-model MODEL_DIR  vectors are the model's mean-pooled hidden states
+  --dim N                  dimension of the default hashed embedder (default 512)
+  --json                   print the index info as JSON
+
+Example:
+  slm ingest ./handbook --out data/hb && slm index data/hb --out data/hb.index`,
+  async run(argv: string[], ctx: CommandContext): Promise<number> {
+    const { values: v, positionals } = parse(argv, { out: { type: "string" }, "embed-model": { type: "string" }, dim: { type: "string" }, json: { type: "boolean" } });
+    if (positionals.length !== 1) throw new UsageError("pass exactly one DATASET directory (made by `slm ingest`)");
+    if (!v.out) throw new UsageError("--out INDEX is required");
+    if (v["embed-model"] && v.dim) throw new UsageError("--dim applies to the hashed embedder; a model's vectors have its own width");
+    const embedder = v["embed-model"] ? modelEmbedder(v["embed-model"]) : new HashEmbedder(intFlag("dim", v.dim, 512, 8));
+    const t0 = performance.now();
+    let lastLog = 0;
+    const info = buildIndex({
+      dataset: positionals[0]!, out: v.out, embedder,
+      onProgress: (done, total) => {
+        if (v.json || performance.now() - lastLog < 2000) return;
+        lastLog = performance.now();
+        ctx.err(`embedding ${done}/${total} sections`);
+      },
+    });
+    if (v.json) ctx.out(JSON.stringify({ ...info, path: v.out, seconds: (performance.now() - t0) / 1000 }));
+    else ctx.out(`indexed ${info.sections} sections of ${info.documents} documents into ${v.out} (${info.embedder.kind} vectors, ${info.embedder.dim} dims) in ${formatDuration(performance.now() - t0)}`);
+    return 0;
+  },
+};
