@@ -55,6 +55,11 @@ export class WindowSampler {
     return this.current;
   }
 
+  /** Batches handed out so far (restored on resume). */
+  get batchesDrawn(): number {
+    return this.drawn;
+  }
+
   /** Tokens the sampler has handed out (batch · seqLen per batch). */
   get tokensDrawn(): number {
     return this.drawn * this.batch * this.seqLen;

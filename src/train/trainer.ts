@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, validateSchedule, type LrSchedule } from "../tensor/index.ts";
-import { WindowSampler, validationBatches } from "./batches.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, validateSchedule, type LrSchedule, type Tensor } from "../tensor/index.ts";
+import { WindowSampler, validationBatches, type Batch } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
 /** Every option of a training run, with its default. */
@@ -86,6 +86,20 @@ export type TrainEvent =
   | { type: "warn"; step: number; message: string }
   | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: "steps" | "time" | "requested" };
 
+/**
+ * A training objective other than cross-entropy on the batch's targets (e.g. distillation).
+ * Validation always uses plain cross-entropy, so runs with different losses compare.
+ */
+export interface TrainLoss {
+  /**
+   * The scalar loss of one micro-batch. logits (B·T, V) on the recording tape; `index` is the
+   * batch's position in the sampler's draw order since the start of the run (0-based, resume-safe).
+   */
+  compute(tape: Tape, logits: Tensor, batch: Batch, index: number): Tensor;
+  /** Extra numbers for the step lines of metrics.jsonl (e.g. the parts of a combined loss). */
+  stepMetrics?(): Record<string, number>;
+}
+
 export interface TrainRun {
   model: CausalLM;
   train: ShardSet;
@@ -100,6 +114,8 @@ export interface TrainRun {
   signal?: AbortSignal;
   /** Current time in ms (tests inject a clock). */
   now?: () => number;
+  /** The training loss (default: cross-entropy on the targets). */
+  loss?: TrainLoss;
 }
 
 export interface TrainResult {
@@ -250,7 +266,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       const b = sampler.next();
       tape.reset();
       const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
-      const loss = crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
+      const loss = run.loss ? run.loss.compute(tape, logits, b, sampler.batchesDrawn - 1) : crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
       const l = loss.data[0]!;
       if (!Number.isFinite(l)) finite = false;
       lossSum += l;
@@ -294,7 +310,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
         type: "step" as const, step: counters.step, totalSteps: counters.totalSteps, loss, lr, gradNorm, tokens: counters.tokens,
         tokensPerSec: tps, elapsedMs: counters.elapsedMs, etaMs: remaining === null || tps === 0 ? null : (remaining * tokensPerStep / tps) * 1000,
       };
-      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000 });
+      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000, ...run.loss?.stepMetrics?.() });
       emit(ev);
       windowStart = t1;
       windowTokens = 0;
