@@ -4,6 +4,7 @@ import { benchGenerateCommand } from "./bench-generate.ts";
 import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
+import { distillCommand } from "./distill.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
 import { generateCommand } from "./generate.ts";
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
+  distillCommand,
   evalCommand,
   generateCommand,
   chatCommand,
