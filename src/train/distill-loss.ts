@@ -10,13 +10,13 @@
 //            so the student's mass off K is left to the CE term)   ds_j = q̃_j (log q̃_j − log p_j − D)/T on K
 //   js       ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2 over all V (the tail, p = 0, adds ½ q_rest ln 2)
 //            ds_i = q_i (g_i − Σ q g)/T with g_i = ½ log(q_i/m_i)  (= ½ ln 2 off K)
-// The O(N·V) passes (log-sum-exp, softmax) run in the native cross-entropy kernels;
-// only O(N·K) work and one scaling pass are in TypeScript.
+// The O(N·V) work is two native passes (src/native/ops/loss.ts softmaxLsePair forward,
+// distillDenseBackward backward, like cross-entropy's); the O(N·K) rest is TypeScript.
 // `distillLossReference` is the plain float64 oracle of the tests.
 // Knows nothing about where the teacher logits come from (teacher-cache.ts) or the trainer.
 import { ConfigError, ShapeError } from "../errors.ts";
 import { axpy } from "../native/ops/activation.ts";
-import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
+import { distillDenseBackward, softmaxLsePair } from "../native/ops/loss.ts";
 import type { Tape, Tensor } from "../tensor/index.ts";
 
 export type Divergence = "forward" | "reverse" | "js";
@@ -121,37 +121,31 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
   const v = logits.cols, n = logits.rows, k = teacher.k;
   if (targets.length !== n) throw new ShapeError(`distillLoss: ${targets.length} targets for ${n} rows of logits ${logits}`);
   checkTeacher(teacher, n, v);
+  for (let i = 0; i < n; i++) {
+    const y = targets[i]!;
+    if (y !== ignore && (y < 0 || y >= v)) throw new ShapeError(`distillLoss: targets[${i}] = ${y} is outside [0, ${v}) and is not the ignore index ${ignore}`);
+  }
   const T = opts.temperature, invT = 1 / T, alpha = opts.alpha, div = opts.divergence;
-  let count = 0;
-  for (let i = 0; i < n; i++) if (targets[i] !== ignore) count++;
-
-  // Cross-entropy at T = 1: losses (N), lse1 (N).
-  const ce = g.scratch(n), lse1 = g.scratch(n);
-  crossEntropyForward(ce, lse1, logits.data, targets, n, v, ignore);
-  // Student at T: sT (N,V) = s/T, lseT (N). The CE kernel's loss output is unused scratch here.
-  const sT = g.scratch(n * v), lseT = g.scratch(n), unused = g.scratch(n);
   const s = logits.data;
-  if (T === 1) sT.set(s.subarray(0, n * v));
-  else for (let i = 0; i < n * v; i++) sT[i] = s[i]! * invT;
-  const t0 = g.arena.alloc(n); // first teacher id per row, as a CE "target" to recover softmax below
-  const t0i = new Int32Array(t0.buffer, t0.byteOffset, n);
-  for (let i = 0; i < n; i++) t0i[i] = teacher.ids[i * k]!;
-  crossEntropyForward(unused, lseT, sT, t0i, n, v, ignore);
 
-  // Per-row divergences; keep logp, logq (N,K) for the backward.
+  // The one O(N·V) pass: lse1 (N) at T = 1 for CE, lseT (N) for the student at T.
+  const lse1 = g.scratch(n), lseT = g.scratch(n);
+  softmaxLsePair(lse1, lseT, s, n, v, invT);
+
+  // Per row, O(K): CE, the teacher's log p and the student's log q at the K ids, D.
   const logpAll = g.scratch(n * k), logqAll = g.scratch(n * k), dRow = g.scratch(n);
   const logq = new Float64Array(k), logp = new Float64Array(k);
-  let dSum = 0, ceSum = 0;
+  let dSum = 0, ceSum = 0, count = 0;
   for (let i = 0; i < n; i++) {
-    if (targets[i] === ignore) {
-      dRow[i] = 0;
-      continue;
-    }
-    for (let j = 0; j < k; j++) logq[j] = sT[i * v + teacher.ids[i * k + j]!]! - lseT[i]!;
+    const y = targets[i]!;
+    dRow[i] = 0;
+    if (y === ignore) continue;
+    count++;
+    ceSum += lse1[i]! - s[i * v + y]!;
+    for (let j = 0; j < k; j++) logq[j] = s[i * v + teacher.ids[i * k + j]!]! * invT - lseT[i]!;
     const d = rowDivergence(div, teacher.logits, i * k, k, invT, logq, logp);
     dRow[i] = d;
     dSum += d;
-    ceSum += ce[i]!;
     for (let j = 0; j < k; j++) {
       logpAll[i * k + j] = logp[j]!;
       logqAll[i * k + j] = logq[j]!;
@@ -171,31 +165,57 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
       if (count === 0) return;
       const a = (alpha * T * T * dloss[0]!) / count; // weight of dD/ds per row
       const b = ((1 - alpha) * dloss[0]!) / count; // weight of dCE/ds per row
-      // dlogits (N,V): written by the CE kernel when nothing flowed into logits yet.
-      let dst = g.gradForWrite(logits);
-      const direct = dst !== null;
-      if (dst === null) dst = g.scratch(n * v);
-      if (b !== 0) crossEntropyBackward(dst, s, lse1, targets, n, v, ignore, b);
-      else dst.fill(0, 0, n * v);
-      if (a !== 0) distillBackward(dst, sT, lseT, t0i, logpAll, logqAll, dRow, targets, teacher, n, v, k, ignore, div, a * invT);
-      if (!direct) axpy(g.grad(logits), 1, dst, n * v);
+      distillBackward(g, logits, lse1, lseT, logpAll, logqAll, dRow, targets, teacher, n, v, k, ignore, div, invT, a * invT, b);
     });
   }
   return loss;
 }
 
 /**
- * dst (N,V) += c · dD/d(s/T) per counted row (c = α·T²·dloss/count/T). sT (N,V) is
- * overwritten with softmax(s/T) for the dense divergences.
+ * d loss / d logits (N,V): the dense part c1·softmax(s) + cT·softmax(s/T) in one native pass,
+ * then the sparse O(N·K) corrections. c = α·T²·dloss/count/T weighs dD/d(s/T); b weighs dCE/ds.
  */
 function distillBackward(
-  dst: Float32Array, sT: Float32Array, lseT: Float32Array, t0: Int32Array, logpAll: Float32Array, logqAll: Float32Array, dRow: Float32Array,
-  targets: Int32Array, teacher: TeacherTopK, n: number, v: number, k: number, ignore: number, div: Divergence, c: number,
+  g: Tape, logits: Tensor, lse1: Float32Array, lseT: Float32Array, logpAll: Float32Array, logqAll: Float32Array, dRow: Float32Array,
+  targets: Int32Array, teacher: TeacherTopK, n: number, v: number, k: number, ignore: number, div: Divergence, invT: number, c: number, b: number,
 ): void {
-  if (div === "reverse") {
-    // Sparse: ds_j = q̃_j (log q̃_j − log p_j − D) on the K ids only.
-    for (let i = 0; i < n; i++) {
-      if (targets[i] === ignore) continue;
+  const c1 = g.scratch(n), cT = g.scratch(n); // per-row weights of softmax(s) and softmax(s/T)
+  const half = 0.5 * LN2;
+  for (let i = 0; i < n; i++) {
+    if (targets[i] === ignore) {
+      c1[i] = 0;
+      cT[i] = 0;
+      continue;
+    }
+    c1[i] = b;
+    if (div === "forward") cT[i] = c;
+    else if (div === "reverse") cT[i] = 0;
+    else {
+      let qk = 0, gk = 0;
+      for (let j = 0; j < k; j++) {
+        const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
+        qk += q;
+        if (q > 0) gk += q * 0.5 * Math.log((2 * q) / (p + q));
+      }
+      const G = gk + Math.max(0, 1 - qk) * half;
+      cT[i] = c * (half - G);
+    }
+  }
+  // dst (N,V): written directly when nothing has flowed into logits yet, else added.
+  let dst = g.gradForWrite(logits);
+  const direct = dst !== null;
+  if (dst === null) dst = g.scratch(n * v);
+  distillDenseBackward(dst, logits.data, lse1, lseT, c1, cT, n, v, invT);
+  for (let i = 0; i < n; i++) {
+    const y = targets[i]!;
+    if (y === ignore) continue;
+    const o = i * v;
+    dst[o + y]! -= b; // CE: softmax − onehot(y)
+    if (div === "forward") {
+      // ds = (q − p): q is in the dense pass.
+      for (let j = 0; j < k; j++) dst[o + teacher.ids[i * k + j]!]! -= c * Math.exp(logpAll[i * k + j]!);
+    } else if (div === "reverse") {
+      // Sparse only: ds_j = q̃_j (log q̃_j − log p_j − D).
       let qm = -Infinity;
       for (let j = 0; j < k; j++) qm = Math.max(qm, logqAll[i * k + j]!);
       let qs = 0;
@@ -203,48 +223,18 @@ function distillBackward(
       const ql = qm + Math.log(qs);
       for (let j = 0; j < k; j++) {
         const lqt = logqAll[i * k + j]! - ql;
-        const qt = Math.exp(lqt);
-        dst[i * v + teacher.ids[i * k + j]!]! += c * qt * (lqt - logpAll[i * k + j]! - dRow[i]!);
+        dst[o + teacher.ids[i * k + j]!]! += c * Math.exp(lqt) * (lqt - logpAll[i * k + j]! - dRow[i]!);
+      }
+    } else {
+      // js: ds_i = q_i (g_i − G); the dense pass gave q_i (½ ln 2 − G), add q_j (g_j − ½ ln 2) on K.
+      for (let j = 0; j < k; j++) {
+        const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
+        const gj = q > 0 ? 0.5 * Math.log((2 * q) / (p + q)) : half;
+        dst[o + teacher.ids[i * k + j]!]! += c * q * (gj - half);
       }
     }
-    return;
   }
-  // sT (N,V) <- softmax(s/T) − onehot(t0), then add the one back: the native softmax pass.
-  crossEntropyBackward(sT, sT, lseT, t0, n, v, ignore, 1);
-  for (let i = 0; i < n; i++) if (targets[i] !== ignore) sT[i * v + t0[i]!]! += 1;
-  if (div === "forward") {
-    // ds = (q − p): dense q for every counted row, then −p on the K ids.
-    let all = true;
-    for (let i = 0; i < n; i++) if (targets[i] === ignore) all = false;
-    if (all) axpy(dst, c, sT, n * v);
-    for (let i = 0; i < n; i++) {
-      if (targets[i] === ignore) continue;
-      const o = i * v;
-      if (!all) for (let x = 0; x < v; x++) dst[o + x]! += c * sT[o + x]!;
-      for (let j = 0; j < k; j++) dst[o + teacher.ids[i * k + j]!]! -= c * Math.exp(logpAll[i * k + j]!);
-    }
-    return;
-  }
-  // js: g_i = ½ log(q_i/m_i) (½ ln 2 off K); ds_i = q_i (g_i − G), G = Σ q g.
-  const half = 0.5 * LN2;
-  for (let i = 0; i < n; i++) {
-    if (targets[i] === ignore) continue;
-    const o = i * v;
-    let qk = 0, gk = 0;
-    for (let j = 0; j < k; j++) {
-      const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
-      qk += q;
-      if (q > 0) gk += q * 0.5 * Math.log((2 * q) / (p + q));
-    }
-    const G = gk + Math.max(0, 1 - qk) * half;
-    const dense = c * (half - G);
-    for (let x = 0; x < v; x++) dst[o + x]! += dense * sT[o + x]!;
-    for (let j = 0; j < k; j++) {
-      const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
-      const gj = q > 0 ? 0.5 * Math.log((2 * q) / (p + q)) : half;
-      dst[o + teacher.ids[i * k + j]!]! += c * q * (gj - half);
-    }
-  }
+  if (!direct) axpy(g.grad(logits), 1, dst, n * v);
 }
 
 /**
