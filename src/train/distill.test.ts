@@ -1,3 +1,6 @@
+// Teacher cache (layout, sampler alignment, reuse, interrupted builds, corrupt
+// files), top-k selection, student-from-teacher layers, the vocabulary check,
+// and distill() end to end on tiny models made here.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -82,6 +85,9 @@ test("the cache holds the teacher's top-k at exactly the sampler's positions", a
   const again = await buildTeacherCache({ path, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec() });
   assert.equal(again.scored, 0);
   assert.equal(again.reused, 5);
+  // Another teacher (same name): rebuilt.
+  const retrained = await buildTeacherCache({ path, teacher: tiny(2, 9), teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec() });
+  assert.equal(retrained.scored, 5);
   // Another seed: rebuilt.
   const other = await buildTeacherCache({ path, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec({ seed: 4 }) });
   assert.equal(other.scored, 5);

@@ -12,7 +12,7 @@
 //     ids    (B·T, K)  u16 or u32, padded to 4 bytes
 //     logits (B·T, K)  f16 or f32, padded to 4 bytes
 // The cache is tied to the dataset (fingerprint + train token count), the sampler
-// (batch, seqLen, seed: WindowSampler's order) and the teacher. It is written to
+// (batch, seqLen, seed: WindowSampler's order) and the teacher (a hash of its weights). It is written to
 // `<path>.partial` and renamed when complete; an interrupted build resumes from the
 // last whole record of a `.partial` with the same header.
 // Knows nothing about the loss (distill-loss.ts) or the CLI.
@@ -53,7 +53,8 @@ export interface CacheHeader extends CacheSpec {
   vocabSize: number;
   sampler: "window-v1";
   dataset: { fingerprint: string; trainTokens: number };
-  teacher: { name: string; params: number; vocabSize: number };
+  /** fingerprint: sha256 of the teacher's weights, so a retrained teacher at the same path rebuilds. */
+  teacher: { name: string; params: number; vocabSize: number; fingerprint: string };
 }
 
 export interface CacheProgress {
@@ -182,11 +183,13 @@ function expectedHeader(o: BuildCacheOptions): CacheHeader {
   if (s.k > v) throw new ConfigError(`teacher cache: top-k ${s.k} is larger than the vocabulary (${v})`);
   if (s.logitType !== "f16" && s.logitType !== "f32") throw new ConfigError(`teacher cache: logit type must be f16 or f32, got ${s.logitType}`);
   const params = o.teacher.namedParameters().reduce((a, [, p]) => a + p.size, 0);
+  const hash = createHash("sha256");
+  for (const [name, p] of o.teacher.namedParameters()) hash.update(name).update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
   return {
     batch: s.batch, seqLen: s.seqLen, seed: s.seed, batches: s.batches, k: s.k, logitType: s.logitType,
     idType: v <= 65536 ? "u16" : "u32", vocabSize: v, sampler: "window-v1",
     dataset: { fingerprint: o.datasetFingerprint, trainTokens: o.train.count },
-    teacher: { name: o.teacherName, params, vocabSize: v },
+    teacher: { name: o.teacherName, params, vocabSize: v, fingerprint: hash.digest("hex") },
   };
 }
 
