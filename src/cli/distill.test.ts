@@ -109,6 +109,7 @@ test("sequence distillation from an OpenAI-compatible endpoint, with the student
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: answer(body.messages[0].content) }, finish_reason: "stop" }] }));
   });
+  server.keepAliveTimeout = 120_000; // idle sockets stay open between the runs below, however slow the machine
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   try {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
@@ -136,6 +137,7 @@ test("sequence distillation from an OpenAI-compatible endpoint, with the student
     assert.ok(!existsSync(join(root, "seq-bad", "teacher-texts.jsonl")));
   } finally {
     delete process.env.SLM_TEST_TEACHER_KEY;
+    server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
 });

@@ -1,15 +1,21 @@
 // The logit-distillation loss as one tape op, forward and backward side by
-// side: loss = α·T²·D(teacher, student at temperature T) + (1−α)·CE(student, target),
-// with the teacher given as cached top-k logits per position.
+// side: loss = α·T²·mean D(teacher, student at temperature T) + (1−α)·mean CE(student, target),
+// with the teacher given as cached top-k logits per position plus its full-vocabulary
+// log-sum-exp at T.
 //
-// How the teacher distribution is formed from top-k (K ids + logits z per row):
-//   p_j = softmax(z/T) over the K cached ids (renormalised; the tail is dropped).
-// The student q = softmax(s/T) over the whole vocabulary V. Divergences:
-//   forward  KL(p‖q)  = Σ_K p (log p − log q)                  ds = (q − p)/T on all V
-//   reverse  KL(q̃‖p) = Σ_K q̃ (log q̃ − log p), q̃ = q renormalised over K (p is 0 off K,
-//            so the student's mass off K is left to the CE term)   ds_j = q̃_j (log q̃_j − log p_j − D)/T on K
-//   js       ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2 over all V (the tail, p = 0, adds ½ q_rest ln 2)
-//            ds_i = q_i (g_i − Σ q g)/T with g_i = ½ log(q_i/m_i)  (= ½ ln 2 off K)
+// The teacher from top-k: "top-k + one rest bucket". p_j = e^(z_j/T − lse_teacher) for the K
+// cached ids (exact probabilities: the cache stores lse_teacher = log Σ_V e^(z/T)), and
+// p_rest = 1 − Σ_K p_j for every other token together. The student q = softmax(s/T) over the
+// whole vocabulary is read on the same K+1 outcomes: q_j at the K ids, q_rest = 1 − Σ_K q_j.
+// D compares the two (K+1)-outcome distributions:
+//   forward  KL(p‖q) = Σ_b p_b log(p_b/q_b)
+//   reverse  KL(q‖p) = Σ_b q_b log(q_b/p_b)
+//   js       ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2
+// With g_b = ∂D/∂q_b, every student logit i in bucket b gets dD/ds_i = q_i (g_b − Σ q g)/T:
+// a dense term (the rest bucket's coefficient times softmax(s/T), one native pass) plus a
+// sparse correction at the K ids. (An earlier version renormalised the teacher over its
+// top-k with no rest bucket; with a weak, high-entropy teacher that pushed all the student's
+// mass into the top-k and its CE on the real next token rose: see docs/distill.md.)
 // The O(N·V) work is two native passes (src/native/ops/loss.ts softmaxLsePair forward,
 // distillDenseBackward backward, like cross-entropy's); the O(N·K) rest is TypeScript.
 // `distillLossReference` is the plain float64 oracle of the tests.
@@ -32,10 +38,14 @@ export interface DistillLossOptions {
   ignoreIndex?: number;
 }
 
-/** Cached teacher logits for N rows: ids (N,K) in [0,V), logits (N,K). */
+/**
+ * Cached teacher logits for N rows: ids (N,K) in [0,V), logits z (N,K), and lse (N) =
+ * log Σ_V e^(z/T) over the teacher's whole vocabulary at the loss's temperature T.
+ */
 export interface TeacherTopK {
   ids: Int32Array;
   logits: Float32Array;
+  lse: Float32Array;
   k: number;
 }
 
@@ -59,6 +69,7 @@ function checkTeacher(t: TeacherTopK, n: number, v: number): void {
   if (!Number.isInteger(k) || k < 1 || k > v) throw new ShapeError(`distillLoss: top-k must be in [1, ${v}], got ${k}`);
   if (t.ids.length !== n * k) throw new ShapeError(`distillLoss: teacher ids must be (${n},${k}) = ${n * k} values, got ${t.ids.length}`);
   if (t.logits.length !== n * k) throw new ShapeError(`distillLoss: teacher logits must be (${n},${k}) = ${n * k} values, got ${t.logits.length}`);
+  if (t.lse.length !== n) throw new ShapeError(`distillLoss: teacher lse must be (${n}) values, got ${t.lse.length}`);
   for (let i = 0; i < n * k; i++) {
     const id = t.ids[i]!;
     if (id < 0 || id >= v) throw new ShapeError(`distillLoss: teacher id ${id} (row ${Math.floor(i / k)}) is outside the student's vocabulary [0, ${v})`, { hint: "logit distillation needs the same tokenizer for teacher and student" });
@@ -67,47 +78,50 @@ function checkTeacher(t: TeacherTopK, n: number, v: number): void {
 
 const LN2 = Math.LN2;
 
+const TINY = 1e-30;
+/** a·log(a/b), 0 when a = 0 (b floored at TINY). */
+function xlog(a: number, b: number): number {
+  return a > 0 ? a * Math.log(a / Math.max(b, TINY)) : 0;
+}
+
+/** The rest buckets of one row, saved for the backward. */
+interface Rest {
+  p: number;
+  q: number;
+}
+
 /**
- * Per row: teacher log-probs logp (K) over the top-k at T, the student's log q (K) at the
- * same ids, and the row's divergence. Scratch out: logp, logq (K each). Returns D.
+ * One row: the teacher's log p (K) from z/T − lseTeacher, the student's log q (K) given, the
+ * rest masses, and D over the K+1 buckets.
  */
-function rowDivergence(div: Divergence, z: Float32Array, zo: number, k: number, invT: number, logq: Float64Array, logp: Float64Array): number {
-  // logp_j = z_j/T − logsumexp_K(z/T)
-  let zmax = -Infinity;
-  for (let j = 0; j < k; j++) zmax = Math.max(zmax, z[zo + j]! * invT);
-  let zs = 0;
-  for (let j = 0; j < k; j++) zs += Math.exp(z[zo + j]! * invT - zmax);
-  const zl = zmax + Math.log(zs);
-  for (let j = 0; j < k; j++) logp[j] = z[zo + j]! * invT - zl;
+function rowDivergence(div: Divergence, z: Float32Array, zo: number, k: number, invT: number, lseTeacher: number, logq: Float64Array, logp: Float64Array, rest: Rest): number {
+  let P = 0, Q = 0;
+  for (let j = 0; j < k; j++) {
+    logp[j] = z[zo + j]! * invT - lseTeacher;
+    P += Math.exp(logp[j]!);
+    Q += Math.exp(logq[j]!);
+  }
+  const pr = Math.max(0, 1 - P), qr = Math.max(0, 1 - Q);
+  rest.p = pr;
+  rest.q = qr;
   let d = 0;
-  if (div === "forward") {
-    for (let j = 0; j < k; j++) {
-      const p = Math.exp(logp[j]!);
-      if (p > 0) d += p * (logp[j]! - logq[j]!);
-    }
-  } else if (div === "reverse") {
-    let qm = -Infinity;
-    for (let j = 0; j < k; j++) qm = Math.max(qm, logq[j]!);
-    let qs = 0;
-    for (let j = 0; j < k; j++) qs += Math.exp(logq[j]! - qm);
-    const ql = qm + Math.log(qs);
-    for (let j = 0; j < k; j++) {
-      const lqt = logq[j]! - ql;
-      const qt = Math.exp(lqt);
-      if (qt > 0) d += qt * (lqt - logp[j]!);
-    }
-  } else {
-    let qk = 0;
-    for (let j = 0; j < k; j++) {
-      const p = Math.exp(logp[j]!), q = Math.exp(logq[j]!);
-      qk += q;
+  for (let j = 0; j <= k; j++) {
+    const p = j < k ? Math.exp(logp[j]!) : pr, q = j < k ? Math.exp(logq[j]!) : qr;
+    if (div === "forward") d += xlog(p, q);
+    else if (div === "reverse") d += xlog(q, p);
+    else {
       const m = 0.5 * (p + q);
-      if (p > 0) d += 0.5 * p * Math.log(p / m);
-      if (q > 0) d += 0.5 * q * Math.log(q / m);
+      d += 0.5 * xlog(p, m) + 0.5 * xlog(q, m);
     }
-    d += 0.5 * Math.max(0, 1 - qk) * LN2;
   }
   return d;
+}
+
+/** g_b = ∂D/∂q_b for one bucket (see the header); pRatio = p/q for forward. */
+function bucketGrad(div: Divergence, p: number, q: number): number {
+  if (div === "forward") return q > 0 ? -p / q : 0;
+  if (div === "reverse") return q > 0 ? Math.log(q / Math.max(p, TINY)) + 1 : 0;
+  return q > 0 ? 0.5 * Math.log((2 * q) / (p + q)) : 0;
 }
 
 /**
@@ -133,18 +147,20 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
   softmaxLsePair(lse1, lseT, s, n, v, invT);
 
   // Per row, O(K): CE, the teacher's log p and the student's log q at the K ids, D.
-  const logpAll = g.scratch(n * k), logqAll = g.scratch(n * k), dRow = g.scratch(n);
-  const logq = new Float64Array(k), logp = new Float64Array(k);
+  const logpAll = g.scratch(n * k), logqAll = g.scratch(n * k), pRest = g.scratch(n), qRest = g.scratch(n);
+  const logq = new Float64Array(k), logp = new Float64Array(k), rest: Rest = { p: 0, q: 0 };
   let dSum = 0, ceSum = 0, count = 0;
   for (let i = 0; i < n; i++) {
     const y = targets[i]!;
-    dRow[i] = 0;
+    pRest[i] = 0;
+    qRest[i] = 0;
     if (y === ignore) continue;
     count++;
     ceSum += lse1[i]! - s[i * v + y]!;
     for (let j = 0; j < k; j++) logq[j] = s[i * v + teacher.ids[i * k + j]!]! * invT - lseT[i]!;
-    const d = rowDivergence(div, teacher.logits, i * k, k, invT, logq, logp);
-    dRow[i] = d;
+    const d = rowDivergence(div, teacher.logits, i * k, k, invT, teacher.lse[i]!, logq, logp, rest);
+    pRest[i] = rest.p;
+    qRest[i] = rest.q;
     dSum += d;
     for (let j = 0; j < k; j++) {
       logpAll[i * k + j] = logp[j]!;
@@ -165,7 +181,7 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
       if (count === 0) return;
       const a = (alpha * T * T * dloss[0]!) / count; // weight of dD/ds per row
       const b = ((1 - alpha) * dloss[0]!) / count; // weight of dCE/ds per row
-      distillBackward(g, logits, lse1, lseT, logpAll, logqAll, dRow, targets, teacher, n, v, k, ignore, div, invT, a * invT, b);
+      distillBackward(g, logits, lse1, lseT, logpAll, logqAll, pRest, qRest, targets, teacher, n, v, k, ignore, div, invT, a * invT, b);
     });
   }
   return loss;
@@ -174,32 +190,31 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
 /**
  * d loss / d logits (N,V): the dense part c1·softmax(s) + cT·softmax(s/T) in one native pass,
  * then the sparse O(N·K) corrections. c = α·T²·dloss/count/T weighs dD/d(s/T); b weighs dCE/ds.
+ * Bucket b's logits get c·q_i·(g_b − G), G = Σ_b q_b g_b: the rest bucket's coefficient is the
+ * dense cT, and the K ids add c·q_j·(g_j − g_rest).
  */
 function distillBackward(
-  g: Tape, logits: Tensor, lse1: Float32Array, lseT: Float32Array, logpAll: Float32Array, logqAll: Float32Array, dRow: Float32Array,
+  g: Tape, logits: Tensor, lse1: Float32Array, lseT: Float32Array, logpAll: Float32Array, logqAll: Float32Array, pRest: Float32Array, qRest: Float32Array,
   targets: Int32Array, teacher: TeacherTopK, n: number, v: number, k: number, ignore: number, div: Divergence, invT: number, c: number, b: number,
 ): void {
   const c1 = g.scratch(n), cT = g.scratch(n); // per-row weights of softmax(s) and softmax(s/T)
-  const half = 0.5 * LN2;
+  const gRest = g.scratch(n);
   for (let i = 0; i < n; i++) {
     if (targets[i] === ignore) {
       c1[i] = 0;
       cT[i] = 0;
       continue;
     }
-    c1[i] = b;
-    if (div === "forward") cT[i] = c;
-    else if (div === "reverse") cT[i] = 0;
-    else {
-      let qk = 0, gk = 0;
-      for (let j = 0; j < k; j++) {
-        const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
-        qk += q;
-        if (q > 0) gk += q * 0.5 * Math.log((2 * q) / (p + q));
-      }
-      const G = gk + Math.max(0, 1 - qk) * half;
-      cT[i] = c * (half - G);
+    let G = 0;
+    for (let j = 0; j < k; j++) {
+      const q = Math.exp(logqAll[i * k + j]!);
+      G += q * bucketGrad(div, Math.exp(logpAll[i * k + j]!), q);
     }
+    const gr = bucketGrad(div, pRest[i]!, qRest[i]!);
+    G += qRest[i]! * gr;
+    gRest[i] = gr;
+    c1[i] = b;
+    cT[i] = c * (gr - G);
   }
   // dst (N,V): written directly when nothing has flowed into logits yet, else added.
   let dst = g.gradForWrite(logits);
@@ -211,27 +226,9 @@ function distillBackward(
     if (y === ignore) continue;
     const o = i * v;
     dst[o + y]! -= b; // CE: softmax − onehot(y)
-    if (div === "forward") {
-      // ds = (q − p): q is in the dense pass.
-      for (let j = 0; j < k; j++) dst[o + teacher.ids[i * k + j]!]! -= c * Math.exp(logpAll[i * k + j]!);
-    } else if (div === "reverse") {
-      // Sparse only: ds_j = q̃_j (log q̃_j − log p_j − D).
-      let qm = -Infinity;
-      for (let j = 0; j < k; j++) qm = Math.max(qm, logqAll[i * k + j]!);
-      let qs = 0;
-      for (let j = 0; j < k; j++) qs += Math.exp(logqAll[i * k + j]! - qm);
-      const ql = qm + Math.log(qs);
-      for (let j = 0; j < k; j++) {
-        const lqt = logqAll[i * k + j]! - ql;
-        dst[o + teacher.ids[i * k + j]!]! += c * Math.exp(lqt) * (lqt - logpAll[i * k + j]! - dRow[i]!);
-      }
-    } else {
-      // js: ds_i = q_i (g_i − G); the dense pass gave q_i (½ ln 2 − G), add q_j (g_j − ½ ln 2) on K.
-      for (let j = 0; j < k; j++) {
-        const q = Math.exp(logqAll[i * k + j]!), p = Math.exp(logpAll[i * k + j]!);
-        const gj = q > 0 ? 0.5 * Math.log((2 * q) / (p + q)) : half;
-        dst[o + teacher.ids[i * k + j]!]! += c * q * (gj - half);
-      }
+    for (let j = 0; j < k; j++) {
+      const q = Math.exp(logqAll[i * k + j]!);
+      dst[o + teacher.ids[i * k + j]!]! += c * q * (bucketGrad(div, Math.exp(logpAll[i * k + j]!), q) - gRest[i]!);
     }
   }
   if (!direct) axpy(g.grad(logits), 1, dst, n * v);
@@ -255,28 +252,22 @@ export function distillLossReference(logits: ArrayLike<number>, targets: Int32Ar
     count++;
     const s = Array.from({ length: v }, (_, x) => logits[i * v + x]!);
     ceSum -= logSoftmax(s)[y]!;
-    const lq = logSoftmax(s.map((x) => x / T));
-    // Teacher over all V: renormalised top-k, exactly zero elsewhere.
-    const p = new Array<number>(v).fill(0);
+    const q = logSoftmax(s.map((x) => x / T)).map(Math.exp);
+    // K+1 buckets: the teacher's K ids (exact probabilities from its lse), and the rest.
     const ids = Array.from({ length: k }, (_, j) => teacher.ids[i * k + j]!);
-    const lpK = logSoftmax(ids.map((_, j) => teacher.logits[i * k + j]! / T));
-    ids.forEach((id, j) => (p[id] = Math.exp(lpK[j]!)));
-    const q = lq.map(Math.exp);
+    const p = ids.map((_, j) => Math.exp(teacher.logits[i * k + j]! / T - teacher.lse[i]!));
+    const inK = new Set(ids);
+    let qRest = 0;
+    for (let x = 0; x < v; x++) if (!inK.has(x)) qRest += q[x]!;
+    const pb = [...p, Math.max(0, 1 - p.reduce((acc, x) => acc + x, 0))];
+    const qb = [...ids.map((id) => q[id]!), qRest];
+    const xl = (a: number, b: number) => (a > 0 ? a * Math.log(a / Math.max(b, 1e-30)) : 0);
     let d = 0;
-    if (opts.divergence === "forward") {
-      for (let x = 0; x < v; x++) if (p[x]! > 0) d += p[x]! * (Math.log(p[x]!) - lq[x]!);
-    } else if (opts.divergence === "reverse") {
-      const qK = ids.reduce((acc, id) => acc + q[id]!, 0);
-      for (const id of ids) {
-        const qt = q[id]! / qK;
-        if (qt > 0) d += qt * (Math.log(qt) - Math.log(p[id]!));
-      }
-    } else {
-      for (let x = 0; x < v; x++) {
-        const m = 0.5 * (p[x]! + q[x]!);
-        if (p[x]! > 0) d += 0.5 * p[x]! * Math.log(p[x]! / m);
-        if (q[x]! > 0) d += 0.5 * q[x]! * Math.log(q[x]! / m);
-      }
+    for (let j = 0; j <= k; j++) {
+      const pj = pb[j]!, qj = qb[j]!;
+      if (opts.divergence === "forward") d += xl(pj, qj);
+      else if (opts.divergence === "reverse") d += xl(qj, pj);
+      else d += 0.5 * xl(pj, 0.5 * (pj + qj)) + 0.5 * xl(qj, 0.5 * (pj + qj));
     }
     dSum += d;
   }

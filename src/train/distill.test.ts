@@ -42,7 +42,7 @@ after(() => {
 });
 
 const tiny = (layers: number, seed: number) => createModel(presetConfig("nano", V, { nLayers: layers, maxSeqLen: 32 }), seed);
-const spec = (o: Partial<CacheSpec> = {}): CacheSpec => ({ batch: 2, seqLen: 16, seed: 3, batches: 5, k: 6, logitType: "f32", ...o });
+const spec = (o: Partial<CacheSpec> = {}): CacheSpec => ({ batch: 2, seqLen: 16, seed: 3, batches: 5, k: 6, logitType: "f32", temperature: 2, ...o });
 
 test("topK returns the k largest of each row, sorted", () => {
   const r = new Rng(4);
@@ -75,6 +75,11 @@ test("the cache holds the teacher's top-k at exactly the sampler's positions", a
     topK(logits.data, 32, V, 6, ids, vals);
     assert.deepEqual(got.ids, ids);
     assert.deepEqual(got.logits, vals);
+    for (let row = 0; row < 32; row++) {
+      let sum = 0;
+      for (let x = 0; x < V; x++) sum += Math.exp(logits.data[row * V + x]! / 2);
+      assert.ok(Math.abs(got.lse[row]! - Math.log(sum)) < 1e-4, `lse at T = 2, row ${row}`);
+    }
   }
   // Other positions than the ones scored: a clear error.
   const wrong = sampler.next();

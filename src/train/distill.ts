@@ -115,7 +115,7 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   // 1. The teacher scores every position the student will read, once.
   const built = await buildTeacherCache({
     path: cachePath, teacher: run.teacher, teacherName: run.teacherName, train: run.train, datasetFingerprint: run.datasetFingerprint,
-    spec: { batch, seqLen, seed, batches: run.config.maxSteps * gradAccum, k: dc.topK, logitType: dc.logitType },
+    spec: { batch, seqLen, seed, batches: run.config.maxSteps * gradAccum, k: dc.topK, logitType: dc.logitType, temperature: dc.temperature },
     onProgress: run.onCacheProgress, signal: run.signal,
   });
 

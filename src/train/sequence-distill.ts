@@ -78,16 +78,21 @@ export function endpointTeacher(o: EndpointTeacherOptions): TeacherTextSource {
     async generate(prompt: string, index: number): Promise<string> {
       const body: Record<string, unknown> = { model: o.model, messages: [{ role: "user", content: prompt }], max_tokens: o.maxTokens, temperature: o.temperature, stream: false };
       if (o.seed !== undefined) body.seed = o.seed + index;
-      let res: Response;
-      try {
-        res = await fetch(endpoint, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(o.timeoutMs ?? 120_000),
-        });
-      } catch (e) {
-        throw new ConfigError(`teacher endpoint ${endpoint}: request failed (${(e as Error).message})`, { hint: "is the server running, and is the URL right?" });
+      let res: Response | null = null;
+      // A connection the server closed while idle (keep-alive) fails the first try: try once more.
+      for (let attempt = 1; res === null; attempt++) {
+        try {
+          res = await fetch(endpoint, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(o.timeoutMs ?? 120_000),
+          });
+        } catch (e) {
+          const cause = (e as { cause?: { code?: string } }).cause?.code;
+          if (attempt < 2 && (e as Error).name !== "TimeoutError") continue;
+          throw new ConfigError(`teacher endpoint ${endpoint}: request failed (${(e as Error).message}${cause ? `: ${cause}` : ""})`, { hint: "is the server running, and is the URL right?" });
+        }
       }
       const text = await res.text();
       if (!res.ok) throw new ConfigError(`teacher endpoint ${endpoint}: HTTP ${res.status} ${text.slice(0, 200)}`);

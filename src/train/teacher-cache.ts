@@ -9,6 +9,7 @@
 //   then `batches` records, one per sampler batch in draw order, each
 //     u32 checksum of the batch's input ids (FNV-1a; the student checks it: same positions)
 //     u32 reserved (0)
+//     lse    (B·T)     f32: log Σ_V e^(z/T), the teacher's whole-vocabulary log-sum-exp at T
 //     ids    (B·T, K)  u16 or u32, padded to 4 bytes
 //     logits (B·T, K)  f16 or f32, padded to 4 bytes
 // The cache is tied to the dataset (fingerprint + train token count), the sampler
@@ -23,6 +24,7 @@ import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../formats/half.ts";
+import { softmaxLsePair } from "../native/ops/loss.ts";
 import type { CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { WindowSampler } from "./batches.ts";
@@ -46,6 +48,8 @@ export interface CacheSpec {
   k: number;
   /** Stored precision of the logits (default f16: half the bytes, ~3 significant digits). */
   logitType: LogitType;
+  /** Temperature of the stored log-sum-exp (the distillation temperature). */
+  temperature: number;
 }
 
 export interface CacheHeader extends CacheSpec {
@@ -114,7 +118,7 @@ function recordLayout(h: Pick<CacheHeader, "batch" | "seqLen" | "k" | "idType" |
   const rows = h.batch * h.seqLen, cells = rows * h.k;
   const idBytes = pad4(cells * (h.idType === "u16" ? 2 : 4));
   const logitBytes = pad4(cells * (h.logitType === "f16" ? 2 : 4));
-  return { rows, cells, idBytes, logitBytes, bytes: 8 + idBytes + logitBytes };
+  return { rows, cells, idBytes, logitBytes, bytes: 8 + 4 * rows + idBytes + logitBytes };
 }
 
 function encodeHeader(h: CacheHeader): Buffer {
@@ -145,6 +149,7 @@ function readHeader(fd: number, path: string): { header: CacheHeader; bodyStart:
   } catch (e) {
     throw new FormatError(`${path}: header is not valid JSON (${(e as Error).message})`);
   }
+  if (!(header.temperature > 0)) throw new FormatError(`${path}: header field temperature must be > 0, got ${header.temperature}`);
   for (const key of ["batch", "seqLen", "k", "batches", "vocabSize"] as const) {
     if (!Number.isInteger(header[key]) || header[key] < 1) throw new FormatError(`${path}: header field ${key} must be a positive integer, got ${header[key]}`);
   }
@@ -182,11 +187,12 @@ function expectedHeader(o: BuildCacheOptions): CacheHeader {
   }
   if (s.k > v) throw new ConfigError(`teacher cache: top-k ${s.k} is larger than the vocabulary (${v})`);
   if (s.logitType !== "f16" && s.logitType !== "f32") throw new ConfigError(`teacher cache: logit type must be f16 or f32, got ${s.logitType}`);
+  if (!(s.temperature > 0 && Number.isFinite(s.temperature))) throw new ConfigError(`teacher cache: temperature must be > 0, got ${s.temperature}`);
   const params = o.teacher.namedParameters().reduce((a, [, p]) => a + p.size, 0);
   const hash = createHash("sha256");
   for (const [name, p] of o.teacher.namedParameters()) hash.update(name).update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
   return {
-    batch: s.batch, seqLen: s.seqLen, seed: s.seed, batches: s.batches, k: s.k, logitType: s.logitType,
+    batch: s.batch, seqLen: s.seqLen, seed: s.seed, batches: s.batches, k: s.k, logitType: s.logitType, temperature: s.temperature,
     idType: v <= 65536 ? "u16" : "u32", vocabSize: v, sampler: "window-v1",
     dataset: { fingerprint: o.datasetFingerprint, trainTokens: o.train.count },
     teacher: { name: o.teacherName, params, vocabSize: v, fingerprint: hash.digest("hex") },
@@ -249,6 +255,7 @@ export async function buildTeacherCache(o: BuildCacheOptions): Promise<BuildCach
   const sampler = new WindowSampler(o.train, header.batch, header.seqLen, header.seed);
   const tape = new Tape({ grad: false });
   const ids = new Int32Array(lay.cells), vals = new Float32Array(lay.cells);
+  const lse1 = new Float32Array(lay.rows), lseT = new Float32Array(lay.rows);
   const rec = Buffer.alloc(lay.bytes);
   const t0 = now();
   let scored = 0;
@@ -260,9 +267,12 @@ export async function buildTeacherCache(o: BuildCacheOptions): Promise<BuildCach
       tape.reset();
       const logits = o.teacher.forward(tape, batch.inputs, batch.batch, batch.seqLen); // (B·T, V)
       topK(logits.data, lay.rows, header.vocabSize, header.k, ids, vals);
+      softmaxLsePair(lse1, lseT, logits.data, lay.rows, header.vocabSize, 1 / header.temperature);
       rec.fill(0);
       rec.writeUInt32LE(batchChecksum(batch.inputs), 0);
       let off = 8;
+      for (let i = 0; i < lay.rows; i++) rec.writeFloatLE(lseT[i]!, off + 4 * i);
+      off += 4 * lay.rows;
       if (header.idType === "u16") for (let i = 0; i < lay.cells; i++) rec.writeUInt16LE(ids[i]!, off + 2 * i);
       else for (let i = 0; i < lay.cells; i++) rec.writeUInt32LE(ids[i]!, off + 4 * i);
       off += lay.idBytes;
@@ -299,7 +309,7 @@ export class TeacherCache {
     this.bodyStart = bodyStart;
     this.lay = recordLayout(header);
     this.buf = Buffer.alloc(this.lay.bytes);
-    this.current = { ids: new Int32Array(this.lay.cells), logits: new Float32Array(this.lay.cells), k: header.k };
+    this.current = { ids: new Int32Array(this.lay.cells), logits: new Float32Array(this.lay.cells), lse: new Float32Array(this.lay.rows), k: header.k };
   }
 
   static open(path: string): TeacherCache {
@@ -336,8 +346,10 @@ export class TeacherCache {
     if (sum !== batchChecksum(inputs)) {
       throw new ConfigError(`teacher cache ${this.path}: batch ${index} was scored on other token positions than the student is reading`, { hint: "the dataset, batch, context or seed changed since the cache was built: delete it to rebuild" });
     }
-    const { ids, logits } = this.current;
+    const { ids, logits, lse } = this.current;
     let off = 8;
+    for (let i = 0; i < lay.rows; i++) lse[i] = this.buf.readFloatLE(off + 4 * i);
+    off += 4 * lay.rows;
     if (h.idType === "u16") for (let i = 0; i < lay.cells; i++) ids[i] = this.buf.readUInt16LE(off + 2 * i);
     else for (let i = 0; i < lay.cells; i++) ids[i] = this.buf.readUInt32LE(off + 4 * i);
     off += lay.idBytes;
