@@ -70,7 +70,7 @@ for (const step of [...new Set([...ea.keys(), ...eb.keys()])].sort((x, y) => x -
   console.log(`${String(step).padStart(4)}  ${x?.toFixed(4) ?? "   -  "}   ${y?.toFixed(4) ?? "   -  "}    ${x && y ? (y / x).toFixed(4) : "-"}`);
 }
 const lastA = [...ea.values()].at(-1)!, lastB = [...eb.values()].at(-1)!;
-const summary = b.find((l) => l.type === "summary");
+const summary = b.find((l) => l.type === "distill_summary") ?? b.find((l) => l.type === "summary" && l.teacher !== undefined);
 console.log(JSON.stringify({
   bench: "distill", scratchValLoss: lastA, distilledValLoss: lastB, ratio: lastB / lastA,
   teacher: summary?.teacher, student: summary?.student, maxRssMiB: summary?.maxRssMiB,

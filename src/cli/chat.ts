@@ -7,25 +7,13 @@
 import { createInterface } from "node:readline";
 
 import { UsageError } from "../errors.ts";
-import { loadModel, type LoadedModel } from "../formats/hf-dir.ts";
+import { loadAdapter } from "../formats/peft.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
-import type { ChatMessage } from "../tokenizer/index.ts";
+import { PLAIN_CHAT_STOPS, chatPromptIds, hasChatTemplate, type ChatMessage } from "../tokenizer/index.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
-import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags, stopTokenIds } from "./generate.ts";
+import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./generate.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
-
-/** The prompt ids for a conversation ending with the user's latest message. */
-function promptIds(m: LoadedModel, messages: readonly ChatMessage[], useTemplate: boolean): number[] {
-  const tok = m.tokenizer!;
-  if (useTemplate) return tok.applyChatTemplate(messages, { addGenerationPrompt: true }).ids;
-  let text = "";
-  for (const msg of messages) {
-    if (msg.role === "system") text += `${msg.content}\n\n`;
-    else text += `${msg.role === "user" ? "User" : "Assistant"}: ${msg.content}\n`;
-  }
-  const ids = tok.encode(text + "Assistant:", { addSpecialTokens: true });
-  return ids;
-}
 
 export const chatCommand: Command = {
   name: "chat",
@@ -41,6 +29,7 @@ Ctrl-C stops a reply; at the prompt it exits.
 
 Options:
   --model DIR             model directory with a tokenizer
+  --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --system TEXT           system message, kept through /reset and context trimming
 ${SAMPLING_HELP}
 
@@ -48,16 +37,17 @@ Examples:
   slm chat --model out/run1/model --system "You answer briefly."
   printf 'hello\\nwhat is a handbook?\\n' | slm chat --model out/run1/model --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, { model: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS }, false);
+    const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory with a tokenizer)");
     samplingFromFlags(values, {});
     const loaded = loadModel(values.model);
+    if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     if (!loaded.tokenizer) throw new UsageError(`${values.model} has no tokenizer; slm chat needs text (try slm generate --prompt-ids)`);
     const tok = loaded.tokenizer;
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
-    const useTemplate = typeof tok.spec.config.chat_template === "string" && tok.spec.config.chat_template.length > 0;
+    const useTemplate = hasChatTemplate(tok);
     const stopIds = stopTokenIds(loaded, true);
-    const textStops = useTemplate ? [] : ["\nUser:"];
+    const textStops = useTemplate ? [] : PLAIN_CHAT_STOPS;
     const context = loaded.config.maxSeqLen;
     const reserve = Math.min(maxTokens, Math.floor(context / 2)); // room kept for the reply when trimming history
     const system: ChatMessage[] = values.system ? [{ role: "system", content: values.system }] : [];
@@ -84,10 +74,10 @@ Examples:
           ctx.err("(conversation cleared)");
         } else if (line.length > 0) {
           const user: ChatMessage = { role: "user", content: line };
-          let ids = promptIds(loaded, [...system, ...history, user], useTemplate);
+          let ids = chatPromptIds(tok, [...system, ...history, user], useTemplate);
           while (ids.length + reserve > context && history.length > 0) {
             history.splice(0, 2); // the oldest user turn and its reply
-            ids = promptIds(loaded, [...system, ...history, user], useTemplate);
+            ids = chatPromptIds(tok, [...system, ...history, user], useTemplate);
           }
           if (ids.length >= context) {
             ctx.err(`(message too long: ${ids.length} tokens with the system message; the context is ${context})`);

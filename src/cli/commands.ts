@@ -7,9 +7,12 @@ import type { Command } from "./command.ts";
 import { distillCommand } from "./distill.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
+import { finetuneCommand } from "./finetune.ts";
 import { generateCommand } from "./generate.ts";
 import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
+import { serveCommand } from "./serve.ts";
+import { mergeCommand } from "./merge.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
@@ -18,11 +21,14 @@ export const commands: Command[] = [
   ...tokenizerCommands,
   trainCommand,
   distillCommand,
+  finetuneCommand,
+  mergeCommand,
   evalCommand,
   generateCommand,
   chatCommand,
   importCommand,
   exportCommand,
+  serveCommand,
   benchKernelsCommand,
   benchTrainCommand,
   benchGenerateCommand,

@@ -47,7 +47,7 @@ test("logit distillation: a student from every 2nd teacher layer, cache, metrics
   const lines = res.out.trim().split("\n").map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.type === "cache" && l.done === 4 && l.total === 4));
   const s = lines.at(-1);
-  assert.equal(s.type, "summary");
+  assert.equal(s.type, "distill_summary");
   assert.equal(s.student.steps, 4);
   assert.ok(s.student.params < s.teacher.params, "half the layers");
   assert.equal(s.distill.divergence, "reverse");

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { ConfigError, UsageError } from "../errors.ts";
 import { ingest } from "../data/ingest.ts";
 import { loadTextTokenizer, trainTextTokenizer } from "../data/tokenizer.ts";
-import { loadModel, saveModelDir, type LoadedModel } from "../formats/hf-dir.ts";
+import { loadModel, saveModelDir, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { PRESETS, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
@@ -24,7 +24,6 @@ import { datasetFingerprint } from "../train/teacher-cache.ts";
 import { train, type TrainConfig } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration } from "./format.ts";
-import { stopTokenIds } from "./generate.ts";
 import { numFlag } from "./train.ts";
 import { trainPrinter } from "./train-progress.ts";
 
@@ -331,7 +330,7 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
     const c = result.counters;
     const params = (m: CausalLM) => m.namedParameters().reduce((a, [, p]) => a + p.size, 0);
     const summary = {
-      type: "summary", mode: "sequence",
+      type: "distill_summary", mode: "sequence",
       student: { params: params(student.model), valLoss: result.finalValLoss, tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9), steps: c.step, tokens: c.tokens },
       // The teacher's rate in its own generated tokens when local, else in student tokens of its text.
       teacher: { name: source.name, params: local ? params(local.model) : null, completions: texts.documents, tokensPerSec: (source.tokens ?? genTokens) / Math.max(texts.elapsedMs / 1000, 1e-9), tokensCountedIn: local ? "teacher" : "student" },

@@ -1,12 +1,13 @@
 // `slm generate`: one completion from a model directory (or a llama2.c .bin),
 // streamed to stdout as text (through the tokenizer's stream decoder) or as
 // ids, or printed as one JSON object. Also the flag parsing shared with
-// `slm chat`: sampling flags with defaults from generation_config.json, and
-// the stop token ids of a loaded model. Thin: generation itself is
+// `slm chat`: sampling flags with defaults from generation_config.json (stop
+// token ids come from stopTokenIds in src/formats/hf-dir.ts). Thin: generation itself is
 // src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
 import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
-import { loadModel } from "../formats/hf-dir.ts";
+import { loadAdapter } from "../formats/peft.ts";
+import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
@@ -67,27 +68,6 @@ export function samplingFromFlags(values: FlagValues, gen: GenerationConfig): { 
   return { sampling, maxTokens, seed };
 }
 
-/**
- * Token ids that end a generation: eos ids of generation_config.json and config.json; for a
- * llama2.c file also BOS (its models delimit stories with BOS, as its run.c stops on it); for
- * chat, the tokenizer's end-of-turn special tokens as well.
- */
-export function stopTokenIds(m: LoadedModel, chat = false): number[] {
-  const ids = new Set<number>();
-  const eos = m.generation.eos_token_id;
-  for (const id of Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]) ids.add(id);
-  if (m.config.eosTokenId !== undefined) ids.add(m.config.eosTokenId);
-  if (m.source.format === "llama2c" && m.config.bosTokenId !== undefined) ids.add(m.config.bosTokenId);
-  const tok = m.tokenizer;
-  if (tok) {
-    const sp = tok.specialTokens;
-    const eosName = tok.spec.config.eos_token;
-    if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
-  }
-  return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
-}
-
 /** Parses "1,2,3" or "1 2 3". */
 export function parseIds(s: string, flag: string): number[] {
   const parts = s.split(/[\s,]+/).filter((p) => p.length > 0);
@@ -122,6 +102,7 @@ Generation stops at an end-of-sequence token, a --stop string, or the token budg
 
 Options:
   --model PATH            model directory or llama2.c .bin file
+  --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --prompt TEXT           prompt text (encoded with the model's tokenizer)
   --prompt-ids IDS        prompt as token ids: "1,2,3"
 ${SAMPLING_HELP}
@@ -134,6 +115,7 @@ Examples:
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values } = parse(argv, {
       model: { type: "string" },
+      adapter: { type: "string" },
       prompt: { type: "string" },
       "prompt-ids": { type: "string" },
       stop: { type: "string", multiple: true },
@@ -147,6 +129,7 @@ Examples:
     // Check every flag before the (slow) model load.
     samplingFromFlags(values, {});
     const loaded = loadModel(values.model);
+    if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;
     if (!tok && promptIds === undefined) throw new UsageError(`${values.model} has no tokenizer: pass the prompt as --prompt-ids`);

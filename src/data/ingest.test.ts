@@ -389,6 +389,8 @@ test("extraction on worker threads gives the same dataset as on the calling thre
   const strip = (m: Manifest) => m.files.map((f) => ({ source: f.source, status: f.status, reason: f.reason, cached: f.cached, documents: f.documents }));
   assert.deepEqual(strip(pooled), strip(serial));
   assert.deepEqual(pooled.removals, serial.removals);
+  // The comparison covers boilerplate removal and near duplicates (screened on the workers in pass 2).
+  assert.ok(pooled.removals.boilerplateLines > 0 && pooled.removals.nearDuplicateDocuments > 0, JSON.stringify(pooled.removals));
   assert.ok(pooled.files.some((f) => f.status === "skipped" && /truncated|Invalid PDF|PDF/i.test(f.reason ?? "")), JSON.stringify(strip(pooled).filter((f) => f.status === "skipped")));
   // The workers wrote the cache: a second pooled run reuses every entry.
   const again = await ingest({ ...base, out: join(root, "ds-pooled-2"), cacheDir: join(root, "cache-pooled"), workers: 2 });

@@ -18,10 +18,12 @@ import { createInterface } from "node:readline";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { ExtractCache, type CacheEntry } from "./cache.ts";
-import { ExtractPool } from "./extract-pool.ts";
-import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, textHash, textRatio, type PiiCounts, type PiiKind } from "./clean.ts";
-import { NearDupIndex, minhash } from "./dedupe.ts";
+import { ExtractPool, type ScreenResult } from "./extract-pool.ts";
+import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, type PiiCounts, type PiiKind } from "./clean.ts";
+import { NearDupIndex } from "./dedupe.ts";
 import { EXTRACTOR_VERSION, SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
+import { screenDocument } from "./extract-worker.ts";
+import type { ScreenOptions, Screened } from "./screen.ts";
 import { ShardWriter, type ShardInfo } from "./shards.ts";
 import { splitDocuments } from "./split.ts";
 import { HEADING_SEP, cpLength, type ExtractedDoc } from "./text.ts";
@@ -298,6 +300,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
   // Work directory beside the output so the final rename stays on one filesystem.
   mkdirSync(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  let pool: ExtractPool | null = null; // worker threads for passes 1 and 2 (closed after pass 2, or on error)
   mkdirSync(tmp, { recursive: true });
   const cacheDir = opts.cacheDir === null ? join(tmp, ".extract") : resolve(cwd, opts.cacheDir ?? join(dirname(out), ".slm-cache", basename(out)));
   try {
@@ -313,12 +316,13 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const rawSeen = new Set<string>(); // cache keys whose documents were counted
     let bytesDone = 0;
     let documentsExtracted = 0;
+    const screenOpts: ScreenOptions = { minSectionChars: minSection, minTextRatio: minRatio, seed, nearDup: nearT > 0 };
 
     // Pass 1: extract (or reuse), count line hashes. Files are read and hashed here in
     // order; extraction runs on the worker pool when there is one (up to `window` files
     // ahead), and results are taken back in file order, so the outcome is the same as
     // extracting one file after another.
-    const pool = workers > 0 ? new ExtractPool(workers) : null;
+    pool = workers > 0 ? new ExtractPool(workers) : null;
     const window = pool ? 2 * pool.size + 2 : 1;
     // What pass 1 needs of a file's extraction: its document count, notes, and a way to
     // count its lines (from the text on this thread, or from keys a worker computed).
@@ -415,51 +419,66 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       }
     } finally {
       await Promise.allSettled(pending);
-      await pool?.close();
     }
     rawSeen.clear();
     const boiler = lines.boilerplate(bpDocs, bpFrac);
 
-    // Pass 2: clean, dedupe, redact, write documents.jsonl.
+    // Pass 2: clean, dedupe, redact, write documents.jsonl. With a worker pool, the
+    // per-document work (boilerplate removal, filters, hashes, MinHash: screenDocument)
+    // runs on the workers up to `window` files ahead; this thread keeps the
+    // order-dependent work (duplicates of earlier documents, section dedupe, writing).
     const removals: Removals = { boilerplateLines: 0, shortSections: 0, lowTextRatioSections: 0, duplicateSections: 0, shortDocuments: 0, exactDuplicateDocuments: 0, nearDuplicateDocuments: 0 };
     const pii = emptyPiiCounts();
     const duplicates: DuplicateReport[] = [];
     const docHashes = new Map<number, string>();
     const sectionHashes = new Set<number>();
     const near = nearT > 0 ? new NearDupIndex<string>(nearT) : null;
-    const sig = new Uint32Array(128);
     const kept: { id: string; source: string }[] = [];
     let sectionsOut = 0;
     let textBytes = 0;
     const docsPath = join(tmp, "documents.jsonl");
     const w = new LineWriter(docsPath);
     bytesDone = 0;
+    pool?.setBoilerplate(boiler);
+    const screening = new Map<number, Promise<ScreenResult>>();
+    let nextScreen = 0;
     for (let i = 0; i < files.length; i++) {
+      for (; pool && nextScreen < files.length && nextScreen <= i + window; nextScreen++) {
+        const k = keys[nextScreen];
+        if (k === null) continue;
+        const p = pool.screen(cache.fileFor(k), screenOpts);
+        p.catch(() => {}); // awaited below; never an unhandled rejection if this pass stops early
+        screening.set(nextScreen, p);
+      }
       const key = keys[i];
       bytesDone += files[i].bytes;
       if (key === null) continue;
       const entry = cache.get(key);
-      for (const d of entry.docs) {
+      const ahead = screening.get(i);
+      screening.delete(i);
+      const pre = ahead ? await ahead : undefined;
+      if (pre) removals.boilerplateLines += pre.boilerplateLines;
+      for (let di = 0; di < entry.docs.length; di++) {
+        const d = entry.docs[di];
         // The cache is content-addressed (identical files share an entry): provenance comes from this file.
         d.source = files[i].source + d.source;
-        const secs: { heading: string[]; text: string }[] = [];
-        for (const s of d.sections) {
-          const r = removeLines(s.text, boiler, s.heading);
-          removals.boilerplateLines += r.removed;
-          if (r.text.length < minSection) {
-            removals.shortSections++;
-            continue;
-          }
-          if (textRatio(r.text) < minRatio) {
-            removals.lowTextRatioSections++;
-            continue;
-          }
-          secs.push({ heading: s.heading, text: r.text });
+        let sc: Screened;
+        let textOf: (k: number) => string;
+        if (pre) {
+          // The worker screened this document; redo only the (cheap) line removal for the sections kept.
+          sc = pre.screens[di];
+          textOf = (k) => removeLines(d.sections[k].text, boiler, d.sections[k].heading).text;
+        } else {
+          const r = screenDocument(d.sections, boiler, screenOpts);
+          removals.boilerplateLines += r.boilerplateLines;
+          sc = r.screened;
+          textOf = (k) => r.texts[k];
         }
-        const texts = secs.map((s) => s.text);
-        const secHashes = texts.map((t) => textHash(t));
-        const fullLength = texts.reduce((a, t) => a + t.length, 0) + 2 * Math.max(0, texts.length - 1);
-        if (fullLength < minDoc || secs.length === 0) {
+        removals.shortSections += sc.short;
+        removals.lowTextRatioSections += sc.lowRatio;
+        const secs = Array.from(sc.keep, (k) => ({ heading: d.sections[k].heading, text: textOf(k) }));
+        const secHashes = Array.from(sc.hashes);
+        if (sc.fullLength < minDoc || secs.length === 0) {
           removals.shortDocuments++;
           continue;
         }
@@ -472,7 +491,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
         }
         docHashes.set(h, d.source);
         if (near) {
-          const m = minhash(texts, seed, 5, sig);
+          const m = sc.sig;
           if (m) {
             const hit = near.query(m);
             if (hit) {
@@ -494,8 +513,8 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
             continue;
           }
           sectionHashes.add(sh);
-          const text = redactPii(s.text, redact, pii);
-          const len = cpLength(text);
+          const text = redact.size > 0 ? redactPii(s.text, redact, pii) : s.text;
+          const len = text === s.text ? sc.cpLengths[j] : cpLength(text);
           if (n > 0) offset += 2; // the blank line joining sections
           const row: SectionRow = { id: `${id}#${n}`, doc: id, source: d.source, heading: s.heading, headingPath: s.heading.join(HEADING_SEP), start: offset, end: offset + len, text };
           if (d.title) row.title = d.title;
@@ -512,6 +531,8 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       progress({ phase: "clean", files: i + 1, filesTotal: files.length, bytes: bytesDone, bytesTotal });
     }
     w.close();
+    await pool?.close();
+    pool = null;
 
     // Split by document.
     const { val } = splitDocuments(kept.map((k) => k.id), valFraction, seed);
@@ -605,5 +626,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    await pool?.close();
   }
 }

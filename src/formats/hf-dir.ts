@@ -189,3 +189,24 @@ export function loadModelDir(dir: string): LoadedModel {
   const generation = existsSync(join(dir, "generation_config.json")) ? (readJson(join(dir, "generation_config.json")) as GenerationConfig) : {};
   return { config, model, tokenizer, generation, source: { path: dir, format: "hf" } };
 }
+
+/**
+ * Token ids that end a generation: eos ids of generation_config.json and config.json; for a
+ * llama2.c file also BOS (its models delimit stories with BOS, as its run.c stops on it); for
+ * chat, the tokenizer's end-of-turn special tokens as well.
+ */
+export function stopTokenIds(m: LoadedModel, chat = false): number[] {
+  const ids = new Set<number>();
+  const eos = m.generation.eos_token_id;
+  for (const id of Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]) ids.add(id);
+  if (m.config.eosTokenId !== undefined) ids.add(m.config.eosTokenId);
+  if (m.source.format === "llama2c" && m.config.bosTokenId !== undefined) ids.add(m.config.bosTokenId);
+  const tok = m.tokenizer;
+  if (tok) {
+    const sp = tok.specialTokens;
+    const eosName = tok.spec.config.eos_token;
+    if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
+    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+  }
+  return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
+}

@@ -115,7 +115,7 @@ function checkOptions(model: CausalLM, prompts: readonly (readonly number[])[], 
 }
 
 /** Whether `out` ends with `seq`. */
-function endsWith(out: readonly number[], seq: readonly number[]): boolean {
+export function endsWith(out: readonly number[], seq: readonly number[]): boolean {
   if (seq.length > out.length) return false;
   const off = out.length - seq.length;
   for (let i = 0; i < seq.length; i++) if (out[off + i] !== seq[i]) return false;
@@ -123,7 +123,7 @@ function endsWith(out: readonly number[], seq: readonly number[]): boolean {
 }
 
 /** Length of the longest suffix of out[from..] that is a proper prefix of some stop sequence. */
-function heldBack(out: readonly number[], from: number, stops: readonly (readonly number[])[]): number {
+export function heldBack(out: readonly number[], from: number, stops: readonly (readonly number[])[]): number {
   let best = 0;
   for (const s of stops) {
     for (let k = Math.min(s.length - 1, out.length - from); k > best; k--) {

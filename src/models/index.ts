@@ -17,3 +17,5 @@ export function createModel(config: ModelConfig, seed = 0): CausalLM {
   const rng = new Rng(seed);
   return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
 }
+export { LORA_TARGETS, LoraAdapter, LoraModel, attachLora, matchesTarget, peftPrefix, resolveLora } from "./lora.ts";
+export type { LoraOptions, LoraTarget, ResolvedLora } from "./lora.ts";

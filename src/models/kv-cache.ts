@@ -1,7 +1,9 @@
 // The key/value cache for generation: per layer, keys and values of B
 // sequences laid out (B, KVH, maxT, D), the layout the attentionDecode kernel
-// reads. Allocated once for a batch size and context length. Knows nothing
-// about sampling or which sequences are live (the engine tracks that).
+// reads. Allocated once for a batch size and context length; view() gives a
+// window of consecutive slots over the same memory (the batching engine
+// prefills a newcomer straight into its slot). Knows nothing about sampling
+// or which sequences are live (the engine tracks that).
 import { ShapeError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
 
@@ -13,7 +15,8 @@ export class KvCache {
   private readonly k: Float32Array[]; // per layer (B, KVH, maxT, D)
   private readonly v: Float32Array[];
 
-  constructor(config: Pick<ModelConfig, "nLayers" | "nKvHeads" | "headDim">, batch: number, maxSeqLen: number) {
+  /** `shared`: per-layer buffers to use instead of allocating (view() passes them; not for general use). */
+  constructor(config: Pick<ModelConfig, "nLayers" | "nKvHeads" | "headDim">, batch: number, maxSeqLen: number, shared?: { k: Float32Array[]; v: Float32Array[] }) {
     if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`KvCache: batch must be a positive integer, got ${batch}`);
     if (!Number.isInteger(maxSeqLen) || maxSeqLen < 1) throw new ShapeError(`KvCache: maxSeqLen must be a positive integer, got ${maxSeqLen}`);
     this.batch = batch;
@@ -21,6 +24,14 @@ export class KvCache {
     this.kvHeads = config.nKvHeads;
     this.headDim = config.headDim;
     const per = batch * config.nKvHeads * maxSeqLen * config.headDim;
+    if (shared) {
+      if (shared.k.length !== config.nLayers || shared.v.length !== config.nLayers || shared.k.some((b) => b.length !== per) || shared.v.some((b) => b.length !== per)) {
+        throw new ShapeError(`KvCache: shared buffers must be ${config.nLayers} layers of ${per} floats`);
+      }
+      this.k = shared.k;
+      this.v = shared.v;
+      return;
+    }
     this.k = Array.from({ length: config.nLayers }, () => new Float32Array(per));
     this.v = Array.from({ length: config.nLayers }, () => new Float32Array(per));
   }
@@ -59,6 +70,19 @@ export class KvCache {
         }
       }
     }
+  }
+
+  /**
+   * Slots first..first+count-1 as a cache of `count` sequences sharing this cache's memory:
+   * writes through the view land in those slots, and its slot 0 is this cache's slot `first`.
+   */
+  view(first: number, count = 1): KvCache {
+    if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 1 || first + count > this.batch) {
+      throw new ShapeError(`KvCache.view: slots ${first}..${first + count - 1} outside [0, ${this.batch})`);
+    }
+    const per = this.kvHeads * this.maxSeqLen * this.headDim; // one slot
+    const cut = (b: Float32Array) => b.subarray(first * per, (first + count) * per);
+    return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, { k: this.k.map(cut), v: this.v.map(cut) });
   }
 
   /** Copies sequence `from`'s rows into slot `to` (for beam-free prompt sharing in batches). */

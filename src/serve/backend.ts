@@ -93,3 +93,17 @@ export interface InferenceBackend {
   /** Finishes (or cancels, after graceDeadlineMs) running work and stops the worker. */
   close(graceMs?: number): Promise<void>;
 }
+
+/** How createLocalBackend / createWorkerBackend (src/serve/worker-backend.ts) run a model. */
+export interface BackendOptions {
+  /** KV-cache slots: the most requests generating together (sharing decode steps). Default 8. */
+  maxConcurrency?: number;
+  /** The most requests waiting for a slot; beyond, generate() rejects with OverloadedError (429). Default 64. */
+  maxQueue?: number;
+  /** Kernel threads (the native pool is per process: the worker backend sets it for the whole process). Default: the pool's (SLM_THREADS or all cores). */
+  threads?: number;
+  /** ModelCard.id. Default: the model directory's (or file's) name. */
+  modelId?: string;
+  /** Cancel a generation after this many ms (finishReason "cancelled"). Default: no limit. */
+  requestTimeoutMs?: number;
+}

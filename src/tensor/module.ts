@@ -145,12 +145,23 @@ export interface LinearOptions {
   std?: number;
 }
 
+/**
+ * Something added to a Linear's output (a LoRA adapter): given the layer's input x (…,IN)
+ * and its output y (…,OUT), returns the adapted output. Its parameters are its own, not the
+ * Linear's: they do not appear in the model's namedParameters().
+ */
+export interface LinearAdapter {
+  apply(g: Tape, x: Tensor, y: Tensor): Tensor;
+}
+
 /** y = x·Wᵀ + b with weight (out, in) and bias (out): PyTorch's layout. Weight decays. */
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** Applied after the layer when set (see LinearAdapter); null for a plain layer. */
+  adapter: LinearAdapter | null = null;
 
   constructor(inFeatures: number, outFeatures: number, rng: Rng, opts: LinearOptions = {}) {
     super();
@@ -165,7 +176,8 @@ export class Linear extends Module {
   }
 
   forward(g: Tape, x: Tensor): Tensor {
-    return linear(g, x, this.weight, this.bias);
+    const y = linear(g, x, this.weight, this.bias);
+    return this.adapter === null ? y : this.adapter.apply(g, x, y);
   }
 }
 

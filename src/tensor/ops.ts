@@ -15,6 +15,7 @@ import { matmul as gemm } from "../native/ops/gemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
 import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
+import type { Rng } from "../util/rng.ts";
 import type { RopeTable } from "./rope.ts";
 import type { Tape } from "./tape.ts";
 import { ColumnView, Tensor, shapeStr } from "./tensor.ts";
@@ -314,6 +315,28 @@ export function scale(g: Tape, x: Tensor, s: number): Tensor {
   const out = g.zeros(x.shape);
   axpy(out.data, s, x.data, n); // out = 0 + s·x
   if (g.needsGrad(x)) g.record("scale", out, (dout) => axpy(g.grad(x), s, dout, n)); // dx += s·dout
+  return out;
+}
+
+/**
+ * Inverted dropout: out = x · keep / (1 - p), keep drawn per element from `rng` with
+ * probability 1 - p (so out's expectation is x). An inference tape (grad: false) or p = 0
+ * returns x itself. The mask (scaled) is saved for backward: dx += dout · mask.
+ */
+export function dropout(g: Tape, x: Tensor, p: number, rng: Rng): Tensor {
+  if (typeof p !== "number" || !(p >= 0 && p < 1)) fail("dropout", `probability must be in [0, 1), got ${p}`);
+  if (p === 0 || !g.gradEnabled) return x;
+  const n = x.size, keep = 1 / (1 - p);
+  const mask = g.scratch(n); // (N): 0 or 1/(1-p)
+  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  const out = g.empty(x.shape);
+  for (let i = 0; i < n; i++) out.data[i] = x.data[i]! * mask[i]!;
+  if (g.needsGrad(x)) {
+    g.record("dropout", out, (dout) => {
+      const dx = g.grad(x);
+      for (let i = 0; i < n; i++) dx[i]! += dout[i]! * mask[i]!;
+    });
+  }
   return out;
 }
 

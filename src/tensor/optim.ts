@@ -29,6 +29,8 @@ export interface AdamWState {
   slots: Record<string, { m: Float32Array; v: Float32Array }>;
 }
 
+const NONE = new Float32Array(0);
+
 interface Slot {
   name: string;
   p: Parameter;
@@ -72,7 +74,8 @@ export class AdamW {
       if (seen.has(p)) throw new UsageError(`AdamW: parameter "${name}" is listed twice (shared parameters must be listed once)`);
       names.add(name);
       seen.add(p);
-      this.slots.push({ name, p, m: new Float32Array(p.size), v: new Float32Array(p.size) });
+      // Moments only for parameters that train: a frozen one gets them if it is unfrozen later.
+      this.slots.push({ name, p, m: p.requiresGrad ? new Float32Array(p.size) : NONE, v: p.requiresGrad ? new Float32Array(p.size) : NONE });
     }
   }
 
@@ -93,6 +96,10 @@ export class AdamW {
     this.t++;
     for (const s of this.slots) {
       if (!s.p.requiresGrad) continue;
+      if (s.m.length !== s.p.size) {
+        s.m = new Float32Array(s.p.size);
+        s.v = new Float32Array(s.p.size);
+      }
       adamwStep(s.p.data, s.p.grad, s.m, s.v, s.p.size, lr, beta1, beta2, eps, s.p.decay ? weightDecay : 0, this.t);
     }
   }
@@ -102,17 +109,25 @@ export class AdamW {
     for (const s of this.slots) s.p.grad.fill(0);
   }
 
-  /** A copy of the state (moments and step), safe to keep while training continues. */
+  /** Bytes held by the moment buffers (parameters that never trained hold none). */
+  stateBytes(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.m.byteLength + s.v.byteLength;
+    return n;
+  }
+
+  /** A copy of the state (moments and step), safe to keep while training continues. Parameters without moments (never trained) are left out. */
   state(): AdamWState {
     const slots: AdamWState["slots"] = {};
-    for (const s of this.slots) slots[s.name] = { m: s.m.slice(), v: s.v.slice() };
+    for (const s of this.slots) if (s.m.length === s.p.size) slots[s.name] = { m: s.m.slice(), v: s.v.slice() };
     return { step: this.t, config: { ...this.config }, slots };
   }
 
   /**
-   * Restores a state from state() into this optimizer's existing buffers (no allocation).
-   * Every parameter must have moments of its size under its name; the step counter and the
-   * hyperparameters are taken from the state.
+   * Restores a state from state() into this optimizer's buffers (allocating them for
+   * parameters that had none). Every trainable parameter must have moments of its size under
+   * its name (a frozen one may have none); the step counter and the hyperparameters are
+   * taken from the state.
    */
   loadState(state: AdamWState): void {
     if (state === null || typeof state !== "object" || !Number.isInteger(state.step) || state.step < 0 || typeof state.slots !== "object" || state.slots === null) {
@@ -122,6 +137,7 @@ export class AdamW {
     checkConfig(cfg);
     for (const s of this.slots) {
       const saved = state.slots[s.name];
+      if (saved === undefined && !s.p.requiresGrad) continue;
       if (saved === undefined) throw new FormatError(`AdamW.loadState: no moments saved for parameter "${s.name}"`);
       for (const key of ["m", "v"] as const) {
         const arr = saved[key];
@@ -133,8 +149,14 @@ export class AdamW {
     const extra = Object.keys(state.slots).filter((n) => !this.slots.some((s) => s.name === n));
     if (extra.length > 0) throw new FormatError(`AdamW.loadState: state has moments for unknown parameters: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`);
     for (const s of this.slots) {
-      s.m.set(state.slots[s.name]!.m);
-      s.v.set(state.slots[s.name]!.v);
+      const saved = state.slots[s.name];
+      if (saved === undefined) continue;
+      if (s.m.length !== s.p.size) {
+        s.m = new Float32Array(s.p.size);
+        s.v = new Float32Array(s.p.size);
+      }
+      s.m.set(saved.m);
+      s.v.set(saved.v);
     }
     Object.assign(this.config, cfg);
     this.t = state.step;
@@ -155,6 +177,13 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): num
     for (const p of params) if (p.requiresGrad) scale(p.grad, p.size, s);
   }
   return norm;
+}
+
+/** Bytes held by the gradient buffers of `params` (frozen parameters hold none). */
+export function gradientBytes(params: readonly Parameter[]): number {
+  let n = 0;
+  for (const p of params) n += p.grad.byteLength;
+  return n;
 }
 
 /** The global L2 norm of the gradients of the trainable `params` (float64 sums). */

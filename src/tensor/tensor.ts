@@ -34,8 +34,7 @@ export class Tensor {
    * Activations get theirs from the tape's arena during backward; Parameters own theirs.
    */
   grad: Float32Array | null;
-  /** Whether backward computes a gradient for this tensor (and for what it was computed from). */
-  requiresGrad: boolean;
+  private rg = false;
   /**
    * Name of the op that produced it on a recording tape, or null for a leaf (a Parameter, an
    * input). A leaf that requires grad keeps its own grad buffer; a produced tensor's comes
@@ -65,6 +64,14 @@ export class Tensor {
     const n = sizeOf(shape);
     if (values.length !== n) throw new ShapeError(`Tensor.fromArray: shape ${shapeStr(shape)} needs ${n} values, got ${values.length}`);
     return new Tensor(Float32Array.from(values), shape, requiresGrad);
+  }
+
+  /** Whether backward computes a gradient for this tensor (and for what it was computed from). */
+  get requiresGrad(): boolean {
+    return this.rg;
+  }
+  set requiresGrad(on: boolean) {
+    this.rg = on;
   }
 
   get size(): number {
@@ -107,10 +114,13 @@ export interface ParameterOptions {
   requiresGrad?: boolean;
 }
 
+const NO_GRAD = new Float32Array(0);
+
 /**
- * A trainable tensor. Its grad buffer is allocated once, here, and lives as long as the
- * parameter; backward ADDS into it (so micro-batches accumulate) and the optimizer's
- * zeroGrad() clears it.
+ * A trainable tensor. Its grad buffer exists while it requires grad: allocated when it is
+ * made trainable (at construction by default) and released (an empty array) when it is
+ * frozen, so a frozen model costs no gradient memory. Freezing discards the gradient.
+ * Backward ADDS into it (so micro-batches accumulate) and the optimizer's zeroGrad() clears it.
  */
 export class Parameter extends Tensor {
   declare grad: Float32Array;
@@ -118,8 +128,16 @@ export class Parameter extends Tensor {
 
   constructor(data: Float32Array, shape: readonly number[], opts: ParameterOptions = {}) {
     super(data, shape, opts.requiresGrad ?? true);
-    this.grad = new Float32Array(data.length);
     this.decay = opts.decay ?? shape.length >= 2;
+  }
+
+  override get requiresGrad(): boolean {
+    return super.requiresGrad;
+  }
+  override set requiresGrad(on: boolean) {
+    super.requiresGrad = on;
+    if (!on) this.grad = NO_GRAD;
+    else if (!this.grad || this.grad.length !== this.data.length) this.grad = new Float32Array(this.data.length);
   }
 
   /** An all-zero parameter; `opts` may be a bare boolean (requiresGrad) as for Tensor.zeros. */

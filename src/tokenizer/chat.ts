@@ -117,3 +117,30 @@ export function applyChatTemplate(tok: Tokenizer, messages: readonly ChatMessage
   }
   return { text, ids, assistantMask };
 }
+
+/** Whether the tokenizer has a chat template (tokenizer_config.json chat_template); else chat uses plain turns. */
+export function hasChatTemplate(tok: Tokenizer): boolean {
+  const t = tok.spec.config.chat_template;
+  return typeof t === "string" && t.length > 0;
+}
+
+/** Text stops for plain turns: the model starting the next user turn ends its reply. */
+export const PLAIN_CHAT_STOPS: readonly string[] = ["\nUser:"];
+
+/**
+ * The prompt ids for a conversation that the model should continue as the assistant: the
+ * tokenizer's chat template with the generation prompt when `useTemplate`, else plain turns
+ * ("System text\n\nUser: …\nAssistant: …\n" ending in "Assistant:"), encoded with special tokens.
+ * Used by `slm chat` and the server, so both prompt a model the same way.
+ */
+export function chatPromptIds(tok: Tokenizer, messages: readonly ChatMessage[], useTemplate = hasChatTemplate(tok)): number[] {
+  if (useTemplate) return applyChatTemplate(tok, messages, { addGenerationPrompt: true }).ids;
+  if (!Array.isArray(messages)) throw new UsageError("chat: messages must be an array of {role, content}");
+  let text = "";
+  messages.forEach((msg, i) => {
+    if (typeof msg?.role !== "string" || typeof msg?.content !== "string") throw new UsageError(`chat: messages[${i}] must be {role: string, content: string}`);
+    if (msg.role === "system") text += `${msg.content}\n\n`;
+    else text += `${msg.role === "user" ? "User" : "Assistant"}: ${msg.content}\n`;
+  });
+  return tok.encode(text + "Assistant:", { addSpecialTokens: true });
+}

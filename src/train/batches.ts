@@ -22,8 +22,20 @@ export interface SamplerState {
   drawn: number;
 }
 
+/**
+ * Anything the trainer can draw training batches from: random windows of token shards
+ * (WindowSampler) or SFT examples (src/train/sft.ts). Batches may vary in seqLen (up to the
+ * run's); targets may hold the ignore index -100. state()/restore() give exact resume.
+ */
+export interface BatchSource {
+  next(): Batch;
+  readonly batchesDrawn: number;
+  state(): SamplerState;
+  restore(s: SamplerState): void;
+}
+
 /** Random windows over a token stream (training). */
-export class WindowSampler {
+export class WindowSampler implements BatchSource {
   private readonly rng: Rng;
   private drawn = 0;
   private readonly window: Uint32Array; // (T+1)

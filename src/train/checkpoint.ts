@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { FormatError } from "../errors.ts";
 import { writeFileAtomicSync } from "../formats/atomic.ts";
 import { SafetensorsFile, writeSafetensors } from "../formats/safetensors.ts";
-import type { CausalLM } from "../models/index.ts";
-import type { AdamW } from "../tensor/index.ts";
+import type { AdamW, Parameter } from "../tensor/index.ts";
 import type { SamplerState } from "./batches.ts";
 
 export const CHECKPOINT_FORMAT = "slmkit-train-checkpoint";
@@ -42,12 +41,17 @@ export interface CheckpointState {
   run: Record<string, unknown>;
 }
 
+/** What a checkpoint holds besides the optimizer: a model, or any named set of tensors (LoRA adapters). */
+export interface CheckpointParams {
+  namedParameters(): [string, Parameter][];
+}
+
 function stepDirName(step: number): string {
   return `step-${String(step).padStart(8, "0")}`;
 }
 
 /** Writes a checkpoint for the current step and keeps the newest `keep` of them. */
-export function saveCheckpoint(runDir: string, model: CausalLM, opt: AdamW, state: Omit<CheckpointState, "format" | "version" | "optimizer">, keep = 2): string {
+export function saveCheckpoint(runDir: string, model: CheckpointParams, opt: AdamW, state: Omit<CheckpointState, "format" | "version" | "optimizer">, keep = 2): string {
   const root = join(runDir, "checkpoints");
   mkdirSync(root, { recursive: true });
   const name = stepDirName(state.counters.step);
@@ -97,7 +101,7 @@ export function latestCheckpoint(runDir: string): string | null {
  * its state. Every name, shape and the format version are checked; a mismatch is a
  * FormatError naming what differs, and nothing is modified unless all of it checks out.
  */
-export function loadCheckpoint(dir: string, model: CausalLM, opt: AdamW): CheckpointState {
+export function loadCheckpoint(dir: string, model: CheckpointParams, opt: AdamW): CheckpointState {
   let state: CheckpointState;
   try {
     state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));

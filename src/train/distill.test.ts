@@ -177,7 +177,8 @@ test("distill trains the student from the cache and writes metrics and a summary
   const steps = lines.filter((l) => l.type === "step");
   assert.equal(steps.length, 4);
   for (const l of steps) assert.ok(Number.isFinite(l.divergence) && Number.isFinite(l.ce));
-  assert.equal(lines.at(-1).type, "summary");
+  assert.equal(lines.at(-1).type, "distill_summary");
+  assert.equal(lines.at(-2).type, "summary"); // the trainer's own
   assert.ok(existsSync(join(runDir, "summary.json")));
   // A student of another vocabulary is refused before any work.
   const other = createModel(presetConfig("nano", V * 2, { nLayers: 1, maxSeqLen: 32 }), 1);

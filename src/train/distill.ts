@@ -3,8 +3,8 @@
 // (teacher-cache.ts), then run the ordinary trainer with the distillation loss
 // (distill-loss.ts) as a pluggable TrainLoss, and write a summary (parameters,
 // val loss and tokens/s of both models, peak memory) to summary.json and as
-// the last line of metrics.jsonl. Also: a student made from the teacher's
-// layers (every n-th layer, same width).
+// the last line of metrics.jsonl, after the trainer's own summary line.
+// Also: a student made from the teacher's layers (every n-th layer, same width).
 // Knows nothing about the CLI, text or where the teacher came from
 // (sequence-level distillation, which needs text, is in sequence-distill.ts).
 import { appendFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
@@ -49,7 +49,8 @@ export interface DistillRun {
 }
 
 export interface DistillSummary {
-  type: "summary";
+  /** After the trainer's own "summary" line: this one adds the teacher and the distillation settings. */
+  type: "distill_summary";
   student: { params: number; valLoss: number | null; tokensPerSec: number; steps: number; tokens: number };
   teacher: { name: string; params: number; valLoss: number | null; tokensPerSec: number | null; cacheBatchesScored: number; cacheBatchesReused: number };
   distill: DistillConfig;
@@ -150,7 +151,7 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   const teacherVal = run.val ? evaluate(run.teacher, run.val, batch, seqLen, evalBatches).loss : null;
   const c = result.counters;
   const summary: DistillSummary = {
-    type: "summary",
+    type: "distill_summary",
     student: { params: paramCount(run.student), valLoss: result.finalValLoss, tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9), steps: c.step, tokens: c.tokens },
     teacher: { name: run.teacherName, params: paramCount(run.teacher), valLoss: teacherVal, tokensPerSec: built.scored > 0 ? built.tokensPerSec : null, cacheBatchesScored: built.scored, cacheBatchesReused: built.reused },
     distill: dc,

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, validateSchedule, type LrSchedule, type Tensor } from "../tensor/index.ts";
-import { WindowSampler, validationBatches, type Batch } from "./batches.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
+import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
 /** Every option of a training run, with its default. */
@@ -84,7 +84,23 @@ export type TrainEvent =
   | { type: "eval"; step: number; valLoss: number; perplexity: number; bitsPerByte: number | null; tokens: number }
   | { type: "checkpoint"; step: number; path: string }
   | { type: "warn"; step: number; message: string }
-  | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: "steps" | "time" | "requested" };
+  | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: "steps" | "time" | "requested"; summary: RunSummary };
+
+/** What a finished run reports (also written to RUN/summary.json and as the last line of metrics.jsonl). */
+export interface RunSummary {
+  /** Values in the model (base included) and in the tensors that trained. */
+  params: number;
+  trainableParams: number;
+  steps: number;
+  tokens: number;
+  elapsedS: number;
+  tokensPerS: number;
+  finalValLoss: number | null;
+  bestValLoss: number | null;
+  /** Bytes of gradient buffers and of optimizer moments; peak resident set size of the process. */
+  memory: { gradientBytes: number; optimizerBytes: number; peakRssBytes: number };
+  stopped: "steps" | "time" | "requested";
+}
 
 /**
  * A training objective other than cross-entropy on the batch's targets (e.g. distillation).
@@ -102,8 +118,12 @@ export interface TrainLoss {
 
 export interface TrainRun {
   model: CausalLM;
-  train: ShardSet;
-  val?: ShardSet;
+  /** Token shards (random windows), or any batch source (SFT examples). */
+  train: ShardSet | BatchSource;
+  /** Token shards (fixed windows) or the validation batches (the same ones every call; targets may hold -100). */
+  val?: ShardSet | (() => Iterable<Batch>);
+  /** The tensors to train, optimize and checkpoint (LoRA adapters); default the model's parameters. Others are left as they are. */
+  trainable?: [string, Parameter][];
   /** Run directory: checkpoints/ and metrics.jsonl go here. */
   runDir: string;
   config: Partial<TrainConfig>;
@@ -120,6 +140,7 @@ export interface TrainRun {
 
 export interface TrainResult {
   counters: TrainerCounters;
+  summary: RunSummary;
   finalValLoss: number | null;
   stopped: "steps" | "time" | "requested";
 }
@@ -162,15 +183,26 @@ function schedule(cfg: TrainConfig, totalSteps: number): LrSchedule {
 
 /** Mean loss over the fixed validation windows, with an inference tape. */
 export function evaluate(model: CausalLM, val: ShardSet, batch: number, seqLen: number, maxBatches: number, tape = new Tape({ grad: false })): { loss: number; tokens: number } {
+  return evaluateBatches(model, validationBatches(val, batch, seqLen, maxBatches), tape);
+}
+
+/** Mean loss per predicted token over `batches` (targets equal to -100 are not counted). */
+export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape = new Tape({ grad: false })): { loss: number; tokens: number } {
   let sum = 0, n = 0;
-  for (const b of validationBatches(val, batch, seqLen, maxBatches)) {
+  for (const b of batches) {
     tape.reset();
     const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
     const loss = crossEntropy(tape, logits, b.targets);
-    sum += loss.data[0]! * b.targets.length;
-    n += b.targets.length;
+    let count = 0;
+    for (let i = 0; i < b.targets.length; i++) if (b.targets[i] !== -100) count++;
+    sum += loss.data[0]! * count;
+    n += count;
   }
   return { loss: n === 0 ? Number.NaN : sum / n, tokens: n };
+}
+
+function isBatchSource(x: ShardSet | BatchSource): x is BatchSource {
+  return typeof (x as BatchSource).next === "function";
 }
 
 export async function train(run: TrainRun): Promise<TrainResult> {
@@ -181,11 +213,13 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   mkdirSync(runDir, { recursive: true });
   const metricsPath = join(runDir, "metrics.jsonl");
 
-  const params = model.namedParameters();
+  const params = run.trainable ?? model.namedParameters();
   const opt = new AdamW(params, { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay });
-  const sampler = new WindowSampler(run.train, cfg.batch, cfg.seqLen, cfg.seed);
-  if (run.val && run.val.count < cfg.seqLen + 1) throw new ConfigError(`the validation split has ${run.val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
-  if (run.train.count < 1) throw new ConfigError("the training split is empty");
+  const sampler: BatchSource = isBatchSource(run.train) ? run.train : new WindowSampler(run.train, cfg.batch, cfg.seqLen, cfg.seed);
+  const val = run.val;
+  if (val && typeof val !== "function" && val.count < cfg.seqLen + 1) throw new ConfigError(`the validation split has ${val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
+  if (!isBatchSource(run.train) && run.train.count < 1) throw new ConfigError("the training split is empty");
+  const saved = { namedParameters: () => params }; // what checkpoints hold
 
   const counters: TrainerCounters = { step: 0, tokens: 0, totalSteps: cfg.maxSteps ?? 0, elapsedMs: 0, badSteps: 0, bestValLoss: null };
   let resumedFrom: number | null = null;
@@ -193,7 +227,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   if (run.resume) {
     const ck = latestCheckpoint(runDir);
     if (!ck) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`);
-    const st = loadCheckpoint(ck, model, opt);
+    const st = loadCheckpoint(ck, saved, opt);
     const prev = st.run as Partial<TrainConfig>;
     for (const k of ["batch", "seqLen", "gradAccum", "seed"] as const) {
       if (prev[k] !== undefined && prev[k] !== cfg[k]) throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
@@ -218,7 +252,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   }
 
   const tokensPerStep = cfg.batch * cfg.seqLen * cfg.gradAccum;
-  const paramCount = params.reduce((a, [, p]) => a + p.size, 0);
+  const paramCount = run.trainable ? model.numParameters() + params.reduce((a, [, p]) => a + p.size, 0) : params.reduce((a, [, p]) => a + p.size, 0);
   emit({ type: "start", resumedFrom, totalSteps: counters.totalSteps || null, params: paramCount, tokensPerStep });
   const metric = (o: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(o) + "\n");
 
@@ -232,8 +266,8 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   let windowStart = now(), windowTokens = 0;
 
   const doEval = () => {
-    if (!run.val) return;
-    const r = evaluate(model, run.val, cfg.batch, cfg.seqLen, cfg.evalBatches, evalTape);
+    if (!val) return;
+    const r = typeof val === "function" ? evaluateBatches(model, val(), evalTape) : evaluate(model, val, cfg.batch, cfg.seqLen, cfg.evalBatches, evalTape);
     lastVal = r.loss;
     if (counters.bestValLoss === null || r.loss < counters.bestValLoss) counters.bestValLoss = r.loss;
     const bpb = cfg.bytesPerToken ? r.loss / Math.LN2 / cfg.bytesPerToken : null;
@@ -242,7 +276,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     emit(ev);
   };
   const doCheckpoint = () => {
-    const path = saveCheckpoint(runDir, model, opt, { counters, sampler: sampler.state(), run: runRecord });
+    const path = saveCheckpoint(runDir, saved, opt, { counters, sampler: sampler.state(), run: runRecord });
     emit({ type: "checkpoint", step: counters.step, path });
   };
 
@@ -262,8 +296,10 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     const lr = sched ? lrAt(sched, counters.step) : cfg.lr * Math.min(1, (counters.step + 1) / 20);
     let lossSum = 0;
     let finite = true;
+    let stepTokens = 0;
     for (let micro = 0; micro < cfg.gradAccum; micro++) {
       const b = sampler.next();
+      stepTokens += b.batch * b.seqLen;
       tape.reset();
       const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
       const loss = run.loss ? run.loss.compute(tape, logits, b, sampler.batchesDrawn - 1) : crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
@@ -288,8 +324,8 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     }
     opt.zeroGrad();
     counters.step++;
-    counters.tokens += tokensPerStep;
-    windowTokens += tokensPerStep;
+    counters.tokens += stepTokens;
+    windowTokens += stepTokens;
     const t1 = now();
     counters.elapsedMs = t1 - runStart;
 
@@ -297,7 +333,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     if (calibrate > 0 && stepsHere === 1) afterFirstStep = t1;
     if (calibrate > 0 && stepsHere === calibrate && cfg.timeBudgetMs !== undefined) {
       let perStep = (t1 - afterFirstStep) / (calibrate - 1);
-      if (run.val && cfg.evalEvery > 0) perStep *= 1 + cfg.evalBatches / 3 / cfg.evalEvery;
+      if (val && cfg.evalEvery > 0) perStep *= 1 + cfg.evalBatches / 3 / cfg.evalEvery;
       const left = cfg.timeBudgetMs - (t1 - runStart);
       counters.totalSteps = Math.max(counters.step + 1, counters.step + Math.floor(left / perStep));
       sched = schedule(cfg, counters.totalSteps);
@@ -323,7 +359,16 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   if (cfg.timeBudgetMs !== undefined && stopped === "steps") stopped = "time";
   doEval();
   doCheckpoint();
-  emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped });
-  return { counters, finalValLoss: lastVal, stopped };
+  const summary: RunSummary = {
+    params: paramCount, trainableParams: trainable.reduce((a, p) => a + p.size, 0), steps: counters.step, tokens: counters.tokens,
+    elapsedS: counters.elapsedMs / 1000, tokensPerS: counters.tokens / Math.max(counters.elapsedMs / 1000, 1e-9),
+    finalValLoss: lastVal, bestValLoss: counters.bestValLoss,
+    memory: { gradientBytes: gradientBytes([...model.parameters(), ...trainable]), optimizerBytes: opt.stateBytes(), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+    stopped,
+  };
+  metric({ type: "summary", step: counters.step, ...summary });
+  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped, summary });
+  return { counters, summary, finalValLoss: lastVal, stopped };
 }
 

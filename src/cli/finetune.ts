@@ -1,0 +1,156 @@
+// `slm finetune`: supervised fine-tuning of a model directory on chat JSONL,
+// fully or with LoRA adapters (saved as a PEFT adapter directory). Thin:
+// parses flags, loads the base and the data, runs src/train/finetune.ts and
+// prints progress and the run's summary.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+import { ConfigError, UsageError } from "../errors.ts";
+import { loadModel } from "../formats/hf-dir.ts";
+import { LORA_TARGETS } from "../models/index.ts";
+import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod } from "../train/finetune.ts";
+import { readChatJsonl } from "../train/sft.ts";
+import type { TrainEvent } from "../train/trainer.ts";
+import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { formatCount, formatDuration } from "./format.ts";
+
+const HELP = `Usage: slm finetune --base MODEL_DIR --data chat.jsonl --out RUN [--method full|lora] [options]
+
+Supervised fine-tuning on chat examples: one JSON object per line,
+{"messages": [{"role": "system"|"user"|"assistant", "content": "…"}, …]}.
+Each example is rendered with the model's chat template (ChatML for models
+slmkit trained) and the loss covers assistant tokens only. LoRA writes a PEFT
+adapter to RUN/adapter (use it with --adapter, or fold it in with slm merge);
+full fine-tuning writes RUN/model. Metrics: RUN/metrics.jsonl, RUN/summary.json.
+
+Options:
+  --method M            lora | full (default lora)
+  --val FILE            validation examples (default: hold out --val-fraction)
+  --val-fraction X      share held out for validation (default ${FINETUNE_DEFAULTS.valFraction})
+  --epochs N            passes over the training examples (default ${FINETUNE_DEFAULTS.epochs})
+  --max-steps N         optimizer steps instead of epochs
+  --batch N             examples per step (default ${FINETUNE_DEFAULTS.batch})
+  --context N           longest example in tokens; longer ones are cut (default min(model context, ${FINETUNE_DEFAULTS.maxLen}))
+  --lr X                peak learning rate (default ${FINETUNE_DEFAULTS.lr.lora} for lora, ${FINETUNE_DEFAULTS.lr.full} for full)
+  --warmup N            warmup steps (default 5% of the run, at most ${FINETUNE_DEFAULTS.warmupMax})
+  --weight-decay X      AdamW weight decay (default ${FINETUNE_DEFAULTS.weightDecay})
+  --template FILE       a Jinja chat template to use instead of the tokenizer's
+  --eval-every N        steps between validations (default: a tenth of the run)
+  --checkpoint-every N  steps between checkpoints (default: a quarter of the run)
+  --log-every N         steps between progress lines (default 10)
+  --seed N              data order, split and adapter init (default 0)
+  --resume              continue the newest checkpoint in RUN
+  --json                one JSON object per event instead of progress lines
+LoRA:
+  --rank N              adapter rank r (default 8)
+  --alpha X             scale = alpha / r (default 16)
+  --dropout X           dropout on the adapters' input (default 0)
+  --targets LIST        comma-separated: ${LORA_TARGETS.join(",")} (default all), or HF module names (q_proj, c_attn…)
+
+Examples:
+  slm finetune --base runs/hr/model --data chats.jsonl --out runs/hr-chat --epochs 3
+  slm finetune --base runs/hr/model --data chats.jsonl --out runs/hr-full --method full --lr 5e-5
+  slm chat --model runs/hr/model --adapter runs/hr-chat/adapter`;
+
+const OPTIONS = {
+  base: { type: "string" }, data: { type: "string" }, out: { type: "string" }, method: { type: "string" },
+  val: { type: "string" }, "val-fraction": { type: "string" }, epochs: { type: "string" }, "max-steps": { type: "string" },
+  batch: { type: "string" }, context: { type: "string" }, lr: { type: "string" }, warmup: { type: "string" },
+  "weight-decay": { type: "string" }, template: { type: "string" }, "eval-every": { type: "string" },
+  "checkpoint-every": { type: "string" }, "log-every": { type: "string" }, seed: { type: "string" },
+  resume: { type: "boolean" }, json: { type: "boolean" },
+  rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
+} as const;
+
+function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n >= maxExclusive) throw new UsageError(`--${name} must be a number in [${min}, ${maxExclusive}), got "${v}"`);
+  return n;
+}
+
+export const finetuneCommand: Command = {
+  name: "finetune",
+  summary: "supervised fine-tuning on chat JSONL (full or LoRA)",
+  help: HELP,
+  async run(argv: string[], ctx: CommandContext): Promise<number> {
+    const { values: v } = parse(argv, OPTIONS, false);
+    if (!v.base) throw new UsageError("--base MODEL_DIR is required");
+    if (!v.data) throw new UsageError("--data chat.jsonl is required");
+    if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
+    const method = (v.method ?? "lora") as FinetuneMethod;
+    if (method !== "lora" && method !== "full") throw new UsageError(`--method must be lora or full, got "${v.method}"`);
+    if (method === "full" && (v.rank ?? v.alpha ?? v.dropout ?? v.targets) !== undefined) throw new UsageError("--rank, --alpha, --dropout and --targets are LoRA options (--method lora)");
+    if (v["max-steps"] !== undefined && v.epochs !== undefined) throw new UsageError("give --epochs or --max-steps, not both");
+    const lora = {
+      r: v.rank === undefined ? undefined : intFlag("rank", v.rank, 8),
+      alpha: num("alpha", v.alpha, Number.MIN_VALUE),
+      dropout: num("dropout", v.dropout, 0, 1),
+      targets: v.targets?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+    };
+    const config = {
+      maxSteps: v["max-steps"] === undefined ? undefined : intFlag("max-steps", v["max-steps"], 1),
+      batch: v.batch === undefined ? undefined : intFlag("batch", v.batch, 8),
+      seqLen: v.context === undefined ? undefined : intFlag("context", v.context, 256),
+      lr: num("lr", v.lr, 0),
+      warmupSteps: v.warmup === undefined ? undefined : intFlag("warmup", v.warmup, 0, 0),
+      weightDecay: num("weight-decay", v["weight-decay"], 0),
+      evalEvery: v["eval-every"] === undefined ? undefined : intFlag("eval-every", v["eval-every"], 1, 0),
+      checkpointEvery: v["checkpoint-every"] === undefined ? undefined : intFlag("checkpoint-every", v["checkpoint-every"], 1, 0),
+      logEvery: intFlag("log-every", v["log-every"], 10),
+      seed: intFlag("seed", v.seed, 0, 0),
+    };
+    const epochs = num("epochs", v.epochs, Number.MIN_VALUE);
+    const valFraction = num("val-fraction", v["val-fraction"], 0, 1);
+    const template = v.template === undefined ? undefined : readText(v.template);
+    const json = Boolean(v.json);
+    const say = (s: string) => (json ? undefined : ctx.err(s));
+
+    const examples = readChatJsonl(v.data);
+    const valExamples = v.val === undefined ? undefined : readChatJsonl(v.val);
+    const loaded = loadModel(v.base);
+    if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
+    const runDir = resolve(v.out);
+    say(`slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters, ${examples.length} examples, run ${runDir}`);
+
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    const onEvent = (e: TrainEvent) => {
+      if (json) return ctx.out(JSON.stringify(e));
+      if (e.type === "start") ctx.err(`  ${e.totalSteps ?? "?"} steps${e.resumedFrom !== null ? `, resumed from step ${e.resumedFrom}` : ""}`);
+      else if (e.type === "step") ctx.err(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s`);
+      else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)} (perplexity ${e.perplexity.toFixed(2)})`);
+      else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
+    };
+    let r;
+    try {
+      r = await finetune({
+        model: loaded.model, tokenizer: loaded.tokenizer, examples, valExamples, valFraction, method, lora, template, epochs,
+        config, runDir, resume: Boolean(v.resume), baseModel: resolve(v.base), generation: loaded.generation, onEvent, signal: ac.signal,
+      });
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    const s = r.summary;
+    if (json) ctx.out(JSON.stringify({ type: "summary", output: r.output, ...s }));
+    else {
+      if (r.train.truncated > 0 || r.train.dropped > 0) ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
+      ctx.err(`slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`);
+      if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
+      ctx.err(`  gradients + optimizer ${formatCount(s.memory.gradientBytes + s.memory.optimizerBytes)}B, peak RSS ${formatCount(s.memory.peakRssBytes)}B`);
+      ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
+    }
+    return r.stopped === "requested" ? 130 : 0;
+  },
+};
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`--template ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}

@@ -1,0 +1,457 @@
+// The HTTP app (fastify): OpenAI-compatible routes over an InferenceBackend,
+// Server-Sent Events for streaming, bearer-key auth, Prometheus metrics, the
+// static web UI, and OpenAI-style error objects for every 4xx/5xx (fastify's
+// own included). Each request gets an AbortSignal that fires on client
+// disconnect or timeout. Knows nothing about models, tokenizers or threads:
+// it speaks text to the backend (src/serve/backend.ts); does not listen on a
+// port itself (server.ts does), so tests drive it with app.inject.
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join, relative, sep } from "node:path";
+
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { ServerResponse } from "node:http";
+
+import { isSlmError, OverloadedError } from "../errors.ts";
+import type { GenerationInput, GenerationResult, InferenceBackend } from "./backend.ts";
+import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
+import {
+  chatInput,
+  chatRequestSchema,
+  completionInput,
+  completionRequestSchema,
+  embeddingRequestSchema,
+  parseBody,
+  samplingOf,
+  stopsOf,
+  type ChatRequest,
+  type CompletionRequest,
+} from "./schemas.ts";
+
+export interface AppOptions {
+  backend: InferenceBackend;
+  /** When set, /v1/* and /metrics need `Authorization: Bearer <apiKey>` (401 otherwise). */
+  apiKey?: string;
+  /** Largest request body accepted (413 beyond). Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** A generation or embedding running longer than this is cancelled (504). 0 = no limit. Default 120 000. */
+  requestTimeoutMs?: number;
+  /** Folder with the web UI (index.html and its assets), read once at startup. Undefined = no web UI. */
+  webRoot?: string;
+  /** One line per answered request ("POST /v1/chat/completions 200 12.3ms"). Default: silent. */
+  logger?: (line: string) => void;
+}
+
+export const DEFAULT_BODY_LIMIT = 1 << 20;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+/** Default max_tokens of /v1/completions when the request sets none (OpenAI's default). */
+export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+
+/** An OpenAI error object: {error: {message, type, param, code}}. */
+export interface ApiError {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+const TYPE_OF_STATUS: Record<number, string> = {
+  400: "invalid_request_error",
+  401: "authentication_error",
+  404: "not_found_error",
+  408: "timeout_error",
+  413: "invalid_request_error",
+  415: "invalid_request_error",
+  429: "rate_limit_error",
+  503: "server_error",
+  504: "timeout_error",
+};
+
+export function apiError(status: number, message: string, code: string | null = null, param: string | null = null): ApiError {
+  return { error: { message, type: TYPE_OF_STATUS[status] ?? (status >= 500 ? "server_error" : "invalid_request_error"), param, code } };
+}
+
+function sendError(reply: FastifyReply, status: number, message: string, code: string | null = null, param: string | null = null): FastifyReply {
+  return reply.code(status).type("application/json; charset=utf-8").send(apiError(status, message, code, param));
+}
+
+/** A thrown error → HTTP status, OpenAI error code and message. */
+function classify(e: unknown): { status: number; code: string | null; message: string; retryAfter?: number } {
+  if (isSlmError(e)) {
+    const message = e.hint ? `${e.message} (${e.hint})` : e.message;
+    switch (e.code) {
+      case "USAGE":
+      case "CONFIG":
+      case "SHAPE":
+        return { status: 400, code: "invalid_request", message };
+      case "NOT_FOUND":
+        return { status: 404, code: "not_found", message };
+      case "OVERLOADED":
+        return { status: 429, code: "overloaded", message, retryAfter: Math.max(1, Math.ceil((e as OverloadedError).retryAfterSeconds)) };
+      case "CANCELLED":
+        return { status: 499, code: "cancelled", message };
+      default:
+        return { status: 500, code: e.code.toLowerCase(), message };
+    }
+  }
+  const fe = e as { statusCode?: number; code?: string; message?: string };
+  if (typeof fe?.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large" : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : "invalid_request";
+    let message = fe.message ?? "bad request";
+    if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") message = `${message}; send Content-Type: application/json`;
+    if (e instanceof SyntaxError || fe.code === "FST_ERR_CTP_INVALID_JSON_BODY") message = `the request body is not valid JSON: ${fe.message}`;
+    return { status: fe.statusCode, code, message };
+  }
+  return { status: 500, code: "internal_error", message: `internal error: ${(e as Error)?.message ?? String(e)}` };
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".woff2": "font/woff2",
+};
+
+/** Every regular file under root (no dotfiles), by its '/'-separated relative path. */
+export function loadStaticFiles(root: string | undefined): Map<string, { body: Buffer; type: string }> {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  if (!root || !existsSync(root)) return files;
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(".")) continue;
+      const p = join(dir, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) {
+        const rel = relative(root, p).split(sep).join("/");
+        files.set(rel, { body: readFileSync(p), type: CONTENT_TYPES[extname(name).toLowerCase()] ?? "application/octet-stream" });
+      }
+    }
+  };
+  walk(root);
+  return files;
+}
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+function newId(prefix: string): string {
+  return `${prefix}-${randomUUID().replace(/-/g, "").slice(0, 24)}`;
+}
+
+/** Why a request's signal fired (undefined: it did not, or the backend cancelled on its own, e.g. at shutdown). */
+type AbortCause = "disconnect" | "timeout";
+
+interface RequestControl {
+  signal: AbortSignal;
+  cause(): AbortCause | undefined;
+  /** True once the client has gone (nothing more can be written). */
+  gone(): boolean;
+  done(): void;
+}
+
+/** An AbortSignal that fires when the client disconnects before the response ends, or after timeoutMs. */
+function requestControl(raw: ServerResponse, timeoutMs: number): RequestControl {
+  const ac = new AbortController();
+  let cause: AbortCause | undefined;
+  let gone = false;
+  const onClose = () => {
+    if (raw.writableFinished) return;
+    gone = true;
+    if (!ac.signal.aborted) {
+      cause = "disconnect";
+      ac.abort(new Error("client disconnected"));
+    }
+  };
+  raw.on("close", onClose);
+  const timer =
+    timeoutMs > 0
+      ? setTimeout(() => {
+          if (!ac.signal.aborted) {
+            cause = "timeout";
+            ac.abort(new Error("request timed out"));
+          }
+        }, timeoutMs)
+      : undefined;
+  timer?.unref();
+  return {
+    signal: ac.signal,
+    cause: () => cause,
+    gone: () => gone,
+    done: () => {
+      if (timer) clearTimeout(timer);
+      raw.removeListener("close", onClose);
+    },
+  };
+}
+
+export function buildApp(opts: AppOptions): FastifyInstance {
+  const { backend } = opts;
+  const card = backend.card;
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;
+  const web = loadStaticFiles(opts.webRoot);
+  const metrics = new ServerMetrics({
+    queued: () => backend.stats().queued,
+    active: () => backend.stats().active,
+    maxQueue: () => backend.stats().maxQueue,
+    maxConcurrency: () => backend.stats().maxConcurrency,
+  });
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+  // JSON only: a text/plain body is refused with 415 rather than parsed as a string.
+  app.removeContentTypeParser("text/plain");
+
+  // Metrics and the access log, for every answered request (hijacked SSE ones too).
+  app.addHook("onRequest", async (req, reply) => {
+    const t0 = process.hrtime.bigint();
+    reply.raw.once("close", () => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const route = req.routeOptions.url ?? "unmatched";
+      const status = reply.raw.headersSent ? reply.raw.statusCode : 499;
+      metrics.requests.inc({ route, method: req.method, status: String(status) });
+      metrics.requestSeconds.observe(seconds, { route });
+      opts.logger?.(`${req.method} ${req.url} ${status} ${(seconds * 1000).toFixed(1)}ms`);
+    });
+  });
+
+  // Bearer key on the API and the metrics; the web UI and /health stay open.
+  if (keyDigest) {
+    app.addHook("onRequest", async (req, reply) => {
+      if (!(req.url.startsWith("/v1/") || req.url === "/v1" || req.url.startsWith("/metrics"))) return;
+      const h = req.headers.authorization;
+      const m = typeof h === "string" ? /^Bearer\s+(.+)$/i.exec(h.trim()) : null;
+      if (!m) return sendError(reply.header("www-authenticate", "Bearer"), 401, "missing API key: send Authorization: Bearer <key>", "invalid_api_key");
+      if (!timingSafeEqual(digest(m[1]!), keyDigest)) return sendError(reply.header("www-authenticate", "Bearer"), 401, "incorrect API key", "invalid_api_key");
+    });
+  }
+
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, 404, `no route for ${req.method} ${req.url.split("?")[0]}`, "not_found");
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    const c = classify(err);
+    if (c.status === 429) metrics.rejected.inc({ reason: "overloaded" });
+    if (c.retryAfter !== undefined) reply.header("retry-after", String(c.retryAfter));
+    if (reply.raw.headersSent) return;
+    sendError(reply, c.status === 499 ? 400 : c.status, c.message, c.code);
+  });
+
+  const checkModel = (reply: FastifyReply, model: string): boolean => {
+    if (model === card.id) return true;
+    sendError(reply, 404, `the model "${model}" does not exist; this server serves "${card.id}"`, "model_not_found", "model");
+    return false;
+  };
+
+  const modelObject = () => ({ id: card.id, object: "model", created: card.created, owned_by: "slmkit", slm: card });
+
+  app.get("/health", async () => {
+    const s = backend.stats();
+    return { status: "ok", model: card.id, queued: s.queued, active: s.active };
+  });
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.type(PROMETHEUS_CONTENT_TYPE);
+    return metrics.registry.text();
+  });
+
+  app.get("/v1/models", async () => ({ object: "list", data: [modelObject()] }));
+  app.get<{ Params: { model: string } }>("/v1/models/:model", async (req, reply) => {
+    if (!checkModel(reply, req.params.model)) return reply;
+    return modelObject();
+  });
+
+  /** Shared by chat and text completions: validation, budget, generation, the JSON or SSE answer. */
+  async function completion(kind: "chat" | "text", req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const parsed = kind === "chat" ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body);
+    if (!parsed.ok) return sendError(reply, 400, parsed.issue.message, "invalid_request", parsed.issue.param);
+    const body = parsed.value as ChatRequest & CompletionRequest;
+    if (!checkModel(reply, body.model)) return reply;
+    const maxTokens = kind === "chat" ? (body.max_completion_tokens ?? body.max_tokens) : (body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS);
+    const maxField = kind === "chat" && body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+    if (maxTokens !== undefined && maxTokens >= card.contextLength) {
+      return sendError(reply, 400, `${maxField} is ${maxTokens}, but the model's context holds ${card.contextLength} tokens (prompt included)`, "context_length_exceeded", maxField);
+    }
+    const input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
+    const endpoint = kind === "chat" ? "chat" : "completions";
+    const id = newId(kind === "chat" ? "chatcmpl" : "cmpl");
+    const created = Math.floor(Date.now() / 1000);
+    const echo = kind === "text" && body.echo === true && input.kind === "text" ? input.prompt : "";
+    const ctl = requestControl(reply.raw, timeoutMs);
+    const t0 = performance.now();
+    const genReq = { input, maxTokens, stop: stopsOf(body), sampling: samplingOf(body), signal: ctl.signal };
+
+    const account = (r: GenerationResult) => {
+      metrics.promptTokens.inc({ endpoint }, r.promptTokens);
+      metrics.completionTokens.inc({ endpoint }, r.completionTokens);
+      metrics.completionTokensPerRequest.observe(r.completionTokens);
+    };
+    const usage = (r: GenerationResult) => ({ prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens });
+    const cancelledAnswer = (): { status: number; message: string; code: string } =>
+      ctl.cause() === "timeout"
+        ? { status: 504, message: `the request took longer than ${timeoutMs} ms and was cancelled`, code: "timeout" }
+        : { status: 503, message: "the generation was cancelled (the server is shutting down)", code: "cancelled" };
+
+    try {
+      if (!body.stream) {
+        const r = await backend.generate(genReq);
+        account(r);
+        if (r.finishReason === "cancelled") {
+          metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+          if (ctl.gone()) return reply.hijack();
+          const c = cancelledAnswer();
+          return sendError(reply, c.status, c.message, c.code);
+        }
+        const text = echo + r.text;
+        const choice =
+          kind === "chat"
+            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: r.finishReason }
+            : { index: 0, text, logprobs: null, finish_reason: r.finishReason };
+        return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: card.id, choices: [choice], usage: usage(r) });
+      }
+
+      // Streaming. Headers go out with the first piece of text, so that errors raised before
+      // generation starts (queue full, prompt too long) are still plain HTTP errors.
+      const raw = reply.raw;
+      let started = false;
+      const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
+      const write = (data: unknown) => {
+        if (!ctl.gone() && !raw.writableEnded) raw.write(`data: ${JSON.stringify(data)}\n\n`);
+      };
+      const chunk = (delta: string | null, finish: string | null) =>
+        kind === "chat"
+          ? { id, object, created, model: card.id, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }] }
+          : { id, object, created, model: card.id, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }] };
+      const start = () => {
+        if (started) return;
+        started = true;
+        reply.hijack();
+        raw.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          connection: "keep-alive",
+          "x-accel-buffering": "no",
+        });
+        if (kind === "chat") write({ id, object, created, model: card.id, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
+        if (echo) write(chunk(echo, null));
+      };
+      const r = await backend.generate({
+        ...genReq,
+        onText: (delta) => {
+          if (delta.length === 0) return;
+          if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
+          start();
+          write(chunk(delta, null));
+        },
+      });
+      account(r);
+      if (r.finishReason === "cancelled") {
+        metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+        if (ctl.gone()) {
+          if (!started) reply.hijack();
+          return;
+        }
+        const c = cancelledAnswer();
+        if (!started) return sendError(reply, c.status, c.message, c.code);
+        write(apiError(c.status, c.message, c.code));
+        raw.end("data: [DONE]\n\n");
+        return;
+      }
+      start();
+      write(chunk(null, r.finishReason));
+      if (body.stream_options?.include_usage) write({ id, object, created, model: card.id, choices: [], usage: usage(r) });
+      raw.end("data: [DONE]\n\n");
+      return;
+    } catch (e) {
+      if (isSlmError(e) && e.code === "CANCELLED" && !reply.raw.headersSent) {
+        // A backend may reject instead of returning a "cancelled" result (e.g. aborted while queued).
+        metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+        if (ctl.gone()) return reply.sent ? undefined : reply.hijack();
+        const c = cancelledAnswer();
+        return sendError(reply, c.status, c.message, c.code);
+      }
+      if (!reply.sent && !reply.raw.headersSent) throw e;
+      // Mid-stream failure: the status line is gone; report it in the stream, then end it.
+      const c = classify(e);
+      if (!ctl.gone() && !reply.raw.writableEnded) {
+        reply.raw.write(`data: ${JSON.stringify(apiError(c.status, c.message, c.code))}\n\n`);
+        reply.raw.end("data: [DONE]\n\n");
+      }
+      opts.logger?.(`stream failed: ${c.message}`);
+      return;
+    } finally {
+      ctl.done();
+    }
+  }
+
+  app.post("/v1/chat/completions", (req, reply) => completion("chat", req, reply));
+  app.post("/v1/completions", (req, reply) => completion("text", req, reply));
+
+  app.post("/v1/embeddings", async (req, reply) => {
+    const parsed = parseBody(embeddingRequestSchema, req.body);
+    if (!parsed.ok) return sendError(reply, 400, parsed.issue.message, "invalid_request", parsed.issue.param);
+    const body = parsed.value;
+    if (!checkModel(reply, body.model)) return reply;
+    const inputs = typeof body.input === "string" ? [body.input] : body.input;
+    const empty = inputs.findIndex((s) => s.length === 0);
+    if (empty >= 0) return sendError(reply, 400, `input${typeof body.input === "string" ? "" : `[${empty}]`} is an empty string`, "invalid_request", "input");
+    if (body.dimensions !== undefined && body.dimensions !== card.dModel) {
+      return sendError(reply, 400, `dimensions must be ${card.dModel} (this model's hidden size) or left out, got ${body.dimensions}`, "invalid_request", "dimensions");
+    }
+    const ctl = requestControl(reply.raw, timeoutMs);
+    try {
+      const r = await backend.embed(inputs, ctl.signal);
+      if (ctl.signal.aborted) {
+        metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+        if (ctl.gone()) return reply.hijack();
+        return sendError(reply, 504, `the request took longer than ${timeoutMs} ms and was cancelled`, "timeout");
+      }
+      metrics.promptTokens.inc({ endpoint: "embeddings" }, r.promptTokens);
+      const base64 = body.encoding_format === "base64";
+      return reply.send({
+        object: "list",
+        data: r.embeddings.map((v, index) => ({
+          object: "embedding",
+          index,
+          embedding: base64 ? Buffer.from(Float32Array.from(v).buffer).toString("base64") : v,
+        })),
+        model: card.id,
+        usage: { prompt_tokens: r.promptTokens, total_tokens: r.promptTokens },
+      });
+    } catch (e) {
+      if (isSlmError(e) && e.code === "CANCELLED") {
+        metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
+        if (ctl.gone()) return reply.hijack();
+        if (ctl.cause() === "timeout") return sendError(reply, 504, `the request took longer than ${timeoutMs} ms and was cancelled`, "timeout");
+      }
+      throw e;
+    } finally {
+      ctl.done();
+    }
+  });
+
+  // The web UI: index.html at /, its other files under /web/. Only files read at startup are served.
+  app.get("/", async (_req, reply) => {
+    const f = web.get("index.html");
+    if (!f) return sendError(reply, 404, "the web UI is not installed (no index.html); the API is under /v1/", "not_found");
+    return reply.type(f.type).header("cache-control", "no-cache").send(f.body);
+  });
+  app.get<{ Params: { "*": string } }>("/web/*", async (req, reply) => {
+    const f = web.get(req.params["*"]);
+    if (!f) return sendError(reply, 404, `no web UI file ${JSON.stringify(req.params["*"])}`, "not_found");
+    return reply.type(f.type).header("cache-control", "no-cache").send(f.body);
+  });
+
+  return app;
+}

@@ -1,0 +1,162 @@
+// Request schemas of the OpenAI-compatible endpoints (zod), and the step from a
+// validated body to the backend's GenerationRequest. Fields we do not use are
+// tolerated, as OpenAI's API tolerates them; fields we cannot honour (n > 1,
+// logprobs, token-id prompts) are rejected with a message naming the field.
+// Knows nothing about HTTP or the model: the app checks the model id and the
+// context length against the backend's card.
+import { z } from "zod";
+
+import type { ChatMessage } from "../tokenizer/index.ts";
+import type { GenerationInput, SamplingParams } from "./backend.ts";
+
+/** A validation failure: the message names the field; `param` is its dotted path. */
+export interface SchemaIssue {
+  message: string;
+  param: string | null;
+}
+
+const num = (name: string) => z.number({ error: (i) => (i.input === undefined ? `${name} is required` : `${name} must be a number`) });
+const int = (name: string) => z.int({ error: (i) => (i.input === undefined ? `${name} is required` : `${name} must be an integer`) });
+const optNull = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+
+const samplingFields = {
+  temperature: optNull(num("temperature").min(0, "temperature must be >= 0").max(2, "temperature must be <= 2")),
+  top_p: optNull(num("top_p").gt(0, "top_p must be > 0").max(1, "top_p must be <= 1")),
+  // Extensions beyond OpenAI (as vLLM and llama.cpp's server accept them).
+  top_k: optNull(int("top_k").min(0, "top_k must be >= 0")),
+  min_p: optNull(num("min_p").min(0, "min_p must be >= 0").max(1, "min_p must be <= 1")),
+  repetition_penalty: optNull(num("repetition_penalty").gt(0, "repetition_penalty must be > 0")),
+  seed: optNull(int("seed")),
+  // Accepted for compatibility, ignored (no effect on sampling here).
+  presence_penalty: optNull(num("presence_penalty").min(-2, "presence_penalty must be >= -2").max(2, "presence_penalty must be <= 2")),
+  frequency_penalty: optNull(num("frequency_penalty").min(-2, "frequency_penalty must be >= -2").max(2, "frequency_penalty must be <= 2")),
+  n: optNull(int("n").min(1, "n must be >= 1").max(1, "n must be 1 (one choice per request is supported)")),
+  stream: optNull(z.boolean({ error: "stream must be a boolean" })),
+  stream_options: optNull(z.object({ include_usage: optNull(z.boolean({ error: "stream_options.include_usage must be a boolean" })) }, { error: "stream_options must be an object" })),
+  stop: optNull(
+    z.union([z.string(), z.array(z.string({ error: "stop must be a string or an array of strings" })).max(4, "stop may hold at most 4 strings")], {
+      error: "stop must be a string or an array of strings",
+    }),
+  ),
+  user: optNull(z.string({ error: "user must be a string" })),
+};
+
+const modelField = z.string({ error: (i) => (i.input === undefined ? "model is required" : "model must be a string") }).min(1, "model must not be empty");
+
+/** Message content: a string, or OpenAI's array of parts of which only text parts are supported. */
+const contentPart = z.object(
+  {
+    type: z.literal("text", { error: "only text content parts are supported (type: \"text\")" }),
+    text: z.string({ error: "a text content part needs text: string" }),
+  },
+  { error: "a content part must be an object {type: \"text\", text}" },
+);
+
+const message = z.object(
+  {
+    role: z.enum(["system", "developer", "user", "assistant", "tool"], { error: "role must be one of system, developer, user, assistant, tool" }),
+    content: z
+      .union([z.string(), z.array(contentPart), z.null()], { error: "content must be a string, an array of text parts, or null" })
+      .optional(),
+    name: optNull(z.string({ error: "name must be a string" })),
+  },
+  { error: "each message must be an object {role, content}" },
+);
+
+export const chatRequestSchema = z.object(
+  {
+    model: modelField,
+    messages: z.array(message, { error: (i) => (i.input === undefined ? "messages is required" : "messages must be an array") }).min(1, "messages must not be empty"),
+    max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
+    max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
+    logprobs: optNull(z.literal(false, { error: "logprobs is not supported" })),
+    tools: optNull(z.array(z.unknown()).max(0, "tools are not supported")),
+    ...samplingFields,
+  },
+  { error: "the request body must be a JSON object" },
+);
+
+export const completionRequestSchema = z.object(
+  {
+    model: modelField,
+    prompt: z.union([z.string(), z.array(z.string()).length(1, "prompt arrays must hold exactly one string (batched prompts are not supported)")], {
+      error: (i) => (i.input === undefined ? "prompt is required" : "prompt must be a string (token-id prompts are not supported)"),
+    }),
+    max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
+    echo: optNull(z.boolean({ error: "echo must be a boolean" })),
+    suffix: optNull(z.string({ error: "suffix must be a string" }).max(0, "suffix is not supported")),
+    logprobs: optNull(z.null({ error: "logprobs is not supported" })),
+    best_of: optNull(int("best_of").min(1).max(1, "best_of must be 1")),
+    ...samplingFields,
+  },
+  { error: "the request body must be a JSON object" },
+);
+
+export const embeddingRequestSchema = z.object(
+  {
+    model: modelField,
+    input: z.union([z.string(), z.array(z.string()).min(1, "input must not be an empty array").max(256, "input may hold at most 256 strings")], {
+      error: (i) => (i.input === undefined ? "input is required" : "input must be a string or an array of strings (token-id input is not supported)"),
+    }),
+    encoding_format: optNull(z.enum(["float", "base64"], { error: "encoding_format must be \"float\" or \"base64\"" })),
+    dimensions: optNull(int("dimensions").min(1, "dimensions must be >= 1")),
+    user: optNull(z.string({ error: "user must be a string" })),
+  },
+  { error: "the request body must be a JSON object" },
+);
+
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
+
+/** Validates `body`; on failure the first issue, with the field's path in the message and in `param`. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): ParseResult<T> {
+  const r = schema.safeParse(body);
+  if (r.success) return { ok: true, value: r.data };
+  const issue = r.error.issues[0]!;
+  const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  // Messages from our schemas name their field already; zod's generic ones do not.
+  const last = issue.path.filter((p) => typeof p !== "number").pop();
+  const names = last === undefined || issue.message.includes(String(last));
+  const message = path === "" || (names && path === String(last)) ? issue.message : names ? `${issue.message} (at ${path})` : `${path}: ${issue.message}`;
+  return { ok: false, issue: { message, param: path || null } };
+}
+
+/** The text of a message's content (parts joined; null or missing = ""). */
+export function messageText(content: string | Array<{ text: string }> | null | undefined): string {
+  if (content === null || content === undefined) return "";
+  if (typeof content === "string") return content;
+  return content.map((p) => p.text).join("");
+}
+
+export function chatMessages(req: ChatRequest): ChatMessage[] {
+  // "developer" is OpenAI's newer name for "system"; chat templates know "system".
+  return req.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) }));
+}
+
+export function samplingOf(req: ChatRequest | CompletionRequest): SamplingParams {
+  const s: SamplingParams = {};
+  if (req.temperature !== undefined) s.temperature = req.temperature;
+  if (req.top_p !== undefined) s.topP = req.top_p;
+  if (req.top_k !== undefined) s.topK = req.top_k;
+  if (req.min_p !== undefined) s.minP = req.min_p;
+  if (req.repetition_penalty !== undefined) s.repetitionPenalty = req.repetition_penalty;
+  if (req.seed !== undefined) s.seed = req.seed;
+  return s;
+}
+
+export function stopsOf(req: ChatRequest | CompletionRequest): string[] {
+  const stop = req.stop;
+  if (stop === undefined) return [];
+  return (typeof stop === "string" ? [stop] : stop).filter((s) => s.length > 0);
+}
+
+export function chatInput(req: ChatRequest): GenerationInput {
+  return { kind: "chat", messages: chatMessages(req) };
+}
+
+export function completionInput(req: CompletionRequest): GenerationInput {
+  return { kind: "text", prompt: typeof req.prompt === "string" ? req.prompt : req.prompt[0]! };
+}

@@ -1,0 +1,114 @@
+// Starts the OpenAI-compatible server: loads the model into a worker-thread
+// backend, builds the HTTP app over it, listens (127.0.0.1 by default), and
+// returns its URL and a graceful close (stop accepting, let running requests
+// finish within a grace period, then cancel them, stop the worker). Knows
+// nothing about routes (app.ts) or inference (the backend); never prints:
+// log lines go to onLog.
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+
+import { ConfigError, UsageError } from "../errors.ts";
+import { buildApp, DEFAULT_REQUEST_TIMEOUT_MS } from "./app.ts";
+import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
+import { createWorkerBackend } from "./worker-backend.ts";
+
+export interface ServerOptions {
+  /** Model directory (config.json, model.safetensors, tokenizer.json…). */
+  modelDir: string;
+  /** Interface to bind. Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Bearer key required on /v1/* and /metrics. Default: none. */
+  apiKey?: string;
+  /** Requests generating at once (they share decode steps). Default: the backend's. */
+  maxConcurrency?: number;
+  /** Requests that may wait for a slot; beyond it the server answers 429. Default: the backend's. */
+  maxQueue?: number;
+  /** A request running longer than this is cancelled (504). 0 = no limit. Default 120 000. */
+  requestTimeoutMs?: number;
+  /** Kernel threads of the worker. Default: the backend's (all cores, or SLM_THREADS). */
+  threads?: number;
+  /** The id clients pass as `model`. Default: the model directory's name. */
+  modelId?: string;
+  /** Largest request body in bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Folder of the web UI. Default: src/serve/web beside this file. */
+  webRoot?: string;
+  /** How long close() lets running requests finish before cancelling them. Default 10 000 ms. */
+  graceMs?: number;
+  /** Reserved for the assistant (a document index to answer from); accepted and not used yet. */
+  index?: string;
+  /** Receives one line per request and lifecycle events. */
+  onLog?: (line: string) => void;
+  /** Replaces the worker backend (tests drive the server over a scripted one). */
+  createBackend?: (modelDir: string, opts: BackendOptions) => Promise<InferenceBackend>;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:8080 (the API is under /v1). */
+  url: string;
+  card: ModelCard;
+  /** Graceful: stops accepting, finishes or (after graceMs) cancels running requests, stops the worker. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_GRACE_MS = 10_000;
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("./web/", import.meta.url));
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return host === "::" ? "[::1]" : "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const host = opts.host ?? DEFAULT_HOST;
+  const port = opts.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port must be an integer in 0..65535, got ${port}`);
+  const backendOpts: BackendOptions = {};
+  if (opts.maxConcurrency !== undefined) backendOpts.maxConcurrency = opts.maxConcurrency;
+  if (opts.maxQueue !== undefined) backendOpts.maxQueue = opts.maxQueue;
+  if (opts.threads !== undefined) backendOpts.threads = opts.threads;
+  if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
+  const backend = await (opts.createBackend ?? createWorkerBackend)(opts.modelDir, backendOpts);
+  const app = buildApp({
+    backend,
+    apiKey: opts.apiKey,
+    bodyLimitBytes: opts.bodyLimitBytes,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    webRoot: opts.webRoot ?? DEFAULT_WEB_ROOT,
+    logger: opts.onLog,
+  });
+  try {
+    await app.listen({ host, port });
+  } catch (e) {
+    await Promise.allSettled([app.close(), backend.close(0)]);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new ConfigError(`port ${port} on ${host} is already in use`, { hint: "pass another --port, or --port 0 for a free one" });
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new ConfigError(`cannot bind to host ${host}: no such local address`);
+    if (code === "EACCES") throw new ConfigError(`no permission to listen on port ${port}`, { hint: "ports below 1024 need privileges; use e.g. --port 8080" });
+    throw e;
+  }
+  const addr = app.server.address() as AddressInfo;
+  const url = `http://${urlHost(host)}:${addr.port}`;
+  opts.onLog?.(`serving ${backend.card.id} at ${url}`);
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    card: backend.card,
+    close() {
+      closing ??= (async () => {
+        opts.onLog?.("shutting down: finishing running requests");
+        // The app stops accepting and waits for running responses; the backend finishes
+        // them within the grace period and cancels the rest, which ends those responses.
+        const results = await Promise.allSettled([app.close(), backend.close(opts.graceMs ?? DEFAULT_GRACE_MS)]);
+        const failed = results.find((r) => r.status === "rejected");
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        opts.onLog?.("stopped");
+      })();
+      return closing;
+    },
+  };
+}

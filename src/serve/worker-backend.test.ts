@@ -1,0 +1,180 @@
+// Tests of the inference backends on a tiny random model saved with a trained
+// BPE tokenizer in a temp directory: the worker backend produces the same text
+// as the local backend for the same seed (text and chat prompts, streamed and
+// not), text matches what generate() + the tokenizer give, cancellation through
+// an AbortSignal, errors keep their class across the thread boundary
+// (UsageError, OverloadedError with retryAfterSeconds, load errors), close()
+// with requests in flight, embeddings, and a worker that dies mid-request.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { ConfigError, OverloadedError, UsageError } from "../errors.ts";
+import { loadModel, saveModelDir, stopTokenIds } from "../formats/hf-dir.ts";
+import { embed } from "../infer/embed.ts";
+import { generate } from "../infer/generate.ts";
+import { createModel, presetConfig } from "../models/index.ts";
+import { chatPromptIds, trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import type { GenerationRequest, InferenceBackend } from "./backend.ts";
+import { WorkerBackend, createLocalBackend, createWorkerBackend } from "./worker-backend.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "slm-serve-backend-"));
+const modelDir = join(dir, "tiny");
+let tok: Tokenizer;
+let local: InferenceBackend;
+let worker: InferenceBackend;
+
+const SENTENCES = ["the cat sat on the mat.", "the dog sat on the log.", "a bird sang in the tree.", "hello there, how are you?", "i am fine, thank you."];
+
+before(async () => {
+  tok = await trainBpe((function* () {
+    for (let i = 0; i < 20; i++) yield* SENTENCES;
+  })(), { vocabSize: 300 });
+  const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 64 });
+  const model = createModel(config, 5);
+  // Scaled-up weights: a default-init random model only repeats its last token.
+  for (const [name, p] of model.namedParameters()) if (!/norm/.test(name)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= 20;
+  saveModelDir(modelDir, model, { tokenizer: tok });
+  local = await createLocalBackend(modelDir, { maxConcurrency: 4 });
+  worker = await createWorkerBackend(modelDir, { maxConcurrency: 4, modelId: "tiny-test" });
+});
+
+after(async () => {
+  await local?.close(0);
+  await worker?.close(0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const textReq = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  input: { kind: "text", prompt: "the cat" }, maxTokens: 30, sampling: { temperature: 0.9, seed: 11 }, ...over,
+});
+const chatReq = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  input: { kind: "chat", messages: [{ role: "system", content: "be brief." }, { role: "user", content: "hello there" }] },
+  maxTokens: 20, sampling: { temperature: 0.9, seed: 12 }, ...over,
+});
+
+test("model card: from the model directory, with the given id", () => {
+  assert.equal(worker.card.id, "tiny-test");
+  assert.equal(local.card.id, "tiny");
+  assert.deepEqual({ ...worker.card, id: "", created: 0 }, { ...local.card, id: "", created: 0 });
+  assert.equal(local.card.contextLength, 64);
+  assert.equal(local.card.vocabSize, tok.vocabSize);
+  assert.equal(local.card.chatTemplate, true);
+  assert.ok(local.card.parameters > 0);
+});
+
+test("local backend: text is generate()'s ids decoded, with the model's stop ids", async () => {
+  const loaded = loadModel(modelDir);
+  const ids = tok.encode("the cat", { addSpecialTokens: true });
+  const [lib] = await generate(loaded.model, [ids], { maxTokens: 30, sampling: { temperature: 0.9 }, seed: 11, stopTokenIds: stopTokenIds(loaded) });
+  const r = await local.generate(textReq());
+  assert.equal(r.text, tok.decode(lib!.ids, { skipSpecialTokens: true }));
+  assert.equal(r.finishReason, lib!.finishReason);
+  assert.equal(r.promptTokens, ids.length);
+  assert.equal(r.completionTokens, lib!.completionTokens);
+  assert.equal(await local.countTokens({ kind: "text", prompt: "the cat" }), ids.length);
+  const chat = chatReq().input;
+  assert.ok(chat.kind === "chat");
+  assert.equal(await local.countTokens(chat), chatPromptIds(tok, chat.messages).length);
+});
+
+test("worker and local backends give the same text for the same seed, streamed or not", async () => {
+  for (const req of [textReq(), chatReq(), textReq({ sampling: { temperature: 0 } }), chatReq({ maxTokens: undefined, sampling: { seed: 99 } })]) {
+    const a = await local.generate(req);
+    let streamed = "";
+    const [b, c] = await Promise.all([worker.generate({ ...req, onText: (d) => void (streamed += d) }), worker.generate(req)]);
+    assert.deepEqual(b, a);
+    assert.deepEqual(c, a);
+    assert.equal(streamed, a.text);
+    assert.ok(a.completionTokens > 0);
+  }
+  const other = await worker.generate(textReq({ sampling: { temperature: 0.9, seed: 12 } }));
+  assert.notEqual(other.text, (await worker.generate(textReq())).text, "another seed gives another text");
+});
+
+test("stop strings end the text before the stop, in both backends", async () => {
+  const full = await local.generate(textReq({ sampling: { temperature: 0 } }));
+  const stop = full.text.slice(6, 8);
+  const cut = full.text.indexOf(stop);
+  assert.ok(stop.length === 2 && cut >= 0, `text too short to pick a stop string: ${JSON.stringify(full.text)}`);
+  for (const b of [local, worker]) {
+    let streamed = "";
+    const r = await b.generate(textReq({ sampling: { temperature: 0 }, stop: ["\u0000never", stop], onText: (d) => void (streamed += d) }));
+    assert.equal(r.text, full.text.slice(0, cut));
+    assert.equal(streamed, r.text);
+    assert.equal(r.finishReason, "stop");
+  }
+});
+
+test("an AbortSignal cancels a running generation (finishReason cancelled), and an aborted one never runs", async () => {
+  for (const b of [local, worker]) {
+    const ac = new AbortController();
+    let pieces = 0;
+    const r = await b.generate(textReq({ maxTokens: undefined, signal: ac.signal, onText: () => void (++pieces === 2 && ac.abort()) }));
+    assert.equal(r.finishReason, "cancelled");
+    assert.ok(r.completionTokens >= 2 && r.promptTokens + r.completionTokens < 64, `${r.completionTokens} tokens`);
+    const pre = await b.generate(textReq({ signal: AbortSignal.abort() }));
+    assert.deepEqual([pre.finishReason, pre.completionTokens, pre.text], ["cancelled", 0, ""]);
+  }
+  assert.deepEqual(worker.stats(), { queued: 0, active: 0, maxQueue: 64, maxConcurrency: 4 });
+});
+
+test("errors keep their class across the thread: UsageError beyond the context, OverloadedError with Retry-After", async () => {
+  for (const b of [local, worker]) {
+    await assert.rejects(b.generate(textReq({ maxTokens: 64 })), (e: unknown) => e instanceof UsageError && /more than the context \(64/.test(e.message));
+    await assert.rejects(b.generate({ input: { kind: "chat", messages: [] }, sampling: {} }), UsageError);
+    await assert.rejects(b.generate(textReq({ sampling: { topP: 2 } })), UsageError);
+  }
+  const small = await createWorkerBackend(modelDir, { maxConcurrency: 1, maxQueue: 1 });
+  try {
+    const running = [small.generate(textReq({ maxTokens: undefined })), small.generate(textReq({ maxTokens: undefined }))];
+    await assert.rejects(small.generate(textReq()), (e: unknown) => e instanceof OverloadedError && e.retryAfterSeconds >= 1);
+    for (const r of await Promise.all(running)) assert.ok(r.completionTokens > 0);
+  } finally {
+    await small.close(0);
+  }
+  await assert.rejects(createWorkerBackend(join(dir, "missing")), (e: unknown) => e instanceof ConfigError && /model not found/.test(e.message));
+});
+
+test("embeddings: one mean-pooled vector per input, the same in both backends", async () => {
+  const inputs = ["the cat sat", "hello there, how are you?", "x"];
+  const a = await local.embed(inputs);
+  const b = await worker.embed(inputs);
+  assert.equal(a.embeddings.length, 3);
+  for (const v of a.embeddings) assert.equal(v.length, 32);
+  assert.deepEqual(b, a);
+  const { model } = loadModel(modelDir);
+  const ids = inputs.map((s) => tok.encode(s, { addSpecialTokens: true }));
+  assert.equal(a.promptTokens, ids.reduce((n, t) => n + t.length, 0));
+  assert.deepEqual(a.embeddings[1], Array.from(embed(model, [ids[1]!])[0]!));
+  await assert.rejects(worker.embed([]), UsageError);
+  await assert.rejects(worker.embed(["the cat ".repeat(80)]), /context is 64/);
+});
+
+test("close(): requests in flight finish within the grace period, or are cancelled after it; then new requests are refused", async () => {
+  const b = await createWorkerBackend(modelDir, { maxConcurrency: 2 });
+  const finishing = [b.generate(textReq({ maxTokens: 10 })), b.generate(textReq({ maxTokens: 10 })), b.generate(textReq({ maxTokens: 10 }))];
+  await b.close(60_000);
+  for (const r of await Promise.all(finishing)) assert.deepEqual([r.finishReason, r.completionTokens], ["length", 10]);
+  await assert.rejects(b.generate(textReq()), OverloadedError);
+
+  const c = await createLocalBackend(modelDir, { maxConcurrency: 2 });
+  const long = [0, 1, 2].map(() => c.generate(textReq({ maxTokens: undefined, sampling: { temperature: 0, seed: 1 } })));
+  await c.close(0);
+  for (const r of await Promise.all(long)) assert.equal(r.finishReason, "cancelled");
+});
+
+test("a worker that dies mid-request rejects pending requests with a clear error; the main thread carries on", async () => {
+  const b = await createWorkerBackend(modelDir, { maxConcurrency: 2 });
+  assert.ok(b instanceof WorkerBackend);
+  let first = true;
+  const pending = b.generate(textReq({ maxTokens: undefined, onText: () => void (first && ((first = false), b.worker.terminate())) }));
+  await assert.rejects(pending, /inference worker exited unexpectedly/);
+  await assert.rejects(b.generate(textReq()), /inference worker exited unexpectedly/);
+  assert.deepEqual({ ...b.stats(), maxQueue: 0 }, { queued: 0, active: 0, maxQueue: 0, maxConcurrency: 2 });
+  await b.close();
+  // The other backends still work.
+  assert.ok((await worker.generate(textReq({ maxTokens: 3 }))).completionTokens > 0);
+});

@@ -1,0 +1,136 @@
+// Supervised fine-tuning of a loaded model on chat examples, fully or with
+// LoRA adapters: encodes the examples (src/train/sft.ts), holds out a
+// validation split, attaches adapters (src/models/lora.ts) and runs the one
+// trainer loop (src/train/trainer.ts) on the trainable tensors only, then
+// writes the result into the run directory: RUN/adapter (a PEFT adapter) for
+// LoRA, RUN/model (a Hugging Face model directory) for full fine-tuning, and
+// RUN/finetune-config.json. Defaults differ from pretraining: lower LR for
+// full fine-tuning, no weight decay, a short warmup, a few epochs.
+// Knows nothing about the CLI; reports through the trainer's onEvent.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { ConfigError } from "../errors.ts";
+import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
+import { saveAdapter } from "../formats/peft.ts";
+import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
+import { encodeExamples, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
+import { train, type TrainConfig, type TrainEvent, type TrainResult } from "./trainer.ts";
+
+export type FinetuneMethod = "full" | "lora";
+
+/** Defaults by method (the rest are the trainer's). */
+export const FINETUNE_DEFAULTS = {
+  /** Peak LR: LoRA adapters start at zero effect and take a larger step; full fine-tuning a smaller one. */
+  lr: { full: 5e-5, lora: 1e-3 } as Record<FinetuneMethod, number>,
+  /** Passes over the training examples when no step limit is given. */
+  epochs: 3,
+  /** Held-out share of the examples when no validation file is given. */
+  valFraction: 0.1,
+  /** Warmup: 5% of the steps, at most 20 (short runs). */
+  warmupFraction: 0.05,
+  warmupMax: 20,
+  weightDecay: 0,
+  batch: 8,
+  /** Longest example in tokens (the model's context, at most 512). */
+  maxLen: 512,
+};
+
+export interface FinetuneOptions {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  examples: readonly ChatExample[];
+  /** Validation examples; default: valFraction of `examples`, held out. */
+  valExamples?: readonly ChatExample[];
+  valFraction?: number;
+  method: FinetuneMethod;
+  lora?: LoraOptions;
+  /** Jinja chat template overriding the tokenizer's. */
+  template?: string;
+  /** Trainer options; maxSteps defaults to `epochs` passes over the training examples. */
+  config?: Partial<TrainConfig>;
+  epochs?: number;
+  runDir: string;
+  resume?: boolean;
+  /** Recorded as base_model_name_or_path in the adapter. */
+  baseModel?: string;
+  generation?: GenerationConfig;
+  onEvent?: (e: TrainEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface FinetuneResult extends TrainResult {
+  /** RUN/adapter (LoRA) or RUN/model (full). */
+  output: string;
+  lora: LoraModel | null;
+  train: EncodeStats;
+  val: EncodeStats | null;
+}
+
+export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
+  const { model, tokenizer, method } = o;
+  if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
+  const seed = o.config?.seed ?? 0;
+  const maxLen = o.config?.seqLen ?? Math.min(model.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen);
+  if (maxLen > model.config.maxSeqLen) throw new ConfigError(`context ${maxLen} is longer than the model's maximum (${model.config.maxSeqLen})`);
+
+  let trainEx = o.examples, valEx = o.valExamples ?? [];
+  if (!o.valExamples) ({ train: trainEx, val: valEx } = splitExamples(o.examples, o.valFraction ?? FINETUNE_DEFAULTS.valFraction, seed));
+  const tr = encodeExamples(tokenizer, trainEx, maxLen, o.template);
+  if (tr.examples.length === 0) throw new ConfigError("no training example has an assistant token within the context", { hint: "use a longer --context" });
+  const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
+
+  const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, tr.examples.length);
+  const perEpoch = Math.ceil(tr.examples.length / batch);
+  const maxSteps = o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? FINETUNE_DEFAULTS.epochs) * perEpoch)) : undefined);
+  const steps = maxSteps ?? 100;
+  const padId = tokenizer.specialTokens["<|pad|>"] ?? 0;
+  const config: Partial<TrainConfig> = {
+    lr: FINETUNE_DEFAULTS.lr[method],
+    weightDecay: FINETUNE_DEFAULTS.weightDecay,
+    warmupSteps: Math.min(FINETUNE_DEFAULTS.warmupMax, Math.floor(steps * FINETUNE_DEFAULTS.warmupFraction)),
+    evalEvery: Math.max(1, Math.floor(steps / 10)),
+    checkpointEvery: Math.max(1, Math.floor(steps / 4)),
+    ...stripUndefined(o.config ?? {}),
+    batch,
+    seqLen: maxLen,
+    maxSteps,
+  };
+
+  const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
+  mkdirSync(o.runDir, { recursive: true });
+  try {
+    const result = await train({
+      model,
+      train: new SftSource(tr.examples, batch, seed, padId),
+      val: va && va.examples.length > 0 ? sftValidation(va.examples, batch, config.evalBatches ?? 20, padId) : undefined,
+      trainable: lora ? lora.namedParameters() : undefined,
+      runDir: o.runDir,
+      config,
+      resume: o.resume,
+      onEvent: o.onEvent,
+      signal: o.signal,
+    });
+    let output: string;
+    if (lora) {
+      output = join(o.runDir, "adapter");
+      saveAdapter(output, lora, { baseModel: o.baseModel ?? null });
+    } else {
+      output = join(o.runDir, "model");
+      saveModelDir(output, model, { tokenizer, generation: o.generation });
+    }
+    writeFileSync(join(o.runDir, "finetune-config.json"), JSON.stringify({
+      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config,
+      trainExamples: tr.stats, valExamples: va?.stats ?? null,
+    }, null, 2) + "\n");
+    return { ...result, output, lora, train: tr.stats, val: va?.stats ?? null };
+  } catch (e) {
+    lora?.detach();
+    throw e;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
