@@ -11,6 +11,7 @@
 // Without --data, ../shared/corpora/18f-handbook/pages is ingested with an 8192-token
 // tokenizer; without --teacher, a `mini` teacher is trained for --teacher-time (default 20m).
 // Distillation settings: --alpha (0.5) --temperature (2) --divergence (forward) --top-k (32).
+// --only-report prints the curves of runs already in --out (--distilled NAME: which subdirectory).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -24,7 +25,7 @@ const { values: v } = parseArgs({
   options: {
     out: { type: "string" }, data: { type: "string" }, teacher: { type: "string" }, "teacher-time": { type: "string" },
     steps: { type: "string" }, batch: { type: "string" }, context: { type: "string" }, seed: { type: "string" }, "eval-every": { type: "string" },
-    alpha: { type: "string" }, temperature: { type: "string" }, divergence: { type: "string" }, "top-k": { type: "string" }, "only-report": { type: "boolean" },
+    alpha: { type: "string" }, temperature: { type: "string" }, divergence: { type: "string" }, "top-k": { type: "string" }, "only-report": { type: "boolean" }, distilled: { type: "string" },
   },
 });
 if (!v.out) {
@@ -44,7 +45,7 @@ function slmRun(args: string[]): void {
 
 let data = v.data ? resolve(v.data) : join(out, "data");
 let teacher = v.teacher ? resolve(v.teacher) : join(out, "teacher", "model");
-const scratch = join(out, "micro-scratch"), kd = join(out, "micro-distilled");
+const scratch = join(out, "micro-scratch"), kd = join(out, v.distilled ?? "micro-distilled");
 if (!v["only-report"]) {
   if (!v.data && !existsSync(join(data, "manifest.json"))) {
     const corpus = join(repo, "..", "shared", "corpora", "18f-handbook", "pages");
