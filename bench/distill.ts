@@ -10,7 +10,7 @@
 //
 // Without --data, ../shared/corpora/18f-handbook/pages is ingested with an 8192-token
 // tokenizer; without --teacher, a `mini` teacher is trained for --teacher-time (default 20m).
-// Distillation settings: --alpha (0.5) --temperature (2) --divergence (forward) --top-k (32).
+// Distillation settings: --alpha (0.5) --temperature (1) --divergence (forward) --top-k (32).
 // --only-report prints the curves of runs already in --out (--distilled NAME: which subdirectory).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -57,7 +57,7 @@ if (!v["only-report"]) {
   }
   slmRun(["train", "--data", data, "--preset", "micro", "--out", scratch, ...common]);
   slmRun(["distill", "--teacher", teacher, "--student", "micro", "--data", data, "--out", kd, ...common,
-    "--alpha", v.alpha ?? "0.5", "--temperature", v.temperature ?? "2", "--divergence", v.divergence ?? "forward", "--top-k", v["top-k"] ?? "32"]);
+    "--alpha", v.alpha ?? "0.5", "--temperature", v.temperature ?? "1", "--divergence", v.divergence ?? "forward", "--top-k", v["top-k"] ?? "32"]);
 }
 
 type Line = { type: string; step?: number; valLoss?: number; student?: { valLoss: number | null; tokensPerSec: number; params: number }; teacher?: { valLoss: number | null; tokensPerSec: number | null; params: number }; maxRssMiB?: number };

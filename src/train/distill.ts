@@ -26,7 +26,7 @@ export interface DistillConfig extends DistillLossOptions {
   logitType: LogitType;
 }
 
-export const DISTILL_DEFAULTS: DistillConfig = { alpha: 0.5, temperature: 2, divergence: "forward", topK: 32, logitType: "f16" };
+export const DISTILL_DEFAULTS: DistillConfig = { alpha: 0.5, temperature: 1, divergence: "forward", topK: 32, logitType: "f16" };
 
 export interface DistillRun {
   teacher: CausalLM;
