@@ -6,6 +6,7 @@ import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
 import { demoCommand } from "./demo.ts";
+import { distillCommand } from "./distill.ts";
 import { evalCommand } from "./eval.ts";
 import { evalCompareCommand } from "./eval-compare.ts";
 import { evalQaCommand } from "./eval-qa.ts";
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
+  distillCommand,
   finetuneCommand,
   mergeCommand,
   evalCommand,

@@ -84,3 +84,9 @@ export function trainEventReporter(ctx: CommandContext, line: StatusLine, json: 
     else line.clear();
   };
 }
+
+/** A training run's printer for `slm distill` and others: the reporter and the line it draws on. */
+export function trainPrinter(ctx: CommandContext, json: boolean): { onEvent: (e: TrainEvent) => void; clear: () => void } {
+  const line = new StatusLine(ctx);
+  return { onEvent: trainEventReporter(ctx, line, json), clear: () => line.clear() };
+}

@@ -79,7 +79,7 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-function numFlag(name: string, v: string | undefined, min: number): number | undefined {
+export function numFlag(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`);
