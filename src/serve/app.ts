@@ -502,6 +502,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   // so links work with and without an API key; the text is inserted as text, never as HTML.
   app.get<{ Params: { id: string } }>("/sections/:id", async (req, reply) => {
     if (!assistant) return noIndex(reply);
+    if (!assistant.section(req.params.id)) return noSection(reply, req.params.id);
     const f = web.get("section.html");
     if (!f) return sendError(reply, 404, "the web UI is not installed (no section.html); use GET /v1/sections/:id", "not_found");
     return reply.type(f.type).header("cache-control", "no-cache").send(f.body);

@@ -130,6 +130,7 @@ test("assistant: low confidence says not found without calling the model; bad us
   const post = (url: string, body: unknown) => fetch(server.url + url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const cases: [string, Promise<Response>, number, string][] = [
     ["unknown section id", fetch(`${server.url}/v1/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
+    ["unknown section page", fetch(`${server.url}/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
     ["assistant on /v1/completions", post("/v1/completions", { model: "fake-model-assistant", prompt: "x" }), 400, "invalid_request"],
     ["assistant on /v1/embeddings", post("/v1/embeddings", { model: "fake-model-assistant", input: "x" }), 400, "invalid_request"],
     ["no user message", post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "system", content: "be brief" }] }), 400, "invalid_request"],

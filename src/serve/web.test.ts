@@ -201,6 +201,7 @@ test("web UI: the assistant is picked first, its answer cites a section, and the
     assert.deepEqual(options, ["tiny-assistant", "tiny"]);
     assert.equal(await page.inputValue("#model"), "tiny-assistant");
     assert.match((await page.textContent("#card"))!, /9 sections of 5 documents/);
+    assert.match((await page.textContent("#empty"))!, /cites its sources/);
 
     await page.fill("#prompt", "What stays literal in the style guide memo?");
     await page.click("#send");

@@ -183,6 +183,9 @@
   function selectModel(model) {
     modelId = model.id;
     renderCard(model);
+    els.empty.textContent = model.slm?.assistant
+      ? "Ask a question about the documents. The answer cites its sources as [1], [2]; each source links to the section it came from."
+      : "Send a message to start. The model continues your text in the style of what it was trained on.";
   }
 
   // ---- transcript ------------------------------------------------------------
