@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOT_FOUND_TEXT, fitSources, groundedExample, groundedPromptText, parseCitations, saysNotFound, selectSnippet, sentences } from "./prompt.ts";
+import { NOT_FOUND_TEXT, fitSources, fitSourcesAsync, groundedExample, groundedPromptText, parseCitations, saysNotFound, selectSnippet, sentences, type PromptSource } from "./prompt.ts";
 
 const SECTION = {
   id: "d#1", source: "hb/travel.md", headingPath: "Travel › Per diems",
@@ -45,4 +45,19 @@ test("parseCitations: [n], [1, 2], [1][2]; out-of-range and repeats ignored", ()
   assert.deepEqual(parseCitations("none here", 3), []);
   assert.ok(saysNotFound("Sorry: Not found in the  documents."));
   assert.ok(!saysNotFound("It was found in the documents [1]."));
+});
+
+test("fitSourcesAsync shrinks and drops exactly as fitSources does", async () => {
+  const sections = [0, 1, 2].map((i) => ({ ...SECTION, id: `d#${i}`, text: SECTION.text.repeat(6) }));
+  const q = "What is the meal allowance in Lisbon?";
+  const count = (s: readonly PromptSource[]) => groundedPromptText(q, s).length;
+  for (const maxTokens of [5000, 1200, 700, 420, 100]) {
+    const sync = fitSources(q, sections, { maxTokens, countTokens: count });
+    let calls = 0;
+    const async_ = await fitSourcesAsync(q, sections, { maxTokens, countTokens: async (s) => (calls++, count(s)) });
+    assert.deepEqual(async_, sync, `budget ${maxTokens}`);
+    assert.ok(calls > 0);
+    if (sync.length > 0) assert.ok(count(sync) <= maxTokens);
+  }
+  assert.equal((await fitSourcesAsync(q, sections, { maxTokens: 100, countTokens: async (s) => count(s) })).length, 0, "nothing fits a tiny budget");
 });

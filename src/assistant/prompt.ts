@@ -112,16 +112,18 @@ export interface FitOptions {
 }
 
 /**
- * Numbered sources for a question that fit the budget: each section's snippet gets an
- * equal share, shrunk until the prompt fits; below minSnippetChars the last source goes.
+ * The fitting loop as a generator: yields a candidate list of sources and is told (via next(fits))
+ * whether its prompt fits; returns the first that fits ([] when none does). Shared by the sync
+ * and async fitters so both shrink the same way.
  */
-export function fitSources(question: string, sections: readonly SectionLike[], opts: FitOptions = {}): PromptSource[] {
+function* fitCandidates(question: string, sections: readonly SectionLike[], opts: Omit<FitOptions, "countTokens">): Generator<PromptSource[], PromptSource[], boolean> {
   const minChars = opts.minSnippetChars ?? 160;
   let list = [...sections];
   let perSource = Math.floor((opts.maxChars ?? 3000) / Math.max(1, list.length));
   for (let guard = 0; guard < 200 && list.length > 0; guard++) {
     const sources = list.map((s, i) => ({ n: i + 1, sourcePath: s.source, headingPath: s.headingPath, sectionId: s.id, text: selectSnippet(s.text, question, perSource) }));
-    if (!opts.countTokens || opts.maxTokens === undefined || opts.countTokens(sources) <= opts.maxTokens) return sources;
+    if (opts.maxTokens === undefined) return sources;
+    if (yield sources) return sources;
     perSource = Math.floor(perSource * 0.8);
     if (perSource < minChars) {
       list = list.slice(0, -1);
@@ -129,6 +131,30 @@ export function fitSources(question: string, sections: readonly SectionLike[], o
     }
   }
   return [];
+}
+
+/**
+ * Numbered sources for a question that fit the budget: each section's snippet gets an
+ * equal share, shrunk until the prompt fits; below minSnippetChars the last source goes.
+ */
+export function fitSources(question: string, sections: readonly SectionLike[], opts: FitOptions = {}): PromptSource[] {
+  const count = opts.countTokens;
+  const gen = fitCandidates(question, sections, count ? opts : { ...opts, maxTokens: undefined });
+  let step = gen.next(false);
+  while (!step.done) step = gen.next(count!(step.value) <= opts.maxTokens!);
+  return step.value;
+}
+
+/** fitSources with an asynchronous token counter (e.g. a tokenizer in another thread). */
+export async function fitSourcesAsync(
+  question: string,
+  sections: readonly SectionLike[],
+  opts: Omit<FitOptions, "countTokens"> & { countTokens: (sources: readonly PromptSource[]) => Promise<number>; maxTokens: number },
+): Promise<PromptSource[]> {
+  const gen = fitCandidates(question, sections, opts);
+  let step = gen.next(false);
+  while (!step.done) step = gen.next((await opts.countTokens(step.value)) <= opts.maxTokens);
+  return step.value;
 }
 
 /** Citation numbers [n] (also "[1, 2]" and "[1][2]") in an answer, distinct, in order of first use, within 1..nSources. */

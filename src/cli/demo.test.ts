@@ -4,14 +4,16 @@
 // checkpoint, --fresh starts over, a new --data re-ingests; and the CLI's
 // usage errors and failures. Serving is covered by src/serve/web.test.ts.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { loadModel } from "../formats/hf-dir.ts";
 import type { CommandContext } from "./command.ts";
-import { BestWeights, DEMO_DEFAULTS, SAMPLE_DATA, runDemoPipeline, type DemoOptions } from "./demo.ts";
+import { BestWeights, DEMO_DEFAULTS, SAMPLE_DATA, ensureDemoIndex, runDemoPipeline, type DemoOptions } from "./demo.ts";
+import { SectionIndex } from "../assistant/index-db.ts";
+import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { main } from "./main.ts";
 
@@ -157,6 +159,7 @@ test("slm demo: usage errors exit 2, a missing or empty folder exits 1", async (
   assert.equal((await run(["demo", "--port", "70000", "--no-serve"])).code, 2);
   assert.equal((await run(["demo", "--time-budget", "soon", "--no-serve"])).code, 2);
   assert.equal((await run(["demo", "--bogus"])).code, 2);
+  assert.equal((await run(["demo", "--answerer", "oracle", "--no-serve"])).code, 2);
   const missing = await run(["demo", "--data", join(dir, "nope"), "--out", join(dir, "run3"), "--no-serve"]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /no such file or directory/);
@@ -168,4 +171,27 @@ test("slm demo: usage errors exit 2, a missing or empty folder exits 1", async (
   // The bundled sample exists where the demo looks for it, and the defaults fit it.
   assert.ok(existsSync(join(SAMPLE_DATA, "welcome.md")), `the sample handbook is missing from ${SAMPLE_DATA}`);
   assert.ok(DEMO_DEFAULTS.timeBudgetMs <= 5 * 60_000);
+});
+
+test("slm demo: the assistant's index is built once and rebuilt when the dataset changes", () => {
+  const out = join(dir, "run-index");
+  const ds = writeTinyDataset(join(out, "dataset"));
+  const c = capture();
+  const path = ensureDemoIndex(out, ds, c.ctx);
+  assert.match(c.err(), /indexed 8 sections of 4 documents/);
+  const idx = SectionIndex.open(path);
+  assert.equal(idx.size, TINY_HANDBOOK.length);
+  idx.close();
+  const built = statSync(path).mtimeMs;
+  const again = capture();
+  assert.equal(ensureDemoIndex(out, ds, again.ctx), path);
+  assert.equal(again.err(), "", "an up-to-date index is reused");
+  assert.equal(statSync(path).mtimeMs, built);
+  // A newer dataset (a re-ingest) makes a new index.
+  writeTinyDataset(ds, TINY_HANDBOOK.slice(0, 3));
+  const future = new Date(Date.now() + 5000);
+  utimesSync(join(ds, "documents.jsonl"), future, future);
+  const third = capture();
+  ensureDemoIndex(out, ds, third.ctx);
+  assert.match(third.err(), /indexed 3 sections/);
 });

@@ -6,11 +6,13 @@
 // OUT/demo.json, and continues an interrupted training run from its newest
 // checkpoint; --fresh starts over. Thin: the work is src/data/ingest.ts,
 // src/train/trainer.ts and src/serve/server.ts.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
+import { HashEmbedder } from "../assistant/embed.ts";
+import { buildIndex } from "../assistant/index-db.ts";
 import { ingest } from "../data/ingest.ts";
 import { trainTextTokenizer } from "../data/tokenizer.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
@@ -139,9 +141,26 @@ function writeState(out: string, s: DemoState): void {
   renameSync(tmp, p);
 }
 
+/** The assistant's index of the demo dataset, in OUT. */
+const INDEX_FILE = "dataset.index";
+
+/**
+ * Builds OUT/dataset.index (hashed vectors, as `slm index` by default) unless it is newer than the
+ * dataset's documents. About 0.3 s for the sample handbook's 199 sections.
+ */
+export function ensureDemoIndex(out: string, datasetDir: string, ctx: CommandContext): string {
+  const indexPath = join(resolve(out), INDEX_FILE);
+  const docs = join(datasetDir, "documents.jsonl");
+  if (existsSync(indexPath) && statSync(indexPath).mtimeMs >= statSync(docs).mtimeMs) return indexPath;
+  const t0 = Date.now();
+  const info = buildIndex({ dataset: datasetDir, out: indexPath, embedder: new HashEmbedder(512) });
+  ctx.err(`slm demo: indexed ${info.sections} sections of ${info.documents} documents for the assistant in ${formatDuration(Date.now() - t0)}`);
+  return indexPath;
+}
+
 /** Removes what an earlier demo run wrote into OUT (and nothing else). */
 function removeRun(out: string, what: "all" | "training"): void {
-  const names = what === "all" ? ["dataset", ".slm-cache", "checkpoints", "model", "metrics.jsonl", STATE_FILE] : ["checkpoints", "model", "metrics.jsonl"];
+  const names = what === "all" ? ["dataset", INDEX_FILE, ".slm-cache", "checkpoints", "model", "metrics.jsonl", STATE_FILE] : ["checkpoints", "model", "metrics.jsonl"];
   for (const n of names) rmSync(join(out, n), { recursive: true, force: true });
 }
 
@@ -275,6 +294,9 @@ Options:
   --port N             HTTP port (default 8080; 0 = any free port)
   --host H             address to listen on (default 127.0.0.1: this machine only)
   --no-serve           stop after saving the model
+  --answerer WHO       who writes the assistant's answers: extractive (default: the
+                       best-matching sentence, cited) or model (the demo model, from
+                       the retrieved sections; a 5-minute model is not trained for it)
 
 Examples:
   slm demo
@@ -296,7 +318,10 @@ export const demoCommand: Command = {
       port: { type: "string" },
       host: { type: "string" },
       "no-serve": { type: "boolean" },
+      answerer: { type: "string" },
     }, false);
+    const answerer = v.answerer ?? "extractive";
+    if (answerer !== "extractive" && answerer !== "model") throw new UsageError(`--answerer must be extractive or model, got "${v.answerer}"`);
     const port = intFlag("port", v.port, 8080, 0);
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
     const host = v.host ?? "127.0.0.1";
@@ -329,11 +354,14 @@ export const demoCommand: Command = {
         ctx.out(`slm demo: model ready in ${r.modelDir} (${formatDuration(Date.now() - t0)}). Chat: slm chat --model ${r.modelDir}`);
         return 0;
       }
-      ctx.err(`slm demo: 3/3 serving ${r.modelDir}…`);
+      const outDir = v.out ?? join("runs", "demo");
+      const index = ensureDemoIndex(outDir, r.datasetDir, ctx);
+      ctx.err(`slm demo: 3/3 serving ${r.modelDir} and the assistant over ${index}…`);
       const { startServer } = await import("../serve/server.ts"); // loaded only to serve: --no-serve needs no HTTP stack
-      const server = await startServer({ modelDir: r.modelDir, modelId: basename(resolve(v.out ?? join("runs", "demo"))), host, port, onLog: ctx.verbose ? (l) => ctx.err(l) : undefined });
+      const server = await startServer({ modelDir: r.modelDir, modelId: basename(resolve(outDir)), host, port, index, answerer, onLog: ctx.verbose ? (l) => ctx.err(l) : undefined });
       serving = server;
       ctx.out(`\nslm demo: ready after ${formatDuration(Date.now() - t0)}. Open ${server.url} to chat (OpenAI-compatible API at ${server.url.replace(/\/$/, "")}/v1).`);
+      if (server.assistantId) ctx.out(`The model "${server.assistantId}" answers from the documents with citations (${answerer} answers); "${server.card.id}" is the trained model itself.`);
       ctx.out("Press Ctrl-C to stop the server.");
       await new Promise<void>((res) => (stopServing = res));
       ctx.err("\nslm demo: stopping the server…");

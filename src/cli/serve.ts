@@ -5,6 +5,8 @@
 // src/serve/app.ts, inference in the worker backend.
 import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
+import { ANSWERERS, type Answerer } from "../serve/assistant.ts";
+import { DEFAULT_MIN_CONFIDENCE } from "../assistant/answer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -34,11 +36,16 @@ Options:
   --threads N             kernel threads (default: all cores, or SLM_THREADS)
   --model-id NAME         the id clients pass as "model" (default: the directory's name)
   --grace SECONDS         how long shutdown waits for running requests (default ${DEFAULT_GRACE_MS / 1000})
-  --index PATH            reserved for the assistant (a document index); accepted, not used yet
+  --index INDEX           also serve "<model id>-assistant": answers from this index (made by
+                          \`slm index\`) citing sources [1], [2], or "Not found in the documents."
+  --answerer WHO          who writes the assistant's answers: model (default) or extractive
+                          (the best-matching sentence, no model)
+  --min-confidence C      assistant: retrieval confidence below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
   --quiet                 no per-request log lines
 
 Examples:
   slm serve --model out/run1/model --port 8080
+  slm serve --model out/run1/model --index data/hb.index     # + model "model-assistant"
   curl http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"model": "model", "messages": [{"role": "user", "content": "Hello"}]}'`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
@@ -56,6 +63,8 @@ Examples:
         "model-id": { type: "string" },
         grace: { type: "string" },
         index: { type: "string" },
+        answerer: { type: "string" },
+        "min-confidence": { type: "string" },
         quiet: { type: "boolean" },
       },
       false,
@@ -70,6 +79,14 @@ Examples:
     const optInt = (name: string, v: string | undefined, min = 1) => (v === undefined ? undefined : intFlag(name, v, 0, min));
     const timeoutS = optInt("timeout", values.timeout, 0);
     const graceS = optInt("grace", values.grace, 0);
+    const answerer = values.answerer as Answerer | undefined;
+    if (answerer !== undefined && !ANSWERERS.includes(answerer)) throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
+    let minConfidence: number | undefined;
+    if (values["min-confidence"] !== undefined) {
+      minConfidence = Number(values["min-confidence"]);
+      if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${values["min-confidence"]}"`);
+    }
+    if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined)) throw new UsageError("--answerer and --min-confidence apply to the assistant: pass --index INDEX too");
     if (!LOOPBACK.has(host) && !apiKey) ctx.err(`slm serve: warning: listening on ${host} without --api-key: anyone who can reach this port can use the model`);
 
     const server = await startServer({
@@ -84,10 +101,13 @@ Examples:
       modelId: values["model-id"],
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
+      ...(answerer ? { answerer } : {}),
+      ...(minConfidence !== undefined ? { minConfidence } : {}),
       onLog: values.quiet ? undefined : (line) => ctx.err(line),
     });
     const c = server.card;
     ctx.out(`slm serve: ${server.url}  (model "${c.id}": ${c.modelType}, ${c.parameters.toLocaleString("en-US")} parameters, context ${c.contextLength}, ${c.quantization})`);
+    if (server.assistantId) ctx.out(`  assistant: model "${server.assistantId}" answers from ${values.index}`);
     ctx.out(`  API: ${server.url}/v1   web UI: ${server.url}/   Ctrl-C to stop`);
 
     // Run until SIGTERM or SIGINT, then close gracefully. A second signal exits at once.

@@ -4,7 +4,10 @@
 // own included). Each request gets an AbortSignal that fires on client
 // disconnect or timeout. Knows nothing about models, tokenizers or threads:
 // it speaks text to the backend (src/serve/backend.ts); does not listen on a
-// port itself (server.ts does), so tests drive it with app.inject.
+// port itself (server.ts does), so tests drive it with app.inject. With an
+// assistant (a document index, src/serve/assistant.ts) it also serves the
+// assistant as a second chat model whose answers carry `citations`, and the
+// cited sections (GET /v1/sections/:id as JSON, /sections/:id as a page).
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, relative, sep } from "node:path";
@@ -13,7 +16,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ServerResponse } from "node:http";
 
 import { isSlmError, OverloadedError } from "../errors.ts";
-import type { GenerationInput, GenerationResult, InferenceBackend } from "./backend.ts";
+import type { ServedAssistant, CitationJson } from "./assistant.ts";
+import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend } from "./backend.ts";
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
 import {
   chatInput,
@@ -40,7 +44,12 @@ export interface AppOptions {
   webRoot?: string;
   /** One line per answered request ("POST /v1/chat/completions 200 12.3ms"). Default: silent. */
   logger?: (line: string) => void;
+  /** A document index served as the chat model `assistant.id`, with the section routes. Default: none. */
+  assistant?: ServedAssistant;
 }
+
+/** max_tokens of an assistant answer when the request sets none (also capped at a quarter of the context, so the sources fit). */
+export const DEFAULT_ASSISTANT_MAX_TOKENS = 128;
 
 export const DEFAULT_BODY_LIMIT = 1 << 20;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
@@ -191,7 +200,7 @@ function requestControl(raw: ServerResponse, timeoutMs: number): RequestControl 
 }
 
 export function buildApp(opts: AppOptions): FastifyInstance {
-  const { backend } = opts;
+  const { backend, assistant } = opts;
   const card = backend.card;
   const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const keyDigest = opts.apiKey ? digest(opts.apiKey) : undefined;
@@ -248,13 +257,20 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     sendError(reply, c.status === 499 ? 400 : c.status, c.message, c.code);
   });
 
-  const checkModel = (reply: FastifyReply, model: string): boolean => {
+  const served = assistant ? `"${card.id}" and "${assistant.id}"` : `"${card.id}"`;
+  const checkModel = (reply: FastifyReply, model: string, endpoint: "chat" | "other" = "other"): boolean => {
     if (model === card.id) return true;
-    sendError(reply, 404, `the model "${model}" does not exist; this server serves "${card.id}"`, "model_not_found", "model");
+    if (assistant && model === assistant.id) {
+      if (endpoint === "chat") return true;
+      sendError(reply, 400, `the model "${model}" answers chat completions only (POST /v1/chat/completions)`, "invalid_request", "model");
+      return false;
+    }
+    sendError(reply, 404, `the model "${model}" does not exist; this server serves ${served}`, "model_not_found", "model");
     return false;
   };
 
   const modelObject = () => ({ id: card.id, object: "model", created: card.created, owned_by: "slmkit", slm: card });
+  const assistantObject = (a: ServedAssistant) => ({ id: a.id, object: "model", created: card.created, owned_by: "slmkit", slm: { ...card, id: a.id, assistant: a.describe() } });
 
   app.get("/health", async () => {
     const s = backend.stats();
@@ -266,8 +282,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return metrics.registry.text();
   });
 
-  app.get("/v1/models", async () => ({ object: "list", data: [modelObject()] }));
+  app.get("/v1/models", async () => ({ object: "list", data: assistant ? [modelObject(), assistantObject(assistant)] : [modelObject()] }));
   app.get<{ Params: { model: string } }>("/v1/models/:model", async (req, reply) => {
+    if (assistant && req.params.model === assistant.id) return assistantObject(assistant);
     if (!checkModel(reply, req.params.model)) return reply;
     return modelObject();
   });
@@ -277,20 +294,50 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const parsed = kind === "chat" ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.issue.message, "invalid_request", parsed.issue.param);
     const body = parsed.value as ChatRequest & CompletionRequest;
-    if (!checkModel(reply, body.model)) return reply;
-    const maxTokens = kind === "chat" ? (body.max_completion_tokens ?? body.max_tokens) : (body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS);
+    if (!checkModel(reply, body.model, kind === "chat" ? "chat" : "other")) return reply;
+    const asking = kind === "chat" && assistant !== undefined && body.model === assistant.id ? assistant : undefined;
+    let maxTokens = kind === "chat" ? (body.max_completion_tokens ?? body.max_tokens) : (body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS);
     const maxField = kind === "chat" && body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
     if (maxTokens !== undefined && maxTokens >= card.contextLength) {
       return sendError(reply, 400, `${maxField} is ${maxTokens}, but the model's context holds ${card.contextLength} tokens (prompt included)`, "context_length_exceeded", maxField);
     }
-    const input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
+    let input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
+    let stop = stopsOf(body);
+    const sampling = samplingOf(body);
     const endpoint = kind === "chat" ? "chat" : "completions";
+    const modelId = asking ? asking.id : card.id;
+    // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
+    let generate = (r: GenerationRequest) => backend.generate(r);
+    let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean }) | undefined;
+    if (asking) {
+      const messages = input.kind === "chat" ? input.messages : [];
+      const question = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      if (question.trim() === "") return sendError(reply, 400, "the assistant answers the last user message, and there is none (or it is empty)", "invalid_request", "messages");
+      maxTokens = Math.max(1, Math.min(maxTokens ?? DEFAULT_ASSISTANT_MAX_TOKENS, Math.floor(card.contextLength / 4)));
+      if (sampling.temperature === undefined) sampling.temperature = 0;
+      const plan = await asking.prepare(question, backend, maxTokens);
+      if (plan.kind === "answer") {
+        // Not found, or the extractive answerer: no model call; the text is streamed as one piece.
+        generate = async (r) => {
+          r.onText?.(plan.text);
+          return { text: plan.text, finishReason: "stop", promptTokens: 0, completionTokens: 0 };
+        };
+        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound });
+      } else {
+        input = plan.input;
+        stop = [...stop, ...plan.stop];
+        citationsOf = (text) => {
+          const f = asking.finish(text, plan.sources);
+          return { citations: f.citations, not_found: f.notFound };
+        };
+      }
+    }
     const id = newId(kind === "chat" ? "chatcmpl" : "cmpl");
     const created = Math.floor(Date.now() / 1000);
     const echo = kind === "text" && body.echo === true && input.kind === "text" ? input.prompt : "";
     const ctl = requestControl(reply.raw, timeoutMs);
     const t0 = performance.now();
-    const genReq = { input, maxTokens, stop: stopsOf(body), sampling: samplingOf(body), signal: ctl.signal };
+    const genReq = { input, maxTokens, stop, sampling, signal: ctl.signal };
 
     const account = (r: GenerationResult) => {
       metrics.promptTokens.inc({ endpoint }, r.promptTokens);
@@ -305,7 +352,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
     try {
       if (!body.stream) {
-        const r = await backend.generate(genReq);
+        const r = await generate(genReq);
         account(r);
         if (r.finishReason === "cancelled") {
           metrics.rejected.inc({ reason: ctl.cause() ?? "cancelled" });
@@ -318,7 +365,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           kind === "chat"
             ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: r.finishReason }
             : { index: 0, text, logprobs: null, finish_reason: r.finishReason };
-        return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: card.id, choices: [choice], usage: usage(r) });
+        return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: modelId, choices: [choice], usage: usage(r), ...citationsOf?.(r.text) });
       }
 
       // Streaming. Headers go out with the first piece of text, so that errors raised before
@@ -331,8 +378,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       };
       const chunk = (delta: string | null, finish: string | null) =>
         kind === "chat"
-          ? { id, object, created, model: card.id, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }] }
-          : { id, object, created, model: card.id, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }] };
+          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }] }
+          : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }] };
       const start = () => {
         if (started) return;
         started = true;
@@ -343,10 +390,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           connection: "keep-alive",
           "x-accel-buffering": "no",
         });
-        if (kind === "chat") write({ id, object, created, model: card.id, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
+        if (kind === "chat") write({ id, object, created, model: modelId, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
         if (echo) write(chunk(echo, null));
       };
-      const r = await backend.generate({
+      const r = await generate({
         ...genReq,
         onText: (delta) => {
           if (delta.length === 0) return;
@@ -369,8 +416,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         return;
       }
       start();
-      write(chunk(null, r.finishReason));
-      if (body.stream_options?.include_usage) write({ id, object, created, model: card.id, choices: [], usage: usage(r) });
+      // The assistant's citations ride on the final chunk (the one with finish_reason): only the whole text says which [n] it used.
+      write({ ...chunk(null, r.finishReason), ...citationsOf?.(r.text) });
+      if (body.stream_options?.include_usage) write({ id, object, created, model: modelId, choices: [], usage: usage(r) });
       raw.end("data: [DONE]\n\n");
       return;
     } catch (e) {
@@ -439,6 +487,25 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     } finally {
       ctl.done();
     }
+  });
+
+  // The sections an assistant cites: JSON under /v1 (key-protected), and a page that shows it.
+  const noIndex = (reply: FastifyReply) => sendError(reply, 404, "this server has no document index (start it with --index INDEX)", "not_found");
+  const noSection = (reply: FastifyReply, id: string) => sendError(reply, 404, `no section ${JSON.stringify(id)} in the index`, "section_not_found", "id");
+  app.get<{ Params: { id: string } }>("/v1/sections/:id", async (req, reply) => {
+    if (!assistant) return noIndex(reply);
+    const s = assistant.section(req.params.id);
+    if (!s) return noSection(reply, req.params.id);
+    return { object: "section", id: s.id, source_path: s.source, heading_path: s.headingPath, heading: s.heading, title: s.title, text: s.text, url: `/sections/${encodeURIComponent(s.id)}` };
+  });
+  // The page is a static shell (web/section.html) that fetches the JSON with the UI's stored key,
+  // so links work with and without an API key; the text is inserted as text, never as HTML.
+  app.get<{ Params: { id: string } }>("/sections/:id", async (req, reply) => {
+    if (!assistant) return noIndex(reply);
+    if (!assistant.section(req.params.id)) return noSection(reply, req.params.id);
+    const f = web.get("section.html");
+    if (!f) return sendError(reply, 404, "the web UI is not installed (no section.html); use GET /v1/sections/:id", "not_found");
+    return reply.type(f.type).header("cache-control", "no-cache").send(f.body);
   });
 
   // The web UI: index.html at /, its other files under /web/. Only files read at startup are served.

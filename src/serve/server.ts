@@ -11,6 +11,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { buildApp, DEFAULT_REQUEST_TIMEOUT_MS } from "./app.ts";
 import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
 import { createWorkerBackend } from "./worker-backend.ts";
+import { ServedAssistant, type Answerer } from "./assistant.ts";
 
 export interface ServerOptions {
   /** Model directory (config.json, model.safetensors, tokenizer.json…). */
@@ -37,8 +38,12 @@ export interface ServerOptions {
   webRoot?: string;
   /** How long close() lets running requests finish before cancelling them. Default 10 000 ms. */
   graceMs?: number;
-  /** Reserved for the assistant (a document index to answer from); accepted and not used yet. */
+  /** A document index (made by `slm index`): the server also serves `<model id>-assistant`. */
   index?: string;
+  /** Who writes the assistant's answers: "model" (default, the served model) or "extractive" (no model). */
+  answerer?: Answerer;
+  /** The assistant's retrieval-confidence threshold (default DEFAULT_MIN_CONFIDENCE). */
+  minConfidence?: number;
   /** Receives one line per request and lifecycle events. */
   onLog?: (line: string) => void;
   /** Replaces the worker backend (tests drive the server over a scripted one). */
@@ -49,6 +54,8 @@ export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:8080 (the API is under /v1). */
   url: string;
   card: ModelCard;
+  /** The assistant's model id when started with an index. */
+  assistantId?: string;
   /** Graceful: stops accepting, finishes or (after graceMs) cancels running requests, stops the worker. Idempotent. */
   close(): Promise<void>;
 }
@@ -72,8 +79,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.maxQueue !== undefined) backendOpts.maxQueue = opts.maxQueue;
   if (opts.threads !== undefined) backendOpts.threads = opts.threads;
   if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
+  // The index opens first: a bad path fails before the model is loaded.
+  let assistant: ServedAssistant | undefined;
+  const assistantOf = (modelId: string) =>
+    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, ...(opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
+  assistantOf("probe")?.close();
   const backend = await (opts.createBackend ?? createWorkerBackend)(opts.modelDir, backendOpts);
+  try {
+    assistant = assistantOf(backend.card.id);
+  } catch (e) {
+    await backend.close(0);
+    throw e;
+  }
   const app = buildApp({
+    assistant,
     backend,
     apiKey: opts.apiKey,
     bodyLimitBytes: opts.bodyLimitBytes,
@@ -85,6 +104,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await app.listen({ host, port });
   } catch (e) {
     await Promise.allSettled([app.close(), backend.close(0)]);
+    assistant?.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw new ConfigError(`port ${port} on ${host} is already in use`, { hint: "pass another --port, or --port 0 for a free one" });
     if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new ConfigError(`cannot bind to host ${host}: no such local address`);
@@ -93,17 +113,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address() as AddressInfo;
   const url = `http://${urlHost(host)}:${addr.port}`;
-  opts.onLog?.(`serving ${backend.card.id} at ${url}`);
+  opts.onLog?.(`serving ${backend.card.id} at ${url}${assistant ? ` (and ${assistant.id}: ${assistant.index.size} sections, ${assistant.answerer} answers)` : ""}`);
   let closing: Promise<void> | undefined;
   return {
     url,
     card: backend.card,
+    ...(assistant ? { assistantId: assistant.id } : {}),
     close() {
       closing ??= (async () => {
         opts.onLog?.("shutting down: finishing running requests");
         // The app stops accepting and waits for running responses; the backend finishes
         // them within the grace period and cancels the rest, which ends those responses.
         const results = await Promise.allSettled([app.close(), backend.close(opts.graceMs ?? DEFAULT_GRACE_MS)]);
+        assistant?.close();
         const failed = results.find((r) => r.status === "rejected");
         if (failed) throw (failed as PromiseRejectedResult).reason;
         opts.onLog?.("stopped");

@@ -2,7 +2,8 @@
 // random model saved in a temp directory, drives Debian's chromium with
 // playwright-core, sends a message, watches the reply stream in, stops it with
 // the Stop button, and checks the model card, the API-key error path and the
-// citations renderer. Skips with a message when /usr/bin/chromium is absent
+// citations renderer; with a document index, the model picker (assistant
+// first), an answer with a citation link, and the section page it opens. Skips with a message when /usr/bin/chromium is absent
 // (`.ci/run` installs it). No network: the page loads only from the server.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +13,9 @@ import { after, before, test } from "node:test";
 
 import type { Browser, Page } from "playwright-core";
 
+import { HashEmbedder } from "../assistant/embed.ts";
+import { buildIndex } from "../assistant/index-db.ts";
+import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { countParameters, createModel, presetConfig } from "../models/index.ts";
 import { trainBpe } from "../tokenizer/index.ts";
@@ -175,6 +179,52 @@ test("web UI: citations render as a list of safe links whose titles are text", {
     assert.doesNotMatch(html, /javascript:/, "a javascript: URL never becomes a link");
     assert.match(html, /&lt;b&gt;bold&lt;\/b&gt;/, "titles are text, not HTML");
     assert.match(html, /Expenses § Receipts/);
+  } finally {
+    await close();
+  }
+});
+
+test("web UI: the assistant is picked first, its answer cites a section, and the link opens it", { skip }, async () => {
+  // A section whose text looks like markup: the section page must show it as text.
+  const sections = [...TINY_HANDBOOK, { source: "hb/style.md", heading: ["Style guide"], text: "Style guide\n\nIn the style guide the tag <b>quillmark</b> stays literal in every memo." }];
+  const index = join(dir, "web.index");
+  buildIndex({ dataset: writeTinyDataset(join(dir, "web-ds"), sections), out: index, embedder: new HashEmbedder(64) });
+  // The extractive answerer: a random model would rarely write a citation, and this test is about the UI.
+  const s = await startServer({ modelDir, host: "127.0.0.1", port: 0, maxConcurrency: 2, index, answerer: "extractive" });
+  servers.push(s);
+  const url = s.url.replace(/\/$/, "");
+  const { page, close } = await openPage(url);
+  try {
+    await page.waitForSelector("#card[data-loaded=true]");
+    assert.equal(await page.isVisible("#model"), true, "a picker when two models are served");
+    const options = await page.evaluate<string[]>(`[...document.querySelectorAll("#model option")].map((o) => o.value)`);
+    assert.deepEqual(options, ["tiny-assistant", "tiny"]);
+    assert.equal(await page.inputValue("#model"), "tiny-assistant");
+    assert.match((await page.textContent("#card"))!, /9 sections of 5 documents/);
+    assert.match((await page.textContent("#empty"))!, /cites its sources/);
+
+    await page.fill("#prompt", "What stays literal in the style guide memo?");
+    await page.click("#send");
+    await page.waitForSelector("#transcript .msg.assistant:last-child[data-state=done] .citations a");
+    assert.match((await page.textContent("#transcript .msg.assistant:last-child .text"))!, /quillmark.*\[1\]$/);
+    const link = page.locator("#transcript .msg.assistant:last-child .citations a").first();
+    assert.equal(await link.textContent(), "hb/style.md — Style guide");
+    const [popup] = await Promise.all([page.waitForEvent("popup"), link.click()]);
+    await popup.waitForSelector("#section[data-loaded=true]");
+    assert.equal(await popup.textContent("#heading"), "Style guide");
+    assert.match((await popup.textContent("#source"))!, /hb\/style\.md/);
+    assert.match((await popup.textContent("#text"))!, /the tag <b>quillmark<\/b> stays literal/, "markup shown as text");
+    assert.equal(await popup.locator("#text b").count(), 0, "no element made from the section's text");
+    await popup.close();
+
+    // The plain model is still there: picking it sends to it (a reply without citations).
+    await page.selectOption("#model", "tiny");
+    await page.fill("#max_tokens", "4");
+    await page.fill("#prompt", "hello");
+    await page.click("#send");
+    await page.waitForSelector("#transcript .msg.assistant:nth-child(4)[data-state=done]");
+    assert.equal(await page.locator("#transcript .msg.assistant:nth-child(4) .citations").count(), 0);
+    assert.equal(await page.evaluate(`localStorage.getItem("slm.model")`), "tiny");
   } finally {
     await close();
   }

@@ -3,7 +3,10 @@
 // stream with fetch + a reader (so Stop can abort it), and renders every piece
 // of model text with textContent, never as HTML. Settings and the API key live
 // in localStorage. A response that carries a `citations` array (issue 9:
-// grounded answers) is shown as a list of source links. Knows nothing about
+// grounded answers) is shown as a list of source links, each opening the
+// cited section's page. When /v1/models lists several models (the assistant
+// of `slm serve --index` beside the model), a picker chooses one, the
+// assistant first. Knows nothing about
 // tokens or models beyond the API's JSON.
 "use strict";
 
@@ -12,16 +15,19 @@
   const els = {
     transcript: $("transcript"), empty: $("empty"), error: $("error"), status: $("status"),
     composer: $("composer"), prompt: $("prompt"), send: $("send"), stop: $("stop"), clear: $("clear"),
-    card: $("card"), modelName: $("model-name"),
+    card: $("card"), modelName: $("model-name"), modelPicker: $("model"), modelPickerRow: $("model-picker-row"),
     system: $("system"), temperature: $("temperature"), topP: $("top_p"), maxTokens: $("max_tokens"), seed: $("seed"),
     apiKey: $("api-key"), temperatureOut: $("temperature-out"), topPOut: $("top_p-out"),
   };
   const KEY_STORE = "slm.apiKey";
   const SETTINGS_STORE = "slm.settings";
+  const MODEL_STORE = "slm.model";
 
   /** @type {{role: string, content: string}[]} the conversation sent with each request */
   let history = [];
   let modelId = null;
+  /** @type {any[]} the models of GET /v1/models, assistants first */
+  let models = [];
   /** @type {AbortController | null} the running request, if any */
   let running = null;
 
@@ -116,6 +122,11 @@
       ["Heads (KV)", c.heads !== undefined ? `${c.heads} (${c.kvHeads})` : "?"],
       ["Prompt format", c.chatTemplate === undefined ? "?" : c.chatTemplate ? "chat template" : "plain turns"],
     ];
+    const a = c.assistant;
+    if (a) {
+      rows.unshift(["Answers from", `${a.sections ?? "?"} sections of ${a.documents ?? "?"} documents`]);
+      rows.splice(1, 0, ["Answer writer", a.answerer === "extractive" ? "extractive (best sentence, no model)" : "the model, from the retrieved sections"]);
+    }
     els.card.replaceChildren();
     for (const [k, v] of rows) {
       const dt = document.createElement("dt");
@@ -125,7 +136,9 @@
       els.card.append(dt, dd);
     }
     els.card.dataset.loaded = "true";
-    els.modelName.textContent = `${model.id}: ${c.modelType ?? "model"}, ${formatCount(c.parameters)} parameters`;
+    els.modelName.textContent = a
+      ? `${model.id}: answers from the documents, citing its sources`
+      : `${model.id}: ${c.modelType ?? "model"}, ${formatCount(c.parameters)} parameters`;
     if (c.contextLength > 1) {
       // The server refuses max_tokens >= the context (the prompt needs room too).
       els.maxTokens.max = String(c.contextLength - 1);
@@ -142,17 +155,37 @@
         return;
       }
       const body = await res.json();
-      const model = body?.data?.[0];
-      if (!model) {
+      const list = Array.isArray(body?.data) ? body.data.filter((m) => m && typeof m.id === "string") : [];
+      if (list.length === 0) {
         showError("The server lists no model.");
         return;
       }
-      modelId = model.id;
-      renderCard(model);
+      // Assistants (grounded answers with citations) first; otherwise the server's order.
+      models = [...list.filter((m) => m.slm?.assistant), ...list.filter((m) => !m.slm?.assistant)];
+      const saved = load(MODEL_STORE);
+      const model = models.find((m) => m.id === saved) ?? models[0];
+      els.modelPicker.replaceChildren();
+      for (const m of models) {
+        const opt = document.createElement("option");
+        opt.value = m.id;
+        opt.textContent = m.slm?.assistant ? `${m.id} (answers from documents)` : m.id;
+        els.modelPicker.append(opt);
+      }
+      els.modelPicker.value = model.id;
+      els.modelPickerRow.hidden = models.length < 2;
+      selectModel(model);
       clearError();
     } catch (e) {
       showError(`Could not reach the server: ${e?.message ?? e}`);
     }
+  }
+
+  function selectModel(model) {
+    modelId = model.id;
+    renderCard(model);
+    els.empty.textContent = model.slm?.assistant
+      ? "Ask a question about the documents. The answer cites its sources as [1], [2]; each source links to the section it came from."
+      : "Send a message to start. The model continues your text in the style of what it was trained on.";
   }
 
   // ---- transcript ------------------------------------------------------------
@@ -198,6 +231,8 @@
     for (const c of citations) {
       const li = document.createElement("li");
       const cite = typeof c === "string" ? { title: c } : (c ?? {});
+      // Keep the list number equal to the [n] the answer uses (an answer may cite [2] alone).
+      if (Number.isInteger(cite.n) && cite.n > 0) li.value = cite.n;
       const label = String(cite.title ?? cite.heading ?? cite.path ?? cite.source ?? cite.url ?? "source");
       const href = safeHref(cite.url);
       if (href) {
@@ -374,6 +409,12 @@
       saveSettings();
     });
   }
+  els.modelPicker.addEventListener("change", () => {
+    const m = models.find((x) => x.id === els.modelPicker.value);
+    if (!m) return;
+    store(MODEL_STORE, m.id);
+    selectModel(m);
+  });
   els.apiKey.addEventListener("change", () => {
     store(KEY_STORE, els.apiKey.value.trim());
     void loadModel();

@@ -1,0 +1,194 @@
+// The served assistant (`slm serve --index`): over a scripted backend that
+// answers from the grounded prompt it is given (so the test checks what the
+// server built and how it maps [n] back to sources), through the official
+// openai client: the assistant listed in /v1/models, citations in
+// non-streaming answers and on the final streamed chunk, the not-found path
+// (no model call), the extractive answerer, the section routes (JSON, page,
+// unknown id, no index), refused uses of the assistant id, and a bad index
+// path. Then once end to end through the worker backend on a tiny random model.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import OpenAI from "openai";
+
+import { HashEmbedder } from "../assistant/embed.ts";
+import { buildIndex } from "../assistant/index-db.ts";
+import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { NotFoundError } from "../errors.ts";
+import { saveModelDir } from "../formats/hf-dir.ts";
+import { createModel, presetConfig } from "../models/index.ts";
+import { trainBpe } from "../tokenizer/index.ts";
+import type { GenerationRequest, GenerationResult } from "./backend.ts";
+import { startServer, type RunningServer } from "./server.ts";
+import { FakeBackend, sseData } from "./testing.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "slm-serve-assist-"));
+const indexPath = join(dir, "hb.index");
+buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: indexPath, embedder: new HashEmbedder(64) });
+const servers: RunningServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ANNUAL = "How many days of annual leave do full-time staff earn?";
+const ABSENT = "What is the sabbatical policy for astronauts on Mars?";
+
+/** Answers "25 days [n]" where n is the number the prompt gave the annual-leave section, else says not found. */
+class GroundedFake extends FakeBackend {
+  readonly prompts: string[] = [];
+  override async generate(req: GenerationRequest): Promise<GenerationResult> {
+    const prompt = req.input.kind === "text" ? req.input.prompt : req.input.messages.map((m) => m.content).join("\n");
+    this.prompts.push(prompt);
+    const m = /^\[(\d+)\] hb\/leave\.md — Leave › Annual leave$/m.exec(prompt);
+    const reply = m ? `25 days [${m[1]}]` : "not found in the documents";
+    return super.generate({ ...req, input: { kind: "text", prompt: reply } });
+  }
+}
+
+async function serve(opts: { index?: string; answerer?: "model" | "extractive"; backend?: FakeBackend } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
+  const backend = opts.backend ?? new GroundedFake({ contextLength: 4096 });
+  const server = await startServer({ modelDir: "unused", port: 0, createBackend: async () => backend, ...opts });
+  servers.push(server);
+  return { server, backend, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 }) };
+}
+
+interface CitationOut { n: number; source_path: string; heading_path: string; section_id: string; url: string; title: string }
+
+test("assistant: listed after the model; a grounded answer cites the section, streamed or not", async () => {
+  const { server, backend, client } = await serve({ index: indexPath });
+  const fake = backend as GroundedFake;
+  const models = await client.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), ["fake-model", "fake-model-assistant"]);
+  assert.equal(server.assistantId, "fake-model-assistant");
+  const card = (models.data[1] as unknown as { slm: { assistant: { sections: number; answerer: string } } }).slm;
+  assert.equal(card.assistant.sections, TINY_HANDBOOK.length);
+  assert.equal(card.assistant.answerer, "model");
+  assert.equal((await client.models.retrieve("fake-model-assistant")).id, "fake-model-assistant");
+
+  const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: "hello" }, { role: "assistant", content: "hi" }, { role: "user", content: ANNUAL }] });
+  assert.equal(r.model, "fake-model-assistant");
+  const prompt = fake.prompts.at(-1)!;
+  assert.match(prompt, /^Answer the question using only the sources below/);
+  assert.ok(prompt.includes(`Question: ${ANNUAL}`), "the last user message is the question");
+  assert.ok(!prompt.includes("Question: hello"));
+  const n = Number(/^\[(\d+)\] hb\/leave\.md — Leave › Annual leave$/m.exec(prompt)![1]);
+  assert.equal(r.choices[0]!.message.content, `reply to 25 days [${n}].`);
+  const cites = (r as unknown as { citations: CitationOut[]; not_found: boolean }).citations;
+  assert.equal((r as unknown as { not_found: boolean }).not_found, false);
+  assert.equal(cites.length, 1);
+  assert.equal(cites[0]!.n, n);
+  assert.equal(cites[0]!.source_path, "hb/leave.md");
+  assert.equal(cites[0]!.heading_path, "Leave › Annual leave");
+  assert.equal(cites[0]!.url, `/sections/${encodeURIComponent(cites[0]!.section_id)}`);
+  assert.ok(r.usage!.prompt_tokens > 0 && r.usage!.prompt_tokens + 128 <= 4096, "the prompt was fitted beside the default 128-token budget");
+
+  // Streaming: the same text; the citations arrive on the chunk with finish_reason.
+  const stream = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }], stream: true });
+  let text = "";
+  let final: unknown;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? "";
+    if (chunk.choices[0]?.finish_reason) final = chunk;
+    else assert.equal((chunk as unknown as { citations?: unknown }).citations, undefined);
+  }
+  assert.equal(text, r.choices[0]!.message.content);
+  assert.deepEqual((final as { citations: CitationOut[] }).citations, cites);
+
+  // The cited section, as JSON and as a page.
+  const sec = (await (await fetch(`${server.url}/v1/sections/${encodeURIComponent(cites[0]!.section_id)}`)).json()) as { id: string; source_path: string; heading_path: string; text: string };
+  assert.equal(sec.id, cites[0]!.section_id);
+  assert.equal(sec.source_path, "hb/leave.md");
+  assert.equal(sec.heading_path, "Leave › Annual leave");
+  assert.equal(sec.text, TINY_HANDBOOK[1]!.text);
+  const page = await fetch(server.url + cites[0]!.url);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type")!, /^text\/html/);
+  assert.match(await page.text(), /section\.js/);
+});
+
+test("assistant: low confidence says not found without calling the model; bad uses are 4xx error objects", async () => {
+  const { server, backend, client } = await serve({ index: indexPath });
+  const before = backend.seen.length;
+  const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ABSENT }] });
+  assert.equal(r.choices[0]!.message.content, "Not found in the documents.");
+  assert.deepEqual((r as unknown as { citations: unknown[] }).citations, []);
+  assert.equal((r as unknown as { not_found: boolean }).not_found, true);
+  assert.equal(backend.seen.length, before, "no generation for a not-found answer");
+  // Streamed too: the phrase, then a final chunk with empty citations.
+  const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ABSENT }], stream: true }) });
+  const events = sseData(await res.text());
+  assert.equal(events.at(-1), "[DONE]");
+  const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+  assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "Not found in the documents.");
+  assert.deepEqual(chunks.at(-1).citations, []);
+  assert.equal(backend.seen.length, before);
+
+  const post = (url: string, body: unknown) => fetch(server.url + url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const cases: [string, Promise<Response>, number, string][] = [
+    ["unknown section id", fetch(`${server.url}/v1/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
+    ["unknown section page", fetch(`${server.url}/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
+    ["assistant on /v1/completions", post("/v1/completions", { model: "fake-model-assistant", prompt: "x" }), 400, "invalid_request"],
+    ["assistant on /v1/embeddings", post("/v1/embeddings", { model: "fake-model-assistant", input: "x" }), 400, "invalid_request"],
+    ["no user message", post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "system", content: "be brief" }] }), 400, "invalid_request"],
+    ["blank question", post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "user", content: "   " }] }), 400, "invalid_request"],
+    ["unknown model", post("/v1/chat/completions", { model: "nope-assistant", messages: [{ role: "user", content: "x" }] }), 404, "model_not_found"],
+  ];
+  for (const [what, p, status, code] of cases) {
+    const res = await p;
+    assert.equal(res.status, status, what);
+    const body = (await res.json()) as { error: { code: string; message: unknown } };
+    assert.equal(body.error.code, code, what);
+    assert.equal(typeof body.error.message, "string", what);
+  }
+});
+
+test("assistant: the extractive answerer cites without the model", async () => {
+  const { backend, client } = await serve({ index: indexPath, answerer: "extractive" });
+  const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] });
+  assert.match(r.choices[0]!.message.content!, /25 days of annual leave.*\[1\]$/);
+  const cites = (r as unknown as { citations: CitationOut[] }).citations;
+  assert.equal(cites[0]!.heading_path, "Leave › Annual leave");
+  assert.equal(backend.seen.length, 0);
+});
+
+test("no index: one model, the section routes are 404 error objects; a bad index path fails before the model loads", async () => {
+  const { server, client } = await serve();
+  assert.deepEqual((await client.models.list()).data.map((m) => m.id), ["fake-model"]);
+  for (const url of ["/v1/sections/d000%230", "/sections/d000%230"]) {
+    const res = await fetch(server.url + url);
+    assert.equal(res.status, 404, url);
+    assert.equal(((await res.json()) as { error: { type: string } }).error.type, "not_found_error", url);
+  }
+  const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] }) });
+  assert.equal(res.status, 404);
+  let loaded = false;
+  await assert.rejects(
+    startServer({ modelDir: "unused", port: 0, index: join(dir, "missing.index"), createBackend: async () => ((loaded = true), new FakeBackend()) }),
+    (e: unknown) => e instanceof NotFoundError && /index not found/.test(e.message),
+  );
+  assert.equal(loaded, false);
+});
+
+test("assistant end to end: the worker backend generates from the fitted grounded prompt", async () => {
+  const tok = await trainBpe((function* () {
+    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
+  })(), { vocabSize: 320 });
+  const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 512 });
+  const modelDir = join(dir, "tiny");
+  saveModelDir(modelDir, createModel(config, 3), { tokenizer: tok });
+  const server = await startServer({ modelDir, port: 0, index: indexPath, maxConcurrency: 2 });
+  servers.push(server);
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  const r = await client.chat.completions.create({ model: server.assistantId!, messages: [{ role: "user", content: ANNUAL }], max_tokens: 16 });
+  assert.equal(r.model, server.assistantId);
+  assert.ok(r.usage!.prompt_tokens > 40, `a grounded prompt, not the bare question (${r.usage!.prompt_tokens} tokens)`);
+  assert.ok(r.usage!.prompt_tokens + 16 <= 512, "fitted into the context");
+  assert.ok(r.usage!.completion_tokens <= 16);
+  const cites = (r as unknown as { citations: CitationOut[] }).citations;
+  assert.ok(Array.isArray(cites), "citations present (a random model may cite nothing)");
+  for (const c of cites) assert.ok(/\[\d+\]/.test(r.choices[0]!.message.content!) && c.url.startsWith("/sections/"));
+});

@@ -1,0 +1,145 @@
+// The served assistant: a document index opened by the server (`slm serve
+// --index`), exposed as a second chat model. For a question it retrieves the
+// top sections on the calling thread (SQLite + FTS5, a few ms), answers
+// "not found" without any model when retrieval confidence is low, and
+// otherwise builds the grounded prompt (src/assistant/prompt.ts) fitted to the
+// model's context with the backend's own token counter, for the app to
+// generate through the SAME backend (worker, batching, streaming,
+// cancellation). After generation, citations are the [n] in the text. The
+// "extractive" answerer skips the model (the baseline of answer.ts).
+// Knows nothing about HTTP (app.ts maps this to routes and JSON).
+import { answer, DEFAULT_MIN_CONFIDENCE } from "../assistant/answer.ts";
+import { HashEmbedder, type Embedder } from "../assistant/embed.ts";
+import { SectionIndex, type Section } from "../assistant/index-db.ts";
+import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "../assistant/prompt.ts";
+import { retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
+import { ConfigError, UsageError } from "../errors.ts";
+import type { GenerationInput, InferenceBackend } from "./backend.ts";
+
+export type Answerer = "model" | "extractive";
+export const ANSWERERS: readonly Answerer[] = ["model", "extractive"];
+
+export interface AssistantOptions {
+  /** Index file made by `slm index`. */
+  indexPath: string;
+  /** The served base model's id; the assistant is `<modelId>-assistant`. */
+  modelId: string;
+  /** "model" (default): the served model writes the answer; "extractive": the best sentence, no model. */
+  answerer?: Answerer;
+  /** Sections shown to the model (default 3). */
+  k?: number;
+  /** Retrieval confidence below which the answer is "not found" (default DEFAULT_MIN_CONFIDENCE). */
+  minConfidence?: number;
+  /** Source characters before token fitting (default 2400, as answer()). */
+  maxSourceChars?: number;
+}
+
+/** One cited (or shown) source, as sent to clients. */
+export interface CitationJson {
+  n: number;
+  source_path: string;
+  heading_path: string;
+  section_id: string;
+  /** The section's page on this server (relative), e.g. /sections/d003%232. */
+  url: string;
+  /** "source path — heading path", what the web UI shows as the link text. */
+  title: string;
+}
+
+/** The outcome of preparing a question: a finished answer (no model needed) or a prompt to generate from. */
+export type Prepared =
+  | { kind: "answer"; text: string; notFound: boolean; citations: CitationJson[]; sources: CitationJson[]; confidence: number }
+  | { kind: "generate"; input: GenerationInput; stop: string[]; sources: PromptSource[]; confidence: number };
+
+/** The web page of a section (the citation link). */
+export function sectionUrl(id: string): string {
+  return `/sections/${encodeURIComponent(id)}`;
+}
+
+export function citationJson(s: PromptSource): CitationJson {
+  return { n: s.n, source_path: s.sourcePath, heading_path: s.headingPath, section_id: s.sectionId, url: sectionUrl(s.sectionId), title: `${s.sourcePath} — ${s.headingPath}` };
+}
+
+const NOT_FOUND_ANSWER = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`;
+
+export class ServedAssistant {
+  readonly id: string;
+  readonly answerer: Answerer;
+  readonly k: number;
+  readonly minConfidence: number;
+  readonly mode: RetrievalMode;
+  readonly index: SectionIndex;
+  private readonly embedder: Embedder | undefined;
+  private readonly maxSourceChars: number;
+
+  private constructor(index: SectionIndex, opts: AssistantOptions) {
+    this.index = index;
+    this.id = `${opts.modelId}-assistant`;
+    this.answerer = opts.answerer ?? "model";
+    if (!ANSWERERS.includes(this.answerer)) throw new ConfigError(`answerer must be one of ${ANSWERERS.join(", ")}, got ${JSON.stringify(opts.answerer)}`);
+    this.k = opts.k ?? 3;
+    this.minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
+    this.maxSourceChars = opts.maxSourceChars ?? 2400;
+    // Hashed vectors are computed here at once; a model embedder would need a second model
+    // instance on this thread, so such indexes are searched by BM25 alone.
+    const spec = index.info.embedder;
+    this.embedder = spec.kind === "hash" ? new HashEmbedder(spec.dim) : undefined;
+    this.mode = this.embedder ? "hybrid" : "bm25";
+  }
+
+  /** Opens the index (FormatError / NotFoundError for a bad path). */
+  static open(opts: AssistantOptions): ServedAssistant {
+    const index = SectionIndex.open(opts.indexPath);
+    try {
+      return new ServedAssistant(index, opts);
+    } catch (e) {
+      index.close();
+      throw e;
+    }
+  }
+
+  /** What GET /v1/models shows under slm.assistant. */
+  describe(): Record<string, unknown> {
+    return { index: this.index.path, sections: this.index.size, documents: this.index.info.documents, answerer: this.answerer, retrieval: this.mode, k: this.k, min_confidence: this.minConfidence };
+  }
+
+  section(id: string): Section | undefined {
+    return this.index.sectionById(id);
+  }
+
+  /**
+   * Retrieval and the prompt for a question. maxTokens is the generation budget the prompt
+   * must leave room for within contextLength; the backend counts the prompt's tokens.
+   */
+  async prepare(question: string, backend: InferenceBackend, maxTokens: number): Promise<Prepared> {
+    if (question.trim() === "") throw new UsageError("the assistant needs a question: the last user message is empty");
+    if (this.answerer === "extractive") {
+      const r = await answer(question, { index: this.index, mode: this.mode, k: this.k, minConfidence: this.minConfidence, maxSourceChars: this.maxSourceChars, ...(this.embedder ? { embedder: this.embedder } : {}) });
+      const conv = (c: (typeof r.sources)[number]): CitationJson => citationJson({ n: c.n, sourcePath: c.sourcePath, headingPath: c.headingPath, sectionId: c.sectionId, text: c.snippet });
+      return { kind: "answer", text: r.text, notFound: r.notFound, citations: r.citations.map(conv), sources: r.sources.map(conv), confidence: r.retrieval.confidence };
+    }
+    const r = retrieve(this.index, question, { mode: this.mode, k: Math.max(this.k, 5), ...(this.embedder ? { embedder: this.embedder } : {}) });
+    if (r.hits.length === 0 || r.confidence < this.minConfidence) return { kind: "answer", text: NOT_FOUND_ANSWER, notFound: true, citations: [], sources: [], confidence: r.confidence };
+    const top = r.hits.slice(0, this.k).map((h) => h.section);
+    const template = backend.card.chatTemplate;
+    // The same two prompt shapes as answer(): the chat template's user turn, or plain text ending "Answer:".
+    const inputOf = (sources: readonly PromptSource[]): GenerationInput =>
+      template ? { kind: "chat", messages: groundedMessages(question, sources) } : { kind: "text", prompt: groundedPromptText(question, sources) };
+    const budget = backend.card.contextLength - maxTokens;
+    const sources = await fitSourcesAsync(question, top, { maxChars: this.maxSourceChars, maxTokens: budget, countTokens: (s) => backend.countTokens(inputOf(s)) });
+    if (sources.length === 0) {
+      throw new UsageError(`the assistant's instructions and question do not fit the model's ${backend.card.contextLength}-token context with max_tokens ${maxTokens}`, { hint: "lower max_tokens or ask a shorter question" });
+    }
+    return { kind: "generate", input: inputOf(sources), stop: template ? [] : ["\nQuestion:", "\nSources:"], sources, confidence: r.confidence };
+  }
+
+  /** Citations of a generated answer: the shown sources its [n] name; "not found" when it says so. */
+  finish(text: string, sources: readonly PromptSource[]): { notFound: boolean; citations: CitationJson[] } {
+    if (saysNotFound(text)) return { notFound: true, citations: [] };
+    return { notFound: false, citations: parseCitations(text, sources.length).map((n) => citationJson(sources[n - 1]!)) };
+  }
+
+  close(): void {
+    this.index.close();
+  }
+}
