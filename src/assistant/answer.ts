@@ -49,9 +49,10 @@ export interface AnswerOptions {
   /**
    * "free" (default): the model writes any text. "copy": greedy decoding constrained to the
    * sentences of the shown sources, each followed by its citation, or the not-found phrase:
-   * the model chooses which, token by token (copyDecode).
+   * the model chooses which, token by token (copyDecode). "copy-answer": the same without the
+   * not-found phrase (refusing is left to the retrieval confidence alone).
    */
-  decode?: "free" | "copy";
+  decode?: "free" | "copy" | "copy-answer";
   seed?: number;
   /** Source characters in the prompt before token fitting (default 2400). */
   maxSourceChars?: number;
@@ -153,14 +154,14 @@ export function buildGroundedPrompt(question: string, sections: readonly Section
   return { ids, sources, template };
 }
 
-/** The answers copy decoding allows: every sentence of every shown source (heading lines excepted) with its citation, and the not-found phrase. */
-export function copyCandidates(sources: readonly PromptSource[]): string[] {
+/** The answers copy decoding allows: every sentence of every shown source (heading lines excepted) with its citation, and (unless `refusal` is false) the not-found phrase. */
+export function copyCandidates(sources: readonly PromptSource[], refusal = true): string[] {
   const out: string[] = [];
   for (const src of sources) {
     const sents = sentences(src.text);
     for (const [i, s] of sents.entries()) if (!(i === 0 && sents.length > 1)) out.push(`${s} [${src.n}]`);
   }
-  out.push(`${NOT_FOUND_TEXT}.`);
+  if (refusal) out.push(`${NOT_FOUND_TEXT}.`);
   return out;
 }
 
@@ -235,8 +236,8 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   const maxNew = opts.maxTokens ?? 64;
   const { ids, sources: fitted } = buildGroundedPrompt(question, top, { tokenizer: tok, context: model.config.maxSeqLen, maxNew, ...(opts.maxSourceChars !== undefined ? { maxSourceChars: opts.maxSourceChars } : {}) });
   let text: string, usage: AnswerResult["usage"];
-  if (opts.decode === "copy") {
-    const cands = copyCandidates(fitted);
+  if (opts.decode === "copy" || opts.decode === "copy-answer") {
+    const cands = copyCandidates(fitted, opts.decode === "copy");
     const r = copyDecode(model, ids, cands.map((c) => tok.encode(c, { addSpecialTokens: false })), opts.stopTokenIds ?? [], opts.signal);
     text = cands[r.choice]!;
     usage = { promptTokens: ids.length, completionTokens: r.steps };

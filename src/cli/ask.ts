@@ -29,8 +29,9 @@ export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the a
   --min-confidence C      retrieval confidence below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
   --max-tokens N          most generated tokens (default 64)
   --embed-model DIR       model for question vectors when the index records another path
-  --decode free|copy      free text (default), or copy: the model picks, token by token, one sentence
-                          of the shown sources with its [n], or "not found in the documents"`;
+  --decode MODE           free: any text (default); copy: the model picks, token by token, one sentence
+                          of the shown sources with its [n], or "not found in the documents";
+                          copy-answer: the same without the not-found choice (left to retrieval)`;
 
 type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
 
@@ -46,7 +47,7 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   }
   const k = intFlag("k", v.k, 3);
   const decode = v.decode ?? "free";
-  if (decode !== "free" && decode !== "copy") throw new UsageError(`--decode must be free or copy, got "${v.decode}"`);
+  if (decode !== "free" && decode !== "copy" && decode !== "copy-answer") throw new UsageError(`--decode must be free, copy or copy-answer, got "${v.decode}"`);
   const maxTokens = intFlag("max-tokens", v["max-tokens"], 64);
   const index = SectionIndex.open(v.index);
   try {
