@@ -5,6 +5,8 @@ import { benchGenerateCommand } from "./bench-generate.ts";
 import { benchTrainCommand } from "./bench-train.ts";
 import { chatCommand } from "./chat.ts";
 import type { Command } from "./command.ts";
+import { demoCommand } from "./demo.ts";
+import { distillCommand } from "./distill.ts";
 import { evalCommand } from "./eval.ts";
 import { evalCompareCommand } from "./eval-compare.ts";
 import { evalQaCommand } from "./eval-qa.ts";
@@ -20,9 +22,11 @@ import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
+  demoCommand,
   ingestCommand,
   ...tokenizerCommands,
   trainCommand,
+  distillCommand,
   finetuneCommand,
   mergeCommand,
   evalCommand,

@@ -3,10 +3,11 @@
 // Exit codes: 0 (warnings are counted in the summary), 1 when nothing usable
 // was read, 2 on usage errors. Knows nothing about how extraction works.
 import { UsageError } from "../errors.ts";
-import { ingest, type IngestOptions, type IngestProgress, type Manifest } from "../data/ingest.ts";
+import { ingest, type IngestOptions, type Manifest } from "../data/ingest.ts";
 import { PII_KINDS, type PiiKind } from "../data/clean.ts";
 import { loadTextTokenizer, trainTextTokenizer, type TextTokenizer, type TrainTokenizer } from "../data/tokenizer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { StatusLine, ingestProgressReporter } from "./progress.ts";
 
 const HELP = `Usage: slm ingest <paths|globs…> --out DATASET [options]
 
@@ -67,13 +68,6 @@ function parseRedact(v: string | undefined): PiiKind[] {
 }
 
 const mb = (b: number) => (b / 1048576).toFixed(1);
-
-function progressLine(p: IngestProgress): string {
-  const s = Math.max(p.elapsedMs / 1000, 1e-3);
-  const rate = p.bytes / 1048576 / s;
-  const eta = p.bytesTotal > 0 && rate > 0 && p.phase !== "tokenize" ? ` ETA ${Math.max(0, Math.round((p.bytesTotal - p.bytes) / 1048576 / rate))}s` : "";
-  return `${p.phase}: ${p.files}/${p.filesTotal} files, ${mb(p.bytes)}/${mb(p.bytesTotal)} MB, ${(p.files / s).toFixed(1)} files/s, ${rate.toFixed(1)} MB/s${eta}`;
-}
 
 export function summary(m: Manifest, out: string, seconds: number): string {
   const c = m.counts;
@@ -149,22 +143,11 @@ export const ingestCommand: Command = {
       maxFileBytes: intFlag("max-file-mb", v["max-file-mb"], 64, 1) * 1048576,
       cacheDir: v["no-cache"] ? null : v.cache,
     };
-    let lastLog = 0;
-    let drew = false;
-    opts.onProgress = (p) => {
-      if (v.json || p.phase === "scan") return;
-      if (ctx.tty) {
-        process.stderr.write(`\r\x1b[K${progressLine(p)}`);
-        drew = true;
-      } else if (p.elapsedMs - lastLog >= 5000 || p.phase === "done") {
-        lastLog = p.elapsedMs;
-        if (p.phase !== "done") ctx.err(progressLine(p));
-      }
-    };
-    opts.progressIntervalMs = ctx.tty ? 200 : 1000;
+    const line = new StatusLine(ctx);
+    if (!v.json) Object.assign(opts, ingestProgressReporter(line, ctx.tty));
     const t0 = Date.now();
     const m = await ingest(opts);
-    if (drew) process.stderr.write("\r\x1b[K");
+    line.clear();
     const seconds = (Date.now() - t0) / 1000;
     if (v.json) {
       const { files, duplicates, split, skipped, ...rest } = m;

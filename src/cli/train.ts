@@ -12,9 +12,10 @@ import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
 import { PRESETS, countParameters, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { isDataset, openDataset } from "../train/dataset.ts";
-import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
+import { train, type TrainConfig } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
-import { bar, formatCount, formatDuration, parseDuration } from "./format.ts";
+import { formatCount, formatDuration, parseDuration } from "./format.ts";
+import { StatusLine, trainEventReporter } from "./progress.ts";
 
 const HELP = `Usage: slm train --data DATASET|DOCS_DIR --out RUN [options]
 
@@ -78,7 +79,7 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-function numFlag(name: string, v: string | undefined, min: number): number | undefined {
+export function numFlag(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`);
@@ -165,37 +166,15 @@ export const trainCommand: Command = {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
-      let drew = false;
-      const onEvent = (e: TrainEvent) => {
-        if (json) {
-          ctx.out(JSON.stringify(e));
-          return;
-        }
-        if (e.type === "step") {
-          const eta = e.etaMs === null ? "" : ` eta ${formatDuration(e.etaMs)}`;
-          const total = e.totalSteps > 0 ? e.totalSteps : "?";
-          const line = `${bar(e.totalSteps > 0 ? e.step / e.totalSteps : 0)} step ${e.step}/${total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s${eta}`;
-          if (ctx.tty) {
-            process.stderr.write(`\r\x1b[K${line}`);
-            drew = true;
-          } else ctx.err(line);
-          return;
-        }
-        if (drew) {
-          process.stderr.write("\r\x1b[K");
-          drew = false;
-        }
-        if (e.type === "eval") ctx.err(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}${e.bitsPerByte === null ? "" : `, ${e.bitsPerByte.toFixed(3)} bits/byte`}`);
-        else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
-        else if (e.type === "start" && e.resumedFrom !== null) ctx.err(`  resumed from step ${e.resumedFrom}`);
-      };
+      const line = new StatusLine(ctx);
+      const onEvent = trainEventReporter(ctx, line, json);
       let result;
       try {
         result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), onEvent, signal: ac.signal });
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
-        if (drew) process.stderr.write("\r\x1b[K");
+        line.clear();
       }
       const modelDir = join(runDir, "model");
       saveModelDir(modelDir, model, { tokenizer });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, lrAt, validateSchedule, type LrSchedule, type Parameter } from "../tensor/index.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
 import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
@@ -102,6 +102,20 @@ export interface RunSummary {
   stopped: "steps" | "time" | "requested";
 }
 
+/**
+ * A training objective other than cross-entropy on the batch's targets (e.g. distillation).
+ * Validation always uses plain cross-entropy, so runs with different losses compare.
+ */
+export interface TrainLoss {
+  /**
+   * The scalar loss of one micro-batch. logits (B·T, V) on the recording tape; `index` is the
+   * batch's position in the sampler's draw order since the start of the run (0-based, resume-safe).
+   */
+  compute(tape: Tape, logits: Tensor, batch: Batch, index: number): Tensor;
+  /** Extra numbers for the step lines of metrics.jsonl (e.g. the parts of a combined loss). */
+  stepMetrics?(): Record<string, number>;
+}
+
 export interface TrainRun {
   model: CausalLM;
   /** Token shards (random windows), or any batch source (SFT examples). */
@@ -120,6 +134,8 @@ export interface TrainRun {
   signal?: AbortSignal;
   /** Current time in ms (tests inject a clock). */
   now?: () => number;
+  /** The training loss (default: cross-entropy on the targets). */
+  loss?: TrainLoss;
 }
 
 export interface TrainResult {
@@ -286,7 +302,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       stepTokens += b.batch * b.seqLen;
       tape.reset();
       const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
-      const loss = crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
+      const loss = run.loss ? run.loss.compute(tape, logits, b, sampler.batchesDrawn - 1) : crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
       const l = loss.data[0]!;
       if (!Number.isFinite(l)) finite = false;
       lossSum += l;
@@ -330,7 +346,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
         type: "step" as const, step: counters.step, totalSteps: counters.totalSteps, loss, lr, gradNorm, tokens: counters.tokens,
         tokensPerSec: tps, elapsedMs: counters.elapsedMs, etaMs: remaining === null || tps === 0 ? null : (remaining * tokensPerStep / tps) * 1000,
       };
-      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000 });
+      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000, ...run.loss?.stepMetrics?.() });
       emit(ev);
       windowStart = t1;
       windowTokens = 0;

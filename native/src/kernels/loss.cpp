@@ -62,5 +62,64 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
   });
 }
 
+// lse1 (N), lseT (N), logits (N,V). max(x·inv_t) = max(x)·inv_t since inv_t > 0.
+void softmax_lse_pair(float* lse1, float* lseT, const float* logits, int64_t N, int64_t V, float inv_t) {
+  if (V <= 0) return;
+  parallel_for(N, row_grain(V), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* x = logits + i * V;
+      float m = rowops::row_max(x, V);
+      lse1[i] = static_cast<float>(static_cast<double>(m) + std::log(rowops::row_exp_sum(nullptr, x, m, V)));
+      // Σ e^((x − m)·inv_t), blocks summed in double as row_exp_sum does.
+      VF vm = VF::set1(m), vi = VF::set1(inv_t);
+      double total = 0.0;
+      for (int64_t b = 0; b < V; b += rowops::kBlock) {
+        int64_t e = b + rowops::kBlock < V ? b + rowops::kBlock : V;
+        VF a = VF::zero();
+        int64_t j = b;
+        for (; j + VF::W <= e; j += VF::W) a = a + vexp((VF::load(x + j) - vm) * vi);
+        float s = hsum(a);
+        for (; j < e; ++j) s += std::exp((x[j] - m) * inv_t);
+        total += s;
+      }
+      lseT[i] = static_cast<float>(static_cast<double>(m) * inv_t + std::log(total));
+    }
+  });
+}
+
+// dlogits (N,V), logits (N,V), lse1 (N), lseT (N), c1 (N), cT (N)
+void distill_dense_backward(float* dlogits, const float* logits, const float* lse1, const float* lseT, const float* c1,
+                            const float* cT, int64_t N, int64_t V, float inv_t) {
+  if (V <= 0) return;
+  parallel_for(N, row_grain(V), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* x = logits + i * V;
+      float* d = dlogits + i * V;
+      const float a = c1[i], b = cT[i];
+      VF va = VF::set1(a), vb = VF::set1(b), vl1 = VF::set1(lse1[i]), vlt = VF::set1(lseT[i]), vi = VF::set1(inv_t);
+      int64_t j = 0;
+      if (a != 0.0f && b != 0.0f) {
+        for (; j + VF::W <= V; j += VF::W) {
+          VF xv = VF::load(x + j);
+          (va * vexp(xv - vl1) + vb * vexp(xv * vi - vlt)).store(d + j);
+        }
+      } else if (a != 0.0f) {
+        for (; j + VF::W <= V; j += VF::W) (va * vexp(VF::load(x + j) - vl1)).store(d + j);
+      } else if (b != 0.0f) {
+        for (; j + VF::W <= V; j += VF::W) (vb * vexp(VF::load(x + j) * vi - vlt)).store(d + j);
+      } else {
+        VF z = VF::zero();
+        for (; j + VF::W <= V; j += VF::W) z.store(d + j);
+      }
+      for (; j < V; ++j) {
+        float v = 0.0f;
+        if (a != 0.0f) v += a * std::exp(x[j] - lse1[i]);
+        if (b != 0.0f) v += b * std::exp(x[j] * inv_t - lseT[i]);
+        d[j] = v;
+      }
+    }
+  });
+}
+
 }  // namespace SLM_ISA
 }  // namespace slm

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
 import { TOL, assertClose, checkGradient, forEachBackend, randn, rng, using } from "../testing.ts";
-import { crossEntropyBackward, crossEntropyForward } from "./loss.ts";
+import { crossEntropyBackward, crossEntropyForward, distillDenseBackward, softmaxLsePair } from "./loss.ts";
 
 const IGNORE = -100;
 // (n, v): vector tails, a row longer than one 1024-block, and rows spread over threads.
@@ -122,5 +122,57 @@ forEachBackend("cross-entropy", (c) => {
         assert.throws(() => c.backend.crossEntropyForward(l, s, x, Int32Array.from([0, 5]), 2, 5, IGNORE), RangeError);
         assert.throws(() => c.backend.crossEntropyBackward(x, x, s, Int32Array.from([-2, 0]), 2, 5, IGNORE, 1), RangeError);
       }
+    }));
+});
+
+forEachBackend("distillation dense passes", (c) => {
+  test("softmaxLsePair and distillDenseBackward match the reference", () =>
+    using(c, () => {
+      const r = rng(5);
+      for (const [n, v] of shapes) {
+        for (const invT of [1, 0.5, 0.25]) {
+          const logits = randn(r, n * v, 3);
+          const lse1 = new Float32Array(n), lseT = new Float32Array(n), lse1R = new Float32Array(n), lseTR = new Float32Array(n);
+          softmaxLsePair(lse1, lseT, logits, n, v, invT);
+          referenceBackend.softmaxLsePair(lse1R, lseTR, logits, n, v, invT);
+          assertClose(lse1, lse1R, TOL.f32, `lse1 ${n}x${v}`);
+          assertClose(lseT, lseTR, TOL.f32, `lseT ${n}x${v} invT ${invT}`);
+          // Per-row weights, some zero (either term, or both: a zero row).
+          const c1 = new Float32Array(n).map((_, i) => (i % 4 === 1 ? 0 : 0.3 + i * 0.01));
+          const cT = new Float32Array(n).map((_, i) => (i % 3 === 2 ? 0 : -0.7 + i * 0.02));
+          const d = new Float32Array(n * v).fill(NaN), dR = new Float32Array(n * v);
+          distillDenseBackward(d, logits, lse1, lseT, c1, cT, n, v, invT);
+          referenceBackend.distillDenseBackward(dR, logits, lse1R, lseTR, c1, cT, n, v, invT);
+          assertClose(d, dR, TOL.f32, `dense ${n}x${v}`);
+        }
+      }
+    }));
+
+  test("the dense pass is the gradient of Σ c1·lse1 + cT·lseT (finite differences)", () =>
+    using(c, () => {
+      const r = rng(6);
+      const n = 5, v = 19, invT = 0.5;
+      const logits = randn(r, n * v, 2);
+      const c1 = new Float32Array(n).map(() => r.normal()), cT = new Float32Array(n).map(() => r.normal());
+      const lse1 = new Float32Array(n), lseT = new Float32Array(n);
+      // d lseT / dx = invT · softmax(x·invT): the kernel's cT term carries no invT, so weight it here.
+      const loss = () => {
+        softmaxLsePair(lse1, lseT, logits, n, v, invT);
+        let t = 0;
+        for (let i = 0; i < n; i++) t += c1[i]! * lse1[i]! + (cT[i]! / invT) * lseT[i]!;
+        return t;
+      };
+      loss();
+      const d = new Float32Array(n * v);
+      distillDenseBackward(d, logits, lse1, lseT, c1, cT, n, v, invT);
+      checkGradient("dlogits", logits, d, loss, { samples: n * v });
+    }));
+
+  test("bad temperatures and sizes are ShapeErrors", () =>
+    using(c, () => {
+      const a = new Float32Array(2), x = new Float32Array(10);
+      assert.throws(() => softmaxLsePair(a, a, x, 2, 5, 0), /invT must be a finite number > 0/);
+      assert.throws(() => softmaxLsePair(a, a, x, 2, 6, 1), /logits has 10 elements/);
+      assert.throws(() => distillDenseBackward(x, x, a, a, a, Float32Array.from([1, NaN]), 2, 5, 1), /cT must be a finite number/);
     }));
 });

@@ -27,4 +27,29 @@ export const lossReference: LossKernels = {
       }
     }
   },
+  // lse1 (N), lseT (N), logits (N,V)
+  softmaxLsePair(lse1, lseT, logits, n, v, invT) {
+    for (let i = 0; i < n; i++) {
+      const o = i * v;
+      let m = -Infinity;
+      for (let j = 0; j < v; j++) m = Math.max(m, logits[o + j]!);
+      let s1 = 0, sT = 0;
+      for (let j = 0; j < v; j++) {
+        s1 += Math.exp(logits[o + j]! - m);
+        sT += Math.exp((logits[o + j]! - m) * invT);
+      }
+      lse1[i] = m + Math.log(s1);
+      lseT[i] = m * invT + Math.log(sT);
+    }
+  },
+  // dlogits (N,V) = c1·e^(x − lse1) + cT·e^(x·invT − lseT); WRITES
+  distillDenseBackward(dlogits, logits, lse1, lseT, c1, cT, n, v, invT) {
+    for (let i = 0; i < n; i++) {
+      const o = i * v;
+      for (let j = 0; j < v; j++) {
+        const x = logits[o + j]!;
+        dlogits[o + j] = (c1[i] !== 0 ? c1[i]! * Math.exp(x - lse1[i]!) : 0) + (cT[i] !== 0 ? cT[i]! * Math.exp(x * invT - lseT[i]!) : 0);
+      }
+    }
+  },
 };
