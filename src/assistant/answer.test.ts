@@ -11,8 +11,9 @@ import { after, before, test } from "node:test";
 import { ConfigError } from "../errors.ts";
 import { generate } from "../infer/generate.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
+import { Tape } from "../tensor/index.ts";
 import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
-import { answer } from "./answer.ts";
+import { answer, copyCandidates, copyDecode } from "./answer.ts";
 import { HashEmbedder, ModelEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { groundedMessages, type PromptSource } from "./prompt.ts";
@@ -91,4 +92,39 @@ test("ModelEmbedder: unit vectors of the model width, deterministic, long texts 
   assert.deepEqual(a, b);
   assert.ok(Math.abs(c!.reduce((s, x) => s + x * x, 0) - 1) < 1e-4);
   assert.notDeepEqual(a, c);
+});
+
+/** Oracle for copyDecode: full recompute (no cache) at every step, the best allowed token by the last row's logits. */
+function oracleCopy(m: CausalLM, prompt: readonly number[], cands: readonly (readonly number[])[], stops: readonly number[]): number {
+  const V = m.config.vocabSize;
+  let alive = cands.map((_, i) => i);
+  const seq = [...prompt];
+  for (let pos = 0; ; pos++) {
+    const tape = new Tape({ grad: false });
+    const logits = m.forward(tape, Int32Array.from(seq), 1, seq.length).data.subarray((seq.length - 1) * V, seq.length * V);
+    const going = alive.filter((i) => cands[i]!.length > pos), ended = alive.filter((i) => cands[i]!.length === pos);
+    if (going.length === 0) return ended[0]!;
+    const best = going.map((i) => cands[i]![pos]!).reduce((a, b) => (logits[b]! > logits[a]! ? b : a));
+    if (ended.length > 0 && Math.max(...stops.map((t) => logits[t]!)) > logits[best]!) return ended[0]!;
+    alive = going.filter((i) => cands[i]![pos] === best);
+    if (alive.length === 1) return alive[0]!;
+    seq.push(best);
+  }
+}
+
+test("copy decoding picks the candidate a cache-free trie walk picks, and answers with it verbatim", async () => {
+  const prompt = tok.encode("Annual leave\nFull-time staff earn 25 days.", { addSpecialTokens: false });
+  const texts = ["Full-time staff earn 25 days. [1]", "Full-time staff earn 30 days. [2]", "Full-time work. [1]", "Payslips are in Loomdesk. [3]", "not found in the documents."];
+  const cands = texts.map((t) => tok.encode(t, { addSpecialTokens: false }));
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const m = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 320 }), seed);
+    const got = copyDecode(m, prompt, cands, [0, 1], undefined);
+    assert.equal(got.choice, oracleCopy(m, prompt, cands, [0, 1]), `seed ${seed}`);
+  }
+  const q = "How much is the meal allowance in Oslo?";
+  const r = await answer(q, { index, embedder: emb, model, tokenizer: tok, maxTokens: 12, minConfidence: 0, decode: "copy" });
+  const allowed = copyCandidates(r.sources.map((s) => ({ n: s.n, sourcePath: s.sourcePath, headingPath: s.headingPath, sectionId: s.sectionId, text: s.snippet })));
+  assert.ok(allowed.includes(r.text), r.text);
+  assert.equal(allowed.at(-1), "not found in the documents.");
+  if (!r.notFound) assert.equal(r.citations.length, 1);
 });

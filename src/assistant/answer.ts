@@ -11,11 +11,13 @@
 import { ConfigError } from "../errors.ts";
 import { generate } from "../infer/generate.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
-import type { CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM } from "../models/index.ts";
+import { Tape } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
-import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource } from "./prompt.ts";
+import { chatTemplateFor } from "../train/sft.ts";
+import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
 import { contentTerms, words } from "./terms.ts";
 
@@ -44,6 +46,13 @@ export interface AnswerOptions {
   maxTokens?: number;
   /** Sampling (default greedy). */
   sampling?: SamplingOptions;
+  /**
+   * "free" (default): the model writes any text. "copy": greedy decoding constrained to the
+   * sentences of the shown sources, each followed by its citation, or the not-found phrase:
+   * the model chooses which, token by token (copyDecode). "copy-answer": the same without the
+   * not-found phrase (refusing is left to the retrieval confidence alone).
+   */
+  decode?: "free" | "copy" | "copy-answer";
   seed?: number;
   /** Source characters in the prompt before token fitting (default 2400). */
   maxSourceChars?: number;
@@ -106,6 +115,98 @@ export function extractiveAnswer(question: string, sources: readonly PromptSourc
   return b ? { sentence: b.sentence, n: b.n } : null;
 }
 
+/** The chat template a model is prompted with: its own, else ChatML when its tokenizer has the tokens, else none (plain text). */
+export function groundedTemplate(tok: Tokenizer): string | null {
+  try {
+    return chatTemplateFor(tok);
+  } catch {
+    return null;
+  }
+}
+
+export interface GroundedPromptOptions {
+  tokenizer: Tokenizer;
+  /** The model's context in tokens. */
+  context: number;
+  /** Tokens kept free for the answer. */
+  maxNew: number;
+  /** Source characters before token fitting (default 2400). */
+  maxSourceChars?: number;
+  /** Sentence order of trimmed snippets (default "relevance": the best-matching sentence first). */
+  order?: SnippetOrder;
+}
+
+/**
+ * The prompt ids a model is shown for a question and its retrieved sections: the grounded
+ * prompt with the sources fitted into `context - maxNew` tokens, rendered with the model's chat
+ * template (or as plain text ending in "Answer:"). answer() and grounded-QA fine-tuning
+ * (synth.ts) both call this, so a model is trained on exactly what it is later shown.
+ */
+export function buildGroundedPrompt(question: string, sections: readonly SectionLike[], o: GroundedPromptOptions): { ids: number[]; sources: PromptSource[]; template: string | null } {
+  const tok = o.tokenizer, ctx = o.context, maxNew = o.maxNew;
+  if (maxNew >= ctx - 16) throw new ConfigError(`--max-tokens ${maxNew} leaves no room for a prompt in the model's ${ctx}-token context`);
+  const template = groundedTemplate(tok);
+  const encode = (sources: readonly PromptSource[]): number[] =>
+    template !== null ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true, template }).ids : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
+  const sources = fitSources(question, sections, { maxChars: o.maxSourceChars ?? 2400, maxTokens: ctx - maxNew, countTokens: (s) => encode(s).length, order: o.order ?? "relevance" });
+  const ids = encode(sources);
+  if (ids.length > ctx - maxNew) throw new ConfigError(`the instructions and question alone need ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
+  return { ids, sources, template };
+}
+
+/** The answers copy decoding allows: every sentence of every shown source (heading lines excepted) with its citation, and (unless `refusal` is false) the not-found phrase. */
+export function copyCandidates(sources: readonly PromptSource[], refusal = true): string[] {
+  const out: string[] = [];
+  for (const src of sources) {
+    const sents = sentences(src.text);
+    for (const [i, s] of sents.entries()) if (!(i === 0 && sents.length > 1)) out.push(`${s} [${src.n}]`);
+  }
+  if (refusal) out.push(`${NOT_FOUND_TEXT}.`);
+  return out;
+}
+
+/**
+ * Greedy decoding constrained to a set of token sequences (a trie walk): at each step the model's
+ * highest-scoring token among those that continue a still-possible candidate is taken; where a
+ * candidate ends and others go on, it ends when a stop token outscores every continuation. Once
+ * one candidate is left its remaining tokens are forced (greedy would take them anyway), so the
+ * model is run only while the choice is open. Returns the chosen index and the decoding steps run.
+ */
+export function copyDecode(model: CausalLM, prompt: readonly number[], candidates: readonly (readonly number[])[], stopTokenIds: readonly number[], signal?: AbortSignal): { choice: number; steps: number } {
+  if (candidates.length === 0) throw new ConfigError("copy decoding needs at least one candidate");
+  let alive = candidates.map((_, i) => i).filter((i) => candidates[i]!.length > 0);
+  if (alive.length === 0) return { choice: 0, steps: 0 };
+  const V = model.config.vocabSize;
+  const longest = Math.max(...alive.map((i) => candidates[i]!.length));
+  const cache = new KvCache(model.config, 1, Math.min(model.config.maxSeqLen, prompt.length + longest + 1));
+  const tape = new Tape({ grad: false });
+  let logits = model.forwardCached(tape, Int32Array.from(prompt), 1, prompt.length, cache, Int32Array.of(0)).data.slice((prompt.length - 1) * V, prompt.length * V); // (V)
+  let pos = 0, steps = 0;
+  for (;;) {
+    if (alive.length === 1) return { choice: alive[0]!, steps };
+    if (signal?.aborted) throw new ConfigError("cancelled");
+    const ended = alive.filter((i) => candidates[i]!.length === pos);
+    const going = alive.filter((i) => candidates[i]!.length > pos);
+    if (going.length === 0) return { choice: ended[0]!, steps };
+    let best = -1, bestScore = -Infinity;
+    for (const i of going) {
+      const t = candidates[i]![pos]!;
+      if (logits[t]! > bestScore) { bestScore = logits[t]!; best = t; }
+    }
+    if (ended.length > 0) {
+      let stop = -Infinity;
+      for (const t of stopTokenIds) if (t >= 0 && t < V) stop = Math.max(stop, logits[t]!);
+      if (stop > bestScore) return { choice: ended[0]!, steps };
+    }
+    alive = going.filter((i) => candidates[i]![pos] === best);
+    if (alive.length === 1 || prompt.length + pos + 1 >= cache.maxSeqLen) return { choice: alive[0]!, steps };
+    tape.reset();
+    logits = model.forwardCached(tape, Int32Array.of(best), 1, 1, cache, Int32Array.of(prompt.length + pos)).data.slice(0, V);
+    pos++;
+    steps++;
+  }
+}
+
 /** Answers a question from the index; the shared entry point of `slm ask`, `slm eval qa` and the server. */
 export async function answer(question: string, opts: AnswerOptions): Promise<AnswerResult> {
   const t0 = performance.now();
@@ -133,23 +234,24 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
 
   const model = opts.model, tok = opts.tokenizer!;
   const maxNew = opts.maxTokens ?? 64;
-  const ctx = model.config.maxSeqLen;
-  if (maxNew >= ctx - 16) throw new ConfigError(`--max-tokens ${maxNew} leaves no room for a prompt in the model's ${ctx}-token context`);
-  const template = typeof tok.spec.config.chat_template === "string" && tok.spec.config.chat_template.length > 0;
-  const encode = (question: string, sources: readonly PromptSource[]): number[] =>
-    template ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true }).ids : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
-  const fitted = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400, maxTokens: ctx - maxNew, countTokens: (s) => encode(question, s).length });
-  const ids = encode(question, fitted);
-  if (ids.length > ctx - maxNew) throw new ConfigError(`the instructions and question alone need ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
-  const [res] = await generate(model, [ids], {
-    maxTokens: maxNew,
-    sampling: opts.sampling ?? { temperature: 0 },
-    seed: opts.seed ?? 0,
-    stopTokenIds: opts.stopTokenIds ?? [],
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  const text = tok.decode(res!.ids, { skipSpecialTokens: true }).trim();
-  const usage = { promptTokens: res!.promptTokens, completionTokens: res!.completionTokens };
+  const { ids, sources: fitted } = buildGroundedPrompt(question, top, { tokenizer: tok, context: model.config.maxSeqLen, maxNew, ...(opts.maxSourceChars !== undefined ? { maxSourceChars: opts.maxSourceChars } : {}) });
+  let text: string, usage: AnswerResult["usage"];
+  if (opts.decode === "copy" || opts.decode === "copy-answer") {
+    const cands = copyCandidates(fitted, opts.decode === "copy");
+    const r = copyDecode(model, ids, cands.map((c) => tok.encode(c, { addSpecialTokens: false })), opts.stopTokenIds ?? [], opts.signal);
+    text = cands[r.choice]!;
+    usage = { promptTokens: ids.length, completionTokens: r.steps };
+  } else {
+    const [res] = await generate(model, [ids], {
+      maxTokens: maxNew,
+      sampling: opts.sampling ?? { temperature: 0 },
+      seed: opts.seed ?? 0,
+      stopTokenIds: opts.stopTokenIds ?? [],
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    text = tok.decode(res!.ids, { skipSpecialTokens: true }).trim();
+    usage = { promptTokens: res!.promptTokens, completionTokens: res!.completionTokens };
+  }
   const all = fitted.map(toCitation);
   if (saysNotFound(text)) return notFoundResult(all, usage, text);
   const cited = parseCitations(text, fitted.length).map((n) => all[n - 1]!);

@@ -44,11 +44,15 @@ function overlap(qTerms: ReadonlySet<string>, s: string): number {
   return n;
 }
 
+/** Order of the sentences of a trimmed snippet: as in the document, or best-overlapping first. */
+export type SnippetOrder = "document" | "relevance";
+
 /**
  * The part of `text` to show for a question within maxChars: the whole text if it fits,
- * else its first line (the heading) plus the best-overlapping sentences, in their original order.
+ * else its first line (the heading) plus the best-overlapping sentences, in their original
+ * order ("document", the default) or best first ("relevance": what a small model reads first).
  */
-export function selectSnippet(text: string, question: string, maxChars: number): string {
+export function selectSnippet(text: string, question: string, maxChars: number, orderBy: SnippetOrder = "document"): string {
   if (text.length <= maxChars) return text;
   const sents = sentences(text);
   if (sents.length === 0) return text.slice(0, maxChars);
@@ -62,8 +66,11 @@ export function selectSnippet(text: string, question: string, maxChars: number):
     keep.add(i);
     used += sents[i]!.length + 1;
   }
-  const picked = [...keep].sort((a, b) => a - b).map((i) => sents[i]!);
-  let s = picked.join(" ");
+  const rank = new Map(order.map(({ i }, r) => [i, r]));
+  const ids = [...keep].sort((a, b) => a - b);
+  if (orderBy === "relevance") ids.sort((a, b) => (a === 0 ? -1 : b === 0 ? 1 : rank.get(a)! - rank.get(b)!));
+  const picked = ids.map((i) => sents[i]!);
+  let s = picked.join(orderBy === "relevance" ? "\n" : " ");
   if (s.length > maxChars) s = s.slice(0, maxChars);
   return s;
 }
@@ -109,6 +116,8 @@ export interface FitOptions {
   maxChars?: number;
   /** Fewest characters of one snippet before a source is dropped instead (default 160). */
   minSnippetChars?: number;
+  /** Sentence order of trimmed snippets (default "document"). */
+  order?: SnippetOrder;
 }
 
 /**
@@ -121,7 +130,7 @@ function* fitCandidates(question: string, sections: readonly SectionLike[], opts
   let list = [...sections];
   let perSource = Math.floor((opts.maxChars ?? 3000) / Math.max(1, list.length));
   for (let guard = 0; guard < 200 && list.length > 0; guard++) {
-    const sources = list.map((s, i) => ({ n: i + 1, sourcePath: s.source, headingPath: s.headingPath, sectionId: s.id, text: selectSnippet(s.text, question, perSource) }));
+    const sources = list.map((s, i) => ({ n: i + 1, sourcePath: s.source, headingPath: s.headingPath, sectionId: s.id, text: selectSnippet(s.text, question, perSource, opts.order) }));
     if (opts.maxTokens === undefined) return sources;
     if (yield sources) return sources;
     perSource = Math.floor(perSource * 0.8);

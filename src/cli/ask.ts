@@ -19,6 +19,7 @@ export const ASK_FLAGS = {
   "min-confidence": { type: "string" },
   "max-tokens": { type: "string" },
   "embed-model": { type: "string" },
+  decode: { type: "string" },
 } as const satisfies Options;
 
 export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer (default: extractive baseline, no model)
@@ -27,7 +28,10 @@ export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the a
   --k N                   sections shown to the model (default 3)
   --min-confidence C      retrieval confidence below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
   --max-tokens N          most generated tokens (default 64)
-  --embed-model DIR       model for question vectors when the index records another path`;
+  --embed-model DIR       model for question vectors when the index records another path
+  --decode MODE           free: any text (default); copy: the model picks, token by token, one sentence
+                          of the shown sources with its [n], or "not found in the documents";
+                          copy-answer: the same without the not-found choice (left to retrieval)`;
 
 type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
 
@@ -42,11 +46,13 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
     if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${v["min-confidence"]}"`);
   }
   const k = intFlag("k", v.k, 3);
+  const decode = v.decode ?? "free";
+  if (decode !== "free" && decode !== "copy" && decode !== "copy-answer") throw new UsageError(`--decode must be free, copy or copy-answer, got "${v.decode}"`);
   const maxTokens = intFlag("max-tokens", v["max-tokens"], 64);
   const index = SectionIndex.open(v.index);
   try {
     const embedder = mode === "bm25" ? undefined : embedderFor(index.info.embedder, v["embed-model"]);
-    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, ...(embedder ? { embedder } : {}) };
+    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}) };
     if (v.model) {
       const m = loadModel(v.model);
       if (!m.tokenizer) throw new UsageError(`${v.model} has no tokenizer; answering needs one`);

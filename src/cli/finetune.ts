@@ -10,11 +10,14 @@ import { loadModel } from "../formats/hf-dir.ts";
 import { LORA_TARGETS } from "../models/index.ts";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod } from "../train/finetune.ts";
 import { readChatJsonl } from "../train/sft.ts";
+import { groundedQaExamples } from "./grounded-qa.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration } from "./format.ts";
 
 const HELP = `Usage: slm finetune --base MODEL_DIR --data chat.jsonl --out RUN [--method full|lora] [options]
+       slm finetune --task grounded-qa --base MODEL_DIR --index INDEX --out RUN [--qa pairs.jsonl]
+                    [--synthetic N] [--teacher-url URL --teacher-model NAME] [options]
 
 Supervised fine-tuning on chat examples: one JSON object per line,
 {"messages": [{"role": "system"|"user"|"assistant", "content": "…"}, …]}.
@@ -22,6 +25,21 @@ Each example is rendered with the model's chat template (ChatML for models
 slmkit trained) and the loss covers assistant tokens only. LoRA writes a PEFT
 adapter to RUN/adapter (use it with --adapter, or fold it in with slm merge);
 full fine-tuning writes RUN/model. Metrics: RUN/metrics.jsonl, RUN/summary.json.
+
+Grounded QA (--task grounded-qa): examples are built in the prompt format of
+\`slm ask\` (question, the sections retrieval returns for it, answer with [n]
+citations) and written to RUN/grounded-qa.jsonl: synthetic questions from the
+index's sentences (--synthetic, default 2000 when nothing else is given), the
+user's question/answer pairs (--qa, JSONL {"question","answer"}), and pairs
+from a teacher behind an OpenAI-compatible endpoint (--teacher-url, e.g.
+http://127.0.0.1:8080/v1 for llama.cpp, http://127.0.0.1:11434/v1 for Ollama).
+  --index INDEX         the index made by slm index (required)
+  --qa FILE             question/answer pairs to train on
+  --synthetic N         synthetic questions from the documents
+  --teacher-url URL     OpenAI-compatible API base; with --teacher-model NAME
+  --teacher-sections N  sections the teacher is asked about (default 50)
+  --negatives X         share of "not found" examples (default 0.1)
+  --answer-tokens N     tokens kept for the answer, as slm ask --max-tokens (default 64)
 
 Options:
   --method M            lora | full (default lora)
@@ -59,6 +77,9 @@ const OPTIONS = {
   "weight-decay": { type: "string" }, template: { type: "string" }, "eval-every": { type: "string" },
   "checkpoint-every": { type: "string" }, "log-every": { type: "string" }, seed: { type: "string" },
   resume: { type: "boolean" }, json: { type: "boolean" },
+  task: { type: "string" }, index: { type: "string" }, qa: { type: "string" }, synthetic: { type: "string" },
+  "teacher-url": { type: "string" }, "teacher-model": { type: "string" }, "teacher-sections": { type: "string" },
+  negatives: { type: "string" }, "answer-tokens": { type: "string" },
   rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
 } as const;
 
@@ -76,7 +97,10 @@ export const finetuneCommand: Command = {
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v } = parse(argv, OPTIONS, false);
     if (!v.base) throw new UsageError("--base MODEL_DIR is required");
-    if (!v.data) throw new UsageError("--data chat.jsonl is required");
+    const task = v.task ?? "chat";
+    if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
+    if (task === "chat" && !v.data) throw new UsageError("--data chat.jsonl is required");
+    if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
     const method = (v.method ?? "lora") as FinetuneMethod;
     if (method !== "lora" && method !== "full") throw new UsageError(`--method must be lora or full, got "${v.method}"`);
@@ -106,11 +130,19 @@ export const finetuneCommand: Command = {
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
 
-    const examples = readChatJsonl(v.data);
-    const valExamples = v.val === undefined ? undefined : readChatJsonl(v.val);
     const loaded = loadModel(v.base);
     if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
     const runDir = resolve(v.out);
+    const examples = task === "chat" ? readChatJsonl(v.data!) : await groundedQaExamples({
+      index: v.index, qa: v.qa, seed: config.seed ?? 0,
+      synthetic: v.synthetic === undefined ? undefined : intFlag("synthetic", v.synthetic, 0, 0),
+      teacherUrl: v["teacher-url"], teacherModel: v["teacher-model"],
+      teacherSections: v["teacher-sections"] === undefined ? undefined : intFlag("teacher-sections", v["teacher-sections"], 50, 1),
+      negatives: num("negatives", v.negatives, 0, 1),
+      answerTokens: intFlag("answer-tokens", v["answer-tokens"], 64, 1),
+      context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
+    }, loaded.tokenizer, runDir, (s) => say(s));
+    const valExamples = v.val === undefined ? undefined : readChatJsonl(v.val);
     say(`slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters, ${examples.length} examples, run ${runDir}`);
 
     const ac = new AbortController();

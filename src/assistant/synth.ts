@@ -1,0 +1,286 @@
+// Grounded-QA training data: SFT examples (question, retrieved context,
+// answer) in exactly the prompt answer() shows a model (buildGroundedPrompt).
+// Questions come from three places:
+//   - the documents themselves: synthetic questions made from a sentence S of
+//     a section (a cloze question with a span of S replaced by a wh-word, S
+//     with words dropped, or keywords of S and its heading); the target is S
+//     followed by the citation of the source that shows it;
+//   - question/answer pairs the user supplies (JSONL); the target is the
+//     sentence of the shown sources that contains the answer;
+//   - a teacher model behind an OpenAI-compatible /chat/completions endpoint
+//     (llama.cpp, Ollama…), asked for pairs about a section; pairs whose answer
+//     is not in the section are dropped.
+// The context is what retrieval returns for the question (distractors
+// included), so the model learns to pick the right source; a share of
+// examples have the answering file removed from the context and the target
+// "not found in the documents." Knows nothing about training or the CLI.
+import { readFileSync } from "node:fs";
+
+import { ConfigError, FormatError } from "../errors.ts";
+import type { ChatMessage, Tokenizer } from "../tokenizer/index.ts";
+import { Rng } from "../util/rng.ts";
+import { buildGroundedPrompt } from "./answer.ts";
+import type { Embedder } from "./embed.ts";
+import type { Section, SectionIndex } from "./index-db.ts";
+import { NOT_FOUND_TEXT, groundedExample, sentences, type PromptSource } from "./prompt.ts";
+import { retrieve, type RetrievalMode } from "./retrieve.ts";
+import { STOP_WORDS, words } from "./terms.ts";
+
+/** A question with what answers it: a sentence of a section (synthetic, teacher) or an answer string (user pairs). */
+export interface QaSeed {
+  question: string;
+  /** The answer text to find in the shown sources (a sentence or a short answer). */
+  answer: string;
+  /** Where it came from. */
+  origin: "synthetic" | "user" | "teacher";
+  /** The section the question was made from, when known. */
+  sectionId?: string;
+}
+
+const NUMBER_SPAN = /\b(?:\$?\d[\d,.]*(?:\s*(?:percent|%|minutes?|hours?|days?|weeks?|months?|years?|business days?|calendar days?|dollars?|people|times))?)/i;
+const WH = ["What", "How", "When", "Which", "Who", "Where", "Why"];
+
+/** Sentences of a section fit to be answers: not the heading line, 6..40 words, prose (not a table row or code). */
+export function answerSentences(text: string): string[] {
+  const sents = sentences(text);
+  return sents.filter((s, i) => {
+    if (i === 0 && sents.length > 1) return false;
+    const n = words(s).length;
+    return n >= 6 && n <= 40 && !/^[|`#>]/.test(s) && /[a-z]/.test(s);
+  });
+}
+
+function lowerFirst(s: string): string {
+  return s.length > 1 && /^[A-Z][a-z]/.test(s) ? s[0]!.toLowerCase() + s.slice(1) : s;
+}
+
+/**
+ * A synthetic question about sentence `s` of a section with heading path `heading`, one of three kinds
+ * chosen by rng: a cloze question (a number span or a content word replaced by a wh-word), the
+ * sentence with some words dropped turned into a question, or wh-word + content words + heading.
+ */
+export function synthQuestion(s: string, heading: string, rng: Rng): string {
+  const body = s.replace(/\s*\[[^\]]*\]\([^)]*\)/g, "").replace(/[.!?:;]+$/, "").trim();
+  const topic = heading.split(" › ").pop() ?? "";
+  const kind = rng.uniform();
+  if (kind < 0.4) {
+    const m = body.match(NUMBER_SPAN);
+    if (m && m.index !== undefined) {
+      const unit = m[0].replace(/^[\d$,.\s]+/, "").trim();
+      const wh = unit ? `how many ${unit}` : "how much";
+      return `${body.slice(0, m.index)}${wh}${body.slice(m.index + m[0].length)}?`.replace(/\s+/g, " ").trim().replace(/^./, (c) => c.toUpperCase());
+    }
+    const ws = body.split(/\s+/);
+    const cands = ws.map((w, i) => ({ w, i })).filter(({ w }) => w.length > 3 && !STOP_WORDS.has(w.toLowerCase().replace(/[^a-z]/g, "")));
+    if (cands.length > 0) {
+      const pick = cands[rng.int(cands.length)]!;
+      ws[pick.i] = "what";
+      return `${ws.join(" ")}?`.replace(/^./, (c) => c.toUpperCase());
+    }
+  }
+  if (kind < 0.75) {
+    const ws = body.split(/\s+/).filter(() => rng.uniform() > 0.25);
+    const wh = WH[rng.int(WH.length)]!;
+    return `${wh} ${lowerFirst(ws.join(" "))}${rng.uniform() < 0.5 && topic ? ` (${topic})` : ""}?`;
+  }
+  const content = [...new Set(words(body).filter((w) => !STOP_WORDS.has(w) && w.length > 2))];
+  const keep = rng.shuffle(content).slice(0, 3 + rng.int(4));
+  const wh = WH[rng.int(WH.length)]!;
+  return `${wh} ${keep.join(" ")}${topic ? ` ${topic.toLowerCase()}` : ""}?`;
+}
+
+/** `n` synthetic questions from the index's sections (sentences drawn uniformly over sections, then within one). */
+export function synthSeeds(index: SectionIndex, n: number, seed = 0): QaSeed[] {
+  const rng = new Rng(seed);
+  const pool: { section: Section; sents: string[] }[] = [];
+  for (let r = 1; r <= index.size; r++) {
+    const section = index.section(r);
+    const sents = answerSentences(section.text);
+    if (sents.length > 0) pool.push({ section, sents });
+  }
+  if (pool.length === 0) throw new ConfigError(`${index.path}: no section has a sentence to make a question from`);
+  const out: QaSeed[] = [];
+  for (let i = 0; i < n; i++) {
+    const { section, sents } = pool[rng.int(pool.length)]!;
+    const s = sents[rng.int(sents.length)]!;
+    out.push({ question: synthQuestion(s, section.headingPath, rng), answer: s, origin: "synthetic", sectionId: section.id });
+  }
+  return out;
+}
+
+/** Reads user question/answer pairs: JSONL of {"question", "answer", "answer_aliases"?} (extra fields ignored). */
+export function readQaPairs(path: string): QaSeed[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const out: QaSeed[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let o: { question?: unknown; answer?: unknown };
+    try {
+      o = JSON.parse(line);
+    } catch (e) {
+      throw new FormatError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof o?.question !== "string" || o.question.trim() === "") throw new FormatError(`${path}:${i + 1}: "question" must be a non-empty string`);
+    if (typeof o.answer !== "string" || o.answer.trim() === "") throw new FormatError(`${path}:${i + 1}: "answer" must be a non-empty string`);
+    out.push({ question: o.question, answer: o.answer, origin: "user" });
+  });
+  if (out.length === 0) throw new FormatError(`${path}: no question/answer pairs`);
+  return out;
+}
+
+/** Normalised word string for containment tests (lower case, punctuation dropped). */
+function norm(s: string): string {
+  return ` ${words(s).join(" ")} `;
+}
+
+/** The target for a seed given the shown sources: "<sentence> [n]" for the first source whose text holds the answer, or null. */
+export function groundedTarget(seed: QaSeed, sources: readonly PromptSource[]): string | null {
+  const a = norm(seed.answer);
+  if (a.trim() === "") return null;
+  for (const src of sources) {
+    for (const s of sentences(src.text)) if (norm(s).includes(a)) return `${s} [${src.n}]`;
+  }
+  // A short answer that spans sentences: the answer itself, cited.
+  for (const src of sources) if (norm(src.text).includes(a)) return `${seed.answer.trim()} [${src.n}]`;
+  return null;
+}
+
+export interface GroundedBuildOptions {
+  index: SectionIndex;
+  embedder?: Embedder;
+  mode?: RetrievalMode;
+  tokenizer: Tokenizer;
+  /** The model's context and the answer budget: the prompt is fitted exactly as answer() fits it. */
+  context: number;
+  maxNew: number;
+  /** Sections shown (answer()'s k, default 3). */
+  k?: number;
+  /** Share of examples turned into "not found" examples by removing the answering file (default 0.1). */
+  negativeShare?: number;
+  seed?: number;
+}
+
+export interface GroundedBuildStats {
+  seeds: number;
+  examples: number;
+  negatives: number;
+  /** Seeds dropped because the shown sources did not contain their answer. */
+  missed: number;
+  byOrigin: Record<string, number>;
+}
+
+/** SFT examples (chat messages) for seeds: retrieve, fit the prompt as answer() does, target the answering sentence with its citation. */
+export function buildGroundedExamples(seeds: readonly QaSeed[], o: GroundedBuildOptions): { examples: ChatMessage[][]; stats: GroundedBuildStats } {
+  const rng = new Rng((o.seed ?? 0) + 7919);
+  const k = o.k ?? 3;
+  const mode = o.mode ?? (o.embedder ? "hybrid" : "bm25");
+  const negShare = o.negativeShare ?? 0.1;
+  const stats: GroundedBuildStats = { seeds: seeds.length, examples: 0, negatives: 0, missed: 0, byOrigin: {} };
+  const examples: ChatMessage[][] = [];
+  for (const seed of seeds) {
+    const r = retrieve(o.index, seed.question, { mode, k: Math.max(k + 3, 5), ...(o.embedder ? { embedder: o.embedder } : {}) });
+    const hits = r.hits.map((h) => h.section);
+    if (rng.uniform() < negShare) {
+      const src = seed.sectionId ? o.index.sectionById(seed.sectionId)?.source : undefined;
+      const answerNorm = norm(seed.answer);
+      const rest = hits.filter((s) => s.source !== src && !norm(s.text).includes(answerNorm)).slice(0, k);
+      if (rest.length > 0) {
+        const { sources } = buildGroundedPrompt(seed.question, rest, { tokenizer: o.tokenizer, context: o.context, maxNew: o.maxNew });
+        examples.push(groundedExample(seed.question, sources, `${NOT_FOUND_TEXT}.`));
+        stats.negatives++;
+        continue;
+      }
+    }
+    const { sources } = buildGroundedPrompt(seed.question, hits.slice(0, k), { tokenizer: o.tokenizer, context: o.context, maxNew: o.maxNew });
+    const target = groundedTarget(seed, sources);
+    if (target === null) {
+      stats.missed++;
+      continue;
+    }
+    examples.push(groundedExample(seed.question, sources, target));
+    stats.byOrigin[seed.origin] = (stats.byOrigin[seed.origin] ?? 0) + 1;
+  }
+  stats.examples = examples.length;
+  return { examples, stats };
+}
+
+export interface TeacherOptions {
+  /** Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 (POST {url}/chat/completions). */
+  url: string;
+  model: string;
+  /** Sections to ask about (default 50), drawn at random. */
+  sections?: number;
+  /** Pairs asked per section (default 3). */
+  perSection?: number;
+  seed?: number;
+  apiKey?: string;
+  signal?: AbortSignal;
+  fetchImpl?: typeof fetch;
+}
+
+/** The instruction sent to the teacher for one section. */
+export function teacherPrompt(section: Pick<Section, "headingPath" | "text">, n: number): string {
+  return (
+    `Read this section of a handbook and write ${n} questions a reader might ask that it answers. ` +
+    `For each, give the shortest answer copied word for word from the text. ` +
+    `Reply with one JSON object per line: {"question": "...", "answer": "..."} and nothing else.\n\n` +
+    `Section: ${section.headingPath}\n${section.text.slice(0, 3000)}`
+  );
+}
+
+/** Parses a teacher reply: JSON objects with string question and answer, one per line (other lines ignored). */
+export function parseTeacherReply(text: string): { question: string; answer: string }[] {
+  const out: { question: string; answer: string }[] = [];
+  for (const m of text.matchAll(/\{[^{}]*\}/g)) {
+    try {
+      const o = JSON.parse(m[0]) as { question?: unknown; answer?: unknown };
+      if (typeof o.question === "string" && typeof o.answer === "string" && o.question.trim() && o.answer.trim()) out.push({ question: o.question.trim(), answer: o.answer.trim() });
+    } catch {
+      // not JSON: skip the fragment
+    }
+  }
+  return out;
+}
+
+/** Question/answer seeds from a teacher model; pairs whose answer is not in the section are dropped. */
+export async function teacherSeeds(index: SectionIndex, o: TeacherOptions): Promise<{ seeds: QaSeed[]; asked: number; rejected: number }> {
+  const f = o.fetchImpl ?? fetch;
+  const rng = new Rng(o.seed ?? 0);
+  const rows = rng.shuffle([...Array(index.size).keys()].map((i) => i + 1)).slice(0, o.sections ?? 50);
+  const url = `${o.url.replace(/\/+$/, "")}/chat/completions`;
+  const seeds: QaSeed[] = [];
+  let rejected = 0;
+  for (const row of rows) {
+    const section = index.section(row);
+    if (answerSentences(section.text).length === 0) continue;
+    let res: Response;
+    try {
+      res = await f(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
+        body: JSON.stringify({ model: o.model, temperature: 0, messages: [{ role: "user", content: teacherPrompt(section, o.perSection ?? 3) }] }),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } catch (e) {
+      throw new ConfigError(`teacher ${url}: request failed (${(e as Error).message})`, { hint: "is the server running? --teacher-url is the API base, e.g. http://127.0.0.1:8080/v1" });
+    }
+    if (!res.ok) throw new ConfigError(`teacher ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    const body = (await res.json()) as { choices?: { message?: { content?: unknown } }[] };
+    const content = body.choices?.[0]?.message?.content;
+    if (typeof content !== "string") throw new FormatError(`teacher ${url}: the reply has no choices[0].message.content`);
+    const text = norm(section.text);
+    for (const p of parseTeacherReply(content)) {
+      if (!text.includes(norm(p.answer))) {
+        rejected++;
+        continue;
+      }
+      seeds.push({ question: p.question, answer: p.answer, origin: "teacher", sectionId: section.id });
+    }
+  }
+  return { seeds, asked: rows.length, rejected };
+}

@@ -1,0 +1,72 @@
+// CLI test of `slm finetune --task grounded-qa`: a tiny handbook index and a
+// tiny random model; the run writes its grounded examples (answer()'s prompt,
+// cited sentence or not-found targets) and a model, and answers through
+// `slm ask --decode copy` with a sentence of a shown source. Bad flags give
+// clear errors.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { HashEmbedder } from "../assistant/embed.ts";
+import { buildIndex } from "../assistant/index-db.ts";
+import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { saveModelDir } from "../formats/hf-dir.ts";
+import { createModel, presetConfig } from "../models/index.ts";
+import { trainBpe } from "../tokenizer/index.ts";
+import { main } from "./main.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "slm-cli-gqa-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const base = join(dir, "base"), index = join(dir, "t.index");
+
+before(async () => {
+  buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: index, embedder: new HashEmbedder(64) });
+  const tok = await trainBpe((function* () {
+    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
+  })(), { vocabSize: 320 });
+  saveModelDir(base, createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }), 4), { tokenizer: tok });
+});
+
+async function run(argv: string[]) {
+  let out = "", err = "";
+  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (out += s), tty: false });
+  return { code, out, err };
+}
+
+test("slm finetune --task grounded-qa builds cited examples, trains, and the model answers with copy decoding", async () => {
+  const runDir = join(dir, "run");
+  const r = await run(["finetune", "--task", "grounded-qa", "--base", base, "--index", index, "--synthetic", "16", "--out", runDir,
+    "--method", "full", "--max-steps", "2", "--batch", "2", "--context", "1024", "--answer-tokens", "32", "--negatives", "0.25"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /grounded-qa: \d+ examples/);
+  const lines = readFileSync(join(runDir, "grounded-qa.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(lines.length > 8 && lines.length <= 16, `${lines.length} examples`);
+  for (const { messages } of lines) {
+    assert.match(messages[0].content, /^Answer the question using only the sources below\./);
+    assert.match(messages[1].content, /( \[\d\]|^not found in the documents\.)$/);
+  }
+  assert.ok(existsSync(join(runDir, "model", "model.safetensors")));
+  const a = await run(["ask", "--model", join(runDir, "model"), "--index", index, "--decode", "copy", "--min-confidence", "0", "--json", "How many days of annual leave do full-time staff earn?"]);
+  assert.equal(a.code, 0, a.err);
+  const ans = JSON.parse(a.out);
+  assert.ok(ans.notFound || ans.sources.some((s: { n: number; snippet: string }) => ans.text.endsWith(`[${s.n}]`) && s.snippet.includes(ans.text.replace(/ \[\d\]$/, ""))), ans.text);
+});
+
+test("slm finetune --task grounded-qa: clear errors for bad flags", async () => {
+  const pairs = join(dir, "pairs.jsonl");
+  writeFileSync(pairs, '{"question": "How long must passwords be?", "answer": "14 characters"}\n');
+  const cases: [string[], RegExp][] = [
+    [["--task", "grounded-qa", "--base", base, "--out", join(dir, "x")], /--index/],
+    [["--task", "grounded-qa", "--base", base, "--index", index, "--data", pairs, "--out", join(dir, "x")], /--data is for chat/],
+    [["--task", "summarise", "--base", base, "--data", pairs, "--out", join(dir, "x")], /--task must be/],
+    [["--task", "grounded-qa", "--base", base, "--index", index, "--teacher-url", "http://127.0.0.1:9/v1", "--out", join(dir, "x")], /go together/],
+    [["--task", "grounded-qa", "--base", base, "--index", join(dir, "missing.index"), "--out", join(dir, "x")], /index not found/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await run(["finetune", ...argv]);
+    assert.notEqual(r.code, 0, argv.join(" "));
+    assert.match(r.err, re, argv.join(" "));
+  }
+});
