@@ -1,7 +1,7 @@
 // Atomic file output: write to a temporary sibling, fsync, then rename over
 // the target, so a crash or a bad input never leaves a half-written file
 // where a good one was expected. Knows nothing about file contents.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /** A temporary path beside `path` (same directory, so rename is atomic). */
@@ -30,6 +30,28 @@ export function writeFileAtomic(path: string, fill: (fd: number) => void): void 
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Builds a directory atomically: `fill` writes into a fresh temporary sibling
+ * directory, which then replaces `dir` (an existing one is moved aside first
+ * and removed after the swap). On any error the temporary directory is removed
+ * and the error rethrown; `dir` is untouched.
+ */
+export function writeDirAtomic(dir: string, fill: (tmp: string) => void): void {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = tempPathFor(dir);
+  mkdirSync(tmp);
+  try {
+    fill(tmp);
+    const old = existsSync(dir) ? `${tmp}.old` : null;
+    if (old) renameSync(dir, old);
+    renameSync(tmp, dir);
+    if (old) rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }

@@ -10,7 +10,7 @@ import { ConfigError, FormatError } from "../errors.ts";
 import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
-import { writeFileAtomicSync } from "./atomic.ts";
+import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
@@ -66,11 +66,7 @@ function readJson(path: string): Record<string, unknown> {
 
 /** Writes `model` (and tokenizer, generation config) as an HF model directory at `dir`, atomically. */
 export function saveModelDir(dir: string, model: CausalLM, opts: SaveOptions = {}): void {
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(tmp);
-  try {
+  writeDirAtomic(dir, (tmp) => {
     const config: ModelConfig = { ...model.config };
     if (opts.tokenizer) {
       const sp = opts.tokenizer.specialTokens;
@@ -86,15 +82,7 @@ export function saveModelDir(dir: string, model: CausalLM, opts: SaveOptions = {
     const gen: GenerationConfig = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, ...(opts.generation ?? {}) };
     writeFileAtomicSync(join(tmp, "generation_config.json"), JSON.stringify(gen, null, 2) + "\n");
     if (opts.tokenizer) opts.tokenizer.save(tmp);
-    // Swap into place: an existing directory is moved aside first, then removed.
-    const old = existsSync(dir) ? `${tmp}.old` : null;
-    if (old) renameSync(dir, old);
-    renameSync(tmp, dir);
-    if (old) rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 function firstDefined(sp: Record<string, number>, names: string[]): number | undefined {

@@ -16,7 +16,7 @@ import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import { attachLora, peftPrefix, type CausalLM, type LoraModel, type ResolvedLora } from "../models/index.ts";
-import { writeFileAtomicSync } from "./atomic.ts";
+import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
@@ -78,21 +78,10 @@ export function peftConfig(lora: LoraModel, opts: SaveAdapterOptions = {}): Peft
 
 /** Writes `lora` as a PEFT adapter directory at `dir` (replacing one that is there), atomically. */
 export function saveAdapter(dir: string, lora: LoraModel, opts: SaveAdapterOptions = {}): void {
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(tmp);
-  try {
+  writeDirAtomic(dir, (tmp) => {
     writeFileAtomicSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(peftConfig(lora, opts), null, 2) + "\n");
     writeSafetensors(join(tmp, ADAPTER_WEIGHTS), lora.namedParameters().map(([n, p]) => ({ name: n, shape: [...p.shape], data: p.data })), { format: "pt" });
-    const old = existsSync(dir) ? `${tmp}.old` : null;
-    if (old) renameSync(dir, old);
-    renameSync(tmp, dir);
-    if (old) rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 function isEmptyish(v: unknown): boolean {
