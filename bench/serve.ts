@@ -7,7 +7,10 @@
 // failures (target 0), and the server's RSS after each run (memory growth
 // across repeated runs should be ~0).
 //   node --import tsx bench/serve.ts [--model DIR] [--clients 32] [--seconds 30] [--runs 2]
-//        [--max-tokens 32] [--max-requests 20000] [--threads N] [--json]
+//        [--max-tokens 32] [--max-requests 20000] [--threads N] [--max-concurrency N] [--json]
+// --max-concurrency is passed to the server (sequences decoding together); by
+// default the server's own default (8), i.e. what `slm serve` users get; the
+// other clients wait in its queue (sized to hold them all).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -27,6 +30,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" },
     clients: { type: "string", default: "32" },
+    "max-concurrency": { type: "string" },
     seconds: { type: "string", default: "30" },
     runs: { type: "string", default: "2" },
     "max-tokens": { type: "string", default: "32" },
@@ -61,7 +65,8 @@ function rssMb(pid: number): number {
 }
 
 async function startServer(modelDir: string): Promise<{ child: ChildProcess; url: string; modelId: string }> {
-  const args = [join(here, "..", "bin", "slm.js"), "serve", "--model", modelDir, "--host", "127.0.0.1", "--port", "0", "--quiet", "--max-concurrency", String(Math.max(clients, 1)), "--max-queue", String(clients * 2)];
+  const args = [join(here, "..", "bin", "slm.js"), "serve", "--model", modelDir, "--host", "127.0.0.1", "--port", "0", "--quiet", "--max-queue", String(clients * 2)];
+  if (values["max-concurrency"]) args.push("--max-concurrency", values["max-concurrency"]);
   if (values.threads) args.push("--threads", values.threads);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const rl = createInterface({ input: child.stdout! });
