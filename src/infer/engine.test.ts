@@ -8,24 +8,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { OverloadedError, UsageError } from "../errors.ts";
-import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
+import type { CausalLM } from "../models/index.ts";
 import { Rng } from "../util/rng.ts";
 import { Engine } from "./engine.ts";
 import { generate, type GenerateResult } from "./generate.ts";
-
-/** A tiny random model with weights scaled up so its output depends on the context (see generate.test.ts). */
-function tinyModel(modelType: "llama" | "gpt2", seed = 3): CausalLM {
-  const config = presetConfig("nano", 300, {
-    modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 64, maxSeqLen: 64,
-    qkvBias: modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2",
-  });
-  const model = createModel(config, seed);
-  for (const [name, p] of model.namedParameters()) {
-    if (/norm|ln/.test(name)) continue;
-    for (let i = 0; i < p.data.length; i++) p.data[i]! *= 20;
-  }
-  return model;
-}
+import { tinyModel } from "./testing.ts";
 
 const PROMPTS = [[5], [10, 20, 30, 40], [7, 8, 9, 10, 11, 12, 13], [10, 20, 30, 41], [99, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]];
 const GREEDY = { temperature: 0 };

@@ -10,26 +10,9 @@ import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { loadModel } from "../formats/hf-dir.ts";
-import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
+import { createModel, presetConfig } from "../models/index.ts";
 import { fullRecomputeGreedy, generate, generateWithStats } from "./generate.ts";
-
-/**
- * A tiny random model. Weights are scaled up from the default init (std 0.02) so that
- * attention and the MLP move the logits: at the default scale a random model just repeats
- * its last token, which would hide a wrong cache.
- */
-function tinyModel(modelType: "llama" | "gpt2", seed = 3): CausalLM {
-  const config = presetConfig("nano", 300, {
-    modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 64, maxSeqLen: 64,
-    qkvBias: modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2",
-  });
-  const model = createModel(config, seed);
-  for (const [name, p] of model.namedParameters()) {
-    if (/norm|ln/.test(name)) continue;
-    for (let i = 0; i < p.data.length; i++) p.data[i]! *= 20;
-  }
-  return model;
-}
+import { tinyModel } from "./testing.ts";
 
 const PROMPTS = [[5], [10, 20, 30, 40], [7, 8, 9, 10, 11, 12, 13], [10, 20, 30, 41], [99, 3]];
 const GREEDY = { temperature: 0 };
