@@ -35,6 +35,8 @@ Options:
   --timeout SECONDS       cancel a request running longer (default 120, 0 = never)
   --threads N             kernel threads (default: all cores, or SLM_THREADS)
   --model-id NAME         the id clients pass as "model" (default: the directory's name)
+  --adapter DIR           a LoRA adapter (PEFT directory, from \`slm finetune --method lora\`)
+                          applied on top of the model, unmerged
   --grace SECONDS         how long shutdown waits for running requests (default ${DEFAULT_GRACE_MS / 1000})
   --index INDEX           also serve "<model id>-assistant": answers from this index (made by
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
@@ -61,6 +63,7 @@ Examples:
         timeout: { type: "string" },
         threads: { type: "string" },
         "model-id": { type: "string" },
+        adapter: { type: "string" },
         grace: { type: "string" },
         index: { type: "string" },
         answerer: { type: "string" },
@@ -99,6 +102,7 @@ Examples:
       requestTimeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
       threads: optInt("threads", values.threads),
       modelId: values["model-id"],
+      ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),

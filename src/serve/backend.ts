@@ -106,4 +106,6 @@ export interface BackendOptions {
   modelId?: string;
   /** Cancel a generation after this many ms (finishReason "cancelled"). Default: no limit. */
   requestTimeoutMs?: number;
+  /** A LoRA adapter directory (PEFT format, `slm finetune --method lora`) applied unmerged on top of the model. */
+  adapter?: string;
 }

@@ -10,6 +10,7 @@ import { basename, extname } from "node:path";
 
 import { CancelledError, ConfigError, UsageError } from "../errors.ts";
 import { loadModel, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
+import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
@@ -37,6 +38,7 @@ function checkOptions(opts: BackendOptions): void {
   int("threads", 1);
   int("requestTimeoutMs", 1);
   if (opts.modelId !== undefined && (typeof opts.modelId !== "string" || opts.modelId.length === 0)) throw new UsageError("modelId must be a non-empty string");
+  if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) throw new UsageError("adapter must be a directory path");
 }
 
 /** The model card for a loaded model. */
@@ -206,5 +208,6 @@ export class LocalBackend implements InferenceBackend {
 export async function createLocalBackend(modelDirOrLoaded: string | LoadedModel, opts: BackendOptions = {}): Promise<LocalBackend> {
   checkOptions(opts);
   const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded) : modelDirOrLoaded;
+  if (opts.adapter !== undefined) loadAdapter(opts.adapter, loaded.model);
   return new LocalBackend(loaded, opts);
 }

@@ -32,6 +32,8 @@ export interface ServerOptions {
   threads?: number;
   /** The id clients pass as `model`. Default: the model directory's name. */
   modelId?: string;
+  /** A LoRA adapter directory (PEFT format) applied unmerged on top of the model. */
+  adapter?: string;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -79,6 +81,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.maxQueue !== undefined) backendOpts.maxQueue = opts.maxQueue;
   if (opts.threads !== undefined) backendOpts.threads = opts.threads;
   if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
+  if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string) =>

@@ -13,10 +13,13 @@ import { after, before, test } from "node:test";
 
 import { ConfigError, OverloadedError, UsageError } from "../errors.ts";
 import { loadModel, saveModelDir, stopTokenIds } from "../formats/hf-dir.ts";
+import { saveAdapter } from "../formats/peft.ts";
 import { embed } from "../infer/embed.ts";
 import { generate } from "../infer/generate.ts";
 import { createModel, presetConfig } from "../models/index.ts";
+import { attachLora } from "../models/lora.ts";
 import { chatPromptIds, trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import { Rng } from "../util/rng.ts";
 import type { GenerationRequest, InferenceBackend } from "./backend.ts";
 import { WorkerBackend, createLocalBackend, createWorkerBackend } from "./worker-backend.ts";
 
@@ -199,4 +202,29 @@ test("requestTimeoutMs cancels a generation that runs past it", async () => {
     await b.close(0);
   }
   await assert.rejects(createLocalBackend(modelDir, { requestTimeoutMs: 0 }), UsageError);
+});
+
+test("a LoRA adapter applied unmerged in the worker answers like the merged model, and unlike the base", async () => {
+  const base = loadModel(modelDir);
+  const lora = attachLora(base.model, { r: 4, alpha: 8, targets: ["q", "v", "up"] }, 3);
+  // B starts at zero (the adapter adds nothing): give it values so it changes the output.
+  const rng = new Rng(9);
+  for (const a of lora.adapters.values()) for (let i = 0; i < a.B.data.length; i++) a.B.data[i] = rng.normal() * 2;
+  const adapterDir = join(dir, "adapter");
+  saveAdapter(adapterDir, lora);
+  lora.mergeAndDetach();
+  const mergedDir = join(dir, "merged");
+  saveModelDir(mergedDir, base.model, { tokenizer: tok });
+  const withAdapter = await createWorkerBackend(modelDir, { maxConcurrency: 2, adapter: adapterDir });
+  const merged = await createLocalBackend(mergedDir, { maxConcurrency: 2 });
+  try {
+    const req = textReq({ sampling: { temperature: 0 } });
+    const [a, m, b] = await Promise.all([withAdapter.generate(req), merged.generate(req), local.generate(req)]);
+    assert.equal(a.text, m.text);
+    assert.notEqual(a.text, b.text, "the adapter changes the output");
+  } finally {
+    await withAdapter.close(0);
+    await merged.close(0);
+  }
+  await assert.rejects(createLocalBackend(modelDir, { adapter: join(dir, "no-such-adapter") }), (e: Error) => /adapter_config\.json|no-such-adapter/.test(e.message));
 });
