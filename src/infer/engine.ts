@@ -23,7 +23,8 @@ import { OverloadedError, UsageError } from "../errors.ts";
 import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
-import { endsWith, heldBack, type FinishReason, type GenerateResult } from "./generate.ts";
+import type { GenerateResult } from "./generate.ts";
+import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 
 export interface EngineOptions {
@@ -71,23 +72,13 @@ export interface EngineStats {
   decodeSteps: number;
 }
 
-interface Job {
+interface Job extends TokenStream {
   prompt: Int32Array;
-  /** Prompt + sampled ids (repetition-penalty history; the last one is fed next). */
-  history: number[];
-  /** Output ids (sampled ids minus a stop token / matched stop sequence). */
-  out: number[];
-  /** out[0..emitted) were passed to onToken. */
-  emitted: number;
-  /** Most tokens this request may sample. */
-  limit: number;
-  sampled: number;
   sampler: Sampler;
   stopIds: ReadonlySet<number>;
   stopSeqs: readonly (readonly number[])[];
   onToken?: (id: number) => void | boolean;
   signal?: AbortSignal;
-  finish: FinishReason | null;
   /** An error thrown by onToken: the request rejects with it. */
   error?: unknown;
   startedAt: number;
@@ -428,33 +419,11 @@ export class Engine {
 
   /** Ends a job; held-back tokens turn out to be output after all (a caller that stops keeps what it was shown). */
   private finish(j: Job, reason: FinishReason): void {
-    if (!this.emit(j, j.out.length)) {
-      j.out.length = j.emitted;
-      reason = "stop";
-    }
-    j.finish = reason;
+    finishStream(j, reason, (end) => this.emit(j, end));
   }
 
   /** Records a sampled token; marks the job finished when it should stop. */
   private accept(j: Job, id: number): void {
-    j.sampled++;
-    j.history.push(id);
-    if (j.stopIds.has(id)) return this.finish(j, "stop");
-    j.out.push(id);
-    for (const seq of j.stopSeqs) {
-      if (endsWith(j.out, seq)) {
-        j.out.length -= seq.length;
-        j.emitted = Math.min(j.emitted, j.out.length);
-        j.finish = "stop";
-        return;
-      }
-    }
-    const hold = j.stopSeqs.length > 0 ? heldBack(j.out, j.emitted, j.stopSeqs) : 0;
-    if (!this.emit(j, j.out.length - hold)) {
-      j.out.length = j.emitted;
-      j.finish = "stop";
-      return;
-    }
-    if (j.sampled >= j.limit) this.finish(j, "length");
+    acceptToken(j, id, { stopIds: j.stopIds, stopSeqs: j.stopSeqs }, (end) => this.emit(j, end));
   }
 }

@@ -25,8 +25,10 @@ import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { Sampler, argmax, type SamplingOptions } from "./sampler.ts";
+import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 
-export type FinishReason = "stop" | "length" | "cancelled";
+export { endsWith, heldBack, type FinishReason } from "./stopping.ts";
+
 
 export interface GenerateOptions {
   /** Most tokens to generate per sequence (>= 0); clipped so prompt + generated <= the model's context. */
@@ -73,19 +75,9 @@ export interface GenerateStats {
   decodeSteps: number;
 }
 
-interface SeqState {
+interface SeqState extends TokenStream {
   prompt: readonly number[];
-  /** Prompt + sampled ids (the repetition penalty's history; its last id is fed next). */
-  history: number[];
-  /** Output ids (sampled ids minus stop token / matched stop sequence). */
-  out: number[];
-  /** out[0..emitted) have been passed to onToken. */
-  emitted: number;
-  /** Most tokens this sequence may sample. */
-  limit: number;
-  sampled: number;
   sampler: Sampler;
-  finish: FinishReason | null;
 }
 
 /** Yields to the event loop so an AbortSignal fired by a timer or a signal handler is seen. */
@@ -112,35 +104,6 @@ function checkOptions(model: CausalLM, prompts: readonly (readonly number[])[], 
     if (!Array.isArray(s) || s.length === 0) throw new UsageError(`generate: stop sequence ${i} must be a non-empty array of token ids`);
     s.forEach((id) => checkId(id, `stop sequence ${i}`));
   });
-}
-
-/** Whether `out` ends with `seq`. */
-export function endsWith(out: readonly number[], seq: readonly number[]): boolean {
-  if (seq.length > out.length) return false;
-  const off = out.length - seq.length;
-  for (let i = 0; i < seq.length; i++) if (out[off + i] !== seq[i]) return false;
-  return true;
-}
-
-/** Length of the longest suffix of out[from..] that is a proper prefix of some stop sequence. */
-export function heldBack(out: readonly number[], from: number, stops: readonly (readonly number[])[]): number {
-  let best = 0;
-  for (const s of stops) {
-    for (let k = Math.min(s.length - 1, out.length - from); k > best; k--) {
-      let match = true;
-      for (let i = 0; i < k; i++) {
-        if (out[out.length - k + i] !== s[i]) {
-          match = false;
-          break;
-        }
-      }
-      if (match) {
-        best = k;
-        break;
-      }
-    }
-  }
-  return best;
 }
 
 /** Generates continuations of a batch of prompts; see GenerateOptions. */
@@ -193,39 +156,9 @@ export async function generateWithStats(
     }
     return true;
   };
-  // Ends a sequence. Held-back tokens turn out to be output after all; a caller that stops
-  // the stream keeps exactly what it was shown.
-  const finish = (i: number, reason: FinishReason) => {
-    const s = seqs[i]!;
-    if (!emit(i, s.out.length)) {
-      s.out.length = s.emitted;
-      reason = "stop";
-    }
-    s.finish = reason;
-  };
-  // Records a sampled token; marks the sequence finished when it should stop.
-  const accept = (i: number, id: number) => {
-    const s = seqs[i]!;
-    s.sampled++;
-    s.history.push(id);
-    if (stopIds.has(id)) return finish(i, "stop");
-    s.out.push(id);
-    for (const seq of stopSeqs) {
-      if (endsWith(s.out, seq)) {
-        s.out.length -= seq.length;
-        s.emitted = Math.min(s.emitted, s.out.length);
-        s.finish = "stop";
-        return;
-      }
-    }
-    const hold = stopSeqs.length > 0 ? heldBack(s.out, s.emitted, stopSeqs) : 0;
-    if (!emit(i, s.out.length - hold)) {
-      s.out.length = s.emitted;
-      s.finish = "stop";
-      return;
-    }
-    if (s.sampled >= s.limit) finish(i, "length");
-  };
+  const rules = { stopIds, stopSeqs };
+  const finish = (i: number, reason: FinishReason) => finishStream(seqs[i]!, reason, (end) => emit(i, end));
+  const accept = (i: number, id: number) => acceptToken(seqs[i]!, id, rules, (end) => emit(i, end));
 
   // Sequences with nothing to generate never touch the model.
   for (let i = 0; i < N; i++) if (seqs[i]!.limit === 0) seqs[i]!.finish = "length";
