@@ -48,6 +48,10 @@ constexpr int64_t kSerialMatvec = 1 << 20;
 // Up to this many rows of A, a product with B in dot form (rows contiguous in k) runs
 // as M matrix-vector products sharing each loaded weight row (mm_dot_small).
 constexpr int64_t kSmallM = 16;
+// Blocking for few rows and a deep sum (see gemm_serial), and the largest A packed
+// whole once per call (floats; 8 MiB).
+constexpr int64_t kFewRows = 768, kFewRowsKC = 256, kFewRowsNC = 768;
+constexpr int64_t kPackAOnce = int64_t(1) << 21;
 
 // ---- matrix-vector ---------------------------------------------------------
 
@@ -227,16 +231,28 @@ void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, c
 void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
                  bool tB, float* C, int64_t ldc, bool accumulate) {
   // Blocks of equal size: depth <= KC, columns <= NC (whole panels), rows <= MC (whole tiles).
+  int64_t kc_max = KC, nc_max = NC;
+  // Few rows and a deep sum (a weight gradient, dB = A^T.dC, with M = d_model): every
+  // depth block reads the whole C block (M x nc) back, so keep it narrow enough to
+  // stay in L2 beside the packed B block, and take shallower depth blocks so both fit.
+  if (M <= kFewRows && K > KC) kc_max = kFewRowsKC, nc_max = kFewRowsNC;
 #ifdef GEMM_TUNE  // tuning builds only (-DGEMM_TUNE): block sizes from GKC/GMC/GNC
-  static const int64_t KC = getenv("GKC") ? atoll(getenv("GKC")) : gemm::KC;
   static const int64_t MC = getenv("GMC") ? atoll(getenv("GMC")) : gemm::MC;
-  static const int64_t NC = getenv("GNC") ? atoll(getenv("GNC")) : gemm::NC;
+  if (getenv("GKC")) kc_max = atoll(getenv("GKC"));
+  if (getenv("GNC")) nc_max = atoll(getenv("GNC"));
 #endif
-  const int64_t kc_blk = ceil_div(K, ceil_div(K, KC));
-  const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, NC)), NR);
+  const int64_t kc_blk = ceil_div(K, ceil_div(K, kc_max));
+  const int64_t nc_blk = round_up(ceil_div(N, ceil_div(N, nc_max)), NR);
   const int64_t mc_blk = round_up(ceil_div(M, ceil_div(M, MC)), MR);
   float* bpack = t_bpack.get(static_cast<size_t>(kc_blk * nc_blk));
-  float* apack = t_apack.get(static_cast<size_t>(mc_blk * kc_blk));
+  // With several column blocks, A would be packed again for each; when it is small
+  // enough, pack all of it once (block (pc, i0) at pc*m_pad + i0*kc) and reuse it.
+  const int64_t m_pad = round_up(M, MR);
+  bool a_once = N > nc_blk && m_pad * K <= kPackAOnce;
+#ifdef GEMM_TUNE
+  if (getenv("GNOONCE")) a_once = false;
+#endif
+  float* apack = t_apack.get(static_cast<size_t>(a_once ? m_pad * K : mc_blk * kc_blk));
   // With several depth blocks, every C tile is read back once per block. When C
   // rows are a multiple of 4 KiB apart, a tile's rows (and the tiles below it)
   // fall into the same few cache sets and keep evicting each other; then the
@@ -255,8 +271,9 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
       pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, bpack);
       for (int64_t i0 = 0; i0 < M; i0 += mc_blk) {
         const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
-        pack_a(mc, kc, tA ? A + pc * lda + i0 : A + i0 * lda + pc, lda, tA, apack);
-        macro(mc, 0, nc, kc, apack, bpack, cblk + i0 * ldb_c, ldb_c, add);
+        float* ablk = a_once ? apack + pc * m_pad + i0 * kc : apack;
+        if (!a_once || jc == 0) pack_a(mc, kc, tA ? A + pc * lda + i0 : A + i0 * lda + pc, lda, tA, ablk);
+        macro(mc, 0, nc, kc, ablk, bpack, cblk + i0 * ldb_c, ldb_c, add);
       }
     }
     if (scratch) {

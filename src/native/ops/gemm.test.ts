@@ -76,6 +76,22 @@ forEachBackend("matmul", (c) => {
       }
     }));
 
+  test("few rows and a deep sum: several column blocks reusing A packed once, overwrite and accumulate", () =>
+    using(c, () => {
+      const r = rng(9);
+      // M <= 768 with K > 384 takes 256-deep, 768-wide blocks; N > 768 per thread gives
+      // several column blocks, so A is packed once and reused (see gemm_serial).
+      for (const [m, n, k] of [[13, 1700, 600], [50, 3100, 1030]] as const) {
+        const a = randn(r, m * k), b = randn(r, k * n), c0 = randn(r, m * n);
+        for (const accumulate of [false, true]) for (const transA of [false, true]) for (const transB of [false, true]) {
+          const got = c0.slice(), want = c0.slice();
+          matmul(a, b, got, m, n, k, { accumulate, transA, transB });
+          refMatmul(a, b, want, m, n, k, { accumulate, transA, transB });
+          assertClose(got, want, TOL.f32Loose, `C ${m}x${n}x${k} acc=${accumulate} tA=${transA} tB=${transB}`);
+        }
+      }
+    }));
+
   test("C rows a multiple of 4 KiB apart with several depth blocks (padded scratch path), overwrite and accumulate", () =>
     using(c, () => {
       const r = rng(8);
