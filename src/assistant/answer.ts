@@ -3,6 +3,8 @@
 // otherwise either
 //   - "model": build the grounded prompt (prompt.ts) within the model's
 //     context and generate greedily, citations parsed from [n] in the text;
+//   - "reader": a trained extractive reader (reader.ts) scores each sentence
+//     of the shown sources; the best one, cited, is the answer;
 //   - "extractive" (the baseline, no model): the sentence of the top sections
 //     that shares the most (IDF-weighted) content words with the question,
 //     cited as the section it came from.
@@ -18,6 +20,7 @@ import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { chatTemplateFor } from "../train/sft.ts";
 import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
+import { readerAnswer, type Reader } from "./reader.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
 import { contentTerms, words } from "./terms.ts";
 
@@ -34,6 +37,11 @@ export interface AnswerOptions {
   /** A model and its tokenizer: generate the answer; without them the extractive baseline answers. */
   model?: CausalLM;
   tokenizer?: Tokenizer;
+  /**
+   * An extractive reader (reader.ts): it scores every sentence of the shown sources and the best
+   * one, cited, is the answer. Takes precedence over `model`.
+   */
+  reader?: Reader;
   /** Token ids that end generation (EOS, end of turn). */
   stopTokenIds?: readonly number[];
   /** Retrieval mode (default hybrid when an embedder is given, else bm25). */
@@ -85,7 +93,7 @@ export interface AnswerResult {
   /** Every source shown (what [n] refers to). */
   sources: Citation[];
   notFound: boolean;
-  method: "model" | "extractive";
+  method: "model" | "reader" | "extractive";
   retrieval: { mode: RetrievalMode; confidence: number; minConfidence: number; hits: AnswerHit[]; ms: number };
   /** Prompt and generated tokens (model only). */
   usage: { promptTokens: number; completionTokens: number } | null;
@@ -218,11 +226,19 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   const r = retrieve(opts.index, question, { mode, k: Math.max(k, 5), ...(opts.embedder ? { embedder: opts.embedder } : {}) });
   const hits: AnswerHit[] = r.hits.map((h) => ({ rank: h.rank, sectionId: h.section.id, sourcePath: h.section.source, headingPath: h.section.headingPath, score: h.score, bm25Rank: h.bm25Rank, vectorRank: h.vectorRank }));
   const retrieval = { mode, confidence: r.confidence, minConfidence, hits, ms: r.ms };
-  const method = opts.model ? "model" : "extractive";
+  const method = opts.reader ? "reader" : opts.model ? "model" : "extractive";
   const notFoundResult = (sources: Citation[], usage: AnswerResult["usage"], text = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`): AnswerResult =>
     ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
   if (r.hits.length === 0 || r.confidence < minConfidence) return notFoundResult([], null);
   const top = r.hits.slice(0, k).map((h) => h.section);
+
+  if (opts.reader) {
+    const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });
+    const best = readerAnswer(opts.reader, question, sources, (t) => opts.index.idf(t));
+    if (!best) return notFoundResult(sources.map(toCitation), null);
+    const src = sources[best.candidate.n - 1]!;
+    return { text: `${best.candidate.text} [${best.candidate.n}]`, citations: [toCitation(src)], sources: sources.map(toCitation), notFound: false, method, retrieval, usage: null, ms: performance.now() - t0 };
+  }
 
   if (!opts.model) {
     const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });

@@ -65,6 +65,16 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
   const kind = rng.uniform();
   if (kind < 0.4) {
     const m = body.match(NUMBER_SPAN);
+    if (m && m.index !== undefined && rng.uniform() < 0.5) {
+      // A typed question in a user's words: the wh-phrase of the answer's kind and some of the
+      // other content words, so that matching words alone does not find the sentence.
+      const unit = m[0].replace(/^[\d$,.\s]+/, "").trim().toLowerCase();
+      const rest = `${body.slice(0, m.index)} ${body.slice(m.index + m[0].length)}`;
+      const content = words(rest).filter((w) => !STOP_WORDS.has(w) && w.length > 2);
+      const keep = content.filter(() => rng.uniform() < 0.6);
+      const wh = typedWh(m[0], unit, rng);
+      return `${wh} ${(keep.length > 0 ? keep : content.slice(0, 2)).join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
+    }
     if (m && m.index !== undefined) {
       const unit = m[0].replace(/^[\d$,.\s]+/, "").trim();
       const wh = unit ? `how many ${unit}` : "how much";
@@ -87,6 +97,17 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
   const keep = rng.shuffle(content).slice(0, 3 + rng.int(4));
   const wh = WH[rng.int(WH.length)]!;
   return `${wh} ${keep.join(" ")}${topic ? ` ${topic.toLowerCase()}` : ""}?`;
+}
+
+const TIME_UNIT = /^(?:business |calendar )?(?:minute|hour|day|week|month|year)s?$/;
+
+/** A wh-phrase asking for a number span's kind of answer: a duration, an amount of money, a share or a count. */
+function typedWh(span: string, unit: string, rng: Rng): string {
+  const pick = (xs: string[]) => xs[rng.int(xs.length)]!;
+  if (TIME_UNIT.test(unit)) return pick(["How long", "How soon", "When", `How many ${unit}`, "How far ahead", `Within how many ${unit}`]);
+  if (span.includes("$") || /dollar/.test(unit)) return pick(["How much", "What amount", "How much money"]);
+  if (span.includes("%") || unit === "percent") return pick(["What percentage", "What share", "How much"]);
+  return pick(unit ? [`How many ${unit}`, "How many", "What number of"] : ["How many", "How much", "What number of"]);
 }
 
 /** `n` synthetic questions from the index's sections (sentences drawn uniformly over sections, then within one). */

@@ -8,6 +8,7 @@ import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant
 import { SectionIndex } from "../assistant/index-db.ts";
 import { RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
+import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
 import { embedderFor } from "./index-cmd.ts";
 
@@ -22,7 +23,8 @@ export const ASK_FLAGS = {
   decode: { type: "string" },
 } as const satisfies Options;
 
-export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer (default: extractive baseline, no model)
+export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer, or a reader (slm train-reader) that picks the
+                          answering sentence (default: extractive baseline, no model)
   --index INDEX           index made by \`slm index\` (required)
   --retrieval MODE        bm25, vector or hybrid (default hybrid)
   --k N                   sections shown to the model (default 3)
@@ -53,7 +55,10 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   try {
     const embedder = mode === "bm25" ? undefined : embedderFor(index.info.embedder, v["embed-model"]);
     const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}) };
-    if (v.model) {
+    if (v.model && isReaderDir(v.model)) {
+      const r = loadReaderDir(v.model);
+      Object.assign(opts, { reader: { model: r.model, tokenizer: r.tokenizer } });
+    } else if (v.model) {
       const m = loadModel(v.model);
       if (!m.tokenizer) throw new UsageError(`${v.model} has no tokenizer; answering needs one`);
       Object.assign(opts, { model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true) });

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { writeTinyDataset } from "../assistant/testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { trainBpe } from "../tokenizer/index.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-assist-"));
@@ -81,4 +82,29 @@ test("usage errors exit 2; a corrupt index exits 1 naming the file", async () =>
   assert.match(r.err, /bad\.index: not a readable slm index/);
   assert.equal(r.err.trim().split("\n").length, 2); // message + hint, no stack
   assert.ok(!existsSync(join(dir, "x.index")));
+});
+
+test("slm train-reader trains and saves a reader that slm ask and slm eval qa use through --model", async () => {
+  if (!existsSync(index)) assert.equal((await run(["index", ds, "--out", index, "--dim", "64"])).code, 0);
+  const tok = await trainBpe((function* () {
+    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
+  })(), { vocabSize: 300 });
+  const tokDir = join(dir, "tok");
+  tok.save(tokDir);
+  const out = join(dir, "reader");
+  const t = await run(["train-reader", "--index", index, "--out", out, "--tokenizer", tokDir, "--synthetic", "80", "--max-steps", "6", "--groups", "4", "--group-size", "3", "--val-questions", "10", "--eval-every", "3"]);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /examples: \d+ from 80 questions/);
+  assert.match(t.err, /step 6: validation accuracy@1 [\d.]+% of 10 questions/);
+  assert.ok(existsSync(join(out, "reader.json")) && existsSync(join(out, "backbone", "model.safetensors")) && existsSync(join(out, "metrics.jsonl")));
+  assert.equal(JSON.parse(readFileSync(join(out, "reader.json"), "utf8")).steps, 6);
+  const a = await run(["ask", "--index", index, "--model", out, "--json", "When are salaries paid?"]);
+  assert.equal(a.code, 0, a.err);
+  const r = JSON.parse(a.out);
+  assert.equal(r.method, "reader");
+  assert.match(r.text, / \[[1-3]\]$/);
+  const bad = await run(["train-reader", "--index", index, "--out", join(dir, "r2"), "--tokenizer", tokDir, "--group-size", "1"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--group-size must be an integer >= 2/);
+  assert.equal((await run(["train-reader", "--out", out])).code, 2);
 });

@@ -20,6 +20,7 @@ import { serveCommand } from "./serve.ts";
 import { mergeCommand } from "./merge.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
+import { trainReaderCommand } from "./train-reader.ts";
 
 export const commands: Command[] = [
   demoCommand,
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   generateCommand,
   chatCommand,
   indexCommand,
+  trainReaderCommand,
   askCommand,
   importCommand,
   exportCommand,

@@ -42,6 +42,7 @@ Options:
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
   --answerer WHO          who writes the assistant's answers: model (default) or extractive
                           (the best-matching sentence, no model)
+  --reader DIR            the assistant answers with the sentence this reader (\`slm train-reader\`) picks
   --min-confidence C      assistant: retrieval confidence below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
   --quiet                 no per-request log lines
 
@@ -67,6 +68,7 @@ Examples:
         grace: { type: "string" },
         index: { type: "string" },
         answerer: { type: "string" },
+        reader: { type: "string" },
         "min-confidence": { type: "string" },
         quiet: { type: "boolean" },
       },
@@ -89,7 +91,9 @@ Examples:
       minConfidence = Number(values["min-confidence"]);
       if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${values["min-confidence"]}"`);
     }
-    if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined)) throw new UsageError("--answerer and --min-confidence apply to the assistant: pass --index INDEX too");
+    if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined || values.reader !== undefined)) throw new UsageError("--answerer, --reader and --min-confidence apply to the assistant: pass --index INDEX too");
+    if (answerer === "reader" && values.reader === undefined) throw new UsageError("--answerer reader needs --reader DIR (made by slm train-reader)");
+    if (values.reader !== undefined && answerer !== undefined && answerer !== "reader") throw new UsageError(`--reader and --answerer ${answerer} exclude each other`);
     if (!LOOPBACK.has(host) && !apiKey) ctx.err(`slm serve: warning: listening on ${host} without --api-key: anyone who can reach this port can use the model`);
 
     const server = await startServer({
@@ -106,6 +110,7 @@ Examples:
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),
+      ...(values.reader !== undefined ? { reader: values.reader } : {}),
       ...(minConfidence !== undefined ? { minConfidence } : {}),
       onLog: values.quiet ? undefined : (line) => ctx.err(line),
     });

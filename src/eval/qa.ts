@@ -86,7 +86,7 @@ export interface QaSummary {
   /** recall[mode]["@k"]: share of questions with a gold-file section in the top k. */
   recall: Partial<Record<RetrievalMode, Record<string, number>>>;
   answerMode: RetrievalMode;
-  method: "model" | "extractive";
+  method: "model" | "reader" | "extractive";
   accuracy: number;
   /** Share of answerable questions wrongly answered "not found". */
   falseNotFound: number;
@@ -157,7 +157,7 @@ export async function runQa(items: QaItem[], unanswerable: QaItem[], opts: RunQa
     questions: records.length,
     recall,
     answerMode: last?.retrieval.mode ?? (opts.mode ?? "bm25"),
-    method: opts.model ? "model" : "extractive",
+    method: opts.reader ? "reader" : opts.model ? "model" : "extractive",
     accuracy: records.filter((r) => r.correct).length / Math.max(1, records.length),
     falseNotFound: records.filter((r) => r.notFound).length / Math.max(1, records.length),
     citationCorrect: citing.length === 0 ? null : citing.filter((r) => r.citesGold).length / citing.length,

@@ -88,12 +88,16 @@ export class LlamaModel extends Module {
     return this.lmHead ? this.lmHead.weight : this.model.embed.weight;
   }
 
-  /** Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0. */
-  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number): Tensor {
+  /**
+   * Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0.
+   * `inputAdd` (B·T, d), when given, is added to the token embeddings (extra input features).
+   */
+  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor): Tensor {
     const c = this.config;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
     const positions = sequencePositions(g, batch, seqLen, 0);
     let x = this.model.embed.forward(g, ids);
+    if (inputAdd) x = add(g, x, inputAdd);
     for (const blk of this.model.layers) {
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.q.forward(g, h), this.rope, positions, { heads: c.nHeads });

@@ -6,26 +6,34 @@
 // model's context with the backend's own token counter, for the app to
 // generate through the SAME backend (worker, batching, streaming,
 // cancellation). After generation, citations are the [n] in the text. The
-// "extractive" answerer skips the model (the baseline of answer.ts).
+// "extractive" answerer skips the model (the baseline of answer.ts); the
+// "reader" answerer lets a trained reader (slm train-reader) pick the sentence.
 // Knows nothing about HTTP (app.ts maps this to routes and JSON).
 import { answer, DEFAULT_MIN_CONFIDENCE } from "../assistant/answer.ts";
 import { HashEmbedder, type Embedder } from "../assistant/embed.ts";
+import type { Reader } from "../assistant/reader.ts";
+import { loadReaderDir } from "../formats/reader-dir.ts";
 import { SectionIndex, type Section } from "../assistant/index-db.ts";
 import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "../assistant/prompt.ts";
 import { retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { GenerationInput, InferenceBackend } from "./backend.ts";
 
-export type Answerer = "model" | "extractive";
-export const ANSWERERS: readonly Answerer[] = ["model", "extractive"];
+export type Answerer = "model" | "extractive" | "reader";
+export const ANSWERERS: readonly Answerer[] = ["model", "extractive", "reader"];
 
 export interface AssistantOptions {
   /** Index file made by `slm index`. */
   indexPath: string;
   /** The served base model's id; the assistant is `<modelId>-assistant`. */
   modelId: string;
-  /** "model" (default): the served model writes the answer; "extractive": the best sentence, no model. */
+  /**
+   * "model" (default): the served model writes the answer; "extractive": the best sentence by word
+   * overlap, no model; "reader": the sentence a trained reader (readerDir) scores best.
+   */
   answerer?: Answerer;
+  /** A reader directory (`slm train-reader`), for answerer "reader". */
+  readerDir?: string;
   /** Sections shown to the model (default 3). */
   k?: number;
   /** Retrieval confidence below which the answer is "not found" (default DEFAULT_MIN_CONFIDENCE). */
@@ -71,12 +79,18 @@ export class ServedAssistant {
   readonly index: SectionIndex;
   private readonly embedder: Embedder | undefined;
   private readonly maxSourceChars: number;
+  private readonly reader: Reader | undefined;
 
   private constructor(index: SectionIndex, opts: AssistantOptions) {
     this.index = index;
     this.id = `${opts.modelId}-assistant`;
     this.answerer = opts.answerer ?? "model";
     if (!ANSWERERS.includes(this.answerer)) throw new ConfigError(`answerer must be one of ${ANSWERERS.join(", ")}, got ${JSON.stringify(opts.answerer)}`);
+    if ((this.answerer === "reader") !== (opts.readerDir !== undefined)) throw new ConfigError("the reader answerer and a reader directory go together");
+    if (opts.readerDir !== undefined) {
+      const r = loadReaderDir(opts.readerDir);
+      this.reader = { model: r.model, tokenizer: r.tokenizer };
+    }
     this.k = opts.k ?? 3;
     this.minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
     this.maxSourceChars = opts.maxSourceChars ?? 2400;
@@ -113,8 +127,9 @@ export class ServedAssistant {
    */
   async prepare(question: string, backend: InferenceBackend, maxTokens: number): Promise<Prepared> {
     if (question.trim() === "") throw new UsageError("the assistant needs a question: the last user message is empty");
-    if (this.answerer === "extractive") {
-      const r = await answer(question, { index: this.index, mode: this.mode, k: this.k, minConfidence: this.minConfidence, maxSourceChars: this.maxSourceChars, ...(this.embedder ? { embedder: this.embedder } : {}) });
+    if (this.answerer === "extractive" || this.answerer === "reader") {
+      // Both pick a sentence on this thread (the reader scores a few dozen short pairs: tens of ms for a nano reader).
+      const r = await answer(question, { index: this.index, mode: this.mode, k: this.k, minConfidence: this.minConfidence, maxSourceChars: this.maxSourceChars, ...(this.embedder ? { embedder: this.embedder } : {}), ...(this.reader ? { reader: this.reader } : {}) });
       const conv = (c: (typeof r.sources)[number]): CitationJson => citationJson({ n: c.n, sourcePath: c.sourcePath, headingPath: c.headingPath, sectionId: c.sectionId, text: c.snippet });
       return { kind: "answer", text: r.text, notFound: r.notFound, citations: r.citations.map(conv), sources: r.sources.map(conv), confidence: r.retrieval.confidence };
     }

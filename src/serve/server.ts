@@ -42,8 +42,10 @@ export interface ServerOptions {
   graceMs?: number;
   /** A document index (made by `slm index`): the server also serves `<model id>-assistant`. */
   index?: string;
-  /** Who writes the assistant's answers: "model" (default, the served model) or "extractive" (no model). */
+  /** Who writes the assistant's answers: "model" (default, the served model), "extractive" (no model) or "reader" (needs `reader`). */
   answerer?: Answerer;
+  /** A reader directory (`slm train-reader`): the assistant answers with the sentence it picks (answerer "reader"). */
+  reader?: string;
   /** The assistant's retrieval-confidence threshold (default DEFAULT_MIN_CONFIDENCE). */
   minConfidence?: number;
   /** Receives one line per request and lifecycle events. */
@@ -85,7 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string) =>
-    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, ...(opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
+    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, ...(opts.reader !== undefined ? { answerer: "reader" as const, readerDir: opts.reader } : opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
   assistantOf("probe")?.close();
   const backend = await (opts.createBackend ?? createWorkerBackend)(opts.modelDir, backendOpts);
   try {

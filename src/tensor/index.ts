@@ -7,7 +7,7 @@ export { Arena } from "./arena.ts";
 export type { ArenaStats } from "./arena.ts";
 export { Tape } from "./tape.ts";
 export type { TapeOptions } from "./tape.ts";
-export { matmul, linear, dropout, embedding, rmsnorm, layernorm, rope, sequencePositions, attention, swiglu, gelu, add, scale, crossEntropy } from "./ops.ts";
+export { matmul, linear, dropout, embedding, rmsnorm, layernorm, rope, sequencePositions, attention, swiglu, gelu, add, scale, reshape, poolRows, concatRows, gatherRows, crossEntropy } from "./ops.ts";
 export type { MatmulOpOptions, RopeOptions, AttentionOptions, CrossEntropyOptions } from "./ops.ts";
 export { ropeTable, ropeTableFromFrequencies, ropeInverseFrequencies } from "./rope.ts";
 export type { RopeTable } from "./rope.ts";

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../errors.ts";
 import { TOL, assertClose, forEachBackend, randn, rng, using } from "../native/testing.ts";
-import { add, attention, scale, crossEntropy, embedding, gelu, layernorm, linear, matmul, rmsnorm, rope, sequencePositions, swiglu } from "./ops.ts";
+import { add, attention, scale, crossEntropy, poolRows, reshape, concatRows, gatherRows, embedding, gelu, layernorm, linear, matmul, rmsnorm, rope, sequencePositions, swiglu } from "./ops.ts";
 import { ropeTable } from "./rope.ts";
 import { Tape } from "./tape.ts";
 import { Parameter, Tensor, columns } from "./tensor.ts";
@@ -50,6 +50,41 @@ forEachBackend("tensor ops", (c) => {
       checkTapeGradients("scale", r, { x }, (t) => scale(t, x, -0.75));
       assertClose(scale(new Tape({ grad: false }), x, 3).data, x.data.map((v) => 3 * v), TOL.f32, "3·x");
       assert.throws(() => scale(new Tape(), x, Number.NaN), /finite/);
+    }));
+
+  test("poolRows: weighted sums of row groups (a masked mean) and reshape, backward vs finite differences", skip("axpy"), () =>
+    using(c, () => {
+      const r = rng(17);
+      const x = leaf(r, [6, 5]);
+      const w = Float32Array.of(0.5, 0.5, 0, 1 / 3, 1 / 3, 1 / 3); // groups of 3 rows: rows 0,1 of group 0, all of group 1
+      const pooled = poolRows(new Tape({ grad: false }), x, w, 2);
+      assert.deepEqual(pooled.shape, [2, 5]);
+      const want = new Float32Array(10);
+      for (let j = 0; j < 5; j++) {
+        want[j] = 0.5 * x.data[j]! + 0.5 * x.data[5 + j]!;
+        want[5 + j] = (x.data[15 + j]! + x.data[20 + j]! + x.data[25 + j]!) / 3;
+      }
+      assertClose(pooled.data, want, TOL.f32, "pooled");
+      checkTapeGradients("poolRows", r, { x }, (t) => poolRows(t, x, w, 2));
+      checkTapeGradients("reshape", r, { x }, (t) => reshape(t, x, [3, 10]));
+      assert.throws(() => poolRows(new Tape(), x, w, 4), ShapeError);
+      assert.throws(() => poolRows(new Tape(), x, w.subarray(1), 2), ShapeError);
+      assert.throws(() => reshape(new Tape(), x, [4, 4]), ShapeError);
+    }));
+
+  test("concatRows and gatherRows: rows moved as stated, backward vs finite differences (repeated rows accumulate)", skip("axpy"), () =>
+    using(c, () => {
+      const r = rng(19);
+      const a = leaf(r, [2, 3]), b = leaf(r, [3, 3]);
+      const cat = concatRows(new Tape({ grad: false }), [a, b]);
+      assert.deepEqual(cat.shape, [5, 3]);
+      assert.deepEqual([...cat.data], [...a.data, ...b.data]);
+      const idx = Int32Array.of(4, 0, 0, 2);
+      const gathered = gatherRows(new Tape({ grad: false }), cat, idx);
+      assert.deepEqual([...gathered.data], [...b.data.subarray(6, 9), ...a.data.subarray(0, 3), ...a.data.subarray(0, 3), ...b.data.subarray(0, 3)]);
+      checkTapeGradients("concat+gather", r, { a, b }, (t) => gatherRows(t, concatRows(t, [a, b]), idx));
+      assert.throws(() => gatherRows(new Tape(), a, Int32Array.of(2)), ShapeError);
+      assert.throws(() => concatRows(new Tape(), [a, leaf(r, [2, 4])]), ShapeError);
     }));
 
   test("embedding: backward scatters and accumulates repeated ids", skip("embeddingForward", "embeddingBackward"), () =>

@@ -308,6 +308,83 @@ export function add(g: Tape, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** out = x with a new shape of the same size (a copy; the gradient flows back unchanged). */
+export function reshape(g: Tape, x: Tensor, shape: readonly number[]): Tensor {
+  const out = g.empty(shape);
+  if (out.size !== x.size) fail("reshape", `${x} has ${x.size} values; shape ${shapeStr(shape)} needs ${out.size}`);
+  out.data.set(x.data);
+  if (g.needsGrad(x)) g.record("reshape", out, (dout) => axpy(g.grad(x), 1, dout, x.size)); // dx += dout
+  return out;
+}
+
+/** out (ΣN_i, C) = the rows of every x_i (N_i, C) one after another; the gradient is split back. */
+export function concatRows(g: Tape, xs: readonly Tensor[]): Tensor {
+  if (xs.length === 0) fail("concatRows", "needs at least one tensor");
+  const c = xs[0]!.cols;
+  for (const x of xs) if (x.cols !== c) fail("concatRows", `${x} does not have ${c} columns like ${xs[0]}`);
+  const rows = xs.reduce((n, x) => n + x.rows, 0);
+  const out = g.empty([rows, c]);
+  let o = 0;
+  for (const x of xs) out.data.set(x.data, o), (o += x.size);
+  if (g.needsGrad(...xs)) {
+    g.record("concatRows", out, (dout) => {
+      let at = 0;
+      for (const x of xs) {
+        if (x.requiresGrad) axpy(g.grad(x), 1, dout.subarray(at, at + x.size), x.size);
+        at += x.size;
+      }
+    });
+  }
+  return out;
+}
+
+/** out (N, C) with out[i] = x[index[i]] for x (R, C); dx[index[i]] += dout[i]. index must stay unchanged until backward has run. */
+export function gatherRows(g: Tape, x: Tensor, index: Int32Array): Tensor {
+  const rows = x.rows, c = x.cols, n = index.length;
+  for (let i = 0; i < n; i++) if (!(index[i]! >= 0 && index[i]! < rows)) fail("gatherRows", `index[${i}] = ${index[i]} is outside the ${rows} rows of ${x}`);
+  const out = g.empty([n, c]);
+  for (let i = 0; i < n; i++) out.data.set(x.data.subarray(index[i]! * c, (index[i]! + 1) * c), i * c);
+  if (g.needsGrad(x)) {
+    g.record("gatherRows", out, (dout) => {
+      const dx = g.grad(x);
+      for (let i = 0; i < n; i++) axpy(dx.subarray(index[i]! * c, (index[i]! + 1) * c), 1, dout.subarray(i * c, (i + 1) * c), c);
+    });
+  }
+  return out;
+}
+
+/**
+ * Weighted sums of consecutive rows: x (G·T, C) read as G groups of T rows, out (G, C) with
+ * out[g] = Σ_t weights[g·T + t] · x[g·T + t] (a masked mean pool when the weights of a group are
+ * 1/count on its real rows and 0 on padding). dx[g·T + t] += weights[g·T + t] · dout[g].
+ * weights must stay unchanged until backward has run.
+ */
+export function poolRows(g: Tape, x: Tensor, weights: Float32Array, groups: number): Tensor {
+  const rows = x.rows, c = x.cols;
+  if (weights.length !== rows) fail("poolRows", `${weights.length} weights for ${rows} rows of ${x}`);
+  if (!Number.isInteger(groups) || groups < 1 || rows % groups !== 0) fail("poolRows", `${rows} rows of ${x} do not split into ${groups} equal groups`);
+  const t = rows / groups;
+  const out = g.zeros([groups, c]);
+  for (let b = 0; b < groups; b++) {
+    for (let r = b * t; r < (b + 1) * t; r++) {
+      const w = weights[r]!;
+      if (w !== 0) axpy(out.data.subarray(b * c, (b + 1) * c), w, x.data.subarray(r * c, (r + 1) * c), c);
+    }
+  }
+  if (g.needsGrad(x)) {
+    g.record("poolRows", out, (dout) => {
+      const dx = g.grad(x);
+      for (let b = 0; b < groups; b++) {
+        for (let r = b * t; r < (b + 1) * t; r++) {
+          const w = weights[r]!;
+          if (w !== 0) axpy(dx.subarray(r * c, (r + 1) * c), w, dout.subarray(b * c, (b + 1) * c), c);
+        }
+      }
+    });
+  }
+  return out;
+}
+
 /** out = s · x for a constant s (LoRA's alpha/r, embedding multipliers). */
 export function scale(g: Tape, x: Tensor, s: number): Tensor {
   if (typeof s !== "number" || !Number.isFinite(s)) fail("scale", `the factor must be a finite number, got ${s}`);

@@ -1,0 +1,174 @@
+// Answering with the extractive reader (src/models/reader.ts): the candidate
+// answers are the sentences of the shown sources (heading lines excepted, as
+// for the extractive baseline and copy decoding); each (question, candidate)
+// pair is encoded with its features and the reader scores them all in one
+// batch; the best-scoring sentence, cited, is the answer. Also the encoding
+// used to train it (reader-train.ts), so training sees exactly what answering
+// shows. Knows nothing about files or the CLI.
+import { ConfigError } from "../errors.ts";
+import { matchFeature, placeFeature, type ReaderBatch, type ReaderModel } from "../models/reader.ts";
+import { Tape, concatRows, gatherRows, type Tensor } from "../tensor/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
+import { sentences, type PromptSource } from "./prompt.ts";
+import { STOP_WORDS, stem } from "./terms.ts";
+
+/** Most question and candidate tokens kept per pair (longer ones are cut). */
+export const READER_QUESTION_TOKENS = 40;
+export const READER_CANDIDATE_TOKENS = 88;
+
+/** A candidate answer: a sentence of a shown source. */
+export interface ReaderCandidate {
+  text: string;
+  /** Citation number of its source (1-based), and its retrieval rank (0-based, = n - 1). */
+  n: number;
+  /** Its place among the source's sentences (0 = first after the heading line). */
+  position: number;
+}
+
+/** Every sentence of every shown source, heading lines excepted (the extractive baseline's candidates). */
+export function readerCandidates(sources: readonly PromptSource[]): ReaderCandidate[] {
+  const out: ReaderCandidate[] = [];
+  for (const src of sources) {
+    const sents = sentences(src.text);
+    const first = sents.length > 1 ? 1 : 0;
+    for (let i = first; i < sents.length; i++) out.push({ text: sents[i]!, n: src.n, position: i - first });
+  }
+  return out;
+}
+
+const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}\p{N}]+)*/gu;
+
+interface WordSpan {
+  start: number;
+  end: number;
+  /** Stem of a content word, or null for a stop word. */
+  key: string | null;
+}
+
+function wordSpans(text: string): WordSpan[] {
+  const out: WordSpan[] = [];
+  for (const m of text.matchAll(WORD)) {
+    const w = m[0].normalize("NFKC").toLowerCase().replace(/['’]/g, "");
+    out.push({ start: m.index!, end: m.index! + m[0].length, key: STOP_WORDS.has(w) ? null : stem(w) });
+  }
+  return out;
+}
+
+/** Match level of a word whose stem occurs in the other segment: its IDF bucket, 1 (common) to 4 (rare). */
+export function idfLevel(idf: number): number {
+  return idf < 2 ? 1 : idf < 3.5 ? 2 : idf < 5 ? 3 : 4;
+}
+
+interface EncodedText {
+  ids: number[];
+  levels: number[];
+}
+
+/** Token ids of `text` (at most `max`) and, per token, the highest match level of the words it overlaps. */
+function encodeSegment(tok: Tokenizer, text: string, other: ReadonlySet<string>, idf: (stem: string) => number, max: number): EncodedText {
+  const { ids, starts } = tok.encodeWithOffsets(text, { addSpecialTokens: false });
+  const spans = wordSpans(text);
+  const levels: number[] = [];
+  let w = 0;
+  const n = Math.min(ids.length, max);
+  for (let i = 0; i < n; i++) {
+    const s = starts[i]!, e = i + 1 < starts.length ? starts[i + 1]! : text.length;
+    while (w < spans.length && spans[w]!.end <= s) w++;
+    let level = 0;
+    for (let j = w; j < spans.length && spans[j]!.start < e; j++) {
+      const key = spans[j]!.key;
+      if (key !== null && other.has(key)) level = Math.max(level, idfLevel(idf(key)));
+    }
+    levels.push(level);
+  }
+  return { ids: ids.slice(0, n), levels };
+}
+
+function keysOf(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const s of wordSpans(text)) if (s.key !== null) out.add(s.key);
+  return out;
+}
+
+/** One (question, candidate) pair as token ids with per-token feature rows. */
+export interface EncodedPair {
+  ids: number[];
+  match: number[];
+  place: number[];
+  /** Tokens of the question (the rest are the candidate's). */
+  questionTokens: number;
+}
+
+/** Encodes a pair: the question's tokens, then the candidate's, each token with its segment/match and place features. */
+export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandidate, idf: (stem: string) => number): EncodedPair {
+  const qKeys = keysOf(question), cKeys = keysOf(cand.text);
+  const q = encodeSegment(tok, question, cKeys, idf, READER_QUESTION_TOKENS);
+  const c = encodeSegment(tok, cand.text, qKeys, idf, READER_CANDIDATE_TOKENS);
+  if (c.ids.length === 0) c.ids.push(0), c.levels.push(0); // an empty candidate still needs a token to pool
+  const qPlace = placeFeature(0, 0, 0), cPlace = placeFeature(1, cand.n - 1, cand.position);
+  return {
+    ids: [...q.ids, ...c.ids],
+    match: [...q.levels.map((l) => matchFeature(0, l)), ...c.levels.map((l) => matchFeature(1, l))],
+    place: [...q.ids.map(() => qPlace), ...c.ids.map(() => cPlace)],
+    questionTokens: q.ids.length,
+  };
+}
+
+/** Pads pairs to the longest into one batch (padding: token 0, no pooling weight). */
+export function packReaderBatch(pairs: readonly EncodedPair[]): ReaderBatch {
+  if (pairs.length === 0) throw new ConfigError("a reader batch needs at least one pair");
+  const T = Math.max(...pairs.map((p) => p.ids.length)), B = pairs.length;
+  const ids = new Int32Array(B * T), match = new Int32Array(B * T), place = new Int32Array(B * T), pool = new Float32Array(B * T);
+  pairs.forEach((p, b) => {
+    const o = b * T, cand = p.ids.length - p.questionTokens;
+    for (let t = 0; t < p.ids.length; t++) {
+      ids[o + t] = p.ids[t]!;
+      match[o + t] = p.match[t]!;
+      place[o + t] = p.place[t]!;
+      if (t >= p.questionTokens) pool[o + t] = 1 / cand;
+    }
+    // Padding reuses the last real token's features; it comes after every real token, so causal attention keeps it out.
+    for (let t = p.ids.length; t < T; t++) match[o + t] = p.match[p.ids.length - 1]!, place[o + t] = p.place[p.ids.length - 1]!;
+  });
+  return { batch: B, seqLen: T, ids, match, place, pool };
+}
+
+/** A trained reader with its tokenizer, ready to choose answers. */
+export interface Reader {
+  model: ReaderModel;
+  tokenizer: Tokenizer;
+}
+
+/**
+ * Scores (N, 1) of pairs, in their order, on tape g. The pairs are sorted by length and run in
+ * batches of about `chunk` so that short pairs are not padded to the longest one; the scores are
+ * put back in order (concatRows + gatherRows, so gradients flow to each batch).
+ */
+export function scorePairs(g: Tape, model: ReaderModel, pairs: readonly EncodedPair[], chunk = 32): Tensor {
+  const order = pairs.map((_, i) => i).sort((a, b) => pairs[a]!.ids.length - pairs[b]!.ids.length || a - b);
+  const parts: Tensor[] = [];
+  const where = new Int32Array(pairs.length); // position of pair i in the concatenation
+  for (let i = 0; i < order.length; i += chunk) {
+    const idx = order.slice(i, i + chunk);
+    idx.forEach((p, j) => (where[p] = i + j));
+    parts.push(model.scores(g, packReaderBatch(idx.map((p) => pairs[p]!))));
+  }
+  return gatherRows(g, parts.length === 1 ? parts[0]! : concatRows(g, parts), where);
+}
+
+/** Scores every candidate for the question (inference tape). */
+export function scoreCandidates(reader: Reader, question: string, cands: readonly ReaderCandidate[], idf: (stem: string) => number): number[] {
+  if (cands.length === 0) return [];
+  const pairs = cands.map((c) => encodePair(reader.tokenizer, question, c, idf));
+  return [...scorePairs(new Tape({ grad: false }), reader.model, pairs).data];
+}
+
+/** The best candidate for the question (earlier candidates win ties), or null when there is none. */
+export function readerAnswer(reader: Reader, question: string, sources: readonly PromptSource[], idf: (stem: string) => number): { candidate: ReaderCandidate; score: number; candidates: number } | null {
+  const cands = readerCandidates(sources);
+  if (cands.length === 0) return null;
+  const scores = scoreCandidates(reader, question, cands, idf);
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
+  return { candidate: cands[best]!, score: scores[best]!, candidates: cands.length };
+}
