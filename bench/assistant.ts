@@ -1,15 +1,16 @@
 // The domain assistant end to end, timed: ingest the 18F handbook (and train
-// its tokenizer) -> pretrain a nano model -> extend its context to 512 (rotary
-// positions: only max_position_embeddings changes) -> grounded-QA fine-tuning
-// on synthetic questions from the documents -> index 18F and Northwind ->
-// `slm eval qa` on both (the Northwind handbook is never used for training or
-// tuning), with the model (copy and free decoding) and the extractive baseline.
-// Runs the real CLI (node bin/slm.js) in child processes and prints each step's
-// wall time and a table of the figures. Needs ../shared/corpora/18f-handbook.
+// its tokenizer) -> index it -> train the extractive reader on synthetic
+// questions from the documents (`slm train-reader`) -> index the Northwind
+// handbook (never used for training or tuning) -> `slm eval qa` on our 18F
+// set, the corpus's own qa.jsonl and Northwind, with the reader and with the
+// extractive baseline. Runs the real CLI (node bin/slm.js) in child processes
+// and prints each step's wall time and a table of the figures.
+// Needs ../shared/corpora/18f-handbook.
 //
-//   node --import tsx bench/assistant.ts [--shared ../shared] [--out /tmp/slm-assistant] [--skip-train] [--pretrain 3m] [--sft-steps 260] [--synthetic 2600]
+//   node --import tsx bench/assistant.ts [--shared ../shared] [--out /tmp/slm-assistant] [--skip-train]
+//        [--budget 12m] [--synthetic 6000] [--preset nano] [--init-from MODEL_DIR]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, cpSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,13 +18,16 @@ import { parseArgs } from "node:util";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
-  options: { shared: { type: "string" }, out: { type: "string" }, pretrain: { type: "string" }, "sft-steps": { type: "string" }, synthetic: { type: "string" }, "skip-train": { type: "boolean" } },
+  options: {
+    shared: { type: "string" }, out: { type: "string" }, budget: { type: "string" }, synthetic: { type: "string" },
+    preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" },
+  },
 });
-const corpus = join(resolve(v.shared ?? join(repo, "..", "shared")), "corpora", "18f-handbook");
+const shared = resolve(v.shared ?? join(repo, "..", "shared"));
+const corpus = join(shared, "corpora", "18f-handbook");
 const out = resolve(v.out ?? "/tmp/slm-assistant");
-const pretrain = v.pretrain ?? "3m";
-const sftSteps = v["sft-steps"] ?? "260";
-const synthetic = v.synthetic ?? "2600";
+const budget = v.budget ?? "12m";
+const synthetic = v.synthetic ?? "6000";
 if (!existsSync(corpus)) {
   console.error(`bench/assistant: ${corpus} is absent; nothing to run`);
   process.exit(0);
@@ -44,21 +48,13 @@ function slm(step: string, args: string[], opts: { cwd?: string; training?: bool
   return r.stdout;
 }
 
-const ds18 = join(out, "18f"), dsNw = join(out, "northwind");
-const pre = join(out, "pre"), base = join(out, "base-512"), sft = join(out, "sft");
+const ds18 = join(out, "18f"), dsNw = join(out, "northwind"), reader = join(out, "reader");
 if (!v["skip-train"]) {
-  for (const d of [ds18, pre, base, sft]) rmSync(d, { recursive: true, force: true });
+  for (const d of [ds18, reader]) rmSync(d, { recursive: true, force: true });
   slm("ingest 18F + tokenizer", ["ingest", "pages", "--out", ds18, "--vocab-size", "8192"], { cwd: corpus, training: true });
-  slm(`pretrain nano (${pretrain})`, ["train", "--data", ds18, "--preset", "nano", "--time-budget", pretrain, "--eval-every", "1000", "--out", pre], { training: true });
-  // Context 256 -> 512: Llama has rotary positions and no learned position weights.
-  cpSync(join(pre, "model"), base, { recursive: true });
-  const cfgPath = join(base, "config.json");
-  const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
-  cfg.max_position_embeddings = 512;
-  writeFileSync(cfgPath, JSON.stringify(cfg, null, 2) + "\n");
   slm("index 18F", ["index", ds18, "--out", join(out, "18f.index")], { training: true });
-  slm(`grounded-qa SFT (${synthetic} synthetic, ${sftSteps} steps)`, ["finetune", "--task", "grounded-qa", "--base", base, "--index", join(out, "18f.index"), "--synthetic", synthetic,
-    "--out", sft, "--method", "full", "--lr", "1e-3", "--context", "512", "--max-steps", sftSteps, "--batch", "8", "--eval-every", "65"], { training: true });
+  const init = v["init-from"] ? ["--init-from", resolve(v["init-from"])] : ["--preset", v.preset ?? "nano"];
+  slm(`train reader (${synthetic} synthetic questions, ${budget} of steps)`, ["train-reader", "--index", join(out, "18f.index"), "--out", reader, ...init, "--synthetic", synthetic, "--time-budget", budget], { training: true });
 }
 if (!existsSync(join(out, "northwind.index"))) {
   rmSync(dsNw, { recursive: true, force: true });
@@ -71,31 +67,30 @@ interface Summary {
   unanswerable: { notFoundRate: number } | null; latencyMs: { mean: number; p95: number };
 }
 const sets = [
-  { name: "18F (tuned on)", index: "18f.index", q: "examples/qa/18f-handbook.jsonl", u: "examples/qa/18f-unanswerable.jsonl" },
-  { name: "Northwind (never tuned on)", index: "northwind.index", q: "examples/qa/handbook.jsonl", u: "examples/qa/handbook-unanswerable.jsonl" },
+  { name: "18F ours (44)", index: "18f.index", q: join(repo, "examples/qa/18f-handbook.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
+  { name: "18F qa.jsonl (40)", index: "18f.index", q: join(corpus, "qa.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
+  { name: "Northwind (40), never tuned on", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
 ];
 const answerers = [
-  { name: "model, copy decoding", args: ["--model", join(sft, "model"), "--decode", "copy"] },
-  { name: "model, copy-answer decoding", args: ["--model", join(sft, "model"), "--decode", "copy-answer"] },
-  { name: "model, free decoding", args: ["--model", join(sft, "model"), "--max-tokens", "64"] },
-  { name: "extractive baseline", args: [] as string[] },
+  { name: "reader", tag: "reader", args: ["--model", reader] },
+  { name: "extractive baseline", tag: "baseline", args: [] as string[] },
 ];
 const rows: string[] = [];
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`);
 for (const set of sets) {
   for (const a of answerers) {
-    const tag = `${set.name.split(" ")[0]}-${a.name.split(",")[0]}${a.args.includes("copy") ? "-copy" : a.args.includes("copy-answer") ? "-copyanswer" : a.args.length ? "-free" : ""}`.replace(/\s+/g, "");
-    const s = JSON.parse(slm(`eval ${set.name}: ${a.name}`, ["eval", "qa", "--index", join(out, set.index), "--questions", join(repo, set.q), "--unanswerable", join(repo, set.u),
+    const tag = `${set.name.split(" (")[0]!.replace(/\W+/g, "-")}-${a.tag}`;
+    const s = JSON.parse(slm(`eval ${set.name}: ${a.name}`, ["eval", "qa", "--index", join(out, set.index), "--questions", set.q, "--unanswerable", set.u,
       ...a.args, "--json", "--out", join(out, "reports", tag)])) as Summary;
     rows.push(`| ${set.name} | ${a.name} | ${pct(s.recall.hybrid?.["@3"])} | ${pct(s.accuracy)} | ${pct(s.citationCorrect)} | ${pct(s.falseNotFound)} | ${pct(s.unanswerable?.notFoundRate)} | ${s.latencyMs.mean.toFixed(0)} / ${s.latencyMs.p95.toFixed(0)} ms |`);
   }
 }
 const trainS = times.filter((t) => t.training).reduce((a, t) => a + t.s, 0);
-let params = "?";
+let info: Record<string, unknown> = {};
 try {
-  params = String(JSON.parse(readFileSync(join(sft, "summary.json"), "utf8")).params);
-} catch { /* no summary */ }
-console.log(`\nmachine: ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(1)).join(" ")}; model ${params} parameters`);
+  info = JSON.parse(readFileSync(join(reader, "reader.json"), "utf8"));
+} catch { /* no reader */ }
+console.log(`\nmachine: ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(1)).join(" ")}; reader ${String(info.params ?? "?")} parameters, ${String(info.steps ?? "?")} steps, synthetic validation accuracy@1 ${pct(info.valAccuracy as number | null)}`);
 console.log("\n| step | wall time |\n|---|---|");
 for (const t of times) console.log(`| ${t.step}${t.training ? " (training)" : ""} | ${t.s.toFixed(1)} s |`);
 if (trainS > 0) console.log(`| **training in all** | **${(trainS / 60).toFixed(1)} min** |`);

@@ -56,6 +56,23 @@ test("synthQuestion: a question that is not the sentence; cloze questions drop t
   assert.ok(cloze > 0, "some questions are cloze questions about the number");
 });
 
+test("synthQuestion: typed questions ask for the span's kind (time, address, amount) without the span itself", () => {
+  const cases: [string, RegExp, RegExp][] = [
+    ["Send the form to hr@northwind.example before you travel.", /^(What email address|Which address do I email|Where do I email) /, /@/],
+    ["Your payslip is published in Loomdesk three days before pay day.", /^(Where|Where can I|Which tool|Where do I) /, /Loomdesk/],
+    ["Submit the voucher within 5 business days of your return.", /^(How long|How soon|When|How many business days|How far ahead|Within how many business days) /, /\b5\b/],
+  ];
+  for (const [s, wh, span] of cases) {
+    let typed = 0;
+    for (let seed = 0; seed < 60; seed++) {
+      const q = synthQuestion(s, "Pay", new Rng(seed));
+      // Other kinds may start with the same wh-word but keep the sentence's words; typed ones drop the span.
+      if (wh.test(q) && !span.test(q)) typed++;
+    }
+    assert.ok(typed >= 3, `typed questions for "${s}": ${typed}`);
+  }
+});
+
 test("groundedTarget: the sentence holding the answer, cited by its source number", () => {
   const sources = [
     { n: 1, sourcePath: "a.md", headingPath: "A", sectionId: "d0#0", text: "Travel\nBook trains early." },

@@ -65,15 +65,17 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
   const kind = rng.uniform();
   if (kind < 0.4) {
     const m = body.match(NUMBER_SPAN);
-    if (m && m.index !== undefined && rng.uniform() < 0.5) {
-      // A typed question in a user's words: the wh-phrase of the answer's kind and some of the
-      // other content words, so that matching words alone does not find the sentence.
-      const unit = m[0].replace(/^[\d$,.\s]+/, "").trim().toLowerCase();
-      const rest = `${body.slice(0, m.index)} ${body.slice(m.index + m[0].length)}`;
-      const content = words(rest).filter((w) => !STOP_WORDS.has(w) && w.length > 2);
-      const keep = content.filter(() => rng.uniform() < 0.6);
-      const wh = typedWh(m[0], unit, rng);
-      return `${wh} ${(keep.length > 0 ? keep : content.slice(0, 2)).join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
+    const typed = typedSpan(body, rng);
+    if (typed && rng.uniform() < 0.6) {
+      // A typed question in a user's words: the wh-phrase of the answer's kind (a duration, an
+      // amount, a place, a time, an address…) and a few of the other content words, so that
+      // matching words alone does not single out the sentence.
+      const rest = `${body.slice(0, typed.start)} ${body.slice(typed.end)}`;
+      const content = [...new Set(words(rest).filter((w) => !STOP_WORDS.has(w) && w.length > 2))];
+      const p = 0.2 + 0.5 * rng.uniform();
+      let keep = content.filter(() => rng.uniform() < p);
+      if (keep.length < 2) keep = rng.shuffle(content.slice()).slice(0, 2);
+      return `${typed.wh} ${keep.join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
     }
     if (m && m.index !== undefined) {
       const unit = m[0].replace(/^[\d$,.\s]+/, "").trim();
@@ -99,15 +101,37 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
   return `${wh} ${keep.join(" ")}${topic ? ` ${topic.toLowerCase()}` : ""}?`;
 }
 
-const TIME_UNIT = /^(?:business |calendar )?(?:minute|hour|day|week|month|year)s?$/;
+const TIME_UNIT = /^(?:business |calendar |working )?(?:minute|hour|day|week|month|year)s?$/;
+const pickOf = (rng: Rng, xs: readonly string[]) => xs[rng.int(xs.length)]!;
 
 /** A wh-phrase asking for a number span's kind of answer: a duration, an amount of money, a share or a count. */
-function typedWh(span: string, unit: string, rng: Rng): string {
-  const pick = (xs: string[]) => xs[rng.int(xs.length)]!;
-  if (TIME_UNIT.test(unit)) return pick(["How long", "How soon", "When", `How many ${unit}`, "How far ahead", `Within how many ${unit}`]);
-  if (span.includes("$") || /dollar/.test(unit)) return pick(["How much", "What amount", "How much money"]);
-  if (span.includes("%") || unit === "percent") return pick(["What percentage", "What share", "How much"]);
-  return pick(unit ? [`How many ${unit}`, "How many", "What number of"] : ["How many", "How much", "What number of"]);
+function numberWh(span: string, unit: string, rng: Rng): string {
+  if (TIME_UNIT.test(unit)) return pickOf(rng, ["How long", "How soon", "When", `How many ${unit}`, "How far ahead", `Within how many ${unit}`]);
+  if (span.includes("$") || /dollar|euro|pound/.test(unit)) return pickOf(rng, ["How much", "What amount", "How much money"]);
+  if (span.includes("%") || unit === "percent") return pickOf(rng, ["What percentage", "What share", "How much"]);
+  return pickOf(rng, unit ? [`How many ${unit}`, "How many", "What number of"] : ["How many", "How much", "What number of"]);
+}
+
+/** Spans a question can ask for, with the wh-phrase that asks for each (first match of each kind). */
+const TYPED: { re: RegExp; wh: (m: RegExpMatchArray, rng: Rng) => string }[] = [
+  { re: /\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b/, wh: (_m, rng) => pickOf(rng, ["What email address", "Which address do I email", "Where do I email"]) },
+  { re: /\bhttps?:\/\/\S+/, wh: (_m, rng) => pickOf(rng, ["Where", "What link", "Which page"]) },
+  { re: /\b(?:before|after|by|at|until)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?(?=\W|$)/i, wh: (_m, rng) => pickOf(rng, ["By what time", "When", "What time"]) },
+  { re: /\b(?:on|every|each)\s+(?:the\s+\d+(?:st|nd|rd|th)|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b[^,.;]*/i, wh: (_m, rng) => pickOf(rng, ["When", "On what day", "Which day"]) },
+  { re: /\b(?:in|under|through|via|at|on)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+(?:[A-Z>][\w-]*|&|>))*/, wh: (_m, rng) => pickOf(rng, ["Where", "Where can I", "Which tool", "Where do I"]) },
+  { re: /\b(?:your manager|your supervisor|the [A-Z][\w-]*(?:\s+[A-Z][\w-]*)*\s+(?:team|office|desk)|HR|IT|Finance|Security|Payroll)\b/, wh: (_m, rng) => pickOf(rng, ["Who", "Whom do I ask", "Who handles"]) },
+];
+
+/** One span of the sentence a typed question can ask for (a number span, an address, a time, a place, a who), or null. */
+function typedSpan(body: string, rng: Rng): { start: number; end: number; wh: string } | null {
+  const found: { start: number; end: number; wh: string }[] = [];
+  const n = body.match(NUMBER_SPAN);
+  if (n && n.index !== undefined) found.push({ start: n.index, end: n.index + n[0].length, wh: numberWh(n[0], n[0].replace(/^[\d$,.\s]+/, "").trim().toLowerCase(), rng) });
+  for (const t of TYPED) {
+    const m = body.match(t.re);
+    if (m && m.index !== undefined) found.push({ start: m.index, end: m.index + m[0].length, wh: t.wh(m, rng) });
+  }
+  return found.length === 0 ? null : found[rng.int(found.length)]!;
 }
 
 /** `n` synthetic questions from the index's sections (sentences drawn uniformly over sections, then within one). */

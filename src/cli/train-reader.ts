@@ -35,6 +35,7 @@ const FLAGS = {
   "group-size": { type: "string" },
   lr: { type: "string" },
   "val-questions": { type: "string" },
+  "token-dropout": { type: "string" },
   "eval-every": { type: "string" },
   seed: { type: "string" },
   json: { type: "boolean" },
@@ -66,6 +67,7 @@ Options:
   --groups N            questions per step (default ${READER_TRAIN_DEFAULTS.groups})
   --group-size N        candidates per question per step, the right one included (default ${READER_TRAIN_DEFAULTS.groupSize})
   --lr X                peak learning rate (default ${READER_TRAIN_DEFAULTS.lr}; warmup then cosine)
+  --token-dropout P     share of word pieces hidden in each training pair (default ${READER_TRAIN_DEFAULTS.tokenDropout})
   --val-questions N     questions held out for validation accuracy (default 100)
   --eval-every N        steps between validations (default 200)
   --seed N              seed for questions, initialisation and order (default 0)
@@ -83,6 +85,8 @@ Example:
     const valN = intFlag("val-questions", v["val-questions"], 100, 0);
     const lr = v.lr === undefined ? READER_TRAIN_DEFAULTS.lr : Number(v.lr);
     if (!(lr > 0) || !Number.isFinite(lr)) throw new UsageError(`--lr must be a positive number, got "${v.lr}"`);
+    const tokenDropout = v["token-dropout"] === undefined ? READER_TRAIN_DEFAULTS.tokenDropout : Number(v["token-dropout"]);
+    if (!(tokenDropout >= 0 && tokenDropout < 1)) throw new UsageError(`--token-dropout must be in [0, 1), got "${v["token-dropout"]}"`);
     const timeBudgetMs = v["time-budget"] === undefined ? 0 : parseDuration("time-budget", v["time-budget"]);
     const cfg = {
       ...READER_TRAIN_DEFAULTS,
@@ -91,6 +95,7 @@ Example:
       maxSteps: intFlag("max-steps", v["max-steps"], v["time-budget"] === undefined ? READER_TRAIN_DEFAULTS.maxSteps : 1_000_000),
       evalEvery: intFlag("eval-every", v["eval-every"], 200),
       lr,
+      tokenDropout,
       timeBudgetMs,
       seed,
     };

@@ -3,7 +3,7 @@
 // server built and how it maps [n] back to sources), through the official
 // openai client: the assistant listed in /v1/models, citations in
 // non-streaming answers and on the final streamed chunk, the not-found path
-// (no model call), the extractive answerer, the section routes (JSON, page,
+// (no model call), the extractive and reader answerers, the section routes (JSON, page,
 // unknown id, no index), refused uses of the assistant id, and a bad index
 // path. Then once end to end through the worker backend on a tiny random model.
 import assert from "node:assert/strict";
@@ -19,6 +19,9 @@ import { buildIndex } from "../assistant/index-db.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
 import { NotFoundError } from "../errors.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
+import { saveReaderDir } from "../formats/reader-dir.ts";
+import { ReaderModel } from "../models/reader.ts";
+import { Rng } from "../util/rng.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { trainBpe } from "../tokenizer/index.ts";
 import type { GenerationRequest, GenerationResult } from "./backend.ts";
@@ -49,7 +52,7 @@ class GroundedFake extends FakeBackend {
   }
 }
 
-async function serve(opts: { index?: string; answerer?: "model" | "extractive"; backend?: FakeBackend } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
+async function serve(opts: { index?: string; answerer?: "model" | "extractive"; reader?: string; backend?: FakeBackend } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
   const backend = opts.backend ?? new GroundedFake({ contextLength: 4096 });
   const server = await startServer({ modelDir: "unused", port: 0, createBackend: async () => backend, ...opts });
   servers.push(server);
@@ -153,6 +156,25 @@ test("assistant: the extractive answerer cites without the model", async () => {
   const cites = (r as unknown as { citations: CitationOut[] }).citations;
   assert.equal(cites[0]!.heading_path, "Leave › Annual leave");
   assert.equal(backend.seen.length, 0);
+});
+
+test("assistant: --reader answers with a sentence the reader picks, cited, without the model; a bad reader fails at start", async () => {
+  const tok = await trainBpe((function* () {
+    for (let i = 0; i < 3; i++) for (const s of TINY_HANDBOOK) yield s.text;
+  })(), { vocabSize: 300 });
+  const readerDir = join(dir, "reader");
+  saveReaderDir(readerDir, new ReaderModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 160 }), new Rng(1)), tok);
+  const { backend, client } = await serve({ index: indexPath, reader: readerDir });
+  const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] });
+  const text = r.choices[0]!.message.content!;
+  const m = /^(.+) \[(\d)\]$/.exec(text);
+  assert.ok(m, text);
+  const cites = (r as unknown as { citations: CitationOut[] }).citations;
+  assert.equal(cites.length, 1);
+  assert.equal(cites[0]!.n, Number(m[2]));
+  assert.ok(TINY_HANDBOOK.some((sec) => sec.text.includes(m[1]!) && sec.source === cites[0]!.source_path), `${m[1]} is a sentence of ${cites[0]!.source_path}`);
+  assert.equal(backend.seen.length, 0);
+  await assert.rejects(serve({ index: indexPath, reader: join(dir, "no-such-reader") }), /reader\.json/);
 });
 
 test("no index: one model, the section routes are 404 error objects; a bad index path fails before the model loads", async () => {
