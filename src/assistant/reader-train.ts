@@ -16,7 +16,7 @@ import { Rng } from "../util/rng.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources } from "./prompt.ts";
-import { encodePair, readerCandidates, scoreCandidates, scorePairs, type EncodedPair, type ReaderCandidate } from "./reader.ts";
+import { encodePair, readerCandidates, scorePairs, type EncodedPair, type ReaderCandidate } from "./reader.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
 import type { QaSeed } from "./synth.ts";
 import { words } from "./terms.ts";
@@ -111,11 +111,13 @@ export interface ReaderTrainResult {
 }
 
 /** Share of examples whose positive gets the highest score among all their candidates. */
-export function readerAccuracy(model: ReaderModel, tokenizer: Tokenizer, examples: readonly ReaderExample[], idf: (t: string) => number): number {
+export function readerAccuracy(model: ReaderModel, examples: readonly ReaderExample[]): number {
   if (examples.length === 0) return Number.NaN;
   let right = 0;
+  const tape = new Tape({ grad: false });
   for (const ex of examples) {
-    const s = scoreCandidates({ model, tokenizer }, ex.question, ex.candidates, idf);
+    tape.reset();
+    const s = scorePairs(tape, model, ex.pairs).data;
     let best = 0;
     for (let i = 1; i < s.length; i++) if (s[i]! > s[best]!) best = i;
     if (best === ex.positive) right++;
@@ -130,7 +132,7 @@ function withDropout(p: EncodedPair, share: number, rng: Rng): EncodedPair {
 }
 
 /** Trains `model` in place on `train`, validating on `val`. */
-export function trainReader(model: ReaderModel, tokenizer: Tokenizer, train: readonly ReaderExample[], val: readonly ReaderExample[], idf: (t: string) => number, cfg: ReaderTrainConfig, onEvent: (e: ReaderTrainEvent) => void = () => {}): ReaderTrainResult {
+export function trainReader(model: ReaderModel, train: readonly ReaderExample[], val: readonly ReaderExample[], cfg: ReaderTrainConfig, onEvent: (e: ReaderTrainEvent) => void = () => {}): ReaderTrainResult {
   if (train.length === 0) throw new ConfigError("no reader training examples (retrieval never showed an answer sentence)");
   if (!(cfg.tokenDropout >= 0 && cfg.tokenDropout < 1)) throw new ConfigError(`token dropout must be in [0, 1), got ${cfg.tokenDropout}`);
   if (!(cfg.groupSize >= 2)) throw new ConfigError(`--group-size must be at least 2, got ${cfg.groupSize}`);
@@ -175,7 +177,7 @@ export function trainReader(model: ReaderModel, tokenizer: Tokenizer, train: rea
     emit({ type: "step", step, totalSteps, loss, lr, pairsPerSec: pairs / (elapsed / 1000), elapsedMs: elapsed });
     if (val.length > 0 && (step % cfg.evalEvery === 0 || step === totalSteps)) {
       model.eval();
-      emit({ type: "eval", step, accuracy: readerAccuracy(model, tokenizer, val, idf), questions: val.length, elapsedMs: performance.now() - t0 });
+      emit({ type: "eval", step, accuracy: readerAccuracy(model, val), questions: val.length, elapsedMs: performance.now() - t0 });
       model.train();
     }
   }

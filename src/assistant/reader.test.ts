@@ -102,9 +102,9 @@ test("training learns the tiny handbook's synthetic questions; a saved reader sc
   assert.ok(examples.length >= 60, `${examples.length} examples`);
   const train = examples.slice(20), val = examples.slice(0, 20);
   const model = new ReaderModel(tinyConfig(tok.vocabSize), new Rng(5));
-  const before = readerAccuracy(model, tok, train, idf);
-  const r = trainReader(model, tok, train, val, idf, { ...READER_TRAIN_DEFAULTS, maxSteps: 60, groups: 8, groupSize: 4, evalEvery: 60, lr: 3e-3 });
-  const afterTrain = readerAccuracy(model, tok, train, idf);
+  const before = readerAccuracy(model, train);
+  const r = trainReader(model, train, val, { ...READER_TRAIN_DEFAULTS, maxSteps: 60, groups: 8, groupSize: 4, evalEvery: 60, lr: 3e-3 });
+  const afterTrain = readerAccuracy(model, train);
   assert.equal(r.steps, 60);
   assert.ok(afterTrain > before + 0.2 && afterTrain >= 0.7, `training accuracy ${before} -> ${afterTrain}`);
   assert.ok(r.valAccuracy !== null && r.valAccuracy >= 0.5, `validation accuracy ${r.valAccuracy}`);

@@ -6,7 +6,7 @@
 // used to train it (reader-train.ts), so training sees exactly what answering
 // shows. Knows nothing about files or the CLI.
 import { ConfigError } from "../errors.ts";
-import { matchFeature, placeFeature, type ReaderBatch, type ReaderModel } from "../models/reader.ts";
+import { READER_POOL_SCALE, matchFeature, placeFeature, type ReaderBatch, type ReaderModel } from "../models/reader.ts";
 import { Tape, concatRows, gatherRows, type Tensor } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { sentences, type PromptSource } from "./prompt.ts";
@@ -120,12 +120,12 @@ export function packReaderBatch(pairs: readonly EncodedPair[]): ReaderBatch {
   const T = Math.max(...pairs.map((p) => p.ids.length)), B = pairs.length;
   const ids = new Int32Array(B * T), match = new Int32Array(B * T), place = new Int32Array(B * T), pool = new Float32Array(B * T);
   pairs.forEach((p, b) => {
-    const o = b * T, cand = p.ids.length - p.questionTokens;
+    const o = b * T;
     for (let t = 0; t < p.ids.length; t++) {
       ids[o + t] = p.ids[t]!;
       match[o + t] = p.match[t]!;
       place[o + t] = p.place[t]!;
-      if (t >= p.questionTokens) pool[o + t] = 1 / cand;
+      if (t >= p.questionTokens) pool[o + t] = 1 / READER_POOL_SCALE;
     }
     // Padding reuses the last real token's features; it comes after every real token, so causal attention keeps it out.
     for (let t = p.ids.length; t < T; t++) match[o + t] = p.match[p.ids.length - 1]!, place[o + t] = p.place[p.ids.length - 1]!;

@@ -138,7 +138,7 @@ Example:
       const val: ReaderExample[] = order.slice(0, nVal).map((i) => built.examples[i]!);
       const train: ReaderExample[] = order.slice(nVal).map((i) => built.examples[i]!);
 
-      const result = trainReader(model, tokenizer, train, val, (t) => index.idf(t), cfg, (e) => {
+      const result = trainReader(model, train, val, cfg, (e) => {
         if (v.json) return ctx.out(JSON.stringify(e));
         if (e.type === "step") status.update(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  ${e.pairsPerSec.toFixed(0)} pairs/s  ${formatDuration(e.elapsedMs)}`);
         else status.log(`step ${e.step}: validation accuracy@1 ${(e.accuracy * 100).toFixed(1)}% of ${e.questions} questions (${formatDuration(e.elapsedMs)})`);

@@ -5,8 +5,8 @@
 // is in and whether (and how rarely) its word also occurs in the other segment
 // (the "exact match" feature of reading-comprehension models such as DrQA),
 // and, for candidate tokens, the retrieval rank of the source and the
-// sentence's place in its section. The score is a linear head on the mean of
-// the candidate tokens' final hidden states (causal attention: each candidate
+// sentence's place in its section. The score is a linear head on the (scaled)
+// sum of the candidate tokens' final hidden states (causal attention: each candidate
 // token sees the whole question). Trained with cross-entropy over the scores
 // of one question's candidates (src/assistant/reader-train.ts).
 // Knows nothing about tokenizers, text or files (features come in as ids).
@@ -42,6 +42,13 @@ export function placeFeature(segment: 0 | 1, rank: number, position: number): nu
   return base + r * READER_POSITIONS + p;
 }
 
+/**
+ * The candidate's final states are summed, scaled by 1/READER_POOL_SCALE (about a sentence's
+ * length in tokens), not averaged: with a mean, one matching word in a short sentence outweighed
+ * several in a long one, and the reader preferred short sentences that merely mention a topic.
+ */
+export const READER_POOL_SCALE = 16;
+
 /** B padded sequences of T tokens: ids, the two feature rows per token, and the pooling weights. */
 export interface ReaderBatch {
   batch: number;
@@ -49,7 +56,7 @@ export interface ReaderBatch {
   ids: Int32Array;
   match: Int32Array;
   place: Int32Array;
-  /** 1/(candidate tokens of the sequence) on its candidate tokens, 0 elsewhere (question, padding). */
+  /** 1/READER_POOL_SCALE on the sequence's candidate tokens, 0 elsewhere (question, padding). */
   pool: Float32Array;
 }
 
