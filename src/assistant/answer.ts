@@ -20,7 +20,7 @@ import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { chatTemplateFor } from "../train/sft.ts";
 import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
-import { readerAnswer, type Reader } from "./reader.ts";
+import { readerAnswer, readerIdf, type Reader } from "./reader.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
 import { contentTerms, words } from "./terms.ts";
 
@@ -234,7 +234,7 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
 
   if (opts.reader) {
     const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });
-    const best = readerAnswer(opts.reader, question, sources, (t) => opts.index.idf(t));
+    const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index));
     if (!best) return notFoundResult(sources.map(toCitation), null);
     const src = sources[best.candidate.n - 1]!;
     return { text: `${best.candidate.text} [${best.candidate.n}]`, citations: [toCitation(src)], sources: sources.map(toCitation), notFound: false, method, retrieval, usage: null, ms: performance.now() - t0 };

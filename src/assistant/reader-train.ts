@@ -16,7 +16,7 @@ import { Rng } from "../util/rng.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources } from "./prompt.ts";
-import { encodePair, readerCandidates, scorePairs, type EncodedPair, type ReaderCandidate } from "./reader.ts";
+import { encodePair, readerCandidates, readerIdf, scorePairs, type EncodedPair, type ReaderCandidate } from "./reader.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
 import type { QaSeed } from "./synth.ts";
 import { words } from "./terms.ts";
@@ -49,7 +49,7 @@ function norm(s: string): string {
 export function buildReaderExamples(seeds: readonly QaSeed[], o: ReaderDataOptions): { examples: ReaderExample[]; missed: number; single: number } {
   const k = o.k ?? 3;
   const mode = o.mode ?? (o.embedder ? "hybrid" : "bm25");
-  const idf = (t: string) => o.index.idf(t);
+  const idf = readerIdf(o.index);
   const examples: ReaderExample[] = [];
   let missed = 0, single = 0;
   for (const seed of seeds) {

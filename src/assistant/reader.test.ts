@@ -21,7 +21,7 @@ import { answer } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import type { PromptSource } from "./prompt.ts";
-import { encodePair, idfLevel, packReaderBatch, readerCandidates, scoreCandidates, scorePairs } from "./reader.ts";
+import { encodePair, idfLevel, packReaderBatch, readerCandidates, readerIdf, scoreCandidates, scorePairs } from "./reader.ts";
 import { READER_TRAIN_DEFAULTS, buildReaderExamples, readerAccuracy, trainReader } from "./reader-train.ts";
 import { synthSeeds } from "./synth.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "./testing.ts";
@@ -30,7 +30,7 @@ const dir = mkdtempSync(join(tmpdir(), "slm-reader-"));
 const emb = new HashEmbedder(128);
 buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: join(dir, "t.index"), embedder: emb });
 const index = SectionIndex.open(join(dir, "t.index"));
-const idf = (t: string) => index.idf(t);
+const idf = readerIdf(index);
 let tok: Tokenizer;
 const tinyConfig = (vocab: number) => presetConfig("nano", vocab, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 160 });
 after(() => {
@@ -57,11 +57,11 @@ test("candidates are the shown sentences without heading lines, with source numb
 
 test("pair features: segment, match level by rarity on words shared with the other side, source place", () => {
   const cand = readerCandidates(SOURCES)[0]!;
-  const p = encodePair(tok, "How many days of annual leave?", cand, () => 6);
+  const p = encodePair(tok, "How many days of annual leave?", cand, () => 0.8);
   const q = p.questionTokens;
   assert.ok(q > 0 && q < p.ids.length);
   assert.deepEqual(tok.decode(p.ids.slice(0, q)), "How many days of annual leave?");
-  // Question tokens: segment 0; "days", "annual", "leave" occur in the candidate (level 4 at IDF 6), "How", "many", "of" are stop words.
+  // Question tokens: segment 0; "days", "annual", "leave" occur in the candidate (level 4 at relative IDF 0.8), "How", "many", "of" are stop words.
   const qLevels = p.match.slice(0, q);
   assert.ok(qLevels.every((m) => m === matchFeature(0, 0) || m === matchFeature(0, 4)));
   assert.ok(qLevels.includes(matchFeature(0, 4)) && qLevels.includes(matchFeature(0, 0)));
@@ -70,7 +70,8 @@ test("pair features: segment, match level by rarity on words shared with the oth
   assert.equal(cLevels.filter((m) => m === matchFeature(1, 4)).length >= 3, true);
   assert.ok(p.place.slice(0, q).every((x) => x === placeFeature(0, 0, 0)));
   assert.ok(p.place.slice(q).every((x) => x === placeFeature(1, 0, 0)));
-  assert.deepEqual([idfLevel(0.7), idfLevel(3), idfLevel(4), idfLevel(7)], [1, 2, 3, 4]);
+  assert.deepEqual([idfLevel(0.1), idfLevel(0.4), idfLevel(0.5), idfLevel(0.9)], [1, 2, 3, 4]);
+  assert.ok(Math.abs(readerIdf({ idf: () => Math.log(9), size: 8 })("x") - 1) < 1e-12);
 });
 
 test("a pair scores the same alone and padded in a batch with longer pairs", () => {

@@ -54,9 +54,23 @@ function wordSpans(text: string): WordSpan[] {
   return out;
 }
 
-/** Match level of a word whose stem occurs in the other segment: its IDF bucket, 1 (common) to 4 (rare). */
-export function idfLevel(idf: number): number {
-  return idf < 2 ? 1 : idf < 3.5 ? 2 : idf < 5 ? 3 : 4;
+/**
+ * Match level of a word whose stem occurs in the other segment: the bucket of its relative IDF
+ * (see readerIdf), 1 (common) to 4 (rare).
+ */
+export function idfLevel(relIdf: number): number {
+  return relIdf < 0.26 ? 1 : relIdf < 0.46 ? 2 : relIdf < 0.66 ? 3 : 4;
+}
+
+/**
+ * An index's IDF relative to its largest possible value, ln(1 + N) for N sections, so a word
+ * found in one section is "rare" in a 200-section handbook as in a 2,000-section one and a reader
+ * trained on one corpus sees the same feature levels on another. (The buckets of idfLevel were
+ * 2, 3.5 and 5 nats on the 1,959-section 18F index: 0.26, 0.46, 0.66 of its ln(1 + N).)
+ */
+export function readerIdf(index: { idf(stem: string): number; readonly size: number }): (stem: string) => number {
+  const top = Math.log(1 + Math.max(1, index.size));
+  return (t) => index.idf(t) / top;
 }
 
 interface EncodedText {
