@@ -12,12 +12,12 @@ import { ConfigError } from "../errors.ts";
 import { generate } from "../infer/generate.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
-import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
 import { answer, copyCandidates, copyDecode } from "./answer.ts";
 import { HashEmbedder, ModelEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { groundedMessages, type PromptSource } from "./prompt.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "./testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-answer-"));
 const emb = new HashEmbedder(128);
@@ -30,9 +30,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 before(async () => {
-  tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 320 });
+  tok = await tinyTokenizer(320);
   model = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 320 }), 3);
 });
 

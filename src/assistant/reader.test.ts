@@ -15,7 +15,7 @@ import { presetConfig } from "../models/index.ts";
 import { ReaderModel, matchFeature, placeFeature } from "../models/reader.ts";
 import { Tape } from "../tensor/index.ts";
 import { checkTapeGradients } from "../tensor/testing.ts";
-import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { answer } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
@@ -24,7 +24,7 @@ import type { PromptSource } from "./prompt.ts";
 import { encodePair, idfLevel, packReaderBatch, readerCandidates, readerIdf, scoreCandidates, scorePairs } from "./reader.ts";
 import { READER_TRAIN_DEFAULTS, buildReaderExamples, readerAccuracy, trainReader } from "./reader-train.ts";
 import { synthSeeds } from "./synth.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "./testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-reader-"));
 const emb = new HashEmbedder(128);
@@ -38,9 +38,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 before(async () => {
-  tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 320 });
+  tok = await tinyTokenizer(320);
 });
 
 const SOURCES: PromptSource[] = [

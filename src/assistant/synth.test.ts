@@ -12,14 +12,14 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { buildGroundedPrompt } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { NOT_FOUND_TEXT, groundedMessages } from "./prompt.ts";
 import { answerSentences, buildGroundedExamples, groundedTarget, parseTeacherReply, readQaPairs, synthQuestion, synthSeeds, teacherSeeds } from "./synth.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "./testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-synth-"));
 const emb = new HashEmbedder(128);
@@ -27,9 +27,7 @@ buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: join(dir, "t.index
 const index = SectionIndex.open(join(dir, "t.index"));
 let tok: Tokenizer;
 before(async () => {
-  tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 320 });
+  tok = await tinyTokenizer(320);
 });
 after(() => {
   index.close();

@@ -1,8 +1,11 @@
 // Test helpers for the assistant: a tiny handbook written as a dataset
 // directory (manifest.json + documents.jsonl, the shape `slm ingest` writes),
-// so index, retrieval and answer tests need no ingest run.
+// so index, retrieval and answer tests need no ingest run; and a byte-level
+// BPE tokenizer trained on it.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
+import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
 
 export interface TinySection {
   source: string;
@@ -37,4 +40,11 @@ export function writeTinyDataset(dir: string, sections: TinySection[] = TINY_HAN
   writeFileSync(join(dir, "manifest.json"), JSON.stringify({ version: 1, counts: { sections: rows.length } }));
   writeFileSync(join(dir, "documents.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
   return dir;
+}
+
+/** A byte-level BPE tokenizer trained on the tiny handbook (each section seen five times). */
+export function tinyTokenizer(vocabSize: number): Promise<Tokenizer> {
+  return trainBpe((function* () {
+    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
+  })(), { vocabSize });
 }

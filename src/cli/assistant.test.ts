@@ -8,8 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
-import { trainBpe } from "../tokenizer/index.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-assist-"));
@@ -86,9 +85,7 @@ test("usage errors exit 2; a corrupt index exits 1 naming the file", async () =>
 
 test("slm train-reader trains and saves a reader that slm ask and slm eval qa use through --model", async () => {
   if (!existsSync(index)) assert.equal((await run(["index", ds, "--out", index, "--dim", "64"])).code, 0);
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 300 });
+  const tok = await tinyTokenizer(300);
   const tokDir = join(dir, "tok");
   tok.save(tokDir);
   const out = join(dir, "reader");

@@ -11,10 +11,9 @@ import { after, before, test } from "node:test";
 
 import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
-import { trainBpe } from "../tokenizer/index.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-gqa-"));
@@ -23,9 +22,7 @@ const base = join(dir, "base"), index = join(dir, "t.index");
 
 before(async () => {
   buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: index, embedder: new HashEmbedder(64) });
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 320 });
+  const tok = await tinyTokenizer(320);
   saveModelDir(base, createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }), 4), { tokenizer: tok });
 });
 

@@ -9,11 +9,11 @@ import { after, before, test } from "node:test";
 
 import { HashEmbedder } from "../assistant/embed.ts";
 import { SectionIndex, buildIndex } from "../assistant/index-db.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { main } from "../cli/main.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { countParameters, createModel, presetConfig } from "../models/index.ts";
-import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
 import { compareModels, textBitsPerByte, validationTexts } from "./compare.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-compare-"));
@@ -24,9 +24,7 @@ writeFileSync(join(ds, "manifest.json"), JSON.stringify({ ...man, split: { valFr
 let tok: Tokenizer;
 const cfg = (v: number, d: number) => presetConfig("nano", v, { dModel: d, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: d / 2, ffnDim: 2 * d, maxSeqLen: 320 });
 before(async () => {
-  tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 300 });
+  tok = await tinyTokenizer(300);
 });
 
 test("validationTexts joins the sections of the manifest's validation documents", () => {

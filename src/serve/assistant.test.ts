@@ -16,14 +16,13 @@ import OpenAI from "openai";
 
 import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
-import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
+import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { NotFoundError } from "../errors.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { saveReaderDir } from "../formats/reader-dir.ts";
 import { ReaderModel } from "../models/reader.ts";
 import { Rng } from "../util/rng.ts";
 import { createModel, presetConfig } from "../models/index.ts";
-import { trainBpe } from "../tokenizer/index.ts";
 import type { GenerationRequest, GenerationResult } from "./backend.ts";
 import { startServer, type RunningServer } from "./server.ts";
 import { FakeBackend, sseData } from "./testing.ts";
@@ -159,9 +158,7 @@ test("assistant: the extractive answerer cites without the model", async () => {
 });
 
 test("assistant: --reader answers with a sentence the reader picks, cited, without the model; a bad reader fails at start", async () => {
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 3; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 300 });
+  const tok = await tinyTokenizer(300);
   const readerDir = join(dir, "reader");
   saveReaderDir(readerDir, new ReaderModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 160 }), new Rng(1)), tok);
   const { backend, client } = await serve({ index: indexPath, reader: readerDir });
@@ -196,9 +193,7 @@ test("no index: one model, the section routes are 404 error objects; a bad index
 });
 
 test("assistant end to end: the worker backend generates from the fitted grounded prompt", async () => {
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 5; i++) for (const s of TINY_HANDBOOK) yield s.text;
-  })(), { vocabSize: 320 });
+  const tok = await tinyTokenizer(320);
   const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 512 });
   const modelDir = join(dir, "tiny");
   saveModelDir(modelDir, createModel(config, 3), { tokenizer: tok });
