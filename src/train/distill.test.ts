@@ -8,10 +8,11 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { ShardSet, ShardWriter } from "../data/shards.ts";
+import { ShardSet } from "../data/shards.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
+import { writePatternSplit } from "./testing.ts";
 import { WindowSampler } from "./batches.ts";
 import { checkSameVocabulary, distill, studentFromTeacher } from "./distill.ts";
 import { TeacherCache, buildTeacherCache, topK, type CacheSpec } from "./teacher-cache.ts";
@@ -20,20 +21,8 @@ const root = mkdtempSync(join(tmpdir(), "slm-distill-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const V = 64;
-function makeSplit(dir: string, split: string, n: number, seed: number): void {
-  const r = new Rng(seed);
-  const w = new ShardWriter({ dir, split, vocabSize: V });
-  const ids: number[] = [];
-  let t = r.int(V);
-  for (let i = 0; i < n; i++) {
-    ids.push(t);
-    t = r.uniform() < 0.05 ? r.int(V) : (3 * t + 1) % V;
-  }
-  w.write(ids);
-  w.close();
-}
-makeSplit(root, "train", 4000, 1);
-makeSplit(root, "val", 600, 2);
+writePatternSplit(root, "train", 4000, 1, V);
+writePatternSplit(root, "val", 600, 2, V);
 const trainSet = ShardSet.open(root, "train");
 const valSet = ShardSet.open(root, "val");
 after(() => {

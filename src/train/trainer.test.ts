@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 
 import { ConfigError } from "../errors.ts";
-import { ShardSet, ShardWriter } from "../data/shards.ts";
+import { ShardSet } from "../data/shards.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
-import { Rng } from "../util/rng.ts";
+import { writePatternSplit } from "./testing.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { train, type TrainConfig, type TrainEvent } from "./trainer.ts";
 
@@ -16,20 +16,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 // A learnable stream: token t+1 = (3·t + 1) mod 64, restarted at random points.
 const V = 64;
-function makeSplit(split: string, n: number, seed: number): void {
-  const r = new Rng(seed);
-  const w = new ShardWriter({ dir: root, split, vocabSize: V });
-  const ids: number[] = [];
-  let t = r.int(V);
-  for (let i = 0; i < n; i++) {
-    ids.push(t);
-    t = r.uniform() < 0.05 ? r.int(V) : (3 * t + 1) % V;
-  }
-  w.write(ids);
-  w.close();
-}
-makeSplit("train", 20000, 1);
-makeSplit("val", 3000, 2);
+writePatternSplit(root, "train", 20000, 1, V);
+writePatternSplit(root, "val", 3000, 2, V);
 
 function tinyModel(seed = 0): CausalLM {
   return createModel(presetConfig("nano", V, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 32 }), seed);
