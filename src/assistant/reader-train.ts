@@ -13,6 +13,7 @@ import { ReaderModel } from "../models/reader.ts";
 import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, reshape, type LrSchedule } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
+import { questionKinds } from "./answer-type.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources } from "./prompt.ts";
@@ -67,10 +68,19 @@ export function buildReaderExamples(seeds: readonly QaSeed[], o: ReaderDataOptio
       single++;
       continue;
     }
-    examples.push({ question: seed.question, candidates, positive, pairs: candidates.map((c) => encodePair(o.tokenizer, seed.question, c, idf)) });
+    const kinds = questionKinds(seed.question);
+    examples.push({ question: seed.question, candidates, positive, pairs: candidates.map((c) => encodePair(o.tokenizer, seed.question, c, idf, kinds)) });
   }
   return { examples, missed, single };
 }
+
+/**
+ * Longest sentence synthetic reader questions are made from (words). Grounded-QA generation keeps
+ * to 40 (a model writes the answer out); a reader only points at it, and with 40 it learned that
+ * long sentences are never answers: on the Northwind handbook, whose answers are often long
+ * sentences, it then chose short ones that merely shared a word.
+ */
+export const READER_ANSWER_WORDS = 80;
 
 export interface ReaderTrainConfig {
   /** Questions per step (default 16). */

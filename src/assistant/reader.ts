@@ -6,9 +6,10 @@
 // used to train it (reader-train.ts), so training sees exactly what answering
 // shows. Knows nothing about files or the CLI.
 import { ConfigError } from "../errors.ts";
-import { READER_POOL_SCALE, matchFeature, placeFeature, type ReaderBatch, type ReaderModel } from "../models/reader.ts";
+import { kindFeature, matchFeature, placeFeature, type ReaderBatch, type ReaderModel } from "../models/reader.ts";
 import { Tape, concatRows, gatherRows, type Tensor } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
+import { findSpans, questionKinds, type SpanKind, type TypedSpan } from "./answer-type.ts";
 import { sentences, type PromptSource } from "./prompt.ts";
 import { STOP_WORDS, stem } from "./terms.ts";
 
@@ -76,26 +77,33 @@ export function readerIdf(index: { idf(stem: string): number; readonly size: num
 interface EncodedText {
   ids: number[];
   levels: number[];
+  /** Per token: whether it overlaps one of the given typed spans. */
+  inSpan: boolean[];
 }
 
-/** Token ids of `text` (at most `max`) and, per token, the highest match level of the words it overlaps. */
-function encodeSegment(tok: Tokenizer, text: string, other: ReadonlySet<string>, idf: (stem: string) => number, max: number): EncodedText {
+/**
+ * Token ids of `text` (at most `max`) and, per token, the highest match level of the words it
+ * overlaps and whether it overlaps one of `spans`.
+ */
+function encodeSegment(tok: Tokenizer, text: string, other: ReadonlySet<string>, idf: (stem: string) => number, max: number, spans: readonly TypedSpan[] = []): EncodedText {
   const { ids, starts } = tok.encodeWithOffsets(text, { addSpecialTokens: false });
-  const spans = wordSpans(text);
-  const levels: number[] = [];
+  const ws = wordSpans(text);
+  const levels: number[] = [], inSpan: boolean[] = [];
   let w = 0;
   const n = Math.min(ids.length, max);
   for (let i = 0; i < n; i++) {
     const s = starts[i]!, e = i + 1 < starts.length ? starts[i + 1]! : text.length;
-    while (w < spans.length && spans[w]!.end <= s) w++;
+    while (w < ws.length && ws[w]!.end <= s) w++;
     let level = 0;
-    for (let j = w; j < spans.length && spans[j]!.start < e; j++) {
-      const key = spans[j]!.key;
+    for (let j = w; j < ws.length && ws[j]!.start < e; j++) {
+      const key = ws[j]!.key;
       if (key !== null && other.has(key)) level = Math.max(level, idfLevel(idf(key)));
     }
     levels.push(level);
+    // A token inside a span, not merely the space before it.
+    inSpan.push(spans.some((sp) => sp.start < e && sp.end > s && text.slice(Math.max(s, sp.start), Math.min(e, sp.end)).trim() !== ""));
   }
-  return { ids: ids.slice(0, n), levels };
+  return { ids: ids.slice(0, n), levels, inSpan };
 }
 
 function keysOf(text: string): Set<string> {
@@ -109,21 +117,33 @@ export interface EncodedPair {
   ids: number[];
   match: number[];
   place: number[];
+  kind: number[];
+  /** Lexical overlap: the sum of the relative IDF of the stems question and candidate share. */
+  lex: number;
   /** Tokens of the question (the rest are the candidate's). */
   questionTokens: number;
 }
 
-/** Encodes a pair: the question's tokens, then the candidate's, each token with its segment/match and place features. */
-export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandidate, idf: (stem: string) => number): EncodedPair {
+/**
+ * Encodes a pair: the question's tokens, then the candidate's, each token with its segment/match,
+ * place and answer-type features, and the pair's lexical overlap. `kinds`: the kinds of answer the
+ * question asks for (questionKinds; computed when not given).
+ */
+export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandidate, idf: (stem: string) => number, kinds: ReadonlySet<SpanKind> = questionKinds(question)): EncodedPair {
   const qKeys = keysOf(question), cKeys = keysOf(cand.text);
+  const typed = kinds.size > 0;
   const q = encodeSegment(tok, question, cKeys, idf, READER_QUESTION_TOKENS);
-  const c = encodeSegment(tok, cand.text, qKeys, idf, READER_CANDIDATE_TOKENS);
-  if (c.ids.length === 0) c.ids.push(0), c.levels.push(0); // an empty candidate still needs a token to pool
+  const c = encodeSegment(tok, cand.text, qKeys, idf, READER_CANDIDATE_TOKENS, typed ? findSpans(cand.text, kinds) : []);
+  if (c.ids.length === 0) c.ids.push(0), c.levels.push(0), c.inSpan.push(false); // an empty candidate still needs a token to pool
   const qPlace = placeFeature(0, 0, 0), cPlace = placeFeature(1, cand.n - 1, cand.position);
+  let lex = 0;
+  for (const k of qKeys) if (cKeys.has(k)) lex += idf(k);
   return {
     ids: [...q.ids, ...c.ids],
     match: [...q.levels.map((l) => matchFeature(0, l)), ...c.levels.map((l) => matchFeature(1, l))],
     place: [...q.ids.map(() => qPlace), ...c.ids.map(() => cPlace)],
+    kind: [...q.ids.map(() => kindFeature(0, typed, false)), ...c.inSpan.map((x) => kindFeature(1, typed, x))],
+    lex,
     questionTokens: q.ids.length,
   };
 }
@@ -132,19 +152,23 @@ export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandida
 export function packReaderBatch(pairs: readonly EncodedPair[]): ReaderBatch {
   if (pairs.length === 0) throw new ConfigError("a reader batch needs at least one pair");
   const T = Math.max(...pairs.map((p) => p.ids.length)), B = pairs.length;
-  const ids = new Int32Array(B * T), match = new Int32Array(B * T), place = new Int32Array(B * T), pool = new Float32Array(B * T);
+  const ids = new Int32Array(B * T), match = new Int32Array(B * T), place = new Int32Array(B * T), kind = new Int32Array(B * T), pool = new Float32Array(B * T);
+  const lex = new Float32Array(B);
   pairs.forEach((p, b) => {
     const o = b * T;
     for (let t = 0; t < p.ids.length; t++) {
       ids[o + t] = p.ids[t]!;
       match[o + t] = p.match[t]!;
       place[o + t] = p.place[t]!;
-      if (t >= p.questionTokens) pool[o + t] = 1 / READER_POOL_SCALE;
+      kind[o + t] = p.kind[t]!;
     }
+    pool[o + p.ids.length - 1] = 1; // the last token: with causal attention it has read the whole pair
     // Padding reuses the last real token's features; it comes after every real token, so causal attention keeps it out.
-    for (let t = p.ids.length; t < T; t++) match[o + t] = p.match[p.ids.length - 1]!, place[o + t] = p.place[p.ids.length - 1]!;
+    const last = p.ids.length - 1;
+    for (let t = p.ids.length; t < T; t++) (match[o + t] = p.match[last]!), (place[o + t] = p.place[last]!), (kind[o + t] = p.kind[last]!);
+    lex[b] = p.lex;
   });
-  return { batch: B, seqLen: T, ids, match, place, pool };
+  return { batch: B, seqLen: T, ids, match, place, kind, lex, pool };
 }
 
 /** A trained reader with its tokenizer, ready to choose answers. */
@@ -173,7 +197,8 @@ export function scorePairs(g: Tape, model: ReaderModel, pairs: readonly EncodedP
 /** Scores every candidate for the question (inference tape). */
 export function scoreCandidates(reader: Reader, question: string, cands: readonly ReaderCandidate[], idf: (stem: string) => number): number[] {
   if (cands.length === 0) return [];
-  const pairs = cands.map((c) => encodePair(reader.tokenizer, question, c, idf));
+  const kinds = questionKinds(question);
+  const pairs = cands.map((c) => encodePair(reader.tokenizer, question, c, idf, kinds));
   return [...scorePairs(new Tape({ grad: false }), reader.model, pairs).data];
 }
 

@@ -18,7 +18,8 @@ import { buildGroundedPrompt } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { NOT_FOUND_TEXT, groundedMessages } from "./prompt.ts";
-import { answerSentences, buildGroundedExamples, groundedTarget, parseTeacherReply, readQaPairs, synthQuestion, synthSeeds, teacherSeeds } from "./synth.ts";
+import { answerSentences, buildGroundedExamples, groundedTarget, parseTeacherReply, readQaPairs, shortQuestion, synthQuestion, synthSeeds, teacherSeeds } from "./synth.ts";
+import { STOP_WORDS, words } from "./terms.ts";
 import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-synth-"));
@@ -69,6 +70,27 @@ test("synthQuestion: typed questions ask for the span's kind (time, address, amo
     }
     assert.ok(typed >= 3, `typed questions for "${s}": ${typed}`);
   }
+});
+
+test("shortQuestion: a few of the sentence's words, as users ask; synthSeeds makes them for long sentences too", () => {
+  const s = "To apply for leave, submit a leave request in Loomdesk at least 10 working days before the first day you want off, and wait for your manager to approve it.";
+  const sentenceWords = new Set(words(s));
+  for (let seed = 0; seed < 50; seed++) {
+    const q = shortQuestion(s, "Leave › Requesting leave", new Rng(seed));
+    assert.ok(q.endsWith("?") && q !== s, q);
+    const shared = [...new Set(words(q.replace(/\([^)]*\)/, "")))].filter((w) => sentenceWords.has(w) && !STOP_WORDS.has(w) && w.length > 2);
+    // One to four words, and one more when the wh-phrase itself names one ("Which day").
+    assert.ok(shared.length >= 1 && shared.length <= 5, `"${q}" shares ${shared.length} content words with its sentence`);
+  }
+  const long = synthSeeds(index, 300, 1, { maxWords: 80, style: "short" });
+  const mixed = synthSeeds(index, 300, 1);
+  const avg = (xs: { question: string }[]) => xs.reduce((a, x) => a + words(x.question).length, 0) / xs.length;
+  assert.ok(avg(long) < avg(mixed), `short questions average ${avg(long)} words, mixed ${avg(mixed)}`);
+  assert.ok(long.every((x) => words(x.answer).length <= 80));
+  // A 29-word and a 59-word sentence: both may be reader answers, only the first a written one.
+  const text = `Heading\n${s} ${s.replace(/\.$/, "")} and ${s.toLowerCase()}`;
+  assert.equal(answerSentences(text, 80).length, 2);
+  assert.equal(answerSentences(text).length, 1);
 });
 
 test("groundedTarget: the sentence holding the answer, cited by its source number", () => {

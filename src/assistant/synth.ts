@@ -24,6 +24,7 @@ import type { Embedder } from "./embed.ts";
 import type { Section, SectionIndex } from "./index-db.ts";
 import { NOT_FOUND_TEXT, groundedExample, sentences, type PromptSource } from "./prompt.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
+import { firstSpan, isTimeUnit, numberUnit, type SpanKind, type TypedSpan } from "./answer-type.ts";
 import { STOP_WORDS, words } from "./terms.ts";
 
 /** A question with what answers it: a sentence of a section (synthetic, teacher) or an answer string (user pairs). */
@@ -37,16 +38,18 @@ export interface QaSeed {
   sectionId?: string;
 }
 
-const NUMBER_SPAN = /\b(?:\$?\d[\d,.]*(?:\s*(?:percent|%|minutes?|hours?|days?|weeks?|months?|years?|business days?|calendar days?|dollars?|people|times))?)/i;
 const WH = ["What", "How", "When", "Which", "Who", "Where", "Why"];
 
-/** Sentences of a section fit to be answers: not the heading line, 6..40 words, prose (not a table row or code). */
-export function answerSentences(text: string): string[] {
+/**
+ * Sentences of a section fit to be answers: not the heading line, 6..maxWords words (default 40,
+ * short enough for a model to write out), prose (not a table row or code).
+ */
+export function answerSentences(text: string, maxWords = 40): string[] {
   const sents = sentences(text);
   return sents.filter((s, i) => {
     if (i === 0 && sents.length > 1) return false;
     const n = words(s).length;
-    return n >= 6 && n <= 40 && !/^[|`#>]/.test(s) && /[a-z]/.test(s);
+    return n >= 6 && n <= maxWords && !/^[|`#>]/.test(s) && /[a-z]/.test(s);
   });
 }
 
@@ -60,27 +63,17 @@ function lowerFirst(s: string): string {
  * sentence with some words dropped turned into a question, or wh-word + content words + heading.
  */
 export function synthQuestion(s: string, heading: string, rng: Rng): string {
-  const body = s.replace(/\s*\[[^\]]*\]\([^)]*\)/g, "").replace(/[.!?:;]+$/, "").trim();
+  const body = questionBody(s);
   const topic = heading.split(" › ").pop() ?? "";
   const kind = rng.uniform();
   if (kind < 0.4) {
-    const m = body.match(NUMBER_SPAN);
+    const m = firstSpan(body, "number");
     const typed = typedSpan(body, rng);
-    if (typed && rng.uniform() < 0.6) {
-      // A typed question in a user's words: the wh-phrase of the answer's kind (a duration, an
-      // amount, a place, a time, an address…) and a few of the other content words, so that
-      // matching words alone does not single out the sentence.
-      const rest = `${body.slice(0, typed.start)} ${body.slice(typed.end)}`;
-      const content = [...new Set(words(rest).filter((w) => !STOP_WORDS.has(w) && w.length > 2))];
-      const p = 0.2 + 0.5 * rng.uniform();
-      let keep = content.filter(() => rng.uniform() < p);
-      if (keep.length < 2) keep = rng.shuffle(content.slice()).slice(0, 2);
-      return `${typed.wh} ${keep.join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
-    }
-    if (m && m.index !== undefined) {
-      const unit = m[0].replace(/^[\d$,.\s]+/, "").trim();
+    if (typed && rng.uniform() < 0.6) return typedWords(body, typed, topic, rng);
+    if (m) {
+      const unit = numberUnit(body.slice(m.start, m.end));
       const wh = unit ? `how many ${unit}` : "how much";
-      return `${body.slice(0, m.index)}${wh}${body.slice(m.index + m[0].length)}?`.replace(/\s+/g, " ").trim().replace(/^./, (c) => c.toUpperCase());
+      return `${body.slice(0, m.start)}${wh}${body.slice(m.end)}?`.replace(/\s+/g, " ").trim().replace(/^./, (c) => c.toUpperCase());
     }
     const ws = body.split(/\s+/);
     const cands = ws.map((w, i) => ({ w, i })).filter(({ w }) => w.length > 3 && !STOP_WORDS.has(w.toLowerCase().replace(/[^a-z]/g, "")));
@@ -101,46 +94,136 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
   return `${wh} ${keep.join(" ")}${topic ? ` ${topic.toLowerCase()}` : ""}?`;
 }
 
-const TIME_UNIT = /^(?:business |calendar |working )?(?:minute|hour|day|week|month|year)s?$/;
 const pickOf = (rng: Rng, xs: readonly string[]) => xs[rng.int(xs.length)]!;
 
-/** A wh-phrase asking for a number span's kind of answer: a duration, an amount of money, a share or a count. */
-function numberWh(span: string, unit: string, rng: Rng): string {
-  if (TIME_UNIT.test(unit)) return pickOf(rng, ["How long", "How soon", "When", `How many ${unit}`, "How far ahead", `Within how many ${unit}`]);
-  if (span.includes("$") || /dollar|euro|pound/.test(unit)) return pickOf(rng, ["How much", "What amount", "How much money"]);
-  if (span.includes("%") || unit === "percent") return pickOf(rng, ["What percentage", "What share", "How much"]);
-  return pickOf(rng, unit ? [`How many ${unit}`, "How many", "What number of"] : ["How many", "How much", "What number of"]);
+/** What a number span is: a duration, an amount of money, a share or a count. */
+function numberKind(span: string, unit: string): SpanKind {
+  if (isTimeUnit(unit)) return "duration";
+  if (/[$£€]/.test(span) || /dollar|euro|pound/.test(unit)) return "money";
+  if (span.includes("%") || unit === "percent") return "percent";
+  return "number";
 }
 
-/** Spans a question can ask for, with the wh-phrase that asks for each (first match of each kind). */
-const TYPED: { re: RegExp; wh: (m: RegExpMatchArray, rng: Rng) => string }[] = [
-  { re: /\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b/, wh: (_m, rng) => pickOf(rng, ["What email address", "Which address do I email", "Where do I email"]) },
-  { re: /\bhttps?:\/\/\S+/, wh: (_m, rng) => pickOf(rng, ["Where", "What link", "Which page"]) },
-  { re: /\b(?:before|after|by|at|until)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?(?=\W|$)/i, wh: (_m, rng) => pickOf(rng, ["By what time", "When", "What time"]) },
-  { re: /\b(?:on|every|each)\s+(?:the\s+\d+(?:st|nd|rd|th)|monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b[^,.;]*/i, wh: (_m, rng) => pickOf(rng, ["When", "On what day", "Which day"]) },
-  { re: /\b(?:in|under|through|via|at|on)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+(?:[A-Z>][\w-]*|&|>))*/, wh: (_m, rng) => pickOf(rng, ["Where", "Where can I", "Which tool", "Where do I"]) },
-  { re: /\b(?:your manager|your supervisor|the [A-Z][\w-]*(?:\s+[A-Z][\w-]*)*\s+(?:team|office|desk)|HR|IT|Finance|Security|Payroll)\b/, wh: (_m, rng) => pickOf(rng, ["Who", "Whom do I ask", "Who handles"]) },
-];
+/** A wh-phrase asking for a number span's kind of answer. */
+function numberWh(span: string, unit: string, rng: Rng): string {
+  switch (numberKind(span, unit)) {
+    case "duration":
+      return pickOf(rng, ["How long", "How soon", "When", `How many ${unit}`, "How far ahead", `Within how many ${unit}`]);
+    case "money":
+      return pickOf(rng, ["How much", "What amount", "How much money"]);
+    case "percent":
+      return pickOf(rng, ["What percentage", "What share", "How much"]);
+    default:
+      return pickOf(rng, unit ? [`How many ${unit}`, "How many", "What number of"] : ["How many", "How much", "What number of"]);
+  }
+}
+
+/** The wh-phrase asking for each non-number kind of span (answer-type.ts finds the spans). */
+const KIND_WH: Partial<Record<SpanKind, readonly string[]>> = {
+  email: ["What email address", "Which address do I email", "Where do I email"],
+  url: ["Where", "What link", "Which page"],
+  clock: ["By what time", "When", "What time"],
+  day: ["When", "On what day", "Which day"],
+  place: ["Where", "Where can I", "Where do I"],
+  who: ["Who", "Whom do I ask", "Who handles"],
+};
+
+interface AskedSpan extends TypedSpan {
+  wh: string;
+}
 
 /** One span of the sentence a typed question can ask for (a number span, an address, a time, a place, a who), or null. */
-function typedSpan(body: string, rng: Rng): { start: number; end: number; wh: string } | null {
-  const found: { start: number; end: number; wh: string }[] = [];
-  const n = body.match(NUMBER_SPAN);
-  if (n && n.index !== undefined) found.push({ start: n.index, end: n.index + n[0].length, wh: numberWh(n[0], n[0].replace(/^[\d$,.\s]+/, "").trim().toLowerCase(), rng) });
-  for (const t of TYPED) {
-    const m = body.match(t.re);
-    if (m && m.index !== undefined) found.push({ start: m.index, end: m.index + m[0].length, wh: t.wh(m, rng) });
+function typedSpan(body: string, rng: Rng): AskedSpan | null {
+  const found: AskedSpan[] = [];
+  const n = firstSpan(body, "number");
+  if (n) {
+    const span = body.slice(n.start, n.end), unit = numberUnit(span);
+    found.push({ ...n, kind: numberKind(span, unit), wh: numberWh(span, unit, rng) });
+  }
+  for (const [kind, whs] of Object.entries(KIND_WH) as [SpanKind, readonly string[]][]) {
+    const m = firstSpan(body, kind);
+    if (m) found.push({ ...m, wh: pickOf(rng, whs) });
   }
   return found.length === 0 ? null : found[rng.int(found.length)]!;
 }
 
+/**
+ * A typed question in a user's words: the wh-phrase of the answer's kind (a duration, an amount, a
+ * place, a time, an address…) and a few of the sentence's other content words, so that matching
+ * words alone does not single out the sentence.
+ */
+function typedWords(body: string, typed: AskedSpan, topic: string, rng: Rng, few = false): string {
+  const rest = `${body.slice(0, typed.start)} ${body.slice(typed.end)}`;
+  const content = [...new Set(words(rest).filter((w) => !STOP_WORDS.has(w) && w.length > 2))];
+  const keep = few ? someWords(content, rng) : keepShare(content, rng);
+  return `${typed.wh} ${keep.join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
+}
+
+/** Each content word with one probability in [0.2, 0.7) (at least two words). */
+function keepShare(content: readonly string[], rng: Rng): string[] {
+  const p = 0.2 + 0.5 * rng.uniform();
+  const keep = content.filter(() => rng.uniform() < p);
+  return keep.length < 2 ? rng.shuffle(content.slice()).slice(0, 2) : keep;
+}
+
+/** One to four content words, in the sentence's order: about as many as a user's question shares with its answer. */
+function someWords(content: readonly string[], rng: Rng): string[] {
+  const n = Math.min(content.length, 1 + rng.int(4));
+  const picked = new Set(rng.shuffle(content.map((_, i) => i)).slice(0, n));
+  return content.filter((_, i) => picked.has(i));
+}
+
+/** Question openings that ask for no particular kind of answer (questionKinds reads none). */
+const UNTYPED_WH = ["How do I", "How can I", "What is", "What are", "Can I", "Do I", "Is", "What"];
+
+/**
+ * A short question about sentence `s` in a user's style: the wh-phrase of one of its typed spans
+ * (seven in ten, when it has one) or an untyped opening, and one to four of its other content
+ * words, with the section's topic three times in ten. Real questions share only a few words with
+ * their answer; questions that keep most of the sentence (synthQuestion's cloze and dropped-word
+ * kinds) taught the reader that a sentence with words the question lacks (numbers, times, names:
+ * the answer itself) cannot be the answer.
+ */
+export function shortQuestion(s: string, heading: string, rng: Rng): string {
+  const body = questionBody(s);
+  const topic = heading.split(" › ").pop() ?? "";
+  const typed = typedSpan(body, rng);
+  if (typed && rng.uniform() < 0.7) return typedWords(body, typed, topic, rng, true);
+  const content = [...new Set(words(body).filter((w) => !STOP_WORDS.has(w) && w.length > 2))];
+  const keep = someWords(content, rng);
+  return `${pickOf(rng, UNTYPED_WH)} ${keep.join(" ")}${rng.uniform() < 0.3 && topic ? ` (${topic.toLowerCase()})` : ""}?`;
+}
+
+/** The sentence as a question is made from it: links reduced to their text, end punctuation dropped. */
+function questionBody(s: string): string {
+  return s.replace(/\s*\[[^\]]*\]\([^)]*\)/g, "").replace(/[.!?:;]+$/, "").trim();
+}
+
+/** A typed question about sentence `s` (one of its spans, chosen by rng), with the span's kind and text; null when it has none. */
+export function typedQuestion(s: string, heading: string, rng: Rng): { question: string; kind: SpanKind; span: string } | null {
+  const body = questionBody(s);
+  const typed = typedSpan(body, rng);
+  if (!typed) return null;
+  return { question: typedWords(body, typed, heading.split(" › ").pop() ?? "", rng), kind: typed.kind, span: body.slice(typed.start, typed.end) };
+}
+
+export interface SynthOptions {
+  /** The longest answer sentence in words (answerSentences; default 40). */
+  maxWords?: number;
+  /** "mixed" (default): synthQuestion's kinds; "short": shortQuestion; "both": each half the time. */
+  style?: "mixed" | "short" | "both";
+}
+
 /** `n` synthetic questions from the index's sections (sentences drawn uniformly over sections, then within one). */
-export function synthSeeds(index: SectionIndex, n: number, seed = 0): QaSeed[] {
+export function synthSeeds(index: SectionIndex, n: number, seed = 0, o: SynthOptions = {}): QaSeed[] {
+  const maxWords = o.maxWords ?? 40;
+  const style = o.style ?? "mixed";
+  const make = (s: string, heading: string): string => (style === "short" || (style === "both" && rng.uniform() < 0.5) ? shortQuestion : synthQuestion)(s, heading, rng);
   const rng = new Rng(seed);
   const pool: { section: Section; sents: string[] }[] = [];
   for (let r = 1; r <= index.size; r++) {
     const section = index.section(r);
-    const sents = answerSentences(section.text);
+    const sents = answerSentences(section.text, maxWords);
     if (sents.length > 0) pool.push({ section, sents });
   }
   if (pool.length === 0) throw new ConfigError(`${index.path}: no section has a sentence to make a question from`);
@@ -148,7 +231,7 @@ export function synthSeeds(index: SectionIndex, n: number, seed = 0): QaSeed[] {
   for (let i = 0; i < n; i++) {
     const { section, sents } = pool[rng.int(pool.length)]!;
     const s = sents[rng.int(sents.length)]!;
-    out.push({ question: synthQuestion(s, section.headingPath, rng), answer: s, origin: "synthetic", sectionId: section.id });
+    out.push({ question: make(s, section.headingPath), answer: s, origin: "synthetic", sectionId: section.id });
   }
   return out;
 }

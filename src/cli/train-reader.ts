@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
-import { READER_TRAIN_DEFAULTS, buildReaderExamples, trainReader, type ReaderExample } from "../assistant/reader-train.ts";
+import { READER_ANSWER_WORDS, READER_TRAIN_DEFAULTS, buildReaderExamples, trainReader, type ReaderExample } from "../assistant/reader-train.ts";
 import { readQaPairs, synthSeeds, type QaSeed } from "../assistant/synth.ts";
 import { loadModelDir } from "../formats/hf-dir.ts";
 import { saveReaderDir } from "../formats/reader-dir.ts";
@@ -127,7 +127,7 @@ Example:
       // Questions -> examples (the same retrieval and source fitting as answering).
       const seeds: QaSeed[] = [];
       if (v.qa) seeds.push(...readQaPairs(v.qa));
-      if (nSynth > 0) seeds.push(...synthSeeds(index, nSynth, seed));
+      if (nSynth > 0) seeds.push(...synthSeeds(index, nSynth, seed, { maxWords: READER_ANSWER_WORDS, style: "both" }));
       if (seeds.length === 0) throw new UsageError("no questions: give --synthetic N (> 0) or --qa FILE");
       const embedder = embedderFor(index.info.embedder);
       const tb = performance.now();

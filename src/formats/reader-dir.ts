@@ -17,7 +17,9 @@ import { loadModelDir, saveModelDir } from "./hf-dir.ts";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
 export const READER_FORMAT = "slmkit-reader";
-export const READER_VERSION = 1;
+// Version 2 (answer-type feature rows, lexical-overlap weight) replaced version 1; a version 1
+// reader must be trained again.
+export const READER_VERSION = 2;
 
 /** True when `dir` holds a reader (reader.json), not a plain language model. */
 export function isReaderDir(dir: string): boolean {
@@ -32,7 +34,7 @@ export function saveReaderDir(dir: string, model: ReaderModel, tokenizer: Tokeni
       const x = p.get(name)!;
       return { name, shape: [...x.shape], data: x.data };
     };
-    writeSafetensors(join(tmp, "reader.safetensors"), [t("features.weight"), t("score.weight"), t("score.bias")], { format: READER_FORMAT });
+    writeSafetensors(join(tmp, "reader.safetensors"), model.headParameterNames().map(t), { format: READER_FORMAT });
     tokenizer.save(tmp);
     writeFileAtomicSync(join(tmp, "reader.json"), JSON.stringify({ format: READER_FORMAT, version: READER_VERSION, featureRows: READER_FEATURE_ROWS, ...info }, null, 2) + "\n");
   });
@@ -46,7 +48,7 @@ export function loadReaderDir(dir: string): { model: ReaderModel; tokenizer: Tok
     throw new FormatError(`${join(dir, "reader.json")}: cannot read a reader description (${(e as Error).message})`);
   }
   if (info.format !== READER_FORMAT) throw new FormatError(`${dir}/reader.json: format is ${JSON.stringify(info.format)}, expected "${READER_FORMAT}"`);
-  if (info.version !== READER_VERSION) throw new FormatError(`${dir}/reader.json: version ${JSON.stringify(info.version)} is not supported (this slmkit reads version ${READER_VERSION})`);
+  if (info.version !== READER_VERSION) throw new FormatError(`${dir}/reader.json: version ${JSON.stringify(info.version)} is not supported (this slmkit reads version ${READER_VERSION}; train the reader again with \`slm train-reader\`)`);
   if (info.featureRows !== READER_FEATURE_ROWS) throw new FormatError(`${dir}/reader.json: ${JSON.stringify(info.featureRows)} feature rows; this slmkit's reader has ${READER_FEATURE_ROWS}`);
   const lm = loadModelDir(join(dir, "backbone"));
   if (!(lm.model instanceof LlamaModel)) throw new FormatError(`${dir}/backbone: a reader's backbone must be a Llama-family model`);
@@ -55,7 +57,7 @@ export function loadReaderDir(dir: string): { model: ReaderModel; tokenizer: Tok
   const f = SafetensorsFile.open(join(dir, "reader.safetensors"));
   try {
     const params = new Map(model.namedParameters());
-    for (const name of ["features.weight", "score.weight", "score.bias"]) {
+    for (const name of model.headParameterNames()) {
       const p = params.get(name)!;
       if (!f.names.includes(name)) throw new FormatError(`${dir}/reader.safetensors: tensor ${name} is missing`);
       const ti = f.info(name);
