@@ -1,6 +1,7 @@
 // The domain assistant end to end, timed: ingest the 18F handbook (and train
-// its tokenizer) -> index it -> train the extractive reader on synthetic
-// questions from the documents (`slm train-reader`) -> `slm eval qa` on our
+// its tokenizer) -> index it -> pretrain a nano language model on it (`slm
+// train`) -> train the extractive reader from that decoder on synthetic
+// questions from the documents (`slm train-reader --init-from`) -> `slm eval qa` on our
 // 18F set and the corpus's own qa.jsonl. Then the same pipeline, unchanged, on
 // the Northwind handbook (never used for tuning): ingest, index, train its own
 // reader, evaluate; and the 18F reader on Northwind too. Every row also has
@@ -9,7 +10,8 @@
 // Needs ../shared/corpora/18f-handbook.
 //
 //   node --import tsx bench/assistant.ts [--shared ../shared] [--out /tmp/slm-assistant] [--skip-train]
-//        [--budget 6m] [--synthetic 6000] [--preset nano] [--init-from MODEL_DIR]
+//        [--pretrain 7m] [--budget 5m] [--synthetic 6000] [--preset nano] [--init-from MODEL_DIR]
+// --pretrain 0 skips pretraining (the reader starts from random weights, or from --init-from).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -21,13 +23,14 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
     shared: { type: "string" }, out: { type: "string" }, budget: { type: "string" }, synthetic: { type: "string" },
-    preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" },
+    preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" }, pretrain: { type: "string" },
   },
 });
 const shared = resolve(v.shared ?? join(repo, "..", "shared"));
 const corpus = join(shared, "corpora", "18f-handbook");
 const out = resolve(v.out ?? "/tmp/slm-assistant");
-const budget = v.budget ?? "6m";
+const budget = v.budget ?? "5m";
+const pretrain = v.pretrain ?? "7m";
 const synthetic = v.synthetic ?? "6000";
 if (!existsSync(corpus)) {
   console.error(`bench/assistant: ${corpus} is absent; nothing to run`);
@@ -50,12 +53,17 @@ function slm(step: string, args: string[], opts: { cwd?: string; training?: bool
 }
 
 const ds18 = join(out, "18f"), dsNw = join(out, "northwind"), reader = join(out, "reader"), readerNw = join(out, "reader-northwind");
-/** The pipeline: documents -> dataset + tokenizer -> index -> reader. */
+/** The pipeline: documents -> dataset + tokenizer -> index -> language model -> reader. */
 function pipeline(name: string, docs: string, cwd: string, ds: string, index: string, readerDir: string, training: boolean): void {
-  for (const d of [ds, readerDir]) rmSync(d, { recursive: true, force: true });
+  const lm = `${readerDir}-lm`;
+  for (const d of [ds, readerDir, lm]) rmSync(d, { recursive: true, force: true });
   slm(`${name}: ingest + tokenizer`, ["ingest", docs, "--out", ds, "--vocab-size", "8192"], { cwd, training });
   slm(`${name}: index`, ["index", ds, "--out", index], { training });
-  const init = v["init-from"] ? ["--init-from", resolve(v["init-from"])] : ["--preset", v.preset ?? "nano"];
+  let init = v["init-from"] ? ["--init-from", resolve(v["init-from"])] : ["--preset", v.preset ?? "nano"];
+  if (pretrain !== "0" && !v["init-from"]) {
+    slm(`${name}: pretrain language model (${v.preset ?? "nano"}, ${pretrain})`, ["train", "--data", ds, "--preset", v.preset ?? "nano", "--time-budget", pretrain, "--out", lm], { training });
+    init = ["--init-from", join(lm, "model")];
+  }
   slm(`${name}: train reader (${synthetic} synthetic questions, ${budget} of steps)`, ["train-reader", "--index", index, "--out", readerDir, ...init, "--synthetic", synthetic, "--time-budget", budget], { training });
 }
 if (!v["skip-train"]) {

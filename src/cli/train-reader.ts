@@ -58,7 +58,9 @@ Options:
   --index INDEX         index made by \`slm index\` (required)
   --out DIR             where the reader directory is written (required)
   --preset NAME         decoder size for a new reader: nano (default), micro, mini
-  --init-from DIR       start from a trained language model's decoder (its tokenizer is used)
+  --init-from DIR       start from a trained language model's decoder (its tokenizer is used);
+                        a nano model pretrained on the same documents reads better than random
+                        weights (docs/assistant.md)
   --tokenizer DIR       tokenizer for a new reader (default: the indexed dataset's)
   --synthetic N         synthetic questions from the documents (default 6000; 0 with --qa only)
   --qa FILE             your question/answer pairs, JSONL {"question","answer"}
@@ -74,7 +76,8 @@ Options:
   --json                progress as JSON lines on stdout
 
 Example:
-  slm train-reader --index data/18f.index --out runs/reader --time-budget 10m
+  slm train --data data/18f --preset nano --time-budget 7m --out runs/reader-lm
+  slm train-reader --index data/18f.index --init-from runs/reader-lm/model --out runs/reader --time-budget 5m
   slm eval qa --model runs/reader --index data/18f.index --questions examples/qa/18f-handbook.jsonl`,
   async run(argv, ctx) {
     const { values: v } = parse(argv, FLAGS, false);
