@@ -3,7 +3,8 @@
 // Questions come from three places:
 //   - the documents themselves: synthetic questions made from a sentence S of
 //     a section (a cloze question with a span of S replaced by a wh-word, S
-//     with words dropped, or keywords of S and its heading); the target is S
+//     with words dropped, or keywords of S and its heading; for the reader also
+//     short questions in a user's style, shortQuestion); the target is S
 //     followed by the citation of the source that shows it;
 //   - question/answer pairs the user supplies (JSONL); the target is the
 //     sentence of the shown sources that contains the answer;
