@@ -57,9 +57,7 @@ export interface TypedSpan {
 export function findSpans(text: string, kinds: Iterable<SpanKind> = SPAN_KINDS): TypedSpan[] {
   const out: TypedSpan[] = [];
   for (const kind of kinds) {
-    const re = SPAN_PATTERNS[kind];
-    re.lastIndex = 0;
-    for (const m of text.matchAll(re)) if (m[0].trim() !== "") out.push({ start: m.index!, end: m.index! + m[0].length, kind });
+    for (const m of text.matchAll(SPAN_PATTERNS[kind])) if (m[0].trim() !== "") out.push({ start: m.index!, end: m.index! + m[0].length, kind });
   }
   return out;
 }

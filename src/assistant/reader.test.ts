@@ -1,5 +1,6 @@
-// The extractive reader: candidates and features, batch padding that changes
-// no score, gradients of the whole scoring graph against finite differences,
+// The extractive reader: candidates and features (match, place, answer type,
+// lexical overlap), last-token pooling and batch padding that changes no
+// score, gradients of the whole scoring graph against finite differences,
 // training that learns the tiny handbook's synthetic questions, a saved
 // reader that scores exactly as before (and clear errors for broken ones),
 // and answer() with a reader.
@@ -97,7 +98,15 @@ test("a pair scores the same alone and padded in a batch with longer pairs", () 
   const model = new ReaderModel(tinyConfig(tok.vocabSize), new Rng(1)).eval();
   const cands = readerCandidates(SOURCES);
   const pairs = cands.map((c) => encodePair(tok, "When are salaries paid?", c, idf));
-  const together = model.scores(new Tape({ grad: false }), packReaderBatch(pairs)).data.slice();
+  const batch = packReaderBatch(pairs);
+  // The head reads one state per pair: its last real token's (padding after it gets no weight).
+  pairs.forEach((p, b) => {
+    const row = [...batch.pool.subarray(b * batch.seqLen, (b + 1) * batch.seqLen)];
+    assert.deepEqual(row.map((w, t) => (w === 0 ? -1 : t)).filter((t) => t >= 0), [p.ids.length - 1], `pair ${b} pooling weights`);
+    assert.equal(row[p.ids.length - 1], 1);
+  });
+  assert.deepEqual([...batch.lex], pairs.map((p) => Math.fround(p.lex)));
+  const together = model.scores(new Tape({ grad: false }), batch).data.slice();
   for (let i = 0; i < pairs.length; i++) {
     const alone = model.scores(new Tape({ grad: false }), packReaderBatch([pairs[i]!])).data[0]!;
     assert.ok(Math.abs(alone - together[i]!) < 1e-5, `pair ${i}: ${alone} vs ${together[i]}`);
@@ -112,7 +121,8 @@ test("reader scores: every parameter gradient matches finite differences", () =>
   const model = new ReaderModel(tinyConfig(tok.vocabSize), new Rng(2));
   const pairs = readerCandidates(SOURCES).map((c) => encodePair(tok, "How many days of annual leave?", c, idf));
   const b = packReaderBatch(pairs);
-  const params = Object.fromEntries(model.namedParameters().filter(([n]) => /features|score|layers\.0\.attn\.q|norm/.test(n)));
+  const params = Object.fromEntries(model.namedParameters().filter(([n]) => /features|score|lexical|layers\.0\.attn\.q|norm/.test(n)));
+  assert.ok("lexical" in params && "features.weight" in params, Object.keys(params).join(", "));
   checkTapeGradients("reader", new Rng(3), params, (g) => model.scores(g, b), { samples: 6, eps: 1e-2 });
 });
 
