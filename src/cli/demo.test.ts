@@ -11,10 +11,9 @@ import { after, before, test } from "node:test";
 
 import { loadModel } from "../formats/hf-dir.ts";
 import type { CommandContext } from "./command.ts";
-import { BestWeights, DEMO_DEFAULTS, SAMPLE_DATA, ensureDemoIndex, runDemoPipeline, type DemoOptions } from "./demo.ts";
+import { DEMO_DEFAULTS, SAMPLE_DATA, ensureDemoIndex, runDemoPipeline, type DemoOptions } from "./demo.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
-import { createModel, presetConfig } from "../models/index.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-demo-"));
@@ -128,26 +127,6 @@ test("demo pipeline: training that outruns its time budget is stopped at 1.2× a
   // It counts as finished: the next run reuses it.
   const r2 = await runDemoPipeline(tiny(out, { timeBudgetMs: 1000 }), capture().ctx);
   assert.equal(r2.stopped, "reused");
-});
-
-test("BestWeights: counts evaluations without improvement and restores the best weights only when they beat the end", () => {
-  const model = createModel(presetConfig("nano", 64, { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: 8, ffnDim: 32, maxSeqLen: 16 }), 1);
-  const p = model.parameters()[0]!;
-  const b = new BestWeights(model);
-  p.data[0] = 1;
-  assert.equal(b.observe(10, 5.0), 0);
-  p.data[0] = 2;
-  assert.equal(b.observe(20, 4.0), 0); // new best: the copy holds 2
-  p.data[0] = 3;
-  assert.equal(b.observe(30, 4.5), 1);
-  assert.equal(b.observe(40, Number.NaN), 2, "a non-finite loss is not an improvement");
-  assert.equal(b.observe(50, 4.2), 3);
-  assert.equal(b.restoreIfBetter(4.0), false, "not better than the end: weights stay");
-  assert.equal(p.data[0], 3);
-  assert.equal(b.restoreIfBetter(4.3), true);
-  assert.equal(p.data[0], 2);
-  assert.equal(b.step, 20);
-  assert.equal(b.loss, 4.0);
 });
 
 test("slm demo: usage errors exit 2, a missing or empty folder exits 1", async () => {

@@ -20,6 +20,7 @@ import { countParameters, createModel, presetConfig, type CausalLM, type ModelCo
 import { Tokenizer } from "../tokenizer/index.ts";
 import { openDataset } from "../train/dataset.ts";
 import { latestCheckpoint } from "../train/checkpoint.ts";
+import { EarlyStopping } from "../train/early-stop.ts";
 import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
@@ -93,35 +94,6 @@ const STATE_FILE = "demo.json";
 const DEADLINE_FACTOR = 1.2;
 /** Evaluations without a new best validation loss before training stops. */
 const PATIENCE = 3;
-
-/** A copy of the parameters at the best validation loss so far (the demo models are small: a few MB). */
-export class BestWeights {
-  loss = Infinity;
-  step = -1;
-  /** Step of the latest evaluation observed. */
-  lastStep = -1;
-  private copy: Float32Array[] | null = null;
-  private sinceBest = 0;
-  constructor(private readonly model: CausalLM) {}
-  /** Records an evaluation; returns how many evaluations in a row did not improve on the best. */
-  observe(step: number, loss: number): number {
-    this.lastStep = step;
-    if (Number.isFinite(loss) && loss < this.loss) {
-      this.loss = loss;
-      this.step = step;
-      this.copy = this.model.parameters().map((p) => p.data.slice());
-      this.sinceBest = 0;
-    } else this.sinceBest++;
-    return this.sinceBest;
-  }
-  /** Puts the best weights back when they beat the final validation loss. */
-  restoreIfBetter(finalLoss: number | null): boolean {
-    if (!this.copy || finalLoss === null || !(this.loss < finalLoss)) return false;
-    const params = this.model.parameters();
-    for (let i = 0; i < params.length; i++) params[i]!.data.set(this.copy[i]!);
-    return true;
-  }
-}
 
 function readState(out: string): DemoState {
   const p = join(out, STATE_FILE);
@@ -233,12 +205,12 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     const timer = setTimeout(() => deadline.abort(), DEADLINE_FACTOR * o.timeBudgetMs);
     // A small folder is seen many times over in a few minutes: once the validation loss has not
     // improved for PATIENCE evaluations the run stops, and the best weights seen are kept.
-    const early = new AbortController();
-    const best = new BestWeights(model);
+    const early = new EarlyStopping(model, PATIENCE);
+    const best = early.best;
     const report = trainEventReporter(ctx, line, false);
     const onEvent = (e: TrainEvent) => {
       report(e);
-      if (e.type === "eval" && e.step !== best.lastStep && best.observe(e.step, e.valLoss) >= PATIENCE) early.abort();
+      early.observe(e);
     };
     const signal = AbortSignal.any([deadline.signal, early.signal, ...(o.signal ? [o.signal] : [])]);
     let result;
@@ -250,7 +222,7 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     }
     let stopped: DemoResult["stopped"] = result.stopped;
     if (result.stopped === "requested" && !o.signal?.aborted) {
-      if (early.signal.aborted) {
+      if (early.triggered) {
         stopped = "early";
         ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
       } else {

@@ -59,10 +59,33 @@ test("one command: documents → dataset → tokenizer → model directory, then
   assert.equal((await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--split", "test")).code, 2);
 });
 
+test("--early-stop: stops once validation loss stops improving and the model directory holds the best validation run's weights", async () => {
+  const out = join(root, "run-early");
+  const res = await run("train", "--data", docs, "--out", out, "--max-steps", "400", "--lr", "0.01", "--early-stop", "2", "--json", ...small);
+  assert.equal(res.code, 0, res.err);
+  const lines = res.out.trim().split("\n").map((l) => JSON.parse(l));
+  const summary = lines.find((l) => l.type === "summary");
+  const evals = lines.filter((l) => l.type === "eval");
+  assert.equal(summary.stopped, "early", `val losses ${evals.map((e) => e.valLoss.toFixed(3)).join(" ")}`);
+  assert.ok(summary.steps < 400);
+  const best = evals.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
+  assert.equal(summary.model_step, best.step);
+  assert.equal(summary.model_val_loss, best.valLoss);
+  // The saved model is that step's: `slm eval` on the same windows gives its loss.
+  const ev = await run("eval", "--model", join(out, "model"), "--data", join(out, "dataset"), "--context", "32", "--batches", "5", "--json");
+  assert.equal(ev.code, 0, ev.err);
+  assert.ok(Math.abs(JSON.parse(ev.out).loss - best.valLoss) < 1e-5, `eval ${JSON.parse(ev.out).loss} vs best ${best.valLoss}`);
+  assert.equal(JSON.parse(readFileSync(join(out, "train-config.json"), "utf8")).earlyStop, 2);
+});
+
 test("usage errors exit 2 and bad data exits 1, with one-line messages", async () => {
   assert.equal((await run("train", "--data", docs)).code, 2);
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"))).code, 2, "no length");
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "0")).code, 2);
+  assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--early-stop", "0")).code, 2);
+  const noEval = await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--early-stop", "3", "--eval-every", "0", ...small.slice(0, 6));
+  assert.equal(noEval.code, 2);
+  assert.match(noEval.err, /--early-stop needs validation runs: --eval-every is 0/);
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--preset", "huge")).code, 1);
   const missing = await run("train", "--data", join(root, "nope"), "--out", join(root, "x"), "--max-steps", "1");
   assert.equal(missing.code, 1);

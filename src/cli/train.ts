@@ -12,7 +12,8 @@ import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
 import { PRESETS, countParameters, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { isDataset, openDataset } from "../train/dataset.ts";
-import { train, type TrainConfig } from "../train/trainer.ts";
+import { EarlyStopping } from "../train/early-stop.ts";
+import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, trainEventReporter } from "./progress.ts";
@@ -44,6 +45,9 @@ Optimisation:
   --seed N              initialisation and data order (default 0)
 Bookkeeping:
   --eval-every N        steps between validation runs (default 100)
+  --early-stop N        stop once validation loss has not improved for N validation
+                        runs, and keep the weights of the best one (default off; a
+                        small folder is learnt by heart within minutes: try 3)
   --checkpoint-every N  steps between checkpoints (default 200)
   --log-every N         steps between progress lines / step events (default 10)
   --resume              continue the newest checkpoint in RUN exactly
@@ -72,6 +76,7 @@ const OPTIONS = {
   clip: { type: "string" },
   seed: { type: "string" },
   "eval-every": { type: "string" },
+  "early-stop": { type: "string" },
   "checkpoint-every": { type: "string" },
   "log-every": { type: "string" },
   resume: { type: "boolean" },
@@ -98,6 +103,8 @@ export const trainCommand: Command = {
     if (v["init-from"] && v.preset) throw new UsageError("--preset and --init-from exclude each other: the model comes from one or the other");
     const schedule = v.schedule ?? "cosine";
     if (schedule !== "cosine" && schedule !== "wsd" && schedule !== "constant") throw new UsageError(`--schedule must be cosine, wsd or constant, got "${schedule}"`);
+    const patience = v["early-stop"] === undefined ? undefined : intFlag("early-stop", v["early-stop"], 3);
+    if (patience !== undefined && intFlag("eval-every", v["eval-every"], 100, 0) === 0) throw new UsageError("--early-stop needs validation runs: --eval-every is 0");
     const runDir = resolve(v.out);
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
@@ -155,6 +162,7 @@ export const trainCommand: Command = {
         logEvery: intFlag("log-every", v["log-every"], 10),
         bytesPerToken: ds.bytesPerToken ?? undefined,
       };
+      if (patience !== undefined && !ds.val) throw new ConfigError(`--early-stop needs validation runs: the dataset ${dataDir} has no validation split`);
       const params = countParameters(model.config);
       say(`slm train: ${model.config.modelType} ${formatCount(params.total)} parameters (d ${model.config.dModel}, ${model.config.nLayers} layers), ${formatCount(ds.train.count)} train tokens, run ${runDir}`);
 
@@ -167,30 +175,45 @@ export const trainCommand: Command = {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       const line = new StatusLine(ctx);
-      const onEvent = trainEventReporter(ctx, line, json);
+      const report = trainEventReporter(ctx, line, json);
+      const early = patience === undefined ? null : new EarlyStopping(model, patience);
+      const onEvent = early ? (e: TrainEvent) => (report(e), early.observe(e)) : report;
+      const signal = early ? AbortSignal.any([ac.signal, early.signal]) : ac.signal;
       let result;
       try {
-        result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), onEvent, signal: ac.signal });
+        result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), onEvent, signal });
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         line.clear();
       }
+      // Stopped by --early-stop rather than by the user: not an interruption.
+      const stopped = result.stopped === "requested" && early?.triggered && !ac.signal.aborted ? "early" : result.stopped;
+      let valLoss = result.finalValLoss;
+      let bestStep: number | null = null;
+      if (early && stopped !== "requested" && early.best.restoreIfBetter(valLoss)) {
+        say(`slm train: keeping the weights of step ${early.best.step} (val loss ${early.best.loss.toFixed(4)}; ${valLoss!.toFixed(4)} at step ${result.counters.step})`);
+        valLoss = early.best.loss;
+        bestStep = early.best.step;
+      }
       const modelDir = join(runDir, "model");
       saveModelDir(modelDir, model, { tokenizer });
-      writeFileSync(join(runDir, "train-config.json"), JSON.stringify({ data: dataDir, init: init ?? null, preset: init ? null : v.preset ?? "micro", ...config }, null, 2) + "\n");
+      writeFileSync(join(runDir, "train-config.json"), JSON.stringify({ data: dataDir, init: init ?? null, preset: init ? null : v.preset ?? "micro", ...config, earlyStop: patience ?? null }, null, 2) + "\n");
       const c = result.counters;
       const summary = {
         model: modelDir, steps: c.step, tokens: c.tokens, elapsed_s: c.elapsedMs / 1000, tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
-        final_val_loss: result.finalValLoss, best_val_loss: c.bestValLoss, stopped: result.stopped, params: params.total,
+        final_val_loss: result.finalValLoss, best_val_loss: c.bestValLoss, stopped, params: params.total,
+        // The model directory holds these weights: the last step's, or the best validation run's with --early-stop.
+        model_step: bestStep ?? c.step, model_val_loss: valLoss,
       };
       if (json) ctx.out(JSON.stringify({ type: "summary", ...summary }));
       else {
-        ctx.err(`slm train: ${result.stopped === "requested" ? "stopped" : "done"} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`);
-        if (result.finalValLoss !== null) ctx.err(`  final val loss ${result.finalValLoss.toFixed(4)} (perplexity ${Math.exp(result.finalValLoss).toFixed(2)})`);
-        ctx.err(`  model: ${modelDir}${result.stopped === "requested" ? `   (continue with --resume)` : ""}`);
+        const why = stopped === "requested" ? "stopped" : stopped === "early" ? `stopped early (validation loss had not improved for ${patience} runs)` : "done";
+        ctx.err(`slm train: ${why} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`);
+        if (valLoss !== null) ctx.err(`  ${bestStep === null ? "final" : `model (step ${bestStep})`} val loss ${valLoss.toFixed(4)} (perplexity ${Math.exp(valLoss).toFixed(2)})`);
+        ctx.err(`  model: ${modelDir}${stopped === "requested" ? `   (continue with --resume)` : ""}`);
       }
-      return result.stopped === "requested" ? 130 : 0;
+      return stopped === "requested" ? 130 : 0;
     } finally {
       ds.close();
     }
