@@ -3,9 +3,10 @@
 // train`) -> train the extractive reader from that decoder on synthetic
 // questions from the documents (`slm train-reader --init-from`) -> `slm eval qa` on our
 // 18F set and the corpus's own qa.jsonl. Then the same pipeline, unchanged, on
-// the Northwind handbook (never used for tuning): ingest, index, train its own
-// reader, evaluate; and the 18F reader on Northwind too. Every row also has
-// the extractive baseline. Runs the real CLI (node bin/slm.js) in child processes
+// two handbooks of our own: Northwind (examples/handbook; looked at while the
+// reader was developed) and the Harbourview library (examples/library-handbook;
+// never used for tuning): ingest, index, train its own reader, evaluate; and
+// the 18F reader on each too. Every row also has the extractive baseline. Runs the real CLI (node bin/slm.js) in child processes
 // and prints each step's wall time and a table of the figures.
 // Needs ../shared/corpora/18f-handbook.
 //
@@ -52,7 +53,12 @@ function slm(step: string, args: string[], opts: { cwd?: string; training?: bool
   return r.stdout;
 }
 
-const ds18 = join(out, "18f"), dsNw = join(out, "northwind"), reader = join(out, "reader"), readerNw = join(out, "reader-northwind");
+const reader = join(out, "reader");
+const handbooks = [
+  { name: "18F", key: "18f", docs: "pages", cwd: corpus, reader },
+  { name: "Northwind", key: "northwind", docs: "handbook", cwd: join(repo, "examples"), reader: join(out, "reader-northwind") },
+  { name: "Library", key: "library", docs: "library-handbook", cwd: join(repo, "examples"), reader: join(out, "reader-library") },
+];
 /** The pipeline: documents -> dataset + tokenizer -> index -> language model -> reader. */
 function pipeline(name: string, docs: string, cwd: string, ds: string, index: string, readerDir: string, training: boolean): void {
   const lm = `${readerDir}-lm`;
@@ -61,14 +67,14 @@ function pipeline(name: string, docs: string, cwd: string, ds: string, index: st
   slm(`${name}: index`, ["index", ds, "--out", index], { training });
   let init = v["init-from"] ? ["--init-from", resolve(v["init-from"])] : ["--preset", v.preset ?? "nano"];
   if (pretrain !== "0" && !v["init-from"]) {
-    slm(`${name}: pretrain language model (${v.preset ?? "nano"}, ${pretrain})`, ["train", "--data", ds, "--preset", v.preset ?? "nano", "--time-budget", pretrain, "--out", lm], { training });
+    // --early-stop 3: a small handbook is learnt by heart within minutes; keep the best-validation weights.
+    slm(`${name}: pretrain language model (${v.preset ?? "nano"}, ${pretrain})`, ["train", "--data", ds, "--preset", v.preset ?? "nano", "--time-budget", pretrain, "--early-stop", "3", "--out", lm], { training });
     init = ["--init-from", join(lm, "model")];
   }
   slm(`${name}: train reader (${synthetic} synthetic questions, ${budget} of steps)`, ["train-reader", "--index", index, "--out", readerDir, ...init, "--synthetic", synthetic, "--time-budget", budget], { training });
 }
 if (!v["skip-train"]) {
-  pipeline("18F", "pages", corpus, ds18, join(out, "18f.index"), reader, true);
-  pipeline("Northwind", "handbook", join(repo, "examples"), dsNw, join(out, "northwind.index"), readerNw, false);
+  for (const h of handbooks) pipeline(h.name, h.docs, h.cwd, join(out, h.key), join(out, `${h.key}.index`), h.reader, h.key === "18f");
 }
 
 interface Summary {
@@ -78,12 +84,17 @@ interface Summary {
 const sets = [
   { name: "18F ours (44)", index: "18f.index", q: join(repo, "examples/qa/18f-handbook.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
   { name: "18F qa.jsonl (40)", index: "18f.index", q: join(corpus, "qa.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
-  { name: "Northwind (40), never tuned on", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
+  { name: "Northwind (40)", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
+  { name: "Library (40), never tuned on", index: "library.index", q: join(repo, "examples/qa/library-handbook.jsonl"), u: join(repo, "examples/qa/library-handbook-unanswerable.jsonl") },
 ];
-const answerers = (set: { index: string }) => [
-  ...(set.index === "northwind.index" ? [{ name: "reader trained on Northwind", tag: "reader-own", args: ["--model", readerNw] }, { name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }] : [{ name: "reader", tag: "reader", args: ["--model", reader] }]),
-  { name: "extractive baseline", tag: "baseline", args: [] as string[] },
-];
+const answerers = (set: { index: string }) => {
+  const own = handbooks.find((h) => `${h.key}.index` === set.index)!;
+  return [
+    ...(own.key === "18f" ? [{ name: "reader", tag: "reader", args: ["--model", reader] }]
+      : [{ name: `reader trained on ${own.name}`, tag: "reader-own", args: ["--model", own.reader] }, { name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }]),
+    { name: "extractive baseline", tag: "baseline", args: [] as string[] },
+  ];
+};
 const rows: string[] = [];
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`);
 for (const set of sets) {
@@ -103,5 +114,9 @@ console.log(`\nmachine: ${cpus().length} cores, load ${loadavg().map((x) => x.to
 console.log("\n| step | wall time |\n|---|---|");
 for (const t of times) console.log(`| ${t.step} | ${t.s.toFixed(1)} s |`);
 if (trainS > 0) console.log(`| **18F: documents to trained reader, in all** | **${(trainS / 60).toFixed(1)} min** |`);
+for (const h of handbooks.slice(1)) {
+  const s = times.filter((t) => t.step.startsWith(`${h.name}:`)).reduce((a, t) => a + t.s, 0);
+  if (s > 0) console.log(`| ${h.name}: documents to trained reader, in all | ${(s / 60).toFixed(1)} min |`);
+}
 console.log("\n| set | answerer | hybrid recall@3 | accuracy | cites gold | false not-found | unanswerable → not found | latency mean / p95 |\n|---|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(r);

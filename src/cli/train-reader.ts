@@ -76,7 +76,7 @@ Options:
   --json                progress as JSON lines on stdout
 
 Example:
-  slm train --data data/18f --preset nano --time-budget 7m --out runs/reader-lm
+  slm train --data data/18f --preset nano --time-budget 7m --early-stop 3 --out runs/reader-lm
   slm train-reader --index data/18f.index --init-from runs/reader-lm/model --out runs/reader --time-budget 5m
   slm eval qa --model runs/reader --index data/18f.index --questions examples/qa/18f-handbook.jsonl`,
   async run(argv, ctx) {
