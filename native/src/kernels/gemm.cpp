@@ -323,7 +323,11 @@ void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, in
   // each barrier waits for a descheduled thread, which cost more than the
   // duplicated packing, <1% of the work for these shapes.) Slice along the
   // dimension with more micro-tiles, whole tiles per slice.
-  if (ceil_div(M, MR) >= ceil_div(N, NR)) {
+  bool by_rows = ceil_div(M, MR) >= ceil_div(N, NR);
+#ifdef GEMM_TUNE
+  if (getenv("GSPLIT")) by_rows = getenv("GSPLIT")[0] == 'm';
+#endif
+  if (by_rows) {
     const int64_t rows = round_up(ceil_div(M, nt), MR);
     parallel_tasks(ceil_div(M, rows), [&](int64_t t) {
       const int64_t i0 = t * rows, m = M - i0 < rows ? M - i0 : rows;

@@ -110,6 +110,24 @@ inline void pack_a(int64_t mc, int64_t kc, const float* a, int64_t lda, bool tra
 // `b` points at op(B)(0,0) of the block: B stored (K,N) row stride ldb, or (N,K) when trans.
 inline void pack_b(int64_t kc, int64_t nc, int64_t panel0, int64_t panel1, const float* b, int64_t ldb, bool trans,
                    float* dst) {
+  if (!trans) {
+    // Full panels row by row: each source row is read front to back (the hardware
+    // prefetcher follows it), where a panel-by-panel walk would jump ldb floats per
+    // step, one cache line per row, and with ldb a power of two every row falls in
+    // the same few cache sets. The ragged last panel, if any, goes through the loop below.
+    const int64_t full = nc / NR < panel1 ? nc / NR : panel1;
+    if (full > panel0) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* s = b + p * ldb;
+        float* d = dst + p * NR;
+        for (int64_t jp = panel0; jp < full; ++jp) {
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) VF::load(s + jp * NR + v * W).store(d + jp * NR * kc + v * W);
+        }
+      }
+      panel0 = full;
+    }
+  }
   for (int64_t jp = panel0; jp < panel1; ++jp) {
     const int64_t j0 = jp * NR;
     float* d = dst + j0 * kc;
