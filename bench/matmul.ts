@@ -11,8 +11,9 @@
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment (they can
 // pin it to an older, slower kernel) and with the same thread count as ours; the
 // kernel it picked (openblas_get_corename()) is printed with the results.
-// --rounds R alternates ours and OpenBLAS R times per shape and keeps each
-// side's best median, which steadies the figures on a shared machine.
+// --rounds R alternates ours and OpenBLAS R times per shape; the ratio printed is
+// the median of the R per-round ratios (a paired comparison, which steadies the
+// figures on a shared machine), the GFLOP/s columns the medians over rounds.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -98,7 +99,7 @@ function main(): number {
   }
   const threads = values.threads ? Number(values.threads) : b.getThreads();
   const seconds = values.seconds ? Number(values.seconds) : 0.5;
-  const rounds = values.rounds ? Number(values.rounds) : 1;
+  const rounds = values.rounds ? Number(values.rounds) : 5;
   if (!Number.isInteger(threads) || threads < 1 || !(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) {
     process.stderr.write("--threads and --rounds must be positive integers, --seconds a positive number\n");
     return 2;
@@ -113,29 +114,46 @@ function main(): number {
   ensureOpenBlas();
   const { exe, dir } = buildOpenBlasBench();
   try {
-    const ours = new Map<GemmShape, number>();
-    const theirs = new Map<GemmShape, number>();
+    const ours = new Map<GemmShape, number[]>();
+    const theirs = new Map<GemmShape, number[]>();
     let core = "", config = "";
-    // Per shape, ours and OpenBLAS alternate `rounds` times back to back, so a
-    // change in machine load between shapes hits both sides alike.
+    // Per shape, ours and OpenBLAS alternate `rounds` times back to back (ours first in
+    // even rounds, OpenBLAS first in odd ones), and the ratio is the median of the
+    // per-round ratios: each pair is measured a second apart, so a change in machine
+    // load (this 2-core VM's throughput drifts by ±20% over tens of seconds) hits both
+    // sides of a pair alike. The GFLOP/s columns are the medians over rounds.
     for (const s of shapes) {
+      ours.set(s, []);
+      theirs.set(s, []);
       for (let r = 0; r < rounds; r++) {
-        const row = runCase(gemmCase(s), { seconds });
-        ours.set(s, Math.max(ours.get(s) ?? 0, row.gflops!));
-        const ob = timeOpenBlas(exe, s, threads, seconds);
-        theirs.set(s, Math.max(theirs.get(s) ?? 0, ob.gflops));
-        core = ob.core;
-        config = ob.config;
+        const mine = () => ours.get(s)!.push(runCase(gemmCase(s), { seconds }).gflops!);
+        const blas = () => {
+          const ob = timeOpenBlas(exe, s, threads, seconds);
+          theirs.get(s)!.push(ob.gflops);
+          core = ob.core;
+          config = ob.config;
+        };
+        if (r % 2 === 0) (mine(), blas());
+        else (blas(), mine());
         if (!values.json && process.stderr.isTTY) process.stderr.write(`  ${shapeLabel(s)} round ${r + 1}/${rounds}   \r`);
       }
     }
-    const results = shapes.map((s) => ({
-      shape: shapeLabel(s),
-      role: s.role,
-      ours_gflops: ours.get(s)!,
-      openblas_gflops: theirs.get(s)!,
-      ratio: ours.get(s)! / theirs.get(s)!,
-    }));
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    };
+    const results = shapes.map((s) => {
+      const o = ours.get(s)!, t = theirs.get(s)!;
+      return {
+        shape: shapeLabel(s),
+        role: s.role,
+        ours_gflops: median(o),
+        openblas_gflops: median(t),
+        ratio: median(o.map((x, i) => x / t[i]!)),
+        ours_best_gflops: Math.max(...o),
+        openblas_best_gflops: Math.max(...t),
+      };
+    });
     const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
     const ratios = results.map((x) => x.ratio);
     const training = results.filter((x) => x.role !== "decode").map((x) => x.ratio);
