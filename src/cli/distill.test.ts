@@ -102,6 +102,11 @@ test("sequence distillation from an OpenAI-compatible endpoint, with the student
     for await (const c of req) raw += c;
     const body = JSON.parse(raw);
     seen.push({ url: req.url!, body, auth: req.headers.authorization });
+    if (body.messages[0].content.startsWith("short")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }] }));
+      return;
+    }
     if (body.messages[0].content === "fail me") {
       res.writeHead(500).end("boom");
       return;
@@ -129,6 +134,12 @@ test("sequence distillation from an OpenAI-compatible endpoint, with the student
     assert.equal(texts[3].text, `question 3 about annual\n\n${answer("question 3 about annual")}\n`);
     const tok = JSON.parse(readFileSync(join(out, "model", "tokenizer.json"), "utf8"));
     assert.ok(Object.keys(tok.model.vocab).length <= 300);
+    // Completions too short to hold out one window: training goes on without validation, with a warning.
+    writeFileSync(prompts, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `short ${i}` })).join("\n") + "\n");
+    const short = await run("distill", "--mode", "sequence", "--teacher-url", url, "--prompts", prompts, "--student", "nano", "--vocab-size", "300",
+      "--out", join(root, "seq-short"), "--max-steps", "1", "--batch", "1", "--context", "12", "--checkpoint-every", "0");
+    assert.equal(short.code, 0, short.err);
+    assert.match(short.err, /held-out completions have \d+ tokens, fewer than one window of 13: training without validation/);
     // A failing endpoint is a one-line error naming it.
     writeFileSync(prompts, JSON.stringify({ prompt: "fail me" }) + "\n");
     const bad = await run("distill", "--mode", "sequence", "--teacher-url", url, "--prompts", prompts, "--student", "nano", "--vocab-size", "300", "--out", join(root, "seq-bad"), "--max-steps", "1");

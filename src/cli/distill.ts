@@ -322,8 +322,18 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
     const genTokens = (ds.train.count + (ds.val?.count ?? 0));
     say(`slm distill: ${texts.documents} completions, ${formatCount(genTokens)} student tokens in ${formatDuration(texts.elapsedMs)}; training ${v.student}…`);
 
-    // 3. Plain training on the teacher's text.
-    const result = await train({ model: student.model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), onEvent: printer.onEvent, signal });
+    // 3. Plain training on the teacher's text. The held-out completions are whatever the
+    // teacher wrote for the last prompts; when they are shorter than one window there is no
+    // validation (a warning, not a failure after the teacher's work is done).
+    const window = (config.seqLen ?? Math.min(student.model.config.maxSeqLen, 256)) + 1;
+    let val = ds.val ?? undefined;
+    if (val && val.count < window) {
+      const message = `the held-out completions have ${val.count} tokens, fewer than one window of ${window}: training without validation (more prompts or --gen-max-tokens give it some)`;
+      if (json) ctx.out(JSON.stringify({ type: "warn", message }));
+      else say(`slm distill: ${message}`);
+      val = undefined;
+    }
+    const result = await train({ model: student.model, train: ds.train, val, runDir, config, resume: Boolean(v.resume), onEvent: printer.onEvent, signal });
     printer.clear();
     const modelDir = join(runDir, "model");
     saveModelDir(modelDir, student.model, { tokenizer: tok });
