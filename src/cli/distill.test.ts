@@ -92,6 +92,12 @@ test("sequence distillation from a local teacher model", async () => {
   assert.equal(s.mode, "sequence");
   assert.ok(s.teacher.params > 0 && s.teacher.tokensPerSec > 0);
   assert.ok(existsSync(join(out, "model", "model.safetensors")));
+  // The same run elsewhere holds out the same completions: the split does not depend on the run's directory.
+  const elsewhere = join(root, "another", "place", "seq-local");
+  const again = await run("distill", "--mode", "sequence", "--teacher", join(teacherRun, "model"), "--prompts", prompts, "--student", "nano", "--gen-max-tokens", "40",
+    "--out", elsewhere, "--max-steps", "2", "--batch", "1", "--context", "16", "--eval-every", "0", "--checkpoint-every", "0", "--json");
+  assert.equal(again.code, 0, again.err);
+  assert.deepEqual(readFileSync(join(elsewhere, "dataset", "val-00000.bin")), readFileSync(join(out, "dataset", "val-00000.bin")));
 });
 
 test("sequence distillation from an OpenAI-compatible endpoint, with the student's own tokenizer", async () => {

@@ -292,7 +292,8 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
     if (keyVar && process.env[keyVar] === undefined) throw new ConfigError(`--api-key-env ${keyVar}: that environment variable is not set`);
     source = endpointTeacher({ url: v["teacher-url"]!, model: v["teacher-model"] ?? "default", maxTokens, temperature: genT, apiKey: keyVar ? process.env[keyVar] : undefined, seed });
   }
-  const textsPath = join(runDir, "teacher-texts.jsonl");
+  const textsName = "teacher-texts.jsonl";
+  const textsPath = join(runDir, textsName);
   say(`slm distill: ${prompts.length} prompts × ${intFlag("samples", v.samples, 1)} to ${source.name}…`);
   const texts = await writeTeacherTexts(source, prompts, textsPath, {
     samples: intFlag("samples", v.samples, 1), signal,
@@ -311,7 +312,8 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
     : local ? { tokenizer: loadTextTokenizer(resolve(v.teacher!)) }
     : null;
   if (!tokOpts) throw new UsageError("the student needs a tokenizer: --student MODEL_DIR, --tokenizer DIR, or --vocab-size N (trained on the completions)");
-  await ingest({ inputs: [textsPath], out: dataDir, cacheDir: null, seed, minDocChars: 1, minSectionChars: 1, ...tokOpts });
+  // Labels relative to the run: which completions are held out must not depend on where the run lives.
+  await ingest({ inputs: [textsName], cwd: runDir, out: dataDir, cacheDir: null, seed, minDocChars: 1, minSectionChars: 1, ...tokOpts });
   const ds = openDataset(dataDir);
   try {
     const tok = ds.tokenizerDir ? Tokenizer.fromFile(ds.tokenizerDir) : undefined;
