@@ -13,7 +13,12 @@
 //
 //   node --import tsx bench/assistant.ts [--shared ../shared] [--out /tmp/slm-assistant] [--skip-train]
 //        [--pretrain 7m] [--budget 5m] [--synthetic 6000] [--preset nano] [--init-from MODEL_DIR]
+//        [--handbook DIR --questions QA.jsonl [--unanswerable U.jsonl] [--name NAME]] [--only 18f,northwind,library,extra]
 // --pretrain 0 skips pretraining (the reader starts from random weights, or from --init-from).
+// --handbook adds a handbook of your own (a folder of documents) with its question set: the same
+// pipeline, unchanged, trains its reader, and it is evaluated like the others. --only limits the
+// handbooks trained and evaluated to those named ("extra" is --handbook's); the 18F reader is
+// still evaluated on the others when it is in --out from an earlier run.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -26,8 +31,22 @@ const { values: v } = parseArgs({
   options: {
     shared: { type: "string" }, out: { type: "string" }, budget: { type: "string" }, synthetic: { type: "string" },
     preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" }, pretrain: { type: "string" },
+    handbook: { type: "string" }, questions: { type: "string" }, unanswerable: { type: "string" }, name: { type: "string" }, only: { type: "string" },
   },
 });
+if (v.handbook && !v.questions) {
+  console.error("bench/assistant: --handbook needs --questions QA.jsonl (lines: question, answer, answer_aliases, source_path)");
+  process.exit(2);
+}
+const KEYS = ["18f", "northwind", "library", "extra"];
+const only = v.only ? v.only.split(",").map((x) => x.trim()) : null;
+for (const k of only ?? []) {
+  if (!KEYS.includes(k)) {
+    console.error(`bench/assistant: --only takes ${KEYS.join(", ")}; got "${k}"`);
+    process.exit(2);
+  }
+}
+const wanted = (key: string) => (only ? only.includes(key) : key !== "extra" || !!v.handbook);
 const shared = resolve(v.shared ?? join(repo, "..", "shared"));
 const corpus = join(shared, "corpora", "18f-handbook");
 const out = resolve(v.out ?? "/tmp/slm-assistant");
@@ -59,7 +78,8 @@ const handbooks = [
   { name: "18F", key: "18f", docs: "pages", cwd: corpus, reader },
   { name: "Northwind", key: "northwind", docs: "handbook", cwd: join(repo, "examples"), reader: join(out, "reader-northwind") },
   { name: "Library", key: "library", docs: "library-handbook", cwd: join(repo, "examples"), reader: join(out, "reader-library") },
-];
+  ...(v.handbook ? [{ name: v.name ?? "Extra", key: "extra", docs: resolve(v.handbook), cwd: out, reader: join(out, "reader-extra") }] : []),
+].filter((h) => wanted(h.key));
 /** The pipeline: documents -> dataset + tokenizer -> index -> language model -> reader. */
 function pipeline(name: string, docs: string, cwd: string, ds: string, index: string, readerDir: string, training: boolean): void {
   const lm = `${readerDir}-lm`;
@@ -87,12 +107,18 @@ const sets = [
   { name: "18F qa.jsonl (40)", index: "18f.index", q: join(corpus, "qa.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
   { name: "Northwind (40)", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
   { name: "Library (40)", index: "library.index", q: join(repo, "examples/qa/library-handbook.jsonl"), u: join(repo, "examples/qa/library-handbook-unanswerable.jsonl") },
-];
+  ...(v.handbook ? [{ name: `${v.name ?? "Extra"} (${lineCount(resolve(v.questions!))})`, index: "extra.index", q: resolve(v.questions!), u: v.unanswerable ? resolve(v.unanswerable) : null }] : []),
+].filter((set) => handbooks.some((h) => `${h.key}.index` === set.index));
+function lineCount(path: string): number {
+  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").length;
+}
 const answerers = (set: { index: string }) => {
   const own = handbooks.find((h) => `${h.key}.index` === set.index)!;
   return [
-    ...(own.key === "18f" ? [{ name: "reader", tag: "reader", args: ["--model", reader] }]
-      : [{ name: `reader trained on ${own.name}`, tag: "reader-own", args: ["--model", own.reader] }, { name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }]),
+    ...(own.key === "18f" ? [{ name: "reader", tag: "reader", args: ["--model", reader] }, { name: "reader alone (--baseline-weight 0)", tag: "reader-alone", args: ["--model", reader, "--baseline-weight", "0"] }]
+      : [{ name: `reader trained on ${own.name}`, tag: "reader-own", args: ["--model", own.reader] },
+        { name: `reader trained on ${own.name}, alone`, tag: "reader-own-alone", args: ["--model", own.reader, "--baseline-weight", "0"] },
+        ...(existsSync(join(reader, "reader.json")) ? [{ name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }] : [])]),
     { name: "extractive baseline", tag: "baseline", args: [] as string[] },
   ];
 };
@@ -101,7 +127,7 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined ? "
 for (const set of sets) {
   for (const a of answerers(set)) {
     const tag = `${set.name.split(" (")[0]!.replace(/\W+/g, "-")}-${a.tag}`;
-    const s = JSON.parse(slm(`eval ${set.name}: ${a.name}`, ["eval", "qa", "--index", join(out, set.index), "--questions", set.q, "--unanswerable", set.u,
+    const s = JSON.parse(slm(`eval ${set.name}: ${a.name}`, ["eval", "qa", "--index", join(out, set.index), "--questions", set.q, ...(set.u ? ["--unanswerable", set.u] : []),
       ...a.args, "--json", "--out", join(out, "reports", tag)])) as Summary;
     rows.push(`| ${set.name} | ${a.name} | ${pct(s.recall.hybrid?.["@3"])} | ${pct(s.accuracy)} | ${pct(s.citationCorrect)} | ${pct(s.falseNotFound)} | ${pct(s.unanswerable?.notFoundRate)} | ${s.latencyMs.mean.toFixed(0)} / ${s.latencyMs.p95.toFixed(0)} ms |`);
   }
@@ -115,7 +141,7 @@ console.log(`\nmachine: ${cpus().length} cores, load ${loadavg().map((x) => x.to
 console.log("\n| step | wall time |\n|---|---|");
 for (const t of times) console.log(`| ${t.step} | ${t.s.toFixed(1)} s |`);
 if (trainS > 0) console.log(`| **18F: documents to trained reader, in all** | **${(trainS / 60).toFixed(1)} min** |`);
-for (const h of handbooks.slice(1)) {
+for (const h of handbooks.filter((x) => x.key !== "18f")) {
   const s = times.filter((t) => t.step.startsWith(`${h.name}:`)).reduce((a, t) => a + t.s, 0);
   if (s > 0) console.log(`| ${h.name}: documents to trained reader, in all | ${(s / 60).toFixed(1)} min |`);
 }

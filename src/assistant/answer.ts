@@ -4,12 +4,11 @@
 //   - "model": build the grounded prompt (prompt.ts) within the model's
 //     context and generate greedily, citations parsed from [n] in the text;
 //   - "reader": a trained extractive reader (reader.ts) scores each sentence
-//     of the shown sources; the best one, cited, is the answer;
+//     of the shown sources, beside the baseline's score unless told not to;
+//     the best one, cited, is the answer;
 //   - "extractive" (the baseline, no model): the sentence of the top sections
 //     that shares the most (IDF-weighted) content words with the question,
-//     cited as the section it came from; when the question asks for a kind of
-//     answer (a number, a day, an address: answer-type.ts), sentences holding
-//     no span of that kind count for less (TYPE_MISS_FACTOR).
+//     cited as the section it came from (extractive.ts).
 // Returns plain data the CLI, the evaluator and the server all use. Never
 // prints; knows nothing about HTTP or files beyond the opened index.
 import { ConfigError } from "../errors.ts";
@@ -22,10 +21,9 @@ import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { chatTemplateFor } from "../train/sft.ts";
 import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
-import { readerAnswer, readerIdf, type Reader } from "./reader.ts";
+import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./reader.ts";
 import { retrieve, type RetrievalMode } from "./retrieve.ts";
-import { contentTerms, words } from "./terms.ts";
-import { findSpans, questionKinds, type SpanKind } from "./answer-type.ts";
+import { extractiveAnswer } from "./extractive.ts";
 
 /**
  * Default retrieval-confidence threshold: below it the answer is "not found". Chosen on the
@@ -45,6 +43,11 @@ export interface AnswerOptions {
    * one, cited, is the answer. Takes precedence over `model`.
    */
   reader?: Reader;
+  /**
+   * Weight of the extractive baseline's sentence score beside the reader's, both z-scored over
+   * the candidates (default READER_BASELINE_WEIGHT; 0 = the reader alone).
+   */
+  readerBaselineWeight?: number;
   /** Token ids that end generation (EOS, end of turn). */
   stopTokenIds?: readonly number[];
   /** Retrieval mode (default hybrid when an embedder is given, else bm25). */
@@ -105,40 +108,6 @@ export interface AnswerResult {
 
 function toCitation(s: PromptSource): Citation {
   return { n: s.n, sourcePath: s.sourcePath, headingPath: s.headingPath, sectionId: s.sectionId, snippet: s.text };
-}
-
-/**
- * The extractive baseline's score of a sentence that holds no span of the kind the question asks
- * for is multiplied by this. Chosen on the development sets (scratch sweep of 1, 0.8, 0.6, 0.4,
- * 0.2, answers before the confidence gate): 18F ours 32 -> 36 of 44 from 0.6 down, 18F qa.jsonl
- * 26 -> 28 of 40 from 0.6 down, Northwind 27 -> 28 of 40 from 0.4 down; 0.5 sits in the plateau.
- */
-export const TYPE_MISS_FACTOR = 0.5;
-
-/** The extractive baseline's score of one sentence of source `n` (kinds: questionKinds of the question). */
-export function extractiveScore(questionTerms: ReadonlySet<string>, kinds: ReadonlySet<SpanKind>, sentence: string, n: number, idf: (term: string) => number): number {
-  let score = 0;
-  for (const t of new Set(contentTerms(sentence))) if (questionTerms.has(t)) score += idf(t);
-  if (words(sentence).length < 4) score *= 0.5;
-  if (kinds.size > 0 && findSpans(sentence, kinds).length === 0) score *= TYPE_MISS_FACTOR;
-  return score - (n - 1) * 0.5; // prefer higher-ranked sources a little
-}
-
-/** The best sentence of the sources for a question, by extractiveScore (earlier sources win ties). */
-export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number): { sentence: string; n: number } | null {
-  const q = new Set(contentTerms(question));
-  const kinds = questionKinds(question);
-  let best: { sentence: string; n: number; score: number } | null = null;
-  for (const src of sources) {
-    const sents = sentences(src.text);
-    sents.forEach((s, i) => {
-      if (i === 0 && sents.length > 1) return; // the heading line
-      const score = extractiveScore(q, kinds, s, src.n, idf);
-      if (!best || score > best.score) best = { sentence: s, n: src.n, score };
-    });
-  }
-  const b = best as { sentence: string; n: number; score: number } | null;
-  return b ? { sentence: b.sentence, n: b.n } : null;
 }
 
 /** The chat template a model is prompted with: its own, else ChatML when its tokenizer has the tokens, else none (plain text). */
@@ -252,7 +221,9 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
 
   if (opts.reader) {
     const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });
-    const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index));
+    const weight = opts.readerBaselineWeight ?? READER_BASELINE_WEIGHT;
+    if (!Number.isFinite(weight) || weight < 0) throw new ConfigError(`the reader's baseline weight must be a number >= 0, got ${weight}`);
+    const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index), { idf: (t) => opts.index.idf(t), weight });
     if (!best) return notFoundResult(sources.map(toCitation), null);
     const src = sources[best.candidate.n - 1]!;
     return { text: `${best.candidate.text} [${best.candidate.n}]`, citations: [toCitation(src)], sources: sources.map(toCitation), notFound: false, method, retrieval, usage: null, ms: performance.now() - t0 };

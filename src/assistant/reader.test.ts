@@ -22,7 +22,8 @@ import { answer } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import type { PromptSource } from "./prompt.ts";
-import { encodePair, idfLevel, packReaderBatch, readerCandidates, readerIdf, scoreCandidates, scorePairs } from "./reader.ts";
+import { encodePair, idfLevel, packReaderBatch, readerAnswer, readerCandidates, readerIdf, scoreCandidates, scorePairs, zScores } from "./reader.ts";
+import { extractiveAnswer } from "./extractive.ts";
 import { READER_TRAIN_DEFAULTS, buildReaderExamples, readerAccuracy, trainReader } from "./reader-train.ts";
 import { synthSeeds } from "./synth.ts";
 import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
@@ -166,6 +167,30 @@ test("answer() with a reader: a shown sentence with its citation, method reader"
   assert.deepEqual(r.citations, [src]);
   const nf = await answer("What is the sabbatical policy for engineers?", { index, embedder: emb, reader: { model, tokenizer: tok } });
   assert.equal(nf.notFound, true);
+});
+
+test("zScores: zero mean, unit deviation; equal values give zeros", () => {
+  const z = zScores([1, 2, 3, 6]);
+  assert.ok(Math.abs(z.reduce((a, x) => a + x, 0)) < 1e-12);
+  assert.ok(Math.abs(z.reduce((a, x) => a + x * x, 0) / z.length - 1) < 1e-12);
+  assert.deepEqual(zScores([4, 4, 4]), [0, 0, 0]);
+});
+
+test("readerAnswer with the baseline: weight 0 is the reader alone, a large weight is the baseline's pick", () => {
+  const indexIdf = (t: string) => index.idf(t);
+  const q = "How many days of annual leave do full-time staff earn?";
+  // Several untrained readers: their picks differ from the baseline's for some seed.
+  let differed = 0;
+  for (let seed = 10; seed < 16; seed++) {
+    const reader = { model: new ReaderModel(tinyConfig(tok.vocabSize), new Rng(seed)).eval(), tokenizer: tok };
+    reader.model.lexical.data[0] = 0; // the network alone, so it need not agree with the lexical overlap
+    const alone = readerAnswer(reader, q, SOURCES, idf)!;
+    assert.deepEqual(readerAnswer(reader, q, SOURCES, idf, { idf: indexIdf, weight: 0 })!.candidate, alone.candidate);
+    const base = extractiveAnswer(q, SOURCES, indexIdf)!;
+    assert.equal(readerAnswer(reader, q, SOURCES, idf, { idf: indexIdf, weight: 1e6 })!.candidate.text, base.sentence);
+    if (alone.candidate.text !== base.sentence) differed++;
+  }
+  assert.ok(differed > 0, "some untrained reader picks another sentence than the baseline");
 });
 
 test("broken reader directories fail to load with the file named", () => {

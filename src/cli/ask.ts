@@ -6,6 +6,7 @@
 import { UsageError } from "../errors.ts";
 import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
+import { READER_BASELINE_WEIGHT } from "../assistant/reader.ts";
 import { RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
@@ -21,6 +22,7 @@ export const ASK_FLAGS = {
   "max-tokens": { type: "string" },
   "embed-model": { type: "string" },
   decode: { type: "string" },
+  "baseline-weight": { type: "string" },
 } as const satisfies Options;
 
 export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer, or a reader (slm train-reader) that picks the
@@ -33,7 +35,9 @@ export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the a
   --embed-model DIR       model for question vectors when the index records another path
   --decode MODE           free: any text (default); copy: the model picks, token by token, one sentence
                           of the shown sources with its [n], or "not found in the documents";
-                          copy-answer: the same without the not-found choice (left to retrieval)`;
+                          copy-answer: the same without the not-found choice (left to retrieval)
+  --baseline-weight W     with a reader: weight of the extractive baseline's sentence score beside the
+                          reader's, both z-scored over the candidates (default ${READER_BASELINE_WEIGHT}; 0 = the reader alone)`;
 
 type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
 
@@ -51,10 +55,15 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   const decode = v.decode ?? "free";
   if (decode !== "free" && decode !== "copy" && decode !== "copy-answer") throw new UsageError(`--decode must be free, copy or copy-answer, got "${v.decode}"`);
   const maxTokens = intFlag("max-tokens", v["max-tokens"], 64);
+  let readerBaselineWeight: number | undefined;
+  if (v["baseline-weight"] !== undefined) {
+    readerBaselineWeight = Number(v["baseline-weight"]);
+    if (v["baseline-weight"].trim() === "" || !Number.isFinite(readerBaselineWeight) || readerBaselineWeight < 0) throw new UsageError(`--baseline-weight must be a number >= 0, got "${v["baseline-weight"]}"`);
+  }
   const index = SectionIndex.open(v.index);
   try {
     const embedder = mode === "bm25" ? undefined : embedderFor(index.info.embedder, v["embed-model"]);
-    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}) };
+    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}), ...(readerBaselineWeight !== undefined ? { readerBaselineWeight } : {}) };
     if (v.model && isReaderDir(v.model)) {
       const r = loadReaderDir(v.model);
       Object.assign(opts, { reader: { model: r.model, tokenizer: r.tokenizer } });
