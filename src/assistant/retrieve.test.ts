@@ -55,18 +55,6 @@ test("confidence: high when the question's words are in a top section, low for a
   assert.equal(retrieve(idx, "what is the", { mode: "bm25" }).confidence, 0);
 });
 
-test("termCoverage counts a question word as found when a synonym of it is in the text, and says which", () => {
-  const idf = { idf: () => 1 };
-  const without = termCoverage(idf, "Who pays the cab fare?", "The library pays the taxi fare.");
-  assert.equal(without.score, 2 / 3); // pays, fare found; cab not
-  const syn = { of: (w: string) => (w === "cab" ? ["hack", "taxi"] : []) };
-  const withSyn = termCoverage(idf, "Who pays the cab fare?", "The library pays the taxi fare.", syn);
-  assert.equal(withSyn.score, 1);
-  assert.deepEqual(withSyn.terms.find((t) => t.term === "cab"), { term: "cab", idf: 1, found: true, via: "taxi" });
-  // A synonym that is a stop word does not count.
-  assert.equal(termCoverage(idf, "cab", "its", { of: () => ["its"] }).score, 0);
-});
-
 test("termCoverage weighs by idf", () => {
   const c = termCoverage({ idf: (t) => (t === "rare" ? 9 : 1) }, "rare common", "a common word");
   assert.ok(Math.abs(c.score - 1 / 10) < 1e-12);

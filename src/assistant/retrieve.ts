@@ -3,13 +3,13 @@
 // Also the retrieval confidence used to answer "not found": the IDF-weighted
 // share of the question's content stems that occur in the best of the top
 // sections (1 = every content word of the question is there; words the corpus
-// never uses weigh the most). A word also counts as there when one of its
-// WordNet synonyms is (synonyms.ts). Knows nothing about models or prompts.
+// never uses weigh the most). Words only: a synonym does not count (WordNet
+// synonyms were tried and removed; docs/assistant.md has the figures). Knows
+// nothing about models or prompts.
 import { ConfigError } from "../errors.ts";
 import type { Embedder } from "./embed.ts";
 import type { Section, SectionIndex } from "./index-db.ts";
-import { wordnetSynonyms, type Synonyms } from "./synonyms.ts";
-import { STOP_WORDS, contentTerms, stem, words } from "./terms.ts";
+import { contentTerms } from "./terms.ts";
 
 export type RetrievalMode = "bm25" | "vector" | "hybrid";
 export const RETRIEVAL_MODES: readonly RetrievalMode[] = ["bm25", "vector", "hybrid"];
@@ -26,8 +26,6 @@ export interface RetrieveOptions {
   rrfK?: number;
   /** Sections the confidence looks at (default 3). */
   confidenceDepth?: number;
-  /** Synonyms that count as a question word in the confidence (default WordNet's; null = none). */
-  synonyms?: Synonyms | null;
 }
 
 export interface RetrievedSection {
@@ -44,8 +42,6 @@ export interface TermCoverage {
   term: string;
   idf: number;
   found: boolean;
-  /** The synonym's stem that was found, when the stem itself was not. */
-  via?: string;
 }
 
 export interface Retrieval {
@@ -88,30 +84,17 @@ export function rrf(lists: readonly (readonly number[])[], rrfK = 60): { id: num
 }
 
 /** IDF-weighted share of the question's distinct content stems found in `text`. */
-export function termCoverage(index: Pick<SectionIndex, "idf">, question: string, text: string, synonyms: Synonyms | null = null): { score: number; terms: TermCoverage[] } {
+export function termCoverage(index: Pick<SectionIndex, "idf">, question: string, text: string): { score: number; terms: TermCoverage[] } {
   const qs = [...new Set(contentTerms(question))];
   if (qs.length === 0) return { score: 0, terms: [] };
   const have = new Set(contentTerms(text));
-  const surface = synonyms ? words(question).filter((w) => !STOP_WORDS.has(w)) : [];
   let num = 0, den = 0;
   const terms = qs.map((t): TermCoverage => {
     const idf = index.idf(t);
     den += idf;
-    if (have.has(t)) {
-      num += idf;
-      return { term: t, idf, found: true };
-    }
-    for (const w of surface) {
-      if (stem(w) !== t) continue;
-      for (const s of synonyms!.of(w)) {
-        const st = stem(s);
-        if (!STOP_WORDS.has(s) && have.has(st)) {
-          num += idf;
-          return { term: t, idf, found: true, via: st };
-        }
-      }
-    }
-    return { term: t, idf, found: false };
+    const found = have.has(t);
+    if (found) num += idf;
+    return { term: t, idf, found };
   });
   return { score: den > 0 ? num / den : 0, terms };
 }
@@ -138,11 +121,10 @@ export function retrieve(index: SectionIndex, question: string, opts: RetrieveOp
     hits = fused.slice(0, k).map((f, i) => ({ section: index.section(f.id), rank: i + 1, score: f.score, bm25Rank: f.ranks[0]!, vectorRank: f.ranks[1]! }));
   }
   const depth = Math.min(opts.confidenceDepth ?? 3, hits.length);
-  const synonyms = opts.synonyms === undefined ? wordnetSynonyms() : opts.synonyms;
   let confidence = 0, coverage: TermCoverage[] = [], best = -1;
   for (let i = 0; i < depth; i++) {
     const s = hits[i]!.section;
-    const c = termCoverage(index, question, `${s.headingPath}\n${s.text}`, synonyms);
+    const c = termCoverage(index, question, `${s.headingPath}\n${s.text}`);
     if (best < 0 || c.score > confidence) {
       confidence = c.score;
       coverage = c.terms;
