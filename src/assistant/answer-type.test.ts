@@ -18,6 +18,11 @@ test("findSpans: durations, amounts, shares, addresses, times, days, places and 
   assert.deepEqual(spansOf("Pay day is the 25th of each month; timesheets are due on Fridays.", "day"), ["the 25th of each month", "on Fridays"]);
   assert.deepEqual(spansOf("Book it in Concur via the Travel > Trips page.", "place"), ["in Concur", "via the Travel > Trips"]);
   assert.deepEqual(spansOf("Ask your manager or the Travel and Events team.", "who"), ["your manager", "the Travel and Events team"]);
+  assert.deepEqual(spansOf("Answer at least twice a week, 3 times per year, every afternoon, each other month, or monthly.", "frequency"),
+    ["twice a week", "3 times per year", "every afternoon", "each other month", "monthly"]);
+  assert.deepEqual(spansOf("We recommend KeePassXC. Principals report to our CTO; tickets go through Help Scout or 1Password and OPM Form 630.", "name"),
+    ["KeePassXC", "CTO", "Help Scout", "1Password", "OPM Form 630"]);
+  assert.deepEqual(spansOf("Managers approve leave. Staff use the shared drive.", "name"), [], "a capitalised first word is not a name");
   // Not spans: a word that merely contains digits, an ordinal (a day, not a number), an address's digits.
   assert.deepEqual(spansOf("Use form SF50 on the 3rd, or mail a1@b2.org.", "number"), []);
   assert.equal(firstSpan("No numbers here.", "number"), null);
@@ -41,7 +46,11 @@ test("questionKinds: what kind of answer a question asks for", () => {
   assert.deepEqual(kinds("By what time must I call in sick?"), ["clock"]);
   assert.deepEqual(kinds("When is pay day?"), ["clock", "day", "duration"]);
   assert.deepEqual(kinds("Where should I email my access request?"), ["email", "place", "url"]);
-  assert.deepEqual(kinds("Who do I report a lost laptop to?"), ["who"]);
+  assert.deepEqual(kinds("Who do I report a lost laptop to?"), ["name", "who"]);
+  assert.deepEqual(kinds("How often must I redo the training?"), ["duration", "frequency", "number"]);
+  assert.deepEqual(kinds("Which password manager do we recommend?"), ["name"]);
+  assert.deepEqual(kinds("What tool do we use for dashboards?"), ["name"]);
+  assert.deepEqual(kinds("What is the deadline for expense claims?"), ["clock", "day", "duration"]);
   // Questions that ask how or whether: no particular kind.
   assert.deepEqual(kinds("How do I apply for leave?"), []);
   assert.deepEqual(kinds("Can I paste client designs into a chatbot?"), []);

@@ -6,14 +6,20 @@
 // (synth.ts) are made from the same spans, so the reader is trained on exactly
 // the kinds it later sees. Pure text: knows nothing about models or indexes.
 
-/** Kinds of answer span. "number" is any count or amount; the others are narrower. */
-export type SpanKind = "number" | "duration" | "money" | "percent" | "email" | "url" | "clock" | "day" | "place" | "who";
+/**
+ * Kinds of answer span. "number" is any count or amount; the others are narrower. Synthetic
+ * questions (synth.ts) ask for all but "frequency" and "name", which only the questions users ask
+ * carry ("How often…", "Which tool…", "Who…").
+ */
+export type SpanKind = "number" | "duration" | "money" | "percent" | "email" | "url" | "clock" | "day" | "place" | "who" | "frequency" | "name";
 
-export const SPAN_KINDS: readonly SpanKind[] = ["number", "duration", "money", "percent", "email", "url", "clock", "day", "place", "who"];
+export const SPAN_KINDS: readonly SpanKind[] = ["number", "duration", "money", "percent", "email", "url", "clock", "day", "place", "who", "frequency", "name"];
 
 const NUMBER_WORD = "(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|hundred)";
 const NUM = `(?:\\d[\\d,]*(?:\\.\\d+)?|${NUMBER_WORD}(?:[- ]${NUMBER_WORD})?)`;
 const TIME_UNITS = "(?:(?:business|calendar|working|work) )?(?:minute|hour|day|week|month|year|pay period)s?";
+const PERIOD = "(?:day|week|fortnight|month|quarter|year|pay period)";
+const PART_OF_DAY = "(?:morning|afternoon|evening|night|weekday|monday|tuesday|wednesday|thursday|friday|saturday|sunday)";
 
 /**
  * The span patterns of each kind (global regexes). A number span takes the unit after it, as
@@ -31,6 +37,14 @@ export const SPAN_PATTERNS: Readonly<Record<SpanKind, RegExp>> = {
   day: /\b(?:(?:on|every|each|by|before|after|until)\s+)?(?:(?:the\s+)?(?:first|last|final)(?:\s+(?:working|business|calendar))?\s+(?:day|week|monday|tuesday|wednesday|thursday|friday)(?:\s+of\s+(?:the|each|every)\s+(?:month|year|quarter))?|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)(?:\s+(?:of\s+)?(?:the|each|every)\s+month)?|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|(?:january|february|march|april|may|june|july|august|september|october|november|december)\s+\d{1,2}(?:st|nd|rd|th)?)\b/gi,
   place: /\b(?:in|under|through|via|at|on|from)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+(?:[A-Z>][\w-]*|&|>))*/g,
   who: /\b(?:your (?:manager|supervisor|line manager|team lead|lead)|the [A-Z][\w-]*(?:\s+(?:[A-Z][\w-]*|and|&))*\s+(?:team|office|desk|group|division)|HR|IT|Finance|Security|Payroll|PeopleOps|People Ops)\b/g,
+  // "twice a week", "3 times per year", "every afternoon", "each other month", "monthly".
+  frequency: new RegExp(
+    `\\b(?:(?:once|twice|${NUM} times)\\s+(?:a|an|per|each|every)\\s+${PERIOD}|(?:every|each)\\s+(?:(?:other|second|${NUM})\\s+)?(?:${PERIOD}|${PART_OF_DAY})s?|daily|weekly|fortnightly|monthly|quarterly|annually|yearly)\\b`,
+    "gi",
+  ),
+  // A proper name inside a sentence: capitalised words (not the sentence's first word), or a word
+  // with a capital or digit after its first letter ("KeePassXC", "1Password", "Help Scout", "OPM Form 630").
+  name: /(?<=[\p{L}\p{N},;:)]\s+(?:(?:the|our|your|a|an)\s+)?)(?:[A-Z][\p{L}\p{N}-]*|\p{L}+[A-Z][\p{L}\p{N}]*|\d+[A-Za-z][\p{L}\p{N}]*)(?:\s+(?:[A-Z0-9][\p{L}\p{N}-]*))*/gu,
 };
 
 const NUMBER_PREFIX = new RegExp(`^\\s*[$£€]?\\s*${NUM}[\\s-]*`, "i");
@@ -80,9 +94,12 @@ const QUESTION_RULES: { re: RegExp; kinds: SpanKind[] }[] = [
   { re: /\b(?:what|which) (?:link|url|web ?site|page)\b/i, kinds: ["url"] },
   { re: /\b(?:what|by what|at what) time\b|\bwhat are the (?:core |office )?hours\b/i, kinds: ["clock"] },
   { re: /\bwhen\b/i, kinds: ["day", "clock", "duration"] },
+  { re: /\bdeadline\b/i, kinds: ["day", "clock", "duration"] },
+  { re: /\bhow (?:often|frequently)\b|\bhow many times\b/i, kinds: ["frequency"] },
+  { re: /\b(?:which|what)(?:\s+[\w-]+)?\s+(?:tool|tools|app|apps|application|software|system|service|platform|provider|vendor|company|firm|insurer|bank|form|program|programme|scheme|product|manager|vpn|browser|channel|portal|site)\b/i, kinds: ["name"] },
   { re: /\b(?:which|what|on what) (?:day|date|days)\b|\bwhat deadline\b|\bby when\b/i, kinds: ["day"] },
   { re: /\bwhere\b/i, kinds: ["place", "url", "email"] },
-  { re: /\bwho(?:m|se)?\b/i, kinds: ["who"] },
+  { re: /\bwho(?:m|se)?\b/i, kinds: ["who", "name"] },
 ];
 
 /** The kinds of span a question asks for (empty when it asks for none in particular: "How do I…", "Can I…"). */
