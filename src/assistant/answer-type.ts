@@ -3,8 +3,10 @@
 // spans of each kind occur in a sentence. The reader (reader.ts) marks the
 // candidate's tokens inside a span of a kind the question asks for, the
 // classic answer-type feature of question answering; synthetic typed questions
-// (synth.ts) are made from the same spans, so the reader is trained on exactly
-// the kinds it later sees. Pure text: knows nothing about models or indexes.
+// (synth.ts) are made from the same spans, so the reader is trained on the
+// kinds it later sees (all but frequency and name). The extractive baseline
+// (extractive.ts) prefers sentences holding a span of an asked kind. Pure
+// text: knows nothing about models or indexes.
 
 /**
  * Kinds of answer span. "number" is any count or amount; the others are narrower. Synthetic
