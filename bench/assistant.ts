@@ -3,22 +3,24 @@
 // train`) -> train the extractive reader from that decoder on synthetic
 // questions from the documents (`slm train-reader --init-from`) -> `slm eval qa` on our
 // 18F set and the corpus's own qa.jsonl. Then the same pipeline, unchanged, on
-// two handbooks of our own: Northwind (examples/handbook; looked at while the
-// reader was developed) and the Harbourview library (examples/library-handbook;
-// untouched until its first bench run, whose misses then suggested the synonyms
-// in the retrieval confidence): ingest, index, train its own reader, evaluate; and
-// the 18F reader on each too. Every row also has the extractive baseline. Runs the real CLI (node bin/slm.js) in child processes
-// and prints each step's wall time and a table of the figures.
+// two handbooks of our own, Northwind (examples/handbook) and the Harbourview
+// library (examples/library-handbook; questions phrased away from the
+// documents' words), and on any handbook given with --handbook: its own reader,
+// that reader alone (--baseline-weight 0), the 18F reader and the extractive
+// baseline on each. Runs the real CLI (node bin/slm.js) in child processes and
+// prints each step's wall time and a table of the figures.
 // Needs ../shared/corpora/18f-handbook.
 //
 //   node --import tsx bench/assistant.ts [--shared ../shared] [--out /tmp/slm-assistant] [--skip-train]
 //        [--pretrain 7m] [--budget 5m] [--synthetic 6000] [--preset nano] [--init-from MODEL_DIR]
-//        [--handbook DIR --questions QA.jsonl [--unanswerable U.jsonl] [--name NAME]] [--only 18f,northwind,library,extra]
+//        [--handbook DIR --questions QA.jsonl [--unanswerable U.jsonl] [--name NAME]]... [--only 18f,northwind,library,NAME]
 // --pretrain 0 skips pretraining (the reader starts from random weights, or from --init-from).
 // --handbook adds a handbook of your own (a folder of documents) with its question set: the same
-// pipeline, unchanged, trains its reader, and it is evaluated like the others. --only limits the
-// handbooks trained and evaluated to those named ("extra" is --handbook's); the 18F reader is
-// still evaluated on the others when it is in --out from an earlier run.
+// pipeline, unchanged, trains its reader, and it is evaluated like the others. Repeatable: the i-th
+// --questions, --name (and --unanswerable, given for every --handbook or none) go with the i-th
+// --handbook. --only limits the handbooks trained and evaluated to those named (an added handbook
+// by its --name in lower case, default "extra1", "extra2"…); the 18F reader is still evaluated on
+// the others when it is in --out from an earlier run.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -31,14 +33,20 @@ const { values: v } = parseArgs({
   options: {
     shared: { type: "string" }, out: { type: "string" }, budget: { type: "string" }, synthetic: { type: "string" },
     preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" }, pretrain: { type: "string" },
-    handbook: { type: "string" }, questions: { type: "string" }, unanswerable: { type: "string" }, name: { type: "string" }, only: { type: "string" },
+    handbook: { type: "string", multiple: true }, questions: { type: "string", multiple: true }, unanswerable: { type: "string", multiple: true },
+    name: { type: "string", multiple: true }, only: { type: "string" },
   },
 });
-if (v.handbook && !v.questions) {
-  console.error("bench/assistant: --handbook needs --questions QA.jsonl (lines: question, answer, answer_aliases, source_path)");
+const handbookDirs = v.handbook ?? [];
+if ((v.questions ?? []).length !== handbookDirs.length || (v.unanswerable && v.unanswerable.length !== handbookDirs.length) || (v.name && v.name.length !== handbookDirs.length)) {
+  console.error("bench/assistant: each --handbook needs its --questions QA.jsonl (lines: question, answer, answer_aliases, source_path); --unanswerable and --name, if given, once per --handbook");
   process.exit(2);
 }
-const KEYS = ["18f", "northwind", "library", "extra"];
+const extras = handbookDirs.map((dir, i) => {
+  const name = v.name?.[i] ?? `Extra${i + 1}`;
+  return { name, key: name.toLowerCase().replace(/[^a-z0-9]+/g, "-"), docs: resolve(dir), q: resolve(v.questions![i]!), u: v.unanswerable ? resolve(v.unanswerable[i]!) : null };
+});
+const KEYS = ["18f", "northwind", "library", ...extras.map((e) => e.key)];
 const only = v.only ? v.only.split(",").map((x) => x.trim()) : null;
 for (const k of only ?? []) {
   if (!KEYS.includes(k)) {
@@ -46,7 +54,7 @@ for (const k of only ?? []) {
     process.exit(2);
   }
 }
-const wanted = (key: string) => (only ? only.includes(key) : key !== "extra" || !!v.handbook);
+const wanted = (key: string) => !only || only.includes(key);
 const shared = resolve(v.shared ?? join(repo, "..", "shared"));
 const corpus = join(shared, "corpora", "18f-handbook");
 const out = resolve(v.out ?? "/tmp/slm-assistant");
@@ -78,7 +86,7 @@ const handbooks = [
   { name: "18F", key: "18f", docs: "pages", cwd: corpus, reader },
   { name: "Northwind", key: "northwind", docs: "handbook", cwd: join(repo, "examples"), reader: join(out, "reader-northwind") },
   { name: "Library", key: "library", docs: "library-handbook", cwd: join(repo, "examples"), reader: join(out, "reader-library") },
-  ...(v.handbook ? [{ name: v.name ?? "Extra", key: "extra", docs: resolve(v.handbook), cwd: out, reader: join(out, "reader-extra") }] : []),
+  ...extras.map((e) => ({ name: e.name, key: e.key, docs: e.docs, cwd: out, reader: join(out, `reader-${e.key}`) })),
 ].filter((h) => wanted(h.key));
 /** The pipeline: documents -> dataset + tokenizer -> index -> language model -> reader. */
 function pipeline(name: string, docs: string, cwd: string, ds: string, index: string, readerDir: string, training: boolean): void {
@@ -107,7 +115,7 @@ const sets = [
   { name: "18F qa.jsonl (40)", index: "18f.index", q: join(corpus, "qa.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
   { name: "Northwind (40)", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
   { name: "Library (40)", index: "library.index", q: join(repo, "examples/qa/library-handbook.jsonl"), u: join(repo, "examples/qa/library-handbook-unanswerable.jsonl") },
-  ...(v.handbook ? [{ name: `${v.name ?? "Extra"} (${lineCount(resolve(v.questions!))})`, index: "extra.index", q: resolve(v.questions!), u: v.unanswerable ? resolve(v.unanswerable) : null }] : []),
+  ...extras.map((e) => ({ name: `${e.name} (${lineCount(e.q)})`, index: `${e.key}.index`, q: e.q, u: e.u })),
 ].filter((set) => handbooks.some((h) => `${h.key}.index` === set.index));
 function lineCount(path: string): number {
   return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").length;
