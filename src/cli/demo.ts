@@ -221,14 +221,10 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
       line.clear();
     }
     let stopped: DemoResult["stopped"] = result.stopped;
-    if (result.stopped === "requested" && !o.signal?.aborted) {
-      if (early.triggered) {
-        stopped = "early";
-        ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
-      } else {
-        stopped = "time";
-        ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
-      }
+    if (stopped === "early") ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
+    else if (stopped === "requested" && !o.signal?.aborted) {
+      stopped = "time";
+      ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
     }
     let valLoss = result.finalValLoss;
     if (stopped !== "requested" && best.restoreIfBetter(valLoss)) {

@@ -67,6 +67,7 @@ test("--early-stop: stops once validation loss stops improving and the model dir
   const summary = lines.find((l) => l.type === "summary");
   const evals = lines.filter((l) => l.type === "eval");
   assert.equal(summary.stopped, "early", `val losses ${evals.map((e) => e.valLoss.toFixed(3)).join(" ")}`);
+  assert.equal(lines.find((l) => l.type === "done").stopped, "early", "the trainer's done event says so too");
   assert.ok(summary.steps < 400);
   const best = evals.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
   assert.equal(summary.model_step, best.step);

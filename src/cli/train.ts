@@ -187,8 +187,7 @@ export const trainCommand: Command = {
         process.off("SIGTERM", onSignal);
         line.clear();
       }
-      // Stopped by --early-stop rather than by the user: not an interruption.
-      const stopped = result.stopped === "requested" && early?.triggered && !ac.signal.aborted ? "early" : result.stopped;
+      const stopped = result.stopped; // "early": by --early-stop, not an interruption
       let valLoss = result.finalValLoss;
       let bestStep: number | null = null;
       if (early && stopped !== "requested" && early.best.restoreIfBetter(valLoss)) {

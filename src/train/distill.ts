@@ -16,7 +16,7 @@ import { createModel, type CausalLM } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { distillLoss, validateDistillOptions, type DistillLossOptions, type DistillLossParts } from "./distill-loss.ts";
 import { TeacherCache, buildTeacherCache, type CacheProgress, type LogitType } from "./teacher-cache.ts";
-import { TRAIN_DEFAULTS, evaluate, train, type TrainConfig, type TrainEvent, type TrainLoss } from "./trainer.ts";
+import { TRAIN_DEFAULTS, evaluate, train, type StopReason, type TrainConfig, type TrainEvent, type TrainLoss } from "./trainer.ts";
 
 /** Distillation settings beyond the trainer's, with their defaults. */
 export interface DistillConfig extends DistillLossOptions {
@@ -57,7 +57,7 @@ export interface DistillSummary {
   cache: { path: string; bytes: number };
   /** Peak resident memory of this process, MiB. */
   maxRssMiB: number;
-  stopped: "steps" | "time" | "requested";
+  stopped: StopReason;
 }
 
 /** Throws a ConfigError naming both vocabularies when logit distillation cannot pair them. */

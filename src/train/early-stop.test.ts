@@ -80,6 +80,7 @@ test("a run that memorises its training split stops early, and the kept weights 
   });
   assert.equal(es.triggered, true, `validation losses: ${evals.map((l) => l.toFixed(3)).join(" ")}`);
   assert.ok(res.counters.step < maxSteps, `stopped at ${res.counters.step}`);
+  assert.equal(res.stopped, "early", "the trainer tells early stopping from an interruption");
   assert.ok(res.finalValLoss! > es.best.loss, `final ${res.finalValLoss} vs best ${es.best.loss}`);
   assert.equal(es.best.restoreIfBetter(res.finalValLoss), true);
   const again = evaluate(model, ds.val, 4, 16, 8).loss;

@@ -11,7 +11,7 @@
 // model again), so it is not part of a checkpoint: a resumed run tracks its
 // best from the point it resumes.
 import type { CausalLM } from "../models/index.ts";
-import type { TrainEvent } from "./trainer.ts";
+import { EARLY_STOP, type TrainEvent } from "./trainer.ts";
 
 /** A copy of the parameters at the best validation loss so far. */
 export class BestWeights {
@@ -61,6 +61,6 @@ export class EarlyStopping {
   /** Feed every trainer event here (the final evaluation of a run is seen once, like the others). */
   observe(e: TrainEvent): void {
     if (e.type !== "eval" || e.step === this.best.lastStep) return;
-    if (this.best.observe(e.step, e.valLoss) >= this.patience) this.ac.abort();
+    if (this.best.observe(e.step, e.valLoss) >= this.patience) this.ac.abort(EARLY_STOP);
   }
 }

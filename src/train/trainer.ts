@@ -78,13 +78,22 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, "seqLen"> = {
   maxBadSteps: 5,
 };
 
+/**
+ * Why a run ended: its step count, its time budget, an abort (Ctrl-C), or an abort whose reason is
+ * EARLY_STOP (validation loss stopped improving: early-stop.ts).
+ */
+export type StopReason = "steps" | "time" | "requested" | "early";
+
+/** The abort reason that marks a stop as early stopping rather than an interruption. */
+export const EARLY_STOP = "slmkit:early-stop";
+
 export type TrainEvent =
   | { type: "start"; resumedFrom: number | null; totalSteps: number | null; params: number; tokensPerStep: number }
   | { type: "step"; step: number; totalSteps: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; elapsedMs: number; etaMs: number | null }
   | { type: "eval"; step: number; valLoss: number; perplexity: number; bitsPerByte: number | null; tokens: number }
   | { type: "checkpoint"; step: number; path: string }
   | { type: "warn"; step: number; message: string }
-  | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: "steps" | "time" | "requested"; summary: RunSummary };
+  | { type: "done"; step: number; tokens: number; elapsedMs: number; finalValLoss: number | null; stopped: StopReason; summary: RunSummary };
 
 /** What a finished run reports (also written to RUN/summary.json and as the last line of metrics.jsonl). */
 export interface RunSummary {
@@ -99,7 +108,7 @@ export interface RunSummary {
   bestValLoss: number | null;
   /** Bytes of gradient buffers and of optimizer moments; peak resident set size of the process. */
   memory: { gradientBytes: number; optimizerBytes: number; peakRssBytes: number };
-  stopped: "steps" | "time" | "requested";
+  stopped: StopReason;
 }
 
 /**
@@ -130,7 +139,10 @@ export interface TrainRun {
   /** Continue from the newest checkpoint in runDir. */
   resume?: boolean;
   onEvent?: (e: TrainEvent) => void;
-  /** Abort: finish the current step, checkpoint, and return (stopped: "requested"). */
+  /**
+   * Abort: finish the current step, checkpoint, and return (stopped: "requested", or "early" when
+   * the signal's reason is EARLY_STOP, as EarlyStopping's is).
+   */
   signal?: AbortSignal;
   /** Current time in ms (tests inject a clock). */
   now?: () => number;
@@ -142,7 +154,7 @@ export interface TrainResult {
   counters: TrainerCounters;
   summary: RunSummary;
   finalValLoss: number | null;
-  stopped: "steps" | "time" | "requested";
+  stopped: StopReason;
 }
 
 function resolveConfig(model: CausalLM, c: Partial<TrainConfig>): TrainConfig {
@@ -290,7 +302,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   while (true) {
     if (counters.totalSteps > 0 && counters.step >= counters.totalSteps) break;
     if (run.signal?.aborted) {
-      stopped = "requested";
+      stopped = run.signal.reason === EARLY_STOP ? "early" : "requested";
       break;
     }
     const lr = sched ? lrAt(sched, counters.step) : cfg.lr * Math.min(1, (counters.step + 1) / 20);
