@@ -24,7 +24,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -86,7 +86,10 @@ const handbooks = [
   { name: "18F", key: "18f", docs: "pages", cwd: corpus, reader },
   { name: "Northwind", key: "northwind", docs: "handbook", cwd: join(repo, "examples"), reader: join(out, "reader-northwind") },
   { name: "Library", key: "library", docs: "library-handbook", cwd: join(repo, "examples"), reader: join(out, "reader-library") },
-  ...extras.map((e) => ({ name: e.name, key: e.key, docs: e.docs, cwd: out, reader: join(out, `reader-${e.key}`) })),
+  // Ingested from the folder holding it, as a user would (`slm ingest handbook`): the source labels are then
+  // "handbook/…", not a path from the bench's output folder whose words ("work", "scratch") would join every
+  // section's heading column.
+  ...extras.map((e) => ({ name: e.name, key: e.key, docs: basename(e.docs), cwd: dirname(e.docs), reader: join(out, `reader-${e.key}`) })),
 ].filter((h) => wanted(h.key));
 /** The pipeline: documents -> dataset + tokenizer -> index -> language model -> reader. */
 function pipeline(name: string, docs: string, cwd: string, ds: string, index: string, readerDir: string, training: boolean): void {
