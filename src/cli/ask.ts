@@ -88,7 +88,9 @@ Retrieves the top sections for the question, and answers from them with
 citations [1], [2] (source path and heading), or says "not found in the
 documents" when retrieval confidence is low. Without --model, the answer is
 the extractive baseline: the sentence of the top sections that shares the most
-rare words with the question.
+rare words with the question, preferring one that holds the kind of answer
+asked for (a number for "How many…", a day for "When…"). With a reader
+(slm train-reader), the reader's choice, weighed with the baseline's.
 
 Options:
 ${ASK_FLAGS_HELP}

@@ -72,6 +72,11 @@ test("usage errors exit 2; a corrupt index exits 1 naming the file", async () =>
   assert.equal((await run(["ask", "--index", index])).code, 2);
   assert.equal((await run(["ask", "--index", index, "--retrieval", "fuzzy", "q?"])).code, 2);
   assert.equal((await run(["ask", "--index", index, "--min-confidence", "2", "q?"])).code, 2);
+  for (const w of ["-1", "abc", ""]) {
+    const bad = await run(["ask", "--index", index, `--baseline-weight=${w}`, "q?"]);
+    assert.equal(bad.code, 2, `--baseline-weight "${w}"`);
+    assert.match(bad.err, /--baseline-weight must be a number >= 0/);
+  }
   assert.equal((await run(["index", ds])).code, 2);
   assert.equal((await run(["eval", "qa", "--index", index])).code, 2);
   const bad = join(dir, "bad.index");
