@@ -169,6 +169,19 @@ test("answer() with a reader: a shown sentence with its citation, method reader"
   assert.equal(nf.notFound, true);
 });
 
+test("answer() passes the baseline weight to the reader: a huge weight gives the extractive baseline's sentence; a bad one is a ConfigError", async () => {
+  const q = "How many days of annual leave do full-time staff earn?";
+  const base = await answer(q, { index, embedder: emb });
+  for (let seed = 10; seed < 16; seed++) {
+    const model = new ReaderModel(tinyConfig(tok.vocabSize), new Rng(seed)).eval();
+    model.lexical.data[0] = 0;
+    const r = await answer(q, { index, embedder: emb, reader: { model, tokenizer: tok }, readerBaselineWeight: 1e6 });
+    assert.equal(r.text, base.text);
+  }
+  const reader = { model: new ReaderModel(tinyConfig(tok.vocabSize), new Rng(6)).eval(), tokenizer: tok };
+  for (const w of [-1, Number.NaN]) await assert.rejects(answer(q, { index, embedder: emb, reader, readerBaselineWeight: w }), /baseline weight must be a number >= 0/);
+});
+
 test("zScores: zero mean, unit deviation; equal values give zeros", () => {
   const z = zScores([1, 2, 3, 6]);
   assert.ok(Math.abs(z.reduce((a, x) => a + x, 0)) < 1e-12);

@@ -42,7 +42,8 @@ Options:
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
   --answerer WHO          who writes the assistant's answers: model (default) or extractive
                           (the best-matching sentence, no model)
-  --reader DIR            the assistant answers with the sentence this reader (\`slm train-reader\`) picks
+  --reader DIR            the assistant answers with the sentence this reader (\`slm train-reader\`) picks,
+                          weighed with the extractive baseline's choice (as slm ask does)
   --min-confidence C      assistant: retrieval confidence below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
   --quiet                 no per-request log lines
 

@@ -29,7 +29,8 @@ export interface AssistantOptions {
   modelId: string;
   /**
    * "model" (default): the served model writes the answer; "extractive": the best sentence by word
-   * overlap, no model; "reader": the sentence a trained reader (readerDir) scores best.
+   * overlap, no model; "reader": the sentence a trained reader (readerDir) scores best, fused
+   * with the baseline's score (answer()'s default readerBaselineWeight).
    */
   answerer?: Answerer;
   /** A reader directory (`slm train-reader`), for answerer "reader". */
