@@ -38,6 +38,26 @@ test("walks directories and globs, follows symlinks without looping, reads each 
   }
 });
 
+test("files outside the working directory are labelled from the folder holding their input, not with ../", async () => {
+  const root = mkdtempSync(join(tmpdir(), "slm-walk-"));
+  try {
+    mkdirSync(join(root, "work"), { recursive: true });
+    mkdirSync(join(root, "elsewhere", "playbook", "leave"), { recursive: true });
+    writeFileSync(join(root, "elsewhere", "playbook", "leave", "holiday.md"), "h");
+    writeFileSync(join(root, "elsewhere", "notes.txt"), "n");
+    writeFileSync(join(root, "work", "local.md"), "l");
+    const abs = join(root, "elsewhere", "playbook");
+    const r = await findFiles([abs, "../elsewhere/notes.txt", `${join(root, "elsewhere")}/**/*.md`, "local.md"], { cwd: join(root, "work") });
+    assert.deepEqual(r.files.map((f) => f.source), ["local.md", "notes.txt", "playbook/leave/holiday.md"]);
+    assert.ok(r.skipped.some((s) => s.source === "elsewhere/playbook/leave/holiday.md" && /same file as playbook\/leave\/holiday\.md/.test(s.reason)), JSON.stringify(r.skipped));
+    // Inside the working directory nothing changes.
+    const inside = await findFiles(["elsewhere/playbook"], { cwd: root });
+    assert.deepEqual(inside.files.map((f) => f.source), ["elsewhere/playbook/leave/holiday.md"]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test("the split is by document, exact in size, deterministic by seed", () => {
   const ids = Array.from({ length: 101 }, (_, i) => `doc${i}`);
   const a = splitDocuments(ids, 0.1, 5);

@@ -5,14 +5,18 @@
 // Globs: *, ?, ** (any depth), [abc], {a,b}. Knows nothing about formats'
 // contents, only their extensions.
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 import { formatOf, type Format } from "./readers.ts";
 
 export interface FoundFile {
   /** Absolute path. */
   path: string;
-  /** Provenance label: the path relative to cwd, with "/" separators. */
+  /**
+   * Provenance label, with "/" separators: the path relative to cwd; for a file outside cwd, the
+   * path relative to the folder holding the input it was found through ("playbook/leave.md" for
+   * `slm ingest /elsewhere/playbook`), not a chain of "../".
+   */
   source: string;
   size: number;
   mtimeMs: number;
@@ -75,8 +79,16 @@ export interface WalkOptions {
   exclude?: string[];
 }
 
-function toSource(cwd: string, abs: string): string {
-  const r = relative(cwd, abs);
+/**
+ * The label of `abs`: relative to cwd when inside it; else relative to `root` (the folder holding
+ * the input), which users read as the document's place in its collection; else the absolute path.
+ */
+function toSource(cwd: string, abs: string, root?: string): string {
+  let r = relative(cwd, abs);
+  if (root !== undefined && (r === ".." || r.startsWith(`..${sep}`))) {
+    const rr = relative(root, abs);
+    if (rr !== "" && rr !== ".." && !rr.startsWith(`..${sep}`) && !isAbsolute(rr)) r = rr;
+  }
   return (r === "" ? "." : isAbsolute(r) ? abs : r).split(sep).join("/");
 }
 
@@ -87,8 +99,8 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
   const seenFiles = new Map<string, string>(); // real path -> source that claimed it
   const exclude = new Set((o.exclude ?? []).map((p) => resolve(o.cwd, p)));
 
-  const addFile = async (abs: string, explicit: boolean) => {
-    const source = toSource(o.cwd, abs);
+  const addFile = async (abs: string, explicit: boolean, root: string) => {
+    const source = toSource(o.cwd, abs, root);
     const format = formatOf(abs);
     if (!format) {
       if (explicit) skipped.push({ source, reason: "unsupported format (by extension)" });
@@ -109,16 +121,16 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
     }
   };
 
-  const walkDir = async (dir: string, match: RegExp | null, base: string) => {
+  const walkDir = async (dir: string, match: RegExp | null, base: string, root: string) => {
     let real: string;
     try {
       real = await realpath(dir);
     } catch (e) {
-      skipped.push({ source: toSource(o.cwd, dir), reason: `cannot resolve: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      skipped.push({ source: toSource(o.cwd, dir, root), reason: `cannot resolve: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       return;
     }
     if (seenDirs.has(real)) {
-      skipped.push({ source: toSource(o.cwd, dir), reason: "directory already visited (symlink loop or duplicate input)" });
+      skipped.push({ source: toSource(o.cwd, dir, root), reason: "directory already visited (symlink loop or duplicate input)" });
       return;
     }
     seenDirs.add(real);
@@ -126,7 +138,7 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
     try {
       names = (await readdir(dir)).sort();
     } catch (e) {
-      skipped.push({ source: toSource(o.cwd, dir), reason: `cannot list directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      skipped.push({ source: toSource(o.cwd, dir, root), reason: `cannot list directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       return;
     }
     for (const name of names) {
@@ -138,13 +150,13 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
         st = await lstat(p);
         if (st.isSymbolicLink()) st = await stat(p);
       } catch (e) {
-        skipped.push({ source: toSource(o.cwd, p), reason: `broken or unreadable link: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+        skipped.push({ source: toSource(o.cwd, p, root), reason: `broken or unreadable link: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
         continue;
       }
-      if (st.isDirectory()) await walkDir(p, match, base);
+      if (st.isDirectory()) await walkDir(p, match, base, root);
       else if (st.isFile()) {
         if (match && !match.test(relative(base, p).split(sep).join("/"))) continue;
-        await addFile(p, false);
+        await addFile(p, false, root);
       }
     }
   };
@@ -155,7 +167,7 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
       const parts = input.split(/[\\/]/);
       const k = parts.findIndex((s) => GLOB_CHARS.test(s));
       const base = resolve(o.cwd, parts.slice(0, k).join("/") || ".");
-      await walkDir(base, globToRegExp(parts.slice(k).join("/")), base);
+      await walkDir(base, globToRegExp(parts.slice(k).join("/")), base, dirname(base));
       continue;
     }
     const abs = resolve(o.cwd, input);
@@ -166,8 +178,8 @@ export async function findFiles(inputs: string[], o: WalkOptions): Promise<WalkR
       skipped.push({ source: toSource(o.cwd, abs), reason: `not found or unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       continue;
     }
-    if (st.isDirectory()) await walkDir(abs, null, abs);
-    else await addFile(abs, true);
+    if (st.isDirectory()) await walkDir(abs, null, abs, dirname(abs));
+    else await addFile(abs, true, dirname(abs));
   }
   files.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
   return { files, skipped };
