@@ -22,7 +22,7 @@ import type { SectionIndex } from "./index-db.ts";
 import { chatTemplateFor } from "../train/sft.ts";
 import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
 import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./reader.ts";
-import { retrieve, type RetrievalMode } from "./retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { extractiveAnswer } from "./extractive.ts";
 
 /**
@@ -50,7 +50,7 @@ export interface AnswerOptions {
   readerBaselineWeight?: number;
   /** Token ids that end generation (EOS, end of turn). */
   stopTokenIds?: readonly number[];
-  /** Retrieval mode (default hybrid when an embedder is given, else bm25). */
+  /** Retrieval mode (default DEFAULT_RETRIEVAL_MODE, BM25; "vector" and "hybrid" need the embedder). */
   mode?: RetrievalMode;
   /** Sections shown to the model / searched by the extractive baseline (default 3). */
   k?: number;
@@ -209,7 +209,7 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   if (opts.model && !opts.tokenizer) throw new ConfigError("answering with a model needs its tokenizer");
   const k = opts.k ?? 3;
   const minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
-  const mode = opts.mode ?? (opts.embedder ? "hybrid" : "bm25");
+  const mode = opts.mode ?? DEFAULT_RETRIEVAL_MODE;
   const r = retrieve(opts.index, question, { mode, k: Math.max(k, 5), ...(opts.embedder ? { embedder: opts.embedder } : {}) });
   const hits: AnswerHit[] = r.hits.map((h) => ({ rank: h.rank, sectionId: h.section.id, sourcePath: h.section.source, headingPath: h.section.headingPath, score: h.score, bm25Rank: h.bm25Rank, vectorRank: h.vectorRank }));
   const retrieval = { mode, confidence: r.confidence, minConfidence, hits, ms: r.ms };

@@ -1,5 +1,5 @@
-// Index build and open: round trip of sections and provenance, BM25 and vector
-// queries on the tiny handbook, and clear errors for missing, corrupt or
+// Index build and open: round trip of sections and provenance, BM25 (whole
+// sections and passages) and vector queries on the tiny handbook, and clear errors for missing, corrupt or
 // foreign files and bad datasets.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +11,7 @@ import Database from "better-sqlite3";
 
 import { FormatError, NotFoundError, ConfigError } from "../errors.ts";
 import { HashEmbedder } from "./embed.ts";
-import { SectionIndex, buildIndex, sourceWords } from "./index-db.ts";
+import { PASSAGE_SENTENCES, SectionIndex, buildIndex, sectionPassages, sourceWords } from "./index-db.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-index-"));
@@ -49,6 +49,40 @@ test("BM25 ranks the section holding the question's rare words first; stems matc
     assert.deepEqual(idx.bm25("what is the", 3), []);
     const hits = idx.bm25("leave", 10);
     assert.ok(hits.length >= 3 && hits.every((h, i) => i === 0 || h.score <= hits[i - 1]!.score), "scores descend");
+  } finally {
+    idx.close();
+  }
+});
+
+test("passages: overlapping runs of sentences after the heading line; a short section is one passage", () => {
+  assert.equal(PASSAGE_SENTENCES, 3);
+  assert.deepEqual(sectionPassages("Leave\nOne. Two. Three. Four.", 3), ["One. Two. Three.", "Two. Three. Four."]);
+  assert.deepEqual(sectionPassages("Leave\nOne. Two.", 3), ["One. Two."]);
+  assert.deepEqual(sectionPassages("Just one line", 3), ["Just one line"]);
+});
+
+test("passage BM25 finds an answer deep in a long section that whole-section BM25 ranks below short ones", () => {
+  const filler = Array.from({ length: 40 }, (_, i) => `Staff may arrange item ${i} of the general office routine with their team lead.`).join(" ");
+  const sections = [
+    { source: "hb/policies.md", heading: ["Policies", "General"], text: `General\n${filler} Jury service leave is paid at full salary for up to ten days. ${filler}` },
+    { source: "hb/court.md", heading: ["Court"], text: "Court\nJury summons letters go to the office manager." },
+    { source: "hb/pay.md", heading: ["Pay"], text: "Pay\nSalary is paid monthly." },
+    { source: "hb/service.md", heading: ["Service"], text: "Service\nLong service is celebrated with a paid lunch." },
+    { source: "hb/days.md", heading: ["Days"], text: "Days\nTen days of leave carry over." },
+  ];
+  const out = join(dir, "long.index");
+  buildIndex({ dataset: writeTinyDataset(join(dir, "long-ds"), sections), out, embedder: new HashEmbedder(64) });
+  const idx = SectionIndex.open(out);
+  try {
+    const q = "Is jury service leave paid at full salary, and for how many days?";
+    const whole = idx.bm25(q, 5).map((h) => idx.section(h.rowid).source);
+    const passages = idx.passageBm25(q, 5).map((h) => idx.section(h.rowid).source);
+    assert.notEqual(whole[0], "hb/policies.md", `whole sections: ${whole.join(", ")}`);
+    assert.equal(passages[0], "hb/policies.md", `passages: ${passages.join(", ")}`);
+    assert.equal(new Set(passages).size, passages.length, "each section once, at its best passage");
+    const s = idx.passageBm25(q, 5).map((h) => h.score);
+    assert.ok(s.every((x, i) => i === 0 || x <= s[i - 1]!), "scores descend");
+    assert.deepEqual(idx.passageBm25("what is the", 3), []);
   } finally {
     idx.close();
   }

@@ -18,7 +18,7 @@ import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources } from "./prompt.ts";
 import { encodePair, readerCandidates, readerIdf, scorePairs, type EncodedPair, type ReaderCandidate } from "./reader.ts";
-import { retrieve, type RetrievalMode } from "./retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import type { QaSeed } from "./synth.ts";
 import { words } from "./terms.ts";
 
@@ -49,7 +49,7 @@ function norm(s: string): string {
 /** Reader examples for seeds; seeds whose answer is in no shown sentence, or with a single candidate, are dropped (counted). */
 export function buildReaderExamples(seeds: readonly QaSeed[], o: ReaderDataOptions): { examples: ReaderExample[]; missed: number; single: number } {
   const k = o.k ?? 3;
-  const mode = o.mode ?? (o.embedder ? "hybrid" : "bm25");
+  const mode = o.mode ?? DEFAULT_RETRIEVAL_MODE;
   const idf = readerIdf(o.index);
   const examples: ReaderExample[] = [];
   let missed = 0, single = 0;

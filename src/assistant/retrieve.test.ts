@@ -46,6 +46,19 @@ test("each mode finds the per-diem section for a meal-allowance question", () =>
   assert.ok(h.hits[0]!.bm25Rank !== null && h.hits[0]!.vectorRank !== null);
 });
 
+test("bm25 mode fuses whole-section and passage rankings; passages: false is whole sections alone", () => {
+  const q = "How do I report a lost laptop or phone?";
+  const whole = idx.bm25(q, 50).map((h) => h.rowid), pass = idx.passageBm25(q, 50).map((h) => h.rowid);
+  const r = retrieve(idx, q, { mode: "bm25", k: 5 });
+  assert.deepEqual(r.hits.map((h) => h.section.rowid), rrf([whole, pass]).slice(0, 5).map((f) => f.id));
+  assert.deepEqual(r.hits.map((h) => h.bm25Rank), r.hits.map((_, i) => i + 1));
+  assert.deepEqual(retrieve(idx, q, { mode: "bm25", k: 5, passages: false }).hits.map((h) => h.section.rowid), whole.slice(0, 5));
+  // Hybrid fuses that BM25 ranking with the vectors'.
+  const vec = idx.nearest(emb.embed([q])[0]!, 50).map((h) => h.rowid);
+  const lex = rrf([whole, pass]).map((f) => f.id);
+  assert.deepEqual(retrieve(idx, q, { mode: "hybrid", k: 5, embedder: emb }).hits.map((h) => h.section.rowid), rrf([lex, vec]).slice(0, 5).map((f) => f.id));
+});
+
 test("confidence: high when the question's words are in a top section, low for an off-topic question", () => {
   const on = retrieve(idx, "How many characters must a password have?", { mode: "hybrid", embedder: emb });
   assert.ok(on.confidence > 0.9, `on-topic ${on.confidence}`);

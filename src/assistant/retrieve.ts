@@ -1,5 +1,8 @@
 // Retrieval over a SectionIndex: BM25 (FTS5), vectors (sqlite-vec, cosine),
 // or both fused by reciprocal-rank fusion (RRF: score = Σ 1/(rrfK + rank)).
+// "BM25" is itself two rankings fused: sections by BM25 over their whole text,
+// and sections by their best passage (a few sentences; index-db.ts), which
+// finds an answer deep in a long section.
 // Also the retrieval confidence used to answer "not found": the IDF-weighted
 // share of the question's content stems that occur in the best of the top
 // sections (1 = every content word of the question is there; words the corpus
@@ -14,7 +17,17 @@ import { contentTerms } from "./terms.ts";
 export type RetrievalMode = "bm25" | "vector" | "hybrid";
 export const RETRIEVAL_MODES: readonly RetrievalMode[] = ["bm25", "vector", "hybrid"];
 
+/**
+ * The retrieval answering uses unless told otherwise: BM25 (whole sections and passages). Fusing
+ * in the index's hashed vectors ("hybrid") put the answering section in the top 3 for 242 of 283
+ * development questions against BM25's 251, and lost most on the largest handbooks (dxw 31 vs
+ * 35 of 40, Sourcegraph 29 vs 32); docs/assistant.md. Hybrid stays available for indexes whose
+ * vectors carry meaning beyond the words (a model embedder).
+ */
+export const DEFAULT_RETRIEVAL_MODE: RetrievalMode = "bm25";
+
 export interface RetrieveOptions {
+  /** Default DEFAULT_RETRIEVAL_MODE. */
   mode?: RetrievalMode;
   /** Sections returned (default 5). */
   k?: number;
@@ -24,6 +37,8 @@ export interface RetrieveOptions {
   candidates?: number;
   /** RRF constant (default 60). */
   rrfK?: number;
+  /** Fuse the passage ranking into BM25's (default true; false: whole sections only). */
+  passages?: boolean;
   /** Sections the confidence looks at (default 3). */
   confidenceDepth?: number;
 }
@@ -32,8 +47,9 @@ export interface RetrievedSection {
   section: Section;
   /** 1-based rank in the fused list. */
   rank: number;
-  /** The fused score (RRF), or the single retriever's score (BM25 score, 1 - cosine distance). */
+  /** The fused score (RRF), or the single retriever's score (1 - cosine distance; BM25 of whole sections without passages). */
   score: number;
+  /** Rank in the BM25 ranking (sections and passages fused) and in the vector ranking. */
   bm25Rank: number | null;
   vectorRank: number | null;
 }
@@ -101,7 +117,7 @@ export function termCoverage(index: Pick<SectionIndex, "idf">, question: string,
 
 export function retrieve(index: SectionIndex, question: string, opts: RetrieveOptions = {}): Retrieval {
   const t0 = performance.now();
-  const mode = opts.mode ?? "hybrid";
+  const mode = opts.mode ?? DEFAULT_RETRIEVAL_MODE;
   const k = opts.k ?? 5;
   const cand = Math.max(opts.candidates ?? 50, k);
   if (!RETRIEVAL_MODES.includes(mode)) throw new ConfigError(`retrieval mode must be one of ${RETRIEVAL_MODES.join(", ")}, got "${mode}"`);
@@ -109,7 +125,12 @@ export function retrieve(index: SectionIndex, question: string, opts: RetrieveOp
   if (opts.embedder && opts.embedder.spec.dim !== index.info.embedder.dim) {
     throw new ConfigError(`the embedder gives ${opts.embedder.spec.dim}-value vectors, the index was built with ${index.info.embedder.dim}`);
   }
-  const bm = mode === "vector" ? [] : index.bm25(question, cand);
+  const rrfK = opts.rrfK ?? 60;
+  let bm: { rowid: number; score: number }[] = [];
+  if (mode !== "vector") {
+    const whole = index.bm25(question, cand);
+    bm = opts.passages === false ? whole : rrf([whole.map((h) => h.rowid), index.passageBm25(question, cand).map((h) => h.rowid)], rrfK).slice(0, cand).map((f) => ({ rowid: f.id, score: f.score }));
+  }
   const vec = mode === "bm25" ? [] : index.nearest(opts.embedder!.embed([question])[0]!, cand);
   let hits: RetrievedSection[];
   if (mode === "bm25") {
@@ -117,7 +138,7 @@ export function retrieve(index: SectionIndex, question: string, opts: RetrieveOp
   } else if (mode === "vector") {
     hits = vec.slice(0, k).map((h, i) => ({ section: index.section(h.rowid), rank: i + 1, score: 1 - h.distance, bm25Rank: null, vectorRank: i + 1 }));
   } else {
-    const fused = rrf([bm.map((h) => h.rowid), vec.map((h) => h.rowid)], opts.rrfK ?? 60);
+    const fused = rrf([bm.map((h) => h.rowid), vec.map((h) => h.rowid)], rrfK);
     hits = fused.slice(0, k).map((f, i) => ({ section: index.section(f.id), rank: i + 1, score: f.score, bm25Rank: f.ranks[0]!, vectorRank: f.ranks[1]! }));
   }
   const depth = Math.min(opts.confidenceDepth ?? 3, hits.length);

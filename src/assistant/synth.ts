@@ -24,7 +24,7 @@ import { buildGroundedPrompt } from "./answer.ts";
 import type { Embedder } from "./embed.ts";
 import type { Section, SectionIndex } from "./index-db.ts";
 import { NOT_FOUND_TEXT, groundedExample, sentences, type PromptSource } from "./prompt.ts";
-import { retrieve, type RetrievalMode } from "./retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { firstSpan, isTimeUnit, numberUnit, type SpanKind, type TypedSpan } from "./answer-type.ts";
 import { STOP_WORDS, words } from "./terms.ts";
 
@@ -307,7 +307,7 @@ export interface GroundedBuildStats {
 export function buildGroundedExamples(seeds: readonly QaSeed[], o: GroundedBuildOptions): { examples: ChatMessage[][]; stats: GroundedBuildStats } {
   const rng = new Rng((o.seed ?? 0) + 7919);
   const k = o.k ?? 3;
-  const mode = o.mode ?? (o.embedder ? "hybrid" : "bm25");
+  const mode = o.mode ?? DEFAULT_RETRIEVAL_MODE;
   const negShare = o.negativeShare ?? 0.1;
   const stats: GroundedBuildStats = { seeds: seeds.length, examples: 0, negatives: 0, missed: 0, byOrigin: {} };
   const examples: ChatMessage[][] = [];

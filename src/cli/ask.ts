@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { READER_BASELINE_WEIGHT } from "../assistant/reader.ts";
-import { RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
@@ -28,7 +28,8 @@ export const ASK_FLAGS = {
 export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer, or a reader (slm train-reader) that picks the
                           answering sentence (default: extractive baseline, no model)
   --index INDEX           index made by \`slm index\` (required)
-  --retrieval MODE        bm25, vector or hybrid (default hybrid)
+  --retrieval MODE        bm25: sections and their passages by BM25 (default); vector: the index's
+                          vectors; hybrid: both fused (measured below BM25 with hashed vectors)
   --k N                   sections shown to the model (default 3)
   --min-confidence C      retrieval confidence below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
   --max-tokens N          most generated tokens (default 64)
@@ -44,7 +45,7 @@ type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
 /** Opens the index, embedder and model that the ask flags name. Caller closes `index`. */
 export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: SectionIndex } {
   if (!v.index) throw new UsageError("--index INDEX is required (build one with `slm index`)");
-  const mode = (v.retrieval ?? "hybrid") as RetrievalMode;
+  const mode = (v.retrieval ?? DEFAULT_RETRIEVAL_MODE) as RetrievalMode;
   if (!RETRIEVAL_MODES.includes(mode)) throw new UsageError(`--retrieval must be one of ${RETRIEVAL_MODES.join(", ")}, got "${v.retrieval}"`);
   let minConfidence = DEFAULT_MIN_CONFIDENCE;
   if (v["min-confidence"] !== undefined) {

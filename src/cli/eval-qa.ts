@@ -11,6 +11,7 @@ import { lossCurvesFromMetrics, qaReportHtml } from "../eval/report.ts";
 import { writeFileAtomicSync } from "../formats/atomic.ts";
 import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
+import { embedderFor } from "./index-cmd.ts";
 
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
 
@@ -46,6 +47,14 @@ Example:
     const un: QaItem[] = v.unanswerable ? readQaFile(v.unanswerable, { unanswerable: true }) : [];
     const opts = answerOptionsFromFlags(v);
     try {
+      // Recall is measured for every retrieval mode the index supports, whichever one answers.
+      if (!opts.embedder) {
+        try {
+          opts.embedder = embedderFor(opts.index.info.embedder, v["embed-model"]);
+        } catch (e) {
+          if (!v.json) ctx.err(`recall for BM25 only: the index's embedder cannot be loaded (${(e as Error).message})`);
+        }
+      }
       let lastLog = performance.now();
       const res = await runQa(items, un, {
         ...opts,

@@ -15,7 +15,7 @@ import type { Reader } from "../assistant/reader.ts";
 import { loadReaderDir } from "../formats/reader-dir.ts";
 import { SectionIndex, type Section } from "../assistant/index-db.ts";
 import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "../assistant/prompt.ts";
-import { retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { GenerationInput, InferenceBackend } from "./backend.ts";
 
@@ -95,11 +95,12 @@ export class ServedAssistant {
     this.k = opts.k ?? 3;
     this.minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
     this.maxSourceChars = opts.maxSourceChars ?? 2400;
-    // Hashed vectors are computed here at once; a model embedder would need a second model
-    // instance on this thread, so such indexes are searched by BM25 alone.
+    // The default retrieval (BM25). Were it to use vectors: hashed ones are computed here at once; a
+    // model embedder would need a second model instance on this thread, so such indexes would be
+    // searched by BM25 alone.
     const spec = index.info.embedder;
-    this.embedder = spec.kind === "hash" ? new HashEmbedder(spec.dim) : undefined;
-    this.mode = this.embedder ? "hybrid" : "bm25";
+    this.embedder = DEFAULT_RETRIEVAL_MODE !== "bm25" && spec.kind === "hash" ? new HashEmbedder(spec.dim) : undefined;
+    this.mode = this.embedder ? DEFAULT_RETRIEVAL_MODE : "bm25";
   }
 
   /** Opens the index (FormatError / NotFoundError for a bad path). */
