@@ -3,8 +3,9 @@
 // table for BM25 (heading path + source path words in one column, body in
 // another), a second FTS5 table of passages (runs of PASSAGE_SENTENCES
 // sentences of each section, overlapping, with the section's heading words) so
-// that a long section is found by its best few sentences, a sqlite-vec vec0 table of unit vectors (cosine distance; rowids
-// are the section rowids, passed as BigInt), per-stem document frequencies for
+// that a long section is found by its best few sentences, a sqlite-vec vec0
+// table of unit vectors (cosine distance; rowids are the section rowids,
+// passed as BigInt), per-stem document frequencies for
 // the answer-confidence score, and a meta table (format version, embedder).
 // Built into a temporary file beside the target and renamed into place.
 // Knows nothing about how vectors are made (an Embedder is passed in) or how
@@ -28,7 +29,7 @@ export const INDEX_VERSION = 2;
  * Sentences per passage (each section gives one passage per sentence after its heading line,
  * covering it and the next PASSAGE_SENTENCES - 1). BM25 over whole sections favours short ones
  * and misses an answer deep in a long one; over passages, fused with the section ranking, the
- * section holding the answer was in the top 3 for 252 instead of 246 of 283 development
+ * section holding the answer was in the top 3 for 251 instead of 246 of 283 development
  * questions (docs/assistant.md); 1 to 5 sentences were tried, 3 and 4 did best.
  */
 export const PASSAGE_SENTENCES = 3;
