@@ -20,9 +20,10 @@ import type { Tokenizer } from "../tokenizer/index.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { chatTemplateFor } from "../train/sft.ts";
-import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, sentences, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
+import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
 import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./reader.ts";
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
+import { sentences } from "./terms.ts";
 import { extractiveAnswer } from "./extractive.ts";
 
 /**

@@ -5,8 +5,8 @@
 // alone when there is no model, and beside the reader's score (reader.ts). Pure
 // text: knows nothing about models or indexes beyond the IDF it is given.
 import { findSpans, questionKinds, type SpanKind } from "./answer-type.ts";
-import { sentences, type PromptSource } from "./prompt.ts";
-import { contentTerms, words } from "./terms.ts";
+import type { PromptSource } from "./prompt.ts";
+import { contentTerms, sentences, words } from "./terms.ts";
 
 /**
  * The extractive baseline's score of a sentence that holds no span of the kind the question asks

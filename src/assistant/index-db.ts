@@ -18,8 +18,7 @@ import * as sqliteVec from "sqlite-vec";
 
 import { ConfigError, FormatError, NotFoundError } from "../errors.ts";
 import type { Embedder, EmbedderSpec } from "./embed.ts";
-import { sentences } from "./prompt.ts";
-import { contentTerms, ftsQuery } from "./terms.ts";
+import { contentTerms, ftsQuery, sentences } from "./terms.ts";
 
 export const INDEX_FORMAT = "slmkit-index";
 // Version 2 added the passages table; a version 1 index must be rebuilt.

@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOT_FOUND_TEXT, fitSources, fitSourcesAsync, groundedExample, groundedPromptText, parseCitations, saysNotFound, selectSnippet, sentences, type PromptSource } from "./prompt.ts";
+import { NOT_FOUND_TEXT, fitSources, fitSourcesAsync, groundedExample, groundedPromptText, parseCitations, saysNotFound, selectSnippet, type PromptSource } from "./prompt.ts";
 
 const SECTION = {
   id: "d#1", source: "hb/travel.md", headingPath: "Travel › Per diems",
   text: "Per diems\n\nHotels are booked by the travel desk. The daily meal allowance is 45 euros in Lisbon. Receipts are not needed for meals. Taxis need a receipt.",
 };
-
-test("sentences split lines and sentence ends, not abbreviations before lower case", () => {
-  assert.deepEqual(sentences("Title\n\nOne here. Two there! See e.g. three stays. 4 starts"), ["Title", "One here.", "Two there!", "See e.g. three stays.", "4 starts"]);
-});
 
 test("selectSnippet keeps the heading and the best-matching sentences in order", () => {
   assert.equal(selectSnippet(SECTION.text, "anything", 10_000), SECTION.text);

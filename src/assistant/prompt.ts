@@ -6,7 +6,7 @@
 // what it is later shown. Also sentence splitting and citation parsing.
 // Knows nothing about models, tokenizers (a token counter may be passed) or SQLite.
 import type { ChatMessage } from "../tokenizer/index.ts";
-import { contentTerms } from "./terms.ts";
+import { contentTerms, sentences } from "./terms.ts";
 
 /** What the assistant says when the documents do not answer the question. */
 export const NOT_FOUND_TEXT = "not found in the documents";
@@ -23,18 +23,6 @@ export interface PromptSource {
   sectionId: string;
   /** The text shown (a snippet of the section). */
   text: string;
-}
-
-/** Splits text into sentences and list/heading lines (kept in order, trimmed, non-empty). */
-export function sentences(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split(/\n+/)) {
-    const l = line.trim();
-    if (!l) continue;
-    // Split after . ! ? followed by a space and a capital, digit or quote; keep "e.g. x" together.
-    for (const s of l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/)) if (s.trim()) out.push(s.trim());
-  }
-  return out;
 }
 
 /** Overlap of a sentence with the question's content stems (distinct stems shared). */

@@ -15,8 +15,8 @@ import { Tape, concatRows, gatherRows, type Tensor } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { findSpans, questionKinds, type SpanKind, type TypedSpan } from "./answer-type.ts";
 import { extractiveScore } from "./extractive.ts";
-import { sentences, type PromptSource } from "./prompt.ts";
-import { STOP_WORDS, contentTerms, stem } from "./terms.ts";
+import type { PromptSource } from "./prompt.ts";
+import { STOP_WORDS, contentTerms, sentences, stem } from "./terms.ts";
 
 /** Most question and candidate tokens kept per pair (longer ones are cut). */
 export const READER_QUESTION_TOKENS = 40;

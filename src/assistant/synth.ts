@@ -23,10 +23,10 @@ import { Rng } from "../util/rng.ts";
 import { buildGroundedPrompt } from "./answer.ts";
 import type { Embedder } from "./embed.ts";
 import type { Section, SectionIndex } from "./index-db.ts";
-import { NOT_FOUND_TEXT, groundedExample, sentences, type PromptSource } from "./prompt.ts";
+import { NOT_FOUND_TEXT, groundedExample, type PromptSource } from "./prompt.ts";
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { firstSpan, isTimeUnit, numberUnit, type SpanKind, type TypedSpan } from "./answer-type.ts";
-import { STOP_WORDS, words } from "./terms.ts";
+import { STOP_WORDS, sentences, words } from "./terms.ts";
 
 /** A question with what answers it: a sentence of a section (synthetic, teacher) or an answer string (user pairs). */
 export interface QaSeed {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { contentTerms, ftsQuery, stem, words } from "./terms.ts";
+import { contentTerms, ftsQuery, sentences, stem, words } from "./terms.ts";
 
 test("words: lower case, apostrophes dropped, split on punctuation", () => {
   assert.deepEqual(words("Don't e-mail the HR-team's ‘Boss’!"), ["dont", "e", "mail", "the", "hr", "teams", "boss"]);
@@ -20,4 +20,8 @@ test("contentTerms drops stop and question words; ftsQuery quotes each word", ()
   assert.deepEqual(contentTerms("How long is the annual leave carry-over?"), ["annual", "leav", "carry"]);
   assert.equal(ftsQuery('What is "annual" leave?'), '"annual" OR "leave"');
   assert.equal(ftsQuery("what is it"), null);
+});
+
+test("sentences split lines and sentence ends, not abbreviations before lower case", () => {
+  assert.deepEqual(sentences("Title\n\nOne here. Two there! See e.g. three stays. 4 starts"), ["Title", "One here.", "Two there!", "See e.g. three stays.", "4 starts"]);
 });

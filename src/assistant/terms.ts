@@ -1,7 +1,9 @@
 // Words for retrieval and scoring: lower-cased alphanumeric tokens, a small
 // English stop-word list, and a light suffix-stripping stemmer (plural -s/-es/
 // -ies, -ing, -ed, -ly) so "reimbursed" and "reimbursement" share a stem only
-// when the rules say so. Also the FTS5 MATCH query for a question. Pure text:
+// when the rules say so. Also the FTS5 MATCH query for a question, and the
+// sentence splitter every sentence-level step shares (passages, snippets,
+// answer candidates). Pure text:
 // knows nothing about SQLite, models or sections.
 
 /** Function words that carry no topic (questions are full of them). */
@@ -67,4 +69,16 @@ export function ftsQuery(text: string): string | null {
   const ws = queryWords(text);
   if (ws.length === 0) return null;
   return ws.map((w) => `"${w.replace(/"/g, "")}"`).join(" OR ");
+}
+
+/** Splits text into sentences and list/heading lines (kept in order, trimmed, non-empty). */
+export function sentences(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split(/\n+/)) {
+    const l = line.trim();
+    if (!l) continue;
+    // Split after . ! ? followed by a space and a capital, digit or quote; keep "e.g. x" together.
+    for (const s of l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/)) if (s.trim()) out.push(s.trim());
+  }
+  return out;
 }
