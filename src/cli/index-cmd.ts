@@ -32,8 +32,11 @@ export const indexCommand: Command = {
 
 Reads DATASET/documents.jsonl (made by \`slm ingest\`) and writes one SQLite
 file INDEX: the sections with their provenance, an FTS5 table for BM25
-(heading path and file path words weighted x2), and a vector per section
-(sqlite-vec) for hybrid retrieval. \`slm ask\` and \`slm eval qa\` read it.
+(heading path and file path words weighted x2), a second one of passages
+(every run of 3 sentences of a section, so that an answer deep in a long
+section is found), and a vector per section (sqlite-vec) for
+\`--retrieval hybrid\`. \`slm ask\`, \`slm eval qa\` and \`slm serve --index\`
+read it; BM25 answers by default.
 
 Options:
   --out INDEX              index file to write (replaced atomically)
