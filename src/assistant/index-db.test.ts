@@ -59,6 +59,7 @@ test("passages: overlapping runs of sentences after the heading line; a short se
   assert.deepEqual(sectionPassages("Leave\nOne. Two. Three. Four.", 3), ["One. Two. Three.", "Two. Three. Four."]);
   assert.deepEqual(sectionPassages("Leave\nOne. Two.", 3), ["One. Two."]);
   assert.deepEqual(sectionPassages("Just one line", 3), ["Just one line"]);
+  assert.deepEqual(sectionPassages("  \n ", 3), [], "an empty section has no passage");
 });
 
 test("passage BM25 finds an answer deep in a long section that whole-section BM25 ranks below short ones", () => {

@@ -36,10 +36,11 @@ export const PASSAGE_SENTENCES = 3;
 /** Passages read per section wanted by passageBm25 (a long section holds many matching passages). */
 const PASSAGE_SCAN = 20;
 
-/** A section's passages: overlapping runs of `n` sentences after its heading line (the whole text when it has one sentence). */
+/** A section's passages: overlapping runs of `n` sentences after its heading line (the whole text when it has one sentence; none when it is empty). */
 export function sectionPassages(text: string, n = PASSAGE_SENTENCES): string[] {
   const sents = sentences(text);
   const body = sents.length > 1 ? sents.slice(1) : sents;
+  if (body.length === 0) return [];
   const out: string[] = [];
   for (let i = 0; i < Math.max(1, body.length - n + 1); i++) out.push(body.slice(i, i + n).join(" "));
   return out;

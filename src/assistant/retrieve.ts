@@ -26,6 +26,11 @@ export const RETRIEVAL_MODES: readonly RetrievalMode[] = ["bm25", "vector", "hyb
  */
 export const DEFAULT_RETRIEVAL_MODE: RetrievalMode = "bm25";
 
+/** Whether a mode searches the vectors (and so needs an embedder for the question). */
+export function needsEmbedder(mode: RetrievalMode): boolean {
+  return mode !== "bm25";
+}
+
 export interface RetrieveOptions {
   /** Default DEFAULT_RETRIEVAL_MODE. */
   mode?: RetrievalMode;

@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { READER_BASELINE_WEIGHT } from "../assistant/reader.ts";
-import { DEFAULT_RETRIEVAL_MODE, RETRIEVAL_MODES, type RetrievalMode } from "../assistant/retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, RETRIEVAL_MODES, needsEmbedder, type RetrievalMode } from "../assistant/retrieve.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
@@ -63,7 +63,7 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   }
   const index = SectionIndex.open(v.index);
   try {
-    const embedder = mode === "bm25" ? undefined : embedderFor(index.info.embedder, v["embed-model"]);
+    const embedder = needsEmbedder(mode) ? embedderFor(index.info.embedder, v["embed-model"]) : undefined;
     const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}), ...(readerBaselineWeight !== undefined ? { readerBaselineWeight } : {}) };
     if (v.model && isReaderDir(v.model)) {
       const r = loadReaderDir(v.model);

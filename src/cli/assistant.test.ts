@@ -3,10 +3,12 @@
 // still routes to the perplexity command, usage errors exit 2, a corrupt
 // index exits 1 with a one-line message.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+
+import Database from "better-sqlite3";
 
 import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { main } from "./main.ts";
@@ -111,4 +113,18 @@ test("slm train-reader trains and saves a reader that slm ask and slm eval qa us
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--group-size must be an integer >= 2/);
   assert.equal((await run(["train-reader", "--out", out])).code, 2);
+
+  // BM25 (the default) needs no embedder: an index whose embedding model is gone still trains a
+  // reader and answers; only vector retrieval asks for the model.
+  const moved = join(dir, "moved.index");
+  copyFileSync(index, moved);
+  const db = new Database(moved);
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'embedder'").run(JSON.stringify({ kind: "model", dim: 64, model: join(dir, "no-such-model") }));
+  db.close();
+  const t2 = await run(["train-reader", "--index", moved, "--out", join(dir, "reader2"), "--tokenizer", tokDir, "--synthetic", "40", "--max-steps", "2", "--groups", "2", "--group-size", "3", "--val-questions", "0"]);
+  assert.equal(t2.code, 0, t2.err);
+  assert.equal((await run(["ask", "--index", moved, "When are salaries paid?"])).code, 0);
+  const hy = await run(["ask", "--index", moved, "--retrieval", "hybrid", "When are salaries paid?"]);
+  assert.notEqual(hy.code, 0);
+  assert.match(hy.err, /no-such-model/);
 });

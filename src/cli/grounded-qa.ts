@@ -12,6 +12,7 @@ import { SectionIndex } from "../assistant/index-db.ts";
 import { buildGroundedExamples, readQaPairs, synthSeeds, teacherSeeds, type QaSeed } from "../assistant/synth.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import type { ChatExample } from "../train/sft.ts";
+import { DEFAULT_RETRIEVAL_MODE, needsEmbedder } from "../assistant/retrieve.ts";
 import { embedderFor } from "./index-cmd.ts";
 
 export interface GroundedFlags {
@@ -32,7 +33,7 @@ export async function groundedQaExamples(f: GroundedFlags, tok: Tokenizer, runDi
   if ((f.teacherUrl === undefined) !== (f.teacherModel === undefined)) throw new UsageError("--teacher-url and --teacher-model go together");
   const index = SectionIndex.open(f.index);
   try {
-    const embedder = embedderFor(index.info.embedder);
+    const embedder = needsEmbedder(DEFAULT_RETRIEVAL_MODE) ? embedderFor(index.info.embedder) : undefined;
     const seeds: QaSeed[] = [];
     if (f.qa) seeds.push(...readQaPairs(f.qa));
     const nSynth = f.synthetic ?? (f.qa || f.teacherUrl ? 0 : 2000);

@@ -18,6 +18,7 @@ import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { intFlag, parse, type Command } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
+import { DEFAULT_RETRIEVAL_MODE, needsEmbedder } from "../assistant/retrieve.ts";
 import { embedderFor } from "./index-cmd.ts";
 import { StatusLine } from "./progress.ts";
 
@@ -132,7 +133,8 @@ Example:
       if (v.qa) seeds.push(...readQaPairs(v.qa));
       if (nSynth > 0) seeds.push(...synthSeeds(index, nSynth, seed, { maxWords: READER_ANSWER_WORDS, style: "both" }));
       if (seeds.length === 0) throw new UsageError("no questions: give --synthetic N (> 0) or --qa FILE");
-      const embedder = embedderFor(index.info.embedder);
+      // Training retrieves as answering does by default; vectors (and a model embedder) only if that needs them.
+      const embedder = needsEmbedder(DEFAULT_RETRIEVAL_MODE) ? embedderFor(index.info.embedder) : undefined;
       const tb = performance.now();
       const built = buildReaderExamples(seeds, { index, tokenizer, embedder });
       say(`examples: ${built.examples.length} from ${seeds.length} questions (${built.missed} dropped: answer not among the shown sentences; ${built.single} with one candidate) in ${formatDuration(performance.now() - tb)}`);

@@ -15,7 +15,7 @@ import type { Reader } from "../assistant/reader.ts";
 import { loadReaderDir } from "../formats/reader-dir.ts";
 import { SectionIndex, type Section } from "../assistant/index-db.ts";
 import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "../assistant/prompt.ts";
-import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
+import { DEFAULT_RETRIEVAL_MODE, needsEmbedder, retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { GenerationInput, InferenceBackend } from "./backend.ts";
 
@@ -95,12 +95,11 @@ export class ServedAssistant {
     this.k = opts.k ?? 3;
     this.minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
     this.maxSourceChars = opts.maxSourceChars ?? 2400;
-    // The default retrieval (BM25). Were it to use vectors: hashed ones are computed here at once; a
-    // model embedder would need a second model instance on this thread, so such indexes would be
-    // searched by BM25 alone.
+    // slm ask's default retrieval. Should it search vectors: hashed ones are computed here at once;
+    // a model embedder would need a second model instance on this thread, so then BM25 alone.
     const spec = index.info.embedder;
-    this.embedder = DEFAULT_RETRIEVAL_MODE !== "bm25" && spec.kind === "hash" ? new HashEmbedder(spec.dim) : undefined;
-    this.mode = this.embedder ? DEFAULT_RETRIEVAL_MODE : "bm25";
+    this.embedder = needsEmbedder(DEFAULT_RETRIEVAL_MODE) && spec.kind === "hash" ? new HashEmbedder(spec.dim) : undefined;
+    this.mode = needsEmbedder(DEFAULT_RETRIEVAL_MODE) && !this.embedder ? "bm25" : DEFAULT_RETRIEVAL_MODE;
   }
 
   /** Opens the index (FormatError / NotFoundError for a bad path). */
