@@ -51,6 +51,11 @@ test("questionKinds: what kind of answer a question asks for", () => {
   assert.deepEqual(kinds("Which password manager do we recommend?"), ["name"]);
   assert.deepEqual(kinds("What tool do we use for dashboards?"), ["name"]);
   assert.deepEqual(kinds("What is the deadline for expense claims?"), ["clock", "day", "duration"]);
+  // A bound asks for a quantity; "the most important" does not.
+  assert.deepEqual(kinds("What's the longest pregnancy disability leave I can take?"), ["number"]);
+  assert.deepEqual(kinds("What's the biggest team allowed on one project?"), ["number"]);
+  assert.deepEqual(kinds("What's the maximum value of a gift I may accept?"), ["number"]);
+  assert.deepEqual(kinds("What is the most important security rule?"), []);
   // Questions that ask how or whether: no particular kind.
   assert.deepEqual(kinds("How do I apply for leave?"), []);
   assert.deepEqual(kinds("Can I paste client designs into a chatbot?"), []);

@@ -92,6 +92,8 @@ const QUESTION_RULES: { re: RegExp; kinds: SpanKind[] }[] = [
   { re: /\bhow many\b|\bwhat number of\b|\bup to how many\b/i, kinds: ["number"] },
   { re: /\bhow much\b|\bwhat (?:amount|is the (?:limit|cap|maximum|minimum|deposit|budget|allowance|rate|fee|cost))\b/i, kinds: ["money", "percent", "number"] },
   { re: /\bwhat (?:percentage|percent|share|proportion|fraction)\b/i, kinds: ["percent", "number"] },
+  // A bound asks for a quantity: "the longest leave" (4 months), "the biggest team" (4 people), "the maximum value" ($50).
+  { re: /\b(?:longest|shortest|maximum|minimum|max|min|biggest|largest|smallest|most|fewest|least|highest|lowest|earliest|latest)\b(?!\s+(?:important|recent|common|popular|likely|useful|relevant)\b)/i, kinds: ["number"] },
   { re: /\b(?:e-?mail address|which address|what address|email)\b/i, kinds: ["email"] },
   { re: /\b(?:what|which) (?:link|url|web ?site|page)\b/i, kinds: ["url"] },
   { re: /\b(?:what|by what|at what) time\b|\bwhat are the (?:core |office )?hours\b/i, kinds: ["clock"] },

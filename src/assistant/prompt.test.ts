@@ -16,6 +16,16 @@ test("selectSnippet keeps the heading and the best-matching sentences in order",
   assert.ok(s.length <= 80);
 });
 
+test("selectSnippet keeps each list item on its own line, so a list is not one long sentence", () => {
+  const text = "Benefits\n\nThe perks of working here are many and varied, and they change over time. These currently include:\n- Healthcare and dental\n- A paid sabbatical every 5 years\n- 12 weeks of parental leave\n\nAsk HR about anything else you need to know about the benefits.";
+  const s = selectSnippet(text, "How often is the paid sabbatical? What about parental leave and healthcare?", 120);
+  assert.ok(s.length <= 120);
+  assert.match(s, /\n- A paid sabbatical every 5 years\n- 12 weeks of parental leave/);
+  // Sentences of one paragraph stay on one line.
+  const p = selectSnippet("Per diems\n\nThe allowance is 45 euros. It is paid monthly. Receipts are not needed for meals at all, ever.", "allowance paid monthly", 60);
+  assert.equal(p, "Per diems\nThe allowance is 45 euros. It is paid monthly.");
+});
+
 test("the grounded prompt numbers sources with path and heading and ends with the question", () => {
   const src = fitSources("meal allowance?", [SECTION, { ...SECTION, id: "d#2", headingPath: "Other" }]);
   assert.deepEqual(src.map((s) => s.n), [1, 2]);

@@ -6,7 +6,7 @@
 // what it is later shown. Also sentence splitting and citation parsing.
 // Knows nothing about models, tokenizers (a token counter may be passed) or SQLite.
 import type { ChatMessage } from "../tokenizer/index.ts";
-import { contentTerms, sentences } from "./terms.ts";
+import { contentTerms, sentenceLines } from "./terms.ts";
 
 /** What the assistant says when the documents do not answer the question. */
 export const NOT_FOUND_TEXT = "not found in the documents";
@@ -42,7 +42,8 @@ export type SnippetOrder = "document" | "relevance";
  */
 export function selectSnippet(text: string, question: string, maxChars: number, orderBy: SnippetOrder = "document"): string {
   if (text.length <= maxChars) return text;
-  const sents = sentences(text);
+  const lines = sentenceLines(text);
+  const sents = lines.map((x) => x.sentence);
   if (sents.length === 0) return text.slice(0, maxChars);
   const q = new Set(contentTerms(question));
   const order = sents.map((s, i) => ({ i, score: overlap(q, s) - i * 1e-3 })).sort((a, b) => b.score - a.score);
@@ -57,8 +58,9 @@ export function selectSnippet(text: string, question: string, maxChars: number, 
   const rank = new Map(order.map(({ i }, r) => [i, r]));
   const ids = [...keep].sort((a, b) => a - b);
   if (orderBy === "relevance") ids.sort((a, b) => (a === 0 ? -1 : b === 0 ? 1 : rank.get(a)! - rank.get(b)!));
-  const picked = ids.map((i) => sents[i]!);
-  let s = picked.join(orderBy === "relevance" ? "\n" : " ");
+  // Sentences of one line stay on one line; a list item or paragraph starts a new one (joining
+  // list items with spaces made one candidate answer of a whole list: "- Holidays - A paid sabbatical…").
+  let s = ids.map((i, j) => (j === 0 ? "" : orderBy === "document" && lines[ids[j - 1]!]!.line === lines[i]!.line ? " " : "\n") + sents[i]!).join("");
   if (s.length > maxChars) s = s.slice(0, maxChars);
   return s;
 }

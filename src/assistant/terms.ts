@@ -73,12 +73,19 @@ export function ftsQuery(text: string): string | null {
 
 /** Splits text into sentences and list/heading lines (kept in order, trimmed, non-empty). */
 export function sentences(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split(/\n+/)) {
-    const l = line.trim();
+  return sentenceLines(text).map((x) => x.sentence);
+}
+
+/** sentences(), each with the number of the (non-empty) line it came from, so a caller can put lines back. */
+export function sentenceLines(text: string): { sentence: string; line: number }[] {
+  const out: { sentence: string; line: number }[] = [];
+  let line = 0;
+  for (const raw of text.split(/\n+/)) {
+    const l = raw.trim();
     if (!l) continue;
     // Split after . ! ? followed by a space and a capital, digit or quote; keep "e.g. x" together.
-    for (const s of l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/)) if (s.trim()) out.push(s.trim());
+    for (const s of l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/)) if (s.trim()) out.push({ sentence: s.trim(), line });
+    line++;
   }
   return out;
 }
