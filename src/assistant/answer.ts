@@ -1,5 +1,5 @@
 // Answering a question from the index: retrieve the top sections, and if the
-// retrieval confidence is below a threshold, say "not found in the documents";
+// answer confidence (confidence.ts) is below a threshold, say "not found in the documents";
 // otherwise either
 //   - "model": build the grounded prompt (prompt.ts) within the model's
 //     context and generate greedily, citations parsed from [n] in the text;
@@ -25,12 +25,8 @@ import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { sentences } from "./terms.ts";
 import { extractiveAnswer } from "./extractive.ts";
+import { answerConfidence, DEFAULT_MIN_CONFIDENCE } from "./confidence.ts";
 
-/**
- * Default retrieval-confidence threshold: below it the answer is "not found". Chosen on the
- * 18F handbook question sets (docs/assistant.md has the sweep); the Northwind sets were not used.
- */
-export const DEFAULT_MIN_CONFIDENCE = 0.65;
 
 export interface AnswerOptions {
   index: SectionIndex;
@@ -55,7 +51,7 @@ export interface AnswerOptions {
   mode?: RetrievalMode;
   /** Sections shown to the model / searched by the extractive baseline (default 3). */
   k?: number;
-  /** Confidence threshold (default DEFAULT_MIN_CONFIDENCE); 0 always answers. */
+  /** Answer-confidence threshold (confidence.ts; default DEFAULT_MIN_CONFIDENCE); 0 always answers. */
   minConfidence?: number;
   /** Most generated tokens (default 64). */
   maxTokens?: number;
@@ -101,7 +97,8 @@ export interface AnswerResult {
   sources: Citation[];
   notFound: boolean;
   method: "model" | "reader" | "extractive";
-  retrieval: { mode: RetrievalMode; confidence: number; minConfidence: number; hits: AnswerHit[]; ms: number };
+  /** confidence: the answer confidence (confidence.ts) compared with minConfidence; coverage: the question's words found in the best top section (retrieve.ts). */
+  retrieval: { mode: RetrievalMode; confidence: number; coverage: number; minConfidence: number; hits: AnswerHit[]; ms: number };
   /** Prompt and generated tokens (model only). */
   usage: { promptTokens: number; completionTokens: number } | null;
   ms: number;
@@ -213,11 +210,12 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   const mode = opts.mode ?? DEFAULT_RETRIEVAL_MODE;
   const r = retrieve(opts.index, question, { mode, k: Math.max(k, 5), ...(opts.embedder ? { embedder: opts.embedder } : {}) });
   const hits: AnswerHit[] = r.hits.map((h) => ({ rank: h.rank, sectionId: h.section.id, sourcePath: h.section.source, headingPath: h.section.headingPath, score: h.score, bm25Rank: h.bm25Rank, vectorRank: h.vectorRank }));
-  const retrieval = { mode, confidence: r.confidence, minConfidence, hits, ms: r.ms };
+  const gate = answerConfidence(opts.index, question, r, k);
+  const retrieval = { mode, confidence: gate.confidence, coverage: r.confidence, minConfidence, hits, ms: r.ms };
   const method = opts.reader ? "reader" : opts.model ? "model" : "extractive";
   const notFoundResult = (sources: Citation[], usage: AnswerResult["usage"], text = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`): AnswerResult =>
     ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
-  if (r.hits.length === 0 || r.confidence < minConfidence) return notFoundResult([], null);
+  if (r.hits.length === 0 || gate.confidence < minConfidence) return notFoundResult([], null);
   const top = r.hits.slice(0, k).map((h) => h.section);
 
   if (opts.reader) {

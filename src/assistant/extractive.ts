@@ -27,8 +27,8 @@ export function extractiveScore(questionTerms: ReadonlySet<string>, kinds: Reado
   return score - (n - 1) * 0.5; // prefer higher-ranked sources a little
 }
 
-/** The best sentence of the sources for a question, by extractiveScore (earlier sources win ties). */
-export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number): { sentence: string; n: number } | null {
+/** The best sentence of the sources for a question, by extractiveScore (earlier sources win ties), with its score. */
+export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number): { sentence: string; n: number; score: number } | null {
   const q = new Set(contentTerms(question));
   const kinds = questionKinds(question);
   let best: { sentence: string; n: number; score: number } | null = null;
@@ -41,5 +41,5 @@ export function extractiveAnswer(question: string, sources: readonly PromptSourc
     });
   }
   const b = best as { sentence: string; n: number; score: number } | null;
-  return b ? { sentence: b.sentence, n: b.n } : null;
+  return b ? { sentence: b.sentence, n: b.n, score: b.score } : null;
 }

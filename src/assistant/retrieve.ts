@@ -3,10 +3,11 @@
 // "BM25" is itself two rankings fused: sections by BM25 over their whole text,
 // and sections by their best passage (a few sentences; index-db.ts), which
 // finds an answer deep in a long section.
-// Also the retrieval confidence used to answer "not found": the IDF-weighted
-// share of the question's content stems that occur in the best of the top
-// sections (1 = every content word of the question is there; words the corpus
-// never uses weigh the most). Words only: a synonym does not count (WordNet
+// Also the word coverage, the main signal of the answer confidence that
+// decides "not found" (confidence.ts): the IDF-weighted share of the
+// question's content stems that occur in the best of the top sections (1 =
+// every content word of the question is there; words the corpus never uses
+// weigh the most). Words only: a synonym does not count (WordNet
 // synonyms were tried and removed; docs/assistant.md has the figures). Knows
 // nothing about models or prompts.
 import { ConfigError } from "../errors.ts";
@@ -68,7 +69,7 @@ export interface TermCoverage {
 export interface Retrieval {
   mode: RetrievalMode;
   hits: RetrievedSection[];
-  /** IDF-weighted coverage of the question's content stems in the best top section, in [0, 1]. */
+  /** IDF-weighted coverage of the question's content stems in the best top section, in [0, 1] (a feature of the answer confidence, confidence.ts). */
   confidence: number;
   /** Per stem of the question, for the best section. */
   coverage: TermCoverage[];

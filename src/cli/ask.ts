@@ -4,7 +4,8 @@
 // extractive baseline answers (the best-matching sentence). Thin: the work is
 // src/assistant/answer.ts.
 import { UsageError } from "../errors.ts";
-import { answer, DEFAULT_MIN_CONFIDENCE, type AnswerOptions } from "../assistant/answer.ts";
+import { answer, type AnswerOptions } from "../assistant/answer.ts";
+import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { READER_BASELINE_WEIGHT } from "../assistant/reader.ts";
 import { DEFAULT_RETRIEVAL_MODE, RETRIEVAL_MODES, needsEmbedder, type RetrievalMode } from "../assistant/retrieve.ts";
@@ -31,7 +32,7 @@ export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the a
   --retrieval MODE        bm25: sections and their passages by BM25 (default); vector: the index's
                           vectors; hybrid: both fused (measured below BM25 with hashed vectors)
   --k N                   sections shown to the model (default 3)
-  --min-confidence C      retrieval confidence below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
+  --min-confidence C      answer confidence (0-1) below which the answer is "not found" (default ${DEFAULT_MIN_CONFIDENCE}; 0 = always answer)
   --max-tokens N          most generated tokens (default 64)
   --embed-model DIR       model for question vectors when the index records another path
   --decode MODE           free: any text (default); copy: the model picks, token by token, one sentence
@@ -87,7 +88,7 @@ export const askCommand: Command = {
 
 Retrieves the top sections for the question, and answers from them with
 citations [1], [2] (source path and heading), or says "not found in the
-documents" when retrieval confidence is low. Without --model, the answer is
+documents" when the answer confidence is low. Without --model, the answer is
 the extractive baseline: the sentence of the top sections that shares the most
 rare words with the question, preferring one that holds the kind of answer
 asked for (a number for "How many…", a day for "When…"). With a reader

@@ -6,7 +6,7 @@
 import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
 import { ANSWERERS, type Answerer } from "../serve/assistant.ts";
-import { DEFAULT_MIN_CONFIDENCE } from "../assistant/answer.ts";
+import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -44,7 +44,7 @@ Options:
                           (the best-matching sentence, no model)
   --reader DIR            the assistant answers with the sentence this reader (\`slm train-reader\`) picks,
                           weighed with the extractive baseline's choice (as slm ask does)
-  --min-confidence C      assistant: retrieval confidence below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
+  --min-confidence C      assistant: answer confidence (0-1) below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
   --quiet                 no per-request log lines
 
 Examples:

@@ -1,7 +1,7 @@
 // The served assistant: a document index opened by the server (`slm serve
 // --index`), exposed as a second chat model. For a question it retrieves the
 // top sections on the calling thread (SQLite + FTS5, a few ms), answers
-// "not found" without any model when retrieval confidence is low, and
+// "not found" without any model when the answer confidence is low, and
 // otherwise builds the grounded prompt (src/assistant/prompt.ts) fitted to the
 // model's context with the backend's own token counter, for the app to
 // generate through the SAME backend (worker, batching, streaming,
@@ -9,7 +9,8 @@
 // "extractive" answerer skips the model (the baseline of answer.ts); the
 // "reader" answerer lets a trained reader (slm train-reader) pick the sentence.
 // Knows nothing about HTTP (app.ts maps this to routes and JSON).
-import { answer, DEFAULT_MIN_CONFIDENCE } from "../assistant/answer.ts";
+import { answer } from "../assistant/answer.ts";
+import { answerConfidence, DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { HashEmbedder, type Embedder } from "../assistant/embed.ts";
 import type { Reader } from "../assistant/reader.ts";
 import { loadReaderDir } from "../formats/reader-dir.ts";
@@ -135,7 +136,8 @@ export class ServedAssistant {
       return { kind: "answer", text: r.text, notFound: r.notFound, citations: r.citations.map(conv), sources: r.sources.map(conv), confidence: r.retrieval.confidence };
     }
     const r = retrieve(this.index, question, { mode: this.mode, k: Math.max(this.k, 5), ...(this.embedder ? { embedder: this.embedder } : {}) });
-    if (r.hits.length === 0 || r.confidence < this.minConfidence) return { kind: "answer", text: NOT_FOUND_ANSWER, notFound: true, citations: [], sources: [], confidence: r.confidence };
+    const { confidence } = answerConfidence(this.index, question, r, this.k);
+    if (r.hits.length === 0 || confidence < this.minConfidence) return { kind: "answer", text: NOT_FOUND_ANSWER, notFound: true, citations: [], sources: [], confidence };
     const top = r.hits.slice(0, this.k).map((h) => h.section);
     const template = backend.card.chatTemplate;
     // The same two prompt shapes as answer(): the chat template's user turn, or plain text ending "Answer:".
@@ -146,7 +148,7 @@ export class ServedAssistant {
     if (sources.length === 0) {
       throw new UsageError(`the assistant's instructions and question do not fit the model's ${backend.card.contextLength}-token context with max_tokens ${maxTokens}`, { hint: "lower max_tokens or ask a shorter question" });
     }
-    return { kind: "generate", input: inputOf(sources), stop: template ? [] : ["\nQuestion:", "\nSources:"], sources, confidence: r.confidence };
+    return { kind: "generate", input: inputOf(sources), stop: template ? [] : ["\nQuestion:", "\nSources:"], sources, confidence };
   }
 
   /** Citations of a generated answer: the shown sources its [n] name; "not found" when it says so. */

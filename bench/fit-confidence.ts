@@ -1,0 +1,101 @@
+// Fits the answer-confidence model (src/assistant/confidence.ts) on question
+// sets over indexed handbooks, and reports how it does on each handbook when
+// fitted without it (leave one handbook out) beside the word-coverage
+// threshold it replaced, itself re-chosen without the left-out handbook.
+// Label: the question is answerable. "Right" counts answerable questions
+// whose extractive-baseline sentence holds the gold answer and that pass the
+// gate; "refused" counts unanswerable questions that do not pass. Thresholds
+// are set where REFUSE (default 85%) of the fitting sets' unanswerable
+// questions fall below. Prints the constants to paste into confidence.ts.
+//
+//   node --import tsx bench/fit-confidence.ts --set NAME=INDEX,QUESTIONS[,UNANSWERABLE] ... [--refuse 0.85]
+// Sets over the same index are one handbook (left out together).
+import { parseArgs } from "node:util";
+
+import { CONFIDENCE_FEATURES, confidenceFeatures, confidenceOf, CONFIDENCE_SOURCE_CHARS, type ConfidenceFeatures, type ConfidenceModel } from "../src/assistant/confidence.ts";
+import { extractiveAnswer } from "../src/assistant/extractive.ts";
+import { SectionIndex } from "../src/assistant/index-db.ts";
+import { fitSources } from "../src/assistant/prompt.ts";
+import { retrieve } from "../src/assistant/retrieve.ts";
+import { readQaFile } from "../src/eval/qa.ts";
+import { answerMatches } from "../src/eval/score.ts";
+
+const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" } } });
+if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS[,UNANSWERABLE]");
+const refuse = Number(v.refuse ?? 0.85);
+
+interface Row { set: string; group: string; answerable: boolean; right: boolean; f: ConfidenceFeatures }
+const rows: Row[] = [];
+for (const spec of v.set) {
+  const [name, rest] = spec.split("=") as [string, string];
+  const [ixPath, qPath, uPath] = rest.split(",");
+  const index = SectionIndex.open(ixPath!);
+  const items = [...readQaFile(qPath!).map((q) => ({ q, answerable: true })), ...(uPath ? readQaFile(uPath, { unanswerable: true }).map((q) => ({ q, answerable: false })) : [])];
+  for (const { q, answerable } of items) {
+    const r = retrieve(index, q.question, { k: 5 });
+    const sources = fitSources(q.question, r.hits.slice(0, 3).map((h) => h.section), { maxChars: CONFIDENCE_SOURCE_CHARS });
+    const pick = extractiveAnswer(q.question, sources, (t) => index.idf(t));
+    rows.push({ set: name, group: ixPath!, answerable, right: answerable && !!pick && answerMatches(pick.sentence, q.answer, q.aliases), f: confidenceFeatures(index, q.question, r, sources) });
+  }
+  index.close();
+}
+
+const vec = (f: ConfidenceFeatures) => CONFIDENCE_FEATURES.map((n) => f[n]);
+
+/** Logistic regression, full-batch gradient descent on standardised features, L2 0.01. */
+function fit(train: readonly Row[]): ConfidenceModel {
+  const X = train.map((r) => vec(r.f)), y = train.map((r) => (r.answerable ? 1 : 0)), d = CONFIDENCE_FEATURES.length;
+  const mean = Array.from({ length: d }, (_, j) => X.reduce((a, x) => a + x[j]!, 0) / X.length);
+  const sd = Array.from({ length: d }, (_, j) => Math.sqrt(X.reduce((a, x) => a + (x[j]! - mean[j]!) ** 2, 0) / X.length) || 1);
+  const Z = X.map((x) => x.map((val, j) => (val - mean[j]!) / sd[j]!));
+  const w = new Array<number>(d).fill(0);
+  let b = 0;
+  for (let it = 0; it < 2000; it++) {
+    const g = new Array<number>(d).fill(0);
+    let gb = 0;
+    Z.forEach((z, i) => {
+      const p = 1 / (1 + Math.exp(-(b + z.reduce((a, val, j) => a + val * w[j]!, 0))));
+      gb += p - y[i]!;
+      z.forEach((val, j) => (g[j]! += (p - y[i]!) * val));
+    });
+    for (let j = 0; j < d; j++) w[j]! -= 0.1 * (g[j]! / Z.length + 0.01 * w[j]!);
+    b -= (0.1 * gb) / Z.length;
+  }
+  return { mean, sd, weights: w, bias: b };
+}
+
+/** The score below which `refuse` of the rows' unanswerable questions fall. */
+function threshold(train: readonly Row[], score: (r: Row) => number): number {
+  const u = train.filter((r) => !r.answerable).map(score).sort((a, b) => a - b);
+  return u.length ? u[Math.min(u.length - 1, Math.ceil(refuse * u.length) - 1)]! + 1e-9 : 0;
+}
+
+const tally = (rs: readonly Row[], pass: (r: Row) => boolean) => ({
+  right: rs.filter((r) => r.answerable && r.right && pass(r)).length, answerable: rs.filter((r) => r.answerable).length,
+  refused: rs.filter((r) => !r.answerable && !pass(r)).length, unanswerable: rs.filter((r) => !r.answerable).length,
+});
+const fmt = (t: ReturnType<typeof tally>) => `${t.right}/${t.answerable} right, ${t.unanswerable ? `${t.refused}/${t.unanswerable} refused` : "no unanswerable"}`;
+
+console.log(`leave one handbook out (thresholds at ${refuse * 100}% of the fitting sets' unanswerable questions):`);
+const tot = { cov: { right: 0, answerable: 0, refused: 0, unanswerable: 0 }, model: { right: 0, answerable: 0, refused: 0, unanswerable: 0 } };
+for (const name of [...new Set(rows.map((r) => r.set))]) {
+  const test = rows.filter((r) => r.set === name), train = rows.filter((r) => r.group !== test[0]!.group);
+  const tc = threshold(train, (r) => r.f.coverage);
+  const m = fit(train), tm = threshold(train, (r) => confidenceOf(r.f, m));
+  const a = tally(test, (r) => r.f.coverage >= tc), b = tally(test, (r) => confidenceOf(r.f, m) >= tm);
+  for (const k of ["right", "answerable", "refused", "unanswerable"] as const) { tot.cov[k] += a[k]; tot.model[k] += b[k]; }
+  console.log(`  ${name.padEnd(12)} coverage >= ${tc.toFixed(2)}: ${fmt(a).padEnd(34)} model >= ${tm.toFixed(2)}: ${fmt(b)}`);
+}
+console.log(`  ${"all".padEnd(12)} coverage: ${fmt(tot.cov).padEnd(40)} model: ${fmt(tot.model)}`);
+
+const m = fit(rows), t = threshold(rows, (r) => confidenceOf(r.f, m));
+const all = tally(rows, (r) => confidenceOf(r.f, m) >= t);
+console.log(`\nfitted on all ${rows.length} questions: ${fmt(all)} at threshold ${t.toFixed(3)}`);
+const r4 = (x: number) => Number(x.toFixed(4));
+console.log(`export const CONFIDENCE_MODEL: ConfidenceModel = {
+  mean: [${m.mean.map(r4).join(", ")}],
+  sd: [${m.sd.map(r4).join(", ")}],
+  weights: [${m.weights.map(r4).join(", ")}],
+  bias: ${r4(m.bias)},
+};
+export const DEFAULT_MIN_CONFIDENCE = ${Number(t.toFixed(2))};`);
