@@ -25,7 +25,7 @@ import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { sentences } from "./terms.ts";
 import { extractiveAnswer } from "./extractive.ts";
-import { answerConfidence, DEFAULT_MIN_CONFIDENCE } from "./confidence.ts";
+import { answerConfidence, CONFIDENCE_SOURCE_CHARS, DEFAULT_MIN_CONFIDENCE } from "./confidence.ts";
 
 
 export interface AnswerOptions {
@@ -217,9 +217,11 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
   if (r.hits.length === 0 || gate.confidence < minConfidence) return notFoundResult([], null);
   const top = r.hits.slice(0, k).map((h) => h.section);
+  // The extractive answerers read the sources the gate read, unless told to show more or less.
+  const shown = () => ((opts.maxSourceChars ?? CONFIDENCE_SOURCE_CHARS) === CONFIDENCE_SOURCE_CHARS ? gate.sources : fitSources(question, top, { maxChars: opts.maxSourceChars! }));
 
   if (opts.reader) {
-    const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });
+    const sources = shown();
     const weight = opts.readerBaselineWeight ?? READER_BASELINE_WEIGHT;
     if (!Number.isFinite(weight) || weight < 0) throw new ConfigError(`the reader's baseline weight must be a number >= 0, got ${weight}`);
     const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index), { idf: (t) => opts.index.idf(t), weight });
@@ -229,7 +231,7 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   }
 
   if (!opts.model) {
-    const sources = fitSources(question, top, { maxChars: opts.maxSourceChars ?? 2400 });
+    const sources = shown();
     const ex = extractiveAnswer(question, sources, (t) => opts.index.idf(t));
     if (!ex) return notFoundResult(sources.map(toCitation), null);
     const src = sources[ex.n - 1]!;
