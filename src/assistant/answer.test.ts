@@ -49,7 +49,7 @@ test("extractive baseline: the matching sentence, cited with path and heading", 
   assert.equal(r2.citations[0]!.sectionId, index.section(8).id);
 });
 
-test("low retrieval confidence gives 'not found in the documents' without citations", async () => {
+test("low answer confidence gives 'not found in the documents' without citations", async () => {
   const r = await answer("What is the sabbatical policy for engineers?", { index, embedder: emb });
   assert.equal(r.notFound, true);
   assert.match(r.text, /not found in the documents/i);

@@ -61,7 +61,7 @@ export interface AnswerOptions {
    * "free" (default): the model writes any text. "copy": greedy decoding constrained to the
    * sentences of the shown sources, each followed by its citation, or the not-found phrase:
    * the model chooses which, token by token (copyDecode). "copy-answer": the same without the
-   * not-found phrase (refusing is left to the retrieval confidence alone).
+   * not-found phrase (refusing is left to the answer confidence alone).
    */
   decode?: "free" | "copy" | "copy-answer";
   seed?: number;

@@ -46,7 +46,7 @@ export interface ServerOptions {
   answerer?: Answerer;
   /** A reader directory (`slm train-reader`): the assistant answers with the sentence it picks (answerer "reader"). */
   reader?: string;
-  /** The assistant's retrieval-confidence threshold (default DEFAULT_MIN_CONFIDENCE). */
+  /** The assistant's answer-confidence threshold (confidence.ts; default DEFAULT_MIN_CONFIDENCE). */
   minConfidence?: number;
   /** Receives one line per request and lifecycle events. */
   onLog?: (line: string) => void;
