@@ -27,8 +27,9 @@ const refuse = Number(v.refuse ?? 0.85);
 interface Row { set: string; group: string; answerable: boolean; right: boolean; f: ConfidenceFeatures }
 const rows: Row[] = [];
 for (const spec of v.set) {
-  const [name, rest] = spec.split("=") as [string, string];
-  const [ixPath, qPath, uPath] = rest.split(",");
+  const m = /^([^=]+)=([^,]+),([^,]+)(?:,([^,]+))?$/.exec(spec);
+  if (!m) throw new Error(`--set must be NAME=INDEX,QUESTIONS[,UNANSWERABLE], got "${spec}"`);
+  const [, name, ixPath, qPath, uPath] = m as unknown as [string, string, string, string, string | undefined];
   const index = SectionIndex.open(ixPath!);
   const items = [...readQaFile(qPath!).map((q) => ({ q, answerable: true })), ...(uPath ? readQaFile(uPath, { unanswerable: true }).map((q) => ({ q, answerable: false })) : [])];
   for (const { q, answerable } of items) {

@@ -14,6 +14,8 @@ import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { answer, copyCandidates, copyDecode } from "./answer.ts";
+import { answerConfidence } from "./confidence.ts";
+import { retrieve } from "./retrieve.ts";
 import { HashEmbedder, ModelEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { groundedMessages, type PromptSource } from "./prompt.ts";
@@ -60,6 +62,19 @@ test("low answer confidence gives 'not found in the documents' without citations
   assert.deepEqual([bm.notFound, bm.retrieval.hits.length], [true, 0]);
   const forced = await answer("What is the sabbatical policy for engineers?", { index, embedder: emb, mode: "hybrid", minConfidence: 0 });
   assert.equal(forced.notFound, false);
+});
+
+test("the gate is the answer confidence; the word coverage is reported beside it", async () => {
+  const q = "How many days of annual leave do full-time staff earn?";
+  const r = retrieve(index, q);
+  const c = answerConfidence(index, q, r).confidence;
+  const a = await answer(q, { index });
+  assert.equal(a.retrieval.confidence, c);
+  assert.equal(a.retrieval.coverage, r.confidence);
+  // Word coverage is complete, yet a threshold just above the answer confidence refuses.
+  assert.equal(r.confidence, 1);
+  assert.equal((await answer(q, { index, minConfidence: c + 0.005 })).notFound, true);
+  assert.equal((await answer(q, { index, minConfidence: c - 0.005 })).notFound, false);
 });
 
 test("model answers come from greedy generation on the reported grounded prompt, within the context", async () => {

@@ -15,7 +15,9 @@ import { after, test } from "node:test";
 import OpenAI from "openai";
 
 import { HashEmbedder } from "../assistant/embed.ts";
-import { buildIndex } from "../assistant/index-db.ts";
+import { answerConfidence } from "../assistant/confidence.ts";
+import { buildIndex, SectionIndex } from "../assistant/index-db.ts";
+import { retrieve } from "../assistant/retrieve.ts";
 import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { NotFoundError } from "../errors.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
@@ -51,7 +53,7 @@ class GroundedFake extends FakeBackend {
   }
 }
 
-async function serve(opts: { index?: string; answerer?: "model" | "extractive"; reader?: string; backend?: FakeBackend } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
+async function serve(opts: { index?: string; answerer?: "model" | "extractive"; reader?: string; backend?: FakeBackend; minConfidence?: number } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
   const backend = opts.backend ?? new GroundedFake({ contextLength: 4096 });
   const server = await startServer({ modelDir: "unused", port: 0, createBackend: async () => backend, ...opts });
   servers.push(server);
@@ -110,6 +112,24 @@ test("assistant: listed after the model; a grounded answer cites the section, st
   assert.equal(page.status, 200);
   assert.match(page.headers.get("content-type")!, /^text\/html/);
   assert.match(await page.text(), /section\.js/);
+});
+
+test("assistant: the model path gates on the answer confidence, not on word coverage", async () => {
+  const index = SectionIndex.open(indexPath);
+  const r = retrieve(index, ANNUAL);
+  const c = answerConfidence(index, ANNUAL, r).confidence;
+  index.close();
+  assert.equal(r.confidence, 1, "every word of the question is in a top section");
+  assert.ok(c > 0.01 && c < 0.99, `answer confidence ${c}`);
+  const ask = async (minConfidence: number) => {
+    const { backend, client } = await serve({ index: indexPath, minConfidence });
+    const before = backend.seen.length;
+    const res = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] });
+    return { text: res.choices[0]!.message.content, generated: backend.seen.length > before };
+  };
+  const low = await ask(c - 0.005);
+  assert.ok(low.generated && /25 days \[1\]/.test(low.text ?? ""), `generated: ${low.text}`);
+  assert.deepEqual(await ask(c + 0.005), { text: "Not found in the documents.", generated: false });
 });
 
 test("assistant: low confidence says not found without calling the model; bad uses are 4xx error objects", async () => {
