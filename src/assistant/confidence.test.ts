@@ -17,7 +17,7 @@ import { HashEmbedder } from "./embed.ts";
 const dir = mkdtempSync(join(tmpdir(), "slm-confidence-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const zero: ConfidenceFeatures = { coverage: 0, pickCoverage: 0, maxMissingIdf: 0, missing: 0, terms: 0, pickShare: 0, typed: 0, typeMissing: 0 };
+const zero: ConfidenceFeatures = { coverage: 0, pickCoverage: 0, maxMissingIdf: 0, missing: 0, terms: 0, pickScore: 0, typed: 0, typeMissing: 0 };
 
 test("confidenceOf is the logistic of the standardised, weighted features", () => {
   const model = { mean: [0.5, 0, 0, 0, 0, 0, 0, 0], sd: [0.25, 1, 1, 1, 1, 1, 1, 1], weights: [2, 0, 0, 0, 0, 0, 0, -1], bias: 0.5 };
@@ -27,7 +27,7 @@ test("confidenceOf is the logistic of the standardised, weighted features", () =
   assert.equal(CONFIDENCE_MODEL.weights.length, CONFIDENCE_FEATURES.length);
   assert.equal(CONFIDENCE_MODEL.mean.length, CONFIDENCE_FEATURES.length);
   // The fitted model: more of the question found means more confidence, a missing rare word less.
-  const base = { ...zero, coverage: 0.6, pickCoverage: 0.5, maxMissingIdf: 3, missing: 1, terms: 5, pickShare: 0.4 };
+  const base = { ...zero, coverage: 0.6, pickCoverage: 0.5, maxMissingIdf: 3, missing: 1, terms: 5, pickScore: 2 };
   assert.ok(confidenceOf({ ...base, coverage: 0.9 }) > confidenceOf(base));
   assert.ok(confidenceOf({ ...base, maxMissingIdf: 8 }) < confidenceOf(base));
   assert.ok(confidenceOf({ ...base, typed: 1 }) > confidenceOf(base));

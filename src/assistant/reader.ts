@@ -5,7 +5,8 @@
 // batch; the best-scoring sentence, cited, is the answer. By default the
 // reader's scores are z-scored over the candidates and added to the extractive
 // baseline's (extractive.ts), z-scored the same way: a product of two experts,
-// one trained on this handbook's synthetic questions, one that never saw any.
+// one trained on this handbook's synthetic questions, one fitted on other
+// handbooks' real questions.
 // Measured on the development sets (docs/assistant.md). Also the encoding
 // used to train it (reader-train.ts), so training sees exactly what answering
 // shows. Knows nothing about files or the CLI.
@@ -14,7 +15,7 @@ import { kindFeature, matchFeature, placeFeature, type ReaderBatch, type ReaderM
 import { Tape, concatRows, gatherRows, type Tensor } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { findSpans, questionKinds, type SpanKind, type TypedSpan } from "./answer-type.ts";
-import { extractiveScore } from "./extractive.ts";
+import { pickerCandidates, pickerScore } from "./extractive.ts";
 import type { PromptSource } from "./prompt.ts";
 import { STOP_WORDS, contentTerms, sentences, stem } from "./terms.ts";
 
@@ -237,9 +238,9 @@ export function readerAnswer(reader: Reader, question: string, sources: readonly
   if (cands.length === 0) return null;
   let scores = scoreCandidates(reader, question, cands, idf);
   if (baseline && baseline.weight > 0) {
-    const q = new Set(contentTerms(question));
-    const kinds = questionKinds(question);
-    const zb = zScores(cands.map((c) => extractiveScore(q, kinds, c.text, c.n, baseline.idf)));
+    const picker = pickerCandidates(question, sources, baseline.idf); // the same sentences, in the same order
+    if (picker.length !== cands.length) throw new Error(`reader and extractive baseline disagree on the candidates (${cands.length} vs ${picker.length})`);
+    const zb = zScores(picker.map((c) => pickerScore(c.features)));
     scores = zScores(scores).map((z, i) => z + baseline.weight * zb[i]!);
   }
   let best = 0;

@@ -1,0 +1,109 @@
+// Fits the extractive baseline's sentence picker (PICKER_WEIGHTS in
+// src/assistant/extractive.ts) on question sets over indexed handbooks, and
+// reports, per handbook, how many questions get a sentence holding the gold
+// answer when the weights are fitted without that handbook (leave one handbook
+// out) beside the weights in the source now. Candidates are what the answerers
+// see: the sentences of the top 3 sections fitted to CONFIDENCE_SOURCE_CHARS.
+// Model: conditional logit over each question's candidates (the probability of
+// the sentences holding the gold answer, summed), Adam, L2 0.01; questions
+// whose shown sentences hold no gold answer teach nothing and are left out of
+// the fit. Prints the weights to paste into extractive.ts.
+//
+//   node --import tsx bench/fit-picker.ts --set NAME=INDEX,QUESTIONS ... [--steps 600]
+// Sets over the same index are one handbook (left out together).
+import { parseArgs } from "node:util";
+
+import { CONFIDENCE_SOURCE_CHARS } from "../src/assistant/confidence.ts";
+import { PICKER_FEATURES, PICKER_WEIGHTS, pickerCandidates, type PickerFeatures } from "../src/assistant/extractive.ts";
+import { SectionIndex } from "../src/assistant/index-db.ts";
+import { fitSources } from "../src/assistant/prompt.ts";
+import { retrieve } from "../src/assistant/retrieve.ts";
+import { readQaFile } from "../src/eval/qa.ts";
+import { answerMatches } from "../src/eval/score.ts";
+
+const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, steps: { type: "string" } } });
+if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS");
+const steps = Number(v.steps ?? 600);
+if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${v.steps}"`);
+
+interface Question { set: string; group: string; x: number[][]; gold: boolean[] }
+const questions: Question[] = [];
+for (const spec of v.set) {
+  const m = /^([^=]+)=([^,]+),([^,]+)$/.exec(spec);
+  if (!m) throw new Error(`--set must be NAME=INDEX,QUESTIONS, got "${spec}"`);
+  const [, name, ixPath, qPath] = m as unknown as [string, string, string, string];
+  const index = SectionIndex.open(ixPath);
+  const idf = (t: string) => index.idf(t);
+  for (const q of readQaFile(qPath)) {
+    const r = retrieve(index, q.question, { k: 5 });
+    const sources = fitSources(q.question, r.hits.slice(0, 3).map((h) => h.section), { maxChars: CONFIDENCE_SOURCE_CHARS });
+    const cands = pickerCandidates(q.question, sources, idf);
+    questions.push({ set: name, group: ixPath, x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])), gold: cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)) });
+  }
+  index.close();
+}
+
+const d = PICKER_FEATURES.length;
+const dot = (x: readonly number[], w: readonly number[]) => x.reduce((a, xi, j) => a + xi * w[j]!, 0);
+
+/** Weights maximising the summed probability of the gold sentences (Adam, lr 0.05, L2 0.01), from zero. */
+function fit(train: readonly Question[]): number[] {
+  const qs = train.filter((q) => q.gold.some(Boolean));
+  const w = new Array<number>(d).fill(0), m = new Array<number>(d).fill(0), s = new Array<number>(d).fill(0);
+  for (let t = 1; t <= steps; t++) {
+    const g = new Array<number>(d).fill(0);
+    for (const q of qs) {
+      const z = q.x.map((x) => dot(x, w));
+      const top = Math.max(...z);
+      const e = z.map((zi) => Math.exp(zi - top));
+      const sum = e.reduce((a, b) => a + b, 0);
+      const p = e.map((ei) => ei / sum);
+      const pGold = p.reduce((a, pi, i) => a + (q.gold[i] ? pi : 0), 0);
+      // d(-log pGold)/dz_i = p_i - [gold_i] p_i / pGold
+      q.x.forEach((x, i) => {
+        const r = p[i]! - (q.gold[i] ? p[i]! / pGold : 0);
+        for (let j = 0; j < d; j++) g[j]! += r * x[j]!;
+      });
+    }
+    for (let j = 0; j < d; j++) {
+      const gj = g[j]! / Math.max(1, qs.length) + 0.01 * w[j]!;
+      m[j] = 0.9 * m[j]! + 0.1 * gj;
+      s[j] = 0.999 * s[j]! + 0.001 * gj * gj;
+      w[j]! -= (0.05 * (m[j]! / (1 - 0.9 ** t))) / (Math.sqrt(s[j]! / (1 - 0.999 ** t)) + 1e-8);
+    }
+  }
+  return w;
+}
+
+/** Questions whose best-scoring candidate (earliest on ties) holds the gold answer. */
+function right(qs: readonly Question[], w: readonly number[]): number {
+  let n = 0;
+  for (const q of qs) {
+    let best = -1, bestScore = -Infinity;
+    q.x.forEach((x, i) => {
+      const sc = dot(x, w);
+      if (sc > bestScore) { bestScore = sc; best = i; }
+    });
+    if (best >= 0 && q.gold[best]) n++;
+  }
+  return n;
+}
+
+const current = PICKER_FEATURES.map((f) => PICKER_WEIGHTS[f]);
+console.log("gold sentence picked, leave one handbook out (weights fitted without it) vs the weights in extractive.ts:");
+let totHeld = 0, totCur = 0, totShown = 0;
+for (const group of [...new Set(questions.map((q) => q.group))]) {
+  const w = fit(questions.filter((q) => q.group !== group));
+  for (const set of [...new Set(questions.filter((q) => q.group === group).map((q) => q.set))]) {
+    const qs = questions.filter((q) => q.set === set && q.group === group);
+    const held = right(qs, w), cur = right(qs, current), shown = qs.filter((q) => q.gold.some(Boolean)).length;
+    console.log(`  ${set.padEnd(14)} ${String(held).padStart(3)} held out   ${String(cur).padStart(3)} current   (gold shown for ${shown} of ${qs.length})`);
+    totHeld += held; totCur += cur; totShown += shown;
+  }
+}
+console.log(`  ${"all".padEnd(14)} ${String(totHeld).padStart(3)} held out   ${String(totCur).padStart(3)} current   (gold shown for ${totShown} of ${questions.length})`);
+const w = fit(questions);
+console.log(`\nfitted on all ${questions.length} questions: ${right(questions, w)} right in sample. PICKER_WEIGHTS:`);
+const weights: Partial<PickerFeatures> = {};
+PICKER_FEATURES.forEach((f, j) => (weights[f] = Math.round(w[j]! * 100) / 100));
+console.log(`  ${PICKER_FEATURES.map((f) => `${f}: ${weights[f]}`).join(", ")},`);
