@@ -97,7 +97,7 @@ export function pickerCandidates(question: string, sources: readonly PromptSourc
           features: {
             share: shareOf(sentence, new Set()), typeMiss: kinds.size > 0 && !hasSpan ? 1 : 0, typeHit: hasSpan ? 1 : 0,
             short: words(sentence).length < 4 ? 1 : 0, rank: src.n - 1, head: shareOf(headingText, own), prev: shareOf(prev, own),
-            lead: shareOf(context, own), num: /\d/.test(sentence) ? 1 : 0, rel: 0,
+            lead: shareOf(context, own), num: /\d/.test(sentence.replace(LIST_ITEM, "")) ? 1 : 0, rel: 0,
           },
         });
       }

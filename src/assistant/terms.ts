@@ -84,7 +84,10 @@ export function sentenceLines(text: string): { sentence: string; line: number }[
     const l = raw.trim();
     if (!l) continue;
     // Split after . ! ? followed by a space and a capital, digit or quote; keep "e.g. x" together.
-    for (const s of l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/)) if (s.trim()) out.push({ sentence: s.trim(), line });
+    const parts = l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/);
+    // A numbered item's number is no sentence: "1. Remind your team" stays one.
+    if (parts.length > 1 && /^\d{1,3}\.$/.test(parts[0]!)) parts.splice(0, 2, `${parts[0]} ${parts[1]}`);
+    for (const s of parts) if (s.trim()) out.push({ sentence: s.trim(), line });
     line++;
   }
   return out;
