@@ -10,6 +10,7 @@ import { attentionDecode } from "../native/ops/attention.ts";
 import { Embedding, LayerNorm, Linear, Module, ModuleList, add, attention, columns, gelu, linear, sequencePositions, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
+import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { KvCache } from "./kv-cache.ts";
 import { INIT_STD } from "./llama.ts";
 
@@ -102,7 +103,7 @@ export class Gpt2Model extends Module {
   }
 
   /** See LlamaModel.forwardCached. */
-  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array): Tensor {
+  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
     const c = this.config, d = c.dModel, n = batch * tq;
     const positions = g.arena.allocInt(n);
     for (let b = 0; b < batch; b++) {
@@ -122,6 +123,6 @@ export class Gpt2Model extends Module {
         return a;
       });
     }
-    return linear(g, this.transformer.lnF.forward(g, x), this.headWeight);
+    return linear(g, this.transformer.lnF.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

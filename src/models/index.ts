@@ -7,6 +7,7 @@ import { LlamaModel } from "./llama.ts";
 export * from "./config.ts";
 export { Gpt2Model } from "./gpt2.ts";
 export { KvCache } from "./kv-cache.ts";
+export type { ForwardCachedOptions } from "./cached-logits.ts";
 export { LlamaModel, INIT_STD } from "./llama.ts";
 
 /** Any causal language model slmkit builds. */

@@ -9,6 +9,7 @@ import { attentionDecode } from "../native/ops/attention.ts";
 import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
+import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { KvCache } from "./kv-cache.ts";
 
 /** Initialisation: normal(0, 0.02), residual output projections scaled by 1/√(2·layers) (GPT-2). */
@@ -120,9 +121,10 @@ export class LlamaModel extends Module {
   /**
    * Inference over a KV cache: `ids` (B·Tq) are the next Tq tokens of each of B sequences,
    * sequence b starting at position starts[b]. Their keys and values are written into the
-   * cache, and the logits (B·Tq, V) returned. Use an inference tape (grad: false).
+   * cache, and the logits (B·Tq, V) returned, or (B, V) for each sequence's last token with
+   * `{ logits: "last" }`. Use an inference tape (grad: false).
    */
-  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array): Tensor {
+  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
     const c = this.config;
     const n = batch * tq;
     const positions = g.arena.allocInt(n);
@@ -146,6 +148,6 @@ export class LlamaModel extends Module {
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
       x = add(g, x, blk.mlp.down.forward(g, act));
     }
-    return linear(g, this.model.norm.forward(g, x), this.headWeight);
+    return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }
