@@ -170,7 +170,7 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
     [`${A}.attention.layer_norm_rms_epsilon`, gv.f32(c.normEps)],
     [`${A}.rope.freq_base`, gv.f32(c.ropeTheta)],
   );
-  if (opts.tokenizer) kv.push(...tokenizerToGguf(opts.tokenizer, { bos: c.bosTokenId, eos: c.eosTokenId }));
+  if (opts.tokenizer) kv.push(...tokenizerToGguf(opts.tokenizer, { bos: c.bosTokenId, eos: c.eosTokenId, padTo: c.vocabSize }));
   else {
     if (c.bosTokenId !== undefined) kv.push(["tokenizer.ggml.bos_token_id", gv.u32(c.bosTokenId)]);
     if (c.eosTokenId !== undefined) kv.push(["tokenizer.ggml.eos_token_id", gv.u32(c.eosTokenId)]);
