@@ -6,11 +6,10 @@
 // The "llama" architecture rotates interleaved RoPE pairs, so q/k rows (and q/k
 // biases) are permuted from rotate-half on write and back on read; "qwen2"
 // rotates halves (NeoX style) and needs no permutation.
-// Storage: norms and other 1-D tensors stay F32; 2-D weights take the chosen
-// dtype. Quantized types need rows that are a multiple of 32 values; other
-// matrices fall back to F16. With q4_0 the output head (the token embedding,
-// when tied) is stored as Q8_0: llama.cpp keeps it at higher precision too
-// (Q6_K, which we do not write).
+// Storage: norms and other 1-D tensors stay F32; 2-D weights take the type the
+// chosen preset gives them (quant-preset.ts: f32, f16, bf16, q8_0, q4_0, and
+// llama.cpp's K-quant mixes q4_k_m, q5_k_m, q6_k), with fallbacks for rows that
+// are not whole blocks.
 // Knows nothing about running the model; GPT-2 has no llama.cpp mapping here yet.
 import { ConfigError, FormatError } from "../errors.ts";
 import { validateConfig, type ModelConfig } from "../models/config.ts";
@@ -18,9 +17,10 @@ import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { GgufFile, gv, kvNumber, kvString, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.ts";
 import { tokenizerFromGguf, tokenizerToGguf } from "./gguf-tokenizer.ts";
 import type { GgmlTypeName } from "./quant.ts";
-import { halfToInterleaved, interleavedToHalf } from "./rope-permute.ts";
+import { PRESET_FILE_TYPE, STORAGE_PRESETS, storageTypeFor, type StoragePreset } from "./quant-preset.ts";
+import { halfToInterleaved, interleavedToHalf, interleavedToHalfBytes } from "./rope-permute.ts";
 
-export type GgufExportDtype = "f32" | "f16" | "q8_0" | "q4_0";
+export type GgufExportDtype = StoragePreset;
 
 export interface ModelWeights {
   config: ModelConfig;
@@ -29,6 +29,11 @@ export interface ModelWeights {
 }
 
 export interface GgufModel extends ModelWeights {
+  /**
+   * Matrices kept in their stored type (readLlamaGguf's `keepTypes`), by HF name: rows of GGML
+   * blocks, q/k rows already in rotate-half order. Absent from `tensors`.
+   */
+  stored: Map<string, { shape: number[]; type: GgmlTypeName; bytes: Uint8Array }>;
   /** Built from the tokenizer.ggml.* keys, when the file has them. */
   tokenizer?: Tokenizer;
   architecture: string;
@@ -44,9 +49,6 @@ export interface GgufExportOptions {
   name?: string;
 }
 
-/** llama_ftype values (general.file_type). */
-const FILE_TYPE: Record<GgufExportDtype, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
-const MATRIX_TYPE: Record<GgufExportDtype, GgmlTypeName> = { f32: "F32", f16: "F16", q8_0: "Q8_0", q4_0: "Q4_0" };
 
 /** Per-layer HF suffix -> GGUF suffix. */
 const LAYER_NAMES: [string, string][] = [
@@ -136,7 +138,7 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
   const c = validateConfig(model.config);
   const arch = archOf(c);
   const dtype = opts.dtype ?? "f16";
-  if (!(dtype in FILE_TYPE)) throw new ConfigError(`GGUF export: dtype "${dtype}" is not supported`, { hint: "choose f32, f16, q8_0 or q4_0" });
+  if (!(dtype in PRESET_FILE_TYPE)) throw new ConfigError(`GGUF export: dtype "${dtype}" is not supported`, { hint: `choose one of ${STORAGE_PRESETS.join(", ")}` });
   const shapes = expectedShapes(c);
   for (const [name, shape] of shapes) {
     const t = model.tensors.get(name);
@@ -153,9 +155,9 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
   const kv: [string, GgufValue][] = [
     ["general.architecture", gv.str(arch)],
     ["general.name", gv.str(opts.name ?? "slmkit model")],
-    ["general.file_type", gv.u32(FILE_TYPE[dtype])],
+    ["general.file_type", gv.u32(PRESET_FILE_TYPE[dtype])],
   ];
-  if (dtype === "q8_0" || dtype === "q4_0") kv.push(["general.quantization_version", gv.u32(2)]);
+  if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16") kv.push(["general.quantization_version", gv.u32(2)]);
   kv.push(
     [`${A}.vocab_size`, gv.u32(c.vocabSize)],
     [`${A}.context_length`, gv.u32(c.maxSeqLen)],
@@ -175,8 +177,6 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
     if (c.bosTokenId !== undefined) kv.push(["tokenizer.ggml.bos_token_id", gv.u32(c.bosTokenId)]);
     if (c.eosTokenId !== undefined) kv.push(["tokenizer.ggml.eos_token_id", gv.u32(c.eosTokenId)]);
   }
-  const matrix = MATRIX_TYPE[dtype];
-  const headType: GgmlTypeName = dtype === "q4_0" ? "Q8_0" : matrix;
   const out: GgufTensorToWrite[] = [];
   const report: GgufExportReport = { architecture: arch, tensors: [] };
   const add = (hf: string) => {
@@ -188,12 +188,7 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
       if (/q_proj\.(weight|bias)$/.test(hf)) data = halfToInterleaved(data, c.nHeads, c.headDim, cols);
       else if (/k_proj\.(weight|bias)$/.test(hf)) data = halfToInterleaved(data, c.nKvHeads, c.headDim, cols);
     }
-    let type: GgmlTypeName = "F32";
-    if (t.shape.length === 2) {
-      const isHead = name === "output.weight" || (name === "token_embd.weight" && c.tieEmbeddings);
-      type = isHead ? headType : matrix;
-      if ((type === "Q8_0" || type === "Q4_0") && t.shape[1]! % 32 !== 0) type = "F16";
-    }
+    const type: GgmlTypeName = storageTypeFor(dtype, hf, t.shape, c);
     out.push({ name, shape: t.shape, type, data });
     report.tensors.push({ name, shape: t.shape, type });
   };
@@ -215,8 +210,13 @@ function f32Decimal(x: number): number {
   return x;
 }
 
+export interface GgufReadOptions {
+  /** 2-D tensors stored in one of these types are returned as their bytes in `stored` instead of dequantized. */
+  keepTypes?: ReadonlySet<GgmlTypeName>;
+}
+
 /** Reads a llama.cpp "llama" or "qwen2" GGUF file into our model form (float32 tensors, HF names, rotate-half q/k). */
-export function readLlamaGguf(path: string): GgufModel {
+export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufModel {
   const f = GgufFile.open(path);
   try {
     const kv = f.kv;
@@ -277,6 +277,7 @@ export function readLlamaGguf(path: string): GgufModel {
     if (tok && tok.vocabSize > vocabSize) fail(`the tokenizer has ${tok.vocabSize} tokens but token_embd has ${vocabSize} rows`);
     const shapes = expectedShapes(config);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    const stored: GgufModel["stored"] = new Map();
     for (const g of f.tensorNames) {
       const hf = ggufToHfName(g);
       if (hf === undefined || !shapes.has(hf)) fail(`tensor "${g}" is not part of a ${arch} model with this config`, "the file may use features we do not support");
@@ -286,6 +287,12 @@ export function readLlamaGguf(path: string): GgufModel {
       if (!f.has(g)) fail(`tensor "${g}" is missing`);
       const info = f.info(g);
       if (info.shape.join(",") !== shape.join(",")) fail(`tensor "${g}" has shape ${JSON.stringify(info.shape)}, the metadata implies ${JSON.stringify(shape)}`);
+      if (shape.length === 2 && opts.keepTypes?.has(info.type.name)) {
+        let bytes = f.readBytes(g);
+        if (arch === "llama" && /(q|k)_proj\.weight$/.test(hf)) bytes = interleavedToHalfBytes(bytes, /q_proj/.test(hf) ? config.nHeads : config.nKvHeads, config.headDim, bytes.length / shape[0]!);
+        stored.set(hf, { shape, type: info.type.name, bytes });
+        continue;
+      }
       let { data } = f.readFloat32(g);
       if (arch === "llama") {
         const cols = shape.length === 2 ? shape[1]! : 1;
@@ -295,7 +302,7 @@ export function readLlamaGguf(path: string): GgufModel {
       tensors.set(hf, { shape, data });
     }
     const name = kvString(kv, "general.name");
-    return { config, tensors, tokenizer: tok, architecture: arch, ...(name !== undefined ? { name } : {}) };
+    return { config, tensors, stored, tokenizer: tok, architecture: arch, ...(name !== undefined ? { name } : {}) };
   } finally {
     f.close();
   }

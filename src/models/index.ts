@@ -8,6 +8,8 @@ export * from "./config.ts";
 export { Gpt2Model } from "./gpt2.ts";
 export { KvCache } from "./kv-cache.ts";
 export type { ForwardCachedOptions } from "./cached-logits.ts";
+export { weightStorage } from "./weight-storage.ts";
+export type { WeightStorage } from "./weight-storage.ts";
 export { LlamaModel, INIT_STD } from "./llama.ts";
 
 /** Any causal language model slmkit builds. */

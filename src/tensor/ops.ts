@@ -12,13 +12,14 @@ import { add as addKernel, axpy, geluBackward, geluForward, swigluBackward, swig
 import { attentionBackward, attentionForward } from "../native/ops/attention.ts";
 import { embeddingBackward, embeddingForward } from "../native/ops/embed.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
+import { qmatmul, qrows } from "../native/ops/qgemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
 import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
 import type { Rng } from "../util/rng.ts";
 import type { RopeTable } from "./rope.ts";
 import type { Tape } from "./tape.ts";
-import { ColumnView, Tensor, shapeStr } from "./tensor.ts";
+import { ColumnView, Parameter, Tensor, shapeStr } from "./tensor.ts";
 
 function fail(op: string, msg: string, hint?: string): never {
   throw new ShapeError(`${op}: ${msg}`, hint === undefined ? undefined : { hint });
@@ -84,12 +85,23 @@ export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null
   const n = x.rows;
   if (n < 1) fail("linear", `input ${x} has no rows`);
   const y = g.empty(withLastDim(x.shape, out));
+  if (w instanceof Parameter && w.quant !== null) return quantizedLinear(g, x, w, bias, y, n, out);
   if (bias !== null) {
     for (let r = 0; r < n; r++) y.data.set(bias.data, r * out);
   }
   // y (N,OUT) (+)= x (N,IN) · w (OUT,IN)ᵀ
   gemm(x.data, w.data, y.data, n, out, inp, { transB: true, accumulate: bias !== null });
   if (g.needsGrad(x, w, bias)) g.record("linear", y, (dy) => linearBackward(g, x, w, bias, dy, n, out, inp));
+  return y;
+}
+
+/** linear() over a weight held quantized (frozen): y = x · Wᵀ by the quantized kernels, then + bias. */
+function quantizedLinear(g: Tape, x: Tensor, w: Parameter, bias: Tensor | null, y: Tensor, n: number, out: number): Tensor {
+  qmatmul(y.data, x.data, n, w.quant!);
+  if (bias !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), bias.data, y.data.subarray(r * out, (r + 1) * out), out);
+  if (g.needsGrad(x, bias)) {
+    fail("linear", `gradients through the quantized (${w.quant!.type}) weight ${w} are not supported yet`, "load the model in float32 to train it");
+  }
   return y;
 }
 
@@ -112,6 +124,11 @@ export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readon
   const n = ids.length;
   if (shape.reduce((p, d) => p * d, 1) !== n) fail("embedding", `ids shape ${shapeStr(shape)} does not hold ${n} ids`);
   const out = g.empty([...shape, c]);
+  if (table instanceof Parameter && table.quant !== null) {
+    for (let i = 0; i < n; i++) if (!(ids[i]! >= 0 && ids[i]! < v)) fail("embedding", `id ${ids[i]} at ${i} is outside the table's ${v} rows`);
+    qrows(out.data, table.quant, ids); // out (N,C) = rows of the quantized table; it is frozen
+    return out;
+  }
   embeddingForward(out.data, ids, table.data, n, c, v); // out (N,C), ids (N), table (V,C)
   if (g.needsGrad(table)) {
     g.record("embedding", out, (dout) => {
