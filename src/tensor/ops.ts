@@ -12,7 +12,7 @@ import { add as addKernel, axpy, geluBackward, geluForward, swigluBackward, swig
 import { attentionBackward, attentionForward } from "../native/ops/attention.ts";
 import { embeddingBackward, embeddingForward } from "../native/ops/embed.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
-import { qmatmul, qrows } from "../native/ops/qgemm.ts";
+import { qmatmul, qmatmulT, qrows } from "../native/ops/qgemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
 import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
@@ -95,12 +95,24 @@ export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null
   return y;
 }
 
-/** linear() over a weight held quantized (frozen): y = x · Wᵀ by the quantized kernels, then + bias. */
+/**
+ * linear() over a weight held quantized (frozen): y = x · Wᵀ by the quantized kernels, then
+ * + bias. Backward flows to x (dx += dy · W, the transposed quantized product: an adapter or a
+ * layer below can train over a quantized base) and to the bias; never to W.
+ */
 function quantizedLinear(g: Tape, x: Tensor, w: Parameter, bias: Tensor | null, y: Tensor, n: number, out: number): Tensor {
-  qmatmul(y.data, x.data, n, w.quant!);
+  const q = w.quant!;
+  qmatmul(y.data, x.data, n, q);
   if (bias !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), bias.data, y.data.subarray(r * out, (r + 1) * out), out);
   if (g.needsGrad(x, bias)) {
-    fail("linear", `gradients through the quantized (${w.quant!.type}) weight ${w} are not supported yet`, "load the model in float32 to train it");
+    g.record("linear", y, (dy) => {
+      if (x.requiresGrad) {
+        const dx = g.arena.alloc(n * q.cols);
+        qmatmulT(dx, dy, n, q); // dx (N,IN) = dy (N,OUT) · W
+        axpy(g.grad(x), 1, dx, n * q.cols);
+      }
+      if (bias !== null && bias.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true });
+    });
   }
   return y;
 }
