@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { fromHfConfig, modelFor, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
@@ -107,8 +107,7 @@ class NoInitRng extends Rng {
 
 /** A model of this configuration with zero weights (loadHfTensors then checks every parameter is filled). */
 function emptyModel(config: ModelConfig): CausalLM {
-  const rng = new NoInitRng(0);
-  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+  return modelFor(config, new NoInitRng(0));
 }
 
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
