@@ -174,13 +174,17 @@ export function llama3FreqFactors(rot: number, theta: number, s: Extract<RopeSca
 }
 
 /**
- * The llama3 parameters that reproduce llama.cpp's per-frequency factors, when one of the
- * published settings does (Llama 3.1 / 3.2: low 1, high 4, original context 8192); else undefined.
+ * The llama3 parameters that reproduce llama.cpp's per-frequency factors, when a setting with
+ * an original context of 2^4..2^17 and (low, high) of (1, 4), (1, 2), (1, 8) or (2, 4) does
+ * (Llama 3.1 / 3.2: 8192, 1, 4); else undefined.
  */
 export function llama3FromFreqFactors(rot: number, theta: number, factors: Float32Array): Extract<RopeScaling, { type: "llama3" }> | undefined {
   let factor = 1;
   for (const f of factors) factor = Math.max(factor, f);
-  for (const originalMaxPositions of [8192, 4096, 2048, 16384, 32768]) {
+  // Scaling original context, low and high factors together leaves the factors unchanged, so a
+  // match is the same function; the published setting (8192, 1, 4) is tried first.
+  const contexts = [8192, ...Array.from({ length: 14 }, (_, i) => 2 ** (i + 4)).filter((x) => x !== 8192)];
+  for (const originalMaxPositions of contexts) {
     for (const [lowFreqFactor, highFreqFactor] of [[1, 4], [1, 2], [1, 8], [2, 4]] as const) {
       const s = { type: "llama3" as const, factor, lowFreqFactor, highFreqFactor, originalMaxPositions };
       const want = llama3FreqFactors(rot, theta, s);
