@@ -193,7 +193,7 @@ export function stopTokenIds(m: LoadedModel, chat = false): number[] {
     const sp = tok.specialTokens;
     const eosName = tok.spec.config.eos_token;
     if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
   }
   return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
 }
