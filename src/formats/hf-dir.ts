@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { fromHfConfig, modelFor, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
@@ -111,8 +111,7 @@ class NoInitRng extends Rng {
 
 /** A model of this configuration with zero weights (loadHfTensors then checks every parameter is filled). */
 function emptyModel(config: ModelConfig): CausalLM {
-  const rng = new NoInitRng(0);
-  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+  return modelFor(config, new NoInitRng(0));
 }
 
 /** How loadModel stores the weights. The default (float32 everywhere) is what training and export need. */
@@ -230,7 +229,7 @@ export function stopTokenIds(m: LoadedModel, chat = false): number[] {
     const sp = tok.specialTokens;
     const eosName = tok.spec.config.eos_token;
     if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
   }
   return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
 }

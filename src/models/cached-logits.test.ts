@@ -2,11 +2,22 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Tape } from "../tensor/index.ts";
-import { createModel, KvCache, presetConfig } from "./index.ts";
+import { createModel, KvCache, presetConfig, validateConfig, type ModelConfig } from "./index.ts";
 
-for (const modelType of ["llama", "gpt2"] as const) {
+const GEMMA = validateConfig({
+  modelType: "gemma3_text", vocabSize: 97, dModel: 32, nLayers: 3, nHeads: 4, nKvHeads: 1, headDim: 16, ffnDim: 48, maxSeqLen: 32, normEps: 1e-6,
+  ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 4, queryPreAttnScalar: 12, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+  layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
+});
+
+const CONFIGS: Record<string, ModelConfig> = {
+  llama: presetConfig("nano", 97, { modelType: "llama", maxSeqLen: 32 }),
+  gpt2: presetConfig("nano", 97, { modelType: "gpt2", maxSeqLen: 32 }),
+  gemma3_text: GEMMA,
+};
+
+for (const [modelType, config] of Object.entries(CONFIGS)) {
   test(`${modelType}: forwardCached with logits "last" gives each sequence's last row of "all"`, () => {
-    const config = presetConfig("nano", 97, { modelType, maxSeqLen: 32 });
     const model = createModel(config, 5);
     const B = 3, T = 7, V = config.vocabSize;
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 13 + 1) % V);
