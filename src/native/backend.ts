@@ -19,10 +19,10 @@ export interface BackendControls {
   /** Threads used by parallel kernels (1 for the reference). */
   getThreads(): number;
   setThreads(n: number): void;
-  /** Instruction set in use, and the best the CPU has ("scalar" for the reference). */
+  /** Instruction set in use, and the best the CPU has, capped by SLM_SIMD ("scalar" for the reference). */
   getIsa(): Isa;
   bestIsa(): Isa;
-  /** Switches instruction set; false when the CPU lacks it. */
+  /** Switches instruction set; false (and no change) above bestIsa(). */
   setIsa(isa: Isa): boolean;
 }
 
