@@ -68,6 +68,11 @@ export interface QgemmKernels {
   qgemmT(dx: Float32Array, dy: Float32Array, m: number, typeId: number, data: Uint8Array, rows: number, cols: number): void;
   /** out (n × cols) = rows ids[i] of W, dequantized exactly (ids already checked to be in [0, rows)). */
   qgather(out: Float32Array, typeId: number, data: Uint8Array, rows: number, cols: number, ids: Int32Array, n: number): void;
+  /**
+   * Native only: whether the Q8_0/Q4_0 integer dot products use VNNI. mode -1 (or
+   * omitted) asks, 0 forces the plain pmaddubsw path, 1 uses VNNI when the CPU has it.
+   */
+  qgemmVnni?(mode?: number): boolean;
 }
 
 function traitsOf(type: QType): TypeTraits {
