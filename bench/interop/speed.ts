@@ -24,7 +24,7 @@
 // Without node-llama-cpp only our side runs (ratios are then omitted).
 // See the top of bench/interop/llamacpp.ts for installing node-llama-cpp.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -45,7 +45,7 @@ const self = fileURLToPath(import.meta.url);
 const { values: v } = parseArgs({
   options: {
     shapes: { type: "string" }, dtypes: { type: "string" }, rounds: { type: "string" }, threads: { type: "string" },
-    files: { type: "string" }, json: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, vocab: { type: "string" },
+    files: { type: "string" }, json: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, vocab: { type: "string" }, out: { type: "string" },
   },
 });
 const threads = Number(v.threads ?? 2);
@@ -119,7 +119,7 @@ async function childLlama(file: string, vocab: number): Promise<RunResult> {
   const input = probe.map((t, i) => (i === probe.length - 1 ? [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t));
   const out = await seq.controlledEvaluate(input);
   const probs: Map<number, number> = out[probe.length - 1]?.next?.probabilities ?? new Map();
-  const logprobs = new Array(m.tokens ? vocab : vocab).fill(-Infinity);
+  const logprobs = new Array(vocab).fill(-1e30); // a token llama.cpp gave no probability (JSON has no -Infinity)
   for (const [t, p] of probs) if (t < vocab) logprobs[t] = Math.log(p);
   await seq.clearHistory();
   // Warm-up, then decode: the first token comes after the prompt's prefill; time the rest.
@@ -148,7 +148,7 @@ async function childLlama(file: string, vocab: number): Promise<RunResult> {
 if (v.child) {
   const vocab = Number(v.vocab);
   const r = v.child === "ours" ? await childOurs(v.file!, vocab) : await childLlama(v.file!, vocab);
-  process.stdout.write("RESULT " + JSON.stringify(r) + "\n");
+  writeFileSync(v.out!, JSON.stringify(r)); // a file: a large result written to a pipe is cut short by exit()
   process.exit(0);
 }
 
@@ -177,12 +177,15 @@ const SHAPES: Record<string, Shape> = {
 };
 
 function runChild(side: "ours" | "llama", file: string, vocab: number): RunResult | { error: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", side, "--file", file, "--vocab", String(vocab), "--threads", String(threads)], {
-    encoding: "utf8", maxBuffer: 256 << 20, env: { ...process.env, SLM_THREADS: String(threads) },
+  const out = join(filesDir, `result-${process.pid}.json`);
+  rmSync(out, { force: true });
+  const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", side, "--file", file, "--vocab", String(vocab), "--threads", String(threads), "--out", out], {
+    encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, SLM_THREADS: String(threads) },
   });
-  const line = r.stdout.split("\n").find((l) => l.startsWith("RESULT "));
-  if (r.status !== 0 || !line) return { error: `${side} exited ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}` };
-  return JSON.parse(line.slice(7)) as RunResult;
+  if (r.status !== 0 || !existsSync(out)) return { error: `${side} exited ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}` };
+  const res = JSON.parse(readFileSync(out, "utf8")) as RunResult;
+  rmSync(out, { force: true });
+  return res;
 }
 
 /**

@@ -19,6 +19,7 @@ import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { ModelConfig } from "./config.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { runLayers } from "./layer-scope.ts";
 import { INIT_STD } from "./llama.ts";
 import { scaledRopeTable } from "./rope-scaling.ts";
 
@@ -142,14 +143,13 @@ export class GemmaModel extends Module {
     const c = this.config;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
     const positions = sequencePositions(g, batch, seqLen, 0);
-    let x = scale(g, this.model.embed.forward(g, ids), this.embedScale);
     const layers = this.model.layers.items;
-    for (let l = 0; l < layers.length; l++) {
+    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
       const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, scale: this.attnScale, ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}) });
-      x = this.finish(g, blk, x, a);
-    }
+      return this.finish(g, blk, x, a);
+    });
     return this.model.norm.forward(g, x);
   }
 
@@ -169,9 +169,8 @@ export class GemmaModel extends Module {
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
       reach = Math.max(reach, starts[b]! + tq);
     }
-    let x = scale(g, this.model.embed.forward(g, ids), this.embedScale);
     const layers = this.model.layers.items;
-    for (let l = 0; l < layers.length; l++) {
+    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
       cache.write(l, k.data, v.data, batch, tq, starts);
@@ -182,8 +181,8 @@ export class GemmaModel extends Module {
       } else {
         attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale);
       }
-      x = this.finish(g, blk, x, a);
-    }
+      return this.finish(g, blk, x, a);
+    });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

@@ -12,6 +12,7 @@ import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { runLayers } from "./layer-scope.ts";
 import { INIT_STD } from "./llama.ts";
 
 class Gpt2Attention extends Module {
@@ -110,10 +111,9 @@ export class Gpt2Model extends Module {
       if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen)) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
-    let x = add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions));
     const blocks = this.transformer.h.items;
-    for (let l = 0; l < blocks.length; l++) {
-      x = this.block(g, blocks[l]!, x, (qkv) => {
+    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x) =>
+      this.block(g, blocks[l]!, x, (qkv) => {
         // qkv (N, 3d): q = columns [0,d), k = [d,2d), v = [2d,3d)
         cache.write(l, qkv.data.subarray(d), qkv.data.subarray(2 * d), batch, tq, starts, 3 * d);
         const q = g.empty([n, d]);
@@ -121,8 +121,7 @@ export class Gpt2Model extends Module {
         const a = g.empty([n, d]);
         attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nHeads, c.headDim, cache.maxSeqLen, 1 / Math.sqrt(c.headDim));
         return a;
-      });
-    }
+      }));
     return linear(g, this.transformer.lnF.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

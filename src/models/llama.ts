@@ -11,6 +11,7 @@ import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import { hasQkNorm, type ModelConfig } from "./config.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { runLayers } from "./layer-scope.ts";
 import { scaledRopeTable } from "./rope-scaling.ts";
 
 /** Initialisation: normal(0, 0.02), residual output projections scaled by 1/√(2·layers) (GPT-2). */
@@ -119,7 +120,9 @@ export class LlamaModel extends Module {
     const positions = sequencePositions(g, batch, seqLen, 0);
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
-    for (const blk of this.model.layers) {
+    const layers = this.model.layers.items;
+    x = runLayers(g, x, layers.length, (l, x) => {
+      const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
       const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
@@ -128,8 +131,8 @@ export class LlamaModel extends Module {
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      x = add(g, x, blk.mlp.down.forward(g, act));
-    }
+      return add(g, x, blk.mlp.down.forward(g, act));
+    });
     return this.model.norm.forward(g, x);
   }
 
@@ -152,9 +155,8 @@ export class LlamaModel extends Module {
       if (starts[b]! + tq > cache.maxSeqLen) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
-    let x = this.model.embed.forward(g, ids);
     const layers = this.model.layers.items;
-    for (let l = 0; l < layers.length; l++) {
+    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
@@ -166,8 +168,8 @@ export class LlamaModel extends Module {
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      x = add(g, x, blk.mlp.down.forward(g, act));
-    }
+      return add(g, x, blk.mlp.down.forward(g, act));
+    });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

@@ -4,7 +4,7 @@
 export { Tensor, Parameter, ColumnView, columns, sizeOf, shapeStr } from "./tensor.ts";
 export type { ParameterOptions } from "./tensor.ts";
 export { Arena } from "./arena.ts";
-export type { ArenaStats } from "./arena.ts";
+export type { ArenaMark, ArenaStats } from "./arena.ts";
 export { Tape } from "./tape.ts";
 export type { TapeOptions } from "./tape.ts";
 export { matmul, linear, dropout, embedding, rmsnorm, layernorm, rope, sequencePositions, attention, swiglu, geglu, gelu, add, scale, reshape, poolRows, concatRows, gatherRows, crossEntropy } from "./ops.ts";
