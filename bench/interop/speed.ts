@@ -11,9 +11,9 @@
 //           vocab 49,152, tied; a small byte-level tokenizer padded to 49,152.
 // Per file and round, in fresh processes (ours first in even rounds, llama.cpp
 // first in odd ones): decode tok/s (batch 1, 64 tokens after a 32-token prompt),
-// prefill tok/s (one 512-token prompt), peak RSS, and the next-token
-// log-probabilities after a fixed 16-token sequence (max |Δ log p| between the
-// two over the tokens whose probability is ≥ 1e-4 in either).
+// prefill tok/s (one 512-token prompt), peak RSS (ours holding a 2,048-token
+// KV cache), and the next-token log-probabilities after a fixed 16-token
+// sequence (max |Δ log p| between the two over every token llama.cpp returns).
 // Also, in the same run: the machine's memory bandwidth (a copy loop) and the
 // bytes of weights one decoded token reads, so decode can be put beside the
 // bandwidth limit.
@@ -242,14 +242,21 @@ try {
       }
       const ours = runs.ours, theirs = runs.llama;
       const o = ours[0], t = theirs[0];
-      let maxDiff: number | null = null;
+      // Over every token llama.cpp gave a probability for; beside the spread of our log-probabilities
+      // (random weights give a nearly flat distribution, so the spread is small).
+      let maxDiff: number | null = null, spread: number | null = null, compared = 0;
       if (o && t) {
         maxDiff = 0;
+        let lo = Infinity, hi = -Infinity;
         for (let i = 0; i < tok.vocabSize; i++) {
           const a = o.logprobs[i]!, b = t.logprobs[i]!;
-          if (Math.max(a, b) < Math.log(1e-4)) continue;
+          lo = Math.min(lo, a);
+          hi = Math.max(hi, a);
+          if (b < -1e29) continue;
+          compared++;
           maxDiff = Math.max(maxDiff, Math.abs(a - b));
         }
+        spread = hi - lo;
       }
       // Bytes one decoded token reads: all the weights (both shapes tie the embedding to the head,
       // so the whole table is read as the head; the KV cache adds little at a 32-token prompt).
@@ -263,13 +270,15 @@ try {
         bytesPerTokenMB: bytesPerToken / 1e6,
         bandwidthLimitTokS: (bandwidth * 1e9) / bytesPerToken,
         maxAbsLogprobDiff: maxDiff,
+        logprobSpread: spread,
+        logprobsCompared: compared,
         errors: runs.errors,
       };
       rows.push(row);
       if (v.json) console.log(JSON.stringify(row));
       else {
         const f = (x: number | undefined | null, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
-        console.log(`${shapeName} ${dtype} (${f(row.fileMB, 0)} MB, ${row.weights}): decode ${f(row.ours.decode)} vs ${f(row.llama?.decode)} tok/s (×${f(row.decodeRatio, 2)}), prefill ${f(row.ours.prefill)} vs ${f(row.llama?.prefill)} tok/s (×${f(row.prefillRatio, 2)}), RSS ${f(row.ours.rssMB, 0)} vs ${f(row.llama?.rssMB, 0)} MB; ${f(row.bytesPerTokenMB, 0)} MB read per token → bandwidth limit ${f(row.bandwidthLimitTokS)} tok/s (ours at ${f((100 * row.ours.decode) / row.bandwidthLimitTokS, 0)}%); max |Δ log p| ${f(maxDiff, 4)}${runs.errors.length ? `; errors: ${runs.errors.join("; ")}` : ""}`);
+        console.log(`${shapeName} ${dtype} (${f(row.fileMB, 0)} MB, ${row.weights}): decode ${f(row.ours.decode)} vs ${f(row.llama?.decode)} tok/s (×${f(row.decodeRatio, 2)}), prefill ${f(row.ours.prefill)} vs ${f(row.llama?.prefill)} tok/s (×${f(row.prefillRatio, 2)}), RSS ${f(row.ours.rssMB, 0)} vs ${f(row.llama?.rssMB, 0)} MB; ${f(row.bytesPerTokenMB, 0)} MB read per token → bandwidth limit ${f(row.bandwidthLimitTokS)} tok/s (ours at ${f((100 * row.ours.decode) / row.bandwidthLimitTokS, 0)}%); max |Δ log p| ${f(maxDiff, 4)} over ${compared} tokens (spread of ours ${f(spread, 3)})${runs.errors.length ? `; errors: ${runs.errors.join("; ")}` : ""}`);
       }
     }
     weights = null;
