@@ -11,7 +11,7 @@ import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
@@ -131,6 +131,7 @@ Examples:
     const stops = values.stop ?? [];
     // Check every flag before the (slow) model load.
     samplingFromFlags(values, {});
+    const kvDtype = kvDtypeFlag(values);
     const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
@@ -149,7 +150,7 @@ Examples:
     const ac = new AbortController();
     const [res] = await withSigint(ac, () =>
       generate(loaded.model, [ids], {
-        maxTokens, sampling, seed, stopTokenIds: stopTokenIds(loaded), signal: ac.signal,
+        maxTokens, sampling, seed, stopTokenIds: stopTokenIds(loaded), signal: ac.signal, kvDtype,
         onToken: (_seq, id) => {
           if (!dec) {
             if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);

@@ -9,7 +9,7 @@ import { ANSWERERS, type Answerer } from "../serve/assistant.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
@@ -80,6 +80,7 @@ Examples:
       false,
     );
     const load = inferenceLoadOptions(values);
+    const kvDtype = kvDtypeFlag(values);
     if (!values.model) throw new UsageError("--model is required (a model directory)");
     const host = values.host ?? DEFAULT_HOST;
     if (host.trim() === "") throw new UsageError("--host must not be empty");
@@ -114,6 +115,7 @@ Examples:
       modelId: values["model-id"],
       ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
       load,
+      kvDtype,
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),

@@ -20,7 +20,7 @@
 // other requests share its decode steps (rows of a batched matmul are
 // computed independently of each other).
 import { OverloadedError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { GenerateResult } from "./generate.ts";
@@ -34,6 +34,8 @@ export interface EngineOptions {
   maxQueue?: number;
   /** Positions per slot (prompt + generated tokens). Default (and at most): the model's context. */
   contextLength?: number;
+  /** Storage of the KV cache: f32 (default), f16 (half the memory) or q8_0 (about a quarter). */
+  kvDtype?: KvDtype;
   /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
   onChange?: (stats: EngineStats) => void;
 }
@@ -124,7 +126,7 @@ export class Engine {
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2 || this.contextLength > c.maxSeqLen) {
       throw new UsageError(`engine: contextLength must be an integer in [2, ${c.maxSeqLen}] (the model's context), got ${opts.contextLength}`);
     }
-    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength);
+    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength, { dtype: opts.kvDtype ?? "f32" });
     this.slotViews = Array.from({ length: this.maxConcurrency }, (_, s) => this.cache.view(s));
     this.slots = new Array<Job | null>(this.maxConcurrency).fill(null);
     this.ids = new Int32Array(this.maxConcurrency);

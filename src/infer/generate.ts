@@ -21,7 +21,7 @@
 // - Sequence i samples from its own Rng(seed + i): its output does not
 //   depend on which other prompts share the batch.
 import { ConfigError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { Sampler, argmax, type SamplingOptions } from "./sampler.ts";
@@ -53,6 +53,8 @@ export interface GenerateOptions {
   onToken?: (seq: number, id: number) => void | boolean;
   /** Abort to stop every live sequence (finishReason "cancelled"); checked before each step. */
   signal?: AbortSignal;
+  /** Storage of the KV cache: f32 (default), f16 or q8_0 (models/kv-cache.ts). */
+  kvDtype?: KvDtype;
 }
 
 export interface GenerateResult {
@@ -168,7 +170,7 @@ export async function generateWithStats(
   // Positions forwarded: 0 .. prompt + limit - 2 (the last sampled token is never fed back).
   const maxT = Math.max(...active.map((i) => seqs[i]!.prompt.length + seqs[i]!.limit - 1));
   const B = active.length;
-  const cache = new KvCache(config, B, maxT);
+  const cache = new KvCache(config, B, maxT, { dtype: opts.kvDtype ?? "f32" });
   const tape = new Tape({ grad: false });
   const slotSeq = new Int32Array(B); // slot -> sequence index
 

@@ -176,10 +176,11 @@ export class GemmaModel extends Module {
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       // While no query is past the window, a sliding layer sees what a causal one does.
+      const kv = cache.attendView(l, batch, tq, starts);
       if (this.isSliding(l) && reach > c.slidingWindow!) {
-        windowAttentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale, c.slidingWindow!);
+        windowAttentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale, c.slidingWindow!);
       } else {
-        attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale);
+        attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale);
       }
       return this.finish(g, blk, x, a);
     });

@@ -4,6 +4,7 @@
 // speaks text in, text out, and never sees HTTP. Types only: both sides
 // implement or consume these, and tests can drive either side alone.
 import type { LoadOptions } from "../formats/hf-dir.ts";
+import type { KvDtype } from "../models/index.ts";
 import type { ChatMessage } from "../tokenizer/index.ts";
 
 /** What GET /v1/models and the web UI's model card show. */
@@ -113,4 +114,6 @@ export interface BackendOptions {
   adapter?: string;
   /** How the model's weights are stored when the backend loads it from a path (quantized types kept, or a preset). Default: a GGUF file keeps its types. */
   load?: LoadOptions;
+  /** KV-cache storage: f32 (default), f16 or q8_0. */
+  kvDtype?: KvDtype;
 }

@@ -85,6 +85,7 @@ export class LocalBackend implements InferenceBackend {
     this.engine = new Engine(loaded.model, {
       maxConcurrency: opts.maxConcurrency ?? 8,
       maxQueue: opts.maxQueue ?? 64,
+      kvDtype: opts.kvDtype ?? "f32",
       onChange: () => this.onStatsChange?.(this.stats()),
     });
     this.card = modelCard(loaded, opts.modelId);
