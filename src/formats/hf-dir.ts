@@ -11,6 +11,7 @@ import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type Mo
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { resolveCachedModel } from "./hub/cache.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
@@ -35,8 +36,8 @@ export interface LoadedModel {
   /** Absent for weights without a tokenizer (llama2.c files, bare checkpoints). */
   tokenizer?: Tokenizer;
   generation: GenerationConfig;
-  /** Where it came from and in which format. */
-  source: { path: string; format: "hf" | "llama2c" | "gguf" };
+  /** Where it came from and in which format; `repo` and `commit` when loaded from the Hugging Face cache by `org/name`. */
+  source: { path: string; format: "hf" | "llama2c" | "gguf"; repo?: string; commit?: string };
 }
 
 export interface SaveOptions {
@@ -113,6 +114,12 @@ function emptyModel(config: ModelConfig): CausalLM {
 
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string): LoadedModel {
+  // `org/name[:revision][/file]` that is not a local path: the Hugging Face cache's snapshot (hub/cache.ts).
+  const hub = existsSync(path) ? undefined : resolveCachedModel(path);
+  if (hub) {
+    const m = loadModel(hub.path);
+    return { ...m, source: { ...m.source, repo: hub.ref.repoId, commit: hub.commit } };
+  }
   if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
   if (!isDir && path.endsWith(".bin")) {
