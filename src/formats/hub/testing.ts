@@ -76,6 +76,7 @@ export class FakeHub {
   private blobs = new Map<string, Uint8Array>();
   private cuts: Array<{ match: string; after: number }> = [];
   private flips: Array<{ match: string; offset?: number }> = [];
+  private stalls: Array<{ match: string; after: number; onStall: () => void }> = [];
   url = "";
 
   static async start(repos: FakeRepo[] = []): Promise<FakeHub> {
@@ -122,6 +123,11 @@ export class FakeHub {
   /** The next body of a file whose URL path contains `match` has one byte flipped (at `offset`, default the middle). */
   flipOnce(match: string, offset?: number): void {
     this.flips.push(offset === undefined ? { match } : { match, offset });
+  }
+
+  /** The next body of a file whose URL path contains `match` stops after `after` bytes and hangs (the connection stays open); `onStall` is called then (e.g. to kill the client). */
+  stallOnce(match: string, after: number, onStall: () => void): void {
+    this.stalls.push({ match, after, onStall });
   }
 
   /** Requests whose path contains `match` (and of a method). */
@@ -218,6 +224,15 @@ export class FakeHub {
         body = Buffer.from(body);
         body[off - start] = body[off - start]! ^ 0xff;
       }
+    }
+    const stall = this.stalls.findIndex((x) => log.path.includes(x.match));
+    if (stall >= 0) {
+      const { after, onStall } = this.stalls[stall]!;
+      this.stalls.splice(stall, 1);
+      const part = body.subarray(0, Math.max(0, after - start));
+      log.sent += part.length;
+      res.write(part, () => onStall());
+      return;
     }
     const cut = this.cuts.findIndex((x) => log.path.includes(x.match));
     if (cut >= 0) {
