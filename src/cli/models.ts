@@ -5,6 +5,7 @@ import { hubSettings } from "../formats/hub/cache.ts";
 import { listCachedModels } from "../formats/hub/inspect.ts";
 import { UsageError } from "../errors.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
+import { formatBytes } from "./pull.ts";
 
 const HELP = `Usage: slm models [FILTER] [--json]
 
@@ -23,13 +24,6 @@ Options:
 Examples:
   slm models
   slm models qwen --json`;
-
-function human(b: number): string {
-  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GB`;
-  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(1)} MB`;
-  if (b >= 1024) return `${(b / 1024).toFixed(1)} kB`;
-  return `${b} B`;
-}
 
 export const modelsCommand: Command = {
   name: "models",
@@ -51,16 +45,16 @@ export const modelsCommand: Command = {
     }
     const rows: string[][] = [["REPOSITORY", "REVISION", "COMMIT", "SIZE", "ARCH", "QUANT", "FORMAT"]];
     for (const r of repos) {
-      if (r.snapshots.length === 0) rows.push([r.repoId, "-", "-", human(r.bytesOnDisk), "-", "-", "(no snapshot)"]);
+      if (r.snapshots.length === 0) rows.push([r.repoId, "-", "-", formatBytes(r.bytesOnDisk), "-", "-", "(no snapshot)"]);
       for (const s of r.snapshots) {
-        rows.push([r.repoId, s.refs.join(",") || "-", s.commit.slice(0, 7), human(s.bytes), s.architecture ?? "?", s.quantization ?? "?", s.formats.join(",") || "-"]);
+        rows.push([r.repoId, s.refs.join(",") || "-", s.commit.slice(0, 7), formatBytes(s.bytes), s.architecture ?? "?", s.quantization ?? "?", s.formats.join(",") || "-"]);
       }
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) ctx.out(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
     const total = repos.reduce((a, r) => a + r.bytesOnDisk, 0);
     const partial = repos.reduce((a, r) => a + r.incompleteBytes, 0);
-    ctx.err(`${repos.length} repositories, ${human(total)} on disk${partial > 0 ? ` (${human(partial)} in partial downloads; \`slm pull\` resumes them)` : ""} in ${settings.cacheDir}`);
+    ctx.err(`${repos.length} repositories, ${formatBytes(total)} on disk${partial > 0 ? ` (${formatBytes(partial)} in partial downloads; \`slm pull\` resumes them)` : ""} in ${settings.cacheDir}`);
     return 0;
   },
 };

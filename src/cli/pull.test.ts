@@ -42,7 +42,7 @@ test("slm pull prints the snapshot path; a second pull downloads nothing; slm mo
   assert.equal(r.code, 0, r.err);
   const snapshot = join(work, "hf", "hub", "models--tiny--llama-sharded", "snapshots", hub.commit("tiny/llama-sharded"));
   assert.equal(r.out.trim(), snapshot);
-  assert.match(r.err, /tiny\/llama-sharded@main \([0-9a-f]{7}\): 6 files, [\d.]+ MB: [\d.]+ MB to download/);
+  assert.match(r.err, /tiny\/llama-sharded@main \([0-9a-f]{7}\): 6 files, [\d.]+ kB: [\d.]+ kB to download/);
   assert.match(r.err, /pulled tiny\/llama-sharded@main .*6 files/);
   const mark = hub.requests.length;
   const again = await run(["pull", "tiny/llama-sharded", "--json"]);
@@ -69,7 +69,7 @@ test("--model org/name reads the cache; not cached, it says how to pull; --pull 
   const gen = ["generate", "--model", "tiny/qwen2", "--prompt-ids", "1,2,3", "--max-tokens", "3", "--temperature", "0", "--json"];
   const miss = await run(gen);
   assert.equal(miss.code, 1);
-  assert.match(miss.err, /tiny\/qwen2 is not in the Hugging Face cache/);
+  assert.match(miss.err, /tiny\/qwen2: no such file or directory, and tiny\/qwen2 is not in the Hugging Face cache/);
   assert.match(miss.err, /hint: .*slm pull tiny\/qwen2`, or add --pull/);
   const pulled = await run([...gen, "--pull"]);
   assert.equal(pulled.code, 0, pulled.err);

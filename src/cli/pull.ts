@@ -52,6 +52,15 @@ Examples:
 
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
+/** 1536 → "1.5 kB", 52428800 → "50.0 MB". */
+export function formatBytes(b: number): string {
+  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GB`;
+  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(1)} MB`;
+  if (b >= 1024) return `${(b / 1024).toFixed(1)} kB`;
+  return `${b} B`;
+}
+const files = (n: number) => `${n} file${n === 1 ? "" : "s"}`;
+
 /** Pull progress for a command: a redrawn bar on a TTY, a line per file (and every 5 s) otherwise, JSON lines with json. */
 export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?: boolean } = {}): { onEvent: (e: PullEvent) => void; clear: () => void } {
   const line = new StatusLine(ctx);
@@ -75,12 +84,12 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
         total = e.bytes;
         toDownload = e.toDownload;
         const cached = e.bytes - e.toDownload;
-        line.log(`${e.repoId}@${e.revision} (${e.commit.slice(0, 7)})${e.offline ? " [offline]" : ""}: ${e.files.length} files, ${mb(e.bytes)} MB` +
-          (e.offline ? ", from the cache" : `: ${mb(e.toDownload)} MB to download${cached > 0 ? `, ${mb(cached)} MB already cached` : ""}`));
+        line.log(`${e.repoId}@${e.revision} (${e.commit.slice(0, 7)})${e.offline ? " [offline]" : ""}: ${files(e.files.length)}, ${formatBytes(e.bytes)}` +
+          (e.offline ? ", from the cache" : `: ${formatBytes(e.toDownload)} to download${cached > 0 ? `, ${formatBytes(cached)} already cached` : ""}`));
       } else if (e.type === "file") {
         lastFileBytes = e.resumedFrom;
-        if (!e.cached && e.resumedFrom > 0) line.log(`  ${e.path}: resuming at ${mb(e.resumedFrom)} of ${mb(e.size)} MB`);
-        else if (!ctx.tty && !e.cached) line.log(`  ${e.path}: ${mb(e.size)} MB`);
+        if (!e.cached && e.resumedFrom > 0) line.log(`  ${e.path}: resuming at ${formatBytes(e.resumedFrom)} of ${formatBytes(e.size)}`);
+        else if (!ctx.tty && !e.cached) line.log(`  ${e.path}: ${formatBytes(e.size)}`);
       } else if (e.type === "progress") {
         received += Math.max(0, e.bytes - lastFileBytes);
         lastFileBytes = e.bytes;
@@ -106,8 +115,8 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
 /** The one-line summary of a pull. */
 export function pullSummary(r: PullResult, seconds: number): string {
   const cached = r.files.filter((f) => f.cached).length;
-  return `pulled ${r.repoId}@${r.revision} (${r.commit.slice(0, 7)}): ${r.files.length} files, ${mb(r.bytes)} MB` +
-    (r.offline ? " (offline, from the cache)" : `, ${mb(r.received)} MB downloaded${cached > 0 ? `, ${cached} files from the cache` : ""}`) +
+  return `pulled ${r.repoId}@${r.revision} (${r.commit.slice(0, 7)}): ${files(r.files.length)}, ${formatBytes(r.bytes)}` +
+    (r.offline ? " (offline, from the cache)" : `, ${formatBytes(r.received)} downloaded${cached > 0 ? `, ${files(cached)} from the cache` : ""}`) +
     ` in ${seconds.toFixed(1)} s`;
 }
 

@@ -66,8 +66,8 @@ export interface RepoRef {
 }
 
 const NAME = "[A-Za-z0-9][A-Za-z0-9._-]*";
-const REPO_RE = new RegExp(`^(${NAME}/${NAME})(?::([^/:]+|refs/pr/\\d+))?(?:/(.+))?$`);
-const SINGLE_RE = new RegExp(`^(${NAME})(?::([^/:]+|refs/pr/\\d+))?$`);
+const REPO_RE = new RegExp(`^(${NAME}/${NAME})(?::(refs/pr/\\d+|[^/:]+))?(?:/(.+))?$`);
+const SINGLE_RE = new RegExp(`^(${NAME})(?::(refs/pr/\\d+|[^/:]+))?$`);
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 
 /**
@@ -168,8 +168,8 @@ export function resolveCachedModel(spec: string, settings: HubSettings = hubSett
   if (!ref) return undefined;
   const repo = repoDir(settings.cacheDir, ref.repoId);
   const where = `the Hugging Face cache (${settings.cacheDir})`;
-  const hint = `it is not a local path either; download it with \`slm pull ${ref.repoId}${ref.revision === DEFAULT_REVISION ? "" : ":" + ref.revision}\`, or add --pull to the command`;
-  if (!existsSync(repo)) throw new NotFoundError(`${spec}: ${ref.repoId} is not in ${where}`, { hint });
+  const hint = `to download it from the Hub: \`slm pull ${ref.repoId}${ref.revision === DEFAULT_REVISION ? "" : ":" + ref.revision}\`, or add --pull to the command`;
+  if (!existsSync(repo)) throw new NotFoundError(`${spec}: no such file or directory, and ${ref.repoId} is not in ${where}`, { hint });
   const commit = readRef(repo, ref.revision);
   const snapshot = commit === undefined ? undefined : join(repo, "snapshots", commit);
   if (commit === undefined || !existsSync(snapshot!)) throw new NotFoundError(`${spec}: revision "${ref.revision}" of ${ref.repoId} is not in ${where}`, { hint });
