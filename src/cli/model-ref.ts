@@ -6,7 +6,8 @@
 // downloaded. Knows which flags name models; nothing about the commands.
 import { existsSync } from "node:fs";
 
-import { hubSettings, parseRepoRef } from "../formats/hub/cache.ts";
+import { SlmError } from "../errors.ts";
+import { hubSettings, parseRepoRef, resolveCachedModel } from "../formats/hub/cache.ts";
 import { pullModel } from "../formats/hub/pull.ts";
 import type { CommandContext } from "./command.ts";
 import { pullReporter, pullSummary } from "./pull.ts";
@@ -56,6 +57,18 @@ export async function pullModelArgs(command: string, argv: string[], ctx: Comman
       const r = await pullModel(ref, { settings, onEvent: rep.onEvent });
       rep.clear();
       ctx.err(pullSummary(r, (performance.now() - t0) / 1000));
+    } catch (e) {
+      // No network but the model is cached: carry on with the cached snapshot, as transformers does.
+      if (!(e instanceof SlmError && e.code === "IO")) throw e;
+      let cached: string | undefined;
+      try {
+        cached = resolveCachedModel(ref, settings)?.path;
+      } catch {
+        // not cached either: report the network error
+      }
+      if (!cached) throw e;
+      rep.clear();
+      ctx.err(`slm ${command}: --pull: ${e.message}; using the cached ${ref} (${cached})`);
     } finally {
       rep.clear();
     }

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { loadModel } from "../formats/hf-dir.ts";
 import { FakeHub, tinyRepos } from "../formats/hub/testing.ts";
+import { modelCard } from "../serve/local-backend.ts";
 import { main } from "./main.ts";
 import { modelRefsInArgs } from "./model-ref.ts";
 
@@ -78,6 +80,20 @@ test("--model org/name reads the cache; not cached, it says how to pull; --pull 
   const cached = await run(gen);
   assert.equal(cached.code, 0, cached.err);
   assert.deepEqual(JSON.parse(cached.out.trim().split("\n").at(-1)!).ids, ids.ids, "the same model from the cache");
+  // served under its Hub id
+  assert.equal(modelCard(loadModel("tiny/qwen2")).id, "tiny/qwen2");
+  // --pull without a network: the cached snapshot is used, with a warning
+  const endpoint = process.env.HF_ENDPOINT;
+  const dead = await FakeHub.start();
+  process.env.HF_ENDPOINT = dead.url;
+  await dead.close();
+  try {
+    const offline = await run([...gen, "--pull"]);
+    assert.equal(offline.code, 0, offline.err);
+    assert.match(offline.err, /--pull: cannot reach .*ECONNREFUSED; using the cached tiny\/qwen2/);
+  } finally {
+    process.env.HF_ENDPOINT = endpoint;
+  }
   // GGUF repository: the single pulled file is the model
   const g = await run(["export", "tiny/gguf", "--format", "hf", "--out", join(work, "from-gguf")]);
   assert.equal(g.code, 0, g.err);

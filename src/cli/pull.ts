@@ -50,8 +50,6 @@ Examples:
   slm pull Qwen/Qwen2.5-0.5B-Instruct-GGUF --include '*q8_0.gguf'
   slm chat --model Qwen/Qwen2.5-0.5B-Instruct`;
 
-const mb = (b: number) => (b / 1048576).toFixed(1);
-
 /** 1536 → "1.5 kB", 52428800 → "50.0 MB". */
 export function formatBytes(b: number): string {
   if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GB`;
@@ -97,7 +95,7 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
         const s = (now - t0) / 1000;
         const rate = received / Math.max(s, 1e-3);
         const eta = rate > 0 ? formatDuration(((toDownload - received) / rate) * 1000) : "?";
-        const text = `${bar(total > 0 ? e.doneBytes / total : 1)} ${mb(e.doneBytes)}/${mb(total)} MB ${mb(rate)} MB/s ETA ${eta}  ${e.path}`;
+        const text = `${bar(total > 0 ? e.doneBytes / total : 1)} ${formatBytes(e.doneBytes)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${eta}  ${e.path}`;
         if (ctx.tty) {
           if (now - lastDraw > 100 || e.bytes === e.size) {
             lastDraw = now;

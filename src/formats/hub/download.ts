@@ -179,7 +179,7 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
           if (pos < o.size) throw new NetworkError(`connection closed after ${pos} of ${o.size} bytes`);
         } catch (e) {
           if (o.signal?.aborted) throw new CancelledError("download cancelled", { cause: e });
-          const network = e instanceof NetworkError || (!(e instanceof SlmError) && e instanceof Error);
+          const network = (e instanceof NetworkError && e.retry) || (!(e instanceof SlmError) && e instanceof Error);
           if (!network) throw e;
           failures++;
           if (failures >= maxAttempts) {

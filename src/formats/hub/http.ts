@@ -35,12 +35,17 @@ export interface HubResponse {
 
 const MAX_REDIRECTS = 10;
 
-/** A network-level failure (refused, reset, timed out): worth a retry. */
+/** A network-level failure (reset, timed out, 5xx): worth a retry unless `retry` is false (refused, unknown host: no network). */
 export class NetworkError extends SlmError {
-  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+  readonly retry: boolean;
+  constructor(message: string, options?: { hint?: string; cause?: unknown; retry?: boolean }) {
     super("IO", message, options);
+    this.retry = options?.retry ?? true;
   }
 }
+
+/** Socket errors that mean "no network / wrong address" rather than a passing failure. */
+const FINAL_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
 
 /** What we tell the Hub about ourselves. */
 export const USER_AGENT = "slmkit/0.1; node/" + process.versions.node;
@@ -58,7 +63,7 @@ function once(req: HubRequest, url: URL, withToken: boolean): Promise<HubRespons
     r.on("error", (e: NodeJS.ErrnoException) => {
       if (e instanceof SlmError) return reject(e);
       if (e.name === "AbortError") return reject(e);
-      reject(new NetworkError(`cannot reach ${url.origin}: ${e.code ?? e.message}`, { cause: e, hint: "check the network (or HF_ENDPOINT); HF_HUB_OFFLINE=1 uses the cache only" }));
+      reject(new NetworkError(`cannot reach ${url.origin}: ${e.code ?? e.message}`, { cause: e, hint: "check the network (or HF_ENDPOINT); HF_HUB_OFFLINE=1 uses the cache only", retry: !FINAL_CODES.has(e.code ?? "") }));
     });
     r.end();
   });

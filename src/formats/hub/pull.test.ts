@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { ConfigError, FormatError, NotFoundError, SlmError, UsageError } from "../../errors.ts";
@@ -175,11 +176,27 @@ test("401 / 404 / gated / bad token / missing revision give clear errors", async
   assert.ok(hub.requests.filter((x) => x.path.startsWith("/cdn/")).every((x) => !x.auth), "the token is not sent to the CDN's origin");
 });
 
-test("an unreachable endpoint is an IO error with a hint", async () => {
+test("an unreachable endpoint is an IO error with a hint, at once (a refused connection is not retried)", async () => {
   const dead = await FakeHub.start();
   const url = dead.url;
   await dead.close();
-  await assert.rejects(pullModel("tiny/qwen2", { settings: fresh({ endpoint: url }), maxAttempts: 2, ...noWait }), (e: unknown) => e instanceof SlmError && e.code === "IO" && /cannot reach/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""));
+  const t0 = performance.now();
+  await assert.rejects(pullModel("tiny/qwen2", { settings: fresh({ endpoint: url }) }), (e: unknown) => e instanceof SlmError && e.code === "IO" && /cannot reach .*ECONNREFUSED/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""));
+  assert.ok(performance.now() - t0 < 200, "no backoff for a refused connection");
+});
+
+test("a download lock held by a live process stops a second pull; one left by a dead process is taken over", async () => {
+  const settings = fresh();
+  const etag = sha256(files.get("tiny/qwen2")!["model.safetensors"] as Uint8Array);
+  const lockPath = join(settings.cacheDir, ".locks", "models--tiny--qwen2", `${etag}.slm.lock`);
+  mkdirSync(dirname(lockPath), { recursive: true });
+  writeFileSync(lockPath, String(process.ppid));
+  await assert.rejects(pullModel("tiny/qwen2", { settings, ...noWait }), (e: unknown) => e instanceof SlmError && new RegExp(`another slm process \\(pid ${process.ppid}\\)`).test(e.message));
+  const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
+  writeFileSync(lockPath, String(deadPid));
+  const r = await pullModel("tiny/qwen2", { settings, ...noWait });
+  assert.ok(r.files.some((f) => f.path === "model.safetensors" && !f.cached));
+  assert.ok(!existsSync(lockPath), "the lock is released");
 });
 
 test("--include '*Q4_K_M.gguf' pulls that GGUF alone; several GGUFs need a choice", async () => {

@@ -11,10 +11,10 @@
 // answers. When the listing lacks blob ids (a mirror), a HEAD per file gives
 // the etag and size (X-Linked-Etag / ETag, X-Linked-Size / Content-Length).
 // Progress goes through a callback; nothing is printed.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, readlinkSync, renameSync, rmSync, statfsSync, statSync, symlinkSync } from "node:fs";
 import { dirname, join, relative, resolve as resolvePath } from "node:path";
 
-import { FormatError, NotFoundError, UsageError } from "../../errors.ts";
+import { ConfigError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { tempPathFor, writeFileAtomicSync } from "../atomic.ts";
 import { hubSettings, isCommitHash, parseRepoRef, readRef, repoDir, repoFolderName, snapshotFiles, type HubSettings, type RepoRef } from "./cache.ts";
 import { downloadBlob } from "./download.ts";
@@ -193,7 +193,7 @@ async function withRetries(send: () => Promise<Awaited<ReturnType<typeof hubRequ
       if (!(allowRedirect && res.status >= 300 && res.status < 400)) await checkStatus(res, subject);
       return res;
     } catch (e) {
-      if (!(e instanceof NetworkError) || i >= attempts) throw e;
+      if (!(e instanceof NetworkError) || !e.retry || i >= attempts) throw e;
       await new Promise((r) => setTimeout(r, (o.backoffMs ?? ((n: number) => Math.min(4000, 250 * 2 ** n)))(i - 1)));
     }
   }
@@ -268,6 +268,9 @@ export async function pullModel(spec: string, o: PullOptions = {}): Promise<Pull
   const inCache = (f: RepoFile) => existsSync(blobOf(f)) && statSize(blobOf(f)) === f.size;
   const toDownload = selected.filter((f) => !inCache(f)).reduce((a, f) => a + f.size, 0);
   o.onEvent?.({ type: "listed", repoId: ref.repoId, revision: ref.revision, commit: listing.commit, files: selected, bytes: totalBytes, toDownload, offline: false });
+  // Bytes still to write: each missing blob less what its partial file already holds.
+  const need = selected.filter((f) => !inCache(f)).reduce((a, f) => a + f.size - Math.max(0, statSize(join(repo, "blobs", f.etag + ".incomplete"))), 0);
+  checkDiskSpace(join(repo, "blobs"), need);
 
   const result: PullResult = { repoId: ref.repoId, revision: ref.revision, commit: listing.commit, snapshot, files: [], bytes: totalBytes, received: 0, offline: false };
   let doneBytes = 0;
@@ -312,6 +315,18 @@ function statSize(p: string): number {
     return statSync(p).size;
   } catch {
     return -1;
+  }
+}
+
+/** Refuses, before writing anything, a download of `need` bytes larger than the free space of the cache's file system. */
+function checkDiskSpace(blobs: string, need: number): void {
+  if (need <= 0) return;
+  mkdirSync(blobs, { recursive: true });
+  const fs = statfsSync(blobs);
+  const free = fs.bavail * fs.bsize;
+  if (need > free) {
+    const gb = (b: number) => (b / 1024 ** 3).toFixed(2) + " GB";
+    throw new ConfigError(`not enough disk space for the download: ${gb(need)} needed, ${gb(free)} free in ${blobs}`, { hint: "free some space, or point HF_HUB_CACHE (or HF_HOME) at a larger disk" });
   }
 }
 
