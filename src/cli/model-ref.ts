@@ -13,7 +13,7 @@ import type { CommandContext } from "./command.ts";
 import { pullReporter, pullSummary } from "./pull.ts";
 
 /** Flags whose value is a model (a path, or a Hub reference read from the cache). */
-export const MODEL_FLAGS = ["model", "base", "teacher", "student", "init-from"];
+export const MODEL_FLAGS = ["model", "base", "teacher", "student", "init-from", "embed-model"];
 /** Commands whose first positional argument is a model. */
 export const MODEL_POSITIONAL_COMMANDS = ["export", "import"];
 
