@@ -2,7 +2,8 @@
 // network): a ~55 MB sharded safetensors repository (a random Llama, d 384,
 // 6 layers, vocab 8192, three F32 shards) pulled by the real CLI (node
 // bin/slm.js, in child processes, HF_HOME in a temp directory):
-//   1. a clean pull (the baseline: time and MB/s over loopback);
+//   0. the baseline: `slm --version` (process start-up, which every step pays);
+//   1. a clean pull (time and MB/s over loopback);
 //   2. a connection cut at 60% of the repository's bytes: the same run retries
 //      with a Range request; bytes sent twice are counted;
 //   3. the client killed (SIGKILL) at 60%, then pulled again: the second run
@@ -71,6 +72,10 @@ try {
   const sentSince = (mark: number) => hub.requests.slice(mark).filter((r) => r.path.startsWith("/cdn/") || r.path.includes("/resolve/")).reduce((a, r) => a + r.sent, 0);
   const envFor = (name: string) => ({ HF_HOME: join(work, name), HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: "", HF_TOKEN: "" });
   const rows: Array<Record<string, unknown>> = [];
+
+  // 0. the baseline: starting the CLI at all (node + tsx + our modules)
+  const startup = await slm(["--version"], envFor("none"));
+  rows.push({ step: "baseline: slm --version", seconds: +(startup.ms / 1000).toFixed(2) });
 
   // 1. clean pull
   let mark = hub.requests.length;
