@@ -5,6 +5,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
 import { after, before, test } from "node:test";
 
 import { loadModel } from "../formats/hf-dir.ts";
@@ -17,7 +20,7 @@ const work = mkdtempSync(join(tmpdir(), "slm-cli-pull-"));
 let hub: FakeHub;
 const saved = { HF_HOME: process.env.HF_HOME, HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE, HF_TOKEN: process.env.HF_TOKEN, HF_HUB_CACHE: process.env.HF_HUB_CACHE };
 before(async () => {
-  hub = await FakeHub.start(tinyRepos(join(work, "src")).repos);
+  hub = await FakeHub.start((await tinyRepos(join(work, "src"))).repos);
   process.env.HF_HOME = join(work, "hf");
   process.env.HF_ENDPOINT = hub.url;
   for (const k of ["HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE"]) delete process.env[k];
@@ -31,11 +34,12 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function run(argv: string[]) {
+async function run(argv: string[], input?: string[]) {
   let out = "";
   let err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
-  return { code, out, err };
+  let stream = "";
+  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (stream += s), tty: false, ...(input ? { input: Readable.from(input) } : {}) });
+  return { code, out, err, stream };
 }
 const bodyGets = (from: number) => hub.requests.slice(from).filter((r) => r.method === "GET" && (r.path.includes("/resolve/") || r.path.startsWith("/cdn/")));
 
@@ -136,6 +140,34 @@ test("errors: missing repository (401 → token hint), gated, offline, several G
   const usage = await run(["pull"]);
   assert.equal(usage.code, 2);
   assert.ok(!readFileSync(join(work, "hf", "hub", "models--tiny--qwen2", "refs", "main"), "utf8").includes("\n"));
+});
+
+test("the README tour offline: chat with org/name, and serve it (pulled first with --pull) under its Hub id", async () => {
+  const chat = await run(["chat", "--model", "tiny/qwen2", "--pull", "--temperature", "0", "--max-tokens", "4"], ["hello there\n", "/exit\n"]);
+  assert.equal(chat.code, 0, chat.err);
+  assert.match(chat.err, /pulled tiny\/qwen2@main/);
+  assert.ok(chat.stream.length > 0, "a reply was streamed");
+  // `slm serve --model org/name --pull` in a child process, as a user runs it
+  rmSync(join(work, "hf", "hub", "models--tiny--qwen2"), { recursive: true, force: true });
+  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "..", "bin", "slm.js"), "serve", "--model", "tiny/qwen2", "--pull", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
+  let err = "";
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const m = /^slm serve: (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`slm serve exited with ${code}: ${err}`)));
+    });
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+    assert.deepEqual(models.data.map((m) => m.id), ["tiny/qwen2"]);
+    assert.match(err, /pulled tiny\/qwen2@main .*6 files, [\d.]+ kB, [\d.]+ kB downloaded/);
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
+  }
 });
 
 test("which arguments --pull treats as models", () => {

@@ -83,7 +83,7 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
         toDownload = e.toDownload;
         const cached = e.bytes - e.toDownload;
         line.log(`${e.repoId}@${e.revision} (${e.commit.slice(0, 7)})${e.offline ? " [offline]" : ""}: ${files(e.files.length)}, ${formatBytes(e.bytes)}` +
-          (e.offline ? ", from the cache" : `: ${formatBytes(e.toDownload)} to download${cached > 0 ? `, ${formatBytes(cached)} already cached` : ""}`));
+          (e.offline ? ", from the cache" : e.toDownload === 0 ? ", all in the cache" : `: ${formatBytes(e.toDownload)} to download${cached > 0 ? `, ${formatBytes(cached)} already cached` : ""}`));
       } else if (e.type === "file") {
         lastFileBytes = e.resumedFrom;
         if (!e.cached && e.resumedFrom > 0) line.log(`  ${e.path}: resuming at ${formatBytes(e.resumedFrom)} of ${formatBytes(e.size)}`);

@@ -23,7 +23,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 before(async () => {
-  const r = tinyRepos(join(work, "src"));
+  const r = await tinyRepos(join(work, "src"));
   models = r.models;
   files = new Map(r.repos.map((x) => [x.id, x.revisions.main!]));
   hub = await FakeHub.start(r.repos);
@@ -222,7 +222,7 @@ test("offline mode answers from the cache alone", async () => {
   const r = await pullModel("tiny/qwen2", { settings: { ...settings, offline: true } });
   assert.equal(hub.requests.length, mark, "no request at all");
   assert.equal(r.offline, true);
-  assert.deepEqual(r.files.map((f) => f.path).sort(), ["README.md", "config.json", "generation_config.json", "model.safetensors"]);
+  assert.deepEqual(r.files.map((f) => f.path).sort(), ["README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
   assert.equal(r.files.find((f) => f.path === "model.safetensors")!.etag, sha256(files.get("tiny/qwen2")!["model.safetensors"] as Uint8Array));
   await assert.rejects(pullModel("tiny/gpt2", { settings: { ...settings, offline: true } }), (e: unknown) => e instanceof NotFoundError && /offline mode: tiny\/gpt2@main is not in the cache/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""));
   assert.throws(() => resolveCachedModel("tiny/gpt2", settings), (e: unknown) => e instanceof NotFoundError && /not in the Hugging Face cache/.test(e.message) && /slm pull tiny\/gpt2/.test(e.hint ?? ""));

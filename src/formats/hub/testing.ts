@@ -23,6 +23,7 @@ import { modelWeights } from "../convert.ts";
 import { writeLlamaGguf } from "../gguf-llama.ts";
 import { saveModelDir } from "../hf-dir.ts";
 import { SafetensorsFile, writeSafetensors } from "../safetensors.ts";
+import { tinyByteLevel } from "../testing.ts";
 
 export interface FakeRepoFiles {
   [path: string]: Uint8Array | string;
@@ -301,21 +302,22 @@ export function tinyModel(modelType: "llama" | "qwen2" | "gpt2", seed = 1, size:
 /**
  * The test repositories, written under `work`: tiny/llama-sharded (two
  * safetensors shards + index, a README and a pytorch_model.bin that a default
- * pull skips), tiny/qwen2 and tiny/gpt2 (one model.safetensors), tiny/gguf (a
+ * pull skips), tiny/qwen2 (with a tokenizer) and tiny/gpt2 (one model.safetensors), tiny/gguf (a
  * Q8_0 and a "Q4_K_M"-named Q4_0 GGUF, no safetensors), tiny/gated (gated).
  */
-export function tinyRepos(work: string): { repos: FakeRepo[]; models: Map<string, CausalLM> } {
+export async function tinyRepos(work: string): Promise<{ repos: FakeRepo[]; models: Map<string, CausalLM> }> {
+  const tokenizer = await tinyByteLevel(300);
   const models = new Map<string, CausalLM>();
   const repos: FakeRepo[] = [];
-  const hfRepo = (id: string, model: CausalLM, shards: number, extra: FakeRepoFiles = {}, gated = false) => {
+  const hfRepo = (id: string, model: CausalLM, shards: number, extra: FakeRepoFiles = {}, gated = false, withTokenizer = false) => {
     const dir = join(work, id.replace("/", "--"));
-    saveModelDir(dir, model);
+    saveModelDir(dir, model, withTokenizer ? { tokenizer } : {});
     if (shards > 1) shardModelDir(dir, shards);
     models.set(id, model);
     repos.push({ id, revisions: { main: { ...filesOfDir(dir), "README.md": `# ${id}\n`, ...extra } }, ...(gated ? { gated } : {}) });
   };
   hfRepo("tiny/llama-sharded", tinyModel("llama", 1), 2, { "pytorch_model.bin": new Uint8Array(4096).fill(7) });
-  hfRepo("tiny/qwen2", tinyModel("qwen2", 2), 1);
+  hfRepo("tiny/qwen2", tinyModel("qwen2", 2), 1, {}, false, true);
   hfRepo("tiny/gpt2", tinyModel("gpt2", 3), 1);
   hfRepo("tiny/gated", tinyModel("llama", 4), 1, {}, true);
   const g = tinyModel("llama", 5, { ffnDim: 64 });
