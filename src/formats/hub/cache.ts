@@ -82,6 +82,7 @@ export function parseRepoRef(spec: string, allowSingle = false): RepoRef | undef
   const m = REPO_RE.exec(spec) ?? (allowSingle ? SINGLE_RE.exec(spec) : null);
   if (!m) return undefined;
   const repoId = m[1]!;
+  if (m[2] === "." || m[2] === "..") return undefined;
   if (repoId.split("/").some((p) => p.endsWith(".") || p.includes("..") || p.includes("--"))) return undefined;
   const file = m[3];
   if (file !== undefined && file.split("/").some((p) => p === "" || p === "." || p === "..")) return undefined;
@@ -199,9 +200,4 @@ export function pathExists(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Rejects a repository id or revision that could not be one (used before any network request). */
-export function checkRef(ref: RepoRef): void {
-  if (ref.revision.includes("..") || ref.revision.startsWith("/")) throw new UsageError(`bad revision "${ref.revision}"`);
 }

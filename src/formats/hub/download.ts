@@ -86,7 +86,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Takes the blob's lock (a file holding our pid); a lock left by a dead process is taken over. */
-function lock(path: string): () => void {
+function lock(path: string, what: string): () => void {
   mkdirSync(dirname(path), { recursive: true });
   for (let i = 0; i < 2; i++) {
     try {
@@ -98,7 +98,7 @@ function lock(path: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const pid = Number(readFileSync(path, "utf8").trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new SlmError("IO", `another slm process (pid ${pid}) is downloading ${dirname(path)}…/${path.split("/").pop()?.replace(/\.slm\.lock$/, "")}`, { hint: "wait for it to finish, or remove the lock file if that process is gone: " + path });
+        throw new SlmError("IO", `another slm process (pid ${pid}) is downloading ${what}`, { hint: `wait for it to finish, or remove the lock file if that process is gone: ${path}` });
       }
       rmSync(path, { force: true });
     }
@@ -110,7 +110,7 @@ function lock(path: string): () => void {
 export async function downloadBlob(o: DownloadOptions): Promise<DownloadResult> {
   const result: DownloadResult = { received: 0, resumedFrom: 0, requests: 0, corrupt: 0 };
   if (existsSync(o.blobPath) && statSync(o.blobPath).size === o.size) return result;
-  const unlock = lock(o.lockPath);
+  const unlock = lock(o.lockPath, `${o.subject.file ?? "this file"} of ${o.subject.repoId}`);
   try {
     return await downloadLocked(o, result);
   } finally {

@@ -19,8 +19,8 @@ export interface HubRequest {
   token?: string;
   /** Socket idle timeout (ms) before the request fails as a cut connection. Default 30 s. */
   timeoutMs?: number;
-  /** Follow 3xx responses (default true). */
-  follow?: boolean;
+  /** Follow 3xx responses: always (default), never, or "same-origin" only (huggingface_hub's HEAD follows relative redirects, e.g. a renamed repository, but not the CDN's). */
+  follow?: boolean | "same-origin";
   signal?: AbortSignal;
 }
 
@@ -77,9 +77,11 @@ export async function hubRequest(req: HubRequest): Promise<HubResponse> {
     const res = await once(req, url, url.origin === origin);
     const loc = res.headers.location;
     if (req.follow === false || res.status < 300 || res.status >= 400 || !loc || res.status === 304) return res;
+    const next = new URL(loc, url);
+    if (req.follow === "same-origin" && next.origin !== origin) return res;
     res.body.resume();
     if (hop >= MAX_REDIRECTS) throw new NetworkError(`${req.url}: more than ${MAX_REDIRECTS} redirects`);
-    url = new URL(loc, url);
+    url = next;
   }
 }
 

@@ -266,6 +266,24 @@ test("a listing without blob ids falls back to a HEAD per file (X-Linked-Etag / 
   }
 });
 
+test("a hostile listing (a path or etag that would leave the cache, a bad size) is refused before anything is written", async () => {
+  const cases: Array<[(s: Record<string, unknown>) => Record<string, unknown>, RegExp]> = [
+    [(s) => ({ ...s, rfilename: "../../evil.json" }), /bad file name "\.\.\/\.\.\/evil\.json"/],
+    [(s) => ({ ...s, lfs: undefined, blobId: "../../../x" }), /unusable etag "\.\.\/\.\.\/\.\.\/x"/],
+    [(s) => ({ ...s, lfs: undefined, size: -5 }), /bad size -5/],
+  ];
+  try {
+    for (const [tamper, message] of cases) {
+      hub.tamperListing = (sib) => sib.map((s, i) => (i === 0 ? tamper(s) : s));
+      const settings = fresh();
+      await assert.rejects(pullModel("tiny/gpt2", { settings }), (e: unknown) => e instanceof FormatError && message.test(e.message));
+      assert.ok(!existsSync(settings.cacheDir), "nothing written");
+    }
+  } finally {
+    hub.tamperListing = undefined;
+  }
+});
+
 test("include patterns follow fnmatch: * crosses /, [..] sets, a trailing / is a folder", () => {
   assert.ok(globToRegExp("*Q4_K_M.gguf").test("sub/model-Q4_K_M.gguf"));
   assert.ok(!globToRegExp("*Q4_K_M.gguf").test("model-Q4_K_S.gguf"));

@@ -166,23 +166,30 @@ async function listRevision(settings: HubSettings, ref: RepoRef, subject: ErrorS
       throw new FormatError(`${url}: bad file name ${JSON.stringify(path)} in the listing`);
     }
     const lfs = s.lfs as { sha256?: unknown; size?: unknown } | undefined | null;
-    if (lfs && typeof lfs.sha256 === "string" && typeof lfs.size === "number") files.push({ path, size: lfs.size, etag: lfs.sha256, lfs: true });
-    else if (typeof s.blobId === "string" && typeof s.size === "number") files.push({ path, size: s.size, etag: s.blobId, lfs: false });
+    if (lfs && typeof lfs.sha256 === "string" && typeof lfs.size === "number") files.push(checked(url, { path, size: lfs.size, etag: lfs.sha256, lfs: true }));
+    else if (typeof s.blobId === "string" && typeof s.size === "number") files.push(checked(url, { path, size: s.size, etag: s.blobId, lfs: false }));
     else files.push(await headFile(settings, ref.repoId, commit, path, { ...subject, file: path }, o));
   }
   return { commit, files };
 }
 
-/** Etag and size of one file from a HEAD on its resolve URL (redirects not followed: the Hub puts the LFS etag on the redirect). */
+/** An etag becomes a file name in blobs/ and a size a byte count: both are checked before use. */
+function checked(url: string, f: RepoFile): RepoFile {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(f.etag)) throw new FormatError(`${url}: ${f.path} has an unusable etag ${JSON.stringify(f.etag.slice(0, 80))}`);
+  if (!Number.isSafeInteger(f.size) || f.size < 0) throw new FormatError(`${url}: ${f.path} has a bad size ${f.size}`);
+  return f;
+}
+
+/** Etag and size of one file from a HEAD on its resolve URL (redirects to another origin not followed: the Hub puts the LFS etag on the redirect to its CDN). */
 async function headFile(settings: HubSettings, repoId: string, commit: string, path: string, subject: ErrorSubject, o: PullOptions): Promise<RepoFile> {
   const url = resolveUrl(settings, repoId, commit, path);
-  const res = await withRetries(() => hubRequest({ method: "HEAD", url, follow: false, ...(settings.token ? { token: settings.token } : {}) }), subject, o, true);
+  const res = await withRetries(() => hubRequest({ method: "HEAD", url, follow: "same-origin", ...(settings.token ? { token: settings.token } : {}) }), subject, o, true);
   res.body.resume();
   const linked = normEtag(res.headers["x-linked-etag"]);
   const etag = linked ?? normEtag(res.headers.etag);
   const size = Number(res.headers["x-linked-size"] ?? (res.status >= 300 ? undefined : res.headers["content-length"]));
   if (!etag || !Number.isSafeInteger(size)) throw new FormatError(`${url}: no ETag or size in the Hub's answer`);
-  return { path, size, etag, lfs: linked !== undefined };
+  return checked(url, { path, size, etag, lfs: linked !== undefined });
 }
 
 async function withRetries(send: () => Promise<Awaited<ReturnType<typeof hubRequest>>>, subject: ErrorSubject, o: PullOptions, allowRedirect = false) {

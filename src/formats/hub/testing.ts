@@ -68,6 +68,8 @@ export class FakeHub {
   token = "hf_fake_token";
   /** Leave blobId / lfs out of the listing, so the client must HEAD each file. */
   noBlobsInListing = false;
+  /** Rewrites the listing's siblings before they are sent (a hostile or broken server). */
+  tamperListing?: (siblings: Array<Record<string, unknown>>) => Array<Record<string, unknown>>;
   private server!: Server;
   /** LFS redirects go here: a second port, so a different origin, as the Hub's CDN is. */
   private cdn!: Server;
@@ -180,11 +182,12 @@ export class FakeHub {
     if (!revision) return error(404, "RevisionNotFound", `Invalid rev id: ${rev}`);
     if (api) {
       const blobs = url.searchParams.get("blobs") === "true" && !this.noBlobsInListing;
-      const siblings = [...revision.files].map(([path, f]) => ({
+      const listed = [...revision.files].map(([path, f]) => ({
         rfilename: path,
         ...(blobs ? { size: f.data.length, blobId: f.lfs ? gitSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${f.etag}\nsize ${f.data.length}\n`)) : f.etag } : {}),
         ...(blobs && f.lfs ? { lfs: { size: f.data.length, sha256: f.etag, pointerSize: 134 } } : {}),
       }));
+      const siblings = this.tamperListing ? this.tamperListing(listed) : listed;
       return send(200, { "content-type": "application/json" }, JSON.stringify({ id: repoId, modelId: repoId, sha: revision.commit, private: false, gated: this.gated.has(repoId) ? "auto" : false, siblings }));
     }
     const path = decodeURIComponent(m[3]!);
