@@ -10,7 +10,7 @@ import { parse, type Command, type CommandContext } from "./command.ts";
 import { bar, formatDuration } from "./format.ts";
 import { StatusLine } from "./progress.ts";
 
-const HELP = `Usage: slm pull REPO[:REVISION] [--include GLOB]... [--exclude GLOB]... [--all] [--json]
+const HELP = `Usage: slm pull REPO[:REVISION] [--include GLOB]... [--exclude GLOB]... [--all] [--verify] [--json]
 
 Downloads a model repository from the Hugging Face Hub into the cache that
 huggingface_hub uses ($HF_HOME/hub, default ~/.cache/huggingface/hub), so
@@ -34,6 +34,8 @@ Options:
                    repeatable
   --exclude GLOB   leave out files matching GLOB; repeatable
   --all            every file of the revision
+  --verify         re-hash the files already in the cache (huggingface_hub checks
+                   sizes only); a mismatch is downloaded again
   --json           JSON lines: one per file event, then the result
   --quiet          no progress, only the path
 
@@ -127,6 +129,7 @@ export const pullCommand: Command = {
       include: { type: "string", multiple: true },
       exclude: { type: "string", multiple: true },
       all: { type: "boolean" },
+      verify: { type: "boolean" },
       json: { type: "boolean" },
       quiet: { type: "boolean" },
     });
@@ -142,6 +145,7 @@ export const pullCommand: Command = {
         ...(v.include ? { include: v.include } : {}),
         ...(v.exclude ? { exclude: v.exclude } : {}),
         ...(v.all ? { all: true } : {}),
+        ...(v.verify ? { verify: true } : {}),
         onEvent: rep.onEvent,
       });
     } finally {

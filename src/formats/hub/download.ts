@@ -106,6 +106,18 @@ function lock(path: string, what: string): () => void {
   throw new SlmError("IO", `cannot take the download lock ${path}`);
 }
 
+/**
+ * Re-hashes a blob already in the cache against its etag (huggingface_hub
+ * checks sizes only, so a blob it placed may never have been hashed). True
+ * when it matches, or when the etag is not a hash we know.
+ */
+export async function verifyBlob(path: string, etag: string, size: number): Promise<boolean> {
+  const h = newHash(etagKind(etag), size);
+  if (!h) return true;
+  await hashFile(h, path, size);
+  return h.digest("hex") === etag;
+}
+
 /** Downloads one blob into place (see the file comment). Returns at once when the blob exists with the right size. */
 export async function downloadBlob(o: DownloadOptions): Promise<DownloadResult> {
   const result: DownloadResult = { received: 0, resumedFrom: 0, requests: 0, corrupt: 0 };

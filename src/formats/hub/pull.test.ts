@@ -248,6 +248,22 @@ test("a cache laid out by huggingface_hub's rules (built here) is used as is: lo
   const r = await pullModel(id, { settings, ...noWait });
   assert.deepEqual(bodyGets(mark).map((x) => x.path), [`/tiny/qwen2/resolve/${commit}/README.md`], "only the file Python had not fetched");
   assert.deepEqual(r.files.filter((f) => !f.cached).map((f) => f.path), ["README.md"]);
+  // --verify re-hashes what is cached: a blob corrupted on disk (same size) is found and replaced
+  const etag = sha256(files.get(id)!["model.safetensors"] as Uint8Array);
+  const blob = join(repo, "blobs", etag);
+  const bytes = readFileSync(blob);
+  bytes[100] = bytes[100]! ^ 1;
+  writeFileSync(blob, bytes);
+  const plain = hub.requests.length;
+  await pullModel(id, { settings, ...noWait });
+  assert.deepEqual(bodyGets(plain), [], "without --verify, a blob of the right size is trusted");
+  const events: PullEvent[] = [];
+  const mark2 = hub.requests.length;
+  const v = await pullModel(id, { settings, verify: true, ...noWait, onEvent: (e) => events.push(e) });
+  assert.ok(events.some((e) => e.type === "retry" && /cached blob does not match/.test(e.reason)));
+  assert.deepEqual(bodyGets(mark2).filter((x) => x.path.startsWith("/cdn/")).map((x) => x.path), [`/cdn/${etag}`]);
+  assert.deepEqual(v.files.filter((f) => !f.cached).map((f) => f.path), ["model.safetensors"]);
+  assert.equal(sha256(readFileSync(blob)), etag);
 });
 
 test("a listing without blob ids falls back to a HEAD per file (X-Linked-Etag / ETag)", async () => {

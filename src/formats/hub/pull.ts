@@ -17,7 +17,7 @@ import { dirname, join, relative, resolve as resolvePath } from "node:path";
 import { ConfigError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { tempPathFor, writeFileAtomicSync } from "../atomic.ts";
 import { hubSettings, isCommitHash, parseRepoRef, readRef, repoDir, repoFolderName, snapshotFiles, type HubSettings, type RepoRef } from "./cache.ts";
-import { downloadBlob } from "./download.ts";
+import { downloadBlob, verifyBlob } from "./download.ts";
 import { checkStatus, hubRequest, NetworkError, readBody, type ErrorSubject } from "./http.ts";
 
 /** One file of a revision, as the Hub lists it. */
@@ -43,6 +43,8 @@ export interface PullOptions {
   exclude?: string[];
   /** Every file of the revision, without the default choice of weights (see selectFiles). */
   all?: boolean;
+  /** Re-hash blobs already in the cache; one that does not match its etag is deleted and downloaded again. */
+  verify?: boolean;
   /** Settings; default hubSettings() from the environment. */
   settings?: HubSettings;
   onEvent?: (e: PullEvent) => void;
@@ -282,6 +284,10 @@ export async function pullModel(spec: string, o: PullOptions = {}): Promise<Pull
   const result: PullResult = { repoId: ref.repoId, revision: ref.revision, commit: listing.commit, snapshot, files: [], bytes: totalBytes, received: 0, offline: false };
   let doneBytes = 0;
   for (const f of selected) {
+    if (o.verify && inCache(f) && !(await verifyBlob(blobOf(f), f.etag, f.size))) {
+      o.onEvent?.({ type: "retry", path: f.path, reason: "the cached blob does not match its checksum: downloading again", attempt: 1 });
+      rmSync(blobOf(f), { force: true });
+    }
     const cached = inCache(f);
     const partial = join(repo, "blobs", f.etag + ".incomplete");
     o.onEvent?.({ type: "file", path: f.path, size: f.size, cached, resumedFrom: cached ? 0 : existsSync(partial) ? statSize(partial) : 0 });
