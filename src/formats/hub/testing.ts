@@ -293,10 +293,10 @@ export function shardModelDir(dir: string, n: number): void {
 }
 
 /** A tiny model of an architecture (d 32, 2 layers) with random weights. */
-export function tinyModel(modelType: "llama" | "qwen2" | "gpt2", seed = 1, size: Partial<ModelConfig> = {}): CausalLM {
+export function tinyModel(modelType: ModelConfig["modelType"], seed = 1, size: Partial<ModelConfig> = {}): CausalLM {
   const config = presetConfig("nano", 300, {
     modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 48, maxSeqLen: 32,
-    qkvBias: modelType !== "llama", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2", tieEmbeddings: modelType !== "llama",
+    qkvBias: modelType === "qwen2" || modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2", tieEmbeddings: modelType !== "llama",
     ...size,
   });
   return createModel(config, seed);
@@ -305,7 +305,7 @@ export function tinyModel(modelType: "llama" | "qwen2" | "gpt2", seed = 1, size:
 /**
  * The test repositories, written under `work`: tiny/llama-sharded (two
  * safetensors shards + index, a README and a pytorch_model.bin that a default
- * pull skips), tiny/qwen2 (with a tokenizer) and tiny/gpt2 (one model.safetensors), tiny/gguf (a
+ * pull skips), tiny/qwen2 (with a tokenizer), tiny/gpt2 and tiny/mistral (one model.safetensors), tiny/gguf (a
  * Q8_0 and a "Q4_K_M"-named Q4_0 GGUF, no safetensors), tiny/gated (gated).
  */
 export async function tinyRepos(work: string): Promise<{ repos: FakeRepo[]; models: Map<string, CausalLM> }> {
@@ -322,6 +322,7 @@ export async function tinyRepos(work: string): Promise<{ repos: FakeRepo[]; mode
   hfRepo("tiny/llama-sharded", tinyModel("llama", 1), 2, { "pytorch_model.bin": new Uint8Array(4096).fill(7) });
   hfRepo("tiny/qwen2", tinyModel("qwen2", 2), 1, {}, false, true);
   hfRepo("tiny/gpt2", tinyModel("gpt2", 3), 1);
+  hfRepo("tiny/mistral", tinyModel("mistral", 6), 1);
   hfRepo("tiny/gated", tinyModel("llama", 4), 1, {}, true);
   const g = tinyModel("llama", 5, { ffnDim: 64 });
   models.set("tiny/gguf", g);
