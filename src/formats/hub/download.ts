@@ -200,7 +200,8 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
               hint: `the ${pos} bytes received are kept in ${part}; run the pull again to resume`,
             });
           }
-          o.onRetry?.((e as Error).message, failures);
+          const msg = (e as Error).message;
+          o.onRetry?.(/ after \d+ of \d+ bytes/.test(msg) ? `${msg}; resuming` : `${msg} after ${pos} of ${o.size} bytes; resuming`, failures);
           await sleep(backoff(failures - 1));
           continue;
         }
