@@ -41,7 +41,7 @@ export interface DownloadOptions {
   etag: string;
   size: number;
   subject: ErrorSubject;
-  /** Network attempts per blob (cuts, timeouts, 5xx) before giving up. Default 5. */
+  /** Network attempts in a row that make no progress (cuts, timeouts, 5xx) before giving up. Default 5. */
   maxAttempts?: number;
   /** Delay before retry n (ms): default 250·2^n, capped at 4 s. */
   backoffMs?: (attempt: number) => number;
@@ -149,7 +149,7 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
     first = false;
     let hash = newHash(kind, o.size);
     await hashFile(hash, part, start);
-    let fd = openSync(part, start > 0 ? "r+" : "w");
+    const fd = openSync(part, start > 0 ? "r+" : "w");
     let pos = start;
     try {
       if (start < o.size) {
@@ -193,6 +193,8 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
           if (o.signal?.aborted) throw new CancelledError("download cancelled", { cause: e });
           const network = (e instanceof NetworkError && e.retry) || (!(e instanceof SlmError) && e instanceof Error);
           if (!network) throw e;
+          // Count failures in a row without progress: a long download over a flaky link keeps going while it advances.
+          if (pos > start) failures = 0;
           failures++;
           if (failures >= maxAttempts) {
             throw new NetworkError(`${o.subject.file}: download failed after ${failures} attempts: ${(e as Error).message}`, {
@@ -209,7 +211,6 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
       fsyncSync(fd);
     } finally {
       closeSync(fd);
-      fd = -1;
     }
     const digest = hash?.digest("hex");
     if (pos !== o.size || (digest !== undefined && digest !== o.etag)) {
