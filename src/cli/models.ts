@@ -5,7 +5,7 @@ import { hubSettings } from "../formats/hub/cache.ts";
 import { listCachedModels } from "../formats/hub/inspect.ts";
 import { UsageError } from "../errors.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
-import { formatBytes } from "./pull.ts";
+import { formatBytes } from "./format.ts";
 
 const HELP = `Usage: slm models [FILTER] [--json]
 

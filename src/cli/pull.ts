@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { hubSettings } from "../formats/hub/cache.ts";
 import { pullModel, type PullEvent, type PullResult } from "../formats/hub/pull.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
-import { bar, formatDuration } from "./format.ts";
+import { bar, formatBytes, formatDuration } from "./format.ts";
 import { StatusLine } from "./progress.ts";
 
 const HELP = `Usage: slm pull REPO[:REVISION] [--include GLOB]... [--exclude GLOB]... [--all] [--verify] [--json]
@@ -52,13 +52,6 @@ Examples:
   slm pull Qwen/Qwen2.5-0.5B-Instruct-GGUF --include '*q8_0.gguf'
   slm chat --model Qwen/Qwen2.5-0.5B-Instruct`;
 
-/** 1536 → "1.5 kB", 52428800 → "50.0 MB". */
-export function formatBytes(b: number): string {
-  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GB`;
-  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(1)} MB`;
-  if (b >= 1024) return `${(b / 1024).toFixed(1)} kB`;
-  return `${b} B`;
-}
 const files = (n: number) => `${n} file${n === 1 ? "" : "s"}`;
 
 /** Pull progress for a command: a redrawn bar on a TTY, a line per file (and every 5 s) otherwise, JSON lines with json. */
