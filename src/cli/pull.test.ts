@@ -64,7 +64,7 @@ test("slm pull prints the snapshot path; a second pull downloads nothing; slm mo
   assert.equal(list.code, 0, list.err);
   assert.match(list.out, /^REPOSITORY\s+REVISION\s+COMMIT\s+SIZE\s+ARCH\s+QUANT\s+FORMAT$/m);
   assert.match(list.out, new RegExp(`^tiny/llama-sharded\\s+main\\s+${hub.commit("tiny/llama-sharded").slice(0, 7)}\\s+[\\d.]+ kB\\s+llama\\s+F32\\s+safetensors$`, "m"));
-  assert.match(list.out, /^tiny\/gguf\s+main\s+[0-9a-f]{7}\s+[\d.]+ kB\s+llama\s+Q4_0\s+gguf$/m);
+  assert.match(list.out, /^tiny\/gguf\s+main\s+[0-9a-f]{7}\s+[\d.]+ kB\s+llama\s+Q4_K_M\s+gguf$/m);
   assert.match(list.err, /2 repositories/);
   const json = JSON.parse((await run(["models", "gguf", "--json"])).out);
   assert.deepEqual(json.repos.map((x: { repoId: string }) => x.repoId), ["tiny/gguf"]);

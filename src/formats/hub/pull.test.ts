@@ -58,7 +58,7 @@ const shard1 = () => sha256(files.get("tiny/llama-sharded")!["model-00001-of-000
 
 test("pull lays out the cache like huggingface_hub (blobs by etag, relative symlinks, refs) and the models load from it", async () => {
   const settings = fresh();
-  for (const id of ["tiny/llama-sharded", "tiny/qwen2", "tiny/gpt2", "tiny/mistral"]) {
+  for (const id of ["tiny/llama-sharded", "tiny/qwen2", "tiny/gpt2", "tiny/mistral", "tiny/qwen3", "tiny/gemma3"]) {
     const r = await pullModel(id, { settings, ...noWait });
     const repo = repoDir(settings.cacheDir, id);
     assert.equal(repo, join(settings.cacheDir, `models--${id.replace("/", "--")}`));

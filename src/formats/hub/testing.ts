@@ -297,6 +297,7 @@ export function tinyModel(modelType: ModelConfig["modelType"], seed = 1, size: P
   const config = presetConfig("nano", 300, {
     modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 48, maxSeqLen: 32,
     qkvBias: modelType === "qwen2" || modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2", tieEmbeddings: modelType !== "llama",
+    ...(modelType === "gemma3_text" ? { slidingWindow: 3, layerTypes: ["sliding_attention", "full_attention"], ropeLocalTheta: 10000, queryPreAttnScalar: 8 } : {}),
     ...size,
   });
   return createModel(config, seed);
@@ -305,8 +306,9 @@ export function tinyModel(modelType: ModelConfig["modelType"], seed = 1, size: P
 /**
  * The test repositories, written under `work`: tiny/llama-sharded (two
  * safetensors shards + index, a README and a pytorch_model.bin that a default
- * pull skips), tiny/qwen2 (with a tokenizer), tiny/gpt2 and tiny/mistral (one model.safetensors), tiny/gguf (a
- * Q8_0 and a "Q4_K_M"-named Q4_0 GGUF, no safetensors), tiny/gated (gated).
+ * pull skips), tiny/qwen2 (with a tokenizer), tiny/gpt2, tiny/mistral, tiny/qwen3 and
+ * tiny/gemma3 (one model.safetensors each), tiny/gguf (a Q8_0 and a Q4_K_M GGUF, no
+ * safetensors), tiny/gated (gated).
  */
 export async function tinyRepos(work: string): Promise<{ repos: FakeRepo[]; models: Map<string, CausalLM> }> {
   const tokenizer = await tinyByteLevel(300);
@@ -323,13 +325,15 @@ export async function tinyRepos(work: string): Promise<{ repos: FakeRepo[]; mode
   hfRepo("tiny/qwen2", tinyModel("qwen2", 2), 1, {}, false, true);
   hfRepo("tiny/gpt2", tinyModel("gpt2", 3), 1);
   hfRepo("tiny/mistral", tinyModel("mistral", 6), 1);
+  hfRepo("tiny/qwen3", tinyModel("qwen3", 7), 1);
+  hfRepo("tiny/gemma3", tinyModel("gemma3_text", 8), 1);
   hfRepo("tiny/gated", tinyModel("llama", 4), 1, {}, true);
   const g = tinyModel("llama", 5, { ffnDim: 64 });
   models.set("tiny/gguf", g);
   const q8 = join(work, "tiny-Q8_0.gguf");
   const q4 = join(work, "tiny-Q4_K_M.gguf");
   writeLlamaGguf(q8, modelWeights(g), { dtype: "q8_0" });
-  writeLlamaGguf(q4, modelWeights(g), { dtype: "q4_0" });
+  writeLlamaGguf(q4, modelWeights(g), { dtype: "q4_k_m" });
   repos.push({ id: "tiny/gguf", revisions: { main: { "tiny-Q8_0.gguf": readFileSync(q8), "tiny-Q4_K_M.gguf": readFileSync(q4), "README.md": "# gguf\n" } } });
   return { repos, models };
 }
