@@ -160,7 +160,7 @@ export const finetuneCommand: Command = {
     try {
       r = await finetune({
         model: loaded.model, tokenizer: loaded.tokenizer, examples, valExamples, valFraction, method, lora, template, epochs,
-        config, runDir, resume: Boolean(v.resume), baseModel: resolve(v.base), generation: loaded.generation, onEvent, signal: ac.signal,
+        config, runDir, resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base), generation: loaded.generation, onEvent, signal: ac.signal,
       });
     } finally {
       process.off("SIGINT", onSignal);

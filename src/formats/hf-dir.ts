@@ -12,6 +12,7 @@ import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { qweight, type QType } from "../native/ops/qgemm.ts";
+import { resolveCachedModel } from "./hub/cache.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { quantizeModel } from "./quantize-model.ts";
 import type { StoragePreset } from "./quant-preset.ts";
@@ -39,8 +40,8 @@ export interface LoadedModel {
   /** Absent for weights without a tokenizer (llama2.c files, bare checkpoints). */
   tokenizer?: Tokenizer;
   generation: GenerationConfig;
-  /** Where it came from and in which format. */
-  source: { path: string; format: "hf" | "llama2c" | "gguf" };
+  /** Where it came from and in which format; `repo` and `commit` when loaded from the Hugging Face cache by `org/name`. */
+  source: { path: string; format: "hf" | "llama2c" | "gguf"; repo?: string; commit?: string };
 }
 
 export interface SaveOptions {
@@ -134,6 +135,12 @@ const KEPT_TYPES: ReadonlySet<GgmlTypeName> = new Set<GgmlTypeName>(["F16", "BF1
 
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  // `org/name[:revision][/file]` that is not a local path: the Hugging Face cache's snapshot (hub/cache.ts).
+  const hub = existsSync(path) ? undefined : resolveCachedModel(path);
+  if (hub) {
+    const m = loadModel(hub.path, opts);
+    return { ...m, source: { ...m.source, repo: hub.ref.repoId, commit: hub.commit } };
+  }
   const m = loadModelStored(path, opts);
   if (opts.dtype !== undefined && opts.dtype !== "f32") quantizeModel(m.model, opts.dtype);
   return m;

@@ -47,7 +47,8 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
   const name = basename(m.source.path);
   const storage = weightStorage(m.model);
   return {
-    id: id ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
+    // A model loaded from the Hub cache by `org/name` is served under that id (a snapshot folder is named by its commit).
+    id: id ?? m.source.repo ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
     modelType: c.modelType,
     parameters: countParameters(c).total,
     contextLength: c.maxSeqLen,
