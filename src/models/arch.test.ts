@@ -97,9 +97,3 @@ for (const [name, config] of Object.entries(CONFIGS)) {
     assert.ok(maxDiff(logits(lm), attached) < 1e-5);
   });
 }
-
-test("gemma3: a distillation student keeps each kept layer's attention kind", async () => {
-  const { studentFromTeacher } = await import("../train/distill.ts");
-  const s = studentFromTeacher(createModel(CONFIGS.gemma3!, 1), 2);
-  assert.deepEqual(s.config.layerTypes, ["sliding_attention", "full_attention"]);
-});
