@@ -50,17 +50,18 @@ function lossStep(m: CausalLM, opt: AdamW): number {
 }
 
 for (const [name, config] of Object.entries(CONFIGS)) {
-  test(`${name}: KV-cache decode (prefill 3, then one token at a time) equals the full forward`, () => {
+  test(`${name}: KV-cache decode (prefill 6, past Gemma's window of 4, then one token at a time) equals the full forward`, () => {
     const m = createModel(config, 3);
     if (config.modelType === "gemma3_text") assert.ok(m instanceof GemmaModel);
     const full = logits(m);
     const cache = new KvCache(config, 2, T);
     const g = new Tape({ grad: false });
     const got = new Float32Array(2 * T * V);
-    const prefill = Int32Array.from([...ids.subarray(0, 3), ...ids.subarray(T, T + 3)]);
-    const out = m.forwardCached(g, prefill, 2, 3, cache, Int32Array.from([0, 0])).data;
-    for (let b = 0; b < 2; b++) got.set(out.subarray(b * 3 * V, (b + 1) * 3 * V), b * T * V);
-    for (let t = 3; t < T; t++) {
+    const P = 6;
+    const prefill = Int32Array.from([...ids.subarray(0, P), ...ids.subarray(T, T + P)]);
+    const out = m.forwardCached(g, prefill, 2, P, cache, Int32Array.from([0, 0])).data;
+    for (let b = 0; b < 2; b++) got.set(out.subarray(b * P * V, (b + 1) * P * V), b * T * V);
+    for (let t = P; t < T; t++) {
       g.reset();
       const step = m.forwardCached(g, Int32Array.from([ids[t]!, ids[T + t]!]), 2, 1, cache, Int32Array.from([t, t])).data;
       for (let b = 0; b < 2; b++) got.set(step.subarray(b * V, (b + 1) * V), (b * T + t) * V);
@@ -97,3 +98,18 @@ for (const [name, config] of Object.entries(CONFIGS)) {
     assert.ok(maxDiff(logits(lm), attached) < 1e-5);
   });
 }
+
+test("gemma3: a decode batch with one sequence inside the window and one past it matches each alone", () => {
+  const m = createModel(CONFIGS.gemma3!, 5);
+  const cache = new KvCache(CONFIGS.gemma3!, 2, T);
+  const g = new Tape({ grad: false });
+  const lens = [2, 9]; // window 4: sequence 0 still inside it, sequence 1 past it
+  lens.forEach((n, b) => m.forwardCached(g, ids.subarray(b * T, b * T + n), 1, n, cache.view(b), Int32Array.of(0)));
+  g.reset();
+  const step = m.forwardCached(g, Int32Array.from([ids[lens[0]!]!, ids[T + lens[1]!]!]), 2, 1, cache, Int32Array.from(lens)).data;
+  for (let b = 0; b < 2; b++) {
+    const n = lens[b]! + 1;
+    const alone = m.forward(new Tape({ grad: false }), ids.subarray(b * T, b * T + n), 1, n).data.subarray((n - 1) * V, n * V);
+    assert.ok(maxDiff(step.subarray(b * V, (b + 1) * V), alone) < 2e-5, `sequence ${b}`);
+  }
+});
