@@ -202,7 +202,11 @@ export class GemmaModel extends Module {
       // While no query is past the window, a sliding layer sees what a causal one does.
       if (this.isSliding(l) && reach > c.slidingWindow!) {
         if (tq === 1) this.windowDecodeOne(g, a.data, q.data, cache, l, starts, batch);
-        else windowAttentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale, c.slidingWindow!);
+        else {
+          // A prompt chunk: the causal kernel gives the queries before the window cuts, the TypeScript kernel the rest.
+          attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale);
+          windowAttentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale, c.slidingWindow!, true);
+        }
       } else {
         attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale);
       }
