@@ -3,17 +3,18 @@
 // rope_scaling type. A KV-cache decode gives the full forward's logits token
 // by token; an HF directory round trip gives identical logits; full
 // fine-tuning and LoRA (on every projection, q_norm / k_norm frozen) lower the
-// loss; a merged adapter equals the attached one.
+// loss; a merged adapter equals the attached one; sharded BF16 directories load.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
+import { loadModel, saveModelDir } from "./hf-dir.ts";
+import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 import { AdamW, Tape, crossEntropy } from "../tensor/index.ts";
-import { validateConfig, type ModelConfig } from "./config.ts";
-import { GemmaModel, KvCache, attachLora, createModel, type CausalLM } from "./index.ts";
+import { validateConfig, type ModelConfig } from "../models/config.ts";
+import { GemmaModel, KvCache, attachLora, createModel, type CausalLM } from "../models/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-arch-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,5 +112,30 @@ test("gemma3: a decode batch with one sequence inside the window and one past it
     const n = lens[b]! + 1;
     const alone = m.forward(new Tape({ grad: false }), ids.subarray(b * T, b * T + n), 1, n).data.subarray((n - 1) * V, n * V);
     assert.ok(maxDiff(step.subarray(b * V, (b + 1) * V), alone) < 2e-5, `sequence ${b}`);
+  }
+});
+
+test("gemma3 and qwen3: a sharded HF directory (model.safetensors.index.json, BF16 shards) loads", () => {
+  for (const name of ["gemma3", "qwen3"]) {
+    const m = createModel(CONFIGS[name]!, 6);
+    const ref = join(dir, `unsharded-${name}`), d = join(dir, `sharded-${name}`);
+    saveModelDir(ref, m, { dtype: "BF16" });
+    saveModelDir(d, m, { dtype: "BF16" });
+    // Split model.safetensors into two shards with an index, as transformers saves large models.
+    const f = SafetensorsFile.open(join(d, "model.safetensors"));
+    const tensors = [...f.names].map((n) => ({ name: n, ...f.readFloat32(n), dtype: "BF16" as const }));
+    f.close();
+    rmSync(join(d, "model.safetensors"));
+    const weightMap: Record<string, string> = {};
+    const half = Math.ceil(tensors.length / 2);
+    [tensors.slice(0, half), tensors.slice(half)].forEach((ts, i) => {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      writeSafetensors(join(d, file), ts, { format: "pt" });
+      for (const t of ts) weightMap[t.name] = file;
+    });
+    writeFileSync(join(d, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const back = loadModel(d);
+    assert.equal(back.config.modelType, name === "gemma3" ? "gemma3_text" : "qwen3");
+    assert.deepEqual(logits(back.model), logits(loadModel(ref).model));
   }
 });
