@@ -156,11 +156,11 @@ function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
   if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
-  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2), .bin (llama2.c)" });
+  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2, qwen3, gemma3), .bin (llama2.c)" });
   return loadModelDir(path);
 }
 
-/** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
+/** A llama.cpp GGUF file (llama / qwen2 / qwen3 / gemma3 architectures), with its tokenizer when it has one: float32, or its matrices kept as stored (LoadOptions). */
 export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const keep = opts.keepQuantized === true || opts.dtype !== undefined;
   const g = readLlamaGguf(path, keep ? { keepTypes: KEPT_TYPES } : {});
