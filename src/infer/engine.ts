@@ -24,6 +24,7 @@ import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { GenerateResult } from "./generate.ts";
+import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 
@@ -55,6 +56,11 @@ export interface EngineRequest {
   onToken?: (id: number) => void | boolean;
   /** Abort to cancel: a queued request leaves the queue at once, a running one before the next decode step (finishReason "cancelled"). */
   signal?: AbortSignal;
+  /**
+   * Restricts every sampled token (structured output, src/infer/json-schema/); the request ends
+   * with finishReason "stop" when the constraint is finished. Its minTokens above the budget is a UsageError.
+   */
+  constraint?: TokenConstraint;
 }
 
 export interface EngineStats {
@@ -79,6 +85,7 @@ interface Job extends TokenStream {
   stopSeqs: readonly (readonly number[])[];
   onToken?: (id: number) => void | boolean;
   signal?: AbortSignal;
+  constraint?: TokenConstraint;
   /** An error thrown by onToken: the request rejects with it. */
   error?: unknown;
   startedAt: number;
@@ -254,6 +261,10 @@ export class Engine {
       if (!Array.isArray(s) || s.length === 0) throw new UsageError(`stop sequence ${i} must be a non-empty array of token ids`);
       s.forEach((id) => checkId(id, `stop sequence ${i}`));
     });
+    const limit = req.maxTokens ?? C - prompt.length;
+    if (req.constraint && req.constraint.minTokens > limit) {
+      throw new UsageError(`max_tokens is ${limit}, but the shortest output the response format allows takes ${req.constraint.minTokens} tokens`, { hint: "raise max_tokens (or simplify the schema)" });
+    }
     let sampler: Sampler;
     try {
       sampler = new Sampler(V, req.sampling ?? {}, new Rng(seed));
@@ -265,13 +276,14 @@ export class Engine {
       history: Array.from(prompt),
       out: [],
       emitted: 0,
-      limit: req.maxTokens ?? C - prompt.length,
+      limit,
       sampled: 0,
       sampler,
       stopIds: new Set(req.stopTokenIds ?? []),
       stopSeqs: (req.stopSequences ?? []).map((s) => [...s]),
       onToken: req.onToken,
       signal: req.signal,
+      constraint: req.constraint,
       finish: null,
       startedAt: 0,
       resolve,
@@ -348,7 +360,7 @@ export class Engine {
       // ids (1, L) into slot `slot`; logits (L, V)
       const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero).data;
       this.counters.prefillTokens += L;
-      this.accept(j, j.sampler.sample(logits.subarray((L - 1) * V, L * V), j.history));
+      this.sampleAndAccept(j, logits.subarray((L - 1) * V, L * V));
       if (j.finish !== null) this.compact();
     }
     this.changed();
@@ -368,7 +380,7 @@ export class Engine {
     const logits = this.model.forwardCached(this.tape, this.ids.subarray(0, live), live, 1, this.cache, this.starts).data;
     for (let s = 0; s < live; s++) {
       const j = this.slots[s]!;
-      this.accept(j, j.sampler.sample(logits.subarray(s * V, (s + 1) * V), j.history));
+      this.sampleAndAccept(j, logits.subarray(s * V, (s + 1) * V));
     }
     this.counters.decodeTokens += live;
     this.counters.decodeSteps++;
@@ -420,6 +432,20 @@ export class Engine {
   /** Ends a job; held-back tokens turn out to be output after all (a caller that stops keeps what it was shown). */
   private finish(j: Job, reason: FinishReason): void {
     finishStream(j, reason, (end) => this.emit(j, end));
+  }
+
+  /** Picks the next token from a logits row (V), through the job's constraint if it has one, and records it. */
+  private sampleAndAccept(j: Job, row: Float32Array): void {
+    const c = j.constraint;
+    let id = -1;
+    if (c) {
+      id = c.mask(row, j.limit - j.sampled);
+      if (id === NO_TOKEN) return this.finish(j, "length");
+    }
+    if (id < 0) id = j.sampler.sample(row, j.history);
+    c?.accept(id);
+    this.accept(j, id);
+    if (c?.finished && j.finish === null) this.finish(j, "stop");
   }
 
   /** Records a sampled token; marks the job finished when it should stop. */
