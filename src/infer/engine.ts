@@ -445,7 +445,9 @@ export class Engine {
     if (id < 0) id = j.sampler.sample(row, j.history);
     c?.accept(id);
     this.accept(j, id);
+    // A complete value ends the request as "stop", also when it used the last token of the budget.
     if (c?.finished && j.finish === null) this.finish(j, "stop");
+    else if (c?.finished && j.finish === "length") j.finish = "stop";
   }
 
   /** Records a sampled token; marks the job finished when it should stop. */

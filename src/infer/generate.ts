@@ -176,7 +176,9 @@ export async function generateWithStats(
     if (id === NO_TOKEN) return finish(i, "length");
     s.constraint?.accept(id);
     acceptToken(s, id, rules, (end) => emit(i, end));
+    // A complete value ends the sequence as "stop", also when it used the last token of the budget.
     if (s.constraint?.finished && s.finish === null) finish(i, "stop");
+    else if (s.constraint?.finished && s.finish === "length") s.finish = "stop";
   };
   // The next token of sequence i from its logits row (V): through its constraint (which may force one), else sampled.
   const choose = (i: number, row: Float32Array): number => {

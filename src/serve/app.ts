@@ -26,6 +26,7 @@ import {
   completionRequestSchema,
   embeddingRequestSchema,
   parseBody,
+  responseFormatOf,
   samplingOf,
   stopsOf,
   type ChatRequest,
@@ -304,11 +305,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     let input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
     let stop = stopsOf(body);
     const sampling = samplingOf(body);
+    const responseFormat = responseFormatOf(body);
     const endpoint = kind === "chat" ? "chat" : "completions";
     const modelId = asking ? asking.id : card.id;
     // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
     let generate = (r: GenerationRequest) => backend.generate(r);
     let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean }) | undefined;
+    if (asking && responseFormat) return sendError(reply, 400, `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`, "invalid_request", "response_format");
     if (asking) {
       const messages = input.kind === "chat" ? input.messages : [];
       const question = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
@@ -337,7 +340,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const echo = kind === "text" && body.echo === true && input.kind === "text" ? input.prompt : "";
     const ctl = requestControl(reply.raw, timeoutMs);
     const t0 = performance.now();
-    const genReq = { input, maxTokens, stop, sampling, signal: ctl.signal };
+    const genReq: GenerationRequest = { input, maxTokens, stop, sampling, responseFormat, signal: ctl.signal };
 
     const account = (r: GenerationResult) => {
       metrics.promptTokens.inc({ endpoint }, r.promptTokens);

@@ -43,6 +43,13 @@ export type GenerationInput =
   | { kind: "chat"; messages: ChatMessage[] }
   | { kind: "text"; prompt: string };
 
+/**
+ * Structured output: the reply is a JSON object (json_object) or a JSON value valid against
+ * `schema` (json_schema), enforced token by token (src/infer/json-schema/). An unsupported
+ * schema keyword is a UsageError (HTTP 400).
+ */
+export type ResponseFormat = { type: "json_object" } | { type: "json_schema"; schema: unknown };
+
 export interface GenerationRequest {
   input: GenerationInput;
   /** Most tokens to generate; undefined = until a stop or the context is full. */
@@ -50,6 +57,8 @@ export interface GenerationRequest {
   /** Stop strings (not included in the output). */
   stop?: string[];
   sampling: SamplingParams;
+  /** Undefined: free text. */
+  responseFormat?: ResponseFormat;
   /** Aborted on client disconnect, timeout or shutdown: the generation stops (finishReason "cancelled"). */
   signal?: AbortSignal;
   /** Streaming: called with each new piece of text as it becomes final (stop strings already removed). */

@@ -13,6 +13,7 @@ import { loadModel, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts"
 import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
+import { MaskerCache } from "../infer/json-schema/index.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
@@ -70,6 +71,8 @@ export class LocalBackend implements InferenceBackend {
   private readonly embedTape = new Tape({ grad: false });
   private readonly timeoutMs?: number;
   private closing = false;
+  /** Compiled response-format schemas over this vocabulary (built on the first structured request). */
+  private readonly maskers: MaskerCache;
   /** Called whenever the queued or active count changes (the worker publishes stats with it). */
   onStatsChange?: (stats: BackendStats) => void;
 
@@ -87,6 +90,8 @@ export class LocalBackend implements InferenceBackend {
     });
     this.card = modelCard(loaded, opts.modelId);
     this.timeoutMs = opts.requestTimeoutMs;
+    // Ids the tokenizer lacks (padded vocabularies) and special tokens never appear inside JSON.
+    this.maskers = new MaskerCache(() => Array.from({ length: loaded.config.vocabSize }, (_, id) => (this.tok.isSpecial(id) ? null : this.tok.idToBytes(id))));
   }
 
   /** The prompt's token ids (chat: template or plain turns; text: encoded with special tokens). */
@@ -120,6 +125,12 @@ export class LocalBackend implements InferenceBackend {
     const s = req.sampling ?? {};
     const sampling: SamplingOptions = { temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, repetitionPenalty: s.repetitionPenalty };
     const seed = s.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const stopTokenIds = chat ? this.stopIds.chat : this.stopIds.text;
+    const fmt = req.responseFormat;
+    if (fmt !== undefined && (fmt === null || typeof fmt !== "object" || (fmt.type !== "json_object" && fmt.type !== "json_schema"))) {
+      throw new UsageError('responseFormat must be {type: "json_object"} or {type: "json_schema", schema}');
+    }
+    const constraint = fmt ? this.maskers.get(fmt.type === "json_schema" ? fmt.schema : undefined).constraint(stopTokenIds) : undefined;
 
     // Cancel on the caller's signal or the request timeout.
     const ac = new AbortController();
@@ -129,7 +140,8 @@ export class LocalBackend implements InferenceBackend {
     const timer = this.timeoutMs !== undefined ? setTimeout(onAbort, this.timeoutMs) : undefined;
 
     const dec = this.tok.createStreamDecoder({ skipSpecialTokens: true });
-    const stopper = new TextStopper(chat && !this.useTemplate ? [...stop, ...PLAIN_CHAT_STOPS] : stop);
+    // Plain "User:" turn markers could occur inside a JSON string; a constrained reply ends where its value does.
+    const stopper = new TextStopper(chat && !this.useTemplate && !constraint ? [...stop, ...PLAIN_CHAT_STOPS] : stop);
     let text = "";
     let started = !chat; // a chat reply starts at its first visible character
     const deliver = (piece: string) => {
@@ -151,8 +163,7 @@ export class LocalBackend implements InferenceBackend {
     };
     try {
       const r = await this.engine.submit({
-        prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal,
-        stopTokenIds: chat ? this.stopIds.chat : this.stopIds.text,
+        prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal, stopTokenIds, constraint,
         onToken: (id) => {
           deliver(stopper.push(decode(id)));
           if (stopper.stopped) return false;

@@ -7,7 +7,7 @@
 import { z } from "zod";
 
 import type { ChatMessage } from "../tokenizer/index.ts";
-import type { GenerationInput, SamplingParams } from "./backend.ts";
+import type { GenerationInput, ResponseFormat, SamplingParams } from "./backend.ts";
 
 /** A validation failure: the message names the field; `param` is its dotted path. */
 export interface SchemaIssue {
@@ -41,6 +41,29 @@ const samplingFields = {
   user: optNull(z.string({ error: "user must be a string" })),
 };
 
+/** OpenAI's response_format: free text, any JSON object, or JSON that follows a schema (constrained decoding). */
+const responseFormatField = optNull(
+  z.union(
+    [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({
+        type: z.literal("json_schema"),
+        json_schema: z.object(
+          {
+            name: optNull(z.string({ error: "response_format.json_schema.name must be a string" })),
+            description: optNull(z.string({ error: "response_format.json_schema.description must be a string" })),
+            schema: optNull(z.record(z.string(), z.unknown(), { error: "response_format.json_schema.schema must be a JSON Schema object" })),
+            strict: optNull(z.boolean({ error: "response_format.json_schema.strict must be a boolean" })),
+          },
+          { error: "response_format.json_schema must be an object {name, schema, strict}" },
+        ),
+      }),
+    ],
+    { error: 'response_format must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema"}}' },
+  ),
+);
+
 const modelField = z.string({ error: (i) => (i.input === undefined ? "model is required" : "model must be a string") }).min(1, "model must not be empty");
 
 /** Message content: a string, or OpenAI's array of parts of which only text parts are supported. */
@@ -71,6 +94,7 @@ export const chatRequestSchema = z.object(
     max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
     logprobs: optNull(z.literal(false, { error: "logprobs is not supported" })),
     tools: optNull(z.array(z.unknown()).max(0, "tools are not supported")),
+    response_format: responseFormatField,
     ...samplingFields,
   },
   { error: "the request body must be a JSON object" },
@@ -87,6 +111,8 @@ export const completionRequestSchema = z.object(
     suffix: optNull(z.string({ error: "suffix must be a string" }).max(0, "suffix is not supported")),
     logprobs: optNull(z.null({ error: "logprobs is not supported" })),
     best_of: optNull(int("best_of").min(1).max(1, "best_of must be 1")),
+    // An extension beyond OpenAI's completions API (as vLLM accepts it): the same response_format as chat.
+    response_format: responseFormatField,
     ...samplingFields,
   },
   { error: "the request body must be a JSON object" },
@@ -151,6 +177,14 @@ export function stopsOf(req: ChatRequest | CompletionRequest): string[] {
   const stop = req.stop;
   if (stop === undefined) return [];
   return (typeof stop === "string" ? [stop] : stop).filter((s) => s.length > 0);
+}
+
+/** The backend's response format (undefined for free text); a json_schema without a schema means any JSON object. */
+export function responseFormatOf(req: ChatRequest | CompletionRequest): ResponseFormat | undefined {
+  const f = req.response_format;
+  if (!f || f.type === "text") return undefined;
+  if (f.type === "json_object") return { type: "json_object" };
+  return f.json_schema.schema === undefined ? { type: "json_object" } : { type: "json_schema", schema: f.json_schema.schema };
 }
 
 export function chatInput(req: ChatRequest): GenerationInput {

@@ -53,9 +53,9 @@ export class WorkerBackend implements InferenceBackend {
   }
 
   generate(req: GenerationRequest): Promise<GenerationResult> {
-    const { input, maxTokens, stop, sampling } = req;
+    const { input, maxTokens, stop, sampling, responseFormat } = req;
     return this.call<GenerationResult>(
-      (id) => ({ type: "generate", id, req: { input, maxTokens, stop, sampling: sampling ?? {} }, stream: req.onText !== undefined }),
+      (id) => ({ type: "generate", id, req: { input, maxTokens, stop, sampling: sampling ?? {}, responseFormat }, stream: req.onText !== undefined }),
       req.signal, req.onText);
   }
 

@@ -4,7 +4,7 @@
 // retryAfterSeconds, so the HTTP app maps them to statuses as if thrown
 // locally. Types and two pure functions; knows nothing about models or HTTP.
 import { CancelledError, ConfigError, FormatError, NativeError, NotFoundError, OverloadedError, ShapeError, UsageError, isSlmError } from "../errors.ts";
-import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationResult, ModelCard, SamplingParams } from "./backend.ts";
+import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationResult, ModelCard, ResponseFormat, SamplingParams } from "./backend.ts";
 
 export interface WorkerInit {
   modelDir: string;
@@ -17,6 +17,7 @@ export interface WireGeneration {
   maxTokens?: number;
   stop?: string[];
   sampling: SamplingParams;
+  responseFormat?: ResponseFormat;
 }
 
 export type ToWorker =
