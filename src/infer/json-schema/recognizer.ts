@@ -167,8 +167,8 @@ class LitFrame implements Frame {
   }
 }
 
-/** Inside a string: `open` = the opening quote is still to come; `need` continuation bytes of a UTF-8 character remain, the next in [lo, hi]; `esc` = after a backslash. */
-class StrFrame implements Frame {
+/** Inside a string (lo0..hi0 = minLength..maxLength): `open` = the opening quote is still to come; `need` continuation bytes of a UTF-8 character remain, the next in [lo, hi]; `esc` = after a backslash. */
+export class StrFrame implements Frame {
   constructor(
     readonly lo0: number,
     readonly hi0: number,

@@ -14,6 +14,7 @@ import { Rng } from "../../util/rng.ts";
 import { Sampler } from "../sampler.ts";
 import { NO_TOKEN } from "../constraint.ts";
 import { compileSchema, jsonObjectGrammar, type Grammar } from "./grammar.ts";
+import { stepBytes } from "./recognizer.ts";
 import { JsonMasker, TokenIndex } from "./token-mask.ts";
 import { randomTopSchema, syntheticVocab } from "./testing.ts";
 
@@ -124,6 +125,22 @@ test("token mask, a real byte-level BPE tokenizer: json_object mode and a schema
     [jsonObjectGrammar(), { type: "object" }],
     [compileSchema({ type: "object", properties: { name: { type: "string", maxLength: 5 }, tags: { type: "array", items: { enum: ["日本", "a"] } } }, required: ["name", "tags"], additionalProperties: false }), null],
   ];
+  // The mask equals a brute-force check of every token's bytes, in every state a generation passes through.
+  {
+    const masker = new JsonMasker(grammars[1]![0], index);
+    const c = masker.constraint([eos]);
+    const rng = new Rng(5);
+    const logits = new Float32Array(V);
+    let states = 0;
+    while (!c.finished && states < 30) {
+      const want = bytes.map((b, id) => (b && stepBytes(masker.cx, c.current, b).length > 0 ? id : -1)).filter((id) => id >= 0);
+      assert.deepEqual([...c.allowedIds()].sort((a, b) => a - b), want, `state ${states}`);
+      rng.fillNormal(logits, 0, 3);
+      const forced = c.mask(logits, 40 - states);
+      c.accept(forced >= 0 ? forced : new Sampler(V, {}, new Rng(states)).sample(logits));
+      states++;
+    }
+  }
   for (const [g, schemaOrNull] of grammars) {
     const masker = new JsonMasker(g, index);
     for (let s = 0; s < 10; s++) {

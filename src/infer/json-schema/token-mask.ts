@@ -19,15 +19,77 @@ import { UsageError } from "../../errors.ts";
 import type { TokenConstraint } from "../constraint.ts";
 import { NO_TOKEN } from "../constraint.ts";
 import type { Grammar } from "./grammar.ts";
-import { Ctx, initialState, isComplete, isFinished, stateKey, stateMin, step, stepBytes, type State } from "./recognizer.ts";
+import { Ctx, StrFrame, initialState, isComplete, isFinished, stateKey, stateMin, step, stepBytes, type State } from "./recognizer.ts";
+
+/** Some token ids in byte-lexicographic order, with the common-prefix length of neighbours. */
+export interface SortedTokens {
+  order: Int32Array;
+  /** lcp[i]: bytes token order[i] shares with order[i-1] (0 for i = 0). */
+  lcp: Int32Array;
+}
+
+function sortTokens(bytes: readonly (Uint8Array | null | undefined)[], ids: number[]): SortedTokens {
+  const cmp = (a: Uint8Array, b: Uint8Array) => {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+    return a.length - b.length;
+  };
+  ids.sort((x, y) => cmp(bytes[x]!, bytes[y]!) || x - y);
+  const lcp = new Int32Array(ids.length);
+  for (let i = 1; i < ids.length; i++) {
+    const a = bytes[ids[i - 1]!]!;
+    const b = bytes[ids[i]!]!;
+    let k = 0;
+    while (k < a.length && k < b.length && a[k] === b[k]) k++;
+    lcp[i] = k;
+  }
+  return { order: Int32Array.from(ids), lcp };
+}
+
+/**
+ * Code points of a token that is plain string content (no quote, backslash or control byte;
+ * well-formed UTF-8 that starts and ends on a character boundary), else -1. Inside a string
+ * such a token only adds to the length, so the mask takes it without a walk.
+ */
+export function plainChars(b: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return -1;
+    let need = 0;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c < 0x80) need = 0;
+    else if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c === 0xe0) (need = 2), (lo = 0xa0);
+    else if ((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) need = 2;
+    else if (c === 0xed) (need = 2), (hi = 0x9f);
+    else if (c === 0xf0) (need = 3), (lo = 0x90);
+    else if (c >= 0xf1 && c <= 0xf3) need = 3;
+    else if (c === 0xf4) (need = 3), (hi = 0x8f);
+    else return -1;
+    i++;
+    for (let k = 0; k < need; k++, i++) {
+      const d = b[i];
+      if (d === undefined || d < lo || d > hi) return -1;
+      lo = 0x80;
+      hi = 0xbf;
+    }
+    n++;
+  }
+  return n;
+}
 
 /** The vocabulary as byte strings, sorted for prefix-sharing walks. Built once per tokenizer. */
 export class TokenIndex {
   readonly vocabSize: number;
-  /** Token ids in byte-lexicographic order (tokens with no bytes, or excluded, left out). */
-  readonly order: Int32Array;
-  /** lcp[i]: bytes token order[i] shares with order[i-1] (0 for i = 0). */
-  readonly lcp: Int32Array;
+  /** Every token with bytes, sorted (tokens with no bytes, i.e. special or padding ids, left out). */
+  readonly all: SortedTokens;
+  /** The tokens that are not plain string content, sorted (what a walk inside a string still has to step through). */
+  readonly nonPlain: SortedTokens;
+  /** Plain-content tokens and their code-point counts (see plainChars). */
+  readonly plainIds: Int32Array;
+  readonly plainLen: Int32Array;
   /** The longest token, in bytes. */
   readonly horizon: number;
   /** Whether every printable ASCII byte is a token of its own (the budget guarantee relies on it). */
@@ -37,6 +99,9 @@ export class TokenIndex {
   constructor(readonly bytes: readonly (Uint8Array | null | undefined)[]) {
     this.vocabSize = bytes.length;
     const ids: number[] = [];
+    const other: number[] = [];
+    const plainIds: number[] = [];
+    const plainLen: number[] = [];
     let horizon = 1;
     const single = new Set<number>();
     bytes.forEach((b, id) => {
@@ -44,22 +109,14 @@ export class TokenIndex {
       ids.push(id);
       horizon = Math.max(horizon, b.length);
       if (b.length === 1) single.add(b[0]!);
+      const n = plainChars(b);
+      if (n >= 0) plainIds.push(id), plainLen.push(n);
+      else other.push(id);
     });
-    const cmp = (a: Uint8Array, b: Uint8Array) => {
-      const n = Math.min(a.length, b.length);
-      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-      return a.length - b.length;
-    };
-    ids.sort((x, y) => cmp(bytes[x]!, bytes[y]!) || x - y);
-    this.order = Int32Array.from(ids);
-    this.lcp = new Int32Array(ids.length);
-    for (let i = 1; i < ids.length; i++) {
-      const a = bytes[ids[i - 1]!]!;
-      const b = bytes[ids[i]!]!;
-      let k = 0;
-      while (k < a.length && k < b.length && a[k] === b[k]) k++;
-      this.lcp[i] = k;
-    }
+    this.all = sortTokens(bytes, ids);
+    this.nonPlain = sortTokens(bytes, other);
+    this.plainIds = Int32Array.from(plainIds);
+    this.plainLen = Int32Array.from(plainLen);
     this.horizon = horizon;
     let all = true;
     for (let c = 0x20; c < 0x7f; c++) if (!single.has(c)) all = false;
@@ -130,37 +187,25 @@ export class JsonMasker {
     return e;
   }
 
-  /** Walks every token's bytes from `st` (shared prefixes once, dead prefixes skipped). */
+  /** The allowed tokens from `st`: plain string content by length when `st` is inside a string, the rest by walking their bytes. */
   private walk(st: State): Entry {
-    const { order, lcp, bytes } = this.index;
-    const cx = this.cx;
-    const n = order.length;
-    const states: State[] = [st];
     const ids: number[] = [];
     const after: number[] = [];
-    let valid = 0; // states[0..valid] hold the states after the current token's first bytes
-    for (let i = 0; i < n; i++) {
-      const id = order[i]!;
-      const t = bytes[id]!;
-      let d = Math.min(lcp[i]!, valid);
-      let dead = false;
-      while (d < t.length) {
-        const next = step(cx, states[d]!, t[d]!);
-        states[d + 1] = next;
-        d++;
-        if (next.length === 0) {
-          dead = true;
-          break;
-        }
+    const s0 = st.length === 1 ? st[0] : null;
+    const top = s0?.top;
+    if (s0 && top instanceof StrFrame && !top.open && top.need === 0 && top.esc === 0) {
+      const { plainIds, plainLen } = this.index;
+      const below = stateMin(this.cx, [s0.rest]);
+      const room = top.hi0 - top.len;
+      for (let i = 0; i < plainIds.length; i++) {
+        const n = plainLen[i]!;
+        if (n > room) continue;
+        ids.push(plainIds[i]!);
+        after.push(Math.max(0, top.lo0 - top.len - n) + 1 + below);
       }
-      valid = d;
-      if (dead) {
-        // Every following token that starts with these d bytes is dead too.
-        while (i + 1 < n && lcp[i + 1]! >= d) i++;
-        continue;
-      }
-      ids.push(id);
-      after.push(stateMin(cx, states[t.length]!));
+      this.walkSorted(st, this.index.nonPlain, ids, after);
+    } else {
+      this.walkSorted(st, this.index.all, ids, after);
     }
     let maxAfter = 0;
     for (const a of after) maxAfter = Math.max(maxAfter, a);
@@ -174,6 +219,46 @@ export class JsonMasker {
       banned = Int32Array.from(b);
     }
     return { ids: Int32Array.from(ids), after: Int32Array.from(after), maxAfter, banned, complete: isComplete(st) };
+  }
+
+  /** Walks sorted tokens' bytes from `st`: a shared prefix is stepped once, and the tokens below a dead prefix are skipped (binary search). */
+  private walkSorted(st: State, sorted: SortedTokens, ids: number[], after: number[]): void {
+    const { order, lcp } = sorted;
+    const bytes = this.index.bytes;
+    const cx = this.cx;
+    const n = order.length;
+    const states: State[] = [st];
+    let valid = 0; // states[0..valid] hold the states after the current token's first bytes
+    for (let i = 0; i < n; i++) {
+      const t = bytes[order[i]!]!;
+      let d = Math.min(lcp[i]!, valid);
+      let dead = false;
+      while (d < t.length) {
+        const next = step(cx, states[d]!, t[d]!);
+        states[d + 1] = next;
+        d++;
+        if (next.length === 0) {
+          dead = true;
+          break;
+        }
+      }
+      valid = d;
+      if (!dead) {
+        ids.push(order[i]!);
+        after.push(stateMin(cx, states[t.length]!));
+        continue;
+      }
+      // Every following token that starts with these d bytes is dead too: they are contiguous,
+      // and sharing >= d bytes with token i is true then false, so binary-search the end.
+      let lo = i + 1;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sharesPrefix(bytes[order[mid]!]!, t, d)) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo - 1;
+    }
   }
 
   /** A cursor for one generation, ending with one of `stopIds` once the value is complete (when it may go on). */
@@ -196,6 +281,16 @@ export class JsonConstraint implements TokenConstraint {
 
   get minTokens(): number {
     return this.masker.minTokens;
+  }
+
+  /** The recogniser state (read-only; for tests and diagnostics). */
+  get current(): State {
+    return this.state;
+  }
+
+  /** The ids allowed next, ignoring the budget (for tests and diagnostics). */
+  allowedIds(): Int32Array {
+    return this.masker.entry(this.state).ids;
   }
 
   get finished(): boolean {
@@ -251,6 +346,12 @@ export class JsonConstraint implements TokenConstraint {
     if (next.length === 0) throw new UsageError(`constrained decoding: token ${id} does not continue the JSON value`);
     this.state = next;
   }
+}
+
+function sharesPrefix(a: Uint8Array, b: Uint8Array, d: number): boolean {
+  if (a.length < d) return false;
+  for (let k = 0; k < d; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Fewest bytes that complete the value from a state (exported for tests). */
