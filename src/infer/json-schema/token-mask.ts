@@ -19,7 +19,7 @@ import { UsageError } from "../../errors.ts";
 import type { TokenConstraint } from "../constraint.ts";
 import { NO_TOKEN } from "../constraint.ts";
 import type { Grammar } from "./grammar.ts";
-import { Ctx, StrFrame, initialState, isComplete, isFinished, stateKey, stateMin, step, stepBytes, type State } from "./recognizer.ts";
+import { Ctx, StrFrame, abstractKey, initialState, isComplete, isFinished, stateKey, stateMin, step, stepBytes, type Stack, type State } from "./recognizer.ts";
 
 /** Some token ids in byte-lexicographic order, with the common-prefix length of neighbours. */
 export interface SortedTokens {
@@ -132,6 +132,13 @@ interface Entry {
   /** Tokens NOT allowed (kept when they are fewer than the allowed ones, for a faster apply). */
   banned: Int32Array | null;
   complete: boolean;
+  /**
+   * Inside a string (at or past minLength): the code points each allowed token adds to it (a
+   * token is allowed only if they fit in the room left before maxLength), and their maximum.
+   * One entry then serves every position in the string. Null elsewhere.
+   */
+  chars: Int32Array | null;
+  maxChars: number;
 }
 
 export interface MaskerStats {
@@ -163,7 +170,8 @@ export class JsonMasker {
 
   /** The allowed-token entry of a state (cached by its abstract key). */
   entry(st: State): Entry {
-    const key = stateKey(st, this.index.horizon);
+    const inString = stringContent(st);
+    const key = inString ? `S*${inString.top.lo0}.${inString.top.hi0}/${abstractKey(inString.rest, this.index.horizon)}` : stateKey(st, this.index.horizon);
     const hit = this.cache.get(key);
     if (hit) {
       this.stats.hits++;
@@ -174,7 +182,7 @@ export class JsonMasker {
     }
     this.stats.misses++;
     const t0 = performance.now();
-    const e = this.walk(st);
+    const e = inString ? this.walkString(inString.top, inString.rest) : this.walk(st);
     this.stats.walkMs += performance.now() - t0;
     this.cache.set(key, e);
     this.cachedIds += e.ids.length + (e.banned?.length ?? 0);
@@ -187,28 +195,42 @@ export class JsonMasker {
     return e;
   }
 
-  /** The allowed tokens from `st`: plain string content by length when `st` is inside a string, the rest by walking their bytes. */
+  /** The allowed tokens from `st`, by walking every token's bytes. */
   private walk(st: State): Entry {
     const ids: number[] = [];
     const after: number[] = [];
-    const s0 = st.length === 1 ? st[0] : null;
-    const top = s0?.top;
-    if (s0 && top instanceof StrFrame && !top.open && top.need === 0 && top.esc === 0) {
-      const { plainIds, plainLen } = this.index;
-      const below = stateMin(this.cx, [s0.rest]);
-      const room = top.hi0 - top.len;
-      for (let i = 0; i < plainIds.length; i++) {
-        const n = plainLen[i]!;
-        if (n > room) continue;
-        ids.push(plainIds[i]!);
-        after.push(Math.max(0, top.lo0 - top.len - n) + 1 + below);
-      }
-      this.walkSorted(st, this.index.nonPlain, ids, after);
-    } else {
-      this.walkSorted(st, this.index.all, ids, after);
+    this.walkSorted(st, this.index.all, ids, after);
+    return this.makeEntry(st, ids, after, null);
+  }
+
+  /**
+   * Inside a string, at or past its minLength: plain-content tokens by their length alone, the
+   * others walked from the same string with no maxLength; each token's added code points are
+   * recorded so that mask() applies maxLength for the actual position.
+   */
+  private walkString(top: StrFrame, rest: Stack | null): Entry {
+    const ids: number[] = [];
+    const after: number[] = [];
+    const chars: number[] = [];
+    const { plainIds, plainLen, bytes } = this.index;
+    const below = stateMin(this.cx, [rest]);
+    for (let i = 0; i < plainIds.length; i++) {
+      ids.push(plainIds[i]!);
+      after.push(1 + below);
+      chars.push(plainLen[i]!);
     }
+    const relaxed: State = [{ top: new StrFrame(top.lo0, Infinity, false, top.lo0, 0, 0x80, 0xbf, 0), rest }];
+    const from = ids.length;
+    this.walkSorted(relaxed, this.index.nonPlain, ids, after);
+    for (let i = from; i < ids.length; i++) chars.push(charsBeforeClose(bytes[ids[i]!]!));
+    return this.makeEntry(relaxed, ids, after, chars);
+  }
+
+  private makeEntry(st: State, ids: number[], after: number[], chars: number[] | null): Entry {
     let maxAfter = 0;
     for (const a of after) maxAfter = Math.max(maxAfter, a);
+    let maxChars = 0;
+    if (chars) for (const c of chars) maxChars = Math.max(maxChars, c);
     const V = this.index.vocabSize;
     let banned: Int32Array | null = null;
     if (ids.length > V / 2) {
@@ -218,7 +240,7 @@ export class JsonMasker {
       for (let id = 0; id < V; id++) if (!ok[id]) b.push(id);
       banned = Int32Array.from(b);
     }
-    return { ids: Int32Array.from(ids), after: Int32Array.from(after), maxAfter, banned, complete: isComplete(st) };
+    return { ids: Int32Array.from(ids), after: Int32Array.from(after), maxAfter, banned, complete: isComplete(st), chars: chars && Int32Array.from(chars), maxChars };
   }
 
   /** Walks sorted tokens' bytes from `st`: a shared prefix is stepped once, and the tokens below a dead prefix are skipped (binary search). */
@@ -290,7 +312,10 @@ export class JsonConstraint implements TokenConstraint {
 
   /** The ids allowed next, ignoring the budget (for tests and diagnostics). */
   allowedIds(): Int32Array {
-    return this.masker.entry(this.state).ids;
+    const e = this.masker.entry(this.state);
+    if (!e.chars) return e.ids;
+    const top = this.state[0]!.top as StrFrame;
+    return e.ids.filter((_, i) => e.chars![i]! <= top.hi0 - top.len);
   }
 
   get finished(): boolean {
@@ -306,7 +331,11 @@ export class JsonConstraint implements TokenConstraint {
     const e = this.masker.entry(this.state);
     const budget = remaining - 1; // tokens left after this one
     const eos = e.complete ? this.stopIds.filter((id) => id < logits.length) : [];
-    if (budget >= e.maxAfter && e.banned && eos.length === 0) {
+    // Inside a string: the room left before maxLength.
+    const top = e.chars ? (this.state[0]!.top as StrFrame) : null;
+    const room = top ? top.hi0 - top.len : Infinity;
+    const tight = budget < e.maxAfter || room < e.maxChars;
+    if (!tight && e.banned && eos.length === 0) {
       // Most tokens allowed: ban the few others.
       const banned = e.banned;
       for (let i = 0; i < banned.length; i++) logits[banned[i]!] = -Infinity;
@@ -319,9 +348,8 @@ export class JsonConstraint implements TokenConstraint {
       this.vals = new Float32Array(cap);
     }
     let m = 0;
-    const tight = budget < e.maxAfter;
     for (let i = 0; i < e.ids.length; i++) {
-      if (tight && e.after[i]! > budget) continue;
+      if (tight && (e.after[i]! > budget || (e.chars !== null && e.chars[i]! > room))) continue;
       const id = e.ids[i]!;
       this.allowed[m] = id;
       this.vals[m++] = logits[id]!;
@@ -346,6 +374,29 @@ export class JsonConstraint implements TokenConstraint {
     if (next.length === 0) throw new UsageError(`constrained decoding: token ${id} does not continue the JSON value`);
     this.state = next;
   }
+}
+
+/** A state that is one stack writing string content (no escape or UTF-8 sequence open) at or past minLength, else null. */
+function stringContent(st: State): { top: StrFrame; rest: Stack | null } | null {
+  if (st.length !== 1) return null;
+  const s = st[0]!;
+  const top = s?.top;
+  if (!s || !(top instanceof StrFrame) || top.open || top.need !== 0 || top.esc !== 0 || top.len < top.lo0) return null;
+  return { top, rest: s.rest };
+}
+
+/** Code points a token adds to a string it starts inside (up to an unescaped closing quote); a trailing backslash counts as the character it starts. */
+function charsBeforeClose(b: Uint8Array): number {
+  let n = 0;
+  let esc = false;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (esc) esc = false;
+    else if (c === 0x5c) (esc = true), n++;
+    else if (c === 0x22) break;
+    else if (c < 0x80 || c >= 0xc0) n++;
+  }
+  return n;
 }
 
 function sharesPrefix(a: Uint8Array, b: Uint8Array, d: number): boolean {
