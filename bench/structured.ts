@@ -10,7 +10,8 @@
 //        [--vocab 8192,151936] [--mode schema|json_object] [--threads N] [--json]
 //
 // "cold": the first constrained run of the schema (every new state walks the
-// vocabulary). "warm": later runs, the masks of states seen before cached (a
+// vocabulary), after a short run on another grammar has warmed the code (JIT),
+// as on a server answering its first request with this schema. "warm": later runs, the masks of states seen before cached (a
 // server answering the same schema again). Random weights make the worst
 // case: the model never closes a value itself, so strings and arrays run
 // until the budget steers them shut. Needs the devDependency
@@ -20,6 +21,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 
+import type { TokenConstraint } from "../src/infer/constraint.ts";
 import { generateWithStats } from "../src/infer/generate.ts";
 import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../src/infer/json-schema/index.ts";
 import { createModel, presetConfig } from "../src/models/index.ts";
@@ -75,26 +77,53 @@ for (const V of vocabs) {
   const config = presetConfig(preset, V);
   const model = createModel(config, 1);
   const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
+  let constraintMs = 0;
+  /** A constraint whose mask() and accept() time is added to constraintMs. */
+  const timedConstraint = (): TokenConstraint => {
+    const c = masker.constraint([]);
+    return {
+      mask: (l, r) => {
+        const t = performance.now();
+        const x = c.mask(l, r);
+        constraintMs += performance.now() - t;
+        return x;
+      },
+      accept: (id) => {
+        const t = performance.now();
+        c.accept(id);
+        constraintMs += performance.now() - t;
+      },
+      get finished() {
+        return c.finished;
+      },
+      minTokens: c.minTokens,
+    };
+  };
   const run = async (constrained: boolean) => {
+    constraintMs = 0;
     const { results, stats } = await generateWithStats(model, [prompt], {
       maxTokens: tokens,
       sampling: { temperature: 1 },
       seed: 5,
-      constraints: constrained ? [masker.constraint([])] : undefined,
+      constraints: constrained ? [timedConstraint()] : undefined,
     });
     if (constrained) JSON.parse(new TextDecoder().decode(tok.decodeBytes(results[0]!.ids))); // the output really is JSON
-    return { tokensPerSecond: stats.decodeTokens / stats.decodeSeconds, decodeTokens: stats.decodeTokens };
+    return { tokensPerSecond: stats.decodeTokens / stats.decodeSeconds, decodeTokens: stats.decodeTokens, constraintMsPerToken: constraintMs / (stats.decodeTokens + 1) };
   };
   await run(false); // warm-up (kernels, arena)
+  // Warm the recogniser's code on another grammar, so "cold" is a new schema on a running server.
+  await generateWithStats(model, [prompt], { maxTokens: 32, seed: 1, constraints: [new JsonMasker(jsonObjectGrammar(), index).constraint([])] });
   const cold = await run(true);
   const coldStats = { ...masker.stats };
   const free: number[] = [];
   const warm: number[] = [];
+  const warmMs: number[] = [];
   let warmTokens = 0;
   for (let r = 0; r < rounds; r++) {
     free.push((await run(false)).tokensPerSecond);
     const w = await run(true);
     warm.push(w.tokensPerSecond);
+    warmMs.push(w.constraintMsPerToken);
     warmTokens = w.decodeTokens;
   }
   const row = {
@@ -105,6 +134,10 @@ for (const V of vocabs) {
     constrainedColdTokensPerSecond: +cold.tokensPerSecond.toFixed(1),
     coldRatio: +(cold.tokensPerSecond / median(free)).toFixed(3),
     constrainedDecodeTokens: warmTokens,
+    // The constraint's own time (mask + accept) per token, beside the free decode time per token: steadier than tok/s on a loaded machine.
+    freeMsPerToken: +(1000 / median(free)).toFixed(2),
+    constraintMsPerTokenWarm: +median(warmMs).toFixed(3),
+    constraintMsPerTokenCold: +cold.constraintMsPerToken.toFixed(3),
     indexBuildMs: +indexMs.toFixed(0),
     coldMisses: coldStats.misses, coldWalkMs: +coldStats.walkMs.toFixed(0),
     totalHits: masker.stats.hits, totalMisses: masker.stats.misses, cacheEntries: masker.stats.entries,
@@ -113,6 +146,7 @@ for (const V of vocabs) {
   if (!v.json) {
     console.log(`structured output, ${preset} (random weights, d=${config.dModel}, ${config.nLayers} layers), vocab ${V}, ${mode}, ${tokens} tokens, temperature 1`);
     console.log(`  free: ${row.freeTokensPerSecond} tok/s   constrained warm: ${row.constrainedWarmTokensPerSecond} tok/s (ratio ${row.warmRatio})   cold: ${row.constrainedColdTokensPerSecond} tok/s (ratio ${row.coldRatio})`);
+    console.log(`  constraint time per token: warm ${row.constraintMsPerTokenWarm} ms, cold ${row.constraintMsPerTokenCold} ms; free decode ${row.freeMsPerToken} ms per token`);
     console.log(`  vocabulary index ${row.indexBuildMs} ms; cold run: ${row.coldMisses} mask misses, ${row.coldWalkMs} ms walking; all runs: ${row.totalHits} hits / ${row.totalMisses} misses`);
   }
   console.log(JSON.stringify(row));

@@ -209,24 +209,31 @@ export class JsonMasker {
    * recorded so that mask() applies maxLength for the actual position.
    */
   private walkString(top: StrFrame, rest: Stack | null): Entry {
-    const ids: number[] = [];
-    const after: number[] = [];
-    const chars: number[] = [];
     const { plainIds, plainLen, bytes } = this.index;
     const below = stateMin(this.cx, [rest]);
-    for (let i = 0; i < plainIds.length; i++) {
-      ids.push(plainIds[i]!);
-      after.push(1 + below);
-      chars.push(plainLen[i]!);
-    }
     const relaxed: State = [{ top: new StrFrame(top.lo0, Infinity, false, top.lo0, 0, 0x80, 0xbf, 0), rest }];
-    const from = ids.length;
-    this.walkSorted(relaxed, this.index.nonPlain, ids, after);
-    for (let i = from; i < ids.length; i++) chars.push(charsBeforeClose(bytes[ids[i]!]!));
+    const more: number[] = [];
+    const moreAfter: number[] = [];
+    this.walkSorted(relaxed, this.index.nonPlain, more, moreAfter);
+    const P = plainIds.length;
+    const ids = new Int32Array(P + more.length);
+    const after = new Int32Array(P + more.length);
+    const chars = new Int32Array(P + more.length);
+    ids.set(plainIds);
+    after.fill(1 + below, 0, P);
+    chars.set(plainLen);
+    for (let i = 0; i < more.length; i++) {
+      ids[P + i] = more[i]!;
+      after[P + i] = moreAfter[i]!;
+      chars[P + i] = charsBeforeClose(bytes[more[i]!]!);
+    }
     return this.makeEntry(relaxed, ids, after, chars);
   }
 
-  private makeEntry(st: State, ids: number[], after: number[], chars: number[] | null): Entry {
+  private makeEntry(st: State, idList: ArrayLike<number>, afterList: ArrayLike<number>, charList: ArrayLike<number> | null): Entry {
+    const ids = idList instanceof Int32Array ? idList : Int32Array.from(idList);
+    const after = afterList instanceof Int32Array ? afterList : Int32Array.from(afterList);
+    const chars = charList === null ? null : charList instanceof Int32Array ? charList : Int32Array.from(charList);
     let maxAfter = 0;
     for (const a of after) maxAfter = Math.max(maxAfter, a);
     let maxChars = 0;
@@ -240,7 +247,7 @@ export class JsonMasker {
       for (let id = 0; id < V; id++) if (!ok[id]) b.push(id);
       banned = Int32Array.from(b);
     }
-    return { ids: Int32Array.from(ids), after: Int32Array.from(after), maxAfter, banned, complete: isComplete(st), chars: chars && Int32Array.from(chars), maxChars };
+    return { ids, after, maxAfter, banned, complete: isComplete(st), chars, maxChars };
   }
 
   /** Walks sorted tokens' bytes from `st`: a shared prefix is stepped once, and the tokens below a dead prefix are skipped (binary search). */
