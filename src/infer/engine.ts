@@ -25,6 +25,7 @@ import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { GenerateResult } from "./generate.ts";
 import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
+import { MAX_TOP_LOGPROBS, logSumExp, topLogprobs, type TokenLogprob } from "./logprobs.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 
@@ -52,8 +53,18 @@ export interface EngineRequest {
   stopTokenIds?: readonly number[];
   /** Token-id sequences that end the generation, removed from `ids`; a partial match is held back from onToken. */
   stopSequences?: readonly (readonly number[])[];
-  /** Each output token once certain (never a stop token or a matched stop sequence). Return false to stop (finishReason "stop"). */
-  onToken?: (id: number) => void | boolean;
+  /**
+   * Each output token once certain (never a stop token or a matched stop sequence), with its
+   * log-probability when `logprobs` is set. Return false to stop (finishReason "stop").
+   */
+  onToken?: (id: number, logprob?: TokenLogprob) => void | boolean;
+  /**
+   * Report each output token's log-probability under the model's raw logits (before sampling
+   * filters and any constraint) with this many most likely alternatives (0..20). Undefined: off.
+   */
+  logprobs?: number;
+  /** Also the prompt tokens' log-probabilities (result.promptLogprobs; for `echo`). */
+  promptLogprobs?: boolean;
   /** Abort to cancel: a queued request leaves the queue at once, a running one before the next decode step (finishReason "cancelled"). */
   signal?: AbortSignal;
   /**
@@ -83,9 +94,13 @@ interface Job extends TokenStream {
   sampler: Sampler;
   stopIds: ReadonlySet<number>;
   stopSeqs: readonly (readonly number[])[];
-  onToken?: (id: number) => void | boolean;
+  onToken?: (id: number, logprob?: TokenLogprob) => void | boolean;
   signal?: AbortSignal;
   constraint?: TokenConstraint;
+  /** Alternatives per token when log-probabilities are on (else undefined), the sampled tokens' entries, the prompt's. */
+  topN?: number;
+  lps: TokenLogprob[];
+  promptLps?: (TokenLogprob | null)[];
   /** An error thrown by onToken: the request rejects with it. */
   error?: unknown;
   startedAt: number;
@@ -261,6 +276,9 @@ export class Engine {
       if (!Array.isArray(s) || s.length === 0) throw new UsageError(`stop sequence ${i} must be a non-empty array of token ids`);
       s.forEach((id) => checkId(id, `stop sequence ${i}`));
     });
+    if (req.logprobs !== undefined && (!Number.isInteger(req.logprobs) || req.logprobs < 0 || req.logprobs > MAX_TOP_LOGPROBS)) {
+      throw new UsageError(`logprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}] (the alternatives per token), got ${req.logprobs}`);
+    }
     const limit = req.maxTokens ?? C - prompt.length;
     if (req.constraint && req.constraint.minTokens > limit) {
       throw new UsageError(`max_tokens is ${limit}, but the shortest output the response format allows takes ${req.constraint.minTokens} tokens`, { hint: "raise max_tokens (or simplify the schema)" });
@@ -284,6 +302,9 @@ export class Engine {
       onToken: req.onToken,
       signal: req.signal,
       constraint: req.constraint,
+      topN: req.logprobs ?? (req.promptLogprobs ? 0 : undefined),
+      lps: [],
+      promptLps: req.promptLogprobs ? [null] : undefined,
       finish: null,
       startedAt: 0,
       resolve,
@@ -298,7 +319,12 @@ export class Engine {
     j.unlisten();
     this.counters.completed++;
     if (j.error !== undefined) j.reject(j.error);
-    else j.resolve({ ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled });
+    else {
+      const r: GenerateResult = { ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled };
+      if (j.topN !== undefined) r.logprobs = j.lps.slice(0, j.out.length);
+      if (j.promptLps) r.promptLogprobs = j.promptLps;
+      j.resolve(r);
+    }
     this.changed();
   }
 
@@ -360,6 +386,10 @@ export class Engine {
       // ids (1, L) into slot `slot`; logits (L, V)
       const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero).data;
       this.counters.prefillTokens += L;
+      if (j.promptLps) {
+        // Row p predicts prompt token p + 1.
+        for (let p = 0; p + 1 < L; p++) j.promptLps.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
+      }
       this.sampleAndAccept(j, logits.subarray((L - 1) * V, L * V));
       if (j.finish !== null) this.compact();
     }
@@ -416,10 +446,11 @@ export class Engine {
       return true;
     }
     while (j.emitted < end) {
-      const id = j.out[j.emitted++]!;
+      const k = j.emitted++;
+      const id = j.out[k]!;
       let more: void | boolean;
       try {
-        more = cb(id);
+        more = cb(id, j.topN !== undefined ? j.lps[k] : undefined);
       } catch (e) {
         j.error = e;
         return false;
@@ -437,6 +468,10 @@ export class Engine {
   /** Picks the next token from a logits row (V), through the job's constraint if it has one, and records it. */
   private sampleAndAccept(j: Job, row: Float32Array): void {
     const c = j.constraint;
+    // Log-probabilities from the raw row, before a constraint masks it (the chosen id is never masked).
+    const V = this.model.config.vocabSize;
+    const lse = j.topN !== undefined ? logSumExp(row, V) : 0;
+    const top = j.topN !== undefined ? topLogprobs(row, V, j.topN, lse) : undefined;
     let id = -1;
     if (c) {
       id = c.mask(row, j.limit - j.sampled);
@@ -444,10 +479,18 @@ export class Engine {
     }
     if (id < 0) id = j.sampler.sample(row, j.history);
     c?.accept(id);
+    if (top) j.lps.push({ id, logprob: row[id]! - lse, top });
     this.accept(j, id);
     // A complete value ends the request as "stop", also when it used the last token of the budget.
     if (c?.finished && j.finish === null) this.finish(j, "stop");
     else if (c?.finished && j.finish === "length") j.finish = "stop";
+  }
+
+  /** The log-probability of `id` under a raw logits row (V), with the n most likely tokens. */
+  private logprobOf(row: Float32Array, id: number, n: number): TokenLogprob {
+    const V = this.model.config.vocabSize;
+    const lse = logSumExp(row, V);
+    return { id, logprob: row[id]! - lse, top: topLogprobs(row, V, n, lse) };
   }
 
   /** Records a sampled token; marks the job finished when it should stop. */

@@ -25,6 +25,7 @@ import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
+import type { TokenLogprob } from "./logprobs.ts";
 import { Sampler, argmax, type SamplingOptions } from "./sampler.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 
@@ -68,6 +69,10 @@ export interface GenerateResult {
   promptTokens: number;
   /** Tokens sampled, including a stop token or stop sequence left out of `ids`. */
   completionTokens: number;
+  /** With the engine's `logprobs` option: one entry per id of `ids`. */
+  logprobs?: TokenLogprob[];
+  /** With the engine's `promptLogprobs` option: one entry per prompt token (null for the first, which has no context). */
+  promptLogprobs?: (TokenLogprob | null)[];
 }
 
 export interface GenerateStats {
