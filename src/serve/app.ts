@@ -17,7 +17,7 @@ import type { ServerResponse } from "node:http";
 
 import { isSlmError, OverloadedError } from "../errors.ts";
 import type { ServedAssistant, CitationJson } from "./assistant.ts";
-import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend } from "./backend.ts";
+import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, TextLogprob } from "./backend.ts";
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
 import {
   chatInput,
@@ -311,6 +311,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
     let generate = (r: GenerationRequest) => backend.generate(r);
     let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean }) | undefined;
+    // Log-probabilities: chat `logprobs: true` (+ `top_logprobs`), completions `logprobs: N` (+ `echo` for the prompt's).
+    if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true) return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
+    const topN = kind === "chat" ? (body.logprobs === true ? (body.top_logprobs ?? 0) : undefined) : (body.logprobs ?? undefined);
+    if (asking && topN !== undefined) return sendError(reply, 400, `the model "${asking.id}" does not report logprobs (its answers are often extracts, not samples)`, "invalid_request", "logprobs");
     if (asking && responseFormat) return sendError(reply, 400, `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`, "invalid_request", "response_format");
     if (asking) {
       const messages = input.kind === "chat" ? input.messages : [];
@@ -340,7 +344,29 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const echo = kind === "text" && body.echo === true && input.kind === "text" ? input.prompt : "";
     const ctl = requestControl(reply.raw, timeoutMs);
     const t0 = performance.now();
-    const genReq: GenerationRequest = { input, maxTokens, stop, sampling, responseFormat, signal: ctl.signal };
+    const promptLogprobs = kind === "text" && echo !== "" && topN !== undefined;
+    const genReq: GenerationRequest = { input, maxTokens, stop, sampling, responseFormat, logprobs: topN, promptLogprobs, signal: ctl.signal };
+    // OpenAI's shapes: chat {content: [{token, logprob, bytes, top_logprobs}], refusal}; completions
+    // {tokens, token_logprobs, top_logprobs: {token: logprob}, text_offset} (offsets continue across stream chunks).
+    let textOffset = 0;
+    const chatLogprobs = (e: TextLogprob[]) => ({
+      content: e.map((x) => ({ token: x.token, logprob: x.logprob, bytes: x.bytes, top_logprobs: x.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) })),
+      refusal: null,
+    });
+    const textLogprobs = (e: TextLogprob[]) => {
+      const offsets = e.map((x) => {
+        const o = textOffset;
+        textOffset += x.token.length;
+        return o;
+      });
+      return {
+        tokens: e.map((x) => x.token),
+        token_logprobs: e.map((x) => x.logprob),
+        top_logprobs: e.map((x) => (x.logprob === null ? null : Object.fromEntries(x.top.map((t) => [t.token, t.logprob])))),
+        text_offset: offsets,
+      };
+    };
+    const logprobsOf = (e: TextLogprob[] | undefined) => (topN === undefined ? null : kind === "chat" ? chatLogprobs(e ?? []) : textLogprobs(e ?? []));
 
     const account = (r: GenerationResult) => {
       metrics.promptTokens.inc({ endpoint }, r.promptTokens);
@@ -364,10 +390,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           return sendError(reply, c.status, c.message, c.code);
         }
         const text = echo + r.text;
+        const lps = logprobsOf([...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])]);
         const choice =
           kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: r.finishReason }
-            : { index: 0, text, logprobs: null, finish_reason: r.finishReason };
+            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: lps, finish_reason: r.finishReason }
+            : { index: 0, text, logprobs: lps, finish_reason: r.finishReason };
         return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: modelId, choices: [choice], usage: usage(r), ...citationsOf?.(r.text) });
       }
 
@@ -379,10 +406,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const write = (data: unknown) => {
         if (!ctl.gone() && !raw.writableEnded) raw.write(`data: ${JSON.stringify(data)}\n\n`);
       };
-      const chunk = (delta: string | null, finish: string | null) =>
+      let streamedLps = 0;
+      const chunk = (delta: string | null, finish: string | null, lps: TextLogprob[] | undefined = undefined) =>
         kind === "chat"
-          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }] }
-          : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }] };
+          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] }
+          : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] };
       const start = () => {
         if (started) return;
         started = true;
@@ -398,11 +426,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       };
       const r = await generate({
         ...genReq,
-        onText: (delta) => {
+        onText: (delta, lps) => {
           if (delta.length === 0) return;
           if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
           start();
-          write(chunk(delta, null));
+          if (lps) streamedLps += lps.length;
+          // Streamed completions with echo: the prompt's log-probabilities come with the last chunk (they are known at the end).
+          write(chunk(delta, null, topN === undefined ? undefined : (lps ?? [])));
         },
       });
       account(r);
@@ -420,7 +450,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       }
       start();
       // The assistant's citations ride on the final chunk (the one with finish_reason): only the whole text says which [n] it used.
-      write({ ...chunk(null, r.finishReason), ...citationsOf?.(r.text) });
+      // The last chunk carries the entries of tokens whose text came out empty (and the prompt's, with echo).
+      const rest = topN === undefined ? undefined : [...(r.promptLogprobs ?? []), ...(r.logprobs ?? []).slice(streamedLps)];
+      write({ ...chunk(null, r.finishReason, rest), ...citationsOf?.(r.text) });
       if (body.stream_options?.include_usage) write({ id, object, created, model: modelId, choices: [], usage: usage(r) });
       raw.end("data: [DONE]\n\n");
       return;

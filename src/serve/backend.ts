@@ -50,6 +50,15 @@ export type GenerationInput =
  */
 export type ResponseFormat = { type: "json_object" } | { type: "json_schema"; schema: unknown };
 
+/** A token's log-probability as text: its decoded text (lossy for a partial UTF-8 character), its bytes, and the most likely alternatives. */
+export interface TextLogprob {
+  token: string;
+  bytes: number[];
+  /** Null for the first prompt token (nothing precedes it). */
+  logprob: number | null;
+  top: { token: string; bytes: number[]; logprob: number }[];
+}
+
 export interface GenerationRequest {
   input: GenerationInput;
   /** Most tokens to generate; undefined = until a stop or the context is full. */
@@ -59,10 +68,14 @@ export interface GenerationRequest {
   sampling: SamplingParams;
   /** Undefined: free text. */
   responseFormat?: ResponseFormat;
+  /** Report output tokens' log-probabilities with this many alternatives each (0..20). Undefined: off. */
+  logprobs?: number;
+  /** Also the prompt tokens' log-probabilities (completions with echo). */
+  promptLogprobs?: boolean;
   /** Aborted on client disconnect, timeout or shutdown: the generation stops (finishReason "cancelled"). */
   signal?: AbortSignal;
-  /** Streaming: called with each new piece of text as it becomes final (stop strings already removed). */
-  onText?: (delta: string) => void;
+  /** Streaming: called with each new piece of text as it becomes final (stop strings already removed), with the log-probabilities of the tokens it completes when asked for. */
+  onText?: (delta: string, logprobs?: TextLogprob[]) => void;
 }
 
 export interface GenerationResult {
@@ -70,6 +83,10 @@ export interface GenerationResult {
   finishReason: "stop" | "length" | "cancelled";
   promptTokens: number;
   completionTokens: number;
+  /** With `logprobs`: every output token's entry (those streamed with onText first, then any whose text came out empty). */
+  logprobs?: TextLogprob[];
+  /** With `promptLogprobs`: one entry per prompt token. */
+  promptLogprobs?: TextLogprob[];
 }
 
 export interface EmbeddingResult {

@@ -14,13 +14,14 @@ import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
 import { MaskerCache } from "../infer/json-schema/index.ts";
+import type { TokenLogprob } from "../infer/logprobs.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
 import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, type Tokenizer } from "../tokenizer/index.ts";
 import type {
-  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard,
+  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
 } from "./backend.ts";
 
 /** Default for close(): how long running requests may take to finish before they are cancelled. */
@@ -139,6 +140,11 @@ export class LocalBackend implements InferenceBackend {
     if (req.signal?.aborted) ac.abort();
     const timer = this.timeoutMs !== undefined ? setTimeout(onAbort, this.timeoutMs) : undefined;
 
+    if (req.logprobs !== undefined && (typeof req.logprobs !== "number" || !Number.isInteger(req.logprobs))) throw new UsageError("logprobs must be an integer (alternatives per token)");
+    const wantLps = req.logprobs !== undefined || req.promptLogprobs === true;
+    // Log-probabilities wait here until the text of their token is delivered, then go out with it.
+    const pendingLps: TextLogprob[] = [];
+    const sentLps: TextLogprob[] = [];
     const dec = this.tok.createStreamDecoder({ skipSpecialTokens: true });
     // Plain "User:" turn markers could occur inside a JSON string; a constrained reply ends where its value does.
     const stopper = new TextStopper(chat && !this.useTemplate && !constraint ? [...stop, ...PLAIN_CHAT_STOPS] : stop);
@@ -152,7 +158,9 @@ export class LocalBackend implements InferenceBackend {
       }
       if (piece.length === 0) return;
       text += piece;
-      req.onText?.(piece);
+      const lps = wantLps ? pendingLps.splice(0) : undefined;
+      if (lps) sentLps.push(...lps);
+      req.onText?.(piece, lps);
     };
     const decode = (id: number) => {
       try {
@@ -164,22 +172,41 @@ export class LocalBackend implements InferenceBackend {
     try {
       const r = await this.engine.submit({
         prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal, stopTokenIds, constraint,
-        onToken: (id) => {
+        logprobs: wantLps ? (req.logprobs ?? 0) : undefined,
+        promptLogprobs: req.promptLogprobs === true,
+        onToken: (id, lp) => {
+          if (lp) pendingLps.push(this.textLogprob(lp));
           deliver(stopper.push(decode(id)));
           if (stopper.stopped) return false;
         },
       });
       if (!stopper.stopped) deliver(stopper.push(dec.flush()) + stopper.flush());
-      return {
+      const out: GenerationResult = {
         text,
         finishReason: stopper.stopped ? "stop" : r.finishReason,
         promptTokens: r.promptTokens,
         completionTokens: r.completionTokens,
       };
+      // Tokens whose text came out empty keep their entries; those cut by a stop string do not.
+      if (req.logprobs !== undefined) out.logprobs = stopper.stopped ? sentLps : [...sentLps, ...pendingLps];
+      if (req.promptLogprobs && r.promptLogprobs) {
+        out.promptLogprobs = r.promptLogprobs.map((lp, p) => (lp ? this.textLogprob(lp) : { ...this.tokenText(prompt[p]!), logprob: null, top: [] }));
+      }
+      return out;
     } finally {
       if (timer) clearTimeout(timer);
       req.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** A token's text (its bytes decoded; a partial UTF-8 character shows as U+FFFD) and bytes. */
+  private tokenText(id: number): { token: string; bytes: number[] } {
+    const b = this.tok.idToBytes(id) ?? new Uint8Array(0);
+    return { token: new TextDecoder().decode(b), bytes: Array.from(b) };
+  }
+
+  private textLogprob(lp: TokenLogprob): TextLogprob {
+    return { ...this.tokenText(lp.id), logprob: lp.logprob, top: lp.top.map((t) => ({ ...this.tokenText(t.id), logprob: t.logprob })) };
   }
 
   async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {

@@ -1,7 +1,7 @@
 // Request schemas of the OpenAI-compatible endpoints (zod), and the step from a
 // validated body to the backend's GenerationRequest. Fields we do not use are
 // tolerated, as OpenAI's API tolerates them; fields we cannot honour (n > 1,
-// logprobs, token-id prompts) are rejected with a message naming the field.
+// token-id prompts) are rejected with a message naming the field.
 // Knows nothing about HTTP or the model: the app checks the model id and the
 // context length against the backend's card.
 import { z } from "zod";
@@ -92,7 +92,8 @@ export const chatRequestSchema = z.object(
     messages: z.array(message, { error: (i) => (i.input === undefined ? "messages is required" : "messages must be an array") }).min(1, "messages must not be empty"),
     max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
     max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
-    logprobs: optNull(z.literal(false, { error: "logprobs is not supported" })),
+    logprobs: optNull(z.boolean({ error: "logprobs must be a boolean" })),
+    top_logprobs: optNull(int("top_logprobs").min(0, "top_logprobs must be >= 0").max(20, "top_logprobs must be <= 20")),
     tools: optNull(z.array(z.unknown()).max(0, "tools are not supported")),
     response_format: responseFormatField,
     ...samplingFields,
@@ -109,7 +110,7 @@ export const completionRequestSchema = z.object(
     max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
     echo: optNull(z.boolean({ error: "echo must be a boolean" })),
     suffix: optNull(z.string({ error: "suffix must be a string" }).max(0, "suffix is not supported")),
-    logprobs: optNull(z.null({ error: "logprobs is not supported" })),
+    logprobs: optNull(int("logprobs").min(0, "logprobs must be >= 0").max(5, "logprobs must be <= 5 (the most likely tokens listed per position)")),
     best_of: optNull(int("best_of").min(1).max(1, "best_of must be 1")),
     // An extension beyond OpenAI's completions API (as vLLM accepts it): the same response_format as chat.
     response_format: responseFormatField,
