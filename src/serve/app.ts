@@ -19,6 +19,7 @@ import { isSlmError, OverloadedError } from "../errors.ts";
 import type { ServedAssistant, CitationJson } from "./assistant.ts";
 import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, TextLogprob } from "./backend.ts";
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
+import { allowedTools, callSchema, forcedCallPrefix, parseForcedCall, parseToolCalls, toolMessages, type ParsedCall, type Tool, type ToolChoice } from "./tools.ts";
 import {
   chatInput,
   chatRequestSchema,
@@ -305,7 +306,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     let input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
     let stop = stopsOf(body);
     const sampling = samplingOf(body);
-    const responseFormat = responseFormatOf(body);
+    let responseFormat = responseFormatOf(body);
     const endpoint = kind === "chat" ? "chat" : "completions";
     const modelId = asking ? asking.id : card.id;
     // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
@@ -315,6 +316,28 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true) return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
     const topN = kind === "chat" ? (body.logprobs === true ? (body.top_logprobs ?? 0) : undefined) : (body.logprobs ?? undefined);
     if (asking && topN !== undefined) return sendError(reply, 400, `the model "${asking.id}" does not report logprobs (its answers are often extracts, not samples)`, "invalid_request", "logprobs");
+    // Function calling (src/serve/tools.ts): tools into the prompt, a forced call constrained to its schema.
+    const tools: Tool[] = kind === "chat" ? ((body.tools ?? []) as Tool[]) : [];
+    const toolChoice: ToolChoice = kind === "chat" ? ((body.tool_choice as ToolChoice | undefined) ?? (tools.length > 0 ? "auto" : "none")) : "none";
+    if (tools.length === 0 && toolChoice !== "none" && kind === "chat" && body.tool_choice !== undefined) return sendError(reply, 400, `tool_choice is ${JSON.stringify(toolChoice)}, but the request has no tools`, "invalid_request", "tool_choice");
+    if (asking && tools.length > 0) return sendError(reply, 400, `the model "${asking.id}" answers from its documents; tools are not supported for it`, "invalid_request", "tools");
+    const callTools = allowedTools(tools, toolChoice);
+    const forcedCall = toolChoice === "required" || typeof toolChoice === "object";
+    if (forcedCall && responseFormat) return sendError(reply, 400, "response_format cannot be combined with a required tool call (the call's arguments follow the function's parameters)", "invalid_request", "response_format");
+    const fmt = card.toolCallFormat;
+    if (!asking && input.kind === "chat" && (tools.length > 0 || input.messages.some((m) => m.tool_calls || m.role === "tool"))) {
+      const tm = toolMessages(input.messages, toolChoice === "none" ? [] : tools, card.toolTemplate);
+      input = { kind: "chat", messages: tm.messages, templateVars: tm.extra, prefix: forcedCall && forcedCallPrefix(fmt) ? forcedCallPrefix(fmt) : undefined };
+      if (forcedCall) responseFormat = { type: "json_schema", schema: callSchema(callTools, fmt) };
+    }
+    /** The reply as OpenAI message fields: tool calls parsed out when tools are in play. */
+    const replyOf = (text: string): { content: string | null; tool_calls?: { id: string; type: "function"; function: ParsedCall }[] } => {
+      if (callTools.length === 0) return { content: text };
+      const calls = forcedCall ? [parseForcedCall(text, callTools, fmt)].filter((c): c is ParsedCall => c !== null) : parseToolCalls(text, callTools, fmt).calls;
+      if (calls.length === 0) return { content: text };
+      const content = forcedCall ? null : parseToolCalls(text, callTools, fmt).content;
+      return { content, tool_calls: calls.map((c) => ({ id: newId("call").replace("call-", "call_"), type: "function", function: c })) };
+    };
     if (asking && responseFormat) return sendError(reply, 400, `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`, "invalid_request", "response_format");
     if (asking) {
       const messages = input.kind === "chat" ? input.messages : [];
@@ -391,9 +414,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         }
         const text = echo + r.text;
         const lps = logprobsOf([...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])]);
+        const msg = kind === "chat" ? replyOf(text) : { content: text };
         const choice =
           kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: lps, finish_reason: r.finishReason }
+            ? { index: 0, message: { role: "assistant", ...msg, refusal: null }, logprobs: lps, finish_reason: msg.tool_calls ? "tool_calls" : r.finishReason }
             : { index: 0, text, logprobs: lps, finish_reason: r.finishReason };
         return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: modelId, choices: [choice], usage: usage(r), ...citationsOf?.(r.text) });
       }
@@ -424,9 +448,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         if (kind === "chat") write({ id, object, created, model: modelId, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
         if (echo) write(chunk(echo, null));
       };
+      // With tools in play a reply is text or calls, known only at its end: it is sent whole then.
+      const buffered = callTools.length > 0;
       const r = await generate({
         ...genReq,
-        onText: (delta, lps) => {
+        onText: buffered ? undefined : (delta, lps) => {
           if (delta.length === 0) return;
           if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
           start();
@@ -452,7 +478,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       // The assistant's citations ride on the final chunk (the one with finish_reason): only the whole text says which [n] it used.
       // The last chunk carries the entries of tokens whose text came out empty (and the prompt's, with echo).
       const rest = topN === undefined ? undefined : [...(r.promptLogprobs ?? []), ...(r.logprobs ?? []).slice(streamedLps)];
-      write({ ...chunk(null, r.finishReason, rest), ...citationsOf?.(r.text) });
+      let finishReason: string = r.finishReason;
+      if (buffered) {
+        const msg = replyOf(r.text);
+        if (msg.content) write(chunk(msg.content, null));
+        if (msg.tool_calls) {
+          const delta = { tool_calls: msg.tool_calls.map((c, index) => ({ index, ...c })) };
+          write({ id, object, created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+          finishReason = "tool_calls";
+        }
+      }
+      write({ ...chunk(null, finishReason, rest), ...citationsOf?.(r.text) });
       if (body.stream_options?.include_usage) write({ id, object, created, model: modelId, choices: [], usage: usage(r) });
       raw.end("data: [DONE]\n\n");
       return;

@@ -24,6 +24,10 @@ export interface ModelCard {
   quantization: string;
   /** Whether chat prompts use the tokenizer's chat template (else plain "User:/Assistant:" turns). */
   chatTemplate: boolean;
+  /** Whether the chat template renders a `tools` variable (else tools get the default rendering of src/serve/tools.ts). */
+  toolTemplate: boolean;
+  /** How the model writes function calls: "hermes" (<tool_call> JSON, also the default) or "llama3" (a bare JSON object). */
+  toolCallFormat: "hermes" | "llama3";
   /** Unix seconds when the server loaded it. */
   created: number;
 }
@@ -40,7 +44,8 @@ export interface SamplingParams {
 }
 
 export type GenerationInput =
-  | { kind: "chat"; messages: ChatMessage[] }
+  /** `templateVars`: extra chat-template variables (e.g. `tools`); `prefix`: text that starts the reply, part of the prompt. */
+  | { kind: "chat"; messages: ChatMessage[]; templateVars?: Record<string, unknown>; prefix?: string }
   | { kind: "text"; prompt: string };
 
 /**

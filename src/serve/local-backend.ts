@@ -19,7 +19,7 @@ import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
-import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, type Tokenizer } from "../tokenizer/index.ts";
+import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
 import type {
   BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
 } from "./backend.ts";
@@ -59,6 +59,8 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
     kvHeads: c.nKvHeads,
     quantization: "F32", // weights are held as float32 in memory, whatever the file stored
     chatTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) : false,
+    toolTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) && templateRendersTools(m.tokenizer) : false,
+    toolCallFormat: m.tokenizer && hasChatTemplate(m.tokenizer) ? toolCallFormat(m.tokenizer) : "hermes",
     created: Math.floor(Date.now() / 1000),
   };
 }
@@ -101,7 +103,11 @@ export class LocalBackend implements InferenceBackend {
     let ids: number[];
     if (input.kind === "chat") {
       if (!Array.isArray(input.messages) || input.messages.length === 0) throw new UsageError("messages must be a non-empty array of {role, content}");
-      ids = chatPromptIds(this.tok, input.messages, this.useTemplate);
+      ids = chatPromptIds(this.tok, input.messages, this.useTemplate, input.templateVars);
+      if (input.prefix !== undefined) {
+        if (typeof input.prefix !== "string") throw new UsageError("prefix must be a string");
+        ids = ids.concat(this.tok.encode(input.prefix, { addSpecialTokens: false }));
+      }
     } else if (input.kind === "text") {
       if (typeof input.prompt !== "string") throw new UsageError("prompt must be a string");
       ids = this.tok.encode(input.prompt, { addSpecialTokens: true });

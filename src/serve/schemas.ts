@@ -82,8 +82,52 @@ const message = z.object(
       .union([z.string(), z.array(contentPart), z.null()], { error: "content must be a string, an array of text parts, or null" })
       .optional(),
     name: optNull(z.string({ error: "name must be a string" })),
+    // An assistant turn's function calls, and a tool turn's answer to one of them.
+    tool_calls: optNull(
+      z.array(
+        z.object(
+          {
+            id: optNull(z.string({ error: "tool_calls[].id must be a string" })),
+            type: optNull(z.literal("function", { error: 'tool_calls[].type must be "function"' })),
+            function: z.object(
+              { name: z.string({ error: "tool_calls[].function.name must be a string" }), arguments: z.union([z.string(), z.record(z.string(), z.unknown())], { error: "tool_calls[].function.arguments must be a JSON string" }).optional() },
+              { error: "tool_calls[].function must be {name, arguments}" },
+            ),
+          },
+          { error: "each tool call must be {id, type: \"function\", function: {name, arguments}}" },
+        ),
+        { error: "tool_calls must be an array" },
+      ),
+    ),
+    tool_call_id: optNull(z.string({ error: "tool_call_id must be a string" })),
   },
   { error: "each message must be an object {role, content}" },
+);
+
+const toolField = z.object(
+  {
+    type: z.literal("function", { error: 'tools[].type must be "function"' }),
+    function: z.object(
+      {
+        name: z.string({ error: "tools[].function.name is required" }).regex(/^[a-zA-Z0-9_-]{1,64}$/, "tools[].function.name must be 1-64 letters, digits, _ or -"),
+        description: optNull(z.string({ error: "tools[].function.description must be a string" })),
+        parameters: optNull(z.record(z.string(), z.unknown(), { error: "tools[].function.parameters must be a JSON Schema object" })),
+        strict: optNull(z.boolean({ error: "tools[].function.strict must be a boolean" })),
+      },
+      { error: "tools[].function must be an object {name, description, parameters}" },
+    ),
+  },
+  { error: 'each tool must be {type: "function", function: {name, description, parameters}}' },
+);
+
+const toolChoiceField = optNull(
+  z.union(
+    [
+      z.enum(["none", "auto", "required"]),
+      z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+    ],
+    { error: 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name"}}' },
+  ),
 );
 
 export const chatRequestSchema = z.object(
@@ -94,7 +138,9 @@ export const chatRequestSchema = z.object(
     max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
     logprobs: optNull(z.boolean({ error: "logprobs must be a boolean" })),
     top_logprobs: optNull(int("top_logprobs").min(0, "top_logprobs must be >= 0").max(20, "top_logprobs must be <= 20")),
-    tools: optNull(z.array(z.unknown()).max(0, "tools are not supported")),
+    tools: optNull(z.array(toolField, { error: "tools must be an array" }).max(128, "tools may hold at most 128 functions")),
+    tool_choice: toolChoiceField,
+    parallel_tool_calls: optNull(z.boolean({ error: "parallel_tool_calls must be a boolean" })),
     response_format: responseFormatField,
     ...samplingFields,
   },
@@ -160,7 +206,15 @@ export function messageText(content: string | Array<{ text: string }> | null | u
 
 export function chatMessages(req: ChatRequest): ChatMessage[] {
   // "developer" is OpenAI's newer name for "system"; chat templates know "system".
-  return req.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) }));
+  return req.messages.map((m) => {
+    const out: ChatMessage = { role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) };
+    if (m.tool_calls && m.tool_calls.length > 0) {
+      out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id ? { id: c.id } : {}), type: "function", function: { name: c.function.name, arguments: c.function.arguments ?? "{}" } }));
+    }
+    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+    if (m.name !== undefined) out.name = m.name;
+    return out;
+  });
 }
 
 export function samplingOf(req: ChatRequest | CompletionRequest): SamplingParams {

@@ -50,6 +50,8 @@ export class FakeBackend implements InferenceBackend {
       kvHeads: 1,
       quantization: "F32",
       chatTemplate: false,
+      toolTemplate: false,
+      toolCallFormat: "hermes",
       created: 1_700_000_000,
     };
     this.maxConcurrency = o.maxConcurrency ?? 2;
