@@ -311,7 +311,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const modelId = asking ? asking.id : card.id;
     // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
     let generate = (r: GenerationRequest) => backend.generate(r);
-    let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean }) | undefined;
+    // Which method answered ("extractive", "reader", "model"; "not_found" when nothing was answered) and why: the web UI shows it.
+    let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean; answered_by: { method: string; reason: string } }) | undefined;
     // Log-probabilities: chat `logprobs: true` (+ `top_logprobs`), completions `logprobs: N` (+ `echo` for the prompt's).
     if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true) return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
     const topN = kind === "chat" ? (body.logprobs === true ? (body.top_logprobs ?? 0) : undefined) : (body.logprobs ?? undefined);
@@ -352,13 +353,14 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           r.onText?.(plan.text);
           return { text: plan.text, finishReason: "stop", promptTokens: 0, completionTokens: 0 };
         };
-        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound });
+        const method = plan.notFound ? "not_found" : asking.answerer;
+        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound, answered_by: { method, reason: plan.notFound ? "no section matched the question well enough" : asking.answererReason } });
       } else {
         input = plan.input;
         stop = [...stop, ...plan.stop];
         citationsOf = (text) => {
           const f = asking.finish(text, plan.sources);
-          return { citations: f.citations, not_found: f.notFound };
+          return { citations: f.citations, not_found: f.notFound, answered_by: { method: "model", reason: asking.answererReason } };
         };
       }
     }

@@ -28,6 +28,12 @@ export interface ModelCard {
   toolTemplate: boolean;
   /** How the model writes function calls: "hermes" (<tool_call> JSON, also the default) or "llama3" (a bare JSON object). */
   toolCallFormat: "hermes" | "llama3";
+  /**
+   * Whether the model was trained to write answers (a `slm finetune` record, or a chat template
+   * of its own: an instruction-tuned model), and why: the assistant's "auto" answerer writes with
+   * the model only then (src/serve/assistant.ts).
+   */
+  writesAnswers: { ok: boolean; reason: string };
   /** Unix seconds when the server loaded it. */
   created: number;
 }

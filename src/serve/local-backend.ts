@@ -19,7 +19,7 @@ import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
-import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
+import { CHATML_TEMPLATE, PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
 import type {
   BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
 } from "./backend.ts";
@@ -61,8 +61,25 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
     chatTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) : false,
     toolTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) && templateRendersTools(m.tokenizer) : false,
     toolCallFormat: m.tokenizer && hasChatTemplate(m.tokenizer) ? toolCallFormat(m.tokenizer) : "hermes",
+    writesAnswers: writesAnswers(m),
     created: Math.floor(Date.now() / 1000),
   };
+}
+
+/**
+ * Whether a model was trained to write answers, and why: fine-tuned by `slm finetune` (the task
+ * it recorded in generation_config.json), or a chat template other than the ChatML default that
+ * slm gives every tokenizer it trains (so the model came from elsewhere with its own template: an
+ * instruction-tuned model, e.g. a Qwen or Llama instruct import). A model pretrained here, with
+ * the default or no template, was not: it continues text, it does not answer.
+ */
+export function writesAnswers(m: LoadedModel): { ok: boolean; reason: string } {
+  const task = m.generation.slm_finetune_task;
+  if (task === "grounded-qa") return { ok: true, reason: "fine-tuned for grounded answers (slm finetune --task grounded-qa)" };
+  if (task === "chat") return { ok: true, reason: "fine-tuned on chat (slm finetune --task chat)" };
+  const t = m.tokenizer?.spec.config.chat_template;
+  if (typeof t === "string" && t.length > 0 && t !== CHATML_TEMPLATE) return { ok: true, reason: "an instruction-tuned model (it has its own chat template)" };
+  return { ok: false, reason: "a pretrained model, not trained to answer (no slm finetune record, no chat template of its own)" };
 }
 
 export class LocalBackend implements InferenceBackend {

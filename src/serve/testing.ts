@@ -52,6 +52,7 @@ export class FakeBackend implements InferenceBackend {
       chatTemplate: false,
       toolTemplate: false,
       toolCallFormat: "hermes",
+      writesAnswers: { ok: false, reason: "a scripted test backend" },
       created: 1_700_000_000,
     };
     this.maxConcurrency = o.maxConcurrency ?? 2;
