@@ -90,6 +90,8 @@ export class TokenIndex {
   /** Plain-content tokens and their code-point counts (see plainChars). */
   readonly plainIds: Int32Array;
   readonly plainLen: Int32Array;
+  /** The most code points one plain-content token holds. */
+  readonly maxPlainChars: number;
   /** The longest token, in bytes. */
   readonly horizon: number;
   /** Whether every printable ASCII byte is a token of its own (the budget guarantee relies on it). */
@@ -117,6 +119,7 @@ export class TokenIndex {
     this.nonPlain = sortTokens(bytes, other);
     this.plainIds = Int32Array.from(plainIds);
     this.plainLen = Int32Array.from(plainLen);
+    this.maxPlainChars = plainLen.reduce((a, b) => Math.max(a, b), 0);
     this.horizon = horizon;
     let all = true;
     for (let c = 0x20; c < 0x7f; c++) if (!single.has(c)) all = false;
@@ -139,6 +142,14 @@ interface Entry {
    */
   chars: Int32Array | null;
   maxChars: number;
+  /**
+   * Inside a string: every plain-content token of the index (TokenIndex.plainIds, not copied
+   * into `ids`) is allowed too, when its code points fit the room, and leaves this many bytes to
+   * complete the value. -1 elsewhere.
+   */
+  plainAfter: number;
+  /** Allowed tokens in all (ids plus the plain ones). */
+  count: number;
 }
 
 export interface MaskerStats {
@@ -209,28 +220,17 @@ export class JsonMasker {
    * recorded so that mask() applies maxLength for the actual position.
    */
   private walkString(top: StrFrame, rest: Stack | null): Entry {
-    const { plainIds, plainLen, bytes } = this.index;
+    const bytes = this.index.bytes;
     const below = stateMin(this.cx, [rest]);
     const relaxed: State = [{ top: new StrFrame(top.lo0, Infinity, false, top.lo0, 0, 0x80, 0xbf, 0), rest }];
-    const more: number[] = [];
-    const moreAfter: number[] = [];
-    this.walkSorted(relaxed, this.index.nonPlain, more, moreAfter);
-    const P = plainIds.length;
-    const ids = new Int32Array(P + more.length);
-    const after = new Int32Array(P + more.length);
-    const chars = new Int32Array(P + more.length);
-    ids.set(plainIds);
-    after.fill(1 + below, 0, P);
-    chars.set(plainLen);
-    for (let i = 0; i < more.length; i++) {
-      ids[P + i] = more[i]!;
-      after[P + i] = moreAfter[i]!;
-      chars[P + i] = charsBeforeClose(bytes[more[i]!]!);
-    }
-    return this.makeEntry(relaxed, ids, after, chars);
+    const ids: number[] = [];
+    const after: number[] = [];
+    this.walkSorted(relaxed, this.index.nonPlain, ids, after);
+    const chars = ids.map((id) => charsBeforeClose(bytes[id]!));
+    return this.makeEntry(relaxed, ids, after, chars, 1 + below);
   }
 
-  private makeEntry(st: State, idList: ArrayLike<number>, afterList: ArrayLike<number>, charList: ArrayLike<number> | null): Entry {
+  private makeEntry(st: State, idList: ArrayLike<number>, afterList: ArrayLike<number>, charList: ArrayLike<number> | null, plainAfter = -1): Entry {
     const ids = idList instanceof Int32Array ? idList : Int32Array.from(idList);
     const after = afterList instanceof Int32Array ? afterList : Int32Array.from(afterList);
     const chars = charList === null ? null : charList instanceof Int32Array ? charList : Int32Array.from(charList);
@@ -238,16 +238,18 @@ export class JsonMasker {
     for (const a of after) maxAfter = Math.max(maxAfter, a);
     let maxChars = 0;
     if (chars) for (const c of chars) maxChars = Math.max(maxChars, c);
-    const V = this.index.vocabSize;
+    const { vocabSize: V, plainIds } = this.index;
+    const count = ids.length + (plainAfter >= 0 ? plainIds.length : 0);
     let banned: Int32Array | null = null;
-    if (ids.length > V / 2) {
+    if (count > V / 2) {
       const ok = new Uint8Array(V);
       for (const id of ids) ok[id] = 1;
+      if (plainAfter >= 0) for (const id of plainIds) ok[id] = 1;
       const b: number[] = [];
       for (let id = 0; id < V; id++) if (!ok[id]) b.push(id);
       banned = Int32Array.from(b);
     }
-    return { ids, after, maxAfter, banned, complete: isComplete(st), chars, maxChars };
+    return { ids, after, maxAfter, banned, complete: isComplete(st), chars, maxChars, plainAfter, count };
   }
 
   /** Walks sorted tokens' bytes from `st`: a shared prefix is stepped once, and the tokens below a dead prefix are skipped (binary search). */
@@ -322,7 +324,14 @@ export class JsonConstraint implements TokenConstraint {
     const e = this.masker.entry(this.state);
     if (!e.chars) return e.ids;
     const top = this.state[0]!.top as StrFrame;
-    return e.ids.filter((_, i) => e.chars![i]! <= top.hi0 - top.len);
+    const room = top.hi0 - top.len;
+    const { plainIds, plainLen } = this.masker.index;
+    const plain = e.plainAfter >= 0 ? plainIds.filter((_, i) => plainLen[i]! <= room) : new Int32Array(0);
+    const rest = e.ids.filter((_, i) => e.chars![i]! <= room);
+    const out = new Int32Array(plain.length + rest.length);
+    out.set(plain);
+    out.set(rest, plain.length);
+    return out;
   }
 
   get finished(): boolean {
@@ -336,25 +345,39 @@ export class JsonConstraint implements TokenConstraint {
 
   mask(logits: Float32Array, remaining: number): number {
     const e = this.masker.entry(this.state);
+    const index = this.masker.index;
     const budget = remaining - 1; // tokens left after this one
     const eos = e.complete ? this.stopIds.filter((id) => id < logits.length) : [];
     // Inside a string: the room left before maxLength.
     const top = e.chars ? (this.state[0]!.top as StrFrame) : null;
     const room = top ? top.hi0 - top.len : Infinity;
-    const tight = budget < e.maxAfter || room < e.maxChars;
+    const plain = e.plainAfter >= 0;
+    const maxAfter = plain ? Math.max(e.maxAfter, e.plainAfter) : e.maxAfter;
+    const maxChars = plain ? Math.max(e.maxChars, index.maxPlainChars) : e.maxChars;
+    const tight = budget < maxAfter || room < maxChars;
     if (!tight && e.banned && eos.length === 0) {
       // Most tokens allowed: ban the few others.
       const banned = e.banned;
       for (let i = 0; i < banned.length; i++) logits[banned[i]!] = -Infinity;
-      return e.ids.length === 1 ? e.ids[0]! : e.ids.length === 0 ? NO_TOKEN : -1;
+      if (e.count === 1) return e.ids.length === 1 ? e.ids[0]! : index.plainIds[0]!;
+      return e.count === 0 ? NO_TOKEN : -1;
     }
-    // Gather the allowed ids (filtered by budget when it is tight), then blank the row and put them back.
-    const cap = e.ids.length + eos.length;
+    // Gather the allowed ids (filtered by budget and room when tight), then blank the row and put them back.
+    const cap = e.count + eos.length;
     if (this.allowed.length < cap) {
       this.allowed = new Int32Array(cap);
       this.vals = new Float32Array(cap);
     }
     let m = 0;
+    if (plain && e.plainAfter <= budget) {
+      const { plainIds, plainLen } = index;
+      for (let i = 0; i < plainIds.length; i++) {
+        if (plainLen[i]! > room) continue;
+        const id = plainIds[i]!;
+        this.allowed[m] = id;
+        this.vals[m++] = logits[id]!;
+      }
+    }
     for (let i = 0; i < e.ids.length; i++) {
       if (tight && (e.after[i]! > budget || (e.chars !== null && e.chars[i]! > room))) continue;
       const id = e.ids[i]!;
