@@ -34,7 +34,8 @@ export function randomSchema(rng: Rng, depth = 3): Schema {
     case "const":
       return { const: pick(rng, ["fixed", 42, false, "ü"]) };
     case "nullable":
-      return { anyOf: [randomSchema(rng, depth - 1), { type: "null" }] };
+      // OpenAI's two spellings of an optional value: a type list, or anyOf with null.
+      return rng.uniform() < 0.5 ? { type: [pick(rng, ["string", "integer", "number", "boolean"]), "null"] } : { anyOf: [randomSchema(rng, depth - 1), { type: "null" }] };
     case "anyOf":
       return { anyOf: [randomSchema(rng, depth - 1), randomSchema(rng, depth - 1)] };
     case "array": {
@@ -65,7 +66,12 @@ export function clean<T>(x: T): T {
 export function randomTopSchema(rng: Rng): Schema {
   const s = randomSchema(rng, 3);
   const top: Schema = s.type === "object" ? s : { type: "object", properties: { value: s }, required: ["value"], additionalProperties: false };
-  if (rng.uniform() < 0.3) {
+  if (rng.uniform() < 0.1) {
+    // The older spelling: definitions, referenced from a property.
+    top.definitions = { amount: { type: "object", properties: { value: { type: "number" }, unit: { enum: ["kg", "g"] } }, required: ["value", "unit"], additionalProperties: false } };
+    (top.properties as Record<string, unknown>).amount = { $ref: "#/definitions/amount" };
+    (top.required as string[]).push("amount");
+  } else if (rng.uniform() < 0.3) {
     top.$defs = {
       node: {
         type: "object",
