@@ -7,38 +7,60 @@
 // gate; "refused" counts unanswerable questions that do not pass. Thresholds
 // are set where REFUSE (default 85%) of the fitting sets' unanswerable
 // questions fall below. Prints the constants to paste into confidence.ts.
+// Held out means held out: inside each fold the extractive picker is refitted
+// on the other handbooks (bench/picker-fit.ts, as bench/fit-picker.ts does),
+// and that picker chooses the sentence behind both the "right" count and the
+// picker-dependent features. (Until 2026-12-07 every fold used PICKER_WEIGHTS,
+// which had been fitted on all handbooks, the left-out one included.) The
+// final fit on all handbooks uses PICKER_WEIGHTS, the picker that ships.
 //
-//   node --import tsx bench/fit-confidence.ts --set NAME=INDEX,QUESTIONS[,UNANSWERABLE] ... [--refuse 0.85]
+//   node --import tsx bench/fit-confidence.ts --set NAME=INDEX,QUESTIONS[,UNANSWERABLE] ... [--refuse 0.85] [--picker-steps 600]
 // Sets over the same index are one handbook (left out together).
 import { parseArgs } from "node:util";
 
 import { CONFIDENCE_FEATURES, confidenceFeatures, confidenceOf, CONFIDENCE_SOURCE_CHARS, type ConfidenceFeatures, type ConfidenceModel } from "../src/assistant/confidence.ts";
-import { extractiveAnswer } from "../src/assistant/extractive.ts";
+import { extractiveAnswer, PICKER_FEATURES, PICKER_WEIGHTS, pickerCandidates, type PickerFeatures } from "../src/assistant/extractive.ts";
 import { SectionIndex } from "../src/assistant/index-db.ts";
-import { fitSources } from "../src/assistant/prompt.ts";
-import { retrieve } from "../src/assistant/retrieve.ts";
-import { readQaFile } from "../src/eval/qa.ts";
+import { fitSources, type PromptSource } from "../src/assistant/prompt.ts";
+import { retrieve, type Retrieval } from "../src/assistant/retrieve.ts";
+import { readQaFile, type QaItem } from "../src/eval/qa.ts";
 import { answerMatches } from "../src/eval/score.ts";
+import { fitPicker, pickerWeights, type PickerQuestion } from "./picker-fit.ts";
 
-const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" } } });
+const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" }, "picker-steps": { type: "string" } } });
 if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS[,UNANSWERABLE]");
 const refuse = Number(v.refuse ?? 0.85);
+const pickerSteps = Number(v["picker-steps"] ?? 600);
+if (!Number.isInteger(pickerSteps) || pickerSteps < 1) throw new Error(`--picker-steps must be a positive integer, got "${v["picker-steps"]}"`);
 
+/** A question with everything that does not depend on the picker: retrieval, shown sources, candidates. */
+interface Question { set: string; group: string; answerable: boolean; q: QaItem; index: SectionIndex; r: Retrieval; sources: PromptSource[]; picker: PickerQuestion }
 interface Row { set: string; group: string; answerable: boolean; right: boolean; f: ConfidenceFeatures }
-const rows: Row[] = [];
+const questions: Question[] = [];
+const indexes = new Map<string, SectionIndex>();
 for (const spec of v.set) {
   const m = /^([^=]+)=([^,]+),([^,]+)(?:,([^,]+))?$/.exec(spec);
   if (!m) throw new Error(`--set must be NAME=INDEX,QUESTIONS[,UNANSWERABLE], got "${spec}"`);
   const [, name, ixPath, qPath, uPath] = m as unknown as [string, string, string, string, string | undefined];
-  const index = SectionIndex.open(ixPath!);
+  let index = indexes.get(ixPath!);
+  if (!index) indexes.set(ixPath!, (index = SectionIndex.open(ixPath!)));
+  const idf = (t: string) => index.idf(t);
   const items = [...readQaFile(qPath!).map((q) => ({ q, answerable: true })), ...(uPath ? readQaFile(uPath, { unanswerable: true }).map((q) => ({ q, answerable: false })) : [])];
   for (const { q, answerable } of items) {
     const r = retrieve(index, q.question, { k: 5 });
     const sources = fitSources(q.question, r.hits.slice(0, 3).map((h) => h.section), { maxChars: CONFIDENCE_SOURCE_CHARS });
-    const pick = extractiveAnswer(q.question, sources, (t) => index.idf(t));
-    rows.push({ set: name, group: ixPath!, answerable, right: answerable && !!pick && answerMatches(pick.sentence, q.answer, q.aliases), f: confidenceFeatures(index, q.question, r, sources) });
+    const cands = pickerCandidates(q.question, sources, idf);
+    const picker = { x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])), gold: answerable ? cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)) : cands.map(() => false) };
+    questions.push({ set: name!, group: ixPath!, answerable, q, index, r, sources, picker });
   }
-  index.close();
+}
+
+/** The rows (label, right, features) of `qs` with the sentence chosen by picker weights `w`. */
+function rowsWith(qs: readonly Question[], w: PickerFeatures): Row[] {
+  return qs.map(({ set, group, answerable, q, index, r, sources }) => {
+    const pick = extractiveAnswer(q.question, sources, (t) => index.idf(t), w);
+    return { set, group, answerable, right: answerable && !!pick && answerMatches(pick.sentence, q.answer, q.aliases), f: confidenceFeatures(index, q.question, r, sources, w) };
+  });
 }
 
 const vec = (f: ConfidenceFeatures) => CONFIDENCE_FEATURES.map((n) => f[n]);
@@ -77,18 +99,24 @@ const tally = (rs: readonly Row[], pass: (r: Row) => boolean) => ({
 });
 const fmt = (t: ReturnType<typeof tally>) => `${t.right}/${t.answerable} right, ${t.unanswerable ? `${t.refused}/${t.unanswerable} refused` : "no unanswerable"}`;
 
-console.log(`leave one handbook out (thresholds at ${refuse * 100}% of the fitting sets' unanswerable questions):`);
+console.log(`leave one handbook out (picker refitted without it; thresholds at ${refuse * 100}% of the fitting sets' unanswerable questions):`);
 const tot = { cov: { right: 0, answerable: 0, refused: 0, unanswerable: 0 }, model: { right: 0, answerable: 0, refused: 0, unanswerable: 0 } };
-for (const name of [...new Set(rows.map((r) => r.set))]) {
-  const test = rows.filter((r) => r.set === name), train = rows.filter((r) => r.group !== test[0]!.group);
+for (const group of [...new Set(questions.map((q) => q.group))]) {
+  const others = questions.filter((q) => q.group !== group);
+  const w = pickerWeights(fitPicker(others.filter((q) => q.answerable).map((q) => q.picker), pickerSteps));
+  const train = rowsWith(others, w), held = rowsWith(questions.filter((q) => q.group === group), w);
   const tc = threshold(train, (r) => r.f.coverage);
   const m = fit(train), tm = threshold(train, (r) => confidenceOf(r.f, m));
-  const a = tally(test, (r) => r.f.coverage >= tc), b = tally(test, (r) => confidenceOf(r.f, m) >= tm);
-  for (const k of ["right", "answerable", "refused", "unanswerable"] as const) { tot.cov[k] += a[k]; tot.model[k] += b[k]; }
-  console.log(`  ${name.padEnd(12)} coverage >= ${tc.toFixed(2)}: ${fmt(a).padEnd(34)} model >= ${tm.toFixed(2)}: ${fmt(b)}`);
+  for (const name of [...new Set(held.map((r) => r.set))]) {
+    const test = held.filter((r) => r.set === name);
+    const a = tally(test, (r) => r.f.coverage >= tc), b = tally(test, (r) => confidenceOf(r.f, m) >= tm);
+    for (const k of ["right", "answerable", "refused", "unanswerable"] as const) { tot.cov[k] += a[k]; tot.model[k] += b[k]; }
+    console.log(`  ${name.padEnd(12)} coverage >= ${tc.toFixed(2)}: ${fmt(a).padEnd(34)} model >= ${tm.toFixed(2)}: ${fmt(b)}`);
+  }
 }
 console.log(`  ${"all".padEnd(12)} coverage: ${fmt(tot.cov).padEnd(40)} model: ${fmt(tot.model)}`);
 
+const rows = rowsWith(questions, PICKER_WEIGHTS);
 const m = fit(rows), t = threshold(rows, (r) => confidenceOf(r.f, m));
 const all = tally(rows, (r) => confidenceOf(r.f, m) >= t);
 console.log(`\nfitted on all ${rows.length} questions: ${fmt(all)} at threshold ${t.toFixed(3)}`);
@@ -100,3 +128,4 @@ console.log(`export const CONFIDENCE_MODEL: ConfidenceModel = {
   bias: ${r4(m.bias)},
 };
 export const DEFAULT_MIN_CONFIDENCE = ${Number(t.toFixed(2))};`);
+for (const ix of indexes.values()) ix.close();

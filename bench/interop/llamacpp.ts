@@ -29,12 +29,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-import { loadModel } from "../../src/formats/hf-dir.ts";
-import { validateConfig } from "../../src/models/config.ts";
-import { Tape } from "../../src/tensor/index.ts";
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
 import { randomModel, SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+import { compareLogprobs, interopConfig, ourLastLogprobs } from "./models.ts";
 
 async function loadNodeLlamaCpp(): Promise<any | null> {
   const root = process.env.SLM_NODE_LLAMA_CPP;
@@ -44,42 +42,6 @@ async function loadNodeLlamaCpp(): Promise<any | null> {
   const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
   const entry = pkg.exports?.["."]?.import ?? pkg.main ?? "dist/index.js";
   return import(pathToFileURL(join(pkgDir, entry)).href);
-}
-
-/** Our next-token log-probabilities after `ids`, from the GGUF file loaded by loadModel. */
-function ourLastLogprobs(path: string, ids: number[]): Float64Array {
-  const m = loadModel(path);
-  const V = m.config.vocabSize, T = ids.length;
-  const logits = m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V);
-  let mx = -Infinity;
-  for (const x of logits) mx = Math.max(mx, x);
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - mx);
-  const lse = mx + Math.log(sum);
-  return Float64Array.from(logits, (x) => x - lse);
-}
-
-/** max |ours − llama.cpp| over the tokens llama.cpp returned a probability for, and whether the argmax agrees. */
-function compareLogprobs(ours: Float64Array, theirs: (number | null)[]): { maxAbsDiff: number; sameArgmax: boolean; oursArgmax: number } {
-  let worst = 0, a = 0, b = -1;
-  for (let i = 0; i < ours.length; i++) {
-    if (ours[i]! > ours[a]!) a = i;
-    const t = theirs[i];
-    if (t === null || t === undefined) continue;
-    worst = Math.max(worst, Math.abs(ours[i]! - t));
-    if (b < 0 || t > theirs[b]!) b = i;
-  }
-  return { maxAbsDiff: worst, sameArgmax: a === b, oursArgmax: a };
-}
-
-/** The tiny model of a kind, exactly as the llama.cpp run built it. */
-function interopConfig(kind: string, tok: Tokenizer) {
-  const eos = tok.tokenToId("</s>") ?? tok.specialTokens["<|endoftext|>"];
-  const bos = tok.tokenToId("<s>") ?? eos;
-  return validateConfig({
-    modelType: "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind === "bytelevel", qkvBias: false, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
-  });
 }
 
 const nlc = process.argv.includes("--saved") ? null : await loadNodeLlamaCpp();

@@ -35,15 +35,17 @@ std::atomic<int> g_active{-1};
 
 }  // namespace
 
+// SLM_SIMD caps the process, not only its starting point: setIsa cannot go above
+// it (so a test can prove that an instruction set the process may not use is refused).
 Isa best_isa() {
-  static Isa best = detect();
+  static Isa best = initial();
   return best;
 }
 
 Isa active_isa() {
   int v = g_active.load(std::memory_order_relaxed);
   if (v < 0) {
-    v = static_cast<int>(initial());
+    v = static_cast<int>(best_isa());
     g_active.store(v, std::memory_order_relaxed);
   }
   return static_cast<Isa>(v);

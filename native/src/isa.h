@@ -1,8 +1,9 @@
 // Instruction-set selection. Every kernel is compiled three times, into the
 // namespaces slm::scalar, slm::avx2 and slm::avx512 (see binding.gyp); this
 // header declares all three copies and SLM_CALL picks the active one.
-// The choice is made once from CPUID, narrowed by SLM_SIMD=avx512|avx2|scalar,
-// and can be changed at run time (tests run the same suite under each).
+// The choice is made once from CPUID, narrowed by SLM_SIMD=avx512|avx2|scalar
+// for the whole process, and can be changed at run time below that cap (tests
+// run the same suite under each).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -11,9 +12,9 @@ namespace slm {
 
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
-Isa best_isa();          // the best the CPU supports
+Isa best_isa();          // the best the CPU supports, capped by SLM_SIMD
 Isa active_isa();        // what SLM_CALL dispatches to now
-bool set_isa(Isa isa);   // false (and no change) when the CPU lacks it
+bool set_isa(Isa isa);   // false (and no change) above best_isa()
 const char* isa_name(Isa isa);
 
 }  // namespace slm

@@ -14,7 +14,7 @@
 // Knows nothing about models: the reader and the generator answer after this
 // gate, whichever answers.
 import { questionKinds, findSpans } from "./answer-type.ts";
-import { extractiveAnswer } from "./extractive.ts";
+import { extractiveAnswer, type PickerFeatures } from "./extractive.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources, type PromptSource, type SectionLike } from "./prompt.ts";
 import { termCoverage, type Retrieval } from "./retrieve.ts";
@@ -59,11 +59,15 @@ export function confidenceOf(f: ConfidenceFeatures, model: ConfidenceModel = CON
   return 1 / (1 + Math.exp(-z));
 }
 
-/** The features of a question given its retrieval and the sources shown from it. */
-export function confidenceFeatures(index: Pick<SectionIndex, "idf">, question: string, r: Pick<Retrieval, "confidence" | "coverage">, sources: readonly PromptSource[]): ConfidenceFeatures {
+/**
+ * The features of a question given its retrieval and the sources shown from it. `pickerWeights`
+ * (default PICKER_WEIGHTS) choose the picked sentence; bench/fit-confidence.ts passes weights
+ * fitted without the handbook it is judging.
+ */
+export function confidenceFeatures(index: Pick<SectionIndex, "idf">, question: string, r: Pick<Retrieval, "confidence" | "coverage">, sources: readonly PromptSource[], pickerWeights?: PickerFeatures): ConfidenceFeatures {
   const idf = (t: string) => index.idf(t);
   const missing = r.coverage.filter((c) => !c.found);
-  const pick = extractiveAnswer(question, sources, idf);
+  const pick = extractiveAnswer(question, sources, idf, pickerWeights);
   const kinds = questionKinds(question);
   const typed = !!pick && kinds.size > 0 && findSpans(pick.sentence, kinds).length > 0;
   return {

@@ -118,11 +118,15 @@ export function pickerScore(f: PickerFeatures, weights: PickerFeatures = PICKER_
   return s;
 }
 
-/** The best sentence of the sources for a question (earlier sentences win ties), with its score and features. */
-export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number): { sentence: string; n: number; score: number; features: PickerFeatures } | null {
+/**
+ * The best sentence of the sources for a question (earlier sentences win ties), with its score and
+ * features. `weights` defaults to PICKER_WEIGHTS; the fitting scripts pass weights fitted without
+ * the handbook they are judging (bench/fit-confidence.ts).
+ */
+export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number, weights: PickerFeatures = PICKER_WEIGHTS): { sentence: string; n: number; score: number; features: PickerFeatures } | null {
   let best: { sentence: string; n: number; score: number; features: PickerFeatures } | null = null;
   for (const c of pickerCandidates(question, sources, idf)) {
-    const score = pickerScore(c.features);
+    const score = pickerScore(c.features, weights);
     if (!best || score > best.score) best = { sentence: c.sentence, n: c.n, score, features: c.features };
   }
   return best;

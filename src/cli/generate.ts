@@ -14,6 +14,7 @@ import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../inf
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
@@ -104,7 +105,8 @@ file; a model without a tokenizer needs --prompt-ids and prints token ids.
 Generation stops at an end-of-sequence token, a --stop string, or the token budget.
 
 Options:
-  --model PATH            model directory or llama2.c .bin file
+  --model PATH            model directory, .gguf file or llama2.c .bin file
+${MODEL_LOAD_HELP}
   --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --prompt TEXT           prompt text (encoded with the model's tokenizer)
   --prompt-ids IDS        prompt as token ids: "1,2,3"
@@ -130,6 +132,7 @@ Examples:
       "json-schema": { type: "string" },
       "json-object": { type: "boolean" },
       ...SAMPLING_FLAGS,
+      ...MODEL_LOAD_FLAGS,
     }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory or a llama2.c .bin file)");
     if ((values.prompt === undefined) === (values["prompt-ids"] === undefined)) throw new UsageError("pass one of --prompt TEXT or --prompt-ids IDS");
@@ -141,7 +144,8 @@ Examples:
     const schema = values["json-schema"] !== undefined ? readSchemaFile(values["json-schema"]) : undefined;
     // Compiled before the model load too, so an unsupported keyword is reported at once.
     const grammar = schema !== undefined ? compileSchema(schema) : values["json-object"] ? jsonObjectGrammar() : undefined;
-    const loaded = loadModel(values.model);
+    const kvDtype = kvDtypeFlag(values);
+    const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;
@@ -164,7 +168,7 @@ Examples:
     const ac = new AbortController();
     const [res] = await withSigint(ac, () =>
       generate(loaded.model, [ids], {
-        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, constraints: [constraint],
+        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, kvDtype, constraints: [constraint],
         onToken: (_seq, id) => {
           if (!dec) {
             if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);

@@ -1,8 +1,10 @@
 // CLI test of `slm finetune --task grounded-qa`: a tiny handbook index and a
 // tiny random model; the run writes its grounded examples (answer()'s prompt,
 // cited sentence or not-found targets) and a model, and answers through
-// `slm ask --decode copy` with a sentence of a shown source. Bad flags give
-// clear errors.
+// `slm ask --decode copy-answer` with a cited sentence of a shown source (never
+// "not found": that choice is not offered), and through `--decode copy` with
+// either such a sentence or exactly the not-found phrase. Bad flags give clear
+// errors.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,10 +47,25 @@ test("slm finetune --task grounded-qa builds cited examples, trains, and the mod
     assert.match(messages[1].content, /( \[\d\]|^not found in the documents\.)$/);
   }
   assert.ok(existsSync(join(runDir, "model", "model.safetensors")));
-  const a = await run(["ask", "--model", join(runDir, "model"), "--index", index, "--decode", "copy", "--min-confidence", "0", "--json", "How many days of annual leave do full-time staff earn?"]);
-  assert.equal(a.code, 0, a.err);
-  const ans = JSON.parse(a.out);
-  assert.ok(ans.notFound || ans.sources.some((s: { n: number; snippet: string }) => ans.text.endsWith(`[${s.n}]`) && s.snippet.includes(ans.text.replace(/ \[\d\]$/, ""))), ans.text);
+  const ask = async (decode: string) => {
+    const a = await run(["ask", "--model", join(runDir, "model"), "--index", index, "--decode", decode, "--min-confidence", "0", "--json", "How many days of annual leave do full-time staff earn?"]);
+    assert.equal(a.code, 0, a.err);
+    return JSON.parse(a.out) as { text: string; notFound: boolean; citations: unknown[]; sources: { n: number; snippet: string }[] };
+  };
+  /** The answer is one sentence of a shown source, cited with that source's number. */
+  const citedSentence = (ans: { text: string; sources: { n: number; snippet: string }[] }) =>
+    ans.sources.some((s) => ans.text.endsWith(` [${s.n}]`) && s.snippet.includes(ans.text.slice(0, -` [${s.n}]`.length)));
+  // copy-answer has no not-found choice: a model two steps old must still give a cited source sentence.
+  const sentence = await ask("copy-answer");
+  assert.equal(sentence.notFound, false, `copy-answer said not found: ${sentence.text}`);
+  assert.ok(citedSentence(sentence), `copy-answer gave "${sentence.text}", not a cited sentence of a shown source`);
+  assert.equal(sentence.citations.length, 1);
+  // copy may also choose the not-found phrase (this barely trained model does): then exactly that phrase, no citation.
+  const either = await ask("copy");
+  if (either.notFound) {
+    assert.equal(either.text, "not found in the documents.");
+    assert.deepEqual(either.citations, []);
+  } else assert.ok(citedSentence(either), `copy gave "${either.text}", neither a cited sentence of a shown source nor the not-found phrase`);
 });
 
 test("slm finetune --task grounded-qa: clear errors for bad flags", async () => {

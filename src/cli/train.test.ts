@@ -1,9 +1,10 @@
 // `slm train` end to end: a folder of documents to a model directory in one
-// command, and a run killed with SIGKILL at a random step that resumes to the
-// same weights as an uninterrupted run.
+// command, and a run killed with SIGKILL at a random step that resumes from its
+// newest checkpoint (checked from the resumed process's own events: the step it
+// resumed from and the steps it took) to the same weights as an uninterrupted run.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -114,7 +115,7 @@ function child(args: string[], onLine?: (line: string, kill: () => void) => void
   });
 }
 
-test("SIGKILL at a random step, then --resume, gives the weights of an uninterrupted run", async () => {
+test("SIGKILL at a random step, then --resume, continues from the last checkpoint to the weights of an uninterrupted run", async () => {
   const data = join(root, "run-docs", "dataset"); // made by the first test
   const args = (out: string) => ["train", "--data", data, "--out", out, "--max-steps", "10", "--checkpoint-every", "1", "--json", ...small.filter((a) => a !== "--vocab-size" && a !== "300")];
   await child(args(join(root, "run-whole")));
@@ -129,8 +130,22 @@ test("SIGKILL at a random step, then --resume, gives the weights of an uninterru
   });
   assert.equal(status, null, "the run was killed");
   assert.ok(killedAt >= 2);
-  await child([...args(join(root, "run-killed")), "--resume"]);
+  // The newest complete checkpoint the kill left (the process may have gone on a little after the step line).
+  const saved = readdirSync(join(root, "run-killed", "checkpoints"))
+    .filter((d) => /^step-\d+$/.test(d) && existsSync(join(root, "run-killed", "checkpoints", d, "state.json")))
+    .map((d) => Number(d.slice(5)));
+  const last = Math.max(...saved);
+  assert.ok(last >= killAt - 1 && last < 10, `newest checkpoint step ${last} after a kill at step ${killAt}`);
+  // Same seed and data: a --resume that silently started again from step 0 would also end on the same
+  // weights, so the resumed process must say where it started and take only the remaining steps.
+  const events: { type: string; step?: number; steps?: number; resumedFrom?: number | null }[] = [];
+  await child([...args(join(root, "run-killed")), "--resume"], (line) => events.push(JSON.parse(line)));
+  const start = events.find((e) => e.type === "start");
+  assert.equal(start?.resumedFrom, last, `the resumed run reports resumedFrom ${start?.resumedFrom}, the newest checkpoint is step ${last}`);
+  const steps = events.filter((e) => e.type === "step").map((e) => e.step);
+  assert.deepEqual(steps, Array.from({ length: 10 - last }, (_, i) => last + 1 + i), `steps taken by the resumed process after a checkpoint at step ${last}`);
+  assert.equal(events.find((e) => e.type === "summary")?.steps, 10, "the resumed run's summary counts the whole run's steps");
   const a = readFileSync(join(root, "run-whole", "model", "model.safetensors"));
   const b = readFileSync(join(root, "run-killed", "model", "model.safetensors"));
-  assert.ok(a.equals(b), `weights differ after a kill at step ${killAt} and resume`);
+  assert.ok(a.equals(b), `weights differ after a kill at step ${killAt} and resume from step ${last}`);
 });

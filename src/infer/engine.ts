@@ -20,7 +20,7 @@
 // other requests share its decode steps (rows of a batched matmul are
 // computed independently of each other).
 import { OverloadedError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { GenerateResult } from "./generate.ts";
@@ -36,6 +36,8 @@ export interface EngineOptions {
   maxQueue?: number;
   /** Positions per slot (prompt + generated tokens). Default (and at most): the model's context. */
   contextLength?: number;
+  /** Storage of the KV cache: f32 (default), f16 (half the memory) or q8_0 (about a quarter). */
+  kvDtype?: KvDtype;
   /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
   onChange?: (stats: EngineStats) => void;
 }
@@ -146,7 +148,7 @@ export class Engine {
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2 || this.contextLength > c.maxSeqLen) {
       throw new UsageError(`engine: contextLength must be an integer in [2, ${c.maxSeqLen}] (the model's context), got ${opts.contextLength}`);
     }
-    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength);
+    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength, { dtype: opts.kvDtype ?? "f32" });
     this.slotViews = Array.from({ length: this.maxConcurrency }, (_, s) => this.cache.view(s));
     this.slots = new Array<Job | null>(this.maxConcurrency).fill(null);
     this.ids = new Int32Array(this.maxConcurrency);
@@ -383,14 +385,13 @@ export class Engine {
       j.startedAt = performance.now();
       const L = j.prompt.length;
       this.tape.reset();
-      // ids (1, L) into slot `slot`; logits (L, V)
-      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero).data;
-      this.counters.prefillTokens += L;
-      if (j.promptLps) {
-        // Row p predicts prompt token p + 1.
-        for (let p = 0; p + 1 < L; p++) j.promptLps.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
-      }
-      this.sampleAndAccept(j, logits.subarray((L - 1) * V, L * V));
+      // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token, or (L, V) of every
+      // position when the prompt's log-probabilities are wanted (row p predicts token p + 1).
+      const all = j.promptLps !== undefined;
+      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero, { logits: all ? "all" : "last" }).data;
+      if (all) for (let p = 0; p + 1 < L; p++) j.promptLps!.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
+      const lastRow = all ? L - 1 : 0;
+      this.sampleAndAccept(j, logits.subarray(lastRow * V, (lastRow + 1) * V));
       if (j.finish !== null) this.compact();
     }
     this.changed();

@@ -21,7 +21,7 @@
 // - Sequence i samples from its own Rng(seed + i): its output does not
 //   depend on which other prompts share the batch.
 import { ConfigError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
@@ -60,6 +60,8 @@ export interface GenerateOptions {
    * restricts sequence i, which ends ("stop") once its constraint is finished.
    */
   constraints?: readonly (TokenConstraint | undefined)[];
+  /** Storage of the KV cache: f32 (default), f16 or q8_0 (models/kv-cache.ts). */
+  kvDtype?: KvDtype;
 }
 
 export interface GenerateResult {
@@ -203,7 +205,7 @@ export async function generateWithStats(
   // Positions forwarded: 0 .. prompt + limit - 2 (the last sampled token is never fed back).
   const maxT = Math.max(...active.map((i) => seqs[i]!.prompt.length + seqs[i]!.limit - 1));
   const B = active.length;
-  const cache = new KvCache(config, B, maxT);
+  const cache = new KvCache(config, B, maxT, { dtype: opts.kvDtype ?? "f32" });
   const tape = new Tape({ grad: false });
   const slotSeq = new Int32Array(B); // slot -> sequence index
 
@@ -223,9 +225,9 @@ export async function generateWithStats(
     const ids = new Int32Array(g * L); // (g, L)
     members.forEach((i, j) => ids.set(seqs[i]!.prompt, j * L));
     tape.reset();
-    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g)).data; // (g·L, V)
+    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g), { logits: "last" }).data; // (g, V)
     members.forEach((i, j) => {
-      first[i] = choose(i, logits.subarray(((j + 1) * L - 1) * V, (j + 1) * L * V));
+      first[i] = choose(i, logits.subarray(j * V, (j + 1) * V));
     });
     stats.prefillTokens += g * L;
     const base = top - g;

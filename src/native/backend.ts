@@ -8,6 +8,7 @@ import type { GemmKernels } from "./ops/gemm.ts";
 import type { LossKernels } from "./ops/loss.ts";
 import type { NormKernels } from "./ops/norm.ts";
 import type { OptimKernels } from "./ops/optim.ts";
+import type { QgemmKernels } from "./ops/qgemm.ts";
 import type { RopeKernels } from "./ops/rope.ts";
 
 export type Isa = "avx512" | "avx2" | "scalar";
@@ -18,10 +19,10 @@ export interface BackendControls {
   /** Threads used by parallel kernels (1 for the reference). */
   getThreads(): number;
   setThreads(n: number): void;
-  /** Instruction set in use, and the best the CPU has ("scalar" for the reference). */
+  /** Instruction set in use, and the best the CPU has, capped by SLM_SIMD ("scalar" for the reference). */
   getIsa(): Isa;
   bestIsa(): Isa;
-  /** Switches instruction set; false when the CPU lacks it. */
+  /** Switches instruction set; false (and no change) above bestIsa(). */
   setIsa(isa: Isa): boolean;
 }
 
@@ -32,6 +33,7 @@ export type Kernels = GemmKernels &
   AttentionKernels &
   ActivationKernels &
   LossKernels &
-  OptimKernels;
+  OptimKernels &
+  QgemmKernels;
 
 export type Backend = BackendControls & Kernels;

@@ -50,7 +50,7 @@ export function forEachBackend(name: string, suite: (c: BackendCase) => void): v
     describe(`${name} [${c.label}]`, () => {
       const activate = () => {
         setBackend(c.backend);
-        c.backend.setIsa(c.isa);
+        switchIsa(c);
       };
       activate();
       suite(c);
@@ -61,8 +61,34 @@ export function forEachBackend(name: string, suite: (c: BackendCase) => void): v
 /** Activates a backend case for the duration of fn (use at the top of each test body). */
 export function using<T>(c: BackendCase, fn: () => T): T {
   setBackend(c.backend);
-  c.backend.setIsa(c.isa);
+  switchIsa(c);
   return fn();
+}
+
+/** Switches to the case's instruction set and fails unless the backend really runs it now. */
+function switchIsa(c: BackendCase): void {
+  const ok = c.backend.setIsa(c.isa);
+  const now = c.backend.getIsa();
+  if (!ok || now !== c.isa) throw new Error(`${c.label}: setIsa("${c.isa}") returned ${ok} and getIsa() is "${now}": the suite would not run on ${c.isa}`);
+}
+
+/**
+ * Whether a comparison with the reference kernels, run on this case, compares the reference
+ * with itself (the [reference] case): such a check cannot fail and proves nothing.
+ */
+export function comparesWithItself(c: BackendCase): boolean {
+  return c.backend.name === "reference";
+}
+
+/**
+ * Options for a test whose every check compares the backend with the reference kernels: on the
+ * reference it is skipped, and reported as skipped with this reason, rather than counted as a
+ * pass it could never fail. (Skipped, not left unregistered, so every backend lists the same
+ * tests and the summary shows what did not run.) Tests that also check something else keep
+ * running there and guard only their comparisons with comparesWithItself().
+ */
+export function againstReference(c: BackendCase): { skip: string | false } {
+  return { skip: comparesWithItself(c) ? "compares the reference kernels with themselves: runs on the native cases only" : false };
 }
 
 export function rng(seed = 1234): Rng {

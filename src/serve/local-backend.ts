@@ -16,7 +16,7 @@ import { Engine } from "../infer/engine.ts";
 import { MaskerCache } from "../infer/json-schema/index.ts";
 import type { TokenLogprob } from "../infer/logprobs.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
-import { countParameters } from "../models/index.ts";
+import { countParameters, weightStorage } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
 import { CHATML_TEMPLATE, PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
@@ -47,8 +47,10 @@ function checkOptions(opts: BackendOptions): void {
 export function modelCard(m: LoadedModel, id?: string): ModelCard {
   const c = m.config;
   const name = basename(m.source.path);
+  const storage = weightStorage(m.model);
   return {
-    id: id ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
+    // A model loaded from the Hub cache by `org/name` is served under that id (a snapshot folder is named by its commit).
+    id: id ?? m.source.repo ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
     modelType: c.modelType,
     parameters: countParameters(c).total,
     contextLength: c.maxSeqLen,
@@ -57,7 +59,8 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
     dModel: c.dModel,
     heads: c.nHeads,
     kvHeads: c.nKvHeads,
-    quantization: "F32", // weights are held as float32 in memory, whatever the file stored
+    quantization: storage.label,
+    weightBytes: storage.bytes,
     chatTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) : false,
     toolTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) && templateRendersTools(m.tokenizer) : false,
     toolCallFormat: m.tokenizer && hasChatTemplate(m.tokenizer) ? toolCallFormat(m.tokenizer) : "hermes",
@@ -106,6 +109,7 @@ export class LocalBackend implements InferenceBackend {
     this.engine = new Engine(loaded.model, {
       maxConcurrency: opts.maxConcurrency ?? 8,
       maxQueue: opts.maxQueue ?? 64,
+      kvDtype: opts.kvDtype ?? "f32",
       onChange: () => this.onStatsChange?.(this.stats()),
     });
     this.card = modelCard(loaded, opts.modelId);
@@ -268,7 +272,7 @@ export class LocalBackend implements InferenceBackend {
 /** A backend running model, tokenizer and engine on this thread (a model directory path, or an already loaded model). */
 export async function createLocalBackend(modelDirOrLoaded: string | LoadedModel, opts: BackendOptions = {}): Promise<LocalBackend> {
   checkOptions(opts);
-  const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded) : modelDirOrLoaded;
+  const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded, opts.load ?? { keepQuantized: true }) : modelDirOrLoaded;
   if (opts.adapter !== undefined) loadAdapter(opts.adapter, loaded.model);
   return new LocalBackend(loaded, opts);
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, checkGradient, dot, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, checkGradient, dot, againstReference, comparesWithItself, forEachBackend, randn, rng, using } from "../testing.ts";
 import { add, axpy, geluBackward, geluForward, softmaxForward, swigluBackward, swigluForward } from "./activation.ts";
 
 // Element counts: tails of every vector width; the last splits across threads.
@@ -12,7 +12,7 @@ const lengths = [1, 7, 33, 129, 100003];
 const EXTREME = Float32Array.from([-100, -50, -20, -10, -5, -1, -1e-3, 0, 1e-3, 1, 5, 10, 20, 50, 100]);
 
 forEachBackend("swiglu", (c) => {
-  test("forward and backward match the reference", () =>
+  test("forward and backward match the reference", againstReference(c), () =>
     using(c, () => {
       const r = rng(1);
       for (const n of lengths) {
@@ -55,6 +55,7 @@ forEachBackend("swiglu", (c) => {
       swigluBackward(dg, du, dout, EXTREME, up, n);
       referenceBackend.swigluBackward(dgR, duR, dout, EXTREME, up, n);
       for (const a of [out, dg, du]) assert.ok(a.every(Number.isFinite), `non-finite: ${a}`);
+      if (comparesWithItself(c)) return;
       assertClose(out, outR, TOL.f32, "out");
       assertClose(dg, dgR, TOL.f32, "dgate");
       assertClose(du, duR, TOL.f32, "dup");
@@ -62,7 +63,7 @@ forEachBackend("swiglu", (c) => {
 });
 
 forEachBackend("gelu", (c) => {
-  test("forward and backward match the tanh formula", () =>
+  test("forward and backward match the tanh formula", againstReference(c), () =>
     using(c, () => {
       const r = rng(3);
       for (const n of lengths) {
@@ -79,7 +80,7 @@ forEachBackend("gelu", (c) => {
       }
     }));
 
-  test("relative accuracy near zero and in the negative tail", () =>
+  test("relative accuracy near zero and in the negative tail", againstReference(c), () =>
     using(c, () => {
       // gelu(x) ≈ x/2 near 0 and tiny for x ≪ 0: a formula with cancellation loses these.
       const xs = Float32Array.from([1e-6, -1e-6, 1e-4, -3e-3, -3, -4, -5, -6]);
@@ -112,6 +113,7 @@ forEachBackend("gelu", (c) => {
       geluBackward(d, dout, EXTREME, n);
       referenceBackend.geluBackward(dR, dout, EXTREME, n);
       assert.ok(out.every(Number.isFinite) && d.every(Number.isFinite), `non-finite: ${out} / ${d}`);
+      if (comparesWithItself(c)) return;
       assertClose(out, outR, TOL.f32, "out");
       assertClose(d, dR, TOL.f32, "dinp");
     }));
@@ -126,7 +128,7 @@ forEachBackend("softmax", (c) => {
         const out = new Float32Array(n * v), want = new Float32Array(n * v);
         softmaxForward(out, inp, n, v);
         referenceBackend.softmaxForward(want, inp, n, v);
-        assertClose(out, want, TOL.f32, `softmax ${n}x${v}`);
+        if (!comparesWithItself(c)) assertClose(out, want, TOL.f32, `softmax ${n}x${v}`);
         for (let i = 0; i < n; i++) {
           let s = 0;
           for (let j = 0; j < v; j++) s += out[i * v + j]!;
@@ -149,7 +151,7 @@ forEachBackend("softmax", (c) => {
       softmaxForward(out, inp, 2, v);
       referenceBackend.softmaxForward(want, inp, 2, v);
       assert.ok(out.every(Number.isFinite));
-      assertClose(out, want, TOL.f32, "softmax extremes");
+      if (!comparesWithItself(c)) assertClose(out, want, TOL.f32, "softmax extremes");
     }));
 });
 
@@ -162,14 +164,14 @@ forEachBackend("add and axpy", (c) => {
         const out = new Float32Array(n), want = new Float32Array(n);
         add(out, a, b, n);
         referenceBackend.add(want, a, b, n);
-        assertClose(out, want, { rtol: 0, atol: 0 }, `add n=${n}`);
+        if (!comparesWithItself(c)) assertClose(out, want, { rtol: 0, atol: 0 }, `add n=${n}`);
         const a2 = a.slice();
         add(a2, a2, b, n);
         assertClose(a2, want, { rtol: 0, atol: 0 }, `add in place n=${n}`);
         const y = a.slice(), yR = a.slice();
         axpy(y, -0.375, b, n);
         referenceBackend.axpy(yR, -0.375, b, n);
-        assertClose(y, yR, TOL.f32, `axpy n=${n}`);
+        if (!comparesWithItself(c)) assertClose(y, yR, TOL.f32, `axpy n=${n}`);
       }
     }));
 });

@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, checkGradient, dot, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, checkGradient, dot, againstReference, forEachBackend, randn, rng, using } from "../testing.ts";
 import { attentionBackward, attentionDecode, attentionForward } from "./attention.ts";
 
 type Shape = { b: number; t: number; h: number; kvh: number; d: number };
@@ -41,7 +41,7 @@ forEachBackend("attention", (c) => {
         { b: 1, t: 200, h: 2, kvh: 1, d: 8, fused: true },
       ];
 
-  test("forward and backward match the reference (odd sizes, GQA, fused strided qkv)", () =>
+  test("forward and backward match the reference (odd sizes, GQA, fused strided qkv)", againstReference(c), () =>
     using(c, () => {
       const r = rng(21);
       for (const s of shapes) {

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, checkGradient, dot, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, checkGradient, dot, againstReference, forEachBackend, randn, rng, using } from "../testing.ts";
 import { embeddingBackward, embeddingForward } from "./embed.ts";
 
 function randomIds(r: ReturnType<typeof rng>, n: number, v: number): Int32Array {
@@ -16,7 +16,7 @@ function randomIds(r: ReturnType<typeof rng>, n: number, v: number): Int32Array 
 const shapes: [number, number, number][] = [[1, 1, 1], [7, 33, 5], [33, 129, 17], [129, 7, 1000], [2000, 200, 300]];
 
 forEachBackend("embedding", (c) => {
-  test("forward gathers table rows and matches the reference", () =>
+  test("forward gathers table rows and matches the reference", againstReference(c), () =>
     using(c, () => {
       const r = rng(1);
       for (const [n, ch, v] of shapes) {
@@ -28,7 +28,7 @@ forEachBackend("embedding", (c) => {
       }
     }));
 
-  test("backward adds into a pre-filled dtable, repeated ids accumulate", () =>
+  test("backward adds into a pre-filled dtable, repeated ids accumulate", againstReference(c), () =>
     using(c, () => {
       const r = rng(2);
       for (const [n, ch, v] of shapes) {
@@ -41,7 +41,7 @@ forEachBackend("embedding", (c) => {
       }
     }));
 
-  test("backward gives the same result on 1, 3 and 4 threads", () =>
+  test("backward gives the same result on 1, 3 and 4 threads", againstReference(c), () =>
     using(c, () => {
       const r = rng(4);
       const n = 1500, ch = 333, v = 50;  // column blocks split unevenly, a partial last block

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, checkGradient, dot, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, checkGradient, dot, againstReference, forEachBackend, randn, rng, using } from "../testing.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "./norm.ts";
 
 // (n, c): odd widths for vector tails; the last two span several threads' worth of rows.
@@ -18,7 +18,7 @@ function weights(r: ReturnType<typeof rng>, c: number): Float32Array {
 }
 
 forEachBackend("rmsnorm", (c) => {
-  test("forward matches the reference (out and rstd)", () =>
+  test("forward matches the reference (out and rstd)", againstReference(c), () =>
     using(c, () => {
       const r = rng(1);
       for (const [n, ch] of shapes) {
@@ -32,7 +32,7 @@ forEachBackend("rmsnorm", (c) => {
       }
     }));
 
-  test("backward matches the reference and adds into pre-filled gradients", () =>
+  test("backward matches the reference and adds into pre-filled gradients", againstReference(c), () =>
     using(c, () => {
       const r = rng(2);
       for (const [n, ch] of shapes) {
@@ -48,7 +48,7 @@ forEachBackend("rmsnorm", (c) => {
       }
     }));
 
-  test("backward gives the same weight gradient on 1, 3 and 4 threads", () =>
+  test("backward gives the same weight gradient on 1, 3 and 4 threads", againstReference(c), () =>
     using(c, () => {
       const r = rng(7);
       const n = 517, ch = 129;  // rows split unevenly between tasks
@@ -100,7 +100,7 @@ forEachBackend("rmsnorm", (c) => {
 });
 
 forEachBackend("layernorm", (c) => {
-  test("forward matches the reference, with and without bias", () =>
+  test("forward matches the reference, with and without bias", againstReference(c), () =>
     using(c, () => {
       const r = rng(4);
       for (const [n, ch] of shapes) {
@@ -118,7 +118,7 @@ forEachBackend("layernorm", (c) => {
       }
     }));
 
-  test("backward matches the reference and adds into pre-filled gradients", () =>
+  test("backward matches the reference and adds into pre-filled gradients", againstReference(c), () =>
     using(c, () => {
       const r = rng(5);
       for (const [n, ch] of shapes) {

@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, againstReference, forEachBackend, randn, rng, using } from "../testing.ts";
 import { adamwStep, scale, sumSquares } from "./optim.ts";
 
 const lengths = [1, 7, 33, 129, 100003];
@@ -52,7 +52,7 @@ forEachBackend("adamw", (c) => {
       assertClose(Array.from(b, (x, i) => a[i]! - x), Array.from(p0, (x) => 0.02 * 0.3 * x), TOL.f32, "decay term");
     }));
 
-  test("matches the reference over several steps and sizes", () =>
+  test("matches the reference over several steps and sizes", againstReference(c), () =>
     using(c, () => {
       const r = rng(2);
       for (const n of lengths) {

@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { ShapeError } from "../../errors.ts";
 import { referenceBackend } from "../reference.ts";
-import { TOL, assertClose, checkGradient, dot, forEachBackend, randn, rng, using } from "../testing.ts";
+import { TOL, assertClose, checkGradient, dot, comparesWithItself, forEachBackend, randn, rng, using } from "../testing.ts";
 import { ropeBackward, ropeForward, ropeTables } from "./rope.ts";
 
 function randPositions(r: ReturnType<typeof rng>, n: number, p: number): Int32Array {
@@ -28,7 +28,7 @@ forEachBackend("rope", (c) => {
     assert.ok(Math.abs(sin[3 * 4 + 1]! - Math.sin(3 / 10)) < 1e-6);
   });
 
-  test("forward and backward match the reference (both layouts, partial rotary)", () =>
+  test("forward and backward match the reference (both layouts, partial rotary), in place too", () =>
     using(c, () => {
       const r = rng(11);
       for (const [n, h, d, rot] of shapes) for (const inter of [false, true]) {
@@ -38,14 +38,14 @@ forEachBackend("rope", (c) => {
         const got = new Float32Array(n * h * d), want = new Float32Array(n * h * d);
         ropeForward(got, x, cos, sin, pos, n, h, d, rot, inter);
         referenceBackend.ropeForward(want, x, cos, sin, pos, n, h, d, rot, inter);
-        assertClose(got, want, TOL.f32, `rope fwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
+        if (!comparesWithItself(c)) assertClose(got, want, TOL.f32, `rope fwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
         const inplace = x.slice();
         ropeForward(inplace, inplace, cos, sin, pos, n, h, d, rot, inter);
         assertClose(inplace, want, TOL.f32, "in place");
         const gotB = dx0.slice(), wantB = dx0.slice();
         ropeBackward(gotB, dy, cos, sin, pos, n, h, d, rot, inter);
         referenceBackend.ropeBackward(wantB, dy, cos, sin, pos, n, h, d, rot, inter);
-        assertClose(gotB, wantB, TOL.f32, `rope bwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
+        if (!comparesWithItself(c)) assertClose(gotB, wantB, TOL.f32, `rope bwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
       }
     }));
 

@@ -1,0 +1,45 @@
+// The tiny models of the llama.cpp interop check and the comparison of our
+// next-token log-probabilities with llama.cpp's, shared by bench/interop/llamacpp.ts
+// (which runs real llama.cpp and saves its log-probabilities) and
+// test/parity/llamacpp.test.ts (which compares ours with the saved ones, without
+// llama.cpp). Knows nothing of node-llama-cpp.
+import { loadModel } from "../../src/formats/hf-dir.ts";
+import { validateConfig } from "../../src/models/config.ts";
+import { Tape } from "../../src/tensor/index.ts";
+import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+
+/** Our next-token log-probabilities after `ids`, from the GGUF file loaded by loadModel. */
+export function ourLastLogprobs(path: string, ids: number[]): Float64Array {
+  const m = loadModel(path);
+  const V = m.config.vocabSize, T = ids.length;
+  const logits = m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V);
+  let mx = -Infinity;
+  for (const x of logits) mx = Math.max(mx, x);
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - mx);
+  const lse = mx + Math.log(sum);
+  return Float64Array.from(logits, (x) => x - lse);
+}
+
+/** max |ours − llama.cpp| over the tokens llama.cpp returned a probability for, and whether the argmax agrees. */
+export function compareLogprobs(ours: Float64Array, theirs: (number | null)[]): { maxAbsDiff: number; sameArgmax: boolean; oursArgmax: number } {
+  let worst = 0, a = 0, b = -1;
+  for (let i = 0; i < ours.length; i++) {
+    if (ours[i]! > ours[a]!) a = i;
+    const t = theirs[i];
+    if (t === null || t === undefined) continue;
+    worst = Math.max(worst, Math.abs(ours[i]! - t));
+    if (b < 0 || t > theirs[b]!) b = i;
+  }
+  return { maxAbsDiff: worst, sameArgmax: a === b, oursArgmax: a };
+}
+
+/** The tiny model of a kind, exactly as the llama.cpp run built it. */
+export function interopConfig(kind: string, tok: Tokenizer) {
+  const eos = tok.tokenToId("</s>") ?? tok.specialTokens["<|endoftext|>"];
+  const bos = tok.tokenToId("<s>") ?? eos;
+  return validateConfig({
+    modelType: "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
+    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind === "bytelevel", qkvBias: false, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
+  });
+}
