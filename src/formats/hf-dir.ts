@@ -32,6 +32,12 @@ export interface GenerationConfig {
   top_p?: number;
   do_sample?: boolean;
   repetition_penalty?: number;
+  /**
+   * What `slm finetune` trained this model for ("chat" or "grounded-qa"); absent for a pretrained
+   * model. The served assistant lets a model write answers only when it was trained to (see
+   * src/serve/assistant.ts). Other tools ignore unknown generation_config.json fields.
+   */
+  slm_finetune_task?: string;
 }
 
 export interface LoadedModel {
