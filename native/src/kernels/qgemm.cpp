@@ -48,6 +48,13 @@ thread_local std::vector<float> t_panel;   // per thread: dequantized rows
 
 using DotFn = float (*)(const uint8_t*, const qt::ActRow&, int64_t);
 
+// How far ahead of the row being multiplied the decode loops prefetch.
+constexpr int64_t kPrefetchBytes = 2048;
+
+inline void prefetch_row(const uint8_t* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 int64_t grain_rows(int64_t cols, int64_t m) {
   int64_t per = std::max<int64_t>(1, cols * m);
   return std::max<int64_t>(1, kSerialMacs / per);
@@ -67,9 +74,13 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
   }
   DotFn dot = type == qt::Q8_0 ? dot_q8_0 : type == qt::Q4_0 ? dot_q4_0 : type == qt::Q4_K ? dot_q4_k
             : type == qt::Q5_K ? dot_q5_k : dot_q6_k;
+  // Prefetch about kPrefetchBytes ahead: a dot product spends many instructions per cache
+  // line, so the out-of-order window alone keeps too few lines in flight to stream from DRAM.
+  const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);
   parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* wr = w + r * rb;
+      if (r + ahead < r1) prefetch_row(wr + ahead * rb, rb);
       for (int64_t i = 0; i < m; ++i) y[i * rows + r] = dot(wr, act[i], nblocks);
     }
   });
@@ -78,8 +89,10 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
 void decode_half(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
   const int64_t rb = 2 * cols;
   const bool bf = type == qt::BF16;
+  const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);
   parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
+      if (r + ahead < r1) prefetch_row(w + (r + ahead) * rb, rb);
       for (int64_t i = 0; i < m; ++i) y[i * rows + r] = bf ? dot_bf16(w + r * rb, x + i * cols, cols) : dot_f16(w + r * rb, x + i * cols, cols);
     }
   });
