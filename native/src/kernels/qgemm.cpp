@@ -72,8 +72,8 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
     quantize_act_row(x + i * cols, cols, block, t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16);
     act[i] = {t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16};
   }
-  DotFn dot = type == qt::Q8_0 ? dot_q8_0 : type == qt::Q4_0 ? dot_q4_0 : type == qt::Q4_K ? dot_q4_k
-            : type == qt::Q5_K ? dot_q5_k : dot_q6_k;
+  DotFn dot = type == qt::Q8_0 ? dot_q8_0 : type == qt::Q4_0 ? dot_q4_0 : type == qt::Q5_0 ? dot_q5_0
+            : type == qt::Q5_1 ? dot_q5_1 : type == qt::Q4_K ? dot_q4_k : type == qt::Q5_K ? dot_q5_k : dot_q6_k;
   // Prefetch about kPrefetchBytes ahead: a dot product spends many instructions per cache
   // line, so the out-of-order window alone keeps too few lines in flight to stream from DRAM.
   const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);

@@ -16,6 +16,8 @@ void quantize_act_row(const float* x, int64_t cols, int block, int8_t* q, float*
 // Dot products of one weight row (GGUF blocks) with one quantized activation row.
 float dot_q8_0(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
 float dot_q4_0(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
+float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
+float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
 float dot_q4_k(const uint8_t* w, const qt::ActRow& a, int64_t nsuper);
 float dot_q5_k(const uint8_t* w, const qt::ActRow& a, int64_t nsuper);
 float dot_q6_k(const uint8_t* w, const qt::ActRow& a, int64_t nsuper);

@@ -5,9 +5,9 @@
 // counts the weight bytes read once per call. "model" cases run every matrix
 // of the 24-layer stack plus the output head once per call, m = 1, each matrix
 // with its own weights (~0.4 GB for Q8_0), so tok/s is the matmul-only decode
-// ceiling. K-quants need cols % 256 == 0, which 896 is not: like llama-quantize's
-// fallback (Q4_K -> Q5_0, Q6_K -> Q8_0) those matrices are Q8_0 in the K-quant
-// model cases and are left out of the per-shape K-quant cases. A "copy" case
+// ceiling. K-quants need cols % 256 == 0, which 896 is not: as llama-quantize
+// falls back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), so do the K-quant model
+// cases, and the per-shape K-quant cases leave those shapes out. A "copy" case
 // (Float32Array.set over 256 MB) measures the machine's memory bandwidth in the
 // same run. Weights are random valid blocks (values do not change the speed).
 import { randomFillSync } from "node:crypto";
@@ -41,7 +41,7 @@ export function randomWeight(type: QType, rows: number, cols: number, seed = 1):
     for (let o = 0; o < bytes.length; o += enc.length) bytes.set(enc.subarray(0, Math.min(enc.length, bytes.length - o)), o);
   } else {
     randomFillSync(bytes);
-    const offs = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" ? [0, 2] : [0];
+    const offs = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" || type === "Q5_1" ? [0, 2] : [0];
     const h = f32ToF16Bits(type.endsWith("_K") ? 2e-4 : 4e-3);
     for (let b = 0; b < bytes.length; b += t.blockBytes) for (const o of offs) { bytes[b + o] = h & 0xff; bytes[b + o + 1] = h >>> 8; }
   }
@@ -70,7 +70,8 @@ function matmulCase(type: QType, m: number, rows: number, cols: number, name: st
 
 /** Every matmul of one decode step of the 24-layer model plus the head, m = 1. */
 function modelCase(type: QType): BenchCase {
-  const typeFor = (cols: number): QType => (fits(type, cols) ? type : "Q8_0");
+  const fallback: Partial<Record<QType, QType>> = { Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" };
+  const typeFor = (cols: number): QType => (fits(type, cols) ? type : fallback[type] ?? "Q8_0");
   const mats: [number, number][] = [];
   for (let l = 0; l < LAYERS; l++) mats.push([D, D], [KV, D], [KV, D], [D, D], [FF, D], [FF, D], [D, FF]);
   mats.push([VOCAB, D]);
@@ -82,7 +83,7 @@ function modelCase(type: QType): BenchCase {
   }
   return {
     op: "qmatmul",
-    shape: `${type} m1 model Qwen2.5-0.5B (${LAYERS} layers + head${type.endsWith("_K") ? "; 896-col matrices Q8_0" : ""})`,
+    shape: `${type} m1 model Qwen2.5-0.5B (${LAYERS} layers + head${type.endsWith("_K") ? `; 896-col matrices ${typeFor(D)}` : ""})`,
     flops,
     bytes,
     tokens: 1,
@@ -114,5 +115,5 @@ export const qgemmCases: BenchCase[] = [
   copyCase(),
   ...QTYPES.flatMap((type) =>
     [1, 512].flatMap((m) => SHAPES.filter(([, c]) => fits(type, c)).map(([r, c, name]) => matmulCase(type, m, r, c, name)))),
-  ...(["F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as QType[]).map(modelCase),
+  ...(["F16", "Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K"] as QType[]).map(modelCase),
 ];

@@ -42,7 +42,7 @@ function randomWeightBytes(r: Rng, type: QType, rows: number, cols: number): Uin
     const v = r.int(2 ** 32);
     bytes[i] = v & 0xff; bytes[i + 1] = (v >>> 8) & 0xff; bytes[i + 2] = (v >>> 16) & 0xff; bytes[i + 3] = v >>> 24;
   }
-  const scaleOffsets = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" ? [0, 2] : [0];
+  const scaleOffsets = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" || type === "Q5_1" ? [0, 2] : [0];
   for (let b = 0; b < nb; b++) {
     for (const o of scaleOffsets) {
       const h = f32ToF16Bits((0.5 + r.uniform()) * (type.endsWith("_K") ? 2e-4 : 4e-3) * (r.uniform() < 0.5 ? -1 : 1));
@@ -98,7 +98,7 @@ function assertQClose(got: Float32Array, want: ArrayLike<number>, bound: Float64
   }
 }
 
-const BS: Record<QType, number> = { F32: 32, F16: 32, BF16: 32, Q8_0: 32, Q4_0: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256 };
+const BS: Record<QType, number> = { F32: 32, F16: 32, BF16: 32, Q8_0: 32, Q4_0: 32, Q5_0: 32, Q5_1: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256 };
 
 /** [m, rows, cols]: m ∈ {1, 7, 33}, rows from (1, 7, 33, 129, 4864), cols whole blocks (B, 7B, 4864). */
 function shapesFor(type: QType): [number, number, number][] {
@@ -209,14 +209,14 @@ forEachBackend("qgemm", (c) => {
       }));
   }
 
-  test("Q8_0 and Q4_0 also match without VNNI (the pmaddubsw path a CPU without it runs)", (t) =>
+  test("Q8_0, Q4_0, Q5_0 and Q5_1 also match without VNNI (the pmaddubsw path a CPU without it runs)", (t) =>
     using(c, () => {
       const vnni = c.backend.qgemmVnni;
       if (!vnni || c.isa === "scalar") return t.skip("no VNNI switch on this backend / ISA");
       const had = vnni(-1);
       try {
         assert.equal(vnni(0), false);
-        for (const type of ["Q8_0", "Q4_0"] as const) {
+        for (const type of ["Q8_0", "Q4_0", "Q5_0", "Q5_1"] as const) {
           let seed = 100;
           for (const [m, rows, cols] of shapesFor(type)) {
             const q = caseFor(type, m, rows, cols, seed++);
