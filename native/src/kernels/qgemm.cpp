@@ -5,7 +5,8 @@
 //     contiguous range of W's rows and, row by row, dots it with every
 //     activation row (qdot_*.cpp). A row (<= ~3 KB) is read from memory once and
 //     from L1 for the other m - 1 activation rows, so W streams once per call.
-//   y = x·Wᵀ, m > kQuantRows (prefill): panels of W's rows are dequantized to
+//   y = x·Wᵀ, m > kQuantRows (prefill): Q8_0/Q4_0/Q5_0 on AVX-512 VNNI run the
+//     int8 GEMM of qgemm_i8.cpp; otherwise panels of W's rows are dequantized to
 //     float32 in a per-thread buffer and multiplied with gemm_f32 (one panel per
 //     task, the GEMM runs serially inside the task).
 //   F32 weights go straight to gemm_f32.
@@ -149,7 +150,7 @@ void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int6
   if (type == qt::F32) {
     gemm_f32(1, m, rows, cols, x, cols, 0, false, reinterpret_cast<const float*>(w), cols, 0, true, y, rows, 0, false);
   } else if (m > kQuantRows) {
-    prefill_panels(y, x, m, type, w, rows, cols);
+    if (!prefill_int8(y, x, m, type, w, rows, cols)) prefill_panels(y, x, m, type, w, rows, cols);
   } else if (type == qt::F16 || type == qt::BF16) {
     decode_half(y, x, m, type, w, rows, cols);
   } else {

@@ -28,6 +28,9 @@ float dot_q6_k(const uint8_t* w, const qt::ActRow& a, int64_t nsuper);
 // Dot products of one F16 / BF16 weight row with float32 activations.
 float dot_f16(const uint8_t* w, const float* x, int64_t cols);
 float dot_bf16(const uint8_t* w, const float* x, int64_t cols);
+// Prefill y (m,rows) = x·Wᵀ as an int8 GEMM over repacked rows (qgemm_i8.cpp); false when
+// this build, CPU or type cannot (then the float panels run).
+bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
 // Whether dot_q8_0 / dot_q4_0 use VNNI here (decided once from CPUID).
 bool int8_dot_uses_vnni();
 

@@ -1,0 +1,177 @@
+// Prefill (m > 8) for Q8_0, Q4_0 and Q5_0 as an int8 GEMM with AVX-512 VNNI,
+// compiled into every instruction set's library but active only in the
+// AVX-512 build on a CPU with AVX-512 VNNI (the others return false and the
+// caller uses the float panels). Weights are repacked per call, 16 rows at a
+// time, into signed 8-bit codes interleaved so that one 32-bit lane holds four
+// consecutive values of one row: a block of 32 values for 16 rows is 8 vectors
+// of 64 bytes, [group g][row r][4 codes]. One vpdpbusd then multiplies 16 rows
+// by four activation codes broadcast to every lane, and the float rescale by
+// d_w·d_x happens once per block for 16 rows, not per row.
+// Activations are 8-bit as in decode, stored +128 (unsigned, vpdpbusd's first
+// operand); the +128 comes back out through -128·Σw per row and block, which
+// starts each int32 accumulator. Each repacked block also carries its 16 float
+// scales. The repack (gathers) costs a few percent of a 512-row product.
+// Knows nothing about models; the contract is qgemm.h.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/qinternal.h"
+#include "pool.h"
+
+#if defined(SLM_ISA_AVX512)
+#include <immintrin.h>
+#endif
+
+namespace slm {
+namespace SLM_ISA {
+
+#if defined(SLM_ISA_AVX512)
+
+namespace {
+
+constexpr int kRows = 16;        // rows per repacked panel (one zmm of int32 lanes)
+constexpr int kPanels = 4;       // panels per task (64 rows: their blocks stay in L2)
+constexpr int kCols = 8;         // activation rows per micro-kernel call
+constexpr int64_t kBlockBytes = 512 + 64 + 64;  // codes, 16 float scales, 16 int32 corrections
+
+thread_local std::vector<uint8_t> t_xq;                      // calling thread: activations +128 (m, cols)
+thread_local std::vector<float> t_xd;                        // their scales (m, cols / 32)
+thread_local std::vector<int16_t> t_xs;                      // sums of 16 (unused here, filled by quantize_act_row)
+thread_local std::vector<uint8_t> t_pack;                    // per thread: repacked panels
+
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+
+// Repacks rows [r0, r0 + 16) (rows past `rows` are zero) of a Q8_0 / Q4_0 / Q5_0 matrix.
+// dst: nb blocks of kBlockBytes.
+void repack16(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
+  const int64_t bb = qt::block_bytes(type);
+  const __mmask16 live = static_cast<__mmask16>(rows - r0 >= kRows ? 0xffff : (1u << (rows - r0)) - 1);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(static_cast<int>(rb)));
+  const uint8_t* base = w + r0 * rb;
+  const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
+  for (int64_t b = 0; b < nb; ++b, dst += kBlockBytes) {
+    const uint8_t* blk = base + b * bb;
+    // the 16 f16 scales (low half of the dword at each block's start)
+    __m512i dwords = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk, 1);
+    _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dwords)));
+    __m512i sum = zero;
+    __m512i g[8];
+    if (type == qt::Q8_0) {
+      for (int k = 0; k < 8; ++k) g[k] = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * k, 1);
+    } else {
+      const int qs = type == qt::Q4_0 ? 2 : 6;
+      for (int k = 0; k < 4; ++k) {
+        __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qs + 4 * k, 1);
+        g[k] = _mm512_and_si512(v, lo4);                          // values 4k .. 4k+3
+        g[k + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4);  // values 16+4k ..
+      }
+      if (type == qt::Q5_0) {
+        __m512i qh = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2, 1);
+        for (int k = 0; k < 8; ++k) {
+          // bits 4k..4k+3 of qh -> bit 4 of the 4 bytes of the lane
+          __m512i nib = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * k), _mm512_set1_epi32(0xf));
+          __m512i spread = _mm512_and_si512(_mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081)), _mm512_set1_epi32(0x01010101));
+          g[k] = _mm512_or_si512(g[k], _mm512_slli_epi32(spread, 4));
+        }
+      }
+      const __m512i off = _mm512_set1_epi8(type == qt::Q4_0 ? 8 : 16);
+      // signed codes; padded rows (gathered as 0) must stay 0
+      for (int k = 0; k < 8; ++k) g[k] = _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(g[k], off));
+    }
+    for (int k = 0; k < 8; ++k) {
+      _mm512_storeu_si512(dst + 64 * k, g[k]);
+      sum = _mm512_dpbusd_epi32(sum, ones, g[k]);  // Σ codes per row (1 · s8)
+    }
+    _mm512_storeu_si512(dst + 576, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
+  }
+}
+
+// y[c·ldy + 0..15] (masked) = the 16 panel rows times C activation rows (+128 codes xq,
+// stride cols; scales xd, stride nb).
+template <int C>
+void tile(const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t cols, const float* xd, float* y, int64_t ldy, __mmask16 mask) {
+  __m512 accf[C];
+  for (int c = 0; c < C; ++c) accf[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = pack + b * kBlockBytes;
+    const __m512i corr = _mm512_loadu_si512(p + 576);
+    const __m512 dw = _mm512_loadu_ps(p + 512);
+    __m512i acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = corr;
+    for (int k = 0; k < 8; ++k) {
+      const __m512i wv = _mm512_loadu_si512(p + 64 * k);
+      for (int c = 0; c < C; ++c) {
+        int32_t x4;
+        std::memcpy(&x4, xq + c * cols + 32 * b + 4 * k, 4);
+        acc[c] = _mm512_dpbusd_epi32(acc[c], _mm512_set1_epi32(x4), wv);
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      accf[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[c]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[c * nb + b])), accf[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(y + c * ldy, mask, accf[c]);
+}
+
+void tile_n(int n, const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t cols, const float* xd, float* y, int64_t ldy, __mmask16 mask) {
+  switch (n) {
+    case 8: tile<8>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 7: tile<7>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 6: tile<6>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 5: tile<5>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 4: tile<4>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 3: tile<3>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 2: tile<2>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    default: tile<1>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+  }
+}
+
+#pragma GCC pop_options
+
+}  // namespace
+
+// y (m,rows), x (m,cols), w (rows · row_bytes). False when this build/CPU/type cannot.
+bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0) return false;
+  if (!int8_dot_uses_vnni()) return false;
+  const int64_t nb = cols / 32, rb = qt::row_bytes(type, cols);
+  t_xq.resize(static_cast<size_t>(m * cols));
+  t_xd.resize(static_cast<size_t>(m * nb));
+  t_xs.resize(static_cast<size_t>(m * cols / 16));
+  for (int64_t i = 0; i < m; ++i) {
+    int8_t* q = reinterpret_cast<int8_t*>(t_xq.data() + i * cols);
+    quantize_act_row(x + i * cols, cols, 32, q, t_xd.data() + i * nb, t_xs.data() + i * cols / 16);
+    for (int64_t k = 0; k < cols; ++k) t_xq[i * cols + k] ^= 0x80;  // s8 -> u8 (+128)
+  }
+  const int64_t npanels = (rows + kRows - 1) / kRows;
+  const int64_t ntasks = (npanels + kPanels - 1) / kPanels;
+  const uint8_t* xq = t_xq.data();
+  const float* xd = t_xd.data();
+  parallel_tasks(ntasks, [&](int64_t t) {
+    const int64_t p0 = t * kPanels, p1 = std::min(npanels, p0 + kPanels);
+    t_pack.resize(static_cast<size_t>(kPanels * nb * kBlockBytes));
+    for (int64_t p = p0; p < p1; ++p) repack16(type, w, rb, p * kRows, rows, nb, t_pack.data() + (p - p0) * nb * kBlockBytes);
+    for (int64_t c0 = 0; c0 < m; c0 += kCols) {
+      const int n = static_cast<int>(std::min<int64_t>(kCols, m - c0));
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t r0 = p * kRows;
+        const __mmask16 mask = static_cast<__mmask16>(rows - r0 >= kRows ? 0xffff : (1u << (rows - r0)) - 1);
+        tile_n(n, t_pack.data() + (p - p0) * nb * kBlockBytes, nb, xq + c0 * cols, cols, xd + c0 * nb, y + c0 * rows + r0, rows, mask);
+      }
+    }
+  });
+  return true;
+}
+
+#else
+
+bool prefill_int8(float*, const float*, int64_t, int, const uint8_t*, int64_t, int64_t) { return false; }
+
+#endif
+
+}  // namespace SLM_ISA
+}  // namespace slm
