@@ -173,8 +173,9 @@ function caseFor(type: QType, m: number, rows: number, cols: number, seed: numbe
     const want = new Float32Array(m * rows);
     referenceBackend.qgemm(want, x, m, traits(type as GgmlTypeName).id, bytes, rows, cols);
     const ab = activationBlock(type);
-    // 8-bit activations: decode (m ≤ 8), and prefill of the 32-block types (the AVX-512 VNNI int8 GEMM)
-    const [wantQ, boundQ] = ab > 0 && (m <= QGEMM_QUANT_ROWS || ab === 32) ? productWithBound(wf, quantizedActivations(x, m, cols, ab), m, rows, cols) : [new Float64Array(0), new Float64Array(0)];
+    // 8-bit activations: decode (m ≤ 8, ACTIVATION_BLOCK values per scale), and prefill of
+    // the quantized types, which on AVX-512 VNNI may run the int8 GEMM (32 values per scale)
+    const [wantQ, boundQ] = ab > 0 ? productWithBound(wf, quantizedActivations(x, m, cols, m <= QGEMM_QUANT_ROWS ? ab : 32), m, rows, cols) : [new Float64Array(0), new Float64Array(0)];
     c = { w, x, m, want, bound: bounds(wf, x, m, rows, cols, type), boundF: productWithBound(wf, Float64Array.from(x), m, rows, cols)[1], wantQ, boundQ };
     cases.set(key, c);
   }
