@@ -1,4 +1,4 @@
-// Prefill (m > 8) for Q8_0, Q4_0, Q5_0, Q4_K and Q5_K as an int8 GEMM with AVX-512 VNNI,
+// Prefill (m > 8) for Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K as an int8 GEMM with AVX-512 VNNI,
 // compiled into every instruction set's library but active only in the
 // AVX-512 build on a CPU with AVX-512 VNNI (the others return false and the
 // caller uses the float panels). Weights are repacked per call, 16 rows at a
@@ -12,8 +12,8 @@
 // starts each int32 accumulator. Each repacked block also carries its 16 float
 // scales. Q4_K/Q5_K sub-blocks of 32 become blocks with scale d·sc and min dmin·m
 // per row (value scale·code − min; the min meets d_x·Σx per activation block).
-// Q6_K (scales per 16 values) keeps the float panels. The repack (gathers)
-// costs a few percent of a 512-row product.
+// Q6_K (scales per 16 values) keeps two scales and corrections per block and
+// rescales each half. The repack (gathers) costs a few percent of a 512-row product.
 // Knows nothing about models; the contract is qgemm.h.
 #include <algorithm>
 #include <cstdint>
@@ -38,8 +38,10 @@ constexpr int kRows = 16;        // rows per repacked panel (one zmm of int32 la
 constexpr int kPanels = 4;       // panels per task (64 rows: their blocks stay in L2)
 constexpr int kCols = 8;         // activation rows per micro-kernel call
 // A repacked block of 32 values × 16 rows: codes, 16 float scales, 16 int32 corrections
-// (-128·Σcodes), and for Q4_K/Q5_K 16 float mins (the value is scale·code − min).
-constexpr int64_t kBlockBytes = 512 + 64 + 64 + 64;
+// (-128·Σcodes), and for Q4_K/Q5_K 16 float mins (the value is scale·code − min);
+// Q6_K uses the last two slots for the second half's scales and corrections.
+// Slots: codes 0, scales 512, corrections 576, mins / second scales 640, second corrections 704.
+constexpr int64_t kBlockBytes = 512 + 4 * 64;
 
 thread_local std::vector<uint8_t> t_xq;                      // calling thread: activations +128 (m, cols)
 thread_local std::vector<float> t_xd;                        // their scales (m, cols / 32)
@@ -152,6 +154,88 @@ void repack16_k(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows
   }
 }
 
+// Repacks rows [r0, r0 + 16) of a Q6_K matrix: block 8s + j holds values 32j..32j+31 of
+// super-block s as signed codes q − 32, with two scales (d·sc for values 0..15 and 16..31 of
+// the block: slots 512 and 640) and two corrections (-128·Σ codes of each half: 576, 704).
+void repack16_q6k(const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
+  const int nrow = static_cast<int>(std::min<int64_t>(kRows, rows - r0));
+  const __mmask16 live = static_cast<__mmask16>(nrow >= kRows ? 0xffff : (1u << nrow) - 1);
+  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(static_cast<int>(rb)));
+  const uint8_t* base = w + r0 * rb;
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  const __m512i m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303), k32 = _mm512_set1_epi8(32);
+  alignas(64) float sc[16][16];
+  for (int64_t s = 0; s < nb / 8; ++s) {
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* blk = base + r * rb + s * 210;
+      const float d = r < nrow ? qt::half_at(blk + 208) : 0.f;
+      for (int g = 0; g < 16; ++g) sc[g][r] = r < nrow ? d * static_cast<float>(static_cast<int8_t>(blk[192 + g])) : 0.f;
+    }
+    const uint8_t* sb = base + s * 210;
+    for (int j = 0; j < 8; ++j) {
+      const int h = j / 4, quarter = j % 4;
+      uint8_t* o = dst + (8 * s + j) * kBlockBytes;
+      __m512i sumA = zero, sumB = zero;
+      for (int k = 0; k < 8; ++k) {
+        __m512i lo = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + 64 * h + (quarter & 1 ? 32 : 0) + 4 * k, 1);
+        __m512i hi = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + 128 + 32 * h + 4 * k, 1);
+        lo = _mm512_and_si512(_mm512_srli_epi32(lo, quarter & 2 ? 4 : 0), m4);
+        hi = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hi, 2 * quarter), m2), 4);
+        const __m512i g = _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(_mm512_or_si512(lo, hi), k32));
+        _mm512_storeu_si512(o + 64 * k, g);
+        if (k < 4) sumA = _mm512_dpbusd_epi32(sumA, ones, g);
+        else sumB = _mm512_dpbusd_epi32(sumB, ones, g);
+      }
+      _mm512_storeu_ps(o + 512, _mm512_load_ps(sc[2 * j]));
+      _mm512_storeu_si512(o + 576, _mm512_mullo_epi32(sumA, _mm512_set1_epi32(-128)));
+      _mm512_storeu_ps(o + 640, _mm512_load_ps(sc[2 * j + 1]));
+      _mm512_storeu_si512(o + 704, _mm512_mullo_epi32(sumB, _mm512_set1_epi32(-128)));
+    }
+  }
+}
+
+// Q6_K tiles: as tile() with two halves of 16 values per block, each with its scale.
+template <int C>
+void tile_half(const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t cols, const float* xd, float* y, int64_t ldy, __mmask16 mask) {
+  __m512 accf[C];
+  for (int c = 0; c < C; ++c) accf[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = pack + b * kBlockBytes;
+    for (int half = 0; half < 2; ++half) {
+      const __m512i corr = _mm512_loadu_si512(p + 576 + 128 * half);
+      const __m512 dw = _mm512_loadu_ps(p + 512 + 128 * half);
+      __m512i acc[C];
+      for (int c = 0; c < C; ++c) acc[c] = corr;
+      for (int k = 4 * half; k < 4 * half + 4; ++k) {
+        const __m512i wv = _mm512_loadu_si512(p + 64 * k);
+        for (int c = 0; c < C; ++c) {
+          int32_t x4;
+          std::memcpy(&x4, xq + c * cols + 32 * b + 4 * k, 4);
+          acc[c] = _mm512_dpbusd_epi32(acc[c], _mm512_set1_epi32(x4), wv);
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        accf[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[c]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[c * nb + b])), accf[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(y + c * ldy, mask, accf[c]);
+}
+
+void tile_half_n(int n, const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t cols, const float* xd, float* y, int64_t ldy, __mmask16 mask) {
+  switch (n) {
+    case 8: tile_half<8>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 7: tile_half<7>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 6: tile_half<6>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 5: tile_half<5>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 4: tile_half<4>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 3: tile_half<3>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    case 2: tile_half<2>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+    default: tile_half<1>(pack, nb, xq, cols, xd, y, ldy, mask); break;
+  }
+}
+
 // y[c·ldy + 0..15] (masked) = the 16 panel rows times C activation rows (+128 codes xq,
 // stride cols; scales xd, stride nb).
 template <int C, bool Min>
@@ -203,8 +287,8 @@ void tile_n(int n, const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t c
 
 // y (m,rows), x (m,cols), w (rows · row_bytes). False when this build/CPU/type cannot.
 bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
-  const bool kq = type == qt::Q4_K || type == qt::Q5_K;
-  if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0 && !kq) return false;
+  const bool kq = type == qt::Q4_K || type == qt::Q5_K, q6 = type == qt::Q6_K;
+  if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0 && !kq && !q6) return false;
   if (!int8_dot_uses_vnni()) return false;
   const int64_t nb = cols / 32, rb = qt::row_bytes(type, cols);
   t_xq.resize(static_cast<size_t>(m * cols));
@@ -230,6 +314,7 @@ bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* 
     for (int64_t p = p0; p < p1; ++p) {
       uint8_t* dst = t_pack.data() + (p - p0) * nb * kBlockBytes;
       if (kq) repack16_k(type, w, rb, p * kRows, rows, nb, dst);
+      else if (q6) repack16_q6k(w, rb, p * kRows, rows, nb, dst);
       else repack16(type, w, rb, p * kRows, rows, nb, dst);
     }
     for (int64_t c0 = 0; c0 < m; c0 += kCols) {
@@ -238,7 +323,8 @@ bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* 
         const int64_t r0 = p * kRows;
         const __mmask16 mask = static_cast<__mmask16>(rows - r0 >= kRows ? 0xffff : (1u << (rows - r0)) - 1);
         const uint8_t* pk = t_pack.data() + (p - p0) * nb * kBlockBytes;
-        if (kq) tile_n<true>(n, pk, nb, xq + c0 * cols, cols, xd + c0 * nb, xs + c0 * nb, y + c0 * rows + r0, rows, mask);
+        if (q6) tile_half_n(n, pk, nb, xq + c0 * cols, cols, xd + c0 * nb, y + c0 * rows + r0, rows, mask);
+        else if (kq) tile_n<true>(n, pk, nb, xq + c0 * cols, cols, xd + c0 * nb, xs + c0 * nb, y + c0 * rows + r0, rows, mask);
         else tile_n<false>(n, pk, nb, xq + c0 * cols, cols, xd + c0 * nb, nullptr, y + c0 * rows + r0, rows, mask);
       }
     }
