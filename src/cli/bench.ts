@@ -13,20 +13,21 @@ const ISAS: readonly Isa[] = ["avx512", "avx2", "scalar"];
 
 /** Formats rows as an aligned text table (op, shape, ms, rate, threads, isa). */
 export function formatTable(rows: BenchRow[]): string {
-  const head = ["op", "shape", "ms", "GFLOP/s", "GB/s", "threads", "isa"];
+  const head = ["op", "shape", "ms", "GFLOP/s", "GB/s", "tok/s", "threads", "isa"];
   const cells = rows.map((r) => [
     r.op,
     r.shape,
     r.ms < 1 ? r.ms.toFixed(4) : r.ms.toFixed(2),
     r.gflops === undefined ? "" : r.gflops.toFixed(1),
     r.gbps === undefined ? "" : r.gbps.toFixed(1),
+    r.tok_s === undefined ? "" : r.tok_s.toFixed(1),
     String(r.threads),
     r.isa,
   ]);
-  const used = head.map((_, i) => i < 2 || i > 4 || cells.some((c) => c[i] !== ""));
+  const used = head.map((_, i) => i < 2 || i > 5 || cells.some((c) => c[i] !== ""));
   const cols = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
-    c.map((s, i) => (used[i] ? (i < 2 || i === 6 ? s.padEnd(cols[i]!) : s.padStart(cols[i]!)) : null))
+    c.map((s, i) => (used[i] ? (i < 2 || i === 7 ? s.padEnd(cols[i]!) : s.padStart(cols[i]!)) : null))
       .filter((s) => s !== null)
       .join("  ")
       .trimEnd();
@@ -35,7 +36,7 @@ export function formatTable(rows: BenchRow[]): string {
 
 export const benchKernelsCommand: Command = {
   name: "bench kernels",
-  summary: "time the native kernels (matmul, ...) and print GFLOP/s per shape",
+  summary: "time the native kernels (matmul, qmatmul, ...) and print GFLOP/s per shape",
   help: `Usage: slm bench kernels [--op NAME] [--threads N] [--isa avx512|avx2|scalar] [--seconds S] [--json]
 
 Times each kernel benchmark case on the native backend: a warm-up, then
@@ -53,10 +54,14 @@ Options:
 Matmul shapes read MxNxK (C (M,N) = A (M,K) . B (K,N)); ",tA"/",tB" mark
 transposed operands (the backward products dA = dC.B^T and dB = A^T.dC).
 For a comparison with OpenBLAS on the same shapes: node --import tsx bench/matmul.ts
+Quantized products (--op qmatmul): "TYPE mM name" on Qwen2.5-0.5B's shapes, GB/s of
+weight bytes read, tok/s for whole-model decode steps, and a "copy" row with the
+machine's memory bandwidth; e.g. --op qmatmul --shape "m1 " for decode only.
 
 Examples:
   slm bench kernels
-  slm bench kernels --op matmul --threads 1 --isa scalar --json`,
+  slm bench kernels --op matmul --threads 1 --isa scalar --json
+  slm bench kernels --op qmatmul --shape Q4_0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values } = parse(argv, {
       op: { type: "string" },

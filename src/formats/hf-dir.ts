@@ -137,7 +137,7 @@ export interface LoadOptions {
 }
 
 /** Matrix types that stay as stored under LoadOptions.keepQuantized. */
-const KEPT_TYPES: ReadonlySet<GgmlTypeName> = new Set<GgmlTypeName>(["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"]);
+const KEPT_TYPES: ReadonlySet<GgmlTypeName> = new Set<GgmlTypeName>(["F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]);
 
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {

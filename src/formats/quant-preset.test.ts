@@ -27,8 +27,9 @@ test("q4_k_m: Q6_K for the head and the more-bits layers' attn_v / ffn_down, Q4_
   assert.equal(t("model.layers.5.mlp.down_proj.weight", [512, 1024]), "Q4_K");
   assert.equal(t("model.layers.5.mlp.up_proj.weight", [1024, 512]), "Q4_K");
   assert.equal(t("model.layers.5.input_layernorm.weight", [512]), "F32");
-  // Rows of 896 are not whole super-blocks of 256: Q4_K → Q4_0, Q6_K → Q8_0; rows of 40 fit neither: F16.
-  assert.equal(t("model.layers.5.mlp.up_proj.weight", [4864, 896]), "Q4_0");
+  // Rows of 896 are not whole super-blocks of 256: Q4_K → Q5_0, Q6_K → Q8_0 (as llama-quantize); rows of 40 fit neither: F16.
+  assert.equal(t("model.layers.5.mlp.up_proj.weight", [4864, 896]), "Q5_0");
+  assert.equal(storageTypeFor("q5_k_m", "model.layers.5.mlp.up_proj.weight", [4864, 896], c), "Q5_1");
   assert.equal(t("model.layers.0.self_attn.v_proj.weight", [128, 896]), "Q8_0");
   assert.equal(t("model.layers.5.mlp.up_proj.weight", [64, 40]), "F16");
   // Untied: the embedding is an ordinary matrix, lm_head the head.

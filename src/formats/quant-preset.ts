@@ -12,9 +12,8 @@
 //     not a multiple of 256 cannot take anyway).
 // K-quants need rows that are whole super-blocks of 256 values; a Qwen2.5-0.5B
 // (width 896) or SmolLM2-135M (width 576) has such rows only in ffn_down. For
-// the other matrices llama.cpp falls back to Q5_0 / Q5_1 / Q8_0, types we do
-// not store; we fall back to Q4_0 for Q4_K (about the same size), and to Q8_0
-// for Q5_K and Q6_K (the nearest type we have at or above their precision).
+// the other matrices we fall back as llama-quantize does: Q4_K → Q5_0,
+// Q5_K → Q5_1, Q6_K → Q8_0 (blocks of 32).
 // Rows that are not whole blocks of 32 at all fall back to F16.
 // Knows nothing about files: names and shapes in, a type out.
 import { ConfigError } from "../errors.ts";
@@ -39,7 +38,7 @@ export function useMoreBits(layer: number, nLayers: number): boolean {
   return layer < eighth || layer >= Math.floor((7 * nLayers) / 8) || (layer - eighth) % 3 === 2;
 }
 
-const FALLBACK: Partial<Record<GgmlTypeName, GgmlTypeName>> = { Q4_K: "Q4_0", Q5_K: "Q8_0", Q6_K: "Q8_0" };
+const FALLBACK: Partial<Record<GgmlTypeName, GgmlTypeName>> = { Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" };
 
 /** The type a tensor fits in: `want`, or its fallback when its rows are not whole blocks. */
 function fitting(want: GgmlTypeName, cols: number): GgmlTypeName {

@@ -10,7 +10,7 @@ import { blockScale, dequantize, ERROR_BUDGETS, quantize, TYPE_TRAITS, traitsByI
 test("traits table: ggml ids, block sizes and bytes per block as in ggml.h", () => {
   const rows = TYPE_TRAITS.map((t) => [t.name, t.id, t.blockSize, t.blockBytes]);
   assert.deepEqual(rows, [
-    ["F32", 0, 1, 4], ["F16", 1, 1, 2], ["Q4_0", 2, 32, 18], ["Q8_0", 8, 32, 34],
+    ["F32", 0, 1, 4], ["F16", 1, 1, 2], ["Q4_0", 2, 32, 18], ["Q5_0", 6, 32, 22], ["Q5_1", 7, 32, 24], ["Q8_0", 8, 32, 34],
     ["Q4_K", 12, 256, 144], ["Q5_K", 13, 256, 176], ["Q6_K", 14, 256, 210], ["BF16", 30, 1, 2],
   ]);
   assert.equal(traitsById(8)!.name, "Q8_0");
@@ -57,7 +57,7 @@ test("Q4_0 block layout: d = m/-8 with the signed extreme, q = min(15, trunc(x/d
 });
 
 test("all-zero blocks quantize to zero scale and decode to exact zeros", () => {
-  for (const name of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
+  for (const name of ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"] as const) {
     const b = quantize(name, new Float32Array(512));
     assert.ok(dequantize(name, b, 512).every((v) => v === 0), name); // -0 included (Q4_0's d = 0 / -8)
   }
@@ -71,7 +71,7 @@ function randomWeights(n: number, seed: number): Float32Array {
   return x;
 }
 
-for (const name of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as GgmlTypeName[]) {
+for (const name of ["F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"] as GgmlTypeName[]) {
   test(`${name} round trip stays within its named error budget`, () => {
     const n = name.endsWith("_K") ? 256 * 160 : 32 * 512;
     const x = randomWeights(n, 7);
@@ -102,6 +102,28 @@ test("F32 round trip is exact; partial blocks and wrong byte counts are FormatEr
   assert.deepEqual(dequantize("F32", quantize("F32", x), 100), x);
   assert.throws(() => quantize("Q8_0", new Float32Array(33)), (e: unknown) => e instanceof FormatError && /blocks of 32/.test(e.message));
   assert.throws(() => dequantize("Q4_0", new Uint8Array(17), 32), FormatError);
+});
+
+test("Q5_0 / Q5_1 hand-built blocks: fifth bits in a little-endian u32 after the scale(s)", () => {
+  const q = (j: number) => (j * 7 + 2) % 32; // code of element j
+  let qh = 0;
+  const qs: number[] = [];
+  for (let j = 0; j < 16; j++) {
+    qs.push((q(j) & 15) | ((q(j + 16) & 15) << 4));
+    if (q(j) & 16) qh |= 1 << j;
+    if (q(j + 16) & 16) qh |= 1 << (j + 16);
+  }
+  qh >>>= 0;
+  const qhBytes = [qh & 0xff, (qh >>> 8) & 0xff, (qh >>> 16) & 0xff, qh >>> 24];
+  const b0 = Uint8Array.from([...f16(0.25), ...qhBytes, ...qs]);
+  const b1 = Uint8Array.from([...f16(0.5), ...f16(-3), ...qhBytes, ...qs]);
+  assert.equal(b0.length, 22);
+  assert.equal(b1.length, 24);
+  const y0 = dequantize("Q5_0", b0, 32), y1 = dequantize("Q5_1", b1, 32);
+  for (let j = 0; j < 32; j++) {
+    assert.equal(y0[j], (q(j) - 16) * 0.25, `Q5_0 element ${j}`);
+    assert.equal(y1[j], q(j) * 0.5 - 3, `Q5_1 element ${j}`);
+  }
 });
 
 // ---- K-quants -------------------------------------------------------------

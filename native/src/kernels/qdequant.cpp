@@ -31,6 +31,29 @@ void deq_q4_0(const uint8_t* src, int64_t nb, float* y) {
   }
 }
 
+// Q5_0: (q - 16)·d; Q5_1: q·d + m (the product rounded to float first).
+template <bool WithMin>
+void deq_q5(const uint8_t* src, int64_t nb, float* y) {
+  constexpr int64_t kBytes = WithMin ? 24 : 22;
+  constexpr int kQh = WithMin ? 4 : 2;
+  for (int64_t b = 0; b < nb; ++b, src += kBytes, y += 32) {
+    const float d = qt::half_at(src), m = WithMin ? qt::half_at(src + 2) : 0.f;
+    const uint32_t qh = qt::u32_at(src + kQh);
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = (src[kQh + 4 + j] & 0xf) | (((qh >> j) & 1) << 4);
+      const int q1 = (src[kQh + 4 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      if (WithMin) {
+        const float p0 = static_cast<float>(q0) * d, p1 = static_cast<float>(q1) * d;
+        y[j] = p0 + m;
+        y[j + 16] = p1 + m;
+      } else {
+        y[j] = static_cast<float>(q0 - 16) * d;
+        y[j + 16] = static_cast<float>(q1 - 16) * d;
+      }
+    }
+  }
+}
+
 // Q4_K (bits 4) and Q5_K (bits 5): y = (d·sc)·q − (dmin·m), each product rounded to float.
 template <int Bits>
 void deq_k_min(const uint8_t* src, int64_t ns, float* y) {
@@ -97,6 +120,8 @@ void dequant_blocks(int type, const uint8_t* src, int64_t nblocks, float* dst) {
       break;
     case qt::Q8_0: deq_q8_0(src, nblocks, dst); break;
     case qt::Q4_0: deq_q4_0(src, nblocks, dst); break;
+    case qt::Q5_0: deq_q5<false>(src, nblocks, dst); break;
+    case qt::Q5_1: deq_q5<true>(src, nblocks, dst); break;
     case qt::Q4_K: deq_k_min<4>(src, nblocks, dst); break;
     case qt::Q5_K: deq_k_min<5>(src, nblocks, dst); break;
     case qt::Q6_K: deq_q6_k(src, nblocks, dst); break;

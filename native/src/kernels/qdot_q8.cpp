@@ -1,4 +1,4 @@
-// Q8_0 and Q4_0 weight rows times 8-bit activation rows, compiled once per
+// Q8_0, Q4_0, Q5_0 and Q5_1 weight rows times 8-bit activation rows, compiled once per
 // instruction set. The AVX2 and AVX-512 builds each carry two copies of the
 // same 256-bit loops (qdot_int8.inc): one with pmaddubsw + pmaddwd, one with
 // VNNI's vpdpbusd (AVX-512 VNNI in the AVX-512 build, AVX-VNNI in the AVX2
@@ -72,6 +72,17 @@ bool qgemm_set_vnni(int mode) {
 
 float dot_q8_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q8_0(w, a, nb) : plain::q8_0(w, a, nb); }
 float dot_q4_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q4_0(w, a, nb) : plain::q4_0(w, a, nb); }
+float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q5<false>(w, a, nb) : plain::q5<false>(w, a, nb); }
+void dot4_q8_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  use_vnni() ? vnni::rows4<0>(w, rb, a, nb, out) : plain::rows4<0>(w, rb, a, nb, out);
+}
+void dot4_q4_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  use_vnni() ? vnni::rows4<1>(w, rb, a, nb, out) : plain::rows4<1>(w, rb, a, nb, out);
+}
+void dot4_q5_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  use_vnni() ? vnni::rows4<2>(w, rb, a, nb, out) : plain::rows4<2>(w, rb, a, nb, out);
+}
+float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q5<true>(w, a, nb) : plain::q5<true>(w, a, nb); }
 
 #else  // scalar
 
@@ -102,6 +113,41 @@ float dot_q4_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) {
     acc += qt::half_at(wb) * a.d[b] * static_cast<float>(s);
   }
   return acc;
+}
+
+// w (nb blocks of 22 / 24 bytes), a.q (nb·32)
+template <bool WithMin>
+float dot_q5_scalar(const uint8_t* w, const qt::ActRow& a, int64_t nb) {
+  constexpr int64_t kBytes = WithMin ? 24 : 22;
+  constexpr int kQh = WithMin ? 4 : 2;
+  float acc = 0.f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* wb = w + b * kBytes;
+    const int8_t* xq = a.q + b * 32;
+    const uint32_t qh = qt::u32_at(wb + kQh);
+    int32_t s = 0, sx = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int q0 = (wb[kQh + 4 + j] & 0xf) | (((qh >> j) & 1) << 4);
+      const int q1 = (wb[kQh + 4 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      s += q0 * xq[j] + q1 * xq[j + 16];
+      sx += xq[j] + xq[j + 16];
+    }
+    const float dx = a.d[b], d = qt::half_at(wb);
+    acc += d * dx * static_cast<float>(s) + (WithMin ? qt::half_at(wb + 2) : -16.f * d) * dx * static_cast<float>(sx);
+  }
+  return acc;
+}
+
+float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return dot_q5_scalar<false>(w, a, nb); }
+float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return dot_q5_scalar<true>(w, a, nb); }
+void dot4_q8_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  for (int r = 0; r < 4; ++r) out[r] = dot_q8_0(w + r * rb, a, nb);
+}
+void dot4_q4_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  for (int r = 0; r < 4; ++r) out[r] = dot_q4_0(w + r * rb, a, nb);
+}
+void dot4_q5_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
+  for (int r = 0; r < 4; ++r) out[r] = dot_q5_0(w + r * rb, a, nb);
 }
 
 #endif

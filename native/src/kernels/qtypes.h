@@ -13,17 +13,22 @@
 namespace slm {
 namespace qt {
 
-enum Type : int { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
+enum Type : int { F32 = 0, F16 = 1, Q4_0 = 2, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
 
 inline bool known(int t) {
-  return t == F32 || t == F16 || t == BF16 || t == Q4_0 || t == Q8_0 || t == Q4_K || t == Q5_K || t == Q6_K;
+  return t == F32 || t == F16 || t == BF16 || t == Q4_0 || t == Q5_0 || t == Q5_1 || t == Q8_0 || t == Q4_K || t == Q5_K ||
+         t == Q6_K;
 }
-inline int64_t block_size(int t) { return t == Q4_K || t == Q5_K || t == Q6_K ? 256 : t == Q4_0 || t == Q8_0 ? 32 : 1; }
+inline int64_t block_size(int t) {
+  return t == Q4_K || t == Q5_K || t == Q6_K ? 256 : t == Q4_0 || t == Q5_0 || t == Q5_1 || t == Q8_0 ? 32 : 1;
+}
 inline int64_t block_bytes(int t) {
   switch (t) {
     case F32: return 4;
     case F16: case BF16: return 2;
     case Q4_0: return 18;
+    case Q5_0: return 22;
+    case Q5_1: return 24;
     case Q8_0: return 34;
     case Q4_K: return 144;
     case Q5_K: return 176;
@@ -32,6 +37,13 @@ inline int64_t block_bytes(int t) {
   }
 }
 inline int64_t row_bytes(int t, int64_t cols) { return cols / block_size(t) * block_bytes(t); }
+
+// The fifth-bit word of a Q5_0 / Q5_1 block (little-endian u32; bit j belongs to element j).
+inline uint32_t u32_at(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 // IEEE half bits -> float, exact (subnormals, infinities, NaN), as ggml's GGML_FP16_TO_FP32.
 inline float f16_to_f32(uint16_t h) {

@@ -3,6 +3,7 @@
 import { attentionCases } from "./attention.ts";
 import { gemmCases } from "./gemm.ts";
 import { opsCases } from "./ops.ts";
+import { qgemmCases } from "./qgemm.ts";
 import type { BenchCase } from "./types.ts";
 
 export function allCases(): { group: string; cases: BenchCase[] }[] {
@@ -10,5 +11,6 @@ export function allCases(): { group: string; cases: BenchCase[] }[] {
     { group: "gemm", cases: gemmCases },
     { group: "attention", cases: attentionCases },
     { group: "ops", cases: opsCases },
+    { group: "qgemm", cases: qgemmCases },
   ];
 }

@@ -42,6 +42,7 @@ export function runCase(c: BenchCase, opts: RunOptions = {}): BenchRow {
   const row: BenchRow = { op: c.op, shape: c.shape, ms, threads: b.getThreads(), isa: b.name === "native" ? b.getIsa() : "reference" };
   if (c.flops !== undefined) row.gflops = c.flops / ms / 1e6;
   if (c.bytes !== undefined) row.gbps = c.bytes / ms / 1e6;
+  if (c.tokens !== undefined) row.tok_s = (c.tokens / ms) * 1e3;
   row.reps = times.length;
   return row;
 }

@@ -12,6 +12,8 @@ export interface BenchCase {
   flops?: number;
   /** Bytes read + written per call (for GB/s), for memory-bound kernels. */
   bytes?: number;
+  /** Tokens one call stands for (for tok/s), e.g. 1 for a whole decode step's matmuls. */
+  tokens?: number;
   /** Allocates inputs and outputs; returns the call to time. */
   prepare(): () => void;
 }
@@ -23,6 +25,8 @@ export interface BenchRow {
   ms: number;
   gflops?: number;
   gbps?: number;
+  /** tokens / second, for cases that stand for whole tokens. */
+  tok_s?: number;
   threads: number;
   isa: string;
   /** Extra comparisons printed beside the row, e.g. {"vs_openblas": 0.93}. */

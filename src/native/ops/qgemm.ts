@@ -1,5 +1,5 @@
 // Quantized matrix products: a weight matrix W (rows × cols) kept in its GGML
-// storage type (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) times float32
+// storage type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) times float32
 // activations. The raw kernel signatures shared by the native addon and the
 // TypeScript reference, and the validating wrappers the library calls.
 //
@@ -24,9 +24,12 @@ import { traits, type GgmlTypeName, type TypeTraits } from "../../formats/quant.
 import { backend } from "../load.ts";
 import { checkDims, checkF32, checkIds } from "./args.ts";
 
-export type QType = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0" | "Q4_K" | "Q5_K" | "Q6_K";
+// Q5_0 and Q5_1 are beyond the issue's list: llama-quantize writes them in Q4_K_M /
+// Q5_K_M files for matrices whose rows are not a multiple of 256 (Qwen2.5-0.5B's
+// d_model 896, SmolLM2-135M's 576), so those files need them.
+export type QType = "F32" | "F16" | "BF16" | "Q8_0" | "Q4_0" | "Q5_0" | "Q5_1" | "Q4_K" | "Q5_K" | "Q6_K";
 
-export const QTYPES: readonly QType[] = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"];
+export const QTYPES: readonly QType[] = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"];
 
 /** A weight matrix W (rows × cols) kept in its storage type; data is in whatever layout the kernels read (maybe repacked). */
 export interface QWeight {
@@ -49,11 +52,11 @@ export const QGEMM_QUANT_ROWS = 8;
 
 /**
  * Values per activation scale when the native kernels quantize activations:
- * 32 for Q8_0/Q4_0 (as llama.cpp's Q8_0 activations), 256 for the K-quants (as
- * its Q8_K), 0 for the float types (activations stay float32).
+ * 32 for Q8_0/Q4_0/Q5_0/Q5_1 (as llama.cpp's Q8_0/Q8_1 activations), 256 for the
+ * K-quants (as its Q8_K), 0 for the float types (activations stay float32).
  */
 export function activationBlock(type: QType): number {
-  if (type === "Q8_0" || type === "Q4_0") return 32;
+  if (type === "Q8_0" || type === "Q4_0" || type === "Q5_0" || type === "Q5_1") return 32;
   if (type === "Q4_K" || type === "Q5_K" || type === "Q6_K") return 256;
   return 0;
 }
