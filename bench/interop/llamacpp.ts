@@ -1,6 +1,7 @@
 // Interop check: GGUF files written by slmkit, loaded by real llama.cpp.
 // Writes a tiny random Llama model with (a) a trained byte-level BPE tokenizer
-// and (b) a SentencePiece-style one, each as f32, f16, q8_0 and q4_0; loads
+// and (b) a SentencePiece-style one, and (c) a Qwen2-style model (q/k/v biases)
+// with the byte-level tokenizer, each as f32, f16, q8_0 and q4_0; loads
 // every file with node-llama-cpp's prebuilt llama.cpp (CPU only); reports
 // whether it loaded, the vocabulary size llama.cpp sees, whether llama.cpp's
 // tokenization of a sample equals ours, and greedy next tokens; and saves
@@ -55,7 +56,8 @@ if (!nlc) {
   const runs = JSON.parse(readFileSync(saved, "utf8")) as any[];
   const tmp = mkdtempSync(join(tmpdir(), "slm-interop-"));
   try {
-    const toks: Record<string, Tokenizer> = { bytelevel: await tinyByteLevel(400), sentencepiece: tinySentencePiece() };
+    const bytelevel = await tinyByteLevel(400);
+    const toks: Record<string, Tokenizer> = { bytelevel, sentencepiece: tinySentencePiece(), qwen2: bytelevel };
     for (const r of runs) {
       if (!r.logprobs) continue;
       const tok = toks[r.kind]!;
@@ -142,12 +144,13 @@ async function check(kind: string, tok: Tokenizer): Promise<void> {
 try {
   await check("bytelevel", await tinyByteLevel(400));
   await check("sentencepiece", tinySentencePiece());
+  await check("qwen2", await tinyByteLevel(400));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 writeFileSync(outPath, JSON.stringify(results, null, 1) + "\n");
 // Cross-dtype agreement of llama.cpp's own next-token log-probabilities (f32 as the reference).
-for (const kind of ["bytelevel", "sentencepiece"]) {
+for (const kind of ["bytelevel", "sentencepiece", "qwen2"]) {
   const ref = results.find((r) => r.kind === kind && r.dtype === "f32")?.logprobs?.lastPosition as (number | null)[] | undefined;
   for (const r of results.filter((x) => x.kind === kind)) {
     if (!ref || !r.logprobs) continue;

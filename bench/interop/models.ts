@@ -34,12 +34,17 @@ export function compareLogprobs(ours: Float64Array, theirs: (number | null)[]): 
   return { maxAbsDiff: worst, sameArgmax: a === b, oursArgmax: a };
 }
 
-/** The tiny model of a kind, exactly as the llama.cpp run built it. */
+/**
+ * The tiny model of a kind, exactly as the llama.cpp run built it: "bytelevel" (llama, tied head),
+ * "sentencepiece" (llama, untied head) and "qwen2" (q/k/v biases, tied head, the byte-level
+ * tokenizer; written as llama.cpp's qwen2 architecture, whose RoPE pairs are not permuted).
+ */
 export function interopConfig(kind: string, tok: Tokenizer) {
   const eos = tok.tokenToId("</s>") ?? tok.specialTokens["<|endoftext|>"];
   const bos = tok.tokenToId("<s>") ?? eos;
+  const qwen2 = kind === "qwen2";
   return validateConfig({
-    modelType: "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind === "bytelevel", qkvBias: false, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
+    modelType: qwen2 ? "qwen2" : "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
+    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind !== "sentencepiece", qkvBias: qwen2, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
   });
 }
