@@ -31,9 +31,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
-import { randomModel, SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
+import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { compareLogprobs, interopConfig, ourLastLogprobs } from "./models.ts";
+import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "./models.ts";
 
 async function loadNodeLlamaCpp(): Promise<any | null> {
   const root = process.env.SLM_NODE_LLAMA_CPP;
@@ -62,7 +62,7 @@ if (!nlc) {
       if (!r.logprobs) continue;
       const tok = toks[r.kind]!;
       const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
-      writeLlamaGguf(path, randomModel(interopConfig(r.kind, tok), 42), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
+      writeLlamaGguf(path, interopModel(r.kind, tok), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
       const c = compareLogprobs(ourLastLogprobs(path, r.logprobs.inputIds), r.logprobs.lastPosition);
       console.log(JSON.stringify({ kind: r.kind, dtype: r.dtype, against: saved, oursVsLlamaCpp: c.maxAbsDiff, sameArgmax: c.sameArgmax, llamaCppGreedyNext: r.greedyNext, oursArgmax: c.oursArgmax }));
     }
@@ -79,8 +79,7 @@ const sample = SAMPLE_TEXT.join(" ");
 const results: any[] = [];
 
 async function check(kind: string, tok: Tokenizer): Promise<void> {
-  const config = interopConfig(kind, tok);
-  const model = randomModel(config, 42);
+  const model = interopModel(kind, tok);
   // A fixed token sequence: our encoding of the first sample sentence.
   const seq = tok.encode(SAMPLE_TEXT[0]!).slice(0, 16);
   for (const dtype of ["f32", "f16", "q8_0", "q4_0"] as GgufExportDtype[]) {

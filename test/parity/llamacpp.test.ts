@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 
 import { writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
-import { randomModel, SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
+import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import { forEachBackend, using } from "../../src/native/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { compareLogprobs, interopConfig, ourLastLogprobs } from "../../bench/interop/models.ts";
+import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "../../bench/interop/models.ts";
 
 const saved = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "bench", "interop", "llamacpp-logprobs.json"), "utf8")) as {
   kind: string;
@@ -31,12 +31,12 @@ const saved = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "ben
 }[];
 
 /**
- * max |ours − llama.cpp| allowed, in nats. Measured 2026-12-07 over the three models: f32 ≤ 2.1e-4,
- * f16 ≤ 3.0e-4, q8_0 ≤ 4.1e-3, q4_0 ≤ 3.9e-3 (llama.cpp multiplies quantized weights by activations quantized to 8 bits; we
- * dequantize the weights and multiply in float32). llama.cpp's log-probabilities spread over ~0.6
- * nats across the vocabulary, so a wrong model is far outside these.
+ * max |ours − llama.cpp| allowed, in nats. Measured 2026-12-07 over the three models (weights at
+ * std 0.1, INTEROP_STD): f32 ≤ 2.8e-3, f16 ≤ 2.3e-3, q8_0 ≤ 4.5e-2, q4_0 ≤ 5.2e-2. llama.cpp keeps
+ * its KV cache in f16 and multiplies quantized weights by activations quantized to 8 bits; we
+ * dequantize the weights and compute in float32. Its log-probabilities spread over ~4.7 nats.
  */
-const TOLERANCE: Record<string, number> = { f32: 1e-3, f16: 1e-3, q8_0: 1.5e-2, q4_0: 1.5e-2 };
+const TOLERANCE: Record<string, number> = { f32: 1e-2, f16: 1e-2, q8_0: 0.12, q4_0: 0.12 };
 
 const tmp = mkdtempSync(join(tmpdir(), "slm-llamacpp-parity-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -62,7 +62,7 @@ forEachBackend("llama.cpp parity", (c) => {
       for (const r of runs) {
         const tok = toks[r.kind]!;
         const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
-        writeLlamaGguf(path, randomModel(interopConfig(r.kind, tok), 42), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
+        writeLlamaGguf(path, interopModel(r.kind, tok), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
         const cmp = compareLogprobs(ourLastLogprobs(path, r.logprobs!.inputIds), r.logprobs!.lastPosition);
         assert.ok(cmp.maxAbsDiff <= TOLERANCE[r.dtype]!, `${r.kind}/${r.dtype}: max |Δ log p| vs llama.cpp ${cmp.maxAbsDiff.toExponential(2)} > ${TOLERANCE[r.dtype]}`);
         assert.equal(cmp.oursArgmax, r.greedyNext, `${r.kind}/${r.dtype}: our most likely next token vs llama.cpp's`);
