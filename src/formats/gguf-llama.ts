@@ -275,6 +275,9 @@ export function readLlamaGguf(path: string): GgufModel {
     }
     if (arch === "qwen2" && (!config.qkvBias || config.oBias)) fail("a qwen2 file needs attn_q/k/v biases and no attn_output bias");
     if (tok && tok.vocabSize > vocabSize) fail(`the tokenizer has ${tok.vocabSize} tokens but token_embd has ${vocabSize} rows`);
+    // Every layer has at least 9 tensors: a block_count the file cannot hold is refused before
+    // expectedShapes lists ~10 names per layer (a corrupted count of 2^24 ran out of Map entries).
+    if (config.nLayers * 9 > f.tensorNames.length) fail(`block_count ${config.nLayers} needs at least ${config.nLayers * 9} tensors, the file has ${f.tensorNames.length}`);
     const shapes = expectedShapes(config);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const g of f.tensorNames) {
