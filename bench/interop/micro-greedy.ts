@@ -1,5 +1,5 @@
 // Interop check on a TRAINED model: a `micro` model directory exported by us as
-// GGUF (f32, q8_0, q4_0), loaded by real llama.cpp (node-llama-cpp's prebuilt
+// GGUF (f32, q8_0, q4_0, q4_k_m), loaded by real llama.cpp (node-llama-cpp's prebuilt
 // CPU build), greedy-decoded from the same prompt token ids as our own greedy
 // generation; reports, per file, how many of the generated tokens match ours
 // (f32 model directory as the reference) and where they first diverge, and
@@ -84,11 +84,11 @@ const llama = await nlc.getLlama({ gpu: false, build: "never", logLevel: "error"
 const dir = mkdtempSync(join(tmpdir(), "slm-micro-interop-"));
 const results: any[] = [];
 try {
-  for (const dtype of ["f32", "q8_0", "q4_0"] as const) {
+  for (const dtype of ["f32", "q8_0", "q4_0", "q4_k_m"] as const) {
     const path = join(dir, `micro-${dtype}.gguf`);
     exportModel(loaded, path, { format: "gguf", dtype, name: "slmkit-micro" });
-    // Our own greedy decoding of the same GGUF file (dequantized to float32).
-    const mine = loadModel(path);
+    // Our own greedy decoding of the same GGUF file, kept quantized as the inference commands run it.
+    const mine = loadModel(path, { keepQuantized: true });
     const [own] = await generate(mine.model, [prompt], { maxTokens: nTokens, sampling: greedy, stopTokenIds: [] });
     const m = await llama.loadModel({ modelPath: path });
     // f32 KV cache unless told (node-llama-cpp defaults to f16), no flash attention, raw token

@@ -173,7 +173,7 @@ export function copyDecode(model: CausalLM, prompt: readonly number[], candidate
   const longest = Math.max(...alive.map((i) => candidates[i]!.length));
   const cache = new KvCache(model.config, 1, Math.min(model.config.maxSeqLen, prompt.length + longest + 1));
   const tape = new Tape({ grad: false });
-  let logits = model.forwardCached(tape, Int32Array.from(prompt), 1, prompt.length, cache, Int32Array.of(0)).data.slice((prompt.length - 1) * V, prompt.length * V); // (V)
+  let logits = model.forwardCached(tape, Int32Array.from(prompt), 1, prompt.length, cache, Int32Array.of(0), { logits: "last" }).data.slice(0, V); // (V)
   let pos = 0, steps = 0;
   for (;;) {
     if (alive.length === 1) return { choice: alive[0]!, steps };

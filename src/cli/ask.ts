@@ -13,6 +13,7 @@ import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
 import { embedderFor } from "./index-cmd.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 
 export const ASK_FLAGS = {
   model: { type: "string" },
@@ -24,6 +25,7 @@ export const ASK_FLAGS = {
   "embed-model": { type: "string" },
   decode: { type: "string" },
   "baseline-weight": { type: "string" },
+  ...MODEL_LOAD_FLAGS,
 } as const satisfies Options;
 
 export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the answer, or a reader (slm train-reader) that picks the
@@ -39,7 +41,8 @@ export const ASK_FLAGS_HELP = `  --model MODEL_DIR       model that writes the a
                           of the shown sources with its [n], or "not found in the documents";
                           copy-answer: the same without the not-found choice (left to retrieval)
   --baseline-weight W     with a reader: weight of the extractive baseline's sentence score beside the
-                          reader's, both z-scored over the candidates (default ${READER_BASELINE_WEIGHT}; 0 = the reader alone)`;
+                          reader's, both z-scored over the candidates (default ${READER_BASELINE_WEIGHT}; 0 = the reader alone)
+${MODEL_LOAD_HELP}`;
 
 type AskValues = { [K in keyof typeof ASK_FLAGS]?: string };
 
@@ -70,7 +73,7 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
       const r = loadReaderDir(v.model);
       Object.assign(opts, { reader: { model: r.model, tokenizer: r.tokenizer } });
     } else if (v.model) {
-      const m = loadModel(v.model);
+      const m = loadModel(v.model, inferenceLoadOptions(v));
       if (!m.tokenizer) throw new UsageError(`${v.model} has no tokenizer; answering needs one`);
       Object.assign(opts, { model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true) });
     }

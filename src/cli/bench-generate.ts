@@ -5,11 +5,14 @@
 // generateWithStats in src/infer/generate.ts.
 import { UsageError } from "../errors.ts";
 import { loadModel } from "../formats/hf-dir.ts";
+import { quantizeModel } from "../formats/quantize-model.ts";
 import { generateWithStats } from "../infer/generate.ts";
-import { countParameters, createModel, presetConfig, PRESETS, type CausalLM } from "../models/index.ts";
+import { countParameters, createModel, presetConfig, PRESETS, weightStorage, type CausalLM } from "../models/index.ts";
 import { backend } from "../native/load.ts";
 import { Rng } from "../util/rng.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { formatBytes } from "./format.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS } from "./model-flags.ts";
 
 /** Vocabulary of a preset model when there is no tokenizer to size it. */
 export const BENCH_VOCAB = 8192;
@@ -32,7 +35,10 @@ generates exactly --tokens tokens. Reports the median of --trials runs after
 one warm-up run. With --preset the weights are random (vocabulary ${BENCH_VOCAB}).
 
 Options:
-  --model PATH          model directory or llama2.c .bin file
+  --model PATH          model directory, .gguf file or llama2.c .bin file
+  --dtype TYPE          weights in memory (as for slm generate): a .gguf keeps its types; q8_0,
+                        q4_0, q4_k_m, q5_k_m, q6_k, f16, bf16 quantize float32 weights (also
+                        a --preset's); f32 expands everything to float32
   --preset NAME         ${Object.keys(PRESETS).join(", ")} (random weights)
   --prompt-tokens N     prompt length (default 32)
   --tokens N            tokens generated per sequence (default 128)
@@ -53,7 +59,9 @@ Example:
       trials: { type: "string" },
       threads: { type: "string" },
       json: { type: "boolean" },
+      ...MODEL_LOAD_FLAGS,
     }, false);
+    const load = inferenceLoadOptions(values);
     if ((values.model === undefined) === (values.preset === undefined)) throw new UsageError("pass one of --model PATH or --preset NAME");
     const promptTokens = intFlag("prompt-tokens", values["prompt-tokens"], 32);
     const tokens = intFlag("tokens", values.tokens, 128);
@@ -63,8 +71,11 @@ Example:
     if (values.threads !== undefined) backend().setThreads(intFlag("threads", values.threads, 1));
 
     let model: CausalLM;
-    if (values.preset !== undefined) model = createModel(presetConfig(values.preset, BENCH_VOCAB), 0);
-    else model = loadModel(values.model!).model;
+    if (values.preset !== undefined) {
+      model = createModel(presetConfig(values.preset, BENCH_VOCAB), 0);
+      if (load.dtype !== undefined) quantizeModel(model, load.dtype);
+    } else model = loadModel(values.model!, load).model;
+    const storage = weightStorage(model);
     const config = model.config;
     if (promptTokens + tokens > config.maxSeqLen) {
       throw new UsageError(`--prompt-tokens ${promptTokens} + --tokens ${tokens} exceed the model's context (${config.maxSeqLen})`);
@@ -84,6 +95,8 @@ Example:
     const result = {
       ...(values.preset !== undefined ? { preset: values.preset } : { model: values.model }),
       params: countParameters(config).total,
+      weights: storage.label,
+      weight_bytes: storage.bytes,
       prompt_tokens: promptTokens,
       tokens,
       batch,
@@ -99,7 +112,7 @@ Example:
     } else {
       const what = values.preset !== undefined ? `preset ${values.preset}` : values.model!;
       ctx.out([
-        `generation speed: ${what}, ${(result.params / 1e6).toFixed(2)}M parameters, ${b.name} ${result.isa}, ${result.threads} threads`,
+        `generation speed: ${what}, ${(result.params / 1e6).toFixed(2)}M parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${b.name} ${result.isa}, ${result.threads} threads`,
         `  batch ${batch}, prompt ${promptTokens} tokens, ${tokens} generated, median of ${trials}`,
         `  prefill  ${result.prefill_tokens_per_s.toFixed(1).padStart(10)} tokens/s`,
         `  decode   ${(result.decode_tokens_per_s ?? 0).toFixed(1).padStart(10)} tokens/s${batch > 1 ? ` (${batch} sequences)` : ""}`,

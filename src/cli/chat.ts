@@ -13,6 +13,7 @@ import { generate } from "../infer/generate.ts";
 import { PLAIN_CHAT_STOPS, chatPromptIds, hasChatTemplate, type ChatMessage } from "../tokenizer/index.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
 import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./generate.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 export const chatCommand: Command = {
@@ -28,7 +29,8 @@ Commands: /reset (forget the conversation), /exit (or end of input).
 Ctrl-C stops a reply; at the prompt it exits.
 
 Options:
-  --model DIR             model directory with a tokenizer
+  --model PATH            model directory or .gguf file with a tokenizer
+${MODEL_LOAD_HELP}
   --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --system TEXT           system message, kept through /reset and context trimming
 ${SAMPLING_HELP}
@@ -37,10 +39,10 @@ Examples:
   slm chat --model out/run1/model --system "You answer briefly."
   printf 'hello\\nwhat is a handbook?\\n' | slm chat --model out/run1/model --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS }, false);
+    const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS, ...MODEL_LOAD_FLAGS }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory with a tokenizer)");
     samplingFromFlags(values, {});
-    const loaded = loadModel(values.model);
+    const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     if (!loaded.tokenizer) throw new UsageError(`${values.model} has no tokenizer; slm chat needs text (try slm generate --prompt-ids)`);
     const tok = loaded.tokenizer;

@@ -6,6 +6,7 @@ import { countParameters } from "../models/index.ts";
 import { openDataset } from "../train/dataset.ts";
 import { evaluate } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS } from "./model-flags.ts";
 import { formatCount, formatDuration } from "./format.ts";
 
 const HELP = `Usage: slm eval --model MODEL --data DATASET [--split val|train] [--batches N] [--context N] [--json]
@@ -18,6 +19,7 @@ Options:
   --split S      val (default) or train
   --batches N    at most N batches of 8 windows (default 50)
   --context N    tokens per window (default min(model context, 256))
+  --dtype TYPE   weights in memory, as for slm generate (a .gguf keeps its stored types)
   --json         one JSON object: {"loss","perplexity","bits_per_byte","tokens",…}
 
 Example:
@@ -28,13 +30,13 @@ export const evalCommand: Command = {
   summary: "validation loss, perplexity and bits per byte of a model on a dataset",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, { model: { type: "string" }, data: { type: "string" }, split: { type: "string" }, batches: { type: "string" }, context: { type: "string" }, json: { type: "boolean" } }, false);
+    const { values: v } = parse(argv, { model: { type: "string" }, data: { type: "string" }, split: { type: "string" }, batches: { type: "string" }, context: { type: "string" }, json: { type: "boolean" }, ...MODEL_LOAD_FLAGS }, false);
     if (!v.model) throw new UsageError("--model is required");
     if (!v.data) throw new UsageError("--data is required (a dataset made by `slm ingest`)");
     const split = v.split ?? "val";
     if (split !== "val" && split !== "train") throw new UsageError(`--split must be val or train, got "${split}"`);
     const t0 = performance.now();
-    const { model, config, tokenizer } = loadModel(v.model);
+    const { model, config, tokenizer } = loadModel(v.model, inferenceLoadOptions(v));
     const ds = openDataset(v.data);
     try {
       if (ds.vocabSize > config.vocabSize) throw new ConfigError(`the dataset's vocabulary (${ds.vocabSize}) is larger than the model's (${config.vocabSize})`, { hint: "evaluate on a dataset ingested with this model's tokenizer" });

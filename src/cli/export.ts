@@ -17,7 +17,9 @@ Writes MODEL (an HF model directory, a .gguf or a llama2.c .bin) as:
                   --dtype f32 (default), f16 or bf16
   --format gguf   a llama.cpp GGUF file at PATH (llama / mistral / qwen2 models;
                   GPT-2 has no GGUF mapping here), with the tokenizer when the
-                  model has one; --dtype f16 (default), f32, q8_0 or q4_0.
+                  model has one; --dtype f16 (default), f32, bf16, q8_0, q4_0, or the
+                  K-quant mixes q4_k_m, q5_k_m, q6_k (llama.cpp's presets: which
+                  tensor gets which type is in docs/formats.md).
                   Under q4_0 the output head is stored as q8_0; norms stay f32;
                   matrices whose rows are not a multiple of 32 fall back to f16.
 

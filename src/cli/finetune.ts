@@ -13,7 +13,7 @@ import { readChatJsonl } from "../train/sft.ts";
 import { groundedQaExamples } from "./grounded-qa.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
-import { formatCount, formatDuration } from "./format.ts";
+import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
 const HELP = `Usage: slm finetune --base MODEL_DIR --data chat.jsonl --out RUN [--method full|lora] [options]
        slm finetune --task grounded-qa --base MODEL_DIR --index INDEX --out RUN [--qa pairs.jsonl]
@@ -172,7 +172,7 @@ export const finetuneCommand: Command = {
       if (r.train.truncated > 0 || r.train.dropped > 0) ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
       ctx.err(`slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`);
       if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
-      ctx.err(`  gradients + optimizer ${formatCount(s.memory.gradientBytes + s.memory.optimizerBytes)}B, peak RSS ${formatCount(s.memory.peakRssBytes)}B`);
+      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)}`);
       ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
     }
     return r.stopped === "requested" ? 130 : 0;

@@ -20,6 +20,15 @@ export function formatCount(n: number): string {
   return String(Math.round(n));
 }
 
+/** Bytes in decimal units: 4_640_000_000 → "4.64 GB", 1_500_000 → "1.5 MB". */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return "?";
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${Math.round(n)} B`;
+}
+
 /** A text bar: [#####.....] for a fraction in [0, 1]. */
 export function bar(fraction: number, width = 20): string {
   const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));

@@ -11,6 +11,7 @@ import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
@@ -101,7 +102,8 @@ file; a model without a tokenizer needs --prompt-ids and prints token ids.
 Generation stops at an end-of-sequence token, a --stop string, or the token budget.
 
 Options:
-  --model PATH            model directory or llama2.c .bin file
+  --model PATH            model directory, .gguf file or llama2.c .bin file
+${MODEL_LOAD_HELP}
   --adapter DIR           a LoRA adapter (PEFT directory) applied on top, unmerged
   --prompt TEXT           prompt text (encoded with the model's tokenizer)
   --prompt-ids IDS        prompt as token ids: "1,2,3"
@@ -121,6 +123,7 @@ Examples:
       stop: { type: "string", multiple: true },
       json: { type: "boolean" },
       ...SAMPLING_FLAGS,
+      ...MODEL_LOAD_FLAGS,
     }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory or a llama2.c .bin file)");
     if ((values.prompt === undefined) === (values["prompt-ids"] === undefined)) throw new UsageError("pass one of --prompt TEXT or --prompt-ids IDS");
@@ -128,7 +131,7 @@ Examples:
     const stops = values.stop ?? [];
     // Check every flag before the (slow) model load.
     samplingFromFlags(values, {});
-    const loaded = loadModel(values.model);
+    const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;

@@ -8,6 +8,8 @@ import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../se
 import { ANSWERERS, type Answerer } from "../serve/assistant.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { formatBytes } from "./format.ts";
+import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
@@ -37,6 +39,7 @@ Options:
   --model-id NAME         the id clients pass as "model" (default: the directory's name)
   --adapter DIR           a LoRA adapter (PEFT directory, from \`slm finetune --method lora\`)
                           applied on top of the model, unmerged
+${MODEL_LOAD_HELP}
   --grace SECONDS         how long shutdown waits for running requests (default ${DEFAULT_GRACE_MS / 1000})
   --index INDEX           also serve "<model id>-assistant": answers from this index (made by
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
@@ -72,9 +75,11 @@ Examples:
         reader: { type: "string" },
         "min-confidence": { type: "string" },
         quiet: { type: "boolean" },
+        ...MODEL_LOAD_FLAGS,
       },
       false,
     );
+    const load = inferenceLoadOptions(values);
     if (!values.model) throw new UsageError("--model is required (a model directory)");
     const host = values.host ?? DEFAULT_HOST;
     if (host.trim() === "") throw new UsageError("--host must not be empty");
@@ -108,6 +113,7 @@ Examples:
       threads: optInt("threads", values.threads),
       modelId: values["model-id"],
       ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
+      load,
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),
@@ -116,7 +122,7 @@ Examples:
       onLog: values.quiet ? undefined : (line) => ctx.err(line),
     });
     const c = server.card;
-    ctx.out(`slm serve: ${server.url}  (model "${c.id}": ${c.modelType}, ${c.parameters.toLocaleString("en-US")} parameters, context ${c.contextLength}, ${c.quantization})`);
+    ctx.out(`slm serve: ${server.url}  (model "${c.id}": ${c.modelType}, ${c.parameters.toLocaleString("en-US")} parameters, context ${c.contextLength}, ${c.quantization}, ${formatBytes(c.weightBytes)} of weights)`);
     if (server.assistantId) ctx.out(`  assistant: model "${server.assistantId}" answers from ${values.index}`);
     ctx.out(`  API: ${server.url}/v1   web UI: ${server.url}/   Ctrl-C to stop`);
 

@@ -12,14 +12,15 @@ import type { Tokenizer } from "../tokenizer/index.ts";
 import { writeLlamaGguf, type GgufExportDtype, type GgufExportReport, type ModelWeights } from "./gguf-llama.ts";
 import { loadModel, saveModelDir, type LoadedModel } from "./hf-dir.ts";
 import { toHfTensors } from "./hf-weights.ts";
+import type { StoragePreset } from "./quant-preset.ts";
 
 export type ExportFormat = "hf" | "gguf";
-export type ExportDtype = "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
+export type ExportDtype = StoragePreset;
 
 /** Which dtypes each target format can store. */
 export const FORMAT_DTYPES: Record<ExportFormat, readonly ExportDtype[]> = {
   hf: ["f32", "f16", "bf16"],
-  gguf: ["f32", "f16", "q8_0", "q4_0"],
+  gguf: ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"],
 };
 
 /** Default dtype per format: full precision for HF, llama.cpp's usual f16 for GGUF. */
@@ -30,9 +31,11 @@ export const DEFAULT_DTYPE: Record<ExportFormat, ExportDtype> = { hf: "f32", ggu
  * max |Δlogit| over all positions and tokens, divided by the spread (max − min) of
  * the full-precision logits. f32 is exact. Measured on random tiny Llama / Qwen2
  * models (d 64, rows a multiple of 32): f16 ≤ 2.3e-4, q8_0 ≤ 4.9e-3, q4_0 ≤ 6.3e-2
- * (docs/formats.md); the budgets leave about 2-4× headroom.
+ * (docs/formats.md); the budgets leave about 2-4× headroom. bf16 keeps 8 bits of mantissa
+ * to f16's 11 (8× its budget). The K-quant presets are at least as precise as q4_0 (their
+ * fallbacks included: rows of 64 take Q4_0 / Q8_0), q6_k and q5_k_m much more so.
  */
-export const LOGIT_BUDGETS: Record<GgufExportDtype, number> = { f32: 0, f16: 1e-3, q8_0: 0.015, q4_0: 0.15 };
+export const LOGIT_BUDGETS: Record<GgufExportDtype, number> = { f32: 0, f16: 1e-3, bf16: 8e-3, q8_0: 0.015, q4_0: 0.15, q4_k_m: 0.15, q5_k_m: 0.08, q6_k: 0.04 };
 
 const HF_DTYPE = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
 

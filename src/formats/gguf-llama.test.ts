@@ -139,3 +139,25 @@ test("unsupported models are ConfigErrors; inconsistent files FormatErrors", () 
   variant((_k, t) => t.push({ name: "blk.0.ffn_gate_exps.weight", shape: [1], type: "F32", data: new Float32Array(1) }), /ffn_gate_exps.*not part/);
   variant((k) => k.set("llama.attention.head_count", { type: "u32", value: 3 }), /head_count|num_attention_heads|multiple/);
 });
+
+test("a vocabulary larger than the tokenizer is padded with unused tokens (llama.cpp needs one token per embedding row)", async () => {
+  const tok = await tinyByteLevel(300, "qwen");
+  const model = randomModel(tinyConfig(tok.vocabSize + 13, { modelType: "qwen2", qkvBias: true }), 4);
+  const p = join(dir, "padded.gguf");
+  writeLlamaGguf(p, model, { dtype: "f32", tokenizer: tok });
+  const f = GgufFile.open(p);
+  try {
+    const tokens = f.kv.get("tokenizer.ggml.tokens")!.value as string[];
+    const types = f.kv.get("tokenizer.ggml.token_type")!.value as Int32Array;
+    assert.equal(tokens.length, tok.vocabSize + 13);
+    assert.equal(types.length, tok.vocabSize + 13);
+    assert.equal(tokens[tok.vocabSize], `[PAD${tok.vocabSize}]`);
+    for (let i = tok.vocabSize; i < tokens.length; i++) assert.equal(types[i], 5, `token ${i} is unused`);
+    assert.equal(tokens[tok.vocabSize - 1], tok.idToToken(tok.vocabSize - 1));
+  } finally {
+    f.close();
+  }
+  const back = readLlamaGguf(p);
+  assert.equal(back.config.vocabSize, tok.vocabSize + 13);
+  assert.deepEqual(back.tokenizer!.encode(SAMPLE_TEXT[2]!), tok.encode(SAMPLE_TEXT[2]!));
+});

@@ -33,21 +33,31 @@ const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 export interface SpecialIds {
   bos?: number;
   eos?: number;
+  /**
+   * The model's vocabulary size, when larger than the tokenizer's: the token list is padded to
+   * it with unused "[PAD<id>]" tokens, as llama.cpp's converter does (llama.cpp refuses a file
+   * whose token_embd has more rows than the token list; every Qwen2.5/Qwen3 model has
+   * vocab_size 151,936 for ~151,665 tokens).
+   */
+  padTo?: number;
 }
 
 /** The tokenizer.ggml.* key/value pairs for a tokenizer. `ids`: the model's bos/eos (config.json), preferred over the tokenizer config's names. */
 export function tokenizerToGguf(tok: Tokenizer, ids: SpecialIds = {}): [string, GgufValue][] {
   const spec = tok.spec;
   const m = spec.model;
-  const n = tok.vocabSize;
+  const n = Math.max(tok.vocabSize, ids.padTo ?? 0);
   const added = new Map<number, AddedToken>(spec.addedTokens.map((t) => [t.id, t]));
   const unkId = m.unkToken !== null ? tok.tokenToId(m.unkToken) : undefined;
   const tokens: string[] = new Array(n);
   const types = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const t = tok.idToToken(i);
+    const t = i < tok.vocabSize ? tok.idToToken(i) : undefined;
     const a = added.get(i);
-    if (t === undefined) {
+    if (i >= tok.vocabSize) {
+      tokens[i] = `[PAD${i}]`;
+      types[i] = TOKEN_TYPE.unused;
+    } else if (t === undefined) {
       tokens[i] = `[UNUSED_${i}]`;
       types[i] = TOKEN_TYPE.unused;
     } else {

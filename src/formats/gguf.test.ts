@@ -171,7 +171,7 @@ test("hostile headers are FormatErrors naming the field, before any large alloca
     ["ndims0", rawGguf({ tensors: [{ name: "w", ne: [], type: 0, offset: 0 }] }), /tensor "w": n_dims 0/],
     ["overflow", rawGguf({ tensors: [{ name: "w", ne: [2 ** 40, 2 ** 40], type: 0, offset: 0 }] }), /tensor "w": dims .* overflow/],
     ["dimhuge", rawGguf({ tensors: [{ name: "w", ne: [2n ** 63n], type: 0, offset: 0 }] }), /ne\[0\] is \d+, beyond/],
-    ["ttype", rawGguf({ tensors: [{ name: "w", ne: [256], type: 12, offset: 0 }] }), /tensor "w" has ggml type Q4_K \(id 12\)/],
+    ["ttype", rawGguf({ tensors: [{ name: "w", ne: [256], type: 11, offset: 0 }] }), /tensor "w" has ggml type Q3_K \(id 11\)/],
     ["ttype2", rawGguf({ tensors: [{ name: "w", ne: [4], type: 999, offset: 0 }] }), /tensor "w" has ggml type unknown type 999/],
     ["block", rawGguf({ tensors: [{ name: "w", ne: [33], type: 8, offset: 0 }] }), /ne\[0\] = 33 is not a multiple/],
     ["offset", rawGguf({ tensors: [{ name: "w", ne: [4], type: 0, offset: 1 << 20 }] }), /tensor "w": data at 1048576/],

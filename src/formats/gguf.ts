@@ -16,7 +16,7 @@ import { closeSync, fstatSync, readSync } from "node:fs";
 
 import { FormatError } from "../errors.ts";
 import { writeAll, writeFileAtomic } from "./atomic.ts";
-import { byteSize, ggmlTypeLabel, traits, traitsById, type GgmlTypeName, type TypeTraits } from "./quant.ts";
+import { byteSize, ggmlTypeLabel, traits, traitsById, TYPE_TRAITS, type GgmlTypeName, type TypeTraits } from "./quant.ts";
 import { openForRead, readExactly } from "./file-io.ts";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -282,7 +282,7 @@ function readHeader(path: string, fd: number, size: number): GgufHeader {
     }
     const typeId = c.u32(`tensor "${name}" type`);
     const t = traitsById(typeId);
-    if (!t) fail(path, `tensor "${name}" has ggml type ${ggmlTypeLabel(typeId)} (id ${typeId}), which we cannot read`, "supported: F32, F16, BF16, Q8_0, Q4_0 (requantize with llama-quantize)");
+    if (!t) fail(path, `tensor "${name}" has ggml type ${ggmlTypeLabel(typeId)} (id ${typeId}), which we cannot read`, `supported: ${TYPE_TRAITS.map((x) => x.name).join(", ")} (requantize with llama-quantize)`);
     if (ne[0]! % t.blockSize !== 0) fail(path, `tensor "${name}": ne[0] = ${ne[0]} is not a multiple of the ${t.name} block size ${t.blockSize}`);
     const offset = c.u64(`tensor "${name}" offset`);
     if (offset % alignment !== 0) fail(path, `tensor "${name}": offset ${offset} is not a multiple of the alignment ${alignment}`);

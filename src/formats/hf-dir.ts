@@ -7,11 +7,15 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { Gpt2Model, LlamaModel, fromHfConfig, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { fromHfConfig, modelFor, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { qweight, type QType } from "../native/ops/qgemm.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
+import { quantizeModel } from "./quantize-model.ts";
+import type { StoragePreset } from "./quant-preset.ts";
+import type { GgmlTypeName } from "./quant.ts";
 import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
 import { SafetensorsCheckpoint, writeSafetensors } from "./safetensors.ts";
@@ -107,12 +111,35 @@ class NoInitRng extends Rng {
 
 /** A model of this configuration with zero weights (loadHfTensors then checks every parameter is filled). */
 function emptyModel(config: ModelConfig): CausalLM {
-  const rng = new NoInitRng(0);
-  return config.modelType === "gpt2" ? new Gpt2Model(config, rng) : new LlamaModel(config, rng);
+  return modelFor(config, new NoInitRng(0));
 }
 
+/** How loadModel stores the weights. The default (float32 everywhere) is what training and export need. */
+export interface LoadOptions {
+  /**
+   * For inference: a GGUF file's matrices stay in their stored type (F16, BF16, Q8_0, Q4_0,
+   * Q4_K, Q5_K, Q6_K), run by the quantized kernels, instead of being expanded to float32.
+   */
+  keepQuantized?: boolean;
+  /**
+   * For inference: float32 matrices (an HF directory, a llama2.c file, F32 tensors of a GGUF
+   * file) are quantized to this preset at load (see formats/quant-preset.ts). Matrices a file
+   * already stores quantized keep their type. Implies keepQuantized.
+   */
+  dtype?: StoragePreset;
+}
+
+/** Matrix types that stay as stored under LoadOptions.keepQuantized. */
+const KEPT_TYPES: ReadonlySet<GgmlTypeName> = new Set<GgmlTypeName>(["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"]);
+
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
-export function loadModel(path: string): LoadedModel {
+export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  const m = loadModelStored(path, opts);
+  if (opts.dtype !== undefined && opts.dtype !== "f32") quantizeModel(m.model, opts.dtype);
+  return m;
+}
+
+function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
   if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
   if (!isDir && path.endsWith(".bin")) {
@@ -121,22 +148,30 @@ export function loadModel(path: string): LoadedModel {
     loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
-  if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path);
+  if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
   if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2), .bin (llama2.c)" });
   return loadModelDir(path);
 }
 
 /** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
-export function loadGgufModel(path: string): LoadedModel {
-  const g = readLlamaGguf(path);
+export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  const keep = opts.keepQuantized === true || opts.dtype !== undefined;
+  const g = readLlamaGguf(path, keep ? { keepTypes: KEPT_TYPES } : {});
   const model = emptyModel(g.config);
   // Each dequantized tensor is dropped once copied, so the garbage collector can
   // free it while later parameters fill (their zero pages cost nothing until then).
+  // Matrices kept in their stored type are handed over as they are (repacked for
+  // the kernels at most), never expanded.
   loadHfTensors(model, (n) => {
+    const s = g.stored.get(n);
+    if (s) {
+      g.stored.delete(n);
+      return { shape: s.shape, quant: qweight(s.type as QType, s.bytes, s.shape[0]!, s.shape[1]!) };
+    }
     const t = g.tensors.get(n);
     g.tensors.delete(n);
     return t;
-  }, [...g.tensors.keys()], path);
+  }, [...g.tensors.keys(), ...g.stored.keys()], path);
   g.tensors.clear();
   return {
     config: g.config,
@@ -194,7 +229,7 @@ export function stopTokenIds(m: LoadedModel, chat = false): number[] {
     const sp = tok.specialTokens;
     const eosName = tok.spec.config.eos_token;
     if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
   }
   return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
 }

@@ -5,11 +5,10 @@
 // Knows nothing about file containers: tensors in, tensors out.
 import { FormatError } from "../errors.ts";
 import type { CausalLM } from "../models/index.ts";
+import { qrows, type QWeight } from "../native/ops/qgemm.ts";
 
-export interface NamedTensor {
-  shape: number[];
-  data: Float32Array;
-}
+/** A tensor by value (float32), or a matrix kept in a quantized storage type (see Parameter.quant). */
+export type NamedTensor = { shape: number[]; data: Float32Array } | { shape: number[]; quant: QWeight };
 
 /** GPT-2 linear weights that HF stores transposed. */
 function isConv1d(modelType: string, name: string): boolean {
@@ -47,7 +46,10 @@ export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTenso
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
       throw new FormatError(`${source}: tensor "${src}" has shape ${JSON.stringify(t.shape)}, the model expects ${JSON.stringify(want)}`);
     }
-    p.data.set(isConv1d(mt, name) ? transpose(t.data, want[0]!, want[1]!) : t.data);
+    if ("quant" in t) {
+      if (isConv1d(mt, name)) throw new FormatError(`${source}: tensor "${src}" is stored transposed (GPT-2 Conv1D); it cannot stay quantized`);
+      p.setQuantized(t.quant);
+    } else p.data.set(isConv1d(mt, name) ? transpose(t.data, want[0]!, want[1]!) : t.data);
     seen.add(name);
   }
   for (const [canon, src] of byCanonical) {
@@ -58,11 +60,20 @@ export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTenso
   }
 }
 
-/** The model's parameters in HF layout and naming, in registration order. */
+/**
+ * The model's parameters in HF layout and naming, in registration order, as float32 (a
+ * matrix held quantized is dequantized).
+ */
 export function toHfTensors(model: CausalLM): { name: string; shape: number[]; data: Float32Array }[] {
   const mt = model.config.modelType;
-  return model.namedParameters().map(([name, p]) =>
-    isConv1d(mt, name)
-      ? { name, shape: [p.shape[1]!, p.shape[0]!], data: transpose(p.data, p.shape[0]!, p.shape[1]!) }
-      : { name, shape: [...p.shape], data: p.data });
+  return model.namedParameters().map(([name, p]) => {
+    let data = p.data;
+    if (p.quant !== null) {
+      data = new Float32Array(p.size);
+      qrows(data, p.quant, Int32Array.from({ length: p.quant.rows }, (_, i) => i));
+    }
+    return isConv1d(mt, name)
+      ? { name, shape: [p.shape[1]!, p.shape[0]!], data: transpose(data, p.shape[0]!, p.shape[1]!) }
+      : { name, shape: [...p.shape], data };
+  });
 }

@@ -1,16 +1,20 @@
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { FormatError } from "../errors.ts";
 import { Rng } from "../util/rng.ts";
-import { f16BitsToF32 } from "./half.ts";
+import { f16BitsToF32, f32ToF16Bits } from "./half.ts";
 import { blockScale, dequantize, ERROR_BUDGETS, quantize, TYPE_TRAITS, traitsById, type GgmlTypeName } from "./quant.ts";
 
 test("traits table: ggml ids, block sizes and bytes per block as in ggml.h", () => {
   const rows = TYPE_TRAITS.map((t) => [t.name, t.id, t.blockSize, t.blockBytes]);
-  assert.deepEqual(rows, [["F32", 0, 1, 4], ["F16", 1, 1, 2], ["Q4_0", 2, 32, 18], ["Q8_0", 8, 32, 34], ["BF16", 30, 1, 2]]);
+  assert.deepEqual(rows, [
+    ["F32", 0, 1, 4], ["F16", 1, 1, 2], ["Q4_0", 2, 32, 18], ["Q8_0", 8, 32, 34],
+    ["Q4_K", 12, 256, 144], ["Q5_K", 13, 256, 176], ["Q6_K", 14, 256, 210], ["BF16", 30, 1, 2],
+  ]);
   assert.equal(traitsById(8)!.name, "Q8_0");
-  assert.equal(traitsById(12), undefined);
+  assert.equal(traitsById(11), undefined, "Q3_K is not supported");
   assert.equal(new Set(TYPE_TRAITS.map((t) => t.id)).size, TYPE_TRAITS.length);
 });
 
@@ -53,9 +57,9 @@ test("Q4_0 block layout: d = m/-8 with the signed extreme, q = min(15, trunc(x/d
 });
 
 test("all-zero blocks quantize to zero scale and decode to exact zeros", () => {
-  for (const name of ["Q8_0", "Q4_0"] as const) {
-    const b = quantize(name, new Float32Array(64));
-    assert.ok(dequantize(name, b, 64).every((v) => v === 0), name); // -0 included (Q4_0's d = 0 / -8)
+  for (const name of ["Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as const) {
+    const b = quantize(name, new Float32Array(512));
+    assert.ok(dequantize(name, b, 512).every((v) => v === 0), name); // -0 included (Q4_0's d = 0 / -8)
   }
 });
 
@@ -67,9 +71,9 @@ function randomWeights(n: number, seed: number): Float32Array {
   return x;
 }
 
-for (const name of ["F16", "BF16", "Q8_0", "Q4_0"] as GgmlTypeName[]) {
+for (const name of ["F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"] as GgmlTypeName[]) {
   test(`${name} round trip stays within its named error budget`, () => {
-    const n = 32 * 512;
+    const n = name.endsWith("_K") ? 256 * 160 : 32 * 512;
     const x = randomWeights(n, 7);
     const back = dequantize(name, quantize(name, x), n);
     const budget = ERROR_BUDGETS[name];
@@ -98,4 +102,83 @@ test("F32 round trip is exact; partial blocks and wrong byte counts are FormatEr
   assert.deepEqual(dequantize("F32", quantize("F32", x), 100), x);
   assert.throws(() => quantize("Q8_0", new Float32Array(33)), (e: unknown) => e instanceof FormatError && /blocks of 32/.test(e.message));
   assert.throws(() => dequantize("Q4_0", new Uint8Array(17), 32), FormatError);
+});
+
+// ---- K-quants -------------------------------------------------------------
+
+const f16 = (v: number) => { const h = f32ToF16Bits(v); return [h & 0xff, h >>> 8]; };
+
+/** The 12 scale bytes for 6-bit scales sc[8] and mins m[8], placed bit by bit as ggml-common.h describes. */
+function packK4Scales(sc: number[], m: number[]): number[] {
+  const b = new Array<number>(12).fill(0);
+  for (let j = 0; j < 4; j++) {
+    b[j] = (sc[j]! & 63) | ((sc[j + 4]! >> 4) << 6);   // low 6: scale j; top 2: high bits of scale j+4
+    b[j + 4] = (m[j]! & 63) | ((m[j + 4]! >> 4) << 6); // low 6: min j; top 2: high bits of min j+4
+    b[j + 8] = (sc[j + 4]! & 15) | ((m[j + 4]! & 15) << 4);
+  }
+  return b;
+}
+
+test("Q4_K hand-built block decodes to d·sc·q − dmin·m, sub-block 2c low nibbles, 2c+1 high", () => {
+  const sc = [1, 2, 3, 63, 17, 33, 48, 5], m = [0, 1, 2, 3, 63, 20, 36, 9];
+  const q = (v: number) => (v * 5 + 3) % 16; // code of value v
+  const bytes = [...f16(0.5), ...f16(0.25), ...packK4Scales(sc, m)];
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) bytes.push(q(64 * c + l) | (q(64 * c + 32 + l) << 4));
+  const block = Uint8Array.from(bytes);
+  assert.equal(block.length, 144);
+  const out = dequantize("Q4_K", block, 256);
+  for (let v = 0; v < 256; v++) {
+    const j = v >> 5;
+    assert.equal(out[v], 0.5 * sc[j]! * q(v) - 0.25 * m[j]!, `value ${v}`);
+  }
+});
+
+test("Q5_K hand-built block: the fifth bit of value 64c+l is bit 2c of qh[l], of 64c+32+l bit 2c+1", () => {
+  const sc = [7, 2, 40, 1, 63, 12, 30, 8], m = [3, 0, 9, 1, 2, 44, 6, 63];
+  const q = (v: number) => (v * 11 + 7) % 32;
+  const qh = new Array<number>(32).fill(0);
+  for (let c = 0; c < 4; c++) {
+    for (let l = 0; l < 32; l++) {
+      if (q(64 * c + l) & 16) qh[l] |= 1 << (2 * c);
+      if (q(64 * c + 32 + l) & 16) qh[l] |= 2 << (2 * c);
+    }
+  }
+  const bytes = [...f16(0.125), ...f16(1), ...packK4Scales(sc, m), ...qh];
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) bytes.push((q(64 * c + l) & 15) | ((q(64 * c + 32 + l) & 15) << 4));
+  const block = Uint8Array.from(bytes);
+  assert.equal(block.length, 176);
+  const out = dequantize("Q5_K", block, 256);
+  for (let v = 0; v < 256; v++) assert.equal(out[v], 0.125 * sc[v >> 5]! * q(v) - m[v >> 5]!, `value ${v}`);
+});
+
+test("Q6_K hand-built block: ql, qh, 16 int8 scales, then d; value = d·sc·(q − 32)", () => {
+  const sc = Array.from({ length: 16 }, (_, g) => (g * 37) % 256 - 128); // includes -128 and positives
+  const q = (v: number) => (v * 13 + 5) % 64;
+  const ql = new Array<number>(128).fill(0), qh = new Array<number>(64).fill(0);
+  for (let v = 0; v < 256; v++) {
+    const h = v >> 7, r = v & 127, l = r & 31, quarter = r >> 5; // quarter 0..3 of a 128-value half
+    const lowByte = 64 * h + l + (quarter & 1 ? 32 : 0);
+    ql[lowByte] |= (q(v) & 15) << (quarter & 2 ? 4 : 0);
+    qh[32 * h + l] |= (q(v) >> 4) << (2 * quarter);
+  }
+  const block = Uint8Array.from([...ql, ...qh, ...sc.map((s) => s & 0xff), ...f16(0.5)]);
+  assert.equal(block.length, 210);
+  const out = dequantize("Q6_K", block, 256);
+  for (let v = 0; v < 256; v++) assert.equal(out[v], 0.5 * sc[v >> 4]! * (q(v) - 32), `value ${v}`);
+});
+
+test("K-quant encoders write the bytes llama.cpp's reference quantizers write (golden fixture)", (t) => {
+  const path = new URL("../../test/fixtures/kquant-golden.json", import.meta.url);
+  if (!existsSync(path)) return t.skip("test/fixtures/kquant-golden.json is absent");
+  const g = JSON.parse(readFileSync(path, "utf8")) as Record<string, string | number>;
+  const raw = Buffer.from(g.x as string, "base64");
+  const x = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+  assert.equal(x.length, g.n);
+  for (const name of ["Q4_K", "Q5_K", "Q6_K"] as const) {
+    const want = new Uint8Array(Buffer.from(g[name] as string, "base64"));
+    const got = quantize(name, x);
+    let first = -1;
+    for (let i = 0; i < got.length && first < 0; i++) if (got[i] !== want[i]) first = i;
+    assert.equal(first, -1, `${name}: byte ${first} differs from llama.cpp (${got[first]} vs ${want[first]})`);
+  }
 });

@@ -4,7 +4,9 @@
 // ("interleaved"). A model is the same function under either layout once each
 // head's output rows are reordered, which is what these do. Our models use
 // rotate-half, so importers from interleaved formats permute on load and
-// exporters to them permute back. Knows nothing about files.
+// exporters to them permute back. Rows move whole, so the same permutation
+// applies to a quantized matrix's byte rows (interleavedToHalfBytes).
+// Knows nothing about files.
 
 /**
  * w (heads·hd, cols) in interleaved row order → rotate-half row order:
@@ -33,6 +35,20 @@ export function halfToInterleaved(w: Float32Array, heads: number, hd: number, co
     for (let j = 0; j < half; j++) {
       out.set(w.subarray((base + j) * cols, (base + j + 1) * cols), (base + 2 * j) * cols);
       out.set(w.subarray((base + half + j) * cols, (base + half + j + 1) * cols), (base + 2 * j + 1) * cols);
+    }
+  }
+  return out;
+}
+
+/** interleavedToHalf on raw rows of `rowBytes` bytes each (a quantized or half-precision matrix). */
+export function interleavedToHalfBytes(w: Uint8Array, heads: number, hd: number, rowBytes: number): Uint8Array {
+  const out = new Uint8Array(w.length);
+  const half = hd / 2;
+  for (let h = 0; h < heads; h++) {
+    const base = h * hd;
+    for (let j = 0; j < half; j++) {
+      out.set(w.subarray((base + 2 * j) * rowBytes, (base + 2 * j + 1) * rowBytes), (base + j) * rowBytes);
+      out.set(w.subarray((base + 2 * j + 1) * rowBytes, (base + 2 * j + 2) * rowBytes), (base + half + j) * rowBytes);
     }
   }
   return out;

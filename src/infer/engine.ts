@@ -345,10 +345,10 @@ export class Engine {
       j.startedAt = performance.now();
       const L = j.prompt.length;
       this.tape.reset();
-      // ids (1, L) into slot `slot`; logits (L, V)
-      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero).data;
+      // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token
+      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero, { logits: "last" }).data;
       this.counters.prefillTokens += L;
-      this.accept(j, j.sampler.sample(logits.subarray((L - 1) * V, L * V), j.history));
+      this.accept(j, j.sampler.sample(logits.subarray(0, V), j.history));
       if (j.finish !== null) this.compact();
     }
     this.changed();

@@ -188,10 +188,10 @@ export async function generateWithStats(
     const ids = new Int32Array(g * L); // (g, L)
     members.forEach((i, j) => ids.set(seqs[i]!.prompt, j * L));
     tape.reset();
-    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g)).data; // (g·L, V)
+    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g), { logits: "last" }).data; // (g, V)
     members.forEach((i, j) => {
       const s = seqs[i]!;
-      first[i] = s.sampler.sample(logits.subarray(((j + 1) * L - 1) * V, (j + 1) * L * V), s.history);
+      first[i] = s.sampler.sample(logits.subarray(j * V, (j + 1) * V), s.history);
     });
     stats.prefillTokens += g * L;
     const base = top - g;

@@ -10,7 +10,9 @@ import { attentionDecode } from "../native/ops/attention.ts";
 import { Embedding, LayerNorm, Linear, Module, ModuleList, add, attention, columns, gelu, linear, sequencePositions, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
+import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { runLayers } from "./layer-scope.ts";
 import { INIT_STD } from "./llama.ts";
 
 class Gpt2Attention extends Module {
@@ -102,17 +104,16 @@ export class Gpt2Model extends Module {
   }
 
   /** See LlamaModel.forwardCached. */
-  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array): Tensor {
+  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
     const c = this.config, d = c.dModel, n = batch * tq;
     const positions = g.arena.allocInt(n);
     for (let b = 0; b < batch; b++) {
       if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen)) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
-    let x = add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions));
     const blocks = this.transformer.h.items;
-    for (let l = 0; l < blocks.length; l++) {
-      x = this.block(g, blocks[l]!, x, (qkv) => {
+    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x) =>
+      this.block(g, blocks[l]!, x, (qkv) => {
         // qkv (N, 3d): q = columns [0,d), k = [d,2d), v = [2d,3d)
         cache.write(l, qkv.data.subarray(d), qkv.data.subarray(2 * d), batch, tq, starts, 3 * d);
         const q = g.empty([n, d]);
@@ -120,8 +121,7 @@ export class Gpt2Model extends Module {
         const a = g.empty([n, d]);
         attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nHeads, c.headDim, cache.maxSeqLen, 1 / Math.sqrt(c.headDim));
         return a;
-      });
-    }
-    return linear(g, this.transformer.lnF.forward(g, x), this.headWeight);
+      }));
+    return linear(g, this.transformer.lnF.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

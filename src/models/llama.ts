@@ -8,8 +8,11 @@ import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
 import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
-import type { ModelConfig } from "./config.ts";
+import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
+import { hasQkNorm, type ModelConfig } from "./config.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { runLayers } from "./layer-scope.ts";
+import { scaledRopeTable } from "./rope-scaling.ts";
 
 /** Initialisation: normal(0, 0.02), residual output projections scaled by 1/√(2·layers) (GPT-2). */
 export const INIT_STD = 0.02;
@@ -19,6 +22,9 @@ class LlamaAttention extends Module {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
+  /** Qwen3: per-head RMSNorm of queries and keys before RoPE; null for the other types. */
+  readonly qNorm: RMSNorm | null;
+  readonly kNorm: RMSNorm | null;
   constructor(c: ModelConfig, rng: Rng) {
     super();
     const resid = INIT_STD / Math.sqrt(2 * c.nLayers);
@@ -26,6 +32,21 @@ class LlamaAttention extends Module {
     this.k = this.addModule("k_proj", new Linear(c.dModel, c.nKvHeads * c.headDim, rng, { bias: c.qkvBias, std: INIT_STD }));
     this.v = this.addModule("v_proj", new Linear(c.dModel, c.nKvHeads * c.headDim, rng, { bias: c.qkvBias, std: INIT_STD }));
     this.o = this.addModule("o_proj", new Linear(c.nHeads * c.headDim, c.dModel, rng, { bias: c.oBias, std: resid }));
+    const qk = hasQkNorm(c);
+    this.qNorm = qk ? this.addModule("q_norm", new RMSNorm(c.headDim, { eps: c.normEps })) : null;
+    this.kNorm = qk ? this.addModule("k_norm", new RMSNorm(c.headDim, { eps: c.normEps })) : null;
+  }
+
+  /** Queries (N, H·D) from h: the projection, then q_norm per head when the model has one. */
+  queries(g: Tape, h: Tensor, heads: number): Tensor {
+    const q = this.q.forward(g, h);
+    return this.qNorm ? this.qNorm.forwardHeads(g, q, heads) : q;
+  }
+
+  /** Keys (N, KVH·D) from h, likewise with k_norm. */
+  keys(g: Tape, h: Tensor, kvHeads: number): Tensor {
+    const k = this.k.forward(g, h);
+    return this.kNorm ? this.kNorm.forwardHeads(g, k, kvHeads) : k;
   }
 }
 
@@ -77,10 +98,11 @@ export class LlamaModel extends Module {
   constructor(config: ModelConfig, rng: Rng = new Rng(0)) {
     super();
     if (config.modelType === "gpt2") throw new ConfigError("LlamaModel: model_type gpt2 uses Gpt2Model");
+    if (config.modelType === "gemma3_text") throw new ConfigError("LlamaModel: model_type gemma3_text uses GemmaModel");
     this.config = config;
     this.model = this.addModule("model", new LlamaInner(config, rng));
     this.lmHead = config.tieEmbeddings ? null : this.addModule("lm_head", new Linear(config.dModel, config.vocabSize, rng, { std: INIT_STD }));
-    this.rope = ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
+    this.rope = config.ropeScaling ? scaledRopeTable(config.maxSeqLen, config.headDim, config.ropeTheta, config.ropeScaling) : ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
   }
 
   /** The output head's weight (V, d): the embedding when tied. */
@@ -98,17 +120,19 @@ export class LlamaModel extends Module {
     const positions = sequencePositions(g, batch, seqLen, 0);
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
-    for (const blk of this.model.layers) {
+    const layers = this.model.layers.items;
+    x = runLayers(g, x, layers.length, (l, x) => {
+      const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.q.forward(g, h), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.k.forward(g, h), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
       const v = blk.attn.v.forward(g, h);
       const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads });
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      x = add(g, x, blk.mlp.down.forward(g, act));
-    }
+      return add(g, x, blk.mlp.down.forward(g, act));
+    });
     return this.model.norm.forward(g, x);
   }
 
@@ -120,9 +144,10 @@ export class LlamaModel extends Module {
   /**
    * Inference over a KV cache: `ids` (B·Tq) are the next Tq tokens of each of B sequences,
    * sequence b starting at position starts[b]. Their keys and values are written into the
-   * cache, and the logits (B·Tq, V) returned. Use an inference tape (grad: false).
+   * cache, and the logits (B·Tq, V) returned, or (B, V) for each sequence's last token with
+   * `{ logits: "last" }`. Use an inference tape (grad: false).
    */
-  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array): Tensor {
+  forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
     const c = this.config;
     const n = batch * tq;
     const positions = g.arena.allocInt(n);
@@ -130,13 +155,12 @@ export class LlamaModel extends Module {
       if (starts[b]! + tq > cache.maxSeqLen) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
-    let x = this.model.embed.forward(g, ids);
     const layers = this.model.layers.items;
-    for (let l = 0; l < layers.length; l++) {
+    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.q.forward(g, h), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.k.forward(g, h), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
       const v = blk.attn.v.forward(g, h);
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
@@ -144,8 +168,8 @@ export class LlamaModel extends Module {
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      x = add(g, x, blk.mlp.down.forward(g, act));
-    }
-    return linear(g, this.model.norm.forward(g, x), this.headWeight);
+      return add(g, x, blk.mlp.down.forward(g, act));
+    });
+    return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

@@ -8,6 +8,7 @@ import type { GemmKernels } from "./ops/gemm.ts";
 import type { LossKernels } from "./ops/loss.ts";
 import type { NormKernels } from "./ops/norm.ts";
 import type { OptimKernels } from "./ops/optim.ts";
+import type { QgemmKernels } from "./ops/qgemm.ts";
 import type { RopeKernels } from "./ops/rope.ts";
 
 export type Isa = "avx512" | "avx2" | "scalar";
@@ -32,6 +33,7 @@ export type Kernels = GemmKernels &
   AttentionKernels &
   ActivationKernels &
   LossKernels &
-  OptimKernels;
+  OptimKernels &
+  QgemmKernels;
 
 export type Backend = BackendControls & Kernels;

@@ -9,6 +9,7 @@ import { gemmReference } from "./reference/gemm.ts";
 import { lossReference } from "./reference/loss.ts";
 import { normReference } from "./reference/norm.ts";
 import { optimReference } from "./reference/optim.ts";
+import { qgemmReference } from "./reference/qgemm.ts";
 import { ropeReference } from "./reference/rope.ts";
 
 export const referenceBackend: Backend = {
@@ -26,4 +27,5 @@ export const referenceBackend: Backend = {
   ...activationReference,
   ...lossReference,
   ...optimReference,
+  ...qgemmReference,
 };

@@ -3,6 +3,7 @@
 // and the batching engine). The app speaks text and OpenAI shapes; the backend
 // speaks text in, text out, and never sees HTTP. Types only: both sides
 // implement or consume these, and tests can drive either side alone.
+import type { LoadOptions } from "../formats/hf-dir.ts";
 import type { ChatMessage } from "../tokenizer/index.ts";
 
 /** What GET /v1/models and the web UI's model card show. */
@@ -20,8 +21,10 @@ export interface ModelCard {
   dModel: number;
   heads: number;
   kvHeads: number;
-  /** Weight storage as served: "F32", "F16", "BF16", "Q8_0", "Q4_0". */
+  /** Weight storage as served: "F32", "Q8_0", "Q4_0", …; a mix lists its matrix types, largest share first ("Q4_K+Q6_K+Q4_0"). */
   quantization: string;
+  /** Bytes the weights hold in memory. */
+  weightBytes: number;
   /** Whether chat prompts use the tokenizer's chat template (else plain "User:/Assistant:" turns). */
   chatTemplate: boolean;
   /** Unix seconds when the server loaded it. */
@@ -108,4 +111,6 @@ export interface BackendOptions {
   requestTimeoutMs?: number;
   /** A LoRA adapter directory (PEFT format, `slm finetune --method lora`) applied unmerged on top of the model. */
   adapter?: string;
+  /** How the model's weights are stored when the backend loads it from a path (quantized types kept, or a preset). Default: a GGUF file keeps its types. */
+  load?: LoadOptions;
 }

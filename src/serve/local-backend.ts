@@ -14,7 +14,7 @@ import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
-import { countParameters } from "../models/index.ts";
+import { countParameters, weightStorage } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
 import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, type Tokenizer } from "../tokenizer/index.ts";
@@ -45,6 +45,7 @@ function checkOptions(opts: BackendOptions): void {
 export function modelCard(m: LoadedModel, id?: string): ModelCard {
   const c = m.config;
   const name = basename(m.source.path);
+  const storage = weightStorage(m.model);
   return {
     id: id ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
     modelType: c.modelType,
@@ -55,7 +56,8 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
     dModel: c.dModel,
     heads: c.nHeads,
     kvHeads: c.nKvHeads,
-    quantization: "F32", // weights are held as float32 in memory, whatever the file stored
+    quantization: storage.label,
+    weightBytes: storage.bytes,
     chatTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) : false,
     created: Math.floor(Date.now() / 1000),
   };
@@ -207,7 +209,7 @@ export class LocalBackend implements InferenceBackend {
 /** A backend running model, tokenizer and engine on this thread (a model directory path, or an already loaded model). */
 export async function createLocalBackend(modelDirOrLoaded: string | LoadedModel, opts: BackendOptions = {}): Promise<LocalBackend> {
   checkOptions(opts);
-  const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded) : modelDirOrLoaded;
+  const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded, opts.load ?? { keepQuantized: true }) : modelDirOrLoaded;
   if (opts.adapter !== undefined) loadAdapter(opts.adapter, loaded.model);
   return new LocalBackend(loaded, opts);
 }

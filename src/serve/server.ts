@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { buildApp, DEFAULT_REQUEST_TIMEOUT_MS } from "./app.ts";
+import type { LoadOptions } from "../formats/hf-dir.ts";
 import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
 import { createWorkerBackend } from "./worker-backend.ts";
 import { ServedAssistant, type Answerer } from "./assistant.ts";
@@ -34,6 +35,8 @@ export interface ServerOptions {
   modelId?: string;
   /** A LoRA adapter directory (PEFT format) applied unmerged on top of the model. */
   adapter?: string;
+  /** How the weights are held in memory (see LoadOptions). Default: a GGUF file keeps its stored types. */
+  load?: LoadOptions;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -84,6 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.threads !== undefined) backendOpts.threads = opts.threads;
   if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
   if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
+  if (opts.load !== undefined) backendOpts.load = opts.load;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string) =>

@@ -49,6 +49,7 @@ export class FakeBackend implements InferenceBackend {
       heads: 2,
       kvHeads: 1,
       quantization: "F32",
+      weightBytes: 4096,
       chatTemplate: false,
       created: 1_700_000_000,
     };

@@ -42,6 +42,12 @@ class Pool<A extends AnyArray> {
   }
 }
 
+/** A position in an arena's sequence of hand-outs (Arena.mark / Arena.rewind). */
+export interface ArenaMark {
+  readonly floats: number;
+  readonly ints: number;
+}
+
 export interface ArenaStats {
   /** Typed arrays created with new memory since the arena was made. */
   allocations: number;
@@ -82,6 +88,22 @@ export class Arena {
   reset(): void {
     this.floats.cursor = 0;
     this.ints.cursor = 0;
+  }
+
+  /** Where the next alloc() / allocInt() would hand out from (see rewind). */
+  mark(): ArenaMark {
+    return { floats: this.floats.cursor, ints: this.ints.cursor };
+  }
+
+  /**
+   * Hands out again from `m`: the arrays given out since mark() are reused by the next
+   * requests, so a loop that rewinds each iteration holds one iteration's arrays, not all of
+   * them. Only for arrays nothing refers to any more (an inference pass between layers).
+   */
+  rewind(m: ArenaMark): void {
+    if (m.floats > this.floats.cursor || m.ints > this.ints.cursor) throw new UsageError("Arena.rewind: the mark is ahead of the arena (reset since it was taken?)");
+    this.floats.cursor = m.floats;
+    this.ints.cursor = m.ints;
   }
 
   /** Forgets every buffer (frees the memory to the garbage collector). */

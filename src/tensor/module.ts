@@ -218,21 +218,33 @@ function checkEps(what: string, eps: number): void {
   if (!Number.isFinite(eps) || eps <= 0) throw new ConfigError(`${what}: eps must be a finite number > 0, got ${eps}`);
 }
 
-/** RMSNorm with a learned scale, weight (dim), ones at init, no weight decay. */
+export interface RMSNormOptions extends NormOptions {
+  /** The scale is weight + offset: 1 for Gemma's (1 + w), whose weight starts at 0. Default 0. */
+  offset?: number;
+}
+
+/** RMSNorm with a learned scale, weight (dim), scale 1 at init (ones, or zeros with offset 1), no weight decay. */
 export class RMSNorm extends Module {
   readonly weight: Parameter;
   readonly eps: number;
+  readonly offset: number;
 
-  constructor(dim: number, opts: NormOptions = {}) {
+  constructor(dim: number, opts: RMSNormOptions = {}) {
     super();
     positiveInt("RMSNorm dim", dim);
     this.eps = opts.eps ?? 1e-5;
     checkEps("RMSNorm", this.eps);
-    this.weight = this.addParameter("weight", new Parameter(new Float32Array(dim).fill(1), [dim], { decay: false }));
+    this.offset = opts.offset ?? 0;
+    this.weight = this.addParameter("weight", new Parameter(new Float32Array(dim).fill(1 - this.offset), [dim], { decay: false }));
   }
 
   forward(g: Tape, x: Tensor): Tensor {
-    return rmsnorm(g, x, this.weight, this.eps);
+    return this.offset === 0 ? rmsnorm(g, x, this.weight, this.eps) : rmsnorm(g, x, this.weight, this.eps, { offset: this.offset });
+  }
+
+  /** Normalises each of `heads` head slices of x (N, heads·dim) on its own (q_norm / k_norm). */
+  forwardHeads(g: Tape, x: Tensor, heads: number): Tensor {
+    return rmsnorm(g, x, this.weight, this.eps, { heads, offset: this.offset });
   }
 }
 

@@ -12,13 +12,15 @@ import { add as addKernel, axpy, geluBackward, geluForward, swigluBackward, swig
 import { attentionBackward, attentionForward } from "../native/ops/attention.ts";
 import { embeddingBackward, embeddingForward } from "../native/ops/embed.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
+import { qmatmul, qmatmulT, qrows } from "../native/ops/qgemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
 import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
 import type { Rng } from "../util/rng.ts";
 import type { RopeTable } from "./rope.ts";
 import type { Tape } from "./tape.ts";
-import { ColumnView, Tensor, shapeStr } from "./tensor.ts";
+import { ColumnView, Parameter, Tensor, shapeStr } from "./tensor.ts";
+import { windowAttentionBackward, windowAttentionForward } from "./window-attention.ts";
 
 function fail(op: string, msg: string, hint?: string): never {
   throw new ShapeError(`${op}: ${msg}`, hint === undefined ? undefined : { hint });
@@ -84,12 +86,35 @@ export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null
   const n = x.rows;
   if (n < 1) fail("linear", `input ${x} has no rows`);
   const y = g.empty(withLastDim(x.shape, out));
+  if (w instanceof Parameter && w.quant !== null) return quantizedLinear(g, x, w, bias, y, n, out);
   if (bias !== null) {
     for (let r = 0; r < n; r++) y.data.set(bias.data, r * out);
   }
   // y (N,OUT) (+)= x (N,IN) · w (OUT,IN)ᵀ
   gemm(x.data, w.data, y.data, n, out, inp, { transB: true, accumulate: bias !== null });
   if (g.needsGrad(x, w, bias)) g.record("linear", y, (dy) => linearBackward(g, x, w, bias, dy, n, out, inp));
+  return y;
+}
+
+/**
+ * linear() over a weight held quantized (frozen): y = x · Wᵀ by the quantized kernels, then
+ * + bias. Backward flows to x (dx += dy · W, the transposed quantized product: an adapter or a
+ * layer below can train over a quantized base) and to the bias; never to W.
+ */
+function quantizedLinear(g: Tape, x: Tensor, w: Parameter, bias: Tensor | null, y: Tensor, n: number, out: number): Tensor {
+  const q = w.quant!;
+  qmatmul(y.data, x.data, n, q);
+  if (bias !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), bias.data, y.data.subarray(r * out, (r + 1) * out), out);
+  if (g.needsGrad(x, bias)) {
+    g.record("linear", y, (dy) => {
+      if (x.requiresGrad) {
+        const dx = g.arena.alloc(n * q.cols);
+        qmatmulT(dx, dy, n, q); // dx (N,IN) = dy (N,OUT) · W
+        axpy(g.grad(x), 1, dx, n * q.cols);
+      }
+      if (bias !== null && bias.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true });
+    });
+  }
   return y;
 }
 
@@ -112,6 +137,11 @@ export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readon
   const n = ids.length;
   if (shape.reduce((p, d) => p * d, 1) !== n) fail("embedding", `ids shape ${shapeStr(shape)} does not hold ${n} ids`);
   const out = g.empty([...shape, c]);
+  if (table instanceof Parameter && table.quant !== null) {
+    for (let i = 0; i < n; i++) if (!(ids[i]! >= 0 && ids[i]! < v)) fail("embedding", `id ${ids[i]} at ${i} is outside the table's ${v} rows`);
+    qrows(out.data, table.quant, ids); // out (N,C) = rows of the quantized table; it is frozen
+    return out;
+  }
   embeddingForward(out.data, ids, table.data, n, c, v); // out (N,C), ids (N), table (V,C)
   if (g.needsGrad(table)) {
     g.record("embedding", out, (dout) => {
@@ -123,17 +153,37 @@ export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readon
 
 // ---------------------------------------------------------------- normalisation
 
-/** out (…,C) = x · rstd · weight, rstd = 1/√(mean(x²) + eps) per row; weight (C). */
-export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
-  const c = x.cols, n = x.rows;
-  if (weight.size !== c) fail("rmsnorm", `weight ${weight} must have ${c} values for input ${x}`);
+export interface RmsnormOptions {
+  /**
+   * Normalise each of `heads` equal slices of a row on its own (per-head q/k norm: x (N, H·D)
+   * read as (N·H, D), weight (D)). Default 1.
+   */
+  heads?: number;
+  /** The scale is weight + offset (Gemma's 1 + w: offset 1). Default 0. */
+  offset?: number;
+}
+
+/**
+ * out (…,C) = x · rstd · (weight + offset), rstd = 1/√(mean(x²) + eps) per row (per head
+ * slice with `heads`); weight (C / heads).
+ */
+export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5, opts: RmsnormOptions = {}): Tensor {
+  const heads = opts.heads ?? 1, offset = opts.offset ?? 0;
+  if (!Number.isInteger(heads) || heads < 1 || x.cols % heads !== 0) fail("rmsnorm", `input ${x} does not split into ${heads} heads`);
+  const c = x.cols / heads, n = x.rows * heads;
+  if (weight.size !== c) fail("rmsnorm", `weight ${weight} must have ${c} values for input ${x}${heads > 1 ? ` in ${heads} heads` : ""}`);
   const out = g.empty(x.shape);
   const rstd = g.scratch(n); // (N)
-  rmsnormForward(out.data, rstd, x.data, weight.data, n, c, eps);
+  let w = weight.data;
+  if (offset !== 0) {
+    w = g.scratch(c); // (C) = weight + offset; d(weight + offset)/d(weight) = 1, so dweight is unchanged
+    for (let i = 0; i < c; i++) w[i] = weight.data[i]! + offset;
+  }
+  rmsnormForward(out.data, rstd, x.data, w, n, c, eps);
   if (g.needsGrad(x, weight)) {
     g.record("rmsnorm", out, (dout) => {
       // dx (N,C) +=, dweight (C) += from dout (N,C); a frozen side gets scratch.
-      rmsnormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dout, x.data, weight.data, rstd, n, c);
+      rmsnormBackward(gradOrScratch(g, x), gradOrScratch(g, weight), dout, x.data, w, rstd, n, c);
     });
   }
   return out;
@@ -205,6 +255,11 @@ export interface AttentionOptions {
   kvHeads?: number;
   /** Softmax scale; default 1/√headDim. */
   scale?: number;
+  /**
+   * Sliding window: query i sees keys i - window + 1 ..= i. Default none (full causal). A
+   * window that cuts (window < seqLen) runs the plain TypeScript kernels of window-attention.ts.
+   */
+  window?: number;
 }
 
 type Operand = Tensor | ColumnView;
@@ -251,14 +306,19 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const qd = q.data, kd = k.data, vd = v.data;
   const out = g.empty(q instanceof Tensor ? q.shape : [rows, h * d]); // (B,T,H,D)
   const lse = g.scratch(b * h * t); // (B,H,T)
-  attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
+  const window = opts.window;
+  if (window !== undefined && (!Number.isInteger(window) || window < 1)) fail("attention", `window must be a positive integer, got ${window}`);
+  const windowed = window !== undefined && window < t; // a window >= T cuts nothing: the causal kernels
+  if (windowed) windowAttentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale, window);
+  else attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
   if (g.needsGrad(q, k, v)) {
     g.record("attention", out, (dout) => {
       const dq = operandGrad(g, q, rows, h * d);
       const dk = operandGrad(g, k, rows, kvh * d);
       const dv = operandGrad(g, v, rows, kvh * d);
       // dq, dk, dv (strided like q, k, v) += from dout (B,T,H,D)
-      attentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale);
+      if (windowed) windowAttentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale, window);
+      else attentionBackward(dq, dk, dv, dout, qd, qs, kd, ks, vd, vs, out.data, lse, b, t, h, kvh, d, scale);
     });
   }
   return out;
@@ -288,6 +348,36 @@ export function gelu(g: Tape, x: Tensor): Tensor {
   if (g.needsGrad(x)) {
     g.record("gelu", out, (dout) => {
       geluBackward(g.grad(x), dout, x.data, n);
+    });
+  }
+  return out;
+}
+
+/**
+ * GeGLU: out = gelu(gate) · up element-wise, gelu with the tanh approximation (Gemma's
+ * gelu_pytorch_tanh). Backward: dgate += dout · up · gelu'(gate), dup += dout · gelu(gate)
+ * (recomputed rather than saved).
+ */
+export function geglu(g: Tape, gate: Tensor, up: Tensor): Tensor {
+  if (!sameShape(gate.shape, up.shape)) fail("geglu", `gate ${gate} and up ${up} must have the same shape`);
+  const n = gate.size;
+  const out = g.empty(gate.shape);
+  geluForward(out.data, gate.data, n); // out = gelu(gate)
+  const o = out.data, u = up.data;
+  for (let i = 0; i < n; i++) o[i] = o[i]! * u[i]!;
+  if (g.needsGrad(gate, up)) {
+    g.record("geglu", out, (dout) => {
+      if (gate.requiresGrad) {
+        const du = g.scratch(n); // dout · up
+        for (let i = 0; i < n; i++) du[i] = dout[i]! * u[i]!;
+        geluBackward(g.grad(gate), du, gate.data, n);
+      }
+      if (up.requiresGrad) {
+        const a = g.scratch(n); // gelu(gate)
+        geluForward(a, gate.data, n);
+        const dup = g.grad(up);
+        for (let i = 0; i < n; i++) dup[i] = dup[i]! + dout[i]! * a[i]!;
+      }
     });
   }
   return out;

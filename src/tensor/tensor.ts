@@ -3,8 +3,13 @@
 // Deliberately no strides, no broadcasting, no dtype zoo: every op reads a
 // tensor as rows × last dimension, and the one strided view the kernels
 // support (columns of a fused projection, for attention) is ColumnView.
+// One exception to "no dtype zoo": a frozen 2-D Parameter may hold its values
+// in a quantized storage type instead (setQuantized: a GGUF file's Q4_0 rows,
+// say), which linear() and embedding() read with the quantized kernels; its
+// float32 data is then an untouched zero buffer, costing no memory.
 // Knows nothing about the tape or the kernels.
 import { ShapeError } from "../errors.ts";
+import type { QWeight } from "../native/ops/qgemm.ts";
 
 /** Number of elements of a shape (1 for a scalar, shape []). */
 export function sizeOf(shape: readonly number[]): number {
@@ -149,7 +154,26 @@ export class Parameter extends Tensor {
   /** Overwrites the values in place (shape must match), e.g. when loading weights. */
   set(values: ArrayLike<number>): void {
     if (values.length !== this.data.length) throw new ShapeError(`Parameter.set: ${shapeStr(this.shape)} needs ${this.data.length} values, got ${values.length}`);
+    if (this.quant !== null) throw new ShapeError(`Parameter.set: ${this} holds quantized ${this.quant.type} values; it cannot be overwritten with float32`);
     this.data.set(values);
+  }
+
+  /**
+   * The quantized storage of this weight (rows = shape[0], cols = shape[1]), or null when its
+   * float32 data is the value. While set, `data` is a zero buffer that is never written (the
+   * operating system maps its pages only when touched, so it costs address space, not memory),
+   * the parameter is frozen, and linear() / embedding() run the quantized kernels.
+   */
+  quant: QWeight | null = null;
+
+  /** Keeps the values as `q` from now on and releases the float32 ones (see `quant`). */
+  setQuantized(q: QWeight): void {
+    if (this.ndim !== 2 || q.rows !== this.shape[0] || q.cols !== this.shape[1]) {
+      throw new ShapeError(`Parameter.setQuantized: ${this} cannot hold a ${q.type} matrix of ${q.rows}x${q.cols}`);
+    }
+    this.requiresGrad = false;
+    this.quant = q;
+    this.data = new Float32Array(this.size);
   }
 
   override toString(): string {

@@ -1,7 +1,10 @@
 // Model parity with the plain PyTorch reference (tools/reference/models.py):
-// for tiny Llama (GQA, untied head), Qwen2-style (q/k/v biases, tied head)
-// and GPT-2 configurations, our logits, loss and every parameter gradient
-// match the fixtures in test/fixtures/models, on every kernel backend.
+// for tiny Llama (GQA, untied head), Qwen2-style (q/k/v biases, tied head),
+// GPT-2, Qwen3 (q/k norm, head_dim != hidden/heads), Gemma 3 (sliding window
+// that cuts, two RoPE bases, linear scaling on the global layer) and Llama
+// with each rope_scaling type (llama3; linear with SmolLM2's 15/5 heads;
+// yarn) configurations, our logits, loss and every parameter gradient match
+// the fixtures in test/fixtures/models, on every kernel backend.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,7 +36,9 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-12);
 }
 
-for (const name of ["llama-gqa", "qwen2-tied", "gpt2"]) {
+const FIXTURES = ["llama-gqa", "qwen2-tied", "gpt2", "qwen3", "gemma3", "llama-rope-llama3", "llama-rope-linear-15h", "llama-rope-yarn"];
+
+for (const name of FIXTURES) {
   forEachBackend(`parity ${name}`, (c) => {
     test("logits, loss and gradients match PyTorch", () =>
       using(c, () => {

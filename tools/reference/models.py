@@ -1,6 +1,8 @@
 """Plain PyTorch reference implementations of the model families slmkit
-supports (Llama / Mistral / Qwen2 blocks and GPT-2), written from the
-published architecture descriptions, with Hugging Face parameter names.
+supports (Llama / Mistral / Qwen2 / Qwen3 blocks, Gemma 3 text and GPT-2),
+written from the published architecture descriptions, with Hugging Face
+parameter names, including RoPE scaling (linear, llama3, yarn) as
+Hugging Face's rope utilities define it.
 
 Used by make_model_fixtures.py (parity fixtures for the TypeScript models),
 by the PyTorch training baseline in bench/, and to check exported model
@@ -27,10 +29,54 @@ class RMSNorm(nn.Module):
         return x * rstd * self.weight
 
 
-def rope_tables(T, rot, theta, device=None):
+def inverse_frequencies(rot, theta, scaling=None, max_pos=None):
+    """(inv_freq float64 (rot/2,), attention factor) for a rope_scaling dict (or None)."""
     inv = 1.0 / (theta ** (torch.arange(0, rot, 2, dtype=torch.float64) / rot))
+    if not scaling or scaling.get("rope_type", scaling.get("type")) in (None, "default"):
+        return inv, 1.0
+    kind = scaling.get("rope_type", scaling.get("type"))
+    factor = scaling["factor"]
+    if kind == "linear":
+        return inv / factor, 1.0
+    if kind == "llama3":
+        orig = scaling["original_max_position_embeddings"]
+        lo_f, hi_f = scaling["low_freq_factor"], scaling["high_freq_factor"]
+        wave = 2 * math.pi / inv
+        out = inv.clone()
+        for i in range(inv.shape[0]):
+            w = wave[i].item()
+            if w < orig / hi_f:
+                continue
+            if w > orig / lo_f:
+                out[i] = inv[i] / factor
+            else:
+                smooth = (orig / w - lo_f) / (hi_f - lo_f)
+                out[i] = (1 - smooth) * inv[i] / factor + smooth * inv[i]
+        return out, 1.0
+    if kind == "yarn":
+        orig = scaling.get("original_max_position_embeddings") or max_pos
+        fast, slow = scaling.get("beta_fast") or 32, scaling.get("beta_slow") or 1
+        att = scaling.get("attention_factor")
+        if att is None:
+            att = 0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0
+
+        def dim_of(rotations):
+            return rot * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(theta))
+
+        lo, hi = math.floor(dim_of(fast)), math.ceil(dim_of(slow))
+        lo, hi = max(lo, 0), min(hi, rot - 1)
+        if lo == hi:
+            hi += 0.001
+        ramp = ((torch.arange(rot // 2, dtype=torch.float64) - lo) / (hi - lo)).clamp(0, 1)
+        # ramp 0: the original frequency; ramp 1: interpolated (divided by factor)
+        return inv / factor * ramp + inv * (1 - ramp), att
+    raise ValueError(f"rope type {kind}")
+
+
+def rope_tables(T, rot, theta, device=None, scaling=None, max_pos=None):
+    inv, att = inverse_frequencies(rot, theta, scaling, max_pos)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]  # (T, rot/2)
-    return torch.cos(ang).float(), torch.sin(ang).float()
+    return (torch.cos(ang) * att).float(), (torch.sin(ang) * att).float()
 
 
 def apply_rope_half(x, cos, sin):
@@ -41,11 +87,16 @@ def apply_rope_half(x, cos, sin):
     return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
 
 
-def causal_attention(q, k, v, scale):
-    # q (B, H, T, hd), k/v (B, H, T, hd) after GQA expansion
+def causal_attention(q, k, v, scale, window=None):
+    # q (B, H, T, hd), k/v (B, H, T, hd) after GQA expansion. With a window, query i sees
+    # keys j with i - window < j <= i.
     T = q.shape[2]
     att = (q @ k.transpose(-1, -2)) * scale
-    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    mask = j <= i
+    if window is not None:
+        mask = mask & (j > i - window)
     att = att.masked_fill(~mask, float("-inf"))
     return torch.softmax(att, dim=-1) @ v
 
@@ -61,11 +112,20 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(d, KV * hd, bias=qkv_bias)
         self.o_proj = nn.Linear(H * hd, d, bias=o_bias)
         self.H, self.KV, self.hd = H, KV, hd
+        self.qk_norm = c["model_type"] == "qwen3"
+        if self.qk_norm:
+            # Qwen3: RMSNorm over each head's hd values of q and k, before RoPE
+            self.q_norm = RMSNorm(hd, c["rms_norm_eps"])
+            self.k_norm = RMSNorm(hd, c["rms_norm_eps"])
 
     def forward(self, x, cos, sin):
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.H, self.hd).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.KV, self.hd).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, self.H, self.hd)
+        k = self.k_proj(x).view(B, T, self.KV, self.hd)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.transpose(1, 2)
+        k = k.transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.KV, self.hd).transpose(1, 2)
         q, k = apply_rope_half(q, cos, sin), apply_rope_half(k, cos, sin)
         rep = self.H // self.KV
@@ -123,7 +183,8 @@ class Llama(nn.Module):
 
     def forward(self, ids):
         T = ids.shape[1]
-        cos, sin = rope_tables(T, self.c["head_dim"], self.c.get("rope_theta", 10000.0))
+        cos, sin = rope_tables(T, self.c["head_dim"], self.c.get("rope_theta", 10000.0),
+                               scaling=self.c.get("rope_scaling"), max_pos=self.c["max_position_embeddings"])
         x = self.model.embed_tokens(ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
@@ -192,5 +253,110 @@ class GPT2(nn.Module):
         return self.transformer.ln_f(x) @ self.transformer.wte.weight.t()
 
 
+class GemmaRMSNorm(nn.Module):
+    """Gemma's RMSNorm: the weight is stored as w and the scale is (1 + w)."""
+
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        rstd = torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return x * rstd * (1.0 + self.weight)
+
+
+class Gemma3Attention(nn.Module):
+    def __init__(self, c, sliding):
+        super().__init__()
+        d, H, KV, hd = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+        b = c.get("attention_bias", False)
+        self.q_proj = nn.Linear(d, H * hd, bias=b)
+        self.k_proj = nn.Linear(d, KV * hd, bias=b)
+        self.v_proj = nn.Linear(d, KV * hd, bias=b)
+        self.o_proj = nn.Linear(H * hd, d, bias=b)
+        self.q_norm = GemmaRMSNorm(hd, c["rms_norm_eps"])
+        self.k_norm = GemmaRMSNorm(hd, c["rms_norm_eps"])
+        self.H, self.KV, self.hd = H, KV, hd
+        self.scale = c["query_pre_attn_scalar"] ** -0.5
+        self.window = c["sliding_window"] if sliding else None
+
+    def forward(self, x, cos, sin):
+        B, T, _ = x.shape
+        q = self.q_norm(self.q_proj(x).view(B, T, self.H, self.hd)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(x).view(B, T, self.KV, self.hd)).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.KV, self.hd).transpose(1, 2)
+        q, k = apply_rope_half(q, cos, sin), apply_rope_half(k, cos, sin)
+        rep = self.H // self.KV
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+        y = causal_attention(q, k, v, self.scale, self.window)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.H * self.hd))
+
+
+class Gemma3MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, f = c["hidden_size"], c["intermediate_size"]
+        self.gate_proj = nn.Linear(d, f, bias=False)
+        self.up_proj = nn.Linear(d, f, bias=False)
+        self.down_proj = nn.Linear(f, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(gelu_tanh(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Gemma3Layer(nn.Module):
+    def __init__(self, c, sliding):
+        super().__init__()
+        d, eps = c["hidden_size"], c["rms_norm_eps"]
+        self.sliding = sliding
+        self.input_layernorm = GemmaRMSNorm(d, eps)
+        self.self_attn = Gemma3Attention(c, sliding)
+        self.post_attention_layernorm = GemmaRMSNorm(d, eps)
+        self.pre_feedforward_layernorm = GemmaRMSNorm(d, eps)
+        self.mlp = Gemma3MLP(c)
+        self.post_feedforward_layernorm = GemmaRMSNorm(d, eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), cos, sin))
+        return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
+
+
+class Gemma3(nn.Module):
+    """Gemma3ForCausalLM (model_type gemma3_text) parameter layout."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        n = c["num_hidden_layers"]
+        types = c.get("layer_types") or [
+            "full_attention" if (i + 1) % c.get("sliding_window_pattern", 6) == 0 else "sliding_attention" for i in range(n)]
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.model.layers = nn.ModuleList([Gemma3Layer(c, t == "sliding_attention") for t in types])
+        self.model.norm = GemmaRMSNorm(c["hidden_size"], c["rms_norm_eps"])
+        self.tied = c.get("tie_word_embeddings", True)
+        if not self.tied:
+            self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        c, T = self.c, ids.shape[1]
+        hd = c["head_dim"]
+        glob = rope_tables(T, hd, c["rope_theta"], scaling=c.get("rope_scaling"), max_pos=c["max_position_embeddings"])
+        loc = rope_tables(T, hd, c["rope_local_base_freq"])
+        # the embedding multiplier is sqrt(hidden) rounded to the weights' dtype (float32 here)
+        x = self.model.embed_tokens(ids) * torch.tensor(math.sqrt(c["hidden_size"]), dtype=torch.float32)
+        for layer in self.model.layers:
+            x = layer(x, *(loc if layer.sliding else glob))
+        x = self.model.norm(x)
+        w = self.model.embed_tokens.weight if self.tied else self.lm_head.weight
+        return x @ w.t()
+
+
 def build(config):
-    return GPT2(config) if config["model_type"] == "gpt2" else Llama(config)
+    if config["model_type"] == "gpt2":
+        return GPT2(config)
+    if config["model_type"] == "gemma3_text":
+        return Gemma3(config)
+    return Llama(config)

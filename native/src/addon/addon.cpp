@@ -45,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_activation(env, exports);
   register_loss(env, exports);
   register_optim(env, exports);
+  register_qgemm(env, exports);
   return exports;
 }
 

@@ -109,13 +109,18 @@
     if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
     return String(n);
   }
+  function formatBytes(n) {
+    if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+    if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+    return `${(n / 1e3).toFixed(1)} kB`;
+  }
   function renderCard(model) {
     const c = model.slm ?? {};
     const rows = [
       ["Model", model.id],
       ["Architecture", c.modelType ?? "?"],
       ["Parameters", formatCount(c.parameters)],
-      ["Quantization", c.quantization ?? "?"],
+      ["Quantization", c.quantization === undefined ? "?" : c.weightBytes !== undefined ? `${c.quantization} (${formatBytes(c.weightBytes)} in memory)` : c.quantization],
       ["Context length", c.contextLength !== undefined ? `${c.contextLength} tokens` : "?"],
       ["Vocabulary", c.vocabSize !== undefined ? `${c.vocabSize} tokens` : "?"],
       ["Layers × width", c.layers !== undefined ? `${c.layers} × ${c.dModel}` : "?"],

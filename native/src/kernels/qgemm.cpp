@@ -1,0 +1,161 @@
+// The quantized products' driver, compiled once per instruction set: picks
+// the path for each call and splits the work over the pool.
+//   y = x·Wᵀ, m <= kQuantRows (decode, batched decode): the activation rows are
+//     quantized once on the calling thread (qact.cpp), then each thread takes a
+//     contiguous range of W's rows and, row by row, dots it with every
+//     activation row (qdot_*.cpp). A row (<= ~3 KB) is read from memory once and
+//     from L1 for the other m - 1 activation rows, so W streams once per call.
+//   y = x·Wᵀ, m > kQuantRows (prefill): panels of W's rows are dequantized to
+//     float32 in a per-thread buffer and multiplied with gemm_f32 (one panel per
+//     task, the GEMM runs serially inside the task).
+//   F32 weights go straight to gemm_f32.
+//   dx = dy·W: threads own column slabs of dx; each dequantizes its slab of
+//     every row once and adds it, scaled, into the m rows of the slab.
+//   qgather: rows dequantized exactly, split over threads.
+// Knows nothing about models; the contract is qgemm.h.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "isa.h"
+#include "kernels/qinternal.h"
+#include "kernels/simd.h"
+#include "pool.h"
+
+#if defined(SLM_ISA_AVX512) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace slm {
+namespace SLM_ISA {
+
+namespace {
+
+// Activation rows up to which the integer path is used (src/native/ops/qgemm.ts QGEMM_QUANT_ROWS).
+constexpr int64_t kQuantRows = 8;
+// Below this many multiply-adds a product stays on the calling thread: waking the pool costs more.
+constexpr int64_t kSerialMacs = int64_t(1) << 18;
+// Float32 bytes of a prefill panel of dequantized rows (per thread, reused).
+constexpr int64_t kPanelBytes = int64_t(1) << 21;
+// Columns per slab of the transposed product.
+constexpr int64_t kSlabCols = 512;
+
+thread_local std::vector<int8_t> t_aq;     // calling thread: quantized activations (m, cols)
+thread_local std::vector<float> t_ad;      // scales (m, cols / block)
+thread_local std::vector<int16_t> t_as;    // sums of 16 codes (m, cols / 16)
+thread_local std::vector<float> t_panel;   // per thread: dequantized rows
+
+using DotFn = float (*)(const uint8_t*, const qt::ActRow&, int64_t);
+
+int64_t grain_rows(int64_t cols, int64_t m) {
+  int64_t per = std::max<int64_t>(1, cols * m);
+  return std::max<int64_t>(1, kSerialMacs / per);
+}
+
+void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  const int block = qt::block_size(type) == 256 ? 256 : 32;
+  const int64_t nblocks = cols / qt::block_size(type);
+  const int64_t rb = qt::row_bytes(type, cols);
+  t_aq.resize(static_cast<size_t>(m * cols));
+  t_ad.resize(static_cast<size_t>(m * cols / block));
+  t_as.resize(static_cast<size_t>(m * cols / 16));
+  qt::ActRow act[kQuantRows];
+  for (int64_t i = 0; i < m; ++i) {
+    quantize_act_row(x + i * cols, cols, block, t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16);
+    act[i] = {t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16};
+  }
+  DotFn dot = type == qt::Q8_0 ? dot_q8_0 : type == qt::Q4_0 ? dot_q4_0 : type == qt::Q4_K ? dot_q4_k
+            : type == qt::Q5_K ? dot_q5_k : dot_q6_k;
+  parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wr = w + r * rb;
+      for (int64_t i = 0; i < m; ++i) y[i * rows + r] = dot(wr, act[i], nblocks);
+    }
+  });
+}
+
+void decode_half(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  const int64_t rb = 2 * cols;
+  const bool bf = type == qt::BF16;
+  parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t i = 0; i < m; ++i) y[i * rows + r] = bf ? dot_bf16(w + r * rb, x + i * cols, cols) : dot_f16(w + r * rb, x + i * cols, cols);
+    }
+  });
+}
+
+void prefill_panels(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  const int64_t rb = qt::row_bytes(type, cols);
+  const int64_t nblocks = cols / qt::block_size(type);
+  const int64_t threads = num_threads();
+  // Panels: enough for every thread to get a few, at most kPanelBytes of floats, at least 16 rows.
+  int64_t p = std::max<int64_t>(16, (rows + 4 * threads - 1) / (4 * threads));
+  p = std::min<int64_t>(p, std::max<int64_t>(16, kPanelBytes / (4 * cols)));
+  p = std::min<int64_t>(p, rows);
+  const int64_t npanels = (rows + p - 1) / p;
+  parallel_tasks(npanels, [&](int64_t t) {
+    const int64_t r0 = t * p, r1 = std::min(rows, r0 + p);
+    t_panel.resize(static_cast<size_t>(p * cols));
+    float* wp = t_panel.data();
+    for (int64_t r = r0; r < r1; ++r) dequant_blocks(type, w + r * rb, nblocks, wp + (r - r0) * cols);
+    gemm_f32(1, m, r1 - r0, cols, x, cols, 0, false, wp, cols, 0, true, y + r0, rows, 0, false);
+  });
+}
+
+inline void axpy(float* dst, const float* src, float g, int64_t n) {
+  const VF vg = VF::set1(g);
+  int64_t k = 0;
+  for (; k + VF::W <= n; k += VF::W) fmadd(vg, VF::load(src + k), VF::load(dst + k)).store(dst + k);
+  for (; k < n; ++k) dst[k] += g * src[k];
+}
+
+}  // namespace
+
+// y (m,rows), x (m,cols), w (rows · row_bytes)
+void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  if (type == qt::F32) {
+    gemm_f32(1, m, rows, cols, x, cols, 0, false, reinterpret_cast<const float*>(w), cols, 0, true, y, rows, 0, false);
+  } else if (m > kQuantRows) {
+    prefill_panels(y, x, m, type, w, rows, cols);
+  } else if (type == qt::F16 || type == qt::BF16) {
+    decode_half(y, x, m, type, w, rows, cols);
+  } else {
+    decode_int8(y, x, m, type, w, rows, cols);
+  }
+}
+
+// dx (m,cols), dy (m,rows), w (rows · row_bytes)
+void qgemm_t(float* dx, const float* dy, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
+  const int64_t bs = qt::block_size(type), bb = qt::block_bytes(type), rb = qt::row_bytes(type, cols);
+  // Slabs are whole blocks: kSlabCols rounded up to the block size.
+  const int64_t slab = std::max(bs, (kSlabCols + bs - 1) / bs * bs);
+  const int64_t nslabs = (cols + slab - 1) / slab;
+  const int64_t per = std::max<int64_t>(1, slab * rows * m);
+  parallel_for(nslabs, std::max<int64_t>(1, kSerialMacs / per), [&](int64_t s0, int64_t s1) {
+    t_panel.resize(static_cast<size_t>(slab));
+    float* tmp = t_panel.data();
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t c0 = s * slab, width = std::min(slab, cols - c0);
+      for (int64_t i = 0; i < m; ++i) std::memset(dx + i * cols + c0, 0, static_cast<size_t>(width) * sizeof(float));
+      for (int64_t r = 0; r < rows; ++r) {
+        dequant_blocks(type, w + r * rb + c0 / bs * bb, width / bs, tmp);
+        for (int64_t i = 0; i < m; ++i) {
+          const float g = dy[i * rows + r];
+          if (g != 0.f) axpy(dx + i * cols + c0, tmp, g, width);
+        }
+      }
+    }
+  });
+}
+
+// out (n,cols), w (rows · row_bytes), ids (n) in [0,rows)
+void qgather(float* out, int type, const uint8_t* w, int64_t /*rows*/, int64_t cols, const int32_t* ids, int64_t n) {
+  const int64_t rb = qt::row_bytes(type, cols), nblocks = cols / qt::block_size(type);
+  parallel_for(n, std::max<int64_t>(1, (int64_t(1) << 15) / cols), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dequant_blocks(type, w + static_cast<int64_t>(ids[i]) * rb, nblocks, out + i * cols);
+  });
+}
+
+}  // namespace SLM_ISA
+}  // namespace slm

@@ -1,0 +1,16 @@
+// Declarations for the quantized-product kernels (included inside namespace slm::<isa>; see isa.h).
+// W (rows,cols) is in GGUF's layout: each row a run of GGML blocks of ggml type `type`
+// (0 F32, 1 F16, 30 BF16, 8 Q8_0, 2 Q4_0, 12 Q4_K, 13 Q5_K, 14 Q6_K); cols a whole number of
+// blocks. The binding checks types and sizes. Multithreaded over the pool.
+
+// y (m,rows) = x (m,cols) · Wᵀ. m <= 8: activations quantized to 8 bits per block, integer
+// dot products, W streamed once per call; m > 8: W dequantized panel by panel, float GEMM.
+void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
+// dx (m,cols) = dy (m,rows) · W. Writes dx.
+void qgemm_t(float* dx, const float* dy, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
+// out (n,cols) = W[ids[i]], dequantized exactly as ggml's dequantize_row_* (ids checked by the caller).
+void qgather(float* out, int type, const uint8_t* w, int64_t rows, int64_t cols, const int32_t* ids, int64_t n);
+// Whether this build's Q8_0/Q4_0 dot products use VNNI (AVX-512 VNNI in the avx512 build,
+// AVX-VNNI in the avx2 build; never in scalar). mode < 0 asks; 0 forces the plain
+// pmaddubsw path; 1 uses VNNI when the CPU has it. Returns the state after the call.
+bool qgemm_set_vnni(int mode);
