@@ -6,14 +6,15 @@
 // compared (max |Δ log p| over every token llama.cpp returns), as is greedy
 // generation. Then decode speed: tokens/s of greedy decoding, ours
 // (generateWithStats, float32 weights dequantized from the file) beside
-// llama.cpp (the same file), both on 2 threads, printed with the ratio.
+// llama.cpp (the same file, f32 KV cache, flash attention off), printed with the ratio.
 //
 // Tiny cases are f32 files (the f32 budget); --real adds the published shapes
 // as f16 files (Qwen3-0.6B; Gemma-3-270M, with a sequence past its 512-token
 // window; a SmolLM2-360M-shaped Llama, 15 / 5 heads, with Llama-3.2-1B's
 // rope_scaling). Real shapes need ~3 GB of memory each and a few minutes;
 // their temporary files are deleted.
-//   SLM_NODE_LLAMA_CPP=/work/interop node --import tsx bench/interop/llamacpp-arch.ts [--real] [--only name] [--decode N] [out.json]
+//   SLM_NODE_LLAMA_CPP=/work/interop node --import tsx bench/interop/llamacpp-arch.ts [--real] [--only name] [--decode N] [--threads N] [out.json]
+// (--threads sets llama.cpp's threads, default 2; SLM_THREADS sets ours.)
 // Without SLM_NODE_LLAMA_CPP (see llamacpp.ts) it prints a skip message and exits 0.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,7 +50,9 @@ const args = process.argv.slice(2);
 const real = args.includes("--real");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
 const decodeN = args.includes("--decode") ? Number(args[args.indexOf("--decode") + 1]) : 16;
-const outPath = args.find((a, i) => !a.startsWith("--") && !["--only", "--decode"].includes(args[i - 1] ?? "")) ?? "bench/interop/llamacpp-arch.json";
+// llama.cpp's threads; ours follow SLM_THREADS (default: every core). Set both alike.
+const threads = args.includes("--threads") ? Number(args[args.indexOf("--threads") + 1]) : 2;
+const outPath = args.find((a, i) => !a.startsWith("--") && !["--only", "--decode", "--threads"].includes(args[i - 1] ?? "")) ?? "bench/interop/llamacpp-arch.json";
 
 interface Case {
   name: string;
@@ -143,7 +146,7 @@ try {
     try {
       const m = await llama.loadModel({ modelPath: path });
       r.loaded = true;
-      const ctx = await m.createContext({ contextSize: Math.max(128, cs.seqLen + decodeN + 8), threads: 2, batchSize: 512, ...F32_KV });
+      const ctx = await m.createContext({ contextSize: Math.max(128, cs.seqLen + decodeN + 8), threads, batchSize: 512, ...F32_KV });
       const s = ctx.getSequence();
       const want = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
       const out = await s.controlledEvaluate(seq.map((t, i) => (probePositions.includes(i) ? [t, want] : t)));
@@ -154,7 +157,7 @@ try {
         theirs.set(p, lp);
       }
       await ctx.dispose();
-      const ctx2 = await m.createContext({ contextSize: Math.max(128, cs.seqLen + decodeN + 8), threads: 2, batchSize: 512, ...F32_KV });
+      const ctx2 = await m.createContext({ contextSize: Math.max(128, cs.seqLen + decodeN + 8), threads, batchSize: 512, ...F32_KV });
       let t0 = 0;
       for await (const t of ctx2.getSequence().evaluate(seq, { temperature: 0 })) {
         llamaCppGreedy.push(t);
@@ -202,5 +205,5 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-writeFileSync(outPath, JSON.stringify({ date: new Date().toISOString(), threads: 2, note: "2-core machine shared with other work: speeds are under load", results }, null, 1) + "\n");
+writeFileSync(outPath, JSON.stringify({ date: new Date().toISOString(), threads, slmThreads: process.env.SLM_THREADS ?? "all cores", note: "2-core machine shared with other work: speeds are under load", results }, null, 1) + "\n");
 console.log(JSON.stringify({ savedTo: outPath }));

@@ -12,7 +12,7 @@ import { backend } from "../native/load.ts";
 import { Rng } from "../util/rng.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS } from "./model-flags.ts";
 
 /** Vocabulary of a preset model when there is no tokenizer to size it. */
 export const BENCH_VOCAB = 8192;
@@ -39,6 +39,7 @@ Options:
   --dtype TYPE          weights in memory (as for slm generate): a .gguf keeps its types; q8_0,
                         q4_0, q4_k_m, q5_k_m, q6_k, f16, bf16 quantize float32 weights (also
                         a --preset's); f32 expands everything to float32
+  --kv-dtype TYPE       KV cache storage: f32 (default), f16, q8_0
   --preset NAME         ${Object.keys(PRESETS).join(", ")} (random weights)
   --prompt-tokens N     prompt length (default 32)
   --tokens N            tokens generated per sequence (default 128)
@@ -62,6 +63,7 @@ Example:
       ...MODEL_LOAD_FLAGS,
     }, false);
     const load = inferenceLoadOptions(values);
+    const kvDtype = kvDtypeFlag(values);
     if ((values.model === undefined) === (values.preset === undefined)) throw new UsageError("pass one of --model PATH or --preset NAME");
     const promptTokens = intFlag("prompt-tokens", values["prompt-tokens"], 32);
     const tokens = intFlag("tokens", values.tokens, 128);
@@ -82,7 +84,7 @@ Example:
     }
     const rng = new Rng(1);
     const prompts = Array.from({ length: batch }, () => Array.from({ length: promptTokens }, () => rng.int(config.vocabSize)));
-    const run = (n: number) => generateWithStats(model, prompts, { maxTokens: n, sampling: { temperature: 0 } });
+    const run = (n: number) => generateWithStats(model, prompts, { maxTokens: n, sampling: { temperature: 0 }, kvDtype });
     await run(Math.min(tokens, 8)); // warm-up: thread pool, arena, caches
     const prefill: number[] = [];
     const decode: number[] = [];
@@ -97,6 +99,7 @@ Example:
       params: countParameters(config).total,
       weights: storage.label,
       weight_bytes: storage.bytes,
+      kv_dtype: kvDtype,
       prompt_tokens: promptTokens,
       tokens,
       batch,

@@ -13,7 +13,7 @@ import { generate } from "../infer/generate.ts";
 import { PLAIN_CHAT_STOPS, chatPromptIds, hasChatTemplate, type ChatMessage } from "../tokenizer/index.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
 import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./generate.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 export const chatCommand: Command = {
@@ -42,6 +42,7 @@ Examples:
     const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS, ...MODEL_LOAD_FLAGS }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory with a tokenizer)");
     samplingFromFlags(values, {});
+    const kvDtype = kvDtypeFlag(values);
     const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     if (!loaded.tokenizer) throw new UsageError(`${values.model} has no tokenizer; slm chat needs text (try slm generate --prompt-ids)`);
@@ -94,7 +95,7 @@ Examples:
               write(s);
             };
             await generate(loaded.model, [ids], {
-              maxTokens, sampling, seed: seed + turn, stopTokenIds: stopIds, signal: current.signal,
+              maxTokens, sampling, seed: seed + turn, stopTokenIds: stopIds, signal: current.signal, kvDtype,
               onToken: (_s, id) => {
                 show(stopper.push(dec.push(id)));
                 if (stopper.stopped) return false;

@@ -18,6 +18,8 @@ import { indexCommand } from "./index-cmd.ts";
 import { ingestCommand } from "./ingest.ts";
 import { serveCommand } from "./serve.ts";
 import { mergeCommand } from "./merge.ts";
+import { modelsCommand } from "./models.ts";
+import { pullCommand } from "./pull.ts";
 import { tokenizerCommands } from "./tokenizer.ts";
 import { trainCommand } from "./train.ts";
 import { trainReaderCommand } from "./train-reader.ts";
@@ -38,6 +40,8 @@ export const commands: Command[] = [
   indexCommand,
   trainReaderCommand,
   askCommand,
+  pullCommand,
+  modelsCommand,
   importCommand,
   exportCommand,
   serveCommand,

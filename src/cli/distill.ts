@@ -13,6 +13,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { ingest } from "../data/ingest.ts";
 import { loadTextTokenizer, trainTextTokenizer } from "../data/tokenizer.ts";
 import { loadModel, saveModelDir, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
+import { parseRepoRef, resolveCachedModel } from "../formats/hub/cache.ts";
 import { generate } from "../infer/generate.ts";
 import { PRESETS, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
@@ -174,6 +175,8 @@ export const distillCommand: Command = {
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v } = parse(argv, OPTIONS, false);
+    // org/name[:rev] models become their Hugging Face cache snapshot paths (the run reads and records paths).
+    for (const k of ["teacher", "student"] as const) if (v[k] && !existsSync(v[k]) && parseRepoRef(v[k])) v[k] = resolveCachedModel(v[k])!.path;
     const mode = v.mode ?? "logit";
     if (mode !== "logit" && mode !== "sequence") throw new UsageError(`--mode must be logit or sequence, got "${mode}"`);
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");

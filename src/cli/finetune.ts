@@ -160,7 +160,9 @@ export const finetuneCommand: Command = {
     try {
       r = await finetune({
         model: loaded.model, tokenizer: loaded.tokenizer, examples, valExamples, valFraction, method, lora, template, epochs,
-        config, runDir, resume: Boolean(v.resume), baseModel: resolve(v.base), generation: loaded.generation, onEvent, signal: ac.signal,
+        config, runDir, resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base),
+        // Recorded so that `slm serve --index` knows this model was trained to write answers.
+        generation: { ...loaded.generation, slm_finetune_task: task }, onEvent, signal: ac.signal,
       });
     } finally {
       process.off("SIGINT", onSignal);

@@ -75,7 +75,7 @@ const ids = (() => {
 })();
 
 for (const modelType of ["llama", "qwen2"] as const) {
-  test(`${modelType}: import/export round trips (HF, GGUF f32 exact; f16/q8_0/q4_0 within budgets)`, async () => {
+  test(`${modelType}: import/export round trips (HF, GGUF f32 exact; f16/bf16/q8_0/q4_0/q4_k_m within budgets)`, async () => {
     const { dir, model, tok } = await tinyModelDir(`src-${modelType}`, modelType, 3);
     const want = logitsOf(model, ids);
 
@@ -100,7 +100,7 @@ for (const modelType of ["llama", "qwen2"] as const) {
     assert.equal((await run("import", f32, "--out", again)).code, 0);
     assert.deepEqual(logitsOf(loadModel(again).model, ids), want, "GGUF f32 → HF → model");
 
-    for (const dtype of ["f16", "q8_0", "q4_0"] as const) {
+    for (const dtype of ["f16", "bf16", "q8_0", "q4_0", "q4_k_m"] as const) {
       const p = join(root, `${modelType}-${dtype}.gguf`);
       const q = await run("export", dir, "--format", "gguf", "--dtype", dtype, "--out", p);
       assert.equal(q.code, 0, q.err);
@@ -141,9 +141,9 @@ test("unsupported combinations exit 1 and write nothing", async () => {
   assert.equal(q4hf.code, 1);
   assert.match(q4hf.err, /hf export cannot store dtype q4_0/);
   const { dir: llama } = await tinyModelDir("src-llama-b", "llama", 6);
-  const bf16gguf = await run("export", llama, "--format", "gguf", "--dtype", "bf16", "--out", join(root, "no2.gguf"));
-  assert.equal(bf16gguf.code, 1);
-  assert.match(bf16gguf.err, /gguf export cannot store dtype bf16/);
+  const kquantHf = await run("export", llama, "--format", "hf", "--dtype", "q4_k_m", "--out", join(root, "no2"));
+  assert.equal(kquantHf.code, 1);
+  assert.match(kquantHf.err, /hf export cannot store dtype q4_k_m/);
   // an HF export onto an existing file, or a GGUF export onto a directory, is refused
   const file = join(root, "src-llama-b", "config.json");
   const ontoFile = await run("import", llama, "--out", file);

@@ -3,7 +3,7 @@
 // library (ids, decoded text, stops), piped chat turns, usage errors (exit 2)
 // and failures (exit 1).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -85,6 +85,35 @@ test("slm generate --json: ids equal the library's, and text is their decoding",
   const b = JSON.parse((await run(["generate", "--model", withTok, "--prompt", "a bird", "--max-tokens", "10", "--seed", "9", "--top-k", "20", "--json"])).out);
   assert.deepEqual(a, b);
   assert.equal(a.seed, 9);
+});
+
+test("slm generate --json-schema / --json-object: the text is JSON of the schema; bad schemas exit 2 naming the problem", async () => {
+  const schemaFile = join(dir, "pet.schema.json");
+  const schema = { type: "object", properties: { name: { type: "string", maxLength: 8 }, legs: { type: "integer" } }, required: ["name", "legs"], additionalProperties: false };
+  writeFileSync(schemaFile, JSON.stringify(schema));
+  const r = await run(["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "40", "--seed", "3", "--json-schema", schemaFile, "--json"]);
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.finish_reason, "stop");
+  const v = JSON.parse(j.text);
+  assert.deepEqual(Object.keys(v), ["name", "legs"]);
+  assert.ok(typeof v.name === "string" && v.name.length <= 8 && Number.isInteger(v.legs));
+  const o = await run(["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "30", "--json-object"]);
+  assert.equal(o.code, 0, o.err);
+  const obj = JSON.parse(o.stream);
+  assert.ok(obj !== null && typeof obj === "object" && !Array.isArray(obj));
+  const badFile = join(dir, "bad.schema.json");
+  writeFileSync(badFile, JSON.stringify({ type: "string", pattern: "^a" }));
+  const bad = await run(["generate", "--model", withTok, "--prompt", "x", "--json-schema", badFile]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /"pattern" is not supported/);
+  writeFileSync(badFile, "{not json");
+  const notJson = await run(["generate", "--model", withTok, "--prompt", "x", "--json-schema", badFile]);
+  assert.equal(notJson.code, 2);
+  assert.match(notJson.err, /is not valid JSON/);
+  const noTokRun = await run(["generate", "--model", noTok, "--prompt-ids", "1", "--json-object"]);
+  assert.equal(noTokRun.code, 2);
+  assert.match(noTokRun.err, /no tokenizer/);
 });
 
 test("slm generate --prompt-ids on a model without a tokenizer prints ids", async () => {

@@ -4,14 +4,17 @@
 // `slm chat`: sampling flags with defaults from generation_config.json (stop
 // token ids come from stopTokenIds in src/formats/hf-dir.ts). Thin: generation itself is
 // src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
+import { readFileSync } from "node:fs";
+
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
 import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
 import { loadAdapter } from "../formats/peft.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
+import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
@@ -109,11 +112,15 @@ ${MODEL_LOAD_HELP}
   --prompt-ids IDS        prompt as token ids: "1,2,3"
 ${SAMPLING_HELP}
   --stop TEXT             stop before this text (repeatable); needs a tokenizer
+  --json-schema FILE      constrain the output to JSON valid against this JSON Schema (needs a tokenizer;
+                          the supported subset is in docs/generate.md, "Structured output")
+  --json-object           constrain the output to a JSON object (any keys and values)
   --json                  print one JSON object: {"ids", "text", "finish_reason", "usage", "seed"}
 
 Examples:
   slm generate --model out/run1/model --prompt "Once upon a time" --max-tokens 64
-  slm generate --model ../shared/models/stories260K/stories260K.bin --prompt-ids 1 --temperature 0 --json`,
+  slm generate --model ../shared/models/stories260K/stories260K.bin --prompt-ids 1 --temperature 0 --json
+  slm generate --model out/run1/model --prompt "A person:" --json-schema person.schema.json --max-tokens 128`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values } = parse(argv, {
       model: { type: "string" },
@@ -122,6 +129,8 @@ Examples:
       "prompt-ids": { type: "string" },
       stop: { type: "string", multiple: true },
       json: { type: "boolean" },
+      "json-schema": { type: "string" },
+      "json-object": { type: "boolean" },
       ...SAMPLING_FLAGS,
       ...MODEL_LOAD_FLAGS,
     }, false);
@@ -131,12 +140,22 @@ Examples:
     const stops = values.stop ?? [];
     // Check every flag before the (slow) model load.
     samplingFromFlags(values, {});
+    if (values["json-schema"] !== undefined && values["json-object"]) throw new UsageError("pass --json-schema FILE or --json-object, not both");
+    const schema = values["json-schema"] !== undefined ? readSchemaFile(values["json-schema"]) : undefined;
+    // Compiled before the model load too, so an unsupported keyword is reported at once.
+    const grammar = schema !== undefined ? compileSchema(schema) : values["json-object"] ? jsonObjectGrammar() : undefined;
+    const kvDtype = kvDtypeFlag(values);
     const loaded = loadModel(values.model, inferenceLoadOptions(values));
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;
     if (!tok && promptIds === undefined) throw new UsageError(`${values.model} has no tokenizer: pass the prompt as --prompt-ids`);
     if (!tok && stops.length > 0) throw new UsageError(`--stop matches text, and ${values.model} has no tokenizer`);
+    if (!tok && grammar) throw new UsageError(`--json-schema / --json-object constrain text, and ${values.model} has no tokenizer`);
+    const stopIds = stopTokenIds(loaded);
+    const constraint = grammar && tok
+      ? new JsonMasker(grammar, new TokenIndex(Array.from({ length: loaded.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id))))).constraint(stopIds)
+      : undefined;
     let ids = promptIds ?? tok!.encode(values.prompt!, { addSpecialTokens: true });
     if (ids.length === 0 && loaded.config.bosTokenId !== undefined) ids = [loaded.config.bosTokenId];
     if (ids.length === 0) throw new UsageError("the prompt is empty and the model has no BOS token to start from");
@@ -149,7 +168,7 @@ Examples:
     const ac = new AbortController();
     const [res] = await withSigint(ac, () =>
       generate(loaded.model, [ids], {
-        maxTokens, sampling, seed, stopTokenIds: stopTokenIds(loaded), signal: ac.signal,
+        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, kvDtype, constraints: [constraint],
         onToken: (_seq, id) => {
           if (!dec) {
             if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);
@@ -183,3 +202,18 @@ Examples:
     return 0;
   },
 };
+
+/** A JSON Schema file, parsed; UsageError naming the file when it cannot be read or is not JSON. */
+function readSchemaFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`--json-schema: cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--json-schema: ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}

@@ -19,7 +19,7 @@ atomically if it exists; nothing is written when SRC cannot be read.
 SRC may be:
   an HF model directory    config.json + model.safetensors (or shards with
                            model.safetensors.index.json); F32, F16, BF16 weights
-  a .gguf file             llama.cpp "llama" or "qwen2" architecture; F32, F16,
+  a .gguf file             llama.cpp "llama", "qwen2", "qwen3" or "gemma3"; F32, F16,
                            BF16, Q8_0 and Q4_0 tensors are dequantized to float32;
                            the tokenizer comes along when the file has one
   a llama2.c .bin file     legacy (version 0) checkpoint; token ids only, so pass

@@ -4,6 +4,7 @@
 import { isSlmError } from "../errors.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { commands } from "./commands.ts";
+import { pullModelArgs } from "./model-ref.ts";
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -16,7 +17,8 @@ function topHelp(): string {
     "Commands:",
     ...lines,
     "",
-    "Global options: --verbose (stack traces on errors), --help",
+    "Global options: --verbose (stack traces on errors), --help,",
+    "  --pull (first download the org/name models named by --model, --base, … into the Hugging Face cache)",
   ].join("\n");
 }
 
@@ -34,7 +36,9 @@ function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefin
 
 export async function main(argv: string[], ctx?: Partial<CommandContext>): Promise<number> {
   const verbose = argv.includes("--verbose");
-  argv = argv.filter((a) => a !== "--verbose");
+  // --pull: pull the org/name models the command names before it runs (model-ref.ts).
+  const pull = argv.includes("--pull") && argv[0] !== "pull";
+  argv = argv.filter((a) => a !== "--verbose" && (a !== "--pull" || !pull));
   const c: CommandContext = {
     out: ctx?.out ?? ((s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n")),
     err: ctx?.err ?? ((s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n")),
@@ -68,6 +72,7 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
     return 0;
   }
   try {
+    if (pull) await pullModelArgs(found.cmd.name, found.rest, c);
     return await found.cmd.run(found.rest, c);
   } catch (e) {
     if (isSlmError(e)) {

@@ -5,11 +5,11 @@
 // src/serve/app.ts, inference in the worker backend.
 import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
-import { ANSWERERS, type Answerer } from "../serve/assistant.ts";
+import { ANSWERERS, type AnswererChoice } from "../serve/assistant.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
@@ -43,8 +43,10 @@ ${MODEL_LOAD_HELP}
   --grace SECONDS         how long shutdown waits for running requests (default ${DEFAULT_GRACE_MS / 1000})
   --index INDEX           also serve "<model id>-assistant": answers from this index (made by
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
-  --answerer WHO          who writes the assistant's answers: model (default) or extractive
-                          (the best-matching sentence, no model)
+  --answerer WHO          who writes the assistant's answers: auto (default): the model when it was
+                          trained to answer (slm finetune, or an instruction-tuned model with its own
+                          chat template), else extractive; model (always the model); extractive (the
+                          best-matching sentence, no model)
   --reader DIR            the assistant answers with the sentence this reader (\`slm train-reader\`) picks,
                           weighed with the extractive baseline's choice (as slm ask does)
   --min-confidence C      assistant: answer confidence (0-1) below which it says "not found" (default ${DEFAULT_MIN_CONFIDENCE})
@@ -80,6 +82,7 @@ Examples:
       false,
     );
     const load = inferenceLoadOptions(values);
+    const kvDtype = kvDtypeFlag(values);
     if (!values.model) throw new UsageError("--model is required (a model directory)");
     const host = values.host ?? DEFAULT_HOST;
     if (host.trim() === "") throw new UsageError("--host must not be empty");
@@ -90,7 +93,7 @@ Examples:
     const optInt = (name: string, v: string | undefined, min = 1) => (v === undefined ? undefined : intFlag(name, v, 0, min));
     const timeoutS = optInt("timeout", values.timeout, 0);
     const graceS = optInt("grace", values.grace, 0);
-    const answerer = values.answerer as Answerer | undefined;
+    const answerer = values.answerer as AnswererChoice | undefined;
     if (answerer !== undefined && !ANSWERERS.includes(answerer)) throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
     let minConfidence: number | undefined;
     if (values["min-confidence"] !== undefined) {
@@ -99,7 +102,7 @@ Examples:
     }
     if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined || values.reader !== undefined)) throw new UsageError("--answerer, --reader and --min-confidence apply to the assistant: pass --index INDEX too");
     if (answerer === "reader" && values.reader === undefined) throw new UsageError("--answerer reader needs --reader DIR (made by slm train-reader)");
-    if (values.reader !== undefined && answerer !== undefined && answerer !== "reader") throw new UsageError(`--reader and --answerer ${answerer} exclude each other`);
+    if (values.reader !== undefined && answerer !== undefined && answerer !== "reader" && answerer !== "auto") throw new UsageError(`--reader and --answerer ${answerer} exclude each other`);
     if (!LOOPBACK.has(host) && !apiKey) ctx.err(`slm serve: warning: listening on ${host} without --api-key: anyone who can reach this port can use the model`);
 
     const server = await startServer({
@@ -114,6 +117,7 @@ Examples:
       modelId: values["model-id"],
       ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
       load,
+      kvDtype,
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),

@@ -9,7 +9,7 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { READER_ANSWER_WORDS, READER_TRAIN_DEFAULTS, buildReaderExamples, trainReader, type ReaderExample } from "../assistant/reader-train.ts";
 import { readQaPairs, synthSeeds, type QaSeed } from "../assistant/synth.ts";
-import { loadModelDir } from "../formats/hf-dir.ts";
+import { loadModel } from "../formats/hf-dir.ts";
 import { saveReaderDir } from "../formats/reader-dir.ts";
 import { LlamaModel, countParameters, presetConfig } from "../models/index.ts";
 import { ReaderModel } from "../models/reader.ts";
@@ -113,7 +113,7 @@ Example:
       const rng = new Rng(seed);
       if (v["init-from"]) {
         if (v.preset) throw new UsageError("--preset and --init-from exclude each other");
-        const lm = loadModelDir(v["init-from"]);
+        const lm = loadModel(v["init-from"]); // a directory, a .gguf, or org/name from the Hub cache
         if (!(lm.model instanceof LlamaModel)) throw new ConfigError(`--init-from ${v["init-from"]}: the reader needs a Llama-family decoder`);
         if (!lm.tokenizer) throw new ConfigError(`--init-from ${v["init-from"]}: the model has no tokenizer.json`);
         tokenizer = lm.tokenizer;

@@ -215,7 +215,7 @@ export interface GgufExportReport {
   tensors: { name: string; shape: number[]; type: GgmlTypeName }[];
 }
 
-/** Writes a Llama-family model (and optionally its tokenizer) as a llama.cpp GGUF file, atomically. */
+/** Writes a Llama-family or Gemma 3 model (and optionally its tokenizer) as a llama.cpp GGUF file, atomically; what llama.cpp cannot express is a ConfigError before anything is written. */
 export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExportOptions = {}): GgufExportReport {
   const c = validateConfig(model.config);
   const arch = archOf(c);
@@ -328,7 +328,7 @@ export interface GgufReadOptions {
   keepTypes?: ReadonlySet<GgmlTypeName>;
 }
 
-/** Reads a llama.cpp "llama" or "qwen2" GGUF file into our model form (float32 tensors, HF names, rotate-half q/k). */
+/** Reads a llama.cpp "llama", "qwen2", "qwen3" or "gemma3" GGUF file into our model form (float32 tensors, HF names, rotate-half q/k, Gemma norms as w of 1 + w). */
 export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufModel {
   const f = GgufFile.open(path);
   try {

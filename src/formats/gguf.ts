@@ -231,10 +231,8 @@ function readArray(c: Cursor, t: GgufValueType, n: number, what: string, depth: 
   }
 }
 
-/** Reads and validates the header (everything before the data section) against the file size. */
-function readHeader(path: string, fd: number, size: number): GgufHeader {
-  const c = new Cursor(fd, size, path);
-  cPaths.set(c, path);
+/** Magic, version, counts and the key/value pairs: the part of the header before the tensor infos. */
+function readKvSection(c: Cursor, path: string, size: number): { version: number; nTensors: number; kv: Map<string, GgufValue> } {
   if (size < 24) fail(path, `file is ${size} bytes, too short for a GGUF header (24 bytes)`, "is this a GGUF file?");
   const magic = c.u32("magic");
   if (magic !== GGUF_MAGIC) fail(path, `bad magic 0x${magic.toString(16).padStart(8, "0")} (expected "GGUF")`, "is this a GGUF file?");
@@ -255,6 +253,14 @@ function readHeader(path: string, fd: number, size: number): GgufHeader {
     const type = readType(c, `value type of "${key}"`);
     kv.set(key, readValue(c, type, `"${key}"`, 0));
   }
+  return { version, nTensors, kv };
+}
+
+/** Reads and validates the header (everything before the data section) against the file size. */
+function readHeader(path: string, fd: number, size: number): GgufHeader {
+  const c = new Cursor(fd, size, path);
+  cPaths.set(c, path);
+  const { version, nTensors, kv } = readKvSection(c, path, size);
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   const al = kv.get("general.alignment");
   if (al !== undefined) {
@@ -366,6 +372,24 @@ export class GgufFile {
       closeSync(this.fd);
       this.fd = -1;
     }
+  }
+}
+
+/**
+ * The key/value metadata of a GGUF file alone (general.architecture,
+ * general.file_type…): the tensor infos are not read, so a file whose tensor
+ * types we cannot decode (K-quants) still answers.
+ */
+export function readGgufMetadata(path: string): { version: number; tensorCount: number; kv: Map<string, GgufValue> } {
+  const fd = openForRead(path);
+  try {
+    const size = fstatSync(fd).size;
+    const c = new Cursor(fd, size, path);
+    cPaths.set(c, path);
+    const { version, nTensors, kv } = readKvSection(c, path, size);
+    return { version, tensorCount: nTensors, kv };
+  } finally {
+    closeSync(fd);
   }
 }
 

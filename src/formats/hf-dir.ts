@@ -12,6 +12,7 @@ import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { qweight, type QType } from "../native/ops/qgemm.ts";
+import { resolveCachedModel } from "./hub/cache.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { quantizeModel } from "./quantize-model.ts";
 import type { StoragePreset } from "./quant-preset.ts";
@@ -31,6 +32,12 @@ export interface GenerationConfig {
   top_p?: number;
   do_sample?: boolean;
   repetition_penalty?: number;
+  /**
+   * What `slm finetune` trained this model for ("chat" or "grounded-qa"); absent for a pretrained
+   * model. The served assistant lets a model write answers only when it was trained to (see
+   * src/serve/assistant.ts). Other tools ignore unknown generation_config.json fields.
+   */
+  slm_finetune_task?: string;
 }
 
 export interface LoadedModel {
@@ -39,8 +46,8 @@ export interface LoadedModel {
   /** Absent for weights without a tokenizer (llama2.c files, bare checkpoints). */
   tokenizer?: Tokenizer;
   generation: GenerationConfig;
-  /** Where it came from and in which format. */
-  source: { path: string; format: "hf" | "llama2c" | "gguf" };
+  /** Where it came from and in which format; `repo` and `commit` when loaded from the Hugging Face cache by `org/name`. */
+  source: { path: string; format: "hf" | "llama2c" | "gguf"; repo?: string; commit?: string };
 }
 
 export interface SaveOptions {
@@ -134,6 +141,12 @@ const KEPT_TYPES: ReadonlySet<GgmlTypeName> = new Set<GgmlTypeName>(["F16", "BF1
 
 /** Loads an HF model directory, a llama.cpp .gguf file or a llama2.c .bin file (ids only). */
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  // `org/name[:revision][/file]` that is not a local path: the Hugging Face cache's snapshot (hub/cache.ts).
+  const hub = existsSync(path) ? undefined : resolveCachedModel(path);
+  if (hub) {
+    const m = loadModel(hub.path, opts);
+    return { ...m, source: { ...m.source, repo: hub.ref.repoId, commit: hub.commit } };
+  }
   const m = loadModelStored(path, opts);
   if (opts.dtype !== undefined && opts.dtype !== "f32") quantizeModel(m.model, opts.dtype);
   return m;
@@ -149,11 +162,11 @@ function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
   if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
-  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2), .bin (llama2.c)" });
+  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2, qwen3, gemma3), .bin (llama2.c)" });
   return loadModelDir(path);
 }
 
-/** A llama.cpp GGUF file (llama / qwen2 architectures), dequantized to float32, with its tokenizer when it has one. */
+/** A llama.cpp GGUF file (llama / qwen2 / qwen3 / gemma3 architectures), with its tokenizer when it has one: float32, or its matrices kept as stored (LoadOptions). */
 export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const keep = opts.keepQuantized === true || opts.dtype !== undefined;
   const g = readLlamaGguf(path, keep ? { keepTypes: KEPT_TYPES } : {});

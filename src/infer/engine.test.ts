@@ -9,6 +9,7 @@ import { test } from "node:test";
 
 import { OverloadedError, UsageError } from "../errors.ts";
 import type { CausalLM } from "../models/index.ts";
+import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { Engine } from "./engine.ts";
 import { generate, type GenerateResult } from "./generate.ts";
@@ -219,4 +220,37 @@ test("no slot or memory leak: many requests of mixed sizes, then the same again 
   const ref = await solo(model, PROMPTS[3]!, { maxTokens: 10, sampling: GREEDY });
   const again = await Promise.all([0, 1, 2, 3, 4].map(() => engine.submit({ prompt: PROMPTS[3]!, maxTokens: 10, sampling: GREEDY })));
   for (const r of again) assert.deepEqual(r, ref);
+});
+
+test("logprobs: the chosen token's and the top alternatives' log-probabilities, prompt ones for echo, equal a full forward's log-softmax", async () => {
+  const model = models.llama;
+  const V = model.config.vocabSize;
+  const engine = new Engine(model, { maxConcurrency: 2 });
+  const prompt = [10, 20, 30, 41];
+  const seen: number[] = [];
+  const r = await engine.submit({ prompt, maxTokens: 6, sampling: GREEDY, logprobs: 3, promptLogprobs: true, onToken: (_id, lp) => void seen.push(lp!.logprob) });
+  assert.equal(r.logprobs!.length, r.ids.length);
+  assert.deepEqual(seen, r.logprobs!.map((l) => l.logprob), "onToken gets the same entries");
+  // The oracle: forward over prompt + output, log-softmax of each row.
+  const seq = [...prompt, ...r.ids];
+  const logits = model.forward(new Tape({ grad: false }), Int32Array.from(seq), 1, seq.length).data;
+  const logSoftmax = (p: number, id: number) => {
+    const row = logits.subarray(p * V, (p + 1) * V);
+    const max = Math.max(...row);
+    return row[id]! - max - Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+  };
+  r.logprobs!.forEach((l, k) => {
+    assert.equal(l.id, r.ids[k]);
+    assert.ok(Math.abs(l.logprob - logSoftmax(prompt.length - 1 + k, l.id)) < 1e-3, `token ${k}`);
+    assert.equal(l.top.length, 3);
+    assert.equal(l.top[0]!.id, l.id, "greedy picks the most likely");
+    assert.ok(l.top[0]!.logprob >= l.top[1]!.logprob && l.top[1]!.logprob >= l.top[2]!.logprob);
+  });
+  assert.equal(r.promptLogprobs!.length, prompt.length);
+  assert.equal(r.promptLogprobs![0], null);
+  for (let p = 1; p < prompt.length; p++) assert.ok(Math.abs(r.promptLogprobs![p]!.logprob - logSoftmax(p - 1, prompt[p]!)) < 1e-3);
+  const plain = await engine.submit({ prompt, maxTokens: 2, sampling: GREEDY });
+  assert.equal(plain.logprobs, undefined);
+  await assert.rejects(engine.submit({ prompt, maxTokens: 2, logprobs: 21 }), UsageError);
+  await engine.close();
 });

@@ -20,10 +20,12 @@
 // other requests share its decode steps (rows of a batched matmul are
 // computed independently of each other).
 import { OverloadedError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { GenerateResult } from "./generate.ts";
+import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
+import { MAX_TOP_LOGPROBS, logSumExp, topLogprobs, type TokenLogprob } from "./logprobs.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 
@@ -34,6 +36,8 @@ export interface EngineOptions {
   maxQueue?: number;
   /** Positions per slot (prompt + generated tokens). Default (and at most): the model's context. */
   contextLength?: number;
+  /** Storage of the KV cache: f32 (default), f16 (half the memory) or q8_0 (about a quarter). */
+  kvDtype?: KvDtype;
   /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
   onChange?: (stats: EngineStats) => void;
 }
@@ -51,10 +55,25 @@ export interface EngineRequest {
   stopTokenIds?: readonly number[];
   /** Token-id sequences that end the generation, removed from `ids`; a partial match is held back from onToken. */
   stopSequences?: readonly (readonly number[])[];
-  /** Each output token once certain (never a stop token or a matched stop sequence). Return false to stop (finishReason "stop"). */
-  onToken?: (id: number) => void | boolean;
+  /**
+   * Each output token once certain (never a stop token or a matched stop sequence), with its
+   * log-probability when `logprobs` is set. Return false to stop (finishReason "stop").
+   */
+  onToken?: (id: number, logprob?: TokenLogprob) => void | boolean;
+  /**
+   * Report each output token's log-probability under the model's raw logits (before sampling
+   * filters and any constraint) with this many most likely alternatives (0..20). Undefined: off.
+   */
+  logprobs?: number;
+  /** Also the prompt tokens' log-probabilities (result.promptLogprobs; for `echo`). */
+  promptLogprobs?: boolean;
   /** Abort to cancel: a queued request leaves the queue at once, a running one before the next decode step (finishReason "cancelled"). */
   signal?: AbortSignal;
+  /**
+   * Restricts every sampled token (structured output, src/infer/json-schema/); the request ends
+   * with finishReason "stop" when the constraint is finished. Its minTokens above the budget is a UsageError.
+   */
+  constraint?: TokenConstraint;
 }
 
 export interface EngineStats {
@@ -77,8 +96,13 @@ interface Job extends TokenStream {
   sampler: Sampler;
   stopIds: ReadonlySet<number>;
   stopSeqs: readonly (readonly number[])[];
-  onToken?: (id: number) => void | boolean;
+  onToken?: (id: number, logprob?: TokenLogprob) => void | boolean;
   signal?: AbortSignal;
+  constraint?: TokenConstraint;
+  /** Alternatives per token when log-probabilities are on (else undefined), the sampled tokens' entries, the prompt's. */
+  topN?: number;
+  lps: TokenLogprob[];
+  promptLps?: (TokenLogprob | null)[];
   /** An error thrown by onToken: the request rejects with it. */
   error?: unknown;
   startedAt: number;
@@ -124,7 +148,7 @@ export class Engine {
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2 || this.contextLength > c.maxSeqLen) {
       throw new UsageError(`engine: contextLength must be an integer in [2, ${c.maxSeqLen}] (the model's context), got ${opts.contextLength}`);
     }
-    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength);
+    this.cache = new KvCache(c, this.maxConcurrency, this.contextLength, { dtype: opts.kvDtype ?? "f32" });
     this.slotViews = Array.from({ length: this.maxConcurrency }, (_, s) => this.cache.view(s));
     this.slots = new Array<Job | null>(this.maxConcurrency).fill(null);
     this.ids = new Int32Array(this.maxConcurrency);
@@ -254,6 +278,13 @@ export class Engine {
       if (!Array.isArray(s) || s.length === 0) throw new UsageError(`stop sequence ${i} must be a non-empty array of token ids`);
       s.forEach((id) => checkId(id, `stop sequence ${i}`));
     });
+    if (req.logprobs !== undefined && (!Number.isInteger(req.logprobs) || req.logprobs < 0 || req.logprobs > MAX_TOP_LOGPROBS)) {
+      throw new UsageError(`logprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}] (the alternatives per token), got ${req.logprobs}`);
+    }
+    const limit = req.maxTokens ?? C - prompt.length;
+    if (req.constraint && req.constraint.minTokens > limit) {
+      throw new UsageError(`max_tokens is ${limit}, but the shortest output the response format allows takes ${req.constraint.minTokens} tokens`, { hint: "raise max_tokens (or simplify the schema)" });
+    }
     let sampler: Sampler;
     try {
       sampler = new Sampler(V, req.sampling ?? {}, new Rng(seed));
@@ -265,13 +296,17 @@ export class Engine {
       history: Array.from(prompt),
       out: [],
       emitted: 0,
-      limit: req.maxTokens ?? C - prompt.length,
+      limit,
       sampled: 0,
       sampler,
       stopIds: new Set(req.stopTokenIds ?? []),
       stopSeqs: (req.stopSequences ?? []).map((s) => [...s]),
       onToken: req.onToken,
       signal: req.signal,
+      constraint: req.constraint,
+      topN: req.logprobs ?? (req.promptLogprobs ? 0 : undefined),
+      lps: [],
+      promptLps: req.promptLogprobs ? [null] : undefined,
       finish: null,
       startedAt: 0,
       resolve,
@@ -286,7 +321,12 @@ export class Engine {
     j.unlisten();
     this.counters.completed++;
     if (j.error !== undefined) j.reject(j.error);
-    else j.resolve({ ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled });
+    else {
+      const r: GenerateResult = { ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled };
+      if (j.topN !== undefined) r.logprobs = j.lps.slice(0, j.out.length);
+      if (j.promptLps) r.promptLogprobs = j.promptLps;
+      j.resolve(r);
+    }
     this.changed();
   }
 
@@ -345,10 +385,13 @@ export class Engine {
       j.startedAt = performance.now();
       const L = j.prompt.length;
       this.tape.reset();
-      // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token
-      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero, { logits: "last" }).data;
-      this.counters.prefillTokens += L;
-      this.accept(j, j.sampler.sample(logits.subarray(0, V), j.history));
+      // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token, or (L, V) of every
+      // position when the prompt's log-probabilities are wanted (row p predicts token p + 1).
+      const all = j.promptLps !== undefined;
+      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero, { logits: all ? "all" : "last" }).data;
+      if (all) for (let p = 0; p + 1 < L; p++) j.promptLps!.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
+      const lastRow = all ? L - 1 : 0;
+      this.sampleAndAccept(j, logits.subarray(lastRow * V, (lastRow + 1) * V));
       if (j.finish !== null) this.compact();
     }
     this.changed();
@@ -368,7 +411,7 @@ export class Engine {
     const logits = this.model.forwardCached(this.tape, this.ids.subarray(0, live), live, 1, this.cache, this.starts).data;
     for (let s = 0; s < live; s++) {
       const j = this.slots[s]!;
-      this.accept(j, j.sampler.sample(logits.subarray(s * V, (s + 1) * V), j.history));
+      this.sampleAndAccept(j, logits.subarray(s * V, (s + 1) * V));
     }
     this.counters.decodeTokens += live;
     this.counters.decodeSteps++;
@@ -404,10 +447,11 @@ export class Engine {
       return true;
     }
     while (j.emitted < end) {
-      const id = j.out[j.emitted++]!;
+      const k = j.emitted++;
+      const id = j.out[k]!;
       let more: void | boolean;
       try {
-        more = cb(id);
+        more = cb(id, j.topN !== undefined ? j.lps[k] : undefined);
       } catch (e) {
         j.error = e;
         return false;
@@ -420,6 +464,34 @@ export class Engine {
   /** Ends a job; held-back tokens turn out to be output after all (a caller that stops keeps what it was shown). */
   private finish(j: Job, reason: FinishReason): void {
     finishStream(j, reason, (end) => this.emit(j, end));
+  }
+
+  /** Picks the next token from a logits row (V), through the job's constraint if it has one, and records it. */
+  private sampleAndAccept(j: Job, row: Float32Array): void {
+    const c = j.constraint;
+    // Log-probabilities from the raw row, before a constraint masks it (the chosen id is never masked).
+    const V = this.model.config.vocabSize;
+    const lse = j.topN !== undefined ? logSumExp(row, V) : 0;
+    const top = j.topN !== undefined ? topLogprobs(row, V, j.topN, lse) : undefined;
+    let id = -1;
+    if (c) {
+      id = c.mask(row, j.limit - j.sampled);
+      if (id === NO_TOKEN) return this.finish(j, "length");
+    }
+    if (id < 0) id = j.sampler.sample(row, j.history);
+    c?.accept(id);
+    if (top) j.lps.push({ id, logprob: row[id]! - lse, top });
+    this.accept(j, id);
+    // A complete value ends the request as "stop", also when it used the last token of the budget.
+    if (c?.finished && j.finish === null) this.finish(j, "stop");
+    else if (c?.finished && j.finish === "length") j.finish = "stop";
+  }
+
+  /** The log-probability of `id` under a raw logits row (V), with the n most likely tokens. */
+  private logprobOf(row: Float32Array, id: number, n: number): TokenLogprob {
+    const V = this.model.config.vocabSize;
+    const lse = logSumExp(row, V);
+    return { id, logprob: row[id]! - lse, top: topLogprobs(row, V, n, lse) };
   }
 
   /** Records a sampled token; marks the job finished when it should stop. */

@@ -21,9 +21,11 @@
 // - Sequence i samples from its own Rng(seed + i): its output does not
 //   depend on which other prompts share the batch.
 import { ConfigError, UsageError } from "../errors.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
+import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
+import type { TokenLogprob } from "./logprobs.ts";
 import { Sampler, argmax, type SamplingOptions } from "./sampler.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 
@@ -53,6 +55,13 @@ export interface GenerateOptions {
   onToken?: (seq: number, id: number) => void | boolean;
   /** Abort to stop every live sequence (finishReason "cancelled"); checked before each step. */
   signal?: AbortSignal;
+  /**
+   * Per-sequence token constraints (structured output, src/infer/json-schema/): constraints[i]
+   * restricts sequence i, which ends ("stop") once its constraint is finished.
+   */
+  constraints?: readonly (TokenConstraint | undefined)[];
+  /** Storage of the KV cache: f32 (default), f16 or q8_0 (models/kv-cache.ts). */
+  kvDtype?: KvDtype;
 }
 
 export interface GenerateResult {
@@ -62,6 +71,10 @@ export interface GenerateResult {
   promptTokens: number;
   /** Tokens sampled, including a stop token or stop sequence left out of `ids`. */
   completionTokens: number;
+  /** With the engine's `logprobs` option: one entry per id of `ids`. */
+  logprobs?: TokenLogprob[];
+  /** With the engine's `promptLogprobs` option: one entry per prompt token (null for the first, which has no context). */
+  promptLogprobs?: (TokenLogprob | null)[];
 }
 
 export interface GenerateStats {
@@ -78,6 +91,7 @@ export interface GenerateStats {
 interface SeqState extends TokenStream {
   prompt: readonly number[];
   sampler: Sampler;
+  constraint?: TokenConstraint;
 }
 
 /** Yields to the event loop so an AbortSignal fired by a timer or a signal handler is seen. */
@@ -133,8 +147,14 @@ export async function generateWithStats(
     limit: Math.min(opts.maxTokens, config.maxSeqLen - p.length),
     sampled: 0,
     sampler: new Sampler(V, opts.sampling ?? {}, new Rng(seed + i)),
+    constraint: opts.constraints?.[i],
     finish: null,
   }));
+  seqs.forEach((s, i) => {
+    if (s.constraint && s.constraint.minTokens > s.limit) {
+      throw new UsageError(`generate: sequence ${i} may generate ${s.limit} tokens, but the shortest output its constraint allows takes ${s.constraint.minTokens}`, { hint: "raise maxTokens" });
+    }
+  });
   const results = () => seqs.map((s) => ({ ids: s.out, finishReason: s.finish ?? "length", promptTokens: s.prompt.length, completionTokens: s.sampled }));
   if (N === 0) return { results: [], stats };
   if (opts.signal?.aborted) {
@@ -158,7 +178,24 @@ export async function generateWithStats(
   };
   const rules = { stopIds, stopSeqs };
   const finish = (i: number, reason: FinishReason) => finishStream(seqs[i]!, reason, (end) => emit(i, end));
-  const accept = (i: number, id: number) => acceptToken(seqs[i]!, id, rules, (end) => emit(i, end));
+  const accept = (i: number, id: number) => {
+    const s = seqs[i]!;
+    if (id === NO_TOKEN) return finish(i, "length");
+    s.constraint?.accept(id);
+    acceptToken(s, id, rules, (end) => emit(i, end));
+    // A complete value ends the sequence as "stop", also when it used the last token of the budget.
+    if (s.constraint?.finished && s.finish === null) finish(i, "stop");
+    else if (s.constraint?.finished && s.finish === "length") s.finish = "stop";
+  };
+  // The next token of sequence i from its logits row (V): through its constraint (which may force one), else sampled.
+  const choose = (i: number, row: Float32Array): number => {
+    const s = seqs[i]!;
+    if (s.constraint) {
+      const forced = s.constraint.mask(row, s.limit - s.sampled);
+      if (forced >= 0 || forced === NO_TOKEN) return forced;
+    }
+    return s.sampler.sample(row, s.history);
+  };
 
   // Sequences with nothing to generate never touch the model.
   for (let i = 0; i < N; i++) if (seqs[i]!.limit === 0) seqs[i]!.finish = "length";
@@ -168,7 +205,7 @@ export async function generateWithStats(
   // Positions forwarded: 0 .. prompt + limit - 2 (the last sampled token is never fed back).
   const maxT = Math.max(...active.map((i) => seqs[i]!.prompt.length + seqs[i]!.limit - 1));
   const B = active.length;
-  const cache = new KvCache(config, B, maxT);
+  const cache = new KvCache(config, B, maxT, { dtype: opts.kvDtype ?? "f32" });
   const tape = new Tape({ grad: false });
   const slotSeq = new Int32Array(B); // slot -> sequence index
 
@@ -190,8 +227,7 @@ export async function generateWithStats(
     tape.reset();
     const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g), { logits: "last" }).data; // (g, V)
     members.forEach((i, j) => {
-      const s = seqs[i]!;
-      first[i] = s.sampler.sample(logits.subarray(j * V, (j + 1) * V), s.history);
+      first[i] = choose(i, logits.subarray(j * V, (j + 1) * V));
     });
     stats.prefillTokens += g * L;
     const base = top - g;
@@ -243,8 +279,7 @@ export async function generateWithStats(
     const order = Array.from(slotSeq.subarray(0, live).keys()).sort((a, b) => slotSeq[a]! - slotSeq[b]!);
     for (const slot of order) {
       const i = slotSeq[slot]!;
-      const s = seqs[i]!;
-      accept(i, s.sampler.sample(logits.subarray(slot * V, (slot + 1) * V), s.history));
+      accept(i, choose(i, logits.subarray(slot * V, (slot + 1) * V)));
     }
     stats.decodeTokens += live;
     stats.decodeSteps++;

@@ -18,7 +18,7 @@ import { windowAttentionDecode } from "../tensor/window-attention.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import type { ModelConfig } from "./config.ts";
-import type { KvCache } from "./kv-cache.ts";
+import type { KvCache, KvFloatView } from "./kv-cache.ts";
 import { runLayers } from "./layer-scope.ts";
 import { INIT_STD } from "./llama.ts";
 import { scaledRopeTable } from "./rope-scaling.ts";
@@ -158,6 +158,30 @@ export class GemmaModel extends Module {
     return linear(g, this.hidden(g, ids, batch, seqLen), this.headWeight);
   }
 
+  /**
+   * One decode step of a sliding layer past the window: each sequence's last W cached keys and
+   * values are copied into a (B,KVH,W,D) scratch cache, where the native causal decode kernel
+   * attends to exactly them (5x faster than the TypeScript window kernel at Gemma-3-270M's
+   * 4 heads of 256 and W 512: ~1 ms against ~5 ms per layer, measured under load).
+   */
+  private windowDecodeOne(g: Tape, out: Float32Array, q: Float32Array, kv: KvFloatView, starts: Int32Array, batch: number): void {
+    const c = this.config, d = c.headDim, kvh = c.nKvHeads, maxT = kv.maxT;
+    const w = Math.min(c.slidingWindow!, maxT);
+    const kAll = kv.keys, vAll = kv.values;
+    const k = g.scratch(batch * kvh * w * d), v = g.scratch(batch * kvh * w * d); // (B,KVH,W,D)
+    const last = g.arena.allocInt(batch); // position of each sequence's query in the scratch window
+    for (let b = 0; b < batch; b++) {
+      const pos = starts[b]!, lo = Math.max(0, pos - w + 1), n = pos - lo + 1;
+      for (let h = 0; h < kvh; h++) {
+        const from = ((b * kvh + h) * maxT + lo) * d, to = (b * kvh + h) * w * d;
+        k.set(kAll.subarray(from, from + n * d), to);
+        v.set(vAll.subarray(from, from + n * d), to);
+      }
+      last[b] = n - 1;
+    }
+    attentionDecode(out, q, k, v, last, batch, 1, c.nHeads, kvh, d, w, this.attnScale);
+  }
+
   /** See LlamaModel.forwardCached. Sliding layers attend to the last sliding_window positions only. */
   forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
     const c = this.config;
@@ -176,10 +200,16 @@ export class GemmaModel extends Module {
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       // While no query is past the window, a sliding layer sees what a causal one does.
+      const kv = cache.attendView(l, batch, tq, starts);
       if (this.isSliding(l) && reach > c.slidingWindow!) {
-        windowAttentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale, c.slidingWindow!);
+        if (tq === 1) this.windowDecodeOne(g, a.data, q.data, kv, starts, batch);
+        else {
+          // A prompt chunk: the causal kernel gives the queries before the window cuts, the TypeScript kernel the rest.
+          attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale);
+          windowAttentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale, c.slidingWindow!, true);
+        }
       } else {
-        attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, this.attnScale);
+        attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale);
       }
       return this.finish(g, blk, x, a);
     });

@@ -119,7 +119,8 @@ export class Gpt2Model extends Module {
         const q = g.empty([n, d]);
         for (let i = 0; i < n; i++) q.data.set(qkv.data.subarray(i * 3 * d, i * 3 * d + d), i * d);
         const a = g.empty([n, d]);
-        attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nHeads, c.headDim, cache.maxSeqLen, 1 / Math.sqrt(c.headDim));
+        const kv = cache.attendView(l, batch, tq, starts);
+        attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
         return a;
       }));
     return linear(g, this.transformer.lnF.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);

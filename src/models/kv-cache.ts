@@ -4,49 +4,130 @@
 // window of consecutive slots over the same memory (the batching engine
 // prefills a newcomer straight into its slot). Knows nothing about sampling
 // or which sequences are live (the engine tracks that).
-import { ShapeError } from "../errors.ts";
+//
+// Storage types (`dtype`): f32 (default), f16 (half the memory) or q8_0 (about
+// 0.27 of it: blocks of 32 values as one f16 scale + 32 int8, llama.cpp's
+// Q8_0), so long contexts fit. Rows are encoded as they are written; attention
+// reads a float32 view of the positions in use (attendView), expanded per
+// layer into a scratch buffer by the exact GGML decoders of the quantized
+// kernels, so only one layer's keys and values are ever float32 at a time.
+import { ConfigError, ShapeError } from "../errors.ts";
+// The codecs come from formats/quant.ts, a leaf module (it imports only errors.ts and
+// half.ts), as the quantized kernels' contract does: one traits table for every type.
+import { traits } from "../formats/quant.ts";
+import { qrows, qweight } from "../native/ops/qgemm.ts";
 import type { ModelConfig } from "./config.ts";
+
+export const KV_DTYPES = ["f32", "f16", "q8_0"] as const;
+export type KvDtype = (typeof KV_DTYPES)[number];
+
+export function parseKvDtype(s: string, what = "--kv-dtype"): KvDtype {
+  const d = s.toLowerCase();
+  if (!(KV_DTYPES as readonly string[]).includes(d)) throw new ConfigError(`${what}: "${s}" is not a KV-cache type`, { hint: `choose one of ${KV_DTYPES.join(", ")}` });
+  return d as KvDtype;
+}
+
+export interface KvCacheOptions {
+  /** Storage of keys and values. Default f32. */
+  dtype?: KvDtype;
+  /** Per-layer buffers to use instead of allocating (view() passes them; not for general use). */
+  shared?: { k: (Float32Array | Uint8Array)[]; v: (Float32Array | Uint8Array)[] };
+}
+
+/** Keys and values of one layer as float32 (B, KVH, maxT, D), for attentionDecode. */
+export interface KvFloatView {
+  keys: Float32Array;
+  values: Float32Array;
+  /** Positions per sequence in keys / values (the cache's maxSeqLen, or fewer for a scratch view). */
+  maxT: number;
+}
+
+const GGML_TYPE = { f16: "F16", q8_0: "Q8_0" } as const;
+/** Row encoders: the GGML block codecs (the same bytes a GGUF file would hold). */
+const ENCODE = { f16: traits("F16").encode, q8_0: traits("Q8_0").encode };
 
 export class KvCache {
   readonly batch: number;
   readonly maxSeqLen: number;
   readonly kvHeads: number;
   readonly headDim: number;
-  private readonly k: Float32Array[]; // per layer (B, KVH, maxT, D)
-  private readonly v: Float32Array[];
+  readonly dtype: KvDtype;
+  /** Bytes of one stored row (one position of one head). */
+  private readonly rowBytes: number;
+  private readonly k: (Float32Array | Uint8Array)[]; // per layer (B, KVH, maxT, D), as stored
+  private readonly v: (Float32Array | Uint8Array)[];
+  private scratch: { k: Float32Array; v: Float32Array; ids: Int32Array } | null = null;
 
-  /** `shared`: per-layer buffers to use instead of allocating (view() passes them; not for general use). */
-  constructor(config: Pick<ModelConfig, "nLayers" | "nKvHeads" | "headDim">, batch: number, maxSeqLen: number, shared?: { k: Float32Array[]; v: Float32Array[] }) {
+  constructor(config: Pick<ModelConfig, "nLayers" | "nKvHeads" | "headDim">, batch: number, maxSeqLen: number, opts: KvCacheOptions = {}) {
     if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`KvCache: batch must be a positive integer, got ${batch}`);
     if (!Number.isInteger(maxSeqLen) || maxSeqLen < 1) throw new ShapeError(`KvCache: maxSeqLen must be a positive integer, got ${maxSeqLen}`);
+    const dtype = opts.dtype ?? "f32";
+    if (!(KV_DTYPES as readonly string[]).includes(dtype)) throw new ConfigError(`KvCache: dtype "${String(dtype)}" is not one of ${KV_DTYPES.join(", ")}`);
+    const D = config.headDim;
+    if (dtype === "q8_0" && D % 32 !== 0) throw new ConfigError(`KvCache: a q8_0 cache stores blocks of 32 values; head_dim ${D} is not a multiple of 32`, { hint: "use --kv-dtype f16" });
     this.batch = batch;
     this.maxSeqLen = maxSeqLen;
     this.kvHeads = config.nKvHeads;
-    this.headDim = config.headDim;
-    const per = batch * config.nKvHeads * maxSeqLen * config.headDim;
-    if (shared) {
-      if (shared.k.length !== config.nLayers || shared.v.length !== config.nLayers || shared.k.some((b) => b.length !== per) || shared.v.some((b) => b.length !== per)) {
-        throw new ShapeError(`KvCache: shared buffers must be ${config.nLayers} layers of ${per} floats`);
+    this.headDim = D;
+    this.dtype = dtype;
+    this.rowBytes = dtype === "f32" ? 4 * D : dtype === "f16" ? 2 * D : (D / 32) * 34;
+    const rows = batch * config.nKvHeads * maxSeqLen;
+    const make = () => (dtype === "f32" ? new Float32Array(rows * D) : new Uint8Array(rows * this.rowBytes));
+    if (opts.shared) {
+      const ok = (b: Float32Array | Uint8Array) => b.byteLength === rows * this.rowBytes && (b instanceof Float32Array) === (dtype === "f32");
+      if (opts.shared.k.length !== config.nLayers || opts.shared.v.length !== config.nLayers || !opts.shared.k.every(ok) || !opts.shared.v.every(ok)) {
+        throw new ShapeError(`KvCache: shared buffers must be ${config.nLayers} layers of ${rows} ${dtype} rows`);
       }
-      this.k = shared.k;
-      this.v = shared.v;
+      this.k = opts.shared.k;
+      this.v = opts.shared.v;
       return;
     }
-    this.k = Array.from({ length: config.nLayers }, () => new Float32Array(per));
-    this.v = Array.from({ length: config.nLayers }, () => new Float32Array(per));
+    this.k = Array.from({ length: config.nLayers }, make);
+    this.v = Array.from({ length: config.nLayers }, make);
   }
 
-  /** Bytes held by the cache. */
+  /** Bytes held by the cache (its stored keys and values). */
   get bytes(): number {
     return this.k.length * 2 * this.k[0]!.byteLength;
   }
 
+  /** Layer `layer`'s keys as float32 (B, KVH, maxT, D). Only for an f32 cache: use attendView otherwise. */
   keys(layer: number): Float32Array {
-    return this.k[layer]!;
+    return this.float(this.k[layer]!);
   }
 
+  /** Layer `layer`'s values as float32 (B, KVH, maxT, D). Only for an f32 cache: use attendView otherwise. */
   values(layer: number): Float32Array {
-    return this.v[layer]!;
+    return this.float(this.v[layer]!);
+  }
+
+  private float(b: Float32Array | Uint8Array): Float32Array {
+    if (!(b instanceof Float32Array)) throw new ShapeError(`KvCache: the ${this.dtype} cache holds no float32 keys and values; read them with attendView()`);
+    return b;
+  }
+
+  /**
+   * Keys and values of layer `layer` for attention over sequences 0..batch-1 whose queries
+   * end at starts[b] + tq: the stored buffers themselves for an f32 cache; for f16 / q8_0
+   * the positions in use (the longest sequence's) expanded to float32 in a scratch buffer
+   * shared by every layer (read it before the next call).
+   */
+  attendView(layer: number, batch: number, tq: number, starts: Int32Array): KvFloatView {
+    if (this.dtype === "f32") return { keys: this.k[layer] as Float32Array, values: this.v[layer] as Float32Array, maxT: this.maxSeqLen };
+    const H = this.kvHeads, D = this.headDim, T = this.maxSeqLen;
+    let L = 1;
+    for (let b = 0; b < batch; b++) L = Math.max(L, starts[b]! + tq);
+    if (L > T) throw new ShapeError(`KvCache: positions up to ${L} outside [0, ${T})`);
+    const n = batch * H * L;
+    if (!this.scratch || this.scratch.ids.length < n) this.scratch = { k: new Float32Array(n * D), v: new Float32Array(n * D), ids: new Int32Array(n) };
+    const ids = this.scratch.ids.subarray(0, n);
+    for (let bh = 0; bh < batch * H; bh++) for (let t = 0; t < L; t++) ids[bh * L + t] = bh * T + t;
+    const type = GGML_TYPE[this.dtype];
+    const rows = this.batch * H * T;
+    const keys = this.scratch.k.subarray(0, n * D), values = this.scratch.v.subarray(0, n * D);
+    qrows(keys, qweight(type, this.k[layer] as Uint8Array, rows, D), ids);
+    qrows(values, qweight(type, this.v[layer] as Uint8Array, rows, D), ids);
+    return { keys, values, maxT: L };
   }
 
   /**
@@ -64,12 +145,21 @@ export class KvCache {
       for (let t = 0; t < tq; t++) {
         const src = (b * tq + t) * stride;
         for (let h = 0; h < H; h++) {
-          const dst = ((b * H + h) * T + s + t) * D;
-          K.set(k.subarray(src + h * D, src + (h + 1) * D), dst);
-          V.set(v.subarray(src + h * D, src + (h + 1) * D), dst);
+          const row = (b * H + h) * T + s + t;
+          this.store(K, row, k.subarray(src + h * D, src + (h + 1) * D));
+          this.store(V, row, v.subarray(src + h * D, src + (h + 1) * D));
         }
       }
     }
+  }
+
+  /** Writes one row of D values at row index `row`, encoded in the cache's type. */
+  private store(buf: Float32Array | Uint8Array, row: number, x: Float32Array): void {
+    if (buf instanceof Float32Array) {
+      buf.set(x, row * this.headDim);
+      return;
+    }
+    ENCODE[this.dtype as "f16" | "q8_0"](x, buf.subarray(row * this.rowBytes, (row + 1) * this.rowBytes));
   }
 
   /**
@@ -80,18 +170,19 @@ export class KvCache {
     if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 1 || first + count > this.batch) {
       throw new ShapeError(`KvCache.view: slots ${first}..${first + count - 1} outside [0, ${this.batch})`);
     }
-    const per = this.kvHeads * this.maxSeqLen * this.headDim; // one slot
-    const cut = (b: Float32Array) => b.subarray(first * per, (first + count) * per);
-    return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, { k: this.k.map(cut), v: this.v.map(cut) });
+    const per = this.kvHeads * this.maxSeqLen * (this.dtype === "f32" ? this.headDim : this.rowBytes); // one slot, in elements
+    const cut = <A extends Float32Array | Uint8Array>(b: A): A => b.subarray(first * per, (first + count) * per) as A;
+    return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, { dtype: this.dtype, shared: { k: this.k.map(cut), v: this.v.map(cut) } });
   }
 
   /** Copies sequence `from`'s rows into slot `to` (for beam-free prompt sharing in batches). */
   copySequence(from: number, to: number, length: number): void {
-    const H = this.kvHeads, D = this.headDim, T = this.maxSeqLen;
+    const H = this.kvHeads, T = this.maxSeqLen;
+    const row = this.dtype === "f32" ? this.headDim : this.rowBytes; // elements per stored row
     for (let l = 0; l < this.k.length; l++) {
       for (const buf of [this.k[l]!, this.v[l]!]) {
         for (let h = 0; h < H; h++) {
-          buf.copyWithin(((to * H + h) * T) * D, ((from * H + h) * T) * D, ((from * H + h) * T + length) * D);
+          buf.copyWithin((to * H + h) * T * row, (from * H + h) * T * row, ((from * H + h) * T + length) * row);
         }
       }
     }

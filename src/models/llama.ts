@@ -164,7 +164,8 @@ export class LlamaModel extends Module {
       const v = blk.attn.v.forward(g, h);
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
-      attentionDecode(a.data, q.data, cache.keys(l), cache.values(l), starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, cache.maxSeqLen, 1 / Math.sqrt(c.headDim));
+      const kv = cache.attendView(l, batch, tq, starts);
+      attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));

@@ -17,8 +17,9 @@ import type { ServerResponse } from "node:http";
 
 import { isSlmError, OverloadedError } from "../errors.ts";
 import type { ServedAssistant, CitationJson } from "./assistant.ts";
-import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend } from "./backend.ts";
+import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, TextLogprob } from "./backend.ts";
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
+import { allowedTools, callSchema, forcedCallPrefix, parseForcedCall, parseToolCalls, toolMessages, type ParsedCall, type Tool, type ToolChoice } from "./tools.ts";
 import {
   chatInput,
   chatRequestSchema,
@@ -26,6 +27,7 @@ import {
   completionRequestSchema,
   embeddingRequestSchema,
   parseBody,
+  responseFormatOf,
   samplingOf,
   stopsOf,
   type ChatRequest,
@@ -304,11 +306,40 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     let input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
     let stop = stopsOf(body);
     const sampling = samplingOf(body);
+    let responseFormat = responseFormatOf(body);
     const endpoint = kind === "chat" ? "chat" : "completions";
     const modelId = asking ? asking.id : card.id;
     // The assistant: retrieval and the grounded prompt here; generation (if any) through the same backend.
     let generate = (r: GenerationRequest) => backend.generate(r);
-    let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean }) | undefined;
+    // Which method answered ("extractive", "reader", "model"; "not_found" when nothing was answered) and why: the web UI shows it.
+    let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean; answered_by: { method: string; reason: string } }) | undefined;
+    // Log-probabilities: chat `logprobs: true` (+ `top_logprobs`), completions `logprobs: N` (+ `echo` for the prompt's).
+    if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true) return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
+    const topN = kind === "chat" ? (body.logprobs === true ? (body.top_logprobs ?? 0) : undefined) : (body.logprobs ?? undefined);
+    if (asking && topN !== undefined) return sendError(reply, 400, `the model "${asking.id}" does not report logprobs (its answers are often extracts, not samples)`, "invalid_request", "logprobs");
+    // Function calling (src/serve/tools.ts): tools into the prompt, a forced call constrained to its schema.
+    const tools: Tool[] = kind === "chat" ? ((body.tools ?? []) as Tool[]) : [];
+    const toolChoice: ToolChoice = kind === "chat" ? ((body.tool_choice as ToolChoice | undefined) ?? (tools.length > 0 ? "auto" : "none")) : "none";
+    if (tools.length === 0 && toolChoice !== "none" && kind === "chat" && body.tool_choice !== undefined) return sendError(reply, 400, `tool_choice is ${JSON.stringify(toolChoice)}, but the request has no tools`, "invalid_request", "tool_choice");
+    if (asking && tools.length > 0) return sendError(reply, 400, `the model "${asking.id}" answers from its documents; tools are not supported for it`, "invalid_request", "tools");
+    const callTools = allowedTools(tools, toolChoice);
+    const forcedCall = toolChoice === "required" || typeof toolChoice === "object";
+    if (forcedCall && responseFormat) return sendError(reply, 400, "response_format cannot be combined with a required tool call (the call's arguments follow the function's parameters)", "invalid_request", "response_format");
+    const fmt = card.toolCallFormat;
+    if (!asking && input.kind === "chat" && (tools.length > 0 || input.messages.some((m) => m.tool_calls || m.role === "tool"))) {
+      const tm = toolMessages(input.messages, toolChoice === "none" ? [] : tools, card.toolTemplate);
+      input = { kind: "chat", messages: tm.messages, templateVars: tm.extra, prefix: forcedCall && forcedCallPrefix(fmt) ? forcedCallPrefix(fmt) : undefined };
+      if (forcedCall) responseFormat = { type: "json_schema", schema: callSchema(callTools, fmt) };
+    }
+    /** The reply as OpenAI message fields: tool calls parsed out when tools are in play. */
+    const replyOf = (text: string): { content: string | null; tool_calls?: { id: string; type: "function"; function: ParsedCall }[] } => {
+      if (callTools.length === 0) return { content: text };
+      const calls = forcedCall ? [parseForcedCall(text, callTools, fmt)].filter((c): c is ParsedCall => c !== null) : parseToolCalls(text, callTools, fmt).calls;
+      if (calls.length === 0) return { content: text };
+      const content = forcedCall ? null : parseToolCalls(text, callTools, fmt).content;
+      return { content, tool_calls: calls.map((c) => ({ id: newId("call").replace("call-", "call_"), type: "function", function: c })) };
+    };
+    if (asking && responseFormat) return sendError(reply, 400, `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`, "invalid_request", "response_format");
     if (asking) {
       const messages = input.kind === "chat" ? input.messages : [];
       const question = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
@@ -322,13 +353,14 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           r.onText?.(plan.text);
           return { text: plan.text, finishReason: "stop", promptTokens: 0, completionTokens: 0 };
         };
-        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound });
+        const method = plan.notFound ? "not_found" : asking.answerer;
+        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound, answered_by: { method, reason: plan.notFound ? "no section matched the question well enough" : asking.answererReason } });
       } else {
         input = plan.input;
         stop = [...stop, ...plan.stop];
         citationsOf = (text) => {
           const f = asking.finish(text, plan.sources);
-          return { citations: f.citations, not_found: f.notFound };
+          return { citations: f.citations, not_found: f.notFound, answered_by: { method: "model", reason: asking.answererReason } };
         };
       }
     }
@@ -337,7 +369,29 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const echo = kind === "text" && body.echo === true && input.kind === "text" ? input.prompt : "";
     const ctl = requestControl(reply.raw, timeoutMs);
     const t0 = performance.now();
-    const genReq = { input, maxTokens, stop, sampling, signal: ctl.signal };
+    const promptLogprobs = kind === "text" && echo !== "" && topN !== undefined;
+    const genReq: GenerationRequest = { input, maxTokens, stop, sampling, responseFormat, logprobs: topN, promptLogprobs, signal: ctl.signal };
+    // OpenAI's shapes: chat {content: [{token, logprob, bytes, top_logprobs}], refusal}; completions
+    // {tokens, token_logprobs, top_logprobs: {token: logprob}, text_offset} (offsets continue across stream chunks).
+    let textOffset = 0;
+    const chatLogprobs = (e: TextLogprob[]) => ({
+      content: e.map((x) => ({ token: x.token, logprob: x.logprob, bytes: x.bytes, top_logprobs: x.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) })),
+      refusal: null,
+    });
+    const textLogprobs = (e: TextLogprob[]) => {
+      const offsets = e.map((x) => {
+        const o = textOffset;
+        textOffset += x.token.length;
+        return o;
+      });
+      return {
+        tokens: e.map((x) => x.token),
+        token_logprobs: e.map((x) => x.logprob),
+        top_logprobs: e.map((x) => (x.logprob === null ? null : Object.fromEntries(x.top.map((t) => [t.token, t.logprob])))),
+        text_offset: offsets,
+      };
+    };
+    const logprobsOf = (e: TextLogprob[] | undefined) => (topN === undefined ? null : kind === "chat" ? chatLogprobs(e ?? []) : textLogprobs(e ?? []));
 
     const account = (r: GenerationResult) => {
       metrics.promptTokens.inc({ endpoint }, r.promptTokens);
@@ -361,10 +415,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           return sendError(reply, c.status, c.message, c.code);
         }
         const text = echo + r.text;
+        const lps = logprobsOf([...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])]);
+        const msg = kind === "chat" ? replyOf(text) : { content: text };
         const choice =
           kind === "chat"
-            ? { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: r.finishReason }
-            : { index: 0, text, logprobs: null, finish_reason: r.finishReason };
+            ? { index: 0, message: { role: "assistant", ...msg, refusal: null }, logprobs: lps, finish_reason: msg.tool_calls ? "tool_calls" : r.finishReason }
+            : { index: 0, text, logprobs: lps, finish_reason: r.finishReason };
         return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: modelId, choices: [choice], usage: usage(r), ...citationsOf?.(r.text) });
       }
 
@@ -376,10 +432,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const write = (data: unknown) => {
         if (!ctl.gone() && !raw.writableEnded) raw.write(`data: ${JSON.stringify(data)}\n\n`);
       };
-      const chunk = (delta: string | null, finish: string | null) =>
+      let streamedLps = 0;
+      const chunk = (delta: string | null, finish: string | null, lps: TextLogprob[] | undefined = undefined) =>
         kind === "chat"
-          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }] }
-          : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: null, finish_reason: finish }] };
+          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] }
+          : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] };
       const start = () => {
         if (started) return;
         started = true;
@@ -393,13 +450,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         if (kind === "chat") write({ id, object, created, model: modelId, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
         if (echo) write(chunk(echo, null));
       };
+      // With tools in play a reply is text or calls, known only at its end: it is sent whole then.
+      const buffered = callTools.length > 0;
       const r = await generate({
         ...genReq,
-        onText: (delta) => {
+        onText: buffered ? undefined : (delta, lps) => {
           if (delta.length === 0) return;
           if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
           start();
-          write(chunk(delta, null));
+          if (lps) streamedLps += lps.length;
+          // Streamed completions with echo: the prompt's log-probabilities come with the last chunk (they are known at the end).
+          write(chunk(delta, null, topN === undefined ? undefined : (lps ?? [])));
         },
       });
       account(r);
@@ -417,7 +478,19 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       }
       start();
       // The assistant's citations ride on the final chunk (the one with finish_reason): only the whole text says which [n] it used.
-      write({ ...chunk(null, r.finishReason), ...citationsOf?.(r.text) });
+      // The last chunk carries the entries of tokens whose text came out empty (and the prompt's, with echo).
+      const rest = topN === undefined ? undefined : [...(r.promptLogprobs ?? []), ...(r.logprobs ?? []).slice(streamedLps)];
+      let finishReason: string = r.finishReason;
+      if (buffered) {
+        const msg = replyOf(r.text);
+        if (msg.content) write(chunk(msg.content, null));
+        if (msg.tool_calls) {
+          const delta = { tool_calls: msg.tool_calls.map((c, index) => ({ index, ...c })) };
+          write({ id, object, created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+          finishReason = "tool_calls";
+        }
+      }
+      write({ ...chunk(null, finishReason, rest), ...citationsOf?.(r.text) });
       if (body.stream_options?.include_usage) write({ id, object, created, model: modelId, choices: [], usage: usage(r) });
       raw.end("data: [DONE]\n\n");
       return;

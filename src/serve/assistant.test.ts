@@ -44,6 +44,11 @@ const ABSENT = "What is the sabbatical policy for astronauts on Mars?";
 /** Answers "25 days [n]" where n is the number the prompt gave the annual-leave section, else says not found. */
 class GroundedFake extends FakeBackend {
   readonly prompts: string[] = [];
+  constructor(o: ConstructorParameters<typeof FakeBackend>[0]) {
+    super(o);
+    // It writes grounded answers: the "auto" answerer lets it.
+    this.card.writesAnswers = { ok: true, reason: "a scripted grounded writer" };
+  }
   override async generate(req: GenerationRequest): Promise<GenerationResult> {
     const prompt = req.input.kind === "text" ? req.input.prompt : req.input.messages.map((m) => m.content).join("\n");
     this.prompts.push(prompt);
@@ -217,7 +222,7 @@ test("assistant end to end: the worker backend generates from the fitted grounde
   const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 512 });
   const modelDir = join(dir, "tiny");
   saveModelDir(modelDir, createModel(config, 3), { tokenizer: tok });
-  const server = await startServer({ modelDir, port: 0, index: indexPath, maxConcurrency: 2 });
+  const server = await startServer({ modelDir, port: 0, index: indexPath, maxConcurrency: 2, answerer: "model" });
   servers.push(server);
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
   const r = await client.chat.completions.create({ model: server.assistantId!, messages: [{ role: "user", content: ANNUAL }], max_tokens: 16 });
@@ -228,4 +233,34 @@ test("assistant end to end: the worker backend generates from the fitted grounde
   const cites = (r as unknown as { citations: CitationOut[] }).citations;
   assert.ok(Array.isArray(cites), "citations present (a random model may cite nothing)");
   for (const c of cites) assert.ok(/\[\d+\]/.test(r.choices[0]!.message.content!) && c.url.startsWith("/sections/"));
+});
+
+test("assistant, auto answerer: a pretrained model does not write answers (cited extract); a grounded-qa fine-tune does", async () => {
+  const tok = await tinyTokenizer(320);
+  const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 512 });
+  const pretrained = join(dir, "pretrained");
+  const tuned = join(dir, "tuned");
+  saveModelDir(pretrained, createModel(config, 3), { tokenizer: tok });
+  saveModelDir(tuned, createModel(config, 3), { tokenizer: tok, generation: { slm_finetune_task: "grounded-qa" } });
+  type Answer = { citations: CitationOut[]; answered_by: { method: string; reason: string } };
+  const ask = async (modelDir: string) => {
+    const server = await startServer({ modelDir, port: 0, index: indexPath, maxConcurrency: 1 });
+    servers.push(server);
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const card = (await client.models.retrieve(server.assistantId!)) as unknown as { slm: { assistant: { answerer: string; answerer_reason: string } } };
+    const r = await client.chat.completions.create({ model: server.assistantId!, messages: [{ role: "user", content: ANNUAL }], max_tokens: 16 });
+    return { card: card.slm.assistant, r: r as unknown as Answer & typeof r };
+  };
+  const p = await ask(pretrained);
+  assert.equal(p.card.answerer, "extractive");
+  assert.match(p.card.answerer_reason, /pretrained model, not trained to answer/);
+  assert.equal(p.r.answered_by.method, "extractive");
+  assert.match(p.r.choices[0]!.message.content!, /25 days.*\[1\]/, "the handbook's own sentence, cited");
+  assert.equal(p.r.citations[0]!.source_path, "hb/leave.md");
+  assert.equal(p.r.usage!.completion_tokens, 0, "no token generated");
+  const t = await ask(tuned);
+  assert.equal(t.card.answerer, "model");
+  assert.match(t.card.answerer_reason, /grounded-qa/);
+  assert.equal(t.r.answered_by.method, "model");
+  assert.ok(t.r.usage!.completion_tokens > 0);
 });

@@ -21,7 +21,9 @@ import { ConfigError, UsageError } from "../errors.ts";
 import type { GenerationInput, InferenceBackend } from "./backend.ts";
 
 export type Answerer = "model" | "extractive" | "reader";
-export const ANSWERERS: readonly Answerer[] = ["model", "extractive", "reader"];
+/** What --answerer accepts: "auto" (the default) picks model or extractive by what the model was trained for. */
+export type AnswererChoice = Answerer | "auto";
+export const ANSWERERS: readonly AnswererChoice[] = ["auto", "model", "extractive", "reader"];
 
 export interface AssistantOptions {
   /** Index file made by `slm index`. */
@@ -29,11 +31,14 @@ export interface AssistantOptions {
   /** The served base model's id; the assistant is `<modelId>-assistant`. */
   modelId: string;
   /**
-   * "model" (default): the served model writes the answer; "extractive": the best sentence by word
-   * overlap, no model; "reader": the sentence a trained reader (readerDir) scores best, fused
-   * with the baseline's score (answer()'s default readerBaselineWeight).
+   * "auto" (default): "model" when `modelWrites.ok` (the served model was trained to answer),
+   * else "extractive". "model": the served model writes the answer; "extractive": the best
+   * sentence by word overlap, no model; "reader": the sentence a trained reader (readerDir)
+   * scores best, fused with the baseline's score (answer()'s default readerBaselineWeight).
    */
-  answerer?: Answerer;
+  answerer?: AnswererChoice;
+  /** Whether the served model was trained to write answers, and why (ModelCard.writesAnswers); what "auto" decides by. */
+  modelWrites?: { ok: boolean; reason: string };
   /** A reader directory (`slm train-reader`), for answerer "reader". */
   readerDir?: string;
   /** Sections shown to the model (default 3). */
@@ -75,6 +80,8 @@ const NOT_FOUND_ANSWER = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.sl
 export class ServedAssistant {
   readonly id: string;
   readonly answerer: Answerer;
+  /** Why this answerer: chosen by flag, or what "auto" saw in the model. */
+  readonly answererReason: string;
   readonly k: number;
   readonly minConfidence: number;
   readonly mode: RetrievalMode;
@@ -86,8 +93,17 @@ export class ServedAssistant {
   private constructor(index: SectionIndex, opts: AssistantOptions) {
     this.index = index;
     this.id = `${opts.modelId}-assistant`;
-    this.answerer = opts.answerer ?? "model";
-    if (!ANSWERERS.includes(this.answerer)) throw new ConfigError(`answerer must be one of ${ANSWERERS.join(", ")}, got ${JSON.stringify(opts.answerer)}`);
+    const choice = opts.answerer ?? "auto";
+    if (!ANSWERERS.includes(choice)) throw new ConfigError(`answerer must be one of ${ANSWERERS.join(", ")}, got ${JSON.stringify(opts.answerer)}`);
+    if (choice === "auto") {
+      // A model writes only when it was trained to; otherwise an extract with its citation, not generated text.
+      const w = opts.modelWrites ?? { ok: false, reason: "nothing is known about the model" };
+      this.answerer = w.ok ? "model" : "extractive";
+      this.answererReason = w.ok ? `the model writes: ${w.reason}` : `extracts, not generated text: the model is ${w.reason.replace(/^an? /, "a ")}`;
+    } else {
+      this.answerer = choice;
+      this.answererReason = choice === "reader" ? "a trained reader picks the answering sentence (--reader)" : `chosen with --answerer ${choice}`;
+    }
     if ((this.answerer === "reader") !== (opts.readerDir !== undefined)) throw new ConfigError("the reader answerer and a reader directory go together");
     if (opts.readerDir !== undefined) {
       const r = loadReaderDir(opts.readerDir);
@@ -116,7 +132,7 @@ export class ServedAssistant {
 
   /** What GET /v1/models shows under slm.assistant. */
   describe(): Record<string, unknown> {
-    return { index: this.index.path, sections: this.index.size, documents: this.index.info.documents, answerer: this.answerer, retrieval: this.mode, k: this.k, min_confidence: this.minConfidence };
+    return { index: this.index.path, sections: this.index.size, documents: this.index.info.documents, answerer: this.answerer, answerer_reason: this.answererReason, retrieval: this.mode, k: this.k, min_confidence: this.minConfidence };
   }
 
   section(id: string): Section | undefined {

@@ -4,6 +4,7 @@
 // speaks text in, text out, and never sees HTTP. Types only: both sides
 // implement or consume these, and tests can drive either side alone.
 import type { LoadOptions } from "../formats/hf-dir.ts";
+import type { KvDtype } from "../models/index.ts";
 import type { ChatMessage } from "../tokenizer/index.ts";
 
 /** What GET /v1/models and the web UI's model card show. */
@@ -27,6 +28,16 @@ export interface ModelCard {
   weightBytes: number;
   /** Whether chat prompts use the tokenizer's chat template (else plain "User:/Assistant:" turns). */
   chatTemplate: boolean;
+  /** Whether the chat template renders a `tools` variable (else tools get the default rendering of src/serve/tools.ts). */
+  toolTemplate: boolean;
+  /** How the model writes function calls: "hermes" (<tool_call> JSON, also the default) or "llama3" (a bare JSON object). */
+  toolCallFormat: "hermes" | "llama3";
+  /**
+   * Whether the model was trained to write answers (a `slm finetune` record, or a chat template
+   * of its own: an instruction-tuned model), and why: the assistant's "auto" answerer writes with
+   * the model only then (src/serve/assistant.ts).
+   */
+  writesAnswers: { ok: boolean; reason: string };
   /** Unix seconds when the server loaded it. */
   created: number;
 }
@@ -43,8 +54,25 @@ export interface SamplingParams {
 }
 
 export type GenerationInput =
-  | { kind: "chat"; messages: ChatMessage[] }
+  /** `templateVars`: extra chat-template variables (e.g. `tools`); `prefix`: text that starts the reply, part of the prompt. */
+  | { kind: "chat"; messages: ChatMessage[]; templateVars?: Record<string, unknown>; prefix?: string }
   | { kind: "text"; prompt: string };
+
+/**
+ * Structured output: the reply is a JSON object (json_object) or a JSON value valid against
+ * `schema` (json_schema), enforced token by token (src/infer/json-schema/). An unsupported
+ * schema keyword is a UsageError (HTTP 400).
+ */
+export type ResponseFormat = { type: "json_object" } | { type: "json_schema"; schema: unknown };
+
+/** A token's log-probability as text: its decoded text (lossy for a partial UTF-8 character), its bytes, and the most likely alternatives. */
+export interface TextLogprob {
+  token: string;
+  bytes: number[];
+  /** Null for the first prompt token (nothing precedes it). */
+  logprob: number | null;
+  top: { token: string; bytes: number[]; logprob: number }[];
+}
 
 export interface GenerationRequest {
   input: GenerationInput;
@@ -53,10 +81,16 @@ export interface GenerationRequest {
   /** Stop strings (not included in the output). */
   stop?: string[];
   sampling: SamplingParams;
+  /** Undefined: free text. */
+  responseFormat?: ResponseFormat;
+  /** Report output tokens' log-probabilities with this many alternatives each (0..20). Undefined: off. */
+  logprobs?: number;
+  /** Also the prompt tokens' log-probabilities (completions with echo). */
+  promptLogprobs?: boolean;
   /** Aborted on client disconnect, timeout or shutdown: the generation stops (finishReason "cancelled"). */
   signal?: AbortSignal;
-  /** Streaming: called with each new piece of text as it becomes final (stop strings already removed). */
-  onText?: (delta: string) => void;
+  /** Streaming: called with each new piece of text as it becomes final (stop strings already removed), with the log-probabilities of the tokens it completes when asked for. */
+  onText?: (delta: string, logprobs?: TextLogprob[]) => void;
 }
 
 export interface GenerationResult {
@@ -64,6 +98,10 @@ export interface GenerationResult {
   finishReason: "stop" | "length" | "cancelled";
   promptTokens: number;
   completionTokens: number;
+  /** With `logprobs`: every output token's entry (those streamed with onText first, then any whose text came out empty). */
+  logprobs?: TextLogprob[];
+  /** With `promptLogprobs`: one entry per prompt token. */
+  promptLogprobs?: TextLogprob[];
 }
 
 export interface EmbeddingResult {
@@ -113,4 +151,6 @@ export interface BackendOptions {
   adapter?: string;
   /** How the model's weights are stored when the backend loads it from a path (quantized types kept, or a preset). Default: a GGUF file keeps its types. */
   load?: LoadOptions;
+  /** KV-cache storage: f32 (default), f16 or q8_0. */
+  kvDtype?: KvDtype;
 }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   port.on("message", (m: ToWorker) => {
     switch (m.type) {
       case "generate":
-        void run(m.id, (signal) => backend.generate({ ...m.req, signal, onText: m.stream ? (delta) => post({ type: "text", id: m.id, delta }) : undefined }));
+        void run(m.id, (signal) => backend.generate({ ...m.req, signal, onText: m.stream ? (delta, logprobs) => post({ type: "text", id: m.id, delta, logprobs }) : undefined }));
         break;
       case "embed":
         void run(m.id, (signal) => backend.embed(m.inputs, signal));

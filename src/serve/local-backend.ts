@@ -13,13 +13,15 @@ import { loadModel, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts"
 import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
+import { MaskerCache } from "../infer/json-schema/index.ts";
+import type { TokenLogprob } from "../infer/logprobs.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters, weightStorage } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
-import { PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, type Tokenizer } from "../tokenizer/index.ts";
+import { CHATML_TEMPLATE, PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
 import type {
-  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard,
+  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
 } from "./backend.ts";
 
 /** Default for close(): how long running requests may take to finish before they are cancelled. */
@@ -47,7 +49,8 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
   const name = basename(m.source.path);
   const storage = weightStorage(m.model);
   return {
-    id: id ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
+    // A model loaded from the Hub cache by `org/name` is served under that id (a snapshot folder is named by its commit).
+    id: id ?? m.source.repo ?? (m.source.format === "hf" ? name : name.slice(0, name.length - extname(name).length) || name),
     modelType: c.modelType,
     parameters: countParameters(c).total,
     contextLength: c.maxSeqLen,
@@ -59,8 +62,27 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
     quantization: storage.label,
     weightBytes: storage.bytes,
     chatTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) : false,
+    toolTemplate: m.tokenizer ? hasChatTemplate(m.tokenizer) && templateRendersTools(m.tokenizer) : false,
+    toolCallFormat: m.tokenizer && hasChatTemplate(m.tokenizer) ? toolCallFormat(m.tokenizer) : "hermes",
+    writesAnswers: writesAnswers(m),
     created: Math.floor(Date.now() / 1000),
   };
+}
+
+/**
+ * Whether a model was trained to write answers, and why: fine-tuned by `slm finetune` (the task
+ * it recorded in generation_config.json), or a chat template other than the ChatML default that
+ * slm gives every tokenizer it trains (so the model came from elsewhere with its own template: an
+ * instruction-tuned model, e.g. a Qwen or Llama instruct import). A model pretrained here, with
+ * the default or no template, was not: it continues text, it does not answer.
+ */
+export function writesAnswers(m: LoadedModel): { ok: boolean; reason: string } {
+  const task = m.generation.slm_finetune_task;
+  if (task === "grounded-qa") return { ok: true, reason: "fine-tuned for grounded answers (slm finetune --task grounded-qa)" };
+  if (task === "chat") return { ok: true, reason: "fine-tuned on chat (slm finetune --task chat)" };
+  const t = m.tokenizer?.spec.config.chat_template;
+  if (typeof t === "string" && t.length > 0 && t !== CHATML_TEMPLATE) return { ok: true, reason: "an instruction-tuned model (it has its own chat template)" };
+  return { ok: false, reason: "a pretrained model, not trained to answer (no slm finetune record, no chat template of its own)" };
 }
 
 export class LocalBackend implements InferenceBackend {
@@ -72,6 +94,8 @@ export class LocalBackend implements InferenceBackend {
   private readonly embedTape = new Tape({ grad: false });
   private readonly timeoutMs?: number;
   private closing = false;
+  /** Compiled response-format schemas over this vocabulary (built on the first structured request). */
+  private readonly maskers: MaskerCache;
   /** Called whenever the queued or active count changes (the worker publishes stats with it). */
   onStatsChange?: (stats: BackendStats) => void;
 
@@ -85,10 +109,13 @@ export class LocalBackend implements InferenceBackend {
     this.engine = new Engine(loaded.model, {
       maxConcurrency: opts.maxConcurrency ?? 8,
       maxQueue: opts.maxQueue ?? 64,
+      kvDtype: opts.kvDtype ?? "f32",
       onChange: () => this.onStatsChange?.(this.stats()),
     });
     this.card = modelCard(loaded, opts.modelId);
     this.timeoutMs = opts.requestTimeoutMs;
+    // Ids the tokenizer lacks (padded vocabularies) and special tokens never appear inside JSON.
+    this.maskers = new MaskerCache(() => Array.from({ length: loaded.config.vocabSize }, (_, id) => (this.tok.isSpecial(id) ? null : this.tok.idToBytes(id))));
   }
 
   /** The prompt's token ids (chat: template or plain turns; text: encoded with special tokens). */
@@ -97,7 +124,11 @@ export class LocalBackend implements InferenceBackend {
     let ids: number[];
     if (input.kind === "chat") {
       if (!Array.isArray(input.messages) || input.messages.length === 0) throw new UsageError("messages must be a non-empty array of {role, content}");
-      ids = chatPromptIds(this.tok, input.messages, this.useTemplate);
+      ids = chatPromptIds(this.tok, input.messages, this.useTemplate, input.templateVars);
+      if (input.prefix !== undefined) {
+        if (typeof input.prefix !== "string") throw new UsageError("prefix must be a string");
+        ids = ids.concat(this.tok.encode(input.prefix, { addSpecialTokens: false }));
+      }
     } else if (input.kind === "text") {
       if (typeof input.prompt !== "string") throw new UsageError("prompt must be a string");
       ids = this.tok.encode(input.prompt, { addSpecialTokens: true });
@@ -122,6 +153,12 @@ export class LocalBackend implements InferenceBackend {
     const s = req.sampling ?? {};
     const sampling: SamplingOptions = { temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP, repetitionPenalty: s.repetitionPenalty };
     const seed = s.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const stopTokenIds = chat ? this.stopIds.chat : this.stopIds.text;
+    const fmt = req.responseFormat;
+    if (fmt !== undefined && (fmt === null || typeof fmt !== "object" || (fmt.type !== "json_object" && fmt.type !== "json_schema"))) {
+      throw new UsageError('responseFormat must be {type: "json_object"} or {type: "json_schema", schema}');
+    }
+    const constraint = fmt ? this.maskers.get(fmt.type === "json_schema" ? fmt.schema : undefined).constraint(stopTokenIds) : undefined;
 
     // Cancel on the caller's signal or the request timeout.
     const ac = new AbortController();
@@ -130,8 +167,14 @@ export class LocalBackend implements InferenceBackend {
     if (req.signal?.aborted) ac.abort();
     const timer = this.timeoutMs !== undefined ? setTimeout(onAbort, this.timeoutMs) : undefined;
 
+    if (req.logprobs !== undefined && (typeof req.logprobs !== "number" || !Number.isInteger(req.logprobs))) throw new UsageError("logprobs must be an integer (alternatives per token)");
+    const wantLps = req.logprobs !== undefined || req.promptLogprobs === true;
+    // Log-probabilities wait here until the text of their token is delivered, then go out with it.
+    const pendingLps: TextLogprob[] = [];
+    const sentLps: TextLogprob[] = [];
     const dec = this.tok.createStreamDecoder({ skipSpecialTokens: true });
-    const stopper = new TextStopper(chat && !this.useTemplate ? [...stop, ...PLAIN_CHAT_STOPS] : stop);
+    // Plain "User:" turn markers could occur inside a JSON string; a constrained reply ends where its value does.
+    const stopper = new TextStopper(chat && !this.useTemplate && !constraint ? [...stop, ...PLAIN_CHAT_STOPS] : stop);
     let text = "";
     let started = !chat; // a chat reply starts at its first visible character
     const deliver = (piece: string) => {
@@ -142,7 +185,9 @@ export class LocalBackend implements InferenceBackend {
       }
       if (piece.length === 0) return;
       text += piece;
-      req.onText?.(piece);
+      const lps = wantLps ? pendingLps.splice(0) : undefined;
+      if (lps) sentLps.push(...lps);
+      req.onText?.(piece, lps);
     };
     const decode = (id: number) => {
       try {
@@ -153,24 +198,42 @@ export class LocalBackend implements InferenceBackend {
     };
     try {
       const r = await this.engine.submit({
-        prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal,
-        stopTokenIds: chat ? this.stopIds.chat : this.stopIds.text,
-        onToken: (id) => {
+        prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal, stopTokenIds, constraint,
+        logprobs: wantLps ? (req.logprobs ?? 0) : undefined,
+        promptLogprobs: req.promptLogprobs === true,
+        onToken: (id, lp) => {
+          if (lp) pendingLps.push(this.textLogprob(lp));
           deliver(stopper.push(decode(id)));
           if (stopper.stopped) return false;
         },
       });
       if (!stopper.stopped) deliver(stopper.push(dec.flush()) + stopper.flush());
-      return {
+      const out: GenerationResult = {
         text,
         finishReason: stopper.stopped ? "stop" : r.finishReason,
         promptTokens: r.promptTokens,
         completionTokens: r.completionTokens,
       };
+      // Tokens whose text came out empty keep their entries; those cut by a stop string do not.
+      if (req.logprobs !== undefined) out.logprobs = stopper.stopped ? sentLps : [...sentLps, ...pendingLps];
+      if (req.promptLogprobs && r.promptLogprobs) {
+        out.promptLogprobs = r.promptLogprobs.map((lp, p) => (lp ? this.textLogprob(lp) : { ...this.tokenText(prompt[p]!), logprob: null, top: [] }));
+      }
+      return out;
     } finally {
       if (timer) clearTimeout(timer);
       req.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** A token's text (its bytes decoded; a partial UTF-8 character shows as U+FFFD) and bytes. */
+  private tokenText(id: number): { token: string; bytes: number[] } {
+    const b = this.tok.idToBytes(id) ?? new Uint8Array(0);
+    return { token: new TextDecoder().decode(b), bytes: Array.from(b) };
+  }
+
+  private textLogprob(lp: TokenLogprob): TextLogprob {
+    return { ...this.tokenText(lp.id), logprob: lp.logprob, top: lp.top.map((t) => ({ ...this.tokenText(t.id), logprob: t.logprob })) };
   }
 
   async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {

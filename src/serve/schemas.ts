@@ -1,13 +1,13 @@
 // Request schemas of the OpenAI-compatible endpoints (zod), and the step from a
 // validated body to the backend's GenerationRequest. Fields we do not use are
 // tolerated, as OpenAI's API tolerates them; fields we cannot honour (n > 1,
-// logprobs, token-id prompts) are rejected with a message naming the field.
+// token-id prompts) are rejected with a message naming the field.
 // Knows nothing about HTTP or the model: the app checks the model id and the
 // context length against the backend's card.
 import { z } from "zod";
 
 import type { ChatMessage } from "../tokenizer/index.ts";
-import type { GenerationInput, SamplingParams } from "./backend.ts";
+import type { GenerationInput, ResponseFormat, SamplingParams } from "./backend.ts";
 
 /** A validation failure: the message names the field; `param` is its dotted path. */
 export interface SchemaIssue {
@@ -41,6 +41,29 @@ const samplingFields = {
   user: optNull(z.string({ error: "user must be a string" })),
 };
 
+/** OpenAI's response_format: free text, any JSON object, or JSON that follows a schema (constrained decoding). */
+const responseFormatField = optNull(
+  z.union(
+    [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({
+        type: z.literal("json_schema"),
+        json_schema: z.object(
+          {
+            name: optNull(z.string({ error: "response_format.json_schema.name must be a string" })),
+            description: optNull(z.string({ error: "response_format.json_schema.description must be a string" })),
+            schema: optNull(z.record(z.string(), z.unknown(), { error: "response_format.json_schema.schema must be a JSON Schema object" })),
+            strict: optNull(z.boolean({ error: "response_format.json_schema.strict must be a boolean" })),
+          },
+          { error: "response_format.json_schema must be an object {name, schema, strict}" },
+        ),
+      }),
+    ],
+    { error: 'response_format must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema"}}' },
+  ),
+);
+
 const modelField = z.string({ error: (i) => (i.input === undefined ? "model is required" : "model must be a string") }).min(1, "model must not be empty");
 
 /** Message content: a string, or OpenAI's array of parts of which only text parts are supported. */
@@ -59,8 +82,52 @@ const message = z.object(
       .union([z.string(), z.array(contentPart), z.null()], { error: "content must be a string, an array of text parts, or null" })
       .optional(),
     name: optNull(z.string({ error: "name must be a string" })),
+    // An assistant turn's function calls, and a tool turn's answer to one of them.
+    tool_calls: optNull(
+      z.array(
+        z.object(
+          {
+            id: optNull(z.string({ error: "tool_calls[].id must be a string" })),
+            type: optNull(z.literal("function", { error: 'tool_calls[].type must be "function"' })),
+            function: z.object(
+              { name: z.string({ error: "tool_calls[].function.name must be a string" }), arguments: z.union([z.string(), z.record(z.string(), z.unknown())], { error: "tool_calls[].function.arguments must be a JSON string" }).optional() },
+              { error: "tool_calls[].function must be {name, arguments}" },
+            ),
+          },
+          { error: "each tool call must be {id, type: \"function\", function: {name, arguments}}" },
+        ),
+        { error: "tool_calls must be an array" },
+      ),
+    ),
+    tool_call_id: optNull(z.string({ error: "tool_call_id must be a string" })),
   },
   { error: "each message must be an object {role, content}" },
+);
+
+const toolField = z.object(
+  {
+    type: z.literal("function", { error: 'tools[].type must be "function"' }),
+    function: z.object(
+      {
+        name: z.string({ error: "tools[].function.name is required" }).regex(/^[a-zA-Z0-9_-]{1,64}$/, "tools[].function.name must be 1-64 letters, digits, _ or -"),
+        description: optNull(z.string({ error: "tools[].function.description must be a string" })),
+        parameters: optNull(z.record(z.string(), z.unknown(), { error: "tools[].function.parameters must be a JSON Schema object" })),
+        strict: optNull(z.boolean({ error: "tools[].function.strict must be a boolean" })),
+      },
+      { error: "tools[].function must be an object {name, description, parameters}" },
+    ),
+  },
+  { error: 'each tool must be {type: "function", function: {name, description, parameters}}' },
+);
+
+const toolChoiceField = optNull(
+  z.union(
+    [
+      z.enum(["none", "auto", "required"]),
+      z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+    ],
+    { error: 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name"}}' },
+  ),
 );
 
 export const chatRequestSchema = z.object(
@@ -69,8 +136,12 @@ export const chatRequestSchema = z.object(
     messages: z.array(message, { error: (i) => (i.input === undefined ? "messages is required" : "messages must be an array") }).min(1, "messages must not be empty"),
     max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
     max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
-    logprobs: optNull(z.literal(false, { error: "logprobs is not supported" })),
-    tools: optNull(z.array(z.unknown()).max(0, "tools are not supported")),
+    logprobs: optNull(z.boolean({ error: "logprobs must be a boolean" })),
+    top_logprobs: optNull(int("top_logprobs").min(0, "top_logprobs must be >= 0").max(20, "top_logprobs must be <= 20")),
+    tools: optNull(z.array(toolField, { error: "tools must be an array" }).max(128, "tools may hold at most 128 functions")),
+    tool_choice: toolChoiceField,
+    parallel_tool_calls: optNull(z.boolean({ error: "parallel_tool_calls must be a boolean" })),
+    response_format: responseFormatField,
     ...samplingFields,
   },
   { error: "the request body must be a JSON object" },
@@ -85,8 +156,10 @@ export const completionRequestSchema = z.object(
     max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
     echo: optNull(z.boolean({ error: "echo must be a boolean" })),
     suffix: optNull(z.string({ error: "suffix must be a string" }).max(0, "suffix is not supported")),
-    logprobs: optNull(z.null({ error: "logprobs is not supported" })),
+    logprobs: optNull(int("logprobs").min(0, "logprobs must be >= 0").max(5, "logprobs must be <= 5 (the most likely tokens listed per position)")),
     best_of: optNull(int("best_of").min(1).max(1, "best_of must be 1")),
+    // An extension beyond OpenAI's completions API (as vLLM accepts it): the same response_format as chat.
+    response_format: responseFormatField,
     ...samplingFields,
   },
   { error: "the request body must be a JSON object" },
@@ -133,7 +206,15 @@ export function messageText(content: string | Array<{ text: string }> | null | u
 
 export function chatMessages(req: ChatRequest): ChatMessage[] {
   // "developer" is OpenAI's newer name for "system"; chat templates know "system".
-  return req.messages.map((m) => ({ role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) }));
+  return req.messages.map((m) => {
+    const out: ChatMessage = { role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) };
+    if (m.tool_calls && m.tool_calls.length > 0) {
+      out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id ? { id: c.id } : {}), type: "function", function: { name: c.function.name, arguments: c.function.arguments ?? "{}" } }));
+    }
+    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+    if (m.name !== undefined) out.name = m.name;
+    return out;
+  });
 }
 
 export function samplingOf(req: ChatRequest | CompletionRequest): SamplingParams {
@@ -151,6 +232,14 @@ export function stopsOf(req: ChatRequest | CompletionRequest): string[] {
   const stop = req.stop;
   if (stop === undefined) return [];
   return (typeof stop === "string" ? [stop] : stop).filter((s) => s.length > 0);
+}
+
+/** The backend's response format (undefined for free text); a json_schema without a schema means any JSON object. */
+export function responseFormatOf(req: ChatRequest | CompletionRequest): ResponseFormat | undefined {
+  const f = req.response_format;
+  if (!f || f.type === "text") return undefined;
+  if (f.type === "json_object") return { type: "json_object" };
+  return f.json_schema.schema === undefined ? { type: "json_object" } : { type: "json_schema", schema: f.json_schema.schema };
 }
 
 export function chatInput(req: ChatRequest): GenerationInput {

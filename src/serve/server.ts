@@ -10,9 +10,10 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, UsageError } from "../errors.ts";
 import { buildApp, DEFAULT_REQUEST_TIMEOUT_MS } from "./app.ts";
 import type { LoadOptions } from "../formats/hf-dir.ts";
+import type { KvDtype } from "../models/index.ts";
 import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
 import { createWorkerBackend } from "./worker-backend.ts";
-import { ServedAssistant, type Answerer } from "./assistant.ts";
+import { ServedAssistant, type AnswererChoice } from "./assistant.ts";
 
 export interface ServerOptions {
   /** Model directory (config.json, model.safetensors, tokenizer.json…). */
@@ -37,6 +38,8 @@ export interface ServerOptions {
   adapter?: string;
   /** How the weights are held in memory (see LoadOptions). Default: a GGUF file keeps its stored types. */
   load?: LoadOptions;
+  /** KV-cache storage (f32, f16, q8_0). Default f32. */
+  kvDtype?: KvDtype;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -45,8 +48,8 @@ export interface ServerOptions {
   graceMs?: number;
   /** A document index (made by `slm index`): the server also serves `<model id>-assistant`. */
   index?: string;
-  /** Who writes the assistant's answers: "model" (default, the served model), "extractive" (no model) or "reader" (needs `reader`). */
-  answerer?: Answerer;
+  /** Who writes the assistant's answers: "auto" (default: the model if it was trained to answer, else extractive), "model", "extractive" (no model) or "reader" (needs `reader`). */
+  answerer?: AnswererChoice;
   /** A reader directory (`slm train-reader`): the assistant answers with the sentence it picks (answerer "reader"). */
   reader?: string;
   /** The assistant's answer-confidence threshold (confidence.ts; default DEFAULT_MIN_CONFIDENCE). */
@@ -88,14 +91,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
   if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
   if (opts.load !== undefined) backendOpts.load = opts.load;
+  if (opts.kvDtype !== undefined) backendOpts.kvDtype = opts.kvDtype;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
-  const assistantOf = (modelId: string) =>
-    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, ...(opts.reader !== undefined ? { answerer: "reader" as const, readerDir: opts.reader } : opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
+  const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>
+    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, modelWrites, ...(opts.reader !== undefined ? { answerer: "reader" as const, readerDir: opts.reader } : opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
   assistantOf("probe")?.close();
   const backend = await (opts.createBackend ?? createWorkerBackend)(opts.modelDir, backendOpts);
   try {
-    assistant = assistantOf(backend.card.id);
+    assistant = assistantOf(backend.card.id, backend.card.writesAnswers);
   } catch (e) {
     await backend.close(0);
     throw e;
@@ -122,7 +126,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address() as AddressInfo;
   const url = `http://${urlHost(host)}:${addr.port}`;
-  opts.onLog?.(`serving ${backend.card.id} at ${url}${assistant ? ` (and ${assistant.id}: ${assistant.index.size} sections, ${assistant.answerer} answers)` : ""}`);
+  opts.onLog?.(`serving ${backend.card.id} at ${url}${assistant ? ` (and ${assistant.id}: ${assistant.index.size} sections, ${assistant.answerer} answers: ${assistant.answererReason})` : ""}`);
   let closing: Promise<void> | undefined;
   return {
     url,

@@ -51,6 +51,9 @@ export class FakeBackend implements InferenceBackend {
       quantization: "F32",
       weightBytes: 4096,
       chatTemplate: false,
+      toolTemplate: false,
+      toolCallFormat: "hermes",
+      writesAnswers: { ok: false, reason: "a scripted test backend" },
       created: 1_700_000_000,
     };
     this.maxConcurrency = o.maxConcurrency ?? 2;
@@ -176,7 +179,11 @@ export function badRequests(model: string, contextLength: number): BadRequest[] 
     b("seed is a string", comp, { model, prompt: "x", seed: "abc" }),
     b("missing prompt", comp, { model }),
     b("token-id prompt", comp, { model, prompt: [1, 2, 3] }),
-    b("logprobs on completions", comp, { model, prompt: "x", logprobs: 5 }),
+    b("logprobs above 5 on completions", comp, { model, prompt: "x", logprobs: 6 }),
+    b("top_logprobs without logprobs", chat, { model, messages: msgs, top_logprobs: 2 }),
+    b("top_logprobs above 20", chat, { model, messages: msgs, logprobs: true, top_logprobs: 21 }),
+    b("an unknown response_format type", chat, { model, messages: msgs, response_format: { type: "xml" } }),
+    b("a json_schema response_format without json_schema", chat, { model, messages: msgs, response_format: { type: "json_schema" } }),
     b("embeddings without input", emb, { model }),
     b("embeddings with an empty array", emb, { model, input: [] }),
     b("embeddings with an empty string", emb, { model, input: "" }),

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 
 import type { Browser, Page } from "playwright-core";
@@ -18,6 +19,8 @@ import { buildIndex } from "../assistant/index-db.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { countParameters, createModel, presetConfig } from "../models/index.ts";
+import { ingest } from "../data/ingest.ts";
+import { trainTextTokenizer } from "../data/tokenizer.ts";
 import { trainBpe } from "../tokenizer/index.ts";
 import { startServer } from "./server.ts";
 
@@ -225,6 +228,37 @@ test("web UI: the assistant is picked first, its answer cites a section, and the
     await page.waitForSelector("#transcript .msg.assistant:nth-child(4)[data-state=done]");
     assert.equal(await page.locator("#transcript .msg.assistant:nth-child(4) .citations").count(), 0);
     assert.equal(await page.evaluate(`localStorage.getItem("slm.model")`), "tiny");
+  } finally {
+    await close();
+  }
+});
+
+test("web UI, the README tour's `slm serve --model M --index I` with a from-scratch model: a handbook question gets a cited extract, not generated text", { skip }, async () => {
+  // Step 1 and 4 of the tour on the bundled handbook: ingest, then index (hashed vectors).
+  const handbook = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples", "handbook");
+  const data = join(dir, "tour-data");
+  await ingest({ inputs: [handbook], out: data, trainTokenizer: trainTextTokenizer, vocabSize: 512 });
+  const index = join(dir, "tour.index");
+  buildIndex({ dataset: data, out: index, embedder: new HashEmbedder(512) });
+  // Step 6 with no --answerer: the tiny model was pretrained (no fine-tune record, the default template).
+  const s = await startServer({ modelDir, host: "127.0.0.1", port: 0, maxConcurrency: 2, index });
+  servers.push(s);
+  const url = s.url.replace(/\/$/, "");
+  const { page, close } = await openPage(url);
+  try {
+    await page.waitForSelector("#card[data-loaded=true]");
+    assert.equal(await page.inputValue("#model"), "tiny-assistant");
+    assert.match((await page.textContent("#card"))!, /extracts \(best sentence, no model\) — extracts, not generated text: the model is a pretrained model/);
+    await page.fill("#prompt", "How do I apply for leave?");
+    await page.click("#send");
+    const last = "#transcript .msg.assistant:last-child";
+    await page.waitForSelector(`${last}[data-state=done] .citations a`);
+    const text = (await page.textContent(`${last} .text`))!;
+    assert.match(text, /^To apply for leave, submit a leave request in Loomdesk at least 10 working days before/, "the handbook's own sentence");
+    assert.match(text, /\[1\]$/);
+    assert.equal(await page.getAttribute(`${last} .method`, "data-method"), "extractive");
+    assert.match((await page.textContent(`${last} .method`))!, /Answered by an extract from the documents \(no model wrote this\)/);
+    assert.match((await page.locator(`${last} .citations a`).first().textContent())!, /how-to-request-leave\.md — How to Request Leave › How do I apply for leave\?/);
   } finally {
     await close();
   }

@@ -10,7 +10,7 @@ import { Worker } from "node:worker_threads";
 
 import { OverloadedError, UsageError } from "../errors.ts";
 import type {
-  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard,
+  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
 } from "./backend.ts";
 import { DEFAULT_CLOSE_GRACE_MS } from "./local-backend.ts";
 import { fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./worker-protocol.ts";
@@ -23,7 +23,7 @@ const CLOSE_MARGIN_MS = 5_000;
 interface Pending {
   resolve: (v: never) => void;
   reject: (e: unknown) => void;
-  onText?: (delta: string) => void;
+  onText?: (delta: string, logprobs?: TextLogprob[]) => void;
   /** An error thrown by onText: the request is aborted and rejects with it. */
   error?: unknown;
   cleanup: () => void;
@@ -53,9 +53,9 @@ export class WorkerBackend implements InferenceBackend {
   }
 
   generate(req: GenerationRequest): Promise<GenerationResult> {
-    const { input, maxTokens, stop, sampling } = req;
+    const { input, maxTokens, stop, sampling, responseFormat, logprobs, promptLogprobs } = req;
     return this.call<GenerationResult>(
-      (id) => ({ type: "generate", id, req: { input, maxTokens, stop, sampling: sampling ?? {} }, stream: req.onText !== undefined }),
+      (id) => ({ type: "generate", id, req: { input, maxTokens, stop, sampling: sampling ?? {}, responseFormat, logprobs, promptLogprobs }, stream: req.onText !== undefined }),
       req.signal, req.onText);
   }
 
@@ -84,7 +84,7 @@ export class WorkerBackend implements InferenceBackend {
     return this.closing;
   }
 
-  private call<T>(make: (id: number) => ToWorker, signal?: AbortSignal, onText?: (delta: string) => void): Promise<T> {
+  private call<T>(make: (id: number) => ToWorker, signal?: AbortSignal, onText?: (delta: string, logprobs?: TextLogprob[]) => void): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.closing) return Promise.reject(new OverloadedError("the inference backend is shutting down", 1));
     const id = this.nextId++;
@@ -120,7 +120,7 @@ export class WorkerBackend implements InferenceBackend {
         const p = this.pending.get(m.id);
         if (!p?.onText || p.error !== undefined) return;
         try {
-          p.onText(m.delta);
+          p.onText(m.delta, m.logprobs);
         } catch (e) {
           p.error = e;
           this.post({ type: "abort", id: m.id });

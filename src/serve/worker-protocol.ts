@@ -4,7 +4,7 @@
 // retryAfterSeconds, so the HTTP app maps them to statuses as if thrown
 // locally. Types and two pure functions; knows nothing about models or HTTP.
 import { CancelledError, ConfigError, FormatError, NativeError, NotFoundError, OverloadedError, ShapeError, UsageError, isSlmError } from "../errors.ts";
-import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationResult, ModelCard, SamplingParams } from "./backend.ts";
+import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationResult, ModelCard, ResponseFormat, SamplingParams, TextLogprob } from "./backend.ts";
 
 export interface WorkerInit {
   modelDir: string;
@@ -17,6 +17,9 @@ export interface WireGeneration {
   maxTokens?: number;
   stop?: string[];
   sampling: SamplingParams;
+  responseFormat?: ResponseFormat;
+  logprobs?: number;
+  promptLogprobs?: boolean;
 }
 
 export type ToWorker =
@@ -29,7 +32,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready"; card: ModelCard; stats: BackendStats }
   | { type: "init-error"; error: WireError }
-  | { type: "text"; id: number; delta: string }
+  | { type: "text"; id: number; delta: string; logprobs?: TextLogprob[] }
   | { type: "stats"; stats: BackendStats }
   | { type: "result"; id: number; value: GenerationResult | EmbeddingResult | number }
   | { type: "error"; id: number; error: WireError }

@@ -309,8 +309,12 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const window = opts.window;
   if (window !== undefined && (!Number.isInteger(window) || window < 1)) fail("attention", `window must be a positive integer, got ${window}`);
   const windowed = window !== undefined && window < t; // a window >= T cuts nothing: the causal kernels
-  if (windowed) windowAttentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale, window);
-  else attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
+  if (windowed && g.needsGrad(q, k, v)) windowAttentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale, window);
+  else {
+    attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
+    // Inference: the causal kernel already gave the rows the window does not cut (i < window).
+    if (windowed) windowAttentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale, window, true);
+  }
   if (g.needsGrad(q, k, v)) {
     g.record("attention", out, (dout) => {
       const dq = operandGrad(g, q, rows, h * d);

@@ -57,7 +57,7 @@ test("window kernels: a window >= T is causal attention; a cutting window is the
   windowAttentionBackward(g2[0], g2[1], g2[2], dout, q, H * D, k, KVH * D, v, KVH * D, win.out, win.lse, B, T, H, KVH, D, scale, T + 3);
   for (let i = 0; i < 3; i++) assertClose(g2[i]!, g1[i]!, TOL.f32, `window > T backward ${"qkv"[i]}`);
 
-  for (const W of [1, 2, 3]) {
+  for (const W of [1, 2, 3, 5]) {
     const out = new Float32Array(B * T * H * D), lse = new Float32Array(B * H * T);
     windowAttentionForward(out, lse, q, H * D, k, KVH * D, v, KVH * D, B, T, H, KVH, D, scale, W);
     assertClose(out, bruteForce(q, k, v, B, T, H, KVH, D, scale, W), TOL.f32, `window ${W} forward`);
@@ -77,6 +77,14 @@ test("window kernels: a window >= T is causal attention; a cutting window is the
     const got = new Float32Array(B * tq * H * D);
     windowAttentionDecode(got, qd, kc, vc, Int32Array.from([T - tq, T - tq]), B, tq, H, KVH, D, maxT, scale, W);
     assertClose(got, want, TOL.f32, `window ${W} decode`);
+    // onlyCut: queries before the window cuts are left alone, the rest computed.
+    const part = new Float32Array(B * tq * H * D).fill(NaN);
+    windowAttentionDecode(part, qd, kc, vc, Int32Array.from([T - tq, T - tq]), B, tq, H, KVH, D, maxT, scale, W, true);
+    for (let bi = 0; bi < B; bi++) for (let i = 0; i < tq; i++) {
+      const row = part.subarray((bi * tq + i) * H * D, (bi * tq + i + 1) * H * D);
+      if (T - tq + i < W) assert.ok(row.every(Number.isNaN), `window ${W}: row ${i} untouched`);
+      else assertClose(row, want.subarray((bi * tq + i) * H * D, (bi * tq + i + 1) * H * D), TOL.f32, `window ${W} onlyCut row ${i}`);
+    }
   }
 });
 
@@ -92,6 +100,9 @@ forEachBackend("windowed attention and Gemma ops on the tape", (c) => {
       const plain = attention(new Tape({ grad: false }), q, k, v, opts).data;
       assertClose(attention(new Tape({ grad: false }), q, k, v, { ...opts, window: T }).data, plain, TOL.f32, "window T");
       checkTapeGradients("attention window 3", r, { q, k, v }, (t) => attention(t, q, k, v, { ...opts, window: 3 }), { samples: 24 });
+      // Inference (causal kernel, then the TypeScript kernel on the cut rows only) = the training path.
+      const train = attention(new Tape(), q, k, v, { ...opts, window: 3 }).data.slice();
+      assertClose(attention(new Tape({ grad: false }), q, k, v, { ...opts, window: 3 }).data, train, TOL.f32, "inference window 3");
       assert.throws(() => attention(new Tape(), q, k, v, { ...opts, window: 0 }), /window must be a positive integer/);
     }));
 

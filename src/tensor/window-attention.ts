@@ -12,12 +12,13 @@
 
 /**
  * out (B,T,H,D) contiguous, lse (B,H,T) = windowed causal attention of q (B,T,H,D) and
- * k, v (B,T,KVH,D), rows qs / ks / vs elements apart.
+ * k, v (B,T,KVH,D), rows qs / ks / vs elements apart. `onlyCut`: compute only the rows the
+ * window cuts (i >= window) and leave the others as they are (filled by the causal kernel).
  */
 export function windowAttentionForward(
   out: Float32Array, lse: Float32Array,
   q: Float32Array, qs: number, k: Float32Array, ks: number, v: Float32Array, vs: number,
-  b: number, t: number, h: number, kvh: number, d: number, scale: number, window: number,
+  b: number, t: number, h: number, kvh: number, d: number, scale: number, window: number, onlyCut = false,
 ): void {
   const group = h / kvh;
   const p = new Float64Array(t);
@@ -25,7 +26,7 @@ export function windowAttentionForward(
   for (let bi = 0; bi < b; bi++) {
     for (let hh = 0; hh < h; hh++) {
       const g = Math.floor(hh / group);
-      for (let i = 0; i < t; i++) {
+      for (let i = onlyCut ? Math.min(window, t) : 0; i < t; i++) {
         const lo = Math.max(0, i - window + 1);
         const qo = (bi * t + i) * qs + hh * d;
         let m = -Infinity;
@@ -94,11 +95,11 @@ export function windowAttentionBackward(
 /**
  * Windowed attention over a KV cache: q, out (B,Tq,H,D); kCache, vCache (B,KVH,maxT,D).
  * Query i of sequence b sits at position starts[b] + i and sees cache positions
- * max(0, pos - window + 1) ..= pos.
+ * max(0, pos - window + 1) ..= pos. `onlyCut`: compute only the queries at positions >= window.
  */
 export function windowAttentionDecode(
   out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, starts: Int32Array,
-  b: number, tq: number, h: number, kvh: number, d: number, maxT: number, scale: number, window: number,
+  b: number, tq: number, h: number, kvh: number, d: number, maxT: number, scale: number, window: number, onlyCut = false,
 ): void {
   const group = h / kvh;
   const p = new Float64Array(Math.min(window, maxT));
@@ -106,6 +107,7 @@ export function windowAttentionDecode(
   for (let bi = 0; bi < b; bi++) {
     for (let i = 0; i < tq; i++) {
       const pos = starts[bi]! + i;
+      if (onlyCut && pos < window) continue;
       const lo = Math.max(0, pos - window + 1);
       for (let hh = 0; hh < h; hh++) {
         const cache = (bi * kvh + Math.floor(hh / group)) * maxT * d;

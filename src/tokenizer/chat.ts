@@ -20,6 +20,12 @@ export const CHATML_TEMPLATE =
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool" | string;
   content: string;
+  /** An assistant turn's function calls (OpenAI's shape; `arguments` an object or JSON text), for templates that render them. */
+  tool_calls?: { id?: string; type: "function"; function: { name: string; arguments: unknown } }[];
+  /** A tool turn: the id of the call it answers. */
+  tool_call_id?: string;
+  /** A tool turn: the function's name. */
+  name?: string;
 }
 
 export interface ChatTemplateOptions {
@@ -124,6 +130,23 @@ export function hasChatTemplate(tok: Tokenizer): boolean {
   return typeof t === "string" && t.length > 0;
 }
 
+/** Whether the chat template renders a `tools` variable (Qwen, Llama 3.1, Hermes templates do); else tools need a default rendering. */
+export function templateRendersTools(tok: Tokenizer): boolean {
+  const t = tok.spec.config.chat_template;
+  return typeof t === "string" && /\btools\b/.test(t);
+}
+
+/**
+ * How the model writes a function call: "llama3" (a bare JSON object {"name", "parameters"}, as
+ * Llama 3.1's template asks) when the template speaks Llama 3's header tokens and "parameters",
+ * else "hermes" (<tool_call>{"name", "arguments"}</tool_call>, as Qwen and Hermes templates do;
+ * also the default for models without tool support in their template).
+ */
+export function toolCallFormat(tok: Tokenizer): "hermes" | "llama3" {
+  const t = tok.spec.config.chat_template;
+  return typeof t === "string" && t.includes("<|start_header_id|>") && t.includes('"parameters"') && !t.includes("<tool_call>") ? "llama3" : "hermes";
+}
+
 /** Text stops for plain turns: the model starting the next user turn ends its reply. */
 export const PLAIN_CHAT_STOPS: readonly string[] = ["\nUser:"];
 
@@ -133,14 +156,14 @@ export const PLAIN_CHAT_STOPS: readonly string[] = ["\nUser:"];
  * ("System text\n\nUser: …\nAssistant: …\n" ending in "Assistant:"), encoded with special tokens.
  * Used by `slm chat` and the server, so both prompt a model the same way.
  */
-export function chatPromptIds(tok: Tokenizer, messages: readonly ChatMessage[], useTemplate = hasChatTemplate(tok)): number[] {
-  if (useTemplate) return applyChatTemplate(tok, messages, { addGenerationPrompt: true }).ids;
+export function chatPromptIds(tok: Tokenizer, messages: readonly ChatMessage[], useTemplate = hasChatTemplate(tok), extra?: Record<string, unknown>): number[] {
+  if (useTemplate) return applyChatTemplate(tok, messages, { addGenerationPrompt: true, extra }).ids;
   if (!Array.isArray(messages)) throw new UsageError("chat: messages must be an array of {role, content}");
   let text = "";
   messages.forEach((msg, i) => {
     if (typeof msg?.role !== "string" || typeof msg?.content !== "string") throw new UsageError(`chat: messages[${i}] must be {role: string, content: string}`);
     if (msg.role === "system") text += `${msg.content}\n\n`;
-    else text += `${msg.role === "user" ? "User" : "Assistant"}: ${msg.content}\n`;
+    else text += `${msg.role === "user" ? "User" : msg.role === "tool" ? "Tool" : "Assistant"}: ${msg.content}\n`;
   });
   return tok.encode(text + "Assistant:", { addSpecialTokens: true });
 }

@@ -297,6 +297,11 @@ export class Tokenizer {
     return this.idToTok[id];
   }
 
+  /** The exact bytes an id decodes to (undefined outside the vocabulary); what constrained decoding walks. */
+  idToBytes(id: number): Uint8Array | undefined {
+    return this.idBytes[id];
+  }
+
   /** Special tokens: content -> id. */
   get specialTokens(): Record<string, number> {
     const out: Record<string, number> = {};

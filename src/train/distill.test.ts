@@ -173,3 +173,12 @@ test("distill trains the student from the cache and writes metrics and a summary
   const other = createModel(presetConfig("nano", V * 2, { nLayers: 1, maxSeqLen: 32 }), 1);
   await assert.rejects(distill({ teacher, teacherName: "teacher", student: other, train: trainSet, datasetFingerprint: "fp", runDir: join(root, "run2"), config: { maxSteps: 1 }, distill: {} }), /tokenizers differ/);
 });
+
+test("a Gemma 3 student keeps each kept layer's attention kind (layer_types)", () => {
+  const teacher = createModel({
+    modelType: "gemma3_text", vocabSize: 40, dModel: 16, nLayers: 3, nHeads: 2, nKvHeads: 1, headDim: 8, ffnDim: 24, maxSeqLen: 16, normEps: 1e-6,
+    ropeTheta: 1e6, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, slidingWindow: 4, ropeLocalTheta: 1e4, queryPreAttnScalar: 8,
+    layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
+  }, 1);
+  assert.deepEqual(studentFromTeacher(teacher, 2).config.layerTypes, ["sliding_attention", "full_attention"]);
+});

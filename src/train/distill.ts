@@ -84,7 +84,8 @@ export function studentFromTeacher(teacher: CausalLM, every: number): CausalLM {
   if (!Number.isInteger(every) || every < 1) throw new ConfigError(`layer stride must be a positive integer, got ${every}`);
   const L = teacher.config.nLayers;
   const n = Math.ceil(L / every);
-  const student = createModel({ ...teacher.config, nLayers: n });
+  const lt = teacher.config.layerTypes; // Gemma 3: each kept layer keeps its attention kind
+  const student = createModel({ ...teacher.config, nLayers: n, ...(lt ? { layerTypes: Array.from({ length: n }, (_, i) => lt[i * every]!) } : {}) });
   const src = new Map(teacher.namedParameters());
   for (const [name, p] of student.namedParameters()) {
     const from = name.replace(/(^|\.)(layers|h)\.(\d+)\./, (_m, pre: string, kind: string, i: string) => `${pre}${kind}.${Number(i) * every}.`);

@@ -130,7 +130,8 @@
     const a = c.assistant;
     if (a) {
       rows.unshift(["Answers from", `${a.sections ?? "?"} sections of ${a.documents ?? "?"} documents`]);
-      rows.splice(1, 0, ["Answer writer", a.answerer === "extractive" ? "extractive (best sentence, no model)" : "the model, from the retrieved sections"]);
+      const writer = a.answerer === "extractive" ? "extracts (best sentence, no model)" : a.answerer === "reader" ? "a trained reader picks a sentence" : "the model, from the retrieved sections";
+      rows.splice(1, 0, ["Answer writer", a.answerer_reason ? `${writer} — ${a.answerer_reason}` : writer]);
     }
     els.card.replaceChildren();
     for (const [k, v] of rows) {
@@ -221,6 +222,26 @@
     } catch {
       return null;
     }
+  }
+
+  /** What each answer method is called in the UI. */
+  const METHOD_LABELS = {
+    extractive: "an extract from the documents (no model wrote this)",
+    reader: "a sentence from the documents, picked by the trained reader",
+    model: "the model, writing from the retrieved sections",
+    not_found: "nobody: no section matched the question",
+  };
+
+  /** Which method answered an assistant question ({method, reason}), shown under the answer. */
+  function renderMethod(container, by) {
+    if (!by || typeof by.method !== "string") return;
+    container.querySelector(".method")?.remove();
+    const p = document.createElement("p");
+    p.className = "method muted";
+    p.dataset.method = by.method;
+    p.textContent = `Answered by ${METHOD_LABELS[by.method] ?? by.method}`;
+    if (typeof by.reason === "string" && by.reason) p.title = by.reason;
+    container.append(p);
   }
 
   /**
@@ -356,6 +377,7 @@
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = chunk.usage;
         if (chunk.citations) renderCitations(reply.li, chunk.citations);
+        if (chunk.answered_by) renderMethod(reply.li, chunk.answered_by);
       }
     } catch (e) {
       if (ac.signal.aborted) outcome = "stopped";

@@ -3,17 +3,18 @@
 // rope_scaling type. A KV-cache decode gives the full forward's logits token
 // by token; an HF directory round trip gives identical logits; full
 // fine-tuning and LoRA (on every projection, q_norm / k_norm frozen) lower the
-// loss; a merged adapter equals the attached one.
+// loss; a merged adapter equals the attached one; sharded BF16 directories load.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
+import { loadModel, saveModelDir } from "./hf-dir.ts";
+import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 import { AdamW, Tape, crossEntropy } from "../tensor/index.ts";
-import { validateConfig, type ModelConfig } from "./config.ts";
-import { GemmaModel, KvCache, attachLora, createModel, type CausalLM } from "./index.ts";
+import { validateConfig, type ModelConfig } from "../models/config.ts";
+import { GemmaModel, KvCache, attachLora, createModel, type CausalLM } from "../models/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-arch-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,17 +51,18 @@ function lossStep(m: CausalLM, opt: AdamW): number {
 }
 
 for (const [name, config] of Object.entries(CONFIGS)) {
-  test(`${name}: KV-cache decode (prefill 3, then one token at a time) equals the full forward`, () => {
+  test(`${name}: KV-cache decode (prefill 6, past Gemma's window of 4, then one token at a time) equals the full forward`, () => {
     const m = createModel(config, 3);
     if (config.modelType === "gemma3_text") assert.ok(m instanceof GemmaModel);
     const full = logits(m);
     const cache = new KvCache(config, 2, T);
     const g = new Tape({ grad: false });
     const got = new Float32Array(2 * T * V);
-    const prefill = Int32Array.from([...ids.subarray(0, 3), ...ids.subarray(T, T + 3)]);
-    const out = m.forwardCached(g, prefill, 2, 3, cache, Int32Array.from([0, 0])).data;
-    for (let b = 0; b < 2; b++) got.set(out.subarray(b * 3 * V, (b + 1) * 3 * V), b * T * V);
-    for (let t = 3; t < T; t++) {
+    const P = 6;
+    const prefill = Int32Array.from([...ids.subarray(0, P), ...ids.subarray(T, T + P)]);
+    const out = m.forwardCached(g, prefill, 2, P, cache, Int32Array.from([0, 0])).data;
+    for (let b = 0; b < 2; b++) got.set(out.subarray(b * P * V, (b + 1) * P * V), b * T * V);
+    for (let t = P; t < T; t++) {
       g.reset();
       const step = m.forwardCached(g, Int32Array.from([ids[t]!, ids[T + t]!]), 2, 1, cache, Int32Array.from([t, t])).data;
       for (let b = 0; b < 2; b++) got.set(step.subarray(b * V, (b + 1) * V), (b * T + t) * V);
@@ -97,3 +99,43 @@ for (const [name, config] of Object.entries(CONFIGS)) {
     assert.ok(maxDiff(logits(lm), attached) < 1e-5);
   });
 }
+
+test("gemma3: a decode batch with one sequence inside the window and one past it matches each alone", () => {
+  const m = createModel(CONFIGS.gemma3!, 5);
+  const cache = new KvCache(CONFIGS.gemma3!, 2, T);
+  const g = new Tape({ grad: false });
+  const lens = [2, 9]; // window 4: sequence 0 still inside it, sequence 1 past it
+  lens.forEach((n, b) => m.forwardCached(g, ids.subarray(b * T, b * T + n), 1, n, cache.view(b), Int32Array.of(0)));
+  g.reset();
+  const step = m.forwardCached(g, Int32Array.from([ids[lens[0]!]!, ids[T + lens[1]!]!]), 2, 1, cache, Int32Array.from(lens)).data;
+  for (let b = 0; b < 2; b++) {
+    const n = lens[b]! + 1;
+    const alone = m.forward(new Tape({ grad: false }), ids.subarray(b * T, b * T + n), 1, n).data.subarray((n - 1) * V, n * V);
+    assert.ok(maxDiff(step.subarray(b * V, (b + 1) * V), alone) < 2e-5, `sequence ${b}`);
+  }
+});
+
+test("gemma3 and qwen3: a sharded HF directory (model.safetensors.index.json, BF16 shards) loads", () => {
+  for (const name of ["gemma3", "qwen3"]) {
+    const m = createModel(CONFIGS[name]!, 6);
+    const ref = join(dir, `unsharded-${name}`), d = join(dir, `sharded-${name}`);
+    saveModelDir(ref, m, { dtype: "BF16" });
+    saveModelDir(d, m, { dtype: "BF16" });
+    // Split model.safetensors into two shards with an index, as transformers saves large models.
+    const f = SafetensorsFile.open(join(d, "model.safetensors"));
+    const tensors = [...f.names].map((n) => ({ name: n, ...f.readFloat32(n), dtype: "BF16" as const }));
+    f.close();
+    rmSync(join(d, "model.safetensors"));
+    const weightMap: Record<string, string> = {};
+    const half = Math.ceil(tensors.length / 2);
+    [tensors.slice(0, half), tensors.slice(half)].forEach((ts, i) => {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      writeSafetensors(join(d, file), ts, { format: "pt" });
+      for (const t of ts) weightMap[t.name] = file;
+    });
+    writeFileSync(join(d, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const back = loadModel(d);
+    assert.equal(back.config.modelType, name === "gemma3" ? "gemma3_text" : "qwen3");
+    assert.deepEqual(logits(back.model), logits(loadModel(ref).model));
+  }
+});
