@@ -1,6 +1,7 @@
 // Interop check: GGUF files written by slmkit, loaded by real llama.cpp.
 // Writes a tiny random Llama model with (a) a trained byte-level BPE tokenizer
-// and (b) a SentencePiece-style one, each as f32, f16, q8_0 and q4_0; loads
+// and (b) a SentencePiece-style one, and (c) a Qwen2-style model (q/k/v biases)
+// with the byte-level tokenizer, each as f32, f16, q8_0 and q4_0; loads
 // every file with node-llama-cpp's prebuilt llama.cpp (CPU only); reports
 // whether it loaded, the vocabulary size llama.cpp sees, whether llama.cpp's
 // tokenization of a sample equals ours, and greedy next tokens; and saves
@@ -30,9 +31,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
-import { randomModel, SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
+import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { compareLogprobs, interopConfig, ourLastLogprobs } from "./models.ts";
+import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "./models.ts";
 
 async function loadNodeLlamaCpp(): Promise<any | null> {
   const root = process.env.SLM_NODE_LLAMA_CPP;
@@ -55,12 +56,13 @@ if (!nlc) {
   const runs = JSON.parse(readFileSync(saved, "utf8")) as any[];
   const tmp = mkdtempSync(join(tmpdir(), "slm-interop-"));
   try {
-    const toks: Record<string, Tokenizer> = { bytelevel: await tinyByteLevel(400), sentencepiece: tinySentencePiece() };
+    const bytelevel = await tinyByteLevel(400);
+    const toks: Record<string, Tokenizer> = { bytelevel, sentencepiece: tinySentencePiece(), qwen2: bytelevel };
     for (const r of runs) {
       if (!r.logprobs) continue;
       const tok = toks[r.kind]!;
       const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
-      writeLlamaGguf(path, randomModel(interopConfig(r.kind, tok), 42), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
+      writeLlamaGguf(path, interopModel(r.kind, tok), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
       const c = compareLogprobs(ourLastLogprobs(path, r.logprobs.inputIds), r.logprobs.lastPosition);
       console.log(JSON.stringify({ kind: r.kind, dtype: r.dtype, against: saved, oursVsLlamaCpp: c.maxAbsDiff, sameArgmax: c.sameArgmax, llamaCppGreedyNext: r.greedyNext, oursArgmax: c.oursArgmax }));
     }
@@ -77,8 +79,7 @@ const sample = SAMPLE_TEXT.join(" ");
 const results: any[] = [];
 
 async function check(kind: string, tok: Tokenizer): Promise<void> {
-  const config = interopConfig(kind, tok);
-  const model = randomModel(config, 42);
+  const model = interopModel(kind, tok);
   // A fixed token sequence: our encoding of the first sample sentence.
   const seq = tok.encode(SAMPLE_TEXT[0]!).slice(0, 16);
   for (const dtype of ["f32", "f16", "q8_0", "q4_0"] as GgufExportDtype[]) {
@@ -142,12 +143,13 @@ async function check(kind: string, tok: Tokenizer): Promise<void> {
 try {
   await check("bytelevel", await tinyByteLevel(400));
   await check("sentencepiece", tinySentencePiece());
+  await check("qwen2", await tinyByteLevel(400));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 writeFileSync(outPath, JSON.stringify(results, null, 1) + "\n");
 // Cross-dtype agreement of llama.cpp's own next-token log-probabilities (f32 as the reference).
-for (const kind of ["bytelevel", "sentencepiece"]) {
+for (const kind of ["bytelevel", "sentencepiece", "qwen2"]) {
   const ref = results.find((r) => r.kind === kind && r.dtype === "f32")?.logprobs?.lastPosition as (number | null)[] | undefined;
   for (const r of results.filter((x) => x.kind === kind)) {
     if (!ref || !r.logprobs) continue;

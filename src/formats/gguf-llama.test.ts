@@ -130,6 +130,10 @@ test("unsupported models are ConfigErrors; inconsistent files FormatErrors", () 
   };
   variant((k) => k.set("llama.feed_forward_length", { type: "u32", value: 128 }), /blk\.0\.ffn_gate\.weight" has shape \[96,64\].*\[128,64\]/);
   variant((k) => k.delete("llama.block_count"), /llama\.block_count is missing/);
+  // A corrupted context_length (found by the fuzz test: the RoPE tables of 570M positions were a RangeError).
+  variant((k) => k.set("llama.context_length", { type: "u32", value: 570_425_344 }), /context_length 570425344 is beyond the 1048576 positions we load/);
+  // A corrupted block_count (found by the fuzz test: 2^24 layers ran expectedShapes out of Map entries after ~100 s).
+  variant((k) => k.set("llama.block_count", { type: "u32", value: 1 << 24 }), /block_count 16777216 needs at least 150994944 tensors, the file has \d+/);
   variant((k) => k.set("general.architecture", { type: "string", value: "falcon" }), /architecture "falcon"/);
   variant((_k, t) => t.splice(t.findIndex((x) => x.name === "blk.1.attn_v.weight"), 1), /"blk\.1\.attn_v\.weight" is missing/);
   variant((_k, t) => t.push({ name: "blk.0.ffn_gate_exps.weight", shape: [1], type: "F32", data: new Float32Array(1) }), /ffn_gate_exps.*not part/);

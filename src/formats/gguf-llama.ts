@@ -172,6 +172,9 @@ function archOf(c: ModelConfig): GgufArch {
   return arch;
 }
 
+/** The largest context_length a GGUF file may declare (2^20 positions: the RoPE tables are built for all of them). */
+export const MAX_CONTEXT_LENGTH = 1 << 20;
+
 /** Expected row-major shape of every tensor of a configuration, by HF name. */
 export function expectedShapes(c: ModelConfig): Map<string, number[]> {
   const d = c.dModel, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim, f = c.ffnDim;
@@ -388,6 +391,12 @@ export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufMod
     }
     if (arch === "qwen2" && (!config.qkvBias || config.oBias)) fail("a qwen2 file needs attn_q/k/v biases and no attn_output bias");
     if (tok && tok.vocabSize > vocabSize) fail(`the tokenizer has ${tok.vocabSize} tokens but token_embd has ${vocabSize} rows`);
+    // The model allocates RoPE tables for every position up front; a corrupted context_length of
+    // 10^9 made that a RangeError (or gigabytes). Real GGUF models stay far below this limit.
+    if (config.maxSeqLen > MAX_CONTEXT_LENGTH) fail(`context_length ${config.maxSeqLen} is beyond the ${MAX_CONTEXT_LENGTH} positions we load`, "the file is corrupt, or lower the context length");
+    // Every layer has at least 9 tensors: a block_count the file cannot hold is refused before
+    // expectedShapes lists ~10 names per layer (a corrupted count of 2^24 ran out of Map entries).
+    if (config.nLayers * 9 > f.tensorNames.length) fail(`block_count ${config.nLayers} needs at least ${config.nLayers * 9} tensors, the file has ${f.tensorNames.length}`);
     const shapes = expectedShapes(config);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     const stored: GgufModel["stored"] = new Map();

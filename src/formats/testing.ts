@@ -10,16 +10,18 @@ import { Rng } from "../util/rng.ts";
 import { expectedShapes, type ModelWeights } from "./gguf-llama.ts";
 
 /**
- * Random weights (normal, std 0.02; norm scales around 1: stored weights around 1, or around 0
- * for Gemma's (1 + w)) for every tensor the config needs.
+ * Random weights (normal, std `std`, default 0.02; biases std 0.1; norm scales around 1: stored
+ * weights around 1, or around 0 for Gemma's (1 + w)) for every tensor the config needs. At 0.02
+ * attention scores are near zero and attention is nearly uniform; a check that must see RoPE and
+ * the attention pattern needs a larger std (bench/interop/models.ts).
  */
-export function randomModel(config: ModelConfig, seed = 1): ModelWeights {
+export function randomModel(config: ModelConfig, seed = 1, std = 0.02): ModelWeights {
   const rng = new Rng(seed);
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   const normMean = config.modelType === "gemma3_text" ? 0 : 1;
   for (const [name, shape] of expectedShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = name.endsWith("norm.weight") ? rng.fillNormal(new Float32Array(n), normMean, 0.1) : rng.fillNormal(new Float32Array(n), 0, name.endsWith("bias") ? 0.1 : 0.02);
+    const data = name.endsWith("norm.weight") ? rng.fillNormal(new Float32Array(n), normMean, 0.1) : rng.fillNormal(new Float32Array(n), 0, name.endsWith("bias") ? 0.1 : std);
     tensors.set(name, { shape, data });
   }
   return { config, tensors };
