@@ -13,7 +13,9 @@
 // activation rows (decode, batched decode), quantize each activation row to
 // 8 bits per block as llama.cpp does (scale max|x|/127 per ACTIVATION_BLOCK
 // values, round to nearest) and use integer dot products; for more rows
-// (prefill) they dequantize panels of W to float32 and run the float GEMM.
+// (prefill) they run an int8 GEMM over rows repacked per call (AVX-512 VNNI;
+// activations 8-bit with 32 values per scale) or, elsewhere, dequantize panels
+// of W to float32 and run the float GEMM.
 // See docs/kernels.md "Quantized matrix products" for the tolerance.
 //
 // Layering note: this file and reference/qgemm.ts read the block traits from
@@ -45,8 +47,9 @@ export const LAYOUT_GGML = "ggml";
 
 /**
  * Up to this many activation rows the native kernels quantize activations to
- * 8 bits and stream W once per call (decode, batched decode); above it they
- * dequantize W panel by panel and use the float GEMM (prefill).
+ * 8 bits (ACTIVATION_BLOCK values per scale) and stream W once per call (decode,
+ * batched decode); above it they run the prefill paths (int8 GEMM with 32 values
+ * per activation scale on AVX-512 VNNI, else float GEMM on dequantized panels).
  */
 export const QGEMM_QUANT_ROWS = 8;
 
