@@ -16,10 +16,9 @@
 //   SLM_NODE_LLAMA_CPP=/work/interop node --import tsx bench/interop/llamacpp-arch.ts [--real] [--only name] [--decode N] [--threads N] [out.json]
 // (--threads sets llama.cpp's threads, default 2; SLM_THREADS sets ours.)
 // Without SLM_NODE_LLAMA_CPP (see llamacpp.ts) it prints a skip message and exits 0.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 
 import { loadModel } from "../../src/formats/hf-dir.ts";
 import { writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
@@ -28,15 +27,7 @@ import { generateWithStats } from "../../src/infer/generate.ts";
 import { validateConfig, type LayerType, type ModelConfig } from "../../src/models/config.ts";
 import { Tape } from "../../src/tensor/index.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-
-async function loadNodeLlamaCpp(): Promise<any | null> {
-  const root = process.env.SLM_NODE_LLAMA_CPP;
-  if (!root) return null;
-  const pkgDir = join(root, "node_modules", "node-llama-cpp");
-  if (!existsSync(join(pkgDir, "package.json"))) return null;
-  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-  return import(pathToFileURL(join(pkgDir, pkg.exports?.["."]?.import ?? pkg.main ?? "dist/index.js")).href);
-}
+import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 /** tok with filler tokens appended up to `v` entries (llama.cpp needs one token per embedding row). */
 function padTokenizer(tok: Tokenizer, v: number): Tokenizer {

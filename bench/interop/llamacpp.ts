@@ -28,22 +28,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
 import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "./models.ts";
-
-async function loadNodeLlamaCpp(): Promise<any | null> {
-  const root = process.env.SLM_NODE_LLAMA_CPP;
-  if (!root) return null;
-  const pkgDir = join(root, "node_modules", "node-llama-cpp");
-  if (!existsSync(join(pkgDir, "package.json"))) return null;
-  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-  const entry = pkg.exports?.["."]?.import ?? pkg.main ?? "dist/index.js";
-  return import(pathToFileURL(join(pkgDir, entry)).href);
-}
+import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 const nlc = process.argv.includes("--saved") ? null : await loadNodeLlamaCpp();
 if (!nlc) {

@@ -18,25 +18,16 @@
 // node-llama-cpp the script prints a skip message and exits 0.
 // From the package: cd bench/interop && npm run micro-greedy [-- MODEL_DIR].
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 
 import { exportModel } from "../../src/formats/convert.ts";
 import { loadModel } from "../../src/formats/hf-dir.ts";
 import { generate } from "../../src/infer/generate.ts";
+import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 const repoRoot = join(import.meta.dirname, "..", "..");
-
-async function loadNodeLlamaCpp(): Promise<any | null> {
-  const root = process.env.SLM_NODE_LLAMA_CPP ?? import.meta.dirname;
-  const pkgDir = join(root, "node_modules", "node-llama-cpp");
-  if (!existsSync(join(pkgDir, "package.json"))) return null;
-  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-  const entry = pkg.exports?.["."]?.import ?? pkg.main ?? "dist/index.js";
-  return import(pathToFileURL(join(pkgDir, entry)).href);
-}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -53,7 +44,7 @@ function agreement(ours: number[], theirs: number[]) {
   return { identical, matchingPrefix: prefix, matchingPositions: matching, of: ours.length, ...(identical ? {} : { firstDivergence: { index: prefix, ours: ours.slice(prefix, prefix + 4), llamaCpp: theirs.slice(prefix, prefix + 4) } }) };
 }
 
-const nlc = await loadNodeLlamaCpp();
+const nlc = await loadNodeLlamaCpp(import.meta.dirname);
 if (!nlc) {
   console.log(JSON.stringify({ skipped: "node-llama-cpp not found (set SLM_NODE_LLAMA_CPP to the directory whose node_modules holds it; see the top of this file)" }));
   process.exit(0);

@@ -28,7 +28,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { loadModel } from "../../src/formats/hf-dir.ts";
@@ -40,6 +40,7 @@ import { backend } from "../../src/native/load.ts";
 import { Tape } from "../../src/tensor/index.ts";
 import { Tokenizer } from "../../src/tokenizer/index.ts";
 import { Rng } from "../../src/util/rng.ts";
+import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 const self = fileURLToPath(import.meta.url);
 const { values: v } = parseArgs({
@@ -96,15 +97,6 @@ async function childOurs(file: string, vocab: number): Promise<RunResult> {
     weightBytes: s.bytes,
     weights: s.label,
   };
-}
-
-async function loadNodeLlamaCpp(): Promise<any | null> {
-  const root = process.env.SLM_NODE_LLAMA_CPP;
-  if (!root) return null;
-  const pkgDir = join(root, "node_modules", "node-llama-cpp");
-  if (!existsSync(join(pkgDir, "package.json"))) return null;
-  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-  return import(pathToFileURL(join(pkgDir, pkg.exports?.["."]?.import ?? pkg.main ?? "dist/index.js")).href);
 }
 
 async function childLlama(file: string, vocab: number): Promise<RunResult> {
