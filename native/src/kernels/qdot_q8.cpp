@@ -73,9 +73,6 @@ bool qgemm_set_vnni(int mode) {
 float dot_q8_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q8_0(w, a, nb) : plain::q8_0(w, a, nb); }
 float dot_q4_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q4_0(w, a, nb) : plain::q4_0(w, a, nb); }
 float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q5<false>(w, a, nb) : plain::q5<false>(w, a, nb); }
-void dot4_q8_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
-  use_vnni() ? vnni::rows4<0>(w, rb, a, nb, out) : plain::rows4<0>(w, rb, a, nb, out);
-}
 void dot4_q4_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
   use_vnni() ? vnni::rows4<1>(w, rb, a, nb, out) : plain::rows4<1>(w, rb, a, nb, out);
 }
@@ -140,9 +137,6 @@ float dot_q5_scalar(const uint8_t* w, const qt::ActRow& a, int64_t nb) {
 
 float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return dot_q5_scalar<false>(w, a, nb); }
 float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return dot_q5_scalar<true>(w, a, nb); }
-void dot4_q8_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
-  for (int r = 0; r < 4; ++r) out[r] = dot_q8_0(w + r * rb, a, nb);
-}
 void dot4_q4_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, float* out) {
   for (int r = 0; r < 4; ++r) out[r] = dot_q4_0(w + r * rb, a, nb);
 }

@@ -80,7 +80,7 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
   // line, so the out-of-order window alone keeps too few lines in flight to stream from DRAM.
   // Four rows per pass where it measured faster (CPU time, 1 thread, 4864x896: Q4_0 278 ->
   // 200-222 us, Q5_0 345 -> 300-315 us); Q8_0 got slower (248 -> 316-337 us), so it stays
-  // row by row (dot4_q8_0 is kept for the next attempt, and tested through the scalar build).
+  // row by row.
   Dot4Fn dot4 = type == qt::Q4_0 ? dot4_q4_0 : type == qt::Q5_0 ? dot4_q5_0 : nullptr;
   const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);
   parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {

@@ -1,4 +1,4 @@
-// Prefill (m > 8) for Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K as an int8 GEMM with AVX-512 VNNI,
+// Prefill (m > 8) for Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K as an int8 GEMM with AVX-512 VNNI,
 // compiled into every instruction set's library but active only in the
 // AVX-512 build on a CPU with AVX-512 VNNI (the others return false and the
 // caller uses the float panels). Weights are repacked per call, 16 rows at a
@@ -52,7 +52,7 @@ thread_local std::vector<uint8_t> t_pack;                    // per thread: repa
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
 
-// Repacks rows [r0, r0 + 16) (rows past `rows` are zero) of a Q8_0 / Q4_0 / Q5_0 matrix.
+// Repacks rows [r0, r0 + 16) (rows past `rows` are zero) of a Q8_0 / Q4_0 / Q5_0 / Q5_1 matrix.
 // dst: nb blocks of kBlockBytes.
 void repack16(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
   const int64_t bb = qt::block_bytes(type);
@@ -66,19 +66,23 @@ void repack16(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, 
     // the 16 f16 scales (low half of the dword at each block's start)
     __m512i dwords = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk, 1);
     _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dwords)));
+    if (type == qt::Q5_1) {  // value q·d + m: the "min" slot holds -m
+      const __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dwords, 16)));
+      _mm512_storeu_ps(dst + 640, _mm512_sub_ps(_mm512_setzero_ps(), m));
+    }
     __m512i sum = zero;
     __m512i g[8];
     if (type == qt::Q8_0) {
       for (int k = 0; k < 8; ++k) g[k] = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * k, 1);
     } else {
-      const int qs = type == qt::Q4_0 ? 2 : 6;
+      const int qs = type == qt::Q4_0 ? 2 : type == qt::Q5_0 ? 6 : 8, qho = type == qt::Q5_1 ? 4 : 2;
       for (int k = 0; k < 4; ++k) {
         __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qs + 4 * k, 1);
         g[k] = _mm512_and_si512(v, lo4);                          // values 4k .. 4k+3
         g[k + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4);  // values 16+4k ..
       }
-      if (type == qt::Q5_0) {
-        __m512i qh = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2, 1);
+      if (type == qt::Q5_0 || type == qt::Q5_1) {
+        __m512i qh = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qho, 1);
         for (int k = 0; k < 8; ++k) {
           // bits 4k..4k+3 of qh -> bit 4 of the 4 bytes of the lane
           __m512i nib = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * k), _mm512_set1_epi32(0xf));
@@ -86,7 +90,7 @@ void repack16(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, 
           g[k] = _mm512_or_si512(g[k], _mm512_slli_epi32(spread, 4));
         }
       }
-      const __m512i off = _mm512_set1_epi8(type == qt::Q4_0 ? 8 : 16);
+      const __m512i off = _mm512_set1_epi8(type == qt::Q4_0 ? 8 : type == qt::Q5_0 ? 16 : 0);
       // signed codes; padded rows (gathered as 0) must stay 0
       for (int k = 0; k < 8; ++k) g[k] = _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(g[k], off));
     }
@@ -287,7 +291,8 @@ void tile_n(int n, const uint8_t* pack, int64_t nb, const uint8_t* xq, int64_t c
 
 // y (m,rows), x (m,cols), w (rows · row_bytes). False when this build/CPU/type cannot.
 bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
-  const bool kq = type == qt::Q4_K || type == qt::Q5_K, q6 = type == qt::Q6_K;
+  // kq: blocks with a per-row min (Q4_K, Q5_K, and Q5_1's +m), which meets d_x·Σx
+  const bool kq = type == qt::Q4_K || type == qt::Q5_K || type == qt::Q5_1, q6 = type == qt::Q6_K;
   if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0 && !kq && !q6) return false;
   if (!int8_dot_uses_vnni()) return false;
   const int64_t nb = cols / 32, rb = qt::row_bytes(type, cols);
@@ -313,7 +318,7 @@ bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* 
     t_pack.resize(static_cast<size_t>(kPanels * nb * kBlockBytes));
     for (int64_t p = p0; p < p1; ++p) {
       uint8_t* dst = t_pack.data() + (p - p0) * nb * kBlockBytes;
-      if (kq) repack16_k(type, w, rb, p * kRows, rows, nb, dst);
+      if (kq && type != qt::Q5_1) repack16_k(type, w, rb, p * kRows, rows, nb, dst);
       else if (q6) repack16_q6k(w, rb, p * kRows, rows, nb, dst);
       else repack16(type, w, rb, p * kRows, rows, nb, dst);
     }

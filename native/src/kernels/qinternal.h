@@ -19,7 +19,6 @@ float dot_q4_0(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
 float dot_q5_0(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
 float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nblocks);
 // Four consecutive rows (row stride rb bytes) at once, out[4]: shares the activation loads.
-void dot4_q8_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nblocks, float* out);
 void dot4_q4_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nblocks, float* out);
 void dot4_q5_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nblocks, float* out);
 float dot_q4_k(const uint8_t* w, const qt::ActRow& a, int64_t nsuper);
