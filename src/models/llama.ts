@@ -121,7 +121,7 @@ export class LlamaModel extends Module {
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
     const layers = this.model.layers.items;
-    x = runLayers(g, x, layers.length, (l, x) => {
+    x = runLayers(g, x, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
@@ -156,7 +156,7 @@ export class LlamaModel extends Module {
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const layers = this.model.layers.items;
-    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x) => {
+    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });

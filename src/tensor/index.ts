@@ -9,6 +9,8 @@ export { Tape } from "./tape.ts";
 export type { TapeOptions } from "./tape.ts";
 export { matmul, linear, dropout, embedding, rmsnorm, layernorm, rope, sequencePositions, attention, swiglu, geglu, gelu, add, scale, reshape, poolRows, concatRows, gatherRows, crossEntropy } from "./ops.ts";
 export type { MatmulOpOptions, RmsnormOptions, RopeOptions, AttentionOptions, CrossEntropyOptions } from "./ops.ts";
+export { linearCrossEntropy, chunkRowsFor } from "./linear-cross-entropy.ts";
+export type { LinearCrossEntropyOptions } from "./linear-cross-entropy.ts";
 export { ropeTable, ropeTableFromFrequencies, ropeInverseFrequencies } from "./rope.ts";
 export type { RopeTable } from "./rope.ts";
 export { Module, ModuleList, Linear, Embedding, RMSNorm, LayerNorm, normalParameter } from "./module.ts";
