@@ -16,6 +16,7 @@ import { saveAdapter } from "../formats/peft.ts";
 import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { encodeExamples, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
+import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
 import { train, type TrainConfig, type TrainEvent, type TrainResult } from "./trainer.ts";
 
 export type FinetuneMethod = "full" | "lora";
@@ -35,6 +36,8 @@ export const FINETUNE_DEFAULTS = {
   batch: 8,
   /** Longest example in tokens (the model's context, at most 512). */
   maxLen: 512,
+  /** Activation checkpointing is on by default for models above this many parameters. */
+  checkpointAbove: 100e6,
 };
 
 export interface FinetuneOptions {
@@ -56,6 +59,14 @@ export interface FinetuneOptions {
   /** Recorded as base_model_name_or_path in the adapter. */
   baseModel?: string;
   generation?: GenerationConfig;
+  /**
+   * Recompute each block in backward instead of keeping its activations. Default: on above
+   * FINETUNE_DEFAULTS.checkpointAbove parameters, unless LoRA dropout is on (its masks would be
+   * drawn again in the recomputation; asking for both is an error).
+   */
+  checkpointing?: boolean;
+  /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
+  memoryBudgetBytes?: number;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
 }
@@ -64,6 +75,9 @@ export interface FinetuneResult extends TrainResult {
   /** RUN/adapter (LoRA) or RUN/model (full). */
   output: string;
   lora: LoraModel | null;
+  /** The peak-memory estimate made before training (src/train/memory.ts). */
+  memoryEstimate: MemoryEstimate;
+  checkpointing: boolean;
   train: EncodeStats;
   val: EncodeStats | null;
 }
@@ -98,7 +112,19 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     maxSteps,
   };
 
+  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
+  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
+  const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
+  config.checkpointing = checkpointing;
   const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
+  const trainableValues = lora ? lora.numParameters() : model.numParameters();
+  const memoryEstimate = estimateTrainingMemory(model, {
+    batch, seqLen: maxLen, trainableValues, checkpointing, chunkedLoss: config.chunkedLoss ?? true,
+    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
+  });
+  if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
+    o.onEvent?.({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
+  }
   mkdirSync(o.runDir, { recursive: true });
   try {
     const result = await train({
@@ -124,11 +150,20 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config,
       trainExamples: tr.stats, valExamples: va?.stats ?? null,
     }, null, 2) + "\n");
-    return { ...result, output, lora, train: tr.stats, val: va?.stats ?? null };
+    return { ...result, output, lora, memoryEstimate, checkpointing, train: tr.stats, val: va?.stats ?? null };
   } catch (e) {
     lora?.detach();
     throw e;
   }
+}
+
+const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);
+
+/** The warning for a run whose estimated peak exceeds the budget, with the estimate's parts and what would shrink it. */
+export function memoryWarning(e: MemoryEstimate, budget: number, checkpointing: boolean): string {
+  return `estimated peak memory ${mb(e.totalBytes)} exceeds the free memory (${mb(budget)}): weights ${mb(e.weightsBytes)}, ` +
+    `gradients + optimizer ${mb(e.trainingStateBytes)}, activations ${mb(e.activationBytes)}, logits ${mb(e.logitsBytes)}; ` +
+    `try ${checkpointing ? "" : "--checkpointing, "}a smaller --batch or --context, or a quantized base (--base-dtype q4_0)`;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
