@@ -53,6 +53,9 @@ Options:
   --base-dtype T        LoRA: hold the frozen base as q8_0, q4_0, q4_k_m (or another preset of slm export)
   --checkpointing       recompute each block in backward instead of keeping its activations
                         (default: on above 100M parameters); --no-checkpointing turns it off
+  --packing             pack several examples per row of --context tokens (attention and positions
+                        per example; --batch then counts rows); default on for Llama-family models,
+                        --no-packing turns it off
   --val FILE            validation examples (default: hold out --val-fraction)
   --val-fraction X      share held out for validation (default ${FINETUNE_DEFAULTS.valFraction})
   --epochs N            passes over the training examples (default ${FINETUNE_DEFAULTS.epochs})
@@ -92,6 +95,7 @@ const OPTIONS = {
   negatives: { type: "string" }, "answer-tokens": { type: "string" },
   rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
   "base-dtype": { type: "string" }, checkpointing: { type: "boolean" }, "no-checkpointing": { type: "boolean" },
+  packing: { type: "boolean" }, "no-packing": { type: "boolean" },
 } as const;
 
 function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
@@ -143,6 +147,8 @@ export const finetuneCommand: Command = {
 
     if (v.checkpointing && v["no-checkpointing"]) throw new UsageError("give --checkpointing or --no-checkpointing, not both");
     const checkpointing = v.checkpointing ? true : v["no-checkpointing"] ? false : undefined;
+    if (v.packing && v["no-packing"]) throw new UsageError("give --packing or --no-packing, not both");
+    const packing = v.packing ? true : v["no-packing"] ? false : undefined;
     const baseDtype = v["base-dtype"] === undefined ? undefined : parseStoragePreset(v["base-dtype"], "--base-dtype");
     if (baseDtype !== undefined && method === "full") throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
     // LoRA freezes the base: a .gguf keeps its stored (quantized) types unless asked otherwise.
@@ -179,7 +185,7 @@ export const finetuneCommand: Command = {
       r = await finetune({
         model: loaded.model, tokenizer: loaded.tokenizer, examples, valExamples, valFraction, method, lora, template, epochs,
         config, runDir, resume: Boolean(v.resume), baseModel: resolve(v.base), generation: loaded.generation, onEvent, signal: ac.signal,
-        checkpointing, memoryBudgetBytes: availableMemory(),
+        checkpointing, packing, memoryBudgetBytes: availableMemory(),
       });
     } finally {
       process.off("SIGINT", onSignal);
@@ -191,7 +197,7 @@ export const finetuneCommand: Command = {
       if (r.train.truncated > 0 || r.train.dropped > 0) ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
       ctx.err(`slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`);
       if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
-      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"})`);
+      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`);
       ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
     }
     return r.stopped === "requested" ? 130 : 0;

@@ -13,9 +13,9 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
 import { saveAdapter } from "../formats/peft.ts";
-import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
+import { LlamaModel, attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
-import { encodeExamples, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
+import { encodeExamples, packedRows, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
 import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
 import { train, type TrainConfig, type TrainEvent, type TrainResult } from "./trainer.ts";
 
@@ -65,6 +65,12 @@ export interface FinetuneOptions {
    * drawn again in the recomputation; asking for both is an error).
    */
   checkpointing?: boolean;
+  /**
+   * Pack several examples per row of `seqLen` tokens (block-diagonal causal attention, positions
+   * restarting per example, the loss mask kept); `batch` then counts rows. Default: on for
+   * Llama-family models (the ones whose attention takes segments), off otherwise.
+   */
+  packing?: boolean;
   /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
   memoryBudgetBytes?: number;
   onEvent?: (e: TrainEvent) => void;
@@ -78,6 +84,7 @@ export interface FinetuneResult extends TrainResult {
   /** The peak-memory estimate made before training (src/train/memory.ts). */
   memoryEstimate: MemoryEstimate;
   checkpointing: boolean;
+  packing: boolean;
   train: EncodeStats;
   val: EncodeStats | null;
 }
@@ -95,8 +102,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (tr.examples.length === 0) throw new ConfigError("no training example has an assistant token within the context", { hint: "use a longer --context" });
   const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
 
-  const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, tr.examples.length);
-  const perEpoch = Math.ceil(tr.examples.length / batch);
+  const packing = o.packing ?? model instanceof LlamaModel;
+  if (packing && !(model instanceof LlamaModel)) throw new ConfigError(`packing needs a Llama-family model; ${model.config.modelType} has no packed attention yet`, { hint: "pass --no-packing" });
+  const rowsPerEpoch = packing ? packedRows(tr.examples.map((e) => e.inputs.length), maxLen) : tr.examples.length;
+  const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, rowsPerEpoch);
+  const perEpoch = Math.ceil(rowsPerEpoch / batch);
   const maxSteps = o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? FINETUNE_DEFAULTS.epochs) * perEpoch)) : undefined);
   const steps = maxSteps ?? 100;
   const padId = tokenizer.specialTokens["<|pad|>"] ?? 0;
@@ -129,7 +139,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   try {
     const result = await train({
       model,
-      train: new SftSource(tr.examples, batch, seed, padId),
+      train: new SftSource(tr.examples, batch, seed, padId, { pack: packing, rowLen: maxLen }),
       val: va && va.examples.length > 0 ? sftValidation(va.examples, batch, config.evalBatches ?? 20, padId) : undefined,
       trainable: lora ? lora.namedParameters() : undefined,
       runDir: o.runDir,
@@ -147,10 +157,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       saveModelDir(output, model, { tokenizer, generation: o.generation });
     }
     writeFileSync(join(o.runDir, "finetune-config.json"), JSON.stringify({
-      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config,
+      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config,
       trainExamples: tr.stats, valExamples: va?.stats ?? null,
     }, null, 2) + "\n");
-    return { ...result, output, lora, memoryEstimate, checkpointing, train: tr.stats, val: va?.stats ?? null };
+    return { ...result, output, lora, memoryEstimate, checkpointing, packing, train: tr.stats, val: va?.stats ?? null };
   } catch (e) {
     lora?.detach();
     throw e;

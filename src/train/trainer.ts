@@ -11,8 +11,8 @@ import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
-import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, linearCrossEntropy, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
+import { LlamaModel, type CausalLM } from "../models/index.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, linear, linearCrossEntropy, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
 import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
@@ -228,6 +228,11 @@ export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape 
 
 /** Mean cross-entropy of a batch's targets: chunked over the head (no full logits), or through the logits. */
 export function batchLoss(model: CausalLM, tape: Tape, b: Batch, chunked: boolean): Tensor {
+  if (b.segments !== undefined) {
+    if (!(model instanceof LlamaModel)) throw new ConfigError(`packed batches need a Llama-family model (positions and attention per example); ${model.config.modelType} has no packing yet`, { hint: "turn packing off (--no-packing)" });
+    const h = model.hidden(tape, b.inputs, b.batch, b.seqLen, undefined, b.segments);
+    return chunked ? linearCrossEntropy(tape, h, model.headWeight, b.targets) : crossEntropy(tape, linear(tape, h, model.headWeight), b.targets, { inPlaceGrad: tape.gradEnabled });
+  }
   if (chunked) return linearCrossEntropy(tape, model.hidden(tape, b.inputs, b.batch, b.seqLen), model.headWeight, b.targets);
   return crossEntropy(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b.targets, { inPlaceGrad: tape.gradEnabled });
 }
@@ -330,7 +335,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     let stepTokens = 0;
     for (let micro = 0; micro < cfg.gradAccum; micro++) {
       const b = sampler.next();
-      stepTokens += b.batch * b.seqLen;
+      stepTokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
       tape.reset();
       const loss = run.loss ? run.loss.compute(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
       const l = loss.data[0]!;
