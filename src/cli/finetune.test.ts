@@ -74,3 +74,31 @@ test("slm finetune --method full writes a model; bad input gives clear errors", 
   assert.equal((await run(["finetune", "--base", base, "--data", data, "--out", join(dir, "x"), "--method", "qlora"])).code, 2);
   assert.equal((await run(["merge", "--base", base, "--adapter", join(dir, "nope"), "--out", join(dir, "y")])).code, 1);
 });
+
+test("slm finetune --base-dtype q4_0 trains adapters over a quantized base; slm merge folds them into f32 or a re-quantized GGUF", async () => {
+  const run3 = join(dir, "q4");
+  const r = await run(["finetune", "--base", base, "--data", data, "--out", run3, "--base-dtype", "q4_0", "--max-steps", "4", "--batch", "4", "--rank", "4", "--lr", "1e-2", "--checkpointing"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /Q4_0\+Q8_0|Q8_0\+Q4_0/, "the summary names the base's storage");
+  assert.match(r.err, /checkpointing on/);
+  assert.match(r.err, /peak RSS \d+(\.\d+)? [MG]B \(estimated \d+(\.\d+)? [MG]B/);
+  const cfg = JSON.parse(readFileSync(join(run3, "finetune-config.json"), "utf8"));
+  assert.equal(cfg.checkpointing, true);
+  const adapter = join(run3, "adapter");
+  const f32 = join(dir, "q4-merged"), gguf = join(dir, "q4-merged.q8_0.gguf");
+  assert.equal((await run(["merge", "--base", base, "--adapter", adapter, "--out", f32])).code, 0);
+  const m = await run(["merge", "--base", base, "--adapter", adapter, "--out", gguf, "--dtype", "q8_0"]);
+  assert.equal(m.code, 0, m.err);
+  assert.match(m.err, /GGUF q8_0/);
+  const float = await gen(["--model", f32]);
+  assert.deepEqual(await gen(["--model", base, "--adapter", adapter]), float, "merged = unmerged on the float base");
+  assert.equal((await gen(["--model", gguf])).length > 0, true);
+  // A quantized GGUF as the base keeps its types (LoRA), and the adapter still merges into the float expansion.
+  const run4 = join(dir, "q8gguf");
+  const g = await run(["finetune", "--base", gguf, "--data", data, "--out", run4, "--max-steps", "2", "--batch", "4", "--rank", "4"]);
+  assert.equal(g.code, 0, g.err);
+  assert.match(g.err, /\(Q8_0/);
+  assert.equal((await run(["finetune", "--base", base, "--data", data, "--out", join(dir, "x"), "--method", "full", "--base-dtype", "q4_0"])).code, 2);
+  assert.equal((await run(["finetune", "--base", base, "--data", data, "--out", join(dir, "x"), "--base-dtype", "q3"])).code, 1);
+  assert.equal((await run(["finetune", "--base", base, "--data", data, "--out", join(dir, "x"), "--checkpointing", "--dropout", "0.1"])).code, 1);
+});

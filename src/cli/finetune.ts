@@ -1,13 +1,15 @@
-// `slm finetune`: supervised fine-tuning of a model directory on chat JSONL,
+// `slm finetune`: supervised fine-tuning of a model (HF directory or GGUF) on chat JSONL,
 // fully or with LoRA adapters (saved as a PEFT adapter directory). Thin:
 // parses flags, loads the base and the data, runs src/train/finetune.ts and
 // prints progress and the run's summary.
 import { readFileSync } from "node:fs";
+import { freemem } from "node:os";
 import { resolve } from "node:path";
 
 import { ConfigError, UsageError } from "../errors.ts";
-import { loadModel } from "../formats/hf-dir.ts";
-import { LORA_TARGETS } from "../models/index.ts";
+import { loadModel, type LoadOptions } from "../formats/hf-dir.ts";
+import { parseStoragePreset } from "../formats/quant-preset.ts";
+import { LORA_TARGETS, weightStorage } from "../models/index.ts";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod } from "../train/finetune.ts";
 import { readChatJsonl } from "../train/sft.ts";
 import { groundedQaExamples } from "./grounded-qa.ts";
@@ -15,7 +17,7 @@ import type { TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
-const HELP = `Usage: slm finetune --base MODEL_DIR --data chat.jsonl --out RUN [--method full|lora] [options]
+const HELP = `Usage: slm finetune --base MODEL --data chat.jsonl --out RUN [--method full|lora] [options]
        slm finetune --task grounded-qa --base MODEL_DIR --index INDEX --out RUN [--qa pairs.jsonl]
                     [--synthetic N] [--teacher-url URL --teacher-model NAME] [options]
 
@@ -41,8 +43,19 @@ http://127.0.0.1:8080/v1 for llama.cpp, http://127.0.0.1:11434/v1 for Ollama).
   --negatives X         share of "not found" examples (default 0.1)
   --answer-tokens N     tokens kept for the answer, as slm ask --max-tokens (default 64)
 
+MODEL is an HF model directory or a .gguf file. With LoRA the base is frozen,
+so it may stay quantized: a quantized GGUF keeps its stored types, and
+--base-dtype quantizes a float base at load (forward and the input gradient
+run on the quantized weights; only the adapters are float32).
+
 Options:
   --method M            lora | full (default lora)
+  --base-dtype T        LoRA: hold the frozen base as q8_0, q4_0, q4_k_m (or another preset of slm export)
+  --checkpointing       recompute each block in backward instead of keeping its activations
+                        (default: on above 100M parameters); --no-checkpointing turns it off
+  --packing             pack several examples per row of --context tokens (attention and positions
+                        per example; --batch then counts rows); default on for Llama-family models,
+                        --no-packing turns it off
   --val FILE            validation examples (default: hold out --val-fraction)
   --val-fraction X      share held out for validation (default ${FINETUNE_DEFAULTS.valFraction})
   --epochs N            passes over the training examples (default ${FINETUNE_DEFAULTS.epochs})
@@ -81,6 +94,8 @@ const OPTIONS = {
   "teacher-url": { type: "string" }, "teacher-model": { type: "string" }, "teacher-sections": { type: "string" },
   negatives: { type: "string" }, "answer-tokens": { type: "string" },
   rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
+  "base-dtype": { type: "string" }, checkpointing: { type: "boolean" }, "no-checkpointing": { type: "boolean" },
+  packing: { type: "boolean" }, "no-packing": { type: "boolean" },
 } as const;
 
 function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
@@ -130,7 +145,16 @@ export const finetuneCommand: Command = {
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
 
-    const loaded = loadModel(v.base);
+    if (v.checkpointing && v["no-checkpointing"]) throw new UsageError("give --checkpointing or --no-checkpointing, not both");
+    const checkpointing = v.checkpointing ? true : v["no-checkpointing"] ? false : undefined;
+    if (v.packing && v["no-packing"]) throw new UsageError("give --packing or --no-packing, not both");
+    const packing = v.packing ? true : v["no-packing"] ? false : undefined;
+    const baseDtype = v["base-dtype"] === undefined ? undefined : parseStoragePreset(v["base-dtype"], "--base-dtype");
+    if (baseDtype !== undefined && method === "full") throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
+    // LoRA freezes the base: a .gguf keeps its stored (quantized) types unless asked otherwise.
+    const loadOpts: LoadOptions = method !== "lora" ? {} : baseDtype !== undefined ? { dtype: baseDtype } : v.base.endsWith(".gguf") ? { keepQuantized: true } : {};
+    const loaded = loadModel(v.base, loadOpts);
+    const storage = weightStorage(loaded.model);
     if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
     const runDir = resolve(v.out);
     const examples = task === "chat" ? readChatJsonl(v.data!) : await groundedQaExamples({
@@ -143,7 +167,7 @@ export const finetuneCommand: Command = {
       context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
     }, loaded.tokenizer, runDir, (s) => say(s));
     const valExamples = v.val === undefined ? undefined : readChatJsonl(v.val);
-    say(`slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters, ${examples.length} examples, run ${runDir}`);
+    say(`slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${examples.length} examples, run ${runDir}`);
 
     const ac = new AbortController();
     const onSignal = () => ac.abort();
@@ -163,6 +187,7 @@ export const finetuneCommand: Command = {
         config, runDir, resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base),
         // Recorded so that `slm serve --index` knows this model was trained to write answers.
         generation: { ...loaded.generation, slm_finetune_task: task }, onEvent, signal: ac.signal,
+        checkpointing, packing, memoryBudgetBytes: availableMemory(),
       });
     } finally {
       process.off("SIGINT", onSignal);
@@ -174,12 +199,23 @@ export const finetuneCommand: Command = {
       if (r.train.truncated > 0 || r.train.dropped > 0) ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
       ctx.err(`slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`);
       if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
-      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)}`);
+      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`);
       ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
     }
     return r.stopped === "requested" ? 130 : 0;
   },
 };
+
+/** Memory the system can give this run: MemAvailable on Linux (free + reclaimable cache), else os.freemem(). */
+function availableMemory(): number {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return freemem();
+}
 
 function readText(path: string): string {
   try {

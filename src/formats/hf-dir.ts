@@ -15,8 +15,8 @@ import { qweight, type QType } from "../native/ops/qgemm.ts";
 import { resolveCachedModel } from "./hub/cache.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";
 import { quantizeModel } from "./quantize-model.ts";
-import type { StoragePreset } from "./quant-preset.ts";
-import type { GgmlTypeName } from "./quant.ts";
+import { storageTypeFor, type StoragePreset } from "./quant-preset.ts";
+import { quantize, type GgmlTypeName } from "./quant.ts";
 import { readLlamaGguf } from "./gguf-llama.ts";
 import { readLlama2c } from "./llama2c.ts";
 import { SafetensorsCheckpoint, writeSafetensors } from "./safetensors.ts";
@@ -163,7 +163,7 @@ function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
   }
   if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
   if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2, qwen3, gemma3), .bin (llama2.c)" });
-  return loadModelDir(path);
+  return loadModelDir(path, opts.dtype);
 }
 
 /** A llama.cpp GGUF file (llama / qwen2 / qwen3 / gemma3 architectures), with its tokenizer when it has one: float32, or its matrices kept as stored (LoadOptions). */
@@ -195,7 +195,12 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel
   };
 }
 
-export function loadModelDir(dir: string): LoadedModel {
+/**
+ * An HF model directory. With `dtype` (a quantized preset), each matrix the preset quantizes is
+ * read into a temporary, quantized and handed over as it is read: the float32 model never exists
+ * whole (a 0.5B model would take 2 GB for a moment), and the parameters' zero pages stay untouched.
+ */
+export function loadModelDir(dir: string, dtype?: StoragePreset): LoadedModel {
   const config = fromHfConfig(readJson(join(dir, "config.json")));
   const model = emptyModel(config);
   const ck = SafetensorsCheckpoint.open(dir);
@@ -209,6 +214,11 @@ export function loadModelDir(dir: string): LoadedModel {
       const canon = gpt2 && !n.startsWith("transformer.") && !n.startsWith("lm_head.") ? "transformer." + n : n;
       const p = params.get(canon);
       const info = ck.info(n);
+      const type = dtype !== undefined && p && !gpt2 && info.shape.length === 2 ? storageTypeFor(dtype, canon, info.shape, config) : "F32";
+      if (type !== "F32" && KEPT_TYPES.has(type) && p!.shape.every((d, i) => d === info.shape[i])) {
+        const t = ck.readFloat32(n); // a temporary, garbage once quantized
+        return { shape: info.shape, quant: qweight(type as QType, quantize(type, t.data), info.shape[0]!, info.shape[1]!) };
+      }
       if (p && !(gpt2 && /\.(c_attn|c_proj|c_fc)\.weight$/.test(canon)) && info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i])) {
         ck.readFloat32Into(n, p.data);
         return { shape: info.shape, data: p.data };

@@ -144,7 +144,7 @@ export class GemmaModel extends Module {
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
     const positions = sequencePositions(g, batch, seqLen, 0);
     const layers = this.model.layers.items;
-    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x) => {
+    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
       const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, scale: this.attnScale, ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}) });
@@ -194,7 +194,7 @@ export class GemmaModel extends Module {
       reach = Math.max(reach, starts[b]! + tq);
     }
     const layers = this.model.layers.items;
-    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x) => {
+    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
       cache.write(l, k.data, v.data, batch, tq, starts);

@@ -90,11 +90,10 @@ export class Gpt2Model extends Module {
     const c = this.config, d = c.dModel;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
     const positions = sequencePositions(g, batch, seqLen, 0);
-    let x = add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions));
-    for (const blk of this.transformer.h) {
-      x = this.block(g, blk, x, (qkv) =>
-        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads }));
-    }
+    const blocks = this.transformer.h.items;
+    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x, g) =>
+      this.block(g, blocks[l]!, x, (qkv) =>
+        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads })));
     return this.transformer.lnF.forward(g, x);
   }
 
@@ -112,7 +111,7 @@ export class Gpt2Model extends Module {
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const blocks = this.transformer.h.items;
-    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x) =>
+    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x, g) =>
       this.block(g, blocks[l]!, x, (qkv) => {
         // qkv (N, 3d): q = columns [0,d), k = [d,2d), v = [2d,3d)
         cache.write(l, qkv.data.subarray(d), qkv.data.subarray(2 * d), batch, tq, starts, 3 * d);

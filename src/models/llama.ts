@@ -6,7 +6,7 @@
 // in forwardCached. Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, segmentPositions, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import { hasQkNorm, type ModelConfig } from "./config.ts";
@@ -113,21 +113,23 @@ export class LlamaModel extends Module {
   /**
    * Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0.
    * `inputAdd` (B·T, d), when given, is added to the token embeddings (extra input features).
+   * `segments`, when given, are packed examples: lengths of consecutive runs of rows, each its own
+   * sequence (positions restart at 0, attention stays inside it).
    */
-  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor): Tensor {
+  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor, segments?: Int32Array): Tensor {
     const c = this.config;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
-    const positions = sequencePositions(g, batch, seqLen, 0);
+    const positions = segments ? segmentPositions(g, segments) : sequencePositions(g, batch, seqLen, 0);
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
     const layers = this.model.layers.items;
-    x = runLayers(g, x, layers.length, (l, x) => {
+    x = runLayers(g, x, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
       const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
       const v = blk.attn.v.forward(g, h);
-      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads });
+      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, segments });
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
       const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
@@ -156,7 +158,7 @@ export class LlamaModel extends Module {
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const layers = this.model.layers.items;
-    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x) => {
+    const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
       const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });

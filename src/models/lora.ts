@@ -132,10 +132,15 @@ export class LoraAdapter implements LinearAdapter {
     return d;
   }
 
-  /** Folds scale·B·A into the base weight (idempotent). */
+  /**
+   * Folds scale·B·A into the base weight (idempotent). A base held quantized cannot take it in
+   * place (the sum would have to be re-quantized, losing the adapter's small update to rounding
+   * on every merge / unmerge): merge into the float base instead, as `slm merge` does.
+   */
   merge(): void {
     if (this.merged) return;
     const w = this.base.weight;
+    if (w.quant !== null) throw new UsageError(`cannot merge a LoRA adapter into a weight held quantized (${w.quant.type})`, { hint: "keep the adapter unmerged, or fold it into the float base with slm merge (which can re-quantize the result)" });
     axpy(w.data, 1, this.delta(), w.size);
     this.merged = true;
   }

@@ -260,6 +260,12 @@ export interface AttentionOptions {
    * window that cuts (window < seqLen) runs the plain TypeScript kernels of window-attention.ts.
    */
   window?: number;
+  /**
+   * Packed sequences: lengths of consecutive segments of rows (summing to B·T, none crossing a
+   * sequence boundary); a query sees only the keys of its own segment (block-diagonal causal).
+   * Each segment runs the causal kernels on its own rows (no kernel of its own). Not with `window`.
+   */
+  segments?: Int32Array;
 }
 
 type Operand = Tensor | ColumnView;
@@ -309,6 +315,21 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const window = opts.window;
   if (window !== undefined && (!Number.isInteger(window) || window < 1)) fail("attention", `window must be a positive integer, got ${window}`);
   const windowed = window !== undefined && window < t; // a window >= T cuts nothing: the causal kernels
+  const segs = opts.segments;
+  if (segs !== undefined) {
+    if (windowed) fail("attention", "segments (packed sequences) and a sliding window cannot be combined");
+    checkSegments(segs, b, t);
+    // Each segment is one sequence of its own rows: offsets by row into q/k/v (strided), out, lse (H,len).
+    forSegments(segs, (r0, len) => attentionForward(out.data.subarray(r0 * h * d), lse.subarray(r0 * h), qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, 1, len, h, kvh, d, scale));
+    if (g.needsGrad(q, k, v)) {
+      g.record("attention", out, (dout) => {
+        const dq = operandGrad(g, q, rows, h * d), dk = operandGrad(g, k, rows, kvh * d), dv = operandGrad(g, v, rows, kvh * d);
+        forSegments(segs, (r0, len) => attentionBackward(dq.subarray(r0 * qs), dk.subarray(r0 * ks), dv.subarray(r0 * vs), dout.subarray(r0 * h * d),
+          qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, out.data.subarray(r0 * h * d), lse.subarray(r0 * h), 1, len, h, kvh, d, scale));
+      });
+    }
+    return out;
+  }
   if (windowed && g.needsGrad(q, k, v)) windowAttentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale, window);
   else {
     attentionForward(out.data, lse, qd, qs, kd, ks, vd, vs, b, t, h, kvh, d, scale);
@@ -326,6 +347,31 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
     });
   }
   return out;
+}
+
+/** Segment lengths: positive integers summing to B·T, none crossing from one sequence (T rows) into the next. */
+function checkSegments(segs: Int32Array, b: number, t: number): void {
+  let r = 0;
+  for (let i = 0; i < segs.length; i++) {
+    const len = segs[i]!;
+    if (!(len >= 1)) fail("attention", `segment ${i} has length ${len}; lengths must be >= 1`);
+    if (Math.floor(r / t) !== Math.floor((r + len - 1) / t)) fail("attention", `segment ${i} (rows ${r}..${r + len - 1}) crosses the end of a sequence of ${t} tokens`);
+    r += len;
+  }
+  if (r !== b * t) fail("attention", `segments cover ${r} rows, batch·seqLen is ${b * t}`);
+}
+
+function forSegments(segs: Int32Array, fn: (r0: number, len: number) => void): void {
+  for (let i = 0, r = 0; i < segs.length; r += segs[i]!, i++) fn(r, segs[i]!);
+}
+
+/** positions (Σ lengths) restarting at 0 at each segment (packed sequences), from the arena. */
+export function segmentPositions(g: Tape, segments: Int32Array): Int32Array {
+  let n = 0;
+  for (const len of segments) n += len;
+  const pos = g.arena.allocInt(n);
+  for (let i = 0, r = 0; i < segments.length; i++) for (let p = 0; p < segments[i]!; p++) pos[r++] = p;
+  return pos;
 }
 
 // ---------------------------------------------------------------- element-wise

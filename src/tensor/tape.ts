@@ -23,12 +23,20 @@ export interface TapeOptions {
   grad?: boolean;
   /** Arena to allocate from (default: a new one owned by this tape). */
   arena?: Arena;
+  /**
+   * Activation checkpointing: models run each block through runLayers (src/models/layer-scope.ts),
+   * which on such a tape keeps only the block's input and output and recomputes the block in
+   * backward. Default false.
+   */
+  checkpoint?: boolean;
 }
 
 export class Tape {
   readonly arena: Arena;
   /** Whether ops record backward closures. */
   readonly gradEnabled: boolean;
+  /** Whether layer stacks recompute their blocks in backward (TapeOptions.checkpoint). */
+  readonly checkpoint: boolean;
   private entries: Entry[] = [];
   private backwardDone = false;
   private ones: Float32Array = new Float32Array(0);
@@ -36,6 +44,7 @@ export class Tape {
   constructor(opts: TapeOptions = {}) {
     this.arena = opts.arena ?? new Arena();
     this.gradEnabled = opts.grad ?? true;
+    this.checkpoint = this.gradEnabled && (opts.checkpoint ?? false);
   }
 
   /** Starts a new step: forgets recorded ops and recycles the arena (see Arena.reset). */

@@ -14,6 +14,13 @@ export interface Batch {
   targets: Int32Array;
   batch: number;
   seqLen: number;
+  /**
+   * Packed examples: lengths of consecutive runs of rows (summing to B·T, none crossing a row),
+   * each its own sequence: positions restart, attention stays inside. Absent: each row is one.
+   */
+  segments?: Int32Array;
+  /** Tokens that are content, not padding (what throughput counts); default B·T. */
+  tokens?: number;
 }
 
 export interface SamplerState {

@@ -13,9 +13,10 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
 import { saveAdapter } from "../formats/peft.ts";
-import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
+import { LlamaModel, attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
-import { encodeExamples, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
+import { encodeExamples, packedRows, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
+import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
 import { train, type TrainConfig, type TrainEvent, type TrainResult } from "./trainer.ts";
 
 export type FinetuneMethod = "full" | "lora";
@@ -35,6 +36,8 @@ export const FINETUNE_DEFAULTS = {
   batch: 8,
   /** Longest example in tokens (the model's context, at most 512). */
   maxLen: 512,
+  /** Activation checkpointing is on by default for models above this many parameters. */
+  checkpointAbove: 100e6,
 };
 
 export interface FinetuneOptions {
@@ -56,6 +59,20 @@ export interface FinetuneOptions {
   /** Recorded as base_model_name_or_path in the adapter. */
   baseModel?: string;
   generation?: GenerationConfig;
+  /**
+   * Recompute each block in backward instead of keeping its activations. Default: on above
+   * FINETUNE_DEFAULTS.checkpointAbove parameters, unless LoRA dropout is on (its masks would be
+   * drawn again in the recomputation; asking for both is an error).
+   */
+  checkpointing?: boolean;
+  /**
+   * Pack several examples per row of `seqLen` tokens (block-diagonal causal attention, positions
+   * restarting per example, the loss mask kept); `batch` then counts rows. Default: on for
+   * Llama-family models (the ones whose attention takes segments), off otherwise.
+   */
+  packing?: boolean;
+  /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
+  memoryBudgetBytes?: number;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
 }
@@ -64,6 +81,10 @@ export interface FinetuneResult extends TrainResult {
   /** RUN/adapter (LoRA) or RUN/model (full). */
   output: string;
   lora: LoraModel | null;
+  /** The peak-memory estimate made before training (src/train/memory.ts). */
+  memoryEstimate: MemoryEstimate;
+  checkpointing: boolean;
+  packing: boolean;
   train: EncodeStats;
   val: EncodeStats | null;
 }
@@ -81,8 +102,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (tr.examples.length === 0) throw new ConfigError("no training example has an assistant token within the context", { hint: "use a longer --context" });
   const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
 
-  const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, tr.examples.length);
-  const perEpoch = Math.ceil(tr.examples.length / batch);
+  const packing = o.packing ?? model instanceof LlamaModel;
+  if (packing && !(model instanceof LlamaModel)) throw new ConfigError(`packing needs a Llama-family model; ${model.config.modelType} has no packed attention yet`, { hint: "pass --no-packing" });
+  const rowsPerEpoch = packing ? packedRows(tr.examples.map((e) => e.inputs.length), maxLen) : tr.examples.length;
+  const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, rowsPerEpoch);
+  const perEpoch = Math.ceil(rowsPerEpoch / batch);
   const maxSteps = o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? FINETUNE_DEFAULTS.epochs) * perEpoch)) : undefined);
   const steps = maxSteps ?? 100;
   const padId = tokenizer.specialTokens["<|pad|>"] ?? 0;
@@ -98,12 +122,24 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     maxSteps,
   };
 
+  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
+  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
+  const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
+  config.checkpointing = checkpointing;
   const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
+  const trainableValues = lora ? lora.numParameters() : model.numParameters();
+  const memoryEstimate = estimateTrainingMemory(model, {
+    batch, seqLen: maxLen, trainableValues, checkpointing, chunkedLoss: config.chunkedLoss ?? true,
+    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
+  });
+  if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
+    o.onEvent?.({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
+  }
   mkdirSync(o.runDir, { recursive: true });
   try {
     const result = await train({
       model,
-      train: new SftSource(tr.examples, batch, seed, padId),
+      train: new SftSource(tr.examples, batch, seed, padId, { pack: packing, rowLen: maxLen }),
       val: va && va.examples.length > 0 ? sftValidation(va.examples, batch, config.evalBatches ?? 20, padId) : undefined,
       trainable: lora ? lora.namedParameters() : undefined,
       runDir: o.runDir,
@@ -121,14 +157,23 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       saveModelDir(output, model, { tokenizer, generation: o.generation });
     }
     writeFileSync(join(o.runDir, "finetune-config.json"), JSON.stringify({
-      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config,
+      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config,
       trainExamples: tr.stats, valExamples: va?.stats ?? null,
     }, null, 2) + "\n");
-    return { ...result, output, lora, train: tr.stats, val: va?.stats ?? null };
+    return { ...result, output, lora, memoryEstimate, checkpointing, packing, train: tr.stats, val: va?.stats ?? null };
   } catch (e) {
     lora?.detach();
     throw e;
   }
+}
+
+const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);
+
+/** The warning for a run whose estimated peak exceeds the budget, with the estimate's parts and what would shrink it. */
+export function memoryWarning(e: MemoryEstimate, budget: number, checkpointing: boolean): string {
+  return `estimated peak memory ${mb(e.totalBytes)} exceeds the free memory (${mb(budget)}): weights ${mb(e.weightsBytes)}, ` +
+    `gradients + optimizer ${mb(e.trainingStateBytes)}, activations ${mb(e.activationBytes)}, logits ${mb(e.logitsBytes)}; ` +
+    `try ${checkpointing ? "" : "--checkpointing, "}a smaller --batch or --context, or a quantized base (--base-dtype q4_0)`;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

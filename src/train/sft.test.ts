@@ -168,8 +168,15 @@ test("finetune --method full: every parameter trains and a model directory is wr
   const m = model(3);
   const w0 = m.parameters().map((p) => p.data.slice());
   const runDir = join(root, "full");
-  const r = await finetune({ model: m, tokenizer: tok, examples: data, method: "full", config: { maxSteps: 6, batch: 4, lr: 1e-3, evalEvery: 3 }, runDir });
+  const warnings: string[] = [];
+  const r = await finetune({
+    model: m, tokenizer: tok, examples: data, method: "full", config: { maxSteps: 6, batch: 4, lr: 1e-3, evalEvery: 3 }, runDir,
+    memoryBudgetBytes: 1000, onEvent: (e) => e.type === "warn" && warnings.push(e.message),
+  });
   assert.equal(r.lora, null);
+  assert.equal(warnings.length, 1, "one warning before training: the estimate exceeds the budget");
+  assert.match(warnings[0]!, /^estimated peak memory \d+ MB exceeds the free memory \(0 MB\): weights \d+ MB, gradients \+ optimizer \d+ MB/);
+  assert.ok(r.memoryEstimate.trainingStateBytes === 12 * m.numParameters() && !r.checkpointing && r.packing);
   assert.ok(m.parameters().every((p, i) => p.data.some((v, j) => v !== w0[i]![j])));
   assert.ok(existsSync(join(runDir, "model", "model.safetensors")));
   const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"));

@@ -3,10 +3,11 @@
 // model's chat template (ChatML for tokenizers we trained), and turned into
 // (inputs, targets) where only tokens of assistant turns (their content and
 // end-of-turn marker) are targets; every other target is the cross-entropy
-// ignore index. Examples are not packed together: each row of a batch holds
-// one example, padded at the end to the longest in the batch, so no example
-// attends to another (our attention kernel is causal only, without segment
-// masks) and padding, coming after the content, never influences it.
+// ignore index. Unpacked, each row of a batch holds one example, padded at
+// the end to the longest in the batch (padding, coming after the content,
+// never influences it). Packed (SftSourceOptions.pack), a row holds several
+// examples one after another, each a segment of its own (Batch.segments:
+// positions restart and attention stays inside it), the loss mask kept.
 // SftSource is a BatchSource for the trainer (epochs of a seeded shuffle,
 // exact resume from the count of batches drawn).
 // Knows nothing about models or files other than the JSONL it reads.
@@ -160,31 +161,110 @@ function fill(rows: readonly SftExample[], inputs: Int32Array, targets: Int32Arr
   const inp = inputs.subarray(0, rows.length * T), tgt = targets.subarray(0, rows.length * T);
   inp.fill(padId);
   tgt.fill(IGNORE_INDEX);
+  let tokens = 0;
   rows.forEach((r, b) => {
     inp.set(r.inputs, b * T);
     tgt.set(r.targets, b * T);
+    tokens += r.inputs.length;
   });
-  return { inputs: inp, targets: tgt, batch: rows.length, seqLen: T };
+  return { inputs: inp, targets: tgt, batch: rows.length, seqLen: T, tokens };
+}
+
+/**
+ * Fills rows of `out` with packed examples: each row holds its examples one after another, then
+ * padding to the longest row (merged into the row's last segment: under causal attention a real
+ * token never sees a later pad). segments: each example's length, in row order.
+ */
+function fillPacked(rows: readonly SftExample[][], inputs: Int32Array, targets: Int32Array, padId: number): Batch {
+  let T = 1;
+  for (const r of rows) T = Math.max(T, r.reduce((n, e) => n + e.inputs.length, 0));
+  const inp = inputs.subarray(0, rows.length * T), tgt = targets.subarray(0, rows.length * T);
+  inp.fill(padId);
+  tgt.fill(IGNORE_INDEX);
+  const segments: number[] = [];
+  let tokens = 0;
+  rows.forEach((row, b) => {
+    let at = b * T;
+    for (const e of row) {
+      inp.set(e.inputs, at);
+      tgt.set(e.targets, at);
+      at += e.inputs.length;
+      segments.push(e.inputs.length);
+    }
+    tokens += at - b * T;
+    segments[segments.length - 1]! += (b + 1) * T - at;
+  });
+  return { inputs: inp, targets: tgt, batch: rows.length, seqLen: T, segments: Int32Array.from(segments), tokens };
+}
+
+/** Rows of `rowLen` tokens that greedy packing fills with `lengths` in this order (for step counts). */
+export function packedRows(lengths: Iterable<number>, rowLen: number): number {
+  let rows = 0, used = rowLen;
+  for (const n of lengths) {
+    if (used + n > rowLen) {
+      rows++;
+      used = 0;
+    }
+    used += n;
+  }
+  return rows;
 }
 
 /**
  * Training batches of SFT examples: epochs over a seeded shuffle (epoch e's order depends only
  * on seed and e), `batch` examples per batch, each batch padded to its longest example.
  */
+export interface SftSourceOptions {
+  /**
+   * Pack several examples per row (greedily, in draw order) up to `rowLen` tokens, each example
+   * its own segment (Batch.segments). `batch` is then rows per batch, not examples. Default false.
+   */
+  pack?: boolean;
+  /** Tokens per packed row. Default: the longest example. */
+  rowLen?: number;
+}
+
 export class SftSource implements BatchSource {
   private drawn = 0;
+  /** Examples taken so far (packing takes a varying number per batch). */
+  private consumed = 0;
   private epoch = -1;
   private order: number[] = [];
   private readonly inputs: Int32Array;
   private readonly targets: Int32Array;
+  private readonly pack: boolean;
+  private readonly rowLen: number;
 
-  constructor(private readonly examples: readonly SftExample[], readonly batch: number, private readonly seed: number, private readonly padId = 0) {
+  constructor(private readonly examples: readonly SftExample[], readonly batch: number, private readonly seed: number, private readonly padId = 0, opts: SftSourceOptions = {}) {
     if (examples.length === 0) throw new ConfigError("no training examples");
     if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`batch must be an integer >= 1, got ${batch}`);
     let maxT = 1;
     for (const e of examples) maxT = Math.max(maxT, e.inputs.length);
+    this.pack = opts.pack ?? false;
+    this.rowLen = opts.rowLen ?? maxT;
+    if (this.pack && !(Number.isInteger(this.rowLen) && this.rowLen >= maxT)) throw new ConfigError(`packed rows of ${this.rowLen} tokens cannot hold the longest example (${maxT} tokens)`);
+    if (this.pack) maxT = this.rowLen;
     this.inputs = new Int32Array(batch * maxT);
     this.targets = new Int32Array(batch * maxT);
+  }
+
+  /** The next batch's rows of examples under packing (advances the draw). */
+  private packRows(): SftExample[][] {
+    const rows: SftExample[][] = [];
+    for (let i = 0; i < this.batch; i++) {
+      const row: SftExample[] = [];
+      let used = 0;
+      for (;;) {
+        const e = this.at(this.consumed);
+        if (row.length > 0 && used + e.inputs.length > this.rowLen) break;
+        row.push(e);
+        used += e.inputs.length;
+        this.consumed++;
+      }
+      rows.push(row);
+    }
+    this.drawn++;
+    return rows;
   }
 
   private at(k: number): SftExample {
@@ -198,6 +278,7 @@ export class SftSource implements BatchSource {
   }
 
   next(): Batch {
+    if (this.pack) return fillPacked(this.packRows(), this.inputs, this.targets, this.padId);
     const rows: SftExample[] = [];
     for (let i = 0; i < this.batch; i++) rows.push(this.at(this.drawn * this.batch + i));
     this.drawn++;
@@ -210,7 +291,7 @@ export class SftSource implements BatchSource {
 
   /** Passes over the training examples so far. */
   get epochs(): number {
-    return (this.drawn * this.batch) / this.examples.length;
+    return (this.pack ? this.consumed : this.drawn * this.batch) / this.examples.length;
   }
 
   /** The order is a function of (seed, batches drawn); rng records the seed's generator state for the record. */
@@ -220,7 +301,14 @@ export class SftSource implements BatchSource {
 
   restore(s: SamplerState): void {
     if (!Number.isInteger(s?.drawn) || s.drawn < 0) throw new FormatError("SFT sampler state: expected {drawn: integer >= 0}");
-    this.drawn = s.drawn;
+    if (!this.pack) {
+      this.drawn = s.drawn;
+      return;
+    }
+    // Packing takes a varying number of examples per batch: replay the draws (lengths only).
+    this.drawn = 0;
+    this.consumed = 0;
+    while (this.drawn < s.drawn) this.packRows();
   }
 }
 

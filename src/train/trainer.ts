@@ -11,8 +11,8 @@ import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
-import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
+import { LlamaModel, type CausalLM } from "../models/index.ts";
+import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, linear, linearCrossEntropy, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
 import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
@@ -57,6 +57,18 @@ export interface TrainConfig {
   bytesPerToken?: number;
   /** Stop after this many consecutive non-finite steps. Default 5. */
   maxBadSteps: number;
+  /**
+   * Cross-entropy over the output head in chunks of positions (linearCrossEntropy), never holding
+   * the (B·T, V) logits: at a 151,936-word vocabulary and 2,048 positions they are 1.2 GB. Default
+   * true; same loss and gradients as the full path (tested). A custom `loss` always sees full logits.
+   */
+  chunkedLoss: boolean;
+  /**
+   * Activation checkpointing: keep only each block's input during the forward and recompute the
+   * block in backward (about one more forward pass of compute; activations of one block instead of
+   * all). Default false here; `slm finetune` turns it on above 100M parameters.
+   */
+  checkpointing: boolean;
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainConfig, "seqLen"> = {
@@ -76,6 +88,8 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, "seqLen"> = {
   logEvery: 10,
   seed: 0,
   maxBadSteps: 5,
+  chunkedLoss: true,
+  checkpointing: false,
 };
 
 /**
@@ -199,18 +213,28 @@ export function evaluate(model: CausalLM, val: ShardSet, batch: number, seqLen: 
 }
 
 /** Mean loss per predicted token over `batches` (targets equal to -100 are not counted). */
-export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape = new Tape({ grad: false })): { loss: number; tokens: number } {
+export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape = new Tape({ grad: false }), chunked = true): { loss: number; tokens: number } {
   let sum = 0, n = 0;
   for (const b of batches) {
     tape.reset();
-    const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
-    const loss = crossEntropy(tape, logits, b.targets);
+    const loss = batchLoss(model, tape, b, chunked);
     let count = 0;
     for (let i = 0; i < b.targets.length; i++) if (b.targets[i] !== -100) count++;
     sum += loss.data[0]! * count;
     n += count;
   }
   return { loss: n === 0 ? Number.NaN : sum / n, tokens: n };
+}
+
+/** Mean cross-entropy of a batch's targets: chunked over the head (no full logits), or through the logits. */
+export function batchLoss(model: CausalLM, tape: Tape, b: Batch, chunked: boolean): Tensor {
+  if (b.segments !== undefined) {
+    if (!(model instanceof LlamaModel)) throw new ConfigError(`packed batches need a Llama-family model (positions and attention per example); ${model.config.modelType} has no packing yet`, { hint: "turn packing off (--no-packing)" });
+    const h = model.hidden(tape, b.inputs, b.batch, b.seqLen, undefined, b.segments);
+    return chunked ? linearCrossEntropy(tape, h, model.headWeight, b.targets) : crossEntropy(tape, linear(tape, h, model.headWeight), b.targets, { inPlaceGrad: tape.gradEnabled });
+  }
+  if (chunked) return linearCrossEntropy(tape, model.hidden(tape, b.inputs, b.batch, b.seqLen), model.headWeight, b.targets);
+  return crossEntropy(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b.targets, { inPlaceGrad: tape.gradEnabled });
 }
 
 function isBatchSource(x: ShardSet | BatchSource): x is BatchSource {
@@ -268,7 +292,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   emit({ type: "start", resumedFrom, totalSteps: counters.totalSteps || null, params: paramCount, tokensPerStep });
   const metric = (o: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(o) + "\n");
 
-  const tape = new Tape();
+  const tape = new Tape({ checkpoint: cfg.checkpointing });
   const evalTape = new Tape({ grad: false });
   const trainable = params.map(([, p]) => p).filter((p) => p.requiresGrad);
   let sched: LrSchedule | null = counters.totalSteps > 0 ? schedule(cfg, counters.totalSteps) : null;
@@ -279,7 +303,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
 
   const doEval = () => {
     if (!val) return;
-    const r = typeof val === "function" ? evaluateBatches(model, val(), evalTape) : evaluate(model, val, cfg.batch, cfg.seqLen, cfg.evalBatches, evalTape);
+    const r = typeof val === "function" ? evaluateBatches(model, val(), evalTape, cfg.chunkedLoss) : evaluateBatches(model, validationBatches(val, cfg.batch, cfg.seqLen, cfg.evalBatches), evalTape, cfg.chunkedLoss);
     lastVal = r.loss;
     if (counters.bestValLoss === null || r.loss < counters.bestValLoss) counters.bestValLoss = r.loss;
     const bpb = cfg.bytesPerToken ? r.loss / Math.LN2 / cfg.bytesPerToken : null;
@@ -311,10 +335,9 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     let stepTokens = 0;
     for (let micro = 0; micro < cfg.gradAccum; micro++) {
       const b = sampler.next();
-      stepTokens += b.batch * b.seqLen;
+      stepTokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
       tape.reset();
-      const logits = model.forward(tape, b.inputs, b.batch, b.seqLen);
-      const loss = run.loss ? run.loss.compute(tape, logits, b, sampler.batchesDrawn - 1) : crossEntropy(tape, logits, b.targets, { inPlaceGrad: true });
+      const loss = run.loss ? run.loss.compute(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
       const l = loss.data[0]!;
       if (!Number.isFinite(l)) finite = false;
       lossSum += l;

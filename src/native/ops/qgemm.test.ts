@@ -265,7 +265,8 @@ forEachBackend("qgemm", (c) => {
     using(c, () => {
       const r = rng(11);
       for (const type of QTYPES) {
-        for (const [m, rows, cols] of [[1, 7, BS[type]], [5, 33, BS[type] * 3], [2, 129, 4864]] as const) {
+        // m > QGEMM_QUANT_ROWS takes the panel-GEMM path (training's input gradient).
+        for (const [m, rows, cols] of [[1, 7, BS[type]], [5, 33, BS[type] * 3], [2, 129, 4864], [QGEMM_QUANT_ROWS + 5, 70, BS[type] * 5]] as const) {
           const bytes = randomWeightBytes(r, type, rows, cols);
           const w = qweight(type, bytes, rows, cols);
           const wf = dequantize(type as GgmlTypeName, bytes, rows * cols);
