@@ -43,6 +43,8 @@ constexpr int64_t kSerialMacs = int64_t(1) << 18;
 constexpr int64_t kPanelRows = 1024;
 // Columns per slab of the transposed product.
 constexpr int64_t kSlabCols = 512;
+// Bytes of dequantized float32 rows per panel of the transposed product for m > kQuantRows.
+constexpr int64_t kPanelBytes = int64_t(1) << 21;
 
 thread_local std::vector<int8_t> t_aq;     // calling thread: quantized activations (m, cols)
 thread_local std::vector<float> t_ad;      // scales (m, cols / block)
