@@ -16,7 +16,19 @@ export const TOL = {
   f32Loose: { rtol: 1e-3, atol: 1e-4 },
   /** finite-difference gradient checks (central differences in float64 around float32 math). */
   grad: { rtol: 2e-2, atol: 2e-3 },
+  /**
+   * A model over quantized weights whose kernels round the activations to 8 bits per block
+   * (decode everywhere; prefill, m > 8 rows, on AVX-512 VNNI) against the same weights
+   * dequantized to float32: each product term moves by up to 1/254 of its block's largest
+   * activation, so sums move by ~1e-3 of their magnitude and a loss or gradient by a few 1e-3.
+   */
+  int8Act: { rtol: 1e-2, atol: 1e-3 },
 } as const;
+
+/** The tolerance for a model over quantized weights on this case: int8Act where the prefill path rounds activations (native AVX-512), else `float`. */
+export function quantizedModelTol(c: BackendCase, float: Tolerance): Tolerance {
+  return c.backend.name === "native" && c.isa === "avx512" ? TOL.int8Act : float;
+}
 
 export type Tolerance = { rtol: number; atol: number };
 
