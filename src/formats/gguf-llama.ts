@@ -61,8 +61,8 @@ export interface GgufExportOptions {
 
 export type GgufArch = "llama" | "qwen2" | "qwen3" | "gemma3";
 
-/** Per-layer HF suffix -> GGUF suffix, for llama, qwen2 and qwen3 (q_norm / k_norm exist in qwen3 only). */
-const LAYER_NAMES: [string, string][] = [
+/** Per-layer HF suffix -> GGUF suffix of the attention (q_norm / k_norm exist in qwen3 and gemma3 only). */
+const ATTENTION_NAMES: [string, string][] = [
   ["input_layernorm.weight", "attn_norm.weight"],
   ["self_attn.q_proj.weight", "attn_q.weight"],
   ["self_attn.k_proj.weight", "attn_k.weight"],
@@ -74,29 +74,20 @@ const LAYER_NAMES: [string, string][] = [
   ["self_attn.o_proj.bias", "attn_output.bias"],
   ["self_attn.q_norm.weight", "attn_q_norm.weight"],
   ["self_attn.k_norm.weight", "attn_k_norm.weight"],
-  ["post_attention_layernorm.weight", "ffn_norm.weight"],
+];
+const MLP_NAMES: [string, string][] = [
   ["mlp.gate_proj.weight", "ffn_gate.weight"],
   ["mlp.up_proj.weight", "ffn_up.weight"],
   ["mlp.down_proj.weight", "ffn_down.weight"],
 ];
+/** Per-layer HF suffix -> GGUF suffix, for llama, qwen2 and qwen3, in llama.cpp's order. */
+const LAYER_NAMES: [string, string][] = [...ATTENTION_NAMES, ["post_attention_layernorm.weight", "ffn_norm.weight"], ...MLP_NAMES];
 /** Gemma 3: post_attention_layernorm is the attention output's norm; the MLP has a pre and a post norm. */
 const GEMMA3_LAYER_NAMES: [string, string][] = [
-  ["input_layernorm.weight", "attn_norm.weight"],
-  ["self_attn.q_proj.weight", "attn_q.weight"],
-  ["self_attn.k_proj.weight", "attn_k.weight"],
-  ["self_attn.v_proj.weight", "attn_v.weight"],
-  ["self_attn.o_proj.weight", "attn_output.weight"],
-  ["self_attn.q_proj.bias", "attn_q.bias"],
-  ["self_attn.k_proj.bias", "attn_k.bias"],
-  ["self_attn.v_proj.bias", "attn_v.bias"],
-  ["self_attn.o_proj.bias", "attn_output.bias"],
-  ["self_attn.q_norm.weight", "attn_q_norm.weight"],
-  ["self_attn.k_norm.weight", "attn_k_norm.weight"],
+  ...ATTENTION_NAMES,
   ["post_attention_layernorm.weight", "post_attention_norm.weight"],
   ["pre_feedforward_layernorm.weight", "ffn_norm.weight"],
-  ["mlp.gate_proj.weight", "ffn_gate.weight"],
-  ["mlp.up_proj.weight", "ffn_up.weight"],
-  ["mlp.down_proj.weight", "ffn_down.weight"],
+  ...MLP_NAMES,
   ["post_feedforward_layernorm.weight", "post_ffw_norm.weight"],
 ];
 const GLOBAL_NAMES: [string, string][] = [
