@@ -25,8 +25,9 @@ async function main(): Promise<void> {
   // Publish queue/slot counts whenever they change (the main thread's stats() reads the latest).
   backend.onStatsChange = (stats) => post({ type: "stats", stats });
   const aborts = new Map<number, AbortController>();
-  const run = async (id: number, work: (signal: AbortSignal) => Promise<GenerationResult | EmbeddingResult | number>) => {
+  const run = async (id: number, work: (signal: AbortSignal) => Promise<GenerationResult | EmbeddingResult | number>, aborted = false) => {
     const ac = new AbortController();
+    if (aborted) ac.abort();
     aborts.set(id, ac);
     try {
       post({ type: "result", id, value: await work(ac.signal) });
@@ -39,10 +40,10 @@ async function main(): Promise<void> {
   port.on("message", (m: ToWorker) => {
     switch (m.type) {
       case "generate":
-        void run(m.id, (signal) => backend.generate({ ...m.req, signal, onText: m.stream ? (delta, logprobs) => post({ type: "text", id: m.id, delta, logprobs }) : undefined }));
+        void run(m.id, (signal) => backend.generate({ ...m.req, signal, onText: m.stream ? (delta, logprobs) => post({ type: "text", id: m.id, delta, logprobs }) : undefined }), m.aborted);
         break;
       case "embed":
-        void run(m.id, (signal) => backend.embed(m.inputs, signal));
+        void run(m.id, (signal) => backend.embed(m.inputs, signal), m.aborted);
         break;
       case "count":
         void run(m.id, () => backend.countTokens(m.input));

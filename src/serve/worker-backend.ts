@@ -93,7 +93,8 @@ export class WorkerBackend implements InferenceBackend {
       const p: Pending = { resolve: resolve as (v: never) => void, reject, onText, cleanup: () => signal?.removeEventListener("abort", onAbort) };
       this.pending.set(id, p);
       try {
-        this.worker.postMessage(make(id));
+        const m = make(id);
+        this.worker.postMessage(signal?.aborted && (m.type === "generate" || m.type === "embed") ? { ...m, aborted: true } : m);
       } catch (e) {
         // Not structured-cloneable (a function, a symbol…): the request itself is wrong.
         this.pending.delete(id);

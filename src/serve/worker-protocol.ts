@@ -22,9 +22,12 @@ export interface WireGeneration {
   promptLogprobs?: boolean;
 }
 
+// `aborted`: the caller's signal was aborted before the request was sent. The worker starts
+// it cancelled: an "abort" message posted right after could arrive only after the engine had
+// already run a prefill and a decode step in the same turn of the worker's event loop.
 export type ToWorker =
-  | { type: "generate"; id: number; req: WireGeneration; stream: boolean }
-  | { type: "embed"; id: number; inputs: string[] }
+  | { type: "generate"; id: number; req: WireGeneration; stream: boolean; aborted?: boolean }
+  | { type: "embed"; id: number; inputs: string[]; aborted?: boolean }
   | { type: "count"; id: number; input: GenerationInput }
   | { type: "abort"; id: number }
   | { type: "close"; graceMs?: number };
