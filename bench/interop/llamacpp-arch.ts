@@ -28,6 +28,7 @@ import { validateConfig, type LayerType, type ModelConfig } from "../../src/mode
 import { Tape } from "../../src/tensor/index.ts";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
+import { logSoftmax } from "./models.ts";
 
 /** tok with filler tokens appended up to `v` entries (llama.cpp needs one token per embedding row). */
 function padTokenizer(tok: Tokenizer, v: number): Tokenizer {
@@ -93,15 +94,6 @@ function cases(vocab: number): Case[] {
     );
   }
   return only ? list.filter((c) => c.name === only) : list;
-}
-
-function logSoftmax(row: Float32Array): Float64Array {
-  let mx = -Infinity;
-  for (const x of row) mx = Math.max(mx, x);
-  let sum = 0;
-  for (const x of row) sum += Math.exp(x - mx);
-  const lse = mx + Math.log(sum);
-  return Float64Array.from(row, (x) => x - lse);
 }
 
 const nlc = await loadNodeLlamaCpp();

@@ -6,21 +6,22 @@
 import type { ModelWeights } from "../../src/formats/gguf-llama.ts";
 import { loadModel } from "../../src/formats/hf-dir.ts";
 import { randomModel } from "../../src/formats/testing.ts";
+import { logSumExp } from "../../src/infer/logprobs.ts";
 import { validateConfig } from "../../src/models/config.ts";
 import { Tape } from "../../src/tensor/index.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
+
+/** log-softmax of one row of logits, in float64 (the engine's logSumExp). */
+export function logSoftmax(row: Float32Array): Float64Array {
+  const lse = logSumExp(row, row.length);
+  return Float64Array.from(row, (x) => x - lse);
+}
 
 /** Our next-token log-probabilities after `ids`, from the GGUF file loaded by loadModel. */
 export function ourLastLogprobs(path: string, ids: number[]): Float64Array {
   const m = loadModel(path);
   const V = m.config.vocabSize, T = ids.length;
-  const logits = m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V);
-  let mx = -Infinity;
-  for (const x of logits) mx = Math.max(mx, x);
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - mx);
-  const lse = mx + Math.log(sum);
-  return Float64Array.from(logits, (x) => x - lse);
+  return logSoftmax(m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V));
 }
 
 /** max |ours − llama.cpp| over the tokens llama.cpp returned a probability for, and whether the argmax agrees. */

@@ -41,6 +41,7 @@ import { Tape } from "../../src/tensor/index.ts";
 import { Tokenizer } from "../../src/tokenizer/index.ts";
 import { Rng } from "../../src/util/rng.ts";
 import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
+import { logSoftmax } from "./models.ts";
 
 const self = fileURLToPath(import.meta.url);
 const { values: v } = parseArgs({
@@ -62,15 +63,6 @@ function ids(n: number, vocab: number, seed: number): number[] {
 
 interface RunResult { side: "ours" | "llama.cpp"; decodeTokS: number; prefillTokS: number; maxRssMB: number; logprobs: number[]; weightBytes?: number; weights?: string }
 
-function logSoftmax(logits: ArrayLike<number>): number[] {
-  let mx = -Infinity;
-  for (let i = 0; i < logits.length; i++) mx = Math.max(mx, logits[i]!);
-  let s = 0;
-  for (let i = 0; i < logits.length; i++) s += Math.exp(logits[i]! - mx);
-  const lse = mx + Math.log(s);
-  return Array.from(logits, (x) => x - lse);
-}
-
 async function childOurs(file: string, vocab: number): Promise<RunResult> {
   backend().setThreads(threads);
   const m = loadModel(file, { keepQuantized: true });
@@ -83,7 +75,7 @@ async function childOurs(file: string, vocab: number): Promise<RunResult> {
   }
   const probe = ids(PROBE, vocab, 7);
   const logits = model.forwardCached(new Tape({ grad: false }), Int32Array.from(probe), 1, PROBE, serveCache, Int32Array.of(0), { logits: "last" }).data;
-  const logprobs = logSoftmax(logits);
+  const logprobs = Array.from(logSoftmax(logits));
   await generateWithStats(model, [ids(PROMPT, vocab, 1)], { maxTokens: 8, sampling: { temperature: 0 } }); // warm-up
   const dec = await generateWithStats(model, [ids(PROMPT, vocab, 2)], { maxTokens: DECODE, sampling: { temperature: 0 } });
   const pre = await generateWithStats(model, [ids(PREFILL, vocab, 3)], { maxTokens: 1, sampling: { temperature: 0 } });
