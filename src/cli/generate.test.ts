@@ -143,6 +143,8 @@ test("slm generate: bad flags exit 2, a missing model or an over-long prompt exi
     [["--model", withTok, "--prompt-ids", "1,a"], /"a" is not a token id/],
     [["--model", withTok, "--prompt-ids", "1,100000"], /prompt 0 token 1 is 100000, outside the vocabulary/],
     [["--model", withTok, "--prompt", "x", "--nope"], /Unknown option '--nope'/],
+    [["--model", withTok, "--prompt", "x", "--dtype", "q3_k"], /--dtype: "q3_k" is not a storage type/],
+    [["--model", withTok, "--prompt", "x", "--kv-dtype", "q4"], /--kv-dtype: "q4" is not a KV-cache type/],
   ];
   for (const [args, re] of cases) {
     const r = await run(["generate", ...args]);
