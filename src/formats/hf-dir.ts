@@ -158,7 +158,7 @@ function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
   if (!isDir && path.endsWith(".bin")) {
     const { config, tensors } = readLlama2c(path);
     const model = emptyModel(config);
-    loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path);
+    loadHfTensors(model, (n) => tensors.get(n), tensors.keys(), path, true);
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
   if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
@@ -184,7 +184,7 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel
     const t = g.tensors.get(n);
     g.tensors.delete(n);
     return t;
-  }, [...g.tensors.keys(), ...g.stored.keys()], path);
+  }, [...g.tensors.keys(), ...g.stored.keys()], path, true);
   g.tensors.clear();
   return {
     config: g.config,
@@ -224,7 +224,7 @@ export function loadModelDir(dir: string, dtype?: StoragePreset): LoadedModel {
         return { shape: info.shape, data: p.data };
       }
       return ck.readFloat32(n);
-    }, ck.names, dir);
+    }, ck.names, dir, true);
   } finally {
     ck.close();
   }

@@ -30,9 +30,11 @@ function canonicalName(modelType: string, name: string): string {
 /**
  * Copies HF-layout tensors into the model's parameters. Every parameter must be present
  * with the right shape; extra tensors are reported (rotary caches and attention-mask
- * buffers some checkpoints carry are ignored).
+ * buffers some checkpoints carry are ignored). `fresh`: the model's parameters were never
+ * written (a loader's emptyModel), so a quantized tensor keeps the parameter's zero buffer
+ * (Parameter.setQuantized's `untouched`).
  */
-export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTensor | undefined, names: Iterable<string>, source = "checkpoint"): void {
+export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTensor | undefined, names: Iterable<string>, source = "checkpoint", fresh = false): void {
   const mt = model.config.modelType;
   const params = new Map(model.namedParameters());
   const seen = new Set<string>();
@@ -48,7 +50,7 @@ export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTenso
     }
     if ("quant" in t) {
       if (isConv1d(mt, name)) throw new FormatError(`${source}: tensor "${src}" is stored transposed (GPT-2 Conv1D); it cannot stay quantized`);
-      p.setQuantized(t.quant);
+      p.setQuantized(t.quant, fresh);
     } else p.data.set(isConv1d(mt, name) ? transpose(t.data, want[0]!, want[1]!) : t.data);
     seen.add(name);
   }

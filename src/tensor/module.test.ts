@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ConfigError, UsageError } from "../errors.ts";
+import { qweight } from "../native/ops/qgemm.ts";
 import { Rng } from "../util/rng.ts";
 import { Embedding, LayerNorm, Linear, Module, ModuleList, RMSNorm } from "./module.ts";
 import { Parameter } from "./tensor.ts";
@@ -134,4 +135,22 @@ test("bad configuration and registration are clear errors", () => {
   }
   assert.throws(() => new Dotted(), /without dots/);
   assert.throws(() => new ModuleList([]).at(0), UsageError);
+});
+
+test("Parameter.setQuantized drops the float32 values (a fresh zero buffer), or keeps an untouched loader buffer as it is", () => {
+  const rows = 2, cols = 32; // one Q8_0 block (f16 scale + 32 int8) per row
+  const q = qweight("Q8_0", new Uint8Array(rows * 34), rows, cols);
+  const written = Parameter.zeros([rows, cols]);
+  written.data.fill(3);
+  const before = written.data;
+  written.setQuantized(q);
+  assert.notEqual(written.data, before, "written values are released");
+  assert.ok(written.data.every((v) => v === 0) && written.data.length === rows * cols);
+  assert.equal(written.requiresGrad, false);
+  assert.equal(written.quant, q);
+  const fresh = Parameter.zeros([rows, cols]);
+  const buf = fresh.data;
+  fresh.setQuantized(q, true);
+  assert.equal(fresh.data, buf, "an untouched buffer is kept, not reallocated");
+  assert.throws(() => Parameter.zeros([rows, 16]).setQuantized(q), /cannot hold a Q8_0 matrix of 2x32/);
 });

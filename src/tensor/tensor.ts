@@ -166,14 +166,20 @@ export class Parameter extends Tensor {
    */
   quant: QWeight | null = null;
 
-  /** Keeps the values as `q` from now on and releases the float32 ones (see `quant`). */
-  setQuantized(q: QWeight): void {
+  /**
+   * Keeps the values as `q` from now on and releases the float32 ones (see `quant`).
+   * `untouched`: the caller knows `data` was never written (a loader's fresh zero
+   * parameter), so it is kept as the zero buffer instead of allocating another: once
+   * the allocator recycles memory, a new zeroed buffer is written page by page
+   * (measured: ~60 MB of RSS loading a Qwen2.5-0.5B-shaped q4_0 GGUF).
+   */
+  setQuantized(q: QWeight, untouched = false): void {
     if (this.ndim !== 2 || q.rows !== this.shape[0] || q.cols !== this.shape[1]) {
       throw new ShapeError(`Parameter.setQuantized: ${this} cannot hold a ${q.type} matrix of ${q.rows}x${q.cols}`);
     }
     this.requiresGrad = false;
     this.quant = q;
-    this.data = new Float32Array(this.size);
+    if (!untouched) this.data = new Float32Array(this.size);
   }
 
   override toString(): string {

@@ -6,6 +6,7 @@
 // tiktoken-style rank tables). Knows nothing about models, tensors or the CLI.
 import { FormatError, UsageError } from "../errors.ts";
 import { Merger, PairTable } from "./bpe.ts";
+import { ByteTable } from "./byte-table.ts";
 import { BYTE_TO_CHAR, byteLevelToBytes, bytesToByteLevel, concatBytes, strictUtf8, utf8Decoder, utf8Encoder, utf8Runs } from "./bytes.ts";
 import { compilePattern, PATTERNS } from "./pretokenize.ts";
 import { applyChatTemplate, type ChatEncoding, type ChatMessage, type ChatTemplateOptions } from "./chat.ts";
@@ -109,7 +110,7 @@ export class Tokenizer {
   private readonly idToTok: (string | undefined)[];
   private readonly tokToId = new Map<string, number>();
   /** id -> bytes it decodes to. */
-  private readonly idBytes: Uint8Array[];
+  private readonly idBytes: ByteTable;
   private readonly specialIds = new Set<number>();
   private readonly table: PairTable;
   private readonly merger: Merger;
@@ -134,19 +135,17 @@ export class Tokenizer {
     for (const id of m.vocab.values()) if (id > maxId) maxId = id;
     for (const t of spec.addedTokens) if (t.id > maxId) maxId = t.id;
     this.idToTok = new Array(maxId + 1);
-    this.idBytes = new Array(maxId + 1);
-    const empty = new Uint8Array(0);
-    for (let i = 0; i <= maxId; i++) this.idBytes[i] = empty;
+    this.idBytes = new ByteTable(maxId + 1);
     for (const [tok, id] of m.vocab) {
       if (!Number.isInteger(id) || id < 0) throw new FormatError(`model.vocab: id of ${JSON.stringify(tok)} must be a non-negative integer, got ${id}`);
       this.idToTok[id] = tok;
       this.tokToId.set(tok, id);
-      this.idBytes[id] = this.tokenBytes(tok);
+      this.setTokenBytes(id, tok);
     }
     for (const t of spec.addedTokens) {
       this.idToTok[t.id] = t.content;
       this.tokToId.set(t.content, t.id);
-      if (!m.vocab.has(t.content) || t.special) this.idBytes[t.id] = utf8Encoder.encode(t.content);
+      if (!m.vocab.has(t.content) || t.special) this.idBytes.setUtf8(t.id, t.content);
       if (t.special) this.specialIds.add(t.id);
       this.addedByContent.set(t.content, t);
     }
@@ -181,7 +180,7 @@ export class Tokenizer {
       const pairs: number[] = [];
       let syms = new Int32Array(64);
       for (const id of byId) {
-        const bytes = this.idBytes[id]!;
+        const bytes = this.idBytes.get(id)!;
         if (bytes.length < 2 || this.byteIds[0]! < 0) continue;
         if (syms.length < bytes.length) syms = new Int32Array(bytes.length * 2);
         for (let i = 0; i < bytes.length; i++) syms[i] = this.byteIds[bytes[i]!]!;
@@ -212,7 +211,7 @@ export class Tokenizer {
     this.merger = new Merger(this.table);
     if (m.ignoreMerges) {
       for (const [tok, id] of m.vocab) {
-        const s = strictUtf8(this.idBytes[id]!);
+        const s = strictUtf8(this.idBytes.get(id)!);
         if (s !== null && s.length > 0) this.direct.set(m.kind === "bytelevel" ? s : tok, id);
       }
     }
@@ -224,13 +223,16 @@ export class Tokenizer {
     this.normalizeNoPrepend = makeNormalizer(spec.normalizer.filter((x) => x.type !== "Prepend")) ?? ((x: string) => x);
   }
 
-  /** Bytes a model token decodes to. */
-  private tokenBytes(tok: string): Uint8Array {
-    if (this.spec.model.kind === "bytelevel") return byteLevelToBytes(tok) ?? utf8Encoder.encode(tok);
-    if (this.spec.model.byteFallback && /^<0x[0-9A-Fa-f]{2}>$/.test(tok)) return Uint8Array.of(parseInt(tok.slice(3, 5), 16));
+  /** Records the bytes a model token decodes to. */
+  private setTokenBytes(id: number, tok: string): void {
+    if (this.spec.model.kind === "bytelevel") {
+      if (!this.idBytes.setByteLevel(id, tok)) this.idBytes.setUtf8(id, tok);
+      return;
+    }
+    if (this.spec.model.byteFallback && /^<0x[0-9A-Fa-f]{2}>$/.test(tok)) return this.idBytes.set(id, Uint8Array.of(parseInt(tok.slice(3, 5), 16)));
     const pt = this.spec.preTokenizer;
     const repl = pt.type === "metaspace" ? pt.replacement : "\u2581";
-    return utf8Encoder.encode(tok.split(repl).join(" "));
+    this.idBytes.setUtf8(id, tok.split(repl).join(" "));
   }
 
   // ---------------------------------------------------------------- factories
@@ -299,7 +301,7 @@ export class Tokenizer {
 
   /** The exact bytes an id decodes to (undefined outside the vocabulary); what constrained decoding walks. */
   idToBytes(id: number): Uint8Array | undefined {
-    return this.idBytes[id];
+    return Number.isInteger(id) ? this.idBytes.get(id) : undefined;
   }
 
   /** Special tokens: content -> id. */
@@ -546,7 +548,7 @@ export class Tokenizer {
     let pos = 0;
     for (let j = first; j < out.length; j++) {
       offs.push(Math.max(0, at + byteToChar[Math.min(pos, bytes.length)]!));
-      pos += this.idBytes[out[j]!]!.length;
+      pos += this.idBytes.length(out[j]!);
     }
   }
 
@@ -556,8 +558,8 @@ export class Tokenizer {
   decodeBytes(ids: readonly number[], opts: DecodeOptions = {}): Uint8Array {
     const parts: Uint8Array[] = [];
     for (const id of ids) {
-      const b = this.idBytes[id];
-      if (b === undefined || !Number.isInteger(id)) throw new UsageError(`decode: id ${id} is outside the vocabulary (size ${this.vocabSize})`);
+      const b = Number.isInteger(id) ? this.idBytes.get(id) : undefined;
+      if (b === undefined) throw new UsageError(`decode: id ${id} is outside the vocabulary (size ${this.vocabSize})`);
       if (opts.skipSpecialTokens && this.specialIds.has(id)) continue;
       parts.push(b);
     }
@@ -581,8 +583,8 @@ export class Tokenizer {
     let started = false;
     return {
       push: (id: number) => {
-        let b = this.idBytes[id];
-        if (b === undefined || !Number.isInteger(id)) throw new UsageError(`decode: id ${id} is outside the vocabulary (size ${this.vocabSize})`);
+        let b = Number.isInteger(id) ? this.idBytes.get(id) : undefined;
+        if (b === undefined) throw new UsageError(`decode: id ${id} is outside the vocabulary (size ${this.vocabSize})`);
         if (opts.skipSpecialTokens && this.specialIds.has(id)) return "";
         if (!started && b.length > 0) {
           started = true;
