@@ -7,7 +7,7 @@
 import { FormatError, UsageError } from "../errors.ts";
 import { Merger, PairTable } from "./bpe.ts";
 import { ByteTable } from "./byte-table.ts";
-import { BYTE_TO_CHAR, byteLevelToBytes, bytesToByteLevel, concatBytes, strictUtf8, utf8Decoder, utf8Encoder, utf8Runs } from "./bytes.ts";
+import { BYTE_TO_CHAR, bytesToByteLevel, concatBytes, strictUtf8, utf8Decoder, utf8Encoder, utf8Runs } from "./bytes.ts";
 import { compilePattern, PATTERNS } from "./pretokenize.ts";
 import { applyChatTemplate, type ChatEncoding, type ChatMessage, type ChatTemplateOptions } from "./chat.ts";
 import { parseTokenizerJson, readTokenizerFiles, toConfigJson, toTokenizerJson, writeTokenizerFiles } from "./hf.ts";
