@@ -15,13 +15,12 @@ import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
 import { ingest } from "../data/ingest.ts";
 import { trainTextTokenizer } from "../data/tokenizer.ts";
-import { saveModelDir } from "../formats/hf-dir.ts";
 import { countParameters, createModel, presetConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { openDataset } from "../train/dataset.ts";
 import { latestCheckpoint } from "../train/checkpoint.ts";
-import { EarlyStopping } from "../train/early-stop.ts";
-import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
+import { trainRunDir } from "../train/run.ts";
+import type { TrainConfig } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, ingestProgressReporter, trainEventReporter } from "./progress.ts";
@@ -201,37 +200,26 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     // The trainer fits its step count to the budget from the speed of its first steps; on a
     // machine that gets busier afterwards that overruns, so a hard limit at 1.2× ends the run
     // (checkpoint + model) with the schedule not quite finished, and the demo goes on.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), DEADLINE_FACTOR * o.timeBudgetMs);
     // A small folder is seen many times over in a few minutes: once the validation loss has not
     // improved for PATIENCE evaluations the run stops, and the best weights seen are kept.
-    const early = new EarlyStopping(model, PATIENCE);
-    const best = early.best;
-    const report = trainEventReporter(ctx, line, false);
-    const onEvent = (e: TrainEvent) => {
-      report(e);
-      early.observe(e);
-    };
-    const signal = AbortSignal.any([deadline.signal, early.signal, ...(o.signal ? [o.signal] : [])]);
     let result;
     try {
-      result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir: out, config, resume, onEvent, signal });
+      result = await trainRunDir({
+        model, train: ds.train, val: ds.val ?? undefined, runDir: out, config, resume, tokenizer,
+        earlyStop: PATIENCE, deadlineMs: DEADLINE_FACTOR * o.timeBudgetMs, onEvent: trainEventReporter(ctx, line, false), signal: o.signal,
+      });
     } finally {
-      clearTimeout(timer);
       line.clear();
     }
-    let stopped: DemoResult["stopped"] = result.stopped;
+    const stopped: DemoResult["stopped"] = result.stopped;
     if (stopped === "early") ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
-    else if (stopped === "requested" && !o.signal?.aborted) {
-      stopped = "time";
+    else if (result.deadlineHit) {
       ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
     }
-    let valLoss = result.finalValLoss;
-    if (stopped !== "requested" && best.restoreIfBetter(valLoss)) {
-      ctx.err(`  keeping the weights of step ${best.step} (val loss ${best.loss.toFixed(3)}; ${valLoss!.toFixed(3)} at the end: later steps overfit)`);
-      valLoss = best.loss;
+    const valLoss = result.savedValLoss;
+    if (result.keptStep !== null) {
+      ctx.err(`  keeping the weights of step ${result.keptStep} (val loss ${valLoss!.toFixed(3)}; ${result.finalValLoss!.toFixed(3)} at the end: later steps overfit)`);
     }
-    saveModelDir(modelDir, model, { tokenizer });
     const c = result.counters;
     state.model = { dataset: datasetDir, steps: c.step, elapsedMs: c.elapsedMs, finalValLoss: valLoss, params, stopped };
     writeState(out, state);

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { ConfigError, UsageError } from "../errors.ts";
 import { ingest } from "../data/ingest.ts";
 import { loadTextTokenizer, trainTextTokenizer } from "../data/tokenizer.ts";
-import { loadModel, saveModelDir, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
+import { loadModel, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
 import { parseRepoRef, resolveCachedModel } from "../formats/hub/cache.ts";
 import { generate } from "../infer/generate.ts";
 import { PRESETS, createModel, presetConfig, type CausalLM } from "../models/index.ts";
@@ -22,7 +22,8 @@ import { DISTILL_DEFAULTS, checkSameVocabulary, distill, studentFromTeacher, typ
 import { DIVERGENCES, type Divergence } from "../train/distill-loss.ts";
 import { endpointTeacher, readPrompts, writeTeacherTexts, type TeacherTextSource } from "../train/sequence-distill.ts";
 import { datasetFingerprint } from "../train/teacher-cache.ts";
-import { train, type TrainConfig } from "../train/trainer.ts";
+import { trainRunDir } from "../train/run.ts";
+import type { TrainConfig } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration } from "./format.ts";
 import { numFlag } from "./train.ts";
@@ -232,6 +233,7 @@ async function logitMode(v: Values, ctx: CommandContext, runDir: string, json: b
     const summary = await distill({
       teacher: teacher.model, teacherName: teacherDir, student: student.model, train: ds.train, val: ds.val ?? undefined,
       datasetFingerprint: datasetFingerprint(ds.dir), runDir, config, resume: Boolean(v.resume), signal,
+      tokenizer: teacher.tokenizer, settings: { mode: "logit", teacher: teacherDir, student: v.student, data: ds.dir },
       cachePath: v.cache ? resolve(v.cache) : undefined,
       distill: { alpha, temperature: numFlag("temperature", v.temperature, 0), divergence, topK: v["top-k"] === undefined ? undefined : intFlag("top-k", v["top-k"], 32), logitType },
       onEvent: printer.onEvent,
@@ -248,8 +250,6 @@ async function logitMode(v: Values, ctx: CommandContext, runDir: string, json: b
     });
     printer.clear();
     const modelDir = join(runDir, "model");
-    saveModelDir(modelDir, student.model, { tokenizer: teacher.tokenizer });
-    writeFileSync(join(runDir, "distill-config.json"), JSON.stringify({ mode: "logit", teacher: teacherDir, student: v.student, data: ds.dir, ...config, distill: summary.distill }, null, 2) + "\n");
     printSummary(ctx, json, summary, summaryLines(summary, modelDir));
     return summary.stopped === "requested" ? 130 : 0;
   } finally {
@@ -338,10 +338,9 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
       else say(`slm distill: ${message}`);
       val = undefined;
     }
-    const result = await train({ model: student.model, train: ds.train, val, runDir, config, resume: Boolean(v.resume), onEvent: printer.onEvent, signal });
+    const result = await trainRunDir({ model: student.model, train: ds.train, val, runDir, config, resume: Boolean(v.resume), onEvent: printer.onEvent, signal, tokenizer: tok });
     printer.clear();
-    const modelDir = join(runDir, "model");
-    saveModelDir(modelDir, student.model, { tokenizer: tok });
+    const modelDir = result.output;
     const c = result.counters;
     const params = (m: CausalLM) => m.namedParameters().reduce((a, [, p]) => a + p.size, 0);
     const summary = {

@@ -2,18 +2,18 @@
 // by `slm ingest`, or on a folder of documents (ingested first, with a
 // tokenizer trained on them). Thin: parses flags, builds the model, runs
 // src/train/trainer.ts, prints progress, writes the model directory.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { ingest } from "../data/ingest.ts";
 import { trainTextTokenizer } from "../data/tokenizer.ts";
-import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
+import { loadModel } from "../formats/hf-dir.ts";
 import { PRESETS, countParameters, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { isDataset, openDataset } from "../train/dataset.ts";
-import { EarlyStopping } from "../train/early-stop.ts";
-import { train, type TrainConfig, type TrainEvent } from "../train/trainer.ts";
+import { trainRunDir } from "../train/run.ts";
+import type { TrainConfig } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, trainEventReporter } from "./progress.ts";
@@ -175,29 +175,25 @@ export const trainCommand: Command = {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       const line = new StatusLine(ctx);
-      const report = trainEventReporter(ctx, line, json);
-      const early = patience === undefined ? null : new EarlyStopping(model, patience);
-      const onEvent = early ? (e: TrainEvent) => (report(e), early.observe(e)) : report;
-      const signal = early ? AbortSignal.any([ac.signal, early.signal]) : ac.signal;
       let result;
       try {
-        result = await train({ model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), onEvent, signal });
+        result = await trainRunDir({
+          model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), tokenizer,
+          earlyStop: patience, onEvent: trainEventReporter(ctx, line, json), signal: ac.signal,
+          record: { file: "train-config.json", settings: { data: dataDir, init: init ?? null, preset: init ? null : v.preset ?? "micro", ...config, earlyStop: patience ?? null } },
+        });
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         line.clear();
       }
       const stopped = result.stopped; // "early": by --early-stop, not an interruption
-      let valLoss = result.finalValLoss;
-      let bestStep: number | null = null;
-      if (early && stopped !== "requested" && early.best.restoreIfBetter(valLoss)) {
-        say(`slm train: keeping the weights of step ${early.best.step} (val loss ${early.best.loss.toFixed(4)}; ${valLoss!.toFixed(4)} at step ${result.counters.step})`);
-        valLoss = early.best.loss;
-        bestStep = early.best.step;
+      const valLoss = result.savedValLoss;
+      const bestStep = result.keptStep;
+      if (bestStep !== null) {
+        say(`slm train: keeping the weights of step ${bestStep} (val loss ${valLoss!.toFixed(4)}; ${result.finalValLoss!.toFixed(4)} at step ${result.counters.step})`);
       }
-      const modelDir = join(runDir, "model");
-      saveModelDir(modelDir, model, { tokenizer });
-      writeFileSync(join(runDir, "train-config.json"), JSON.stringify({ data: dataDir, init: init ?? null, preset: init ? null : v.preset ?? "micro", ...config, earlyStop: patience ?? null }, null, 2) + "\n");
+      const modelDir = result.output;
       const c = result.counters;
       const summary = {
         model: modelDir, steps: c.step, tokens: c.tokens, elapsed_s: c.elapsedMs / 1000, tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),

@@ -16,7 +16,8 @@ import { createModel, type CausalLM } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { distillLoss, validateDistillOptions, type DistillLossOptions, type DistillLossParts } from "./distill-loss.ts";
 import { TeacherCache, buildTeacherCache, type CacheProgress, type LogitType } from "./teacher-cache.ts";
-import { TRAIN_DEFAULTS, evaluate, train, type StopReason, type TrainConfig, type TrainEvent, type TrainLoss } from "./trainer.ts";
+import { trainRunDir } from "./run.ts";
+import { TRAIN_DEFAULTS, evaluate, type StopReason, type TrainConfig, type TrainEvent, type TrainLoss } from "./trainer.ts";
 
 /** Distillation settings beyond the trainer's, with their defaults. */
 export interface DistillConfig extends DistillLossOptions {
@@ -46,6 +47,10 @@ export interface DistillRun {
   onEvent?: (e: TrainEvent) => void;
   onCacheProgress?: (p: CacheProgress) => void;
   signal?: AbortSignal;
+  /** Saved with the student in RUN/model. */
+  tokenizer?: Tokenizer;
+  /** Recorded in RUN/distill-config.json, before the trainer's settings and the distillation ones. */
+  settings?: Record<string, unknown>;
 }
 
 export interface DistillSummary {
@@ -100,7 +105,7 @@ function paramCount(m: CausalLM): number {
   return m.namedParameters().reduce((a, [, p]) => a + p.size, 0);
 }
 
-/** Builds (or reuses) the teacher cache, trains the student with the distillation loss, writes the summary. */
+/** Builds (or reuses) the teacher cache, trains the student with the distillation loss, saves it (RUN/model, RUN/distill-config.json), writes the summary. */
 export async function distill(run: DistillRun): Promise<DistillSummary> {
   const dc: DistillConfig = { ...DISTILL_DEFAULTS, ...Object.fromEntries(Object.entries(run.distill).filter(([, v]) => v !== undefined)) };
   validateDistillOptions(dc);
@@ -142,7 +147,10 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   };
   let result;
   try {
-    result = await train({ model: run.student, train: run.train, val: run.val, runDir: run.runDir, config: run.config, resume: run.resume, onEvent: run.onEvent, signal: run.signal, loss });
+    result = await trainRunDir({
+      model: run.student, train: run.train, val: run.val, runDir: run.runDir, config: run.config, resume: run.resume, onEvent: run.onEvent, signal: run.signal, loss,
+      tokenizer: run.tokenizer, record: { file: "distill-config.json", settings: { ...run.settings, ...run.config, distill: dc } },
+    });
   } finally {
     cache.close();
   }

@@ -7,17 +7,18 @@
 // RUN/finetune-config.json. Defaults differ from pretraining: lower LR for
 // full fine-tuning, no weight decay, a short warmup, a few epochs.
 // Knows nothing about the CLI; reports through the trainer's onEvent.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
-import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
+import type { GenerationConfig } from "../formats/hf-dir.ts";
 import { saveAdapter } from "../formats/peft.ts";
 import { LlamaModel, attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { encodeExamples, packedRows, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
 import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
-import { train, type TrainConfig, type TrainEvent, type TrainResult } from "./trainer.ts";
+import { trainRunDir } from "./run.ts";
+import type { TrainConfig, TrainEvent, TrainResult } from "./trainer.ts";
 
 export type FinetuneMethod = "full" | "lora";
 
@@ -137,7 +138,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   mkdirSync(o.runDir, { recursive: true });
   try {
-    const result = await train({
+    const result = await trainRunDir({
       model,
       train: new SftSource(tr.examples, batch, seed, padId, { pack: packing, rowLen: maxLen }),
       val: va && va.examples.length > 0 ? sftValidation(va.examples, batch, config.evalBatches ?? 20, padId) : undefined,
@@ -147,24 +148,25 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       resume: o.resume,
       onEvent: o.onEvent,
       signal: o.signal,
+      tokenizer,
+      generation: o.generation,
+      // LoRA: the adapter (a PEFT directory), not the model.
+      save: lora ? () => saveAdapterIn(join(o.runDir, "adapter"), lora, o.baseModel) : undefined,
+      record: {
+        file: "finetune-config.json",
+        settings: { method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config, trainExamples: tr.stats, valExamples: va?.stats ?? null },
+      },
     });
-    let output: string;
-    if (lora) {
-      output = join(o.runDir, "adapter");
-      saveAdapter(output, lora, { baseModel: o.baseModel ?? null });
-    } else {
-      output = join(o.runDir, "model");
-      saveModelDir(output, model, { tokenizer, generation: o.generation });
-    }
-    writeFileSync(join(o.runDir, "finetune-config.json"), JSON.stringify({
-      method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config,
-      trainExamples: tr.stats, valExamples: va?.stats ?? null,
-    }, null, 2) + "\n");
-    return { ...result, output, lora, memoryEstimate, checkpointing, packing, train: tr.stats, val: va?.stats ?? null };
+    return { ...result, lora, memoryEstimate, checkpointing, packing, train: tr.stats, val: va?.stats ?? null };
   } catch (e) {
     lora?.detach();
     throw e;
   }
+}
+
+function saveAdapterIn(dir: string, lora: LoraModel, baseModel: string | undefined): string {
+  saveAdapter(dir, lora, { baseModel: baseModel ?? null });
+  return dir;
 }
 
 const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);
