@@ -16,10 +16,9 @@ import { generate } from "../infer/generate.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
-import type { Tokenizer } from "../tokenizer/index.ts";
+import { chatTemplateOf, type Tokenizer } from "../tokenizer/index.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
-import { chatTemplateFor } from "../train/sft.ts";
 import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
 import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./reader.ts";
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
@@ -108,15 +107,6 @@ function toCitation(s: PromptSource): Citation {
   return { n: s.n, sourcePath: s.sourcePath, headingPath: s.headingPath, sectionId: s.sectionId, snippet: s.text };
 }
 
-/** The chat template a model is prompted with: its own, else ChatML when its tokenizer has the tokens, else none (plain text). */
-export function groundedTemplate(tok: Tokenizer): string | null {
-  try {
-    return chatTemplateFor(tok);
-  } catch {
-    return null;
-  }
-}
-
 export interface GroundedPromptOptions {
   tokenizer: Tokenizer;
   /** The model's context in tokens. */
@@ -138,7 +128,7 @@ export interface GroundedPromptOptions {
 export function buildGroundedPrompt(question: string, sections: readonly SectionLike[], o: GroundedPromptOptions): { ids: number[]; sources: PromptSource[]; template: string | null } {
   const tok = o.tokenizer, ctx = o.context, maxNew = o.maxNew;
   if (maxNew >= ctx - 16) throw new ConfigError(`--max-tokens ${maxNew} leaves no room for a prompt in the model's ${ctx}-token context`);
-  const template = groundedTemplate(tok);
+  const template = chatTemplateOf(tok); // its own, else ChatML when the tokenizer has the tokens, else none (plain text)
   const encode = (sources: readonly PromptSource[]): number[] =>
     template !== null ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true, template }).ids : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
   const sources = fitSources(question, sections, { maxChars: o.maxSourceChars ?? 2400, maxTokens: ctx - maxNew, countTokens: (s) => encode(s).length, order: o.order ?? "relevance" });

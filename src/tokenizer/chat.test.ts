@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 
 import { ConfigError } from "../errors.ts";
 import { trainBpe } from "./train.ts";
-import type { ChatMessage } from "./chat.ts";
+import { CHATML_TEMPLATE, chatPromptIds, chatTemplateOf, hasChatTemplate, type ChatMessage } from "./chat.ts";
+import { Tokenizer } from "./tokenizer.ts";
 
 const text = "You are helpful. Hello there, how are you? I am fine, thanks for asking. Tell me a joke about tokenizers.";
 
@@ -27,4 +28,20 @@ test("applyChatTemplate: ChatML rendering, ids equal plain encoding, assistant-o
   assert.ok(gen.text.endsWith("<|im_start|>assistant\n"));
   assert.ok(gen.assistantMask.every((m) => m === 0));
   assert.throws(() => tok.applyChatTemplate(messages, { template: "" }), ConfigError);
+});
+
+test("chatTemplateOf: one rule for chat, serve, finetune and the assistant (override, own template, ChatML by its tokens, else none)", async () => {
+  const tok = await trainBpe(new Set([text, text + " again"]), { vocabSize: 300 });
+  const own = tok.spec.config.chat_template as string;
+  assert.equal(chatTemplateOf(tok), own);
+  assert.equal(chatTemplateOf(tok, "{{ x }}"), "{{ x }}");
+  const noTemplate = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: undefined } });
+  assert.equal(chatTemplateOf(noTemplate), CHATML_TEMPLATE, "ChatML tokens without a template: ChatML");
+  assert.equal(hasChatTemplate(noTemplate), true);
+  const plain = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: undefined }, addedTokens: tok.spec.addedTokens.filter((t) => !t.content.startsWith("<|im_")) });
+  assert.equal(chatTemplateOf(plain), null);
+  assert.equal(hasChatTemplate(plain), false);
+  // The prompt for a ChatML-by-tokens tokenizer is ChatML, as fine-tuning renders it.
+  const ids = chatPromptIds(noTemplate, [{ role: "user", content: "hi" }]);
+  assert.ok(noTemplate.decode(ids).endsWith("<|im_start|>assistant\n"));
 });

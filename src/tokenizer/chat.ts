@@ -124,15 +124,28 @@ export function applyChatTemplate(tok: Tokenizer, messages: readonly ChatMessage
   return { text, ids, assistantMask };
 }
 
-/** Whether the tokenizer has a chat template (tokenizer_config.json chat_template); else chat uses plain turns. */
-export function hasChatTemplate(tok: Tokenizer): boolean {
+/**
+ * The one rule for which chat template a model is prompted and fine-tuned with (slm chat, serve,
+ * finetune, the assistant): `override`, else the tokenizer's chat_template, else ChatML when the
+ * tokenizer has <|im_start|> and <|im_end|> (tokenizers we train carry CHATML_TEMPLATE itself),
+ * else null: the model is prompted with plain turns and cannot be fine-tuned on chat without a template.
+ */
+export function chatTemplateOf(tok: Tokenizer, override?: string): string | null {
+  if (override !== undefined) return override;
   const t = tok.spec.config.chat_template;
-  return typeof t === "string" && t.length > 0;
+  if (typeof t === "string" && t.length > 0) return t;
+  const sp = tok.specialTokens;
+  return sp["<|im_start|>"] !== undefined && sp["<|im_end|>"] !== undefined ? CHATML_TEMPLATE : null;
+}
+
+/** Whether chatTemplateOf finds a template; else chat uses plain turns. */
+export function hasChatTemplate(tok: Tokenizer): boolean {
+  return chatTemplateOf(tok) !== null;
 }
 
 /** Whether the chat template renders a `tools` variable (Qwen, Llama 3.1, Hermes templates do); else tools need a default rendering. */
 export function templateRendersTools(tok: Tokenizer): boolean {
-  const t = tok.spec.config.chat_template;
+  const t = chatTemplateOf(tok);
   return typeof t === "string" && /\btools\b/.test(t);
 }
 
@@ -143,7 +156,7 @@ export function templateRendersTools(tok: Tokenizer): boolean {
  * also the default for models without tool support in their template).
  */
 export function toolCallFormat(tok: Tokenizer): "hermes" | "llama3" {
-  const t = tok.spec.config.chat_template;
+  const t = chatTemplateOf(tok);
   return typeof t === "string" && t.includes("<|start_header_id|>") && t.includes('"parameters"') && !t.includes("<tool_call>") ? "llama3" : "hermes";
 }
 
@@ -157,7 +170,7 @@ export const PLAIN_CHAT_STOPS: readonly string[] = ["\nUser:"];
  * Used by `slm chat` and the server, so both prompt a model the same way.
  */
 export function chatPromptIds(tok: Tokenizer, messages: readonly ChatMessage[], useTemplate = hasChatTemplate(tok), extra?: Record<string, unknown>): number[] {
-  if (useTemplate) return applyChatTemplate(tok, messages, { addGenerationPrompt: true, extra }).ids;
+  if (useTemplate) return applyChatTemplate(tok, messages, { addGenerationPrompt: true, extra, template: chatTemplateOf(tok) ?? undefined }).ids;
   if (!Array.isArray(messages)) throw new UsageError("chat: messages must be an array of {role, content}");
   let text = "";
   messages.forEach((msg, i) => {

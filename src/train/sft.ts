@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 
 import { ConfigError, FormatError } from "../errors.ts";
-import { CHATML_TEMPLATE, type ChatMessage, type Tokenizer } from "../tokenizer/index.ts";
+import { chatTemplateOf, type ChatMessage, type Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { Batch, BatchSource, SamplerState } from "./batches.ts";
 
@@ -71,17 +71,11 @@ export function readChatJsonl(path: string): ChatExample[] {
   return ex;
 }
 
-/**
- * The chat template to render with: the tokenizer's chat_template, else ChatML when the
- * tokenizer has <|im_start|> and <|im_end|> (the default of tokenizers we train).
- */
+/** The chat template to train with (tokenizer/chat.ts chatTemplateOf); a tokenizer with none is a ConfigError. */
 export function chatTemplateFor(tok: Tokenizer, override?: string): string {
-  if (override !== undefined) return override;
-  const t = tok.spec.config.chat_template;
-  if (typeof t === "string" && t.length > 0) return t;
-  const sp = tok.specialTokens;
-  if (sp["<|im_start|>"] !== undefined && sp["<|im_end|>"] !== undefined) return CHATML_TEMPLATE;
-  throw new ConfigError("the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)", { hint: "pass a Jinja template with --template FILE" });
+  const t = chatTemplateOf(tok, override);
+  if (t === null) throw new ConfigError("the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)", { hint: "pass a Jinja template with --template FILE" });
+  return t;
 }
 
 /** One example ready for training: inputs (T) and targets (T), targets[t] the token after t or IGNORE_INDEX. */
