@@ -48,3 +48,17 @@ export function intFlag(name: string, v: string | undefined, def: number, min = 
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
   return n;
 }
+
+/**
+ * A number flag (undefined when absent) within [min, max], with a usage error naming the flag.
+ * The one number parser of the CLI: intFlag for integers with a default.
+ */
+export function numFlag(name: string, v: string | undefined, min = -Infinity, max = Infinity): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    const range = Number.isFinite(min) && Number.isFinite(max) ? ` in [${min}, ${max}]` : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : "";
+    throw new UsageError(`--${name} must be a number${range}, got "${v}"`);
+  }
+  return n;
+}

@@ -24,9 +24,8 @@ import { endpointTeacher, readPrompts, writeTeacherTexts, type TeacherTextSource
 import { datasetFingerprint } from "../train/teacher-cache.ts";
 import { trainRunDir } from "../train/run.ts";
 import type { TrainConfig } from "../train/trainer.ts";
-import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration } from "./format.ts";
-import { numFlag } from "./train.ts";
 import { trainPrinter } from "./progress.ts";
 
 const HELP = `Usage: slm distill --teacher MODEL_DIR --student PRESET|MODEL_DIR|teacher --data DATASET --out RUN --max-steps N [options]

@@ -13,7 +13,7 @@ import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
 import { generate } from "../infer/generate.ts";
 import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
-import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
@@ -40,13 +40,6 @@ export const SAMPLING_HELP = `  --max-tokens N          most tokens to generate 
   --seed N                random seed (default: a random one, printed with --json)`;
 
 type FlagValues = { [K in keyof typeof SAMPLING_FLAGS]?: string };
-
-function numFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`);
-  return n;
-}
 
 /** Sampling options, token budget and seed from flags, falling back to generation_config.json, then built-in defaults. */
 export function samplingFromFlags(values: FlagValues, gen: GenerationConfig): { sampling: Required<SamplingOptions>; maxTokens: number; seed: number } {

@@ -6,7 +6,7 @@ import { UsageError } from "../errors.ts";
 import { ingest, type IngestOptions, type Manifest } from "../data/ingest.ts";
 import { PII_KINDS, type PiiKind } from "../data/clean.ts";
 import { loadTextTokenizer, trainTextTokenizer, type TextTokenizer, type TrainTokenizer } from "../data/tokenizer.ts";
-import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { StatusLine, ingestProgressReporter } from "./progress.ts";
 
 const HELP = `Usage: slm ingest <paths|globs…> --out DATASET [options]
@@ -50,13 +50,6 @@ export async function loadOrTrainTokenizer(o: { tokenizerDir?: string; vocabSize
   if (o.tokenizerDir !== undefined && o.vocabSize !== undefined) throw new UsageError("give either --tokenizer DIR or --vocab-size N, not both");
   if (o.tokenizerDir !== undefined) return { tokenizer: loadTextTokenizer(o.tokenizerDir) };
   return { trainTokenizer: trainTextTokenizer, vocabSize: o.vocabSize };
-}
-
-function floatFlag(name: string, v: string | undefined, def: number, lo: number, hi: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new UsageError(`--${name} must be a number in [${lo}, ${hi}], got "${v}"`);
-  return n;
 }
 
 function parseRedact(v: string | undefined): PiiKind[] {
@@ -128,17 +121,17 @@ export const ingestCommand: Command = {
       inputs: positionals,
       out: v.out,
       ...tok,
-      valFraction: floatFlag("val-fraction", v["val-fraction"], 0.05, 0, 0.99),
+      valFraction: numFlag("val-fraction", v["val-fraction"], 0, 0.99) ?? 0.05,
       seed: intFlag("seed", v.seed, 0, 0),
       textField: v["text-field"],
       csvColumn: v["csv-column"],
       redact: parseRedact(v.redact),
-      nearDupThreshold: floatFlag("near-dup-threshold", v["near-dup-threshold"], 0.8, 0, 1),
+      nearDupThreshold: numFlag("near-dup-threshold", v["near-dup-threshold"], 0, 1) ?? 0.8,
       minSectionChars: intFlag("min-section-chars", v["min-section-chars"], 20, 0),
       minDocChars: intFlag("min-doc-chars", v["min-doc-chars"], 50, 0),
-      minTextRatio: floatFlag("min-text-ratio", v["min-text-ratio"], 0.6, 0, 1),
+      minTextRatio: numFlag("min-text-ratio", v["min-text-ratio"], 0, 1) ?? 0.6,
       boilerplateMinDocs: intFlag("boilerplate-min-docs", v["boilerplate-min-docs"], 3, 1),
-      boilerplateMinFraction: floatFlag("boilerplate-fraction", v["boilerplate-fraction"], 0.05, 0, 1),
+      boilerplateMinFraction: numFlag("boilerplate-fraction", v["boilerplate-fraction"], 0, 1) ?? 0.05,
       maxSectionChars: intFlag("max-section-chars", v["max-section-chars"], 4000, 100),
       maxFileBytes: intFlag("max-file-mb", v["max-file-mb"], 64, 1) * 1048576,
       cacheDir: v["no-cache"] ? null : v.cache,

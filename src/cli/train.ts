@@ -14,7 +14,7 @@ import { Tokenizer } from "../tokenizer/index.ts";
 import { isDataset, openDataset } from "../train/dataset.ts";
 import { trainRunDir } from "../train/run.ts";
 import type { TrainConfig } from "../train/trainer.ts";
-import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, trainEventReporter } from "./progress.ts";
 
@@ -83,13 +83,6 @@ const OPTIONS = {
   "vocab-size": { type: "string" },
   json: { type: "boolean" },
 } as const;
-
-export function numFlag(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${v}"`);
-  return n;
-}
 
 export const trainCommand: Command = {
   name: "train",
