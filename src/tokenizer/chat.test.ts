@@ -38,6 +38,8 @@ test("chatTemplateOf: one rule for chat, serve, finetune and the assistant (over
   const noTemplate = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: undefined } });
   assert.equal(chatTemplateOf(noTemplate), CHATML_TEMPLATE, "ChatML tokens without a template: ChatML");
   assert.equal(hasChatTemplate(noTemplate), true);
+  const optedOut = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: "" } });
+  assert.equal(chatTemplateOf(optedOut), null, "an empty chat_template means plain turns, ChatML tokens or not");
   const plain = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: undefined }, addedTokens: tok.spec.addedTokens.filter((t) => !t.content.startsWith("<|im_")) });
   assert.equal(chatTemplateOf(plain), null);
   assert.equal(hasChatTemplate(plain), false);

@@ -127,13 +127,14 @@ export function applyChatTemplate(tok: Tokenizer, messages: readonly ChatMessage
 /**
  * The one rule for which chat template a model is prompted and fine-tuned with (slm chat, serve,
  * finetune, the assistant): `override`, else the tokenizer's chat_template, else ChatML when the
- * tokenizer has <|im_start|> and <|im_end|> (tokenizers we train carry CHATML_TEMPLATE itself),
- * else null: the model is prompted with plain turns and cannot be fine-tuned on chat without a template.
+ * tokenizer has <|im_start|> and <|im_end|> and no chat_template at all (tokenizers we train carry
+ * CHATML_TEMPLATE itself), else null: the model is prompted with plain turns and cannot be
+ * fine-tuned on chat without a template. An empty chat_template is an explicit "no template".
  */
 export function chatTemplateOf(tok: Tokenizer, override?: string): string | null {
   if (override !== undefined) return override;
   const t = tok.spec.config.chat_template;
-  if (typeof t === "string" && t.length > 0) return t;
+  if (typeof t === "string") return t.length > 0 ? t : null; // "": an explicit "no template"
   const sp = tok.specialTokens;
   return sp["<|im_start|>"] !== undefined && sp["<|im_end|>"] !== undefined ? CHATML_TEMPLATE : null;
 }
