@@ -21,7 +21,7 @@
 // is stored once per entry; no block sharing).
 import { UsageError } from "../errors.ts";
 
-/** Default bound of the engine's prompt cache (EngineOptions.promptCacheBytes; `slm serve --prompt-cache-mb`): 256 MiB. */
+/** Default bound of the server's prompt cache (BackendOptions.promptCacheBytes, `slm serve --prompt-cache-mb`): 256 MiB. */
 export const DEFAULT_PROMPT_CACHE_BYTES = 256 * 2 ** 20;
 
 /** One cached sequence: its tokens and the keys and values of each position, as the engine saved them. */
