@@ -20,10 +20,12 @@
 // leaves, that of its prompt + generated tokens; a newcomer whose prompt
 // starts with a saved sequence gets those positions copied into its slot and
 // prefills only the rest (at least its last token, whose logits it samples
-// from). Requests for prompt log-probabilities prefill everything. Outputs
-// are the same tokens as without the cache; logits may differ in the last
-// bits (a position reused from a decode step was summed by the matmul's
-// one-row path, not the prefill's), as they do between batch sizes.
+// from). Outputs are the same tokens as without the cache (tested), but the
+// logits are not bit-identical: a reused position may have been computed by
+// a decode step (the matmul's one-row path sums in another order than the
+// prefill's), so they differ in the last bits, and a near-tie could in rare
+// cases tip the other way. Requests for log-probabilities therefore bypass
+// the lookup (they prefill the whole prompt): their numbers are reproducible.
 //
 // Determinism: each request samples from its own Sampler over Rng(seed), so a
 // request's output depends only on its prompt, options and seed, not on which
@@ -415,8 +417,8 @@ export class Engine {
       // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token, or (L, V) of every
       // position when the prompt's log-probabilities are wanted (row p predicts token p + 1).
       const all = j.promptLps !== undefined;
-      // Positions 0..m-1 from the prompt cache (not for prompt log-probabilities: those need every row).
-      const hit = all ? null : (this.promptCache?.lookup(j.prompt, L - 1) ?? null);
+      // Positions 0..m-1 from the prompt cache (not with log-probabilities: see the top of the file).
+      const hit = j.topN !== undefined ? null : (this.promptCache?.lookup(j.prompt, L - 1) ?? null);
       const m = hit?.length ?? 0;
       if (hit) this.cache.loadSequence(slot, hit.entry.kv, hit.entry.tokens.length, m);
       j.cached = m;
