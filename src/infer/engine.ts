@@ -425,10 +425,10 @@ export class Engine {
       this.prefillStart[0] = m;
       const logits = this.model.forwardCached(this.tape, j.prompt.subarray(m), 1, L - m, this.slotViews[slot]!, this.prefillStart, { logits: all ? "all" : "last" }).data;
       this.counters.prefillTokens += L - m;
-      this.remember(slot, j.prompt, L);
       if (all) for (let p = 0; p + 1 < L; p++) j.promptLps!.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
       const lastRow = all ? L - 1 : 0;
       this.sampleAndAccept(j, logits.subarray(lastRow * V, (lastRow + 1) * V));
+      this.remember(slot, j.prompt, L); // after the first token is out: the copy does not delay it
       if (j.finish !== null) this.compact();
     }
     this.changed();
