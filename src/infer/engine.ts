@@ -8,7 +8,8 @@
 //
 // Memory is fixed at construction: one KvCache of `maxConcurrency` slots of
 // `contextLength` positions, and one inference tape whose arena recycles the
-// activations of every step (it grows only to the largest prefill seen).
+// activations of every step (it grows only to the largest prefill seen); plus,
+// when on, the prompt cache, up to its byte bound.
 //
 // Slots: live requests occupy slots 0..live-1, so a decode step is one
 // forwardCached over the first `live` slots of the cache. A finished request's
