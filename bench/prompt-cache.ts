@@ -84,6 +84,7 @@ const engine = new Engine(model, { maxConcurrency: 4, maxQueue: nRequests, conte
 const heads = Array.from({ length: 4 }, () => randomIds(32 + Math.floor(rng.uniform() * 64)));
 const rss0 = process.memoryUsage().rss;
 let peakRss = rss0, peakHeld = 0, overBound = 0;
+const rssEvery100: number[] = []; // RSS (MiB) after each 100 requests: flat once the arenas have grown
 const t0 = performance.now();
 for (let done = 0; done < nRequests; ) {
   const batch = Math.min(8, nRequests - done);
@@ -95,7 +96,9 @@ for (let done = 0; done < nRequests; ) {
   const held = engine.stats().promptCache!.bytes;
   peakHeld = Math.max(peakHeld, held);
   if (held > boundBytes) overBound++;
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const rss = process.memoryUsage().rss;
+  peakRss = Math.max(peakRss, rss);
+  if (done % 100 === 0) rssEvery100.push(mib(rss));
 }
 const pc = engine.stats().promptCache!;
 const memRow = {
@@ -103,7 +106,7 @@ const memRow = {
   boundMiB: mib(boundBytes), peakMiB: mib(pc.peakBytes), heldMiB: mib(pc.bytes), overBound,
   entries: pc.entries, hits: pc.hits, lookups: pc.lookups, cachedTokens: pc.cachedTokens, evictions: pc.evictions,
   kvBytesPerToken: engine.cacheBytes / (4 * context),
-  rssStartMiB: mib(rss0), rssPeakMiB: mib(peakRss), rssEndMiB: mib(process.memoryUsage().rss), engineKvCacheMiB: mib(engine.cacheBytes),
+  rssStartMiB: mib(rss0), rssPeakMiB: mib(peakRss), rssEndMiB: mib(process.memoryUsage().rss), rssEvery100, engineKvCacheMiB: mib(engine.cacheBytes),
 };
 
 if (v.json) console.log(JSON.stringify({ ttft: ttftRow, memory: memRow }));
@@ -118,6 +121,6 @@ else {
   console.log(`2. ${nRequests} requests with random prefixes, bound ${memRow.boundMiB} MiB (${memRow.kvBytesPerToken} KV bytes per token)`);
   console.log(`   cache peak ${memRow.peakMiB} MiB vs bound ${memRow.boundMiB} MiB (over the bound after ${overBound} batches); held at the end ${memRow.heldMiB} MiB in ${memRow.entries} entries`);
   console.log(`   hits ${memRow.hits} of ${memRow.lookups} lookups, ${memRow.cachedTokens} tokens reused, ${memRow.evictions} evictions, ${memRow.seconds} s`);
-  console.log(`   process RSS: ${memRow.rssStartMiB} MiB before, peak ${memRow.rssPeakMiB}, end ${memRow.rssEndMiB} (engine KV cache ${memRow.engineKvCacheMiB} MiB)`);
+  console.log(`   process RSS: ${memRow.rssStartMiB} MiB before, peak ${memRow.rssPeakMiB}, end ${memRow.rssEndMiB}; after each 100 requests ${rssEvery100.join(", ")} (engine KV cache ${memRow.engineKvCacheMiB} MiB)`);
   console.log(JSON.stringify({ ttft: ttftRow, memory: memRow }));
 }
