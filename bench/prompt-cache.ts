@@ -98,7 +98,7 @@ for (let done = 0; done < nRequests; ) {
   if (held > boundBytes) overBound++;
   const rss = process.memoryUsage().rss;
   peakRss = Math.max(peakRss, rss);
-  if (done % 100 === 0) rssEvery100.push(mib(rss));
+  if (Math.floor(done / 100) > Math.floor((done - batch) / 100)) rssEvery100.push(mib(rss));
 }
 const pc = engine.stats().promptCache!;
 const memRow = {
