@@ -9,10 +9,15 @@
 //   - "extractive" (the baseline, no model): the sentence of the top sections
 //     that shares the most (IDF-weighted) content words with the question,
 //     cited as the section it came from (extractive.ts).
+// With a JSON schema (`jsonSchema`) the model's answer is constrained to a
+// JSON value valid against it (src/infer/json-schema/); only a model writing
+// freely can be constrained, so the extractive answerers and copy decoding
+// refuse a schema (ConfigError).
 // Returns plain data the CLI, the evaluator and the server all use. Never
 // prints; knows nothing about HTTP or files beyond the opened index.
 import { ConfigError } from "../errors.ts";
 import { generate } from "../infer/generate.ts";
+import { compileSchema, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { KvCache, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
@@ -64,6 +69,15 @@ export interface AnswerOptions {
    */
   decode?: "free" | "copy" | "copy-answer";
   seed?: number;
+  /**
+   * A JSON Schema (parsed): the model's answer is a compact JSON value valid against it, written
+   * under a token constraint (src/infer/json-schema/; unsupported keywords are a UsageError). Needs
+   * `model` with free decoding (ConfigError otherwise: an extract is a sentence, not JSON). A
+   * maxTokens below the schema's shortest value is a UsageError; within it the mask keeps the
+   * value finishable. The not-found phrase inside the JSON does not make the result notFound;
+   * only the confidence gate does.
+   */
+  jsonSchema?: unknown;
   /** Source characters in the prompt before token fitting (default 2400). */
   maxSourceChars?: number;
   signal?: AbortSignal;
@@ -195,6 +209,12 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   const t0 = performance.now();
   if (typeof question !== "string" || question.trim() === "") throw new ConfigError("the question is empty");
   if (opts.model && !opts.tokenizer) throw new ConfigError("answering with a model needs its tokenizer");
+  const json = opts.jsonSchema !== undefined;
+  if (json && (opts.reader || !opts.model)) {
+    throw new ConfigError(`a JSON schema constrains the answer a model writes, and this answer is picked, not written (${opts.reader ? "a reader chooses a sentence of the sources" : "the extractive baseline: no model"})`, { hint: "answer with a model that writes (--model MODEL_DIR)" });
+  }
+  if (json && opts.decode !== undefined && opts.decode !== "free") throw new ConfigError(`a JSON schema needs free decoding; --decode ${opts.decode} copies a sentence of the sources`);
+  const grammar = json ? compileSchema(opts.jsonSchema) : undefined;
   const k = opts.k ?? 3;
   const minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
   const mode = opts.mode ?? DEFAULT_RETRIEVAL_MODE;
@@ -238,18 +258,27 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     text = cands[r.choice]!;
     usage = { promptTokens: ids.length, completionTokens: r.steps };
   } else {
+    const stopTokenIds = opts.stopTokenIds ?? [];
+    // Ids the tokenizer lacks (padded vocabularies) and special tokens never appear inside JSON.
+    const constraint = grammar
+      ? new JsonMasker(grammar, new TokenIndex(Array.from({ length: model.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id))))).constraint(stopTokenIds)
+      : undefined;
     const [res] = await generate(model, [ids], {
       maxTokens: maxNew,
       sampling: opts.sampling ?? { temperature: 0 },
       seed: opts.seed ?? 0,
-      stopTokenIds: opts.stopTokenIds ?? [],
+      stopTokenIds,
+      ...(constraint ? { constraints: [constraint] } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     text = tok.decode(res!.ids, { skipSpecialTokens: true }).trim();
+    if (constraint && !constraint.finished && res!.finishReason !== "cancelled") {
+      throw new ConfigError(`the answer ran out of tokens (max ${maxNew}) before its JSON value was complete: ${text.slice(0, 80)}…`, { hint: "raise --max-tokens, or simplify the schema" });
+    }
     usage = { promptTokens: res!.promptTokens, completionTokens: res!.completionTokens };
   }
   const all = fitted.map(toCitation);
-  if (saysNotFound(text)) return notFoundResult(all, usage, text);
+  if (!json && saysNotFound(text)) return notFoundResult(all, usage, text);
   const cited = parseCitations(text, fitted.length).map((n) => all[n - 1]!);
   return { text, citations: cited, sources: all, notFound: false, method, retrieval, usage, ms: performance.now() - t0 };
 }

@@ -197,7 +197,7 @@ Examples:
 };
 
 /** A JSON Schema file, parsed; UsageError naming the file when it cannot be read or is not JSON. */
-function readSchemaFile(path: string): unknown {
+export function readSchemaFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -7,6 +7,7 @@ import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
 import { ANSWERERS, type AnswererChoice } from "../serve/assistant.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
+import { DEFAULT_PROMPT_CACHE_BYTES } from "../infer/prompt-cache.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
@@ -36,6 +37,8 @@ Options:
   --max-queue N           requests waiting for a slot before 429 (default: the engine's)
   --timeout SECONDS       cancel a request running longer (default 120, 0 = never)
   --threads N             kernel threads (default: all cores, or SLM_THREADS)
+  --prompt-cache-mb N     memory (MiB) for keys and values of earlier requests, reused when a new
+                          prompt starts with the same tokens (default ${DEFAULT_PROMPT_CACHE_BYTES / 2 ** 20}, 0 = off)
   --model-id NAME         the id clients pass as "model" (default: the directory's name)
   --adapter DIR           a LoRA adapter (PEFT directory, from \`slm finetune --method lora\`)
                           applied on top of the model, unmerged
@@ -69,6 +72,7 @@ Examples:
         "max-queue": { type: "string" },
         timeout: { type: "string" },
         threads: { type: "string" },
+        "prompt-cache-mb": { type: "string" },
         "model-id": { type: "string" },
         adapter: { type: "string" },
         grace: { type: "string" },
@@ -93,6 +97,7 @@ Examples:
     const optInt = (name: string, v: string | undefined, min = 1) => (v === undefined ? undefined : intFlag(name, v, 0, min));
     const timeoutS = optInt("timeout", values.timeout, 0);
     const graceS = optInt("grace", values.grace, 0);
+    const promptCacheBytes = promptCacheFlag(values["prompt-cache-mb"]);
     const answerer = values.answerer as AnswererChoice | undefined;
     if (answerer !== undefined && !ANSWERERS.includes(answerer)) throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
     let minConfidence: number | undefined;
@@ -118,6 +123,7 @@ Examples:
       ...(values.adapter !== undefined ? { adapter: values.adapter } : {}),
       load,
       kvDtype,
+      ...(promptCacheBytes !== undefined ? { promptCacheBytes } : {}),
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),
@@ -146,3 +152,11 @@ Examples:
     return 0;
   },
 };
+
+/** --prompt-cache-mb: MiB (a number >= 0, fractions allowed) as whole bytes; undefined when not given. */
+export function promptCacheFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const mb = Number(v);
+  if (v.trim() === "" || !Number.isFinite(mb) || mb < 0) throw new UsageError(`--prompt-cache-mb must be a number of MiB >= 0 (0 = no prompt cache), got "${v}"`);
+  return Math.floor(mb * 2 ** 20);
+}

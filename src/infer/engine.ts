@@ -8,12 +8,25 @@
 //
 // Memory is fixed at construction: one KvCache of `maxConcurrency` slots of
 // `contextLength` positions, and one inference tape whose arena recycles the
-// activations of every step (it grows only to the largest prefill seen).
+// activations of every step (it grows only to the largest prefill seen); plus,
+// when on, the prompt cache, up to its byte bound.
 //
 // Slots: live requests occupy slots 0..live-1, so a decode step is one
 // forwardCached over the first `live` slots of the cache. A finished request's
 // slot is refilled by moving the last live slot into it (KvCache.copySequence).
 // A newcomer is prefilled through KvCache.view(slot) of the slot it takes.
+//
+// Prompt cache (prompt-cache.ts; on when promptCacheBytes > 0, as the server has it):
+// after a prefill the slot's KV of the prompt is saved, and when a request
+// leaves, that of its prompt + generated tokens; a newcomer whose prompt
+// starts with a saved sequence gets those positions copied into its slot and
+// prefills only the rest (at least its last token, whose logits it samples
+// from). Outputs are the same tokens as without the cache (tested), but the
+// logits are not bit-identical: a reused position may have been computed by
+// a decode step (the matmul's one-row path sums in another order than the
+// prefill's), so they differ in the last bits, and a near-tie could in rare
+// cases tip the other way. Requests for log-probabilities therefore bypass
+// the lookup (they prefill the whole prompt): their numbers are reproducible.
 //
 // Determinism: each request samples from its own Sampler over Rng(seed), so a
 // request's output depends only on its prompt, options and seed, not on which
@@ -28,6 +41,7 @@ import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
 import { MAX_TOP_LOGPROBS, logSumExp, topLogprobs, type TokenLogprob } from "./logprobs.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { PromptCache, type PromptCacheStats } from "./prompt-cache.ts";
 
 export interface EngineOptions {
   /** KV-cache slots: the most requests decoding together. Default 8. */
@@ -38,6 +52,12 @@ export interface EngineOptions {
   contextLength?: number;
   /** Storage of the KV cache: f32 (default), f16 (half the memory) or q8_0 (about a quarter). */
   kvDtype?: KvDtype;
+  /**
+   * Bound in bytes of the prompt cache (prompt-cache.ts: earlier requests' KV, reused for prompts
+   * that start with the same tokens; kept in kvDtype). Default 0: off, so the engine's memory is
+   * fixed at construction; the server turns it on (BackendOptions.promptCacheBytes).
+   */
+  promptCacheBytes?: number;
   /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
   onChange?: (stats: EngineStats) => void;
 }
@@ -89,10 +109,14 @@ export interface EngineStats {
   prefillTokens: number;
   decodeTokens: number;
   decodeSteps: number;
+  /** The prompt cache's counts (hits, tokens reused instead of prefilled, bytes held); null when it is off. */
+  promptCache: PromptCacheStats | null;
 }
 
 interface Job extends TokenStream {
   prompt: Int32Array;
+  /** Prompt tokens whose KV came from the prompt cache. */
+  cached: number;
   sampler: Sampler;
   stopIds: ReadonlySet<number>;
   stopSeqs: readonly (readonly number[])[];
@@ -129,7 +153,8 @@ export class Engine {
   private idleWaiters: (() => void)[] = [];
   private readonly ids: Int32Array; // (maxConcurrency) last token of each live slot
   private readonly starts: Int32Array; // (maxConcurrency) its position
-  private readonly zero = new Int32Array(1);
+  private readonly prefillStart = new Int32Array(1);
+  private readonly promptCache: PromptCache | null;
   /** Moving average of seconds a request holds a slot (for Retry-After). */
   private avgSeconds = 0;
   private readonly counters = { completed: 0, prefillTokens: 0, decodeTokens: 0, decodeSteps: 0 };
@@ -153,6 +178,9 @@ export class Engine {
     this.slots = new Array<Job | null>(this.maxConcurrency).fill(null);
     this.ids = new Int32Array(this.maxConcurrency);
     this.starts = new Int32Array(this.maxConcurrency);
+    const pcBytes = opts.promptCacheBytes ?? 0;
+    if (!Number.isSafeInteger(pcBytes) || pcBytes < 0) throw new UsageError(`engine: promptCacheBytes must be an integer >= 0 (0 = no prompt cache), got ${opts.promptCacheBytes}`);
+    this.promptCache = pcBytes > 0 ? new PromptCache(pcBytes, this.cache.sequenceBytes(1)) : null;
   }
 
   /** Bytes of the KV cache (allocated once, at construction). */
@@ -166,7 +194,7 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    return { queued: this.queue.length, active: this.live, maxQueue: this.maxQueue, maxConcurrency: this.maxConcurrency, ...this.counters };
+    return { queued: this.queue.length, active: this.live, maxQueue: this.maxQueue, maxConcurrency: this.maxConcurrency, ...this.counters, promptCache: this.promptCache?.stats() ?? null };
   }
 
   /**
@@ -293,6 +321,7 @@ export class Engine {
     }
     return {
       prompt: Int32Array.from(prompt),
+      cached: 0,
       history: Array.from(prompt),
       out: [],
       emitted: 0,
@@ -323,6 +352,7 @@ export class Engine {
     if (j.error !== undefined) j.reject(j.error);
     else {
       const r: GenerateResult = { ids: j.out, finishReason: j.finish, promptTokens: j.prompt.length, completionTokens: j.sampled };
+      if (this.promptCache) r.cachedTokens = j.cached;
       if (j.topN !== undefined) r.logprobs = j.lps.slice(0, j.out.length);
       if (j.promptLps) r.promptLogprobs = j.promptLps;
       j.resolve(r);
@@ -388,10 +418,18 @@ export class Engine {
       // ids (1, L) into slot `slot`; logits (1, V) of the last prompt token, or (L, V) of every
       // position when the prompt's log-probabilities are wanted (row p predicts token p + 1).
       const all = j.promptLps !== undefined;
-      const logits = this.model.forwardCached(this.tape, j.prompt, 1, L, this.slotViews[slot]!, this.zero, { logits: all ? "all" : "last" }).data;
+      // Positions 0..m-1 from the prompt cache (not with log-probabilities: see the top of the file).
+      const hit = j.topN !== undefined ? null : (this.promptCache?.lookup(j.prompt, L - 1) ?? null);
+      const m = hit?.length ?? 0;
+      if (hit) this.cache.loadSequence(slot, hit.entry.kv, hit.entry.tokens.length, m);
+      j.cached = m;
+      this.prefillStart[0] = m;
+      const logits = this.model.forwardCached(this.tape, j.prompt.subarray(m), 1, L - m, this.slotViews[slot]!, this.prefillStart, { logits: all ? "all" : "last" }).data;
+      this.counters.prefillTokens += L - m;
       if (all) for (let p = 0; p + 1 < L; p++) j.promptLps!.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
       const lastRow = all ? L - 1 : 0;
       this.sampleAndAccept(j, logits.subarray(lastRow * V, (lastRow + 1) * V));
+      this.remember(slot, j.prompt, L); // after the first token is out: the copy does not delay it
       if (j.finish !== null) this.compact();
     }
     this.changed();
@@ -426,6 +464,8 @@ export class Engine {
         slot++;
         continue;
       }
+      // Its prompt + generated tokens (all but the last sampled one have KV) outlive the slot.
+      if (j.error === undefined) this.remember(slot, j.history, j.history.length - 1);
       const last = --this.live;
       if (slot !== last) {
         const m = this.slots[last]!;
@@ -437,6 +477,11 @@ export class Engine {
       this.avgSeconds = this.avgSeconds === 0 ? secs : 0.9 * this.avgSeconds + 0.1 * secs;
       this.settle(j, j.finish);
     }
+  }
+
+  /** Saves tokens[0..n)'s KV from `slot` into the prompt cache (when on and not already cached). */
+  private remember(slot: number, tokens: ArrayLike<number>, n: number): void {
+    this.promptCache?.insert(tokens, n, (kv) => this.cache.saveSequence(slot, n, kv));
   }
 
   /** Passes out[emitted..end) to onToken; false when the callback asked to stop (or threw). */

@@ -71,6 +71,8 @@ export interface GenerateResult {
   promptTokens: number;
   /** Tokens sampled, including a stop token or stop sequence left out of `ids`. */
   completionTokens: number;
+  /** With the batching engine's prompt cache on: prompt tokens whose keys and values came from it (not prefilled). */
+  cachedTokens?: number;
   /** With the engine's `logprobs` option: one entry per id of `ids`. */
   logprobs?: TokenLogprob[];
   /** With the engine's `promptLogprobs` option: one entry per prompt token (null for the first, which has no context). */

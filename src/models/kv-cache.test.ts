@@ -56,6 +56,35 @@ for (const dtype of ["f16", "q8_0"] as const) {
   });
 }
 
+for (const dtype of ["f32", "f16", "q8_0"] as const) {
+  test(`${dtype} cache: saveSequence / loadSequence move a slot's positions as stored, whole or a prefix of them`, () => {
+    const T = 8, H = SHAPE.nKvHeads, D = SHAPE.headDim, n = 5;
+    const cache = new KvCache(SHAPE, 3, T, { dtype });
+    for (let l = 0; l < SHAPE.nLayers; l++) cache.view(1).write(l, randomRows(n * H * D, 10 + l), randomRows(n * H * D, 20 + l), 1, n, Int32Array.of(0));
+    const saved = new Uint8Array(cache.sequenceBytes(n));
+    assert.equal(saved.byteLength, n * cache.sequenceBytes(1));
+    cache.saveSequence(1, n, saved);
+    cache.loadSequence(0, saved, n, n); // whole
+    cache.loadSequence(2, saved, n, 3); // a prefix
+    for (let l = 0; l < SHAPE.nLayers; l++) {
+      const view = cache.attendView(l, 3, 1, Int32Array.of(n - 1, n - 1, n - 1));
+      const at = (buf: Float32Array, s: number, h: number, t: number) => Array.from(buf.subarray(((s * H + h) * view.maxT + t) * D, ((s * H + h) * view.maxT + t + 1) * D));
+      for (let h = 0; h < H; h++) {
+        for (let t = 0; t < n; t++) {
+          assert.deepEqual(at(view.keys, 0, h, t), at(view.keys, 1, h, t), `layer ${l} head ${h} position ${t}: keys`);
+          assert.deepEqual(at(view.values, 0, h, t), at(view.values, 1, h, t), `layer ${l} head ${h} position ${t}: values`);
+          if (t < 3) assert.deepEqual(at(view.keys, 2, h, t), at(view.keys, 1, h, t));
+          else assert.ok(at(view.keys, 2, h, t).every((x) => x === 0), "positions past the loaded prefix are untouched");
+        }
+        assert.ok(at(view.keys, 1, h, 0).some((x) => x !== 0));
+      }
+    }
+    assert.throws(() => cache.saveSequence(1, n, new Uint8Array(3)), /bytes/);
+    assert.throws(() => cache.loadSequence(0, saved, n, n + 1), /saved sequence/);
+    assert.throws(() => cache.loadSequence(3, saved, n, 1), /slot 3/);
+  });
+}
+
 test("a q8_0 cache needs head_dim to be a multiple of 32", () => {
   assert.throws(() => new KvCache({ nLayers: 1, nKvHeads: 2, headDim: 24 }, 1, 8, { dtype: "q8_0" }), (e: unknown) => e instanceof ConfigError && /multiple of 32/.test(e.message));
   assert.throws(() => new KvCache(SHAPE, 1, 8, { dtype: "q4" as KvDtype }), ConfigError);

@@ -175,6 +175,62 @@ export class KvCache {
     return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, { dtype: this.dtype, shared: { k: this.k.map(cut), v: this.v.map(cut) } });
   }
 
+  /**
+   * Bytes that `length` positions of one sequence take as stored (every layer, keys and
+   * values): the size of saveSequence's output.
+   */
+  sequenceBytes(length: number): number {
+    return length * this.k.length * 2 * this.kvHeads * this.rowBytes;
+  }
+
+  /**
+   * Copies positions 0..length-1 of slot `slot`, as stored (no re-encoding), into `out`
+   * (sequenceBytes(length) bytes), laid out (layer, k|v, KVH, length, row bytes): the prompt
+   * cache keeps a sequence's keys and values this way after its slot is reused.
+   */
+  saveSequence(slot: number, length: number, out: Uint8Array): void {
+    const H = this.kvHeads, T = this.maxSeqLen, R = this.rowBytes;
+    this.checkSequence("saveSequence", slot, length);
+    if (out.byteLength !== this.sequenceBytes(length)) throw new ShapeError(`KvCache.saveSequence: ${length} positions take ${this.sequenceBytes(length)} bytes, the output holds ${out.byteLength}`);
+    let o = 0;
+    for (let l = 0; l < this.k.length; l++) {
+      for (const buf of [bytesOf(this.k[l]!), bytesOf(this.v[l]!)]) {
+        for (let h = 0; h < H; h++) {
+          const from = (slot * H + h) * T * R;
+          out.set(buf.subarray(from, from + length * R), o);
+          o += length * R;
+        }
+      }
+    }
+  }
+
+  /**
+   * Writes positions 0..length-1 of slot `slot` from `saved`, which saveSequence filled with
+   * `savedLength` >= length positions of a cache of the same layers, heads and storage type
+   * (a prefix of a saved sequence is loaded by passing a smaller `length`).
+   */
+  loadSequence(slot: number, saved: Uint8Array, savedLength: number, length: number): void {
+    const H = this.kvHeads, T = this.maxSeqLen, R = this.rowBytes;
+    this.checkSequence("loadSequence", slot, length);
+    if (!Number.isInteger(savedLength) || savedLength < length || saved.byteLength !== this.sequenceBytes(savedLength)) {
+      throw new ShapeError(`KvCache.loadSequence: ${length} positions from a saved sequence of ${savedLength} (${saved.byteLength} bytes; ${this.sequenceBytes(savedLength)} expected)`);
+    }
+    let i = 0;
+    for (let l = 0; l < this.k.length; l++) {
+      for (const buf of [bytesOf(this.k[l]!), bytesOf(this.v[l]!)]) {
+        for (let h = 0; h < H; h++) {
+          const src = i++ * savedLength * R;
+          buf.set(saved.subarray(src, src + length * R), (slot * H + h) * T * R);
+        }
+      }
+    }
+  }
+
+  private checkSequence(what: string, slot: number, length: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.batch) throw new ShapeError(`KvCache.${what}: slot ${slot} outside [0, ${this.batch})`);
+    if (!Number.isInteger(length) || length < 0 || length > this.maxSeqLen) throw new ShapeError(`KvCache.${what}: length ${length} outside [0, ${this.maxSeqLen}]`);
+  }
+
   /** Copies sequence `from`'s rows into slot `to` (for beam-free prompt sharing in batches). */
   copySequence(from: number, to: number, length: number): void {
     const H = this.kvHeads, T = this.maxSeqLen;
@@ -187,4 +243,9 @@ export class KvCache {
       }
     }
   }
+}
+
+/** The bytes of a stored buffer (a float32 one included), for copies that do not decode. */
+function bytesOf(b: Float32Array | Uint8Array): Uint8Array {
+  return b instanceof Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -129,7 +129,7 @@ test("text completions: default max_tokens 16, echo, streaming text chunks", asy
   assert.equal(j.object, "text_completion");
   assert.match(j.id, /^cmpl-/);
   assert.deepEqual(j.choices, [{ index: 0, text: expected.slice(0, 16), logprobs: null, finish_reason: "length" }]);
-  assert.deepEqual(j.usage, { prompt_tokens: prompt.length, completion_tokens: 16, total_tokens: prompt.length + 16 });
+  assert.deepEqual(j.usage, { prompt_tokens: prompt.length, completion_tokens: 16, total_tokens: prompt.length + 16, prompt_tokens_details: { cached_tokens: 0 } });
   const echo = await post(app, "/v1/completions", { model: MODEL, prompt: [prompt], max_tokens: 5, echo: true });
   assert.equal(echo.json().choices[0].text, prompt + expected.slice(0, 5));
   const s = await post(app, "/v1/completions", { model: MODEL, prompt: "short", max_tokens: 30, stream: true });

@@ -212,6 +212,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     active: () => backend.stats().active,
     maxQueue: () => backend.stats().maxQueue,
     maxConcurrency: () => backend.stats().maxConcurrency,
+    promptCacheBytes: () => backend.stats().promptCache?.bytes ?? 0,
   });
 
   const app = Fastify({
@@ -397,8 +398,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       metrics.promptTokens.inc({ endpoint }, r.promptTokens);
       metrics.completionTokens.inc({ endpoint }, r.completionTokens);
       metrics.completionTokensPerRequest.observe(r.completionTokens);
+      if (r.cachedTokens) {
+        metrics.cachedPromptTokens.inc({ endpoint }, r.cachedTokens);
+        metrics.promptCacheHits.inc({ endpoint });
+      }
     };
-    const usage = (r: GenerationResult) => ({ prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens });
+    const usage = (r: GenerationResult) => ({
+      prompt_tokens: r.promptTokens,
+      completion_tokens: r.completionTokens,
+      total_tokens: r.promptTokens + r.completionTokens,
+      prompt_tokens_details: { cached_tokens: r.cachedTokens ?? 0 },
+    });
     const cancelledAnswer = (): { status: number; message: string; code: string } =>
       ctl.cause() === "timeout"
         ? { status: 504, message: `the request took longer than ${timeoutMs} ms and was cancelled`, code: "timeout" }

@@ -98,6 +98,8 @@ export interface GenerationResult {
   finishReason: "stop" | "length" | "cancelled";
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens whose keys and values came from the prompt cache (reused, not prefilled); 0 when none did. */
+  cachedTokens?: number;
   /** With `logprobs`: every output token's entry (those streamed with onText first, then any whose text came out empty). */
   logprobs?: TextLogprob[];
   /** With `promptLogprobs`: one entry per prompt token. */
@@ -117,6 +119,8 @@ export interface BackendStats {
   active: number;
   maxQueue: number;
   maxConcurrency: number;
+  /** The prompt cache (absent when off): bytes held now and their bound, admissions that reused a prefix, tokens reused. */
+  promptCache?: { bytes: number; maxBytes: number; hits: number; cachedTokens: number };
 }
 
 /**
@@ -153,4 +157,9 @@ export interface BackendOptions {
   load?: LoadOptions;
   /** KV-cache storage: f32 (default), f16 or q8_0. */
   kvDtype?: KvDtype;
+  /**
+   * Bound in bytes of the engine's prompt cache (src/infer/prompt-cache.ts: requests whose prompt starts
+   * like an earlier one's reuse its keys and values). Default DEFAULT_PROMPT_CACHE_BYTES (256 MiB); 0 = off.
+   */
+  promptCacheBytes?: number;
 }

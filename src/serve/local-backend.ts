@@ -14,6 +14,7 @@ import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
 import { MaskerCache } from "../infer/json-schema/index.ts";
+import { DEFAULT_PROMPT_CACHE_BYTES } from "../infer/prompt-cache.ts";
 import type { TokenLogprob } from "../infer/logprobs.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters, weightStorage } from "../models/index.ts";
@@ -39,6 +40,7 @@ function checkOptions(opts: BackendOptions): void {
   int("maxQueue", 0);
   int("threads", 1);
   int("requestTimeoutMs", 1);
+  int("promptCacheBytes", 0);
   if (opts.modelId !== undefined && (typeof opts.modelId !== "string" || opts.modelId.length === 0)) throw new UsageError("modelId must be a non-empty string");
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) throw new UsageError("adapter must be a directory path");
 }
@@ -110,6 +112,7 @@ export class LocalBackend implements InferenceBackend {
       maxConcurrency: opts.maxConcurrency ?? 8,
       maxQueue: opts.maxQueue ?? 64,
       kvDtype: opts.kvDtype ?? "f32",
+      promptCacheBytes: opts.promptCacheBytes ?? DEFAULT_PROMPT_CACHE_BYTES,
       onChange: () => this.onStatsChange?.(this.stats()),
     });
     this.card = modelCard(loaded, opts.modelId);
@@ -213,6 +216,7 @@ export class LocalBackend implements InferenceBackend {
         finishReason: stopper.stopped ? "stop" : r.finishReason,
         promptTokens: r.promptTokens,
         completionTokens: r.completionTokens,
+        cachedTokens: r.cachedTokens ?? 0,
       };
       // Tokens whose text came out empty keep their entries; those cut by a stop string do not.
       if (req.logprobs !== undefined) out.logprobs = stopper.stopped ? sentLps : [...sentLps, ...pendingLps];
@@ -260,7 +264,10 @@ export class LocalBackend implements InferenceBackend {
 
   stats(): BackendStats {
     const s = this.engine.stats();
-    return { queued: s.queued, active: s.active, maxQueue: s.maxQueue, maxConcurrency: s.maxConcurrency };
+    const out: BackendStats = { queued: s.queued, active: s.active, maxQueue: s.maxQueue, maxConcurrency: s.maxConcurrency };
+    const pc = s.promptCache;
+    if (pc) out.promptCache = { bytes: pc.bytes, maxBytes: pc.maxBytes, hits: pc.hits, cachedTokens: pc.cachedTokens };
+    return out;
   }
 
   async close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {

@@ -170,8 +170,10 @@ export class ServerMetrics {
   readonly firstTokenSeconds: Histogram;
   readonly completionTokensPerRequest: Histogram;
   readonly rejected: Counter;
+  readonly cachedPromptTokens: Counter;
+  readonly promptCacheHits: Counter;
 
-  constructor(read: { queued: () => number; active: () => number; maxQueue: () => number; maxConcurrency: () => number }) {
+  constructor(read: { queued: () => number; active: () => number; maxQueue: () => number; maxConcurrency: () => number; promptCacheBytes?: () => number }) {
     const r = this.registry;
     this.requests = r.counter("slm_http_requests_total", "HTTP requests answered, by route, method and status code.");
     this.requestSeconds = r.histogram("slm_http_request_duration_seconds", "Time from request to the end of the response, by route.", LATENCY_BUCKETS);
@@ -180,6 +182,9 @@ export class ServerMetrics {
     this.completionTokensPerRequest = r.histogram("slm_completion_tokens", "Tokens generated per request.", TOKEN_BUCKETS);
     this.firstTokenSeconds = r.histogram("slm_time_to_first_token_seconds", "Time from request to the first streamed text.", LATENCY_BUCKETS);
     this.rejected = r.counter("slm_rejected_requests_total", "Requests refused before generation, by reason (overloaded, timeout, cancelled).");
+    this.cachedPromptTokens = r.counter("slm_prompt_cached_tokens_total", "Prompt tokens reused from the prompt cache instead of prefilled, by endpoint.");
+    this.promptCacheHits = r.counter("slm_prompt_cache_hits_total", "Requests that reused a cached prompt prefix, by endpoint.");
+    if (read.promptCacheBytes) r.gauge("slm_prompt_cache_bytes", "Bytes the prompt cache holds (keys and values of earlier requests).", read.promptCacheBytes);
     r.gauge("slm_queue_depth", "Requests waiting for a generation slot.", read.queued);
     r.gauge("slm_active_generations", "Requests generating now.", read.active);
     r.gauge("slm_queue_capacity", "Most requests that may wait before the server answers 429.", read.maxQueue);

@@ -117,7 +117,8 @@ test("e2e openai client: models (with the card), chat and completions streamed a
   }
   assert.equal(streamed, content);
   assert.equal(finish, chat.choices[0]!.finish_reason);
-  assert.deepEqual(usage, chat.usage);
+  // The same usage, except that the prompt was cached the second time: all but its last token.
+  assert.deepEqual(usage, { ...chat.usage, prompt_tokens_details: { cached_tokens: chat.usage!.prompt_tokens - 1 } });
 
   const comp = await c.completions.create({ model: m.id, prompt: "the cat", max_tokens: 10, temperature: 0 });
   const text = comp.choices[0]!.text;
@@ -127,6 +128,13 @@ test("e2e openai client: models (with the card), chat and completions streamed a
   let compStreamed = "";
   for await (const ch of compStream) compStreamed += ch.choices[0]?.text ?? "";
   assert.equal(compStreamed, text);
+  const compAgain = await c.completions.create({ model: m.id, prompt: "the cat", max_tokens: 10, temperature: 0 });
+  assert.equal(compAgain.choices[0]!.text, text);
+  assert.equal(compAgain.usage!.prompt_tokens_details?.cached_tokens, comp.usage!.prompt_tokens - 1);
+  const metrics = await (await fetch(`${live!.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+  assert.match(metrics, /^slm_prompt_cached_tokens_total\{endpoint="completions"\} [1-9]/m);
+  assert.match(metrics, /^slm_prompt_cache_hits_total\{endpoint="chat"\} [1-9]/m);
+  assert.match(metrics, /^slm_prompt_cache_bytes [1-9]/m);
   // Seeded sampling is reproducible through the API.
   const s1 = await c.completions.create({ model: m.id, prompt: "a bird", max_tokens: 8, temperature: 1, seed: 11 });
   const s2 = await c.completions.create({ model: m.id, prompt: "a bird", max_tokens: 8, temperature: 1, seed: 11 });

@@ -40,6 +40,8 @@ export interface ServerOptions {
   load?: LoadOptions;
   /** KV-cache storage (f32, f16, q8_0). Default f32. */
   kvDtype?: KvDtype;
+  /** Bound in bytes of the prompt cache; 0 = off. Default: the backend's (DEFAULT_PROMPT_CACHE_BYTES). */
+  promptCacheBytes?: number;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -92,6 +94,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
   if (opts.load !== undefined) backendOpts.load = opts.load;
   if (opts.kvDtype !== undefined) backendOpts.kvDtype = opts.kvDtype;
+  if (opts.promptCacheBytes !== undefined) backendOpts.promptCacheBytes = opts.promptCacheBytes;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>

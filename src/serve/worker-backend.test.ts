@@ -88,8 +88,9 @@ test("worker and local backends give the same text for the same seed, streamed o
     const a = await local.generate(req);
     let streamed = "";
     const [b, c] = await Promise.all([worker.generate({ ...req, onText: (d) => void (streamed += d) }), worker.generate(req)]);
-    assert.deepEqual(b, a);
-    assert.deepEqual(c, a);
+    // The same text; how much of the prompt each backend's prompt cache held may differ.
+    assert.deepEqual({ ...b, cachedTokens: 0 }, { ...a, cachedTokens: 0 });
+    assert.deepEqual({ ...c, cachedTokens: 0 }, { ...a, cachedTokens: 0 });
     assert.equal(streamed, a.text);
     assert.ok(a.completionTokens > 0);
   }
@@ -121,7 +122,7 @@ test("an AbortSignal cancels a running generation (finishReason cancelled), and 
     const pre = await b.generate(textReq({ signal: AbortSignal.abort() }));
     assert.deepEqual([pre.finishReason, pre.completionTokens, pre.text], ["cancelled", 0, ""]);
   }
-  assert.deepEqual(worker.stats(), { queued: 0, active: 0, maxQueue: 64, maxConcurrency: 4 });
+  assert.deepEqual({ ...worker.stats(), promptCache: null }, { queued: 0, active: 0, maxQueue: 64, maxConcurrency: 4, promptCache: null });
 });
 
 test("errors keep their class across the thread: UsageError beyond the context, OverloadedError with Retry-After", async () => {
@@ -139,6 +140,29 @@ test("errors keep their class across the thread: UsageError beyond the context, 
     await small.close(0);
   }
   await assert.rejects(createWorkerBackend(join(dir, "missing")), (e: unknown) => e instanceof ConfigError && /model not found/.test(e.message));
+});
+
+test("prompt cache: cachedTokens crosses the thread; a repeated or extended chat reuses the prompt; the stats count it; 0 turns it off", async () => {
+  const greedy = chatReq({ input: { kind: "chat", messages: [{ role: "user", content: "hi" }] }, sampling: { temperature: 0 }, maxTokens: 4 });
+  const first = await worker.generate(greedy);
+  const again = await worker.generate(greedy);
+  assert.equal(again.text, first.text);
+  assert.equal(again.cachedTokens, again.promptTokens - 1, "all but the last prompt token");
+  const next = await worker.generate({ ...greedy, input: { kind: "chat", messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "ok." }, { role: "user", content: "so?" }] } });
+  assert.ok(next.cachedTokens! > 0 && next.cachedTokens! < next.promptTokens, `${next.cachedTokens} of ${next.promptTokens}`);
+  const pc = worker.stats().promptCache!;
+  assert.ok(pc.hits >= 2 && pc.cachedTokens >= again.cachedTokens! + next.cachedTokens!, JSON.stringify(pc));
+  assert.ok(pc.bytes > 0 && pc.bytes <= pc.maxBytes);
+  const off = await createLocalBackend(modelDir, { maxConcurrency: 1, promptCacheBytes: 0 });
+  try {
+    await off.generate(greedy);
+    const r = await off.generate(greedy);
+    assert.deepEqual([r.text, r.cachedTokens], [first.text, 0]);
+    assert.equal(off.stats().promptCache, undefined);
+  } finally {
+    await off.close(0);
+  }
+  await assert.rejects(createLocalBackend(modelDir, { promptCacheBytes: -1 }), UsageError);
 });
 
 test("embeddings: one mean-pooled vector per input, the same in both backends", async () => {
@@ -176,7 +200,7 @@ test("a worker that dies mid-request rejects pending requests with a clear error
   const pending = b.generate(textReq({ maxTokens: undefined, onText: () => void (first && ((first = false), b.worker.terminate())) }));
   await assert.rejects(pending, /inference worker exited unexpectedly/);
   await assert.rejects(b.generate(textReq()), /inference worker exited unexpectedly/);
-  assert.deepEqual({ ...b.stats(), maxQueue: 0 }, { queued: 0, active: 0, maxQueue: 0, maxConcurrency: 2 });
+  assert.deepEqual({ ...b.stats(), maxQueue: 0, promptCache: null }, { queued: 0, active: 0, maxQueue: 0, maxConcurrency: 2, promptCache: null });
   await b.close();
   // The other backends still work.
   assert.ok((await worker.generate(textReq({ maxTokens: 3 }))).completionTokens > 0);
