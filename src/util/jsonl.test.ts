@@ -31,8 +31,10 @@ test("a line that is not JSON is a FormatError naming file:line", () => {
   });
 });
 
-test("invalid: skip ignores lines that are not JSON", () => {
-  assert.deepEqual(parseJsonl('1\n{"torn\n3\n', "metrics.jsonl", (v) => v as number, { invalid: "skip" }), [1, 3]);
+test("invalid: skip ignores lines that are not JSON, reporting each to onInvalid", () => {
+  const skipped: string[] = [];
+  assert.deepEqual(parseJsonl('1\n{"torn\n3\nnope\n', "metrics.jsonl", (v) => v as number, { invalid: "skip", onInvalid: (p) => skipped.push(p.at) }), [1, 3]);
+  assert.deepEqual(skipped, ["metrics.jsonl:2", "metrics.jsonl:4"]);
 });
 
 test("the record function's own errors and undefined results pass through", () => {

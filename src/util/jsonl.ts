@@ -18,6 +18,8 @@ export interface JsonlOptions {
   hint?: string;
   /** "skip" ignores lines that are not valid JSON (a torn last line of a running job) instead of throwing. */
   invalid?: "throw" | "skip";
+  /** With invalid: "skip", called for each skipped line (to count them). */
+  onInvalid?: (place: JsonlPlace) => void;
 }
 
 /**
@@ -36,7 +38,10 @@ export function parseJsonl<T>(text: string, name: string, each: (value: unknown,
     try {
       v = JSON.parse(raw);
     } catch (e) {
-      if (opts.invalid === "skip") continue;
+      if (opts.invalid === "skip") {
+        opts.onInvalid?.(place);
+        continue;
+      }
       throw new FormatError(`${place.at}: not valid JSON (${(e as Error).message})`, opts.hint === undefined ? undefined : { hint: opts.hint });
     }
     const r = each(v, place);
