@@ -37,10 +37,10 @@ const modelDir = join(work, "tiny-model");
 after(() => rmSync(work, { recursive: true, force: true }));
 
 /** npm through the same npm that runs the tests when there is one. */
-function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+function npm(args: string[], cwd: string, timeout = 280_000): SpawnSyncReturns<string> {
   const cli = process.env.npm_execpath;
   const [cmd, pre] = cli && cli.endsWith(".js") ? [process.execPath, [cli]] : ["npm", []];
-  return spawnSync(cmd, [...pre, ...args], { cwd, encoding: "utf8", env: { ...process.env, ...env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" }, timeout: 280_000 });
+  return spawnSync(cmd, [...pre, ...args], { cwd, encoding: "utf8", env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" }, timeout });
 }
 
 function ok(r: SpawnSyncReturns<string>, what: string): string {
@@ -59,7 +59,8 @@ before(async () => {
   saveModelDir(modelDir, model, { tokenizer: tok });
 
   // 1. Pack (prepack builds dist/).
-  const packed = ok(npm(["pack", "--json", "--pack-destination", work], root), "npm pack");
+  // The build is a full tsc run: ~40 s on 2 quiet cores, several times that on a busy machine.
+  const packed = ok(npm(["pack", "--json", "--pack-destination", work], root, 400_000), "npm pack");
   const file = (JSON.parse(packed.slice(packed.indexOf("["))) as { filename: string }[])[0]!.filename;
   const tarball = join(work, file);
   assert.ok(existsSync(tarball), `no tarball at ${tarball}`);
