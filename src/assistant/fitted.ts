@@ -5,8 +5,9 @@
 // This file knows the file's format (magic, version, one section each) and
 // validates it against the feature names the caller expects, so a corrupt or
 // stale file is a clear FormatError naming it, never a silent NaN. Knows
-// nothing about what the features mean (it imports neither user, so no
-// import cycle can form).
+// nothing about what the features mean: the callers pass their feature
+// names, and it imports neither extractive.ts nor confidence.ts, so no
+// import cycle can form.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
