@@ -4,10 +4,11 @@
 // package into npx's cache as a link to the clone and runs this hook again;
 // without the check, the first `npx slm demo` after `npm ci` spent 2.5–5
 // minutes rebuilding an addon that was already there. `--force` (used by
-// `npm run build:native`) or SLM_FORCE_BUILD=1 always rebuilds.
+// `npm run build:native`) or SLM_FORCE_BUILD=1 always rebuilds. SLM_ADDON_FROM
+// (below) copies a matching addon built elsewhere.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -47,6 +48,31 @@ const force = process.argv.includes("--force") || process.env.SLM_FORCE_BUILD ==
 if (!force && have === want && existsSync(addon) && statSync(addon).size > 0) {
   console.log("slmkit: native addon is up to date (build/Release/slm.node); `npm run build:native` rebuilds it");
   process.exit(0);
+}
+
+// SLM_ADDON_FROM=DIR: take an addon already built elsewhere (DIR/Release/slm.node
+// with DIR/slm-build.json), when its stamp records exactly this fingerprint (same
+// binding.gyp and native/ sources, Node ABI, platform and Node version);
+// otherwise build as usual. Why: the packed-package test installs the tarball
+// into a fresh project and would spend 2-3 minutes rebuilding the addon that
+// `npm ci` built minutes before from the same sources.
+const from = process.env.SLM_ADDON_FROM;
+if (!force && from) {
+  let theirs = null;
+  try {
+    theirs = JSON.parse(readFileSync(join(from, "slm-build.json"), "utf8")).fingerprint;
+  } catch {
+    // no stamp there: build
+  }
+  const built = join(from, "Release", "slm.node");
+  if (theirs === want && existsSync(built)) {
+    mkdirSync(dirname(addon), { recursive: true });
+    copyFileSync(built, addon);
+    writeFileSync(stampFile, JSON.stringify({ fingerprint: want, builtAt: new Date().toISOString(), copiedFrom: from }) + "\n");
+    console.log(`slmkit: native addon copied from ${from} (same sources, Node ABI and platform)`);
+    process.exit(0);
+  }
+  console.log(`slmkit: SLM_ADDON_FROM=${from} holds no addon built from these sources for this Node; building`);
 }
 
 // npm passes its bundled node-gyp's path to scripts; fall back to one on PATH.

@@ -1,4 +1,4 @@
-// Runs every *.test.ts under src/, test/ and bench/ with node's test runner
+// Runs every *.test.ts under src/, test/, bench/ and examples/ with node's test runner
 // (through tsx), as one run so the closing summary counts all of them. A test
 // that runs over 5 minutes fails (a hung kernel or server must not stall CI).
 // Extra arguments are passed on: `npm test -- --test-name-pattern=matmul`.
@@ -25,7 +25,7 @@ function find(dir, out) {
 const args = process.argv.slice(2);
 const explicit = args.filter((a) => !a.startsWith("-"));
 const flags = args.filter((a) => a.startsWith("-"));
-const files = explicit.length > 0 ? explicit : ["src", "test", "bench"].flatMap((d) => find(d, [])).sort();
+const files = explicit.length > 0 ? explicit : ["src", "test", "bench", "examples"].flatMap((d) => find(d, [])).sort();
 if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);

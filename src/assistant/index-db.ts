@@ -10,13 +10,14 @@
 // Built into a temporary file beside the target and renamed into place.
 // Knows nothing about how vectors are made (an Embedder is passed in) or how
 // results are fused (retrieve.ts).
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
 import Database from "better-sqlite3";
 import * as sqliteVec from "sqlite-vec";
 
 import { ConfigError, FormatError, NotFoundError } from "../errors.ts";
+import { readJsonl } from "../util/jsonl.ts";
 import type { Embedder, EmbedderSpec } from "./embed.ts";
 import { contentTerms, ftsQuery, sentences } from "./terms.ts";
 
@@ -96,23 +97,14 @@ export function readDatasetSections(dataset: string): Omit<Section, "rowid">[] {
   if (!existsSync(join(dataset, "manifest.json")) || !existsSync(docsPath)) {
     throw new ConfigError(`${dataset}: not a dataset directory (manifest.json and documents.jsonl expected)`, { hint: "make one with `slm ingest DOCS --out DATASET`" });
   }
-  const lines = readFileSync(docsPath, "utf8").split("\n");
-  const out: Omit<Section, "rowid">[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === "") continue;
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(line);
-    } catch (e) {
-      throw new FormatError(`${docsPath}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
-    const bad = (f: string) => new FormatError(`${docsPath}:${i + 1}: field "${f}" missing or of the wrong type`);
+  const out = readJsonl(docsPath, (v, { at }): Omit<Section, "rowid"> => {
+    const r = (v ?? {}) as Record<string, unknown>;
+    const bad = (f: string) => new FormatError(`${at}: field "${f}" missing or of the wrong type`);
     if (typeof r.id !== "string") throw bad("id");
     if (typeof r.source !== "string") throw bad("source");
     if (typeof r.text !== "string") throw bad("text");
     if (!Array.isArray(r.heading) || !r.heading.every((h) => typeof h === "string")) throw bad("heading");
-    out.push({
+    return {
       id: r.id,
       doc: typeof r.doc === "string" ? r.doc : r.id.split("#")[0]!,
       source: r.source,
@@ -122,8 +114,8 @@ export function readDatasetSections(dataset: string): Omit<Section, "rowid">[] {
       start: typeof r.start === "number" ? r.start : 0,
       end: typeof r.end === "number" ? r.end : 0,
       text: r.text,
-    });
-  }
+    };
+  });
   if (out.length === 0) throw new ConfigError(`${docsPath} has no sections`);
   return out;
 }

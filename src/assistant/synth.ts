@@ -19,6 +19,7 @@ import { readFileSync } from "node:fs";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import type { ChatMessage, Tokenizer } from "../tokenizer/index.ts";
+import { parseJsonl } from "../util/jsonl.ts";
 import { Rng } from "../util/rng.ts";
 import { buildGroundedPrompt } from "./answer.ts";
 import type { Embedder } from "./embed.ts";
@@ -245,18 +246,11 @@ export function readQaPairs(path: string): QaSeed[] {
   } catch (e) {
     throw new ConfigError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const out: QaSeed[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    let o: { question?: unknown; answer?: unknown };
-    try {
-      o = JSON.parse(line);
-    } catch (e) {
-      throw new FormatError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof o?.question !== "string" || o.question.trim() === "") throw new FormatError(`${path}:${i + 1}: "question" must be a non-empty string`);
-    if (typeof o.answer !== "string" || o.answer.trim() === "") throw new FormatError(`${path}:${i + 1}: "answer" must be a non-empty string`);
-    out.push({ question: o.question, answer: o.answer, origin: "user" });
+  const out = parseJsonl(text, path, (v, { at }): QaSeed => {
+    const o = v as { question?: unknown; answer?: unknown } | null;
+    if (typeof o?.question !== "string" || o.question.trim() === "") throw new FormatError(`${at}: "question" must be a non-empty string`);
+    if (typeof o.answer !== "string" || o.answer.trim() === "") throw new FormatError(`${at}: "answer" must be a non-empty string`);
+    return { question: o.question, answer: o.answer, origin: "user" };
   });
   if (out.length === 0) throw new FormatError(`${path}: no question/answer pairs`);
   return out;

@@ -32,8 +32,11 @@ export interface Command {
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** What parse() returns: parseArgs's result for these options (named, so declarations can be emitted). */
+export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
+
 /** node:util parseArgs with strict checking, turned into UsageErrors. */
-export function parse<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+export function parse<O extends Options>(argv: string[], options: O, allowPositionals = true): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {

@@ -6,11 +6,12 @@
 // OUT/demo.json, and continues an interrupted training run from its newest
 // checkpoint; --fresh starts over. Thin: the work is src/data/ingest.ts,
 // src/train/trainer.ts and src/serve/server.ts.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
 import { ingest } from "../data/ingest.ts";
@@ -106,10 +107,7 @@ function readState(out: string): DemoState {
 }
 
 function writeState(out: string, s: DemoState): void {
-  const p = join(out, STATE_FILE);
-  const tmp = `${p}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(s, null, 2) + "\n");
-  renameSync(tmp, p);
+  writeFileAtomicSync(join(out, STATE_FILE), JSON.stringify(s, null, 2) + "\n");
 }
 
 /** The assistant's index of the demo dataset, in OUT. */

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.ts";
 import { compareModels, validationTexts, type CompareEntry } from "../eval/compare.ts";
 import { readQaFile, type QaItem } from "../eval/qa.ts";
 import { compareReportHtml, lossCurvesFromMetrics } from "../eval/report.ts";
-import { writeFileAtomicSync } from "../formats/atomic.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { readQaFile, runQa, type QaItem } from "../eval/qa.ts";
 import { lossCurvesFromMetrics, qaReportHtml } from "../eval/report.ts";
-import { writeFileAtomicSync } from "../formats/atomic.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
 import { embedderFor } from "./index-cmd.ts";

@@ -4,10 +4,10 @@
 // the SFT examples in answer()'s prompt format (src/assistant/synth.ts) and
 // writes them to RUN/grounded-qa.jsonl for inspection. Thin: no logic of its own
 // beyond wiring flags to the library.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { UsageError } from "../errors.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { buildGroundedExamples, readQaPairs, synthSeeds, teacherSeeds, type QaSeed } from "../assistant/synth.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
@@ -48,10 +48,7 @@ export async function groundedQaExamples(f: GroundedFlags, tok: Tokenizer, runDi
     const { examples, stats } = buildGroundedExamples(seeds, { index, embedder, tokenizer: tok, context: f.context, maxNew: f.answerTokens, negativeShare: f.negatives ?? 0.1, seed: f.seed });
     say(`  grounded-qa: ${stats.examples} examples (${Object.entries(stats.byOrigin).map(([k, n]) => `${n} ${k}`).join(", ")}, ${stats.negatives} not-found) from ${stats.seeds} questions; ${stats.missed} dropped (answer not in the retrieved context); ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     if (examples.length === 0) throw new UsageError("no grounded example could be built (retrieval never showed the answer)");
-    mkdirSync(runDir, { recursive: true });
-    const out = join(runDir, "grounded-qa.jsonl"), tmp = `${out}.tmp`;
-    writeFileSync(tmp, examples.map((m) => JSON.stringify({ messages: m })).join("\n") + "\n");
-    renameSync(tmp, out);
+    writeFileAtomicSync(join(runDir, "grounded-qa.jsonl"), examples.map((m) => JSON.stringify({ messages: m })).join("\n") + "\n", { mkdir: true });
     return examples.map((messages, i) => ({ messages, line: i + 1 }));
   } finally {
     index.close();

@@ -2,7 +2,6 @@
 // --model` use to pick the answering sentence of the retrieved sources. Thin:
 // opens the index and tokenizer, gathers question seeds, builds the examples,
 // trains and saves (src/assistant/reader-train.ts, src/formats/reader-dir.ts).
-import { writeFileSync, mkdirSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import { ConfigError, UsageError } from "../errors.ts";
@@ -15,6 +14,7 @@ import { LlamaModel, countParameters, presetConfig } from "../models/index.ts";
 import { ReaderModel } from "../models/reader.ts";
 import { openDataset } from "../train/dataset.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
 import { intFlag, parse, type Command } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
@@ -164,10 +164,7 @@ Example:
         config: cfg,
       };
       saveReaderDir(out, model, tokenizer, info);
-      mkdirSync(out, { recursive: true });
-      const hist = join(out, "metrics.jsonl");
-      writeFileSync(`${hist}.tmp`, result.history.map((e) => JSON.stringify(e)).join("\n") + "\n");
-      renameSync(`${hist}.tmp`, hist);
+      writeFileAtomicSync(join(out, "metrics.jsonl"), result.history.map((e) => JSON.stringify(e)).join("\n") + "\n", { mkdir: true });
       say(`saved ${out}: ${result.steps} steps in ${formatDuration(result.elapsedMs)}, validation accuracy@1 ${result.valAccuracy === null ? "–" : `${(result.valAccuracy * 100).toFixed(1)}%`}; ${formatDuration(performance.now() - t0)} in all`);
       if (v.json) ctx.out(JSON.stringify({ type: "done", out, ...info }));
       return 0;

@@ -5,9 +5,10 @@
 // Layout: <dir>/index.json, <dir>/x/<key>.json. Written with temp + rename.
 // Knows nothing about cleaning, dedupe or tokenizers.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { ExtractedDoc } from "./text.ts";
 
 export interface CacheEntry {
@@ -73,10 +74,7 @@ export class ExtractCache {
   }
 
   put(key: string, entry: CacheEntry): void {
-    const p = join(this.dir, "x", `${key}.json`);
-    const tmp = `${p}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(entry));
-    renameSync(tmp, p);
+    writeFileAtomicSync(join(this.dir, "x", `${key}.json`), JSON.stringify(entry));
     this.existing.add(key);
   }
 
@@ -97,9 +95,7 @@ export class ExtractCache {
     }
     const files: Record<string, IndexRow> = {};
     for (const [k, v] of this.nextIndex) files[k] = v;
-    const tmp = join(this.dir, `index.json.${process.pid}.tmp`);
-    writeFileSync(tmp, JSON.stringify({ version: INDEX_VERSION, files }));
-    renameSync(tmp, join(this.dir, "index.json"));
+    writeFileAtomicSync(join(this.dir, "index.json"), JSON.stringify({ version: INDEX_VERSION, files }));
     return pruned;
   }
 }

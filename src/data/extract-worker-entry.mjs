@@ -1,6 +1,14 @@
-// Worker entry for extract-worker.ts: registers tsx so the TypeScript module
-// loads in this thread (workers do not inherit a programmatic registration).
-import { register } from "tsx/esm/api";
+// Worker entry for extract-worker.ts. From the sources (development, tests)
+// it registers tsx so the TypeScript module loads in this thread (workers do
+// not inherit a programmatic registration); from the built package (dist/,
+// where this file is copied as it is) it imports the compiled module.
+import { existsSync } from "node:fs";
 
-register();
-await import("./extract-worker.ts");
+const source = new URL("./extract-worker.ts", import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(source.href);
+} else {
+  await import("./extract-worker.js");
+}

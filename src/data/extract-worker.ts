@@ -9,9 +9,10 @@
 //   order-dependent work (dedupe against earlier documents, writing).
 // Loaded by extract-worker-entry.mjs (which registers tsx so this TypeScript
 // module can load in a worker). Knows nothing about dedupe or the manifest.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { CacheEntry } from "./cache.ts";
 import { LineSet, documentLineKeys, removeLines } from "./clean.ts";
 import { SkipFile, extractFile, type Format, type ReaderOptions } from "./readers.ts";
@@ -81,11 +82,7 @@ async function handle(job: ExtractJob | ScreenJob): Promise<ExtractReply | Scree
   }
   try {
     const entry = await extractFile(job.bytes, "", job.format, job.opts);
-    if (job.cacheFile) {
-      const tmp = `${job.cacheFile}.${process.pid}.${job.id}.tmp`;
-      writeFileSync(tmp, JSON.stringify(entry));
-      renameSync(tmp, job.cacheFile);
-    }
+    if (job.cacheFile) writeFileAtomicSync(job.cacheFile, JSON.stringify(entry));
     return { id: job.id, ok: true, documents: entry.docs.length, notes: entry.notes, lineKeys: entry.docs.map((d) => documentLineKeys(d.sections.map((s) => s.text))) };
   } catch (e) {
     return { id: job.id, ok: false, skip: e instanceof SkipFile ? e.reason : `extraction failed: ${(e as Error)?.message ?? String(e)}` };

@@ -11,12 +11,13 @@
 // Reports progress through a callback; never prints. Knows nothing about the
 // CLI or about how a tokenizer works (see tokenizer.ts).
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, openSync, closeSync, writeSync, readSync, fstatSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readSync, fstatSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
 import { ConfigError, UsageError } from "../errors.ts";
+import { replaceDir } from "../util/atomic.ts";
 import { ExtractCache, type CacheEntry } from "./cache.ts";
 import { ExtractPool, type ScreenResult } from "./extract-pool.ts";
 import { LineCounter, PII_KINDS, emptyPiiCounts, redactPii, removeLines, type LineSet, type PiiCounts, type PiiKind } from "./clean.ts";
@@ -396,12 +397,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
 
     // Swap into place: old dataset aside, new one in, old one removed.
-    if (existsSync(out)) {
-      const old = `${tmp}.old`;
-      renameSync(out, old);
-      renameSync(tmp, out);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, out);
+    replaceDir(tmp, out);
     progress({ phase: "done", files: files.length, filesTotal: files.length, bytes: bytesTotal, bytesTotal }, true);
     return manifest;
   } catch (e) {

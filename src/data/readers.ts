@@ -6,6 +6,8 @@
 // Knows nothing about walking directories, cleaning, dedupe or tokenizers.
 import { extname } from "node:path";
 
+import { parseJsonl } from "../util/jsonl.ts";
+
 // unpdf, mammoth and linkedom/Readability are loaded on first use: a Markdown-only corpus never pays for them.
 import { markdownToBlocks } from "./markdown.ts";
 import { blocksToSections, groupParagraphs, normalizeInline, normalizeSource, type ExtractedDoc, type Section } from "./text.ts";
@@ -207,26 +209,17 @@ export async function extractFile(bytes: Uint8Array, source: string, format: For
       break;
     }
     case "jsonl": {
-      const lines = decodeText(bytes, notes).split("\n");
       let bad = 0;
       let missing = 0;
-      lines.forEach((line, i) => {
-        if (!line.trim()) return;
-        let v: unknown;
-        try {
-          v = JSON.parse(line);
-        } catch {
-          bad++;
-          return;
-        }
+      parseJsonl(decodeText(bytes, notes), source, (v, { at }) => {
         const t = getField(v, o.textField);
         if (typeof t !== "string") {
           missing++;
           return;
         }
-        const d = recordDoc(`${source}:${i + 1}`, t, o);
+        const d = recordDoc(at, t, o);
         if (d) docs.push(d);
-      });
+      }, { invalid: "skip", onInvalid: () => bad++ });
       if (bad > 0) notes.push(`${bad} line(s) are not valid JSON`);
       if (missing > 0) notes.push(`${missing} record(s) have no string field "${o.textField}"`);
       if (docs.length === 0 && (bad > 0 || missing > 0)) throw new SkipFile(`no records with a string field "${o.textField}" (${bad} invalid JSON lines, ${missing} without the field)`);

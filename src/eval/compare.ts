@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
+import { readJsonl } from "../util/jsonl.ts";
 import { generateWithStats } from "../infer/generate.ts";
 import { countParameters, type CausalLM } from "../models/index.ts";
 import { Tape, crossEntropy } from "../tensor/index.ts";
@@ -40,13 +41,12 @@ export function validationTexts(dataset: string): string[] {
   const val = new Set(m.split?.val ?? []);
   if (val.size === 0) throw new ConfigError(`${dataset} has no validation documents`, { hint: "ingest with a --val-fraction above 0" });
   const byDoc = new Map<string, string[]>();
-  for (const line of readFileSync(docs, "utf8").split("\n")) {
-    if (!line.trim()) continue;
-    const r = JSON.parse(line) as { doc: string; text: string };
-    if (!val.has(r.doc)) continue;
+  readJsonl(docs, (v) => {
+    const r = v as { doc: string; text: string };
+    if (!val.has(r.doc)) return;
     if (!byDoc.has(r.doc)) byDoc.set(r.doc, []);
     byDoc.get(r.doc)!.push(r.text);
-  }
+  });
   return [...byDoc.values()].map((s) => s.join("\n\n"));
 }
 

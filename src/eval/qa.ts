@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 
 import { FormatError, NotFoundError } from "../errors.ts";
+import { parseJsonl } from "../util/jsonl.ts";
 import { answer, type AnswerOptions, type AnswerResult } from "../assistant/answer.ts";
 import { RETRIEVAL_MODES, retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
 import { answerMatches, sameSource } from "./score.ts";
@@ -29,26 +30,19 @@ export function readQaFile(path: string, opts: { unanswerable?: boolean } = {}):
   } catch (e) {
     throw new NotFoundError(`cannot read question set ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const items: QaItem[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(line);
-    } catch (e) {
-      throw new FormatError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof r.question !== "string" || r.question.trim() === "") throw new FormatError(`${path}:${i + 1}: "question" must be a non-empty string`);
-    if (!opts.unanswerable && (typeof r.answer !== "string" || r.answer.trim() === "")) throw new FormatError(`${path}:${i + 1}: "answer" must be a non-empty string`, { hint: "questions without an answer go in the --unanswerable set" });
+  const items = parseJsonl(text, path, (v, { at, line }): QaItem => {
+    const r = (v ?? {}) as Record<string, unknown>;
+    if (typeof r.question !== "string" || r.question.trim() === "") throw new FormatError(`${at}: "question" must be a non-empty string`);
+    if (!opts.unanswerable && (typeof r.answer !== "string" || r.answer.trim() === "")) throw new FormatError(`${at}: "answer" must be a non-empty string`, { hint: "questions without an answer go in the --unanswerable set" });
     const aliases = r.answer_aliases ?? [];
-    if (!Array.isArray(aliases) || !aliases.every((a) => typeof a === "string")) throw new FormatError(`${path}:${i + 1}: "answer_aliases" must be an array of strings`);
-    items.push({
-      id: typeof r.id === "string" ? r.id : `${i + 1}`,
+    if (!Array.isArray(aliases) || !aliases.every((a) => typeof a === "string")) throw new FormatError(`${at}: "answer_aliases" must be an array of strings`);
+    return {
+      id: typeof r.id === "string" ? r.id : `${line}`,
       question: r.question,
       answer: typeof r.answer === "string" ? r.answer : "",
       aliases: aliases as string[],
       sourcePath: typeof r.source_path === "string" ? r.source_path : null,
-    });
+    };
   });
   if (items.length === 0) throw new FormatError(`${path}: no questions`);
   return items;

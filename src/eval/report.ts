@@ -2,8 +2,9 @@
 // charts (grouped), line charts (loss curves from a run's metrics.jsonl), and
 // the QA report built from them plus per-question tables. Everything is
 // escaped. Knows nothing about how the figures were measured.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 
+import { readJsonl } from "../util/jsonl.ts";
 import type { QaResult } from "./qa.ts";
 
 export function escapeHtml(s: string): string {
@@ -85,16 +86,12 @@ export function lineChartSvg(title: string, series: LineSeries[], opts: { xLabel
 export function lossCurvesFromMetrics(path: string): LineSeries[] | null {
   if (!existsSync(path)) return null;
   const train: [number, number][] = [], val: [number, number][] = [];
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line);
-      if (r.type === "step" && typeof r.loss === "number") train.push([r.step, r.loss]);
-      if (r.type === "eval" && typeof r.valLoss === "number") val.push([r.step, r.valLoss]);
-    } catch {
-      // a torn last line of a running job: skip it
-    }
-  }
+  // invalid: "skip": a torn last line of a running job is skipped.
+  readJsonl(path, (v) => {
+    const r = (v ?? {}) as { type?: unknown; step: number; loss?: unknown; valLoss?: unknown };
+    if (r.type === "step" && typeof r.loss === "number") train.push([r.step, r.loss]);
+    if (r.type === "eval" && typeof r.valLoss === "number") val.push([r.step, r.valLoss]);
+  }, { invalid: "skip" });
   if (train.length === 0 && val.length === 0) return null;
   return [{ name: "train loss", points: train }, { name: "val loss", points: val }].filter((s) => s.points.length > 0);
 }

@@ -15,7 +15,7 @@
 import { closeSync, fstatSync, readSync } from "node:fs";
 
 import { FormatError } from "../errors.ts";
-import { writeAll, writeFileAtomic } from "./atomic.ts";
+import { writeAll, writeFileAtomic } from "../util/atomic.ts";
 import { byteSize, ggmlTypeLabel, traits, traitsById, TYPE_TRAITS, type GgmlTypeName, type TypeTraits } from "./quant.ts";
 import { openForRead, readExactly } from "./file-io.ts";
 

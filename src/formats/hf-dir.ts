@@ -10,7 +10,7 @@ import { ConfigError, FormatError } from "../errors.ts";
 import { fromHfConfig, modelFor, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
-import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { writeDirAtomic, writeFileAtomicSync } from "../util/atomic.ts";
 import { qweight, type QType } from "../native/ops/qgemm.ts";
 import { resolveCachedModel } from "./hub/cache.ts";
 import { loadHfTensors, toHfTensors } from "./hf-weights.ts";

@@ -16,7 +16,7 @@ import { basename, dirname, join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import { attachLora, peftPrefix, type CausalLM, type LoraModel, type ResolvedLora } from "../models/index.ts";
-import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { writeDirAtomic, writeFileAtomicSync } from "../util/atomic.ts";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";

@@ -12,7 +12,7 @@ import { FormatError } from "../errors.ts";
 import { LlamaModel } from "../models/index.ts";
 import { READER_FEATURE_ROWS, ReaderModel } from "../models/reader.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
-import { writeDirAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { writeDirAtomic, writeFileAtomicSync } from "../util/atomic.ts";
 import { loadModelDir, saveModelDir } from "./hf-dir.ts";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 

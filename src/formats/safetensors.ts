@@ -10,7 +10,7 @@ import { closeSync, existsSync, fstatSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 import { FormatError } from "../errors.ts";
-import { writeAll, writeFileAtomic } from "./atomic.ts";
+import { writeAll, writeFileAtomic } from "../util/atomic.ts";
 import { decodeHalf, encodeHalf } from "./half.ts";
 import { openForRead, readExactly } from "./file-io.ts";
 

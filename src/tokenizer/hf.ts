@@ -7,10 +7,11 @@
 // else is a FormatError naming the field and what is supported.
 // Knows nothing about encoding itself; file IO is limited to reading and
 // atomically writing these two files.
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, dirname } from "node:path";
 
 import { FormatError } from "../errors.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { toJsRegexSource, PATTERNS } from "./pretokenize.ts";
 import type { AddedToken, ModelSpec, NormalizerStep, PreTokenizerSpec, TokenizerConfig, TokenizerSpec } from "./tokenizer.ts";
 
@@ -433,15 +434,7 @@ export function readTokenizerFiles(path: string): { json: unknown; config: unkno
   return { json: readJson(file, "tokenizer.json"), config };
 }
 
-/** Writes a file atomically: temp file in the same directory, then rename. */
-export function writeFileAtomic(file: string, data: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
-
 export function writeTokenizerFiles(dir: string, tok: Serializable): void {
-  writeFileAtomic(join(dir, "tokenizer.json"), JSON.stringify(toTokenizerJson(tok), null, 1) + "\n");
-  writeFileAtomic(join(dir, "tokenizer_config.json"), JSON.stringify(toConfigJson(tok), null, 2) + "\n");
+  writeFileAtomicSync(join(dir, "tokenizer.json"), JSON.stringify(toTokenizerJson(tok), null, 1) + "\n", { mkdir: true });
+  writeFileAtomicSync(join(dir, "tokenizer_config.json"), JSON.stringify(toConfigJson(tok), null, 2) + "\n", { mkdir: true });
 }

@@ -5,11 +5,11 @@
 // Written under a temporary name and renamed, so a kill at any instant leaves
 // either the old set of checkpoints or the new one, never a half-written one.
 // state.json carries a format tag and version (upgrade old versions here).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 import { FormatError } from "../errors.ts";
-import { writeFileAtomicSync } from "../formats/atomic.ts";
+import { replaceDir, writeFileAtomicSync } from "../util/atomic.ts";
 import { SafetensorsFile, writeSafetensors } from "../formats/safetensors.ts";
 import type { AdamW, Parameter } from "../tensor/index.ts";
 import type { SamplerState } from "./batches.ts";
@@ -70,8 +70,7 @@ export function saveCheckpoint(runDir: string, model: CheckpointParams, opt: Ada
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...state, optimizer: { step: os.step, config: os.config } };
     // state.json last: its presence marks a complete checkpoint.
     writeFileAtomicSync(join(tmp, "state.json"), JSON.stringify(full, null, 1) + "\n");
-    rmSync(final, { recursive: true, force: true });
-    renameSync(tmp, final);
+    replaceDir(tmp, final);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;

@@ -11,9 +11,9 @@
 // checkpoint, so --resume continues from what was saved).
 import { join } from "node:path";
 
-import { writeFileAtomicSync } from "../formats/atomic.ts";
 import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import { EarlyStopping } from "./early-stop.ts";
 import { train, type TrainEvent, type TrainResult, type TrainRun } from "./trainer.ts";
 

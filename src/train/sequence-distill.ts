@@ -6,9 +6,10 @@
 // OpenAI-compatible endpoint (here, over fetch) or a local model (the CLI
 // adapts src/infer/generate.ts to this interface).
 // Knows nothing about token ids, models or the trainer.
-import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, renameSync, writeSync } from "node:fs";
 
 import { ConfigError, FormatError } from "../errors.ts";
+import { readJsonl } from "../util/jsonl.ts";
 
 export interface TeacherTextSource {
   /** For messages and the documents' "source" field. */
@@ -23,15 +24,7 @@ export interface TeacherTextSource {
  */
 export function readPrompts(path: string): string[] {
   if (!existsSync(path)) throw new ConfigError(`prompts file not found: ${path}`);
-  const out: string[] = [];
-  readFileSync(path, "utf8").split("\n").forEach((line, i) => {
-    if (!line.trim()) return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new FormatError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`, { hint: 'one object a line, e.g. {"prompt": "How do I request leave?"}' });
-    }
+  const out = readJsonl(path, (v, { at }) => {
     let p: unknown = typeof v === "string" ? v : undefined;
     if (v && typeof v === "object") {
       const o = v as { prompt?: unknown; text?: unknown; messages?: unknown };
@@ -41,9 +34,9 @@ export function readPrompts(path: string): string[] {
         p = users.at(-1)?.content;
       }
     }
-    if (typeof p !== "string" || !p.trim()) throw new FormatError(`${path}:${i + 1}: no prompt (expected a "prompt", "text" or "messages" field with text)`);
-    out.push(p);
-  });
+    if (typeof p !== "string" || !p.trim()) throw new FormatError(`${at}: no prompt (expected a "prompt", "text" or "messages" field with text)`);
+    return p;
+  }, { hint: 'one object a line, e.g. {"prompt": "How do I request leave?"}' });
   if (out.length === 0) throw new ConfigError(`${path} has no prompts`);
   return out;
 }

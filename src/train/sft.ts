@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import { chatTemplateOf, type ChatMessage, type Tokenizer } from "../tokenizer/index.ts";
+import { parseJsonl } from "../util/jsonl.ts";
 import { Rng } from "../util/rng.ts";
 import type { Batch, BatchSource, SamplerState } from "./batches.ts";
 
@@ -31,18 +32,7 @@ export interface ChatExample {
 
 /** Parses chat JSONL text: one {"messages": [...]} object per non-blank line. `name` labels errors. */
 export function parseChatJsonl(text: string, name = "input"): ChatExample[] {
-  const out: ChatExample[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.trim();
-    if (raw === "") continue;
-    const at = `${name}:${i + 1}`;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(raw);
-    } catch (e) {
-      throw new FormatError(`${at}: not valid JSON (${(e as Error).message})`, { hint: 'each line is one object: {"messages": [{"role": "user", "content": "…"}, …]}' });
-    }
+  return parseJsonl(text, name, (obj, { at, line }): ChatExample => {
     const msgs = (obj as { messages?: unknown } | null)?.messages;
     if (typeof obj !== "object" || obj === null || !Array.isArray(msgs)) throw new FormatError(`${at}: expected an object with a "messages" array`);
     if (msgs.length === 0) throw new FormatError(`${at}: "messages" is empty`);
@@ -53,9 +43,8 @@ export function parseChatJsonl(text: string, name = "input"): ChatExample[] {
       return { role, content };
     });
     if (!messages.some((m) => m.role === "assistant" && m.content.trim() !== "")) throw new FormatError(`${at}: no assistant message with content (nothing to learn from)`);
-    out.push({ messages, line: i + 1 });
-  }
-  return out;
+    return { messages, line };
+  }, { hint: 'each line is one object: {"messages": [{"role": "user", "content": "…"}, …]}' });
 }
 
 /** Reads a chat JSONL file (see parseChatJsonl). */

@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readlinkSync, renameSync
 import { dirname, join, relative, resolve as resolvePath } from "node:path";
 
 import { ConfigError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
-import { tempPathFor, writeFileAtomicSync } from "../atomic.ts";
+import { tempPathFor, writeFileAtomicSync } from "../../util/atomic.ts";
 import { hubSettings, isCommitHash, parseRepoRef, readRef, repoDir, repoFolderName, snapshotFiles, type HubSettings, type RepoRef } from "./cache.ts";
 import { downloadBlob, verifyBlob } from "./download.ts";
 import { checkStatus, hubRequest, NetworkError, readBody, type ErrorSubject } from "./http.ts";

@@ -6,28 +6,31 @@
 // whose extractive-baseline sentence holds the gold answer and that pass the
 // gate; "refused" counts unanswerable questions that do not pass. Thresholds
 // are set where REFUSE (default 85%) of the fitting sets' unanswerable
-// questions fall below. Prints the constants to paste into confidence.ts.
+// questions fall below. Writes the model and threshold fitted on all sets to
+// the "confidence" section of src/assistant/fitted-weights.json (--out FILE
+// elsewhere, --dry-run only prints); the library reads them at start.
 // Held out means held out: inside each fold the extractive picker is refitted
-// on the other handbooks (bench/picker-fit.ts, as bench/fit-picker.ts does),
+// on the other handbooks (picker-fit.ts, as fit-picker.ts does),
 // and that picker chooses the sentence behind both the "right" count and the
 // picker-dependent features. (Until 2026-12-07 every fold used PICKER_WEIGHTS,
 // which had been fitted on all handbooks, the left-out one included.) The
-// final fit on all handbooks uses PICKER_WEIGHTS, the picker that ships.
+// final fit on all handbooks uses the picker in the file it writes (--out).
 //
-//   node --import tsx bench/fit-confidence.ts --set NAME=INDEX,QUESTIONS[,UNANSWERABLE] ... [--refuse 0.85] [--picker-steps 600]
+//   node --import tsx tools/fit/fit-confidence.ts --set NAME=INDEX,QUESTIONS[,UNANSWERABLE] ... [--refuse 0.85] [--picker-steps 600] [--out FILE] [--dry-run]
 // Sets over the same index are one handbook (left out together).
 import { parseArgs } from "node:util";
 
-import { CONFIDENCE_FEATURES, confidenceFeatures, confidenceOf, CONFIDENCE_SOURCE_CHARS, type ConfidenceFeatures, type ConfidenceModel } from "../src/assistant/confidence.ts";
-import { extractiveAnswer, PICKER_FEATURES, PICKER_WEIGHTS, pickerCandidates, type PickerFeatures } from "../src/assistant/extractive.ts";
-import { SectionIndex } from "../src/assistant/index-db.ts";
-import { fitSources, type PromptSource } from "../src/assistant/prompt.ts";
-import { retrieve, type Retrieval } from "../src/assistant/retrieve.ts";
-import { readQaFile, type QaItem } from "../src/eval/qa.ts";
-import { answerMatches } from "../src/eval/score.ts";
+import { CONFIDENCE_FEATURES, confidenceFeatures, confidenceOf, CONFIDENCE_SOURCE_CHARS, type ConfidenceFeatures, type ConfidenceModel } from "../../src/assistant/confidence.ts";
+import { extractiveAnswer, PICKER_FEATURES, pickerCandidates, type PickerFeatures } from "../../src/assistant/extractive.ts";
+import { SectionIndex } from "../../src/assistant/index-db.ts";
+import { fitSources, type PromptSource } from "../../src/assistant/prompt.ts";
+import { retrieve, type Retrieval } from "../../src/assistant/retrieve.ts";
+import { readQaFile, type QaItem } from "../../src/eval/qa.ts";
+import { answerMatches } from "../../src/eval/score.ts";
+import { FITTED_PATH, fittedPickerWeights, writeFittedSection } from "../../src/assistant/fitted.ts";
 import { fitPicker, pickerWeights, type PickerQuestion } from "./picker-fit.ts";
 
-const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" }, "picker-steps": { type: "string" } } });
+const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" }, "picker-steps": { type: "string" }, out: { type: "string" }, "dry-run": { type: "boolean" } } });
 if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS[,UNANSWERABLE]");
 const refuse = Number(v.refuse ?? 0.85);
 const pickerSteps = Number(v["picker-steps"] ?? 600);
@@ -116,16 +119,28 @@ for (const group of [...new Set(questions.map((q) => q.group))]) {
 }
 console.log(`  ${"all".padEnd(12)} coverage: ${fmt(tot.cov).padEnd(40)} model: ${fmt(tot.model)}`);
 
-const rows = rowsWith(questions, PICKER_WEIGHTS);
+// The final fit uses the picker in the file being written (the shipped one by default), so
+// fit-picker.ts then fit-confidence.ts with the same --out gives a consistent pair.
+const out = v.out ?? FITTED_PATH;
+const rows = rowsWith(questions, fittedPickerWeights(PICKER_FEATURES, out));
 const m = fit(rows), t = threshold(rows, (r) => confidenceOf(r.f, m));
 const all = tally(rows, (r) => confidenceOf(r.f, m) >= t);
 console.log(`\nfitted on all ${rows.length} questions: ${fmt(all)} at threshold ${t.toFixed(3)}`);
 const r4 = (x: number) => Number(x.toFixed(4));
-console.log(`export const CONFIDENCE_MODEL: ConfidenceModel = {
-  mean: [${m.mean.map(r4).join(", ")}],
-  sd: [${m.sd.map(r4).join(", ")}],
-  weights: [${m.weights.map(r4).join(", ")}],
-  bias: ${r4(m.bias)},
-};
-export const DEFAULT_MIN_CONFIDENCE = ${Number(t.toFixed(2))};`);
+const features = Object.fromEntries(CONFIDENCE_FEATURES.map((f, i) => [f, { mean: r4(m.mean[i]!), sd: r4(m.sd[i]!), weight: r4(m.weights[i]!) }]));
+console.log(JSON.stringify({ features, bias: r4(m.bias), threshold: Number(t.toFixed(2)) }, null, 1));
+if (!v["dry-run"]) {
+  const sets = [...new Set(rows.map((r) => r.set))];
+  writeFittedSection(out, {
+    confidence: {
+      fittedAt: new Date().toISOString().slice(0, 10),
+      fittedBy: `node --import tsx tools/fit/fit-confidence.ts --refuse ${refuse} --picker-steps ${pickerSteps} (${sets.length} sets)`,
+      note: `Logistic regression on standardised features, L2 0.01, label answerable, with the picker in this file; ${all.answerable} answerable and ${all.unanswerable} unanswerable questions (sets: ${sets.join(", ")}); threshold where ${refuse * 100}% of the unanswerable fall below: ${fmt(all)}. Leave one handbook out: ${fmt(tot.model)} (word coverage: ${fmt(tot.cov)}).`,
+      features,
+      bias: r4(m.bias),
+      threshold: Number(t.toFixed(2)),
+    },
+  });
+  console.log(`wrote the confidence section of ${out}`);
+}
 for (const ix of indexes.values()) ix.close();

@@ -7,22 +7,27 @@
 // Model: conditional logit over each question's candidates (the probability of
 // the sentences holding the gold answer, summed), Adam, L2 0.01; questions
 // whose shown sentences hold no gold answer teach nothing and are left out of
-// the fit. Prints the weights to paste into extractive.ts.
+// the fit. Writes the weights fitted on all sets to the "picker" section of
+// src/assistant/fitted-weights.json (--out FILE elsewhere, --dry-run only
+// prints); the library reads them from there at start. A training tool, not
+// a benchmark; refit the confidence after it (tools/fit/fit-confidence.ts),
+// since its features include the picker's score.
 //
-//   node --import tsx bench/fit-picker.ts --set NAME=INDEX,QUESTIONS ... [--steps 600]
+//   node --import tsx tools/fit/fit-picker.ts --set NAME=INDEX,QUESTIONS ... [--steps 600] [--out FILE] [--dry-run]
 // Sets over the same index are one handbook (left out together).
 import { parseArgs } from "node:util";
 
-import { CONFIDENCE_SOURCE_CHARS } from "../src/assistant/confidence.ts";
-import { PICKER_FEATURES, PICKER_WEIGHTS, pickerCandidates, type PickerFeatures } from "../src/assistant/extractive.ts";
-import { SectionIndex } from "../src/assistant/index-db.ts";
-import { fitSources } from "../src/assistant/prompt.ts";
-import { retrieve } from "../src/assistant/retrieve.ts";
-import { readQaFile } from "../src/eval/qa.ts";
-import { answerMatches } from "../src/eval/score.ts";
+import { CONFIDENCE_SOURCE_CHARS } from "../../src/assistant/confidence.ts";
+import { PICKER_FEATURES, PICKER_WEIGHTS, pickerCandidates, type PickerFeatures } from "../../src/assistant/extractive.ts";
+import { SectionIndex } from "../../src/assistant/index-db.ts";
+import { fitSources } from "../../src/assistant/prompt.ts";
+import { retrieve } from "../../src/assistant/retrieve.ts";
+import { readQaFile } from "../../src/eval/qa.ts";
+import { answerMatches } from "../../src/eval/score.ts";
+import { FITTED_PATH, writeFittedSection } from "../../src/assistant/fitted.ts";
 import { fitPicker } from "./picker-fit.ts";
 
-const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, steps: { type: "string" } } });
+const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, steps: { type: "string" }, out: { type: "string" }, "dry-run": { type: "boolean" } } });
 if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS");
 const steps = Number(v.steps ?? 600);
 if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${v.steps}"`);
@@ -80,3 +85,16 @@ console.log(`\nfitted on all ${questions.length} questions: ${right(questions, w
 const weights: Partial<PickerFeatures> = {};
 PICKER_FEATURES.forEach((f, j) => (weights[f] = Math.round(w[j]! * 100) / 100));
 console.log(`  ${PICKER_FEATURES.map((f) => `${f}: ${weights[f]}`).join(", ")},`);
+if (!v["dry-run"]) {
+  const out = v.out ?? FITTED_PATH;
+  const sets = [...new Set(questions.map((q) => q.set))];
+  writeFittedSection(out, {
+    picker: {
+      fittedAt: new Date().toISOString().slice(0, 10),
+      fittedBy: `node --import tsx tools/fit/fit-picker.ts --steps ${steps} (${sets.length} sets)`,
+      note: `Conditional logit over each question's candidates, L2 0.01, on ${questions.length} answerable questions (sets: ${sets.join(", ")}); ${right(questions, w)} pick a sentence holding the gold answer in sample, ${totHeld} with the handbook left out (the previous weights: ${totCur}).`,
+      weights: weights as PickerFeatures,
+    },
+  });
+  console.log(`wrote the picker section of ${out}`);
+}

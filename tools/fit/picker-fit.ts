@@ -1,9 +1,9 @@
 // The extractive picker's fit (conditional logit over each question's candidate
-// sentences), shared by bench/fit-picker.ts, which prints the weights for
-// src/assistant/extractive.ts, and bench/fit-confidence.ts, which refits the
+// sentences), shared by fit-picker.ts, which writes the picker's weights to
+// src/assistant/fitted-weights.json, and fit-confidence.ts, which refits the
 // picker inside each leave-one-handbook-out fold. Pure arithmetic on feature
 // vectors: knows nothing about indexes or questions' text.
-import { PICKER_FEATURES, type PickerFeatures } from "../src/assistant/extractive.ts";
+import { PICKER_FEATURES, type PickerFeatures } from "../../src/assistant/extractive.ts";
 
 /** One question: its candidates' feature vectors (in PICKER_FEATURES order) and which hold the gold answer. */
 export interface PickerQuestion {
