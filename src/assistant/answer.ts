@@ -19,7 +19,7 @@ import { ConfigError } from "../errors.ts";
 import { generate } from "../infer/generate.ts";
 import { compileSchema, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
 import type { SamplingOptions } from "../infer/sampler.ts";
-import { KvCache, type CausalLM } from "../models/index.ts";
+import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { chatTemplateOf, type Tokenizer } from "../tokenizer/index.ts";
 import type { Embedder } from "./embed.ts";
@@ -61,6 +61,8 @@ export interface AnswerOptions {
   maxTokens?: number;
   /** Sampling (default greedy). */
   sampling?: SamplingOptions;
+  /** Storage of the model's KV cache while it writes (default f32). */
+  kvDtype?: KvDtype;
   /**
    * "free" (default): the model writes any text. "copy": greedy decoding constrained to the
    * sentences of the shown sources, each followed by its citation, or the not-found phrase:
@@ -268,6 +270,7 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
       sampling: opts.sampling ?? { temperature: 0 },
       seed: opts.seed ?? 0,
       stopTokenIds,
+      ...(opts.kvDtype ? { kvDtype: opts.kvDtype } : {}),
       ...(constraint ? { constraints: [constraint] } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });

@@ -70,6 +70,11 @@ test("slm ask --json-schema: stdout is one JSON value valid against the schema; 
   const res = JSON.parse(j.out) as { text: string; method: string; notFound: boolean };
   assert.equal(res.method, "model");
   assert.deepEqual(JSON.parse(res.text), value, "the same greedy answer");
+  // --kv-dtype reaches the model's KV cache: q8_0 still writes a valid value; a bad type is a usage error.
+  const q = await run([...base, "--kv-dtype", "q8_0", QUESTION]);
+  assert.equal(q.code, 0, q.err);
+  assert.ok(valid(JSON.parse(q.out)), q.out);
+  assert.equal((await run([...base, "--kv-dtype", "q3", QUESTION])).code, 2);
   // Not found: exit 1 and no JSON on stdout.
   const nf = await run(["ask", "--model", modelDir, "--index", index, "--min-confidence", "1", "--json-schema", schemaPath, QUESTION]);
   assert.equal(nf.code, 1);

@@ -16,7 +16,7 @@ import { isReaderDir, loadReaderDir } from "../formats/reader-dir.ts";
 import { intFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
 import { embedderFor } from "./index-cmd.ts";
 import { readSchemaFile } from "./generate.ts";
-import { inferenceLoadOptions, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 
 export const ASK_FLAGS = {
   model: { type: "string" },
@@ -78,7 +78,7 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
     } else if (v.model) {
       const m = loadModel(v.model, inferenceLoadOptions(v));
       if (!m.tokenizer) throw new UsageError(`${v.model} has no tokenizer; answering needs one`);
-      Object.assign(opts, { model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true) });
+      Object.assign(opts, { model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true), kvDtype: kvDtypeFlag(v) });
     }
     return opts;
   } catch (e) {
