@@ -70,10 +70,11 @@ test("slm ask --json-schema: stdout is one JSON value valid against the schema; 
   const res = JSON.parse(j.out) as { text: string; method: string; notFound: boolean };
   assert.equal(res.method, "model");
   assert.deepEqual(JSON.parse(res.text), value, "the same greedy answer");
-  // --kv-dtype reaches the model's KV cache: q8_0 still writes a valid value; a bad type is a usage error.
-  const q = await run([...base, "--kv-dtype", "q8_0", QUESTION]);
+  // --kv-dtype reaches the model's KV cache: f16 still writes a valid value; q8_0 is refused for head_dim 8 (blocks of 32), which only a cache that is really made sees; a bad type is a usage error.
+  const q = await run([...base, "--kv-dtype", "f16", QUESTION]);
   assert.equal(q.code, 0, q.err);
   assert.ok(valid(JSON.parse(q.out)), q.out);
+  assert.match((await run([...base, "--kv-dtype", "q8_0", QUESTION])).err, /q8_0 cache stores blocks of 32 values; head_dim 8/);
   assert.equal((await run([...base, "--kv-dtype", "q3", QUESTION])).code, 2);
   // Not found: exit 1 and no JSON on stdout.
   const nf = await run(["ask", "--model", modelDir, "--index", index, "--min-confidence", "1", "--json-schema", schemaPath, QUESTION]);
