@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { TOL, assertClose, forEachBackend, randn, rng, using } from "../native/testing.ts";
+import { dequantize, quantize } from "../formats/quant.ts";
+import { qweight } from "../native/ops/qgemm.ts";
+import { TOL, assertClose, forEachBackend, quantizedModelTol, randn, rng, using } from "../native/testing.ts";
 import { Parameter, Tape, Tensor } from "../tensor/index.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
 
@@ -68,5 +70,31 @@ forEachBackend("sequenceLogProbs", (c) => {
       assert.ok(x.grad!.subarray(0, T * C).every((v) => v === 0));
       assert.throws(() => sequenceLogProbs(new Tape(), x, w, targets, 3), /do not split into 3 sequences/);
       assert.throws(() => sequenceLogProbs(new Tape(), x, w, Int32Array.from(targets, () => V), 2), /outside \[0, 11\)/);
+    }));
+
+  test("a head held quantized (q8_0) gives what its dequantized float32 values give", () =>
+    using(c, () => {
+      const r = rng(8);
+      const n = 3, Tq = 16, Cq = 64, Vq = 40; // 48 rows: the quantized kernels' prefill path
+      const xs = randn(r, n * Tq * Cq), bytes = quantize("Q8_0", randn(r, Vq * Cq, 0.2));
+      const targets = Int32Array.from({ length: n * Tq }, (_, i) => (i % Tq < 3 ? -100 : r.int(Vq)));
+      const run = (w: Parameter) => {
+        const tape = new Tape();
+        const x = new Tensor(xs.slice(), [n * Tq, Cq], true);
+        const lp = sequenceLogProbs(tape, x, w, targets, n);
+        tape.backward(lp, Float32Array.from([1, -0.5, 2]));
+        return { lp: lp.data.slice(), dx: x.grad!.slice() };
+      };
+      const wq = new Parameter(new Float32Array(Vq * Cq), [Vq, Cq], { requiresGrad: false });
+      wq.setQuantized(qweight("Q8_0", bytes, Vq, Cq));
+      const q = run(wq), f = run(new Parameter(dequantize("Q8_0", bytes, Vq * Cq), [Vq, Cq], { requiresGrad: false }));
+      assertClose(q.lp, f.lp, quantizedModelTol(c, TOL.f32Loose), "logp");
+      if (quantizedModelTol(c, TOL.f32Loose) === TOL.f32Loose) assertClose(q.dx, f.dx, TOL.f32Loose, "dx");
+      else {
+        // 8-bit activations in the forward move every softmax a little: compare dx as a whole.
+        let num = 0, den = 0;
+        q.dx.forEach((v, i) => ((num += (v - f.dx[i]!) ** 2), (den += f.dx[i]! ** 2)));
+        assert.ok(Math.sqrt(num / den) <= TOL.int8Act.rtol, `dx relative error ${Math.sqrt(num / den)}`);
+      }
     }));
 });
