@@ -42,7 +42,7 @@ test("slm finetune --objective dpo (lora): rewards, margin and accuracy per log 
   assert.match(r.err, /held-out pairs \(3\): loss \d\.\d+, rewards chosen .* accuracy/);
   assert.ok(existsSync(join(out, "adapter", "adapter_model.safetensors")));
   const cfg = JSON.parse(readFileSync(join(out, "finetune-config.json"), "utf8"));
-  assert.deepEqual(cfg.preference, { objective: "dpo", beta: 0.2, loss: "sigmoid", orpoLambda: 0.1 });
+  assert.deepEqual(cfg.preference, { objective: "dpo", beta: 0.2, loss: "sigmoid", orpoLambda: 0.1, rpoAlpha: 0 });
   assert.equal(cfg.batch, 4, "two pairs per step are four rows");
 });
 
@@ -60,7 +60,9 @@ test("preference flags and files: usage errors (exit 2) and file:line format err
   const common = ["finetune", "--base", base, "--data", data, "--out", join(dir, "bad")];
   for (const [extra, re] of [
     [["--objective", "kto"], /--objective must be sft, dpo or orpo/],
-    [["--objective", "orpo", "--beta", "0.1"], /--beta and --loss are DPO options/],
+    [["--objective", "orpo", "--beta", "0.1"], /--beta, --loss and --rpo-alpha are DPO options/],
+    [["--objective", "orpo", "--rpo-alpha", "1"], /DPO options/],
+    [["--objective", "dpo", "--rpo-alpha=-1"], /--rpo-alpha must be a number >= 0/],
     [["--objective", "dpo", "--orpo-lambda", "1"], /--orpo-lambda is an ORPO option/],
     [["--objective", "dpo", "--loss", "hinge"], /--loss must be sigmoid or ipo/],
     [["--objective", "dpo", "--beta", "0"], /--beta must be a number > 0/],

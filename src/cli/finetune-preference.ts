@@ -15,6 +15,7 @@ export interface PreferenceFlags {
   beta?: string;
   loss?: string;
   orpoLambda?: string;
+  rpoAlpha?: string;
 }
 
 function positive(name: string, v: string | undefined, allowZero = false): number | undefined {
@@ -25,11 +26,11 @@ function positive(name: string, v: string | undefined, allowZero = false): numbe
 }
 
 /** Checks the preference flags before the (slow) model load. */
-export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions, "objective" | "beta" | "loss" | "orpoLambda"> {
-  if (f.objective === "orpo" && (f.beta !== undefined || f.loss !== undefined)) throw new UsageError("--beta and --loss are DPO options; ORPO takes --orpo-lambda");
+export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions, "objective" | "beta" | "loss" | "orpoLambda" | "rpoAlpha"> {
+  if (f.objective === "orpo" && (f.beta ?? f.loss ?? f.rpoAlpha) !== undefined) throw new UsageError("--beta, --loss and --rpo-alpha are DPO options; ORPO takes --orpo-lambda");
   if (f.objective === "dpo" && f.orpoLambda !== undefined) throw new UsageError("--orpo-lambda is an ORPO option (--objective orpo)");
   if (f.loss !== undefined && !DPO_LOSS_TYPES.includes(f.loss as DpoLossType)) throw new UsageError(`--loss must be ${DPO_LOSS_TYPES.join(" or ")}, got "${f.loss}"`);
-  return { objective: f.objective, beta: positive("beta", f.beta), loss: f.loss as DpoLossType | undefined, orpoLambda: positive("orpo-lambda", f.orpoLambda, true) };
+  return { objective: f.objective, beta: positive("beta", f.beta), loss: f.loss as DpoLossType | undefined, orpoLambda: positive("orpo-lambda", f.orpoLambda, true), rpoAlpha: positive("rpo-alpha", f.rpoAlpha, true) };
 }
 
 export interface PreferenceRun extends Omit<PreferenceOptions, "examples" | "valExamples" | "onEvent"> {

@@ -58,6 +58,7 @@ gives them for the held-out pairs (also RUN/preference-eval.json).
   --objective O         sft (default) | dpo | orpo
   --beta X              DPO β (default ${PREFERENCE_DEFAULTS.beta}): reward scale, pull towards the reference
   --loss L              DPO loss: sigmoid (default) | ipo
+  --rpo-alpha X         DPO: add X × the chosen completions' NLL (TRL's rpo_alpha; default ${PREFERENCE_DEFAULTS.rpoAlpha}, plain DPO)
   --orpo-lambda X       ORPO λ, weight of the odds-ratio term beside the chosen NLL (default ${PREFERENCE_DEFAULTS.orpoLambda})
   Defaults change with it: --batch counts pairs (default ${PREFERENCE_DEFAULTS.batch}), --epochs ${PREFERENCE_DEFAULTS.epochs},
   --lr ${PREFERENCE_DEFAULTS.lr.lora} for lora and ${PREFERENCE_DEFAULTS.lr.full} for full; no packing.
@@ -116,7 +117,7 @@ const OPTIONS = {
   rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
   "base-dtype": { type: "string" }, checkpointing: { type: "boolean" }, "no-checkpointing": { type: "boolean" },
   packing: { type: "boolean" }, "no-packing": { type: "boolean" },
-  objective: { type: "string" }, beta: { type: "string" }, loss: { type: "string" }, "orpo-lambda": { type: "string" },
+  objective: { type: "string" }, beta: { type: "string" }, loss: { type: "string" }, "orpo-lambda": { type: "string" }, "rpo-alpha": { type: "string" },
 } as const;
 
 function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
@@ -137,10 +138,10 @@ export const finetuneCommand: Command = {
     if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
     const objective = v.objective ?? "sft";
     if (objective !== "sft" && objective !== "dpo" && objective !== "orpo") throw new UsageError(`--objective must be sft, dpo or orpo, got "${v.objective}"`);
-    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"]) !== undefined) throw new UsageError("--beta, --loss and --orpo-lambda are preference options (--objective dpo|orpo)");
+    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined) throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
     if (objective !== "sft" && task !== "chat") throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
     if (objective !== "sft" && (v.packing || v["no-packing"])) throw new UsageError("--packing is for SFT: preference batches hold one sequence per row");
-    const preference = objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"] });
+    const preference = objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
     if (task === "chat" && !v.data) throw new UsageError(`--data ${preference ? "pairs" : "chat"}.jsonl is required`);
     if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");

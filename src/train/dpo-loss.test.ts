@@ -14,6 +14,7 @@ const CASES: [string, PreferenceLossOptions][] = [
   ["dpo sigmoid", opts({})],
   ["dpo sigmoid, beta 0.5", opts({ beta: 0.5 })],
   ["dpo ipo", opts({ loss: "ipo" })],
+  ["dpo sigmoid + chosen NLL (rpo alpha 1)", opts({ rpoAlpha: 1 })],
   ["orpo", opts({ objective: "orpo" })],
   ["orpo, lambda 1", opts({ objective: "orpo", orpoLambda: 1 })],
 ];
@@ -70,6 +71,7 @@ test("bad inputs and options are named", () => {
   assert.throws(() => preferenceLossForward(opts({}), pi, tokens), /DPO needs 6 reference log-probs/);
   assert.throws(() => preferenceLossForward(opts({}), [1, 2, 3], [1, 1, 1], [0, 0, 0]), /2·n sequence log-probs/);
   assert.throws(() => preferenceLossForward(opts({}), [1, 2], [1, 0], [0, 0]), /sequence 1 has no completion tokens/);
+  assert.throws(() => validatePreferenceOptions(opts({ rpoAlpha: -1 })), /RPO alpha/);
   assert.throws(() => validatePreferenceOptions(opts({ beta: 0 })), (e) => e instanceof ConfigError && /beta/.test(e.message));
   assert.throws(() => validatePreferenceOptions(opts({ loss: "hinge" as "ipo" })), /unknown DPO loss "hinge"/);
   assert.throws(() => validatePreferenceOptions(opts({ objective: "kto" as "dpo" })), /"dpo" or "orpo"/);

@@ -7,6 +7,7 @@
 //   DPO, sigmoid:  h = (π_c − ρ_c) − (π_r − ρ_r);  L = mean −log σ(β·h)
 //   DPO, IPO:      L = mean (h − 1/(2β))²         (h from summed log-probs, as the
 //                  IPO paper writes it; TRL averages them per token for IPO)
+//   either, with rpoAlpha α > 0: + α·NLL (the chosen tokens' mean cross-entropy, as below)
 //   ORPO:          m = π / tokens (mean per-token log-prob), log odds(m) = m − log(1 − e^m);
 //                  L = NLL + λ · mean −log σ(log odds(m_c) − log odds(m_r)),
 //                  NLL = −Σ π_c / Σ tokens_c (the chosen tokens' mean cross-entropy)
@@ -31,6 +32,11 @@ export interface PreferenceLossOptions {
   loss: DpoLossType;
   /** ORPO: λ, the weight of the odds-ratio term against the chosen NLL (also its reward scale). */
   orpoLambda: number;
+  /**
+   * DPO: weight α of the chosen completions' NLL added to the loss (TRL's rpo_alpha; RPO, Pang et
+   * al. 2024). 0 (default) is plain DPO; it keeps DPO from lowering the chosen likelihood too.
+   */
+  rpoAlpha?: number;
 }
 
 /** What a batch's loss reports (means over its pairs). */
@@ -63,6 +69,7 @@ export function validatePreferenceOptions(o: PreferenceLossOptions): void {
   if (!(o.beta > 0 && Number.isFinite(o.beta))) throw new ConfigError(`DPO beta must be a number > 0, got ${o.beta}`);
   if (!DPO_LOSS_TYPES.includes(o.loss)) throw new ConfigError(`unknown DPO loss "${o.loss}"`, { hint: `choose one of ${DPO_LOSS_TYPES.join(", ")}` });
   if (!(o.orpoLambda >= 0 && Number.isFinite(o.orpoLambda))) throw new ConfigError(`ORPO lambda must be a number >= 0, got ${o.orpoLambda}`);
+  if (o.rpoAlpha !== undefined && !(o.rpoAlpha >= 0 && Number.isFinite(o.rpoAlpha))) throw new ConfigError(`RPO alpha (the chosen NLL's weight) must be a number >= 0, got ${o.rpoAlpha}`);
 }
 
 /** log σ(z), stable for large |z|. */
@@ -116,6 +123,17 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
       rl += pi[n + i]!;
     }
     loss /= n;
+    const alpha = o.rpoAlpha ?? 0;
+    if (alpha > 0) {
+      let chosenTokens = 0, nllSum = 0;
+      for (let i = 0; i < n; i++) {
+        chosenTokens += tokens[i]!;
+        nllSum -= pi[i]!;
+      }
+      metrics.nll = nllSum / chosenTokens;
+      loss += alpha * metrics.nll;
+      for (let i = 0; i < n; i++) grad[i]! -= alpha / chosenTokens;
+    }
   } else {
     const lam = o.orpoLambda;
     let chosenTokens = 0, nllSum = 0, lorSum = 0;

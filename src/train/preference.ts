@@ -42,6 +42,8 @@ export const PREFERENCE_DEFAULTS = {
    * odds-ratio term nudges, the chosen NLL (which also teaches the format) dominates.
    */
   orpoLambda: 0.1,
+  /** DPO: weight of the chosen NLL added to the loss (TRL's rpo_alpha); 0 = plain DPO, as TRL's default. */
+  rpoAlpha: 0,
   /** Pairs per step (each pair is two sequences). */
   batch: 4,
   /** Peak LR: DPO/ORPO steps are smaller than SFT's (TRL's examples use 5e-6 full, 5e-5–5e-4 for LoRA). */
@@ -61,10 +63,11 @@ export interface PreferenceOptions {
   valExamples?: readonly PreferenceExample[];
   valFraction?: number;
   objective: PreferenceObjective;
-  /** β, the DPO loss variant, ORPO's λ (PREFERENCE_DEFAULTS). */
+  /** β, the DPO loss variant, ORPO's λ, DPO's chosen-NLL weight (PREFERENCE_DEFAULTS). */
   beta?: number;
   loss?: PreferenceLossOptions["loss"];
   orpoLambda?: number;
+  rpoAlpha?: number;
   method: FinetuneMethod;
   lora?: LoraOptions;
   template?: string;
@@ -194,6 +197,7 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
   if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
   const lossOpts: PreferenceLossOptions = {
     objective: o.objective, beta: o.beta ?? PREFERENCE_DEFAULTS.beta, loss: o.loss ?? PREFERENCE_DEFAULTS.loss, orpoLambda: o.orpoLambda ?? PREFERENCE_DEFAULTS.orpoLambda,
+    rpoAlpha: o.rpoAlpha ?? PREFERENCE_DEFAULTS.rpoAlpha,
   };
   validatePreferenceOptions(lossOpts);
   const seed = o.config?.seed ?? 0;

@@ -1,4 +1,4 @@
-// Preference losses (DPO sigmoid, IPO, ORPO) against PyTorch on the tiny Llama
+// Preference losses (DPO sigmoid, IPO, DPO + chosen NLL, ORPO) against PyTorch on the tiny Llama
 // of test/fixtures/models/llama-gqa: the loss and the gradient of every LoRA
 // adapter (reference = the model with its adapters switched off) and of every
 // weight in full fine-tuning, on every kernel backend. Fixtures:
@@ -26,7 +26,7 @@ const GRAD_RTOL = 1e-3;
 const VALUE_RTOL = 1e-4;
 
 const inputs = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8")) as {
-  model: string; pairs: number; ids: number[][]; targets: number[][]; lora: { r: number; alpha: number; targets: string[] }; beta: number; orpo_lambda: number;
+  model: string; pairs: number; ids: number[][]; targets: number[][]; lora: { r: number; alpha: number; targets: string[] }; beta: number; orpo_lambda: number; rpo_alpha: number;
 };
 const rows = inputs.ids.length, T = inputs.ids[0]!.length;
 const batch: PreferenceBatch = {
@@ -35,6 +35,7 @@ const batch: PreferenceBatch = {
 const LOSSES: [string, PreferenceLossOptions][] = [
   ["dpo_sigmoid", { objective: "dpo", loss: "sigmoid", beta: inputs.beta, orpoLambda: inputs.orpo_lambda }],
   ["dpo_ipo", { objective: "dpo", loss: "ipo", beta: inputs.beta, orpoLambda: inputs.orpo_lambda }],
+  ["dpo_rpo", { objective: "dpo", loss: "sigmoid", beta: inputs.beta, orpoLambda: inputs.orpo_lambda, rpoAlpha: inputs.rpo_alpha }],
   ["orpo", { objective: "orpo", loss: "sigmoid", beta: inputs.beta, orpoLambda: inputs.orpo_lambda }],
 ];
 

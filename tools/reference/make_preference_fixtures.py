@@ -15,6 +15,7 @@ Sequence log-probabilities are sums of log-softmax over the completion tokens
 (targets != -100). Formulas (written here from the DPO, IPO and ORPO papers
 and TRL's documented conventions, independently of the TypeScript code):
   h = (pi_c - ref_c) - (pi_r - ref_r); sigmoid: -logsigmoid(beta h); ipo: (h - 1/(2 beta))^2
+  rpo: sigmoid + alpha * nll (nll as ORPO's below)
   orpo: m = pi / tokens; log odds = m - log1p(-exp(m));
         nll (mean cross-entropy over all chosen tokens) - lambda * mean logsigmoid(lo_c - lo_r)
 Files: inputs.json (ids, targets: rows 0..n-1 chosen, n..2n-1 rejected;
@@ -37,7 +38,7 @@ HERE = os.path.dirname(__file__)
 MODEL = os.path.join(HERE, "..", "..", "test", "fixtures", "models", "llama-gqa")
 OUT = os.path.join(HERE, "..", "..", "test", "fixtures", "preference")
 R, ALPHA, TARGETS = 2, 4.0, ["q_proj", "v_proj"]
-BETA, LAMBDA = 0.1, 0.1
+BETA, LAMBDA, RPO_ALPHA = 0.1, 0.1, 1.0
 
 
 class LoraLinear(torch.nn.Module):
@@ -66,6 +67,7 @@ def losses(pi, ref, tokens, n):
     mc, mr = pc / tokens[:n], pr / tokens[n:]
     lo = (mc - torch.log1p(-torch.exp(mc))) - (mr - torch.log1p(-torch.exp(mr)))
     nll = -pc.sum() / tokens[:n].sum()
+    out["dpo_rpo"] = out["dpo_sigmoid"] + RPO_ALPHA * nll
     out["orpo"] = nll - LAMBDA * F.logsigmoid(lo).mean()
     return out
 
@@ -146,7 +148,7 @@ def main():
     with open(os.path.join(OUT, "inputs.json"), "w") as f:
         json.dump({
             "model": "llama-gqa", "pairs": n, "ids": ids.tolist(), "targets": targets.tolist(), "ignore_index": -100,
-            "lora": {"r": R, "alpha": ALPHA, "targets": TARGETS}, "beta": BETA, "orpo_lambda": LAMBDA,
+            "lora": {"r": R, "alpha": ALPHA, "targets": TARGETS}, "beta": BETA, "orpo_lambda": LAMBDA, "rpo_alpha": RPO_ALPHA,
         }, f)
     for k in sorted(expected):
         if k.endswith(".loss"):
