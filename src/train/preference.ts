@@ -38,8 +38,8 @@ export const PREFERENCE_DEFAULTS = {
   beta: 0.1,
   loss: "sigmoid" as const,
   /**
-   * ORPO λ: 0.1, the ORPO paper's value for its main runs and TRL's default (its `beta`): the
-   * odds-ratio term nudges, the chosen NLL (which also teaches the format) dominates.
+   * ORPO λ: 0.1, TRL's default (its `beta`): the odds-ratio term nudges, the chosen NLL (which
+   * also keeps the format) dominates; enough to flip the behaviour on bench/dpo.ts.
    */
   orpoLambda: 0.1,
   /** DPO: weight of the chosen NLL added to the loss (TRL's rpo_alpha); 0 = plain DPO, as TRL's default. */
@@ -48,7 +48,8 @@ export const PREFERENCE_DEFAULTS = {
   batch: 4,
   /** Peak LR: DPO/ORPO steps are smaller than SFT's (TRL's examples use 5e-6 full, 5e-5–5e-4 for LoRA). */
   lr: { full: 5e-6, lora: 5e-4 } as Record<FinetuneMethod, number>,
-  epochs: 1,
+  /** Passes over the pairs when no step limit is given (TRL's default, as SFT's here). */
+  epochs: 3,
 };
 
 /** One log step's preference figures, means over its batches (what the CLI prints on a step line). */
