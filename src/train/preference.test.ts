@@ -96,3 +96,20 @@ test("DPO (IPO) with LoRA over a q8_0 base trains the adapters", async () => {
   assert.ok(r.evaluation!.margin > 0, `held-out margin ${r.evaluation!.margin}`);
   assert.ok([...r.lora!.adapters.values()].every((a) => a.B.data.some((v) => v !== 0)), "every B moved off zero");
 });
+
+test("resume: a DPO run stopped at step 2 and resumed ends where an uninterrupted run ends (the reference is re-scored from the base)", async () => {
+  const opts = (runDir: string) => ({
+    tokenizer: tok, examples, valExamples: examples.slice(0, 4), objective: "dpo" as const, method: "lora" as const, lora: { r: 2 }, runDir,
+    config: { maxSteps: 4, batch: 2, lr: 5e-3, logEvery: 1, checkpointEvery: 0 },
+  });
+  const straight = await finetunePreference({ ...opts(join(root, "straight")), model: model(7) });
+  const ac = new AbortController();
+  const first = await finetunePreference({ ...opts(join(root, "resumed")), model: model(7), signal: ac.signal, onEvent: (e) => (e.type === "step" && e.step === 2 ? ac.abort() : undefined) });
+  assert.equal(first.stopped, "requested");
+  assert.equal(first.counters.step, 2);
+  const resumed = await finetunePreference({ ...opts(join(root, "resumed")), model: model(7), resume: true });
+  assert.equal(resumed.counters.step, 4);
+  const a = straight.lora!.namedParameters(), b = resumed.lora!.namedParameters();
+  a.forEach(([n, p], i) => p.data.forEach((x, j) => assert.ok(Math.abs(x - b[i]![1].data[j]!) <= 1e-6, `${n}[${j}]: ${x} vs ${b[i]![1].data[j]}`)));
+  assert.ok(Math.abs(straight.evaluation!.loss - resumed.evaluation!.loss) <= 1e-6);
+});
