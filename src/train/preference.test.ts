@@ -9,8 +9,9 @@ import { tinyByteLevel } from "../formats/testing.ts";
 import { quantize } from "../formats/quant.ts";
 import { qweight } from "../native/ops/qgemm.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
-import { encodePreferences, parsePreferenceJsonl, type PreferenceExample } from "./preference-data.ts";
-import { evaluatePreferences, finetunePreference, pairLogProbs, withAdaptersOff, type PreferenceEvent } from "./preference.ts";
+import { Tape } from "../tensor/index.ts";
+import { encodePreferences, fillPreferenceBatch, parsePreferenceJsonl, type PreferenceExample } from "./preference-data.ts";
+import { PreferenceTrainLoss, evaluatePreferences, finetunePreference, pairLogProbs, withAdaptersOff, type PreferenceEvent } from "./preference.ts";
 import { attachLora } from "../models/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-pref-"));
@@ -112,4 +113,23 @@ test("resume: a DPO run stopped at step 2 and resumed ends where an uninterrupte
   const a = straight.lora!.namedParameters(), b = resumed.lora!.namedParameters();
   a.forEach(([n, p], i) => p.data.forEach((x, j) => assert.ok(Math.abs(x - b[i]![1].data[j]!) <= 1e-6, `${n}[${j}]: ${x} vs ${b[i]![1].data[j]}`)));
   assert.ok(Math.abs(straight.evaluation!.loss - resumed.evaluation!.loss) <= 1e-6);
+});
+
+test("activation checkpointing: the DPO loss and adapter gradients are those without it", () => {
+  const { pairs } = encodePreferences(tok, examples.slice(0, 4), 95);
+  const grads = (checkpoint: boolean) => {
+    const m = model(9);
+    const lora = attachLora(m, { r: 2 }, 4);
+    for (const a of lora.adapters.values()) a.B.data.fill(0.02);
+    const ref = withAdaptersOff(lora, () => pairLogProbs(m, pairs, 4));
+    const b = fillPreferenceBatch(pairs, [0, 1, 2, 3], 0);
+    const g = new Tape({ checkpoint });
+    const loss = new PreferenceTrainLoss(m, { objective: "dpo", beta: 0.1, loss: "sigmoid", orpoLambda: 0.1 }, ref).compute(g, m.hidden(g, b.inputs, b.batch, b.seqLen), b);
+    g.backward(loss);
+    return { loss: loss.data[0]!, grads: lora.namedParameters().map(([, p]) => p.grad!.slice()) };
+  };
+  const a = grads(false), c = grads(true);
+  assert.ok(Math.abs(a.loss - c.loss) <= 1e-6);
+  a.grads.forEach((ga, i) => ga.forEach((x, j) => assert.ok(Math.abs(x - c.grads[i]![j]!) <= 1e-5 + 1e-4 * Math.abs(x), `grad ${i}[${j}]: ${x} vs ${c.grads[i]![j]}`)));
+  assert.ok(a.grads.some((ga) => ga.some((x) => x !== 0)));
 });
