@@ -97,7 +97,7 @@ export interface PreferenceResult extends TrainResult {
   evaluation: PreferenceMetrics | null;
 }
 
-/** Summed completion log-probs (2n: chosen then rejected) and completion token counts of a preference batch's rows. */
+/** Completion tokens (targets) of each row of a preference batch (2n: chosen, then rejected). */
 function rowTokens(b: Batch): Float64Array {
   const out = new Float64Array(b.batch);
   for (let r = 0; r < b.batch; r++) {
