@@ -12,12 +12,15 @@ import { parseStoragePreset } from "../formats/quant-preset.ts";
 import { LORA_TARGETS, weightStorage } from "../models/index.ts";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod } from "../train/finetune.ts";
 import { readChatJsonl } from "../train/sft.ts";
+import { PREFERENCE_DEFAULTS } from "../train/preference.ts";
+import { checkPreferenceFlags, runPreference } from "./finetune-preference.ts";
 import { groundedQaExamples } from "./grounded-qa.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
 const HELP = `Usage: slm finetune --base MODEL --data chat.jsonl --out RUN [--method full|lora] [options]
+       slm finetune --base MODEL --data pairs.jsonl --out RUN --objective dpo|orpo [--beta X] [--loss sigmoid|ipo] [options]
        slm finetune --task grounded-qa --base MODEL_DIR --index INDEX --out RUN [--qa pairs.jsonl]
                     [--synthetic N] [--teacher-url URL --teacher-model NAME] [options]
 
@@ -42,6 +45,23 @@ http://127.0.0.1:8080/v1 for llama.cpp, http://127.0.0.1:11434/v1 for Ollama).
   --teacher-sections N  sections the teacher is asked about (default 50)
   --negatives X         share of "not found" examples (default 0.1)
   --answer-tokens N     tokens kept for the answer, as slm ask --max-tokens (default 64)
+
+Preference tuning (--objective dpo|orpo): --data holds pairs in TRL's format,
+{"prompt": "…", "chosen": "…", "rejected": "…"} per line, or with message
+lists ("prompt" a conversation, "chosen"/"rejected" assistant messages; without
+"prompt", two whole conversations whose shared start is the prompt). Both
+sides are rendered with the chat template; a sequence's log-probability sums
+its completion tokens. DPO's reference is the base (LoRA: adapters off; full:
+the initial weights), scored once before training, so no second copy is held.
+Each log step prints chosen/rejected rewards, margin and accuracy; the summary
+gives them for the held-out pairs (also RUN/preference-eval.json).
+  --objective O         sft (default) | dpo | orpo
+  --beta X              DPO β (default ${PREFERENCE_DEFAULTS.beta}): reward scale, pull towards the reference
+  --loss L              DPO loss: sigmoid (default) | ipo
+  --rpo-alpha X         DPO: add X × the chosen completions' NLL (TRL's rpo_alpha; default ${PREFERENCE_DEFAULTS.rpoAlpha}, plain DPO)
+  --orpo-lambda X       ORPO λ, weight of the odds-ratio term beside the chosen NLL (default ${PREFERENCE_DEFAULTS.orpoLambda})
+  Defaults change with it: --batch counts pairs (default ${PREFERENCE_DEFAULTS.batch}), --epochs ${PREFERENCE_DEFAULTS.epochs},
+  --lr ${PREFERENCE_DEFAULTS.lr.lora} for lora and ${PREFERENCE_DEFAULTS.lr.full} for full; no packing.
 
 MODEL is an HF model directory or a .gguf file. With LoRA the base is frozen,
 so it may stay quantized: a quantized GGUF keeps its stored types, and
@@ -81,6 +101,7 @@ LoRA:
 Examples:
   slm finetune --base runs/hr/model --data chats.jsonl --out runs/hr-chat --epochs 3
   slm finetune --base runs/hr/model --data chats.jsonl --out runs/hr-full --method full --lr 5e-5
+  slm finetune --base runs/hr-sft/model --data pairs.jsonl --out runs/hr-dpo --objective dpo --beta 0.1
   slm chat --model runs/hr/model --adapter runs/hr-chat/adapter`;
 
 const OPTIONS = {
@@ -96,6 +117,7 @@ const OPTIONS = {
   rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
   "base-dtype": { type: "string" }, checkpointing: { type: "boolean" }, "no-checkpointing": { type: "boolean" },
   packing: { type: "boolean" }, "no-packing": { type: "boolean" },
+  objective: { type: "string" }, beta: { type: "string" }, loss: { type: "string" }, "orpo-lambda": { type: "string" }, "rpo-alpha": { type: "string" },
 } as const;
 
 function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
@@ -107,14 +129,20 @@ function num(name: string, v: string | undefined, min: number, maxExclusive = In
 
 export const finetuneCommand: Command = {
   name: "finetune",
-  summary: "supervised fine-tuning on chat JSONL (full or LoRA)",
+  summary: "supervised fine-tuning on chat JSONL, or DPO / ORPO on preference pairs (full or LoRA)",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v } = parse(argv, OPTIONS, false);
     if (!v.base) throw new UsageError("--base MODEL_DIR is required");
     const task = v.task ?? "chat";
     if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
-    if (task === "chat" && !v.data) throw new UsageError("--data chat.jsonl is required");
+    const objective = v.objective ?? "sft";
+    if (objective !== "sft" && objective !== "dpo" && objective !== "orpo") throw new UsageError(`--objective must be sft, dpo or orpo, got "${v.objective}"`);
+    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined) throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
+    if (objective !== "sft" && task !== "chat") throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
+    if (objective !== "sft" && (v.packing || v["no-packing"])) throw new UsageError("--packing is for SFT: preference batches hold one sequence per row");
+    const preference = objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
+    if (task === "chat" && !v.data) throw new UsageError(`--data ${preference ? "pairs" : "chat"}.jsonl is required`);
     if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
     const method = (v.method ?? "lora") as FinetuneMethod;
@@ -157,6 +185,12 @@ export const finetuneCommand: Command = {
     const storage = weightStorage(loaded.model);
     if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
     const runDir = resolve(v.out);
+    if (preference) {
+      return runPreference({
+        ...preference, model: loaded.model, tokenizer: loaded.tokenizer, data: v.data!, val: v.val, valFraction, method, lora, template, epochs, config, runDir,
+        resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base), generation: loaded.generation, checkpointing, memoryBudgetBytes: availableMemory(), json,
+      }, ctx);
+    }
     const examples = task === "chat" ? readChatJsonl(v.data!) : await groundedQaExamples({
       index: v.index, qa: v.qa, seed: config.seed ?? 0,
       synthetic: v.synthetic === undefined ? undefined : intFlag("synthetic", v.synthetic, 0, 0),

@@ -137,6 +137,11 @@ export interface TrainLoss {
   compute(tape: Tape, logits: Tensor, batch: Batch, index: number): Tensor;
   /** Extra numbers for the step lines of metrics.jsonl (e.g. the parts of a combined loss). */
   stepMetrics?(): Record<string, number>;
+  /**
+   * What compute() receives: the logits (default), or the final hidden states (B·T, C) for a
+   * loss that runs the output head itself, in chunks (preference losses: sequence-logprobs.ts).
+   */
+  input?: "logits" | "hidden";
 }
 
 export interface TrainRun {
@@ -337,7 +342,8 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       const b = sampler.next();
       stepTokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
       tape.reset();
-      const loss = run.loss ? run.loss.compute(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
+      const out = run.loss === undefined ? null : run.loss.input === "hidden" ? model.hidden(tape, b.inputs, b.batch, b.seqLen) : model.forward(tape, b.inputs, b.batch, b.seqLen);
+      const loss = run.loss && out ? run.loss.compute(tape, out, b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
       const l = loss.data[0]!;
       if (!Number.isFinite(l)) finite = false;
       lossSum += l;
