@@ -8,11 +8,9 @@
 // full fine-tuning, no weight decay, a short warmup, a few epochs.
 // Knows nothing about the CLI; reports through the trainer's onEvent.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
 import type { GenerationConfig } from "../formats/hf-dir.ts";
-import { saveAdapter } from "../formats/peft.ts";
 import { LlamaModel, attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { encodeExamples, packedRows, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
@@ -150,8 +148,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       signal: o.signal,
       tokenizer,
       generation: o.generation,
-      // LoRA: the adapter (a PEFT directory), not the model.
-      save: lora ? () => saveAdapterIn(join(o.runDir, "adapter"), lora, o.baseModel) : undefined,
+      adapter: lora ? { lora, baseModel: o.baseModel } : undefined,
       record: {
         file: "finetune-config.json",
         settings: { method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config, trainExamples: tr.stats, valExamples: va?.stats ?? null },
@@ -162,11 +159,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     lora?.detach();
     throw e;
   }
-}
-
-function saveAdapterIn(dir: string, lora: LoraModel, baseModel: string | undefined): string {
-  saveAdapter(dir, lora, { baseModel: baseModel ?? null });
-  return dir;
 }
 
 const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);

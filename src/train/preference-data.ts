@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import type { ChatMessage, Tokenizer } from "../tokenizer/index.ts";
+import { parseJsonl } from "../util/jsonl.ts";
 import { Rng } from "../util/rng.ts";
 import type { Batch, BatchSource, SamplerState } from "./batches.ts";
 import { IGNORE_INDEX, chatTemplateFor, type SftExample } from "./sft.ts";
@@ -59,18 +60,7 @@ function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
 
 /** Parses preference JSONL text (see the file comment). `name` labels errors. */
 export function parsePreferenceJsonl(text: string, name = "input"): PreferenceExample[] {
-  const out: PreferenceExample[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.trim();
-    if (raw === "") continue;
-    const at = `${name}:${i + 1}`;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(raw);
-    } catch (e) {
-      throw new FormatError(`${at}: not valid JSON (${(e as Error).message})`, { hint: HINT });
-    }
+  return parseJsonl(text, name, (obj, { at, line }): PreferenceExample => {
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new FormatError(`${at}: expected an object with "prompt", "chosen" and "rejected"`, { hint: HINT });
     const o = obj as { prompt?: unknown; chosen?: unknown; rejected?: unknown };
     for (const k of ["chosen", "rejected"] as const) if (o[k] === undefined) throw new FormatError(`${at}: missing "${k}"`, { hint: HINT });
@@ -96,9 +86,8 @@ export function parsePreferenceJsonl(text: string, name = "input"): PreferenceEx
       if (!c.some((m) => m.content.trim() !== "")) throw new FormatError(`${at}: "${k}" has no content`);
     }
     if (chosen.length === rejected.length && chosen.every((m, j) => sameMessage(m, rejected[j]!))) throw new FormatError(`${at}: "chosen" and "rejected" are the same (nothing to prefer)`);
-    out.push({ prompt, chosen, rejected, line: i + 1 });
-  }
-  return out;
+    return { prompt, chosen, rejected, line };
+  }, { hint: HINT });
 }
 
 /** Reads a preference JSONL file (see parsePreferenceJsonl). */

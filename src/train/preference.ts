@@ -17,12 +17,11 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
-import { writeFileAtomicSync } from "../formats/atomic.ts";
-import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
-import { saveAdapter } from "../formats/peft.ts";
+import type { GenerationConfig } from "../formats/hf-dir.ts";
 import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import { Tape, type Tensor } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { Batch } from "./batches.ts";
 import { preferenceLoss, preferenceLossForward, validatePreferenceOptions, type PreferenceLossOptions, type PreferenceMetrics, type PreferenceObjective } from "./dpo-loss.ts";
 import { FINETUNE_DEFAULTS, memoryWarning, type FinetuneMethod } from "./finetune.ts";
@@ -30,7 +29,8 @@ import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
 import { PreferenceSource, encodePreferences, fillPreferenceBatch, type PreferenceBatch, type PreferenceEncodeStats, type PreferenceExample, type PreferencePair } from "./preference-data.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
 import { sftValidation, splitExamples } from "./sft.ts";
-import { train, type TrainConfig, type TrainEvent, type TrainLoss, type TrainResult } from "./trainer.ts";
+import { trainRunDir } from "./run.ts";
+import { type TrainConfig, type TrainEvent, type TrainLoss, type TrainResult } from "./trainer.ts";
 
 /** Preference settings, with their defaults. */
 export const PREFERENCE_DEFAULTS = {
@@ -255,7 +255,7 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
     }
     const loss = new PreferenceTrainLoss(model, lossOpts, refTrain);
     const chosenVal = va ? va.pairs.map((p) => p.chosen) : [];
-    const result = await train({
+    const result = await trainRunDir({
       model,
       train: new PreferenceSource(tr.pairs, pairsPerBatch, seed, padId),
       val: chosenVal.length > 0 ? sftValidation(chosenVal, 2 * pairsPerBatch, config.evalBatches ?? 20, padId) : undefined,
@@ -265,29 +265,24 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
       resume: o.resume,
       loss,
       onEvent: (e) => {
-        if (e.type === "step" && loss.last !== null) {
-          o.onEvent?.(e);
-          o.onEvent?.({ type: "preference", step: e.step, metrics: loss.last });
-          return;
-        }
         o.onEvent?.(e);
+        if (e.type === "step" && loss.last !== null) o.onEvent?.({ type: "preference", step: e.step, metrics: loss.last });
       },
       signal: o.signal,
+      tokenizer,
+      generation: o.generation,
+      adapter: lora ? { lora, baseModel: o.baseModel } : undefined,
+      record: {
+        file: "finetune-config.json",
+        settings: {
+          method, objective: lossOpts.objective, preference: lossOpts, reference: lossOpts.objective === "dpo" ? (lora ? "base, adapters off (precomputed)" : "initial weights (precomputed)") : null,
+          base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config, pairsPerBatch,
+          trainPairs: tr.stats, valPairs: va?.stats ?? null,
+        },
+      },
     });
+    const output = result.output;
     const evaluation = va && va.pairs.length > 0 ? evaluatePreferences(model, va.pairs, refVal, lossOpts, pairsPerBatch, padId) : null;
-    let output: string;
-    if (lora) {
-      output = join(o.runDir, "adapter");
-      saveAdapter(output, lora, { baseModel: o.baseModel ?? null });
-    } else {
-      output = join(o.runDir, "model");
-      saveModelDir(output, model, { tokenizer, generation: o.generation });
-    }
-    writeFileAtomicSync(join(o.runDir, "finetune-config.json"), JSON.stringify({
-      method, objective: lossOpts.objective, preference: lossOpts, reference: lossOpts.objective === "dpo" ? (lora ? "base, adapters off (precomputed)" : "initial weights (precomputed)") : null,
-      base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config, pairsPerBatch,
-      trainPairs: tr.stats, valPairs: va?.stats ?? null,
-    }, null, 2) + "\n");
     if (evaluation) {
       writeFileAtomicSync(join(o.runDir, "preference-eval.json"), JSON.stringify(evaluation, null, 2) + "\n");
       appendFileSync(join(o.runDir, "metrics.jsonl"), JSON.stringify({ type: "preference_eval", step: result.counters.step, ...evaluation }) + "\n");

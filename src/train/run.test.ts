@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 
 import { ShardSet, ShardWriter } from "../data/shards.ts";
 import { loadModel } from "../formats/hf-dir.ts";
-import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
+import { attachLora, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Rng } from "../util/rng.ts";
 import { trainRunDir } from "./run.ts";
 import { evaluate, type TrainConfig } from "./trainer.ts";
@@ -42,7 +42,7 @@ test("trainRunDir: early stopping saves the best validation weights in RUN/model
   ds.val.close();
 });
 
-test("trainRunDir: the caller's interrupt keeps the last weights (resumable); the deadline stops as 'time' and keeps the best; save replaces RUN/model", async () => {
+test("trainRunDir: the caller's interrupt keeps the last weights (resumable); the deadline stops as 'time'; a LoRA run saves RUN/adapter", async () => {
   const ds = { train: ShardSet.open(root, "train"), val: ShardSet.open(root, "val") };
   const ac = new AbortController();
   const a = await trainRunDir({
@@ -54,17 +54,18 @@ test("trainRunDir: the caller's interrupt keeps the last weights (resumable); th
   assert.equal(a.keptStep, null, "an interruption never swaps in the best weights");
   assert.equal(a.savedValLoss, a.finalValLoss);
 
-  let saved = 0;
+  const model = tiny(4);
+  const lora = attachLora(model, { r: 2 }, 0);
   const b = await trainRunDir({
-    model: tiny(4), ...ds, runDir: join(root, "deadline"), config: { ...config, maxSteps: 100_000 }, deadlineMs: 1500,
-    save: () => (saved++, join(root, "deadline", "elsewhere")),
+    model, ...ds, runDir: join(root, "deadline"), config: { ...config, maxSteps: 100_000 }, deadlineMs: 1500,
+    trainable: lora.namedParameters(), adapter: { lora, baseModel: "some/base" },
   });
   assert.equal(b.stopped, "time");
   assert.equal(b.deadlineHit, true);
   assert.ok(b.counters.step < 100_000);
-  assert.equal(saved, 1);
-  assert.equal(b.output, join(root, "deadline", "elsewhere"));
-  assert.equal(existsSync(join(root, "deadline", "model")), false, "a custom save replaces the model directory");
+  assert.equal(b.output, join(root, "deadline", "adapter"));
+  assert.equal(JSON.parse(readFileSync(join(b.output, "adapter_config.json"), "utf8")).base_model_name_or_path, "some/base");
+  assert.equal(existsSync(join(root, "deadline", "model")), false, "a LoRA run saves the adapter, not the model");
   ds.train.close();
   ds.val.close();
 });

@@ -1,7 +1,7 @@
 // A training run directory, end to end: train (trainer.ts: checkpoints/ and
 // metrics.jsonl), optionally stop early and keep the best validation weights
 // (early-stop.ts), optionally stop at a hard wall-clock limit, then save the
-// result (RUN/model, or what `save` writes: a LoRA adapter) and the run's
+// result (RUN/model, or RUN/adapter for LoRA) and the run's
 // settings as RUN/<record.file>. What `slm train`, `slm distill`, `slm demo`
 // and `slm finetune` share; the commands only parse flags and print.
 //
@@ -12,6 +12,8 @@
 import { join } from "node:path";
 
 import { saveModelDir, type GenerationConfig } from "../formats/hf-dir.ts";
+import { saveAdapter } from "../formats/peft.ts";
+import type { LoraModel } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import { EarlyStopping } from "./early-stop.ts";
@@ -29,14 +31,14 @@ export interface RunDirOptions extends TrainRun {
   /** Saved with the model directory (default save). */
   tokenizer?: Tokenizer;
   generation?: GenerationConfig;
-  /** Writes the result and returns its path; default: the model as an HF directory in RUN/model. */
-  save?: () => string;
+  /** LoRA: the result is the adapter (a PEFT directory, RUN/adapter), not the model (RUN/model). */
+  adapter?: { lora: LoraModel; baseModel?: string | null };
   /** The run's settings, written (atomically) to RUN/<file> as JSON after the result. */
   record?: { file: string; settings: Record<string, unknown> };
 }
 
 export interface RunDirResult extends TrainResult {
-  /** Where the result went (RUN/model by default). */
+  /** Where the result went: RUN/model, or RUN/adapter. */
   output: string;
   /** Validation loss of the saved weights (the best run's when they were kept). */
   savedValLoss: number | null;
@@ -67,8 +69,9 @@ export async function trainRunDir(o: RunDirOptions): Promise<RunDirResult> {
     savedValLoss = early.best.loss;
     keptStep = early.best.step;
   }
-  const output = o.save ? o.save() : join(o.runDir, "model");
-  if (!o.save) saveModelDir(output, o.model, { tokenizer: o.tokenizer, generation: o.generation });
+  const output = join(o.runDir, o.adapter ? "adapter" : "model");
+  if (o.adapter) saveAdapter(output, o.adapter.lora, { baseModel: o.adapter.baseModel ?? null });
+  else saveModelDir(output, o.model, { tokenizer: o.tokenizer, generation: o.generation });
   if (o.record) writeFileAtomicSync(join(o.runDir, o.record.file), JSON.stringify(o.record.settings, null, 2) + "\n");
   return { ...result, stopped, output, savedValLoss, keptStep, deadlineHit };
 }
