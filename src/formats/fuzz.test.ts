@@ -13,7 +13,7 @@
 // uncorrupted file. The share of accepted corruptions is bounded. The seed
 // changes every run (SLM_FUZZ_SEED=n repeats one) and every failure names it.
 // Knows the two file layouts only far enough to find the fields worth
-// corrupting and to decode F32, F16, BF16, U8, Q8_0 and Q4_0 data.
+// corrupting and to decode F32, F16, BF16, U8 and every GGML block type the reader accepts.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -171,24 +171,67 @@ function f16(h: number): number {
 }
 
 /** Values per block and bytes per block of each stored type we write or may be switched to by a corruption. */
-const LAYOUT: Record<string, [number, number]> = { F32: [1, 4], F16: [1, 2], BF16: [1, 2], U8: [1, 1], Q8_0: [32, 34], Q4_0: [32, 18] };
+const LAYOUT: Record<string, [number, number]> = {
+  F32: [1, 4], F16: [1, 2], BF16: [1, 2], U8: [1, 1], Q8_0: [32, 34], Q4_0: [32, 18], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210],
+};
 
+const fr = Math.fround;
+
+/**
+ * The GGML block layouts, decoded here from their definitions (independently of quant.ts) with
+ * float32 arithmetic as ggml's reference dequantizers do: a corruption that switches a tensor's
+ * type to one of these is accepted only with exactly these values.
+ */
 function decode(type: string, b: Buffer): Float32Array {
   const [block, bytes] = LAYOUT[type]!;
   const out = new Float32Array((b.length / bytes) * block);
+  const h = (at: number) => fr(f16(b.readUInt16LE(at)));
   for (let blk = 0; blk < b.length / bytes; blk++) {
     const at = blk * bytes;
-    if (type === "F32") out[blk] = b.readFloatLE(at);
-    else if (type === "F16") out[blk] = f16(b.readUInt16LE(at));
-    else if (type === "BF16") out[blk] = new Float32Array(Uint32Array.of(b.readUInt16LE(at) << 16).buffer)[0]!;
-    else if (type === "U8") out[blk] = b[at]!;
-    else {
-      const d = Math.fround(f16(b.readUInt16LE(at)));
+    const y = out.subarray(blk * block, (blk + 1) * block);
+    if (type === "F32") y[0] = b.readFloatLE(at);
+    else if (type === "F16") y[0] = f16(b.readUInt16LE(at));
+    else if (type === "BF16") y[0] = new Float32Array(Uint32Array.of(b.readUInt16LE(at) << 16).buffer)[0]!;
+    else if (type === "U8") y[0] = b[at]!;
+    else if (type === "Q8_0" || type === "Q4_0") {
+      const d = h(at);
+      for (let j = 0; j < 32; j++) y[j] = (type === "Q8_0" ? b.readInt8(at + 2 + j) : ((b[at + 2 + (j % 16)]! >> (j < 16 ? 0 : 4)) & 15) - 8) * d;
+    } else if (type === "Q5_0" || type === "Q5_1") {
+      // d, [m], 32 fifth bits (bit j of element j), 16 bytes of low nibbles as Q4_0.
+      const d = h(at), m = type === "Q5_1" ? h(at + 2) : 0, q = at + (type === "Q5_1" ? 4 : 2), qh = b.readUInt32LE(q);
       for (let j = 0; j < 32; j++) {
-        const q = type === "Q8_0" ? b.readInt8(at + 2 + j) : ((b[at + 2 + (j % 16)]! >> (j < 16 ? 0 : 4)) & 15) - 8;
-        out[blk * 32 + j] = q * d;
+        const code = ((b[q + 4 + (j % 16)]! >> (j < 16 ? 0 : 4)) & 15) | (((qh >>> j) & 1) << 4);
+        y[j] = type === "Q5_1" ? fr(code * d) + m : (code - 16) * d;
       }
-    }
+    } else if (type === "Q4_K" || type === "Q5_K") {
+      // d, dmin, 12 bytes of eight 6-bit (scale, min) pairs, [32 bytes of fifth bits], 128 bytes of nibbles.
+      const d = h(at), dmin = h(at + 2), sc = at + 4, qh = at + 16, qs = at + (type === "Q5_K" ? 48 : 16);
+      const pair = (j: number): [number, number] => j < 4
+        ? [b[sc + j]! & 63, b[sc + j + 4]! & 63]
+        : [(b[sc + j + 4]! & 15) | ((b[sc + j - 4]! >> 6) << 4), (b[sc + j + 4]! >> 4) | ((b[sc + j]! >> 6) << 4)];
+      for (let g = 0; g < 4; g++) { // 64 values: the low nibbles of 32 bytes, then their high nibbles
+        for (let half = 0; half < 2; half++) {
+          const [s, mn] = pair(2 * g + half);
+          const dd = fr(d * s), mm = fr(dmin * mn);
+          for (let l = 0; l < 32; l++) {
+            let code = (b[qs + 32 * g + l]! >> (4 * half)) & 15;
+            if (type === "Q5_K") code |= ((b[qh + l]! >> (2 * g + half)) & 1) << 4;
+            y[64 * g + 32 * half + l] = fr(dd * code) - mm;
+          }
+        }
+      }
+    } else if (type === "Q6_K") {
+      // 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (one per 16 values), d.
+      const d = h(at + 208);
+      for (let n = 0; n < 2; n++) {
+        const ql = at + 64 * n, qh = at + 128 + 32 * n, sc = at + 192 + 8 * n;
+        for (let l = 0; l < 32; l++) {
+          const is = l >> 4;
+          const code = (k: number) => ((b[ql + l + (k & 1) * 32]! >> (k < 2 ? 0 : 4)) & 15) | (((b[qh + l]! >> (2 * k)) & 3) << 4);
+          for (let k = 0; k < 4; k++) y[128 * n + 32 * k + l] = fr(d * b.readInt8(sc + is + 2 * k)) * (code(k) - 32);
+        }
+      }
+    } else throw new Error(`decode: ${type}`);
   }
   return out;
 }
