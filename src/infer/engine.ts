@@ -35,7 +35,7 @@ import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
 import { MAX_TOP_LOGPROBS, logSumExp, topLogprobs, type TokenLogprob } from "./logprobs.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
-import { Speculator, type DraftPlan, type SpeculationOptions, type SpeculationStats } from "./speculative.ts";
+import { Speculator, keepDrafts, type DraftPlan, type SpeculationOptions, type SpeculationStats } from "./speculative.ts";
 
 export interface EngineOptions {
   /** KV-cache slots: the most requests decoding together. Default 8. */
@@ -456,14 +456,7 @@ export class Engine {
       const j = this.slots[s]!;
       const d = plan.drafts[s]!;
       const before = j.sampled;
-      let kept = 0;
-      for (let i = 0; i <= d.length; i++) {
-        const n = j.history.length;
-        this.sampleAndAccept(j, logits.subarray((s * tq + i) * V, (s * tq + i + 1) * V));
-        const same = i < d.length && j.history.length > n && j.history[n] === d[i];
-        if (same) kept++;
-        if (!same || j.finish !== null) break;
-      }
+      const kept = keepDrafts(j, d, (t) => this.sampleAndAccept(j, logits.subarray((s * tq + t) * V, (s * tq + t + 1) * V)));
       sampled += j.sampled - before;
       if (plan.sources[s]) this.spec!.record(j, plan.sources[s]!, d.length, kept);
     }

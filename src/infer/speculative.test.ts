@@ -13,7 +13,7 @@ import { ConfigError } from "../errors.ts";
 import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { Engine, type EngineRequest } from "./engine.ts";
-import type { GenerateResult } from "./generate.ts";
+import { generateWithStats, type GenerateOptions, type GenerateResult } from "./generate.ts";
 import type { TokenLogprob } from "./logprobs.ts";
 import type { SamplingOptions } from "./sampler.ts";
 import type { SpeculationOptions } from "./speculative.ts";
@@ -104,6 +104,36 @@ for (const [arch, model] of Object.entries(models)) {
   });
 }
 
+test("generate(): outputs, streamed tokens and stops are identical with and without speculation, one prompt or several", async () => {
+  const model = models.llama;
+  for (const prompts of [[PROMPTS[0]!], PROMPTS.slice(0, 3), PROMPTS]) {
+    for (const sampling of [{ temperature: 0 }, { temperature: 0.8, topK: 40 }]) {
+      const go = async (speculation: GenerateOptions["speculation"], extra: Partial<GenerateOptions> = {}) => {
+        // Per sequence: a step may now bring several tokens of one sequence, so the interleaving differs.
+        const streamed: number[][] = prompts.map(() => []);
+        const r = await generateWithStats(model, prompts, { maxTokens: 40, sampling, seed: 3, speculation, onToken: (seq, id) => void streamed[seq]!.push(id), ...extra });
+        return { ...r, streamed };
+      };
+      const plain = await go(false);
+      const stopSequences = [plain.results[0]!.ids.slice(20, 22)];
+      const what = `${prompts.length} prompts, ${JSON.stringify(sampling)}`;
+      for (const extra of [{}, { stopSequences, stopTokenIds: [plain.results.at(-1)!.ids[15]!] }]) {
+        const base = await go(false, extra);
+        for (const speculation of [{ draft: model }, { promptLookup: { minNgram: 1 }, minAcceptance: 0 }, { draft: draftFor.llama }]) {
+          const r = await go(speculation, extra);
+          assert.deepEqual(r.results, base.results, what);
+          assert.deepEqual(r.streamed, base.streamed, `${what}: streamed`);
+          if (prompts.length <= 3 && speculation.draft === model && !("stopSequences" in extra) && sampling.temperature === 0) {
+            const st = r.stats.speculation!;
+            assert.ok(st.draftProposed > 0 && st.draftAccepted === st.draftProposed, `${what}: ${JSON.stringify(st)}`);
+            assert.ok(r.stats.decodeSteps < base.stats.decodeSteps);
+          }
+        }
+      }
+    }
+  }
+});
+
 test("sampled outputs are identical with and without speculation (the draw at each position is the plain step's)", async () => {
   const model = models.llama;
   for (const sampling of [{ temperature: 1 }, { temperature: 0.7, topK: 20, topP: 0.9, repetitionPenalty: 1.2 }]) {
@@ -116,10 +146,10 @@ test("sampled outputs are identical with and without speculation (the draw at ea
 });
 
 /** A tiny model over a 4-token vocabulary, weights scaled so its distributions are far from uniform. */
-function fourTokenModel(seed: number): CausalLM {
+function fourTokenModel(seed: number, scale = 60): CausalLM {
   const config = presetConfig("nano", 4, { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: 8, ffnDim: 32, maxSeqLen: 16 });
   const m = createModel(config, seed);
-  for (const [name, p] of m.namedParameters()) if (!/norm/.test(name)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= 60;
+  for (const [name, p] of m.namedParameters()) if (!/norm/.test(name)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= scale;
   return m;
 }
 
@@ -134,10 +164,13 @@ function nextProbs(model: CausalLM, ids: number[]): number[] {
 }
 
 test("speculative sampling keeps the target distribution (4-token vocabulary, 3 tokens, draft model)", async () => {
-  const target = fourTokenModel(1), draft = fourTokenModel(2);
+  // The draft: the target's weights at a lower scale (flatter, mostly the same favourite), so its drafts are often but not always kept.
+  const target = fourTokenModel(1), draft = fourTokenModel(1, 20);
   const prompt = [0, 3];
-  // Exact probabilities of the 64 continuations (t1, t2, t3), and what "always keep the draft" would give.
-  const exact = new Map<string, number>(), broken = new Map<string, number>();
+  // Exact probabilities of the 64 continuations (t1, t2, t3), what "always keep the draft" would
+  // give, and the classic slip "keep d with probability p(d), else draw again from all of p".
+  const exact = new Map<string, number>(), broken = new Map<string, number>(), slip = new Map<string, number>();
+  const slipped = (p: number[], d: number, x: number) => (x === d ? p[d]! : 0) + (1 - p[d]!) * p[x]!;
   const argmaxOf = (p: number[]) => p.indexOf(Math.max(...p));
   const p1 = nextProbs(target, prompt);
   for (let a = 0; a < 4; a++) {
@@ -148,6 +181,7 @@ test("speculative sampling keeps the target distribution (4-token vocabulary, 3 
       const d3 = argmaxOf(nextProbs(draft, [...prompt, a, b]));
       for (let c = 0; c < 4; c++) {
         exact.set(`${a}${b}${c}`, p1[a]! * p2[b]! * p3[c]!);
+        slip.set(`${a}${b}${c}`, p1[a]! * slipped(p2, d2, b) * slipped(p3, d3, c));
         if (b === d2 && c === d3) broken.set(`${a}${b}${c}`, p1[a]!);
       }
     }
@@ -167,9 +201,11 @@ test("speculative sampling keeps the target distribution (4-token vocabulary, 3 
   const st = engine.stats().speculation;
   assert.ok(st.draftProposed > N / 2 && st.draftAccepted > 0 && st.draftAccepted < st.draftProposed, JSON.stringify(st));
   const TOL = 0.05; // sampling noise at N = 3000 over 64 outcomes is about 0.02-0.03
+  console.log(`# total variation: ${tv(empirical, exact).toFixed(4)} (keeping every draft: ${tv(broken, exact).toFixed(4)}, the slip: ${tv(slip, exact).toFixed(4)})`);
   assert.ok(tv(empirical, exact) < TOL, `total variation ${tv(empirical, exact).toFixed(4)} from the target distribution`);
   // The test has power: keeping every draft would be far outside the tolerance.
   assert.ok(tv(broken, exact) > 3 * TOL, `a broken rule would pass: ${tv(broken, exact)}`);
+  assert.ok(tv(slip, exact) > 2 * TOL, `the slip would pass: ${tv(slip, exact)}`);
 });
 
 test("a draft model with another vocabulary, or a shorter context, is refused with a clear error", () => {

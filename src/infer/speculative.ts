@@ -68,6 +68,25 @@ export interface SpecSequence {
   history: readonly number[];
   limit: number;
   sampled: number;
+  finish: unknown;
+}
+
+/**
+ * The verification of one sequence's drafts, after the target's forward over [last, d1..dk]:
+ * `sampleAt(t)` samples and records the token at draft position t (logits row t) exactly as a
+ * plain step would (stops, budget, streaming, constraint, logprobs); positions go on while the
+ * token sampled equals the draft there and the sequence is not finished. Returns the drafts kept.
+ */
+export function keepDrafts(seq: SpecSequence, draft: readonly number[], sampleAt: (t: number) => void): number {
+  let kept = 0;
+  for (let t = 0; t <= draft.length; t++) {
+    const n = seq.history.length;
+    sampleAt(t);
+    const same = t < draft.length && seq.history.length > n && seq.history[n] === draft[t];
+    if (same) kept++;
+    if (!same || seq.finish !== null) break;
+  }
+  return kept;
 }
 
 interface SourceState {
