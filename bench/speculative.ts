@@ -14,7 +14,7 @@
 // the baseline and the speculative run alternate prompt by prompt, so load
 // changes on the shared machine hit both alike.
 //
-//   node --import tsx bench/speculative.ts [--cache DIR] [--questions N] [--build-only] [--concurrency 4] [--json]
+//   node --import tsx bench/speculative.ts [--cache DIR] [--questions N] [--build-only] [--only lookup|draft] [--concurrency 4] [--json]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -25,8 +25,8 @@ import { parseArgs } from "node:util";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
-    cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, concurrency: { type: "string" }, json: { type: "boolean" },
-    "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "distill-steps": { type: "string" },
+    cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, only: { type: "string" }, concurrency: { type: "string" }, json: { type: "boolean" },
+    "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "sft2-steps": { type: "string" }, "distill-steps": { type: "string" },
   },
 });
 const corpus = resolve(repo, "..", "shared", "corpora", "18f-handbook");
@@ -46,9 +46,9 @@ function slm(step: string, args: string[], cwd = cache): void {
 }
 
 const data = join(cache, "18f"), index = join(cache, "18f.index");
-const microLm = join(cache, "micro-lm"), microSft = join(cache, "micro-sft");
+const microLm = join(cache, "micro-lm"), microSft = join(cache, "micro-sft"), microSft2 = join(cache, "micro-sft2");
 const miniLm = join(cache, "mini-lm"), nanoKd = join(cache, "nano-kd");
-export const paths = { data, index, micro: join(microSft, "model"), mini: join(miniLm, "model"), nano: join(nanoKd, "model") };
+export const paths = { data, index, micro: join(microSft2, "model"), mini: join(miniLm, "model"), nano: join(nanoKd, "model") };
 
 /** Each step runs once: skipped when its output is already in the cache. */
 function build(): void {
@@ -60,6 +60,12 @@ function build(): void {
     slm("grounded-qa finetune micro", ["finetune", "--task", "grounded-qa", "--base", join(microLm, "model"), "--index", index, "--synthetic", "1200", "--method", "full",
       "--lr", "1e-3", "--max-steps", v["sft-steps"] ?? "150", "--batch", "8", "--context", "256", "--out", microSft]);
   }
+  // A second pass from the first one's weights (new schedule, same examples): 150 steps left the
+  // model writing "The 18F is a project. [1]" for every question instead of quoting its sources.
+  if (!done(microSft2)) {
+    slm("grounded-qa finetune micro, continued", ["finetune", "--task", "grounded-qa", "--base", join(microSft, "model"), "--index", index, "--synthetic", "1200", "--method", "full",
+      "--lr", "5e-4", "--max-steps", v["sft2-steps"] ?? "300", "--batch", "8", "--context", "256", "--out", microSft2]);
+  }
   if (!done(miniLm)) slm("pretrain mini", ["train", "--data", data, "--preset", "mini", "--time-budget", v["mini-time"] ?? "6m", "--eval-every", "1000", "--out", miniLm]);
   if (!done(nanoKd)) {
     slm("distill nano from mini", ["distill", "--teacher", join(miniLm, "model"), "--student", "nano", "--data", data, "--max-steps", v["distill-steps"] ?? "300",
@@ -67,5 +73,125 @@ function build(): void {
   }
 }
 
-build();
+if (v.only !== "lookup") build();
+else if (!existsSync(join(paths.micro, "config.json"))) throw new Error(`--only lookup needs ${paths.micro}: run once without --only`);
 if (v["build-only"]) process.exit(0);
+
+// ---- measurement ------------------------------------------------------------------------------
+const { buildGroundedPrompt } = await import("../src/assistant/answer.ts");
+const { SectionIndex } = await import("../src/assistant/index-db.ts");
+const { DEFAULT_RETRIEVAL_MODE, retrieve } = await import("../src/assistant/retrieve.ts");
+const { loadModel, stopTokenIds } = await import("../src/formats/hf-dir.ts");
+const { Engine } = await import("../src/infer/engine.ts");
+const { generateWithStats } = await import("../src/infer/generate.ts");
+
+type Loaded = ReturnType<typeof loadModel>;
+type Spec = import("../src/infer/speculative.ts").SpeculationOptions | false;
+const nQuestions = Number(v.questions ?? 24);
+const concurrency = Number(v.concurrency ?? 4);
+const questions = readFileSync(join(corpus, "qa.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { question: string }).question).slice(0, nQuestions);
+
+/** `slm ask`'s prompt for each question: BM25 retrieval, the top 3 sections, fitted for 64 answer tokens. */
+function groundedPrompts(m: Loaded): number[][] {
+  const index = SectionIndex.open(paths.index);
+  try {
+    return questions.map((q) => {
+      const top = retrieve(index, q, { mode: DEFAULT_RETRIEVAL_MODE, k: 5 }).hits.slice(0, 3).map((h) => h.section);
+      return buildGroundedPrompt(q, top, { tokenizer: m.tokenizer!, context: m.config.maxSeqLen, maxNew: 64 }).ids;
+    });
+  } finally {
+    index.close();
+  }
+}
+
+/** Handbook text continuations: 96-token windows from the validation documents. */
+function textPrompts(m: Loaded, n: number): number[][] {
+  const docs = readFileSync(join(data, "documents.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { text: string }).text);
+  const out: number[][] = [];
+  for (let i = 0; out.length < n && i < docs.length; i += 7) {
+    const ids = m.tokenizer!.encode(docs[i]!, { addSpecialTokens: true });
+    if (ids.length >= 96) out.push(ids.slice(0, 96));
+  }
+  return out;
+}
+
+interface Side { tokens: number; seconds: number; steps: number; outputs: number[][]; spec: Record<string, number> }
+const empty = (): Side => ({ tokens: 0, seconds: 0, steps: 0, outputs: [], spec: {} });
+
+/** One request at a time (generate(), as slm ask runs): baseline and speculative alternate per prompt. */
+async function single(model: Loaded["model"], prompts: number[][], maxTokens: number, stops: number[], spec: Spec): Promise<{ base: Side; fast: Side }> {
+  const base = empty(), fast = empty();
+  for (let i = 0; i < prompts.length; i++) {
+    const order: [Side, Spec][] = i % 2 === 0 ? [[base, false], [fast, spec]] : [[fast, spec], [base, false]];
+    for (const [side, sp] of order) {
+      const r = await generateWithStats(model, [prompts[i]!], { maxTokens, sampling: { temperature: 0 }, stopTokenIds: stops, speculation: sp });
+      side.tokens += r.stats.decodeTokens;
+      side.seconds += r.stats.decodeSeconds;
+      side.steps += r.stats.decodeSteps;
+      side.outputs[i] = r.results[0]!.ids;
+      for (const [k, x] of Object.entries(r.stats.speculation ?? {})) side.spec[k] = (side.spec[k] ?? 0) + x;
+    }
+  }
+  return { base, fast };
+}
+
+/** All prompts submitted at once to an engine of `concurrency` slots (continuous batching); wall time of the whole. */
+async function batched(model: Loaded["model"], prompts: number[][], maxTokens: number, stops: number[], spec: Spec): Promise<Side> {
+  const side = empty();
+  const engine = new Engine(model, { maxConcurrency: concurrency, maxQueue: prompts.length, speculation: spec });
+  const t0 = performance.now();
+  const rs = await Promise.all(prompts.map((prompt) => engine.submit({ prompt, maxTokens: Math.min(maxTokens, model.config.maxSeqLen - prompt.length), sampling: { temperature: 0 }, stopTokenIds: stops })));
+  side.seconds = (performance.now() - t0) / 1000;
+  const st = engine.stats();
+  side.tokens = st.decodeTokens + rs.length; // + the first token of each, sampled after prefill
+  side.steps = st.decodeSteps;
+  side.outputs = rs.map((r) => r.ids);
+  side.spec = { ...st.speculation };
+  await engine.close();
+  return side;
+}
+
+const rows: Record<string, unknown>[] = [];
+function report(name: string, base: Side, fast: Side, aim: number, mode: string): void {
+  const same = base.outputs.every((o, i) => o.length === fast.outputs[i]!.length && o.every((t, k) => t === fast.outputs[i]![k]));
+  const differing = base.outputs.filter((o, i) => o.join() !== fast.outputs[i]!.join()).length;
+  const s = fast.spec;
+  const rate = (a: number | undefined, p: number | undefined) => (p ? +(a! / p).toFixed(3) : null);
+  const row = {
+    name, mode, prompts: base.outputs.length, decodeTokens: fast.tokens,
+    baseTokS: +(base.tokens / base.seconds).toFixed(1), specTokS: +(fast.tokens / fast.seconds).toFixed(1),
+    ratio: +((fast.tokens / fast.seconds) / (base.tokens / base.seconds)).toFixed(3), aim,
+    baseSteps: base.steps, specSteps: fast.steps, tokensPerStep: +(fast.tokens / fast.steps).toFixed(2),
+    lookupAcceptance: rate(s.lookupAccepted, s.lookupProposed), lookupProposed: s.lookupProposed ?? 0,
+    draftAcceptance: rate(s.draftAccepted, s.draftProposed), draftProposed: s.draftProposed ?? 0, draftCalls: s.draftCalls ?? 0,
+    identical: same, differing, load: +loadavg()[0]!.toFixed(1),
+  };
+  rows.push(row);
+  console.error(`${name} [${mode}]: ${row.baseTokS} -> ${row.specTokS} tok/s (x${row.ratio}, aim x${aim}); steps ${row.baseSteps} -> ${row.specSteps}; ` +
+    `lookup ${row.lookupAcceptance ?? "-"} of ${row.lookupProposed}, draft ${row.draftAcceptance ?? "-"} of ${row.draftProposed}; identical: ${same}${same ? "" : ` (${differing} differ)`}; load ${row.load}`);
+}
+
+// 1. Prompt lookup on grounded prompts, micro fine-tuned for grounded QA.
+if (v.only !== "draft") {
+  const m = loadModel(paths.micro);
+  const prompts = groundedPrompts(m);
+  const stops = stopTokenIds(m, true);
+  await single(m.model, prompts.slice(0, 2), 64, stops, {}); // warm-up
+  const { base, fast } = await single(m.model, prompts, 64, stops, { promptLookup: true });
+  report("prompt lookup, micro grounded-QA, slm ask prompts", base, fast, 1.5, "one request");
+  report("prompt lookup, micro grounded-QA, slm ask prompts", await batched(m.model, prompts, 64, stops, false), await batched(m.model, prompts, 64, stops, { promptLookup: true }), 1.5, `${concurrency} slots`);
+}
+// 2. Draft model: mini target, nano student distilled from it.
+if (v.only !== "lookup") {
+  const target = loadModel(paths.mini), draft = loadModel(paths.nano);
+  const stops = stopTokenIds(target, true);
+  const sets: [string, number[][], number][] = [["slm ask prompts", groundedPrompts(target), 64], ["handbook text", textPrompts(target, Math.min(16, nQuestions)), 128]];
+  for (const [what, prompts, maxTokens] of sets) {
+    await single(target.model, prompts.slice(0, 2), maxTokens, stops, { promptLookup: false, draft: draft.model });
+    const { base, fast } = await single(target.model, prompts, maxTokens, stops, { promptLookup: false, draft: draft.model });
+    report(`draft nano -> mini, ${what}`, base, fast, 1.3, "one request");
+    const both = await single(target.model, prompts, maxTokens, stops, { draft: draft.model });
+    report(`lookup + draft nano -> mini, ${what}`, both.base, both.fast, 1.3, "one request");
+  }
+}
+console.log(JSON.stringify({ bench: "speculative", load: loadavg(), rows }, null, v.json ? 0 : 2));
