@@ -153,4 +153,8 @@ export interface BackendOptions {
   load?: LoadOptions;
   /** KV-cache storage: f32 (default), f16 or q8_0. */
   kvDtype?: KvDtype;
+  /** Speculative decoding with this draft model (a path; it must share the model's tokenizer). Default none. */
+  draft?: string;
+  /** Speculative decoding by prompt lookup (src/infer/speculative.ts decides when it drafts). Default true. */
+  promptLookup?: boolean;
 }

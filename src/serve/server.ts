@@ -40,6 +40,10 @@ export interface ServerOptions {
   load?: LoadOptions;
   /** KV-cache storage (f32, f16, q8_0). Default f32. */
   kvDtype?: KvDtype;
+  /** A draft model for speculative decoding (sharing the model's tokenizer). Default none. */
+  draft?: string;
+  /** Prompt-lookup speculative decoding. Default true. */
+  promptLookup?: boolean;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -92,6 +96,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
   if (opts.load !== undefined) backendOpts.load = opts.load;
   if (opts.kvDtype !== undefined) backendOpts.kvDtype = opts.kvDtype;
+  if (opts.draft !== undefined) backendOpts.draft = opts.draft;
+  if (opts.promptLookup !== undefined) backendOpts.promptLookup = opts.promptLookup;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>
