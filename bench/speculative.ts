@@ -26,7 +26,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
     cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, only: { type: "string" }, concurrency: { type: "string" }, json: { type: "boolean" },
-    "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "sft2-steps": { type: "string" }, "distill-steps": { type: "string" },
+    "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "distill-steps": { type: "string" },
   },
 });
 const corpus = resolve(repo, "..", "shared", "corpora", "18f-handbook");
@@ -46,9 +46,9 @@ function slm(step: string, args: string[], cwd = cache): void {
 }
 
 const data = join(cache, "18f"), index = join(cache, "18f.index");
-const microLm = join(cache, "micro-lm"), microSft = join(cache, "micro-sft"), microSft2 = join(cache, "micro-sft2");
+const microLm = join(cache, "micro-lm"), microSft = join(cache, "micro-sft");
 const miniLm = join(cache, "mini-lm"), nanoKd = join(cache, "nano-kd");
-export const paths = { data, index, micro: join(microSft2, "model"), mini: join(miniLm, "model"), nano: join(nanoKd, "model") };
+export const paths = { data, index, micro: join(microSft, "model"), mini: join(miniLm, "model"), nano: join(nanoKd, "model") };
 
 /** Each step runs once: skipped when its output is already in the cache. */
 function build(): void {
@@ -59,12 +59,6 @@ function build(): void {
   if (!done(microSft)) {
     slm("grounded-qa finetune micro", ["finetune", "--task", "grounded-qa", "--base", join(microLm, "model"), "--index", index, "--synthetic", "1200", "--method", "full",
       "--lr", "1e-3", "--max-steps", v["sft-steps"] ?? "150", "--batch", "8", "--context", "256", "--out", microSft]);
-  }
-  // A second pass from the first one's weights (new schedule, same examples): 150 steps left the
-  // model writing "The 18F is a project. [1]" for every question instead of quoting its sources.
-  if (!done(microSft2)) {
-    slm("grounded-qa finetune micro, continued", ["finetune", "--task", "grounded-qa", "--base", join(microSft, "model"), "--index", index, "--synthetic", "1200", "--method", "full",
-      "--lr", "5e-4", "--max-steps", v["sft2-steps"] ?? "300", "--batch", "8", "--context", "256", "--out", microSft2]);
   }
   if (!done(miniLm)) slm("pretrain mini", ["train", "--data", data, "--preset", "mini", "--time-budget", v["mini-time"] ?? "6m", "--eval-every", "1000", "--out", miniLm]);
   if (!done(nanoKd)) {
@@ -192,6 +186,8 @@ if (v.only !== "lookup") {
     report(`draft nano -> mini, ${what}`, base, fast, 1.3, "one request");
     const both = await single(target.model, prompts, maxTokens, stops, { draft: draft.model });
     report(`lookup + draft nano -> mini, ${what}`, both.base, both.fast, 1.3, "one request");
+    const lookup = await single(target.model, prompts, maxTokens, stops, { promptLookup: true });
+    report(`prompt lookup, mini, ${what}`, lookup.base, lookup.fast, 1.5, "one request");
   }
 }
 console.log(JSON.stringify({ bench: "speculative", load: loadavg(), rows }, null, v.json ? 0 : 2));
