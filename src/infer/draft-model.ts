@@ -42,6 +42,9 @@ export class DraftModel {
     this.ids = new Int32Array(slots * 2);
   }
 
+  /** Milliseconds per batched call of the last proposal (catch-up excluded), for the break-even rate. */
+  lastCallMs = 0;
+
   /** Bytes of the draft's KV cache. */
   get cacheBytes(): number {
     return this.cache.bytes;
@@ -93,6 +96,7 @@ export class DraftModel {
     }
     // The last two tokens of every slot together (the first is usually rewritten with the same
     // keys and values); the last row gives d1.
+    const t0 = performance.now();
     this.tape.reset();
     let logits = this.model.forwardCached(this.tape, this.ids.subarray(0, 2 * n), n, 2, this.cache, this.starts, { logits: "last" }).data; // (n, V)
     for (let s = 0; s < n; s++) {
@@ -111,6 +115,7 @@ export class DraftModel {
     }
     for (let s = 0; s < n; s++) this.fed[s] = Array.from(out.subarray(s * k, s * k + k - 1));
     this.tape.reset();
+    this.lastCallMs = (performance.now() - t0) / k;
     return out;
   }
 }

@@ -217,10 +217,9 @@ export class Speculator {
       if (this.draft && st.draft.paused === 0) wantDraft = Math.max(wantDraft, budgets[i]!);
     });
     if (wantDraft > 0) {
-      const t0 = performance.now();
       const proposed = this.draft!.propose(seqs.map((s) => s.history), wantDraft); // (live, wantDraft)
       this.stats.draftCalls += wantDraft;
-      const per = (performance.now() - t0) / wantDraft;
+      const per = this.draft!.lastCallMs;
       this.draftMs = this.draftMs === 0 ? per : 0.9 * this.draftMs + 0.1 * per;
       seqs.forEach((s, i) => {
         const st = this.state(s);
