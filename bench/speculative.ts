@@ -165,11 +165,38 @@ function report(name: string, base: Side, fast: Side, aim: number, mode: string)
     `lookup ${row.lookupAcceptance ?? "-"} of ${row.lookupProposed}, draft ${row.draftAcceptance ?? "-"} of ${row.draftProposed}; identical: ${same}${same ? "" : ` (${differing} differ)`}; load ${row.load}`);
 }
 
+/**
+ * What a verification costs: ms of one forwardCached over tq = 1, 2, 4, 8 tokens at position 180 of
+ * one sequence, interleaved over `reps` rounds; speculation gains about (tokens per step) / (cost
+ * of the step relative to tq = 1).
+ */
+async function verifyCost(name: string, model: Loaded["model"], reps = 30): Promise<void> {
+  const { KvCache } = await import("../src/models/index.ts");
+  const { Tape } = await import("../src/tensor/index.ts");
+  const cache = new KvCache(model.config, 1, model.config.maxSeqLen), tape = new Tape({ grad: false });
+  const ids = new Int32Array(188).fill(7);
+  tape.reset();
+  model.forwardCached(tape, ids.subarray(0, 180), 1, 180, cache, Int32Array.of(0), { logits: "last" });
+  const tqs = [1, 2, 4, 8], ms = tqs.map(() => 0);
+  for (let r = 0; r < reps; r++) {
+    tqs.forEach((tq, i) => {
+      const t0 = performance.now();
+      tape.reset();
+      model.forwardCached(tape, ids.subarray(0, tq), 1, tq, cache, Int32Array.of(180));
+      ms[i]! += performance.now() - t0;
+    });
+  }
+  const row = { name: `verification cost, ${name}`, ms: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / reps).toFixed(2)])), relative: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / ms[0]!).toFixed(2)])), load: +loadavg()[0]!.toFixed(1) };
+  rows.push(row);
+  console.error(`${row.name}: ms per call ${JSON.stringify(row.ms)}, relative to tq 1 ${JSON.stringify(row.relative)}; load ${row.load}`);
+}
+
 // 1. Prompt lookup on grounded prompts, micro fine-tuned for grounded QA.
 if (v.only !== "draft") {
   const m = loadModel(paths.micro);
   const prompts = groundedPrompts(m);
   const stops = stopTokenIds(m, true);
+  await verifyCost("micro", m.model);
   await single(m.model, prompts.slice(0, 2), 64, stops, {}); // warm-up
   const { base, fast } = await single(m.model, prompts, 64, stops, { promptLookup: true });
   report("prompt lookup, micro grounded-QA, slm ask prompts", base, fast, 1.5, "one request");
@@ -179,6 +206,8 @@ if (v.only !== "draft") {
 if (v.only !== "lookup") {
   const target = loadModel(paths.mini), draft = loadModel(paths.nano);
   const stops = stopTokenIds(target, true);
+  await verifyCost("mini", target.model);
+  await verifyCost("nano (the draft)", draft.model);
   const sets: [string, number[][], number][] = [["slm ask prompts", groundedPrompts(target), 64], ["handbook text", textPrompts(target, Math.min(16, nQuestions)), 128]];
   for (const [what, prompts, maxTokens] of sets) {
     await single(target.model, prompts.slice(0, 2), maxTokens, stops, { promptLookup: false, draft: draft.model });
