@@ -1,20 +1,21 @@
-// Speculative decoding (issue 24 point 5): decode tokens/s of the batching
-// engine with and without speculation, in one run, greedy, with the outputs
-// checked identical token for token.
+// Speculative decoding (issue 24 point 5): decode tokens/s with and without
+// speculation, in one run, greedy, with the outputs checked identical token
+// for token, acceptance rates, and what a verification costs (tq 1..8).
 //   1. prompt lookup: a `micro` model pretrained briefly on the 18F handbook and
 //      fine-tuned with `slm finetune --task grounded-qa`, answering the corpus's
 //      qa.jsonl questions from `slm ask`'s grounded prompt (3 retrieved sections);
 //   2. draft model: a `mini` target and a `nano` student made by `slm distill`
-//      from it (same tokenizer), on the same grounded prompts and on plain
-//      handbook text continuations.
+//      from it (same tokenizer), on the same grounded prompts (also prompt
+//      lookup there) and on plain handbook text continuations (96-token windows).
 // The models are built once with the real CLI (node bin/slm.js) in --cache and
 // reused; training is kept short (minutes) because the machine is small and shared.
-// Each configuration runs every prompt once, one request at a time (the
-// single-user case) and then all at once (--concurrency, continuous batching);
-// the baseline and the speculative run alternate prompt by prompt, so load
-// changes on the shared machine hit both alike.
+// Each configuration runs every prompt once, one request at a time through
+// generate() (the single-user case, as `slm ask` runs), the baseline and the
+// speculative run alternating prompt by prompt so load changes on the shared
+// machine hit both alike; prompt lookup on micro also with all prompts
+// submitted at once to an engine of --concurrency slots (continuous batching).
 //
-//   node --import tsx bench/speculative.ts [--cache DIR] [--questions N] [--build-only] [--only lookup|draft] [--concurrency 4] [--json]
+//   node --import tsx bench/speculative.ts [--cache DIR] [--questions N] [--draft-prompts N] [--build-only] [--only lookup|draft] [--concurrency 4] [--json]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -25,7 +26,7 @@ import { parseArgs } from "node:util";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
-    cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, only: { type: "string" }, concurrency: { type: "string" }, json: { type: "boolean" },
+    cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, only: { type: "string" }, "draft-prompts": { type: "string" }, concurrency: { type: "string" }, json: { type: "boolean" },
     "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "distill-steps": { type: "string" },
   },
 });
@@ -208,15 +209,16 @@ if (v.only !== "lookup") {
   const stops = stopTokenIds(target, true);
   await verifyCost("mini", target.model);
   await verifyCost("nano (the draft)", draft.model);
-  const sets: [string, number[][], number][] = [["slm ask prompts", groundedPrompts(target), 64], ["handbook text", textPrompts(target, Math.min(16, nQuestions)), 128]];
+  const nd = Number(v["draft-prompts"] ?? 8);
+  const sets: [string, number[][], number][] = [["slm ask prompts", groundedPrompts(target).slice(0, nd), 64], ["handbook text", textPrompts(target, nd), 96]];
   for (const [what, prompts, maxTokens] of sets) {
-    await single(target.model, prompts.slice(0, 2), maxTokens, stops, { promptLookup: false, draft: draft.model });
+    await single(target.model, prompts.slice(0, 1), maxTokens, stops, { promptLookup: false, draft: draft.model }); // warm-up
     const { base, fast } = await single(target.model, prompts, maxTokens, stops, { promptLookup: false, draft: draft.model });
     report(`draft nano -> mini, ${what}`, base, fast, 1.3, "one request");
-    const both = await single(target.model, prompts, maxTokens, stops, { draft: draft.model });
-    report(`lookup + draft nano -> mini, ${what}`, both.base, both.fast, 1.3, "one request");
-    const lookup = await single(target.model, prompts, maxTokens, stops, { promptLookup: true });
-    report(`prompt lookup, mini, ${what}`, lookup.base, lookup.fast, 1.5, "one request");
+    if (what === "slm ask prompts") {
+      const lookup = await single(target.model, prompts, maxTokens, stops, { promptLookup: true });
+      report(`prompt lookup, mini, ${what}`, lookup.base, lookup.fast, 1.5, "one request");
+    }
   }
 }
 console.log(JSON.stringify({ bench: "speculative", load: loadavg(), rows }, null, v.json ? 0 : 2));
