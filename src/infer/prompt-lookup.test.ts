@@ -1,5 +1,5 @@
 // Tests of prompt-lookup drafting: the longest matching suffix wins, the most
-// recent occurrence is used, proposals stop at the end of the history and at k.
+// recent occurrence is used, an overlapping match repeats its pattern, k tokens at most.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -15,8 +15,9 @@ test("prompt lookup copies what followed the last occurrence of the longest matc
   assert.deepEqual(promptLookup([7, 8, 1, 7, 8, 2, 7, 8], 2), [2, 7]);
   // A 3-gram match is preferred to a more recent 2-gram one.
   assert.deepEqual(promptLookup([5, 6, 7, 1, 0, 6, 7, 2, 5, 6, 7], 1), [1]);
-  // The proposal stops at the end of the history (an overlapping match).
-  assert.deepEqual(promptLookup([4, 4, 4, 4], 5), [4]);
+  // A match overlapping the suffix continues into the draft: the pattern repeats.
+  assert.deepEqual(promptLookup([4, 4, 4, 4], 5), [4, 4, 4, 4, 4]);
+  assert.deepEqual(promptLookup([9, 1, 2, 1, 2], 5), [1, 2, 1, 2, 1]);
 });
 
 test("prompt lookup proposes nothing without a match of at least minNgram tokens", () => {

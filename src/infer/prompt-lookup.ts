@@ -15,9 +15,10 @@ export interface PromptLookupOptions {
 export const PROMPT_LOOKUP_DEFAULTS: Required<PromptLookupOptions> = { maxNgram: 3, minNgram: 2 };
 
 /**
- * Up to `k` draft tokens for `history`: for n = maxNgram down to minNgram, the most recent
- * earlier occurrence of the last n tokens, and the (at most k) tokens that followed it. The
- * longest suffix that occurs earlier wins; empty when none does (or k < 1).
+ * `k` draft tokens for `history`: for n = maxNgram down to minNgram, the most recent earlier
+ * occurrence of the last n tokens, and the k tokens that followed it (continuing into the draft
+ * when the occurrence is within k of the end). The longest suffix that occurs earlier wins;
+ * empty when none does (or k < 1).
  */
 export function promptLookup(history: readonly number[], k: number, opts: PromptLookupOptions = {}): number[] {
   const maxN = opts.maxNgram ?? PROMPT_LOOKUP_DEFAULTS.maxNgram;
@@ -30,8 +31,12 @@ export function promptLookup(history: readonly number[], k: number, opts: Prompt
       let i = 0;
       while (i < n && history[p + i] === history[L - n + i]) i++;
       if (i < n) continue;
+      // A match that overlaps the suffix runs into the draft itself (LZ77-style), so a
+      // repeating pattern yields k tokens rather than the few left before the end.
       const from = p + n;
-      return history.slice(from, Math.min(L, from + k));
+      const out: number[] = [];
+      for (let i = 0; i < k; i++) out.push(from + i < L ? history[from + i]! : out[from + i - L]!);
+      return out;
     }
   }
   return [];
