@@ -218,3 +218,26 @@ test("slm bench generate reports prefill and decode rates", async () => {
   assert.equal(over.code, 2);
   assert.match(over.err, /exceed the model's context \(64\)/);
 });
+
+test("slm generate --draft: the same text with a draft model or without prompt lookup; a draft with another vocabulary exits 1 naming it", async () => {
+  const args = ["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "24", "--temperature", "0", "--json"];
+  const plain = await run([...args, "--no-prompt-lookup"]);
+  assert.equal(plain.code, 0, plain.err);
+  for (const extra of [[], ["--draft", withTok], ["--draft", withTok, "--no-prompt-lookup"]]) {
+    const r = await run([...args, ...extra]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out).ids, JSON.parse(plain.out).ids, extra.join(" "));
+  }
+  const small = await run([...args, "--draft", noTok]);
+  assert.equal(small.code, 1);
+  assert.match(small.err, /the draft model .*notok has a vocabulary of 64 tokens, the target .* 300/);
+  // Same size, other tokens: a tokenizer trained on other text.
+  const otherTok = await trainBpe((function* () {
+    for (let i = 0; i < 20; i++) yield* ["zebras quietly graze.", "quantum jukebox vexes.", "fjords whisper."];
+  })(), { vocabSize: 300 });
+  const other = join(dir, "other-tok");
+  saveModelDir(other, loadModel(withTok).model, { tokenizer: otherTok });
+  const differ = await run([...args, "--draft", other]);
+  assert.equal(differ.code, 1);
+  assert.match(differ.err, /the draft's tokenizer (differs from the target's: token \d+|has \d+ tokens)/);
+});

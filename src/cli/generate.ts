@@ -16,6 +16,7 @@ import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, numFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
+import { SPECULATION_FLAGS, SPECULATION_HELP, speculationFromFlags } from "./speculation-flags.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
 export const DEFAULT_MAX_TOKENS = 128;
@@ -108,12 +109,14 @@ ${SAMPLING_HELP}
   --json-schema FILE      constrain the output to JSON valid against this JSON Schema (needs a tokenizer;
                           the supported subset is in docs/generate.md, "Structured output")
   --json-object           constrain the output to a JSON object (any keys and values)
+${SPECULATION_HELP}
   --json                  print one JSON object: {"ids", "text", "finish_reason", "usage", "seed"}
 
 Examples:
   slm generate --model out/run1/model --prompt "Once upon a time" --max-tokens 64
   slm generate --model ../shared/models/stories260K/stories260K.bin --prompt-ids 1 --temperature 0 --json
-  slm generate --model out/run1/model --prompt "A person:" --json-schema person.schema.json --max-tokens 128`,
+  slm generate --model out/run1/model --prompt "A person:" --json-schema person.schema.json --max-tokens 128
+  slm generate --model runs/mini/model --draft runs/nano-kd/model --prompt "Travel" --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values } = parse(argv, {
       model: { type: "string" },
@@ -126,6 +129,7 @@ Examples:
       "json-object": { type: "boolean" },
       ...SAMPLING_FLAGS,
       ...MODEL_LOAD_FLAGS,
+      ...SPECULATION_FLAGS,
     }, false);
     if (!values.model) throw new UsageError("--model is required (a model directory or a llama2.c .bin file)");
     if ((values.prompt === undefined) === (values["prompt-ids"] === undefined)) throw new UsageError("pass one of --prompt TEXT or --prompt-ids IDS");
@@ -138,8 +142,10 @@ Examples:
     // Compiled before the model load too, so an unsupported keyword is reported at once.
     const grammar = schema !== undefined ? compileSchema(schema) : values["json-object"] ? jsonObjectGrammar() : undefined;
     const kvDtype = kvDtypeFlag(values);
-    const loaded = loadModel(values.model, inferenceLoadOptions(values));
+    const load = inferenceLoadOptions(values);
+    const loaded = loadModel(values.model, load);
     if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
+    const speculation = speculationFromFlags(values, loaded, load);
     const { sampling, maxTokens, seed } = samplingFromFlags(values, loaded.generation);
     const tok = loaded.tokenizer;
     if (!tok && promptIds === undefined) throw new UsageError(`${values.model} has no tokenizer: pass the prompt as --prompt-ids`);
@@ -161,7 +167,7 @@ Examples:
     const ac = new AbortController();
     const [res] = await withSigint(ac, () =>
       generate(loaded.model, [ids], {
-        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, kvDtype, constraints: [constraint],
+        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, kvDtype, constraints: [constraint], speculation,
         onToken: (_seq, id) => {
           if (!dec) {
             if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);

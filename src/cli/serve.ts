@@ -11,6 +11,7 @@ import { DEFAULT_PROMPT_CACHE_BYTES } from "../infer/prompt-cache.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
+import { SPECULATION_FLAGS, SPECULATION_HELP } from "./speculation-flags.ts";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
@@ -43,6 +44,7 @@ Options:
   --adapter DIR           a LoRA adapter (PEFT directory, from \`slm finetune --method lora\`)
                           applied on top of the model, unmerged
 ${MODEL_LOAD_HELP}
+${SPECULATION_HELP}
   --grace SECONDS         how long shutdown waits for running requests (default ${DEFAULT_GRACE_MS / 1000})
   --index INDEX           also serve "<model id>-assistant": answers from this index (made by
                           \`slm index\`) citing sources [1], [2], or "Not found in the documents."
@@ -58,6 +60,7 @@ ${MODEL_LOAD_HELP}
 Examples:
   slm serve --model out/run1/model --port 8080
   slm serve --model out/run1/model --index data/hb.index     # + model "model-assistant"
+  slm serve --model runs/mini/model --draft runs/nano-kd/model  # speculative decoding
   curl http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"model": "model", "messages": [{"role": "user", "content": "Hello"}]}'`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
@@ -82,6 +85,7 @@ Examples:
         "min-confidence": { type: "string" },
         quiet: { type: "boolean" },
         ...MODEL_LOAD_FLAGS,
+        ...SPECULATION_FLAGS,
       },
       false,
     );
@@ -124,6 +128,8 @@ Examples:
       load,
       kvDtype,
       ...(promptCacheBytes !== undefined ? { promptCacheBytes } : {}),
+      ...(values.draft !== undefined ? { draft: values.draft } : {}),
+      ...(values["no-prompt-lookup"] ? { promptLookup: false } : {}),
       graceMs: graceS === undefined ? undefined : graceS * 1000,
       index: values.index,
       ...(answerer ? { answerer } : {}),

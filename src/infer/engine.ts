@@ -32,6 +32,13 @@
 // request's output depends only on its prompt, options and seed, not on which
 // other requests share its decode steps (rows of a batched matmul are
 // computed independently of each other).
+//
+// Speculative decoding (speculative.ts): before a step, live requests may get
+// draft tokens (prompt lookup, a draft model); the step then runs every live
+// slot's last token and drafts in one forwardCached (tq > 1) and samples each
+// position in turn as a plain step would, keeping drafts while they match, so
+// outputs are the same with or without it. KV positions past the kept tokens
+// hold rejected drafts' keys; they are overwritten by the next step.
 import { OverloadedError, UsageError } from "../errors.ts";
 import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
@@ -42,6 +49,7 @@ import { MAX_TOP_LOGPROBS, logSumExp, topLogprobs, type TokenLogprob } from "./l
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
 import { Sampler, type SamplingOptions } from "./sampler.ts";
 import { PromptCache, type PromptCacheStats } from "./prompt-cache.ts";
+import { Speculator, keepDrafts, type DraftPlan, type SpeculationOptions, type SpeculationStats } from "./speculative.ts";
 
 export interface EngineOptions {
   /** KV-cache slots: the most requests decoding together. Default 8. */
@@ -60,6 +68,8 @@ export interface EngineOptions {
   promptCacheBytes?: number;
   /** Called (synchronously) whenever the number of queued or running requests changes; e.g. to publish stats. */
   onChange?: (stats: EngineStats) => void;
+  /** Speculative decoding (speculative.ts): prompt lookup on by default, a draft model when given; false = off. */
+  speculation?: SpeculationOptions | false;
 }
 
 export interface EngineRequest {
@@ -105,12 +115,14 @@ export interface EngineStats {
   maxConcurrency: number;
   /** Requests finished since construction (any finish reason, errors included). */
   completed: number;
-  /** Prompt tokens prefilled, tokens sampled in decode steps, and decode steps (forward passes with tq = 1). */
+  /** Prompt tokens prefilled, tokens sampled in decode steps, and decode steps (forward passes after prefill; tq > 1 when verifying drafts). */
   prefillTokens: number;
   decodeTokens: number;
   decodeSteps: number;
   /** The prompt cache's counts (hits, tokens reused instead of prefilled, bytes held); null when it is off. */
   promptCache: PromptCacheStats | null;
+  /** Draft tokens verified and kept, by source, and the draft model's forward calls (all 0 without speculation). */
+  speculation: SpeculationStats;
 }
 
 interface Job extends TokenStream {
@@ -159,6 +171,7 @@ export class Engine {
   private avgSeconds = 0;
   private readonly counters = { completed: 0, prefillTokens: 0, decodeTokens: 0, decodeSteps: 0 };
   private readonly onChange?: (stats: EngineStats) => void;
+  private readonly spec: Speculator | null;
   private lastQueued = 0;
   private lastActive = 0;
 
@@ -181,6 +194,7 @@ export class Engine {
     const pcBytes = opts.promptCacheBytes ?? 0;
     if (!Number.isSafeInteger(pcBytes) || pcBytes < 0) throw new UsageError(`engine: promptCacheBytes must be an integer >= 0 (0 = no prompt cache), got ${opts.promptCacheBytes}`);
     this.promptCache = pcBytes > 0 ? new PromptCache(pcBytes, this.cache.sequenceBytes(1)) : null;
+    this.spec = opts.speculation === false ? null : new Speculator(model, opts.speculation ?? {}, this.maxConcurrency, this.contextLength, opts.kvDtype ?? "f32");
   }
 
   /** Bytes of the KV cache (allocated once, at construction). */
@@ -194,7 +208,8 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    return { queued: this.queue.length, active: this.live, maxQueue: this.maxQueue, maxConcurrency: this.maxConcurrency, ...this.counters, promptCache: this.promptCache?.stats() ?? null };
+    const speculation = { ...(this.spec?.stats ?? { lookupProposed: 0, lookupAccepted: 0, draftProposed: 0, draftAccepted: 0, draftCalls: 0, verifySteps: 0 }) };
+    return { queued: this.queue.length, active: this.live, maxQueue: this.maxQueue, maxConcurrency: this.maxConcurrency, ...this.counters, promptCache: this.promptCache?.stats() ?? null, speculation };
   }
 
   /**
@@ -412,6 +427,7 @@ export class Engine {
       const j = this.queue.shift()!;
       const slot = this.live++;
       this.slots[slot] = j;
+      this.spec?.admitted(slot);
       j.startedAt = performance.now();
       const L = j.prompt.length;
       this.tape.reset();
@@ -435,10 +451,13 @@ export class Engine {
     this.changed();
   }
 
-  /** One decode step for every live request: feed each its last token at its own position. */
+  /** One decode step for every live request: feed each its last token at its own position (and drafts, when there are). */
   private step(): void {
     const V = this.model.config.vocabSize;
     const live = this.live;
+    const plan = this.spec?.plan(this.slots.slice(0, live) as Job[], this.contextLength);
+    if (plan) return this.verifyStep(plan);
+    const t0 = performance.now();
     for (let s = 0; s < live; s++) {
       const h = this.slots[s]!.history;
       this.ids[s] = h[h.length - 1]!;
@@ -447,11 +466,39 @@ export class Engine {
     this.tape.reset();
     // ids (live), one token each; logits (live, V)
     const logits = this.model.forwardCached(this.tape, this.ids.subarray(0, live), live, 1, this.cache, this.starts).data;
+    this.spec?.timedTarget(performance.now() - t0);
     for (let s = 0; s < live; s++) {
       const j = this.slots[s]!;
       this.sampleAndAccept(j, logits.subarray(s * V, (s + 1) * V));
     }
     this.counters.decodeTokens += live;
+    this.counters.decodeSteps++;
+    this.compact();
+  }
+
+  /**
+   * A step that verifies drafts: every live slot's last token and drafts (plan.ids (live, tq))
+   * go through one forwardCached; each slot then samples position after position, as plain
+   * steps would, while the sampled token equals the draft there and the request goes on.
+   */
+  private verifyStep(plan: DraftPlan): void {
+    const V = this.model.config.vocabSize;
+    const live = this.live, tq = plan.tq;
+    const t0 = performance.now();
+    this.tape.reset();
+    // logits (live·tq, V): row s·tq + i predicts the token after ids[s·tq + i]
+    const logits = this.model.forwardCached(this.tape, plan.ids, live, tq, this.cache, plan.starts).data;
+    this.spec!.timedTarget(performance.now() - t0);
+    let sampled = 0;
+    for (let s = 0; s < live; s++) {
+      const j = this.slots[s]!;
+      const d = plan.drafts[s]!;
+      const before = j.sampled;
+      const kept = keepDrafts(j, d, (t) => this.sampleAndAccept(j, logits.subarray((s * tq + t) * V, (s * tq + t + 1) * V)));
+      sampled += j.sampled - before;
+      if (plan.sources[s]) this.spec!.record(j, plan.sources[s]!, d.length, kept);
+    }
+    this.counters.decodeTokens += sampled;
     this.counters.decodeSteps++;
     this.compact();
   }
@@ -470,6 +517,7 @@ export class Engine {
       if (slot !== last) {
         const m = this.slots[last]!;
         this.cache.copySequence(last, slot, m.history.length - 1);
+        this.spec?.moved(last, slot);
         this.slots[slot] = m;
       }
       this.slots[last] = null;

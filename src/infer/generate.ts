@@ -20,6 +20,10 @@
 //   shrinks as sequences finish.
 // - Sequence i samples from its own Rng(seed + i): its output does not
 //   depend on which other prompts share the batch.
+// - Speculative decoding (speculative.ts; prompt lookup by default, a draft
+//   model when given): while few sequences are live, a step may run each
+//   one's last token and draft tokens together (tq > 1) and keep the drafts
+//   the sampled tokens confirm; the output is the same as without it.
 import { ConfigError, UsageError } from "../errors.ts";
 import { KvCache, type CausalLM, type KvDtype } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
@@ -28,6 +32,7 @@ import { NO_TOKEN, type TokenConstraint } from "./constraint.ts";
 import type { TokenLogprob } from "./logprobs.ts";
 import { Sampler, argmax, type SamplingOptions } from "./sampler.ts";
 import { acceptToken, finishStream, type FinishReason, type TokenStream } from "./stopping.ts";
+import { Speculator, keepDrafts, type SpeculationOptions, type SpeculationStats } from "./speculative.ts";
 
 export { endsWith, heldBack, type FinishReason } from "./stopping.ts";
 
@@ -62,6 +67,8 @@ export interface GenerateOptions {
   constraints?: readonly (TokenConstraint | undefined)[];
   /** Storage of the KV cache: f32 (default), f16 or q8_0 (models/kv-cache.ts). */
   kvDtype?: KvDtype;
+  /** Speculative decoding (speculative.ts): prompt lookup by default, a draft model when given; false = off. */
+  speculation?: SpeculationOptions | false;
 }
 
 export interface GenerateResult {
@@ -86,8 +93,10 @@ export interface GenerateStats {
   /** Tokens sampled in decode steps (every live sequence, every step), and the wall time of those steps. */
   decodeTokens: number;
   decodeSeconds: number;
-  /** Decode steps (forward passes with tq = 1). */
+  /** Decode steps (forward passes after prefill; tq > 1 when they verify drafts). */
   decodeSteps: number;
+  /** Draft tokens verified and kept (absent without speculation). */
+  speculation?: SpeculationStats;
 }
 
 interface SeqState extends TokenStream {
@@ -210,6 +219,8 @@ export async function generateWithStats(
   const cache = new KvCache(config, B, maxT, { dtype: opts.kvDtype ?? "f32" });
   const tape = new Tape({ grad: false });
   const slotSeq = new Int32Array(B); // slot -> sequence index
+  const spec = opts.speculation === false ? null : new Speculator(model, opts.speculation ?? {}, B, maxT, opts.kvDtype ?? "f32");
+  if (spec) stats.speculation = spec.stats;
 
   // ---- prefill, one group per prompt length; groups placed from the top slot down
   const t0 = performance.now();
@@ -256,6 +267,7 @@ export async function generateWithStats(
       if (slot !== live) {
         const j = slotSeq[live]!;
         cache.copySequence(live, slot, seqs[j]!.history.length - 1);
+        spec?.moved(live, slot);
         slotSeq[slot] = j;
       }
     }
@@ -270,6 +282,26 @@ export async function generateWithStats(
       break;
     }
     const t = performance.now();
+    // Accept in sequence order, so onToken sees sequences in index order within a step.
+    const order = Array.from(slotSeq.subarray(0, live).keys()).sort((a, b) => slotSeq[a]! - slotSeq[b]!);
+    const plan = spec?.plan(Array.from(slotSeq.subarray(0, live), (i) => seqs[i]!), maxT);
+    if (plan) {
+      tape.reset();
+      const tq = plan.tq;
+      const logits = model.forwardCached(tape, plan.ids, live, tq, cache, plan.starts).data; // (live·tq, V)
+      spec!.timedTarget(performance.now() - t);
+      for (const slot of order) {
+        const i = slotSeq[slot]!;
+        const s = seqs[i]!, d = plan.drafts[slot]!, before = s.sampled;
+        const kept = keepDrafts(s, d, (k) => accept(i, choose(i, logits.subarray((slot * tq + k) * V, (slot * tq + k + 1) * V))));
+        if (plan.sources[slot]) spec!.record(s, plan.sources[slot]!, d.length, kept);
+        stats.decodeTokens += s.sampled - before;
+      }
+      stats.decodeSteps++;
+      compact();
+      stats.decodeSeconds += (performance.now() - t) / 1000;
+      continue;
+    }
     for (let slot = 0; slot < live; slot++) {
       const h = seqs[slotSeq[slot]!]!.history;
       ids[slot] = h[h.length - 1]!;
@@ -277,8 +309,7 @@ export async function generateWithStats(
     }
     tape.reset();
     const logits = model.forwardCached(tape, ids.subarray(0, live), live, 1, cache, starts).data; // (live, V)
-    // Accept in sequence order, so onToken sees sequences in index order within a step.
-    const order = Array.from(slotSeq.subarray(0, live).keys()).sort((a, b) => slotSeq[a]! - slotSeq[b]!);
+    spec?.timedTarget(performance.now() - t);
     for (const slot of order) {
       const i = slotSeq[slot]!;
       accept(i, choose(i, logits.subarray(slot * V, (slot + 1) * V)));

@@ -162,4 +162,8 @@ export interface BackendOptions {
    * like an earlier one's reuse its keys and values). Default DEFAULT_PROMPT_CACHE_BYTES (256 MiB); 0 = off.
    */
   promptCacheBytes?: number;
+  /** Speculative decoding with this draft model (a path; it must share the model's tokenizer). Default none. */
+  draft?: string;
+  /** Speculative decoding by prompt lookup (src/infer/speculative.ts decides when it drafts). Default true. */
+  promptLookup?: boolean;
 }

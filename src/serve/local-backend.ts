@@ -10,6 +10,7 @@ import { basename, extname } from "node:path";
 
 import { CancelledError, ConfigError, UsageError } from "../errors.ts";
 import { loadModel, stopTokenIds, type LoadedModel } from "../formats/hf-dir.ts";
+import { loadDraftModel } from "../formats/draft.ts";
 import { loadAdapter } from "../formats/peft.ts";
 import { embed as embedIds } from "../infer/embed.ts";
 import { Engine } from "../infer/engine.ts";
@@ -43,6 +44,8 @@ function checkOptions(opts: BackendOptions): void {
   int("promptCacheBytes", 0);
   if (opts.modelId !== undefined && (typeof opts.modelId !== "string" || opts.modelId.length === 0)) throw new UsageError("modelId must be a non-empty string");
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) throw new UsageError("adapter must be a directory path");
+  if (opts.draft !== undefined && (typeof opts.draft !== "string" || opts.draft.length === 0)) throw new UsageError("draft must be a model path");
+  if (opts.promptLookup !== undefined && typeof opts.promptLookup !== "boolean") throw new UsageError("promptLookup must be true or false");
 }
 
 /** The model card for a loaded model. */
@@ -101,7 +104,7 @@ export class LocalBackend implements InferenceBackend {
   /** Called whenever the queued or active count changes (the worker publishes stats with it). */
   onStatsChange?: (stats: BackendStats) => void;
 
-  constructor(private readonly loaded: LoadedModel, opts: BackendOptions = {}) {
+  constructor(private readonly loaded: LoadedModel, opts: BackendOptions = {}, draft?: LoadedModel) {
     checkOptions(opts);
     if (!loaded.tokenizer) throw new ConfigError(`${loaded.source.path} has no tokenizer; serving needs one to turn text into tokens`, { hint: "add tokenizer.json to the model directory" });
     if (opts.threads !== undefined) nativeBackend().setThreads(opts.threads);
@@ -113,6 +116,7 @@ export class LocalBackend implements InferenceBackend {
       maxQueue: opts.maxQueue ?? 64,
       kvDtype: opts.kvDtype ?? "f32",
       promptCacheBytes: opts.promptCacheBytes ?? DEFAULT_PROMPT_CACHE_BYTES,
+      speculation: { promptLookup: opts.promptLookup ?? true, ...(draft ? { draft: draft.model } : {}) },
       onChange: () => this.onStatsChange?.(this.stats()),
     });
     this.card = modelCard(loaded, opts.modelId);
@@ -281,5 +285,6 @@ export async function createLocalBackend(modelDirOrLoaded: string | LoadedModel,
   checkOptions(opts);
   const loaded = typeof modelDirOrLoaded === "string" ? loadModel(modelDirOrLoaded, opts.load ?? { keepQuantized: true }) : modelDirOrLoaded;
   if (opts.adapter !== undefined) loadAdapter(opts.adapter, loaded.model);
-  return new LocalBackend(loaded, opts);
+  const draft = opts.draft === undefined ? undefined : loadDraftModel(opts.draft, loaded, opts.load ?? { keepQuantized: true });
+  return new LocalBackend(loaded, opts, draft);
 }

@@ -42,6 +42,10 @@ export interface ServerOptions {
   kvDtype?: KvDtype;
   /** Bound in bytes of the prompt cache; 0 = off. Default: the backend's (DEFAULT_PROMPT_CACHE_BYTES). */
   promptCacheBytes?: number;
+  /** A draft model for speculative decoding (sharing the model's tokenizer). Default none. */
+  draft?: string;
+  /** Prompt-lookup speculative decoding. Default true. */
+  promptLookup?: boolean;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -95,6 +99,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.load !== undefined) backendOpts.load = opts.load;
   if (opts.kvDtype !== undefined) backendOpts.kvDtype = opts.kvDtype;
   if (opts.promptCacheBytes !== undefined) backendOpts.promptCacheBytes = opts.promptCacheBytes;
+  if (opts.draft !== undefined) backendOpts.draft = opts.draft;
+  if (opts.promptLookup !== undefined) backendOpts.promptLookup = opts.promptLookup;
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>
