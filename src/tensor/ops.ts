@@ -270,7 +270,8 @@ export interface AttentionOptions {
   /**
    * Packed sequences: lengths of consecutive segments of rows (summing to B·T, none crossing a
    * sequence boundary); a query sees only the keys of its own segment (block-diagonal causal).
-   * Each segment runs the causal kernels on its own rows (no kernel of its own). Not with `window`.
+   * Each segment runs the causal kernels on its own rows (no kernel of its own). With `window`,
+   * the window counts within the segment (a segment no longer than the window is plain causal).
    */
   segments?: Int32Array;
 }
@@ -324,15 +325,29 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const windowed = window !== undefined && window < t; // a window >= T cuts nothing: the causal kernels
   const segs = opts.segments;
   if (segs !== undefined) {
-    if (windowed) fail("attention", "segments (packed sequences) and a sliding window cannot be combined");
     checkSegments(segs, b, t);
+    const recording = g.needsGrad(q, k, v);
     // Each segment is one sequence of its own rows: offsets by row into q/k/v (strided), out, lse (H,len).
-    forSegments(segs, (r0, len) => attentionForward(out.data.subarray(r0 * h * d), lse.subarray(r0 * h), qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, 1, len, h, kvh, d, scale));
-    if (g.needsGrad(q, k, v)) {
+    // A window cuts only inside a segment longer than it; as above, the window kernel runs whole
+    // when recording, else only over the rows the causal kernel got wrong.
+    forSegments(segs, (r0, len) => {
+      const o = out.data.subarray(r0 * h * d), l = lse.subarray(r0 * h), sq = qd.subarray(r0 * qs), sk = kd.subarray(r0 * ks), sv = vd.subarray(r0 * vs);
+      const cut = window !== undefined && window < len;
+      if (cut && recording) windowAttentionForward(o, l, sq, qs, sk, ks, sv, vs, 1, len, h, kvh, d, scale, window);
+      else {
+        attentionForward(o, l, sq, qs, sk, ks, sv, vs, 1, len, h, kvh, d, scale);
+        if (cut) windowAttentionForward(o, l, sq, qs, sk, ks, sv, vs, 1, len, h, kvh, d, scale, window, true);
+      }
+    });
+    if (recording) {
       g.record("attention", out, (dout) => {
         const dq = operandGrad(g, q, rows, h * d), dk = operandGrad(g, k, rows, kvh * d), dv = operandGrad(g, v, rows, kvh * d);
-        forSegments(segs, (r0, len) => attentionBackward(dq.subarray(r0 * qs), dk.subarray(r0 * ks), dv.subarray(r0 * vs), dout.subarray(r0 * h * d),
-          qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, out.data.subarray(r0 * h * d), lse.subarray(r0 * h), 1, len, h, kvh, d, scale));
+        forSegments(segs, (r0, len) => {
+          const args = [dq.subarray(r0 * qs), dk.subarray(r0 * ks), dv.subarray(r0 * vs), dout.subarray(r0 * h * d),
+            qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, out.data.subarray(r0 * h * d), lse.subarray(r0 * h), 1, len, h, kvh, d, scale] as const;
+          if (window !== undefined && window < len) windowAttentionBackward(...args, window);
+          else attentionBackward(...args);
+        });
       });
     }
     return out;
