@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { quantize } from "../formats/quant.ts";
+import { qweight } from "../native/ops/qgemm.ts";
 import { attachLora, createModel, presetConfig } from "../models/index.ts";
 import { Tape } from "../tensor/index.ts";
 import { estimateTrainingMemory } from "./memory.ts";
@@ -19,9 +21,10 @@ test("the memory estimate: checkpointing and the chunked loss shrink it, by the 
   assert.equal(plain.totalBytes, plain.weightsBytes + plain.trainingStateBytes + plain.activationBytes + plain.logitsBytes + plain.runtimeBytes);
 });
 
-test("the estimate's activations and logits match what a LoRA step's arenas hold (checkpointing on and off)", () => {
-  for (const checkpointing of [true, false]) {
+test("the estimate's activations and logits match what a LoRA step's arenas hold (checkpointing on and off, float and Q8_0 base)", () => {
+  for (const [checkpointing, quantized] of [[true, false], [false, false], [true, true], [false, true]]) {
     const model = createModel(presetConfig("nano", 512, { nLayers: 6, maxSeqLen: 64 }), 1);
+    if (quantized) for (const p of model.parameters()) if (p.ndim === 2) p.setQuantized(qweight("Q8_0", quantize("Q8_0", p.data), p.shape[0]!, p.shape[1]!));
     const lora = attachLora(model, { r: 4 }, 2);
     const B = 2, T = 64;
     const e = estimateTrainingMemory(model, { batch: B, seqLen: T, trainableValues: lora.numParameters(), loraRank: 4, adaptersPerLayer: 7, checkpointing, chunkedLoss: true });
@@ -30,7 +33,7 @@ test("the estimate's activations and logits match what a LoRA step's arenas hold
     g.backward(batchLoss(model, g, { inputs: ids, targets: ids, batch: B, seqLen: T }, true));
     const held = (g.arena.stats().capacity + g.workArena.stats().capacity) * 4;
     const est = e.activationBytes + e.logitsBytes;
-    assert.ok(Math.abs(est - held) < 0.1 * held, `checkpointing ${checkpointing}: estimated ${est} bytes, the arenas hold ${held}`);
+    assert.ok(Math.abs(est - held) < 0.1 * held, `checkpointing ${checkpointing}, quantized ${quantized}: estimated ${est} bytes, the arenas hold ${held}`);
     assert.equal(e.trainingStateBytes, 16 * lora.numParameters(), "an adapter's value, gradient and two moments");
   }
 });

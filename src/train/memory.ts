@@ -50,12 +50,14 @@ export function estimateTrainingMemory(model: CausalLM, o: MemoryEstimateOptions
   const forward = 6 * d + 3 * qd + 3 * kvd + 3 * f + c.nHeads + 2 + lora;
   const perLayer = 2 * forward * n * 4;
   const quantized = model.parameters().some((p) => p.quant !== null);
-  const transient = quantized ? Math.max(d, qd, f) * n * 4 : 0;
+  // With checkpointing and the chunked loss, the logits chunk and that buffer are one (the work arena's).
+  const chunkBytes = o.chunkedLoss ? chunkRowsFor(n, c.vocabSize) * c.vocabSize * 4 : 0;
+  const transient = !quantized ? 0 : o.checkpointing ? Math.max(0, Math.max(d, qd, f) * n * 4 - chunkBytes) : Math.max(d, qd, f) * n * 4;
   const activationBytes = transient + (o.checkpointing
     ? c.nLayers * n * d * 4 + 2 * n * d * 4 + perLayer // kept outputs, two gradient buffers, one block (forward and recomputation share its slots)
     : c.nLayers * perLayer);
   const edges = 4 * n * d * 4; // embeddings, final norm and their gradients
-  const logitsBytes = o.chunkedLoss ? chunkRowsFor(n, c.vocabSize) * c.vocabSize * 4 + n * d * 4 : 2 * n * c.vocabSize * 4;
+  const logitsBytes = o.chunkedLoss ? chunkBytes + n * d * 4 : 2 * n * c.vocabSize * 4;
   const weightsBytes = weightStorage(model).bytes;
   // Gradient and two moments per trained value, and for adapters their values too (a trained
   // base's values are in weightsBytes already).
