@@ -157,9 +157,19 @@ else {
   let torch: Trial | null = null;
   if (v.torch) {
     const script = join(fileURLToPath(new URL("..", import.meta.url)), "tools", "reference", "lora_bench.py");
-    const t = JSON.parse(child([script, "--threads", String(threads), "--batch", String(B), "--context", String(T), "--rank", String(rank), "--steps", String(steps), "--layers", String(layers), "--vocab", String(vocab)], { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads) }, "/usr/bin/python3")) as Trial & { torch: string };
-    torch = { ...t, ...rates(t.stepTimings.map((s) => s.wallS), B * T), base: `pytorch ${t.torch} f32` };
-    if (!v.json) console.error(`  ${torch.base}: ${torch.tokensPerS.toFixed(1)} tok/s (first step ${torch.coldTokensPerS.toFixed(1)}), peak RSS ${gb(torch.peakRssBytes)}`);
+    // A failed PyTorch trial (at 4×512 it peaks near 19 GB, and the kernel's OOM killer has
+    // ended it on a shared machine) is reported, not allowed to lose our trials' figures.
+    let line: string | null = null;
+    try {
+      line = child([script, "--threads", String(threads), "--batch", String(B), "--context", String(T), "--rank", String(rank), "--steps", String(steps), "--layers", String(layers), "--vocab", String(vocab)], { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads) }, "/usr/bin/python3");
+    } catch (e) {
+      console.error(`  PyTorch trial failed: ${(e as Error).message.split("\n")[0]}`);
+    }
+    if (line !== null) {
+      const t = JSON.parse(line) as Trial & { torch: string };
+      torch = { ...t, ...rates(t.stepTimings.map((s) => s.wallS), B * T), base: `pytorch ${t.torch} f32` };
+      if (!v.json) console.error(`  ${torch.base}: ${torch.tokensPerS.toFixed(1)} tok/s (first step ${torch.coldTokensPerS.toFixed(1)}), peak RSS ${gb(torch.peakRssBytes)}`);
+    }
   }
   const f32 = results.find((r) => r.base === "f32");
   const ratio = (a: number, b: number | undefined) => (b === undefined ? null : a / b);
