@@ -74,8 +74,8 @@ Options:
   --checkpointing       recompute each block in backward instead of keeping its activations
                         (default: on above 100M parameters); --no-checkpointing turns it off
   --packing             pack several examples per row of --context tokens (attention and positions
-                        per example; --batch then counts rows); default on for Llama-family models,
-                        --no-packing turns it off
+                        per example, a sliding window too; --batch then counts rows); default ${FINETUNE_DEFAULTS.packing ? "on" : "off"},
+                        --no-packing gives one padded example per row
   --val FILE            validation examples (default: hold out --val-fraction)
   --val-fraction X      share held out for validation (default ${FINETUNE_DEFAULTS.valFraction})
   --epochs N            passes over the training examples (default ${FINETUNE_DEFAULTS.epochs})

@@ -13,7 +13,7 @@
 // tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, geglu, linear, rope, scale, sequencePositions, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, geglu, linear, rope, scale, segmentPositions, sequencePositions, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
 import { windowAttentionDecode } from "../tensor/window-attention.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -138,16 +138,22 @@ export class GemmaModel extends Module {
     return add(g, x, blk.postMlpNorm.forward(g, blk.mlp.down.forward(g, act)));
   }
 
-  /** Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0. */
-  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number): Tensor {
+  /**
+   * Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0.
+   * `inputAdd` (B·T, d), when given, is added to the scaled token embeddings. `segments`: packed
+   * examples, as LlamaModel.hidden (a sliding layer's window also stops at an example's start).
+   */
+  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor, segments?: Int32Array): Tensor {
     const c = this.config;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
-    const positions = sequencePositions(g, batch, seqLen, 0);
+    const positions = segments ? segmentPositions(g, segments) : sequencePositions(g, batch, seqLen, 0);
+    let x0 = scale(g, this.model.embed.forward(g, ids), this.embedScale);
+    if (inputAdd) x0 = add(g, x0, inputAdd);
     const layers = this.model.layers.items;
-    const x = runLayers(g, scale(g, this.model.embed.forward(g, ids), this.embedScale), layers.length, (l, x, g) => {
+    const x = runLayers(g, x0, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
-      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, scale: this.attnScale, ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}) });
+      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, scale: this.attnScale, segments, ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}) });
       return this.finish(g, blk, x, a);
     });
     return this.model.norm.forward(g, x);

@@ -7,7 +7,7 @@
 // Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, LayerNorm, Linear, Module, ModuleList, add, attention, columns, gelu, linear, sequencePositions, type Tape, type Tensor } from "../tensor/index.ts";
+import { Embedding, LayerNorm, Linear, Module, ModuleList, add, attention, columns, gelu, linear, segmentPositions, sequencePositions, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -85,15 +85,21 @@ export class Gpt2Model extends Module {
     return add(g, x, blk.mlp.proj.forward(g, m));
   }
 
-  /** Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0. */
-  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number): Tensor {
+  /**
+   * Final hidden states (B·T, d) for ids (B·T) of B sequences of T tokens starting at position 0.
+   * `inputAdd` (B·T, d), when given, is added to the token + position embeddings. `segments`:
+   * packed examples, as LlamaModel.hidden (each example's learned positions start at 0).
+   */
+  hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor, segments?: Int32Array): Tensor {
     const c = this.config, d = c.dModel;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
-    const positions = sequencePositions(g, batch, seqLen, 0);
+    const positions = segments ? segmentPositions(g, segments) : sequencePositions(g, batch, seqLen, 0);
+    let x0 = add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions));
+    if (inputAdd) x0 = add(g, x0, inputAdd);
     const blocks = this.transformer.h.items;
-    const x = runLayers(g, add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions)), blocks.length, (l, x, g) =>
+    const x = runLayers(g, x0, blocks.length, (l, x, g) =>
       this.block(g, blocks[l]!, x, (qkv) =>
-        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads })));
+        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads, segments })));
     return this.transformer.lnF.forward(g, x);
   }
 

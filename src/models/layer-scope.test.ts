@@ -40,7 +40,7 @@ test("activation checkpointing: the same loss and gradients (full and LoRA, Llam
       const targets = Int32Array.from(ids, (t, i) => (i % 9 === 0 ? -100 : (t + 1) % 101));
       const loss = crossEntropy(g, model.forward(g, ids, 2, 40), targets);
       g.backward(loss);
-      return { loss: loss.data[0]!, grads: params.map((p) => p.grad.slice()), capacity: g.arena.stats().capacity };
+      return { loss: loss.data[0]!, grads: params.map((p) => p.grad.slice()), capacity: g.arena.stats().capacity, work: g.workArena.stats().capacity };
     };
     const plain = run(false), ck = run(true);
     const what = `${family}${lora ? " + LoRA" : ""}`;
@@ -50,5 +50,11 @@ test("activation checkpointing: the same loss and gradients (full and LoRA, Llam
     // What each added layer costs a step: its input and output, against all its activations and their gradients.
     const perLayerCk = (ck.capacity - run(true, 2).capacity) / 4, perLayer = (plain.capacity - run(false, 2).capacity) / 4;
     assert.ok(perLayerCk < perLayer * 0.2, `${what}: a layer adds ${perLayerCk} floats to a checkpointed step, ${perLayer} to a plain one`);
+    // The forward passes and the recomputations share the work arena's slots: it holds one
+    // recorded layer and its gradients (what a layer adds to a plain step), not that plus a forward.
+    assert.equal(plain.work, 0, `${what}: a plain step does not use the work arena`);
+    assert.ok(ck.work > 0 && ck.work <= perLayer * 1.05, `${what}: the work arena holds ${ck.work} floats, one plain layer ${perLayer}`);
+    const oneLayer = run(false, 1).capacity; // a plain step of one layer: the edges plus one layer's activations
+    assert.ok(ck.capacity < oneLayer - perLayer / 2, `${what}: no layer's activations are in the main arena (${ck.capacity} floats; a plain one-layer step ${oneLayer})`);
   }
 });

@@ -63,6 +63,7 @@ export class Arena {
   private readonly floats = new Pool<Float32Array>((n) => new Float32Array(n));
   private readonly ints = new Pool<Int32Array>((n) => new Int32Array(n));
   private readonly counters = { allocations: 0, allocatedElements: 0 };
+  private shared: Float32Array = new Float32Array(0);
 
   /** n floats, contents unspecified (whatever the last step left there). */
   alloc(n: number): Float32Array {
@@ -73,6 +74,21 @@ export class Arena {
   /** n floats, all zero. */
   zeros(n: number): Float32Array {
     return this.alloc(n).fill(0);
+  }
+
+  /**
+   * n floats from ONE buffer every caller shares (contents unspecified), valid only until the
+   * next transient() call: for a value consumed at once, such as a product added into a
+   * gradient on the next line. Not a slot: it survives reset() and grows to the largest request.
+   */
+  transient(n: number): Float32Array {
+    checkCount(n);
+    if (this.shared.length < n) {
+      this.shared = new Float32Array(n);
+      this.counters.allocations++;
+      this.counters.allocatedElements += n;
+    }
+    return this.shared.length === n ? this.shared : this.shared.subarray(0, n);
   }
 
   /** n int32 values, contents unspecified (positions, targets built per step). */
@@ -110,6 +126,7 @@ export class Arena {
   clear(): void {
     this.floats.slots.length = 0;
     this.ints.slots.length = 0;
+    this.shared = new Float32Array(0);
     this.reset();
   }
 
@@ -121,6 +138,7 @@ export class Arena {
     let capacity = 0;
     for (const s of this.floats.slots) capacity += s.buf.length;
     for (const s of this.ints.slots) capacity += s.buf.length;
+    capacity += this.shared.length;
     return { ...this.counters, inUse: this.floats.cursor + this.ints.cursor, capacity };
   }
 }

@@ -63,7 +63,10 @@ export function linearCrossEntropy(g: Tape, x: Tensor, w: Tensor, targets: Int32
   const q = w instanceof Parameter ? w.quant : null;
   const wantDx = g.needsGrad(x), wantDw = q === null && g.needsGrad(w);
   const rows = chunkRowsFor(n, v, opts.chunkRows);
-  const logits = g.scratch(rows * v); // (rows, V): one chunk at a time
+  // (rows, V): one chunk at a time, used up within this call, so it is the work arena's shared
+  // transient buffer: with checkpointing the blocks' recomputation in backward reuses it for the
+  // frozen layers' input gradients instead of holding a buffer of its own.
+  const logits = g.workArena.transient(rows * v);
   const losses = g.scratch(rows), lse = g.scratch(rows); // (rows)
   const dx = wantDx ? g.arena.zeros(n * c) : null; // (N, C), for a unit upstream gradient
   const dw = wantDw ? g.arena.zeros(v * c) : null; // (V, C), likewise

@@ -60,6 +60,32 @@ test("Arena: same arrays in the same order after reset, growth is counted", () =
   assert.throws(() => a.alloc(-1), ShapeError);
 });
 
+test("Arena.transient: one shared buffer, not a slot; it survives reset and grows to the largest request", () => {
+  const a = new Arena();
+  const t1 = a.transient(8);
+  assert.equal(a.alloc(8) === t1, false, "slots and the transient buffer are distinct");
+  const t2 = a.transient(5);
+  assert.equal(t2.buffer, t1.buffer, "a smaller request is a view of the same memory");
+  a.reset();
+  assert.equal(a.transient(8), t1, "kept across reset");
+  assert.equal(a.mark().floats, 0, "not counted as a hand-out");
+  assert.equal(a.allocations, 2);
+  assert.equal(a.transient(12).length, 12);
+  assert.equal(a.allocations, 3, "growth is counted");
+  assert.equal(a.stats().capacity, 8 + 12);
+  assert.throws(() => a.transient(1.5), ShapeError);
+});
+
+test("Tape.workArena: made on first use, reset with the tape", () => {
+  const g = new Tape();
+  const w = g.workArena;
+  assert.equal(g.workArena, w);
+  w.alloc(4);
+  assert.equal(w.mark().floats, 1);
+  g.reset();
+  assert.equal(w.mark().floats, 0);
+});
+
 test("Tape: backward runs closures newest first and only where gradient flows", () => {
   const g = new Tape();
   const x = Tensor.fromArray([1, 2, 3, 4], [2, 2], true);

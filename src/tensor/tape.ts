@@ -40,6 +40,7 @@ export class Tape {
   private entries: Entry[] = [];
   private backwardDone = false;
   private ones: Float32Array = new Float32Array(0);
+  private work: Arena | null = null;
 
   constructor(opts: TapeOptions = {}) {
     this.arena = opts.arena ?? new Arena();
@@ -52,6 +53,18 @@ export class Tape {
     this.entries.length = 0;
     this.backwardDone = false;
     this.arena.reset();
+    this.work?.reset();
+  }
+
+  /**
+   * A second arena, for work that is discarded as a whole and never referred to from the main
+   * one: a checkpointed block's forward pass and its recomputation in backward both run here
+   * from the same mark (src/models/layer-scope.ts), so the recomputation reuses the forward's
+   * slots instead of taking new ones after everything the step allocated. Reset with the tape.
+   */
+  get workArena(): Arena {
+    this.work ??= new Arena();
+    return this.work;
   }
 
   /** Number of ops recorded since the last reset. */

@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 
 import { ConfigError } from "../errors.ts";
 import type { GenerationConfig } from "../formats/hf-dir.ts";
-import { LlamaModel, attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
+import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { encodeExamples, packedRows, SftSource, sftValidation, splitExamples, type ChatExample, type EncodeStats } from "./sft.ts";
 import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
@@ -35,6 +35,8 @@ export const FINETUNE_DEFAULTS = {
   batch: 8,
   /** Longest example in tokens (the model's context, at most 512). */
   maxLen: 512,
+  /** Pack several examples per row (every family: Llama, Gemma 3, GPT-2). */
+  packing: true,
   /** Activation checkpointing is on by default for models above this many parameters. */
   checkpointAbove: 100e6,
 };
@@ -66,8 +68,8 @@ export interface FinetuneOptions {
   checkpointing?: boolean;
   /**
    * Pack several examples per row of `seqLen` tokens (block-diagonal causal attention, positions
-   * restarting per example, the loss mask kept); `batch` then counts rows. Default: on for
-   * Llama-family models (the ones whose attention takes segments), off otherwise.
+   * restarting per example, sliding windows stopping at an example's start, the loss mask
+   * kept); `batch` then counts rows. Default: on, for every model family.
    */
   packing?: boolean;
   /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
@@ -101,8 +103,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (tr.examples.length === 0) throw new ConfigError("no training example has an assistant token within the context", { hint: "use a longer --context" });
   const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
 
-  const packing = o.packing ?? model instanceof LlamaModel;
-  if (packing && !(model instanceof LlamaModel)) throw new ConfigError(`packing needs a Llama-family model; ${model.config.modelType} has no packed attention yet`, { hint: "pass --no-packing" });
+  const packing = o.packing ?? FINETUNE_DEFAULTS.packing;
   const rowsPerEpoch = packing ? packedRows(tr.examples.map((e) => e.inputs.length), maxLen) : tr.examples.length;
   const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, rowsPerEpoch);
   const perEpoch = Math.ceil(rowsPerEpoch / batch);

@@ -1,10 +1,10 @@
 // An estimate of a training step's peak memory, before the run, so the CLI
 // can warn when it will not fit (issue 22, point 5). It counts what the
 // trainer allocates: the weights as held (float32 or quantized), each trained
-// value's gradient and two AdamW moments, and the step's activations: every
-// op's output and saved statistics for each block (or, with checkpointing,
-// each block's input and output plus one block's activations), the same
-// again for their gradients in backward, and the logits: all (B·T, V) of
+// value's gradient and two AdamW moments (and an adapter's value), and the
+// step's activations: every op's output and saved statistics for each block
+// (or, with checkpointing, each block's output plus one block's activations),
+// about as much again for their gradients in backward, and the logits: all (B·T, V) of
 // them and their gradient without chunking, one chunk with it. It is a
 // model of the code, not a measurement; bench/finetune.ts prints it beside
 // the measured peak RSS. Knows nothing about free memory or printing.
@@ -26,7 +26,7 @@ export interface MemoryEstimateOptions {
 
 export interface MemoryEstimate {
   weightsBytes: number;
-  /** Gradients and AdamW moments of the trained values. */
+  /** Gradients and AdamW moments of the trained values (and the adapters' own values). */
   trainingStateBytes: number;
   activationBytes: number;
   logitsBytes: number;
@@ -43,19 +43,25 @@ export function estimateTrainingMemory(model: CausalLM, o: MemoryEstimateOptions
   const n = o.batch * o.seqLen; // rows
   const qd = c.nHeads * c.headDim, kvd = c.nKvHeads * c.headDim, d = c.dModel, f = c.ffnDim;
   const lora = (o.loraRank ?? 0) * 2 * (o.adaptersPerLayer ?? 0); // h and its scaled copy per adapter
-  // Floats per token that one block's forward keeps (norms, q/k/v, rotated q/k, attention output and
-  // log-sum-exp, projections, residual sums, gate/up/product), then the same for their gradients,
-  // plus the input-gradient scratch of each frozen (quantized) linear in backward.
-  const forward = 4 * d + 3 * qd + 3 * kvd + 3 * f + c.nHeads + 2 + lora;
-  const backward = forward + 4 * d + qd + f;
-  const perLayer = (forward + backward) * n * 4;
-  const activationBytes = o.checkpointing
-    ? c.nLayers * n * d * 4 + 2 * n * d * 4 + perLayer // kept inputs/outputs, two gradient buffers, one block at a time
-    : c.nLayers * perLayer;
+  // Floats per token that one block's forward keeps (norms and their rstd, q/k/v, rotated q/k,
+  // attention output and log-sum-exp, projections, residual sums, gate/up/product, the adapters'
+  // h), then about as many again for their gradients. A frozen quantized linear's input gradient
+  // goes through one transient buffer per step (the widest input), not a slot per layer.
+  const forward = 6 * d + 3 * qd + 3 * kvd + 3 * f + c.nHeads + 2 + lora;
+  const perLayer = 2 * forward * n * 4;
+  const quantized = model.parameters().some((p) => p.quant !== null);
+  // With checkpointing and the chunked loss, the logits chunk and that buffer are one (the work arena's).
+  const chunkBytes = o.chunkedLoss ? chunkRowsFor(n, c.vocabSize) * c.vocabSize * 4 : 0;
+  const transient = !quantized ? 0 : o.checkpointing ? Math.max(0, Math.max(d, qd, f) * n * 4 - chunkBytes) : Math.max(d, qd, f) * n * 4;
+  const activationBytes = transient + (o.checkpointing
+    ? c.nLayers * n * d * 4 + 2 * n * d * 4 + perLayer // kept outputs, two gradient buffers, one block (forward and recomputation share its slots)
+    : c.nLayers * perLayer);
   const edges = 4 * n * d * 4; // embeddings, final norm and their gradients
-  const logitsBytes = o.chunkedLoss ? chunkRowsFor(n, c.vocabSize) * c.vocabSize * 4 + n * d * 4 : 2 * n * c.vocabSize * 4;
+  const logitsBytes = o.chunkedLoss ? chunkBytes + n * d * 4 : 2 * n * c.vocabSize * 4;
   const weightsBytes = weightStorage(model).bytes;
-  const trainingStateBytes = o.trainableValues * (4 + 8);
+  // Gradient and two moments per trained value, and for adapters their values too (a trained
+  // base's values are in weightsBytes already).
+  const trainingStateBytes = o.trainableValues * ((o.loraRank ?? 0) > 0 ? 16 : 12);
   const totalBytes = weightsBytes + trainingStateBytes + activationBytes + edges + logitsBytes + RUNTIME_BYTES;
   return { weightsBytes, trainingStateBytes, activationBytes: activationBytes + edges, logitsBytes, runtimeBytes: RUNTIME_BYTES, totalBytes };
 }

@@ -7,7 +7,7 @@ import { after, test } from "node:test";
 import { FormatError } from "../errors.ts";
 import { loadAdapter } from "../formats/peft.ts";
 import { tinyByteLevel } from "../formats/testing.ts";
-import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
+import { createModel, presetConfig, validateConfig, type CausalLM } from "../models/index.ts";
 import { Tape, crossEntropy } from "../tensor/index.ts";
 import { finetune } from "./finetune.ts";
 import { IGNORE_INDEX, SftSource, encodeExamples, parseChatJsonl, splitExamples, sftValidation, type ChatExample } from "./sft.ts";
@@ -181,4 +181,20 @@ test("finetune --method full: every parameter trains and a model directory is wr
   assert.ok(existsSync(join(runDir, "model", "model.safetensors")));
   const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"));
   assert.equal(summary.memory.optimizerBytes, 8 * m.numParameters());
+});
+
+test("finetune packs by default on every family (GPT-2: learned positions, Gemma 3: sliding windows)", async () => {
+  const configs = {
+    gpt2: presetConfig("nano", tok.vocabSize, { modelType: "gpt2", dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: 8, ffnDim: 48, maxSeqLen: 96 }),
+    gemma3_text: validateConfig({
+      modelType: "gemma3_text", vocabSize: tok.vocabSize, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 1, headDim: 8, ffnDim: 48, maxSeqLen: 96, normEps: 1e-6,
+      ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 8, queryPreAttnScalar: 8, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+      layerTypes: ["sliding_attention", "full_attention"],
+    }),
+  };
+  for (const [family, config] of Object.entries(configs)) {
+    const r = await finetune({ model: createModel(config, 1), tokenizer: tok, examples: data, method: "lora", config: { maxSteps: 2, batch: 2, evalEvery: 2 }, runDir: join(root, `pack-${family}`) });
+    assert.ok(r.packing, `${family}: packing is the default`);
+    assert.ok(Number.isFinite(r.finalValLoss), `${family}: trained and evaluated`);
+  }
 });

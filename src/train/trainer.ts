@@ -11,7 +11,7 @@ import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
-import { LlamaModel, type CausalLM } from "../models/index.ts";
+import type { CausalLM } from "../models/index.ts";
 import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, linear, linearCrossEntropy, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
 import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
@@ -234,7 +234,6 @@ export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape 
 /** Mean cross-entropy of a batch's targets: chunked over the head (no full logits), or through the logits. */
 export function batchLoss(model: CausalLM, tape: Tape, b: Batch, chunked: boolean): Tensor {
   if (b.segments !== undefined) {
-    if (!(model instanceof LlamaModel)) throw new ConfigError(`packed batches need a Llama-family model (positions and attention per example); ${model.config.modelType} has no packing yet`, { hint: "turn packing off (--no-packing)" });
     const h = model.hidden(tape, b.inputs, b.batch, b.seqLen, undefined, b.segments);
     return chunked ? linearCrossEntropy(tape, h, model.headWeight, b.targets) : crossEntropy(tape, linear(tape, h, model.headWeight), b.targets, { inPlaceGrad: tape.gradEnabled });
   }

@@ -4,11 +4,12 @@ A float32 base (random weights, frozen), LoRA adapters (A uniform, B zero as PEF
 them; here B is small random so every product does real work) on every linear layer of
 every block, AdamW on the adapters only, causal attention written out (torch 1.13 has
 no fused attention), a tied output head and a full-logits cross-entropy: what a user
-writing LoRA by hand in PyTorch on a CPU gets. Prints one JSON line: tokens/s over the
-timed steps and the peak RSS of the process.
+writing LoRA by hand in PyTorch on a CPU gets. Prints one JSON line: each step's wall and
+CPU seconds and minor page faults (bench/finetune.ts reports the first step apart from the
+steady state), tokens/s over the steps after the first, and the peak RSS of the process.
 
 Run with the Debian torch: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 tools/reference/lora_bench.py \
-    --threads 2 --batch 4 --context 512 --rank 16 --steps 2
+    --threads 2 --batch 4 --context 512 --rank 16 --steps 4
 """
 import argparse
 import json
@@ -25,8 +26,7 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--batch", type=int, default=4)
 p.add_argument("--context", type=int, default=512)
 p.add_argument("--rank", type=int, default=16)
-p.add_argument("--steps", type=int, default=2)
-p.add_argument("--warmup", type=int, default=1)
+p.add_argument("--steps", type=int, default=4)
 p.add_argument("--layers", type=int, default=24)
 p.add_argument("--vocab", type=int, default=151936)
 args = p.parse_args()
@@ -119,10 +119,9 @@ params = [q for q in model.parameters() if q.requires_grad]
 opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
 g = torch.Generator().manual_seed(3)
 n = args.batch * args.context
-t0 = None
-for s in range(args.warmup + args.steps):
-    if s == args.warmup:
-        t0 = time.perf_counter()
+steps = []
+for s in range(args.steps):
+    t0, c0, f0 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     ids = torch.randint(0, args.vocab, (args.batch, args.context), generator=g)
     tg = torch.randint(0, args.vocab, (n,), generator=g)
     loss = F.cross_entropy(model(ids).view(n, args.vocab), tg)
@@ -130,9 +129,14 @@ for s in range(args.warmup + args.steps):
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()
     opt.zero_grad(set_to_none=True)
-dt = time.perf_counter() - t0
+    steps.append({
+        "wallS": time.perf_counter() - t0, "cpuS": time.process_time() - c0,
+        "minorFaults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0,
+    })
+rest = sum(st["wallS"] for st in steps[1:])
 print(json.dumps({
-    "tokensPerS": args.steps * n / dt,
+    "tokensPerS": (len(steps) - 1) * n / rest if rest > 0 else 0.0,
+    "stepTimings": steps,
     "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     "trainable": sum(q.numel() for q in params),
     "torch": torch.__version__, "threads": torch.get_num_threads(),
