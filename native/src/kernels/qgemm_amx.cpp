@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "isa.h"
-#include "kernels/qinternal.h"
 #include "kernels/qpack_i8.h"
+#include "kernels/qtypes.h"
 #include "pool.h"
 
 #if defined(SLM_ISA_AVX512) && defined(__x86_64__) && \
@@ -74,9 +74,6 @@ struct alignas(64) TileConfig {
 thread_local std::vector<int8_t> t_a;    // calling thread: A tiles (m/16 tiles, nb, 16 rows × 32 codes)
 thread_local std::vector<float> t_ad;    // their scales (m/16 tiles, nb, 16)
 thread_local std::vector<float> t_as;    // d_x · Σ codes per block (the mins' term), same layout
-thread_local std::vector<int8_t> t_rowq;     // per thread: one quantized row
-thread_local std::vector<float> t_rowd;      // its scales
-thread_local std::vector<int16_t> t_rows16;  // its sums of 16 codes
 thread_local std::vector<uint8_t> t_pack;    // per thread: repacked panels
 
 // tmm0/1: A, 16 rows × 32 codes (two A tiles: 32 activation rows); tmm2/3: B, one
@@ -150,7 +147,7 @@ SLM_AMX_FN void tile32(const int8_t* a0, const int8_t* a1, const float* ad0, con
                        const uint8_t* pk0, const uint8_t* pk1, int64_t nb, float* y, int64_t ldy, int nrows, int ncols) {
   alignas(64) int32_t c[2][4 * 256];
   alignas(64) float acc[32 * 32];
-  std::memset(acc, 0, sizeof acc);
+  for (int k = 0; k < 32 * 32; k += 16) _mm512_store_ps(acc + k, _mm512_setzero_ps());
   multiply_block(a0, a1, pk0, pk1, 0);
   store_block(c[0]);
   for (int64_t b = 1; b <= nb; ++b) {
@@ -212,28 +209,43 @@ SLM_AMX_FN void run_task(const Job& j, int64_t p0, int64_t p1) {
   _tile_release();
 }
 
-// A tile `it`: its 16 activation rows quantized (rows past m zero) into the tile layout.
+// A tile `it`: its 16 activation rows (rows past m zero) quantized into the tile layout,
+// 8 bits per 32 values exactly as quantize_act_row does (d = max|x| / 127, codes
+// round-to-nearest-even of x · (1/d), saturated to int8), so this path multiplies the very
+// codes the VNNI GEMM does; written here because it stores straight into the tiles.
 void quantize_tile(const float* x, int64_t m, int64_t cols, int64_t it, bool min, int8_t* a, float* ad, float* as) {
   const int64_t nb = cols / 32;
-  t_rowq.resize(static_cast<size_t>(cols));
-  t_rowd.resize(static_cast<size_t>(nb));
-  t_rows16.resize(static_cast<size_t>(cols / 16));
   a += it * nb * kATileBytes;
   ad += it * nb * 16;
   if (min) as += it * nb * 16;
+  const __m512 sign = _mm512_set1_ps(-0.f);
   for (int r = 0; r < kTileRows; ++r) {
     const int64_t i = it * kTileRows + r;
-    if (i < m) {
-      quantize_act_row(x + i * cols, cols, 32, t_rowq.data(), t_rowd.data(), t_rows16.data());
-    } else {
-      std::fill(t_rowq.begin(), t_rowq.end(), int8_t(0));
-      std::fill(t_rowd.begin(), t_rowd.end(), 0.f);
-      std::fill(t_rows16.begin(), t_rows16.end(), int16_t(0));
+    if (i >= m) {
+      for (int64_t b = 0; b < nb; ++b) {
+        std::memset(a + b * kATileBytes + r * 32, 0, 32);
+        ad[b * 16 + r] = 0.f;
+        if (min) as[b * 16 + r] = 0.f;
+      }
+      continue;
     }
+    const float* xr = x + i * cols;
     for (int64_t b = 0; b < nb; ++b) {
-      std::memcpy(a + b * kATileBytes + r * 32, t_rowq.data() + b * 32, 32);
-      ad[b * 16 + r] = t_rowd[b];
-      if (min) as[b * 16 + r] = t_rowd[b] * static_cast<float>(t_rows16[2 * b] + t_rows16[2 * b + 1]);
+      const __m512 v0 = _mm512_loadu_ps(xr + 32 * b), v1 = _mm512_loadu_ps(xr + 32 * b + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+      const float d = amax / 127.f;
+      const __m512 id = _mm512_set1_ps(d != 0.f ? 1.f / d : 0.f);
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+      int8_t* dst = a + b * kATileBytes + r * 32;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtsepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm512_cvtsepi32_epi8(q1));
+      ad[b * 16 + r] = d;
+      if (min) {
+        // Σ of the stored (saturated) codes
+        const __m512i s = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dst))),
+                                           _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dst + 16))));
+        as[b * 16 + r] = d * static_cast<float>(_mm512_reduce_add_epi32(s));
+      }
     }
   }
 }
