@@ -8,6 +8,11 @@
 //
 //   node --import tsx bench/qprefill.ts [--types Q4_0,Q8_0] [--threads 1,2] [--m 512]
 //                                       [--rounds 5] [--seconds 0.3] [--json]
+//   node --import tsx bench/qprefill.ts --model FILE.gguf [--threads 2] [--m 512] [--rounds 5] [--json]
+//
+// --model runs a whole-model prefill instead (at the first --threads value) (the GGUF loaded once, weights kept
+// quantized; an m-token prompt, one token generated), AMX and VNNI alternating in the same
+// process: prefill tok/s (median over rounds) and CPU-seconds per prefill for each.
 //
 // Needs the native addon's AVX-512 build on a CPU with AMX-INT8 for the AMX column;
 // without it the AMX column is left out and only the VNNI (or fallback) figures print.
@@ -15,6 +20,8 @@
 // valid blocks (values do not change the speed).
 import { parseArgs } from "node:util";
 
+import { loadModel } from "../src/formats/hf-dir.ts";
+import { generateWithStats } from "../src/infer/generate.ts";
 import { median } from "../src/native/bench/run.ts";
 import { randomWeight } from "../src/native/bench/qgemm.ts";
 import { backend, nativeLoadError } from "../src/native/load.ts";
@@ -35,6 +42,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     seconds: { type: "string", default: "0.3" },
     json: { type: "boolean", default: false },
+    model: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -57,6 +65,39 @@ const hasAmx = amxSwitch ? amxSwitch(1) : false;
 const modes: ("amx" | "vnni")[] = hasAmx ? ["amx", "vnni"] : ["vnni"];
 
 interface Timing { wallMs: number; cpuMs: number }
+
+/** Whole-model prefill, AMX and VNNI alternating; prints one line (or JSON) and returns. */
+async function modelPrefill(file: string): Promise<void> {
+  const threads = threadList[0]!;
+  b.setThreads(threads);
+  const loaded = loadModel(file, { keepQuantized: true });
+  const r = new Rng(3);
+  const prompt = Array.from({ length: m }, () => r.int(loaded.config.vocabSize));
+  const run = async (): Promise<{ tokS: number; cpuS: number }> => {
+    const c0 = process.cpuUsage();
+    const out = await generateWithStats(loaded.model, [prompt], { maxTokens: 1, sampling: { temperature: 0 } });
+    const cpu = process.cpuUsage(c0);
+    return { tokS: out.stats.prefillTokens / out.stats.prefillSeconds, cpuS: (cpu.user + cpu.system) / 1e6 };
+  };
+  await run(); // warm-up
+  const got: Record<string, { tokS: number; cpuS: number }[]> = { amx: [], vnni: [] };
+  for (let k = 0; k < rounds; k++) {
+    for (const mode of k % 2 ? [...modes].reverse() : modes) {
+      if (amxSwitch) amxSwitch(mode === "amx" ? 1 : 0);
+      got[mode]!.push(await run());
+    }
+  }
+  const row: Record<string, unknown> = { model: file, m, threads };
+  for (const mode of modes) row[mode] = { prefillTokS: median(got[mode]!.map((g) => g.tokS)), cpuSeconds: median(got[mode]!.map((g) => g.cpuS)) };
+  if (values.json) process.stdout.write(JSON.stringify(row) + "\n");
+  else {
+    const f = (mode: string) => {
+      const g = row[mode] as { prefillTokS: number; cpuSeconds: number } | undefined;
+      return g ? `${g.prefillTokS.toFixed(1)} tok/s (${g.cpuSeconds.toFixed(2)} CPU-s)` : "-";
+    };
+    process.stdout.write(`${file}: ${m}-token prefill, ${threads} threads: AMX ${f("amx")}  VNNI ${f("vnni")}\n`);
+  }
+}
 
 /** Calls fn for `seconds` (at least 3 times) after one warm-up call; best wall ms and mean CPU ms per call. */
 function time(fn: () => void): Timing {
@@ -83,7 +124,8 @@ interface Row {
 const rows: Row[] = [];
 const threadsBefore = b.getThreads();
 try {
-  for (const type of types) {
+  if (values.model) await modelPrefill(values.model);
+  else for (const type of types) {
     for (const [r, c, name] of SHAPES) {
       if (c % (type.endsWith("_K") ? 256 : 32) !== 0) continue;
       const w = randomWeight(type, r, c);
@@ -125,5 +167,7 @@ try {
   b.setThreads(threadsBefore);
   if (amxSwitch) amxSwitch(hadAmx ? 1 : 0);
 }
-if (values.json) process.stdout.write(JSON.stringify({ amx: hasAmx, isa: b.getIsa(), rows }) + "\n");
-else if (!hasAmx) process.stdout.write("AMX not usable here (build, CPU or OS): VNNI column only\n");
+if (!values.model) {
+  if (values.json) process.stdout.write(JSON.stringify({ amx: hasAmx, isa: b.getIsa(), rows }) + "\n");
+  else if (!hasAmx) process.stdout.write("AMX not usable here (build, CPU or OS): VNNI column only\n");
+}

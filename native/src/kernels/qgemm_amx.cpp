@@ -91,35 +91,43 @@ SLM_AMX_FN void configure_tiles() {
   _tile_loadconfig(&cfg);
 }
 
-// Block b's four products: A_i (a_i + b·512) times B_j (pk_j + b·kPackBlockBytes) into C.
+// Block b's products: A_i (a_i + b·512, i < NA) times B_j (pk_j + b·kPackBlockBytes) into C.
+template <int NA>
 SLM_AMX_FN inline void multiply_block(const int8_t* a0, const int8_t* a1, const uint8_t* pk0, const uint8_t* pk1, int64_t b) {
   _tile_loadd(0, a0 + b * kATileBytes, 32);
   _tile_loadd(2, pk0 + b * kPackBlockBytes, 64);
   _tile_loadd(3, pk1 + b * kPackBlockBytes, 64);
-  _tile_loadd(1, a1 + b * kATileBytes, 32);
+  if (NA == 2) _tile_loadd(1, a1 + b * kATileBytes, 32);
   _tile_zero(4);
   _tile_zero(5);
-  _tile_zero(6);
-  _tile_zero(7);
+  if (NA == 2) {
+    _tile_zero(6);
+    _tile_zero(7);
+  }
   _tile_dpbssd(4, 0, 2);
   _tile_dpbssd(5, 0, 3);
-  _tile_dpbssd(6, 1, 2);
-  _tile_dpbssd(7, 1, 3);
+  if (NA == 2) {
+    _tile_dpbssd(6, 1, 2);
+    _tile_dpbssd(7, 1, 3);
+  }
 }
 
+template <int NA>
 SLM_AMX_FN inline void store_block(int32_t* c) {
   _tile_stored(4, c, 64);
   _tile_stored(5, c + 256, 64);
-  _tile_stored(6, c + 512, 64);
-  _tile_stored(7, c + 768, 64);
+  if (NA == 2) {
+    _tile_stored(6, c + 512, 64);
+    _tile_stored(7, c + 768, 64);
+  }
 }
 
 // acc (32 × 32 floats: activation rows × weight rows) += one block's four C tiles (c: 4 ×
 // 16 × 16 int32) · (d_x[i] · d_w[j]) − min[j] · d_x·Σx[i].
-template <bool Min>
+template <bool Min, int NA>
 inline void rescale_block(float* acc, const int32_t* c, const uint8_t* blk0, const uint8_t* blk1, const float* ad0, const float* ad1,
                           const float* as0, const float* as1) {
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < NA; ++i) {
     const float* ad = i ? ad1 : ad0;
     const float* as = i ? as1 : as0;
     for (int j = 0; j < 2; ++j) {
@@ -138,24 +146,25 @@ inline void rescale_block(float* acc, const int32_t* c, const uint8_t* blk0, con
   }
 }
 
-// y (32 activation rows from i0, 32 weight rows from r0; ldy) = two A tiles (a0, a1: nb
+// y (16·NA activation rows from i0, 32 weight rows from r0; ldy) = NA A tiles (a0, a1: nb
 // blocks of 16 × 32 codes; ad*/as*: nb × 16) times two repacked panels (pk0, pk1: nb blocks),
-// over all nb blocks. Software-pipelined: block b's tile products run while block b − 1's
-// sums (stored the iteration before) are rescaled into the float accumulators.
-template <bool Min>
+// over all nb blocks. Software-pipelined: block b's tile products are issued before block
+// b − 1's sums (stored the iteration before) are rescaled into the float accumulators.
+// NA = 1 serves the last 1..16 activation rows (less wasted work for small m).
+template <bool Min, int NA>
 SLM_AMX_FN void tile32(const int8_t* a0, const int8_t* a1, const float* ad0, const float* ad1, const float* as0, const float* as1,
                        const uint8_t* pk0, const uint8_t* pk1, int64_t nb, float* y, int64_t ldy, int nrows, int ncols) {
   alignas(64) int32_t c[2][4 * 256];
   alignas(64) float acc[32 * 32];
-  for (int k = 0; k < 32 * 32; k += 16) _mm512_store_ps(acc + k, _mm512_setzero_ps());
-  multiply_block(a0, a1, pk0, pk1, 0);
-  store_block(c[0]);
+  for (int k = 0; k < NA * 16 * 32; k += 16) _mm512_store_ps(acc + k, _mm512_setzero_ps());
+  multiply_block<NA>(a0, a1, pk0, pk1, 0);
+  store_block<NA>(c[0]);
   for (int64_t b = 1; b <= nb; ++b) {
-    if (b < nb) multiply_block(a0, a1, pk0, pk1, b);
+    if (b < nb) multiply_block<NA>(a0, a1, pk0, pk1, b);
     const int64_t p = b - 1;
-    rescale_block<Min>(acc, c[p & 1], pk0 + p * kPackBlockBytes, pk1 + p * kPackBlockBytes, ad0 + p * 16, ad1 + p * 16,
+    rescale_block<Min, NA>(acc, c[p & 1], pk0 + p * kPackBlockBytes, pk1 + p * kPackBlockBytes, ad0 + p * 16, ad1 + p * 16,
                        Min ? as0 + p * 16 : nullptr, Min ? as1 + p * 16 : nullptr);
-    if (b < nb) store_block(c[b & 1]);
+    if (b < nb) store_block<NA>(c[b & 1]);
   }
   const __mmask16 m0 = static_cast<__mmask16>(ncols >= 16 ? 0xffff : (1u << ncols) - 1);
   const __mmask16 m1 = static_cast<__mmask16>(ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (1u << (ncols - 16)) - 1);
@@ -177,7 +186,8 @@ struct Job {
 };
 
 // One task: weight panels [p0, p1) repacked into this thread's buffer (an odd count padded
-// with a zero panel), then every pair of A tiles times each pair of panels.
+// with a zero panel), then every pair of A tiles (an odd last one alone) times each pair of
+// panels.
 SLM_AMX_FN void run_task(const Job& j, int64_t p0, int64_t p1) {
   const int64_t nb = j.nb, pb = nb * kPackBlockBytes, np = p1 - p0;
   t_pack.resize(static_cast<size_t>((kPanels + 1) * pb));
@@ -194,16 +204,25 @@ SLM_AMX_FN void run_task(const Job& j, int64_t p0, int64_t p1) {
   for (int64_t it = 0; it < j.mt; it += 2) {
     const int64_t i0 = it * kTileRows;
     const int nrows = static_cast<int>(std::min<int64_t>(2 * kTileRows, j.m - i0));
+    const bool two = it + 1 < j.mt;
     const int8_t* a = j.a + it * sa;
+    const int8_t* a1 = two ? a + sa : a;
     const float* ad = j.ad + it * sd;
+    const float* ad1 = two ? ad + sd : ad;
     const float* as = j.min ? j.as + it * sd : nullptr;
+    const float* as1 = j.min && two ? as + sd : as;
     for (int64_t p = p0; p < p1; p += 2) {
       const int64_t r0 = p * kPackRows;
       const int ncols = static_cast<int>(std::min<int64_t>(2 * kPackRows, j.rows - r0));
       const uint8_t* pk = t_pack.data() + (p - p0) * pb;
       float* y = j.y + i0 * j.rows + r0;
-      if (j.min) tile32<true>(a, a + sa, ad, ad + sd, as, as + sd, pk, pk + pb, nb, y, j.rows, nrows, ncols);
-      else tile32<false>(a, a + sa, ad, ad + sd, nullptr, nullptr, pk, pk + pb, nb, y, j.rows, nrows, ncols);
+      if (j.min) {
+        if (two) tile32<true, 2>(a, a1, ad, ad1, as, as1, pk, pk + pb, nb, y, j.rows, nrows, ncols);
+        else tile32<true, 1>(a, a1, ad, ad1, as, as1, pk, pk + pb, nb, y, j.rows, nrows, ncols);
+      } else {
+        if (two) tile32<false, 2>(a, a1, ad, ad1, nullptr, nullptr, pk, pk + pb, nb, y, j.rows, nrows, ncols);
+        else tile32<false, 1>(a, a1, ad, ad1, nullptr, nullptr, pk, pk + pb, nb, y, j.rows, nrows, ncols);
+      }
     }
   }
   _tile_release();
@@ -257,8 +276,7 @@ bool prefill_amx(float* y, const float* x, int64_t m, int type, const uint8_t* w
   const bool min = type == qt::Q5_1 || type == qt::Q4_K || type == qt::Q5_K;
   if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0 && !min) return false;
   if (!use_amx()) return false;
-  // A tiles in pairs: an odd count gets a zero tile (rows past m are zero)
-  const int64_t nb = cols / 32, mt = (m + 2 * kTileRows - 1) / (2 * kTileRows) * 2;
+  const int64_t nb = cols / 32, mt = (m + kTileRows - 1) / kTileRows;
   t_a.resize(static_cast<size_t>(mt * nb * kATileBytes));
   t_ad.resize(static_cast<size_t>(mt * nb * 16));
   if (min) t_as.resize(static_cast<size_t>(mt * nb * 16));
