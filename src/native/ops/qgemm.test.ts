@@ -114,14 +114,18 @@ function shapesFor(type: QType): [number, number, number][] {
 const PREFILL_AMX_TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K"] as const;
 
 /**
- * [m, rows, cols] for the prefill paths (m > QGEMM_QUANT_ROWS): m on both sides of the
- * 16-row AMX tiles (9, 17, 33, 129, 512), rows not a multiple of 16 (23, 33, 37), rows and
- * cols of 32, 96, 896 and 4864 (K-quants: 256, 512, 1024, 4864), odd block counts.
+ * [m, rows, cols] for the prefill paths (m > QGEMM_QUANT_ROWS). Q8_0 and Q4_0: m on both
+ * sides of the 16-row AMX tiles and their pairs (9, 17, 33, 129, 512), rows not a multiple
+ * of 16 (23, 33, 37), rows and cols of 32, 96, 896 and 4864, odd block counts. The other
+ * types share that code but for their block decoding: a few of those shapes (the float64
+ * reference in TypeScript is what costs time here).
  */
 function prefillShapes(type: QType): [number, number, number][] {
+  if (type === "Q8_0" || type === "Q4_0") {
+    return [[9, 96, 32], [17, 33, 96], [33, 4864, 32], [129, 37, 896], [512, 23, 96], [33, 96, 4864], [512, 32, 896], [17, 896, 96]];
+  }
   const k = BS[type] === 256;
-  const c1 = k ? 256 : 32, c2 = k ? 512 : 96, c3 = k ? 1024 : 896;
-  return [[9, 96, c1], [17, 33, c2], [33, 4864, c1], [129, 37, c3], [512, 23, c2], [33, 96, 4864], [512, 32, c3], [17, 896, c2]];
+  return [[9, 96, k ? 256 : 32], [17, 33, k ? 512 : 96], [129, 37, k ? 1024 : 896], [47, 23, 4864]];
 }
 
 interface Case {
