@@ -9,11 +9,12 @@
 // A tiles, 16 rows × 32 codes per block, contiguous; rows past m are zero. Each task takes
 // 64 weight rows, repacks them with qpack_i8.cpp (whose 512 code bytes per block are
 // exactly a B tile of 8 rows × 64 bytes) and multiplies every pair of A tiles by every
-// pair of 16-row panels: per 32-value block four tdpbssd (2 A × 2 B tiles) give the
-// 32 × 32 int32 block sums, which go through memory (SPR has no tile-to-register move)
-// into float, times the outer product d_x · d_w, into a 32 × 32 float accumulator in L1.
-// The block loop is software-pipelined: block b's tile loads and products are issued
-// before block b − 1's sums are rescaled, so the tile unit and the vector units overlap.
+// pair of 16-row panels (an odd last A tile alone): per 32-value block four tdpbssd
+// (2 A × 2 B tiles) give the 32 × 32 int32 block sums, which go through memory (SPR has no
+// tile-to-register move) into float, times the outer product d_x · d_w, into a 32 × 32
+// float accumulator in L1. The block loop is software-pipelined (block b's tile products
+// are issued before block b − 1's sums are rescaled), though on the machine measured the
+// tile and vector work did not overlap in any order tried (docs/kernels.md).
 // Q5_1/Q4_K/Q5_K subtract the min term as the VNNI GEMM does.
 // Every output is computed by one task in a fixed order: no dependence on thread count.
 // Tiles are configured (ldtilecfg) at the start of each task on whichever thread runs it,
