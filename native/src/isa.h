@@ -17,6 +17,13 @@ Isa active_isa();        // what SLM_CALL dispatches to now
 bool set_isa(Isa isa);   // false (and no change) above best_isa()
 const char* isa_name(Isa isa);
 
+// Whether this process may run AMX-INT8 tile instructions: the CPU reports AMX-TILE and
+// AMX-INT8 (CPUID leaf 7 EDX bits 24 and 25), the OS keeps tile state in XCR0 (bits 17
+// and 18) and, on Linux, the kernel grants the process the tile data (arch_prctl
+// ARCH_REQ_XCOMP_PERM); decided once per process, on the first call. Not capped by SLM_SIMD
+// (only the AVX-512 build's kernels use it).
+bool amx_int8_usable();
+
 }  // namespace slm
 
 // Kernel declarations, once per instruction set. Each kernels/<group>.h holds

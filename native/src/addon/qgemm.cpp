@@ -72,6 +72,16 @@ Napi::Value QgemmVnni(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), now);
 }
 
+// qgemmAmx(mode): mode -1 asks, 0 turns the AMX prefill off (VNNI GEMM instead), 1 turns it
+// on when the CPU and OS allow; applies to every instruction set's copy (only the AVX-512
+// one has it). Returns whether the active ISA now uses AMX for prefill.
+Napi::Value QgemmAmx(const Napi::CallbackInfo& info) {
+  int mode = info.Length() > 0 && info[0].IsNumber() ? static_cast<int>(i64(info, 0, "mode")) : -1;
+  bool a = ::slm::avx512::qgemm_set_amx(mode), b = ::slm::avx2::qgemm_set_amx(mode), c = ::slm::scalar::qgemm_set_amx(mode);
+  bool now = active_isa() == Isa::Avx512 ? a : active_isa() == Isa::Avx2 ? b : c;
+  return Napi::Boolean::New(info.Env(), now);
+}
+
 }  // namespace
 
 void register_qgemm(Napi::Env env, Napi::Object exports) {
@@ -79,6 +89,7 @@ void register_qgemm(Napi::Env env, Napi::Object exports) {
   exports.Set("qgemmT", Napi::Function::New(env, QgemmT));
   exports.Set("qgather", Napi::Function::New(env, Qgather));
   exports.Set("qgemmVnni", Napi::Function::New(env, QgemmVnni));
+  exports.Set("qgemmAmx", Napi::Function::New(env, QgemmAmx));
 }
 
 }  // namespace slm::napi

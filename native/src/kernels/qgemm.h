@@ -4,7 +4,8 @@
 // blocks. The binding checks types and sizes. Multithreaded over the pool.
 
 // y (m,rows) = x (m,cols) · Wᵀ. m <= 8: activations quantized to 8 bits per block, integer
-// dot products, W streamed once per call; m > 8: W dequantized panel by panel, float GEMM.
+// dot products, W streamed once per call; m > 8: an int8 GEMM (AMX tiles or AVX-512 VNNI)
+// where the build, CPU and type allow, else W dequantized panel by panel, float GEMM.
 void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
 // dx (m,cols) = dy (m,rows) · W. Writes dx.
 void qgemm_t(float* dx, const float* dy, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
@@ -14,3 +15,8 @@ void qgather(float* out, int type, const uint8_t* w, int64_t rows, int64_t cols,
 // AVX-VNNI in the avx2 build; never in scalar). mode < 0 asks; 0 forces the plain
 // pmaddubsw path; 1 uses VNNI when the CPU has it. Returns the state after the call.
 bool qgemm_set_vnni(int mode);
+// Whether this build's prefill (m > 8) of Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K uses AMX-INT8 tiles
+// (AVX-512 build only, and only while the VNNI switch above is on). mode < 0 asks; 0 turns
+// it off (the VNNI int8 GEMM runs); 1 turns it on when the CPU and OS allow. Returns the
+// state after the call.
+bool qgemm_set_amx(int mode);

@@ -13,7 +13,8 @@
 // scales. Q4_K/Q5_K sub-blocks of 32 become blocks with scale d·sc and min dmin·m
 // per row (value scale·code − min; the min meets d_x·Σx per activation block).
 // Q6_K (scales per 16 values) keeps two scales and corrections per block and
-// rescales each half. The repack (gathers) costs a few percent of a 512-row product.
+// rescales each half. The repack (gathers, qpack_i8.cpp) costs a few percent of a 512-row
+// product. Where AMX-INT8 tiles are usable, qgemm_amx.cpp takes the types it covers first.
 // Knows nothing about models; the contract is qgemm.h.
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "kernels/qinternal.h"
+#include "kernels/qpack_i8.h"
 #include "pool.h"
 
 #if defined(SLM_ISA_AVX512)
@@ -34,14 +36,13 @@ namespace SLM_ISA {
 
 namespace {
 
-constexpr int kRows = 16;        // rows per repacked panel (one zmm of int32 lanes)
+constexpr int kRows = kPackRows;  // rows per repacked panel (one zmm of int32 lanes)
 constexpr int kPanels = 4;       // panels per task (64 rows: their blocks stay in L2)
 constexpr int kCols = 8;         // activation rows per micro-kernel call
-// A repacked block of 32 values × 16 rows: codes, 16 float scales, 16 int32 corrections
-// (-128·Σcodes), and for Q4_K/Q5_K 16 float mins (the value is scale·code − min);
+// A repacked block of 32 values × 16 rows (qpack_i8.h): codes, 16 float scales, 16 int32
+// corrections (-128·Σcodes), and for Q4_K/Q5_K 16 float mins (the value is scale·code − min);
 // Q6_K uses the last two slots for the second half's scales and corrections.
-// Slots: codes 0, scales 512, corrections 576, mins / second scales 640, second corrections 704.
-constexpr int64_t kBlockBytes = 512 + 4 * 64;
+constexpr int64_t kBlockBytes = kPackBlockBytes;
 
 thread_local std::vector<uint8_t> t_xq;                      // calling thread: activations +128 (m, cols)
 thread_local std::vector<float> t_xd;                        // their scales (m, cols / 32)
@@ -51,153 +52,6 @@ thread_local std::vector<uint8_t> t_pack;                    // per thread: repa
 
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
-
-// Repacks rows [r0, r0 + 16) (rows past `rows` are zero) of a Q8_0 / Q4_0 / Q5_0 / Q5_1 matrix.
-// dst: nb blocks of kBlockBytes.
-void repack16(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
-  const int64_t bb = qt::block_bytes(type);
-  const __mmask16 live = static_cast<__mmask16>(rows - r0 >= kRows ? 0xffff : (1u << (rows - r0)) - 1);
-  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(static_cast<int>(rb)));
-  const uint8_t* base = w + r0 * rb;
-  const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
-  for (int64_t b = 0; b < nb; ++b, dst += kBlockBytes) {
-    const uint8_t* blk = base + b * bb;
-    // the 16 f16 scales (low half of the dword at each block's start)
-    __m512i dwords = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk, 1);
-    _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dwords)));
-    if (type == qt::Q5_1) {  // value q·d + m: the "min" slot holds -m
-      const __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dwords, 16)));
-      _mm512_storeu_ps(dst + 640, _mm512_sub_ps(_mm512_setzero_ps(), m));
-    }
-    __m512i sum = zero;
-    __m512i g[8];
-    if (type == qt::Q8_0) {
-      for (int k = 0; k < 8; ++k) g[k] = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + 2 + 4 * k, 1);
-    } else {
-      const int qs = type == qt::Q4_0 ? 2 : type == qt::Q5_0 ? 6 : 8, qho = type == qt::Q5_1 ? 4 : 2;
-      for (int k = 0; k < 4; ++k) {
-        __m512i v = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qs + 4 * k, 1);
-        g[k] = _mm512_and_si512(v, lo4);                          // values 4k .. 4k+3
-        g[k + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4);  // values 16+4k ..
-      }
-      if (type == qt::Q5_0 || type == qt::Q5_1) {
-        __m512i qh = _mm512_mask_i32gather_epi32(zero, live, rowoff, blk + qho, 1);
-        for (int k = 0; k < 8; ++k) {
-          // bits 4k..4k+3 of qh -> bit 4 of the 4 bytes of the lane
-          __m512i nib = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * k), _mm512_set1_epi32(0xf));
-          __m512i spread = _mm512_and_si512(_mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081)), _mm512_set1_epi32(0x01010101));
-          g[k] = _mm512_or_si512(g[k], _mm512_slli_epi32(spread, 4));
-        }
-      }
-      const __m512i off = _mm512_set1_epi8(type == qt::Q4_0 ? 8 : type == qt::Q5_0 ? 16 : 0);
-      // signed codes; padded rows (gathered as 0) must stay 0
-      for (int k = 0; k < 8; ++k) g[k] = _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(g[k], off));
-    }
-    for (int k = 0; k < 8; ++k) {
-      _mm512_storeu_si512(dst + 64 * k, g[k]);
-      sum = _mm512_dpbusd_epi32(sum, ones, g[k]);  // Σ codes per row (1 · s8)
-    }
-    _mm512_storeu_si512(dst + 576, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
-  }
-}
-
-// Repacks rows [r0, r0 + 16) of a Q4_K / Q5_K matrix: sub-block j of super-block s becomes
-// block 8s + j, codes 0..15 / 0..31, scale d·sc_j, min dmin·m_j (each rounded to float as
-// the decoders do). dst: nb (= cols / 32) blocks of kBlockBytes.
-void repack16_k(int type, const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
-  const bool q5 = type == qt::Q5_K;
-  const int64_t bb = q5 ? 176 : 144;
-  const int nrow = static_cast<int>(std::min<int64_t>(kRows, rows - r0));
-  const __mmask16 live = static_cast<__mmask16>(nrow >= kRows ? 0xffff : (1u << nrow) - 1);
-  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(static_cast<int>(rb)));
-  const uint8_t* base = w + r0 * rb;
-  const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
-  alignas(64) float sc[8][16], mn[8][16];
-  for (int64_t s = 0; s < nb / 8; ++s) {
-    for (int r = 0; r < kRows; ++r) {
-      for (int j = 0; j < 8; ++j) {
-        sc[j][r] = 0.f;
-        mn[j][r] = 0.f;
-      }
-      if (r >= nrow) continue;
-      const uint8_t* blk = base + r * rb + s * bb;
-      const float d = qt::half_at(blk), dmin = qt::half_at(blk + 2);
-      for (int j = 0; j < 8; ++j) {
-        int a, m;
-        qt::scale_min_k4(j, blk + 4, &a, &m);
-        sc[j][r] = d * static_cast<float>(a);
-        mn[j][r] = dmin * static_cast<float>(m);
-      }
-    }
-    const uint8_t* sb = base + s * bb;
-    __m512i qh[8];
-    if (q5) for (int k = 0; k < 8; ++k) qh[k] = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + 16 + 4 * k, 1);
-    for (int c = 0; c < 4; ++c) {
-      __m512i v[8];
-      for (int k = 0; k < 8; ++k) v[k] = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + (q5 ? 48 : 16) + 32 * c + 4 * k, 1);
-      for (int h = 0; h < 2; ++h) {
-        const int j = 2 * c + h;
-        uint8_t* o = dst + (8 * s + j) * kBlockBytes;
-        __m512i sum = zero;
-        for (int k = 0; k < 8; ++k) {
-          __m512i g = _mm512_and_si512(h ? _mm512_srli_epi32(v[k], 4) : v[k], lo4);
-          if (q5) {
-            const __m512i bit = _mm512_and_si512(_mm512_srli_epi32(qh[k], j), _mm512_set1_epi32(0x01010101));
-            g = _mm512_or_si512(g, _mm512_slli_epi32(bit, 4));
-          }
-          _mm512_storeu_si512(o + 64 * k, g);
-          sum = _mm512_dpbusd_epi32(sum, ones, g);
-        }
-        _mm512_storeu_ps(o + 512, _mm512_load_ps(sc[j]));
-        _mm512_storeu_si512(o + 576, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
-        _mm512_storeu_ps(o + 640, _mm512_load_ps(mn[j]));
-      }
-    }
-  }
-}
-
-// Repacks rows [r0, r0 + 16) of a Q6_K matrix: block 8s + j holds values 32j..32j+31 of
-// super-block s as signed codes q − 32, with two scales (d·sc for values 0..15 and 16..31 of
-// the block: slots 512 and 640) and two corrections (-128·Σ codes of each half: 576, 704).
-void repack16_q6k(const uint8_t* w, int64_t rb, int64_t r0, int64_t rows, int64_t nb, uint8_t* dst) {
-  const int nrow = static_cast<int>(std::min<int64_t>(kRows, rows - r0));
-  const __mmask16 live = static_cast<__mmask16>(nrow >= kRows ? 0xffff : (1u << nrow) - 1);
-  const __m512i rowoff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(static_cast<int>(rb)));
-  const uint8_t* base = w + r0 * rb;
-  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
-  const __m512i m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303), k32 = _mm512_set1_epi8(32);
-  alignas(64) float sc[16][16];
-  for (int64_t s = 0; s < nb / 8; ++s) {
-    for (int r = 0; r < kRows; ++r) {
-      const uint8_t* blk = base + r * rb + s * 210;
-      const float d = r < nrow ? qt::half_at(blk + 208) : 0.f;
-      for (int g = 0; g < 16; ++g) sc[g][r] = r < nrow ? d * static_cast<float>(static_cast<int8_t>(blk[192 + g])) : 0.f;
-    }
-    const uint8_t* sb = base + s * 210;
-    for (int j = 0; j < 8; ++j) {
-      const int h = j / 4, quarter = j % 4;
-      uint8_t* o = dst + (8 * s + j) * kBlockBytes;
-      __m512i sumA = zero, sumB = zero;
-      for (int k = 0; k < 8; ++k) {
-        __m512i lo = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + 64 * h + (quarter & 1 ? 32 : 0) + 4 * k, 1);
-        __m512i hi = _mm512_mask_i32gather_epi32(zero, live, rowoff, sb + 128 + 32 * h + 4 * k, 1);
-        lo = _mm512_and_si512(_mm512_srli_epi32(lo, quarter & 2 ? 4 : 0), m4);
-        hi = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hi, 2 * quarter), m2), 4);
-        const __m512i g = _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(_mm512_or_si512(lo, hi), k32));
-        _mm512_storeu_si512(o + 64 * k, g);
-        if (k < 4) sumA = _mm512_dpbusd_epi32(sumA, ones, g);
-        else sumB = _mm512_dpbusd_epi32(sumB, ones, g);
-      }
-      _mm512_storeu_ps(o + 512, _mm512_load_ps(sc[2 * j]));
-      _mm512_storeu_si512(o + 576, _mm512_mullo_epi32(sumA, _mm512_set1_epi32(-128)));
-      _mm512_storeu_ps(o + 640, _mm512_load_ps(sc[2 * j + 1]));
-      _mm512_storeu_si512(o + 704, _mm512_mullo_epi32(sumB, _mm512_set1_epi32(-128)));
-    }
-  }
-}
 
 // Q6_K tiles: as tile() with two halves of 16 values per block, each with its scale.
 template <int C>
@@ -295,6 +149,7 @@ bool prefill_int8(float* y, const float* x, int64_t m, int type, const uint8_t* 
   const bool kq = type == qt::Q4_K || type == qt::Q5_K || type == qt::Q5_1, q6 = type == qt::Q6_K;
   if (type != qt::Q8_0 && type != qt::Q4_0 && type != qt::Q5_0 && !kq && !q6) return false;
   if (!int8_dot_uses_vnni()) return false;
+  if (prefill_amx(y, x, m, type, w, rows, cols)) return true;
   const int64_t nb = cols / 32, rb = qt::row_bytes(type, cols);
   t_xq.resize(static_cast<size_t>(m * cols));
   t_xd.resize(static_cast<size_t>(m * nb));

@@ -111,6 +111,23 @@ function shapesFor(type: QType): [number, number, number][] {
   return [[1, 1, b], [7, 7, 7 * b], [33, 33, b], [1, 129, 4864], [7, 33, 4864], [33, 129, 4864], [1, 4864, b], [33, 7, 7 * b]];
 }
 
+const PREFILL_AMX_TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K"] as const;
+
+/**
+ * [m, rows, cols] for the prefill paths (m > QGEMM_QUANT_ROWS). Q8_0 and Q4_0: m on both
+ * sides of the 16-row AMX tiles and their pairs (9, 17, 33, 129, 512), rows not a multiple
+ * of 16 (23, 33, 37), rows and cols of 32, 96, 896 and 4864, odd block counts. The other
+ * types share that code but for their block decoding: a few of those shapes (the float64
+ * reference in TypeScript is what costs time here).
+ */
+function prefillShapes(type: QType): [number, number, number][] {
+  if (type === "Q8_0" || type === "Q4_0") {
+    return [[9, 96, 32], [17, 33, 96], [33, 4864, 32], [129, 37, 896], [512, 23, 96], [33, 96, 4864], [512, 32, 896], [17, 896, 96]];
+  }
+  const k = BS[type] === 256;
+  return [[9, 96, k ? 256 : 32], [17, 33, k ? 512 : 96], [129, 37, k ? 1024 : 896], [47, 23, 4864]];
+}
+
 interface Case {
   w: QWeight; x: Float32Array; m: number;
   /** The reference product and each output's QTOL bound around it. */
@@ -244,6 +261,36 @@ forEachBackend("qgemm", (c) => {
       }
     }));
 
+  test("prefill of Q8_0, Q4_0, Q5_0, Q5_1, Q4_K and Q5_K matches with AMX tiles on and off (AVX-512 VNNI GEMM)", (t) =>
+    using(c, () => {
+      const amx = c.backend.qgemmAmx;
+      if (!amx || c.isa !== "avx512") return t.skip("AMX tiles are used only by the native AVX-512 build");
+      const had = amx(-1);
+      if (!amx(1)) return t.skip("AMX-INT8 is not usable here: the CPU lacks AMX-TILE/AMX-INT8, the OS did not grant tile state, the VNNI switch is off, or the compiler could not target AMX");
+      try {
+        for (const type of PREFILL_AMX_TYPES) {
+          let seed = 700;
+          for (const [m, rows, cols] of prefillShapes(type)) {
+            const q = caseFor(type, m, rows, cols, seed++);
+            const got: Float32Array[] = [];
+            for (const on of [1, 0]) {
+              assert.equal(amx(on), on === 1);
+              const y = new Float32Array(m * rows).fill(NaN);
+              qmatmul(y, q.x, m, q.w);
+              const what = `${type} ${m}x${rows}x${cols} AMX ${on ? "on" : "off"}`;
+              assertQClose(y, q.want, q.bound, rows, what);
+              assertQClose(y, q.wantQ, q.boundQ, rows, `${what} vs 8-bit activations`);
+              got.push(y);
+            }
+            // Same int32 block sums, same float operations in the same order: the same bits.
+            assert.deepEqual(got[0], got[1], `${type} ${m}x${rows}x${cols}: AMX and VNNI differ`);
+          }
+        }
+      } finally {
+        amx(had ? 1 : 0);
+      }
+    }));
+
   test("qrows gathers rows exactly as the decoders give them, repeated ids included", () =>
     using(c, () => {
       const r = rng(9);
@@ -293,9 +340,10 @@ forEachBackend("qgemm", (c) => {
     using(c, () => {
       const q = caseFor("Q4_K", 7, 129, 4864, 500);
       const q0 = caseFor("Q8_0", 1, 4864, 32, 501);
+      const qp = caseFor("Q4_0", 129, 37, 896, 502); // prefill: int8 GEMM (AMX or VNNI) or float panels
       const before = c.backend.getThreads();
       try {
-        for (const k of [q, q0]) {
+        for (const k of [q, q0, qp]) {
           const rows = k.want.length / k.m;
           c.backend.setThreads(1);
           const one = new Float32Array(k.m * rows);

@@ -13,8 +13,8 @@
 // activation rows (decode, batched decode), quantize each activation row to
 // 8 bits per block as llama.cpp does (scale max|x|/127 per ACTIVATION_BLOCK
 // values, round to nearest) and use integer dot products; for more rows
-// (prefill) they run an int8 GEMM over rows repacked per call (AVX-512 VNNI;
-// activations 8-bit with 32 values per scale) or, elsewhere, dequantize panels
+// (prefill) they run an int8 GEMM over rows repacked per call (AMX tiles or AVX-512
+// VNNI; activations 8-bit with 32 values per scale) or, elsewhere, dequantize panels
 // of W to float32 and run the float GEMM.
 // See docs/kernels.md "Quantized matrix products" for the tolerance.
 //
@@ -79,6 +79,13 @@ export interface QgemmKernels {
    * omitted) asks, 0 forces the plain pmaddubsw path, 1 uses VNNI when the CPU has it.
    */
   qgemmVnni?(mode?: number): boolean;
+  /**
+   * Native only: whether prefill (m > QGEMM_QUANT_ROWS) of Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K
+   * uses AMX-INT8 tiles (AVX-512 build on a CPU and OS that allow them, while qgemmVnni is
+   * on). mode -1 (or omitted) asks, 0 turns it off (the VNNI int8 GEMM runs), 1 turns it on
+   * where possible. Returns the state after the call.
+   */
+  qgemmAmx?(mode?: number): boolean;
 }
 
 function traitsOf(type: QType): TypeTraits {
