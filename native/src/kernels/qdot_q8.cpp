@@ -6,6 +6,7 @@
 // require VNNI. CPUID picks the copy once; a CPU with AVX-512F but no VNNI
 // (Skylake-X) runs the plain copy. qgemm_set_vnni() can force the plain one
 // (the tests run both). The scalar build is plain C++.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
