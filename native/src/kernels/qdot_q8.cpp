@@ -90,10 +90,11 @@ void dot4_q5_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, fl
 float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q5<true>(w, a, nb) : plain::q5<true>(w, a, nb); }
 
 #if defined(SLM_ISA_AVX512)
-bool wide_decode(int type) { return (type == qt::Q4_0 || type == qt::Q8_0) && use_vnni(); }
+bool wide_decode(int type) { return (type == qt::Q4_0 || type == qt::Q5_0 || type == qt::Q8_0) && use_vnni(); }
 void dot_rows_wide(int type, const uint8_t* w, int64_t rb, int64_t nrows, int64_t nb, const void* const* act, int64_t m,
                    float* y, int64_t ldy, int64_t pf_rows) {
   if (type == qt::Q4_0) vnni::rows_wide_m<1>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
+  else if (type == qt::Q5_0) vnni::rows_wide_m<2>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
   else vnni::rows_wide_m<0>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
 }
 #else
