@@ -14,7 +14,9 @@
 //
 // Per case: ms per call (median over rounds; a round times passes over the pool for
 // at least 0.15 s), GB/s of weight bytes per call, ns per 32-value block and row per
-// thread (wall time × threads / blocks), and cold GB/s over the read yardstick.
+// thread (wall time × threads / blocks), cold GB/s over the read yardstick, and the
+// process's CPU ms per call (with 1 thread the steadiest figure on a loaded machine;
+// with more it includes the pool workers' spinning).
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -111,17 +113,23 @@ function weightPool(type: QType, rows: number, cols: number, poolBytes: number):
 
 type Kernel = Pick<Backend, "qgemm" | "setThreads" | "getThreads">;
 
-/** ms per call for one pass over `ws` repeated until at least minMs has passed (after a short warm-up). */
-function timePass(k: Kernel, ws: QWeight[], typeId: number, x: Float32Array, y: Float32Array, m: number, minMs: number): number {
+/**
+ * Wall ms per call for passes over `ws` repeated until at least minMs has passed (after a
+ * short warm-up), and process CPU ms per call (with 1 thread: the kernel's own time, which a
+ * loaded machine disturbs far less than wall time).
+ */
+function timePass(k: Kernel, ws: QWeight[], typeId: number, x: Float32Array, y: Float32Array, m: number, minMs: number): { wall: number; cpu: number } {
   for (let i = 0; i < Math.min(ws.length, 4); i++) k.qgemm(y, x, m, typeId, ws[i]!.data, ws[i]!.rows, ws[i]!.cols);
   let calls = 0, dt = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   do {
     for (const w of ws) k.qgemm(y, x, m, typeId, w.data, w.rows, w.cols);
     calls += ws.length;
     dt = performance.now() - t0;
   } while (dt < minMs || calls < 8);
-  return dt / calls;
+  const c = process.cpuUsage(c0);
+  return { wall: dt / calls, cpu: (c.user + c.system) / 1e3 / calls };
 }
 
 /** Lets the other addon's pool workers finish spinning and go to sleep before timing this one. */
@@ -171,26 +179,33 @@ function main(): number {
           const ws = weightPool(type, r, c, poolBytes);
           const x = new Rng(2).fillNormal(new Float32Array(m * c)), y = new Float32Array(m * r);
           const bytes = ws[0]!.data.byteLength, blockRows = (r * c) / t.blockSize;
-          const times = { cold: [] as number[], hot: [] as number[], baseCold: [] as number[], baseHot: [] as number[] };
+          const runs = { cold: [] as { wall: number; cpu: number }[], hot: [] as { wall: number; cpu: number }[], baseCold: [] as { wall: number; cpu: number }[], baseHot: [] as { wall: number; cpu: number }[] };
           for (let k = 0; k < rounds; k++) {
-            const ours = () => { settle(); times.cold.push(timePass(b, ws, t.id, x, y, m, 150)); times.hot.push(timePass(b, ws.slice(0, 1), t.id, x, y, m, 150)); };
-            const theirs = () => { if (!base) return; settle(); times.baseCold.push(timePass(base, ws, t.id, x, y, m, 150)); times.baseHot.push(timePass(base, ws.slice(0, 1), t.id, x, y, m, 150)); };
+            const ours = () => { settle(); runs.cold.push(timePass(b, ws, t.id, x, y, m, 150)); runs.hot.push(timePass(b, ws.slice(0, 1), t.id, x, y, m, 150)); };
+            const theirs = () => { if (!base) return; settle(); runs.baseCold.push(timePass(base, ws, t.id, x, y, m, 150)); runs.baseHot.push(timePass(base, ws.slice(0, 1), t.id, x, y, m, 150)); };
             if (k % 2 === 0) (ours(), theirs());
             else (theirs(), ours());
           }
-          const cold = median(times.cold), hot = median(times.hot);
+          const wall = (xs: { wall: number }[]) => xs.map((v) => v.wall), cpu = (xs: { cpu: number }[]) => xs.map((v) => v.cpu);
+          const cold = median(wall(runs.cold)), hot = median(wall(runs.hot));
           const row: Record<string, unknown> = {
             op: "qdecode", type, shape: name, m, threads, isa: b.getIsa(),
             cold_ms: cold, cold_gbps: bytes / cold / 1e6, hot_ms: hot, hot_gbps: bytes / hot / 1e6,
             hot_ns_per_block_row: (hot * 1e6 * threads) / blockRows, cold_ns_per_block_row: (cold * 1e6 * threads) / blockRows,
             cold_vs_read: bytes / cold / 1e6 / readGbps,
+            cold_cpu_ms: median(cpu(runs.cold)), hot_cpu_ms: median(cpu(runs.hot)),
           };
           if (base) {
             // paired per round: each pair ran back to back, so a change in machine load hits both
-            row.base_cold_ms = median(times.baseCold);
-            row.base_hot_ms = median(times.baseHot);
-            row.cold_speedup = median(times.cold.map((v, i) => times.baseCold[i]! / v));
-            row.hot_speedup = median(times.hot.map((v, i) => times.baseHot[i]! / v));
+            const ratio = (a: number[], b: number[]) => median(a.map((v, i) => b[i]! / v));
+            row.base_cold_ms = median(wall(runs.baseCold));
+            row.base_hot_ms = median(wall(runs.baseHot));
+            row.cold_speedup = ratio(wall(runs.cold), wall(runs.baseCold));
+            row.hot_speedup = ratio(wall(runs.hot), wall(runs.baseHot));
+            row.base_cold_cpu_ms = median(cpu(runs.baseCold));
+            row.base_hot_cpu_ms = median(cpu(runs.baseHot));
+            row.cold_cpu_speedup = ratio(cpu(runs.cold), cpu(runs.baseCold));
+            row.hot_cpu_speedup = ratio(cpu(runs.hot), cpu(runs.baseHot));
           }
           rows.push(row);
         }
@@ -207,11 +222,13 @@ function main(): number {
   const f = (v: unknown, d = 2) => (typeof v === "number" ? v.toFixed(d) : "");
   const lines: string[] = [`qdecode m=${m}, isa ${b.getIsa()}, pool ${poolBytes / 2 ** 20} MiB per case${base ? `, baseline ${values.baseline}` : ""}`];
   lines.push(`${"type".padEnd(5)} ${"shape".padEnd(17)} thr  ${"cold ms".padStart(8)} ${"GB/s".padStart(6)} ${"hot ms".padStart(8)} ${"GB/s".padStart(6)} ${"ns/blk·row".padStart(10)} ${"cold/read".padStart(9)}` +
-    (base ? `  ${"base cold".padStart(9)} ${"base hot".padStart(9)} ${"cold ×".padStart(6)} ${"hot ×".padStart(6)}` : ""));
+    (base ? `  ${"base cold".padStart(9)} ${"base hot".padStart(9)} ${"cold ×".padStart(6)} ${"hot ×".padStart(6)}` : "") +
+    `  ${"cpu ms cold".padStart(11)} ${"hot".padStart(7)}` + (base ? ` ${"cpu × cold".padStart(10)} ${"hot".padStart(5)}` : ""));
   for (const row of rows) {
     if (row.op === "read") { lines.push(`read yardstick (memchr), ${row.threads} thread(s): ${f(row.gbps, 1)} GB/s`); continue; }
     lines.push(`${String(row.type).padEnd(5)} ${String(row.shape).padEnd(17)} ${String(row.threads).padStart(3)}  ${f(row.cold_ms, 3).padStart(8)} ${f(row.cold_gbps, 1).padStart(6)} ${f(row.hot_ms, 3).padStart(8)} ${f(row.hot_gbps, 1).padStart(6)} ${f(row.hot_ns_per_block_row, 3).padStart(10)} ${f(row.cold_vs_read, 2).padStart(9)}` +
-      (base ? `  ${f(row.base_cold_ms, 3).padStart(9)} ${f(row.base_hot_ms, 3).padStart(9)} ${f(row.cold_speedup).padStart(6)} ${f(row.hot_speedup).padStart(6)}` : ""));
+      (base ? `  ${f(row.base_cold_ms, 3).padStart(9)} ${f(row.base_hot_ms, 3).padStart(9)} ${f(row.cold_speedup).padStart(6)} ${f(row.hot_speedup).padStart(6)}` : "") +
+      `  ${f(row.cold_cpu_ms, 3).padStart(11)} ${f(row.hot_cpu_ms, 3).padStart(7)}` + (base ? ` ${f(row.cold_cpu_speedup).padStart(10)} ${f(row.hot_cpu_speedup).padStart(5)}` : ""));
   }
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
