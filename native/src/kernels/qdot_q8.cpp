@@ -5,7 +5,10 @@
 // build), compiled under a target pragma so the rest of the build does not
 // require VNNI. CPUID picks the copy once; a CPU with AVX-512F but no VNNI
 // (Skylake-X) runs the plain copy. qgemm_set_vnni() can force the plain one
-// (the tests run both). The scalar build is plain C++.
+// (the tests run both). The VNNI copy of the AVX-512 build also carries the
+// 512-bit decode loops for Q4_0 / Q5_0 / Q8_0 (qdot_wide.inc, dot_rows_wide),
+// which decode uses whenever that copy is the one picked. The scalar build is
+// plain C++.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
