@@ -1,10 +1,12 @@
 // Activation quantization for the integer dot products, compiled once per
 // instruction set: a float32 row to int8 codes with one scale max|x|/127 per
 // 32 or 256 values (round to nearest even, as llama.cpp's Q8_0 / Q8_K
-// activations), plus the sum of every 16 codes for the weight offsets.
+// activations), plus the sum of every 16 codes for the weight offsets; and
+// the regrouped copy of such a row that the wide Q4_0 / Q8_0 decode loops read.
 // Knows nothing about weights or threads.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/qinternal.h"
 #include "kernels/simd.h"
@@ -49,6 +51,29 @@ void quantize_act_row(const float* x, int64_t cols, int block, int8_t* q, float*
       int s = 0;
       for (int j = 0; j < 16; ++j) s += qb[g + j];
       sums16[(b0 + g) / 16] = static_cast<int16_t>(s);
+    }
+  }
+}
+
+// a (nb blocks of 32 codes), dst (wide_groups(type, nb) WideQ4 for Q4_0 / Q5_0, WideQ8 for Q8_0)
+void pack_act_wide(int type, const qt::ActRow& a, int64_t nb, void* dst) {
+  std::memset(dst, 0, static_cast<size_t>(wide_row_bytes(type, nb)));
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* q = a.q + b * 32;
+    const int32_t sum = a.sums16[2 * b] + a.sums16[2 * b + 1];
+    if (type != qt::Q8_0) {
+      WideQ4& g = static_cast<WideQ4*>(dst)[b / 4];
+      const int j = static_cast<int>(b % 4);
+      std::memcpy(g.lo + 16 * j, q, 16);
+      std::memcpy(g.hi + 16 * j, q + 16, 16);
+      for (int l = 0; l < 4; ++l) g.dx[4 * j + l] = a.d[b];
+      g.off[4 * j] = (type == qt::Q4_0 ? -8 : -16) * sum;
+    } else {
+      WideQ8& g = static_cast<WideQ8*>(dst)[b / 2];
+      const int j = static_cast<int>(b % 2);
+      std::memcpy(g.q + 32 * j, q, 32);
+      for (int l = 0; l < 8; ++l) g.dx[8 * j + l] = a.d[b];
+      g.off[8 * j] = -128 * sum;
     }
   }
 }

@@ -5,9 +5,15 @@
 // build), compiled under a target pragma so the rest of the build does not
 // require VNNI. CPUID picks the copy once; a CPU with AVX-512F but no VNNI
 // (Skylake-X) runs the plain copy. qgemm_set_vnni() can force the plain one
-// (the tests run both). The scalar build is plain C++.
+// (the tests run both). The VNNI copy of the AVX-512 build also carries the
+// 512-bit decode loops for Q4_0 / Q5_0 / Q8_0 (qdot_wide.inc, dot_rows_wide),
+// which decode uses whenever that copy is the one picked. The scalar build is
+// plain C++.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "kernels/qinternal.h"
 
@@ -37,6 +43,11 @@ namespace {
 #endif
 #define QDOT_NS vnni
 #include "kernels/qdot_int8.inc"
+#if defined(SLM_ISA_AVX512)
+#define QDOT_DP512(acc, u, s) _mm512_dpbusd_epi32((acc), (u), (s))
+#include "kernels/qdot_wide.inc"
+#undef QDOT_DP512
+#endif
 #undef QDOT_NS
 #undef QDOT_DP
 #pragma GCC pop_options
@@ -81,10 +92,25 @@ void dot4_q5_0(const uint8_t* w, int64_t rb, const qt::ActRow& a, int64_t nb, fl
 }
 float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_vnni() ? vnni::q5<true>(w, a, nb) : plain::q5<true>(w, a, nb); }
 
+#if defined(SLM_ISA_AVX512)
+bool wide_decode(int type) { return (type == qt::Q4_0 || type == qt::Q5_0 || type == qt::Q8_0) && use_vnni(); }
+void dot_rows_wide(int type, const uint8_t* w, int64_t rb, int64_t nrows, int64_t nb, const void* const* act, int64_t m,
+                   float* y, int64_t ldy, int64_t pf_rows) {
+  if (type == qt::Q4_0) vnni::rows_wide_m<1>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
+  else if (type == qt::Q5_0) vnni::rows_wide_m<2>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
+  else vnni::rows_wide_m<0>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
+}
+#else
+bool wide_decode(int) { return false; }
+void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t, int64_t) {}
+#endif
+
 #else  // scalar
 
 bool int8_dot_uses_vnni() { return false; }
 bool qgemm_set_vnni(int) { return false; }
+bool wide_decode(int) { return false; }
+void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t, int64_t) {}
 
 // w (nb blocks of 34 bytes), a.q (nb·32)
 float dot_q8_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) {

@@ -50,6 +50,7 @@ thread_local std::vector<int8_t> t_aq;     // calling thread: quantized activati
 thread_local std::vector<float> t_ad;      // scales (m, cols / block)
 thread_local std::vector<int16_t> t_as;    // sums of 16 codes (m, cols / 16)
 thread_local std::vector<float> t_panel;   // per thread: dequantized rows
+thread_local std::vector<uint8_t> t_wide;  // calling thread: activation rows packed for the wide loops
 
 using DotFn = float (*)(const uint8_t*, const qt::ActRow&, int64_t);
 using Dot4Fn = void (*)(const uint8_t*, int64_t, const qt::ActRow&, int64_t, float*);
@@ -78,6 +79,27 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
     quantize_act_row(x + i * cols, cols, block, t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16);
     act[i] = {t_aq.data() + i * cols, t_ad.data() + i * cols / block, t_as.data() + i * cols / 16};
   }
+  const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);
+  // Threads take whole quads of rows (rows 4q..4q+3), so the rows that a four-row loop takes
+  // together are the same whatever the split: results do not depend on the thread count.
+  const int64_t quads = (rows + 3) / 4, quad_grain = std::max<int64_t>(1, grain_rows(cols, m) / 4);
+  if (wide_decode(type)) {
+    // AVX-512 VNNI, Q4_0 / Q8_0: the activation rows regrouped once per call (qact.cpp), then
+    // each thread runs its contiguous range of rows through the 512-bit loops (qdot_wide.inc).
+    const int64_t pb = wide_row_bytes(type, nblocks);
+    t_wide.resize(static_cast<size_t>(m * pb + 64));
+    uint8_t* base = t_wide.data() + (64 - reinterpret_cast<uintptr_t>(t_wide.data()) % 64) % 64;
+    const void* packs[kQuantRows];
+    for (int64_t i = 0; i < m; ++i) {
+      pack_act_wide(type, act[i], nblocks, base + i * pb);
+      packs[i] = base + i * pb;
+    }
+    parallel_for(quads, quad_grain, [&](int64_t q0, int64_t q1) {
+      const int64_t r0 = 4 * q0, r1 = std::min(rows, 4 * q1);
+      dot_rows_wide(type, w + r0 * rb, rb, r1 - r0, nblocks, packs, m, y + r0, rows, ahead);
+    });
+    return;
+  }
   DotFn dot = type == qt::Q8_0 ? dot_q8_0 : type == qt::Q4_0 ? dot_q4_0 : type == qt::Q5_0 ? dot_q5_0
             : type == qt::Q5_1 ? dot_q5_1 : type == qt::Q4_K ? dot_q4_k : type == qt::Q5_K ? dot_q5_k : dot_q6_k;
   // Prefetch about kPrefetchBytes ahead: a dot product spends many instructions per cache
@@ -86,8 +108,8 @@ void decode_int8(float* y, const float* x, int64_t m, int type, const uint8_t* w
   // 200-222 us, Q5_0 345 -> 300-315 us); Q8_0 got slower (248 -> 316-337 us), so it stays
   // row by row.
   Dot4Fn dot4 = type == qt::Q4_0 ? dot4_q4_0 : type == qt::Q5_0 ? dot4_q5_0 : nullptr;
-  const int64_t ahead = std::max<int64_t>(1, (kPrefetchBytes + rb - 1) / rb);
-  parallel_for(rows, grain_rows(cols, m), [&](int64_t r0, int64_t r1) {
+  parallel_for(quads, quad_grain, [&](int64_t q0, int64_t q1) {
+    const int64_t r0 = 4 * q0, r1 = std::min(rows, 4 * q1);
     int64_t r = r0;
     if (dot4) {
       float out[4];

@@ -291,6 +291,38 @@ forEachBackend("qgemm", (c) => {
       }
     }));
 
+  test("decode (m 1..8) of the 32-block types: every activation-row count, rows not a multiple of 4, 1..7 and 28 blocks per row, weights at odd byte offsets", () =>
+    using(c, () => {
+      // The AVX-512 VNNI decode loops take Q4_0 in groups of 4 blocks and Q8_0 in pairs (a short
+      // last group per row), rows in fours, and one compiled loop per activation-row count.
+      const r = rng(13);
+      for (const type of ["Q4_0", "Q8_0", "Q5_0", "Q5_1"] as const) {
+        const shapes = [[1, 1], [5, 2], [7, 3], [6, 4], [33, 5], [3, 6], [129, 7], [9, 28]] as const;
+        for (const [k, [rows, nb]] of shapes.entries()) {
+          const cols = 32 * nb;
+          for (const mm of [k + 1, QGEMM_QUANT_ROWS - k]) { // every m in 1..8 twice over the shapes
+            const t = traits(type);
+            const bytes = randomWeightBytes(r, type, rows, cols);
+            const shift = 1 + r.int(63); // a view that starts at an odd place in its buffer
+            const holder = new Uint8Array(bytes.length + shift);
+            holder.set(bytes, shift);
+            const w = qweight(type, holder.subarray(shift), rows, cols);
+            const wf = dequantize(type, bytes, rows * cols);
+            const x = activations(r, mm, cols);
+            const y = new Float32Array(mm * rows).fill(NaN);
+            qmatmul(y, x, mm, w);
+            const want = new Float32Array(mm * rows);
+            referenceBackend.qgemm(want, x, mm, t.id, bytes, rows, cols);
+            assertQClose(y, want, bounds(wf, x, mm, rows, cols, type), rows, `${type} ${mm}x${rows}x${cols}`);
+            if (c.backend.name === "native") {
+              const [wantQ, boundQ] = productWithBound(wf, quantizedActivations(x, mm, cols, 32), mm, rows, cols);
+              assertQClose(y, wantQ, boundQ, rows, `${type} ${mm}x${rows}x${cols} vs 8-bit activations`);
+            }
+          }
+        }
+      }
+    }));
+
   test("qrows gathers rows exactly as the decoders give them, repeated ids included", () =>
     using(c, () => {
       const r = rng(9);
@@ -341,9 +373,10 @@ forEachBackend("qgemm", (c) => {
       const q = caseFor("Q4_K", 7, 129, 4864, 500);
       const q0 = caseFor("Q8_0", 1, 4864, 32, 501);
       const qp = caseFor("Q4_0", 129, 37, 896, 502); // prefill: int8 GEMM (AMX or VNNI) or float panels
+      const q4 = caseFor("Q4_0", 7, 129, 4864, 503); // decode: the wide loops, threads over quads of rows
       const before = c.backend.getThreads();
       try {
-        for (const k of [q, q0, qp]) {
+        for (const k of [q, q0, qp, q4]) {
           const rows = k.want.length / k.m;
           c.backend.setThreads(1);
           const one = new Float32Array(k.m * rows);
