@@ -175,7 +175,7 @@ try {
       r.probePositions = probePositions;
       r.maxAbsLogprobDiff = theirs.size ? worst : null;
       r.sameArgmax = theirs.size ? sameArgmax : null;
-      const { results: gen, stats } = await generateWithStats(m.model, [seq], { maxTokens: decodeN + 1, sampling: { temperature: 0 } });
+      const { results: gen, stats } = await generateWithStats(m.model, [seq], { maxTokens: decodeN + 1, sampling: { temperature: 0 }, speculation: false });
       r.greedy = { ours: gen[0]!.ids.slice(0, 8), llamaCpp: llamaCppGreedy.slice(0, 8) };
       r.greedySame = JSON.stringify(gen[0]!.ids.slice(0, decodeN + 1)) === JSON.stringify(llamaCppGreedy.slice(0, decodeN + 1));
       const oursTokS = stats.decodeTokens / stats.decodeSeconds;

@@ -76,9 +76,13 @@ async function childOurs(file: string, vocab: number): Promise<RunResult> {
   const probe = ids(PROBE, vocab, 7);
   const logits = model.forwardCached(new Tape({ grad: false }), Int32Array.from(probe), 1, PROBE, serveCache, Int32Array.of(0), { logits: "last" }).data;
   const logprobs = Array.from(logSoftmax(logits));
-  await generateWithStats(model, [ids(PROMPT, vocab, 1)], { maxTokens: 8, sampling: { temperature: 0 } }); // warm-up
-  const dec = await generateWithStats(model, [ids(PROMPT, vocab, 2)], { maxTokens: DECODE, sampling: { temperature: 0 } });
-  const pre = await generateWithStats(model, [ids(PREFILL, vocab, 3)], { maxTokens: 1, sampling: { temperature: 0 } });
+  // Plain decode, one forward per token, as llama.cpp runs here: no speculation (prompt lookup
+  // is on by default in generate(), and a random model's looping output would be drafted from its
+  // own history, measuring acceptance instead of the kernels; bench/speculative.ts measures that).
+  const plain = { sampling: { temperature: 0 }, speculation: false } as const;
+  await generateWithStats(model, [ids(PROMPT, vocab, 1)], { maxTokens: 8, ...plain }); // warm-up
+  const dec = await generateWithStats(model, [ids(PROMPT, vocab, 2)], { maxTokens: DECODE, ...plain });
+  const pre = await generateWithStats(model, [ids(PREFILL, vocab, 3)], { maxTokens: 1, ...plain });
   const s = weightStorage(model);
   return {
     side: "ours",

@@ -84,7 +84,9 @@ Example:
     }
     const rng = new Rng(1);
     const prompts = Array.from({ length: batch }, () => Array.from({ length: promptTokens }, () => rng.int(config.vocabSize)));
-    const run = (n: number) => generateWithStats(model, prompts, { maxTokens: n, sampling: { temperature: 0 }, kvDtype });
+    // Plain decode (one forward per token): speculation would measure how often a model's own
+    // output repeats (random prompts, random weights), not the engine; bench/speculative.ts measures it.
+    const run = (n: number) => generateWithStats(model, prompts, { maxTokens: n, sampling: { temperature: 0 }, kvDtype, speculation: false });
     await run(Math.min(tokens, 8)); // warm-up: thread pool, arena, caches
     const prefill: number[] = [];
     const decode: number[] = [];
