@@ -41,12 +41,11 @@ export const FINETUNE_DEFAULTS = {
   checkpointAbove: 100e6,
 };
 
-export interface FinetuneOptions {
+/** What every fine-tuning run takes (SFT here, preference tuning in preference.ts), beside its data. */
+export interface FinetuneRunOptions {
   model: CausalLM;
   tokenizer: Tokenizer;
-  examples: readonly ChatExample[];
-  /** Validation examples; default: valFraction of `examples`, held out. */
-  valExamples?: readonly ChatExample[];
+  /** Held-out share when no validation examples are given. */
   valFraction?: number;
   method: FinetuneMethod;
   lora?: LoraOptions;
@@ -66,16 +65,22 @@ export interface FinetuneOptions {
    * drawn again in the recomputation; asking for both is an error).
    */
   checkpointing?: boolean;
+  /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
+  memoryBudgetBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface FinetuneOptions extends FinetuneRunOptions {
+  examples: readonly ChatExample[];
+  /** Validation examples; default: valFraction of `examples`, held out. */
+  valExamples?: readonly ChatExample[];
   /**
    * Pack several examples per row of `seqLen` tokens (block-diagonal causal attention, positions
    * restarting per example, sliding windows stopping at an example's start, the loss mask
    * kept); `batch` then counts rows. Default: on, for every model family.
    */
   packing?: boolean;
-  /** Memory the run may use (the caller's free memory): a "warn" event before training when the estimate exceeds it. */
-  memoryBudgetBytes?: number;
   onEvent?: (e: TrainEvent) => void;
-  signal?: AbortSignal;
 }
 
 export interface FinetuneResult extends TrainResult {

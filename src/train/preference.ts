@@ -17,14 +17,12 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
-import type { GenerationConfig } from "../formats/hf-dir.ts";
-import { attachLora, type CausalLM, type LoraModel, type LoraOptions } from "../models/index.ts";
+import { attachLora, type CausalLM, type LoraModel } from "../models/index.ts";
 import { Tape, type Tensor } from "../tensor/index.ts";
-import type { Tokenizer } from "../tokenizer/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { Batch } from "./batches.ts";
 import { preferenceLoss, preferenceLossForward, validatePreferenceOptions, type PreferenceLossOptions, type PreferenceMetrics, type PreferenceObjective } from "./dpo-loss.ts";
-import { FINETUNE_DEFAULTS, memoryWarning, type FinetuneMethod } from "./finetune.ts";
+import { FINETUNE_DEFAULTS, memoryWarning, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
 import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
 import { PreferenceSource, encodePreferences, fillPreferenceBatch, type PreferenceBatch, type PreferenceEncodeStats, type PreferenceExample, type PreferencePair } from "./preference-data.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
@@ -57,32 +55,18 @@ export type PreferenceStepMetrics = Omit<PreferenceMetrics, "pairs" | "loss">;
 
 export type PreferenceEvent = TrainEvent | { type: "preference"; step: number; metrics: PreferenceStepMetrics } | { type: "reference"; pairs: number; elapsedMs: number };
 
-export interface PreferenceOptions {
-  model: CausalLM;
-  tokenizer: Tokenizer;
+export interface PreferenceOptions extends FinetuneRunOptions {
   examples: readonly PreferenceExample[];
   valExamples?: readonly PreferenceExample[];
-  valFraction?: number;
   objective: PreferenceObjective;
   /** β, the DPO loss variant, ORPO's λ, DPO's chosen-NLL weight (PREFERENCE_DEFAULTS). */
   beta?: number;
   loss?: PreferenceLossOptions["loss"];
   orpoLambda?: number;
   rpoAlpha?: number;
-  method: FinetuneMethod;
-  lora?: LoraOptions;
-  template?: string;
   /** Trainer options; `batch` counts pairs. maxSteps defaults to `epochs` passes. */
   config?: Partial<TrainConfig>;
-  epochs?: number;
-  runDir: string;
-  resume?: boolean;
-  baseModel?: string;
-  generation?: GenerationConfig;
-  checkpointing?: boolean;
-  memoryBudgetBytes?: number;
   onEvent?: (e: PreferenceEvent) => void;
-  signal?: AbortSignal;
 }
 
 export interface PreferenceResult extends TrainResult {
