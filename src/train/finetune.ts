@@ -127,19 +127,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     maxSteps,
   };
 
-  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
-  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
-  const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
-  config.checkpointing = checkpointing;
-  const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
-  const trainableValues = lora ? lora.numParameters() : model.numParameters();
-  const memoryEstimate = estimateTrainingMemory(model, {
-    batch, seqLen: maxLen, trainableValues, checkpointing, chunkedLoss: config.chunkedLoss ?? true,
-    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
-  });
-  if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
-    o.onEvent?.({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
-  }
+  const { checkpointing, lora, memoryEstimate } = prepareRun(o, config, seed, (e) => o.onEvent?.(e));
   mkdirSync(o.runDir, { recursive: true });
   try {
     const result = await trainRunDir({
@@ -165,6 +153,30 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     lora?.detach();
     throw e;
   }
+}
+
+/**
+ * What SFT and preference runs set up alike once their trainer config is known: activation
+ * checkpointing (default on above FINETUNE_DEFAULTS.checkpointAbove parameters, never with LoRA
+ * dropout), the LoRA adapters (method "lora"), and the peak-memory estimate, with a "warn" event
+ * when it exceeds o.memoryBudgetBytes. Sets config.checkpointing.
+ */
+export function prepareRun(o: FinetuneRunOptions, config: Partial<TrainConfig>, seed: number, warn: (e: TrainEvent) => void): { checkpointing: boolean; lora: LoraModel | null; memoryEstimate: MemoryEstimate } {
+  const { model, method } = o;
+  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
+  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
+  const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
+  config.checkpointing = checkpointing;
+  const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
+  const trainableValues = lora ? lora.numParameters() : model.numParameters();
+  const memoryEstimate = estimateTrainingMemory(model, {
+    batch: config.batch!, seqLen: config.seqLen!, trainableValues, checkpointing, chunkedLoss: config.chunkedLoss ?? true,
+    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
+  });
+  if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
+    warn({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
+  }
+  return { checkpointing, lora, memoryEstimate };
 }
 
 const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);

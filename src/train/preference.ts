@@ -17,13 +17,13 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
-import { attachLora, type CausalLM, type LoraModel } from "../models/index.ts";
+import type { CausalLM, LoraModel } from "../models/index.ts";
 import { Tape, type Tensor } from "../tensor/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { Batch } from "./batches.ts";
 import { preferenceLoss, preferenceLossForward, validatePreferenceOptions, type PreferenceLossOptions, type PreferenceMetrics, type PreferenceObjective } from "./dpo-loss.ts";
-import { FINETUNE_DEFAULTS, memoryWarning, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
-import { estimateTrainingMemory, type MemoryEstimate } from "./memory.ts";
+import { FINETUNE_DEFAULTS, prepareRun, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
+import type { MemoryEstimate } from "./memory.ts";
 import { PreferenceSource, encodePreferences, fillPreferenceBatch, type PreferenceBatch, type PreferenceEncodeStats, type PreferenceExample, type PreferencePair } from "./preference-data.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
 import { sftValidation, splitExamples } from "./sft.ts";
@@ -212,19 +212,7 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
     maxSteps,
   };
 
-  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
-  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
-  const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
-  config.checkpointing = checkpointing;
-  const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
-  const trainableValues = lora ? lora.numParameters() : model.numParameters();
-  const memoryEstimate = estimateTrainingMemory(model, {
-    batch: 2 * pairsPerBatch, seqLen: maxLen, trainableValues, checkpointing, chunkedLoss: true,
-    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
-  });
-  if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
-    o.onEvent?.({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
-  }
+  const { checkpointing, lora, memoryEstimate } = prepareRun(o, config, seed, (e) => o.onEvent?.(e));
   mkdirSync(o.runDir, { recursive: true });
   try {
     // The reference: the base with the adapters off, or the initial weights; scored once, before training.
