@@ -97,13 +97,7 @@ export interface FinetuneResult extends TrainResult {
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const { model, tokenizer, method } = o;
-  if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
-  const seed = o.config?.seed ?? 0;
-  const maxLen = o.config?.seqLen ?? Math.min(model.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen);
-  if (maxLen > model.config.maxSeqLen) throw new ConfigError(`context ${maxLen} is longer than the model's maximum (${model.config.maxSeqLen})`);
-
-  let trainEx = o.examples, valEx = o.valExamples ?? [];
-  if (!o.valExamples) ({ train: trainEx, val: valEx } = splitExamples(o.examples, o.valFraction ?? FINETUNE_DEFAULTS.valFraction, seed));
+  const { seed, maxLen, trainEx, valEx } = startRun(o, o.examples, o.valExamples);
   const tr = encodeExamples(tokenizer, trainEx, maxLen, o.template);
   if (tr.examples.length === 0) throw new ConfigError("no training example has an assistant token within the context", { hint: "use a longer --context" });
   const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
@@ -153,6 +147,22 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     lora?.detach();
     throw e;
   }
+}
+
+/**
+ * What SFT and preference runs check and settle alike before encoding: the method, the seed,
+ * the context (at most the model's), and the validation examples (given, or valFraction of
+ * `examples` held out by seed).
+ */
+export function startRun<E>(o: FinetuneRunOptions, examples: readonly E[], valExamples: readonly E[] | undefined): { seed: number; maxLen: number; trainEx: readonly E[]; valEx: readonly E[] } {
+  const { model, method } = o;
+  if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
+  const seed = o.config?.seed ?? 0;
+  const maxLen = o.config?.seqLen ?? Math.min(model.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen);
+  if (maxLen > model.config.maxSeqLen) throw new ConfigError(`context ${maxLen} is longer than the model's maximum (${model.config.maxSeqLen})`);
+  if (valExamples) return { seed, maxLen, trainEx: examples, valEx: valExamples };
+  const { train, val } = splitExamples(examples, o.valFraction ?? FINETUNE_DEFAULTS.valFraction, seed);
+  return { seed, maxLen, trainEx: train, valEx: val };
 }
 
 /**

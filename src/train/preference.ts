@@ -22,11 +22,11 @@ import { Tape, type Tensor } from "../tensor/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { Batch } from "./batches.ts";
 import { preferenceLoss, preferenceLossForward, validatePreferenceOptions, type PreferenceLossOptions, type PreferenceMetrics, type PreferenceObjective } from "./dpo-loss.ts";
-import { FINETUNE_DEFAULTS, prepareRun, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
+import { FINETUNE_DEFAULTS, prepareRun, startRun, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
 import type { MemoryEstimate } from "./memory.ts";
 import { PreferenceSource, encodePreferences, fillPreferenceBatch, type PreferenceBatch, type PreferenceEncodeStats, type PreferenceExample, type PreferencePair } from "./preference-data.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
-import { sftValidation, splitExamples } from "./sft.ts";
+import { sftValidation } from "./sft.ts";
 import { trainRunDir } from "./run.ts";
 import { type TrainConfig, type TrainEvent, type TrainLoss, type TrainResult } from "./trainer.ts";
 
@@ -179,18 +179,12 @@ export function evaluatePreferences(model: CausalLM, pairs: readonly PreferenceP
 
 export async function finetunePreference(o: PreferenceOptions): Promise<PreferenceResult> {
   const { model, tokenizer, method } = o;
-  if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
   const lossOpts: PreferenceLossOptions = {
     objective: o.objective, beta: o.beta ?? PREFERENCE_DEFAULTS.beta, loss: o.loss ?? PREFERENCE_DEFAULTS.loss, orpoLambda: o.orpoLambda ?? PREFERENCE_DEFAULTS.orpoLambda,
     rpoAlpha: o.rpoAlpha ?? PREFERENCE_DEFAULTS.rpoAlpha,
   };
   validatePreferenceOptions(lossOpts);
-  const seed = o.config?.seed ?? 0;
-  const maxLen = o.config?.seqLen ?? Math.min(model.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen);
-  if (maxLen > model.config.maxSeqLen) throw new ConfigError(`context ${maxLen} is longer than the model's maximum (${model.config.maxSeqLen})`);
-
-  let trainEx = o.examples, valEx = o.valExamples ?? [];
-  if (!o.valExamples) ({ train: trainEx, val: valEx } = splitExamples(o.examples, o.valFraction ?? FINETUNE_DEFAULTS.valFraction, seed));
+  const { seed, maxLen, trainEx, valEx } = startRun(o, o.examples, o.valExamples);
   const tr = encodePreferences(tokenizer, trainEx, maxLen, o.template);
   if (tr.pairs.length === 0) throw new ConfigError("no preference pair has completion tokens within the context", { hint: "use a longer --context" });
   const va = valEx.length > 0 ? encodePreferences(tokenizer, valEx, maxLen, o.template) : null;
