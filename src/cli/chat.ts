@@ -23,7 +23,8 @@ export const chatCommand: Command = {
 
 Reads one user message per line from stdin and streams the model's reply.
 Uses the tokenizer's chat template when it has one (tokenizer_config.json
-chat_template), else plain "User: …" / "Assistant: …" turns. When the
+chat_template; ChatML when it has none but has <|im_start|>/<|im_end|>, as
+fine-tuning renders it), else plain "User: …" / "Assistant: …" turns. When the
 conversation outgrows the model's context, the oldest turns are dropped.
 Commands: /reset (forget the conversation), /exit (or end of input).
 Ctrl-C stops a reply; at the prompt it exits.
