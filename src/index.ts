@@ -105,6 +105,13 @@ export type { TrainRun, TrainConfig, TrainEvent, TrainResult, StopReason } from 
 /** Stops a run once the validation loss stops improving, keeping the best weights (`EarlyStopping(model, patience)`). */
 export { EarlyStopping } from "./train/early-stop.ts";
 
+/**
+ * A whole training run directory, as `slm train` makes it: `train()`, then (with `earlyStop`)
+ * the best validation weights kept, RUN/model (or RUN/adapter) saved and the settings recorded.
+ */
+export { trainRunDir } from "./train/run.ts";
+export type { RunDirOptions, RunDirResult } from "./train/run.ts";
+
 /** Chat fine-tuning (SFT) of a model directory on chat JSONL: full or LoRA, with loss masks on the prompt. */
 export { finetune, FINETUNE_DEFAULTS } from "./train/finetune.ts";
 export type { FinetuneOptions, FinetuneResult, FinetuneMethod } from "./train/finetune.ts";
