@@ -31,20 +31,41 @@ import { parseArgs } from "node:util";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
-    shared: { type: "string" }, out: { type: "string" }, budget: { type: "string" }, synthetic: { type: "string" },
-    preset: { type: "string" }, "init-from": { type: "string" }, "skip-train": { type: "boolean" }, pretrain: { type: "string" },
-    handbook: { type: "string", multiple: true }, questions: { type: "string", multiple: true }, unanswerable: { type: "string", multiple: true },
-    name: { type: "string", multiple: true }, only: { type: "string" },
+    shared: { type: "string" },
+    out: { type: "string" },
+    budget: { type: "string" },
+    synthetic: { type: "string" },
+    preset: { type: "string" },
+    "init-from": { type: "string" },
+    "skip-train": { type: "boolean" },
+    pretrain: { type: "string" },
+    handbook: { type: "string", multiple: true },
+    questions: { type: "string", multiple: true },
+    unanswerable: { type: "string", multiple: true },
+    name: { type: "string", multiple: true },
+    only: { type: "string" },
   },
 });
 const handbookDirs = v.handbook ?? [];
-if ((v.questions ?? []).length !== handbookDirs.length || (v.unanswerable && v.unanswerable.length !== handbookDirs.length) || (v.name && v.name.length !== handbookDirs.length)) {
-  console.error("bench/assistant: each --handbook needs its --questions QA.jsonl (lines: question, answer, answer_aliases, source_path); --unanswerable and --name, if given, once per --handbook");
+if (
+  (v.questions ?? []).length !== handbookDirs.length ||
+  (v.unanswerable && v.unanswerable.length !== handbookDirs.length) ||
+  (v.name && v.name.length !== handbookDirs.length)
+) {
+  console.error(
+    "bench/assistant: each --handbook needs its --questions QA.jsonl (lines: question, answer, answer_aliases, source_path); --unanswerable and --name, if given, once per --handbook",
+  );
   process.exit(2);
 }
 const extras = handbookDirs.map((dir, i) => {
   const name = v.name?.[i] ?? `Extra${i + 1}`;
-  return { name, key: name.toLowerCase().replace(/[^a-z0-9]+/g, "-"), docs: resolve(dir), q: resolve(v.questions![i]!), u: v.unanswerable ? resolve(v.unanswerable[i]!) : null };
+  return {
+    name,
+    key: name.toLowerCase().replace(/[^a-z0-9]+/g, "-"),
+    docs: resolve(dir),
+    q: resolve(v.questions![i]!),
+    u: v.unanswerable ? resolve(v.unanswerable[i]!) : null,
+  };
 });
 const KEYS = ["18f", "northwind", "library", ...extras.map((e) => e.key)];
 const only = v.only ? v.only.split(",").map((x) => x.trim()) : null;
@@ -100,36 +121,62 @@ function pipeline(name: string, docs: string, cwd: string, ds: string, index: st
   let init = v["init-from"] ? ["--init-from", resolve(v["init-from"])] : ["--preset", v.preset ?? "nano"];
   if (pretrain !== "0" && !v["init-from"]) {
     // --early-stop 3: a small handbook is learnt by heart within minutes; keep the best-validation weights.
-    slm(`${name}: pretrain language model (${v.preset ?? "nano"}, ${pretrain})`, ["train", "--data", ds, "--preset", v.preset ?? "nano", "--time-budget", pretrain, "--early-stop", "3", "--out", lm], { training });
+    slm(
+      `${name}: pretrain language model (${v.preset ?? "nano"}, ${pretrain})`,
+      ["train", "--data", ds, "--preset", v.preset ?? "nano", "--time-budget", pretrain, "--early-stop", "3", "--out", lm],
+      { training },
+    );
     init = ["--init-from", join(lm, "model")];
   }
-  slm(`${name}: train reader (${synthetic} synthetic questions, ${budget} of steps)`, ["train-reader", "--index", index, "--out", readerDir, ...init, "--synthetic", synthetic, "--time-budget", budget], { training });
+  slm(
+    `${name}: train reader (${synthetic} synthetic questions, ${budget} of steps)`,
+    ["train-reader", "--index", index, "--out", readerDir, ...init, "--synthetic", synthetic, "--time-budget", budget],
+    { training },
+  );
 }
 if (!v["skip-train"]) {
   for (const h of handbooks) pipeline(h.name, h.docs, h.cwd, join(out, h.key), join(out, `${h.key}.index`), h.reader, h.key === "18f");
 }
 
 interface Summary {
-  accuracy: number; falseNotFound: number; citationCorrect: number | null; recall: Record<string, Record<string, number>>; answerMode: string;
-  unanswerable: { notFoundRate: number } | null; latencyMs: { mean: number; p95: number };
+  accuracy: number;
+  falseNotFound: number;
+  citationCorrect: number | null;
+  recall: Record<string, Record<string, number>>;
+  answerMode: string;
+  unanswerable: { notFoundRate: number } | null;
+  latencyMs: { mean: number; p95: number };
 }
 const sets = [
   { name: "18F ours (44)", index: "18f.index", q: join(repo, "examples/qa/18f-handbook.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
   { name: "18F qa.jsonl (40)", index: "18f.index", q: join(corpus, "qa.jsonl"), u: join(repo, "examples/qa/18f-unanswerable.jsonl") },
   { name: "Northwind (40)", index: "northwind.index", q: join(repo, "examples/qa/handbook.jsonl"), u: join(repo, "examples/qa/handbook-unanswerable.jsonl") },
-  { name: "Library (40)", index: "library.index", q: join(repo, "examples/qa/library-handbook.jsonl"), u: join(repo, "examples/qa/library-handbook-unanswerable.jsonl") },
+  {
+    name: "Library (40)",
+    index: "library.index",
+    q: join(repo, "examples/qa/library-handbook.jsonl"),
+    u: join(repo, "examples/qa/library-handbook-unanswerable.jsonl"),
+  },
   ...extras.map((e) => ({ name: `${e.name} (${lineCount(e.q)})`, index: `${e.key}.index`, q: e.q, u: e.u })),
 ].filter((set) => handbooks.some((h) => `${h.key}.index` === set.index));
 function lineCount(path: string): number {
-  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").length;
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "").length;
 }
 const answerers = (set: { index: string }) => {
   const own = handbooks.find((h) => `${h.key}.index` === set.index)!;
   return [
-    ...(own.key === "18f" ? [{ name: "reader", tag: "reader", args: ["--model", reader] }, { name: "reader alone (--baseline-weight 0)", tag: "reader-alone", args: ["--model", reader, "--baseline-weight", "0"] }]
-      : [{ name: `reader trained on ${own.name}`, tag: "reader-own", args: ["--model", own.reader] },
-        { name: `reader trained on ${own.name}, alone`, tag: "reader-own-alone", args: ["--model", own.reader, "--baseline-weight", "0"] },
-        ...(existsSync(join(reader, "reader.json")) ? [{ name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }] : [])]),
+    ...(own.key === "18f"
+      ? [
+          { name: "reader", tag: "reader", args: ["--model", reader] },
+          { name: "reader alone (--baseline-weight 0)", tag: "reader-alone", args: ["--model", reader, "--baseline-weight", "0"] },
+        ]
+      : [
+          { name: `reader trained on ${own.name}`, tag: "reader-own", args: ["--model", own.reader] },
+          { name: `reader trained on ${own.name}, alone`, tag: "reader-own-alone", args: ["--model", own.reader, "--baseline-weight", "0"] },
+          ...(existsSync(join(reader, "reader.json")) ? [{ name: "reader trained on 18F", tag: "reader-18f", args: ["--model", reader] }] : []),
+        ]),
     { name: "extractive baseline", tag: "baseline", args: [] as string[] },
   ];
 };
@@ -138,17 +185,40 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined ? "
 for (const set of sets) {
   for (const a of answerers(set)) {
     const tag = `${set.name.split(" (")[0]!.replace(/\W+/g, "-")}-${a.tag}`;
-    const s = JSON.parse(slm(`eval ${set.name}: ${a.name}`, ["eval", "qa", "--index", join(out, set.index), "--questions", set.q, ...(set.u ? ["--unanswerable", set.u] : []),
-      ...a.args, "--json", "--out", join(out, "reports", tag)])) as Summary;
-    rows.push(`| ${set.name} | ${a.name} | ${pct(s.recall[s.answerMode]?.["@3"])} / ${pct(s.recall.hybrid?.["@3"])} | ${pct(s.accuracy)} | ${pct(s.citationCorrect)} | ${pct(s.falseNotFound)} | ${pct(s.unanswerable?.notFoundRate)} | ${s.latencyMs.mean.toFixed(0)} / ${s.latencyMs.p95.toFixed(0)} ms |`);
+    const s = JSON.parse(
+      slm(`eval ${set.name}: ${a.name}`, [
+        "eval",
+        "qa",
+        "--index",
+        join(out, set.index),
+        "--questions",
+        set.q,
+        ...(set.u ? ["--unanswerable", set.u] : []),
+        ...a.args,
+        "--json",
+        "--out",
+        join(out, "reports", tag),
+      ]),
+    ) as Summary;
+    rows.push(
+      `| ${set.name} | ${a.name} | ${pct(s.recall[s.answerMode]?.["@3"])} / ${pct(s.recall.hybrid?.["@3"])} | ${pct(s.accuracy)} | ${pct(s.citationCorrect)} | ${pct(s.falseNotFound)} | ${pct(s.unanswerable?.notFoundRate)} | ${s.latencyMs.mean.toFixed(0)} / ${s.latencyMs.p95.toFixed(0)} ms |`,
+    );
   }
 }
 const trainS = times.filter((t) => t.training).reduce((a, t) => a + t.s, 0);
 let info: Record<string, unknown> = {};
 try {
   info = JSON.parse(readFileSync(join(reader, "reader.json"), "utf8"));
-} catch { /* no reader */ }
-console.log(`\nmachine: ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(1)).join(" ")}; 18F reader ${String(info.params ?? "?")} parameters, ${String(info.steps ?? "?")} steps, synthetic validation accuracy@1 ${pct(info.valAccuracy as number | null)}`);
+} catch {
+  /* no reader */
+}
+console.log(
+  `\nmachine: ${cpus().length} cores, load ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      " ",
+    )}; 18F reader ${String(info.params ?? "?")} parameters, ${String(info.steps ?? "?")} steps, synthetic validation accuracy@1 ${pct(info.valAccuracy as number | null)}`,
+);
 console.log("\n| step | wall time |\n|---|---|");
 for (const t of times) console.log(`| ${t.step} | ${t.s.toFixed(1)} s |`);
 if (trainS > 0) console.log(`| **18F: documents to trained reader, in all** | **${(trainS / 60).toFixed(1)} min** |`);
@@ -156,5 +226,7 @@ for (const h of handbooks.filter((x) => x.key !== "18f")) {
   const s = times.filter((t) => t.step.startsWith(`${h.name}:`)).reduce((a, t) => a + t.s, 0);
   if (s > 0) console.log(`| ${h.name}: documents to trained reader, in all | ${(s / 60).toFixed(1)} min |`);
 }
-console.log("\n| set | answerer | recall@3 (answering retrieval / hybrid) | accuracy | cites gold | false not-found | unanswerable → not found | latency mean / p95 |\n|---|---|---|---|---|---|---|---|");
+console.log(
+  "\n| set | answerer | recall@3 (answering retrieval / hybrid) | accuracy | cites gold | false not-found | unanswerable → not found | latency mean / p95 |\n|---|---|---|---|---|---|---|---|",
+);
 for (const r of rows) console.log(r);

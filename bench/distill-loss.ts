@@ -11,7 +11,9 @@ import { DIVERGENCES, distillLoss } from "../src/train/distill-loss.ts";
 import { Rng } from "../src/util/rng.ts";
 
 const { values: o } = parseArgs({ options: { n: { type: "string" }, v: { type: "string" }, k: { type: "string" } } });
-const n = Number(o.n ?? 2048), v = Number(o.v ?? 8192), k = Number(o.k ?? 32);
+const n = Number(o.n ?? 2048),
+  v = Number(o.v ?? 8192),
+  k = Number(o.k ?? 32);
 const r = new Rng(1);
 const data = new Float32Array(n * v).map(() => r.normal());
 const targets = new Int32Array(n).map(() => r.int(v));

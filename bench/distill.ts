@@ -23,9 +23,21 @@ const repo = join(here, "..");
 const slm = join(repo, "bin", "slm.js");
 const { values: v } = parseArgs({
   options: {
-    out: { type: "string" }, data: { type: "string" }, teacher: { type: "string" }, "teacher-time": { type: "string" },
-    steps: { type: "string" }, batch: { type: "string" }, context: { type: "string" }, seed: { type: "string" }, "eval-every": { type: "string" },
-    alpha: { type: "string" }, temperature: { type: "string" }, divergence: { type: "string" }, "top-k": { type: "string" }, "only-report": { type: "boolean" }, distilled: { type: "string" },
+    out: { type: "string" },
+    data: { type: "string" },
+    teacher: { type: "string" },
+    "teacher-time": { type: "string" },
+    steps: { type: "string" },
+    batch: { type: "string" },
+    context: { type: "string" },
+    seed: { type: "string" },
+    "eval-every": { type: "string" },
+    alpha: { type: "string" },
+    temperature: { type: "string" },
+    divergence: { type: "string" },
+    "top-k": { type: "string" },
+    "only-report": { type: "boolean" },
+    distilled: { type: "string" },
   },
 });
 if (!v.out) {
@@ -34,8 +46,22 @@ if (!v.out) {
 }
 const out = resolve(v.out);
 mkdirSync(out, { recursive: true });
-const common = ["--max-steps", v.steps ?? "80", "--batch", v.batch ?? "4", "--context", v.context ?? "256", "--seed", v.seed ?? "0",
-  "--eval-every", v["eval-every"] ?? "10", "--log-every", "5", "--checkpoint-every", "0"];
+const common = [
+  "--max-steps",
+  v.steps ?? "80",
+  "--batch",
+  v.batch ?? "4",
+  "--context",
+  v.context ?? "256",
+  "--seed",
+  v.seed ?? "0",
+  "--eval-every",
+  v["eval-every"] ?? "10",
+  "--log-every",
+  "5",
+  "--checkpoint-every",
+  "0",
+];
 
 function slmRun(args: string[]): void {
   console.error(`$ slm ${args.join(" ")}`);
@@ -43,9 +69,10 @@ function slmRun(args: string[]): void {
   if (r.status !== 0) throw new Error(`slm ${args[0]} failed with exit code ${r.status}`);
 }
 
-let data = v.data ? resolve(v.data) : join(out, "data");
-let teacher = v.teacher ? resolve(v.teacher) : join(out, "teacher", "model");
-const scratch = join(out, "micro-scratch"), kd = join(out, v.distilled ?? "micro-distilled");
+const data = v.data ? resolve(v.data) : join(out, "data");
+const teacher = v.teacher ? resolve(v.teacher) : join(out, "teacher", "model");
+const scratch = join(out, "micro-scratch"),
+  kd = join(out, v.distilled ?? "micro-distilled");
 if (!v["only-report"]) {
   if (!v.data && !existsSync(join(data, "manifest.json"))) {
     const corpus = join(repo, "..", "shared", "corpora", "18f-handbook", "pages");
@@ -56,23 +83,63 @@ if (!v["only-report"]) {
     slmRun(["train", "--data", data, "--preset", "mini", "--time-budget", v["teacher-time"] ?? "20m", "--eval-every", "50", "--out", join(out, "teacher")]);
   }
   slmRun(["train", "--data", data, "--preset", "micro", "--out", scratch, ...common]);
-  slmRun(["distill", "--teacher", teacher, "--student", "micro", "--data", data, "--out", kd, ...common,
-    "--alpha", v.alpha ?? "0.5", "--temperature", v.temperature ?? "1", "--divergence", v.divergence ?? "forward", "--top-k", v["top-k"] ?? "32"]);
+  slmRun([
+    "distill",
+    "--teacher",
+    teacher,
+    "--student",
+    "micro",
+    "--data",
+    data,
+    "--out",
+    kd,
+    ...common,
+    "--alpha",
+    v.alpha ?? "0.5",
+    "--temperature",
+    v.temperature ?? "1",
+    "--divergence",
+    v.divergence ?? "forward",
+    "--top-k",
+    v["top-k"] ?? "32",
+  ]);
 }
 
-type Line = { type: string; step?: number; valLoss?: number; student?: { valLoss: number | null; tokensPerSec: number; params: number }; teacher?: { valLoss: number | null; tokensPerSec: number | null; params: number }; maxRssMiB?: number };
-const read = (dir: string): Line[] => readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
+type Line = {
+  type: string;
+  step?: number;
+  valLoss?: number;
+  student?: { valLoss: number | null; tokensPerSec: number; params: number };
+  teacher?: { valLoss: number | null; tokensPerSec: number | null; params: number };
+  maxRssMiB?: number;
+};
+const read = (dir: string): Line[] =>
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Line);
 const evals = (ls: Line[]) => new Map(ls.filter((l) => l.type === "eval").map((l) => [l.step!, l.valLoss!]));
-const a = read(scratch), b = read(kd);
-const ea = evals(a), eb = evals(b);
+const a = read(scratch),
+  b = read(kd);
+const ea = evals(a),
+  eb = evals(b);
 console.log("step  scratch  distilled  ratio");
 for (const step of [...new Set([...ea.keys(), ...eb.keys()])].sort((x, y) => x - y)) {
-  const x = ea.get(step), y = eb.get(step);
+  const x = ea.get(step),
+    y = eb.get(step);
   console.log(`${String(step).padStart(4)}  ${x?.toFixed(4) ?? "   -  "}   ${y?.toFixed(4) ?? "   -  "}    ${x && y ? (y / x).toFixed(4) : "-"}`);
 }
-const lastA = [...ea.values()].at(-1)!, lastB = [...eb.values()].at(-1)!;
+const lastA = [...ea.values()].at(-1)!,
+  lastB = [...eb.values()].at(-1)!;
 const summary = b.find((l) => l.type === "distill_summary") ?? b.find((l) => l.type === "summary" && l.teacher !== undefined);
-console.log(JSON.stringify({
-  bench: "distill", scratchValLoss: lastA, distilledValLoss: lastB, ratio: lastB / lastA,
-  teacher: summary?.teacher, student: summary?.student, maxRssMiB: summary?.maxRssMiB,
-}));
+console.log(
+  JSON.stringify({
+    bench: "distill",
+    scratchValLoss: lastA,
+    distilledValLoss: lastB,
+    ratio: lastB / lastA,
+    teacher: summary?.teacher,
+    student: summary?.student,
+    maxRssMiB: summary?.maxRssMiB,
+  }),
+);

@@ -19,8 +19,16 @@ import { Rng } from "../src/util/rng.ts";
 
 const { values: v } = parseArgs({
   options: {
-    preset: { type: "string" }, requests: { type: "string" }, concurrency: { type: "string" }, "prompt-tokens": { type: "string" },
-    tokens: { type: "string" }, temperature: { type: "string" }, rounds: { type: "string" }, threads: { type: "string" }, vocab: { type: "string" }, json: { type: "boolean" },
+    preset: { type: "string" },
+    requests: { type: "string" },
+    concurrency: { type: "string" },
+    "prompt-tokens": { type: "string" },
+    tokens: { type: "string" },
+    temperature: { type: "string" },
+    rounds: { type: "string" },
+    threads: { type: "string" },
+    vocab: { type: "string" },
+    json: { type: "boolean" },
   },
 });
 const preset = v.preset ?? "micro";
@@ -54,15 +62,19 @@ async function timed(run: () => Promise<{ completionTokens: number }[]>): Promis
   return { tokensPerSecond: generated / seconds, tokensPerCpuSecond: generated / ((cpu.user + cpu.system) / 1e6) };
 }
 const together = () => timed(() => Promise.all(requests.map((r) => engine.submit(r))));
-const oneByOne = () => timed(async () => {
-  const out = [];
-  for (const r of requests) out.push(await engine.submit(r));
-  return out;
-});
+const oneByOne = () =>
+  timed(async () => {
+    const out = [];
+    for (const r of requests) out.push(await engine.submit(r));
+    return out;
+  });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 await engine.submit({ ...requests[0]!, maxTokens: 4 }); // warm-up
-const seq: number[] = [], con: number[] = [], seqCpu: number[] = [], conCpu: number[] = [];
+const seq: number[] = [],
+  con: number[] = [],
+  seqCpu: number[] = [],
+  conCpu: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await oneByOne();
   const b = await together();
@@ -71,7 +83,13 @@ for (let r = 0; r < rounds; r++) {
 }
 const s = engine.stats();
 const row = {
-  preset, requests: N, concurrency, promptTokens, tokens, temperature, rounds,
+  preset,
+  requests: N,
+  concurrency,
+  promptTokens,
+  tokens,
+  temperature,
+  rounds,
   oneAtATimeTokensPerSecond: +median(seq).toFixed(1),
   concurrentTokensPerSecond: +median(con).toFixed(1),
   ratio: +(median(con) / median(seq)).toFixed(2),
@@ -83,8 +101,12 @@ const row = {
 };
 if (v.json) console.log(JSON.stringify(row));
 else {
-  console.log(`engine, ${preset} (random weights, vocab ${vocab}), ${N} requests of ${promptTokens} prompt + ${tokens} generated tokens, temperature ${temperature}, ${concurrency} slots (KV cache ${row.kvCacheMiB} MiB)`);
-  console.log(`  one at a time: ${row.oneAtATimeTokensPerSecond} tokens/s   all at once: ${row.concurrentTokensPerSecond} tokens/s   ratio ${row.ratio}x   (median of ${rounds} rounds)`);
+  console.log(
+    `engine, ${preset} (random weights, vocab ${vocab}), ${N} requests of ${promptTokens} prompt + ${tokens} generated tokens, temperature ${temperature}, ${concurrency} slots (KV cache ${row.kvCacheMiB} MiB)`,
+  );
+  console.log(
+    `  one at a time: ${row.oneAtATimeTokensPerSecond} tokens/s   all at once: ${row.concurrentTokensPerSecond} tokens/s   ratio ${row.ratio}x   (median of ${rounds} rounds)`,
+  );
   console.log(`  per CPU second: ${row.oneAtATimeTokensPerCpuSecond} vs ${row.concurrentTokensPerCpuSecond} tokens   ratio ${row.cpuRatio}x`);
   console.log(JSON.stringify(row));
 }

@@ -36,31 +36,71 @@ import { Rng } from "../src/util/rng.ts";
 
 const { values: v } = parseArgs({
   options: {
-    bases: { type: "string" }, torch: { type: "boolean" }, batch: { type: "string" }, context: { type: "string" }, rank: { type: "string" },
-    steps: { type: "string" }, threads: { type: "string" }, "no-checkpointing": { type: "boolean" },
-    layers: { type: "string" }, vocab: { type: "string" }, cache: { type: "string" }, trial: { type: "string" }, make: { type: "string" }, json: { type: "boolean" },
+    bases: { type: "string" },
+    torch: { type: "boolean" },
+    batch: { type: "string" },
+    context: { type: "string" },
+    rank: { type: "string" },
+    steps: { type: "string" },
+    threads: { type: "string" },
+    "no-checkpointing": { type: "boolean" },
+    layers: { type: "string" },
+    vocab: { type: "string" },
+    cache: { type: "string" },
+    trial: { type: "string" },
+    make: { type: "string" },
+    json: { type: "boolean" },
   },
 });
-const B = Number(v.batch ?? 4), T = Number(v.context ?? 512), rank = Number(v.rank ?? 16);
-const steps = Number(v.steps ?? 4), threads = Number(v.threads ?? 2);
-if (!(Number.isInteger(steps) && steps >= 2)) throw new Error(`--steps must be an integer >= 2 (the first step is reported apart from the rest), got ${v.steps}`);
-const layers = Number(v.layers ?? 24), vocab = Number(v.vocab ?? 151_936);
+const B = Number(v.batch ?? 4),
+  T = Number(v.context ?? 512),
+  rank = Number(v.rank ?? 16);
+const steps = Number(v.steps ?? 4),
+  threads = Number(v.threads ?? 2);
+if (!(Number.isInteger(steps) && steps >= 2))
+  throw new Error(`--steps must be an integer >= 2 (the first step is reported apart from the rest), got ${v.steps}`);
+const layers = Number(v.layers ?? 24),
+  vocab = Number(v.vocab ?? 151_936);
 const checkpointing = !v["no-checkpointing"];
 const cache = v.cache ?? "/tmp/slmkit-bench-finetune";
 
 /** Qwen2.5-0.5B's config.json fields (shape only), with the layer count and vocabulary as asked. */
 const config = fromHfConfig({
-  model_type: "qwen2", hidden_size: 896, intermediate_size: 4864, num_hidden_layers: layers, num_attention_heads: 14,
-  num_key_value_heads: 2, vocab_size: vocab, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1e6,
-  tie_word_embeddings: true, hidden_act: "silu", bos_token_id: Math.min(151643, vocab - 1), eos_token_id: Math.min(151643, vocab - 1),
+  model_type: "qwen2",
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: layers,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  vocab_size: vocab,
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1e6,
+  tie_word_embeddings: true,
+  hidden_act: "silu",
+  bos_token_id: Math.min(151643, vocab - 1),
+  eos_token_id: Math.min(151643, vocab - 1),
 });
 const ggufPath = (dtype: string) => join(cache, `qwen2.5-0.5b-shape-L${layers}-V${vocab}.${dtype}.gguf`);
 
 /** One optimizer step: wall and CPU seconds (all threads), minor page faults. */
-interface StepTiming { wallS: number; cpuS: number; minorFaults: number }
+interface StepTiming {
+  wallS: number;
+  cpuS: number;
+  minorFaults: number;
+}
 
 /** RSS (bytes) at points of the trial, and the arenas' sizes after the first step. */
-interface Breakdown { startRss: number; loadedRss: number; adaptersRss: number; forwardRss: number; backwardRss: number; optimizerRss: number; arenaBytes: number; workArenaBytes: number }
+interface Breakdown {
+  startRss: number;
+  loadedRss: number;
+  adaptersRss: number;
+  forwardRss: number;
+  backwardRss: number;
+  optimizerRss: number;
+  arenaBytes: number;
+  workArenaBytes: number;
+}
 
 interface Trial {
   base: string;
@@ -84,7 +124,8 @@ function rates(wall: number[], tokensPerStep: number): { tokensPerS: number; col
 
 function makeBase(dtype: string): void {
   const model = createModel(config, 7);
-  const p = ggufPath(dtype), tmp = p + ".tmp";
+  const p = ggufPath(dtype),
+    tmp = `${p}.tmp`;
   writeLlamaGguf(tmp, modelWeights(model), { dtype: dtype as "q4_0" | "q8_0" });
   renameSync(tmp, p);
 }
@@ -99,9 +140,18 @@ function trial(base: string): Trial {
   const opt = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
   const trainable = params.map(([, p]) => p);
   const adaptersRss = rss();
-  const estimate = estimateTrainingMemory(model, { batch: B, seqLen: T, trainableValues: lora.numParameters(), loraRank: rank, adaptersPerLayer: 7, checkpointing, chunkedLoss: true });
+  const estimate = estimateTrainingMemory(model, {
+    batch: B,
+    seqLen: T,
+    trainableValues: lora.numParameters(),
+    loraRank: rank,
+    adaptersPerLayer: 7,
+    checkpointing,
+    chunkedLoss: true,
+  });
   const rng = new Rng(3);
-  const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
+  const inputs = new Int32Array(B * T),
+    targets = new Int32Array(B * T);
   const tape = new Tape({ checkpoint: checkpointing });
   const stepTimings: StepTiming[] = [];
   let breakdown: Breakdown | undefined;
@@ -110,7 +160,9 @@ function trial(base: string): Trial {
       inputs[i] = rng.int(vocab);
       targets[i] = rng.int(vocab);
     }
-    const t0 = performance.now(), c0 = process.cpuUsage(), f0 = process.resourceUsage().minorPageFault;
+    const t0 = performance.now(),
+      c0 = process.cpuUsage(),
+      f0 = process.resourceUsage().minorPageFault;
     tape.reset();
     const loss = batchLoss(model, tape, { inputs, targets, batch: B, seqLen: T }, true);
     const forwardRss = rss();
@@ -122,13 +174,23 @@ function trial(base: string): Trial {
     const c = process.cpuUsage(c0);
     stepTimings.push({ wallS: (performance.now() - t0) / 1000, cpuS: (c.user + c.system) / 1e6, minorFaults: process.resourceUsage().minorPageFault - f0 });
     if (s === 0) {
-      const arenaBytes = tape.arena.stats().capacity * 4, workArenaBytes = checkpointing ? tape.workArena.stats().capacity * 4 : 0;
+      const arenaBytes = tape.arena.stats().capacity * 4,
+        workArenaBytes = checkpointing ? tape.workArena.stats().capacity * 4 : 0;
       breakdown = { startRss, loadedRss, adaptersRss, forwardRss, backwardRss, optimizerRss: rss(), arenaBytes, workArenaBytes };
     }
   }
   return {
-    base, ...rates(stepTimings.map((t) => t.wallS), B * T), stepTimings, peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    estimateBytes: estimate.totalBytes, weightsBytes: weightStorage(model).bytes, trainable: lora.numParameters(), breakdown,
+    base,
+    ...rates(
+      stepTimings.map((t) => t.wallS),
+      B * T,
+    ),
+    stepTimings,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    estimateBytes: estimate.totalBytes,
+    weightsBytes: weightStorage(model).bytes,
+    trainable: lora.numParameters(),
+    breakdown,
   };
 }
 
@@ -144,7 +206,23 @@ if (v.make) makeBase(v.make);
 else if (v.trial) console.log(JSON.stringify(trial(v.trial)));
 else {
   const self = fileURLToPath(import.meta.url);
-  const common = ["--batch", String(B), "--context", String(T), "--rank", String(rank), "--steps", String(steps), "--layers", String(layers), "--vocab", String(vocab), "--cache", cache, ...(checkpointing ? [] : ["--no-checkpointing"])];
+  const common = [
+    "--batch",
+    String(B),
+    "--context",
+    String(T),
+    "--rank",
+    String(rank),
+    "--steps",
+    String(steps),
+    "--layers",
+    String(layers),
+    "--vocab",
+    String(vocab),
+    "--cache",
+    cache,
+    ...(checkpointing ? [] : ["--no-checkpointing"]),
+  ];
   const env = { SLM_THREADS: String(threads) };
   const bases = (v.bases ?? "f32,q8_0,q4_0").split(",");
   mkdirSync(cache, { recursive: true });
@@ -152,7 +230,10 @@ else {
   const results: Trial[] = [];
   for (const b of bases) {
     results.push(JSON.parse(child(["--import", "tsx", self, "--trial", b, ...common], env)) as Trial);
-    if (!v.json) console.error(`  ${b}: ${results.at(-1)!.tokensPerS.toFixed(1)} tok/s (first step ${results.at(-1)!.coldTokensPerS.toFixed(1)}), peak RSS ${gb(results.at(-1)!.peakRssBytes)}`);
+    if (!v.json)
+      console.error(
+        `  ${b}: ${results.at(-1)!.tokensPerS.toFixed(1)} tok/s (first step ${results.at(-1)!.coldTokensPerS.toFixed(1)}), peak RSS ${gb(results.at(-1)!.peakRssBytes)}`,
+      );
   }
   let torch: Trial | null = null;
   if (v.torch) {
@@ -161,23 +242,64 @@ else {
     // ended it on a shared machine) is reported, not allowed to lose our trials' figures.
     let line: string | null = null;
     try {
-      line = child([script, "--threads", String(threads), "--batch", String(B), "--context", String(T), "--rank", String(rank), "--steps", String(steps), "--layers", String(layers), "--vocab", String(vocab)], { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads) }, "/usr/bin/python3");
+      line = child(
+        [
+          script,
+          "--threads",
+          String(threads),
+          "--batch",
+          String(B),
+          "--context",
+          String(T),
+          "--rank",
+          String(rank),
+          "--steps",
+          String(steps),
+          "--layers",
+          String(layers),
+          "--vocab",
+          String(vocab),
+        ],
+        { OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(threads) },
+        "/usr/bin/python3",
+      );
     } catch (e) {
       console.error(`  PyTorch trial failed: ${(e as Error).message.split("\n")[0]}`);
     }
     if (line !== null) {
       const t = JSON.parse(line) as Trial & { torch: string };
-      torch = { ...t, ...rates(t.stepTimings.map((s) => s.wallS), B * T), base: `pytorch ${t.torch} f32` };
-      if (!v.json) console.error(`  ${torch.base}: ${torch.tokensPerS.toFixed(1)} tok/s (first step ${torch.coldTokensPerS.toFixed(1)}), peak RSS ${gb(torch.peakRssBytes)}`);
+      torch = {
+        ...t,
+        ...rates(
+          t.stepTimings.map((s) => s.wallS),
+          B * T,
+        ),
+        base: `pytorch ${t.torch} f32`,
+      };
+      if (!v.json)
+        console.error(
+          `  ${torch.base}: ${torch.tokensPerS.toFixed(1)} tok/s (first step ${torch.coldTokensPerS.toFixed(1)}), peak RSS ${gb(torch.peakRssBytes)}`,
+        );
     }
   }
   const f32 = results.find((r) => r.base === "f32");
   const ratio = (a: number, b: number | undefined) => (b === undefined ? null : a / b);
   const out = {
-    shape: "qwen2.5-0.5b", layers, vocab, batch: B, context: T, rank, threads, steps, checkpointing,
+    shape: "qwen2.5-0.5b",
+    layers,
+    vocab,
+    batch: B,
+    context: T,
+    rank,
+    threads,
+    steps,
+    checkpointing,
     results: results.map((r) => ({
-      ...r, vsF32: ratio(r.tokensPerS, f32?.tokensPerS), vsTorch: ratio(r.tokensPerS, torch?.tokensPerS),
-      coldVsF32: ratio(r.coldTokensPerS, f32?.coldTokensPerS), coldVsTorch: ratio(r.coldTokensPerS, torch?.coldTokensPerS),
+      ...r,
+      vsF32: ratio(r.tokensPerS, f32?.tokensPerS),
+      vsTorch: ratio(r.tokensPerS, torch?.tokensPerS),
+      coldVsF32: ratio(r.coldTokensPerS, f32?.coldTokensPerS),
+      coldVsTorch: ratio(r.coldTokensPerS, torch?.coldTokensPerS),
     })),
     torch,
   };
@@ -185,18 +307,28 @@ else {
   else {
     const x = (r: number | null) => (r === null ? "" : `×${r.toFixed(2)}`);
     const mb = (b: number) => `${(b / 1e6).toFixed(0)}`;
-    console.log(`Qwen2.5-0.5B shape (${layers} layers, vocab ${vocab}), LoRA r ${rank} on q,k,v,o,gate,up,down, ${B}×${T} tokens, ${threads} threads, checkpointing ${checkpointing ? "on" : "off"}, chunked loss; ${steps} steps: steady = steps 2..${steps}, cold = step 1`);
+    console.log(
+      `Qwen2.5-0.5B shape (${layers} layers, vocab ${vocab}), LoRA r ${rank} on q,k,v,o,gate,up,down, ${B}×${T} tokens, ${threads} threads, checkpointing ${checkpointing ? "on" : "off"}, chunked loss; ${steps} steps: steady = steps 2..${steps}, cold = step 1`,
+    );
     console.log("  base          steady tok/s  cold tok/s  peak RSS  estimate  weights   steady ×f32 ×PyTorch   cold ×f32 ×PyTorch");
     for (const r of out.results) {
-      console.log(`  slmkit ${r.base.padEnd(5)}  ${r.tokensPerS.toFixed(1).padStart(12)}  ${r.coldTokensPerS.toFixed(1).padStart(10)}  ${gb(r.peakRssBytes).padStart(8)}  ${gb(r.estimateBytes!).padStart(8)}  ${gb(r.weightsBytes!).padStart(7)}   ${x(r.vsF32).padStart(10)} ${x(r.vsTorch).padStart(8)}   ${x(r.coldVsF32).padStart(8)} ${x(r.coldVsTorch).padStart(8)}`);
+      console.log(
+        `  slmkit ${r.base.padEnd(5)}  ${r.tokensPerS.toFixed(1).padStart(12)}  ${r.coldTokensPerS.toFixed(1).padStart(10)}  ${gb(r.peakRssBytes).padStart(8)}  ${gb(r.estimateBytes!).padStart(8)}  ${gb(r.weightsBytes!).padStart(7)}   ${x(r.vsF32).padStart(10)} ${x(r.vsTorch).padStart(8)}   ${x(r.coldVsF32).padStart(8)} ${x(r.coldVsTorch).padStart(8)}`,
+      );
     }
-    if (torch) console.log(`  ${torch.base} (full logits, no checkpointing): ${torch.tokensPerS.toFixed(1)} tok/s steady, ${torch.coldTokensPerS.toFixed(1)} first step, peak RSS ${gb(torch.peakRssBytes)}`);
+    if (torch)
+      console.log(
+        `  ${torch.base} (full logits, no checkpointing): ${torch.tokensPerS.toFixed(1)} tok/s steady, ${torch.coldTokensPerS.toFixed(1)} first step, peak RSS ${gb(torch.peakRssBytes)}`,
+      );
     console.log("  per step (wall s / CPU s / minor faults):");
-    for (const r of [...out.results, ...(torch ? [torch] : [])]) console.log(`    ${r.base.padEnd(16)} ${r.stepTimings.map((t) => `${t.wallS.toFixed(1)}/${t.cpuS.toFixed(1)}/${t.minorFaults}`).join("  ")}`);
+    for (const r of [...out.results, ...(torch ? [torch] : [])])
+      console.log(`    ${r.base.padEnd(16)} ${r.stepTimings.map((t) => `${t.wallS.toFixed(1)}/${t.cpuS.toFixed(1)}/${t.minorFaults}`).join("  ")}`);
     console.log("  memory, MB (RSS at start / loaded / adapters / step 1 forward / backward / optimizer; main arena + work arena):");
     for (const r of out.results) {
       const b = r.breakdown!;
-      console.log(`    ${r.base.padEnd(5)} ${[b.startRss, b.loadedRss, b.adaptersRss, b.forwardRss, b.backwardRss, b.optimizerRss].map(mb).join(" / ")}; ${mb(b.arenaBytes)} + ${mb(b.workArenaBytes)}`);
+      console.log(
+        `    ${r.base.padEnd(5)} ${[b.startRss, b.loadedRss, b.adaptersRss, b.forwardRss, b.backwardRss, b.optimizerRss].map(mb).join(" / ")}; ${mb(b.arenaBytes)} + ${mb(b.workArenaBytes)}`,
+      );
     }
   }
 }

@@ -42,7 +42,7 @@ function generate(dir: string, sizeMb: number, seed: number): void {
     const n = 8 + rng.int(14);
     let s = vocab[rng.int(vocab.length)];
     s = s[0].toUpperCase() + s.slice(1);
-    for (let i = 1; i < n; i++) s += " " + vocab[Math.floor(vocab.length * rng.uniform() ** 2)];
+    for (let i = 1; i < n; i++) s += ` ${vocab[Math.floor(vocab.length * rng.uniform() ** 2)]}`;
     return s + (rng.int(10) === 0 ? "?" : ".");
   };
   const paragraph = () => Array.from({ length: 3 + rng.int(5) }, sentence).join(" ");
@@ -68,7 +68,7 @@ function generate(dir: string, sizeMb: number, seed: number): void {
         size += p.length + 2;
       }
       parts.push("Generated for the slmkit ingestion benchmark. All rights reserved.");
-      body = parts.join("\n\n") + "\n";
+      body = `${parts.join("\n\n")}\n`;
       if (copies.length < 8) copies.push(body);
     }
     writeFileSync(join(sub, `file-${String(f).padStart(5, "0")}.${md ? "md" : "txt"}`), body);
@@ -89,7 +89,16 @@ async function child(src: string, out: string, tokenize: boolean): Promise<void>
   const cpu = process.cpuUsage(c0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   process.stdout.write(
-    JSON.stringify({ seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, inputBytes: m.bytes.input, documents: m.counts.documents, sections: m.counts.sections, removals: m.removals, tokens: m.tokens }) + "\n",
+    `${JSON.stringify({
+      seconds,
+      cpuSeconds,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      inputBytes: m.bytes.input,
+      documents: m.counts.documents,
+      sections: m.counts.sections,
+      removals: m.removals,
+      tokens: m.tokens,
+    })}\n`,
   );
 }
 
@@ -97,7 +106,8 @@ async function child(src: string, out: string, tokenize: boolean): Promise<void>
 function readOnly(src: string): void {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
-  let bytes = 0, lines = 0;
+  let bytes = 0,
+    lines = 0;
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => (x.name < y.name ? -1 : 1))) {
       const p = join(dir, e.name);
@@ -113,13 +123,17 @@ function readOnly(src: string): void {
   walk(src);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(c0);
-  process.stdout.write(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, inputBytes: bytes, lines }) + "\n");
+  process.stdout.write(`${JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, inputBytes: bytes, lines })}\n`);
 }
 
 const { values: a } = parseArgs({
   options: {
-    "size-mb": { type: "string", default: "256" }, tokenize: { type: "boolean", default: false }, keep: { type: "boolean", default: false },
-    child: { type: "string" }, out: { type: "string" }, "read-only": { type: "boolean", default: false },
+    "size-mb": { type: "string", default: "256" },
+    tokenize: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    child: { type: "string" },
+    out: { type: "string" },
+    "read-only": { type: "boolean", default: false },
   },
 });
 if (a.child && a["read-only"]) {
@@ -139,7 +153,10 @@ if (a.child && a["read-only"]) {
   const self = fileURLToPath(import.meta.url);
   // The read-only baseline first, in its own fresh process, over the same files (so both runs find them in the page cache).
   const base = spawnSync(process.execPath, ["--import", "tsx", self, "--child", src, "--read-only"], { encoding: "utf8", maxBuffer: 1 << 20 });
-  const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", src, "--out", out, ...(a.tokenize ? ["--tokenize"] : [])], { encoding: "utf8", maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", src, "--out", out, ...(a.tokenize ? ["--tokenize"] : [])], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
   rmSync(out, { recursive: true, force: true });
   if (!a.keep) rmSync(src, { recursive: true, force: true });
   for (const x of [base, r]) {
@@ -164,7 +181,11 @@ if (a.child && a["read-only"]) {
       mbPerCpuSecond: Number((res.inputBytes / 1048576 / res.cpuSeconds).toFixed(1)),
       loadAverage: Number(loadavg()[0].toFixed(2)),
       // Measured in this run: the read-only pass over the same files (fresh process).
-      baseline: { what: "read + UTF-8 decode + count lines, same files, fresh process", mbPerSecond: Number(roMbps.toFixed(1)), mbPerCpuSecond: Number((ro.inputBytes / 1048576 / ro.cpuSeconds).toFixed(1)) },
+      baseline: {
+        what: "read + UTF-8 decode + count lines, same files, fresh process",
+        mbPerSecond: Number(roMbps.toFixed(1)),
+        mbPerCpuSecond: Number((ro.inputBytes / 1048576 / ro.cpuSeconds).toFixed(1)),
+      },
       vsReadOnly: Number((mbps / roMbps).toFixed(3)),
       // Targets (not measured): the goal the wall-clock figure is held to.
       targetMbPerSecond: TARGET_MBPS,

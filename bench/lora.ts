@@ -17,16 +17,31 @@ import { Rng } from "../src/util/rng.ts";
 
 const { values: v } = parseArgs({
   options: {
-    preset: { type: "string" }, rank: { type: "string" }, steps: { type: "string" }, rounds: { type: "string" },
-    batch: { type: "string" }, context: { type: "string" }, vocab: { type: "string" }, trial: { type: "string" }, json: { type: "boolean" },
+    preset: { type: "string" },
+    rank: { type: "string" },
+    steps: { type: "string" },
+    rounds: { type: "string" },
+    batch: { type: "string" },
+    context: { type: "string" },
+    vocab: { type: "string" },
+    trial: { type: "string" },
+    json: { type: "boolean" },
   },
 });
 const preset = v.preset ?? "mini";
 const rank = Number(v.rank ?? 8);
 const steps = Number(v.steps ?? 6);
-const B = Number(v.batch ?? 4), T = Number(v.context ?? 128), V = Number(v.vocab ?? 8192);
+const B = Number(v.batch ?? 4),
+  T = Number(v.context ?? 128),
+  V = Number(v.vocab ?? 8192);
 
-interface Trial { method: string; tokensPerS: number; gradBytes: number; optBytes: number; trainable: number }
+interface Trial {
+  method: string;
+  tokensPerS: number;
+  gradBytes: number;
+  optBytes: number;
+  trainable: number;
+}
 
 function trial(method: "full" | "lora"): Trial {
   const model = createModel(presetConfig(preset, V), 0);
@@ -35,7 +50,8 @@ function trial(method: "full" | "lora"): Trial {
   const opt = new AdamW(params, { lr: 1e-4 });
   const trainable = params.map(([, p]) => p);
   const rng = new Rng(3);
-  const ids = new Int32Array(B * T), tg = new Int32Array(B * T);
+  const ids = new Int32Array(B * T),
+    tg = new Int32Array(B * T);
   const tape = new Tape();
   let t0 = 0;
   for (let s = 0; s <= steps; s++) {
@@ -53,8 +69,10 @@ function trial(method: "full" | "lora"): Trial {
   }
   const dt = (performance.now() - t0) / 1000;
   return {
-    method, tokensPerS: (steps * B * T) / dt,
-    gradBytes: gradientBytes([...model.parameters(), ...trainable]), optBytes: opt.stateBytes(),
+    method,
+    tokensPerS: (steps * B * T) / dt,
+    gradBytes: gradientBytes([...model.parameters(), ...trainable]),
+    optBytes: opt.stateBytes(),
     trainable: trainable.reduce((a, p) => a + p.size, 0),
   };
 }
@@ -67,17 +85,42 @@ if (v.trial) {
   const results: Record<string, Trial[]> = { full: [], lora: [] };
   for (let r = 0; r < rounds; r++) {
     for (const m of ["full", "lora"]) {
-      const args = ["--import", "tsx", self, "--trial", m, "--preset", preset, "--rank", String(rank), "--steps", String(steps), "--batch", String(B), "--context", String(T), "--vocab", String(V)];
+      const args = [
+        "--import",
+        "tsx",
+        self,
+        "--trial",
+        m,
+        "--preset",
+        preset,
+        "--rank",
+        String(rank),
+        "--steps",
+        String(steps),
+        "--batch",
+        String(B),
+        "--context",
+        String(T),
+        "--vocab",
+        String(V),
+      ];
       const p = spawnSync(process.execPath, args, { encoding: "utf8" });
       if (p.status !== 0) throw new Error(`trial ${m} failed: ${p.stderr}`);
       results[m]!.push(JSON.parse(p.stdout.trim().split("\n").pop()!) as Trial);
     }
   }
   const best = (m: string) => results[m]!.reduce((a, b) => (b.tokensPerS > a.tokensPerS ? b : a));
-  const full = best("full"), lora = best("lora");
+  const full = best("full"),
+    lora = best("lora");
   const mem = (t: Trial) => t.gradBytes + t.optBytes;
   const out = {
-    preset, rank, batch: B, context: T, vocab: V, steps, rounds,
+    preset,
+    rank,
+    batch: B,
+    context: T,
+    vocab: V,
+    steps,
+    rounds,
     full: { tokensPerS: Math.round(full.tokensPerS), gradPlusOptimizerBytes: mem(full), trainable: full.trainable },
     lora: { tokensPerS: Math.round(lora.tokensPerS), gradPlusOptimizerBytes: mem(lora), trainable: lora.trainable },
     memoryRatio: mem(lora) / mem(full),
@@ -89,6 +132,8 @@ if (v.trial) {
     console.log(`${preset} (vocab ${V}, batch ${B}×${T}), LoRA r=${rank} on q,k,v,o,gate,up,down; best of ${rounds} fresh-process trials`);
     console.log(`  full: ${out.full.tokensPerS} tok/s, gradients + AdamW ${(mem(full) / 2 ** 20).toFixed(1)} MiB (${full.trainable} trainable)`);
     console.log(`  lora: ${out.lora.tokensPerS} tok/s, gradients + AdamW ${(mem(lora) / 2 ** 20).toFixed(2)} MiB (${lora.trainable} trainable)`);
-    console.log(`  memory lora/full = ${out.memoryRatio.toFixed(4)}   speed lora/full = ${out.speedRatio.toFixed(2)}×   (trials: ${JSON.stringify(out.allTrials)})`);
+    console.log(
+      `  memory lora/full = ${out.memoryRatio.toFixed(4)}   speed lora/full = ${out.speedRatio.toFixed(2)}×   (trials: ${JSON.stringify(out.allTrials)})`,
+    );
   }
 }

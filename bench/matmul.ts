@@ -116,7 +116,8 @@ function main(): number {
   try {
     const ours = new Map<GemmShape, number[]>();
     const theirs = new Map<GemmShape, number[]>();
-    let core = "", config = "";
+    let core = "",
+      config = "";
     // Per shape, ours and OpenBLAS alternate `rounds` times back to back (ours first in
     // even rounds, OpenBLAS first in odd ones), and the ratio is the median of the
     // per-round ratios: each pair is measured a second apart, so a change in machine
@@ -133,8 +134,8 @@ function main(): number {
           core = ob.core;
           config = ob.config;
         };
-        if (r % 2 === 0) (mine(), blas());
-        else (blas(), mine());
+        if (r % 2 === 0) mine(), blas();
+        else blas(), mine();
         if (!values.json && process.stderr.isTTY) process.stderr.write(`  ${shapeLabel(s)} round ${r + 1}/${rounds}   \r`);
       }
     }
@@ -143,7 +144,8 @@ function main(): number {
       return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
     };
     const results = shapes.map((s) => {
-      const o = ours.get(s)!, t = theirs.get(s)!;
+      const o = ours.get(s)!,
+        t = theirs.get(s)!;
       return {
         shape: shapeLabel(s),
         role: s.role,
@@ -169,20 +171,23 @@ function main(): number {
       seconds,
     };
     if (values.json) {
-      for (const x of results) process.stdout.write(JSON.stringify({ op: "matmul", ...x, threads, isa: b.getIsa(), openblas_core: core }) + "\n");
-      process.stdout.write(JSON.stringify({ summary: true, ...summary }) + "\n");
+      for (const x of results) process.stdout.write(`${JSON.stringify({ op: "matmul", ...x, threads, isa: b.getIsa(), openblas_core: core })}\n`);
+      process.stdout.write(`${JSON.stringify({ summary: true, ...summary })}\n`);
       return 0;
     }
     const w = Math.max(5, ...results.map((x) => x.shape.length));
     const lines = [
       `matmul fp32, ${threads} thread(s), ours: ${b.getIsa()}, OpenBLAS: ${core} (${config})`,
       `${"shape".padEnd(w)}  ${"role".padEnd(11)}  ${"ours GF/s".padStart(9)}  ${"OpenBLAS".padStart(9)}  ${"ratio".padStart(6)}`,
-      ...results.map((x) => `${x.shape.padEnd(w)}  ${x.role.padEnd(11)}  ${x.ours_gflops.toFixed(1).padStart(9)}  ${x.openblas_gflops.toFixed(1).padStart(9)}  ${x.ratio.toFixed(2).padStart(6)}`),
+      ...results.map(
+        (x) =>
+          `${x.shape.padEnd(w)}  ${x.role.padEnd(11)}  ${x.ours_gflops.toFixed(1).padStart(9)}  ${x.openblas_gflops.toFixed(1).padStart(9)}  ${x.ratio.toFixed(2).padStart(6)}`,
+      ),
       `geometric mean of ours/OpenBLAS: ${summary.geomean.toFixed(3)} (all ${ratios.length} shapes)` +
         (summary.geomean_training !== null && training.length !== ratios.length ? `, ${summary.geomean_training.toFixed(3)} (training shapes only)` : "") +
         `; lowest ${summary.min_ratio.toFixed(3)}`,
     ];
-    process.stdout.write(lines.join("\n") + "\n");
+    process.stdout.write(`${lines.join("\n")}\n`);
     return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -22,8 +22,16 @@ import { Rng } from "../src/util/rng.ts";
 
 const { values: v } = parseArgs({
   options: {
-    preset: { type: "string" }, prefix: { type: "string" }, suffix: { type: "string" }, rounds: { type: "string" }, requests: { type: "string" },
-    "bound-mb": { type: "string" }, "kv-dtype": { type: "string" }, vocab: { type: "string" }, threads: { type: "string" }, json: { type: "boolean" },
+    preset: { type: "string" },
+    prefix: { type: "string" },
+    suffix: { type: "string" },
+    rounds: { type: "string" },
+    requests: { type: "string" },
+    "bound-mb": { type: "string" },
+    "kv-dtype": { type: "string" },
+    vocab: { type: "string" },
+    threads: { type: "string" },
+    json: { type: "boolean" },
   },
 });
 const preset = v.preset ?? "mini";
@@ -58,7 +66,9 @@ const plain = new Engine(model, { maxConcurrency: 2, contextLength: context, kvD
 const warm = randomIds(prefixLen + suffixLen);
 await ttft(cached, warm);
 await ttft(plain, warm);
-const first: number[] = [], second: number[] = [], baseline: number[] = [];
+const first: number[] = [],
+  second: number[] = [],
+  baseline: number[] = [];
 let cachedTokens = 0;
 for (let r = 0; r < rounds; r++) {
   const prefix = randomIds(prefixLen);
@@ -70,7 +80,12 @@ for (let r = 0; r < rounds; r++) {
   cachedTokens = b.cached;
 }
 const ttftRow = {
-  preset, context, kvDtype, prefix: prefixLen, suffix: suffixLen, rounds,
+  preset,
+  context,
+  kvDtype,
+  prefix: prefixLen,
+  suffix: suffixLen,
+  rounds,
   firstMs: +median(first).toFixed(1),
   secondMs: +median(second).toFixed(1),
   secondWithoutCacheMs: +median(baseline).toFixed(1),
@@ -83,15 +98,23 @@ const ttftRow = {
 const engine = new Engine(model, { maxConcurrency: 4, maxQueue: nRequests, contextLength: context, kvDtype, promptCacheBytes: boundBytes });
 const heads = Array.from({ length: 4 }, () => randomIds(32 + Math.floor(rng.uniform() * 64)));
 const rss0 = process.memoryUsage().rss;
-let peakRss = rss0, peakHeld = 0, overBound = 0;
+let peakRss = rss0,
+  peakHeld = 0,
+  overBound = 0;
 const rssEvery100: number[] = []; // RSS (MiB) after each 100 requests: flat once the arenas have grown
 const t0 = performance.now();
 for (let done = 0; done < nRequests; ) {
   const batch = Math.min(8, nRequests - done);
-  await Promise.all(Array.from({ length: batch }, () => {
-    const head = rng.uniform() < 0.5 ? heads[Math.floor(rng.uniform() * heads.length)]! : randomIds(8 + Math.floor(rng.uniform() * 88));
-    return engine.submit({ prompt: [...head, ...randomIds(1 + Math.floor(rng.uniform() * 16))], maxTokens: 1 + Math.floor(rng.uniform() * 4), sampling: { temperature: 0 } });
-  }));
+  await Promise.all(
+    Array.from({ length: batch }, () => {
+      const head = rng.uniform() < 0.5 ? heads[Math.floor(rng.uniform() * heads.length)]! : randomIds(8 + Math.floor(rng.uniform() * 88));
+      return engine.submit({
+        prompt: [...head, ...randomIds(1 + Math.floor(rng.uniform() * 16))],
+        maxTokens: 1 + Math.floor(rng.uniform() * 4),
+        sampling: { temperature: 0 },
+      });
+    }),
+  );
   done += batch;
   const held = engine.stats().promptCache!.bytes;
   peakHeld = Math.max(peakHeld, held);
@@ -102,11 +125,23 @@ for (let done = 0; done < nRequests; ) {
 }
 const pc = engine.stats().promptCache!;
 const memRow = {
-  requests: nRequests, seconds: +((performance.now() - t0) / 1000).toFixed(1),
-  boundMiB: mib(boundBytes), peakMiB: mib(pc.peakBytes), heldMiB: mib(pc.bytes), overBound,
-  entries: pc.entries, hits: pc.hits, lookups: pc.lookups, cachedTokens: pc.cachedTokens, evictions: pc.evictions,
+  requests: nRequests,
+  seconds: +((performance.now() - t0) / 1000).toFixed(1),
+  boundMiB: mib(boundBytes),
+  peakMiB: mib(pc.peakBytes),
+  heldMiB: mib(pc.bytes),
+  overBound,
+  entries: pc.entries,
+  hits: pc.hits,
+  lookups: pc.lookups,
+  cachedTokens: pc.cachedTokens,
+  evictions: pc.evictions,
   kvBytesPerToken: engine.cacheBytes / (4 * context),
-  rssStartMiB: mib(rss0), rssPeakMiB: mib(peakRss), rssEndMiB: mib(process.memoryUsage().rss), rssEvery100, engineKvCacheMiB: mib(engine.cacheBytes),
+  rssStartMiB: mib(rss0),
+  rssPeakMiB: mib(peakRss),
+  rssEndMiB: mib(process.memoryUsage().rss),
+  rssEvery100,
+  engineKvCacheMiB: mib(engine.cacheBytes),
 };
 
 if (v.json) console.log(JSON.stringify({ ttft: ttftRow, memory: memRow }));
@@ -119,8 +154,12 @@ else {
   console.log(`   second, without the cache    ${ttftRow.secondWithoutCacheMs}`);
   console.log(`   ratio first / second: ${ttftRow.ratio}x (target >= 5x); without-cache / with-cache: ${ttftRow.ratioVsBaseline}x`);
   console.log(`2. ${nRequests} requests with random prefixes, bound ${memRow.boundMiB} MiB (${memRow.kvBytesPerToken} KV bytes per token)`);
-  console.log(`   cache peak ${memRow.peakMiB} MiB vs bound ${memRow.boundMiB} MiB (over the bound after ${overBound} batches); held at the end ${memRow.heldMiB} MiB in ${memRow.entries} entries`);
+  console.log(
+    `   cache peak ${memRow.peakMiB} MiB vs bound ${memRow.boundMiB} MiB (over the bound after ${overBound} batches); held at the end ${memRow.heldMiB} MiB in ${memRow.entries} entries`,
+  );
   console.log(`   hits ${memRow.hits} of ${memRow.lookups} lookups, ${memRow.cachedTokens} tokens reused, ${memRow.evictions} evictions, ${memRow.seconds} s`);
-  console.log(`   process RSS: ${memRow.rssStartMiB} MiB before, peak ${memRow.rssPeakMiB}, end ${memRow.rssEndMiB}; after each 100 requests ${rssEvery100.join(", ")} (engine KV cache ${memRow.engineKvCacheMiB} MiB)`);
+  console.log(
+    `   process RSS: ${memRow.rssStartMiB} MiB before, peak ${memRow.rssPeakMiB}, end ${memRow.rssEndMiB}; after each 100 requests ${rssEvery100.join(", ")} (engine KV cache ${memRow.engineKvCacheMiB} MiB)`,
+  );
   console.log(JSON.stringify({ ttft: ttftRow, memory: memRow }));
 }

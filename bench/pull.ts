@@ -28,7 +28,11 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const work = mkdtempSync(join(tmpdir(), "slm-bench-pull-"));
 const ID = "bench/pull55";
 
-function slm(args: string[], env: Record<string, string>, onSpawn?: (kill: () => void) => void): Promise<{ code: number | null; signal: string | null; out: string; err: string; ms: number }> {
+function slm(
+  args: string[],
+  env: Record<string, string>,
+  onSpawn?: (kill: () => void) => void,
+): Promise<{ code: number | null; signal: string | null; out: string; err: string; ms: number }> {
   return new Promise((res) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [join(repoRoot, "bin", "slm.js"), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -47,18 +51,31 @@ const sha256 = (d: Uint8Array) => createHash("sha256").update(d).digest("hex");
 try {
   // The repository.
   const src = join(work, "src");
-  const model = tinyModel("llama", 7, { dModel: 384, nLayers: 6, nHeads: 6, nKvHeads: 6, headDim: 64, ffnDim: 1024, maxSeqLen: 256, vocabSize: 8192, tieEmbeddings: true });
+  const model = tinyModel("llama", 7, {
+    dModel: 384,
+    nLayers: 6,
+    nHeads: 6,
+    nKvHeads: 6,
+    headDim: 64,
+    ffnDim: 1024,
+    maxSeqLen: 256,
+    vocabSize: 8192,
+    tieEmbeddings: true,
+  });
   saveModelDir(src, model);
   shardModelDir(src, 3);
   const files = filesOfDir(src);
   const hub = await FakeHub.start([{ id: ID, revisions: { main: files } }]);
-  const shardNames = Object.keys(files).filter((f) => f.endsWith(".safetensors")).sort();
+  const shardNames = Object.keys(files)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort();
   const sizes = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, (v as Uint8Array).length]));
   const total = Object.values(sizes).reduce((a, b) => a + b, 0);
   // The file and offset at 60% of the repository's bytes, in the order a pull fetches (the listing's order).
   const order = Object.keys(files).sort();
   let acc = 0;
-  let cutFile = "", cutAt = 0;
+  let cutFile = "",
+    cutAt = 0;
   for (const f of order) {
     if (acc + sizes[f]! >= 0.6 * total) {
       cutFile = f;
@@ -69,7 +86,11 @@ try {
   }
   const cdnPath = (f: string) => `/cdn/${sha256(files[f] as Uint8Array)}`;
   // Bytes of file bodies sent since a mark (the metadata listing, ~1 kB a pull, is not counted).
-  const sentSince = (mark: number) => hub.requests.slice(mark).filter((r) => r.path.startsWith("/cdn/") || r.path.includes("/resolve/")).reduce((a, r) => a + r.sent, 0);
+  const sentSince = (mark: number) =>
+    hub.requests
+      .slice(mark)
+      .filter((r) => r.path.startsWith("/cdn/") || r.path.includes("/resolve/"))
+      .reduce((a, r) => a + r.sent, 0);
   const envFor = (name: string) => ({ HF_HOME: join(work, name), HF_ENDPOINT: hub.url, HF_HUB_OFFLINE: "", HF_TOKEN: "" });
   const rows: Array<Record<string, unknown>> = [];
 
@@ -80,16 +101,28 @@ try {
   // 1. clean pull
   let mark = hub.requests.length;
   const clean = await slm(["pull", ID], envFor("clean"));
-  if (clean.code !== 0) throw new Error("clean pull failed: " + clean.err);
-  rows.push({ step: "clean pull", seconds: +(clean.ms / 1000).toFixed(2), sentMB: mb(sentSince(mark)), repoMB: mb(total), MBps: +(mb(total) / (clean.ms / 1000)).toFixed(1) });
+  if (clean.code !== 0) throw new Error(`clean pull failed: ${clean.err}`);
+  rows.push({
+    step: "clean pull",
+    seconds: +(clean.ms / 1000).toFixed(2),
+    sentMB: mb(sentSince(mark)),
+    repoMB: mb(total),
+    MBps: +(mb(total) / (clean.ms / 1000)).toFixed(1),
+  });
 
   // 2. a cut at 60%, resumed in the same run
   mark = hub.requests.length;
   hub.cutOnce(cdnPath(cutFile), cutAt);
   const cut = await slm(["pull", ID], envFor("cut"));
-  if (cut.code !== 0) throw new Error("pull with a cut failed: " + cut.err);
+  if (cut.code !== 0) throw new Error(`pull with a cut failed: ${cut.err}`);
   const cutReqs = hub.requests.slice(mark).filter((r) => r.path === cdnPath(cutFile));
-  rows.push({ step: `cut at 60% (${cutFile} byte ${cutAt})`, seconds: +(cut.ms / 1000).toFixed(2), sentMB: mb(sentSince(mark)), reDownloadedBytes: sentSince(mark) - total, resumedWith: cutReqs[1]?.range ?? "none" });
+  rows.push({
+    step: `cut at 60% (${cutFile} byte ${cutAt})`,
+    seconds: +(cut.ms / 1000).toFixed(2),
+    sentMB: mb(sentSince(mark)),
+    reDownloadedBytes: sentSince(mark) - total,
+    resumedWith: cutReqs[1]?.range ?? "none",
+  });
 
   // 3. the client killed at 60%, then a second run
   mark = hub.requests.length;
@@ -99,31 +132,63 @@ try {
   const before = sentSince(mark);
   const mark2 = hub.requests.length;
   const resumed = await slm(["pull", ID], envFor("killed"));
-  if (resumed.code !== 0) throw new Error("resumed pull failed: " + resumed.err);
+  if (resumed.code !== 0) throw new Error(`resumed pull failed: ${resumed.err}`);
   const resumedReq = hub.requests.slice(mark2).find((r) => r.path === cdnPath(cutFile));
-  rows.push({ step: "killed at 60%, run again", firstRun: `${killed.signal ?? killed.code} after ${mb(before)} MB`, seconds: +(resumed.ms / 1000).toFixed(2), secondRunSentMB: mb(sentSince(mark2)), reDownloadedBytes: before + sentSince(mark2) - total, resumedWith: resumedReq?.range ?? "none" });
+  rows.push({
+    step: "killed at 60%, run again",
+    firstRun: `${killed.signal ?? killed.code} after ${mb(before)} MB`,
+    seconds: +(resumed.ms / 1000).toFixed(2),
+    secondRunSentMB: mb(sentSince(mark2)),
+    reDownloadedBytes: before + sentSince(mark2) - total,
+    resumedWith: resumedReq?.range ?? "none",
+  });
 
   // 4. a flipped byte
   mark = hub.requests.length;
   hub.flipOnce(cdnPath(shardNames[1]!));
   const flip = await slm(["pull", ID], envFor("flip"));
-  if (flip.code !== 0) throw new Error("pull with a flipped byte failed: " + flip.err);
+  if (flip.code !== 0) throw new Error(`pull with a flipped byte failed: ${flip.err}`);
   const blob = readFileSync(join(work, "flip", "hub", "models--bench--pull55", "snapshots", hub.commit(ID), shardNames[1]!));
-  rows.push({ step: `flipped byte in ${shardNames[1]}`, seconds: +(flip.ms / 1000).toFixed(2), detected: /checksum mismatch/.test(flip.err), sentMB: mb(sentSince(mark)), extraMB: mb(sentSince(mark) - total), blobVerified: sha256(blob) === sha256(files[shardNames[1]!] as Uint8Array) });
+  rows.push({
+    step: `flipped byte in ${shardNames[1]}`,
+    seconds: +(flip.ms / 1000).toFixed(2),
+    detected: /checksum mismatch/.test(flip.err),
+    sentMB: mb(sentSince(mark)),
+    extraMB: mb(sentSince(mark) - total),
+    blobVerified: sha256(blob) === sha256(files[shardNames[1]!] as Uint8Array),
+  });
 
   // 5. a second pull of a complete cache
   mark = hub.requests.length;
   const second = await slm(["pull", ID], envFor("clean"));
   const reqs = hub.requests.slice(mark);
-  rows.push({ step: "second pull", seconds: +(second.ms / 1000).toFixed(2), requests: reqs.length, bodyRequests: reqs.filter((r) => r.method === "GET" && (r.path.startsWith("/cdn/") || r.path.includes("/resolve/"))).length, bodyBytes: sentSince(mark), paths: reqs.map((r) => r.path) });
+  rows.push({
+    step: "second pull",
+    seconds: +(second.ms / 1000).toFixed(2),
+    requests: reqs.length,
+    bodyRequests: reqs.filter((r) => r.method === "GET" && (r.path.startsWith("/cdn/") || r.path.includes("/resolve/"))).length,
+    bodyBytes: sentSince(mark),
+    paths: reqs.map((r) => r.path),
+  });
 
   // 6. the model by its Hub name
   const gen = await slm(["generate", "--model", ID, "--prompt-ids", "1,2,3", "--max-tokens", "4", "--temperature", "0", "--json"], envFor("clean"));
-  rows.push({ step: "slm generate --model " + ID, seconds: +(gen.ms / 1000).toFixed(2), ok: gen.code === 0, ids: gen.code === 0 ? JSON.parse(gen.out.trim().split("\n").at(-1)!).ids : gen.err.trim() });
+  rows.push({
+    step: `slm generate --model ${ID}`,
+    seconds: +(gen.ms / 1000).toFixed(2),
+    ok: gen.code === 0,
+    ids: gen.code === 0 ? JSON.parse(gen.out.trim().split("\n").at(-1)!).ids : gen.err.trim(),
+  });
 
   await hub.close();
   console.log(`repository ${ID}: ${Object.keys(files).length} files, ${mb(total)} MB (${shardNames.length} shards); load average ${loadavg()[0]!.toFixed(2)}`);
-  for (const r of rows) console.log("  " + Object.entries(r).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", "));
+  for (const r of rows)
+    console.log(
+      "  " +
+        Object.entries(r)
+          .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
+          .join(", "),
+    );
   console.log(JSON.stringify({ bench: "pull", repoBytes: total, rows }));
 } finally {
   rmSync(work, { recursive: true, force: true });

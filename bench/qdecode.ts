@@ -120,7 +120,8 @@ type Kernel = Pick<Backend, "qgemm" | "setThreads" | "getThreads">;
  */
 function timePass(k: Kernel, ws: QWeight[], typeId: number, x: Float32Array, y: Float32Array, m: number, minMs: number): { wall: number; cpu: number } {
   for (let i = 0; i < Math.min(ws.length, 4); i++) k.qgemm(y, x, m, typeId, ws[i]!.data, ws[i]!.rows, ws[i]!.cols);
-  let calls = 0, dt = 0;
+  let calls = 0,
+    dt = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   do {
@@ -140,12 +141,21 @@ function settle(): void {
 function main(): number {
   const { values } = parseArgs({
     options: {
-      threads: { type: "string" }, types: { type: "string" }, m: { type: "string" }, rounds: { type: "string" },
-      "pool-mb": { type: "string" }, shape: { type: "string" }, baseline: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean" },
+      threads: { type: "string" },
+      types: { type: "string" },
+      m: { type: "string" },
+      rounds: { type: "string" },
+      "pool-mb": { type: "string" },
+      shape: { type: "string" },
+      baseline: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean" },
     },
   });
   if (values.help) {
-    process.stdout.write("usage: node --import tsx bench/qdecode.ts [--threads 1,2] [--types Q4_0,Q8_0] [--m 1] [--rounds 5] [--pool-mb 1024] [--shape TEXT] [--baseline ADDON] [--json]\n");
+    process.stdout.write(
+      "usage: node --import tsx bench/qdecode.ts [--threads 1,2] [--types Q4_0,Q8_0] [--m 1] [--rounds 5] [--pool-mb 1024] [--shape TEXT] [--baseline ADDON] [--json]\n",
+    );
     return 0;
   }
   const b = backend();
@@ -155,12 +165,26 @@ function main(): number {
   }
   const threadList = (values.threads ?? "1,2").split(",").map(Number);
   const types = (values.types ?? "Q4_0,Q8_0").split(",") as QType[];
-  const m = Number(values.m ?? 1), rounds = Number(values.rounds ?? 5), poolBytes = Number(values["pool-mb"] ?? 1024) * 2 ** 20;
-  if (threadList.some((t) => !Number.isInteger(t) || t < 1) || !Number.isInteger(m) || m < 1 || m > 8 || !Number.isInteger(rounds) || rounds < 1 || !(poolBytes > 0)) {
+  const m = Number(values.m ?? 1),
+    rounds = Number(values.rounds ?? 5),
+    poolBytes = Number(values["pool-mb"] ?? 1024) * 2 ** 20;
+  if (
+    threadList.some((t) => !Number.isInteger(t) || t < 1) ||
+    !Number.isInteger(m) ||
+    m < 1 ||
+    m > 8 ||
+    !Number.isInteger(rounds) ||
+    rounds < 1 ||
+    !(poolBytes > 0)
+  ) {
     process.stderr.write("--threads: positive integers; --m: 1..8; --rounds: a positive integer; --pool-mb: positive\n");
     return 2;
   }
-  for (const t of types) if (t !== "Q4_0" && t !== "Q8_0" && t !== "Q5_0" && t !== "Q5_1") { process.stderr.write(`--types: Q4_0, Q8_0, Q5_0, Q5_1; got ${t}\n`); return 2; }
+  for (const t of types)
+    if (t !== "Q4_0" && t !== "Q8_0" && t !== "Q5_0" && t !== "Q5_1") {
+      process.stderr.write(`--types: Q4_0, Q8_0, Q5_0, Q5_1; got ${t}\n`);
+      return 2;
+    }
   const shapes = SHAPES.filter(([, , name]) => !values.shape || name.includes(values.shape));
   const base: Kernel | null = values.baseline ? (createRequire(import.meta.url)(resolve(values.baseline)) as Kernel) : null;
 
@@ -177,23 +201,51 @@ function main(): number {
         const t = traits(type as GgmlTypeName);
         for (const [r, c, name] of shapes) {
           const ws = weightPool(type, r, c, poolBytes);
-          const x = new Rng(2).fillNormal(new Float32Array(m * c)), y = new Float32Array(m * r);
-          const bytes = ws[0]!.data.byteLength, blockRows = (r * c) / t.blockSize;
-          const runs = { cold: [] as { wall: number; cpu: number }[], hot: [] as { wall: number; cpu: number }[], baseCold: [] as { wall: number; cpu: number }[], baseHot: [] as { wall: number; cpu: number }[] };
+          const x = new Rng(2).fillNormal(new Float32Array(m * c)),
+            y = new Float32Array(m * r);
+          const bytes = ws[0]!.data.byteLength,
+            blockRows = (r * c) / t.blockSize;
+          const runs = {
+            cold: [] as { wall: number; cpu: number }[],
+            hot: [] as { wall: number; cpu: number }[],
+            baseCold: [] as { wall: number; cpu: number }[],
+            baseHot: [] as { wall: number; cpu: number }[],
+          };
           for (let k = 0; k < rounds; k++) {
-            const ours = () => { settle(); runs.cold.push(timePass(b, ws, t.id, x, y, m, 150)); runs.hot.push(timePass(b, ws.slice(0, 1), t.id, x, y, m, 150)); };
-            const theirs = () => { if (!base) return; settle(); runs.baseCold.push(timePass(base, ws, t.id, x, y, m, 150)); runs.baseHot.push(timePass(base, ws.slice(0, 1), t.id, x, y, m, 150)); };
-            if (k % 2 === 0) (ours(), theirs());
-            else (theirs(), ours());
+            const ours = () => {
+              settle();
+              runs.cold.push(timePass(b, ws, t.id, x, y, m, 150));
+              runs.hot.push(timePass(b, ws.slice(0, 1), t.id, x, y, m, 150));
+            };
+            const theirs = () => {
+              if (!base) return;
+              settle();
+              runs.baseCold.push(timePass(base, ws, t.id, x, y, m, 150));
+              runs.baseHot.push(timePass(base, ws.slice(0, 1), t.id, x, y, m, 150));
+            };
+            if (k % 2 === 0) ours(), theirs();
+            else theirs(), ours();
           }
-          const wall = (xs: { wall: number }[]) => xs.map((v) => v.wall), cpu = (xs: { cpu: number }[]) => xs.map((v) => v.cpu);
-          const cold = median(wall(runs.cold)), hot = median(wall(runs.hot));
+          const wall = (xs: { wall: number }[]) => xs.map((v) => v.wall),
+            cpu = (xs: { cpu: number }[]) => xs.map((v) => v.cpu);
+          const cold = median(wall(runs.cold)),
+            hot = median(wall(runs.hot));
           const row: Record<string, unknown> = {
-            op: "qdecode", type, shape: name, m, threads, isa: b.getIsa(),
-            cold_ms: cold, cold_gbps: bytes / cold / 1e6, hot_ms: hot, hot_gbps: bytes / hot / 1e6,
-            hot_ns_per_block_row: (hot * 1e6 * threads) / blockRows, cold_ns_per_block_row: (cold * 1e6 * threads) / blockRows,
+            op: "qdecode",
+            type,
+            shape: name,
+            m,
+            threads,
+            isa: b.getIsa(),
+            cold_ms: cold,
+            cold_gbps: bytes / cold / 1e6,
+            hot_ms: hot,
+            hot_gbps: bytes / hot / 1e6,
+            hot_ns_per_block_row: (hot * 1e6 * threads) / blockRows,
+            cold_ns_per_block_row: (cold * 1e6 * threads) / blockRows,
             cold_vs_read: bytes / cold / 1e6 / readGbps,
-            cold_cpu_ms: median(cpu(runs.cold)), hot_cpu_ms: median(cpu(runs.hot)),
+            cold_cpu_ms: median(cpu(runs.cold)),
+            hot_cpu_ms: median(cpu(runs.hot)),
           };
           if (base) {
             // paired per round: each pair ran back to back, so a change in machine load hits both
@@ -216,21 +268,32 @@ function main(): number {
     yard.stop();
   }
   if (values.json) {
-    for (const row of rows) process.stdout.write(JSON.stringify(row) + "\n");
+    for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
     return 0;
   }
   const f = (v: unknown, d = 2) => (typeof v === "number" ? v.toFixed(d) : "");
   const lines: string[] = [`qdecode m=${m}, isa ${b.getIsa()}, pool ${poolBytes / 2 ** 20} MiB per case${base ? `, baseline ${values.baseline}` : ""}`];
-  lines.push(`${"type".padEnd(5)} ${"shape".padEnd(17)} thr  ${"cold ms".padStart(8)} ${"GB/s".padStart(6)} ${"hot ms".padStart(8)} ${"GB/s".padStart(6)} ${"ns/blk·row".padStart(10)} ${"cold/read".padStart(9)}` +
-    (base ? `  ${"base cold".padStart(9)} ${"base hot".padStart(9)} ${"cold ×".padStart(6)} ${"hot ×".padStart(6)}` : "") +
-    `  ${"cpu ms cold".padStart(11)} ${"hot".padStart(7)}` + (base ? ` ${"cpu × cold".padStart(10)} ${"hot".padStart(5)}` : ""));
+  lines.push(
+    `${"type".padEnd(5)} ${"shape".padEnd(17)} thr  ${"cold ms".padStart(8)} ${"GB/s".padStart(6)} ${"hot ms".padStart(8)} ${"GB/s".padStart(6)} ${"ns/blk·row".padStart(10)} ${"cold/read".padStart(9)}` +
+      (base ? `  ${"base cold".padStart(9)} ${"base hot".padStart(9)} ${"cold ×".padStart(6)} ${"hot ×".padStart(6)}` : "") +
+      `  ${"cpu ms cold".padStart(11)} ${"hot".padStart(7)}` +
+      (base ? ` ${"cpu × cold".padStart(10)} ${"hot".padStart(5)}` : ""),
+  );
   for (const row of rows) {
-    if (row.op === "read") { lines.push(`read yardstick (memchr), ${row.threads} thread(s): ${f(row.gbps, 1)} GB/s`); continue; }
-    lines.push(`${String(row.type).padEnd(5)} ${String(row.shape).padEnd(17)} ${String(row.threads).padStart(3)}  ${f(row.cold_ms, 3).padStart(8)} ${f(row.cold_gbps, 1).padStart(6)} ${f(row.hot_ms, 3).padStart(8)} ${f(row.hot_gbps, 1).padStart(6)} ${f(row.hot_ns_per_block_row, 3).padStart(10)} ${f(row.cold_vs_read, 2).padStart(9)}` +
-      (base ? `  ${f(row.base_cold_ms, 3).padStart(9)} ${f(row.base_hot_ms, 3).padStart(9)} ${f(row.cold_speedup).padStart(6)} ${f(row.hot_speedup).padStart(6)}` : "") +
-      `  ${f(row.cold_cpu_ms, 3).padStart(11)} ${f(row.hot_cpu_ms, 3).padStart(7)}` + (base ? ` ${f(row.cold_cpu_speedup).padStart(10)} ${f(row.hot_cpu_speedup).padStart(5)}` : ""));
+    if (row.op === "read") {
+      lines.push(`read yardstick (memchr), ${row.threads} thread(s): ${f(row.gbps, 1)} GB/s`);
+      continue;
+    }
+    lines.push(
+      `${String(row.type).padEnd(5)} ${String(row.shape).padEnd(17)} ${String(row.threads).padStart(3)}  ${f(row.cold_ms, 3).padStart(8)} ${f(row.cold_gbps, 1).padStart(6)} ${f(row.hot_ms, 3).padStart(8)} ${f(row.hot_gbps, 1).padStart(6)} ${f(row.hot_ns_per_block_row, 3).padStart(10)} ${f(row.cold_vs_read, 2).padStart(9)}` +
+        (base
+          ? `  ${f(row.base_cold_ms, 3).padStart(9)} ${f(row.base_hot_ms, 3).padStart(9)} ${f(row.cold_speedup).padStart(6)} ${f(row.hot_speedup).padStart(6)}`
+          : "") +
+        `  ${f(row.cold_cpu_ms, 3).padStart(11)} ${f(row.hot_cpu_ms, 3).padStart(7)}` +
+        (base ? ` ${f(row.cold_cpu_speedup).padStart(10)} ${f(row.hot_cpu_speedup).padStart(5)}` : ""),
+    );
   }
-  process.stdout.write(lines.join("\n") + "\n");
+  process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }
 

@@ -56,15 +56,21 @@ if (b.name !== "native") throw new Error(`the native addon did not load (${nativ
 const types = values.types.split(",").map((s) => s.trim()) as QType[];
 for (const t of types) if (!QTYPES.includes(t)) throw new Error(`--types: unknown type "${t}" (one of ${QTYPES.join(", ")})`);
 const threadList = values.threads.split(",").map(Number);
-const m = Number(values.m), rounds = Number(values.rounds), seconds = Number(values.seconds);
-if (!(m > 8) || !(rounds >= 1) || !(seconds > 0) || threadList.some((n) => !(n >= 1))) throw new Error("--m must be > 8, --rounds >= 1, --seconds > 0, --threads positive integers");
+const m = Number(values.m),
+  rounds = Number(values.rounds),
+  seconds = Number(values.seconds);
+if (!(m > 8) || !(rounds >= 1) || !(seconds > 0) || threadList.some((n) => !(n >= 1)))
+  throw new Error("--m must be > 8, --rounds >= 1, --seconds > 0, --threads positive integers");
 
 const amxSwitch = b.qgemmAmx;
 const hadAmx = amxSwitch ? amxSwitch(-1) : false;
 const hasAmx = amxSwitch ? amxSwitch(1) : false;
 const modes: ("amx" | "vnni")[] = hasAmx ? ["amx", "vnni"] : ["vnni"];
 
-interface Timing { wallMs: number; cpuMs: number }
+interface Timing {
+  wallMs: number;
+  cpuMs: number;
+}
 
 /** Whole-model prefill, AMX and VNNI alternating; prints one line (or JSON) and returns. */
 async function modelPrefill(file: string): Promise<void> {
@@ -89,7 +95,7 @@ async function modelPrefill(file: string): Promise<void> {
   }
   const row: Record<string, unknown> = { model: file, m, threads };
   for (const mode of modes) row[mode] = { prefillTokS: median(got[mode]!.map((g) => g.tokS)), cpuSeconds: median(got[mode]!.map((g) => g.cpuS)) };
-  if (values.json) process.stdout.write(JSON.stringify(row) + "\n");
+  if (values.json) process.stdout.write(`${JSON.stringify(row)}\n`);
   else {
     const f = (mode: string) => {
       const g = row[mode] as { prefillTokS: number; cpuSeconds: number } | undefined;
@@ -102,8 +108,10 @@ async function modelPrefill(file: string): Promise<void> {
 /** Calls fn for `seconds` (at least 3 times) after one warm-up call; best wall ms and mean CPU ms per call. */
 function time(fn: () => void): Timing {
   fn();
-  let best = Infinity, calls = 0;
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  let best = Infinity,
+    calls = 0;
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
   while (calls < 3 || performance.now() - t0 < seconds * 1e3) {
     const s = performance.now();
     fn();
@@ -115,7 +123,10 @@ function time(fn: () => void): Timing {
 }
 
 interface Row {
-  type: QType; shape: string; m: number; threads: number;
+  type: QType;
+  shape: string;
+  m: number;
+  threads: number;
   gflops: Partial<Record<"amx" | "vnni", number>>;
   gflopPerCpuS: Partial<Record<"amx" | "vnni", number>>;
   speedup?: number;
@@ -125,49 +136,50 @@ const rows: Row[] = [];
 const threadsBefore = b.getThreads();
 try {
   if (values.model) await modelPrefill(values.model);
-  else for (const type of types) {
-    for (const [r, c, name] of SHAPES) {
-      if (c % (type.endsWith("_K") ? 256 : 32) !== 0) continue;
-      const w = randomWeight(type, r, c);
-      const x = new Rng(2).fillNormal(new Float32Array(m * c));
-      const y = new Float32Array(m * r);
-      const flops = 2 * m * r * c;
-      for (const threads of threadList) {
-        b.setThreads(threads);
-        const per: Record<string, Timing[]> = { amx: [], vnni: [] };
-        const ratios: number[] = [];
-        for (let k = 0; k < rounds; k++) {
-          const order = k % 2 ? [...modes].reverse() : modes;
-          const got: Record<string, Timing> = {};
-          for (const mode of order) {
-            if (amxSwitch) amxSwitch(mode === "amx" ? 1 : 0);
-            got[mode] = time(() => qmatmul(y, x, m, w));
-            per[mode]!.push(got[mode]!);
+  else
+    for (const type of types) {
+      for (const [r, c, name] of SHAPES) {
+        if (c % (type.endsWith("_K") ? 256 : 32) !== 0) continue;
+        const w = randomWeight(type, r, c);
+        const x = new Rng(2).fillNormal(new Float32Array(m * c));
+        const y = new Float32Array(m * r);
+        const flops = 2 * m * r * c;
+        for (const threads of threadList) {
+          b.setThreads(threads);
+          const per: Record<string, Timing[]> = { amx: [], vnni: [] };
+          const ratios: number[] = [];
+          for (let k = 0; k < rounds; k++) {
+            const order = k % 2 ? [...modes].reverse() : modes;
+            const got: Record<string, Timing> = {};
+            for (const mode of order) {
+              if (amxSwitch) amxSwitch(mode === "amx" ? 1 : 0);
+              got[mode] = time(() => qmatmul(y, x, m, w));
+              per[mode]!.push(got[mode]!);
+            }
+            if (hasAmx) ratios.push(got.vnni!.wallMs / got.amx!.wallMs);
           }
-          if (hasAmx) ratios.push(got.vnni!.wallMs / got.amx!.wallMs);
-        }
-        const row: Row = { type, shape: name, m, threads, gflops: {}, gflopPerCpuS: {} };
-        for (const mode of modes) {
-          row.gflops[mode] = flops / median(per[mode]!.map((t) => t.wallMs)) / 1e6;
-          row.gflopPerCpuS[mode] = flops / median(per[mode]!.map((t) => t.cpuMs)) / 1e6;
-        }
-        if (hasAmx) row.speedup = median(ratios);
-        rows.push(row);
-        if (!values.json) {
-          const f = (v?: number) => (v === undefined ? "-" : v.toFixed(1));
-          process.stdout.write(
-            `${type.padEnd(5)} m${m} ${name.padEnd(17)} ${threads}T  AMX ${f(row.gflops.amx).padStart(7)} GFLOP/s (${f(row.gflopPerCpuS.amx)} per CPU-s)` +
-              `  VNNI ${f(row.gflops.vnni).padStart(7)} GFLOP/s (${f(row.gflopPerCpuS.vnni)} per CPU-s)  AMX/VNNI speed ${row.speedup === undefined ? "-" : row.speedup.toFixed(2) + "x"}\n`,
-          );
+          const row: Row = { type, shape: name, m, threads, gflops: {}, gflopPerCpuS: {} };
+          for (const mode of modes) {
+            row.gflops[mode] = flops / median(per[mode]!.map((t) => t.wallMs)) / 1e6;
+            row.gflopPerCpuS[mode] = flops / median(per[mode]!.map((t) => t.cpuMs)) / 1e6;
+          }
+          if (hasAmx) row.speedup = median(ratios);
+          rows.push(row);
+          if (!values.json) {
+            const f = (v?: number) => (v === undefined ? "-" : v.toFixed(1));
+            process.stdout.write(
+              `${type.padEnd(5)} m${m} ${name.padEnd(17)} ${threads}T  AMX ${f(row.gflops.amx).padStart(7)} GFLOP/s (${f(row.gflopPerCpuS.amx)} per CPU-s)` +
+                `  VNNI ${f(row.gflops.vnni).padStart(7)} GFLOP/s (${f(row.gflopPerCpuS.vnni)} per CPU-s)  AMX/VNNI speed ${row.speedup === undefined ? "-" : `${row.speedup.toFixed(2)}x`}\n`,
+            );
+          }
         }
       }
     }
-  }
 } finally {
   b.setThreads(threadsBefore);
   if (amxSwitch) amxSwitch(hadAmx ? 1 : 0);
 }
 if (!values.model) {
-  if (values.json) process.stdout.write(JSON.stringify({ amx: hasAmx, isa: b.getIsa(), rows }) + "\n");
+  if (values.json) process.stdout.write(`${JSON.stringify({ amx: hasAmx, isa: b.getIsa(), rows })}\n`);
   else if (!hasAmx) process.stdout.write("AMX not usable here (build, CPU or OS): VNNI column only\n");
 }

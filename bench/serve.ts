@@ -45,10 +45,17 @@ const runs = Number(values.runs);
 const maxTokens = Number(values["max-tokens"]);
 const maxRequests = Number(values["max-requests"]);
 
-const PROMPTS = ["Tell me about the cat.", "What is a handbook?", "Write one line about the sea.", "Hello! How are you today?", "List three colours.", "Why is the sky blue?"];
+const PROMPTS = [
+  "Tell me about the cat.",
+  "What is a handbook?",
+  "Write one line about the sea.",
+  "Hello! How are you today?",
+  "List three colours.",
+  "Why is the sky blue?",
+];
 
 async function makeMicroModel(dir: string): Promise<string> {
-  const text = PROMPTS.join(" ") + " the cat sat on the mat. a dog ran in the park. the sea is wide and blue.";
+  const text = `${PROMPTS.join(" ")} the cat sat on the mat. a dog ran in the park. the sea is wide and blue.`;
   const texts = function* () {
     for (let i = 0; i < 50; i++) yield text;
   };
@@ -65,7 +72,19 @@ function rssMb(pid: number): number {
 }
 
 async function startServer(modelDir: string): Promise<{ child: ChildProcess; url: string; modelId: string }> {
-  const args = [join(here, "..", "bin", "slm.js"), "serve", "--model", modelDir, "--host", "127.0.0.1", "--port", "0", "--quiet", "--max-queue", String(clients * 2)];
+  const args = [
+    join(here, "..", "bin", "slm.js"),
+    "serve",
+    "--model",
+    modelDir,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--quiet",
+    "--max-queue",
+    String(clients * 2),
+  ];
   if (values["max-concurrency"]) args.push("--max-concurrency", values["max-concurrency"]);
   if (values.threads) args.push("--threads", values.threads);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -107,7 +126,13 @@ async function phase(url: string, modelId: string, n: number, budgetRequests: nu
     let i = 0;
     while (performance.now() < deadline && requests < budgetRequests) {
       requests++;
-      const body = { model: modelId, messages: [{ role: "user", content: PROMPTS[(c + i++) % PROMPTS.length] }], max_tokens: maxTokens, temperature: 1, seed: c * 100_000 + i };
+      const body = {
+        model: modelId,
+        messages: [{ role: "user", content: PROMPTS[(c + i++) % PROMPTS.length] }],
+        max_tokens: maxTokens,
+        temperature: 1,
+        seed: c * 100_000 + i,
+      };
       const t = performance.now();
       try {
         const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -125,7 +150,18 @@ async function phase(url: string, modelId: string, n: number, budgetRequests: nu
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!) : NaN);
-  return { clients: n, seconds: +elapsed.toFixed(2), requests, tokens, tokensPerSecond: +(tokens / elapsed).toFixed(1), status5xx: s5, status4xx: s4, failures, p50ms: q(0.5), p95ms: q(0.95) };
+  return {
+    clients: n,
+    seconds: +elapsed.toFixed(2),
+    requests,
+    tokens,
+    tokensPerSecond: +(tokens / elapsed).toFixed(1),
+    status5xx: s5,
+    status4xx: s4,
+    failures,
+    p50ms: q(0.5),
+    p95ms: q(0.95),
+  };
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "slm-bench-serve-"));
@@ -165,7 +201,10 @@ try {
     runs: results,
   };
   if (values.json) console.log(JSON.stringify(summary));
-  else console.log(`summary: ratios ${summary.ratios.join(", ")} (target >= ${TARGET_RATIO}); 5xx ${summary.total5xx}; RSS ${summary.rssStartMb} MB at start, ${summary.rssAfterRunsMb.join(" → ")} MB after each run (growth ${summary.rssGrowthFirstToLastMb} MB); healthy after: ${summary.healthyAfter}; load average ${summary.loadavg.join(" ")}`);
+  else
+    console.log(
+      `summary: ratios ${summary.ratios.join(", ")} (target >= ${TARGET_RATIO}); 5xx ${summary.total5xx}; RSS ${summary.rssStartMb} MB at start, ${summary.rssAfterRunsMb.join(" → ")} MB after each run (growth ${summary.rssGrowthFirstToLastMb} MB); healthy after: ${summary.healthyAfter}; load average ${summary.loadavg.join(" ")}`,
+    );
 } finally {
   if (server) {
     const exited = new Promise((r) => server!.child.once("exit", r));

@@ -26,8 +26,17 @@ import { parseArgs } from "node:util";
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: v } = parseArgs({
   options: {
-    cache: { type: "string" }, questions: { type: "string" }, "build-only": { type: "boolean" }, only: { type: "string" }, "draft-prompts": { type: "string" }, concurrency: { type: "string" }, json: { type: "boolean" },
-    "micro-time": { type: "string" }, "mini-time": { type: "string" }, "sft-steps": { type: "string" }, "distill-steps": { type: "string" },
+    cache: { type: "string" },
+    questions: { type: "string" },
+    "build-only": { type: "boolean" },
+    only: { type: "string" },
+    "draft-prompts": { type: "string" },
+    concurrency: { type: "string" },
+    json: { type: "boolean" },
+    "micro-time": { type: "string" },
+    "mini-time": { type: "string" },
+    "sft-steps": { type: "string" },
+    "distill-steps": { type: "string" },
   },
 });
 const corpus = resolve(repo, "..", "shared", "corpora", "18f-handbook");
@@ -46,9 +55,12 @@ function slm(step: string, args: string[], cwd = cache): void {
   if (r.status !== 0) throw new Error(`${step}: slm ${args.join(" ")} exited with ${r.status}`);
 }
 
-const data = join(cache, "18f"), index = join(cache, "18f.index");
-const microLm = join(cache, "micro-lm"), microSft = join(cache, "micro-sft");
-const miniLm = join(cache, "mini-lm"), nanoKd = join(cache, "nano-kd");
+const data = join(cache, "18f"),
+  index = join(cache, "18f.index");
+const microLm = join(cache, "micro-lm"),
+  microSft = join(cache, "micro-sft");
+const miniLm = join(cache, "mini-lm"),
+  nanoKd = join(cache, "nano-kd");
 export const paths = { data, index, micro: join(microSft, "model"), mini: join(miniLm, "model"), nano: join(nanoKd, "model") };
 
 /** Each step runs once: skipped when its output is already in the cache. */
@@ -56,15 +68,57 @@ function build(): void {
   const done = (dir: string) => existsSync(join(dir, "config.json")) || existsSync(join(dir, "manifest.json")) || existsSync(join(dir, "model", "config.json"));
   if (!done(data)) slm("ingest", ["ingest", "pages", "--out", data, "--vocab-size", "8192", "--no-cache"], corpus);
   if (!existsSync(index)) slm("index", ["index", data, "--out", index]);
-  if (!done(microLm)) slm("pretrain micro", ["train", "--data", data, "--preset", "micro", "--time-budget", v["micro-time"] ?? "5m", "--eval-every", "1000", "--out", microLm]);
+  if (!done(microLm))
+    slm("pretrain micro", ["train", "--data", data, "--preset", "micro", "--time-budget", v["micro-time"] ?? "5m", "--eval-every", "1000", "--out", microLm]);
   if (!done(microSft)) {
-    slm("grounded-qa finetune micro", ["finetune", "--task", "grounded-qa", "--base", join(microLm, "model"), "--index", index, "--synthetic", "1200", "--method", "full",
-      "--lr", "1e-3", "--max-steps", v["sft-steps"] ?? "150", "--batch", "8", "--context", "256", "--out", microSft]);
+    slm("grounded-qa finetune micro", [
+      "finetune",
+      "--task",
+      "grounded-qa",
+      "--base",
+      join(microLm, "model"),
+      "--index",
+      index,
+      "--synthetic",
+      "1200",
+      "--method",
+      "full",
+      "--lr",
+      "1e-3",
+      "--max-steps",
+      v["sft-steps"] ?? "150",
+      "--batch",
+      "8",
+      "--context",
+      "256",
+      "--out",
+      microSft,
+    ]);
   }
-  if (!done(miniLm)) slm("pretrain mini", ["train", "--data", data, "--preset", "mini", "--time-budget", v["mini-time"] ?? "6m", "--eval-every", "1000", "--out", miniLm]);
+  if (!done(miniLm))
+    slm("pretrain mini", ["train", "--data", data, "--preset", "mini", "--time-budget", v["mini-time"] ?? "6m", "--eval-every", "1000", "--out", miniLm]);
   if (!done(nanoKd)) {
-    slm("distill nano from mini", ["distill", "--teacher", join(miniLm, "model"), "--student", "nano", "--data", data, "--max-steps", v["distill-steps"] ?? "300",
-      "--batch", "8", "--context", "256", "--eval-every", "100", "--checkpoint-every", "0", "--out", nanoKd]);
+    slm("distill nano from mini", [
+      "distill",
+      "--teacher",
+      join(miniLm, "model"),
+      "--student",
+      "nano",
+      "--data",
+      data,
+      "--max-steps",
+      v["distill-steps"] ?? "300",
+      "--batch",
+      "8",
+      "--context",
+      "256",
+      "--eval-every",
+      "100",
+      "--checkpoint-every",
+      "0",
+      "--out",
+      nanoKd,
+    ]);
   }
 }
 
@@ -84,14 +138,20 @@ type Loaded = ReturnType<typeof loadModel>;
 type Spec = import("../src/infer/speculative.ts").SpeculationOptions | false;
 const nQuestions = Number(v.questions ?? 24);
 const concurrency = Number(v.concurrency ?? 4);
-const questions = readFileSync(join(corpus, "qa.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { question: string }).question).slice(0, nQuestions);
+const questions = readFileSync(join(corpus, "qa.jsonl"), "utf8")
+  .trim()
+  .split("\n")
+  .map((l) => (JSON.parse(l) as { question: string }).question)
+  .slice(0, nQuestions);
 
 /** `slm ask`'s prompt for each question: BM25 retrieval, the top 3 sections, fitted for 64 answer tokens. */
 function groundedPrompts(m: Loaded): number[][] {
   const index = SectionIndex.open(paths.index);
   try {
     return questions.map((q) => {
-      const top = retrieve(index, q, { mode: DEFAULT_RETRIEVAL_MODE, k: 5 }).hits.slice(0, 3).map((h) => h.section);
+      const top = retrieve(index, q, { mode: DEFAULT_RETRIEVAL_MODE, k: 5 })
+        .hits.slice(0, 3)
+        .map((h) => h.section);
       return buildGroundedPrompt(q, top, { tokenizer: m.tokenizer!, context: m.config.maxSeqLen, maxNew: 64 }).ids;
     });
   } finally {
@@ -101,7 +161,10 @@ function groundedPrompts(m: Loaded): number[][] {
 
 /** Handbook text continuations: 96-token windows from the validation documents. */
 function textPrompts(m: Loaded, n: number): number[][] {
-  const docs = readFileSync(join(data, "documents.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { text: string }).text);
+  const docs = readFileSync(join(data, "documents.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { text: string }).text);
   const out: number[][] = [];
   for (let i = 0; out.length < n && i < docs.length; i += 7) {
     const ids = m.tokenizer!.encode(docs[i]!, { addSpecialTokens: true });
@@ -110,14 +173,30 @@ function textPrompts(m: Loaded, n: number): number[][] {
   return out;
 }
 
-interface Side { tokens: number; seconds: number; steps: number; outputs: number[][]; spec: Record<string, number> }
+interface Side {
+  tokens: number;
+  seconds: number;
+  steps: number;
+  outputs: number[][];
+  spec: Record<string, number>;
+}
 const empty = (): Side => ({ tokens: 0, seconds: 0, steps: 0, outputs: [], spec: {} });
 
 /** One request at a time (generate(), as slm ask runs): baseline and speculative alternate per prompt. */
 async function single(model: Loaded["model"], prompts: number[][], maxTokens: number, stops: number[], spec: Spec): Promise<{ base: Side; fast: Side }> {
-  const base = empty(), fast = empty();
+  const base = empty(),
+    fast = empty();
   for (let i = 0; i < prompts.length; i++) {
-    const order: [Side, Spec][] = i % 2 === 0 ? [[base, false], [fast, spec]] : [[fast, spec], [base, false]];
+    const order: [Side, Spec][] =
+      i % 2 === 0
+        ? [
+            [base, false],
+            [fast, spec],
+          ]
+        : [
+            [fast, spec],
+            [base, false],
+          ];
     for (const [side, sp] of order) {
       const r = await generateWithStats(model, [prompts[i]!], { maxTokens, sampling: { temperature: 0 }, stopTokenIds: stops, speculation: sp });
       side.tokens += r.stats.decodeTokens;
@@ -135,7 +214,11 @@ async function batched(model: Loaded["model"], prompts: number[][], maxTokens: n
   const side = empty();
   const engine = new Engine(model, { maxConcurrency: concurrency, maxQueue: prompts.length, speculation: spec });
   const t0 = performance.now();
-  const rs = await Promise.all(prompts.map((prompt) => engine.submit({ prompt, maxTokens: Math.min(maxTokens, model.config.maxSeqLen - prompt.length), sampling: { temperature: 0 }, stopTokenIds: stops })));
+  const rs = await Promise.all(
+    prompts.map((prompt) =>
+      engine.submit({ prompt, maxTokens: Math.min(maxTokens, model.config.maxSeqLen - prompt.length), sampling: { temperature: 0 }, stopTokenIds: stops }),
+    ),
+  );
   side.seconds = (performance.now() - t0) / 1000;
   const st = engine.stats();
   side.tokens = st.decodeTokens + rs.length; // + the first token of each, sampled after prefill
@@ -153,17 +236,31 @@ function report(name: string, base: Side, fast: Side, aim: number, mode: string)
   const s = fast.spec;
   const rate = (a: number | undefined, p: number | undefined) => (p ? +(a! / p).toFixed(3) : null);
   const row = {
-    name, mode, prompts: base.outputs.length, decodeTokens: fast.tokens,
-    baseTokS: +(base.tokens / base.seconds).toFixed(1), specTokS: +(fast.tokens / fast.seconds).toFixed(1),
-    ratio: +((fast.tokens / fast.seconds) / (base.tokens / base.seconds)).toFixed(3), aim,
-    baseSteps: base.steps, specSteps: fast.steps, tokensPerStep: +(fast.tokens / fast.steps).toFixed(2),
-    lookupAcceptance: rate(s.lookupAccepted, s.lookupProposed), lookupProposed: s.lookupProposed ?? 0,
-    draftAcceptance: rate(s.draftAccepted, s.draftProposed), draftProposed: s.draftProposed ?? 0, draftCalls: s.draftCalls ?? 0,
-    identical: same, differing, load: +loadavg()[0]!.toFixed(1),
+    name,
+    mode,
+    prompts: base.outputs.length,
+    decodeTokens: fast.tokens,
+    baseTokS: +(base.tokens / base.seconds).toFixed(1),
+    specTokS: +(fast.tokens / fast.seconds).toFixed(1),
+    ratio: +(fast.tokens / fast.seconds / (base.tokens / base.seconds)).toFixed(3),
+    aim,
+    baseSteps: base.steps,
+    specSteps: fast.steps,
+    tokensPerStep: +(fast.tokens / fast.steps).toFixed(2),
+    lookupAcceptance: rate(s.lookupAccepted, s.lookupProposed),
+    lookupProposed: s.lookupProposed ?? 0,
+    draftAcceptance: rate(s.draftAccepted, s.draftProposed),
+    draftProposed: s.draftProposed ?? 0,
+    draftCalls: s.draftCalls ?? 0,
+    identical: same,
+    differing,
+    load: +loadavg()[0]!.toFixed(1),
   };
   rows.push(row);
-  console.error(`${name} [${mode}]: ${row.baseTokS} -> ${row.specTokS} tok/s (x${row.ratio}, aim x${aim}); steps ${row.baseSteps} -> ${row.specSteps}; ` +
-    `lookup ${row.lookupAcceptance ?? "-"} of ${row.lookupProposed}, draft ${row.draftAcceptance ?? "-"} of ${row.draftProposed}; identical: ${same}${same ? "" : ` (${differing} differ)`}; load ${row.load}`);
+  console.error(
+    `${name} [${mode}]: ${row.baseTokS} -> ${row.specTokS} tok/s (x${row.ratio}, aim x${aim}); steps ${row.baseSteps} -> ${row.specSteps}; ` +
+      `lookup ${row.lookupAcceptance ?? "-"} of ${row.lookupProposed}, draft ${row.draftAcceptance ?? "-"} of ${row.draftProposed}; identical: ${same}${same ? "" : ` (${differing} differ)`}; load ${row.load}`,
+  );
 }
 
 /**
@@ -174,11 +271,13 @@ function report(name: string, base: Side, fast: Side, aim: number, mode: string)
 async function verifyCost(name: string, model: Loaded["model"], reps = 30): Promise<void> {
   const { KvCache } = await import("../src/models/index.ts");
   const { Tape } = await import("../src/tensor/index.ts");
-  const cache = new KvCache(model.config, 1, model.config.maxSeqLen), tape = new Tape({ grad: false });
+  const cache = new KvCache(model.config, 1, model.config.maxSeqLen),
+    tape = new Tape({ grad: false });
   const ids = new Int32Array(188).fill(7);
   tape.reset();
   model.forwardCached(tape, ids.subarray(0, 180), 1, 180, cache, Int32Array.of(0), { logits: "last" });
-  const tqs = [1, 2, 4, 8], ms = tqs.map(() => 0);
+  const tqs = [1, 2, 4, 8],
+    ms = tqs.map(() => 0);
   for (let r = 0; r < reps; r++) {
     tqs.forEach((tq, i) => {
       const t0 = performance.now();
@@ -187,7 +286,12 @@ async function verifyCost(name: string, model: Loaded["model"], reps = 30): Prom
       ms[i]! += performance.now() - t0;
     });
   }
-  const row = { name: `verification cost, ${name}`, ms: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / reps).toFixed(2)])), relative: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / ms[0]!).toFixed(2)])), load: +loadavg()[0]!.toFixed(1) };
+  const row = {
+    name: `verification cost, ${name}`,
+    ms: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / reps).toFixed(2)])),
+    relative: Object.fromEntries(tqs.map((tq, i) => [`tq${tq}`, +(ms[i]! / ms[0]!).toFixed(2)])),
+    load: +loadavg()[0]!.toFixed(1),
+  };
   rows.push(row);
   console.error(`${row.name}: ms per call ${JSON.stringify(row.ms)}, relative to tq 1 ${JSON.stringify(row.relative)}; load ${row.load}`);
 }
@@ -201,16 +305,26 @@ if (v.only !== "draft") {
   await single(m.model, prompts.slice(0, 2), 64, stops, {}); // warm-up
   const { base, fast } = await single(m.model, prompts, 64, stops, { promptLookup: true });
   report("prompt lookup, micro grounded-QA, slm ask prompts", base, fast, 1.5, "one request");
-  report("prompt lookup, micro grounded-QA, slm ask prompts", await batched(m.model, prompts, 64, stops, false), await batched(m.model, prompts, 64, stops, { promptLookup: true }), 1.5, `${concurrency} slots`);
+  report(
+    "prompt lookup, micro grounded-QA, slm ask prompts",
+    await batched(m.model, prompts, 64, stops, false),
+    await batched(m.model, prompts, 64, stops, { promptLookup: true }),
+    1.5,
+    `${concurrency} slots`,
+  );
 }
 // 2. Draft model: mini target, nano student distilled from it.
 if (v.only !== "lookup") {
-  const target = loadModel(paths.mini), draft = loadModel(paths.nano);
+  const target = loadModel(paths.mini),
+    draft = loadModel(paths.nano);
   const stops = stopTokenIds(target, true);
   await verifyCost("mini", target.model);
   await verifyCost("nano (the draft)", draft.model);
   const nd = Number(v["draft-prompts"] ?? 8);
-  const sets: [string, number[][], number][] = [["slm ask prompts", groundedPrompts(target).slice(0, nd), 64], ["handbook text", textPrompts(target, nd), 96]];
+  const sets: [string, number[][], number][] = [
+    ["slm ask prompts", groundedPrompts(target).slice(0, nd), 64],
+    ["handbook text", textPrompts(target, nd), 96],
+  ];
   for (const [what, prompts, maxTokens] of sets) {
     await single(target.model, prompts.slice(0, 1), maxTokens, stops, { promptLookup: false, draft: draft.model }); // warm-up
     const { base, fast } = await single(target.model, prompts, maxTokens, stops, { promptLookup: false, draft: draft.model });

@@ -30,8 +30,13 @@ import { Tokenizer } from "../src/tokenizer/index.ts";
 
 const { values: v } = parseArgs({
   options: {
-    preset: { type: "string" }, tokens: { type: "string" }, rounds: { type: "string" }, vocab: { type: "string" },
-    mode: { type: "string" }, threads: { type: "string" }, json: { type: "boolean" },
+    preset: { type: "string" },
+    tokens: { type: "string" },
+    rounds: { type: "string" },
+    vocab: { type: "string" },
+    mode: { type: "string" },
+    threads: { type: "string" },
+    json: { type: "boolean" },
   },
 });
 const preset = v.preset ?? "micro";
@@ -48,7 +53,12 @@ const SCHEMA = {
     age: { type: "integer" },
     email: { anyOf: [{ type: "string" }, { type: "null" }] },
     tags: { type: "array", items: { type: "string", enum: ["admin", "staff", "guest"] }, maxItems: 3 },
-    address: { type: "object", properties: { city: { type: "string" }, zip: { type: "string", maxLength: 10 } }, required: ["city", "zip"], additionalProperties: false },
+    address: {
+      type: "object",
+      properties: { city: { type: "string" }, zip: { type: "string", maxLength: 10 } },
+      required: ["city", "zip"],
+      additionalProperties: false,
+    },
     notes: { type: "array", items: { type: "string" } },
     active: { type: "boolean" },
   },
@@ -108,7 +118,11 @@ for (const V of vocabs) {
       constraints: constrained ? [timedConstraint()] : undefined,
     });
     if (constrained) JSON.parse(new TextDecoder().decode(tok.decodeBytes(results[0]!.ids))); // the output really is JSON
-    return { tokensPerSecond: stats.decodeTokens / stats.decodeSeconds, decodeTokens: stats.decodeTokens, constraintMsPerToken: constraintMs / (stats.decodeTokens + 1) };
+    return {
+      tokensPerSecond: stats.decodeTokens / stats.decodeSeconds,
+      decodeTokens: stats.decodeTokens,
+      constraintMsPerToken: constraintMs / (stats.decodeTokens + 1),
+    };
   };
   await run(false); // warm-up (kernels, arena)
   // Warm the recogniser's code on another grammar, so "cold" is a new schema on a running server.
@@ -127,7 +141,12 @@ for (const V of vocabs) {
     warmTokens = w.decodeTokens;
   }
   const row = {
-    vocab: V, preset, parameters: config.dModel, mode, tokens, rounds,
+    vocab: V,
+    preset,
+    parameters: config.dModel,
+    mode,
+    tokens,
+    rounds,
     freeTokensPerSecond: +median(free).toFixed(1),
     constrainedWarmTokensPerSecond: +median(warm).toFixed(1),
     warmRatio: +(median(warm) / median(free)).toFixed(3),
@@ -139,15 +158,26 @@ for (const V of vocabs) {
     constraintMsPerTokenWarm: +median(warmMs).toFixed(3),
     constraintMsPerTokenCold: +cold.constraintMsPerToken.toFixed(3),
     indexBuildMs: +indexMs.toFixed(0),
-    coldMisses: coldStats.misses, coldWalkMs: +coldStats.walkMs.toFixed(0),
-    totalHits: masker.stats.hits, totalMisses: masker.stats.misses, cacheEntries: masker.stats.entries,
+    coldMisses: coldStats.misses,
+    coldWalkMs: +coldStats.walkMs.toFixed(0),
+    totalHits: masker.stats.hits,
+    totalMisses: masker.stats.misses,
+    cacheEntries: masker.stats.entries,
   };
   rows.push(row);
   if (!v.json) {
-    console.log(`structured output, ${preset} (random weights, d=${config.dModel}, ${config.nLayers} layers), vocab ${V}, ${mode}, ${tokens} tokens, temperature 1`);
-    console.log(`  free: ${row.freeTokensPerSecond} tok/s   constrained warm: ${row.constrainedWarmTokensPerSecond} tok/s (ratio ${row.warmRatio})   cold: ${row.constrainedColdTokensPerSecond} tok/s (ratio ${row.coldRatio})`);
-    console.log(`  constraint time per token: warm ${row.constraintMsPerTokenWarm} ms, cold ${row.constraintMsPerTokenCold} ms; free decode ${row.freeMsPerToken} ms per token`);
-    console.log(`  vocabulary index ${row.indexBuildMs} ms; cold run: ${row.coldMisses} mask misses, ${row.coldWalkMs} ms walking; all runs: ${row.totalHits} hits / ${row.totalMisses} misses`);
+    console.log(
+      `structured output, ${preset} (random weights, d=${config.dModel}, ${config.nLayers} layers), vocab ${V}, ${mode}, ${tokens} tokens, temperature 1`,
+    );
+    console.log(
+      `  free: ${row.freeTokensPerSecond} tok/s   constrained warm: ${row.constrainedWarmTokensPerSecond} tok/s (ratio ${row.warmRatio})   cold: ${row.constrainedColdTokensPerSecond} tok/s (ratio ${row.coldRatio})`,
+    );
+    console.log(
+      `  constraint time per token: warm ${row.constraintMsPerTokenWarm} ms, cold ${row.constraintMsPerTokenCold} ms; free decode ${row.freeMsPerToken} ms per token`,
+    );
+    console.log(
+      `  vocabulary index ${row.indexBuildMs} ms; cold run: ${row.coldMisses} mask misses, ${row.coldWalkMs} ms walking; all runs: ${row.totalHits} hits / ${row.totalMisses} misses`,
+    );
   }
   console.log(JSON.stringify(row));
 }

@@ -13,7 +13,9 @@ import { listInputFiles, trainBpe } from "../src/tokenizer/train.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 // ../shared from the repo root (CI); from a git worktree under /work/wt, two levels up.
-const handbook = [join(root, "..", "shared"), join(root, "..", "..", "shared")].map((d) => join(d, "corpora", "18f-handbook", "pages")).find((d) => existsSync(d)) ?? join(root, "..", "shared", "corpora", "18f-handbook", "pages");
+const handbook =
+  [join(root, "..", "shared"), join(root, "..", "..", "shared")].map((d) => join(d, "corpora", "18f-handbook", "pages")).find((d) => existsSync(d)) ??
+  join(root, "..", "shared", "corpora", "18f-handbook", "pages");
 
 interface Row {
   case: string;
@@ -62,7 +64,9 @@ async function* generated(totalBytes: number, seed = 1): AsyncGenerator<string> 
 
 function readHandbook(): string | null {
   if (!existsSync(handbook)) return null;
-  return listInputFiles([handbook]).map((f) => readFileSync(f, "utf8")).join("\n");
+  return listInputFiles([handbook])
+    .map((f) => readFileSync(f, "utf8"))
+    .join("\n");
 }
 
 async function runCase(name: string): Promise<Row> {
@@ -93,7 +97,14 @@ async function runCase(name: string): Promise<Row> {
     const a = time(() => ours.encode(text, { allowedSpecial: "none" }));
     const b = time(() => ref.encode(text, [], []));
     const same = a.n === b.n && a.ids.every((x, i) => x === b.ids[i]);
-    return { case: name, MB: +mb.toFixed(2), oursMBs: +(mb / a.s).toFixed(2), tiktokenMBs: +(mb / b.s).toFixed(2), ratio: +(b.s / a.s).toFixed(2), identicalIds: same };
+    return {
+      case: name,
+      MB: +mb.toFixed(2),
+      oursMBs: +(mb / a.s).toFixed(2),
+      tiktokenMBs: +(mb / b.s).toFixed(2),
+      ratio: +(b.s / a.s).toFixed(2),
+      identicalIds: same,
+    };
   }
   if (name.startsWith("train-")) {
     const what = name.slice(6);
@@ -109,10 +120,23 @@ async function runCase(name: string): Promise<Row> {
       source = generated(mb * 1e6);
     }
     let countDone = 0;
-    const tok = await trainBpe(source, { vocabSize: 16384, onProgress: (p) => { if (p.phase === "merge" && countDone === 0) countDone = performance.now(); } });
+    const tok = await trainBpe(source, {
+      vocabSize: 16384,
+      onProgress: (p) => {
+        if (p.phase === "merge" && countDone === 0) countDone = performance.now();
+      },
+    });
     const s = (performance.now() - t0) / 1000;
     const countS = ((countDone || performance.now()) - t0) / 1000;
-    return { case: name, MB: +mb.toFixed(1), vocab: tok.vocabSize, seconds: +s.toFixed(1), countMBs: +(mb / countS).toFixed(2), overallMBs: +(mb / s).toFixed(2), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
+    return {
+      case: name,
+      MB: +mb.toFixed(1),
+      vocab: tok.vocabSize,
+      seconds: +s.toFixed(1),
+      countMBs: +(mb / countS).toFixed(2),
+      overallMBs: +(mb / s).toFixed(2),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
   }
   throw new Error(`unknown case ${name}`);
 }
@@ -121,10 +145,18 @@ const args = process.argv.slice(2);
 const caseIdx = args.indexOf("--case");
 if (caseIdx >= 0) {
   const row = await runCase(args[caseIdx + 1]!);
-  process.stdout.write(JSON.stringify(row) + "\n");
+  process.stdout.write(`${JSON.stringify(row)}\n`);
 } else {
   const json = args.includes("--json");
-  const cases = ["encode-cl100k_base-mixed", "encode-o200k_base-mixed", "encode-cl100k_base-handbook", "encode-o200k_base-handbook", "train-handbook", "train-25MB", "train-100MB"];
+  const cases = [
+    "encode-cl100k_base-mixed",
+    "encode-o200k_base-mixed",
+    "encode-cl100k_base-handbook",
+    "encode-o200k_base-handbook",
+    "train-handbook",
+    "train-25MB",
+    "train-100MB",
+  ];
   const quick = args.includes("--quick");
   for (const c of quick ? cases.slice(0, 5) : cases) {
     const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--case", c], { encoding: "utf8", maxBuffer: 1 << 24 });
@@ -135,7 +167,12 @@ if (caseIdx >= 0) {
     } catch {
       row = { case: c, error: (r.stderr || r.stdout).slice(-500) };
     }
-    if (json) process.stdout.write(JSON.stringify(row) + "\n");
-    else process.stdout.write(Object.entries(row).map(([k, v]) => `${k}=${v}`).join("  ") + "\n");
+    if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
+    else
+      process.stdout.write(
+        `${Object.entries(row)
+          .map(([k, v]) => `${k}=${v}`)
+          .join("  ")}\n`,
+      );
   }
 }

@@ -20,7 +20,17 @@ import { parseArgs } from "node:util";
 import { presetConfig, toHfConfig } from "../src/models/config.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values: v } = parseArgs({ options: { presets: { type: "string" }, steps: { type: "string" }, rounds: { type: "string" }, threads: { type: "string" }, batch: { type: "string" }, vocab: { type: "string" }, json: { type: "boolean" } } });
+const { values: v } = parseArgs({
+  options: {
+    presets: { type: "string" },
+    steps: { type: "string" },
+    rounds: { type: "string" },
+    threads: { type: "string" },
+    batch: { type: "string" },
+    vocab: { type: "string" },
+    json: { type: "boolean" },
+  },
+});
 const presets = (v.presets ?? "nano,mini").split(",");
 const steps = v.steps ?? "10";
 const rounds = Number(v.rounds ?? 2);
@@ -39,7 +49,11 @@ function ensureTorch(): void {
 }
 
 function lastJson(out: string): Record<string, number> {
-  const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  const line = out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .pop();
   if (!line) throw new Error(`no JSON in output:\n${out}`);
   return JSON.parse(line);
 }
@@ -53,23 +67,63 @@ try {
     const cfgPath = join(tmp, `${preset}.json`);
     writeFileSync(cfgPath, JSON.stringify(toHfConfig(config)));
     const context = String(Math.min(config.maxSeqLen, 256));
-    let ours = 0, torch = 0, mfu = 0;
+    let ours = 0,
+      torch = 0,
+      mfu = 0;
     for (let r = 0; r < rounds; r++) {
-      const a = spawnSync(process.execPath, [join(here, "..", "bin", "slm.js"), "bench", "train", "--preset", preset, "--steps", steps, "--batch", batch, "--context", context, "--vocab", String(vocab), "--threads", threads, "--json"], { encoding: "utf8" });
+      const a = spawnSync(
+        process.execPath,
+        [
+          join(here, "..", "bin", "slm.js"),
+          "bench",
+          "train",
+          "--preset",
+          preset,
+          "--steps",
+          steps,
+          "--batch",
+          batch,
+          "--context",
+          context,
+          "--vocab",
+          String(vocab),
+          "--threads",
+          threads,
+          "--json",
+        ],
+        { encoding: "utf8" },
+      );
       if (a.status !== 0) throw new Error(`slm bench train failed: ${a.stderr}`);
       const ja = lastJson(a.stdout);
       if (ja.tokens_per_s > ours) [ours, mfu] = [ja.tokens_per_s, ja.mfu];
       const env = { ...process.env, OMP_WAIT_POLICY: "PASSIVE" } as NodeJS.ProcessEnv;
       delete env.OPENBLAS_CORETYPE;
       delete env.OPENBLAS_L2_SIZE;
-      const b = spawnSync(python, [join(here, "pytorch", "train_baseline.py"), "--config", cfgPath, "--batch", batch, "--context", context, "--steps", steps, "--threads", threads], { encoding: "utf8", env });
+      const b = spawnSync(
+        python,
+        [join(here, "pytorch", "train_baseline.py"), "--config", cfgPath, "--batch", batch, "--context", context, "--steps", steps, "--threads", threads],
+        { encoding: "utf8", env },
+      );
       if (b.status !== 0) throw new Error(`PyTorch baseline failed: ${b.stderr}`);
       torch = Math.max(torch, lastJson(b.stdout).tokens_per_s);
     }
-    const row = { preset, batch: Number(batch), context: Number(context), vocab, threads: Number(threads), ours_tokens_per_s: ours, pytorch_tokens_per_s: torch, ratio: ours / torch, ours_mfu: mfu };
+    const row = {
+      preset,
+      batch: Number(batch),
+      context: Number(context),
+      vocab,
+      threads: Number(threads),
+      ours_tokens_per_s: ours,
+      pytorch_tokens_per_s: torch,
+      ratio: ours / torch,
+      ours_mfu: mfu,
+    };
     rows.push(row);
     if (v.json) console.log(JSON.stringify(row));
-    else console.log(`${preset.padEnd(6)} ours ${ours.toFixed(0).padStart(6)} tok/s   PyTorch ${torch.toFixed(0).padStart(6)} tok/s   ratio ${(ours / torch).toFixed(2)}×   (our MFU ${(mfu * 100).toFixed(0)}%)`);
+    else
+      console.log(
+        `${preset.padEnd(6)} ours ${ours.toFixed(0).padStart(6)} tok/s   PyTorch ${torch.toFixed(0).padStart(6)} tok/s   ratio ${(ours / torch).toFixed(2)}×   (our MFU ${(mfu * 100).toFixed(0)}%)`,
+      );
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -24,7 +24,11 @@ const docs = shared && join(shared, "corpora", "18f-handbook", "pages", "travel-
 const noDocs = docs && existsSync(docs) ? false : "../shared/corpora/18f-handbook is absent: the document examples are skipped";
 
 function run(example: string, ...args: string[]): { out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--conditions=slmkit-source", "--import", "tsx", join(here, example), ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, SLM_THREADS: "1" } });
+  const r = spawnSync(process.execPath, ["--conditions=slmkit-source", "--import", "tsx", join(here, example), ...args], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, SLM_THREADS: "1" },
+  });
   assert.equal(r.status, 0, `${example} exited with ${r.status}:\n${r.stderr}`);
   return { out: r.stdout, err: r.stderr };
 }
@@ -32,7 +36,9 @@ function run(example: string, ...args: string[]): { out: string; err: string } {
 test("generate.ts: loads a model directory and streams the generated text after the prompt", async () => {
   const dir = join(work, "tiny");
   const tok = await tinyByteLevel(400);
-  saveModelDir(dir, createModel(presetConfig("nano", tok.vocabSize, { nLayers: 1, dModel: 32, nHeads: 2, nKvHeads: 2, headDim: 16, ffnDim: 64 }), 7), { tokenizer: tok });
+  saveModelDir(dir, createModel(presetConfig("nano", tok.vocabSize, { nLayers: 1, dModel: 32, nHeads: 2, nKvHeads: 2, headDim: 16, ffnDim: 64 }), 7), {
+    tokenizer: tok,
+  });
   const { out, err } = run("generate.ts", dir, "The handbook", "12");
   assert.ok(out.startsWith("The handbook"), out);
   assert.ok(out.length > "The handbook\n".length, "no text was generated");

@@ -25,5 +25,5 @@ const [result] = await generate(loaded.model, [tok.encode(prompt)], {
   stopTokenIds: stopTokenIds(loaded),
   onToken: (_seq, id) => void process.stdout.write(stream.push(id)),
 });
-process.stdout.write(stream.flush() + "\n");
+process.stdout.write(`${stream.flush()}\n`);
 console.error(`${result!.ids.length} tokens, finish reason: ${result!.finishReason}`);

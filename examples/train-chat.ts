@@ -8,7 +8,20 @@
 //   node --conditions=slmkit-source --import tsx examples/train-chat.ts DOCS OUT [STEPS]
 import { join } from "node:path";
 
-import { chatPromptIds, createModel, generate, ingest, loadModel, openDataset, presetConfig, saveModelDir, stopTokenIds, Tokenizer, train, trainTextTokenizer } from "slmkit";
+import {
+  chatPromptIds,
+  createModel,
+  generate,
+  ingest,
+  loadModel,
+  openDataset,
+  presetConfig,
+  saveModelDir,
+  stopTokenIds,
+  Tokenizer,
+  train,
+  trainTextTokenizer,
+} from "slmkit";
 
 const [docs, out, steps = "30"] = process.argv.slice(2);
 if (!docs || !out) {

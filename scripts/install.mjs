@@ -68,7 +68,7 @@ if (!force && from) {
   if (theirs === want && existsSync(built)) {
     mkdirSync(dirname(addon), { recursive: true });
     copyFileSync(built, addon);
-    writeFileSync(stampFile, JSON.stringify({ fingerprint: want, builtAt: new Date().toISOString(), copiedFrom: from }) + "\n");
+    writeFileSync(stampFile, `${JSON.stringify({ fingerprint: want, builtAt: new Date().toISOString(), copiedFrom: from })}\n`);
     console.log(`slmkit: native addon copied from ${from} (same sources, Node ABI and platform)`);
     process.exit(0);
   }
@@ -77,10 +77,12 @@ if (!force && from) {
 
 // npm passes its bundled node-gyp's path to scripts; fall back to one on PATH.
 const gyp = process.env.npm_config_node_gyp;
-const r = gyp ? spawnSync(process.execPath, [gyp, "rebuild"], { cwd: root, stdio: "inherit" }) : spawnSync("node-gyp", ["rebuild"], { cwd: root, stdio: "inherit", shell: process.platform === "win32" });
+const r = gyp
+  ? spawnSync(process.execPath, [gyp, "rebuild"], { cwd: root, stdio: "inherit" })
+  : spawnSync("node-gyp", ["rebuild"], { cwd: root, stdio: "inherit", shell: process.platform === "win32" });
 if (r.error) {
   console.error(`slmkit: could not run node-gyp: ${r.error.message}`);
   process.exit(1);
 }
 if (r.status !== 0) process.exit(r.status ?? 1);
-writeFileSync(stampFile, JSON.stringify({ fingerprint: want, builtAt: new Date().toISOString() }) + "\n");
+writeFileSync(stampFile, `${JSON.stringify({ fingerprint: want, builtAt: new Date().toISOString() })}\n`);

@@ -2,16 +2,7 @@
 // SlmError with a stable `code`, so callers (the CLI, the server) can map it to
 // an exit code or an HTTP status without parsing messages. Knows nothing else.
 
-export type ErrorCode =
-  | "SHAPE"
-  | "FORMAT"
-  | "CONFIG"
-  | "USAGE"
-  | "IO"
-  | "NATIVE"
-  | "NOT_FOUND"
-  | "CANCELLED"
-  | "OVERLOADED";
+export type ErrorCode = "SHAPE" | "FORMAT" | "CONFIG" | "USAGE" | "IO" | "NATIVE" | "NOT_FOUND" | "CANCELLED" | "OVERLOADED";
 
 export class SlmError extends Error {
   readonly code: ErrorCode;

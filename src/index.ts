@@ -15,7 +15,18 @@
  * kind of problem (a corrupt file is a `FormatError`, a bad option a
  * `ConfigError`, a missing model a `NotFoundError`…).
  */
-export { SlmError, ShapeError, FormatError, ConfigError, UsageError, NativeError, CancelledError, NotFoundError, OverloadedError, isSlmError } from "./errors.ts";
+export {
+  SlmError,
+  ShapeError,
+  FormatError,
+  ConfigError,
+  UsageError,
+  NativeError,
+  CancelledError,
+  NotFoundError,
+  OverloadedError,
+  isSlmError,
+} from "./errors.ts";
 export type { ErrorCode } from "./errors.ts";
 
 // ── Models and formats ───────────────────────────────────────────────────────

@@ -39,8 +39,13 @@ after(() => rmSync(work, { recursive: true, force: true }));
 /** npm through the same npm that runs the tests when there is one. */
 function npm(args: string[], cwd: string, timeout = 280_000): SpawnSyncReturns<string> {
   const cli = process.env.npm_execpath;
-  const [cmd, pre] = cli && cli.endsWith(".js") ? [process.execPath, [cli]] : ["npm", []];
-  return spawnSync(cmd, [...pre, ...args], { cwd, encoding: "utf8", env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" }, timeout });
+  const [cmd, pre] = cli?.endsWith(".js") ? [process.execPath, [cli]] : ["npm", []];
+  return spawnSync(cmd, [...pre, ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" },
+    timeout,
+  });
 }
 
 function ok(r: SpawnSyncReturns<string>, what: string): string {
@@ -72,12 +77,26 @@ before(async () => {
   const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
   const packages: Record<string, unknown> = {
     "": { name: "consumer", version: "1.0.0", dependencies: { slmkit: spec } },
-    "node_modules/slmkit": { version: ours.version, resolved: spec, hasInstallScript: true, license: ours.license, dependencies: ours.dependencies, bin: ours.bin, engines: ours.engines },
+    "node_modules/slmkit": {
+      version: ours.version,
+      resolved: spec,
+      hasInstallScript: true,
+      license: ours.license,
+      dependencies: ours.dependencies,
+      bin: ours.bin,
+      engines: ours.engines,
+    },
   };
   for (const [k, v] of Object.entries(lock.packages)) if (k !== "" && !v.dev) packages[k] = v;
-  writeFileSync(join(proj, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module", dependencies: { slmkit: spec } }, null, 2));
+  writeFileSync(
+    join(proj, "package.json"),
+    JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module", dependencies: { slmkit: spec } }, null, 2),
+  );
   writeFileSync(join(proj, "package-lock.json"), JSON.stringify({ name: "consumer", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
-  ok(npm(["ci", "--offline", "--ignore-scripts"], proj), "npm ci --offline of the tarball (the dependencies must be in the npm cache: run `npm ci` in the repository first)");
+  ok(
+    npm(["ci", "--offline", "--ignore-scripts"], proj),
+    "npm ci --offline of the tarball (the dependencies must be in the npm cache: run `npm ci` in the repository first)",
+  );
   assert.ok(!existsSync(join(pkgDir, "src")), "the package must not ship src/");
 
   // 3. slmkit's install script, given this checkout's addon.
@@ -91,7 +110,7 @@ test("plain JavaScript imports slmkit with no loader, loads a model and generate
   const [want] = await generate(m.model, [prompt], { maxTokens: 8 });
   const script = `import("slmkit").then(async (s) => { const m = s.loadModel(${JSON.stringify(modelDir)}); const [r] = await s.generate(m.model, [m.tokenizer.encode("The handbook says")], { maxTokens: 8 }); console.log(JSON.stringify(r.ids)); })`;
   const r = nodeIn(proj, ["-e", script]);
-  assert.deepEqual(JSON.parse(ok(r, "node -e import(\"slmkit\")").trim()), want!.ids);
+  assert.deepEqual(JSON.parse(ok(r, 'node -e import("slmkit")').trim()), want!.ids);
   assert.doesNotMatch(r.stderr, /native addon unavailable/, "the installed package must load its native addon");
 });
 
@@ -108,7 +127,12 @@ test("from the package: ingest runs its extraction worker, the server its infere
       console.log(JSON.stringify({ documents: m.counts.documents, page: page.status, html: (await page.text()).includes("<html"), completion: c.status, tokens: body.usage?.completion_tokens }));
     } finally { await srv.close(); }`;
   writeFileSync(join(proj, "serve.mjs"), script);
-  const got = JSON.parse(ok(nodeIn(proj, ["serve.mjs"]), "ingest + server from the package").trim().split("\n").at(-1)!);
+  const got = JSON.parse(
+    ok(nodeIn(proj, ["serve.mjs"]), "ingest + server from the package")
+      .trim()
+      .split("\n")
+      .at(-1)!,
+  );
   assert.ok(got.documents > 10, `ingested ${got.documents} documents`);
   assert.equal(got.page, 200);
   assert.equal(got.html, true);
@@ -118,11 +142,26 @@ test("from the package: ingest runs its extraction worker, the server its infere
 
 test("a TypeScript project type-checks the examples against the shipped declarations, and a misuse is an error", () => {
   for (const f of ["generate.ts", "train-chat.ts", "ask.ts"]) copyFileSync(join(pkgDir, "examples", f), join(proj, f));
-  writeFileSync(join(proj, "misuse.ts"), `import { generate, createModel, presetConfig } from "slmkit";\n// @ts-expect-error maxTokens is a number\nawait generate(createModel(presetConfig("nano", 300)), [[1]], { maxTokens: "4" });\n`);
-  writeFileSync(join(proj, "tsconfig.json"), JSON.stringify({
-    compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: false, types: ["node"], typeRoots: [join(root, "node_modules", "@types")] },
-    include: ["*.ts"],
-  }));
+  writeFileSync(
+    join(proj, "misuse.ts"),
+    `import { generate, createModel, presetConfig } from "slmkit";\n// @ts-expect-error maxTokens is a number\nawait generate(createModel(presetConfig("nano", 300)), [[1]], { maxTokens: "4" });\n`,
+  );
+  writeFileSync(
+    join(proj, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ["node"],
+        typeRoots: [join(root, "node_modules", "@types")],
+      },
+      include: ["*.ts"],
+    }),
+  );
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   // misuse.ts's @ts-expect-error fails the check (TS2578) if that call type-checks: the declarations are real types, not any.
   ok(nodeIn(proj, [tsc, "-p", "."]), "tsc against the package's declarations");
@@ -131,7 +170,10 @@ test("a TypeScript project type-checks the examples against the shipped declarat
 test("npx slm --help and a command run from the installed package", () => {
   const help = ok(npm(["exec", "--offline", "--", "slm", "--help"], proj), "npx slm --help");
   assert.match(help, /Usage: slm <command>/);
-  const gen = ok(npm(["exec", "--offline", "--", "slm", "generate", "--model", modelDir, "--prompt", "Leave", "--max-tokens", "3", "--temperature", "0", "--json"], proj), "npx slm generate");
+  const gen = ok(
+    npm(["exec", "--offline", "--", "slm", "generate", "--model", modelDir, "--prompt", "Leave", "--max-tokens", "3", "--temperature", "0", "--json"], proj),
+    "npx slm generate",
+  );
   const r = JSON.parse(gen.trim().split("\n").at(-1)!) as { ids: number[]; usage: { completion_tokens: number } };
   assert.ok(r.ids.length >= 1 && r.ids.length <= 3, gen);
 });

@@ -50,7 +50,7 @@ async function child(mode: string, dir: string): Promise<void> {
     ck.close();
   }
   const ms = performance.now() - t0;
-  process.stdout.write(JSON.stringify({ mode, maxRssBytes: peakRss(), ms }) + "\n");
+  process.stdout.write(`${JSON.stringify({ mode, maxRssBytes: peakRss(), ms })}\n`);
 }
 
 if (process.argv[2] === "--child") {
@@ -68,21 +68,30 @@ if (process.argv[2] === "--child") {
     const params = countParameters(config).total;
     const results: Record<string, { maxRssMB: number; ratio: number; seconds: number }> = {};
     for (const mode of ["baseline", "loadModel", "copy"]) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", mode, dir], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+      const r = spawnSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", mode, dir], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       if (r.status !== 0) throw new Error(`child ${mode} exited ${r.status}`);
       const j = JSON.parse(r.stdout.trim().split("\n").pop()!);
       results[mode] = { maxRssMB: +(j.maxRssBytes / MB).toFixed(1), ratio: +(j.maxRssBytes / fileBytes).toFixed(3), seconds: +(j.ms / 1000).toFixed(2) };
     }
     const target = 1.3;
-    console.log(JSON.stringify({
-      bench: "formats/load-rss",
-      parameters: params,
-      fileMB: +(fileBytes / MB).toFixed(1),
-      ...results,
-      target,
-      loadModelWithinTarget: results.loadModel!.ratio < target,
-      copyVsLoadModel: +(results.copy!.maxRssMB / results.loadModel!.maxRssMB).toFixed(3),
-    }, null, 1));
+    console.log(
+      JSON.stringify(
+        {
+          bench: "formats/load-rss",
+          parameters: params,
+          fileMB: +(fileBytes / MB).toFixed(1),
+          ...results,
+          target,
+          loadModelWithinTarget: results.loadModel!.ratio < target,
+          copyVsLoadModel: +(results.copy!.maxRssMB / results.loadModel!.maxRssMB).toFixed(3),
+        },
+        null,
+        1,
+      ),
+    );
   } finally {
     if (keep < 0) rmSync(join(dir, ".."), { recursive: true, force: true });
   }

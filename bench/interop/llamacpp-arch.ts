@@ -44,7 +44,8 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefi
 const decodeN = args.includes("--decode") ? Number(args[args.indexOf("--decode") + 1]) : 16;
 // llama.cpp's threads; ours follow SLM_THREADS (default: every core). Set both alike.
 const threads = args.includes("--threads") ? Number(args[args.indexOf("--threads") + 1]) : 2;
-const outPath = args.find((a, i) => !a.startsWith("--") && !["--only", "--decode", "--threads"].includes(args[i - 1] ?? "")) ?? "bench/interop/llamacpp-arch.json";
+const outPath =
+  args.find((a, i) => !a.startsWith("--") && !["--only", "--decode", "--threads"].includes(args[i - 1] ?? "")) ?? "bench/interop/llamacpp-arch.json";
 
 interface Case {
   name: string;
@@ -63,33 +64,135 @@ function cases(vocab: number): Case[] {
   const list: Case[] = [
     { name: "qwen3-tiny", dtype: "f32", seqLen: 24, config: validateConfig({ ...common, ...tiny, modelType: "qwen3", headDim: 32, ropeTheta: 1e6 }) },
     {
-      name: "gemma3-tiny", dtype: "f32", seqLen: 24,
-      config: validateConfig({ ...common, ...tiny, modelType: "gemma3_text", nLayers: 6, nKvHeads: 1, headDim: 32, queryPreAttnScalar: 32, ropeTheta: 1e6, ropeLocalTheta: 10000, slidingWindow: 8, layerTypes: periodic(6, 3) }),
+      name: "gemma3-tiny",
+      dtype: "f32",
+      seqLen: 24,
+      config: validateConfig({
+        ...common,
+        ...tiny,
+        modelType: "gemma3_text",
+        nLayers: 6,
+        nKvHeads: 1,
+        headDim: 32,
+        queryPreAttnScalar: 32,
+        ropeTheta: 1e6,
+        ropeLocalTheta: 10000,
+        slidingWindow: 8,
+        layerTypes: periodic(6, 3),
+      }),
     },
     {
-      name: "gemma3-tiny-linear", dtype: "f32", seqLen: 24,
-      config: validateConfig({ ...common, ...tiny, modelType: "gemma3_text", nLayers: 6, nKvHeads: 1, headDim: 32, queryPreAttnScalar: 32, ropeTheta: 1e6, ropeLocalTheta: 10000, slidingWindow: 8, layerTypes: periodic(6, 6), ropeScaling: { type: "linear", factor: 8 } }),
+      name: "gemma3-tiny-linear",
+      dtype: "f32",
+      seqLen: 24,
+      config: validateConfig({
+        ...common,
+        ...tiny,
+        modelType: "gemma3_text",
+        nLayers: 6,
+        nKvHeads: 1,
+        headDim: 32,
+        queryPreAttnScalar: 32,
+        ropeTheta: 1e6,
+        ropeLocalTheta: 10000,
+        slidingWindow: 8,
+        layerTypes: periodic(6, 6),
+        ropeScaling: { type: "linear", factor: 8 },
+      }),
     },
-    { name: "llama-rope-llama3-tiny", dtype: "f32", seqLen: 24, config: validateConfig({ ...common, ...tiny, modelType: "llama", ropeTheta: 500000, ropeScaling: { ...LLAMA32_ROPE, originalMaxPositions: 64 } }) },
-    { name: "llama-rope-linear-15h-tiny", dtype: "f32", seqLen: 24, config: validateConfig({ ...common, ...tiny, modelType: "llama", dModel: 60, nHeads: 15, nKvHeads: 5, headDim: 4, ropeScaling: { type: "linear", factor: 4 } }) },
-    { name: "llama-rope-yarn-tiny", dtype: "f32", seqLen: 24, config: validateConfig({ ...common, ...tiny, modelType: "llama", ropeScaling: { type: "yarn", factor: 4, originalMaxPositions: 64, betaFast: 32, betaSlow: 1, attentionFactor: 0.1 * Math.log(4) + 1, truncate: true } }) },
+    {
+      name: "llama-rope-llama3-tiny",
+      dtype: "f32",
+      seqLen: 24,
+      config: validateConfig({ ...common, ...tiny, modelType: "llama", ropeTheta: 500000, ropeScaling: { ...LLAMA32_ROPE, originalMaxPositions: 64 } }),
+    },
+    {
+      name: "llama-rope-linear-15h-tiny",
+      dtype: "f32",
+      seqLen: 24,
+      config: validateConfig({
+        ...common,
+        ...tiny,
+        modelType: "llama",
+        dModel: 60,
+        nHeads: 15,
+        nKvHeads: 5,
+        headDim: 4,
+        ropeScaling: { type: "linear", factor: 4 },
+      }),
+    },
+    {
+      name: "llama-rope-yarn-tiny",
+      dtype: "f32",
+      seqLen: 24,
+      config: validateConfig({
+        ...common,
+        ...tiny,
+        modelType: "llama",
+        ropeScaling: { type: "yarn", factor: 4, originalMaxPositions: 64, betaFast: 32, betaSlow: 1, attentionFactor: 0.1 * Math.log(4) + 1, truncate: true },
+      }),
+    },
   ];
   if (real) {
     list.push(
       {
-        name: "qwen3-0.6b-shape", dtype: "f16", seqLen: 32,
-        config: validateConfig({ ...common, modelType: "qwen3", vocabSize: 151936, dModel: 1024, nLayers: 28, nHeads: 16, nKvHeads: 8, headDim: 128, ffnDim: 3072, maxSeqLen: 40960, ropeTheta: 1e6 }),
-      },
-      {
-        name: "gemma3-270m-shape", dtype: "f16", seqLen: 600,
+        name: "qwen3-0.6b-shape",
+        dtype: "f16",
+        seqLen: 32,
         config: validateConfig({
-          ...common, modelType: "gemma3_text", vocabSize: 262144, dModel: 640, nLayers: 18, nHeads: 4, nKvHeads: 1, headDim: 256, ffnDim: 2048, maxSeqLen: 32768,
-          ropeTheta: 1e6, ropeLocalTheta: 10000, slidingWindow: 512, layerTypes: periodic(18, 6), queryPreAttnScalar: 256,
+          ...common,
+          modelType: "qwen3",
+          vocabSize: 151936,
+          dModel: 1024,
+          nLayers: 28,
+          nHeads: 16,
+          nKvHeads: 8,
+          headDim: 128,
+          ffnDim: 3072,
+          maxSeqLen: 40960,
+          ropeTheta: 1e6,
         }),
       },
       {
-        name: "llama-smollm2-360m-shape-llama32-rope", dtype: "f16", seqLen: 32,
-        config: validateConfig({ ...common, modelType: "llama", vocabSize: 49152, dModel: 960, nLayers: 32, nHeads: 15, nKvHeads: 5, headDim: 64, ffnDim: 2560, maxSeqLen: 8192, ropeTheta: 500000, ropeScaling: LLAMA32_ROPE }),
+        name: "gemma3-270m-shape",
+        dtype: "f16",
+        seqLen: 600,
+        config: validateConfig({
+          ...common,
+          modelType: "gemma3_text",
+          vocabSize: 262144,
+          dModel: 640,
+          nLayers: 18,
+          nHeads: 4,
+          nKvHeads: 1,
+          headDim: 256,
+          ffnDim: 2048,
+          maxSeqLen: 32768,
+          ropeTheta: 1e6,
+          ropeLocalTheta: 10000,
+          slidingWindow: 512,
+          layerTypes: periodic(18, 6),
+          queryPreAttnScalar: 256,
+        }),
+      },
+      {
+        name: "llama-smollm2-360m-shape-llama32-rope",
+        dtype: "f16",
+        seqLen: 32,
+        config: validateConfig({
+          ...common,
+          modelType: "llama",
+          vocabSize: 49152,
+          dModel: 960,
+          nLayers: 32,
+          nHeads: 15,
+          nKvHeads: 5,
+          headDim: 64,
+          ffnDim: 2560,
+          maxSeqLen: 8192,
+          ropeTheta: 500000,
+          ropeScaling: LLAMA32_ROPE,
+        }),
       },
     );
   }
@@ -125,7 +228,8 @@ try {
     const probePositions = [...new Set([Math.floor(cs.seqLen / 2), cs.seqLen - 2, cs.seqLen - 1])];
     // ---- llama.cpp
     const theirs = new Map<number, (number | null)[]>();
-    let llamaCppTokS = NaN, llamaCppGreedy: number[] = [];
+    let llamaCppTokS = NaN,
+      llamaCppGreedy: number[] = [];
     try {
       const m = await llama.loadModel({ modelPath: path });
       r.loaded = true;
@@ -159,10 +263,12 @@ try {
       const m = loadModel(path);
       const logits = m.model.forward(new Tape({ grad: false }), Int32Array.from(seq), 1, seq.length).data;
       const V = c.vocabSize;
-      let worst = 0, sameArgmax = true;
+      let worst = 0,
+        sameArgmax = true;
       for (const [p, lp] of theirs) {
         const ours = logSoftmax(logits.subarray(p * V, (p + 1) * V));
-        let a = 0, b = -1;
+        let a = 0,
+          b = -1;
         for (let i = 0; i < V; i++) {
           if (ours[i]! > ours[a]!) a = i;
           const t = lp[i];
@@ -188,5 +294,18 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-writeFileSync(outPath, JSON.stringify({ date: new Date().toISOString(), threads, slmThreads: process.env.SLM_THREADS ?? "all cores", note: "2-core machine shared with other work: speeds are under load", results }, null, 1) + "\n");
+writeFileSync(
+  outPath,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      threads,
+      slmThreads: process.env.SLM_THREADS ?? "all cores",
+      note: "2-core machine shared with other work: speeds are under load",
+      results,
+    },
+    null,
+    1,
+  )}\n`,
+);
 console.log(JSON.stringify({ savedTo: outPath }));

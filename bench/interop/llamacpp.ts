@@ -32,7 +32,7 @@ import { join } from "node:path";
 import { readLlamaGguf, writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-llama.ts";
 import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "./models.ts";
+import { compareLogprobs, interopModel, ourLastLogprobs } from "./models.ts";
 import { loadNodeLlamaCpp } from "./node-llama-cpp.ts";
 
 const nlc = process.argv.includes("--saved") ? null : await loadNodeLlamaCpp();
@@ -54,7 +54,17 @@ if (!nlc) {
       const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
       writeLlamaGguf(path, interopModel(r.kind, tok), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
       const c = compareLogprobs(ourLastLogprobs(path, r.logprobs.inputIds), r.logprobs.lastPosition);
-      console.log(JSON.stringify({ kind: r.kind, dtype: r.dtype, against: saved, oursVsLlamaCpp: c.maxAbsDiff, sameArgmax: c.sameArgmax, llamaCppGreedyNext: r.greedyNext, oursArgmax: c.oursArgmax }));
+      console.log(
+        JSON.stringify({
+          kind: r.kind,
+          dtype: r.dtype,
+          against: saved,
+          oursVsLlamaCpp: c.maxAbsDiff,
+          sameArgmax: c.sameArgmax,
+          llamaCppGreedyNext: r.greedyNext,
+          oursArgmax: c.oursArgmax,
+        }),
+      );
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -97,7 +107,9 @@ async function check(kind: string, tok: Tokenizer): Promise<void> {
       r.detokenizeOk = m.detokenize(theirs) === sample;
       const ctx = await m.createContext({ contextSize: 128, threads: 2 });
       const s = ctx.getSequence();
-      const input = seq.map((t, i) => (i === seq.length - 1 ? [t, { generateNext: { probabilities: true, token: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t));
+      const input = seq.map((t, i) =>
+        i === seq.length - 1 ? [t, { generateNext: { probabilities: true, token: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t,
+      );
       const out = await s.controlledEvaluate(input);
       const last = out[seq.length - 1];
       const probs: Map<number, number> = last?.next?.probabilities ?? new Map();
@@ -137,14 +149,15 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-writeFileSync(outPath, JSON.stringify(results, null, 1) + "\n");
+writeFileSync(outPath, `${JSON.stringify(results, null, 1)}\n`);
 // Cross-dtype agreement of llama.cpp's own next-token log-probabilities (f32 as the reference).
 for (const kind of ["bytelevel", "sentencepiece", "qwen2"]) {
   const ref = results.find((r) => r.kind === kind && r.dtype === "f32")?.logprobs?.lastPosition as (number | null)[] | undefined;
   for (const r of results.filter((x) => x.kind === kind)) {
     if (!ref || !r.logprobs) continue;
     let worst = 0;
-    for (let i = 0; i < ref.length; i++) if (ref[i] !== null && r.logprobs.lastPosition[i] !== null) worst = Math.max(worst, Math.abs(ref[i]! - r.logprobs.lastPosition[i]));
+    for (let i = 0; i < ref.length; i++)
+      if (ref[i] !== null && r.logprobs.lastPosition[i] !== null) worst = Math.max(worst, Math.abs(ref[i]! - r.logprobs.lastPosition[i]));
     r.maxAbsLogprobDiffVsF32 = worst;
   }
 }

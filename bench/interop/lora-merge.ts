@@ -36,7 +36,8 @@ const dir = mkdtempSync(join(tmpdir(), "slm-lora-merge-"));
 try {
   const tok = await tinyByteLevel(400);
   const config = interopConfig("bytelevel", tok);
-  const f32 = join(dir, "base.f32.gguf"), base = join(dir, "base");
+  const f32 = join(dir, "base.f32.gguf"),
+    base = join(dir, "base");
   writeLlamaGguf(f32, randomModel(config, 42), { dtype: "f32", tokenizer: tok });
   const loaded = loadModel(f32);
   saveModelDir(base, loaded.model, { tokenizer: loaded.tokenizer, generation: loaded.generation });
@@ -46,8 +47,11 @@ try {
   const lora = attachLora(q.model, { r: 8, alpha: 16 }, 1);
   const opt = new AdamW(lora.namedParameters(), { lr: 2e-2, weightDecay: 0 });
   const rng = new Rng(5);
-  const B = 4, T = 32, n = B * T;
-  let first = 0, last = 0;
+  const B = 4,
+    T = 32,
+    n = B * T;
+  let first = 0,
+    last = 0;
   const inputs = Int32Array.from({ length: n }, () => rng.int(config.vocabSize));
   const targets = Int32Array.from(inputs, (t) => (t * 7 + 1) % config.vocabSize); // a fixed mapping to learn
   for (let s = 0; s < 30; s++) {
@@ -74,7 +78,8 @@ try {
   loadAdapter(adapter, withAdapter.model);
   const V = config.vocabSize;
   const lg = withAdapter.model.forward(new Tape({ grad: false }), Int32Array.from(seq), 1, seq.length).data.subarray((seq.length - 1) * V);
-  let mx = -Infinity, sum = 0;
+  let mx = -Infinity,
+    sum = 0;
   for (const x of lg) mx = Math.max(mx, x);
   for (const x of lg) sum += Math.exp(x - mx);
   const unmerged = Array.from(lg, (x) => x - mx - Math.log(sum));
@@ -82,21 +87,30 @@ try {
   const llama = await nlc.getLlama({ gpu: false, build: "never", logLevel: "error" });
   const model = await llama.loadModel({ modelPath: merged });
   const ctx = await model.createContext({ contextSize: 64, threads: 2 });
-  const input = seq.map((t, i) => (i === seq.length - 1 ? [t, { generateNext: { probabilities: true, token: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t));
+  const input = seq.map((t, i) =>
+    i === seq.length - 1 ? [t, { generateNext: { probabilities: true, token: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t,
+  );
   const out = await ctx.getSequence().controlledEvaluate(input);
   const probs: Map<number, number> = out[seq.length - 1]?.next?.probabilities ?? new Map();
   const theirs: (number | null)[] = new Array(V).fill(null);
   for (const [t, p] of probs) theirs[t] = Math.log(p);
   const ours = ourLastLogprobs(merged, seq);
-  const vsOurs = compareLogprobs(ours, theirs), vsUnmerged = compareLogprobs(Float64Array.from(unmerged), theirs);
+  const vsOurs = compareLogprobs(ours, theirs),
+    vsUnmerged = compareLogprobs(Float64Array.from(unmerged), theirs);
   const base0 = compareLogprobs(ourLastLogprobs(f32, seq), theirs);
-  console.log(JSON.stringify({
-    trainLoss: { first, last }, loadedByLlamaCpp: true, probabilitiesReturned: probs.size,
-    llamaCppVsOursSameFile: vsOurs.maxAbsDiff, sameArgmax: vsOurs.sameArgmax,
-    llamaCppVsUnmergedAdapterF32: vsUnmerged.maxAbsDiff, sameArgmaxAsUnmerged: vsUnmerged.sameArgmax,
-    llamaCppVsBaseWithoutAdapter: base0.maxAbsDiff,
-    note: "log-probabilities at the last of 12 tokens; max |Δ log p| over the vocabulary",
-  }));
+  console.log(
+    JSON.stringify({
+      trainLoss: { first, last },
+      loadedByLlamaCpp: true,
+      probabilitiesReturned: probs.size,
+      llamaCppVsOursSameFile: vsOurs.maxAbsDiff,
+      sameArgmax: vsOurs.sameArgmax,
+      llamaCppVsUnmergedAdapterF32: vsUnmerged.maxAbsDiff,
+      sameArgmaxAsUnmerged: vsUnmerged.sameArgmax,
+      llamaCppVsBaseWithoutAdapter: base0.maxAbsDiff,
+      note: "log-probabilities at the last of 12 tokens; max |Δ log p| over the vocabulary",
+    }),
+  );
   await ctx.dispose();
   await model.dispose();
 } finally {

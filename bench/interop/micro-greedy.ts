@@ -41,12 +41,20 @@ function agreement(ours: number[], theirs: number[]) {
   let matching = 0;
   for (let i = 0; i < Math.min(ours.length, theirs.length); i++) if (ours[i] === theirs[i]) matching++;
   const identical = prefix === ours.length && prefix === theirs.length;
-  return { identical, matchingPrefix: prefix, matchingPositions: matching, of: ours.length, ...(identical ? {} : { firstDivergence: { index: prefix, ours: ours.slice(prefix, prefix + 4), llamaCpp: theirs.slice(prefix, prefix + 4) } }) };
+  return {
+    identical,
+    matchingPrefix: prefix,
+    matchingPositions: matching,
+    of: ours.length,
+    ...(identical ? {} : { firstDivergence: { index: prefix, ours: ours.slice(prefix, prefix + 4), llamaCpp: theirs.slice(prefix, prefix + 4) } }),
+  };
 }
 
 const nlc = await loadNodeLlamaCpp(import.meta.dirname);
 if (!nlc) {
-  console.log(JSON.stringify({ skipped: "node-llama-cpp not found (set SLM_NODE_LLAMA_CPP to the directory whose node_modules holds it; see the top of this file)" }));
+  console.log(
+    JSON.stringify({ skipped: "node-llama-cpp not found (set SLM_NODE_LLAMA_CPP to the directory whose node_modules holds it; see the top of this file)" }),
+  );
   process.exit(0);
 }
 
@@ -59,7 +67,11 @@ if (!modelDir) {
   modelDir = join(out, "model");
   if (!existsSync(join(modelDir, "config.json"))) {
     console.error(`training a micro model into ${out} …`);
-    const r = spawnSync(process.execPath, [join(repoRoot, "bin", "slm.js"), "train", "--data", join(repoRoot, "examples", "handbook"), "--preset", "micro", "--max-steps", "150", "--out", out], { stdio: "inherit" });
+    const r = spawnSync(
+      process.execPath,
+      [join(repoRoot, "bin", "slm.js"), "train", "--data", join(repoRoot, "examples", "handbook"), "--preset", "micro", "--max-steps", "150", "--out", out],
+      { stdio: "inherit" },
+    );
     if (r.status !== 0) throw new Error(`slm train failed (${r.status})`);
   }
 }
@@ -84,7 +96,13 @@ try {
     const m = await llama.loadModel({ modelPath: path });
     // f32 KV cache unless told (node-llama-cpp defaults to f16), no flash attention, raw token
     // ids (no BOS added, no chat wrapper: evaluate() takes the ids as given).
-    const ctx = await m.createContext({ contextSize: 256, threads: 2, flashAttention: false, experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType });
+    const ctx = await m.createContext({
+      contextSize: 256,
+      threads: 2,
+      flashAttention: false,
+      experimentalKvCacheKeyType: kvType,
+      experimentalKvCacheValueType: kvType,
+    });
     const kvCache = { key: nlc.GgmlType?.[ctx.kvCacheKeyType] ?? ctx.kvCacheKeyType, value: nlc.GgmlType?.[ctx.kvCacheValueType] ?? ctx.kvCacheValueType };
     const theirs: number[] = [];
     for await (const t of ctx.getSequence().evaluate(prompt, { temperature: 0, topK: 1 })) {
@@ -105,5 +123,14 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(JSON.stringify({ model: modelDir, prompt: promptText, promptIds: prompt, tokens: nTokens, kvCacheRequested: kvType, oursText: loaded.tokenizer.decode(oursF32) }));
+console.log(
+  JSON.stringify({
+    model: modelDir,
+    prompt: promptText,
+    promptIds: prompt,
+    tokens: nTokens,
+    kvCacheRequested: kvType,
+    oursText: loaded.tokenizer.decode(oursF32),
+  }),
+);
 for (const r of results) console.log(JSON.stringify(r));

@@ -20,13 +20,16 @@ export function logSoftmax(row: Float32Array): Float64Array {
 /** Our next-token log-probabilities after `ids`, from the GGUF file loaded by loadModel. */
 export function ourLastLogprobs(path: string, ids: number[]): Float64Array {
   const m = loadModel(path);
-  const V = m.config.vocabSize, T = ids.length;
+  const V = m.config.vocabSize,
+    T = ids.length;
   return logSoftmax(m.model.forward(new Tape({ grad: false }), Int32Array.from(ids), 1, T).data.subarray((T - 1) * V, T * V));
 }
 
 /** max |ours − llama.cpp| over the tokens llama.cpp returned a probability for, and whether the argmax agrees. */
 export function compareLogprobs(ours: Float64Array, theirs: (number | null)[]): { maxAbsDiff: number; sameArgmax: boolean; oursArgmax: number } {
-  let worst = 0, a = 0, b = -1;
+  let worst = 0,
+    a = 0,
+    b = -1;
   for (let i = 0; i < ours.length; i++) {
     if (ours[i]! > ours[a]!) a = i;
     const t = theirs[i];
@@ -47,8 +50,23 @@ export function interopConfig(kind: string, tok: Tokenizer) {
   const bos = tok.tokenToId("<s>") ?? eos;
   const qwen2 = kind === "qwen2";
   return validateConfig({
-    modelType: qwen2 ? "qwen2" : "llama", vocabSize: tok.vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 128,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: kind !== "sentencepiece", qkvBias: qwen2, oBias: false, mlpBias: false, bosTokenId: bos, eosTokenId: eos,
+    modelType: qwen2 ? "qwen2" : "llama",
+    vocabSize: tok.vocabSize,
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    headDim: 16,
+    ffnDim: 128,
+    maxSeqLen: 128,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieEmbeddings: kind !== "sentencepiece",
+    qkvBias: qwen2,
+    oBias: false,
+    mlpBias: false,
+    bosTokenId: bos,
+    eosTokenId: eos,
   });
 }
 

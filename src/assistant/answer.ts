@@ -24,13 +24,22 @@ import { Tape } from "../tensor/index.ts";
 import { chatTemplateOf, type Tokenizer } from "../tokenizer/index.ts";
 import type { Embedder } from "./embed.ts";
 import type { SectionIndex } from "./index-db.ts";
-import { NOT_FOUND_TEXT, fitSources, groundedMessages, groundedPromptText, parseCitations, saysNotFound, type PromptSource, type SectionLike, type SnippetOrder } from "./prompt.ts";
+import {
+  NOT_FOUND_TEXT,
+  fitSources,
+  groundedMessages,
+  groundedPromptText,
+  parseCitations,
+  saysNotFound,
+  type PromptSource,
+  type SectionLike,
+  type SnippetOrder,
+} from "./prompt.ts";
 import { READER_BASELINE_WEIGHT, readerAnswer, readerIdf, type Reader } from "./reader.ts";
 import { DEFAULT_RETRIEVAL_MODE, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { sentences } from "./terms.ts";
 import { extractiveAnswer } from "./extractive.ts";
 import { answerConfidence, CONFIDENCE_SOURCE_CHARS, DEFAULT_MIN_CONFIDENCE } from "./confidence.ts";
-
 
 export interface AnswerOptions {
   index: SectionIndex;
@@ -141,15 +150,29 @@ export interface GroundedPromptOptions {
  * template (or as plain text ending in "Answer:"). answer() and grounded-QA fine-tuning
  * (synth.ts) both call this, so a model is trained on exactly what it is later shown.
  */
-export function buildGroundedPrompt(question: string, sections: readonly SectionLike[], o: GroundedPromptOptions): { ids: number[]; sources: PromptSource[]; template: string | null } {
-  const tok = o.tokenizer, ctx = o.context, maxNew = o.maxNew;
+export function buildGroundedPrompt(
+  question: string,
+  sections: readonly SectionLike[],
+  o: GroundedPromptOptions,
+): { ids: number[]; sources: PromptSource[]; template: string | null } {
+  const tok = o.tokenizer,
+    ctx = o.context,
+    maxNew = o.maxNew;
   if (maxNew >= ctx - 16) throw new ConfigError(`--max-tokens ${maxNew} leaves no room for a prompt in the model's ${ctx}-token context`);
   const template = chatTemplateOf(tok); // its own, else ChatML when the tokenizer has the tokens, else none (plain text)
   const encode = (sources: readonly PromptSource[]): number[] =>
-    template !== null ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true, template }).ids : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
-  const sources = fitSources(question, sections, { maxChars: o.maxSourceChars ?? 2400, maxTokens: ctx - maxNew, countTokens: (s) => encode(s).length, order: o.order ?? "relevance" });
+    template !== null
+      ? tok.applyChatTemplate(groundedMessages(question, sources), { addGenerationPrompt: true, template }).ids
+      : tok.encode(groundedPromptText(question, sources), { addSpecialTokens: true });
+  const sources = fitSources(question, sections, {
+    maxChars: o.maxSourceChars ?? 2400,
+    maxTokens: ctx - maxNew,
+    countTokens: (s) => encode(s).length,
+    order: o.order ?? "relevance",
+  });
   const ids = encode(sources);
-  if (ids.length > ctx - maxNew) throw new ConfigError(`the instructions and question alone need ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
+  if (ids.length > ctx - maxNew)
+    throw new ConfigError(`the instructions and question alone need ${ids.length} tokens, more than the model's context allows with ${maxNew} to generate`);
   return { ids, sources, template };
 }
 
@@ -171,7 +194,13 @@ export function copyCandidates(sources: readonly PromptSource[], refusal = true)
  * one candidate is left its remaining tokens are forced (greedy would take them anyway), so the
  * model is run only while the choice is open. Returns the chosen index and the decoding steps run.
  */
-export function copyDecode(model: CausalLM, prompt: readonly number[], candidates: readonly (readonly number[])[], stopTokenIds: readonly number[], signal?: AbortSignal): { choice: number; steps: number } {
+export function copyDecode(
+  model: CausalLM,
+  prompt: readonly number[],
+  candidates: readonly (readonly number[])[],
+  stopTokenIds: readonly number[],
+  signal?: AbortSignal,
+): { choice: number; steps: number } {
   if (candidates.length === 0) throw new ConfigError("copy decoding needs at least one candidate");
   let alive = candidates.map((_, i) => i).filter((i) => candidates[i]!.length > 0);
   if (alive.length === 0) return { choice: 0, steps: 0 };
@@ -180,17 +209,22 @@ export function copyDecode(model: CausalLM, prompt: readonly number[], candidate
   const cache = new KvCache(model.config, 1, Math.min(model.config.maxSeqLen, prompt.length + longest + 1));
   const tape = new Tape({ grad: false });
   let logits = model.forwardCached(tape, Int32Array.from(prompt), 1, prompt.length, cache, Int32Array.of(0), { logits: "last" }).data.slice(0, V); // (V)
-  let pos = 0, steps = 0;
+  let pos = 0,
+    steps = 0;
   for (;;) {
     if (alive.length === 1) return { choice: alive[0]!, steps };
     if (signal?.aborted) throw new ConfigError("cancelled");
     const ended = alive.filter((i) => candidates[i]!.length === pos);
     const going = alive.filter((i) => candidates[i]!.length > pos);
     if (going.length === 0) return { choice: ended[0]!, steps };
-    let best = -1, bestScore = -Infinity;
+    let best = -1,
+      bestScore = -Infinity;
     for (const i of going) {
       const t = candidates[i]![pos]!;
-      if (logits[t]! > bestScore) { bestScore = logits[t]!; best = t; }
+      if (logits[t]! > bestScore) {
+        bestScore = logits[t]!;
+        best = t;
+      }
     }
     if (ended.length > 0) {
       let stop = -Infinity;
@@ -213,24 +247,40 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
   if (opts.model && !opts.tokenizer) throw new ConfigError("answering with a model needs its tokenizer");
   const json = opts.jsonSchema !== undefined;
   if (json && (opts.reader || !opts.model)) {
-    throw new ConfigError(`a JSON schema constrains the answer a model writes, and this answer is picked, not written (${opts.reader ? "a reader chooses a sentence of the sources" : "the extractive baseline: no model"})`, { hint: "answer with a model that writes (--model MODEL_DIR)" });
+    throw new ConfigError(
+      `a JSON schema constrains the answer a model writes, and this answer is picked, not written (${opts.reader ? "a reader chooses a sentence of the sources" : "the extractive baseline: no model"})`,
+      { hint: "answer with a model that writes (--model MODEL_DIR)" },
+    );
   }
-  if (json && opts.decode !== undefined && opts.decode !== "free") throw new ConfigError(`a JSON schema needs free decoding; --decode ${opts.decode} copies a sentence of the sources`);
+  if (json && opts.decode !== undefined && opts.decode !== "free")
+    throw new ConfigError(`a JSON schema needs free decoding; --decode ${opts.decode} copies a sentence of the sources`);
   const grammar = json ? compileSchema(opts.jsonSchema) : undefined;
   const k = opts.k ?? 3;
   const minConfidence = opts.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
   const mode = opts.mode ?? DEFAULT_RETRIEVAL_MODE;
   const r = retrieve(opts.index, question, { mode, k: Math.max(k, 5), ...(opts.embedder ? { embedder: opts.embedder } : {}) });
-  const hits: AnswerHit[] = r.hits.map((h) => ({ rank: h.rank, sectionId: h.section.id, sourcePath: h.section.source, headingPath: h.section.headingPath, score: h.score, bm25Rank: h.bm25Rank, vectorRank: h.vectorRank }));
+  const hits: AnswerHit[] = r.hits.map((h) => ({
+    rank: h.rank,
+    sectionId: h.section.id,
+    sourcePath: h.section.source,
+    headingPath: h.section.headingPath,
+    score: h.score,
+    bm25Rank: h.bm25Rank,
+    vectorRank: h.vectorRank,
+  }));
   const gate = answerConfidence(opts.index, question, r, k);
   const retrieval = { mode, confidence: gate.confidence, coverage: r.confidence, minConfidence, hits, ms: r.ms };
   const method = opts.reader ? "reader" : opts.model ? "model" : "extractive";
-  const notFoundResult = (sources: Citation[], usage: AnswerResult["usage"], text = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`): AnswerResult =>
-    ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
+  const notFoundResult = (
+    sources: Citation[],
+    usage: AnswerResult["usage"],
+    text = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`,
+  ): AnswerResult => ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
   if (r.hits.length === 0 || gate.confidence < minConfidence) return notFoundResult([], null);
   const top = r.hits.slice(0, k).map((h) => h.section);
   // The extractive answerers read the sources the gate read, unless told to show more or less.
-  const shown = () => ((opts.maxSourceChars ?? CONFIDENCE_SOURCE_CHARS) === CONFIDENCE_SOURCE_CHARS ? gate.sources : fitSources(question, top, { maxChars: opts.maxSourceChars! }));
+  const shown = () =>
+    (opts.maxSourceChars ?? CONFIDENCE_SOURCE_CHARS) === CONFIDENCE_SOURCE_CHARS ? gate.sources : fitSources(question, top, { maxChars: opts.maxSourceChars! });
 
   if (opts.reader) {
     const sources = shown();
@@ -239,7 +289,16 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index), { idf: (t) => opts.index.idf(t), weight });
     if (!best) return notFoundResult(sources.map(toCitation), null);
     const src = sources[best.candidate.n - 1]!;
-    return { text: `${best.candidate.text} [${best.candidate.n}]`, citations: [toCitation(src)], sources: sources.map(toCitation), notFound: false, method, retrieval, usage: null, ms: performance.now() - t0 };
+    return {
+      text: `${best.candidate.text} [${best.candidate.n}]`,
+      citations: [toCitation(src)],
+      sources: sources.map(toCitation),
+      notFound: false,
+      method,
+      retrieval,
+      usage: null,
+      ms: performance.now() - t0,
+    };
   }
 
   if (!opts.model) {
@@ -247,23 +306,47 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     const ex = extractiveAnswer(question, sources, (t) => opts.index.idf(t));
     if (!ex) return notFoundResult(sources.map(toCitation), null);
     const src = sources[ex.n - 1]!;
-    return { text: `${ex.sentence} [${ex.n}]`, citations: [toCitation(src)], sources: sources.map(toCitation), notFound: false, method, retrieval, usage: null, ms: performance.now() - t0 };
+    return {
+      text: `${ex.sentence} [${ex.n}]`,
+      citations: [toCitation(src)],
+      sources: sources.map(toCitation),
+      notFound: false,
+      method,
+      retrieval,
+      usage: null,
+      ms: performance.now() - t0,
+    };
   }
 
-  const model = opts.model, tok = opts.tokenizer!;
+  const model = opts.model,
+    tok = opts.tokenizer!;
   const maxNew = opts.maxTokens ?? 64;
-  const { ids, sources: fitted } = buildGroundedPrompt(question, top, { tokenizer: tok, context: model.config.maxSeqLen, maxNew, ...(opts.maxSourceChars !== undefined ? { maxSourceChars: opts.maxSourceChars } : {}) });
+  const { ids, sources: fitted } = buildGroundedPrompt(question, top, {
+    tokenizer: tok,
+    context: model.config.maxSeqLen,
+    maxNew,
+    ...(opts.maxSourceChars !== undefined ? { maxSourceChars: opts.maxSourceChars } : {}),
+  });
   let text: string, usage: AnswerResult["usage"];
   if (opts.decode === "copy" || opts.decode === "copy-answer") {
     const cands = copyCandidates(fitted, opts.decode === "copy");
-    const r = copyDecode(model, ids, cands.map((c) => tok.encode(c, { addSpecialTokens: false })), opts.stopTokenIds ?? [], opts.signal);
+    const r = copyDecode(
+      model,
+      ids,
+      cands.map((c) => tok.encode(c, { addSpecialTokens: false })),
+      opts.stopTokenIds ?? [],
+      opts.signal,
+    );
     text = cands[r.choice]!;
     usage = { promptTokens: ids.length, completionTokens: r.steps };
   } else {
     const stopTokenIds = opts.stopTokenIds ?? [];
     // Ids the tokenizer lacks (padded vocabularies) and special tokens never appear inside JSON.
     const constraint = grammar
-      ? new JsonMasker(grammar, new TokenIndex(Array.from({ length: model.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id))))).constraint(stopTokenIds)
+      ? new JsonMasker(
+          grammar,
+          new TokenIndex(Array.from({ length: model.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id)))),
+        ).constraint(stopTokenIds)
       : undefined;
     const [res] = await generate(model, [ids], {
       maxTokens: maxNew,
@@ -276,7 +359,9 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     });
     text = tok.decode(res!.ids, { skipSpecialTokens: true }).trim();
     if (constraint && !constraint.finished && res!.finishReason !== "cancelled") {
-      throw new ConfigError(`the answer ran out of tokens (max ${maxNew}) before its JSON value was complete: ${text.slice(0, 80)}…`, { hint: "raise --max-tokens, or simplify the schema" });
+      throw new ConfigError(`the answer ran out of tokens (max ${maxNew}) before its JSON value was complete: ${text.slice(0, 80)}…`, {
+        hint: "raise --max-tokens, or simplify the schema",
+      });
     }
     usage = { promptTokens: res!.promptTokens, completionTokens: res!.completionTokens };
   }

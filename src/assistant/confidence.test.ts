@@ -7,7 +7,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { answerConfidence, CONFIDENCE_FEATURES, CONFIDENCE_MODEL, confidenceFeatures, confidenceOf, DEFAULT_MIN_CONFIDENCE, type ConfidenceFeatures } from "./confidence.ts";
+import {
+  answerConfidence,
+  CONFIDENCE_FEATURES,
+  CONFIDENCE_MODEL,
+  confidenceFeatures,
+  confidenceOf,
+  DEFAULT_MIN_CONFIDENCE,
+  type ConfidenceFeatures,
+} from "./confidence.ts";
 import { buildIndex, SectionIndex } from "./index-db.ts";
 import type { PromptSource } from "./prompt.ts";
 import { retrieve } from "./retrieve.ts";

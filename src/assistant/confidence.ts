@@ -53,7 +53,7 @@ export const DEFAULT_MIN_CONFIDENCE: number = fitted.threshold;
 /** The answer confidence of a feature set under a model (default CONFIDENCE_MODEL), in (0, 1). */
 export function confidenceOf(f: ConfidenceFeatures, model: ConfidenceModel = CONFIDENCE_MODEL): number {
   let z = model.bias;
-  CONFIDENCE_FEATURES.forEach((name, i) => (z += model.weights[i]! * (f[name] - model.mean[i]!) / model.sd[i]!));
+  CONFIDENCE_FEATURES.forEach((name, i) => (z += (model.weights[i]! * (f[name] - model.mean[i]!)) / model.sd[i]!));
   return 1 / (1 + Math.exp(-z));
 }
 
@@ -62,7 +62,13 @@ export function confidenceOf(f: ConfidenceFeatures, model: ConfidenceModel = CON
  * (default PICKER_WEIGHTS) choose the picked sentence; tools/fit-confidence.ts passes weights
  * fitted without the handbook it is judging.
  */
-export function confidenceFeatures(index: Pick<SectionIndex, "idf">, question: string, r: Pick<Retrieval, "confidence" | "coverage">, sources: readonly PromptSource[], pickerWeights?: PickerFeatures): ConfidenceFeatures {
+export function confidenceFeatures(
+  index: Pick<SectionIndex, "idf">,
+  question: string,
+  r: Pick<Retrieval, "confidence" | "coverage">,
+  sources: readonly PromptSource[],
+  pickerWeights?: PickerFeatures,
+): ConfidenceFeatures {
   const idf = (t: string) => index.idf(t);
   const missing = r.coverage.filter((c) => !c.found);
   const pick = extractiveAnswer(question, sources, idf, pickerWeights);
@@ -87,7 +93,12 @@ export const CONFIDENCE_SOURCE_CHARS = 2400;
  * The answer confidence of a question from its retrieval (0 when nothing was retrieved), with its
  * features and the sources it read (the top `k` sections within CONFIDENCE_SOURCE_CHARS).
  */
-export function answerConfidence(index: Pick<SectionIndex, "idf">, question: string, r: Retrieval, k = 3): { confidence: number; features: ConfidenceFeatures | null; sources: PromptSource[] } {
+export function answerConfidence(
+  index: Pick<SectionIndex, "idf">,
+  question: string,
+  r: Retrieval,
+  k = 3,
+): { confidence: number; features: ConfidenceFeatures | null; sources: PromptSource[] } {
   if (r.hits.length === 0) return { confidence: 0, features: null, sources: [] };
   const top: SectionLike[] = r.hits.slice(0, k).map((h) => h.section);
   const sources = fitSources(question, top, { maxChars: CONFIDENCE_SOURCE_CHARS });

@@ -66,9 +66,9 @@ export class HashEmbedder implements Embedder {
     for (const w of words(text)) {
       if (STOP_WORDS.has(w)) continue;
       const s = stem(w);
-      addFeature("w:" + s, 1);
+      addFeature(`w:${s}`, 1);
       const padded = `^${s}$`;
-      for (let i = 0; i + 3 <= padded.length; i++) addFeature("c:" + padded.slice(i, i + 3), 0.25);
+      for (let i = 0; i + 3 <= padded.length; i++) addFeature(`c:${padded.slice(i, i + 3)}`, 0.25);
     }
     const v = new Float32Array(dim);
     for (const [f, n] of tf) {
@@ -85,7 +85,12 @@ export class ModelEmbedder implements Embedder {
   private readonly tape = new Tape({ grad: false });
   private readonly window: number;
 
-  constructor(private readonly model: CausalLM, private readonly tokenizer: Tokenizer, modelPath: string, window = 256) {
+  constructor(
+    private readonly model: CausalLM,
+    private readonly tokenizer: Tokenizer,
+    modelPath: string,
+    window = 256,
+  ) {
     this.window = Math.max(8, Math.min(window, model.config.maxSeqLen));
     this.spec = { kind: "model", dim: model.config.dModel, model: modelPath };
   }

@@ -30,11 +30,14 @@ test("pickerCandidates: every sentence but the heading line, with shares of the 
   const idf = (t: string) => (t === "park" ? 3 : 1); // question stems: issu (1), park (3), permit (1), desk (1)
   const q = "Who issues parking permits at the desk?";
   const c = pickerCandidates(q, [src(1, "Parking\nParking permits are issued by the front desk. Ask early."), src(2, "Only line about permits")], idf);
-  assert.deepEqual(c.map((x) => [x.sentence, x.n, x.position]), [
-    ["Parking permits are issued by the front desk.", 1, 0],
-    ["Ask early.", 1, 1],
-    ["Only line about permits", 2, 0], // a source of one line has no heading line to skip
-  ]);
+  assert.deepEqual(
+    c.map((x) => [x.sentence, x.n, x.position]),
+    [
+      ["Parking permits are issued by the front desk.", 1, 0],
+      ["Ask early.", 1, 1],
+      ["Only line about permits", 2, 0], // a source of one line has no heading line to skip
+    ],
+  );
   const [a, b, d] = c.map((x) => x.features);
   assert.ok(near(a!.share, 1) && near(a!.rel, 1));
   assert.deepEqual([a!.rank, a!.short, a!.num, a!.head, a!.prev], [0, 0, 0, 0, 0]);
@@ -49,7 +52,8 @@ test("pickerCandidates: every sentence but the heading line, with shares of the 
 
 test("pickerCandidates: a list item is credited with its lead-in line, a table row with the table's first row", () => {
   const idf = () => 1;
-  const text = "Leave\nSabbatical leave grows with service:\n- Over 5 years: up to 12 months\n- Under 5 years: 3 months\n\n| Role | Sabbatical |\n| --- | --- |\n| Staff | 12 months |";
+  const text =
+    "Leave\nSabbatical leave grows with service:\n- Over 5 years: up to 12 months\n- Under 5 years: 3 months\n\n| Role | Sabbatical |\n| --- | --- |\n| Staff | 12 months |";
   const c = pickerCandidates("How much sabbatical leave after 5 years?", [src(1, text, "Leave")], idf);
   const by = (s: string) => c.find((x) => x.sentence.startsWith(s))!.features;
   // question stems: sabbatical, leave, 5, year (4). The item holds 5 and year; its lead-in adds sabbatical and leave.
@@ -65,7 +69,12 @@ test("pickerCandidates: a list item is credited with its lead-in line, a table r
 
 test("pickerScore is the weighted sum of the features; extractiveAnswer takes the best, earlier on ties", () => {
   const f = Object.fromEntries(PICKER_FEATURES.map((k, i) => [k, i + 1])) as PickerFeatures;
-  assert.ok(near(pickerScore(f), PICKER_FEATURES.reduce((a, k, i) => a + PICKER_WEIGHTS[k] * (i + 1), 0)));
+  assert.ok(
+    near(
+      pickerScore(f),
+      PICKER_FEATURES.reduce((a, k, i) => a + PICKER_WEIGHTS[k] * (i + 1), 0),
+    ),
+  );
   const unit = Object.fromEntries(PICKER_FEATURES.map((k) => [k, k === "share" ? 1 : 0])) as PickerFeatures;
   assert.equal(pickerScore(f, unit), 1);
   // The fitted weights: more of the question is better, the asked kind missing or a later source worse.

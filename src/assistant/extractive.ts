@@ -95,11 +95,20 @@ export function pickerCandidates(question: string, sources: readonly PromptSourc
         const hasSpan = kinds.size > 0 && findSpans(sentence, kinds).length > 0;
         const prev = i > 0 && !(i - 1 === 0 && skipHeading) ? sl[i - 1]!.sentence : null;
         out.push({
-          sentence, n: src.n, position: i - (skipHeading ? 1 : 0),
+          sentence,
+          n: src.n,
+          position: i - (skipHeading ? 1 : 0),
           features: {
-            share: shareOf(sentence, new Set()), typeMiss: kinds.size > 0 && !hasSpan ? 1 : 0, typeHit: hasSpan ? 1 : 0,
-            short: words(sentence).length < 4 ? 1 : 0, rank: src.n - 1, head: shareOf(headingText, own), prev: shareOf(prev, own),
-            lead: shareOf(context, own), num: /\d/.test(sentence.replace(LIST_ITEM, "")) ? 1 : 0, rel: 0,
+            share: shareOf(sentence, new Set()),
+            typeMiss: kinds.size > 0 && !hasSpan ? 1 : 0,
+            typeHit: hasSpan ? 1 : 0,
+            short: words(sentence).length < 4 ? 1 : 0,
+            rank: src.n - 1,
+            head: shareOf(headingText, own),
+            prev: shareOf(prev, own),
+            lead: shareOf(context, own),
+            num: /\d/.test(sentence.replace(LIST_ITEM, "")) ? 1 : 0,
+            rel: 0,
           },
         });
       }
@@ -124,7 +133,12 @@ export function pickerScore(f: PickerFeatures, weights: PickerFeatures = PICKER_
  * features. `weights` defaults to PICKER_WEIGHTS; the fitting scripts pass weights fitted without
  * the handbook they are judging (tools/fit-confidence.ts).
  */
-export function extractiveAnswer(question: string, sources: readonly PromptSource[], idf: (term: string) => number, weights: PickerFeatures = PICKER_WEIGHTS): { sentence: string; n: number; score: number; features: PickerFeatures } | null {
+export function extractiveAnswer(
+  question: string,
+  sources: readonly PromptSource[],
+  idf: (term: string) => number,
+  weights: PickerFeatures = PICKER_WEIGHTS,
+): { sentence: string; n: number; score: number; features: PickerFeatures } | null {
   let best: { sentence: string; n: number; score: number; features: PickerFeatures } | null = null;
   for (const c of pickerCandidates(question, sources, idf)) {
     const score = pickerScore(c.features, weights);

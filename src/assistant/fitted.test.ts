@@ -37,8 +37,14 @@ test("the shipped file holds exactly the features the code reads, and the module
 test("a corrupt file is a FormatError naming the file", () => {
   const p = join(root, "torn.json");
   writeFileSync(p, readFileSync(FITTED_PATH, "utf8").slice(0, 200));
-  assert.throws(() => readFitted(p), (e: unknown) => e instanceof FormatError && e.message.includes(p) && /not valid JSON/.test(e.message));
-  assert.throws(() => readFitted(join(root, "absent.json")), (e: unknown) => e instanceof FormatError && /missing/.test(e.message));
+  assert.throws(
+    () => readFitted(p),
+    (e: unknown) => e instanceof FormatError && e.message.includes(p) && /not valid JSON/.test(e.message),
+  );
+  assert.throws(
+    () => readFitted(join(root, "absent.json")),
+    (e: unknown) => e instanceof FormatError && /missing/.test(e.message),
+  );
 });
 
 test("wrong envelope, version, types and feature names are refused with what is wrong", () => {
@@ -49,7 +55,12 @@ test("wrong envelope, version, types and feature names are refused with what is 
     ["sd", (j) => (j.confidence.features.terms.sd = 0), /confidence\.features\.terms\.sd must be positive/],
     ["threshold", (j) => (j.confidence.threshold = 1.5), /threshold must be a number in \[0, 1\]/],
   ];
-  for (const [name, edit, re] of cases) assert.throws(() => readFitted(variant(`${name}.json`, edit)), (e: unknown) => e instanceof FormatError && re.test(e.message), name);
+  for (const [name, edit, re] of cases)
+    assert.throws(
+      () => readFitted(variant(`${name}.json`, edit)),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+      name,
+    );
   const stale = variant("stale.json", (j) => {
     delete j.picker.weights.rel;
     j.picker.weights.glove = 1;

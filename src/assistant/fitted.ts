@@ -60,13 +60,17 @@ export function readFitted(path = FITTED_PATH): FittedFile {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new FormatError(`the assistant's fitted parameters are missing: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { hint: "reinstall slmkit, or refit with tools/fit-picker.ts and tools/fit-confidence.ts (docs/assistant.md)" });
+    throw new FormatError(`the assistant's fitted parameters are missing: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+      hint: "reinstall slmkit, or refit with tools/fit-picker.ts and tools/fit-confidence.ts (docs/assistant.md)",
+    });
   }
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new FormatError(`${path}: the assistant's fitted parameters are not valid JSON (${(e as Error).message})`, { hint: "restore it from the package or git, or refit (docs/assistant.md, \"Refitting\")" });
+    throw new FormatError(`${path}: the assistant's fitted parameters are not valid JSON (${(e as Error).message})`, {
+      hint: 'restore it from the package or git, or refit (docs/assistant.md, "Refitting")',
+    });
   }
   const f = parseFitted(v, path);
   cache.set(path, f);
@@ -78,7 +82,7 @@ const finite = (v: unknown): v is number => typeof v === "number" && Number.isFi
 
 /** Checks the envelope and both sections' field types; `name` labels errors. */
 export function parseFitted(v: unknown, name: string): FittedFile {
-  const bad = (what: string) => new FormatError(`${name}: ${what}`, { hint: "restore it from the package or git, or refit (docs/assistant.md, \"Refitting\")" });
+  const bad = (what: string) => new FormatError(`${name}: ${what}`, { hint: 'restore it from the package or git, or refit (docs/assistant.md, "Refitting")' });
   if (!isObj(v) || v.format !== FITTED_FORMAT) throw bad(`not an slmkit fitted-parameters file (expected "format": "${FITTED_FORMAT}")`);
   if (v.version !== FITTED_VERSION) throw bad(`version ${JSON.stringify(v.version)} is not supported (this slmkit reads version ${FITTED_VERSION})`);
   const prov = (s: Record<string, unknown>, sec: string) => {
@@ -92,19 +96,25 @@ export function parseFitted(v: unknown, name: string): FittedFile {
   if (!isObj(c) || !isObj(c.features)) throw bad(`"confidence.features" must be an object`);
   prov(c, "confidence");
   for (const [k, e] of Object.entries(c.features)) {
-    if (!isObj(e) || !finite(e.mean) || !finite(e.sd) || !finite(e.weight)) throw bad(`confidence.features.${k} must be {"mean", "sd", "weight"} finite numbers`);
+    if (!isObj(e) || !finite(e.mean) || !finite(e.sd) || !finite(e.weight))
+      throw bad(`confidence.features.${k} must be {"mean", "sd", "weight"} finite numbers`);
     if (e.sd <= 0) throw bad(`confidence.features.${k}.sd must be positive, got ${e.sd}`);
   }
   if (!finite(c.bias)) throw bad(`confidence.bias must be a finite number`);
-  if (!finite(c.threshold) || c.threshold < 0 || c.threshold > 1) throw bad(`confidence.threshold must be a number in [0, 1], got ${JSON.stringify(c.threshold)}`);
+  if (!finite(c.threshold) || c.threshold < 0 || c.threshold > 1)
+    throw bad(`confidence.threshold must be a number in [0, 1], got ${JSON.stringify(c.threshold)}`);
   return v as unknown as FittedFile;
 }
 
 /** Throws unless `got` holds exactly the `want` names. */
 function sameNames(got: readonly string[], want: readonly string[], what: string, path: string): void {
-  const missing = want.filter((n) => !got.includes(n)), extra = got.filter((n) => !want.includes(n));
+  const missing = want.filter((n) => !got.includes(n)),
+    extra = got.filter((n) => !want.includes(n));
   if (missing.length || extra.length) {
-    throw new FormatError(`${path}: ${what} do not match this slmkit's features (${[missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unknown ${extra.join(", ")}` : ""].filter(Boolean).join("; ")})`, { hint: "the file is from another version: refit (docs/assistant.md, \"Refitting\")" });
+    throw new FormatError(
+      `${path}: ${what} do not match this slmkit's features (${[missing.length ? `missing ${missing.join(", ")}` : "", extra.length ? `unknown ${extra.join(", ")}` : ""].filter(Boolean).join("; ")})`,
+      { hint: 'the file is from another version: refit (docs/assistant.md, "Refitting")' },
+    );
   }
 }
 
@@ -116,16 +126,25 @@ export function fittedPickerWeights<N extends string>(names: readonly N[], path 
 }
 
 /** The confidence model as arrays in `names` order, and its threshold. */
-export function fittedConfidence(names: readonly string[], path = FITTED_PATH): { mean: number[]; sd: number[]; weights: number[]; bias: number; threshold: number } {
+export function fittedConfidence(
+  names: readonly string[],
+  path = FITTED_PATH,
+): { mean: number[]; sd: number[]; weights: number[]; bias: number; threshold: number } {
   const c = readFitted(path).confidence;
   sameNames(Object.keys(c.features), names, "confidence.features", path);
-  return { mean: names.map((n) => c.features[n]!.mean), sd: names.map((n) => c.features[n]!.sd), weights: names.map((n) => c.features[n]!.weight), bias: c.bias, threshold: c.threshold };
+  return {
+    mean: names.map((n) => c.features[n]!.mean),
+    sd: names.map((n) => c.features[n]!.sd),
+    weights: names.map((n) => c.features[n]!.weight),
+    bias: c.bias,
+    threshold: c.threshold,
+  };
 }
 
 /** Replaces one section of the file at `path` (the other is kept), atomically; for the fitting tools. */
 export function writeFittedSection(path: string, section: { picker: FittedPicker } | { confidence: FittedConfidence }): void {
   const cur = readFitted(path);
   const next = parseFitted({ ...cur, ...section }, `${path} (new contents)`);
-  writeFileAtomicSync(path, JSON.stringify(next, null, 2) + "\n");
+  writeFileAtomicSync(path, `${JSON.stringify(next, null, 2)}\n`);
   cache.delete(path);
 }

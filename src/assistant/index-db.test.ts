@@ -65,7 +65,11 @@ test("passages: overlapping runs of sentences after the heading line; a short se
 test("passage BM25 finds an answer deep in a long section that whole-section BM25 ranks below short ones", () => {
   const filler = Array.from({ length: 40 }, (_, i) => `Staff may arrange item ${i} of the general office routine with their team lead.`).join(" ");
   const sections = [
-    { source: "hb/policies.md", heading: ["Policies", "General"], text: `General\n${filler} Jury service leave is paid at full salary for up to ten days. ${filler}` },
+    {
+      source: "hb/policies.md",
+      heading: ["Policies", "General"],
+      text: `General\n${filler} Jury service leave is paid at full salary for up to ten days. ${filler}`,
+    },
     { source: "hb/court.md", heading: ["Court"], text: "Court\nJury summons letters go to the office manager." },
     { source: "hb/pay.md", heading: ["Pay"], text: "Pay\nSalary is paid monthly." },
     { source: "hb/service.md", heading: ["Service"], text: "Service\nLong service is celebrated with a paid lunch." },
@@ -82,7 +86,10 @@ test("passage BM25 finds an answer deep in a long section that whole-section BM2
     assert.equal(passages[0], "hb/policies.md", `passages: ${passages.join(", ")}`);
     assert.equal(new Set(passages).size, passages.length, "each section once, at its best passage");
     const s = idx.passageBm25(q, 5).map((h) => h.score);
-    assert.ok(s.every((x, i) => i === 0 || x <= s[i - 1]!), "scores descend");
+    assert.ok(
+      s.every((x, i) => i === 0 || x <= s[i - 1]!),
+      "scores descend",
+    );
     assert.deepEqual(idx.passageBm25("what is the", 3), []);
   } finally {
     idx.close();
@@ -118,7 +125,10 @@ test("open: missing file, directory, corrupt bytes, foreign SQLite and wrong ver
   assert.throws(() => SectionIndex.open(dir), ConfigError);
   const junk = join(dir, "junk.index");
   writeFileSync(junk, Buffer.from("this is not a database at all, just text padding it out ".repeat(80)));
-  assert.throws(() => SectionIndex.open(junk), (e: unknown) => e instanceof FormatError && /not a readable slm index/.test(e.message));
+  assert.throws(
+    () => SectionIndex.open(junk),
+    (e: unknown) => e instanceof FormatError && /not a readable slm index/.test(e.message),
+  );
   const foreign = join(dir, "foreign.sqlite");
   const db = new Database(foreign);
   db.exec("CREATE TABLE t (x)");
@@ -145,7 +155,10 @@ test("build: bad datasets fail with the file and line; no partial index is left"
   writeFileSync(join(bad, "documents.jsonl"), "{oops\n");
   assert.throws(() => buildIndex({ dataset: bad, out: join(dir, "bad.index"), embedder: new HashEmbedder(16) }), /documents\.jsonl:1: not valid JSON/);
   assert.throws(() => SectionIndex.open(join(dir, "bad.index")), NotFoundError);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes(".tmp-")),
+    [],
+  );
 });
 
 test("sourceWords turns a path into words for the heading column", () => {

@@ -95,7 +95,9 @@ export function readDatasetSections(dataset: string): Omit<Section, "rowid">[] {
   if (!statSync(dataset).isDirectory()) throw new ConfigError(`${dataset}: expected a dataset directory (manifest.json + documents.jsonl)`);
   const docsPath = join(dataset, "documents.jsonl");
   if (!existsSync(join(dataset, "manifest.json")) || !existsSync(docsPath)) {
-    throw new ConfigError(`${dataset}: not a dataset directory (manifest.json and documents.jsonl expected)`, { hint: "make one with `slm ingest DOCS --out DATASET`" });
+    throw new ConfigError(`${dataset}: not a dataset directory (manifest.json and documents.jsonl expected)`, {
+      hint: "make one with `slm ingest DOCS --out DATASET`",
+    });
   }
   const out = readJsonl(docsPath, (v, { at }): Omit<Section, "rowid"> => {
     const r = (v ?? {}) as Record<string, unknown>;
@@ -122,7 +124,12 @@ export function readDatasetSections(dataset: string): Omit<Section, "rowid">[] {
 
 /** Words of a source path ("pages/travel-and-leave/leave.md" -> "travel and leave leave"). */
 export function sourceWords(source: string): string {
-  return source.replace(/\.[a-z0-9]+$/i, "").split(/[\/\\]/).filter((p) => p !== "pages" && p !== "." && p !== "..").join(" ").replace(/[-_]+/g, " ");
+  return source
+    .replace(/\.[a-z0-9]+$/i, "")
+    .split(/[/\\]/)
+    .filter((p) => p !== "pages" && p !== "." && p !== "..")
+    .join(" ")
+    .replace(/[-_]+/g, " ");
 }
 
 /** What a section's vector is made from: its heading path and text. */
@@ -234,7 +241,9 @@ export class SectionIndex {
     this.qSection = db.prepare("SELECT rowid, id, doc, source, title, heading, heading_path, start, end, text FROM sections WHERE rowid = ?");
     this.qBm25 = db.prepare("SELECT rowid, -bm25(fts, 2.0, 1.0) AS score FROM fts WHERE fts MATCH ? ORDER BY bm25(fts, 2.0, 1.0) LIMIT ?");
     // Passages best first (bm25() cannot be aggregated in SQL; passageBm25 keeps each section's best).
-    this.qPassages = db.prepare("SELECT section, -bm25(passages, 0.0, 1.0, 1.0) AS score FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, 0.0, 1.0, 1.0) LIMIT ?");
+    this.qPassages = db.prepare(
+      "SELECT section, -bm25(passages, 0.0, 1.0, 1.0) AS score FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, 0.0, 1.0, 1.0) LIMIT ?",
+    );
     this.qVec = db.prepare("SELECT rowid, distance FROM vec WHERE embedding MATCH ? AND k = ? ORDER BY distance");
     this.qDf = db.prepare("SELECT df FROM terms WHERE term = ?");
   }
@@ -254,7 +263,8 @@ export class SectionIndex {
       const rows = db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[];
       const m = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value)]));
       if (m.format !== INDEX_FORMAT) throw new FormatError(`${path}: not an slm index (meta.format is ${JSON.stringify(m.format)})`);
-      if (m.version !== INDEX_VERSION) throw new FormatError(`${path}: index version ${m.version}, this slmkit reads version ${INDEX_VERSION}`, { hint: "rebuild it with `slm index`" });
+      if (m.version !== INDEX_VERSION)
+        throw new FormatError(`${path}: index version ${m.version}, this slmkit reads version ${INDEX_VERSION}`, { hint: "rebuild it with `slm index`" });
       const info = m as IndexInfo;
       // Touch every table once so a damaged file fails here, not mid-question.
       db.prepare("SELECT count(*) FROM sections").get();
@@ -275,9 +285,33 @@ export class SectionIndex {
   section(rowid: number): Section {
     const hit = this.cache.get(rowid);
     if (hit) return hit;
-    const r = this.qSection.get(rowid) as { rowid: number; id: string; doc: string; source: string; title: string | null; heading: string; heading_path: string; start: number; end: number; text: string } | undefined;
+    const r = this.qSection.get(rowid) as
+      | {
+          rowid: number;
+          id: string;
+          doc: string;
+          source: string;
+          title: string | null;
+          heading: string;
+          heading_path: string;
+          start: number;
+          end: number;
+          text: string;
+        }
+      | undefined;
     if (!r) throw new NotFoundError(`section ${rowid} is not in ${this.path}`);
-    const s: Section = { rowid: r.rowid, id: r.id, doc: r.doc, source: r.source, title: r.title, heading: JSON.parse(r.heading), headingPath: r.heading_path, start: r.start, end: r.end, text: r.text };
+    const s: Section = {
+      rowid: r.rowid,
+      id: r.id,
+      doc: r.doc,
+      source: r.source,
+      title: r.title,
+      heading: JSON.parse(r.heading),
+      headingPath: r.heading_path,
+      start: r.start,
+      end: r.end,
+      text: r.text,
+    };
     this.cache.set(rowid, s);
     return s;
   }

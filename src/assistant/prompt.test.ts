@@ -1,10 +1,22 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NOT_FOUND_TEXT, fitSources, fitSourcesAsync, groundedExample, groundedPromptText, parseCitations, saysNotFound, selectSnippet, type PromptSource } from "./prompt.ts";
+import {
+  NOT_FOUND_TEXT,
+  fitSources,
+  fitSourcesAsync,
+  groundedExample,
+  groundedPromptText,
+  parseCitations,
+  saysNotFound,
+  selectSnippet,
+  type PromptSource,
+} from "./prompt.ts";
 
 const SECTION = {
-  id: "d#1", source: "hb/travel.md", headingPath: "Travel › Per diems",
+  id: "d#1",
+  source: "hb/travel.md",
+  headingPath: "Travel › Per diems",
   text: "Per diems\n\nHotels are booked by the travel desk. The daily meal allowance is 45 euros in Lisbon. Receipts are not needed for meals. Taxis need a receipt.",
 };
 
@@ -17,25 +29,36 @@ test("selectSnippet keeps the heading and the best-matching sentences in order",
 });
 
 test("selectSnippet keeps each list item on its own line, so a list is not one long sentence", () => {
-  const text = "Benefits\n\nThe perks of working here are many and varied, and they change over time. These currently include:\n- Healthcare and dental\n- A paid sabbatical every 5 years\n- 12 weeks of parental leave\n\nAsk HR about anything else you need to know about the benefits.";
+  const text =
+    "Benefits\n\nThe perks of working here are many and varied, and they change over time. These currently include:\n- Healthcare and dental\n- A paid sabbatical every 5 years\n- 12 weeks of parental leave\n\nAsk HR about anything else you need to know about the benefits.";
   const s = selectSnippet(text, "How often is the paid sabbatical? What about parental leave and healthcare?", 120);
   assert.ok(s.length <= 120);
   assert.match(s, /\n- A paid sabbatical every 5 years\n- 12 weeks of parental leave/);
   // Sentences of one paragraph stay on one line.
-  const p = selectSnippet("Per diems\n\nThe allowance is 45 euros. It is paid monthly. Receipts are not needed for meals at all, ever.", "allowance paid monthly", 60);
+  const p = selectSnippet(
+    "Per diems\n\nThe allowance is 45 euros. It is paid monthly. Receipts are not needed for meals at all, ever.",
+    "allowance paid monthly",
+    60,
+  );
   assert.equal(p, "Per diems\nThe allowance is 45 euros. It is paid monthly.");
 });
 
 test("the grounded prompt numbers sources with path and heading and ends with the question", () => {
   const src = fitSources("meal allowance?", [SECTION, { ...SECTION, id: "d#2", headingPath: "Other" }]);
-  assert.deepEqual(src.map((s) => s.n), [1, 2]);
+  assert.deepEqual(
+    src.map((s) => s.n),
+    [1, 2],
+  );
   const p = groundedPromptText("What is the meal allowance?", src);
   assert.ok(p.includes("[1] hb/travel.md — Travel › Per diems\nPer diems"));
   assert.ok(p.includes("[2] hb/travel.md — Other"));
   assert.ok(p.includes(NOT_FOUND_TEXT));
   assert.ok(p.endsWith("Question: What is the meal allowance?\nAnswer:"));
   const ex = groundedExample("q?", src, "45 euros [1]");
-  assert.deepEqual(ex.map((m) => m.role), ["user", "assistant"]);
+  assert.deepEqual(
+    ex.map((m) => m.role),
+    ["user", "assistant"],
+  );
 });
 
 test("fitSources shrinks snippets, then drops sources, to fit a token budget", () => {

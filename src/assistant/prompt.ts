@@ -115,12 +115,22 @@ export interface FitOptions {
  * whether its prompt fits; returns the first that fits ([] when none does). Shared by the sync
  * and async fitters so both shrink the same way.
  */
-function* fitCandidates(question: string, sections: readonly SectionLike[], opts: Omit<FitOptions, "countTokens">): Generator<PromptSource[], PromptSource[], boolean> {
+function* fitCandidates(
+  question: string,
+  sections: readonly SectionLike[],
+  opts: Omit<FitOptions, "countTokens">,
+): Generator<PromptSource[], PromptSource[], boolean> {
   const minChars = opts.minSnippetChars ?? 160;
   let list = [...sections];
   let perSource = Math.floor((opts.maxChars ?? 3000) / Math.max(1, list.length));
   for (let guard = 0; guard < 200 && list.length > 0; guard++) {
-    const sources = list.map((s, i) => ({ n: i + 1, sourcePath: s.source, headingPath: s.headingPath, sectionId: s.id, text: selectSnippet(s.text, question, perSource, opts.order) }));
+    const sources = list.map((s, i) => ({
+      n: i + 1,
+      sourcePath: s.source,
+      headingPath: s.headingPath,
+      sectionId: s.id,
+      text: selectSnippet(s.text, question, perSource, opts.order),
+    }));
     if (opts.maxTokens === undefined) return sources;
     if (yield sources) return sources;
     perSource = Math.floor(perSource * 0.8);

@@ -9,7 +9,7 @@
 // candidates, the measure answering uses. Reports progress through a
 // callback; never prints. Knows nothing about the CLI.
 import { ConfigError } from "../errors.ts";
-import { ReaderModel } from "../models/reader.ts";
+import type { ReaderModel } from "../models/reader.ts";
 import { AdamW, Tape, clipGradNorm, crossEntropy, lrAt, reshape, type LrSchedule } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
@@ -52,7 +52,8 @@ export function buildReaderExamples(seeds: readonly QaSeed[], o: ReaderDataOptio
   const mode = o.mode ?? DEFAULT_RETRIEVAL_MODE;
   const idf = readerIdf(o.index);
   const examples: ReaderExample[] = [];
-  let missed = 0, single = 0;
+  let missed = 0,
+    single = 0;
   for (const seed of seeds) {
     const r = retrieve(o.index, seed.question, { mode, k: Math.max(k, 5), ...(o.embedder ? { embedder: o.embedder } : {}) });
     const top = r.hits.slice(0, k).map((h) => h.section);
@@ -105,7 +106,19 @@ export interface ReaderTrainConfig {
   tokenDropout: number;
 }
 
-export const READER_TRAIN_DEFAULTS: ReaderTrainConfig = { groups: 16, groupSize: 8, lr: 2e-3, warmupSteps: 30, weightDecay: 0.01, clip: 1, maxSteps: 2000, timeBudgetMs: 0, evalEvery: 100, seed: 0, tokenDropout: 0.2 };
+export const READER_TRAIN_DEFAULTS: ReaderTrainConfig = {
+  groups: 16,
+  groupSize: 8,
+  lr: 2e-3,
+  warmupSteps: 30,
+  weightDecay: 0.01,
+  clip: 1,
+  maxSteps: 2000,
+  timeBudgetMs: 0,
+  evalEvery: 100,
+  seed: 0,
+  tokenDropout: 0.2,
+};
 
 export type ReaderTrainEvent =
   | { type: "step"; step: number; totalSteps: number; loss: number; lr: number; pairsPerSec: number; elapsedMs: number }
@@ -142,7 +155,13 @@ function withDropout(p: EncodedPair, share: number, rng: Rng): EncodedPair {
 }
 
 /** Trains `model` in place on `train`, validating on `val`. */
-export function trainReader(model: ReaderModel, train: readonly ReaderExample[], val: readonly ReaderExample[], cfg: ReaderTrainConfig, onEvent: (e: ReaderTrainEvent) => void = () => {}): ReaderTrainResult {
+export function trainReader(
+  model: ReaderModel,
+  train: readonly ReaderExample[],
+  val: readonly ReaderExample[],
+  cfg: ReaderTrainConfig,
+  onEvent: (e: ReaderTrainEvent) => void = () => {},
+): ReaderTrainResult {
   if (train.length === 0) throw new ConfigError("no reader training examples (retrieval never showed an answer sentence)");
   if (!(cfg.tokenDropout >= 0 && cfg.tokenDropout < 1)) throw new ConfigError(`token dropout must be in [0, 1), got ${cfg.tokenDropout}`);
   if (!(cfg.groupSize >= 2)) throw new ConfigError(`--group-size must be at least 2, got ${cfg.groupSize}`);
@@ -152,13 +171,23 @@ export function trainReader(model: ReaderModel, train: readonly ReaderExample[],
   const t0 = performance.now();
   const history: ReaderTrainEvent[] = [];
   const emit = (e: ReaderTrainEvent) => (history.push(e), onEvent(e));
-  let order: number[] = [], cursor = 0;
+  let order: number[] = [],
+    cursor = 0;
   const next = (): ReaderExample => {
     if (cursor >= order.length) (order = rng.shuffle(train.map((_, i) => i))), (cursor = 0);
     return train[order[cursor++]!]!;
   };
-  let totalSteps = cfg.maxSteps, step = 0, loss = Number.NaN, pairs = 0;
-  const schedule = (): LrSchedule => ({ kind: "cosine", lr: cfg.lr, warmupSteps: Math.min(cfg.warmupSteps, Math.max(0, totalSteps - 1)), totalSteps, minRatio: 0.1 });
+  let totalSteps = cfg.maxSteps,
+    step = 0,
+    loss = Number.NaN,
+    pairs = 0;
+  const schedule = (): LrSchedule => ({
+    kind: "cosine",
+    lr: cfg.lr,
+    warmupSteps: Math.min(cfg.warmupSteps, Math.max(0, totalSteps - 1)),
+    totalSteps,
+    minRatio: 0.1,
+  });
   model.train();
   while (step < totalSteps) {
     const batch: EncodedPair[] = [];
@@ -168,7 +197,8 @@ export function trainReader(model: ReaderModel, train: readonly ReaderExample[],
       const others = rng.shuffle(ex.pairs.map((_, i) => i).filter((i) => i !== ex.positive));
       const slot = rng.int(cfg.groupSize);
       targets[g] = slot;
-      for (let j = 0, o = 0; j < cfg.groupSize; j++) batch.push(withDropout(j === slot ? ex.pairs[ex.positive]! : ex.pairs[others[o++ % others.length]!]!, cfg.tokenDropout, rng));
+      for (let j = 0, o = 0; j < cfg.groupSize; j++)
+        batch.push(withDropout(j === slot ? ex.pairs[ex.positive]! : ex.pairs[others[o++ % others.length]!]!, cfg.tokenDropout, rng));
     }
     tape.reset();
     model.zeroGrad();
@@ -193,5 +223,11 @@ export function trainReader(model: ReaderModel, train: readonly ReaderExample[],
   }
   model.eval();
   const lastEval = [...history].reverse().find((e) => e.type === "eval");
-  return { steps: step, elapsedMs: performance.now() - t0, finalLoss: loss, valAccuracy: lastEval && lastEval.type === "eval" ? lastEval.accuracy : null, history };
+  return {
+    steps: step,
+    elapsedMs: performance.now() - t0,
+    finalLoss: loss,
+    valAccuracy: lastEval && lastEval.type === "eval" ? lastEval.accuracy : null,
+    history,
+  };
 }

@@ -26,7 +26,7 @@ import { encodePair, idfLevel, packReaderBatch, readerAnswer, readerCandidates, 
 import { extractiveAnswer } from "./extractive.ts";
 import { READER_TRAIN_DEFAULTS, buildReaderExamples, readerAccuracy, trainReader } from "./reader-train.ts";
 import { synthSeeds } from "./synth.ts";
-import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
+import { writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-reader-"));
 const emb = new HashEmbedder(128);
@@ -44,13 +44,26 @@ before(async () => {
 });
 
 const SOURCES: PromptSource[] = [
-  { n: 1, sourcePath: "hb/leave.md", headingPath: "Leave › Annual leave", sectionId: "a", text: "Annual leave\nFull-time staff earn 25 days of annual leave per year. Up to 5 unused days carry over." },
+  {
+    n: 1,
+    sourcePath: "hb/leave.md",
+    headingPath: "Leave › Annual leave",
+    sectionId: "a",
+    text: "Annual leave\nFull-time staff earn 25 days of annual leave per year. Up to 5 unused days carry over.",
+  },
   { n: 2, sourcePath: "hb/pay.md", headingPath: "Payroll", sectionId: "b", text: "Payroll\nSalaries are paid on the 25th of each month." },
 ];
 
 test("candidates are the shown sentences without heading lines, with source number and position", () => {
   const c = readerCandidates(SOURCES);
-  assert.deepEqual(c.map((x) => [x.n, x.position]), [[1, 0], [1, 1], [2, 0]]);
+  assert.deepEqual(
+    c.map((x) => [x.n, x.position]),
+    [
+      [1, 0],
+      [1, 1],
+      [2, 0],
+    ],
+  );
   assert.equal(c[0]!.text, "Full-time staff earn 25 days of annual leave per year.");
   assert.equal(c[2]!.text, "Salaries are paid on the 25th of each month.");
 });
@@ -90,7 +103,13 @@ test("answer-type feature: a typed question marks the candidate's tokens inside 
   const how = encodePair(tok, "How do I take annual leave?", cand, idf);
   assert.ok(how.kind.slice(0, how.questionTokens).every((k) => k === kindFeature(0, false, false)));
   assert.ok(how.kind.slice(how.questionTokens).every((k) => k === kindFeature(1, false, false)));
-  const rows = [kindFeature(0, false, false), kindFeature(0, true, false), kindFeature(1, false, false), kindFeature(1, true, false), kindFeature(1, true, true)];
+  const rows = [
+    kindFeature(0, false, false),
+    kindFeature(0, true, false),
+    kindFeature(1, false, false),
+    kindFeature(1, true, false),
+    kindFeature(1, true, true),
+  ];
   assert.equal(new Set(rows).size, 5);
   assert.ok(rows.every((r) => r > placeFeature(0, 0, 0) && r < READER_FEATURE_ROWS));
 });
@@ -103,10 +122,17 @@ test("a pair scores the same alone and padded in a batch with longer pairs", () 
   // The head reads one state per pair: its last real token's (padding after it gets no weight).
   pairs.forEach((p, b) => {
     const row = [...batch.pool.subarray(b * batch.seqLen, (b + 1) * batch.seqLen)];
-    assert.deepEqual(row.map((w, t) => (w === 0 ? -1 : t)).filter((t) => t >= 0), [p.ids.length - 1], `pair ${b} pooling weights`);
+    assert.deepEqual(
+      row.map((w, t) => (w === 0 ? -1 : t)).filter((t) => t >= 0),
+      [p.ids.length - 1],
+      `pair ${b} pooling weights`,
+    );
     assert.equal(row[p.ids.length - 1], 1);
   });
-  assert.deepEqual([...batch.lex], pairs.map((p) => Math.fround(p.lex)));
+  assert.deepEqual(
+    [...batch.lex],
+    pairs.map((p) => Math.fround(p.lex)),
+  );
   const together = model.scores(new Tape({ grad: false }), batch).data.slice();
   for (let i = 0; i < pairs.length; i++) {
     const alone = model.scores(new Tape({ grad: false }), packReaderBatch([pairs[i]!])).data[0]!;
@@ -131,7 +157,8 @@ test("training learns the tiny handbook's synthetic questions; a saved reader sc
   const seeds = synthSeeds(index, 120, 4);
   const { examples } = buildReaderExamples(seeds, { index, tokenizer: tok, embedder: emb });
   assert.ok(examples.length >= 60, `${examples.length} examples`);
-  const train = examples.slice(20), val = examples.slice(0, 20);
+  const train = examples.slice(20),
+    val = examples.slice(0, 20);
   const model = new ReaderModel(tinyConfig(tok.vocabSize), new Rng(5));
   // A new reader ranks by lexical overlap (its initial lexical weight), like the extractive
   // baseline, which already finds most synthetic answers; with that weight zeroed, the
@@ -150,7 +177,8 @@ test("training learns the tiny handbook's synthetic questions; a saved reader sc
   saveReaderDir(out, model, tok, { steps: r.steps });
   assert.ok(isReaderDir(out));
   const loaded = loadReaderDir(out);
-  const q = "When are salaries paid?", cands = readerCandidates(SOURCES);
+  const q = "When are salaries paid?",
+    cands = readerCandidates(SOURCES);
   assert.deepEqual(scoreCandidates(loaded, q, cands, idf), scoreCandidates({ model, tokenizer: tok }, q, cands, idf));
   assert.equal(loaded.info.steps, 60);
 });
@@ -179,7 +207,8 @@ test("answer() passes the baseline weight to the reader: a huge weight gives the
     assert.equal(r.text, base.text);
   }
   const reader = { model: new ReaderModel(tinyConfig(tok.vocabSize), new Rng(6)).eval(), tokenizer: tok };
-  for (const w of [-1, Number.NaN]) await assert.rejects(answer(q, { index, embedder: emb, reader, readerBaselineWeight: w }), /baseline weight must be a number >= 0/);
+  for (const w of [-1, Number.NaN])
+    await assert.rejects(answer(q, { index, embedder: emb, reader, readerBaselineWeight: w }), /baseline weight must be a number >= 0/);
 });
 
 test("zScores: zero mean, unit deviation; equal values give zeros", () => {
@@ -211,10 +240,19 @@ test("broken reader directories fail to load with the file named", () => {
   const out = join(dir, "broken");
   saveReaderDir(out, model, tok);
   writeFileSync(join(out, "reader.json"), JSON.stringify({ format: "slmkit-reader", version: 99 }));
-  assert.throws(() => loadReaderDir(out), (e: Error) => e instanceof FormatError && /reader\.json: version 99/.test(e.message));
+  assert.throws(
+    () => loadReaderDir(out),
+    (e: Error) => e instanceof FormatError && /reader\.json: version 99/.test(e.message),
+  );
   writeFileSync(join(out, "reader.json"), "{not json");
-  assert.throws(() => loadReaderDir(out), (e: Error) => e instanceof FormatError && /reader\.json/.test(e.message));
+  assert.throws(
+    () => loadReaderDir(out),
+    (e: Error) => e instanceof FormatError && /reader\.json/.test(e.message),
+  );
   saveReaderDir(out, model, tok);
   writeFileSync(join(out, "reader.safetensors"), "garbage");
-  assert.throws(() => loadReaderDir(out), (e: Error) => e instanceof FormatError && /reader\.safetensors/.test(e.message));
+  assert.throws(
+    () => loadReaderDir(out),
+    (e: Error) => e instanceof FormatError && /reader\.safetensors/.test(e.message),
+  );
 });

@@ -17,7 +17,7 @@ import type { Tokenizer } from "../tokenizer/index.ts";
 import { findSpans, questionKinds, type SpanKind, type TypedSpan } from "./answer-type.ts";
 import { pickerCandidates, pickerScore } from "./extractive.ts";
 import type { PromptSource } from "./prompt.ts";
-import { STOP_WORDS, contentTerms, sentences, stem } from "./terms.ts";
+import { STOP_WORDS, sentences, stem } from "./terms.ts";
 
 /** Most question and candidate tokens kept per pair (longer ones are cut). */
 export const READER_QUESTION_TOKENS = 40;
@@ -91,14 +91,23 @@ interface EncodedText {
  * Token ids of `text` (at most `max`) and, per token, the highest match level of the words it
  * overlaps and whether it overlaps one of `spans`.
  */
-function encodeSegment(tok: Tokenizer, text: string, other: ReadonlySet<string>, idf: (stem: string) => number, max: number, spans: readonly TypedSpan[] = []): EncodedText {
+function encodeSegment(
+  tok: Tokenizer,
+  text: string,
+  other: ReadonlySet<string>,
+  idf: (stem: string) => number,
+  max: number,
+  spans: readonly TypedSpan[] = [],
+): EncodedText {
   const { ids, starts } = tok.encodeWithOffsets(text, { addSpecialTokens: false });
   const ws = wordSpans(text);
-  const levels: number[] = [], inSpan: boolean[] = [];
+  const levels: number[] = [],
+    inSpan: boolean[] = [];
   let w = 0;
   const n = Math.min(ids.length, max);
   for (let i = 0; i < n; i++) {
-    const s = starts[i]!, e = i + 1 < starts.length ? starts[i + 1]! : text.length;
+    const s = starts[i]!,
+      e = i + 1 < starts.length ? starts[i + 1]! : text.length;
     while (w < ws.length && ws[w]!.end <= s) w++;
     let level = 0;
     for (let j = w; j < ws.length && ws[j]!.start < e; j++) {
@@ -135,13 +144,21 @@ export interface EncodedPair {
  * place and answer-type features, and the pair's lexical overlap. `kinds`: the kinds of answer the
  * question asks for (questionKinds; computed when not given).
  */
-export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandidate, idf: (stem: string) => number, kinds: ReadonlySet<SpanKind> = questionKinds(question)): EncodedPair {
-  const qKeys = keysOf(question), cKeys = keysOf(cand.text);
+export function encodePair(
+  tok: Tokenizer,
+  question: string,
+  cand: ReaderCandidate,
+  idf: (stem: string) => number,
+  kinds: ReadonlySet<SpanKind> = questionKinds(question),
+): EncodedPair {
+  const qKeys = keysOf(question),
+    cKeys = keysOf(cand.text);
   const typed = kinds.size > 0;
   const q = encodeSegment(tok, question, cKeys, idf, READER_QUESTION_TOKENS);
   const c = encodeSegment(tok, cand.text, qKeys, idf, READER_CANDIDATE_TOKENS, typed ? findSpans(cand.text, kinds) : []);
   if (c.ids.length === 0) c.ids.push(0), c.levels.push(0), c.inSpan.push(false); // an empty candidate still needs a token to pool
-  const qPlace = placeFeature(0, 0, 0), cPlace = placeFeature(1, cand.n - 1, cand.position);
+  const qPlace = placeFeature(0, 0, 0),
+    cPlace = placeFeature(1, cand.n - 1, cand.position);
   let lex = 0;
   for (const k of qKeys) if (cKeys.has(k)) lex += idf(k);
   return {
@@ -157,8 +174,13 @@ export function encodePair(tok: Tokenizer, question: string, cand: ReaderCandida
 /** Pads pairs to the longest into one batch (padding: token 0, no pooling weight). */
 export function packReaderBatch(pairs: readonly EncodedPair[]): ReaderBatch {
   if (pairs.length === 0) throw new ConfigError("a reader batch needs at least one pair");
-  const T = Math.max(...pairs.map((p) => p.ids.length)), B = pairs.length;
-  const ids = new Int32Array(B * T), match = new Int32Array(B * T), place = new Int32Array(B * T), kind = new Int32Array(B * T), pool = new Float32Array(B * T);
+  const T = Math.max(...pairs.map((p) => p.ids.length)),
+    B = pairs.length;
+  const ids = new Int32Array(B * T),
+    match = new Int32Array(B * T),
+    place = new Int32Array(B * T),
+    kind = new Int32Array(B * T),
+    pool = new Float32Array(B * T);
   const lex = new Float32Array(B);
   pairs.forEach((p, b) => {
     const o = b * T;
@@ -236,7 +258,13 @@ export interface BaselineFusion {
  * The best candidate for the question (earlier candidates win ties), or null when there is none.
  * `score` is the reader's, or with `baseline` the fused z-score.
  */
-export function readerAnswer(reader: Reader, question: string, sources: readonly PromptSource[], idf: (stem: string) => number, baseline?: BaselineFusion): { candidate: ReaderCandidate; score: number; candidates: number } | null {
+export function readerAnswer(
+  reader: Reader,
+  question: string,
+  sources: readonly PromptSource[],
+  idf: (stem: string) => number,
+  baseline?: BaselineFusion,
+): { candidate: ReaderCandidate; score: number; candidates: number } | null {
   const cands = readerCandidates(sources);
   if (cands.length === 0) return null;
   let scores = scoreCandidates(reader, question, cands, idf);

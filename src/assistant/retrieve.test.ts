@@ -22,17 +22,38 @@ after(() => {
 });
 
 test("rrf: scores are sums of 1/(k + rank); an id in both lists beats ids in one", () => {
-  const f = rrf([[7, 3, 5], [3, 9]], 60);
-  assert.deepEqual(f.map((x) => x.id), [3, 7, 9, 5]);
+  const f = rrf(
+    [
+      [7, 3, 5],
+      [3, 9],
+    ],
+    60,
+  );
+  assert.deepEqual(
+    f.map((x) => x.id),
+    [3, 7, 9, 5],
+  );
   assert.ok(Math.abs(f[0]!.score - (1 / 62 + 1 / 61)) < 1e-12);
   assert.deepEqual(f[0]!.ranks, [2, 1]);
   assert.deepEqual(f[1]!.ranks, [1, null]);
   assert.ok(Math.abs(f[2]!.score - 1 / 62) < 1e-12);
   // Equal scores and best ranks: the earlier list wins (9 is first in list 2, 4 first in list 1).
-  assert.deepEqual(rrf([[4], [9]], 60).map((x) => x.id), [4, 9]);
-  assert.deepEqual(rrf([[9], [4]], 60).map((x) => x.id), [9, 4]);
+  assert.deepEqual(
+    rrf([[4], [9]], 60).map((x) => x.id),
+    [4, 9],
+  );
+  assert.deepEqual(
+    rrf([[9], [4]], 60).map((x) => x.id),
+    [9, 4],
+  );
   // An id repeated within one list counts once.
-  assert.deepEqual(rrf([[1, 1, 2]], 60).map((x) => [x.id, x.ranks[0]]), [[1, 1], [2, 3]]);
+  assert.deepEqual(
+    rrf([[1, 1, 2]], 60).map((x) => [x.id, x.ranks[0]]),
+    [
+      [1, 1],
+      [2, 3],
+    ],
+  );
 });
 
 test("each mode finds the per-diem section for a meal-allowance question", () => {
@@ -48,15 +69,32 @@ test("each mode finds the per-diem section for a meal-allowance question", () =>
 
 test("bm25 mode fuses whole-section and passage rankings; passages: false is whole sections alone", () => {
   const q = "How do I report a lost laptop or phone?";
-  const whole = idx.bm25(q, 50).map((h) => h.rowid), pass = idx.passageBm25(q, 50).map((h) => h.rowid);
+  const whole = idx.bm25(q, 50).map((h) => h.rowid),
+    pass = idx.passageBm25(q, 50).map((h) => h.rowid);
   const r = retrieve(idx, q, { mode: "bm25", k: 5 });
-  assert.deepEqual(r.hits.map((h) => h.section.rowid), rrf([whole, pass]).slice(0, 5).map((f) => f.id));
-  assert.deepEqual(r.hits.map((h) => h.bm25Rank), r.hits.map((_, i) => i + 1));
-  assert.deepEqual(retrieve(idx, q, { mode: "bm25", k: 5, passages: false }).hits.map((h) => h.section.rowid), whole.slice(0, 5));
+  assert.deepEqual(
+    r.hits.map((h) => h.section.rowid),
+    rrf([whole, pass])
+      .slice(0, 5)
+      .map((f) => f.id),
+  );
+  assert.deepEqual(
+    r.hits.map((h) => h.bm25Rank),
+    r.hits.map((_, i) => i + 1),
+  );
+  assert.deepEqual(
+    retrieve(idx, q, { mode: "bm25", k: 5, passages: false }).hits.map((h) => h.section.rowid),
+    whole.slice(0, 5),
+  );
   // Hybrid fuses that BM25 ranking with the vectors'.
   const vec = idx.nearest(emb.embed([q])[0]!, 50).map((h) => h.rowid);
   const lex = rrf([whole, pass]).map((f) => f.id);
-  assert.deepEqual(retrieve(idx, q, { mode: "hybrid", k: 5, embedder: emb }).hits.map((h) => h.section.rowid), rrf([lex, vec]).slice(0, 5).map((f) => f.id));
+  assert.deepEqual(
+    retrieve(idx, q, { mode: "hybrid", k: 5, embedder: emb }).hits.map((h) => h.section.rowid),
+    rrf([lex, vec])
+      .slice(0, 5)
+      .map((f) => f.id),
+  );
 });
 
 test("confidence: high when the question's words are in a top section, low for an off-topic question", () => {

@@ -110,7 +110,8 @@ export function termCoverage(index: Pick<SectionIndex, "idf">, question: string,
   const qs = [...new Set(contentTerms(question))];
   if (qs.length === 0) return { score: 0, terms: [] };
   const have = new Set(contentTerms(text));
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   const terms = qs.map((t): TermCoverage => {
     const idf = index.idf(t);
     den += idf;
@@ -135,7 +136,12 @@ export function retrieve(index: SectionIndex, question: string, opts: RetrieveOp
   let bm: { rowid: number; score: number }[] = [];
   if (mode !== "vector") {
     const whole = index.bm25(question, cand);
-    bm = opts.passages === false ? whole : rrf([whole.map((h) => h.rowid), index.passageBm25(question, cand).map((h) => h.rowid)], rrfK).slice(0, cand).map((f) => ({ rowid: f.id, score: f.score }));
+    bm =
+      opts.passages === false
+        ? whole
+        : rrf([whole.map((h) => h.rowid), index.passageBm25(question, cand).map((h) => h.rowid)], rrfK)
+            .slice(0, cand)
+            .map((f) => ({ rowid: f.id, score: f.score }));
   }
   const vec = mode === "bm25" ? [] : index.nearest(opts.embedder!.embed([question])[0]!, cand);
   let hits: RetrievedSection[];
@@ -148,7 +154,9 @@ export function retrieve(index: SectionIndex, question: string, opts: RetrieveOp
     hits = fused.slice(0, k).map((f, i) => ({ section: index.section(f.id), rank: i + 1, score: f.score, bm25Rank: f.ranks[0]!, vectorRank: f.ranks[1]! }));
   }
   const depth = Math.min(opts.confidenceDepth ?? 3, hits.length);
-  let confidence = 0, coverage: TermCoverage[] = [], best = -1;
+  let confidence = 0,
+    coverage: TermCoverage[] = [],
+    best = -1;
   for (let i = 0; i < depth; i++) {
     const s = hits[i]!.section;
     const c = termCoverage(index, question, `${s.headingPath}\n${s.text}`);

@@ -18,9 +18,19 @@ import { buildGroundedPrompt } from "./answer.ts";
 import { HashEmbedder } from "./embed.ts";
 import { SectionIndex, buildIndex } from "./index-db.ts";
 import { NOT_FOUND_TEXT, groundedMessages } from "./prompt.ts";
-import { answerSentences, buildGroundedExamples, groundedTarget, parseTeacherReply, readQaPairs, shortQuestion, synthQuestion, synthSeeds, teacherSeeds } from "./synth.ts";
+import {
+  answerSentences,
+  buildGroundedExamples,
+  groundedTarget,
+  parseTeacherReply,
+  readQaPairs,
+  shortQuestion,
+  synthQuestion,
+  synthSeeds,
+  teacherSeeds,
+} from "./synth.ts";
 import { STOP_WORDS, words } from "./terms.ts";
-import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "./testing.ts";
+import { writeTinyDataset, tinyTokenizer } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-synth-"));
 const emb = new HashEmbedder(128);
@@ -36,7 +46,9 @@ after(() => {
 });
 
 test("answerSentences skips the heading line and short lines", () => {
-  assert.deepEqual(answerSentences("Sick leave\n\nTell your manager before 10am on the first day. Short one."), ["Tell your manager before 10am on the first day."]);
+  assert.deepEqual(answerSentences("Sick leave\n\nTell your manager before 10am on the first day. Short one."), [
+    "Tell your manager before 10am on the first day.",
+  ]);
   assert.deepEqual(answerSentences("Only a heading"), []);
 });
 
@@ -59,7 +71,11 @@ test("synthQuestion: typed questions ask for the span's kind (time, address, amo
   const cases: [string, RegExp, RegExp][] = [
     ["Send the form to hr@northwind.example before you travel.", /^(What email address|Which address do I email|Where do I email) /, /@/],
     ["Your payslip is published in Loomdesk three days before pay day.", /^(Where|Where can I|Which tool|Where do I) /, /Loomdesk/],
-    ["Submit the voucher within 5 business days of your return.", /^(How long|How soon|When|How many business days|How far ahead|Within how many business days) /, /\b5\b/],
+    [
+      "Submit the voucher within 5 business days of your return.",
+      /^(How long|How soon|When|How many business days|How far ahead|Within how many business days) /,
+      /\b5\b/,
+    ],
   ];
   for (const [s, wh, span] of cases) {
     let typed = 0;
@@ -73,7 +89,8 @@ test("synthQuestion: typed questions ask for the span's kind (time, address, amo
 });
 
 test("shortQuestion: a few of the sentence's words, as users ask; synthSeeds makes them for long sentences too", () => {
-  const s = "To apply for leave, submit a leave request in Loomdesk at least 10 working days before the first day you want off, and wait for your manager to approve it.";
+  const s =
+    "To apply for leave, submit a leave request in Loomdesk at least 10 working days before the first day you want off, and wait for your manager to approve it.";
   const sentenceWords = new Set(words(s));
   for (let seed = 0; seed < 50; seed++) {
     const q = shortQuestion(s, "Leave › Requesting leave", new Rng(seed));
@@ -131,11 +148,14 @@ test("buildGroundedExamples: the prompt is answer()'s prompt, targets cite a sho
 
 test("buildGroundedExamples: user pairs whose answer the context shows; others are dropped", () => {
   const p = join(dir, "pairs.jsonl");
-  writeFileSync(p, [
-    JSON.stringify({ question: "How long must passwords be?", answer: "14 characters" }),
-    JSON.stringify({ question: "Which extension reaches the IT helpdesk?", answer: "4200" }),
-    JSON.stringify({ question: "What colour is the office?", answer: "bright purple" }),
-  ].join("\n"));
+  writeFileSync(
+    p,
+    [
+      JSON.stringify({ question: "How long must passwords be?", answer: "14 characters" }),
+      JSON.stringify({ question: "Which extension reaches the IT helpdesk?", answer: "4200" }),
+      JSON.stringify({ question: "What colour is the office?", answer: "bright purple" }),
+    ].join("\n"),
+  );
   const seeds = readQaPairs(p);
   const { examples, stats } = buildGroundedExamples(seeds, { index, embedder: emb, tokenizer: tok, context: 2048, maxNew: 40, negativeShare: 0 });
   assert.equal(stats.byOrigin.user, 2);
@@ -149,7 +169,10 @@ test("buildGroundedExamples: user pairs whose answer the context shows; others a
 
 test("parseTeacherReply keeps well-formed pairs and skips the rest", () => {
   const r = parseTeacherReply('Sure!\n{"question": "A?", "answer": "x"}\n{"question": 3, "answer": "y"}\n{broken\n{"question": "B?", "answer": "z"}');
-  assert.deepEqual(r, [{ question: "A?", answer: "x" }, { question: "B?", answer: "z" }]);
+  assert.deepEqual(r, [
+    { question: "A?", answer: "x" },
+    { question: "B?", answer: "z" },
+  ]);
 });
 
 test("teacherSeeds: asks a local OpenAI-compatible server, keeps pairs whose answer is in the section", async () => {
@@ -167,7 +190,12 @@ test("teacherSeeds: asks a local OpenAI-compatible server, keeps pairs whose ans
       // Answer with one pair copied from the section and one invented.
       const text: string = body.messages[0].content;
       const section = text.slice(text.indexOf("Section: "));
-      const words = section.split("\n").slice(1).join(" ").split(/\s+/).filter((w: string) => w.length > 0);
+      const words = section
+        .split("\n")
+        .slice(1)
+        .join(" ")
+        .split(/\s+/)
+        .filter((w: string) => w.length > 0);
       const answer = words.slice(2, 5).join(" ");
       const content = `{"question": "What about ${answer}?", "answer": ${JSON.stringify(answer)}}\n{"question": "Invented?", "answer": "zebra crossing policy"}`;
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ choices: [{ message: { role: "assistant", content } }] }));

@@ -75,7 +75,10 @@ export function synthQuestion(s: string, heading: string, rng: Rng): string {
     if (m) {
       const unit = numberUnit(body.slice(m.start, m.end));
       const wh = unit ? `how many ${unit}` : "how much";
-      return `${body.slice(0, m.start)}${wh}${body.slice(m.end)}?`.replace(/\s+/g, " ").trim().replace(/^./, (c) => c.toUpperCase());
+      return `${body.slice(0, m.start)}${wh}${body.slice(m.end)}?`
+        .replace(/\s+/g, " ")
+        .trim()
+        .replace(/^./, (c) => c.toUpperCase());
     }
     const ws = body.split(/\s+/);
     const cands = ws.map((w, i) => ({ w, i })).filter(({ w }) => w.length > 3 && !STOP_WORDS.has(w.toLowerCase().replace(/[^a-z]/g, "")));
@@ -139,7 +142,8 @@ function typedSpan(body: string, rng: Rng): AskedSpan | null {
   const found: AskedSpan[] = [];
   const n = firstSpan(body, "number");
   if (n) {
-    const span = body.slice(n.start, n.end), unit = numberUnit(span);
+    const span = body.slice(n.start, n.end),
+      unit = numberUnit(span);
     found.push({ ...n, kind: numberKind(span, unit), wh: numberWh(span, unit, rng) });
   }
   for (const [kind, whs] of Object.entries(KIND_WH) as [SpanKind, readonly string[]][]) {
@@ -198,7 +202,10 @@ export function shortQuestion(s: string, heading: string, rng: Rng): string {
 
 /** The sentence as a question is made from it: links reduced to their text, end punctuation dropped. */
 function questionBody(s: string): string {
-  return s.replace(/\s*\[[^\]]*\]\([^)]*\)/g, "").replace(/[.!?:;]+$/, "").trim();
+  return s
+    .replace(/\s*\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(/[.!?:;]+$/, "")
+    .trim();
 }
 
 /** A typed question about sentence `s` (one of its spans, chosen by rng), with the span's kind and text; null when it has none. */
@@ -220,7 +227,8 @@ export interface SynthOptions {
 export function synthSeeds(index: SectionIndex, n: number, seed = 0, o: SynthOptions = {}): QaSeed[] {
   const maxWords = o.maxWords ?? 40;
   const style = o.style ?? "mixed";
-  const make = (s: string, heading: string): string => (style === "short" || (style === "both" && rng.uniform() < 0.5) ? shortQuestion : synthQuestion)(s, heading, rng);
+  const make = (s: string, heading: string): string =>
+    (style === "short" || (style === "both" && rng.uniform() < 0.5) ? shortQuestion : synthQuestion)(s, heading, rng);
   const rng = new Rng(seed);
   const pool: { section: Section; sents: string[] }[] = [];
   for (let r = 1; r <= index.size; r++) {
@@ -362,7 +370,8 @@ export function parseTeacherReply(text: string): { question: string; answer: str
   for (const m of text.matchAll(/\{[^{}]*\}/g)) {
     try {
       const o = JSON.parse(m[0]) as { question?: unknown; answer?: unknown };
-      if (typeof o.question === "string" && typeof o.answer === "string" && o.question.trim() && o.answer.trim()) out.push({ question: o.question.trim(), answer: o.answer.trim() });
+      if (typeof o.question === "string" && typeof o.answer === "string" && o.question.trim() && o.answer.trim())
+        out.push({ question: o.question.trim(), answer: o.answer.trim() });
     } catch {
       // not JSON: skip the fragment
     }
@@ -390,7 +399,9 @@ export async function teacherSeeds(index: SectionIndex, o: TeacherOptions): Prom
         ...(o.signal ? { signal: o.signal } : {}),
       });
     } catch (e) {
-      throw new ConfigError(`teacher ${url}: request failed (${(e as Error).message})`, { hint: "is the server running? --teacher-url is the API base, e.g. http://127.0.0.1:8080/v1" });
+      throw new ConfigError(`teacher ${url}: request failed (${(e as Error).message})`, {
+        hint: "is the server running? --teacher-url is the API base, e.g. http://127.0.0.1:8080/v1",
+      });
     }
     if (!res.ok) throw new ConfigError(`teacher ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
     const body = (await res.json()) as { choices?: { message?: { content?: unknown } }[] };

@@ -23,7 +23,13 @@ test("contentTerms drops stop and question words; ftsQuery quotes each word", ()
 });
 
 test("sentences split lines and sentence ends, not abbreviations before lower case", () => {
-  assert.deepEqual(sentences("Title\n\nOne here. Two there! See e.g. three stays. 4 starts"), ["Title", "One here.", "Two there!", "See e.g. three stays.", "4 starts"]);
+  assert.deepEqual(sentences("Title\n\nOne here. Two there! See e.g. three stays. 4 starts"), [
+    "Title",
+    "One here.",
+    "Two there!",
+    "See e.g. three stays.",
+    "4 starts",
+  ]);
 
   // A numbered list item keeps its number (it was split off as a sentence "1." of its own).
   assert.deepEqual(sentences("Steps\n1. Remind your team. Then go.\n12. Done"), ["Steps", "1. Remind your team.", "Then go.", "12. Done"]);

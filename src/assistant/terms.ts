@@ -8,7 +8,8 @@
 
 /** Function words that carry no topic (questions are full of them). */
 export const STOP_WORDS: ReadonlySet<string> = new Set(
-  ("a about above after again against all am an and any are as at be because been before being below between both but by " +
+  (
+    "a about above after again against all am an and any are as at be because been before being below between both but by " +
     "can could did do does doing down during each few for from further had has have having he her here hers him his how " +
     "i if in into is it its itself just me more most my no nor not now of off on once only or other our ours out over own " +
     "same she should so some such than that the their them then there these they this those through to too under until up " +
@@ -16,7 +17,8 @@ export const STOP_WORDS: ReadonlySet<string> = new Set(
     "get gets got may might must shall let lets im ive id dont doesnt isnt cant also per via etc one s t " +
     // Words that shape a question rather than name its topic ("how long", "how far ahead", "what's").
     "long far much many soon often quickly ahead whats hows wheres whos whens kind sort need needs want wants use tell know " +
-    "find able allowed okay ok please thing things someone anything something").split(" "),
+    "find able allowed okay ok please thing things someone anything something"
+  ).split(" "),
 );
 
 /** Lower-cased word tokens (letters and digits; apostrophes dropped so "don't" -> "dont"). */
@@ -39,7 +41,7 @@ function undouble(s: string): string {
 export function stem(w: string): string {
   if (w.length <= 3 || /^\d/.test(w)) return w;
   let s = w;
-  if (s.endsWith("ies") && s.length > 4) s = s.slice(0, -3) + "y";
+  if (s.endsWith("ies") && s.length > 4) s = `${s.slice(0, -3)}y`;
   else if (s.endsWith("sses")) s = s.slice(0, -2);
   else if (s.endsWith("s") && !s.endsWith("ss") && !s.endsWith("us") && !s.endsWith("is")) s = s.slice(0, -1);
   if (s.endsWith("ing") && s.length > 5) s = undouble(s.slice(0, -3));
@@ -84,7 +86,7 @@ export function sentenceLines(text: string): { sentence: string; line: number }[
     const l = raw.trim();
     if (!l) continue;
     // Split after . ! ? followed by a space and a capital, digit or quote; keep "e.g. x" together.
-    const parts = l.split(/(?<=[.!?])\s+(?=["“(\[]?[A-Z0-9])/);
+    const parts = l.split(/(?<=[.!?])\s+(?=["“([]?[A-Z0-9])/);
     // A numbered item's number is no sentence: "1. Remind your team" stays one.
     if (parts.length > 1 && /^\d{1,3}\.$/.test(parts[0]!)) parts.splice(0, 2, `${parts[0]} ${parts[1]}`);
     for (const s of parts) if (s.trim()) out.push({ sentence: s.trim(), line });

@@ -23,7 +23,9 @@ import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-ask-json-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const modelDir = join(dir, "model"), index = join(dir, "t.index"), schemaPath = join(dir, "answer.schema.json");
+const modelDir = join(dir, "model"),
+  index = join(dir, "t.index"),
+  schemaPath = join(dir, "answer.schema.json");
 const SCHEMA = {
   type: "object",
   properties: { answer: { enum: ["yes", "no", "unsure"] }, days: { type: "integer" }, source: { type: "string", maxLength: 12 } },
@@ -35,7 +37,10 @@ const QUESTION = "How many days of annual leave do full-time staff earn?";
 before(async () => {
   buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: index, embedder: new HashEmbedder(64) });
   const tok = await tinyTokenizer(320);
-  const model = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }), 4);
+  const model = createModel(
+    presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }),
+    4,
+  );
   // Scaled-up weights: a default-init random model only repeats its last token.
   for (const [name, p] of model.namedParameters()) if (!/norm/.test(name)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= 20;
   saveModelDir(modelDir, model, { tokenizer: tok });
@@ -43,8 +48,9 @@ before(async () => {
 });
 
 async function run(argv: string[]) {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (out += s), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
   return { code, out, err };
 }
 
@@ -102,7 +108,10 @@ test("slm ask --json-schema: usage errors (exit 2) for a bad file, a bad schema,
 test("answer({jsonSchema}): ConfigError without a writing model or with copy decoding; a budget below the shortest value is a UsageError", async () => {
   const idx = SectionIndex.open(index);
   try {
-    await assert.rejects(answer(QUESTION, { index: idx, jsonSchema: SCHEMA, minConfidence: 0 }), (e: unknown) => e instanceof ConfigError && /extractive baseline/.test(e.message));
+    await assert.rejects(
+      answer(QUESTION, { index: idx, jsonSchema: SCHEMA, minConfidence: 0 }),
+      (e: unknown) => e instanceof ConfigError && /extractive baseline/.test(e.message),
+    );
     const { loadModel } = await import("../formats/hf-dir.ts");
     const m = loadModel(modelDir);
     const withModel = { index: idx, model: m.model, tokenizer: m.tokenizer!, minConfidence: 0, jsonSchema: SCHEMA };
@@ -110,7 +119,10 @@ test("answer({jsonSchema}): ConfigError without a writing model or with copy dec
     // A budget below the schema's shortest value is refused up front (the mask keeps a value
     // finishable within the budget, so an admitted answer always completes).
     const long = { type: "object", properties: { text: { type: "string", minLength: 3 } }, required: ["text"] };
-    await assert.rejects(answer(QUESTION, { ...withModel, jsonSchema: long, maxTokens: 3 }), (e: unknown) => e instanceof UsageError && /shortest output/.test(e.message));
+    await assert.rejects(
+      answer(QUESTION, { ...withModel, jsonSchema: long, maxTokens: 3 }),
+      (e: unknown) => e instanceof UsageError && /shortest output/.test(e.message),
+    );
     const r = await answer(QUESTION, { ...withModel, jsonSchema: long, maxTokens: 24 });
     assert.ok([...(JSON.parse(r.text) as { text: string }).text].length >= 3, r.text);
   } finally {

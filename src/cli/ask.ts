@@ -57,7 +57,8 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   let minConfidence = DEFAULT_MIN_CONFIDENCE;
   if (v["min-confidence"] !== undefined) {
     minConfidence = Number(v["min-confidence"]);
-    if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${v["min-confidence"]}"`);
+    if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1)
+      throw new UsageError(`--min-confidence must be a number in [0, 1], got "${v["min-confidence"]}"`);
   }
   const k = intFlag("k", v.k, 3);
   const decode = v.decode ?? "free";
@@ -66,12 +67,22 @@ export function answerOptionsFromFlags(v: AskValues): AnswerOptions & { index: S
   let readerBaselineWeight: number | undefined;
   if (v["baseline-weight"] !== undefined) {
     readerBaselineWeight = Number(v["baseline-weight"]);
-    if (v["baseline-weight"].trim() === "" || !Number.isFinite(readerBaselineWeight) || readerBaselineWeight < 0) throw new UsageError(`--baseline-weight must be a number >= 0, got "${v["baseline-weight"]}"`);
+    if (v["baseline-weight"].trim() === "" || !Number.isFinite(readerBaselineWeight) || readerBaselineWeight < 0)
+      throw new UsageError(`--baseline-weight must be a number >= 0, got "${v["baseline-weight"]}"`);
   }
   const index = SectionIndex.open(v.index);
   try {
     const embedder = needsEmbedder(mode) ? embedderFor(index.info.embedder, v["embed-model"]) : undefined;
-    const opts: AnswerOptions & { index: SectionIndex } = { index, mode, k, minConfidence, maxTokens, decode, ...(embedder ? { embedder } : {}), ...(readerBaselineWeight !== undefined ? { readerBaselineWeight } : {}) };
+    const opts: AnswerOptions & { index: SectionIndex } = {
+      index,
+      mode,
+      k,
+      minConfidence,
+      maxTokens,
+      decode,
+      ...(embedder ? { embedder } : {}),
+      ...(readerBaselineWeight !== undefined ? { readerBaselineWeight } : {}),
+    };
     if (v.model && isReaderDir(v.model)) {
       const r = loadReaderDir(v.model);
       Object.assign(opts, { reader: { model: r.model, tokenizer: r.tokenizer } });
@@ -127,7 +138,11 @@ Examples:
       const status = `(${r.method}${r.method === "extractive" ? " baseline" : ""}, ${r.retrieval.mode} retrieval, confidence ${r.retrieval.confidence.toFixed(2)} vs ${r.retrieval.minConfidence}, ${r.ms.toFixed(0)} ms)`;
       if (jsonSchema !== undefined) {
         // stdout holds the JSON value alone, so it can be piped; everything else goes to stderr.
-        if (r.notFound) throw new NotFoundError(`not found in the documents (answer confidence ${r.retrieval.confidence.toFixed(2)} below ${r.retrieval.minConfidence}): no answer to write as JSON`, { hint: "lower --min-confidence to answer anyway" });
+        if (r.notFound)
+          throw new NotFoundError(
+            `not found in the documents (answer confidence ${r.retrieval.confidence.toFixed(2)} below ${r.retrieval.minConfidence}): no answer to write as JSON`,
+            { hint: "lower --min-confidence to answer anyway" },
+          );
         ctx.out(r.text);
         for (const c of r.citations) ctx.err(`[${c.n}] ${c.sourcePath} — ${c.headingPath}`);
         ctx.err(status);
@@ -159,7 +174,10 @@ function schemaFromFlags(path: string, v: AskValues): unknown {
       : (v.decode ?? "free") !== "free"
         ? `--decode ${v.decode} copies a sentence of the sources`
         : undefined;
-  if (picked) throw new UsageError(`--json-schema constrains an answer the model writes, and ${picked}`, { hint: "pass --model with a model that writes (and --decode free, the default)" });
+  if (picked)
+    throw new UsageError(`--json-schema constrains an answer the model writes, and ${picked}`, {
+      hint: "pass --model with a model that writes (and --decode free, the default)",
+    });
   const schema = readSchemaFile(path);
   compileSchema(schema);
   return schema;

@@ -10,7 +10,7 @@ import { after, test } from "node:test";
 
 import Database from "better-sqlite3";
 
-import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
+import { writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-assist-"));
@@ -19,8 +19,9 @@ const ds = writeTinyDataset(join(dir, "ds"));
 const index = join(dir, "hb.index");
 
 async function run(argv: string[]) {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 
@@ -41,12 +42,19 @@ test("slm index, then slm ask answers with a citation line, and --json gives the
 });
 
 test("slm eval qa prints recall and accuracy and writes report.html, summary.json, records.jsonl", async () => {
-  const q = join(dir, "q.jsonl"), u = join(dir, "u.jsonl"), out = join(dir, "report");
-  writeFileSync(q, [
-    { question: "How many days of annual leave do full-time staff earn?", answer: "25 days", source_path: "leave.md" },
-    { question: "What is the meal allowance in Oslo?", answer: "60 euros", source_path: "travel.md" },
-  ].map((x) => JSON.stringify(x)).join("\n"));
-  writeFileSync(u, JSON.stringify({ question: "Do we get free gym membership?" }) + "\n");
+  const q = join(dir, "q.jsonl"),
+    u = join(dir, "u.jsonl"),
+    out = join(dir, "report");
+  writeFileSync(
+    q,
+    [
+      { question: "How many days of annual leave do full-time staff earn?", answer: "25 days", source_path: "leave.md" },
+      { question: "What is the meal allowance in Oslo?", answer: "60 euros", source_path: "travel.md" },
+    ]
+      .map((x) => JSON.stringify(x))
+      .join("\n"),
+  );
+  writeFileSync(u, `${JSON.stringify({ question: "Do we get free gym membership?" })}\n`);
   const r = await run(["eval", "qa", "--index", index, "--questions", q, "--unanswerable", u, "--out", out]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /bm25 retrieval/);
@@ -98,7 +106,27 @@ test("slm train-reader trains and saves a reader that slm ask and slm eval qa us
   const tokDir = join(dir, "tok");
   tok.save(tokDir);
   const out = join(dir, "reader");
-  const t = await run(["train-reader", "--index", index, "--out", out, "--tokenizer", tokDir, "--synthetic", "80", "--max-steps", "6", "--groups", "4", "--group-size", "3", "--val-questions", "10", "--eval-every", "3"]);
+  const t = await run([
+    "train-reader",
+    "--index",
+    index,
+    "--out",
+    out,
+    "--tokenizer",
+    tokDir,
+    "--synthetic",
+    "80",
+    "--max-steps",
+    "6",
+    "--groups",
+    "4",
+    "--group-size",
+    "3",
+    "--val-questions",
+    "10",
+    "--eval-every",
+    "3",
+  ]);
   assert.equal(t.code, 0, t.err);
   assert.match(t.err, /examples: \d+ from 80 questions/);
   assert.match(t.err, /step 6: validation accuracy@1 [\d.]+% of 10 questions/);
@@ -121,7 +149,25 @@ test("slm train-reader trains and saves a reader that slm ask and slm eval qa us
   const db = new Database(moved);
   db.prepare("UPDATE meta SET value = ? WHERE key = 'embedder'").run(JSON.stringify({ kind: "model", dim: 64, model: join(dir, "no-such-model") }));
   db.close();
-  const t2 = await run(["train-reader", "--index", moved, "--out", join(dir, "reader2"), "--tokenizer", tokDir, "--synthetic", "40", "--max-steps", "2", "--groups", "2", "--group-size", "3", "--val-questions", "0"]);
+  const t2 = await run([
+    "train-reader",
+    "--index",
+    moved,
+    "--out",
+    join(dir, "reader2"),
+    "--tokenizer",
+    tokDir,
+    "--synthetic",
+    "40",
+    "--max-steps",
+    "2",
+    "--groups",
+    "2",
+    "--group-size",
+    "3",
+    "--val-questions",
+    "0",
+  ]);
   assert.equal(t2.code, 0, t2.err);
   assert.equal((await run(["ask", "--index", moved, "When are salaries paid?"])).code, 0);
   const hy = await run(["ask", "--index", moved, "--retrieval", "hybrid", "When are salaries paid?"]);

@@ -51,17 +51,21 @@ Options:
 Example:
   slm bench generate --preset mini --json`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, {
-      model: { type: "string" },
-      preset: { type: "string" },
-      "prompt-tokens": { type: "string" },
-      tokens: { type: "string" },
-      batch: { type: "string" },
-      trials: { type: "string" },
-      threads: { type: "string" },
-      json: { type: "boolean" },
-      ...MODEL_LOAD_FLAGS,
-    }, false);
+    const { values } = parse(
+      argv,
+      {
+        model: { type: "string" },
+        preset: { type: "string" },
+        "prompt-tokens": { type: "string" },
+        tokens: { type: "string" },
+        batch: { type: "string" },
+        trials: { type: "string" },
+        threads: { type: "string" },
+        json: { type: "boolean" },
+        ...MODEL_LOAD_FLAGS,
+      },
+      false,
+    );
     const load = inferenceLoadOptions(values);
     const kvDtype = kvDtypeFlag(values);
     if ((values.model === undefined) === (values.preset === undefined)) throw new UsageError("pass one of --model PATH or --preset NAME");
@@ -69,7 +73,8 @@ Example:
     const tokens = intFlag("tokens", values.tokens, 128);
     const batch = intFlag("batch", values.batch, 1);
     const trials = intFlag("trials", values.trials, 3);
-    if (values.preset !== undefined && !(values.preset in PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(", ")}, got "${values.preset}"`);
+    if (values.preset !== undefined && !(values.preset in PRESETS))
+      throw new UsageError(`--preset must be one of ${Object.keys(PRESETS).join(", ")}, got "${values.preset}"`);
     if (values.threads !== undefined) backend().setThreads(intFlag("threads", values.threads, 1));
 
     let model: CausalLM;
@@ -116,12 +121,14 @@ Example:
       ctx.out(JSON.stringify(result));
     } else {
       const what = values.preset !== undefined ? `preset ${values.preset}` : values.model!;
-      ctx.out([
-        `generation speed: ${what}, ${(result.params / 1e6).toFixed(2)}M parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${b.name} ${result.isa}, ${result.threads} threads`,
-        `  batch ${batch}, prompt ${promptTokens} tokens, ${tokens} generated, median of ${trials}`,
-        `  prefill  ${result.prefill_tokens_per_s.toFixed(1).padStart(10)} tokens/s`,
-        `  decode   ${(result.decode_tokens_per_s ?? 0).toFixed(1).padStart(10)} tokens/s${batch > 1 ? ` (${batch} sequences)` : ""}`,
-      ].join("\n"));
+      ctx.out(
+        [
+          `generation speed: ${what}, ${(result.params / 1e6).toFixed(2)}M parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${b.name} ${result.isa}, ${result.threads} threads`,
+          `  batch ${batch}, prompt ${promptTokens} tokens, ${tokens} generated, median of ${trials}`,
+          `  prefill  ${result.prefill_tokens_per_s.toFixed(1).padStart(10)} tokens/s`,
+          `  decode   ${(result.decode_tokens_per_s ?? 0).toFixed(1).padStart(10)} tokens/s${batch > 1 ? ` (${batch} sequences)` : ""}`,
+        ].join("\n"),
+      );
     }
     return 0;
   },

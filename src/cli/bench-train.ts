@@ -26,7 +26,19 @@ export const benchTrainCommand: Command = {
   summary: "training tokens/s and MFU of a preset",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, { preset: { type: "string" }, batch: { type: "string" }, context: { type: "string" }, steps: { type: "string" }, vocab: { type: "string" }, threads: { type: "string" }, json: { type: "boolean" } }, false);
+    const { values: v } = parse(
+      argv,
+      {
+        preset: { type: "string" },
+        batch: { type: "string" },
+        context: { type: "string" },
+        steps: { type: "string" },
+        vocab: { type: "string" },
+        threads: { type: "string" },
+        json: { type: "boolean" },
+      },
+      false,
+    );
     const preset = v.preset ?? "mini";
     if (!(preset in PRESETS)) throw new UsageError(`unknown preset "${preset}" (choose ${Object.keys(PRESETS).join(", ")})`);
     const be = backend();
@@ -37,19 +49,39 @@ export const benchTrainCommand: Command = {
     // The matmul rate to compare with: the best of this model's own forward products
     // (attention projections, MLP, output head), measured before training.
     const rows = batch * seqLen;
-    const shapes = [[config.dModel, config.dModel], [config.ffnDim, config.dModel], [config.vocabSize, config.dModel]] as const;
-    const peak = { gflops: Math.max(...shapes.map(([n, k]) => runCase(gemmCase({ m: rows, n, k, transA: false, transB: false, role: "peak" }), { seconds: 0.3 }).gflops ?? 0)) };
+    const shapes = [
+      [config.dModel, config.dModel],
+      [config.ffnDim, config.dModel],
+      [config.vocabSize, config.dModel],
+    ] as const;
+    const peak = {
+      gflops: Math.max(
+        ...shapes.map(([n, k]) => runCase(gemmCase({ m: rows, n, k, transA: false, transB: false, role: "peak" }), { seconds: 0.3 }).gflops ?? 0),
+      ),
+    };
     const model = createModel(config, 0);
     const r = benchTrainSteps(model, batch, seqLen, intFlag("steps", v.steps, 10));
     const out = {
-      preset, params: countParameters(config).total, batch, context: seqLen, vocab: config.vocabSize,
-      tokens_per_s: r.tokensPerSec, ms_per_step: r.msPerStep, model_gflops: r.flops / 1e9, matmul_gflops: peak.gflops ?? 0,
-      mfu: peak.gflops ? r.flops / 1e9 / peak.gflops : null, threads: be.getThreads(), isa: be.getIsa(), backend: be.name,
+      preset,
+      params: countParameters(config).total,
+      batch,
+      context: seqLen,
+      vocab: config.vocabSize,
+      tokens_per_s: r.tokensPerSec,
+      ms_per_step: r.msPerStep,
+      model_gflops: r.flops / 1e9,
+      matmul_gflops: peak.gflops ?? 0,
+      mfu: peak.gflops ? r.flops / 1e9 / peak.gflops : null,
+      threads: be.getThreads(),
+      isa: be.getIsa(),
+      backend: be.name,
     };
     if (v.json) ctx.out(JSON.stringify(out));
     else {
       ctx.out(`${preset}: ${formatCount(out.params)} params, batch ${batch} × context ${seqLen}, ${out.threads} threads (${out.backend}/${out.isa})`);
-      ctx.out(`  ${out.tokens_per_s.toFixed(0)} tokens/s, ${out.ms_per_step.toFixed(0)} ms/step, ${out.model_gflops.toFixed(1)} model GFLOP/s = ${((out.mfu ?? 0) * 100).toFixed(1)}% of matmul (${out.matmul_gflops.toFixed(1)} GFLOP/s)`);
+      ctx.out(
+        `  ${out.tokens_per_s.toFixed(0)} tokens/s, ${out.ms_per_step.toFixed(0)} ms/step, ${out.model_gflops.toFixed(1)} model GFLOP/s = ${((out.mfu ?? 0) * 100).toFixed(1)}% of matmul (${out.matmul_gflops.toFixed(1)} GFLOP/s)`,
+      );
     }
     return 0;
   },

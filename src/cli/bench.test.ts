@@ -7,15 +7,19 @@ import { formatTable } from "./bench.ts";
 import { main } from "./main.ts";
 
 async function runCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 
 test("bench kernels --json prints one row per matching case with the required fields", async () => {
   const r = await runCli(["bench", "kernels", "--op", "matmul", "--shape", "1x384x384", "--seconds", "0.01", "--threads", "1", "--json"]);
   assert.equal(r.code, 0, r.err);
-  const rows = r.out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const rows = r.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(rows.length, 1);
   const row = rows[0]!;
   assert.equal(row.op, "matmul");

@@ -27,7 +27,8 @@ export function formatTable(rows: BenchRow[]): string {
   const used = head.map((_, i) => i < 2 || i > 5 || cells.some((c) => c[i] !== ""));
   const cols = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) =>
-    c.map((s, i) => (used[i] ? (i < 2 || i === 7 ? s.padEnd(cols[i]!) : s.padStart(cols[i]!)) : null))
+    c
+      .map((s, i) => (used[i] ? (i < 2 || i === 7 ? s.padEnd(cols[i]!) : s.padStart(cols[i]!)) : null))
       .filter((s) => s !== null)
       .join("  ")
       .trimEnd();
@@ -63,14 +64,18 @@ Examples:
   slm bench kernels --op matmul --threads 1 --isa scalar --json
   slm bench kernels --op qmatmul --shape Q4_0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, {
-      op: { type: "string" },
-      shape: { type: "string" },
-      threads: { type: "string" },
-      isa: { type: "string" },
-      seconds: { type: "string" },
-      json: { type: "boolean" },
-    }, false);
+    const { values } = parse(
+      argv,
+      {
+        op: { type: "string" },
+        shape: { type: "string" },
+        threads: { type: "string" },
+        isa: { type: "string" },
+        seconds: { type: "string" },
+        json: { type: "boolean" },
+      },
+      false,
+    );
     const seconds = values.seconds === undefined ? 0.5 : Number(values.seconds);
     if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds must be a positive number, got "${values.seconds}"`);
     let threads: number | undefined;
@@ -93,11 +98,15 @@ Examples:
 
     const groups = allCases();
     const cases = groups.flatMap((g) =>
-      g.cases.filter((c) => (values.op === undefined || c.op === values.op || g.group === values.op) && (values.shape === undefined || c.shape.includes(values.shape))),
+      g.cases.filter(
+        (c) => (values.op === undefined || c.op === values.op || g.group === values.op) && (values.shape === undefined || c.shape.includes(values.shape)),
+      ),
     );
     if (cases.length === 0) {
       const ops = [...new Set(groups.flatMap((g) => [g.group, ...g.cases.map((c) => c.op)]))];
-      throw new UsageError(`no benchmark case matches${values.op ? ` --op ${values.op}` : ""}${values.shape ? ` --shape ${values.shape}` : ""}; ops: ${ops.join(", ")}`);
+      throw new UsageError(
+        `no benchmark case matches${values.op ? ` --op ${values.op}` : ""}${values.shape ? ` --shape ${values.shape}` : ""}; ops: ${ops.join(", ")}`,
+      );
     }
     const rows: BenchRow[] = [];
     for (const c of cases) {
@@ -114,7 +123,10 @@ Examples:
       const mean = mm.reduce((a, r) => a + r.gflops!, 0) / mm.length;
       const ratio = { op: "attention fwd+bwd / matmul", shape: att.shape, attention_gflops: att.gflops, matmul_gflops: mean, ratio: att.gflops! / mean };
       if (values.json) ctx.out(JSON.stringify(ratio));
-      else ctx.out(`\nattention fwd+bwd ${att.shape}: ${att.gflops!.toFixed(1)} GFLOP/s = ${(ratio.ratio * 100).toFixed(0)}% of our matmul (mean of ${mm.length} training shapes: ${mean.toFixed(1)} GFLOP/s)`);
+      else
+        ctx.out(
+          `\nattention fwd+bwd ${att.shape}: ${att.gflops!.toFixed(1)} GFLOP/s = ${(ratio.ratio * 100).toFixed(0)}% of our matmul (mean of ${mm.length} training shapes: ${mean.toFixed(1)} GFLOP/s)`,
+        );
     }
     return 0;
   },

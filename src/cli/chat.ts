@@ -40,7 +40,11 @@ Examples:
   slm chat --model out/run1/model --system "You answer briefly."
   printf 'hello\\nwhat is a handbook?\\n' | slm chat --model out/run1/model --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS, ...MODEL_LOAD_FLAGS }, false);
+    const { values } = parse(
+      argv,
+      { model: { type: "string" }, adapter: { type: "string" }, system: { type: "string" }, ...SAMPLING_FLAGS, ...MODEL_LOAD_FLAGS },
+      false,
+    );
     if (!values.model) throw new UsageError("--model is required (a model directory with a tokenizer)");
     samplingFromFlags(values, {});
     const kvDtype = kvDtypeFlag(values);
@@ -96,7 +100,12 @@ Examples:
               write(s);
             };
             await generate(loaded.model, [ids], {
-              maxTokens, sampling, seed: seed + turn, stopTokenIds: stopIds, signal: current.signal, kvDtype,
+              maxTokens,
+              sampling,
+              seed: seed + turn,
+              stopTokenIds: stopIds,
+              signal: current.signal,
+              kvDtype,
               onToken: (_s, id) => {
                 show(stopper.push(dec.push(id)));
                 if (stopper.stopped) return false;

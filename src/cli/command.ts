@@ -60,7 +60,8 @@ export function numFlag(name: string, v: string | undefined, min = -Infinity, ma
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-    const range = Number.isFinite(min) && Number.isFinite(max) ? ` in [${min}, ${max}]` : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : "";
+    const range =
+      Number.isFinite(min) && Number.isFinite(max) ? ` in [${min}, ${max}]` : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : "";
     throw new UsageError(`--${name} must be a number${range}, got "${v}"`);
   }
   return n;

@@ -26,7 +26,10 @@ const TOPICS = ["leave", "expenses", "travel", "security", "benefits", "onboardi
 function writeDocs(root: string, salt: string) {
   mkdirSync(root, { recursive: true });
   for (const [i, t] of TOPICS.entries()) {
-    const body = Array.from({ length: 6 }, (_, k) => `Staff ask about ${t} rule ${k} (${salt}): write to the ${t} desk ${i + k} days ahead, keep receipts, and tell your manager.`).join("\n\n");
+    const body = Array.from(
+      { length: 6 },
+      (_, k) => `Staff ask about ${t} rule ${k} (${salt}): write to the ${t} desk ${i + k} days ahead, keep receipts, and tell your manager.`,
+    ).join("\n\n");
     writeFileSync(join(root, `${t}.md`), `# ${t[0]!.toUpperCase()}${t.slice(1)} policy\n\n${body}\n`);
   }
 }
@@ -38,11 +41,16 @@ before(() => {
 
 function capture(): { ctx: CommandContext; err: () => string } {
   let err = "";
-  return { ctx: { out: () => {}, err: (s) => (err += s + "\n"), tty: false, verbose: false }, err: () => err };
+  return { ctx: { out: () => {}, err: (s) => (err += `${s}\n`), tty: false, verbose: false }, err: () => err };
 }
 
 const tiny = (out: string, extra: Partial<DemoOptions> = {}): DemoOptions => ({
-  data: docs, out, vocabSize: 300, timeBudgetMs: 1500, fresh: false, seed: 0,
+  data: docs,
+  out,
+  vocabSize: 300,
+  timeBudgetMs: 1500,
+  fresh: false,
+  seed: 0,
   modelOverrides: { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 64 },
   trainOverrides: { batch: 2, evalEvery: 5, evalBatches: 2, logEvery: 1 },
   ...extra,
@@ -64,7 +72,10 @@ test("demo pipeline: dataset + tokenizer + trained model directory, then stages 
   assert.equal(m.config.dModel, 32);
   assert.equal(m.config.vocabSize, m.tokenizer.vocabSize);
   const state = JSON.parse(readFileSync(join(out, "demo.json"), "utf8"));
-  assert.equal(state.model.steps, JSON.parse(readFileSync(join(out, "checkpoints", readdirNewest(join(out, "checkpoints")), "state.json"), "utf8")).counters.step);
+  assert.equal(
+    state.model.steps,
+    JSON.parse(readFileSync(join(out, "checkpoints", readdirNewest(join(out, "checkpoints")), "state.json"), "utf8")).counters.step,
+  );
 
   const weights = join(r1.modelDir, "model.safetensors");
   const before = readFileSync(weights);
@@ -95,7 +106,9 @@ test("demo pipeline: dataset + tokenizer + trained model directory, then stages 
 });
 
 function readdirNewest(p: string): string {
-  const names = readdirSync(p).filter((n) => n.startsWith("step-")).sort();
+  const names = readdirSync(p)
+    .filter((n) => n.startsWith("step-"))
+    .sort();
   assert.ok(names.length > 0, `no checkpoint in ${p}`);
   return names[names.length - 1]!;
 }
@@ -120,7 +133,10 @@ test("demo pipeline: training that outruns its time budget is stopped at 1.2× a
   const out = join(dir, "run5");
   // maxSteps far beyond what fits: without the demo's hard limit this would run for minutes.
   const c = capture();
-  const r = await runDemoPipeline(tiny(out, { timeBudgetMs: 1000, trainOverrides: { batch: 2, maxSteps: 1_000_000, evalEvery: 0, evalBatches: 2, logEvery: 50 } }), c.ctx);
+  const r = await runDemoPipeline(
+    tiny(out, { timeBudgetMs: 1000, trainOverrides: { batch: 2, maxSteps: 1_000_000, evalEvery: 0, evalBatches: 2, logEvery: 50 } }),
+    c.ctx,
+  );
   assert.equal(r.stopped, "time");
   assert.match(c.err(), /stopped at the time limit \(1\.2s\)/);
   assert.ok(existsSync(join(r.modelDir, "model.safetensors")));
@@ -132,7 +148,7 @@ test("demo pipeline: training that outruns its time budget is stopped at 1.2× a
 test("slm demo: usage errors exit 2, a missing or empty folder exits 1", async () => {
   const run = async (argv: string[]) => {
     let err = "";
-    const code = await main(argv, { out: () => {}, err: (s) => (err += s + "\n"), tty: false });
+    const code = await main(argv, { out: () => {}, err: (s) => (err += `${s}\n`), tty: false });
     return { code, err };
   };
   assert.equal((await run(["demo", "--port", "70000", "--no-serve"])).code, 2);

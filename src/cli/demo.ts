@@ -16,7 +16,7 @@ import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
 import { ingest } from "../data/ingest.ts";
 import { trainTextTokenizer } from "../data/tokenizer.ts";
-import { countParameters, createModel, presetConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
+import { countParameters, createModel, presetConfig, type ModelConfig } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { openDataset } from "../train/dataset.ts";
 import { latestCheckpoint } from "../train/checkpoint.ts";
@@ -107,7 +107,7 @@ function readState(out: string): DemoState {
 }
 
 function writeState(out: string, s: DemoState): void {
-  writeFileAtomicSync(join(out, STATE_FILE), JSON.stringify(s, null, 2) + "\n");
+  writeFileAtomicSync(join(out, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
 }
 
 /** The assistant's index of the demo dataset, in OUT. */
@@ -129,7 +129,8 @@ export function ensureDemoIndex(out: string, datasetDir: string, ctx: CommandCon
 
 /** Removes what an earlier demo run wrote into OUT (and nothing else). */
 function removeRun(out: string, what: "all" | "training"): void {
-  const names = what === "all" ? ["dataset", INDEX_FILE, ".slm-cache", "checkpoints", "model", "metrics.jsonl", STATE_FILE] : ["checkpoints", "model", "metrics.jsonl"];
+  const names =
+    what === "all" ? ["dataset", INDEX_FILE, ".slm-cache", "checkpoints", "model", "metrics.jsonl", STATE_FILE] : ["checkpoints", "model", "metrics.jsonl"];
   for (const n of names) rmSync(join(out, n), { recursive: true, force: true });
 }
 
@@ -153,7 +154,14 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
   const dsWanted = { data, vocabSize: o.vocabSize, valFraction: d.valFraction, seed: o.seed };
   const dsPrev = state.dataset;
   let ingested = false;
-  if (dsPrev && dsPrev.data === data && dsPrev.vocabSize === o.vocabSize && dsPrev.valFraction === d.valFraction && dsPrev.seed === o.seed && existsSync(join(datasetDir, "manifest.json"))) {
+  if (
+    dsPrev &&
+    dsPrev.data === data &&
+    dsPrev.vocabSize === o.vocabSize &&
+    dsPrev.valFraction === d.valFraction &&
+    dsPrev.seed === o.seed &&
+    existsSync(join(datasetDir, "manifest.json"))
+  ) {
     ctx.err(`slm demo: 1/3 dataset: reusing ${datasetDir} (${dsPrev.documents} documents, ${formatCount(dsPrev.trainTokens)} train tokens)`);
   } else {
     ctx.err(`slm demo: 1/3 dataset: ingesting ${data} and training a ${o.vocabSize}-token tokenizer…`);
@@ -163,19 +171,34 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     delete state.dataset;
     writeState(out, state);
     const t0 = Date.now();
-    const m = await ingest({ inputs: [data], out: datasetDir, trainTokenizer: trainTextTokenizer, vocabSize: o.vocabSize, valFraction: d.valFraction, seed: o.seed, ...ingestProgressReporter(line, ctx.tty) });
+    const m = await ingest({
+      inputs: [data],
+      out: datasetDir,
+      trainTokenizer: trainTextTokenizer,
+      vocabSize: o.vocabSize,
+      valFraction: d.valFraction,
+      seed: o.seed,
+      ...ingestProgressReporter(line, ctx.tty),
+    });
     line.clear();
-    if (m.counts.documents === 0) throw new ConfigError(`nothing usable was read from ${o.data} (see ${datasetDir}/manifest.json for the reasons)`, { hint: "give a folder of .md, .txt, .html, .pdf, .docx, .json or .csv files" });
+    if (m.counts.documents === 0)
+      throw new ConfigError(`nothing usable was read from ${o.data} (see ${datasetDir}/manifest.json for the reasons)`, {
+        hint: "give a folder of .md, .txt, .html, .pdf, .docx, .json or .csv files",
+      });
     state.dataset = { ...dsWanted, documents: m.counts.documents, trainTokens: m.tokens?.train ?? 0, valTokens: m.tokens?.val ?? 0 };
     writeState(out, state);
     ingested = true;
-    ctx.err(`  ${m.counts.documents} documents (${m.counts.sections} sections), ${formatCount(m.tokens?.train ?? 0)} train + ${formatCount(m.tokens?.val ?? 0)} val tokens in ${formatDuration(Date.now() - t0)}`);
+    ctx.err(
+      `  ${m.counts.documents} documents (${m.counts.sections} sections), ${formatCount(m.tokens?.train ?? 0)} train + ${formatCount(m.tokens?.val ?? 0)} val tokens in ${formatDuration(Date.now() - t0)}`,
+    );
   }
 
   // 2. Model.
   const mPrev = state.model;
   if (mPrev && mPrev.dataset === datasetDir && mPrev.stopped !== "requested" && existsSync(join(modelDir, "config.json"))) {
-    ctx.err(`slm demo: 2/3 model: reusing ${modelDir} (${formatCount(mPrev.params)} parameters, ${mPrev.steps} steps, val loss ${mPrev.finalValLoss?.toFixed(3) ?? "?"}); --fresh retrains`);
+    ctx.err(
+      `slm demo: 2/3 model: reusing ${modelDir} (${formatCount(mPrev.params)} parameters, ${mPrev.steps} steps, val loss ${mPrev.finalValLoss?.toFixed(3) ?? "?"}); --fresh retrains`,
+    );
     return { modelDir, datasetDir, ingested, trained: false, stopped: "reused", finalValLoss: mPrev.finalValLoss };
   }
   const ds = openDataset(datasetDir);
@@ -184,17 +207,27 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     const model = createModel(presetConfig(d.preset, ds.vocabSize, { ...d.model, ...o.modelOverrides }), o.seed);
     const params = countParameters(model.config).total;
     const prevTraining = state.training;
-    const resume = prevTraining !== undefined && prevTraining.dataset === datasetDir && prevTraining.timeBudgetMs === o.timeBudgetMs && latestCheckpoint(out) !== null;
+    const resume =
+      prevTraining !== undefined && prevTraining.dataset === datasetDir && prevTraining.timeBudgetMs === o.timeBudgetMs && latestCheckpoint(out) !== null;
     if (!resume) removeRun(out, "training");
     state.training = { dataset: datasetDir, timeBudgetMs: o.timeBudgetMs };
     delete state.model;
     writeState(out, state);
     const config: Partial<TrainConfig> = {
-      batch: d.batch, seqLen: Math.min(d.seqLen, model.config.maxSeqLen), lr: d.lr, timeBudgetMs: o.timeBudgetMs,
-      evalEvery: d.evalEvery, checkpointEvery: d.checkpointEvery, logEvery: d.logEvery, seed: o.seed,
-      bytesPerToken: ds.bytesPerToken ?? undefined, ...o.trainOverrides,
+      batch: d.batch,
+      seqLen: Math.min(d.seqLen, model.config.maxSeqLen),
+      lr: d.lr,
+      timeBudgetMs: o.timeBudgetMs,
+      evalEvery: d.evalEvery,
+      checkpointEvery: d.checkpointEvery,
+      logEvery: d.logEvery,
+      seed: o.seed,
+      bytesPerToken: ds.bytesPerToken ?? undefined,
+      ...o.trainOverrides,
     };
-    ctx.err(`slm demo: 2/3 model: ${resume ? "continuing" : "training"} a ${model.config.modelType} model of ${formatCount(params)} parameters (d ${model.config.dModel}, ${model.config.nLayers} layers, context ${config.seqLen}) for ${formatDuration(o.timeBudgetMs)}${ctx.tty ? "; Ctrl-C stops early and keeps what it learned" : ""}`);
+    ctx.err(
+      `slm demo: 2/3 model: ${resume ? "continuing" : "training"} a ${model.config.modelType} model of ${formatCount(params)} parameters (d ${model.config.dModel}, ${model.config.nLayers} layers, context ${config.seqLen}) for ${formatDuration(o.timeBudgetMs)}${ctx.tty ? "; Ctrl-C stops early and keeps what it learned" : ""}`,
+    );
     // The trainer fits its step count to the budget from the speed of its first steps; on a
     // machine that gets busier afterwards that overruns, so a hard limit at 1.2× ends the run
     // (checkpoint + model) with the schedule not quite finished, and the demo goes on.
@@ -203,8 +236,17 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     let result;
     try {
       result = await trainRunDir({
-        model, train: ds.train, val: ds.val ?? undefined, runDir: out, config, resume, tokenizer,
-        earlyStop: PATIENCE, deadlineMs: DEADLINE_FACTOR * o.timeBudgetMs, onEvent: trainEventReporter(ctx, line, false), signal: o.signal,
+        model,
+        train: ds.train,
+        val: ds.val ?? undefined,
+        runDir: out,
+        config,
+        resume,
+        tokenizer,
+        earlyStop: PATIENCE,
+        deadlineMs: DEADLINE_FACTOR * o.timeBudgetMs,
+        onEvent: trainEventReporter(ctx, line, false),
+        signal: o.signal,
       });
     } finally {
       line.clear();
@@ -212,16 +254,22 @@ export async function runDemoPipeline(o: DemoOptions, ctx: CommandContext): Prom
     const stopped: DemoResult["stopped"] = result.stopped;
     if (stopped === "early") ctx.err(`  validation loss has not improved for ${PATIENCE} evaluations: stopping at step ${result.counters.step}`);
     else if (result.deadlineHit) {
-      ctx.err(`  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`);
+      ctx.err(
+        `  the machine got slower than the first steps promised: stopped at the time limit (${formatDuration(DEADLINE_FACTOR * o.timeBudgetMs)}), step ${result.counters.step} of ${result.counters.totalSteps}`,
+      );
     }
     const valLoss = result.savedValLoss;
     if (result.keptStep !== null) {
-      ctx.err(`  keeping the weights of step ${result.keptStep} (val loss ${valLoss!.toFixed(3)}; ${result.finalValLoss!.toFixed(3)} at the end: later steps overfit)`);
+      ctx.err(
+        `  keeping the weights of step ${result.keptStep} (val loss ${valLoss!.toFixed(3)}; ${result.finalValLoss!.toFixed(3)} at the end: later steps overfit)`,
+      );
     }
     const c = result.counters;
     state.model = { dataset: datasetDir, steps: c.step, elapsedMs: c.elapsedMs, finalValLoss: valLoss, params, stopped };
     writeState(out, state);
-    ctx.err(`  ${stopped === "requested" ? "stopped" : "done"} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(c.tokens / Math.max(c.elapsedMs / 1000, 1e-9))} tok/s)${valLoss === null ? "" : `; val loss ${valLoss.toFixed(3)} (perplexity ${Math.exp(valLoss).toFixed(1)})`}`);
+    ctx.err(
+      `  ${stopped === "requested" ? "stopped" : "done"} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(c.tokens / Math.max(c.elapsedMs / 1000, 1e-9))} tok/s)${valLoss === null ? "" : `; val loss ${valLoss.toFixed(3)} (perplexity ${Math.exp(valLoss).toFixed(1)})`}`,
+    );
     return { modelDir, datasetDir, ingested, trained: true, stopped, finalValLoss: valLoss };
   } finally {
     ds.close();
@@ -262,18 +310,22 @@ export const demoCommand: Command = {
   summary: "ingest a folder (default: the sample handbook), train a small model, and chat with it in the browser",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, {
-      data: { type: "string" },
-      out: { type: "string" },
-      "time-budget": { type: "string" },
-      "vocab-size": { type: "string" },
-      seed: { type: "string" },
-      fresh: { type: "boolean" },
-      port: { type: "string" },
-      host: { type: "string" },
-      "no-serve": { type: "boolean" },
-      answerer: { type: "string" },
-    }, false);
+    const { values: v } = parse(
+      argv,
+      {
+        data: { type: "string" },
+        out: { type: "string" },
+        "time-budget": { type: "string" },
+        "vocab-size": { type: "string" },
+        seed: { type: "string" },
+        fresh: { type: "boolean" },
+        port: { type: "string" },
+        host: { type: "string" },
+        "no-serve": { type: "boolean" },
+        answerer: { type: "string" },
+      },
+      false,
+    );
     const answerer = v.answerer ?? "extractive";
     if (answerer !== "extractive" && answerer !== "model") throw new UsageError(`--answerer must be extractive or model, got "${v.answerer}"`);
     const port = intFlag("port", v.port, 8080, 0);
@@ -291,17 +343,22 @@ export const demoCommand: Command = {
     process.on("SIGTERM", onSignal);
     try {
       const t0 = Date.now();
-      const r = await runDemoPipeline({
-        data: v.data ?? SAMPLE_DATA,
-        out: v.out ?? join("runs", "demo"),
-        vocabSize: intFlag("vocab-size", v["vocab-size"], DEMO_DEFAULTS.vocabSize, 300),
-        timeBudgetMs: v["time-budget"] === undefined ? DEMO_DEFAULTS.timeBudgetMs : parseDuration("time-budget", v["time-budget"]),
-        fresh: Boolean(v.fresh),
-        seed: intFlag("seed", v.seed, 0, 0),
-        signal: ac.signal,
-      }, ctx);
+      const r = await runDemoPipeline(
+        {
+          data: v.data ?? SAMPLE_DATA,
+          out: v.out ?? join("runs", "demo"),
+          vocabSize: intFlag("vocab-size", v["vocab-size"], DEMO_DEFAULTS.vocabSize, 300),
+          timeBudgetMs: v["time-budget"] === undefined ? DEMO_DEFAULTS.timeBudgetMs : parseDuration("time-budget", v["time-budget"]),
+          fresh: Boolean(v.fresh),
+          seed: intFlag("seed", v.seed, 0, 0),
+          signal: ac.signal,
+        },
+        ctx,
+      );
       if (r.stopped === "requested") {
-        ctx.err(`slm demo: stopped early; the model so far is in ${r.modelDir}. Run \`slm demo\` again to continue training, or serve it: slm serve --model ${r.modelDir}`);
+        ctx.err(
+          `slm demo: stopped early; the model so far is in ${r.modelDir}. Run \`slm demo\` again to continue training, or serve it: slm serve --model ${r.modelDir}`,
+        );
         return 130;
       }
       if (v["no-serve"]) {
@@ -312,10 +369,23 @@ export const demoCommand: Command = {
       const index = ensureDemoIndex(outDir, r.datasetDir, ctx);
       ctx.err(`slm demo: 3/3 serving ${r.modelDir} and the assistant over ${index}…`);
       const { startServer } = await import("../serve/server.ts"); // loaded only to serve: --no-serve needs no HTTP stack
-      const server = await startServer({ modelDir: r.modelDir, modelId: basename(resolve(outDir)), host, port, index, answerer, onLog: ctx.verbose ? (l) => ctx.err(l) : undefined });
+      const server = await startServer({
+        modelDir: r.modelDir,
+        modelId: basename(resolve(outDir)),
+        host,
+        port,
+        index,
+        answerer,
+        onLog: ctx.verbose ? (l) => ctx.err(l) : undefined,
+      });
       serving = server;
-      ctx.out(`\nslm demo: ready after ${formatDuration(Date.now() - t0)}. Open ${server.url} to chat (OpenAI-compatible API at ${server.url.replace(/\/$/, "")}/v1).`);
-      if (server.assistantId) ctx.out(`The model "${server.assistantId}" answers from the documents with citations (${answerer} answers); "${server.card.id}" is the trained model itself.`);
+      ctx.out(
+        `\nslm demo: ready after ${formatDuration(Date.now() - t0)}. Open ${server.url} to chat (OpenAI-compatible API at ${server.url.replace(/\/$/, "")}/v1).`,
+      );
+      if (server.assistantId)
+        ctx.out(
+          `The model "${server.assistantId}" answers from the documents with citations (${answerer} answers); "${server.card.id}" is the trained model itself.`,
+        );
       ctx.out("Press Ctrl-C to stop the server.");
       await new Promise<void>((res) => (stopServing = res));
       ctx.err("\nslm demo: stopping the server…");

@@ -143,13 +143,20 @@ function loadTeacher(dir: string): LoadedModel & { tokenizer: Tokenizer } {
 }
 
 /** The student: a preset, a model directory, or every n-th layer of the teacher. */
-function makeStudent(spec: string, v: Values, vocabSize: number, seed: number, teacher: CausalLM | null): { model: CausalLM; tokenizer?: Tokenizer; fromDir: boolean } {
+function makeStudent(
+  spec: string,
+  v: Values,
+  vocabSize: number,
+  seed: number,
+  teacher: CausalLM | null,
+): { model: CausalLM; tokenizer?: Tokenizer; fromDir: boolean } {
   if (spec === "teacher") {
     if (!teacher) throw new UsageError("--student teacher needs a local --teacher model directory");
     return { model: studentFromTeacher(teacher, intFlag("layer-stride", v["layer-stride"], 2)), fromDir: false };
   }
   if (spec in PRESETS) return { model: createModel(presetConfig(spec, vocabSize), seed), fromDir: false };
-  if (!existsSync(spec)) throw new ConfigError(`--student ${spec}: not a preset (${Object.keys(PRESETS).join(", ")}), "teacher", or an existing model directory`);
+  if (!existsSync(spec))
+    throw new ConfigError(`--student ${spec}: not a preset (${Object.keys(PRESETS).join(", ")}), "teacher", or an existing model directory`);
   const s = loadModel(spec);
   return { model: s.model, tokenizer: s.tokenizer, fromDir: true };
 }
@@ -195,7 +202,9 @@ export const distillCommand: Command = {
     process.on("SIGTERM", onSignal);
     const printer = trainPrinter(ctx, json);
     try {
-      return mode === "logit" ? await logitMode(v, ctx, runDir, json, say, seed, ac.signal, printer) : await sequenceMode(v, ctx, runDir, json, say, seed, ac.signal, printer);
+      return mode === "logit"
+        ? await logitMode(v, ctx, runDir, json, say, seed, ac.signal, printer)
+        : await sequenceMode(v, ctx, runDir, json, say, seed, ac.signal, printer);
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
@@ -206,8 +215,22 @@ export const distillCommand: Command = {
 
 type Say = (s: string) => void;
 
-async function logitMode(v: Values, ctx: CommandContext, runDir: string, json: boolean, say: Say, seed: number, signal: AbortSignal, printer: ReturnType<typeof trainPrinter>): Promise<number> {
-  if (!v.teacher) throw new UsageError(v["teacher-url"] ? "--teacher-url needs --mode sequence: logit distillation needs the teacher's logits, a local model directory" : "--teacher MODEL_DIR is required");
+async function logitMode(
+  v: Values,
+  ctx: CommandContext,
+  runDir: string,
+  json: boolean,
+  say: Say,
+  seed: number,
+  signal: AbortSignal,
+  printer: ReturnType<typeof trainPrinter>,
+): Promise<number> {
+  if (!v.teacher)
+    throw new UsageError(
+      v["teacher-url"]
+        ? "--teacher-url needs --mode sequence: logit distillation needs the teacher's logits, a local model directory"
+        : "--teacher MODEL_DIR is required",
+    );
   if (!v.data) throw new UsageError("--data DATASET is required in logit mode (made by `slm ingest` with the teacher's tokenizer)");
   if (v.prompts) throw new UsageError("--prompts is for --mode sequence");
   const divergence = (v.divergence ?? DISTILL_DEFAULTS.divergence) as Divergence;
@@ -222,19 +245,42 @@ async function logitMode(v: Values, ctx: CommandContext, runDir: string, json: b
   const ds = openDataset(resolve(v.data));
   try {
     const dsTok = ds.tokenizerDir ? Tokenizer.fromFile(ds.tokenizerDir) : null;
-    checkSameVocabulary({ name: teacherDir, vocabSize: teacher.config.vocabSize, tokenizer: teacher.tokenizer }, { name: `dataset ${ds.dir}`, vocabSize: ds.vocabSize, tokenizer: dsTok });
+    checkSameVocabulary(
+      { name: teacherDir, vocabSize: teacher.config.vocabSize, tokenizer: teacher.tokenizer },
+      { name: `dataset ${ds.dir}`, vocabSize: ds.vocabSize, tokenizer: dsTok },
+    );
     const student = makeStudent(v.student!, v, teacher.config.vocabSize, seed, teacher.model);
-    checkSameVocabulary({ name: teacherDir, vocabSize: teacher.config.vocabSize, tokenizer: teacher.tokenizer }, { name: `student ${v.student}`, vocabSize: student.model.config.vocabSize, tokenizer: student.tokenizer ?? null });
+    checkSameVocabulary(
+      { name: teacherDir, vocabSize: teacher.config.vocabSize, tokenizer: teacher.tokenizer },
+      { name: `student ${v.student}`, vocabSize: student.model.config.vocabSize, tokenizer: student.tokenizer ?? null },
+    );
     const config = trainConfig(v, student.fromDir);
     config.bytesPerToken = ds.bytesPerToken ?? undefined;
-    say(`slm distill: teacher ${teacherDir}, student ${v.student} (d ${student.model.config.dModel}, ${student.model.config.nLayers} layers), ${formatCount(ds.train.count)} train tokens, run ${runDir}`);
+    say(
+      `slm distill: teacher ${teacherDir}, student ${v.student} (d ${student.model.config.dModel}, ${student.model.config.nLayers} layers), ${formatCount(ds.train.count)} train tokens, run ${runDir}`,
+    );
     let lastPct = -1;
     const summary = await distill({
-      teacher: teacher.model, teacherName: teacherDir, student: student.model, train: ds.train, val: ds.val ?? undefined,
-      datasetFingerprint: datasetFingerprint(ds.dir), runDir, config, resume: Boolean(v.resume), signal,
-      tokenizer: teacher.tokenizer, settings: { mode: "logit", teacher: teacherDir, student: v.student, data: ds.dir },
+      teacher: teacher.model,
+      teacherName: teacherDir,
+      student: student.model,
+      train: ds.train,
+      val: ds.val ?? undefined,
+      datasetFingerprint: datasetFingerprint(ds.dir),
+      runDir,
+      config,
+      resume: Boolean(v.resume),
+      signal,
+      tokenizer: teacher.tokenizer,
+      settings: { mode: "logit", teacher: teacherDir, student: v.student, data: ds.dir },
       cachePath: v.cache ? resolve(v.cache) : undefined,
-      distill: { alpha, temperature: numFlag("temperature", v.temperature, 0), divergence, topK: v["top-k"] === undefined ? undefined : intFlag("top-k", v["top-k"], 32), logitType },
+      distill: {
+        alpha,
+        temperature: numFlag("temperature", v.temperature, 0),
+        divergence,
+        topK: v["top-k"] === undefined ? undefined : intFlag("top-k", v["top-k"], 32),
+        logitType,
+      },
       onEvent: printer.onEvent,
       onCacheProgress: (p) => {
         if (json) return ctx.out(JSON.stringify({ type: "cache", ...p }));
@@ -257,7 +303,13 @@ async function logitMode(v: Values, ctx: CommandContext, runDir: string, json: b
 }
 
 /** A local model as a text teacher: encode, sample with src/infer/generate.ts, decode. */
-function localTextTeacher(t: LoadedModel & { tokenizer: Tokenizer }, name: string, maxTokens: number, temperature: number, seed: number): TeacherTextSource & { tokens: number } {
+function localTextTeacher(
+  t: LoadedModel & { tokenizer: Tokenizer },
+  name: string,
+  maxTokens: number,
+  temperature: number,
+  seed: number,
+): TeacherTextSource & { tokens: number } {
   const stops = stopTokenIds(t);
   const src = {
     name,
@@ -274,7 +326,16 @@ function localTextTeacher(t: LoadedModel & { tokenizer: Tokenizer }, name: strin
   return src;
 }
 
-async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json: boolean, say: Say, seed: number, signal: AbortSignal, printer: ReturnType<typeof trainPrinter>): Promise<number> {
+async function sequenceMode(
+  v: Values,
+  ctx: CommandContext,
+  runDir: string,
+  json: boolean,
+  say: Say,
+  seed: number,
+  signal: AbortSignal,
+  printer: ReturnType<typeof trainPrinter>,
+): Promise<number> {
   if (!v.prompts) throw new UsageError("--prompts FILE is required in sequence mode");
   if (Boolean(v.teacher) === Boolean(v["teacher-url"])) throw new UsageError("give one teacher: --teacher MODEL_DIR or --teacher-url URL");
   if (v.data) throw new UsageError("--data is for logit mode; in sequence mode the data are the teacher's completions of --prompts");
@@ -292,14 +353,23 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
   } else {
     const keyVar = v["api-key-env"];
     if (keyVar && process.env[keyVar] === undefined) throw new ConfigError(`--api-key-env ${keyVar}: that environment variable is not set`);
-    source = endpointTeacher({ url: v["teacher-url"]!, model: v["teacher-model"] ?? "default", maxTokens, temperature: genT, apiKey: keyVar ? process.env[keyVar] : undefined, seed });
+    source = endpointTeacher({
+      url: v["teacher-url"]!,
+      model: v["teacher-model"] ?? "default",
+      maxTokens,
+      temperature: genT,
+      apiKey: keyVar ? process.env[keyVar] : undefined,
+      seed,
+    });
   }
   const textsName = "teacher-texts.jsonl";
   const textsPath = join(runDir, textsName);
   say(`slm distill: ${prompts.length} prompts × ${intFlag("samples", v.samples, 1)} to ${source.name}…`);
   const texts = await writeTeacherTexts(source, prompts, textsPath, {
-    samples: intFlag("samples", v.samples, 1), signal,
-    onProgress: (d, n) => (json ? ctx.out(JSON.stringify({ type: "generate", done: d, total: n })) : (d === n || d % 10 === 0) && ctx.err(`  teacher: ${d}/${n} completions`)),
+    samples: intFlag("samples", v.samples, 1),
+    signal,
+    onProgress: (d, n) =>
+      json ? ctx.out(JSON.stringify({ type: "generate", done: d, total: n })) : (d === n || d % 10 === 0) && ctx.err(`  teacher: ${d}/${n} completions`),
   });
 
   // 2. A dataset of the completions, with the student's tokenizer.
@@ -308,11 +378,15 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
   if (v.tokenizer && v["vocab-size"]) throw new UsageError("give either --tokenizer DIR or --vocab-size N, not both");
   const tokenizerDir = v.tokenizer ? resolve(v.tokenizer) : undefined;
   const dataDir = join(runDir, "dataset");
-  const tokOpts = studentTok ? { tokenizer: loadTextTokenizer(resolve(v.student!)) }
-    : tokenizerDir ? { tokenizer: loadTextTokenizer(tokenizerDir) }
-    : v["vocab-size"] ? { trainTokenizer: trainTextTokenizer, vocabSize: intFlag("vocab-size", v["vocab-size"], 8192, 300) }
-    : local ? { tokenizer: loadTextTokenizer(resolve(v.teacher!)) }
-    : null;
+  const tokOpts = studentTok
+    ? { tokenizer: loadTextTokenizer(resolve(v.student!)) }
+    : tokenizerDir
+      ? { tokenizer: loadTextTokenizer(tokenizerDir) }
+      : v["vocab-size"]
+        ? { trainTokenizer: trainTextTokenizer, vocabSize: intFlag("vocab-size", v["vocab-size"], 8192, 300) }
+        : local
+          ? { tokenizer: loadTextTokenizer(resolve(v.teacher!)) }
+          : null;
   if (!tokOpts) throw new UsageError("the student needs a tokenizer: --student MODEL_DIR, --tokenizer DIR, or --vocab-size N (trained on the completions)");
   // Labels relative to the run: which completions are held out must not depend on where the run lives.
   await ingest({ inputs: [textsName], cwd: runDir, out: dataDir, cacheDir: null, seed, minDocChars: 1, minSectionChars: 1, ...tokOpts });
@@ -320,10 +394,11 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
   try {
     const tok = ds.tokenizerDir ? Tokenizer.fromFile(ds.tokenizerDir) : undefined;
     const student = makeStudent(v.student!, v, ds.vocabSize, seed, local?.model ?? null);
-    if (student.model.config.vocabSize < ds.vocabSize) throw new ConfigError(`--student ${v.student}: its vocabulary (${student.model.config.vocabSize}) is smaller than the tokenizer's (${ds.vocabSize})`);
+    if (student.model.config.vocabSize < ds.vocabSize)
+      throw new ConfigError(`--student ${v.student}: its vocabulary (${student.model.config.vocabSize}) is smaller than the tokenizer's (${ds.vocabSize})`);
     const config = trainConfig(v, student.fromDir);
     config.bytesPerToken = ds.bytesPerToken ?? undefined;
-    const genTokens = (ds.train.count + (ds.val?.count ?? 0));
+    const genTokens = ds.train.count + (ds.val?.count ?? 0);
     say(`slm distill: ${texts.documents} completions, ${formatCount(genTokens)} student tokens in ${formatDuration(texts.elapsedMs)}; training ${v.student}…`);
 
     // 3. Plain training on the teacher's text. The held-out completions are whatever the
@@ -337,20 +412,44 @@ async function sequenceMode(v: Values, ctx: CommandContext, runDir: string, json
       else say(`slm distill: ${message}`);
       val = undefined;
     }
-    const result = await trainRunDir({ model: student.model, train: ds.train, val, runDir, config, resume: Boolean(v.resume), onEvent: printer.onEvent, signal, tokenizer: tok });
+    const result = await trainRunDir({
+      model: student.model,
+      train: ds.train,
+      val,
+      runDir,
+      config,
+      resume: Boolean(v.resume),
+      onEvent: printer.onEvent,
+      signal,
+      tokenizer: tok,
+    });
     printer.clear();
     const modelDir = result.output;
     const c = result.counters;
     const params = (m: CausalLM) => m.namedParameters().reduce((a, [, p]) => a + p.size, 0);
     const summary = {
-      type: "distill_summary", mode: "sequence",
-      student: { params: params(student.model), valLoss: result.finalValLoss, tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9), steps: c.step, tokens: c.tokens },
+      type: "distill_summary",
+      mode: "sequence",
+      student: {
+        params: params(student.model),
+        valLoss: result.finalValLoss,
+        tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
+        steps: c.step,
+        tokens: c.tokens,
+      },
       // The teacher's rate in its own generated tokens when local, else in student tokens of its text.
-      teacher: { name: source.name, params: local ? params(local.model) : null, completions: texts.documents, tokensPerSec: (source.tokens ?? genTokens) / Math.max(texts.elapsedMs / 1000, 1e-9), tokensCountedIn: local ? "teacher" : "student" },
-      maxRssMiB: process.resourceUsage().maxRSS / 1024, stopped: result.stopped,
+      teacher: {
+        name: source.name,
+        params: local ? params(local.model) : null,
+        completions: texts.documents,
+        tokensPerSec: (source.tokens ?? genTokens) / Math.max(texts.elapsedMs / 1000, 1e-9),
+        tokensCountedIn: local ? "teacher" : "student",
+      },
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      stopped: result.stopped,
     };
-    appendFileSync(join(runDir, "metrics.jsonl"), JSON.stringify(summary) + "\n");
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    appendFileSync(join(runDir, "metrics.jsonl"), `${JSON.stringify(summary)}\n`);
+    writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
     const f = (x: number | null) => (x === null ? "n/a" : x.toFixed(4));
     printSummary(ctx, json, summary, [
       `slm distill: done after ${c.step} steps on ${texts.documents} teacher completions`,

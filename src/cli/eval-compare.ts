@@ -32,7 +32,9 @@ Options:
   --questions FILE        answerable questions (JSONL)
   --unanswerable FILE     unanswerable questions (JSONL)
   --eval-tokens N         most tokens scored for bits/byte per model (default 16384)
-${ASK_FLAGS_HELP.split("\n").filter((l) => !l.includes("--model MODEL_DIR")).join("\n")}
+${ASK_FLAGS_HELP.split("\n")
+  .filter((l) => !l.includes("--model MODEL_DIR"))
+  .join("\n")}
   --out DIR               write DIR/report.html and DIR/summary.json
   --json                  print the rows as one JSON array
 
@@ -40,10 +42,20 @@ Example:
   slm eval compare --model runs/general/model --model runs/hr-sft/model \\
     --data data/18f --index data/18f.index --questions examples/qa/18f-handbook.jsonl --out reports/compare`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, {
-      ...ASK_FLAGS, model: { type: "string", multiple: true }, data: { type: "string" }, questions: { type: "string" }, unanswerable: { type: "string" },
-      "eval-tokens": { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
-    }, false);
+    const { values: v } = parse(
+      argv,
+      {
+        ...ASK_FLAGS,
+        model: { type: "string", multiple: true },
+        data: { type: "string" },
+        questions: { type: "string" },
+        unanswerable: { type: "string" },
+        "eval-tokens": { type: "string" },
+        out: { type: "string" },
+        json: { type: "boolean" },
+      },
+      false,
+    );
     const models = v.model ?? [];
     if (models.length === 0) throw new UsageError("pass at least one --model MODEL_DIR");
     if (!v.questions) throw new UsageError("--questions QA.jsonl is required");
@@ -59,10 +71,17 @@ Example:
         if (!m.tokenizer) throw new UsageError(`${p} has no tokenizer; answering needs one`);
         return { name: p, model: m.model, tokenizer: m.tokenizer, stopTokenIds: stopTokenIds(m, true) };
       });
-      const rows = await compareModels(entries, { items, unanswerable: un, options: opts }, {
-        ...(valTexts ? { valTexts } : {}), maxTokens: evalTokens,
-        onModel: (name) => { if (!v.json) ctx.err(`evaluating ${name}…`); },
-      });
+      const rows = await compareModels(
+        entries,
+        { items, unanswerable: un, options: opts },
+        {
+          ...(valTexts ? { valTexts } : {}),
+          maxTokens: evalTokens,
+          onModel: (name) => {
+            if (!v.json) ctx.err(`evaluating ${name}…`);
+          },
+        },
+      );
       if (v.out) {
         mkdirSync(v.out, { recursive: true });
         const metrics = models.flatMap((p) => {
@@ -70,15 +89,23 @@ Example:
           const s = existsSync(mp) ? lossCurvesFromMetrics(mp) : null;
           return s ? [{ name: p, series: s }] : [];
         });
-        writeFileAtomicSync(join(v.out, "report.html"), compareReportHtml(rows, { title: "Model comparison", index: v.index!, questions: v.questions, dataset: v.data ?? null, metrics }));
-        writeFileAtomicSync(join(v.out, "summary.json"), JSON.stringify({ index: v.index, questionsFile: v.questions, dataset: v.data ?? null, rows }, null, 2) + "\n");
+        writeFileAtomicSync(
+          join(v.out, "report.html"),
+          compareReportHtml(rows, { title: "Model comparison", index: v.index!, questions: v.questions, dataset: v.data ?? null, metrics }),
+        );
+        writeFileAtomicSync(
+          join(v.out, "summary.json"),
+          `${JSON.stringify({ index: v.index, questionsFile: v.questions, dataset: v.data ?? null, rows }, null, 2)}\n`,
+        );
       }
       if (v.json) {
         ctx.out(JSON.stringify(rows));
         return 0;
       }
       for (const r of rows) {
-        ctx.out(`${r.name}: ${(r.params / 1e6).toFixed(2)}M params, ${r.weightsMB.toFixed(1)} MB, ${r.domain ? `${r.domain.bitsPerByte.toFixed(3)} bits/byte, ` : ""}QA accuracy ${pct(r.qa.accuracy)}, cites gold ${pct(r.qa.citationCorrect)}${r.qa.unanswerable ? `, unanswerable not-found ${pct(r.qa.unanswerable.notFoundRate)}` : ""}, ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+        ctx.out(
+          `${r.name}: ${(r.params / 1e6).toFixed(2)}M params, ${r.weightsMB.toFixed(1)} MB, ${r.domain ? `${r.domain.bitsPerByte.toFixed(3)} bits/byte, ` : ""}QA accuracy ${pct(r.qa.accuracy)}, cites gold ${pct(r.qa.citationCorrect)}${r.qa.unanswerable ? `, unanswerable not-found ${pct(r.qa.unanswerable.notFoundRate)}` : ""}, ${r.tokensPerSecond.toFixed(1)} tokens/s`,
+        );
       }
       if (v.out) ctx.out(`report: ${join(v.out, "report.html")}`);
       return 0;

@@ -41,7 +41,18 @@ Example:
   slm eval qa --index data/18f.index --questions examples/qa/18f-handbook.jsonl \\
     --unanswerable examples/qa/18f-unanswerable.jsonl --out reports/18f-baseline`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, { ...ASK_FLAGS, questions: { type: "string" }, unanswerable: { type: "string" }, out: { type: "string" }, metrics: { type: "string" }, json: { type: "boolean" } }, false);
+    const { values: v } = parse(
+      argv,
+      {
+        ...ASK_FLAGS,
+        questions: { type: "string" },
+        unanswerable: { type: "string" },
+        out: { type: "string" },
+        metrics: { type: "string" },
+        json: { type: "boolean" },
+      },
+      false,
+    );
     if (!v.questions) throw new UsageError("--questions QA.jsonl is required");
     const items = readQaFile(v.questions);
     const un: QaItem[] = v.unanswerable ? readQaFile(v.unanswerable, { unanswerable: true }) : [];
@@ -70,9 +81,19 @@ Example:
         const metricsPath = v.metrics ?? (v.model ? join(dirname(resolve(v.model)), "metrics.jsonl") : null);
         const metrics = metricsPath && existsSync(metricsPath) ? lossCurvesFromMetrics(metricsPath) : null;
         const title = `QA evaluation — ${v.model ? v.model : "extractive baseline"}`;
-        writeFileAtomicSync(join(v.out, "report.html"), qaReportHtml(res, { title, model: v.model ?? null, index: v.index!, questions: v.questions, unanswerable: v.unanswerable ?? null, metrics }));
-        writeFileAtomicSync(join(v.out, "summary.json"), JSON.stringify({ model: v.model ?? null, index: v.index, questionsFile: v.questions, unanswerableFile: v.unanswerable ?? null, ...s }, null, 2) + "\n");
-        writeFileSync(join(v.out, "records.jsonl"), [...res.records, ...res.unanswerable.map((r) => ({ ...r, unanswerable: true }))].map((r) => JSON.stringify(r)).join("\n") + "\n");
+        writeFileAtomicSync(
+          join(v.out, "report.html"),
+          qaReportHtml(res, { title, model: v.model ?? null, index: v.index!, questions: v.questions, unanswerable: v.unanswerable ?? null, metrics }),
+        );
+        writeFileAtomicSync(
+          join(v.out, "summary.json"),
+          JSON.stringify({ model: v.model ?? null, index: v.index, questionsFile: v.questions, unanswerableFile: v.unanswerable ?? null, ...s }, null, 2) +
+            "\n",
+        );
+        writeFileSync(
+          join(v.out, "records.jsonl"),
+          `${[...res.records, ...res.unanswerable.map((r) => ({ ...r, unanswerable: true }))].map((r) => JSON.stringify(r)).join("\n")}\n`,
+        );
       }
       if (v.json) {
         ctx.out(JSON.stringify(s));

@@ -30,7 +30,19 @@ export const evalCommand: Command = {
   summary: "validation loss, perplexity and bits per byte of a model on a dataset",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, { model: { type: "string" }, data: { type: "string" }, split: { type: "string" }, batches: { type: "string" }, context: { type: "string" }, json: { type: "boolean" }, ...MODEL_LOAD_FLAGS }, false);
+    const { values: v } = parse(
+      argv,
+      {
+        model: { type: "string" },
+        data: { type: "string" },
+        split: { type: "string" },
+        batches: { type: "string" },
+        context: { type: "string" },
+        json: { type: "boolean" },
+        ...MODEL_LOAD_FLAGS,
+      },
+      false,
+    );
     if (!v.model) throw new UsageError("--model is required");
     if (!v.data) throw new UsageError("--data is required (a dataset made by `slm ingest`)");
     const split = v.split ?? "val";
@@ -39,8 +51,14 @@ export const evalCommand: Command = {
     const { model, config, tokenizer } = loadModel(v.model, inferenceLoadOptions(v));
     const ds = openDataset(v.data);
     try {
-      if (ds.vocabSize > config.vocabSize) throw new ConfigError(`the dataset's vocabulary (${ds.vocabSize}) is larger than the model's (${config.vocabSize})`, { hint: "evaluate on a dataset ingested with this model's tokenizer" });
-      if (tokenizer && ds.vocabSize !== tokenizer.vocabSize) throw new ConfigError(`the dataset was tokenized with a ${ds.vocabSize}-token vocabulary, the model's tokenizer has ${tokenizer.vocabSize}`, { hint: "ingest with --tokenizer <model dir>" });
+      if (ds.vocabSize > config.vocabSize)
+        throw new ConfigError(`the dataset's vocabulary (${ds.vocabSize}) is larger than the model's (${config.vocabSize})`, {
+          hint: "evaluate on a dataset ingested with this model's tokenizer",
+        });
+      if (tokenizer && ds.vocabSize !== tokenizer.vocabSize)
+        throw new ConfigError(`the dataset was tokenized with a ${ds.vocabSize}-token vocabulary, the model's tokenizer has ${tokenizer.vocabSize}`, {
+          hint: "ingest with --tokenizer <model dir>",
+        });
       const data = split === "val" ? ds.val : ds.train;
       if (!data) throw new ConfigError(`${v.data} has no ${split} split`);
       const seqLen = intFlag("context", v.context, Math.min(config.maxSeqLen, 256));
@@ -48,9 +66,22 @@ export const evalCommand: Command = {
       const r = evaluate(model, data, 8, seqLen, intFlag("batches", v.batches, 50));
       if (r.tokens === 0) throw new ConfigError(`the ${split} split is shorter than one window of ${seqLen + 1} tokens`);
       const bpb = ds.bytesPerToken ? r.loss / Math.LN2 / ds.bytesPerToken : null;
-      const res = { model: v.model, data: v.data, split, loss: r.loss, perplexity: Math.exp(r.loss), bits_per_byte: bpb, tokens: r.tokens, params: countParameters(config).total, seconds: (performance.now() - t0) / 1000 };
+      const res = {
+        model: v.model,
+        data: v.data,
+        split,
+        loss: r.loss,
+        perplexity: Math.exp(r.loss),
+        bits_per_byte: bpb,
+        tokens: r.tokens,
+        params: countParameters(config).total,
+        seconds: (performance.now() - t0) / 1000,
+      };
       if (v.json) ctx.out(JSON.stringify(res));
-      else ctx.out(`${split} loss ${r.loss.toFixed(4)}  perplexity ${res.perplexity.toFixed(2)}${bpb === null ? "" : `  ${bpb.toFixed(3)} bits/byte`}  (${formatCount(r.tokens)} tokens, ${formatCount(res.params)} params, ${formatDuration(res.seconds * 1000)})`);
+      else
+        ctx.out(
+          `${split} loss ${r.loss.toFixed(4)}  perplexity ${res.perplexity.toFixed(2)}${bpb === null ? "" : `  ${bpb.toFixed(3)} bits/byte`}  (${formatCount(r.tokens)} tokens, ${formatCount(res.params)} params, ${formatDuration(res.seconds * 1000)})`,
+        );
       return 0;
     } finally {
       ds.close();

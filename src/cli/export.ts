@@ -50,7 +50,10 @@ export const exportCommand: Command = {
       name: { type: "string" },
       json: { type: "boolean" },
     });
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "give the model to export (MODEL)" : `one MODEL at a time, got ${positionals.length}`, { hint: "slm export models/m --format gguf --out m.gguf" });
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length === 0 ? "give the model to export (MODEL)" : `one MODEL at a time, got ${positionals.length}`, {
+        hint: "slm export models/m --format gguf --out m.gguf",
+      });
     if (v.format === undefined) throw new UsageError("--format hf|gguf is required");
     if (v.format !== "hf" && v.format !== "gguf") throw new UsageError(`--format must be hf or gguf, got "${v.format}"`);
     if (!v.out) throw new UsageError("--out PATH is required");
@@ -74,8 +77,10 @@ export const exportCommand: Command = {
         for (const t of r.gguf.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
         types = `, tensors ${[...counts].map(([t, n]) => `${n}×${t}`).join(" ")}`;
       }
-      ctx.out(`slm export: ${m.source.path} → ${r.path} (${format}, ${dtype}): ${s.architecture}, ${formatCount(s.parameters)} params, ` +
-        `vocab ${s.vocabSize}, tokenizer ${s.tokenizer ? "yes" : "no"}${types} (${seconds.toFixed(1)} s)`);
+      ctx.out(
+        `slm export: ${m.source.path} → ${r.path} (${format}, ${dtype}): ${s.architecture}, ${formatCount(s.parameters)} params, ` +
+          `vocab ${s.vocabSize}, tokenizer ${s.tokenizer ? "yes" : "no"}${types} (${seconds.toFixed(1)} s)`,
+      );
     }
     return 0;
   },

@@ -18,24 +18,50 @@ const data = join(dir, "pairs.jsonl");
 
 before(async () => {
   const lines = ["the cat sat on the mat.", "the dog sat on the log.", "hello there, how are you? [1]"];
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 20; i++) yield* lines;
-  })(), { vocabSize: 300 });
+  const tok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 20; i++) yield* lines;
+    })(),
+    { vocabSize: 300 },
+  );
   const model = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 64 }), 5);
   saveModelDir(base, model, { tokenizer: tok });
-  const pairs = Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: lines[i % 2], chosen: `the ${i % 3 ? "cat" : "dog"} sat. [1]`, rejected: `the ${i % 3 ? "cat" : "dog"} sat.` }));
-  writeFileSync(data, pairs.join("\n") + "\n");
+  const pairs = Array.from({ length: 12 }, (_, i) =>
+    JSON.stringify({ prompt: lines[i % 2], chosen: `the ${i % 3 ? "cat" : "dog"} sat. [1]`, rejected: `the ${i % 3 ? "cat" : "dog"} sat.` }),
+  );
+  writeFileSync(data, `${pairs.join("\n")}\n`);
 });
 
 async function run(argv: string[]) {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (out += s), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
   return { code, out, err };
 }
 
 test("slm finetune --objective dpo (lora): rewards, margin and accuracy per log step and for the held-out pairs; adapter written", async () => {
   const out = join(dir, "dpo");
-  const r = await run(["finetune", "--base", base, "--data", data, "--out", out, "--objective", "dpo", "--beta", "0.2", "--max-steps", "4", "--batch", "2", "--log-every", "2", "--val-fraction", "0.25"]);
+  const r = await run([
+    "finetune",
+    "--base",
+    base,
+    "--data",
+    data,
+    "--out",
+    out,
+    "--objective",
+    "dpo",
+    "--beta",
+    "0.2",
+    "--max-steps",
+    "4",
+    "--batch",
+    "2",
+    "--log-every",
+    "2",
+    "--val-fraction",
+    "0.25",
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /reference log-probs of 12 pairs \(base, adapters off\)/);
   assert.match(r.err, /rewards chosen -?\d+\.\d+ rejected -?\d+\.\d+ margin -?\d+\.\d+ accuracy \d+\.\d%/);
@@ -47,9 +73,31 @@ test("slm finetune --objective dpo (lora): rewards, margin and accuracy per log 
 });
 
 test("slm finetune --objective orpo --method full --json: JSON lines with the preference figures", async () => {
-  const r = await run(["finetune", "--base", base, "--data", data, "--out", join(dir, "orpo"), "--objective", "orpo", "--method", "full", "--max-steps", "2", "--batch", "2", "--log-every", "1", "--json"]);
+  const r = await run([
+    "finetune",
+    "--base",
+    base,
+    "--data",
+    data,
+    "--out",
+    join(dir, "orpo"),
+    "--objective",
+    "orpo",
+    "--method",
+    "full",
+    "--max-steps",
+    "2",
+    "--batch",
+    "2",
+    "--log-every",
+    "1",
+    "--json",
+  ]);
   assert.equal(r.code, 0, r.err);
-  const lines = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = r.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.type === "preference" && typeof l.metrics.nll === "number"));
   assert.equal(lines.at(-1).type, "summary");
   assert.equal(lines.at(-1).objective.objective, "orpo");
@@ -74,7 +122,7 @@ test("preference flags and files: usage errors (exit 2) and file:line format err
     assert.match(r.err, re);
   }
   const bad = join(dir, "bad.jsonl");
-  writeFileSync(bad, readFileSync(data, "utf8") + JSON.stringify({ prompt: "x", chosen: "y" }) + "\n");
+  writeFileSync(bad, `${readFileSync(data, "utf8") + JSON.stringify({ prompt: "x", chosen: "y" })}\n`);
   const r = await run(["finetune", "--base", base, "--data", bad, "--out", join(dir, "bad2"), "--objective", "dpo"]);
   assert.equal(r.code, 1);
   assert.match(r.err, /bad\.jsonl:13: missing "rejected"/);

@@ -19,19 +19,30 @@ const data = join(dir, "chat.jsonl");
 
 before(async () => {
   const lines = ["the cat sat on the mat.", "the dog sat on the log.", "hello there, how are you?", "i am fine, thank you."];
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 20; i++) yield* lines;
-  })(), { vocabSize: 300 });
+  const tok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 20; i++) yield* lines;
+    })(),
+    { vocabSize: 300 },
+  );
   const model = createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 64 }), 5);
   for (const [name, p] of model.namedParameters()) if (!/norm/.test(name)) for (let i = 0; i < p.data.length; i++) p.data[i]! *= 20;
   saveModelDir(base, model, { tokenizer: tok });
-  const chats = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: "user", content: lines[i % 2]! }, { role: "assistant", content: lines[2 + (i % 2)]! }] }));
-  writeFileSync(data, chats.join("\n") + "\n");
+  const chats = Array.from({ length: 12 }, (_, i) =>
+    JSON.stringify({
+      messages: [
+        { role: "user", content: lines[i % 2]! },
+        { role: "assistant", content: lines[2 + (i % 2)]! },
+      ],
+    }),
+  );
+  writeFileSync(data, `${chats.join("\n")}\n`);
 });
 
 async function run(argv: string[]) {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (out += s), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
   return { code, out, err };
 }
 
@@ -43,10 +54,29 @@ const gen = async (extra: string[]) => {
 
 test("slm finetune (lora) → --adapter matches slm merge; the base differs", async () => {
   const run1 = join(dir, "lora");
-  const r = await run(["finetune", "--base", base, "--data", data, "--out", run1, "--max-steps", "8", "--batch", "4", "--rank", "4", "--lr", "1e-2", "--log-every", "4"]);
+  const r = await run([
+    "finetune",
+    "--base",
+    base,
+    "--data",
+    data,
+    "--out",
+    run1,
+    "--max-steps",
+    "8",
+    "--batch",
+    "4",
+    "--rank",
+    "4",
+    "--lr",
+    "1e-2",
+    "--log-every",
+    "4",
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /adapter: .*adapter/);
-  for (const f of ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.jsonl", "summary.json", "finetune-config.json"]) assert.ok(existsSync(join(run1, f)), f);
+  for (const f of ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.jsonl", "summary.json", "finetune-config.json"])
+    assert.ok(existsSync(join(run1, f)), f);
   const cfg = JSON.parse(readFileSync(join(run1, "adapter", "adapter_config.json"), "utf8"));
   assert.equal(cfg.r, 4);
   const merged = join(dir, "merged");
@@ -77,7 +107,26 @@ test("slm finetune --method full writes a model; bad input gives clear errors", 
 
 test("slm finetune --base-dtype q4_0 trains adapters over a quantized base; slm merge folds them into f32 or a re-quantized GGUF", async () => {
   const run3 = join(dir, "q4");
-  const r = await run(["finetune", "--base", base, "--data", data, "--out", run3, "--base-dtype", "q4_0", "--max-steps", "4", "--batch", "4", "--rank", "4", "--lr", "1e-2", "--checkpointing"]);
+  const r = await run([
+    "finetune",
+    "--base",
+    base,
+    "--data",
+    data,
+    "--out",
+    run3,
+    "--base-dtype",
+    "q4_0",
+    "--max-steps",
+    "4",
+    "--batch",
+    "4",
+    "--rank",
+    "4",
+    "--lr",
+    "1e-2",
+    "--checkpointing",
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /Q4_0\+Q8_0|Q8_0\+Q4_0/, "the summary names the base's storage");
   assert.match(r.err, /checkpointing on/);
@@ -85,7 +134,8 @@ test("slm finetune --base-dtype q4_0 trains adapters over a quantized base; slm 
   const cfg = JSON.parse(readFileSync(join(run3, "finetune-config.json"), "utf8"));
   assert.equal(cfg.checkpointing, true);
   const adapter = join(run3, "adapter");
-  const f32 = join(dir, "q4-merged"), gguf = join(dir, "q4-merged.q8_0.gguf");
+  const f32 = join(dir, "q4-merged"),
+    gguf = join(dir, "q4-merged.q8_0.gguf");
   assert.equal((await run(["merge", "--base", base, "--adapter", adapter, "--out", f32])).code, 0);
   const m = await run(["merge", "--base", base, "--adapter", adapter, "--out", gguf, "--dtype", "q8_0"]);
   assert.equal(m.code, 0, m.err);

@@ -105,25 +105,56 @@ Examples:
   slm chat --model runs/hr/model --adapter runs/hr-chat/adapter`;
 
 const OPTIONS = {
-  base: { type: "string" }, data: { type: "string" }, out: { type: "string" }, method: { type: "string" },
-  val: { type: "string" }, "val-fraction": { type: "string" }, epochs: { type: "string" }, "max-steps": { type: "string" },
-  batch: { type: "string" }, context: { type: "string" }, lr: { type: "string" }, warmup: { type: "string" },
-  "weight-decay": { type: "string" }, template: { type: "string" }, "eval-every": { type: "string" },
-  "checkpoint-every": { type: "string" }, "log-every": { type: "string" }, seed: { type: "string" },
-  resume: { type: "boolean" }, json: { type: "boolean" },
-  task: { type: "string" }, index: { type: "string" }, qa: { type: "string" }, synthetic: { type: "string" },
-  "teacher-url": { type: "string" }, "teacher-model": { type: "string" }, "teacher-sections": { type: "string" },
-  negatives: { type: "string" }, "answer-tokens": { type: "string" },
-  rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" },
-  "base-dtype": { type: "string" }, checkpointing: { type: "boolean" }, "no-checkpointing": { type: "boolean" },
-  packing: { type: "boolean" }, "no-packing": { type: "boolean" },
-  objective: { type: "string" }, beta: { type: "string" }, loss: { type: "string" }, "orpo-lambda": { type: "string" }, "rpo-alpha": { type: "string" },
+  base: { type: "string" },
+  data: { type: "string" },
+  out: { type: "string" },
+  method: { type: "string" },
+  val: { type: "string" },
+  "val-fraction": { type: "string" },
+  epochs: { type: "string" },
+  "max-steps": { type: "string" },
+  batch: { type: "string" },
+  context: { type: "string" },
+  lr: { type: "string" },
+  warmup: { type: "string" },
+  "weight-decay": { type: "string" },
+  template: { type: "string" },
+  "eval-every": { type: "string" },
+  "checkpoint-every": { type: "string" },
+  "log-every": { type: "string" },
+  seed: { type: "string" },
+  resume: { type: "boolean" },
+  json: { type: "boolean" },
+  task: { type: "string" },
+  index: { type: "string" },
+  qa: { type: "string" },
+  synthetic: { type: "string" },
+  "teacher-url": { type: "string" },
+  "teacher-model": { type: "string" },
+  "teacher-sections": { type: "string" },
+  negatives: { type: "string" },
+  "answer-tokens": { type: "string" },
+  rank: { type: "string" },
+  alpha: { type: "string" },
+  dropout: { type: "string" },
+  targets: { type: "string" },
+  "base-dtype": { type: "string" },
+  checkpointing: { type: "boolean" },
+  "no-checkpointing": { type: "boolean" },
+  packing: { type: "boolean" },
+  "no-packing": { type: "boolean" },
+  objective: { type: "string" },
+  beta: { type: "string" },
+  loss: { type: "string" },
+  "orpo-lambda": { type: "string" },
+  "rpo-alpha": { type: "string" },
 } as const;
 
 function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < min || n >= maxExclusive) throw new UsageError(`--${name} must be a number in [${min}, ${maxExclusive}), got "${v}"`);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n >= maxExclusive)
+    throw new UsageError(`--${name} must be a number in [${min}, ${maxExclusive}), got "${v}"`);
   return n;
 }
 
@@ -138,22 +169,29 @@ export const finetuneCommand: Command = {
     if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
     const objective = v.objective ?? "sft";
     if (objective !== "sft" && objective !== "dpo" && objective !== "orpo") throw new UsageError(`--objective must be sft, dpo or orpo, got "${v.objective}"`);
-    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined) throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
-    if (objective !== "sft" && task !== "chat") throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
+    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined)
+      throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
+    if (objective !== "sft" && task !== "chat")
+      throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
     if (objective !== "sft" && (v.packing || v["no-packing"])) throw new UsageError("--packing is for SFT: preference batches hold one sequence per row");
-    const preference = objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
+    const preference =
+      objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
     if (task === "chat" && !v.data) throw new UsageError(`--data ${preference ? "pairs" : "chat"}.jsonl is required`);
     if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
     if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
     const method = (v.method ?? "lora") as FinetuneMethod;
     if (method !== "lora" && method !== "full") throw new UsageError(`--method must be lora or full, got "${v.method}"`);
-    if (method === "full" && (v.rank ?? v.alpha ?? v.dropout ?? v.targets) !== undefined) throw new UsageError("--rank, --alpha, --dropout and --targets are LoRA options (--method lora)");
+    if (method === "full" && (v.rank ?? v.alpha ?? v.dropout ?? v.targets) !== undefined)
+      throw new UsageError("--rank, --alpha, --dropout and --targets are LoRA options (--method lora)");
     if (v["max-steps"] !== undefined && v.epochs !== undefined) throw new UsageError("give --epochs or --max-steps, not both");
     const lora = {
       r: v.rank === undefined ? undefined : intFlag("rank", v.rank, 8),
       alpha: num("alpha", v.alpha, Number.MIN_VALUE),
       dropout: num("dropout", v.dropout, 0, 1),
-      targets: v.targets?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+      targets: v.targets
+        ?.split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
     };
     const config = {
       maxSteps: v["max-steps"] === undefined ? undefined : intFlag("max-steps", v["max-steps"], 1),
@@ -178,30 +216,64 @@ export const finetuneCommand: Command = {
     if (v.packing && v["no-packing"]) throw new UsageError("give --packing or --no-packing, not both");
     const packing = v.packing ? true : v["no-packing"] ? false : undefined;
     const baseDtype = v["base-dtype"] === undefined ? undefined : parseStoragePreset(v["base-dtype"], "--base-dtype");
-    if (baseDtype !== undefined && method === "full") throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
+    if (baseDtype !== undefined && method === "full")
+      throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
     // LoRA freezes the base: a .gguf keeps its stored (quantized) types unless asked otherwise.
-    const loadOpts: LoadOptions = method !== "lora" ? {} : baseDtype !== undefined ? { dtype: baseDtype } : v.base.endsWith(".gguf") ? { keepQuantized: true } : {};
+    const loadOpts: LoadOptions =
+      method !== "lora" ? {} : baseDtype !== undefined ? { dtype: baseDtype } : v.base.endsWith(".gguf") ? { keepQuantized: true } : {};
     const loaded = loadModel(v.base, loadOpts);
     const storage = weightStorage(loaded.model);
     if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
     const runDir = resolve(v.out);
     if (preference) {
-      return runPreference({
-        ...preference, model: loaded.model, tokenizer: loaded.tokenizer, data: v.data!, val: v.val, valFraction, method, lora, template, epochs, config, runDir,
-        resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base), generation: loaded.generation, checkpointing, memoryBudgetBytes: availableMemory(), json,
-      }, ctx);
+      return runPreference(
+        {
+          ...preference,
+          model: loaded.model,
+          tokenizer: loaded.tokenizer,
+          data: v.data!,
+          val: v.val,
+          valFraction,
+          method,
+          lora,
+          template,
+          epochs,
+          config,
+          runDir,
+          resume: Boolean(v.resume),
+          baseModel: loaded.source.repo ?? resolve(v.base),
+          generation: loaded.generation,
+          checkpointing,
+          memoryBudgetBytes: availableMemory(),
+          json,
+        },
+        ctx,
+      );
     }
-    const examples = task === "chat" ? readChatJsonl(v.data!) : await groundedQaExamples({
-      index: v.index, qa: v.qa, seed: config.seed ?? 0,
-      synthetic: v.synthetic === undefined ? undefined : intFlag("synthetic", v.synthetic, 0, 0),
-      teacherUrl: v["teacher-url"], teacherModel: v["teacher-model"],
-      teacherSections: v["teacher-sections"] === undefined ? undefined : intFlag("teacher-sections", v["teacher-sections"], 50, 1),
-      negatives: num("negatives", v.negatives, 0, 1),
-      answerTokens: intFlag("answer-tokens", v["answer-tokens"], 64, 1),
-      context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
-    }, loaded.tokenizer, runDir, (s) => say(s));
+    const examples =
+      task === "chat"
+        ? readChatJsonl(v.data!)
+        : await groundedQaExamples(
+            {
+              index: v.index,
+              qa: v.qa,
+              seed: config.seed ?? 0,
+              synthetic: v.synthetic === undefined ? undefined : intFlag("synthetic", v.synthetic, 0, 0),
+              teacherUrl: v["teacher-url"],
+              teacherModel: v["teacher-model"],
+              teacherSections: v["teacher-sections"] === undefined ? undefined : intFlag("teacher-sections", v["teacher-sections"], 50, 1),
+              negatives: num("negatives", v.negatives, 0, 1),
+              answerTokens: intFlag("answer-tokens", v["answer-tokens"], 64, 1),
+              context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
+            },
+            loaded.tokenizer,
+            runDir,
+            (s) => say(s),
+          );
     const valExamples = v.val === undefined ? undefined : readChatJsonl(v.val);
-    say(`slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${examples.length} examples, run ${runDir}`);
+    say(
+      `slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${examples.length} examples, run ${runDir}`,
+    );
 
     const ac = new AbortController();
     const onSignal = () => ac.abort();
@@ -210,18 +282,34 @@ export const finetuneCommand: Command = {
     const onEvent = (e: TrainEvent) => {
       if (json) return ctx.out(JSON.stringify(e));
       if (e.type === "start") ctx.err(`  ${e.totalSteps ?? "?"} steps${e.resumedFrom !== null ? `, resumed from step ${e.resumedFrom}` : ""}`);
-      else if (e.type === "step") ctx.err(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s`);
+      else if (e.type === "step")
+        ctx.err(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s`);
       else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)} (perplexity ${e.perplexity.toFixed(2)})`);
       else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
     };
     let r;
     try {
       r = await finetune({
-        model: loaded.model, tokenizer: loaded.tokenizer, examples, valExamples, valFraction, method, lora, template, epochs,
-        config, runDir, resume: Boolean(v.resume), baseModel: loaded.source.repo ?? resolve(v.base),
+        model: loaded.model,
+        tokenizer: loaded.tokenizer,
+        examples,
+        valExamples,
+        valFraction,
+        method,
+        lora,
+        template,
+        epochs,
+        config,
+        runDir,
+        resume: Boolean(v.resume),
+        baseModel: loaded.source.repo ?? resolve(v.base),
         // Recorded so that `slm serve --index` knows this model was trained to write answers.
-        generation: { ...loaded.generation, slm_finetune_task: task }, onEvent, signal: ac.signal,
-        checkpointing, packing, memoryBudgetBytes: availableMemory(),
+        generation: { ...loaded.generation, slm_finetune_task: task },
+        onEvent,
+        signal: ac.signal,
+        checkpointing,
+        packing,
+        memoryBudgetBytes: availableMemory(),
       });
     } finally {
       process.off("SIGINT", onSignal);
@@ -230,10 +318,15 @@ export const finetuneCommand: Command = {
     const s = r.summary;
     if (json) ctx.out(JSON.stringify({ type: "summary", output: r.output, ...s }));
     else {
-      if (r.train.truncated > 0 || r.train.dropped > 0) ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
-      ctx.err(`slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`);
+      if (r.train.truncated > 0 || r.train.dropped > 0)
+        ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
+      ctx.err(
+        `slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`,
+      );
       if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
-      ctx.err(`  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`);
+      ctx.err(
+        `  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`,
+      );
       ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
     }
     return r.stopped === "requested" ? 130 : 0;

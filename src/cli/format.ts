@@ -7,7 +7,8 @@ export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return "?";
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60), sec = Math.floor(s % 60);
+  const m = Math.floor(s / 60),
+    sec = Math.floor(s % 60);
   if (m < 60) return `${m}m${String(sec).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
@@ -41,7 +42,8 @@ export function parseDuration(flag: string, v: string): number {
   const s = v.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
   const re = /(\d+(?:\.\d+)?)(h|m|s|ms)/gy;
-  let total = 0, matched = 0;
+  let total = 0,
+    matched = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {
     const n = Number(m[1]);
     total += m[2] === "h" ? n * 3600e3 : m[2] === "m" ? n * 60e3 : m[2] === "s" ? n * 1e3 : n;

@@ -21,14 +21,15 @@ const root = mkdtempSync(join(tmpdir(), "slm-cli-formats-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 const repoRoot = join(import.meta.dirname, "..", "..");
 // ../shared from the repo root (CI); ../../shared from a git worktree under /work/wt.
-const stories = [join(repoRoot, "..", "shared"), join(repoRoot, "..", "..", "shared")]
-  .map((s) => join(s, "models", "stories260K", "stories260K.bin"))
-  .find((p) => existsSync(p)) ?? join(repoRoot, "..", "shared", "models", "stories260K", "stories260K.bin");
+const stories =
+  [join(repoRoot, "..", "shared"), join(repoRoot, "..", "..", "shared")]
+    .map((s) => join(s, "models", "stories260K", "stories260K.bin"))
+    .find((p) => existsSync(p)) ?? join(repoRoot, "..", "shared", "models", "stories260K", "stories260K.bin");
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 
@@ -38,7 +39,9 @@ function logitsOf(model: CausalLM, ids: Int32Array): Float32Array {
 
 /** max |a − b| / (max(b) − min(b)). */
 function relMaxErr(a: Float32Array, b: Float32Array): number {
-  let m = 0, lo = Infinity, hi = -Infinity;
+  let m = 0,
+    lo = Infinity,
+    hi = -Infinity;
   for (let i = 0; i < b.length; i++) {
     m = Math.max(m, Math.abs(a[i]! - b[i]!));
     lo = Math.min(lo, b[i]!);
@@ -49,9 +52,12 @@ function relMaxErr(a: Float32Array, b: Float32Array): number {
 
 let tokPromise: Promise<Tokenizer> | undefined;
 function tokenizer(): Promise<Tokenizer> {
-  tokPromise ??= trainBpe((function* () {
-    for (let i = 0; i < 4; i++) yield* ["the cat sat on the mat", "the dog sat on the log", "a model file holds weights"];
-  })(), { vocabSize: 290 });
+  tokPromise ??= trainBpe(
+    (function* () {
+      for (let i = 0; i < 4; i++) yield* ["the cat sat on the mat", "the dog sat on the log", "a model file holds weights"];
+    })(),
+    { vocabSize: 290 },
+  );
   return tokPromise;
 }
 
@@ -59,8 +65,18 @@ function tokenizer(): Promise<Tokenizer> {
 async function tinyModelDir(name: string, modelType: ModelType, seed: number): Promise<{ dir: string; model: CausalLM; tok: Tokenizer }> {
   const gpt2 = modelType === "gpt2";
   const config = presetConfig("nano", 300, {
-    modelType, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: gpt2 ? 4 : 2, headDim: 16, ffnDim: 128, maxSeqLen: 64,
-    qkvBias: modelType === "qwen2" || gpt2, oBias: gpt2, mlpBias: gpt2, tieEmbeddings: modelType !== "llama",
+    modelType,
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: gpt2 ? 4 : 2,
+    headDim: 16,
+    ffnDim: 128,
+    maxSeqLen: 64,
+    qkvBias: modelType === "qwen2" || gpt2,
+    oBias: gpt2,
+    mlpBias: gpt2,
+    tieEmbeddings: modelType !== "llama",
   });
   const model = createModel(config, seed);
   const tok = await tokenizer();
@@ -183,7 +199,10 @@ test("corrupt inputs exit 1 with a one-line message and leave no output", async 
     [join(bad, "missing"), /model not found/],
   ];
   for (const [src, re] of cases) {
-    for (const argv of [["import", src, "--out", join(outParent, "m")], ["export", src, "--format", "gguf", "--out", join(outParent, "m.gguf")]]) {
+    for (const argv of [
+      ["import", src, "--out", join(outParent, "m")],
+      ["export", src, "--format", "gguf", "--out", join(outParent, "m.gguf")],
+    ]) {
       const r = await run(...argv);
       assert.equal(r.code, 1, `${argv.join(" ")}: ${r.err}`);
       const lines = r.err.trimEnd().split("\n");
@@ -217,7 +236,9 @@ test("usage errors exit 2", async () => {
   assert.match((await run("import", "--help")).out, /stories260K/);
 });
 
-test("stories260K (llama2.c) imports to an HF directory and exports to GGUF with identical logits", { skip: !existsSync(stories) && `absent: ${stories}` }, async () => {
+test("stories260K (llama2.c) imports to an HF directory and exports to GGUF with identical logits", {
+  skip: !existsSync(stories) && `absent: ${stories}`,
+}, async () => {
   const direct = loadModel(stories);
   const want = logitsOf(direct.model, ids);
   const out = join(root, "stories260K");

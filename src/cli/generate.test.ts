@@ -45,8 +45,8 @@ async function run(argv: string[], input?: string[]) {
   let err = "";
   let stream = "";
   const code = await main(argv, {
-    out: (s) => (out += s + "\n"),
-    err: (s) => (err += s + "\n"),
+    out: (s) => (out += `${s}\n`),
+    err: (s) => (err += `${s}\n`),
     write: (s) => (stream += s),
     tty: false,
     input: input ? Readable.from(input) : undefined,
@@ -66,16 +66,35 @@ test("slm generate --json: ids equal the library's, and text is their decoding",
   assert.equal(j.text, tok.decode(j.ids));
   assert.ok(j.text.length > 0);
   assert.equal(j.finish_reason, lib!.finishReason);
-  assert.deepEqual(j.usage, { prompt_tokens: tok.encode("the cat").length, completion_tokens: lib!.completionTokens, total_tokens: tok.encode("the cat").length + lib!.completionTokens });
+  assert.deepEqual(j.usage, {
+    prompt_tokens: tok.encode("the cat").length,
+    completion_tokens: lib!.completionTokens,
+    total_tokens: tok.encode("the cat").length + lib!.completionTokens,
+  });
   // Streaming prints the same text, then a newline.
   const s = await run(["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "20", "--temperature", "0"]);
   assert.equal(s.code, 0, s.err);
-  assert.equal(s.stream, j.text + "\n");
+  assert.equal(s.stream, `${j.text}\n`);
   // A text stop: output ends right before the first occurrence.
   const stop = j.text.slice(4, 6);
   const cut = j.text.indexOf(stop);
   assert.ok(stop.length === 2 && cut >= 0, `generated text too short to pick a stop string: ${JSON.stringify(j.text)}`);
-  const st = await run(["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "20", "--temperature", "0", "--stop", "\u0000never", "--stop", stop, "--json"]);
+  const st = await run([
+    "generate",
+    "--model",
+    withTok,
+    "--prompt",
+    "the cat",
+    "--max-tokens",
+    "20",
+    "--temperature",
+    "0",
+    "--stop",
+    "\u0000never",
+    "--stop",
+    stop,
+    "--json",
+  ]);
   const sj = JSON.parse(st.out);
   assert.equal(sj.text, j.text.slice(0, cut));
   assert.equal(sj.finish_reason, "stop");
@@ -89,7 +108,12 @@ test("slm generate --json: ids equal the library's, and text is their decoding",
 
 test("slm generate --json-schema / --json-object: the text is JSON of the schema; bad schemas exit 2 naming the problem", async () => {
   const schemaFile = join(dir, "pet.schema.json");
-  const schema = { type: "object", properties: { name: { type: "string", maxLength: 8 }, legs: { type: "integer" } }, required: ["name", "legs"], additionalProperties: false };
+  const schema = {
+    type: "object",
+    properties: { name: { type: "string", maxLength: 8 }, legs: { type: "integer" } },
+    required: ["name", "legs"],
+    additionalProperties: false,
+  };
   writeFileSync(schemaFile, JSON.stringify(schema));
   const r = await run(["generate", "--model", withTok, "--prompt", "the cat", "--max-tokens", "40", "--seed", "3", "--json-schema", schemaFile, "--json"]);
   assert.equal(r.code, 0, r.err);
@@ -124,7 +148,7 @@ test("slm generate --prompt-ids on a model without a tokenizer prints ids", asyn
   const [lib] = await generate(loadModel(noTok).model, [[1, 2, 3]], { maxTokens: 8, sampling: { temperature: 0 } });
   assert.deepEqual(j.ids, lib!.ids);
   const p = await run(["generate", "--model", noTok, "--prompt-ids", "1 2 3", "--max-tokens", "8", "--temperature", "0"]);
-  assert.equal(p.stream, j.ids.join(" ") + "\n");
+  assert.equal(p.stream, `${j.ids.join(" ")}\n`);
   const t = await run(["generate", "--model", noTok, "--prompt", "hello"]);
   assert.equal(t.code, 2);
   assert.match(t.err, /has no tokenizer: pass the prompt as --prompt-ids/);
@@ -172,21 +196,39 @@ async function expectedReply(path: string, promptIds: number[], stops: string[])
 }
 
 test("slm chat with piped input: chat template, one reply line per turn, /reset, /exit", async () => {
-  const r = await run(["chat", "--model", withTok, "--temperature", "0", "--max-tokens", "16", "--system", "be brief"], ["hello there\n", "\n", "/reset\n", "how are you?\n", "/exit\n", "never read\n"]);
+  const r = await run(
+    ["chat", "--model", withTok, "--temperature", "0", "--max-tokens", "16", "--system", "be brief"],
+    ["hello there\n", "\n", "/reset\n", "how are you?\n", "/exit\n", "never read\n"],
+  );
   assert.equal(r.code, 0, r.err);
   const lines = r.stream.split("\n");
   assert.equal(lines.length, 3, JSON.stringify(r.stream)); // two replies, each ending in a newline
   assert.match(r.err, /\(conversation cleared\)/);
-  const first = tok.applyChatTemplate([{ role: "system", content: "be brief" }, { role: "user", content: "hello there" }], { addGenerationPrompt: true }).ids;
+  const first = tok.applyChatTemplate(
+    [
+      { role: "system", content: "be brief" },
+      { role: "user", content: "hello there" },
+    ],
+    { addGenerationPrompt: true },
+  ).ids;
   assert.equal(lines[0], await expectedReply(withTok, first, []));
   // After /reset the second turn has no history.
-  const second = tok.applyChatTemplate([{ role: "system", content: "be brief" }, { role: "user", content: "how are you?" }], { addGenerationPrompt: true }).ids;
+  const second = tok.applyChatTemplate(
+    [
+      { role: "system", content: "be brief" },
+      { role: "user", content: "how are you?" },
+    ],
+    { addGenerationPrompt: true },
+  ).ids;
   assert.equal(lines[1], await expectedReply(withTok, second, []));
 });
 
 test("slm chat without a chat template uses plain turns; over-long messages are refused, history is trimmed", async () => {
   const long = "the cat sat on the mat and the dog sat on the log ".repeat(8);
-  const r = await run(["chat", "--model", plainChat, "--temperature", "0", "--max-tokens", "16"], ["hello there\n", `${long}\n`, "i am fine\n", "thank you\n", "how are you?\n"]);
+  const r = await run(
+    ["chat", "--model", plainChat, "--temperature", "0", "--max-tokens", "16"],
+    ["hello there\n", `${long}\n`, "i am fine\n", "thank you\n", "how are you?\n"],
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /message too long: \d+ tokens/);
   const lines = r.stream.split("\n");
@@ -232,9 +274,12 @@ test("slm generate --draft: the same text with a draft model or without prompt l
   assert.equal(small.code, 1);
   assert.match(small.err, /the draft model .*notok has a vocabulary of 64 tokens, the target .* 300/);
   // Same size, other tokens: a tokenizer trained on other text.
-  const otherTok = await trainBpe((function* () {
-    for (let i = 0; i < 20; i++) yield* ["zebras quietly graze.", "quantum jukebox vexes.", "fjords whisper."];
-  })(), { vocabSize: 300 });
+  const otherTok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 20; i++) yield* ["zebras quietly graze.", "quantum jukebox vexes.", "fjords whisper."];
+    })(),
+    { vocabSize: 300 },
+  );
   const other = join(dir, "other-tok");
   saveModelDir(other, loadModel(withTok).model, { tokenizer: otherTok });
   const differ = await run([...args, "--draft", other]);

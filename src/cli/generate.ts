@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 
 import { ConfigError, UsageError, isSlmError } from "../errors.ts";
-import type { GenerationConfig, LoadedModel } from "../formats/hf-dir.ts";
+import type { GenerationConfig } from "../formats/hf-dir.ts";
 import { loadAdapter } from "../formats/peft.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
@@ -118,19 +118,23 @@ Examples:
   slm generate --model out/run1/model --prompt "A person:" --json-schema person.schema.json --max-tokens 128
   slm generate --model runs/mini/model --draft runs/nano-kd/model --prompt "Travel" --temperature 0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, {
-      model: { type: "string" },
-      adapter: { type: "string" },
-      prompt: { type: "string" },
-      "prompt-ids": { type: "string" },
-      stop: { type: "string", multiple: true },
-      json: { type: "boolean" },
-      "json-schema": { type: "string" },
-      "json-object": { type: "boolean" },
-      ...SAMPLING_FLAGS,
-      ...MODEL_LOAD_FLAGS,
-      ...SPECULATION_FLAGS,
-    }, false);
+    const { values } = parse(
+      argv,
+      {
+        model: { type: "string" },
+        adapter: { type: "string" },
+        prompt: { type: "string" },
+        "prompt-ids": { type: "string" },
+        stop: { type: "string", multiple: true },
+        json: { type: "boolean" },
+        "json-schema": { type: "string" },
+        "json-object": { type: "boolean" },
+        ...SAMPLING_FLAGS,
+        ...MODEL_LOAD_FLAGS,
+        ...SPECULATION_FLAGS,
+      },
+      false,
+    );
     if (!values.model) throw new UsageError("--model is required (a model directory or a llama2.c .bin file)");
     if ((values.prompt === undefined) === (values["prompt-ids"] === undefined)) throw new UsageError("pass one of --prompt TEXT or --prompt-ids IDS");
     const promptIds = values["prompt-ids"] !== undefined ? parseIds(values["prompt-ids"], "prompt-ids") : undefined;
@@ -152,9 +156,13 @@ Examples:
     if (!tok && stops.length > 0) throw new UsageError(`--stop matches text, and ${values.model} has no tokenizer`);
     if (!tok && grammar) throw new UsageError(`--json-schema / --json-object constrain text, and ${values.model} has no tokenizer`);
     const stopIds = stopTokenIds(loaded);
-    const constraint = grammar && tok
-      ? new JsonMasker(grammar, new TokenIndex(Array.from({ length: loaded.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id))))).constraint(stopIds)
-      : undefined;
+    const constraint =
+      grammar && tok
+        ? new JsonMasker(
+            grammar,
+            new TokenIndex(Array.from({ length: loaded.config.vocabSize }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id)))),
+          ).constraint(stopIds)
+        : undefined;
     let ids = promptIds ?? tok!.encode(values.prompt!, { addSpecialTokens: true });
     if (ids.length === 0 && loaded.config.bosTokenId !== undefined) ids = [loaded.config.bosTokenId];
     if (ids.length === 0) throw new UsageError("the prompt is empty and the model has no BOS token to start from");
@@ -167,7 +175,14 @@ Examples:
     const ac = new AbortController();
     const [res] = await withSigint(ac, () =>
       generate(loaded.model, [ids], {
-        maxTokens, sampling, seed, stopTokenIds: stopIds, signal: ac.signal, kvDtype, constraints: [constraint], speculation,
+        maxTokens,
+        sampling,
+        seed,
+        stopTokenIds: stopIds,
+        signal: ac.signal,
+        kvDtype,
+        constraints: [constraint],
+        speculation,
         onToken: (_seq, id) => {
           if (!dec) {
             if (!values.json) write(`${shownIds++ > 0 ? " " : ""}${id}`);
@@ -180,20 +195,23 @@ Examples:
             return false;
           }
         },
-      }));
+      }),
+    );
     const r = res!;
     if (dec && !stoppedByText) {
       const rest = stopper.push(dec.flush()) + stopper.flush();
       if (!values.json) write(rest);
     }
     if (values.json) {
-      ctx.out(JSON.stringify({
-        ids: r.ids,
-        text: dec ? stopper.text : null,
-        finish_reason: r.finishReason,
-        usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
-        seed,
-      }));
+      ctx.out(
+        JSON.stringify({
+          ids: r.ids,
+          text: dec ? stopper.text : null,
+          finish_reason: r.finishReason,
+          usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
+          seed,
+        }),
+      );
     } else {
       write("\n");
       if (r.finishReason === "cancelled") ctx.err("(cancelled)");

@@ -13,34 +13,66 @@ import { after, before, test } from "node:test";
 
 import { HashEmbedder } from "../assistant/embed.ts";
 import { buildIndex } from "../assistant/index-db.ts";
-import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
+import { writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { main } from "./main.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-gqa-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const base = join(dir, "base"), index = join(dir, "t.index");
+const base = join(dir, "base"),
+  index = join(dir, "t.index");
 
 before(async () => {
   buildIndex({ dataset: writeTinyDataset(join(dir, "ds")), out: index, embedder: new HashEmbedder(64) });
   const tok = await tinyTokenizer(320);
-  saveModelDir(base, createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }), 4), { tokenizer: tok });
+  saveModelDir(
+    base,
+    createModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 1024 }), 4),
+    { tokenizer: tok },
+  );
 });
 
 async function run(argv: string[]) {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (out += s), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
   return { code, out, err };
 }
 
 test("slm finetune --task grounded-qa builds cited examples, trains, and the model answers with copy decoding", async () => {
   const runDir = join(dir, "run");
-  const r = await run(["finetune", "--task", "grounded-qa", "--base", base, "--index", index, "--synthetic", "16", "--out", runDir,
-    "--method", "full", "--max-steps", "2", "--batch", "2", "--context", "1024", "--answer-tokens", "32", "--negatives", "0.25"]);
+  const r = await run([
+    "finetune",
+    "--task",
+    "grounded-qa",
+    "--base",
+    base,
+    "--index",
+    index,
+    "--synthetic",
+    "16",
+    "--out",
+    runDir,
+    "--method",
+    "full",
+    "--max-steps",
+    "2",
+    "--batch",
+    "2",
+    "--context",
+    "1024",
+    "--answer-tokens",
+    "32",
+    "--negatives",
+    "0.25",
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /grounded-qa: \d+ examples/);
-  const lines = readFileSync(join(runDir, "grounded-qa.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(join(runDir, "grounded-qa.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.ok(lines.length > 8 && lines.length <= 16, `${lines.length} examples`);
   for (const { messages } of lines) {
     assert.match(messages[0].content, /^Answer the question using only the sources below\./);
@@ -48,7 +80,19 @@ test("slm finetune --task grounded-qa builds cited examples, trains, and the mod
   }
   assert.ok(existsSync(join(runDir, "model", "model.safetensors")));
   const ask = async (decode: string) => {
-    const a = await run(["ask", "--model", join(runDir, "model"), "--index", index, "--decode", decode, "--min-confidence", "0", "--json", "How many days of annual leave do full-time staff earn?"]);
+    const a = await run([
+      "ask",
+      "--model",
+      join(runDir, "model"),
+      "--index",
+      index,
+      "--decode",
+      decode,
+      "--min-confidence",
+      "0",
+      "--json",
+      "How many days of annual leave do full-time staff earn?",
+    ]);
     assert.equal(a.code, 0, a.err);
     return JSON.parse(a.out) as { text: string; notFound: boolean; citations: unknown[]; sources: { n: number; snippet: string }[] };
   };

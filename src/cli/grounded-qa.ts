@@ -45,10 +45,24 @@ export async function groundedQaExamples(f: GroundedFlags, tok: Tokenizer, runDi
     }
     if (seeds.length === 0) throw new UsageError("no questions: give --synthetic N (> 0), --qa FILE or --teacher-url/--teacher-model");
     const t0 = performance.now();
-    const { examples, stats } = buildGroundedExamples(seeds, { index, embedder, tokenizer: tok, context: f.context, maxNew: f.answerTokens, negativeShare: f.negatives ?? 0.1, seed: f.seed });
-    say(`  grounded-qa: ${stats.examples} examples (${Object.entries(stats.byOrigin).map(([k, n]) => `${n} ${k}`).join(", ")}, ${stats.negatives} not-found) from ${stats.seeds} questions; ${stats.missed} dropped (answer not in the retrieved context); ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const { examples, stats } = buildGroundedExamples(seeds, {
+      index,
+      embedder,
+      tokenizer: tok,
+      context: f.context,
+      maxNew: f.answerTokens,
+      negativeShare: f.negatives ?? 0.1,
+      seed: f.seed,
+    });
+    say(
+      `  grounded-qa: ${stats.examples} examples (${Object.entries(stats.byOrigin)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(
+          ", ",
+        )}, ${stats.negatives} not-found) from ${stats.seeds} questions; ${stats.missed} dropped (answer not in the retrieved context); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     if (examples.length === 0) throw new UsageError("no grounded example could be built (retrieval never showed the answer)");
-    writeFileAtomicSync(join(runDir, "grounded-qa.jsonl"), examples.map((m) => JSON.stringify({ messages: m })).join("\n") + "\n", { mkdir: true });
+    writeFileAtomicSync(join(runDir, "grounded-qa.jsonl"), `${examples.map((m) => JSON.stringify({ messages: m })).join("\n")}\n`, { mkdir: true });
     return examples.map((messages, i) => ({ messages, line: i + 1 }));
   } finally {
     index.close();

@@ -48,10 +48,16 @@ export const importCommand: Command = {
       tokenizer: { type: "string" },
       json: { type: "boolean" },
     });
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "give the model to import (SRC)" : `one SRC at a time, got ${positionals.length}`, { hint: "slm import model.gguf --out models/m" });
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length === 0 ? "give the model to import (SRC)" : `one SRC at a time, got ${positionals.length}`, {
+        hint: "slm import model.gguf --out models/m",
+      });
     if (!v.out) throw new UsageError("--out MODEL_DIR is required");
     const dtype = v.dtype ?? "f32";
-    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16") throw new UsageError(`--dtype must be f32, f16 or bf16 for an HF directory, got "${dtype}"`, { hint: "quantized dtypes are for GGUF: slm export MODEL --format gguf --dtype q8_0" });
+    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16")
+      throw new UsageError(`--dtype must be f32, f16 or bf16 for an HF directory, got "${dtype}"`, {
+        hint: "quantized dtypes are for GGUF: slm export MODEL --format gguf --dtype q8_0",
+      });
     const tokenizer = v.tokenizer !== undefined ? Tokenizer.fromFile(v.tokenizer) : undefined;
     const t0 = performance.now();
     const r = importModel(positionals[0]!, v.out, { dtype, ...(tokenizer ? { tokenizer } : {}) });
@@ -59,8 +65,10 @@ export const importCommand: Command = {
     const s = r.summary;
     if (v.json) ctx.out(JSON.stringify({ ...r, seconds }));
     else {
-      ctx.out(`slm import: ${r.source.path} (${r.source.format}) → ${r.out}: ${s.architecture}, ${formatCount(s.parameters)} params, ` +
-        `${s.layers} layers × ${s.dModel}, vocab ${s.vocabSize}, tokenizer ${s.tokenizer ? "yes" : "no"}, ${dtype} (${seconds.toFixed(1)} s)`);
+      ctx.out(
+        `slm import: ${r.source.path} (${r.source.format}) → ${r.out}: ${s.architecture}, ${formatCount(s.parameters)} params, ` +
+          `${s.layers} layers × ${s.dModel}, vocab ${s.vocabSize}, tokenizer ${s.tokenizer ? "yes" : "no"}, ${dtype} (${seconds.toFixed(1)} s)`,
+      );
     }
     return 0;
   },

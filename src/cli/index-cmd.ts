@@ -47,7 +47,12 @@ Options:
 Example:
   slm ingest ./handbook --out data/hb && slm index data/hb --out data/hb.index`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v, positionals } = parse(argv, { out: { type: "string" }, "embed-model": { type: "string" }, dim: { type: "string" }, json: { type: "boolean" } });
+    const { values: v, positionals } = parse(argv, {
+      out: { type: "string" },
+      "embed-model": { type: "string" },
+      dim: { type: "string" },
+      json: { type: "boolean" },
+    });
     if (positionals.length !== 1) throw new UsageError("pass exactly one DATASET directory (made by `slm ingest`)");
     if (!v.out) throw new UsageError("--out INDEX is required");
     if (v["embed-model"] && v.dim) throw new UsageError("--dim applies to the hashed embedder; a model's vectors have its own width");
@@ -55,7 +60,9 @@ Example:
     const t0 = performance.now();
     let lastLog = 0;
     const info = buildIndex({
-      dataset: positionals[0]!, out: v.out, embedder,
+      dataset: positionals[0]!,
+      out: v.out,
+      embedder,
       onProgress: (done, total) => {
         if (v.json || performance.now() - lastLog < 2000) return;
         lastLog = performance.now();
@@ -63,7 +70,10 @@ Example:
       },
     });
     if (v.json) ctx.out(JSON.stringify({ ...info, path: v.out, seconds: (performance.now() - t0) / 1000 }));
-    else ctx.out(`indexed ${info.sections} sections of ${info.documents} documents into ${v.out} (${info.embedder.kind} vectors, ${info.embedder.dim} dims) in ${formatDuration(performance.now() - t0)}`);
+    else
+      ctx.out(
+        `indexed ${info.sections} sections of ${info.documents} documents into ${v.out} (${info.embedder.kind} vectors, ${info.embedder.dim} dims) in ${formatDuration(performance.now() - t0)}`,
+      );
     return 0;
   },
 };

@@ -14,7 +14,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await main(["ingest", ...argv], { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  const code = await main(["ingest", ...argv], { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 

@@ -45,7 +45,10 @@ Example:
  * The single place where --tokenizer / --vocab-size become a tokenizer: a
  * loaded tokenizer.json, or a BPE trainer run on the cleaned training text.
  */
-export async function loadOrTrainTokenizer(o: { tokenizerDir?: string; vocabSize?: number }): Promise<{ tokenizer?: TextTokenizer; trainTokenizer?: TrainTokenizer; vocabSize?: number }> {
+export async function loadOrTrainTokenizer(o: {
+  tokenizerDir?: string;
+  vocabSize?: number;
+}): Promise<{ tokenizer?: TextTokenizer; trainTokenizer?: TrainTokenizer; vocabSize?: number }> {
   if (o.tokenizerDir === undefined && o.vocabSize === undefined) return {};
   if (o.tokenizerDir !== undefined && o.vocabSize !== undefined) throw new UsageError("give either --tokenizer DIR or --vocab-size N, not both");
   if (o.tokenizerDir !== undefined) return { tokenizer: loadTextTokenizer(o.tokenizerDir) };
@@ -55,8 +58,12 @@ export async function loadOrTrainTokenizer(o: { tokenizerDir?: string; vocabSize
 function parseRedact(v: string | undefined): PiiKind[] {
   if (v === undefined) return [];
   if (v === "all") return [...PII_KINDS];
-  const kinds = v.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const k of kinds) if (!PII_KINDS.includes(k as PiiKind)) throw new UsageError(`--redact: unknown kind "${k}" (choose from ${PII_KINDS.join(", ")}, or all)`);
+  const kinds = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const k of kinds)
+    if (!PII_KINDS.includes(k as PiiKind)) throw new UsageError(`--redact: unknown kind "${k}" (choose from ${PII_KINDS.join(", ")}, or all)`);
   return kinds as PiiKind[];
 }
 
@@ -64,10 +71,7 @@ const mb = (b: number) => (b / 1048576).toFixed(1);
 
 export function summary(m: Manifest, out: string, seconds: number): string {
   const c = m.counts;
-  const lines = [
-    `slm ingest: ${out}`,
-    `  files: ${c.filesOk} read (${c.filesParsed} parsed, ${c.filesCached} from cache), ${c.filesSkipped} skipped`,
-  ];
+  const lines = [`slm ingest: ${out}`, `  files: ${c.filesOk} read (${c.filesParsed} parsed, ${c.filesCached} from cache), ${c.filesSkipped} skipped`];
   const reasons = new Map<string, number>();
   for (const f of [...m.files.filter((f) => f.status === "skipped"), ...m.skipped]) {
     const r = (f.reason ?? "").replace(/ \(.*$/, "");
@@ -75,11 +79,20 @@ export function summary(m: Manifest, out: string, seconds: number): string {
   }
   for (const [r, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8)) lines.push(`    ${n} × ${r}`);
   const rm = m.removals;
-  lines.push(`  documents: ${c.documents} kept of ${c.documentsExtracted} (${c.trainDocuments} train, ${c.valDocuments} val), ${c.sections} sections, ${mb(m.bytes.text)} MB of text from ${mb(m.bytes.input)} MB`);
+  lines.push(
+    `  documents: ${c.documents} kept of ${c.documentsExtracted} (${c.trainDocuments} train, ${c.valDocuments} val), ${c.sections} sections, ${mb(m.bytes.text)} MB of text from ${mb(m.bytes.input)} MB`,
+  );
   lines.push(`  duplicates removed: ${rm.exactDuplicateDocuments} exact, ${rm.nearDuplicateDocuments} near documents; ${rm.duplicateSections} sections`);
-  lines.push(`  cleaned: ${rm.boilerplateLines} boilerplate lines (${m.boilerplateLineCount} distinct), ${rm.shortSections} short + ${rm.lowTextRatioSections} garbage sections, ${rm.shortDocuments} short documents`);
-  if (m.options.redact && (m.options.redact as string[]).length > 0) lines.push(`  redacted: ${m.pii.emails} emails, ${m.pii.phones} phones, ${m.pii.cards} cards, ${m.pii.ibans} IBANs`);
-  lines.push(m.tokens ? `  tokens: ${m.tokens.train} train, ${m.tokens.val} val (${m.tokenizer?.dtype})` : "  tokens: none (no tokenizer given; documents.jsonl and manifest.json only)");
+  lines.push(
+    `  cleaned: ${rm.boilerplateLines} boilerplate lines (${m.boilerplateLineCount} distinct), ${rm.shortSections} short + ${rm.lowTextRatioSections} garbage sections, ${rm.shortDocuments} short documents`,
+  );
+  if (m.options.redact && (m.options.redact as string[]).length > 0)
+    lines.push(`  redacted: ${m.pii.emails} emails, ${m.pii.phones} phones, ${m.pii.cards} cards, ${m.pii.ibans} IBANs`);
+  lines.push(
+    m.tokens
+      ? `  tokens: ${m.tokens.train} train, ${m.tokens.val} val (${m.tokenizer?.dtype})`
+      : "  tokens: none (no tokenizer given; documents.jsonl and manifest.json only)",
+  );
   lines.push(`  ${c.warnings} warning(s); ${(m.bytes.input / 1048576 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s over ${seconds.toFixed(1)} s`);
   return lines.join("\n");
 }

@@ -40,8 +40,8 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
   const pull = argv.includes("--pull") && argv[0] !== "pull";
   argv = argv.filter((a) => a !== "--verbose" && (a !== "--pull" || !pull));
   const c: CommandContext = {
-    out: ctx?.out ?? ((s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n")),
-    err: ctx?.err ?? ((s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n")),
+    out: ctx?.out ?? ((s) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`)),
+    err: ctx?.err ?? ((s) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`)),
     tty: ctx?.tty ?? Boolean(process.stderr.isTTY),
     verbose,
     write: ctx?.write ?? ((s) => void process.stdout.write(s)),
@@ -59,9 +59,9 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
   const found = findCommand(argv);
   if (!found) {
     // A group word alone ("slm tokenizer") lists its subcommands.
-    const group = commands.filter((cmd) => cmd.name.startsWith(argv[0] + " "));
+    const group = commands.filter((cmd) => cmd.name.startsWith(`${argv[0]} `));
     if (group.length > 0) {
-      c.err(`slm ${argv[0]}: choose a subcommand:\n` + group.map((g) => `  ${g.name}  ${g.summary}`).join("\n"));
+      c.err(`slm ${argv[0]}: choose a subcommand:\n${group.map((g) => `  ${g.name}  ${g.summary}`).join("\n")}`);
       return 2;
     }
     c.err(`slm: unknown command "${argv[0]}". Run \`slm --help\` for the list.`);

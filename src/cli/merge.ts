@@ -32,18 +32,25 @@ Examples:
   slm merge --base runs/hr/model --adapter runs/hr-chat/adapter --out runs/hr-chat/merged
   slm merge --base base.q4_0.gguf --adapter run/adapter --out merged.q8_0.gguf --dtype q8_0`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v } = parse(argv, { base: { type: "string" }, adapter: { type: "string" }, out: { type: "string" }, dtype: { type: "string" }, format: { type: "string" } }, false);
+    const { values: v } = parse(
+      argv,
+      { base: { type: "string" }, adapter: { type: "string" }, out: { type: "string" }, dtype: { type: "string" }, format: { type: "string" } },
+      false,
+    );
     if (!v.base || !v.adapter || !v.out) throw new UsageError("--base, --adapter and --out are required");
     const format = (v.format ?? (v.out.endsWith(".gguf") ? "gguf" : "hf")) as ExportFormat;
     if (format !== "hf" && format !== "gguf") throw new UsageError(`--format must be hf or gguf, got "${v.format}"`);
     const dtype = (v.dtype?.toLowerCase() ?? DEFAULT_DTYPE[format]) as ExportDtype;
-    if (!FORMAT_DTYPES[format].includes(dtype)) throw new UsageError(`--dtype for ${format} must be one of ${FORMAT_DTYPES[format].join(", ")}, got "${v.dtype}"`);
+    if (!FORMAT_DTYPES[format].includes(dtype))
+      throw new UsageError(`--dtype for ${format} must be one of ${FORMAT_DTYPES[format].join(", ")}, got "${v.dtype}"`);
     const loaded = loadModel(v.base);
     checkExport(loaded.config, format, dtype); // before the work: an impossible output writes nothing
     const lora = loadAdapter(v.adapter, loaded.model);
     lora.mergeAndDetach();
     exportModel(loaded, v.out, { format, dtype });
-    ctx.err(`slm merge: ${lora.adapters.size} layers merged (r ${lora.config.r}, scale ${lora.config.scale}); ${format === "gguf" ? `GGUF ${dtype}` : `model (${dtype})`}: ${v.out}`);
+    ctx.err(
+      `slm merge: ${lora.adapters.size} layers merged (r ${lora.config.r}, scale ${lora.config.scale}); ${format === "gguf" ? `GGUF ${dtype}` : `model (${dtype})`}: ${v.out}`,
+    );
     return 0;
   },
 };

@@ -46,7 +46,7 @@ export function modelRefsInArgs(command: string, argv: string[]): string[] {
 export async function pullModelArgs(command: string, argv: string[], ctx: CommandContext): Promise<number> {
   const refs = modelRefsInArgs(command, argv);
   if (refs.length === 0) {
-    ctx.err(`slm ${command}: --pull: no org/name model among the arguments (${MODEL_FLAGS.map((f) => "--" + f).join(", ")}); nothing to pull`);
+    ctx.err(`slm ${command}: --pull: no org/name model among the arguments (${MODEL_FLAGS.map((f) => `--${f}`).join(", ")}); nothing to pull`);
     return 0;
   }
   const settings = hubSettings();

@@ -47,14 +47,24 @@ export const modelsCommand: Command = {
     for (const r of repos) {
       if (r.snapshots.length === 0) rows.push([r.repoId, "-", "-", formatBytes(r.bytesOnDisk), "-", "-", "(no snapshot)"]);
       for (const s of r.snapshots) {
-        rows.push([r.repoId, s.refs.join(",") || "-", s.commit.slice(0, 7), formatBytes(s.bytes), s.architecture ?? "?", s.quantization ?? "?", s.formats.join(",") || "-"]);
+        rows.push([
+          r.repoId,
+          s.refs.join(",") || "-",
+          s.commit.slice(0, 7),
+          formatBytes(s.bytes),
+          s.architecture ?? "?",
+          s.quantization ?? "?",
+          s.formats.join(",") || "-",
+        ]);
       }
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) ctx.out(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
     const total = repos.reduce((a, r) => a + r.bytesOnDisk, 0);
     const partial = repos.reduce((a, r) => a + r.incompleteBytes, 0);
-    ctx.err(`${repos.length} repositories, ${formatBytes(total)} on disk${partial > 0 ? ` (${formatBytes(partial)} in partial downloads; \`slm pull\` resumes them)` : ""} in ${settings.cacheDir}`);
+    ctx.err(
+      `${repos.length} repositories, ${formatBytes(total)} on disk${partial > 0 ? ` (${formatBytes(partial)} in partial downloads; \`slm pull\` resumes them)` : ""} in ${settings.cacheDir}`,
+    );
     return 0;
   },
 };

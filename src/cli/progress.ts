@@ -78,7 +78,10 @@ export function trainEventReporter(ctx: CommandContext, line: StatusLine, json: 
       return;
     }
     if (e.type === "step") line.update(trainStepLine(e));
-    else if (e.type === "eval") line.log(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}${e.bitsPerByte === null ? "" : `, ${e.bitsPerByte.toFixed(3)} bits/byte`}`);
+    else if (e.type === "eval")
+      line.log(
+        `  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}${e.bitsPerByte === null ? "" : `, ${e.bitsPerByte.toFixed(3)} bits/byte`}`,
+      );
     else if (e.type === "warn") line.log(`  warning: ${e.message}`);
     else if (e.type === "start" && e.resumedFrom !== null) line.log(`  resumed from step ${e.resumedFrom}`);
     else line.clear();

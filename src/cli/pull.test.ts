@@ -18,7 +18,13 @@ import { modelRefsInArgs } from "./model-ref.ts";
 
 const work = mkdtempSync(join(tmpdir(), "slm-cli-pull-"));
 let hub: FakeHub;
-const saved = { HF_HOME: process.env.HF_HOME, HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE, HF_TOKEN: process.env.HF_TOKEN, HF_HUB_CACHE: process.env.HF_HUB_CACHE };
+const saved = {
+  HF_HOME: process.env.HF_HOME,
+  HF_ENDPOINT: process.env.HF_ENDPOINT,
+  HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE,
+  HF_TOKEN: process.env.HF_TOKEN,
+  HF_HUB_CACHE: process.env.HF_HUB_CACHE,
+};
 before(async () => {
   hub = await FakeHub.start((await tinyRepos(join(work, "src"))).repos);
   process.env.HF_HOME = join(work, "hf");
@@ -38,7 +44,13 @@ async function run(argv: string[], input?: string[]) {
   let out = "";
   let err = "";
   let stream = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), write: (s) => (stream += s), tty: false, ...(input ? { input: Readable.from(input) } : {}) });
+  const code = await main(argv, {
+    out: (s) => (out += `${s}\n`),
+    err: (s) => (err += `${s}\n`),
+    write: (s) => (stream += s),
+    tty: false,
+    ...(input ? { input: Readable.from(input) } : {}),
+  });
   return { code, out, err, stream };
 }
 const bodyGets = (from: number) => hub.requests.slice(from).filter((r) => r.method === "GET" && (r.path.includes("/resolve/") || r.path.startsWith("/cdn/")));
@@ -63,11 +75,17 @@ test("slm pull prints the snapshot path; a second pull downloads nothing; slm mo
   const list = await run(["models"]);
   assert.equal(list.code, 0, list.err);
   assert.match(list.out, /^REPOSITORY\s+REVISION\s+COMMIT\s+SIZE\s+ARCH\s+QUANT\s+FORMAT$/m);
-  assert.match(list.out, new RegExp(`^tiny/llama-sharded\\s+main\\s+${hub.commit("tiny/llama-sharded").slice(0, 7)}\\s+[\\d.]+ kB\\s+llama\\s+F32\\s+safetensors$`, "m"));
+  assert.match(
+    list.out,
+    new RegExp(`^tiny/llama-sharded\\s+main\\s+${hub.commit("tiny/llama-sharded").slice(0, 7)}\\s+[\\d.]+ kB\\s+llama\\s+F32\\s+safetensors$`, "m"),
+  );
   assert.match(list.out, /^tiny\/gguf\s+main\s+[0-9a-f]{7}\s+[\d.]+ kB\s+llama\s+Q4_K_M\s+gguf$/m);
   assert.match(list.err, /2 repositories/);
   const json = JSON.parse((await run(["models", "gguf", "--json"])).out);
-  assert.deepEqual(json.repos.map((x: { repoId: string }) => x.repoId), ["tiny/gguf"]);
+  assert.deepEqual(
+    json.repos.map((x: { repoId: string }) => x.repoId),
+    ["tiny/gguf"],
+  );
   assert.deepEqual(json.repos[0].snapshots[0].files, ["tiny-Q4_K_M.gguf"]);
 });
 
@@ -149,7 +167,11 @@ test("the README tour offline: chat with org/name, and serve it (pulled first wi
   assert.ok(chat.stream.length > 0, "a reply was streamed");
   // `slm serve --model org/name --pull` in a child process, as a user runs it
   rmSync(join(work, "hf", "hub", "models--tiny--qwen2"), { recursive: true, force: true });
-  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "..", "bin", "slm.js"), "serve", "--model", "tiny/qwen2", "--pull", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, "..", "..", "bin", "slm.js"), "serve", "--model", "tiny/qwen2", "--pull", "--port", "0", "--quiet"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
+  );
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
@@ -162,7 +184,10 @@ test("the README tour offline: chat with org/name, and serve it (pulled first wi
       void exited.then((code) => reject(new Error(`slm serve exited with ${code}: ${err}`)));
     });
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
-    assert.deepEqual(models.data.map((m) => m.id), ["tiny/qwen2"]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      ["tiny/qwen2"],
+    );
     assert.match(err, /pulled tiny\/qwen2@main .*6 files, [\d.]+ kB, [\d.]+ kB downloaded/);
   } finally {
     child.kill("SIGTERM");

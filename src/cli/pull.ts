@@ -68,7 +68,19 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
     clear: () => line.clear(),
     onEvent: (e) => {
       if (opts.json) {
-        if (e.type === "listed") ctx.out(JSON.stringify({ type: "listed", repoId: e.repoId, revision: e.revision, commit: e.commit, files: e.files.length, bytes: e.bytes, toDownload: e.toDownload, offline: e.offline }));
+        if (e.type === "listed")
+          ctx.out(
+            JSON.stringify({
+              type: "listed",
+              repoId: e.repoId,
+              revision: e.revision,
+              commit: e.commit,
+              files: e.files.length,
+              bytes: e.bytes,
+              toDownload: e.toDownload,
+              offline: e.offline,
+            }),
+          );
         else if (e.type !== "progress") ctx.out(JSON.stringify(e));
         return;
       }
@@ -77,8 +89,14 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
         total = e.bytes;
         toDownload = e.toDownload;
         const cached = e.bytes - e.toDownload;
-        line.log(`${e.repoId}@${e.revision} (${e.commit.slice(0, 7)})${e.offline ? " [offline]" : ""}: ${files(e.files.length)}, ${formatBytes(e.bytes)}` +
-          (e.offline ? ", from the cache" : e.toDownload === 0 ? ", all in the cache" : `: ${formatBytes(e.toDownload)} to download${cached > 0 ? `, ${formatBytes(cached)} already cached` : ""}`));
+        line.log(
+          `${e.repoId}@${e.revision} (${e.commit.slice(0, 7)})${e.offline ? " [offline]" : ""}: ${files(e.files.length)}, ${formatBytes(e.bytes)}` +
+            (e.offline
+              ? ", from the cache"
+              : e.toDownload === 0
+                ? ", all in the cache"
+                : `: ${formatBytes(e.toDownload)} to download${cached > 0 ? `, ${formatBytes(cached)} already cached` : ""}`),
+        );
       } else if (e.type === "file") {
         lastFileBytes = e.resumedFrom;
         if (!e.cached && e.resumedFrom > 0) line.log(`  ${e.path}: resuming at ${formatBytes(e.resumedFrom)} of ${formatBytes(e.size)}`);
@@ -108,9 +126,11 @@ export function pullReporter(ctx: CommandContext, opts: { json?: boolean; quiet?
 /** The one-line summary of a pull. */
 export function pullSummary(r: PullResult, seconds: number): string {
   const cached = r.files.filter((f) => f.cached).length;
-  return `pulled ${r.repoId}@${r.revision} (${r.commit.slice(0, 7)}): ${files(r.files.length)}, ${formatBytes(r.bytes)}` +
+  return (
+    `pulled ${r.repoId}@${r.revision} (${r.commit.slice(0, 7)}): ${files(r.files.length)}, ${formatBytes(r.bytes)}` +
     (r.offline ? " (offline, from the cache)" : `, ${formatBytes(r.received)} downloaded${cached > 0 ? `, ${files(cached)} from the cache` : ""}`) +
-    ` in ${seconds.toFixed(1)} s`;
+    ` in ${seconds.toFixed(1)} s`
+  );
 }
 
 export const pullCommand: Command = {
@@ -126,7 +146,10 @@ export const pullCommand: Command = {
       json: { type: "boolean" },
       quiet: { type: "boolean" },
     });
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "give the repository to pull (org/name)" : `one repository at a time, got ${positionals.length}`, { hint: "slm pull Qwen/Qwen2.5-0.5B-Instruct" });
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length === 0 ? "give the repository to pull (org/name)" : `one repository at a time, got ${positionals.length}`, {
+        hint: "slm pull Qwen/Qwen2.5-0.5B-Instruct",
+      });
     if (v.all && v.include) throw new UsageError("--all and --include exclude each other");
     const settings = hubSettings();
     const rep = pullReporter(ctx, { json: v.json === true, quiet: v.quiet === true });
@@ -146,7 +169,20 @@ export const pullCommand: Command = {
     }
     const seconds = (performance.now() - t0) / 1000;
     if (v.json) {
-      ctx.out(JSON.stringify({ type: "result", repoId: r.repoId, revision: r.revision, commit: r.commit, snapshot: r.snapshot, bytes: r.bytes, received: r.received, offline: r.offline, seconds, files: r.files }));
+      ctx.out(
+        JSON.stringify({
+          type: "result",
+          repoId: r.repoId,
+          revision: r.revision,
+          commit: r.commit,
+          snapshot: r.snapshot,
+          bytes: r.bytes,
+          received: r.received,
+          offline: r.offline,
+          seconds,
+          files: r.files,
+        }),
+      );
       return 0;
     }
     if (!v.quiet) ctx.err(pullSummary(r, seconds));

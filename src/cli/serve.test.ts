@@ -11,7 +11,7 @@ import { promptCacheFlag } from "./serve.ts";
 
 async function run(argv: string[]) {
   let err = "";
-  const code = await main(argv, { out: () => {}, err: (s) => (err += s + "\n"), tty: false });
+  const code = await main(argv, { out: () => {}, err: (s) => (err += `${s}\n`), tty: false });
   return { code, err };
 }
 

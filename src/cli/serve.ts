@@ -103,15 +103,19 @@ Examples:
     const graceS = optInt("grace", values.grace, 0);
     const promptCacheBytes = promptCacheFlag(values["prompt-cache-mb"]);
     const answerer = values.answerer as AnswererChoice | undefined;
-    if (answerer !== undefined && !ANSWERERS.includes(answerer)) throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
+    if (answerer !== undefined && !ANSWERERS.includes(answerer))
+      throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
     let minConfidence: number | undefined;
     if (values["min-confidence"] !== undefined) {
       minConfidence = Number(values["min-confidence"]);
-      if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1) throw new UsageError(`--min-confidence must be a number in [0, 1], got "${values["min-confidence"]}"`);
+      if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1)
+        throw new UsageError(`--min-confidence must be a number in [0, 1], got "${values["min-confidence"]}"`);
     }
-    if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined || values.reader !== undefined)) throw new UsageError("--answerer, --reader and --min-confidence apply to the assistant: pass --index INDEX too");
+    if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined || values.reader !== undefined))
+      throw new UsageError("--answerer, --reader and --min-confidence apply to the assistant: pass --index INDEX too");
     if (answerer === "reader" && values.reader === undefined) throw new UsageError("--answerer reader needs --reader DIR (made by slm train-reader)");
-    if (values.reader !== undefined && answerer !== undefined && answerer !== "reader" && answerer !== "auto") throw new UsageError(`--reader and --answerer ${answerer} exclude each other`);
+    if (values.reader !== undefined && answerer !== undefined && answerer !== "reader" && answerer !== "auto")
+      throw new UsageError(`--reader and --answerer ${answerer} exclude each other`);
     if (!LOOPBACK.has(host) && !apiKey) ctx.err(`slm serve: warning: listening on ${host} without --api-key: anyone who can reach this port can use the model`);
 
     const server = await startServer({
@@ -138,7 +142,9 @@ Examples:
       onLog: values.quiet ? undefined : (line) => ctx.err(line),
     });
     const c = server.card;
-    ctx.out(`slm serve: ${server.url}  (model "${c.id}": ${c.modelType}, ${c.parameters.toLocaleString("en-US")} parameters, context ${c.contextLength}, ${c.quantization}, ${formatBytes(c.weightBytes)} of weights)`);
+    ctx.out(
+      `slm serve: ${server.url}  (model "${c.id}": ${c.modelType}, ${c.parameters.toLocaleString("en-US")} parameters, context ${c.contextLength}, ${c.quantization}, ${formatBytes(c.weightBytes)} of weights)`,
+    );
     if (server.assistantId) ctx.out(`  assistant: model "${server.assistantId}" answers from ${values.index}`);
     ctx.out(`  API: ${server.url}/v1   web UI: ${server.url}/   Ctrl-C to stop`);
 
@@ -163,6 +169,7 @@ Examples:
 export function promptCacheFlag(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const mb = Number(v);
-  if (v.trim() === "" || !Number.isFinite(mb) || mb < 0) throw new UsageError(`--prompt-cache-mb must be a number of MiB >= 0 (0 = no prompt cache), got "${v}"`);
+  if (v.trim() === "" || !Number.isFinite(mb) || mb < 0)
+    throw new UsageError(`--prompt-cache-mb must be a number of MiB >= 0 (0 = no prompt cache), got "${v}"`);
   return Math.floor(mb * 2 ** 20);
 }

@@ -9,7 +9,7 @@ import { main } from "./main.ts";
 async function run(argv: string[]) {
   let out = "";
   let err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 
@@ -17,7 +17,7 @@ test("slm tokenizer train / encode / decode / info", async () => {
   const dir = mkdtempSync(join(tmpdir(), "slm-cli-tok-"));
   try {
     const corpus = join(dir, "corpus");
-    writeFileSync(join(dir, "corpus.txt"), "hello world, hello tokenizer. ".repeat(200) + "Größe 中文 😀\n");
+    writeFileSync(join(dir, "corpus.txt"), `${"hello world, hello tokenizer. ".repeat(200)}Größe 中文 😀\n`);
     const out = join(dir, "tok");
     let r = await run(["tokenizer", "train", "--input", join(dir, "corpus.txt"), "--vocab-size", "270", "--out", out, "--pattern", "gpt2"]);
     assert.equal(r.code, 0, r.err);

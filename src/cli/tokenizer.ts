@@ -38,15 +38,19 @@ Options:
 Example:
   slm tokenizer train --input ../shared/corpora/18f-handbook/pages --vocab-size 16384 --out out/tok`,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
-    const { values } = parse(argv, {
-      input: { type: "string", multiple: true },
-      "vocab-size": { type: "string" },
-      out: { type: "string" },
-      pattern: { type: "string" },
-      special: { type: "string" },
-      "min-frequency": { type: "string" },
-      json: { type: "boolean" },
-    }, false);
+    const { values } = parse(
+      argv,
+      {
+        input: { type: "string", multiple: true },
+        "vocab-size": { type: "string" },
+        out: { type: "string" },
+        pattern: { type: "string" },
+        special: { type: "string" },
+        "min-frequency": { type: "string" },
+        json: { type: "boolean" },
+      },
+      false,
+    );
     if (!values.input?.length) throw new UsageError("--input is required");
     if (!values.out) throw new UsageError("--out is required");
     if (values["vocab-size"] === undefined) throw new UsageError("--vocab-size is required");
@@ -68,14 +72,28 @@ Example:
         lastLog = now;
         const secs = (now - t0) / 1000;
         const mb = p.chars / 1e6;
-        const line = p.phase === "count" ? `counting: ${mb.toFixed(1)}M chars, ${(mb / secs).toFixed(2)} M chars/s, ${p.chunks} distinct chunks` : `merging: ${p.merges}/${p.targetMerges}`;
+        const line =
+          p.phase === "count"
+            ? `counting: ${mb.toFixed(1)}M chars, ${(mb / secs).toFixed(2)} M chars/s, ${p.chunks} distinct chunks`
+            : `merging: ${p.merges}/${p.targetMerges}`;
         if (!values.json) ctx.err(`${line} (${secs.toFixed(1)} s)`);
       },
     });
     tok.save(values.out);
     const secs = (performance.now() - t0) / 1000;
-    const summary = { out: values.out, files: files.length, vocabSize: tok.vocabSize, merges: tok.mergePairs!.length / 2, seconds: Number(secs.toFixed(2)), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
-    ctx.out(values.json ? JSON.stringify(summary) : `wrote ${values.out}/tokenizer.json and tokenizer_config.json: vocab ${summary.vocabSize}, ${summary.merges} merges from ${summary.files} files in ${summary.seconds} s`);
+    const summary = {
+      out: values.out,
+      files: files.length,
+      vocabSize: tok.vocabSize,
+      merges: tok.mergePairs!.length / 2,
+      seconds: Number(secs.toFixed(2)),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+    ctx.out(
+      values.json
+        ? JSON.stringify(summary)
+        : `wrote ${values.out}/tokenizer.json and tokenizer_config.json: vocab ${summary.vocabSize}, ${summary.merges} merges from ${summary.files} files in ${summary.seconds} s`,
+    );
     return 0;
   },
 };
@@ -171,7 +189,12 @@ Example:
       pad: s.config.pad_token ?? null,
     };
     if (values.json) ctx.out(JSON.stringify(d));
-    else ctx.out(Object.entries(d).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}`).join("\n"));
+    else
+      ctx.out(
+        Object.entries(d)
+          .map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}`)
+          .join("\n"),
+      );
     return 0;
   },
 };

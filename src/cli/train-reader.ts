@@ -10,7 +10,7 @@ import { READER_ANSWER_WORDS, READER_TRAIN_DEFAULTS, buildReaderExamples, trainR
 import { readQaPairs, synthSeeds, type QaSeed } from "../assistant/synth.ts";
 import { loadModel } from "../formats/hf-dir.ts";
 import { saveReaderDir } from "../formats/reader-dir.ts";
-import { LlamaModel, countParameters, presetConfig } from "../models/index.ts";
+import { LlamaModel, presetConfig } from "../models/index.ts";
 import { ReaderModel } from "../models/reader.ts";
 import { openDataset } from "../train/dataset.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
@@ -121,12 +121,15 @@ Example:
       } else {
         // The index records its dataset's absolute path (slm index resolves it).
         const tokDir = v.tokenizer ?? openDataset(index.info.dataset).tokenizerDir;
-        if (!tokDir) throw new ConfigError(`no tokenizer: the dataset ${index.info.dataset} has none`, { hint: "give --tokenizer DIR or --init-from MODEL_DIR" });
+        if (!tokDir)
+          throw new ConfigError(`no tokenizer: the dataset ${index.info.dataset} has none`, { hint: "give --tokenizer DIR or --init-from MODEL_DIR" });
         tokenizer = Tokenizer.fromFile(tokDir);
         model = new ReaderModel(presetConfig(v.preset ?? "nano", tokenizer.vocabSize, { maxSeqLen: 128 }), rng);
       }
       const params = model.numParameters();
-      say(`reader: ${formatCount(params)} parameters (${v["init-from"] ? `decoder of ${v["init-from"]}` : `preset ${v.preset ?? "nano"}`}), vocabulary ${tokenizer.vocabSize}`);
+      say(
+        `reader: ${formatCount(params)} parameters (${v["init-from"] ? `decoder of ${v["init-from"]}` : `preset ${v.preset ?? "nano"}`}), vocabulary ${tokenizer.vocabSize}`,
+      );
 
       // Questions -> examples (the same retrieval and source fitting as answering).
       const seeds: QaSeed[] = [];
@@ -137,7 +140,9 @@ Example:
       const embedder = needsEmbedder(DEFAULT_RETRIEVAL_MODE) ? embedderFor(index.info.embedder) : undefined;
       const tb = performance.now();
       const built = buildReaderExamples(seeds, { index, tokenizer, embedder });
-      say(`examples: ${built.examples.length} from ${seeds.length} questions (${built.missed} dropped: answer not among the shown sentences; ${built.single} with one candidate) in ${formatDuration(performance.now() - tb)}`);
+      say(
+        `examples: ${built.examples.length} from ${seeds.length} questions (${built.missed} dropped: answer not among the shown sentences; ${built.single} with one candidate) in ${formatDuration(performance.now() - tb)}`,
+      );
       const order = new Rng(seed + 5).shuffle(built.examples.map((_, i) => i));
       const nVal = Math.min(valN, Math.floor(built.examples.length / 5));
       const val: ReaderExample[] = order.slice(0, nVal).map((i) => built.examples[i]!);
@@ -145,7 +150,10 @@ Example:
 
       const result = trainReader(model, train, val, cfg, (e) => {
         if (v.json) return ctx.out(JSON.stringify(e));
-        if (e.type === "step") status.update(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  ${e.pairsPerSec.toFixed(0)} pairs/s  ${formatDuration(e.elapsedMs)}`);
+        if (e.type === "step")
+          status.update(
+            `step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  ${e.pairsPerSec.toFixed(0)} pairs/s  ${formatDuration(e.elapsedMs)}`,
+          );
         else status.log(`step ${e.step}: validation accuracy@1 ${(e.accuracy * 100).toFixed(1)}% of ${e.questions} questions (${formatDuration(e.elapsedMs)})`);
       });
       status.clear();
@@ -160,12 +168,14 @@ Example:
         examples: { train: train.length, val: val.length, questions: seeds.length, missed: built.missed },
         index: resolve(v.index),
         initFrom: v["init-from"] ?? null,
-        preset: v["init-from"] ? null : v.preset ?? "nano",
+        preset: v["init-from"] ? null : (v.preset ?? "nano"),
         config: cfg,
       };
       saveReaderDir(out, model, tokenizer, info);
-      writeFileAtomicSync(join(out, "metrics.jsonl"), result.history.map((e) => JSON.stringify(e)).join("\n") + "\n", { mkdir: true });
-      say(`saved ${out}: ${result.steps} steps in ${formatDuration(result.elapsedMs)}, validation accuracy@1 ${result.valAccuracy === null ? "–" : `${(result.valAccuracy * 100).toFixed(1)}%`}; ${formatDuration(performance.now() - t0)} in all`);
+      writeFileAtomicSync(join(out, "metrics.jsonl"), `${result.history.map((e) => JSON.stringify(e)).join("\n")}\n`, { mkdir: true });
+      say(
+        `saved ${out}: ${result.steps} steps in ${formatDuration(result.elapsedMs)}, validation accuracy@1 ${result.valAccuracy === null ? "–" : `${(result.valAccuracy * 100).toFixed(1)}%`}; ${formatDuration(performance.now() - t0)} in all`,
+      );
       if (v.json) ctx.out(JSON.stringify({ type: "done", out, ...info }));
       return 0;
     } finally {

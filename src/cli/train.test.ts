@@ -17,8 +17,9 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const bin = join(import.meta.dirname, "..", "..", "bin", "slm.js");
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "", err = "";
-  const code = await main(argv, { out: (s) => (out += s + "\n"), err: (s) => (err += s + "\n"), tty: false });
+  let out = "",
+    err = "";
+  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
   return { code, out, err };
 }
 
@@ -26,11 +27,30 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 const docs = join(root, "docs");
 mkdirSync(docs);
 const r = new Rng(5);
-const words = ["leave", "request", "manager", "annual", "sick", "days", "policy", "travel", "expense", "receipt", "approve", "submit", "the", "a", "your", "before", "after", "within"];
+const words = [
+  "leave",
+  "request",
+  "manager",
+  "annual",
+  "sick",
+  "days",
+  "policy",
+  "travel",
+  "expense",
+  "receipt",
+  "approve",
+  "submit",
+  "the",
+  "a",
+  "your",
+  "before",
+  "after",
+  "within",
+];
 for (let f = 0; f < 12; f++) {
   let text = `# Topic ${f}\n\n`;
   for (let p = 0; p < 8; p++) {
-    text += Array.from({ length: 40 }, () => words[r.int(words.length)]).join(" ") + ".\n\n";
+    text += `${Array.from({ length: 40 }, () => words[r.int(words.length)]).join(" ")}.\n\n`;
   }
   writeFileSync(join(docs, `page-${f}.md`), text);
 }
@@ -42,8 +62,12 @@ test("one command: documents → dataset → tokenizer → model directory, then
   assert.equal(res.code, 0, res.err);
   assert.match(res.err, /is not a dataset; ingesting it/);
   assert.match(res.err, /done after 6 steps/);
-  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) assert.ok(existsSync(join(out, "model", f)), f);
-  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"])
+    assert.ok(existsSync(join(out, "model", f)), f);
+  const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(metrics.filter((m) => m.type === "step").length, 6);
   assert.ok(metrics.some((m) => m.type === "eval" && m.step === 6));
   // Same windows as training's evaluation: 20 batches of 2 × 32 tokens = 5 batches of 8.
@@ -64,7 +88,10 @@ test("--early-stop: stops once validation loss stops improving and the model dir
   const out = join(root, "run-early");
   const res = await run("train", "--data", docs, "--out", out, "--max-steps", "400", "--lr", "0.01", "--early-stop", "2", "--json", ...small);
   assert.equal(res.code, 0, res.err);
-  const lines = res.out.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = res.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const summary = lines.find((l) => l.type === "summary");
   const evals = lines.filter((l) => l.type === "eval");
   assert.equal(summary.stopped, "early", `val losses ${evals.map((e) => e.valLoss.toFixed(3)).join(" ")}`);
@@ -85,7 +112,20 @@ test("usage errors exit 2 and bad data exits 1, with one-line messages", async (
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"))).code, 2, "no length");
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "0")).code, 2);
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--early-stop", "0")).code, 2);
-  const noEval = await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--early-stop", "3", "--eval-every", "0", ...small.slice(0, 6));
+  const noEval = await run(
+    "train",
+    "--data",
+    docs,
+    "--out",
+    join(root, "x"),
+    "--max-steps",
+    "1",
+    "--early-stop",
+    "3",
+    "--eval-every",
+    "0",
+    ...small.slice(0, 6),
+  );
   assert.equal(noEval.code, 2);
   assert.match(noEval.err, /--early-stop needs validation runs: --eval-every is 0/);
   assert.equal((await run("train", "--data", docs, "--out", join(root, "x"), "--max-steps", "1", "--preset", "huge")).code, 1);
@@ -117,7 +157,19 @@ function child(args: string[], onLine?: (line: string, kill: () => void) => void
 
 test("SIGKILL at a random step, then --resume, continues from the last checkpoint to the weights of an uninterrupted run", async () => {
   const data = join(root, "run-docs", "dataset"); // made by the first test
-  const args = (out: string) => ["train", "--data", data, "--out", out, "--max-steps", "10", "--checkpoint-every", "1", "--json", ...small.filter((a) => a !== "--vocab-size" && a !== "300")];
+  const args = (out: string) => [
+    "train",
+    "--data",
+    data,
+    "--out",
+    out,
+    "--max-steps",
+    "10",
+    "--checkpoint-every",
+    "1",
+    "--json",
+    ...small.filter((a) => a !== "--vocab-size" && a !== "300"),
+  ];
   await child(args(join(root, "run-whole")));
   const killAt = 2 + new Rng(Date.now()).int(7); // a step in [2, 8]
   let killedAt = -1;
@@ -143,7 +195,11 @@ test("SIGKILL at a random step, then --resume, continues from the last checkpoin
   const start = events.find((e) => e.type === "start");
   assert.equal(start?.resumedFrom, last, `the resumed run reports resumedFrom ${start?.resumedFrom}, the newest checkpoint is step ${last}`);
   const steps = events.filter((e) => e.type === "step").map((e) => e.step);
-  assert.deepEqual(steps, Array.from({ length: 10 - last }, (_, i) => last + 1 + i), `steps taken by the resumed process after a checkpoint at step ${last}`);
+  assert.deepEqual(
+    steps,
+    Array.from({ length: 10 - last }, (_, i) => last + 1 + i),
+    `steps taken by the resumed process after a checkpoint at step ${last}`,
+  );
   assert.equal(events.find((e) => e.type === "summary")?.steps, 10, "the resumed run's summary counts the whole run's steps");
   const a = readFileSync(join(root, "run-whole", "model", "model.safetensors"));
   const b = readFileSync(join(root, "run-killed", "model", "model.safetensors"));

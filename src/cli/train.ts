@@ -95,9 +95,11 @@ export const trainCommand: Command = {
     if (v["max-steps"] === undefined && v["time-budget"] === undefined) throw new UsageError("give --max-steps N or --time-budget T (e.g. 10m)");
     if (v["init-from"] && v.preset) throw new UsageError("--preset and --init-from exclude each other: the model comes from one or the other");
     const schedule = v.schedule ?? "cosine";
-    if (schedule !== "cosine" && schedule !== "wsd" && schedule !== "constant") throw new UsageError(`--schedule must be cosine, wsd or constant, got "${schedule}"`);
+    if (schedule !== "cosine" && schedule !== "wsd" && schedule !== "constant")
+      throw new UsageError(`--schedule must be cosine, wsd or constant, got "${schedule}"`);
     const patience = v["early-stop"] === undefined ? undefined : intFlag("early-stop", v["early-stop"], 3);
-    if (patience !== undefined && intFlag("eval-every", v["eval-every"], 100, 0) === 0) throw new UsageError("--early-stop needs validation runs: --eval-every is 0");
+    if (patience !== undefined && intFlag("eval-every", v["eval-every"], 100, 0) === 0)
+      throw new UsageError("--early-stop needs validation runs: --eval-every is 0");
     const runDir = resolve(v.out);
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
@@ -129,10 +131,15 @@ export const trainCommand: Command = {
         const loaded = loadModel(init);
         model = loaded.model;
         if (model.config.vocabSize < ds.vocabSize) {
-          throw new ConfigError(`--init-from ${init}: the model's vocabulary (${model.config.vocabSize}) is smaller than the dataset's (${ds.vocabSize})`, { hint: "ingest with the model's tokenizer: slm ingest … --tokenizer " + init });
+          throw new ConfigError(`--init-from ${init}: the model's vocabulary (${model.config.vocabSize}) is smaller than the dataset's (${ds.vocabSize})`, {
+            hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}`,
+          });
         }
         if (loaded.tokenizer && tokenizer && loaded.tokenizer.vocabSize !== tokenizer.vocabSize) {
-          throw new ConfigError(`--init-from ${init}: its tokenizer (${loaded.tokenizer.vocabSize} tokens) differs from the dataset's (${tokenizer.vocabSize})`, { hint: "ingest with the model's tokenizer: slm ingest … --tokenizer " + init });
+          throw new ConfigError(
+            `--init-from ${init}: its tokenizer (${loaded.tokenizer.vocabSize} tokens) differs from the dataset's (${tokenizer.vocabSize})`,
+            { hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}` },
+          );
         }
       } else {
         const preset = v.preset ?? "micro";
@@ -157,7 +164,9 @@ export const trainCommand: Command = {
       };
       if (patience !== undefined && !ds.val) throw new ConfigError(`--early-stop needs validation runs: the dataset ${dataDir} has no validation split`);
       const params = countParameters(model.config);
-      say(`slm train: ${model.config.modelType} ${formatCount(params.total)} parameters (d ${model.config.dModel}, ${model.config.nLayers} layers), ${formatCount(ds.train.count)} train tokens, run ${runDir}`);
+      say(
+        `slm train: ${model.config.modelType} ${formatCount(params.total)} parameters (d ${model.config.dModel}, ${model.config.nLayers} layers), ${formatCount(ds.train.count)} train tokens, run ${runDir}`,
+      );
 
       // 3. Train, with Ctrl-C / SIGTERM asking for a clean stop.
       const ac = new AbortController();
@@ -171,9 +180,20 @@ export const trainCommand: Command = {
       let result;
       try {
         result = await trainRunDir({
-          model, train: ds.train, val: ds.val ?? undefined, runDir, config, resume: Boolean(v.resume), tokenizer,
-          earlyStop: patience, onEvent: trainEventReporter(ctx, line, json), signal: ac.signal,
-          record: { file: "train-config.json", settings: { data: dataDir, init: init ?? null, preset: init ? null : v.preset ?? "micro", ...config, earlyStop: patience ?? null } },
+          model,
+          train: ds.train,
+          val: ds.val ?? undefined,
+          runDir,
+          config,
+          resume: Boolean(v.resume),
+          tokenizer,
+          earlyStop: patience,
+          onEvent: trainEventReporter(ctx, line, json),
+          signal: ac.signal,
+          record: {
+            file: "train-config.json",
+            settings: { data: dataDir, init: init ?? null, preset: init ? null : (v.preset ?? "micro"), ...config, earlyStop: patience ?? null },
+          },
         });
       } finally {
         process.off("SIGINT", onSignal);
@@ -184,21 +204,35 @@ export const trainCommand: Command = {
       const valLoss = result.savedValLoss;
       const bestStep = result.keptStep;
       if (bestStep !== null) {
-        say(`slm train: keeping the weights of step ${bestStep} (val loss ${valLoss!.toFixed(4)}; ${result.finalValLoss!.toFixed(4)} at step ${result.counters.step})`);
+        say(
+          `slm train: keeping the weights of step ${bestStep} (val loss ${valLoss!.toFixed(4)}; ${result.finalValLoss!.toFixed(4)} at step ${result.counters.step})`,
+        );
       }
       const modelDir = result.output;
       const c = result.counters;
       const summary = {
-        model: modelDir, steps: c.step, tokens: c.tokens, elapsed_s: c.elapsedMs / 1000, tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
-        final_val_loss: result.finalValLoss, best_val_loss: c.bestValLoss, stopped, params: params.total,
+        model: modelDir,
+        steps: c.step,
+        tokens: c.tokens,
+        elapsed_s: c.elapsedMs / 1000,
+        tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
+        final_val_loss: result.finalValLoss,
+        best_val_loss: c.bestValLoss,
+        stopped,
+        params: params.total,
         // The model directory holds these weights: the last step's, or the best validation run's with --early-stop.
-        model_step: bestStep ?? c.step, model_val_loss: valLoss,
+        model_step: bestStep ?? c.step,
+        model_val_loss: valLoss,
       };
       if (json) ctx.out(JSON.stringify({ type: "summary", ...summary }));
       else {
-        const why = stopped === "requested" ? "stopped" : stopped === "early" ? `stopped early (validation loss had not improved for ${patience} runs)` : "done";
-        ctx.err(`slm train: ${why} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`);
-        if (valLoss !== null) ctx.err(`  ${bestStep === null ? "final" : `model (step ${bestStep})`} val loss ${valLoss.toFixed(4)} (perplexity ${Math.exp(valLoss).toFixed(2)})`);
+        const why =
+          stopped === "requested" ? "stopped" : stopped === "early" ? `stopped early (validation loss had not improved for ${patience} runs)` : "done";
+        ctx.err(
+          `slm train: ${why} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`,
+        );
+        if (valLoss !== null)
+          ctx.err(`  ${bestStep === null ? "final" : `model (step ${bestStep})`} val loss ${valLoss.toFixed(4)} (perplexity ${Math.exp(valLoss).toFixed(2)})`);
         ctx.err(`  model: ${modelDir}${stopped === "requested" ? `   (continue with --resume)` : ""}`);
       }
       return stopped === "requested" ? 130 : 0;

@@ -41,7 +41,11 @@ export class ExtractCache {
     } catch {
       // No index or an unreadable one: start empty (the content cache still works).
     }
-    this.existing = new Set(readdirSync(join(dir, "x")).filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
+    this.existing = new Set(
+      readdirSync(join(dir, "x"))
+        .filter((n) => n.endsWith(".json"))
+        .map((n) => n.slice(0, -5)),
+    );
   }
 
   /** The key of a file's extraction: its content hash plus everything that changes extraction. */

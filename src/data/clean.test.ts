@@ -20,7 +20,8 @@ test("PII of each kind is redacted and counted", () => {
 
 test("look-alikes are left alone", () => {
   const c = emptyPiiCounts();
-  const text = "On 2024-01-15 see 5 C.F.R. 2635.204(b)(8), FTR §301-11.31, years 2014-2019, version 1.2.3, card 4111 1111 1111 1112 (bad Luhn), 1,000,000 people.";
+  const text =
+    "On 2024-01-15 see 5 C.F.R. 2635.204(b)(8), FTR §301-11.31, years 2014-2019, version 1.2.3, card 4111 1111 1111 1112 (bad Luhn), 1,000,000 people.";
   assert.equal(redactPii(text, ALL, c), text);
   assert.deepEqual(c, emptyPiiCounts());
 });

@@ -34,10 +34,11 @@ export class ExtractPool {
       });
       w.on("error", (e) => {
         this.failed = e;
-        for (const [id, p] of this.waiting) if (p.slot === slot) {
-          this.waiting.delete(id);
-          p.reject(e);
-        }
+        for (const [id, p] of this.waiting)
+          if (p.slot === slot) {
+            this.waiting.delete(id);
+            p.reject(e);
+          }
       });
       this.workers.push({ w, busy: 0 });
     }

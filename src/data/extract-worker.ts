@@ -47,13 +47,16 @@ export type WorkerMessage = ExtractJob | ScreenJob | BoilerplateMessage;
 
 export type ExtractReply =
   /** The entry itself stays in the cache file: only what pass 1 needs comes back (no text). */
-  | { id: number; ok: true; documents: number; notes: string[]; lineKeys: Float64Array[] }
-  | { id: number; ok: false; skip: string };
+  { id: number; ok: true; documents: number; notes: string[]; lineKeys: Float64Array[] } | { id: number; ok: false; skip: string };
 
 export type ScreenReply = { id: number; ok: true; screens: Screened[]; boilerplateLines: number } | { id: number; ok: false; error: string };
 
 /** Removes boilerplate lines from each section, then screens the document: the same steps pass 2 takes on the main thread. */
-export function screenDocument(sections: readonly { heading: string[]; text: string }[], boiler: LineSet, opts: ScreenOptions): { texts: string[]; screened: Screened; boilerplateLines: number } {
+export function screenDocument(
+  sections: readonly { heading: string[]; text: string }[],
+  boiler: LineSet,
+  opts: ScreenOptions,
+): { texts: string[]; screened: Screened; boilerplateLines: number } {
   let removed = 0;
   const texts = sections.map((s) => {
     const r = removeLines(s.text, boiler, s.heading);
@@ -83,7 +86,13 @@ async function handle(job: ExtractJob | ScreenJob): Promise<ExtractReply | Scree
   try {
     const entry = await extractFile(job.bytes, "", job.format, job.opts);
     if (job.cacheFile) writeFileAtomicSync(job.cacheFile, JSON.stringify(entry));
-    return { id: job.id, ok: true, documents: entry.docs.length, notes: entry.notes, lineKeys: entry.docs.map((d) => documentLineKeys(d.sections.map((s) => s.text))) };
+    return {
+      id: job.id,
+      ok: true,
+      documents: entry.docs.length,
+      notes: entry.notes,
+      lineKeys: entry.docs.map((d) => documentLineKeys(d.sections.map((s) => s.text))),
+    };
   } catch (e) {
     return { id: job.id, ok: false, skip: e instanceof SkipFile ? e.reason : `extraction failed: ${(e as Error)?.message ?? String(e)}` };
   }

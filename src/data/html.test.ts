@@ -6,7 +6,8 @@ import { test } from "node:test";
 import { htmlFragmentToBlocks, htmlToBlocks } from "./html.ts";
 import { blocksToSections } from "./text.ts";
 
-const prose = (w: string) => `${w} staff members read this paragraph, which has commas, clauses, and enough length to look like an article to the scorer, again and again.`;
+const prose = (w: string) =>
+  `${w} staff members read this paragraph, which has commas, clauses, and enough length to look like an article to the scorer, again and again.`;
 
 test("an article keeps its real heading levels (Readability demotes h1 to h2)", () => {
   const html = `<html><head><title>Site | Page</title></head><body><nav><ul><li><a href="/">Home</a></li></ul></nav>
@@ -15,7 +16,10 @@ test("an article keeps its real heading levels (Readability demotes h1 to h2)", 
   const d = htmlToBlocks(html);
   assert.equal(d.mode, "article");
   const s = blocksToSections(d.blocks, { maxChars: 4000 });
-  assert.deepEqual(s.map((x) => x.heading), [["Handbook"], ["Handbook", "Leave"], ["Handbook", "Leave", "Sick leave"], ["Handbook", "Pay"]]);
+  assert.deepEqual(
+    s.map((x) => x.heading),
+    [["Handbook"], ["Handbook", "Leave"], ["Handbook", "Leave", "Sick leave"], ["Handbook", "Pay"]],
+  );
   assert.ok(!s.some((x) => /Home|Footer links/.test(x.text)));
 });
 

@@ -28,7 +28,35 @@ interface DomNode {
 
 const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "SVG", "IFRAME", "OBJECT", "CANVAS", "BUTTON", "SELECT", "INPUT", "TEXTAREA", "HEAD"]);
 const BOILERPLATE = new Set(["NAV", "HEADER", "FOOTER", "ASIDE", "FORM", "MENU", "DIALOG"]);
-const BLOCK = new Set(["P", "DIV", "SECTION", "ARTICLE", "MAIN", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DL", "DT", "DD", "ADDRESS", "DETAILS", "SUMMARY", "CAPTION", "BODY", "HTML", "UL", "OL", "TABLE", "THEAD", "TBODY", "TFOOT", "CENTER", "HGROUP", "FIELDSET", "LEGEND"]);
+const BLOCK = new Set([
+  "P",
+  "DIV",
+  "SECTION",
+  "ARTICLE",
+  "MAIN",
+  "BLOCKQUOTE",
+  "FIGURE",
+  "FIGCAPTION",
+  "DL",
+  "DT",
+  "DD",
+  "ADDRESS",
+  "DETAILS",
+  "SUMMARY",
+  "CAPTION",
+  "BODY",
+  "HTML",
+  "UL",
+  "OL",
+  "TABLE",
+  "THEAD",
+  "TBODY",
+  "TFOOT",
+  "CENTER",
+  "HGROUP",
+  "FIELDSET",
+  "LEGEND",
+]);
 const BOILERPLATE_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search"]);
 
 /** Walks a DOM subtree and emits blocks. */

@@ -26,7 +26,9 @@ const byteTokenizer: TextTokenizer & { saved: string[] } = {
 };
 
 const root = mkdtempSync(join(tmpdir(), "slm-ingest-"));
-after(() => { if (!process.env.KEEP) rmSync(root, { recursive: true, force: true }); });
+after(() => {
+  if (!process.env.KEEP) rmSync(root, { recursive: true, force: true });
+});
 
 function put(path: string, content: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -42,7 +44,10 @@ function rows(dataset: string): SectionRow[] {
 
 const FOOTER = "Copyright 2024 Example Corp. All rights reserved.";
 const lorem = (seed: string, n: number) =>
-  Array.from({ length: n }, (_, i) => `${seed} sentence ${i} explains how staff ${["plan", "book", "track", "report", "review"][i % 5]} their work with care and detail.`).join(" ");
+  Array.from(
+    { length: n },
+    (_, i) => `${seed} sentence ${i} explains how staff ${["plan", "book", "track", "report", "review"][i % 5]} their work with care and detail.`,
+  ).join(" ");
 
 const BENEFITS = `---
 title: Benefits
@@ -92,7 +97,10 @@ Corporate card 4111 1111 1111 1111 pays for flights; refunds go to GB82 WEST 123
 ${FOOTER}
 `,
   );
-  put(join(dir, "e-notes.txt"), `Meeting notes from the planning session. ${lorem("Notes", 4)}\n\nSecond paragraph about the roadmap. ${lorem("Roadmap", 4)}\n\n${FOOTER}\n`);
+  put(
+    join(dir, "e-notes.txt"),
+    `Meeting notes from the planning session. ${lorem("Notes", 4)}\n\nSecond paragraph about the roadmap. ${lorem("Roadmap", 4)}\n\n${FOOTER}\n`,
+  );
   put(
     join(dir, "f-page.html"),
     `<!doctype html><html><head><title>Working here | Example</title><style>body{}</style><script>track()</script></head><body>
@@ -103,7 +111,13 @@ ${FOOTER}
 <table><tr><th>Item</th><th>Days</th></tr><tr><td>Laptop</td><td>1</td></tr></table></article></main>
 <aside>Related links you might like</aside><footer>Site footer text</footer></body></html>`,
   );
-  put(join(dir, "g-report.pdf"), makePdf([["Quarterly report", "Revenue grew in every region this quarter."], ["Outlook", "We expect steady growth next year."]]));
+  put(
+    join(dir, "g-report.pdf"),
+    makePdf([
+      ["Quarterly report", "Revenue grew in every region this quarter."],
+      ["Outlook", "We expect steady growth next year."],
+    ]),
+  );
   put(
     join(dir, "h-policy.docx"),
     makeDocx([
@@ -111,11 +125,22 @@ ${FOOTER}
       { p: "Staff may work remotely with the approval of their supervisor." },
       { h: 2, text: "Eligibility" },
       { p: "Everyone who completed onboarding is eligible for remote work." },
-      { table: [["Role", "Days"], ["Engineer", "5"]] },
+      {
+        table: [
+          ["Role", "Days"],
+          ["Engineer", "5"],
+        ],
+      },
     ]),
   );
-  put(join(dir, "i-records.jsonl"), `{"text": "First record about payroll schedules and how payday works for staff."}\nnot json\n{"other": 1}\n{"text": "Second record: questions go to payroll@example.com any day."}\n`);
-  put(join(dir, "j-table.csv"), `id,text\n1,"A row about parking, with a comma and\na newline inside the quoted field."\n2,Another row about the cafeteria menu and opening hours.\n`);
+  put(
+    join(dir, "i-records.jsonl"),
+    `{"text": "First record about payroll schedules and how payday works for staff."}\nnot json\n{"other": 1}\n{"text": "Second record: questions go to payroll@example.com any day."}\n`,
+  );
+  put(
+    join(dir, "j-table.csv"),
+    `id,text\n1,"A row about parking, with a comma and\na newline inside the quoted field."\n2,Another row about the cafeteria menu and opening hours.\n`,
+  );
   put(join(dir, "k-image.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47])); // unsupported: not listed when found in a directory
 }
 
@@ -123,7 +148,15 @@ test("a mixed corpus gives the expected sections, heading paths and removals", a
   const src = join(root, "corpus");
   buildCorpus(src);
   const out = join(root, "ds-corpus");
-  const m: Manifest = await ingest({ inputs: [src], out, cwd: root, tokenizer: byteTokenizer, redact: ["emails", "phones", "cards", "ibans"], valFraction: 0.2, seed: 3 });
+  const m: Manifest = await ingest({
+    inputs: [src],
+    out,
+    cwd: root,
+    tokenizer: byteTokenizer,
+    redact: ["emails", "phones", "cards", "ibans"],
+    valFraction: 0.2,
+    seed: 3,
+  });
   const r = rows(out);
   const bySource = (s: string) => r.filter((x) => x.source === s);
 
@@ -163,35 +196,62 @@ test("a mixed corpus gives the expected sections, heading paths and removals", a
   // PII: one of each in d-travel.md, one email in the JSONL records.
   assert.deepEqual(m.pii, { emails: 2, phones: 1, cards: 1, ibans: 1 });
   const travel = bySource("corpus/d-travel.md");
-  assert.deepEqual(travel.map((x) => x.headingPath), ["Travel", "Travel › Contacts"]);
-  assert.equal(travel[1].text, "Contacts\n\nWrite to [EMAIL] or call [PHONE] for help with bookings. Corporate card [CARD] pays for flights; refunds go to [IBAN].");
+  assert.deepEqual(
+    travel.map((x) => x.headingPath),
+    ["Travel", "Travel › Contacts"],
+  );
+  assert.equal(
+    travel[1].text,
+    "Contacts\n\nWrite to [EMAIL] or call [PHONE] for help with bookings. Corporate card [CARD] pays for flights; refunds go to [IBAN].",
+  );
 
   // HTML: main content only, headings, list items and table rows.
   const page = bySource("corpus/f-page.html");
-  assert.deepEqual(page.map((x) => x.headingPath), ["Working here", "Working here › Equipment"]);
+  assert.deepEqual(
+    page.map((x) => x.headingPath),
+    ["Working here", "Working here › Equipment"],
+  );
   const pageText = page.map((x) => x.text).join("\n");
   for (const gone of ["Home", "About us", "intranet", "Related links", "Site footer", "track()", "body{}"]) assert.ok(!pageText.includes(gone), gone);
   assert.ok(pageText.includes("- Laptop\n- Monitor\nItem | Days\nLaptop | 1"));
 
   // Plain text, PDF pages, DOCX headings and table, records.
-  assert.deepEqual(bySource("corpus/e-notes.txt").map((x) => x.headingPath), [""]);
+  assert.deepEqual(
+    bySource("corpus/e-notes.txt").map((x) => x.headingPath),
+    [""],
+  );
   const pdf = bySource("corpus/g-report.pdf");
-  assert.deepEqual(pdf.map((x) => [x.headingPath, x.text]), [
-    ["Page 1", "Quarterly report\nRevenue grew in every region this quarter."],
-    ["Page 2", "Outlook\nWe expect steady growth next year."],
-  ]);
+  assert.deepEqual(
+    pdf.map((x) => [x.headingPath, x.text]),
+    [
+      ["Page 1", "Quarterly report\nRevenue grew in every region this quarter."],
+      ["Page 2", "Outlook\nWe expect steady growth next year."],
+    ],
+  );
   const docx = bySource("corpus/h-policy.docx");
-  assert.deepEqual(docx.map((x) => x.headingPath), ["Remote work policy", "Remote work policy › Eligibility"]);
+  assert.deepEqual(
+    docx.map((x) => x.headingPath),
+    ["Remote work policy", "Remote work policy › Eligibility"],
+  );
   assert.ok(docx[1].text.endsWith("Role | Days\nEngineer | 5"));
-  assert.deepEqual(r.filter((x) => x.source.startsWith("corpus/i-records.jsonl")).map((x) => x.source), ["corpus/i-records.jsonl:1", "corpus/i-records.jsonl:4"]);
+  assert.deepEqual(
+    r.filter((x) => x.source.startsWith("corpus/i-records.jsonl")).map((x) => x.source),
+    ["corpus/i-records.jsonl:1", "corpus/i-records.jsonl:4"],
+  );
   const csv = r.filter((x) => x.source.startsWith("corpus/j-table.csv"));
-  assert.deepEqual(csv.map((x) => x.source), ["corpus/j-table.csv:row 1", "corpus/j-table.csv:row 2"]);
+  assert.deepEqual(
+    csv.map((x) => x.source),
+    ["corpus/j-table.csv:row 1", "corpus/j-table.csv:row 2"],
+  );
   assert.equal(csv[0].text, "A row about parking, with a comma and\na newline inside the quoted field.");
 
   // Counts, files, split and shards.
   assert.equal(m.counts.filesFound, 10);
   assert.equal(m.counts.filesOk, 10);
-  assert.deepEqual(m.files.find((f) => f.source === "corpus/i-records.jsonl")?.notes, ["1 line(s) are not valid JSON", '1 record(s) have no string field "text"']);
+  assert.deepEqual(m.files.find((f) => f.source === "corpus/i-records.jsonl")?.notes, [
+    "1 line(s) are not valid JSON",
+    '1 record(s) have no string field "text"',
+  ]);
   const docs = new Set(r.map((x) => x.doc));
   assert.equal(m.counts.documents, docs.size);
   assert.equal(docs.size, 10); // 12 extracted (8 files + 2 JSONL records + 2 CSV rows) minus 2 duplicates
@@ -279,13 +339,17 @@ test("bad inputs are skipped with reasons and never stop the run", async (t) => 
   assert.equal(m.counts.filesSkipped, 10);
   assert.ok(m.counts.warnings >= 10);
 
-  await t.test("a chmod-000 file, for real", { skip: process.getuid?.() === 0 ? "running as root, which reads chmod-000 files; covered above by an injected EACCES" : false }, async () => {
-    const p = join(root, "perm", "secret.md");
-    put(p, "# Secret\n\nunreadable\n");
-    chmodSync(p, 0);
-    const mm = await ingest({ inputs: [join(root, "perm")], out: join(root, "ds-perm"), cwd: root, cacheDir: null });
-    assert.equal(mm.files[0].reason, "unreadable (EACCES)");
-  });
+  await t.test(
+    "a chmod-000 file, for real",
+    { skip: process.getuid?.() === 0 ? "running as root, which reads chmod-000 files; covered above by an injected EACCES" : false },
+    async () => {
+      const p = join(root, "perm", "secret.md");
+      put(p, "# Secret\n\nunreadable\n");
+      chmodSync(p, 0);
+      const mm = await ingest({ inputs: [join(root, "perm")], out: join(root, "ds-perm"), cwd: root, cacheDir: null });
+      assert.equal(mm.files[0].reason, "unreadable (EACCES)");
+    },
+  );
 
   const none = await ingest({ inputs: [join(dir, "empty.txt")], out: join(root, "ds-none"), cwd: root, cacheDir: null });
   assert.equal(none.counts.documents, 0);
@@ -298,13 +362,27 @@ test("re-ingesting re-reads only the changed file", async () => {
   const phases: string[] = [];
   const first = await ingest({ inputs: [dir], out, cwd: root, progressIntervalMs: 0, onProgress: (p) => phases.push(`${p.phase} ${p.files}/${p.filesTotal}`) });
   assert.deepEqual([...new Set(phases)], ["scan 0/0", "extract 1/3", "extract 2/3", "extract 3/3", "clean 1/3", "clean 2/3", "clean 3/3", "done 3/3"]);
-  assert.deepEqual(first.files.map((f) => [f.read, f.cached]), [[true, false], [true, false], [true, false]]);
+  assert.deepEqual(
+    first.files.map((f) => [f.read, f.cached]),
+    [
+      [true, false],
+      [true, false],
+      [true, false],
+    ],
+  );
   assert.equal(first.counts.filesParsed, 3);
   put(join(dir, "two.md"), `# two\n\nThe two file changed: a new paragraph about something else entirely.\n`);
   utimesSync(join(dir, "two.md"), new Date(), new Date(Date.now() + 5000));
   const second = await ingest({ inputs: [dir], out, cwd: root });
   // Sorted: one, three, two.
-  assert.deepEqual(second.files.map((f) => [f.source, f.read, f.cached]), [["inc/one.md", false, true], ["inc/three.md", false, true], ["inc/two.md", true, false]]);
+  assert.deepEqual(
+    second.files.map((f) => [f.source, f.read, f.cached]),
+    [
+      ["inc/one.md", false, true],
+      ["inc/three.md", false, true],
+      ["inc/two.md", true, false],
+    ],
+  );
   assert.equal(second.counts.filesRead, 1);
   assert.equal(second.counts.filesParsed, 1);
   assert.equal(second.cache.pruned, 1, "the old extraction of two.md is pruned");
@@ -312,7 +390,14 @@ test("re-ingesting re-reads only the changed file", async () => {
   // Touching a file without changing it: read again (mtime changed) but not parsed.
   utimesSync(join(dir, "one.md"), new Date(), new Date(Date.now() + 9000));
   const third = await ingest({ inputs: [dir], out, cwd: root });
-  assert.deepEqual(third.files.map((f) => [f.read, f.cached]), [[true, true], [false, true], [false, true]]);
+  assert.deepEqual(
+    third.files.map((f) => [f.read, f.cached]),
+    [
+      [true, true],
+      [false, true],
+      [false, true],
+    ],
+  );
   assert.equal(third.counts.filesParsed, 0);
 });
 
@@ -335,12 +420,17 @@ test("a trained tokenizer sees the training documents only; BOS separates when t
   });
   assert.equal(m.counts.valDocuments, 2);
   assert.equal(seen.length, 4);
-  const valTexts = rows(join(root, "ds-train-tok")).filter((r) => m.split.val.includes(r.doc)).map((r) => r.text);
+  const valTexts = rows(join(root, "ds-train-tok"))
+    .filter((r) => m.split.val.includes(r.doc))
+    .map((r) => r.text);
   assert.ok(valTexts.length === 2 && valTexts.every((t) => !seen.includes(t)));
   assert.deepEqual(m.tokenizer && [m.tokenizer.trained, m.tokenizer.separator, m.tokenizer.separatorId], [true, "bos", 299]);
   const val = ShardSet.open(join(root, "ds-train-tok"), "val");
   assert.equal(val.read(0, 1)[0], 299, "each document starts with BOS");
-  assert.equal(val.count, valTexts.reduce((a, t) => a + Buffer.byteLength(t) + 1, 0));
+  assert.equal(
+    val.count,
+    valTexts.reduce((a, t) => a + Buffer.byteLength(t) + 1, 0),
+  );
   val.close();
 });
 
@@ -393,9 +483,15 @@ test("extraction on worker threads gives the same dataset as on the calling thre
   assert.deepEqual(pooled.removals, serial.removals);
   // The comparison covers boilerplate removal and near duplicates (screened on the workers in pass 2).
   assert.ok(pooled.removals.boilerplateLines > 0 && pooled.removals.nearDuplicateDocuments > 0, JSON.stringify(pooled.removals));
-  assert.ok(pooled.files.some((f) => f.status === "skipped" && /truncated|Invalid PDF|PDF/i.test(f.reason ?? "")), JSON.stringify(strip(pooled).filter((f) => f.status === "skipped")));
+  assert.ok(
+    pooled.files.some((f) => f.status === "skipped" && /truncated|Invalid PDF|PDF/i.test(f.reason ?? "")),
+    JSON.stringify(strip(pooled).filter((f) => f.status === "skipped")),
+  );
   // The workers wrote the cache: a second pooled run reuses every entry.
   const again = await ingest({ ...base, out: join(root, "ds-pooled-2"), cacheDir: join(root, "cache-pooled"), workers: 2 });
-  assert.ok(again.files.filter((f) => f.status === "ok").every((f) => !f.read), "nothing re-read");
+  assert.ok(
+    again.files.filter((f) => f.status === "ok").every((f) => !f.read),
+    "nothing re-read",
+  );
   assert.equal(readFileSync(join(root, "ds-pooled-2", "documents.jsonl"), "utf8"), readFileSync(join(root, "ds-serial", "documents.jsonl"), "utf8"));
 });

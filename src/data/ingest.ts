@@ -161,7 +161,14 @@ export interface Manifest {
   pii: PiiCounts;
   boilerplateLineCount: number;
   split: { valFraction: number; val: string[] };
-  tokenizer: null | { vocabSize: number; dtype: "uint16" | "uint32"; separator: "eos" | "bos" | "none"; separatorId: number | null; dir: string; trained: boolean };
+  tokenizer: null | {
+    vocabSize: number;
+    dtype: "uint16" | "uint32";
+    separator: "eos" | "bos" | "none";
+    separatorId: number | null;
+    dir: string;
+    trained: boolean;
+  };
   shards: (ShardInfo & { split: "train" | "val" })[];
   duplicates: DuplicateReport[];
   files: FileReport[];
@@ -351,7 +358,11 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
     const cleaned = await cleanPass(run, extracted);
     await pool?.close();
     pool = null;
-    const { val } = splitDocuments(cleaned.kept.map((k) => k.id), set.valFraction, set.seed);
+    const { val } = splitDocuments(
+      cleaned.kept.map((k) => k.id),
+      set.valFraction,
+      set.seed,
+    );
     const tokenized = await tokenizePass(run, cleaned, val);
 
     const pruned = opts.cacheDir === null ? 0 : run.cache.finish();
@@ -364,8 +375,16 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       inputs: opts.inputs,
       seed: set.seed,
       options: {
-        ...set.readerOpts, valFraction: set.valFraction, nearDupThreshold: set.nearT, minSectionChars: set.minSection, minDocChars: set.minDoc, minTextRatio: set.minRatio,
-        boilerplateMinDocs: set.bpDocs, boilerplateMinFraction: set.bpFrac, maxFileBytes: set.maxFile, redact: [...set.redact],
+        ...set.readerOpts,
+        valFraction: set.valFraction,
+        nearDupThreshold: set.nearT,
+        minSectionChars: set.minSection,
+        minDocChars: set.minDoc,
+        minTextRatio: set.minRatio,
+        boilerplateMinDocs: set.bpDocs,
+        boilerplateMinFraction: set.bpFrac,
+        maxFileBytes: set.maxFile,
+        redact: [...set.redact],
       },
       counts: {
         filesFound: walked.files.length,
@@ -394,7 +413,7 @@ export async function ingest(opts: IngestOptions): Promise<Manifest> {
       skipped: walked.skipped,
       cache: { dir: opts.cacheDir === null ? null : cacheDir, pruned },
     };
-    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
+    writeFileSync(join(tmp, "manifest.json"), `${JSON.stringify(manifest, null, 1)}\n`);
 
     // Swap into place: old dataset aside, new one in, old one removed.
     replaceDir(tmp, out);
@@ -435,9 +454,18 @@ async function extractPass(run: Run, found: FoundFile[]): Promise<Extracted> {
   let bytesDone = 0;
   let documentsExtracted = 0;
   // Lines are counted from the text on this thread, or from keys a worker computed.
-  const fromEntry = (e: CacheEntry): Extraction => ({ documents: e.docs.length, notes: e.notes, countLines: () => { for (const d of e.docs) lines.addDocument(d.sections.map((s) => s.text)); } });
+  const fromEntry = (e: CacheEntry): Extraction => ({
+    documents: e.docs.length,
+    notes: e.notes,
+    countLines: () => {
+      for (const d of e.docs) lines.addDocument(d.sections.map((s) => s.text));
+    },
+  });
   const inflight = new Map<string, Promise<Extraction>>(); // content key -> extraction under way
-  const start = (f: FoundFile) => startExtraction(run, f, settings, inflight, fromEntry, (keysOf) => () => { for (const k of keysOf) lines.addKeys(k); });
+  const start = (f: FoundFile) =>
+    startExtraction(run, f, settings, inflight, fromEntry, (keysOf) => () => {
+      for (const k of keysOf) lines.addKeys(k);
+    });
   const pending: Promise<Stage>[] = [];
   let next = 0;
   try {
@@ -485,8 +513,12 @@ type Stage = { rep: FileReport; key: string; entry: Promise<Extraction> } | { re
 
 /** Starts one file of pass 1: reads and hashes it unless the cache knows it, then extracts it (pool or this thread) unless cached. */
 async function startExtraction(
-  run: Run, f: FoundFile, settings: string, inflight: Map<string, Promise<Extraction>>,
-  fromEntry: (e: CacheEntry) => Extraction, fromKeys: (lineKeys: Float64Array[]) => () => void,
+  run: Run,
+  f: FoundFile,
+  settings: string,
+  inflight: Map<string, Promise<Extraction>>,
+  fromEntry: (e: CacheEntry) => Extraction,
+  fromKeys: (lineKeys: Float64Array[]) => () => void,
 ): Promise<Stage> {
   const { cache, pool, set } = run;
   const io = run.opts.io ?? defaultIO;
@@ -532,7 +564,10 @@ async function startExtraction(
           },
         );
     inflight.set(k, entry);
-    entry.then(() => inflight.delete(k), () => inflight.delete(k));
+    entry.then(
+      () => inflight.delete(k),
+      () => inflight.delete(k),
+    );
     return { rep, key, entry };
   } catch (e) {
     if (!(e instanceof SkipFile)) throw e;
@@ -570,8 +605,20 @@ async function cleanPass(run: Run, ex: Extracted): Promise<Cleaned> {
   const screenOpts: ScreenOptions = { minSectionChars: set.minSection, minTextRatio: set.minRatio, seed: set.seed, nearDup: set.nearT > 0 };
   const c: Cleaned = {
     docsPath: join(run.tmp, "documents.jsonl"),
-    removals: { boilerplateLines: 0, shortSections: 0, lowTextRatioSections: 0, duplicateSections: 0, shortDocuments: 0, exactDuplicateDocuments: 0, nearDuplicateDocuments: 0 },
-    pii: emptyPiiCounts(), duplicates: [], kept: [], sectionsOut: 0, textBytes: 0,
+    removals: {
+      boilerplateLines: 0,
+      shortSections: 0,
+      lowTextRatioSections: 0,
+      duplicateSections: 0,
+      shortDocuments: 0,
+      exactDuplicateDocuments: 0,
+      nearDuplicateDocuments: 0,
+    },
+    pii: emptyPiiCounts(),
+    duplicates: [],
+    kept: [],
+    sectionsOut: 0,
+    textBytes: 0,
   };
   const seen: Seen = { docHashes: new Map(), sectionHashes: new Set(), near: set.nearT > 0 ? new NearDupIndex<string>(set.nearT) : null };
   const w = new LineWriter(c.docsPath);
@@ -662,9 +709,18 @@ function writeDocument(run: Run, c: Cleaned, seen: Seen, w: LineWriter, d: Extra
     const text = redact.size > 0 ? redactPii(s.text, redact, c.pii) : s.text;
     const len = text === s.text ? sc.cpLengths[j] : cpLength(text);
     if (n > 0) offset += 2; // the blank line joining sections
-    const row: SectionRow = { id: `${id}#${n}`, doc: id, source: d.source, heading: s.heading, headingPath: s.heading.join(HEADING_SEP), start: offset, end: offset + len, text };
+    const row: SectionRow = {
+      id: `${id}#${n}`,
+      doc: id,
+      source: d.source,
+      heading: s.heading,
+      headingPath: s.heading.join(HEADING_SEP),
+      start: offset,
+      end: offset + len,
+      text,
+    };
     if (d.title) row.title = d.title;
-    w.write(JSON.stringify(row) + "\n");
+    w.write(`${JSON.stringify(row)}\n`);
     offset += len;
     c.textBytes += Buffer.byteLength(text);
     n++;
@@ -676,7 +732,11 @@ function writeDocument(run: Run, c: Cleaned, seen: Seen, w: LineWriter, d: Extra
 }
 
 /** Pass 3 (with a tokenizer, given or trained on the training documents): token shards and the tokenizer beside them. */
-async function tokenizePass(run: Run, c: Cleaned, val: Set<string>): Promise<{ tokens: Manifest["tokens"]; shards: Manifest["shards"]; tokenizer: Manifest["tokenizer"] }> {
+async function tokenizePass(
+  run: Run,
+  c: Cleaned,
+  val: Set<string>,
+): Promise<{ tokens: Manifest["tokens"]; shards: Manifest["shards"]; tokenizer: Manifest["tokenizer"] }> {
   const { opts, tmp } = run;
   let tokenizer = opts.tokenizer;
   let trained = false;

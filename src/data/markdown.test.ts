@@ -8,8 +8,11 @@ import { blocksToSections, cpLength, normalizeText, splitLong } from "./text.ts"
 
 test("inline markup reduces to its text", () => {
   assert.equal(inlineText("See [the guide](https://x.org/a_(b)) and ![logo](l.png)."), "See the guide and logo.");
-  assert.equal(inlineText("[[COPY] Checklist](https://x) is **bold**, *it*, __u__, `code` and snake_case_name"), "[COPY] Checklist is bold, it, u, code and snake_case_name");
-  assert.equal(inlineText("Use {% page \"/x\" %}here &amp; <b>there</b> &#8212; {{ site.name }}"), "Use here & there — ");
+  assert.equal(
+    inlineText("[[COPY] Checklist](https://x) is **bold**, *it*, __u__, `code` and snake_case_name"),
+    "[COPY] Checklist is bold, it, u, code and snake_case_name",
+  );
+  assert.equal(inlineText('Use {% page "/x" %}here &amp; <b>there</b> &#8212; {{ site.name }}'), "Use here & there — ");
 });
 
 test("headings become heading paths; setext, lists, tables, code and front matter", () => {
@@ -43,7 +46,10 @@ Part two
   const d = markdownToBlocks(md);
   assert.equal(d.title, "Guide");
   const s = blocksToSections(d.blocks, { title: d.title, maxChars: 1000 });
-  assert.deepEqual(s.map((x) => x.heading), [["Guide"], ["Guide", "Part one"], ["Guide", "Part one", "Deep section"], ["Guide", "Part one", "Part two"]]); // === is h1, --- is h2
+  assert.deepEqual(
+    s.map((x) => x.heading),
+    [["Guide"], ["Guide", "Part one"], ["Guide", "Part one", "Deep section"], ["Guide", "Part one", "Part two"]],
+  ); // === is h1, --- is h2
   assert.equal(s[0].text, "Guide\n\nIntro text.");
   assert.equal(s[1].text, "Part one\n\n- item one continues here\n1. numbered\nA | B\n1 | 2");
   assert.equal(s[2].text, "Deep section\n\nconst x = 1;");
@@ -57,7 +63,7 @@ test("a heading with no body is carried into the next section; an H1 equal to th
 });
 
 test("long sections split at paragraph boundaries, then at spaces", () => {
-  const para = (c: string) => (c + " ").repeat(30).trim(); // 59 chars
+  const para = (c: string) => `${c} `.repeat(30).trim(); // 59 chars
   const parts = splitLong([para("a"), para("b"), para("c")].join("\n\n"), 130);
   assert.deepEqual(parts, [`${para("a")}\n\n${para("b")}`, para("c")]);
   const long = splitLong("word ".repeat(100).trim(), 50);

@@ -211,18 +211,24 @@ export async function extractFile(bytes: Uint8Array, source: string, format: For
     case "jsonl": {
       let bad = 0;
       let missing = 0;
-      parseJsonl(decodeText(bytes, notes), source, (v, { at }) => {
-        const t = getField(v, o.textField);
-        if (typeof t !== "string") {
-          missing++;
-          return;
-        }
-        const d = recordDoc(at, t, o);
-        if (d) docs.push(d);
-      }, { invalid: "skip", onInvalid: () => bad++ });
+      parseJsonl(
+        decodeText(bytes, notes),
+        source,
+        (v, { at }) => {
+          const t = getField(v, o.textField);
+          if (typeof t !== "string") {
+            missing++;
+            return;
+          }
+          const d = recordDoc(at, t, o);
+          if (d) docs.push(d);
+        },
+        { invalid: "skip", onInvalid: () => bad++ },
+      );
       if (bad > 0) notes.push(`${bad} line(s) are not valid JSON`);
       if (missing > 0) notes.push(`${missing} record(s) have no string field "${o.textField}"`);
-      if (docs.length === 0 && (bad > 0 || missing > 0)) throw new SkipFile(`no records with a string field "${o.textField}" (${bad} invalid JSON lines, ${missing} without the field)`);
+      if (docs.length === 0 && (bad > 0 || missing > 0))
+        throw new SkipFile(`no records with a string field "${o.textField}" (${bad} invalid JSON lines, ${missing} without the field)`);
       break;
     }
     case "json": {

@@ -30,7 +30,14 @@ for (const vocab of [300, 100000]) {
       w.write(ids.slice(0, 777));
       w.write(ids.slice(777));
       const shards = w.close();
-      assert.deepEqual(shards.map((s) => [s.file, s.count]), [["train-00000.bin", 1000], ["train-00001.bin", 1000], ["train-00002.bin", 500]]);
+      assert.deepEqual(
+        shards.map((s) => [s.file, s.count]),
+        [
+          ["train-00000.bin", 1000],
+          ["train-00001.bin", 1000],
+          ["train-00002.bin", 500],
+        ],
+      );
       assert.deepEqual(readdirSync(dir).sort(), ["train-00000.bin", "train-00001.bin", "train-00002.bin"]);
       const bpt = vocab <= 65536 ? 2 : 4;
       assert.equal(readFileSync(join(dir, "train-00000.bin")).length, 32 + 1000 * bpt);
@@ -85,7 +92,11 @@ test("the reader names what is wrong with a bad header", () => {
     ];
     for (const [name, mutate, re] of cases) {
       writeFileSync(p, mutate(Buffer.from(good)));
-      assert.throws(() => ShardReader.open(p), (e: unknown) => e instanceof FormatError && re.test(e.message), name);
+      assert.throws(
+        () => ShardReader.open(p),
+        (e: unknown) => e instanceof FormatError && re.test(e.message),
+        name,
+      );
     }
     const r = ShardReader.open(join(dir, "train-00000.bin"));
     assert.equal(r.dtype, DTYPE_U16);

@@ -177,7 +177,10 @@ export class ShardReader {
       const h = Buffer.alloc(SHARD_HEADER_BYTES);
       readSync(fd, h, 0, SHARD_HEADER_BYTES, 0);
       const magic = h.toString("latin1", 0, 4);
-      if (magic !== SHARD_MAGIC) throw new FormatError(`${path}: bad magic ${JSON.stringify(magic)}, expected "${SHARD_MAGIC}"`, { hint: "is this a token shard written by slm ingest?" });
+      if (magic !== SHARD_MAGIC)
+        throw new FormatError(`${path}: bad magic ${JSON.stringify(magic)}, expected "${SHARD_MAGIC}"`, {
+          hint: "is this a token shard written by slm ingest?",
+        });
       const version = h.readUInt32LE(4);
       if (version !== SHARD_VERSION) throw new FormatError(`${path}: unsupported shard version ${version}, this build reads version ${SHARD_VERSION}`);
       const dtype = h.readUInt32LE(8);
@@ -185,7 +188,9 @@ export class ShardReader {
       const count = h.readBigUInt64LE(16);
       const expected = BigInt(SHARD_HEADER_BYTES) + count * BigInt(bytesPerToken(dtype));
       if (expected !== BigInt(size)) {
-        throw new FormatError(`${path}: header says ${count} tokens (${expected} bytes) but the file has ${size} bytes`, { hint: "the shard is truncated or was not finished" });
+        throw new FormatError(`${path}: header says ${count} tokens (${expected} bytes) but the file has ${size} bytes`, {
+          hint: "the shard is truncated or was not finished",
+        });
       }
       return new ShardReader(path, fd, dtype, Number(count));
     } catch (e) {
@@ -243,7 +248,9 @@ export class ShardSet {
   /** Opens `<split>-NNNNN.bin` files of dir in order. No shards gives an empty set. */
   static open(dir: string, split: string): ShardSet {
     const re = new RegExp(`^${split.replace(/[^a-z0-9]/gi, "")}-(\\d{5})\\.bin$`);
-    const names = readdirSync(dir).filter((n) => re.test(n)).sort();
+    const names = readdirSync(dir)
+      .filter((n) => re.test(n))
+      .sort();
     names.forEach((n, i) => {
       if (n !== shardName(split, i)) throw new FormatError(`${dir}: ${split} shards are not numbered 0..${names.length - 1} (found ${n} at position ${i})`);
     });

@@ -17,7 +17,7 @@ export function makePdf(pages: string[][], opts: { encrypt?: boolean } = {}): Ui
   objs[2] = `<< /Type /Pages /Kids [${pages.map((_, i) => `${4 + 2 * i} 0 R`).join(" ")}] /Count ${n} >>`;
   objs[3] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
   pages.forEach((lines, i) => {
-    const stream = "BT /F1 12 Tf 72 720 Td 14 TL " + lines.map((l) => `(${l.replace(/([()\\])/g, "\\$1")}) Tj T*`).join(" ") + " ET";
+    const stream = `BT /F1 12 Tf 72 720 Td 14 TL ${lines.map((l) => `(${l.replace(/([()\\])/g, "\\$1")}) Tj T*`).join(" ")} ET`;
     objs[4 + 2 * i] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${5 + 2 * i} 0 R >>`;
     objs[5 + 2 * i] = `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`;
   });
@@ -50,7 +50,8 @@ function esc(s: string): string {
 /** A DOCX with Heading1–3 styled paragraphs, plain paragraphs and tables. */
 export function makeDocx(blocks: DocxBlock[]): Uint8Array {
   const W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
-  const para = (text: string, style?: string) => `<w:p>${style ? `<w:pPr><w:pStyle w:val="${style}"/></w:pPr>` : ""}<w:r><w:t xml:space="preserve">${esc(text)}</w:t></w:r></w:p>`;
+  const para = (text: string, style?: string) =>
+    `<w:p>${style ? `<w:pPr><w:pStyle w:val="${style}"/></w:pPr>` : ""}<w:r><w:t xml:space="preserve">${esc(text)}</w:t></w:r></w:p>`;
   const body = blocks
     .map((b) => {
       if ("h" in b) return para(b.text, `Heading${b.h}`);

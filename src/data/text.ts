@@ -30,6 +30,7 @@ const SPACE_LIKE = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/g;
 // Single character classes (no alternation) so the regex engine can scan quickly.
 const NOT_PLAIN = /[^\x20-\x7e\n]/;
 const NOT_PRINTABLE = /[^\x20-\x7e]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
 const INVISIBLE = /[\u0000-\u0008\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff]/g;
 
 /**
@@ -43,9 +44,16 @@ export function normalizeText(s: string): string {
   if (!NOT_PLAIN.test(s) && !s.includes("  ") && !s.includes(" \n") && !s.includes("\n ") && !s.includes("\n\n\n")) return s.trim();
   // NFC is a no-op on ASCII; skip ICU when there is nothing to compose.
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range starts at U+0000
   if (/[^\u0000-\u007f]/.test(s)) s = s.normalize("NFC");
-  s = s.replace(/\r\n?|[\u2028\u2029\u0085]/g, "\n").replace(SPACE_LIKE, " ").replace(INVISIBLE, "");
-  s = s.replace(/ {2,}/g, " ").replace(/ ?\n ?/g, "\n").replace(/\n{3,}/g, "\n\n");
+  s = s
+    .replace(/\r\n?|[\u2028\u2029\u0085]/g, "\n")
+    .replace(SPACE_LIKE, " ")
+    .replace(INVISIBLE, "");
+  s = s
+    .replace(/ {2,}/g, " ")
+    .replace(/ ?\n ?/g, "\n")
+    .replace(/\n{3,}/g, "\n\n");
   return s.trim();
 }
 
@@ -53,8 +61,12 @@ export function normalizeText(s: string): string {
 export function normalizeSource(s: string): string {
   if (!NOT_PLAIN.test(s)) return s; // printable ASCII and "\n" only: nothing to do
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range starts at U+0000
   if (/[^\u0000-\u007f]/.test(s)) s = s.normalize("NFC");
-  return s.replace(/\r\n?|[\u2028\u2029\u0085]/g, "\n").replace(/\t/g, "    ").replace(INVISIBLE, "");
+  return s
+    .replace(/\r\n?|[\u2028\u2029\u0085]/g, "\n")
+    .replace(/\t/g, "    ")
+    .replace(INVISIBLE, "");
 }
 
 /** Normalises a short inline string (a heading, a cell): one line, single spaces. */
@@ -108,7 +120,8 @@ export function blocksToSections(blocks: Block[], o: SectionOptions): Section[] 
       }
       const hadBody = body !== "";
       flush();
-      if (!hadBody && head) head = `${head}\n\n${t}`; // heading-only section: carry it forward
+      if (!hadBody && head)
+        head = `${head}\n\n${t}`; // heading-only section: carry it forward
       else head = t;
       while (stack.length > 0 && stack[stack.length - 1].level >= b.level && stack[stack.length - 1].level > 0) stack.pop();
       stack.push({ level: b.level, text: t });

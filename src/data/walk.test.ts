@@ -28,7 +28,14 @@ test("walks directories and globs, follows symlinks without looping, reads each 
     symlinkSync(join(root, "d"), join(root, "d", "sub", "loop"));
     symlinkSync(join(root, "d", "b.md"), join(root, "d", "link.md"));
     const r = await findFiles(["d", "d/**/*.md", "d/sub/skip.bin"], { cwd: root });
-    assert.deepEqual(r.files.map((f) => [f.source, f.format]), [["d/a.txt", "text"], ["d/b.md", "markdown"], ["d/sub/c.html", "html"]]);
+    assert.deepEqual(
+      r.files.map((f) => [f.source, f.format]),
+      [
+        ["d/a.txt", "text"],
+        ["d/b.md", "markdown"],
+        ["d/sub/c.html", "html"],
+      ],
+    );
     const reasons = r.skipped.map((s) => `${s.source}: ${s.reason}`);
     assert.ok(reasons.includes("d/sub/loop: directory already visited (symlink loop or duplicate input)"), reasons.join("\n"));
     assert.ok(reasons.includes("d/link.md: same file as d/b.md"), reasons.join("\n"));
@@ -48,11 +55,20 @@ test("files outside the working directory are labelled from the folder holding t
     writeFileSync(join(root, "work", "local.md"), "l");
     const abs = join(root, "elsewhere", "playbook");
     const r = await findFiles([abs, "../elsewhere/notes.txt", `${join(root, "elsewhere")}/**/*.md`, "local.md"], { cwd: join(root, "work") });
-    assert.deepEqual(r.files.map((f) => f.source), ["local.md", "notes.txt", "playbook/leave/holiday.md"]);
-    assert.ok(r.skipped.some((s) => s.source === "elsewhere/playbook/leave/holiday.md" && /same file as playbook\/leave\/holiday\.md/.test(s.reason)), JSON.stringify(r.skipped));
+    assert.deepEqual(
+      r.files.map((f) => f.source),
+      ["local.md", "notes.txt", "playbook/leave/holiday.md"],
+    );
+    assert.ok(
+      r.skipped.some((s) => s.source === "elsewhere/playbook/leave/holiday.md" && /same file as playbook\/leave\/holiday\.md/.test(s.reason)),
+      JSON.stringify(r.skipped),
+    );
     // Inside the working directory nothing changes.
     const inside = await findFiles(["elsewhere/playbook"], { cwd: root });
-    assert.deepEqual(inside.files.map((f) => f.source), ["elsewhere/playbook/leave/holiday.md"]);
+    assert.deepEqual(
+      inside.files.map((f) => f.source),
+      ["elsewhere/playbook/leave/holiday.md"],
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -57,7 +57,13 @@ export function globToRegExp(pattern: string): RegExp {
       const j = pattern.indexOf("]", i + 1);
       if (j < 0) re += "\\[";
       else {
-        re += "[" + pattern.slice(i + 1, j).replace(/^!/, "^").replace(/\\/g, "\\\\") + "]";
+        re +=
+          "[" +
+          pattern
+            .slice(i + 1, j)
+            .replace(/^!/, "^")
+            .replace(/\\/g, "\\\\") +
+          "]";
         i = j;
       }
     } else if (c === "{") {

@@ -49,14 +49,25 @@ test("textBitsPerByte: all-zero logits give perplexity V and tokens·log2 V / by
 });
 
 test("compareModels: one row per model with its size, domain figures, QA summary and speed; the CLI writes the report", async () => {
-  const a = createModel(cfg(tok.vocabSize, 16), 1), b = createModel(cfg(tok.vocabSize, 32), 2);
+  const a = createModel(cfg(tok.vocabSize, 16), 1),
+    b = createModel(cfg(tok.vocabSize, 32), 2);
   const emb = new HashEmbedder(64);
   buildIndex({ dataset: ds, out: join(dir, "t.index"), embedder: emb });
   const index = SectionIndex.open(join(dir, "t.index"));
   try {
     const items = [{ id: "1", question: "When are salaries paid?", answer: "25th", aliases: [], sourcePath: "pay.md" }];
-    const rows = await compareModels([{ name: "a", model: a, tokenizer: tok }, { name: "b", model: b, tokenizer: tok }], { items, unanswerable: [], options: { index, embedder: emb, maxTokens: 4, minConfidence: 0 } }, { valTexts: validationTexts(ds), seqLen: 32, maxTokens: 64 });
-    assert.deepEqual(rows.map((r) => r.name), ["a", "b"]);
+    const rows = await compareModels(
+      [
+        { name: "a", model: a, tokenizer: tok },
+        { name: "b", model: b, tokenizer: tok },
+      ],
+      { items, unanswerable: [], options: { index, embedder: emb, maxTokens: 4, minConfidence: 0 } },
+      { valTexts: validationTexts(ds), seqLen: 32, maxTokens: 64 },
+    );
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      ["a", "b"],
+    );
     assert.equal(rows[1]!.params, countParameters(b.config).total);
     assert.ok(rows[1]!.params > rows[0]!.params);
     assert.equal(rows[0]!.weightsMB, (rows[0]!.params * 4) / 1e6);
@@ -71,12 +82,34 @@ test("compareModels: one row per model with its size, domain figures, QA summary
   }
   saveModelDir(join(dir, "ma"), a, { tokenizer: tok });
   const q = join(dir, "q.jsonl");
-  writeFileSync(q, JSON.stringify({ question: "When are salaries paid?", answer: "25th", source_path: "pay.md" }) + "\n");
-  let out = "", err = "";
-  const code = await main(["eval", "compare", "--model", join(dir, "ma"), "--data", ds, "--index", join(dir, "t.index"), "--questions", q, "--max-tokens", "4", "--eval-tokens", "64", "--out", join(dir, "rep"), "--json"], { out: (s) => (out += s), err: (s) => (err += s), tty: false });
+  writeFileSync(q, `${JSON.stringify({ question: "When are salaries paid?", answer: "25th", source_path: "pay.md" })}\n`);
+  let out = "",
+    err = "";
+  const code = await main(
+    [
+      "eval",
+      "compare",
+      "--model",
+      join(dir, "ma"),
+      "--data",
+      ds,
+      "--index",
+      join(dir, "t.index"),
+      "--questions",
+      q,
+      "--max-tokens",
+      "4",
+      "--eval-tokens",
+      "64",
+      "--out",
+      join(dir, "rep"),
+      "--json",
+    ],
+    { out: (s) => (out += s), err: (s) => (err += s), tty: false },
+  );
   assert.equal(code, 0, err);
   assert.equal(JSON.parse(out).length, 1);
-  assert.match(readFileSync(join(dir, "rep", "report.html"), "utf8"), /<svg[^]*Domain bits per byte/);
+  assert.match(readFileSync(join(dir, "rep", "report.html"), "utf8"), /<svg.*Domain bits per byte/s);
   let e2 = "";
   assert.equal(await main(["eval", "compare", "--questions", q], { out: () => {}, err: (s) => (e2 += s), tty: false }), 2);
   assert.match(e2, /at least one --model/);

@@ -35,7 +35,8 @@ export interface CompareRow {
 
 /** The cleaned text of a dataset's validation documents (manifest.split.val), sections joined per document. */
 export function validationTexts(dataset: string): string[] {
-  const man = join(dataset, "manifest.json"), docs = join(dataset, "documents.jsonl");
+  const man = join(dataset, "manifest.json"),
+    docs = join(dataset, "documents.jsonl");
   if (!existsSync(man) || !existsSync(docs)) throw new ConfigError(`${dataset}: not a dataset directory (manifest.json and documents.jsonl expected)`);
   const m = JSON.parse(readFileSync(man, "utf8")) as { split?: { val?: string[] } };
   const val = new Set(m.split?.val ?? []);
@@ -55,14 +56,21 @@ export function validationTexts(dataset: string): string[] {
  * (joined by blank lines), at most maxTokens predictions; bits per byte divide the summed
  * loss by the UTF-8 bytes of the predicted tokens.
  */
-export function textBitsPerByte(model: CausalLM, tokenizer: Tokenizer, texts: readonly string[], opts: { seqLen?: number; maxTokens?: number } = {}): { bitsPerByte: number; perplexity: number; tokens: number } {
+export function textBitsPerByte(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  texts: readonly string[],
+  opts: { seqLen?: number; maxTokens?: number } = {},
+): { bitsPerByte: number; perplexity: number; tokens: number } {
   const maxTokens = opts.maxTokens ?? 16384;
   const ids = tokenizer.encode(texts.join("\n\n"), { addSpecialTokens: false });
   // A text shorter than one window is scored as one shorter window.
   const seqLen = Math.min(opts.seqLen ?? 256, model.config.maxSeqLen, ids.length - 1);
   if (seqLen < 8) throw new ConfigError(`the validation text is too short to score (${ids.length} tokens)`);
   const tape = new Tape({ grad: false });
-  let nats = 0, n = 0, bytes = 0;
+  let nats = 0,
+    n = 0,
+    bytes = 0;
   for (let s = 0; s + seqLen + 1 <= ids.length && n < maxTokens; s += seqLen) {
     // inputs (T), targets (T) of one window
     const inputs = Int32Array.from(ids.slice(s, s + seqLen));
@@ -96,7 +104,12 @@ export async function compareModels(
   for (const e of entries) {
     opts.onModel?.(e.name);
     const params = countParameters(e.model.config).total;
-    const domain = opts.valTexts ? textBitsPerByte(e.model, e.tokenizer, opts.valTexts, { ...(opts.seqLen ? { seqLen: opts.seqLen } : {}), ...(opts.maxTokens ? { maxTokens: opts.maxTokens } : {}) }) : null;
+    const domain = opts.valTexts
+      ? textBitsPerByte(e.model, e.tokenizer, opts.valTexts, {
+          ...(opts.seqLen ? { seqLen: opts.seqLen } : {}),
+          ...(opts.maxTokens ? { maxTokens: opts.maxTokens } : {}),
+        })
+      : null;
     const res = await runQa(qa.items, qa.unanswerable, { ...qa.options, model: e.model, tokenizer: e.tokenizer, stopTokenIds: e.stopTokenIds ?? [] });
     rows.push({ name: e.name, params, weightsMB: (params * 4) / 1e6, domain, qa: res.summary, tokensPerSecond: await decodeRate(e.model, e.tokenizer) });
   }

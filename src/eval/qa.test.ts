@@ -58,7 +58,10 @@ test("runQa on the tiny handbook: recall, accuracy, citations and not-found rate
     assert.ok(s.recall.vector!["@1"]! <= 0.75);
     assert.notEqual(res.records[2]!.goldRank.hybrid, 1);
     assert.equal(res.records[0]!.goldRank.bm25, 1);
-    assert.deepEqual(res.records.map((r) => r.correct), [true, true, true, false]);
+    assert.deepEqual(
+      res.records.map((r) => r.correct),
+      [true, true, true, false],
+    );
     assert.equal(s.accuracy, 0.75);
     assert.equal(s.citationCorrect, 0.75);
     assert.equal(s.falseNotFound, 0);
@@ -71,7 +74,9 @@ test("runQa on the tiny handbook: recall, accuracy, citations and not-found rate
 });
 
 const shared = sharedDir();
-test("18F handbook: recall@3 >= 90% for BM25 and hybrid on examples/qa/18f-handbook.jsonl", { skip: shared ? false : "../shared/corpora is absent" }, async () => {
+test("18F handbook: recall@3 >= 90% for BM25 and hybrid on examples/qa/18f-handbook.jsonl", {
+  skip: shared ? false : "../shared/corpora is absent",
+}, async () => {
   const corpus = join(shared!, "corpora", "18f-handbook");
   const ds = join(dir, "18f");
   await ingest({ inputs: ["pages"], cwd: corpus, out: ds, cacheDir: null, workers: 0 });

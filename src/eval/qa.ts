@@ -33,7 +33,8 @@ export function readQaFile(path: string, opts: { unanswerable?: boolean } = {}):
   const items = parseJsonl(text, path, (v, { at, line }): QaItem => {
     const r = (v ?? {}) as Record<string, unknown>;
     if (typeof r.question !== "string" || r.question.trim() === "") throw new FormatError(`${at}: "question" must be a non-empty string`);
-    if (!opts.unanswerable && (typeof r.answer !== "string" || r.answer.trim() === "")) throw new FormatError(`${at}: "answer" must be a non-empty string`, { hint: "questions without an answer go in the --unanswerable set" });
+    if (!opts.unanswerable && (typeof r.answer !== "string" || r.answer.trim() === ""))
+      throw new FormatError(`${at}: "answer" must be a non-empty string`, { hint: "questions without an answer go in the --unanswerable set" });
     const aliases = r.answer_aliases ?? [];
     if (!Array.isArray(aliases) || !aliases.every((a) => typeof a === "string")) throw new FormatError(`${at}: "answer_aliases" must be an array of strings`);
     return {
@@ -125,11 +126,19 @@ export async function runQa(items: QaItem[], unanswerable: QaItem[], opts: RunQa
     }
     const a = await answer(it.question, opts);
     last = a;
-    const citesGold = a.notFound || a.citations.length === 0 || it.sourcePath === null ? null : a.citations.some((c) => sameSource(c.sourcePath, it.sourcePath!));
+    const citesGold =
+      a.notFound || a.citations.length === 0 || it.sourcePath === null ? null : a.citations.some((c) => sameSource(c.sourcePath, it.sourcePath!));
     records.push({
-      id: it.id, question: it.question, gold: it.answer, goldRank, answer: a.text,
-      correct: !a.notFound && answerMatches(a.text, it.answer, it.aliases), notFound: a.notFound, citesGold,
-      confidence: a.retrieval.confidence, ms: a.ms,
+      id: it.id,
+      question: it.question,
+      gold: it.answer,
+      goldRank,
+      answer: a.text,
+      correct: !a.notFound && answerMatches(a.text, it.answer, it.aliases),
+      notFound: a.notFound,
+      citesGold,
+      confidence: a.retrieval.confidence,
+      ms: a.ms,
       citations: a.citations.map((c) => ({ n: c.n, sourcePath: c.sourcePath, headingPath: c.headingPath })),
     });
     opts.onProgress?.(++done, total);
@@ -143,14 +152,22 @@ export async function runQa(items: QaItem[], unanswerable: QaItem[], opts: RunQa
   }
   const recall: QaSummary["recall"] = {};
   for (const m of modes) {
-    recall[m] = Object.fromEntries(RECALL_KS.map((k) => [`@${k}`, records.filter((r) => { const g = r.goldRank[m]; return g !== null && g !== undefined && g <= k; }).length / Math.max(1, records.length)]));
+    recall[m] = Object.fromEntries(
+      RECALL_KS.map((k) => [
+        `@${k}`,
+        records.filter((r) => {
+          const g = r.goldRank[m];
+          return g !== null && g !== undefined && g <= k;
+        }).length / Math.max(1, records.length),
+      ]),
+    );
   }
   const citing = records.filter((r) => r.citesGold !== null);
   const lat = [...records.map((r) => r.ms), ...un.map((r) => r.ms)];
   const summary: QaSummary = {
     questions: records.length,
     recall,
-    answerMode: last?.retrieval.mode ?? (opts.mode ?? "bm25"),
+    answerMode: last?.retrieval.mode ?? opts.mode ?? "bm25",
     method: opts.reader ? "reader" : opts.model ? "model" : "extractive",
     accuracy: records.filter((r) => r.correct).length / Math.max(1, records.length),
     falseNotFound: records.filter((r) => r.notFound).length / Math.max(1, records.length),

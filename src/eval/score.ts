@@ -6,9 +6,34 @@
 // in the normalised answer as a whole-word substring. Pure text.
 
 const NUMBER_WORDS: Record<string, string> = {
-  zero: "0", one: "1", two: "2", three: "3", four: "4", five: "5", six: "6", seven: "7", eight: "8", nine: "9", ten: "10",
-  eleven: "11", twelve: "12", thirteen: "13", fourteen: "14", fifteen: "15", sixteen: "16", seventeen: "17", eighteen: "18",
-  nineteen: "19", twenty: "20", thirty: "30", forty: "40", fifty: "50", sixty: "60", seventy: "70", eighty: "80", ninety: "90",
+  zero: "0",
+  one: "1",
+  two: "2",
+  three: "3",
+  four: "4",
+  five: "5",
+  six: "6",
+  seven: "7",
+  eight: "8",
+  nine: "9",
+  ten: "10",
+  eleven: "11",
+  twelve: "12",
+  thirteen: "13",
+  fourteen: "14",
+  fifteen: "15",
+  sixteen: "16",
+  seventeen: "17",
+  eighteen: "18",
+  nineteen: "19",
+  twenty: "20",
+  thirty: "30",
+  forty: "40",
+  fifty: "50",
+  sixty: "60",
+  seventy: "70",
+  eighty: "80",
+  ninety: "90",
 };
 const ARTICLES = new Set(["a", "an", "the"]);
 
@@ -41,5 +66,5 @@ export function answerMatches(answer: string, gold: string, aliases: readonly st
 export function sameSource(retrieved: string, gold: string): boolean {
   const r = retrieved.replace(/\\/g, "/").replace(/^\.\//, "");
   const g = gold.replace(/\\/g, "/").replace(/^\.\//, "");
-  return r === g || r.endsWith("/" + g) || g.endsWith("/" + r);
+  return r === g || r.endsWith(`/${g}`) || g.endsWith(`/${r}`);
 }

@@ -20,15 +20,46 @@ const dir = mkdtempSync(join(tmpdir(), "slm-arch-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const V = 53;
-const base = { vocabSize: V, dModel: 32, nLayers: 3, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 48, maxSeqLen: 32, normEps: 1e-6, ropeTheta: 10000, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false };
+const base = {
+  vocabSize: V,
+  dModel: 32,
+  nLayers: 3,
+  nHeads: 4,
+  nKvHeads: 2,
+  headDim: 8,
+  ffnDim: 48,
+  maxSeqLen: 32,
+  normEps: 1e-6,
+  ropeTheta: 10000,
+  tieEmbeddings: true,
+  qkvBias: false,
+  oBias: false,
+  mlpBias: false,
+};
 const CONFIGS: Record<string, ModelConfig> = {
   qwen3: validateConfig({ ...base, modelType: "qwen3", headDim: 16 }),
   gemma3: validateConfig({
-    ...base, modelType: "gemma3_text", nKvHeads: 1, headDim: 16, ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 4, queryPreAttnScalar: 12,
-    layerTypes: ["sliding_attention", "sliding_attention", "full_attention"], ropeScaling: { type: "linear", factor: 2 },
+    ...base,
+    modelType: "gemma3_text",
+    nKvHeads: 1,
+    headDim: 16,
+    ropeTheta: 1e6,
+    ropeLocalTheta: 1e4,
+    slidingWindow: 4,
+    queryPreAttnScalar: 12,
+    layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
+    ropeScaling: { type: "linear", factor: 2 },
   }),
-  "llama llama3": validateConfig({ ...base, modelType: "llama", ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16 } }),
-  "llama yarn": validateConfig({ ...base, modelType: "llama", ropeScaling: { type: "yarn", factor: 4, originalMaxPositions: 8, betaFast: 32, betaSlow: 1, attentionFactor: 1.2, truncate: true } }),
+  "llama llama3": validateConfig({
+    ...base,
+    modelType: "llama",
+    ropeScaling: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16 },
+  }),
+  "llama yarn": validateConfig({
+    ...base,
+    modelType: "llama",
+    ropeScaling: { type: "yarn", factor: 4, originalMaxPositions: 8, betaFast: 32, betaSlow: 1, attentionFactor: 1.2, truncate: true },
+  }),
 };
 const T = 12;
 const ids = Int32Array.from({ length: 2 * T }, (_, i) => (i * 11 + 5) % V);
@@ -118,7 +149,8 @@ test("gemma3: a decode batch with one sequence inside the window and one past it
 test("gemma3 and qwen3: a sharded HF directory (model.safetensors.index.json, BF16 shards) loads", () => {
   for (const name of ["gemma3", "qwen3"]) {
     const m = createModel(CONFIGS[name]!, 6);
-    const ref = join(dir, `unsharded-${name}`), d = join(dir, `sharded-${name}`);
+    const ref = join(dir, `unsharded-${name}`),
+      d = join(dir, `sharded-${name}`);
     saveModelDir(ref, m, { dtype: "BF16" });
     saveModelDir(d, m, { dtype: "BF16" });
     // Split model.safetensors into two shards with an index, as transformers saves large models.

@@ -35,7 +35,16 @@ export const DEFAULT_DTYPE: Record<ExportFormat, ExportDtype> = { hf: "f32", ggu
  * to f16's 11 (8× its budget). The K-quant presets are at least as precise as q4_0 (their
  * fallbacks included: rows of 64 take Q4_0 / Q8_0), q6_k and q5_k_m much more so.
  */
-export const LOGIT_BUDGETS: Record<GgufExportDtype, number> = { f32: 0, f16: 1e-3, bf16: 8e-3, q8_0: 0.015, q4_0: 0.15, q4_k_m: 0.15, q5_k_m: 0.08, q6_k: 0.04 };
+export const LOGIT_BUDGETS: Record<GgufExportDtype, number> = {
+  f32: 0,
+  f16: 1e-3,
+  bf16: 8e-3,
+  q8_0: 0.015,
+  q4_0: 0.15,
+  q4_k_m: 0.15,
+  q5_k_m: 0.08,
+  q6_k: 0.04,
+};
 
 const HF_DTYPE = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
 
@@ -75,8 +84,10 @@ export function checkFormatDtype(format: ExportFormat, dtype: ExportDtype): void
 export function checkExport(config: ModelConfig, format: ExportFormat, dtype: ExportDtype): void {
   checkFormatDtype(format, dtype);
   if (format === "gguf") {
-    if (config.modelType === "gpt2") throw new ConfigError("GGUF export of GPT-2 models is not supported", { hint: "export GPT-2 as an HF directory (--format hf)" });
-    if (config.mlpBias) throw new ConfigError("GGUF export: MLP biases have no slot in llama.cpp's llama architecture", { hint: "export as an HF directory (--format hf)" });
+    if (config.modelType === "gpt2")
+      throw new ConfigError("GGUF export of GPT-2 models is not supported", { hint: "export GPT-2 as an HF directory (--format hf)" });
+    if (config.mlpBias)
+      throw new ConfigError("GGUF export: MLP biases have no slot in llama.cpp's llama architecture", { hint: "export as an HF directory (--format hf)" });
   }
 }
 
@@ -109,7 +120,9 @@ export function exportModel(m: Pick<LoadedModel, "model" | "tokenizer" | "genera
   const dtype = opts.dtype ?? DEFAULT_DTYPE[opts.format];
   checkExport(m.model.config, opts.format, dtype);
   if (existsSync(out) && statSync(out).isDirectory() !== (opts.format === "hf")) {
-    throw new ConfigError(`${out} exists and is ${opts.format === "hf" ? "a file" : "a directory"}; ${opts.format === "hf" ? "an HF export is a directory" : "a GGUF export is a single file"}`);
+    throw new ConfigError(
+      `${out} exists and is ${opts.format === "hf" ? "a file" : "a directory"}; ${opts.format === "hf" ? "an HF export is a directory" : "a GGUF export is a single file"}`,
+    );
   }
   const summary = summarize(m.model.config, m.tokenizer);
   if (opts.format === "hf") {

@@ -9,14 +9,22 @@ const HINT = "a draft must use the target's tokenizer: e.g. a student made by `s
 
 /** Throws ConfigError unless the draft's vocabulary is the target's: same size, and the same token at every id when both have tokenizers. */
 export function checkDraftVocabulary(target: LoadedModel, draft: LoadedModel): void {
-  const t = target.config.vocabSize, d = draft.config.vocabSize;
-  if (t !== d) throw new ConfigError(`the draft model ${draft.source.path} has a vocabulary of ${d} tokens, the target ${target.source.path} ${t}`, { hint: HINT });
-  const a = target.tokenizer, b = draft.tokenizer;
+  const t = target.config.vocabSize,
+    d = draft.config.vocabSize;
+  if (t !== d)
+    throw new ConfigError(`the draft model ${draft.source.path} has a vocabulary of ${d} tokens, the target ${target.source.path} ${t}`, { hint: HINT });
+  const a = target.tokenizer,
+    b = draft.tokenizer;
   if (!a || !b) return;
   if (a.vocabSize !== b.vocabSize) throw new ConfigError(`the draft's tokenizer has ${b.vocabSize} tokens, the target's ${a.vocabSize}`, { hint: HINT });
   for (let id = 0; id < a.vocabSize; id++) {
-    const x = a.idToToken(id), y = b.idToToken(id);
-    if (x !== y) throw new ConfigError(`the draft's tokenizer differs from the target's: token ${id} is ${JSON.stringify(y)} in the draft (${draft.source.path}), ${JSON.stringify(x)} in the target`, { hint: HINT });
+    const x = a.idToToken(id),
+      y = b.idToToken(id);
+    if (x !== y)
+      throw new ConfigError(
+        `the draft's tokenizer differs from the target's: token ${id} is ${JSON.stringify(y)} in the draft (${draft.source.path}), ${JSON.stringify(x)} in the target`,
+        { hint: HINT },
+      );
   }
 }
 

@@ -58,9 +58,14 @@ interface Field {
 
 /** Walks a GGUF file we wrote and lists its counts, string lengths, types, array lengths, n_dims, dims, tensor types and offsets. */
 function ggufFields(b: Buffer): Field[] {
-  const f: Field[] = [{ at: 8, width: 8 }, { at: 16, width: 8 }, { at: 4, width: 4 }];
+  const f: Field[] = [
+    { at: 8, width: 8 },
+    { at: 16, width: 8 },
+    { at: 4, width: 4 },
+  ];
   let p = 24;
-  const nTensors = Number(b.readBigUInt64LE(8)), nKv = Number(b.readBigUInt64LE(16));
+  const nTensors = Number(b.readBigUInt64LE(8)),
+    nKv = Number(b.readBigUInt64LE(16));
   const str = () => {
     f.push({ at: p, width: 8 });
     p += 8 + Number(b.readBigUInt64LE(p));
@@ -151,7 +156,19 @@ function safetensorsNumber(b: Buffer, rng: Rng) {
   const nums = safetensorsNumbers(b);
   const n = nums[rng.int(nums.length)]!;
   const old = Number(b.subarray(n.at, n.at + n.len).toString("latin1"));
-  const choices = ["4611686018427387904", "18446744073709551615", "-1", "-4611686018427387904", "9007199254740993", "1e300", "0.5", String(old + 1), String(old - 1), "null", '"1"'];
+  const choices = [
+    "4611686018427387904",
+    "18446744073709551615",
+    "-1",
+    "-4611686018427387904",
+    "9007199254740993",
+    "1e300",
+    "0.5",
+    String(old + 1),
+    String(old - 1),
+    "null",
+    '"1"',
+  ];
   const rep = choices[rng.int(choices.length)]!;
   const len = Number(b.readBigUInt64LE(0));
   const header = Buffer.concat([b.subarray(8, n.at), Buffer.from(rep, "latin1"), b.subarray(n.at + n.len, 8 + len)]);
@@ -164,7 +181,9 @@ function safetensorsNumber(b: Buffer, rng: Rng) {
 // The test's own decoding of tensor bytes (little-endian), to check what an accepted read returned.
 
 function f16(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    m = h & 0x3ff;
   if (e === 0) return sign * m * 2 ** -24;
   if (e === 31) return m ? Number.NaN : sign * Infinity;
   return sign * (1 + m / 1024) * 2 ** (e - 15);
@@ -172,7 +191,17 @@ function f16(h: number): number {
 
 /** Values per block and bytes per block of each stored type we write or may be switched to by a corruption. */
 const LAYOUT: Record<string, [number, number]> = {
-  F32: [1, 4], F16: [1, 2], BF16: [1, 2], U8: [1, 1], Q8_0: [32, 34], Q4_0: [32, 18], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210],
+  F32: [1, 4],
+  F16: [1, 2],
+  BF16: [1, 2],
+  U8: [1, 1],
+  Q8_0: [32, 34],
+  Q4_0: [32, 18],
+  Q5_0: [32, 22],
+  Q5_1: [32, 24],
+  Q4_K: [256, 144],
+  Q5_K: [256, 176],
+  Q6_K: [256, 210],
 };
 
 const fr = Math.fround;
@@ -198,21 +227,31 @@ function decode(type: string, b: Buffer): Float32Array {
       for (let j = 0; j < 32; j++) y[j] = (type === "Q8_0" ? b.readInt8(at + 2 + j) : ((b[at + 2 + (j % 16)]! >> (j < 16 ? 0 : 4)) & 15) - 8) * d;
     } else if (type === "Q5_0" || type === "Q5_1") {
       // d, [m], 32 fifth bits (bit j of element j), 16 bytes of low nibbles as Q4_0.
-      const d = h(at), m = type === "Q5_1" ? h(at + 2) : 0, q = at + (type === "Q5_1" ? 4 : 2), qh = b.readUInt32LE(q);
+      const d = h(at),
+        m = type === "Q5_1" ? h(at + 2) : 0,
+        q = at + (type === "Q5_1" ? 4 : 2),
+        qh = b.readUInt32LE(q);
       for (let j = 0; j < 32; j++) {
         const code = ((b[q + 4 + (j % 16)]! >> (j < 16 ? 0 : 4)) & 15) | (((qh >>> j) & 1) << 4);
         y[j] = type === "Q5_1" ? fr(code * d) + m : (code - 16) * d;
       }
     } else if (type === "Q4_K" || type === "Q5_K") {
       // d, dmin, 12 bytes of eight 6-bit (scale, min) pairs, [32 bytes of fifth bits], 128 bytes of nibbles.
-      const d = h(at), dmin = h(at + 2), sc = at + 4, qh = at + 16, qs = at + (type === "Q5_K" ? 48 : 16);
-      const pair = (j: number): [number, number] => j < 4
-        ? [b[sc + j]! & 63, b[sc + j + 4]! & 63]
-        : [(b[sc + j + 4]! & 15) | ((b[sc + j - 4]! >> 6) << 4), (b[sc + j + 4]! >> 4) | ((b[sc + j]! >> 6) << 4)];
-      for (let g = 0; g < 4; g++) { // 64 values: the low nibbles of 32 bytes, then their high nibbles
+      const d = h(at),
+        dmin = h(at + 2),
+        sc = at + 4,
+        qh = at + 16,
+        qs = at + (type === "Q5_K" ? 48 : 16);
+      const pair = (j: number): [number, number] =>
+        j < 4
+          ? [b[sc + j]! & 63, b[sc + j + 4]! & 63]
+          : [(b[sc + j + 4]! & 15) | ((b[sc + j - 4]! >> 6) << 4), (b[sc + j + 4]! >> 4) | ((b[sc + j]! >> 6) << 4)];
+      for (let g = 0; g < 4; g++) {
+        // 64 values: the low nibbles of 32 bytes, then their high nibbles
         for (let half = 0; half < 2; half++) {
           const [s, mn] = pair(2 * g + half);
-          const dd = fr(d * s), mm = fr(dmin * mn);
+          const dd = fr(d * s),
+            mm = fr(dmin * mn);
           for (let l = 0; l < 32; l++) {
             let code = (b[qs + 32 * g + l]! >> (4 * half)) & 15;
             if (type === "Q5_K") code |= ((b[qh + l]! >> (2 * g + half)) & 1) << 4;
@@ -224,7 +263,9 @@ function decode(type: string, b: Buffer): Float32Array {
       // 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (one per 16 values), d.
       const d = h(at + 208);
       for (let n = 0; n < 2; n++) {
-        const ql = at + 64 * n, qh = at + 128 + 32 * n, sc = at + 192 + 8 * n;
+        const ql = at + 64 * n,
+          qh = at + 128 + 32 * n,
+          sc = at + 192 + 8 * n;
         for (let l = 0; l < 32; l++) {
           const is = l >> 4;
           const code = (k: number) => ((b[ql + l + (k & 1) * 32]! >> (k < 2 ? 0 : 4)) & 15) | (((b[qh + l]! >> (2 * k)) & 3) << 4);
@@ -264,7 +305,8 @@ function checkAccepted(what: string, bytes: Buffer, got: FileRead, base: { bytes
   const { dataStart, alignment } = got;
   assert.ok(dataStart <= bytes.length, `${what}: data section starts at ${dataStart}, past the ${bytes.length}-byte file`);
   const sorted = [...got.tensors].sort((a, b) => a.begin - b.begin);
-  let prevEnd = dataStart, prevName = "(header)";
+  let prevEnd = dataStart,
+    prevName = "(header)";
   for (const t of sorted) {
     const at = `${what}: tensor "${t.name}" (${t.type} ${JSON.stringify(t.shape)}, bytes ${t.begin}..${t.end})`;
     assert.ok(t.begin >= prevEnd, `${at} starts inside ${prevName}, which ends at ${prevEnd}`);
@@ -274,11 +316,20 @@ function checkAccepted(what: string, bytes: Buffer, got: FileRead, base: { bytes
     assert.ok(layout, `${at}: a type this test does not know was accepted`);
     const numel = t.shape.reduce((a, b) => a * b, 1);
     assert.ok(t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) && numel % layout[0] === 0, `${at}: shape does not fill whole blocks of ${layout[0]}`);
-    assert.equal(t.end - t.begin, (numel / layout[0]) * layout[1], `${at}: shape × dtype is ${(numel / layout[0]) * layout[1]} bytes, the range ${t.end - t.begin}`);
+    assert.equal(
+      t.end - t.begin,
+      (numel / layout[0]) * layout[1],
+      `${at}: shape × dtype is ${(numel / layout[0]) * layout[1]} bytes, the range ${t.end - t.begin}`,
+    );
     assert.equal(t.values.length, numel, `${at}: read ${t.values.length} values`);
     assert.ok(sameBits(t.values, decode(t.type, bytes.subarray(t.begin, t.end))), `${at}: the values read are not the decoding of those bytes`);
     const was = base.read.tensors.find((b) => b.name === t.name);
-    if (was && was.type === t.type && JSON.stringify(was.shape) === JSON.stringify(t.shape) && bytes.subarray(t.begin, t.end).equals(base.bytes.subarray(was.begin, was.end))) {
+    if (
+      was &&
+      was.type === t.type &&
+      JSON.stringify(was.shape) === JSON.stringify(t.shape) &&
+      bytes.subarray(t.begin, t.end).equals(base.bytes.subarray(was.begin, was.end))
+    ) {
       assert.ok(sameBits(t.values, was.values), `${at}: same entry and bytes as in the uncorrupted file, different values`);
     }
     prevEnd = t.end;
@@ -323,39 +374,69 @@ function fuzz(name: string, base: Buffer, corruptions: Corruption[], read: (path
 test(`safetensors: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, quickly and without huge allocations`, { timeout: 120_000 }, (t) => {
   const rng = new Rng(7);
   const path = join(dir, "base.safetensors");
-  writeSafetensors(path, [
-    { name: "a.weight", shape: [16, 8], data: rng.fillNormal(new Float32Array(128)) },
-    { name: "b.weight", shape: [8, 4], data: rng.fillNormal(new Float32Array(32)), dtype: "F16" },
-    { name: "c.bias", shape: [12], data: rng.fillNormal(new Float32Array(12)), dtype: "BF16" },
-    { name: "d.ids", shape: [2, 3], data: new Uint8Array(6).fill(3) },
-  ], { format: "pt", note: "fuzz" });
+  writeSafetensors(
+    path,
+    [
+      { name: "a.weight", shape: [16, 8], data: rng.fillNormal(new Float32Array(128)) },
+      { name: "b.weight", shape: [8, 4], data: rng.fillNormal(new Float32Array(32)), dtype: "F16" },
+      { name: "c.bias", shape: [12], data: rng.fillNormal(new Float32Array(12)), dtype: "BF16" },
+      { name: "d.ids", shape: [2, 3], data: new Uint8Array(6).fill(3) },
+    ],
+    { format: "pt", note: "fuzz" },
+  );
   const base = readFileSync(path);
   const lengthField: Field[] = [{ at: 0, width: 8 }];
-  const ok = fuzz("c.safetensors", base, [truncate, flip, overwriteField(lengthField), safetensorsNumber, safetensorsNumber], (p) => {
-    const f = SafetensorsFile.open(p);
-    try {
-      return {
-        dataStart: f.header.dataStart, alignment: 1,
-        tensors: f.names.map((n) => {
-          const t = f.info(n);
-          const values = t.dtype === "U8" ? Float32Array.from(f.readBytes(n)) : f.readFloat32(n).data;
-          return { name: n, type: t.dtype, shape: t.shape, begin: t.begin, end: t.end, values };
-        }),
-      };
-    } finally {
-      f.close();
-    }
-  }, SEED + 101, CASES_PER_FORMAT);
+  const ok = fuzz(
+    "c.safetensors",
+    base,
+    [truncate, flip, overwriteField(lengthField), safetensorsNumber, safetensorsNumber],
+    (p) => {
+      const f = SafetensorsFile.open(p);
+      try {
+        return {
+          dataStart: f.header.dataStart,
+          alignment: 1,
+          tensors: f.names.map((n) => {
+            const t = f.info(n);
+            const values = t.dtype === "U8" ? Float32Array.from(f.readBytes(n)) : f.readFloat32(n).data;
+            return { name: n, type: t.dtype, shape: t.shape, begin: t.begin, end: t.end, values };
+          }),
+        };
+      } finally {
+        f.close();
+      }
+    },
+    SEED + 101,
+    CASES_PER_FORMAT,
+  );
   // Some corruptions (flips inside tensor data or names) leave a readable file; most must be refused.
   t.diagnostic(`${ok} of ${CASES_PER_FORMAT} corruptions accepted (${REPEAT})`);
-  assert.ok(ok <= MAX_ACCEPTED_SHARE * CASES_PER_FORMAT, `${ok} of ${CASES_PER_FORMAT} corruptions accepted, more than ${MAX_ACCEPTED_SHARE * 100}% (${REPEAT})`);
+  assert.ok(
+    ok <= MAX_ACCEPTED_SHARE * CASES_PER_FORMAT,
+    `${ok} of ${CASES_PER_FORMAT} corruptions accepted, more than ${MAX_ACCEPTED_SHARE * 100}% (${REPEAT})`,
+  );
 });
 
 test(`GGUF: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, quickly and without huge allocations`, { timeout: 120_000 }, (t) => {
   const tok = tinySentencePiece(40);
   const config = validateConfig({
-    modelType: "llama", vocabSize: tok.vocabSize, dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 16, ffnDim: 64, maxSeqLen: 64,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: 2,
+    modelType: "llama",
+    vocabSize: tok.vocabSize,
+    dModel: 32,
+    nLayers: 1,
+    nHeads: 2,
+    nKvHeads: 1,
+    headDim: 16,
+    ffnDim: 64,
+    maxSeqLen: 64,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieEmbeddings: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
   });
   const model = randomModel(config, 3);
   const read = (p: string): FileRead => {
@@ -363,7 +444,8 @@ test(`GGUF: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, qui
     let got: FileRead;
     try {
       got = {
-        dataStart: f.header.dataStart, alignment: f.header.alignment,
+        dataStart: f.header.dataStart,
+        alignment: f.header.alignment,
         tensors: f.tensorNames.map((n) => {
           const t = f.info(n);
           return { name: n, type: t.type.name.toUpperCase(), shape: t.shape, begin: t.begin, end: t.end, values: f.readFloat32(n).data };
@@ -385,5 +467,8 @@ test(`GGUF: ${CASES_PER_FORMAT} corruptions give FormatError or a good read, qui
     ok += fuzz(`c-${dtype}.gguf`, base, [truncate, flip, overwriteField(fields), overwriteField(fields)], read, SEED + 202 + k, CASES_PER_FORMAT / 2);
   }
   t.diagnostic(`${ok} of ${CASES_PER_FORMAT} corruptions accepted (${REPEAT})`);
-  assert.ok(ok <= MAX_ACCEPTED_SHARE * CASES_PER_FORMAT, `${ok} of ${CASES_PER_FORMAT} corruptions accepted, more than ${MAX_ACCEPTED_SHARE * 100}% (${REPEAT})`);
+  assert.ok(
+    ok <= MAX_ACCEPTED_SHARE * CASES_PER_FORMAT,
+    `${ok} of ${CASES_PER_FORMAT} corruptions accepted, more than ${MAX_ACCEPTED_SHARE * 100}% (${REPEAT})`,
+  );
 });

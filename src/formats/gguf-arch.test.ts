@@ -23,14 +23,40 @@ import { randomModel } from "./testing.ts";
 const dir = mkdtempSync(join(tmpdir(), "slm-gguf-arch-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { vocabSize: 97, dModel: 48, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 64, maxSeqLen: 128, normEps: 1e-6, ropeTheta: 10000, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: 2 };
+const base = {
+  vocabSize: 97,
+  dModel: 48,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 2,
+  headDim: 16,
+  ffnDim: 64,
+  maxSeqLen: 128,
+  normEps: 1e-6,
+  ropeTheta: 10000,
+  tieEmbeddings: true,
+  qkvBias: false,
+  oBias: false,
+  mlpBias: false,
+  bosTokenId: 1,
+  eosTokenId: 2,
+};
 const qwen3 = (): ModelConfig => validateConfig({ ...base, modelType: "qwen3", dModel: 32, ropeTheta: 1e6 }); // head_dim 16 != 32 / 4
 const gemma3 = (over: Partial<ModelConfig> = {}): ModelConfig =>
   validateConfig({
-    ...base, modelType: "gemma3_text", nLayers: 4, nKvHeads: 1, ropeTheta: 1e6, ropeLocalTheta: 10000, slidingWindow: 3, queryPreAttnScalar: 16,
-    layerTypes: ["sliding_attention", "full_attention", "sliding_attention", "full_attention"], ...over,
+    ...base,
+    modelType: "gemma3_text",
+    nLayers: 4,
+    nKvHeads: 1,
+    ropeTheta: 1e6,
+    ropeLocalTheta: 10000,
+    slidingWindow: 3,
+    queryPreAttnScalar: 16,
+    layerTypes: ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+    ...over,
   });
-const llama = (ropeScaling: ModelConfig["ropeScaling"]): ModelConfig => validateConfig({ ...base, modelType: "llama", tieEmbeddings: false, ...(ropeScaling ? { ropeScaling } : {}) });
+const llama = (ropeScaling: ModelConfig["ropeScaling"]): ModelConfig =>
+  validateConfig({ ...base, modelType: "llama", tieEmbeddings: false, ...(ropeScaling ? { ropeScaling } : {}) });
 const LLAMA3 = { type: "llama3" as const, factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 };
 
 /** Our logits for ids from HF-named tensors, the model built straight from them. */
@@ -62,9 +88,16 @@ test("f32 export -> import: same config, same tensors, same logits (qwen3, gemma
     const p = join(dir, "rt.gguf");
     writeLlamaGguf(p, w, { dtype: "f32" });
     const back = readLlamaGguf(p);
-    const wantConfig = c.ropeScaling?.type === "yarn" ? { ...c, ropeScaling: { ...c.ropeScaling, attentionFactor: back.config.ropeScaling!.type === "yarn" ? back.config.ropeScaling!.attentionFactor : NaN } } : c;
+    const wantConfig =
+      c.ropeScaling?.type === "yarn"
+        ? {
+            ...c,
+            ropeScaling: { ...c.ropeScaling, attentionFactor: back.config.ropeScaling!.type === "yarn" ? back.config.ropeScaling!.attentionFactor : NaN },
+          }
+        : c;
     assert.deepEqual(back.config, wantConfig, what);
-    if (c.ropeScaling?.type === "yarn") assert.ok(Math.abs((back.config.ropeScaling as { attentionFactor: number }).attentionFactor - 1.25) < 1e-6, `${what}: attention factor`);
+    if (c.ropeScaling?.type === "yarn")
+      assert.ok(Math.abs((back.config.ropeScaling as { attentionFactor: number }).attentionFactor - 1.25) < 1e-6, `${what}: attention factor`);
     for (const [n, t] of w.tensors) {
       const got = back.tensors.get(n)!;
       assert.deepEqual(got.shape, t.shape, n);
@@ -88,7 +121,10 @@ test("what our export stores: architecture names, llama.cpp tensor names, keys, 
     assert.equal(kvNumber(f.kv, "gemma3.attention.key_length"), 16);
     for (const n of ["attn_norm", "attn_q_norm", "attn_k_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm"]) assert.ok(f.has(`blk.1.${n}.weight`), n);
     const w = g.tensors.get("model.layers.1.pre_feedforward_layernorm.weight")!.data;
-    assert.deepEqual(f.readFloat32("blk.1.ffn_norm.weight").data, Float32Array.from(w, (x) => x + 1));
+    assert.deepEqual(
+      f.readFloat32("blk.1.ffn_norm.weight").data,
+      Float32Array.from(w, (x) => x + 1),
+    );
   } finally {
     f.close();
   }
@@ -120,10 +156,26 @@ test("what our export stores: architecture names, llama.cpp tensor names, keys, 
 
 test("export refuses what llama.cpp cannot express, before writing", () => {
   const p = join(dir, "refused.gguf");
-  assert.throws(() => writeLlamaGguf(p, randomModel(gemma3({ queryPreAttnScalar: 24 }), 1)), (e: unknown) => e instanceof ConfigError && /query_pre_attn_scalar is 24/.test(e.message));
-  assert.throws(() => writeLlamaGguf(p, randomModel(gemma3({ layerTypes: ["sliding_attention", "full_attention", "full_attention", "sliding_attention"] }), 1)), /repeat with a period/);
-  assert.throws(() => writeLlamaGguf(p, randomModel(validateConfig({ ...base, modelType: "qwen2", qkvBias: true, ropeScaling: LLAMA3 }), 1)), /llama architecture only/);
-  assert.throws(() => writeLlamaGguf(p, randomModel(llama({ type: "yarn", factor: 4, originalMaxPositions: 32, betaFast: 16, betaSlow: 1, attentionFactor: 1, truncate: true }), 1)), /beta_fast/);
+  assert.throws(
+    () => writeLlamaGguf(p, randomModel(gemma3({ queryPreAttnScalar: 24 }), 1)),
+    (e: unknown) => e instanceof ConfigError && /query_pre_attn_scalar is 24/.test(e.message),
+  );
+  assert.throws(
+    () => writeLlamaGguf(p, randomModel(gemma3({ layerTypes: ["sliding_attention", "full_attention", "full_attention", "sliding_attention"] }), 1)),
+    /repeat with a period/,
+  );
+  assert.throws(
+    () => writeLlamaGguf(p, randomModel(validateConfig({ ...base, modelType: "qwen2", qkvBias: true, ropeScaling: LLAMA3 }), 1)),
+    /llama architecture only/,
+  );
+  assert.throws(
+    () =>
+      writeLlamaGguf(
+        p,
+        randomModel(llama({ type: "yarn", factor: 4, originalMaxPositions: 32, betaFast: 16, betaSlow: 1, attentionFactor: 1, truncate: true }), 1),
+      ),
+    /beta_fast/,
+  );
   assert.throws(() => GgufFile.open(p), /./, "nothing was written");
 });
 
@@ -144,14 +196,24 @@ const CONVERTER_LAYER: Record<string, string> = {
 
 /** Interleave q/k rows per head as the converter's LlamaModel.permute does (rotate-half -> pairs). */
 function converterPermute(w: Float32Array, heads: number, cols: number): Float32Array {
-  const rows = w.length / cols, hd = rows / heads, out = new Float32Array(w.length);
-  for (let h = 0; h < heads; h++) for (let i = 0; i < hd / 2; i++) for (const half of [0, 1]) {
-    out.set(w.subarray((h * hd + half * (hd / 2) + i) * cols, (h * hd + half * (hd / 2) + i + 1) * cols), (h * hd + 2 * i + half) * cols);
-  }
+  const rows = w.length / cols,
+    hd = rows / heads,
+    out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < hd / 2; i++)
+      for (const half of [0, 1]) {
+        out.set(w.subarray((h * hd + half * (hd / 2) + i) * cols, (h * hd + half * (hd / 2) + i + 1) * cols), (h * hd + 2 * i + half) * cols);
+      }
   return out;
 }
 
-function converterFile(path: string, arch: "qwen3" | "gemma3" | "llama", w: ModelWeights, extraKv: [string, GgufValue][] = [], extraTensors: GgufTensorToWrite[] = []): void {
+function converterFile(
+  path: string,
+  arch: "qwen3" | "gemma3" | "llama",
+  w: ModelWeights,
+  extraKv: [string, GgufValue][] = [],
+  extraTensors: GgufTensorToWrite[] = [],
+): void {
   const c = w.config;
   const kv: [string, GgufValue][] = [
     ["general.architecture", gv.str(arch)],
@@ -167,9 +229,15 @@ function converterFile(path: string, arch: "qwen3" | "gemma3" | "llama", w: Mode
     [`${arch}.attention.value_length`, gv.u32(c.headDim)],
     ...extraKv,
   ];
-  const layer: Record<string, string> = arch === "gemma3"
-    ? { ...CONVERTER_LAYER, "post_attention_layernorm.weight": "post_attention_norm.weight", "pre_feedforward_layernorm.weight": "ffn_norm.weight", "post_feedforward_layernorm.weight": "post_ffw_norm.weight" }
-    : { ...CONVERTER_LAYER, "post_attention_layernorm.weight": "ffn_norm.weight" };
+  const layer: Record<string, string> =
+    arch === "gemma3"
+      ? {
+          ...CONVERTER_LAYER,
+          "post_attention_layernorm.weight": "post_attention_norm.weight",
+          "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+          "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+        }
+      : { ...CONVERTER_LAYER, "post_attention_layernorm.weight": "ffn_norm.weight" };
   const tensors: GgufTensorToWrite[] = [...extraTensors];
   for (const [hf, t] of w.tensors) {
     let name: string;
@@ -195,11 +263,19 @@ test("GGUF files laid out as llama.cpp's converter writes them load in ours with
   converterFile(p, "qwen3", w);
   let m = loadGgufModel(p);
   assert.equal(m.config.modelType, "qwen3");
-  const f16 = (x: ModelWeights) => ({ config: x.config, tensors: new Map([...x.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.shape.length === 2 ? roundF16(t.data) : t.data }])) });
+  const f16 = (x: ModelWeights) => ({
+    config: x.config,
+    tensors: new Map([...x.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.shape.length === 2 ? roundF16(t.data) : t.data }])),
+  });
   assert.ok(maxAbs(m.model.forward(new Tape({ grad: false }), IDS, 1, IDS.length).data, hfLogits(f16(w), IDS)) < 1e-4, "qwen3 logits");
 
   // gemma3 (Gemma-3-270M's converter output: sliding_window only; pattern 6 and local base 10000 are llama.cpp's defaults)
-  const g = gemma3({ nLayers: 7, slidingWindow: 4, queryPreAttnScalar: 16, layerTypes: Array.from({ length: 7 }, (_, i) => ((i + 1) % 6 === 0 ? "full_attention" : "sliding_attention")) });
+  const g = gemma3({
+    nLayers: 7,
+    slidingWindow: 4,
+    queryPreAttnScalar: 16,
+    layerTypes: Array.from({ length: 7 }, (_, i) => ((i + 1) % 6 === 0 ? "full_attention" : "sliding_attention")),
+  });
   w = randomModel(g, 12);
   p = join(dir, "conv-gemma3.gguf");
   converterFile(p, "gemma3", w, [["gemma3.attention.sliding_window", gv.u32(4)]]);
@@ -210,7 +286,7 @@ test("GGUF files laid out as llama.cpp's converter writes them load in ours with
 
   // Llama 3.2: rope_freqs.weight computed as the converter does (wavelength bands), q/k permuted
   w = randomModel(llama(LLAMA3), 13);
-  const inv = Array.from({ length: 8 }, (_, i) => 1 / Math.pow(10000, (2 * i) / 16));
+  const inv = Array.from({ length: 8 }, (_, i) => 1 / 10000 ** ((2 * i) / 16));
   const freqs = Float32Array.from(inv, (fq) => {
     const wave = (2 * Math.PI) / fq;
     if (wave < 8192 / 4) return 1;

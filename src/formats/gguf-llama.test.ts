@@ -17,8 +17,24 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function tinyConfig(vocabSize: number, over: Partial<ModelConfig> = {}): ModelConfig {
   return validateConfig({
-    modelType: "llama", vocabSize, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 96, maxSeqLen: 128,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: 2, ...over,
+    modelType: "llama",
+    vocabSize,
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    headDim: 16,
+    ffnDim: 96,
+    maxSeqLen: 128,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
+    ...over,
   });
 }
 
@@ -87,7 +103,8 @@ test("f16, q8_0 and q4_0 exports stay within the per-type budgets; head kept at 
       const bs = type === "Q8_0" || type === "Q4_0" ? 32 : 1;
       // q/k rows were permuted before quantizing, so compare against the permuted blocks' scales:
       // a block is 32 consecutive values of one row, and permutation moves whole rows.
-      let errSq = 0, sq = 0;
+      let errSq = 0,
+        sq = 0;
       for (let i = 0; i < t.data.length; i += bs) {
         const blk = t.data.subarray(i, i + bs);
         const d = bs === 1 ? Math.abs(blk[0]!) : blockScale(type, blk);
@@ -109,7 +126,10 @@ test("unsupported models are ConfigErrors; inconsistent files FormatErrors", () 
   const model = randomModel(tinyConfig(300), 1);
   const p = join(dir, "x.gguf");
   const gpt2 = { ...model, config: { ...model.config, modelType: "gpt2" as const, nKvHeads: 4, qkvBias: true, oBias: true, mlpBias: true } };
-  assert.throws(() => writeLlamaGguf(p, gpt2), (e: unknown) => e instanceof ConfigError && /GPT-2/.test(e.message));
+  assert.throws(
+    () => writeLlamaGguf(p, gpt2),
+    (e: unknown) => e instanceof ConfigError && /GPT-2/.test(e.message),
+  );
   const missing = { config: model.config, tensors: new Map(model.tensors) };
   missing.tensors.delete("model.layers.1.mlp.up_proj.weight");
   assert.throws(() => writeLlamaGguf(p, missing), /no tensor "model.layers.1.mlp.up_proj.weight"/);
@@ -126,7 +146,11 @@ test("unsupported models are ConfigErrors; inconsistent files FormatErrors", () 
     edit(k2, t2);
     const q = join(dir, "bad.gguf");
     writeGguf(q, k2, t2);
-    assert.throws(() => readLlamaGguf(q), (e: unknown) => e instanceof FormatError && re.test(e.message), String(re));
+    assert.throws(
+      () => readLlamaGguf(q),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+      String(re),
+    );
   };
   variant((k) => k.set("llama.feed_forward_length", { type: "u32", value: 128 }), /blk\.0\.ffn_gate\.weight" has shape \[96,64\].*\[128,64\]/);
   variant((k) => k.delete("llama.block_count"), /llama\.block_count is missing/);
@@ -135,7 +159,14 @@ test("unsupported models are ConfigErrors; inconsistent files FormatErrors", () 
   // A corrupted block_count (found by the fuzz test: 2^24 layers ran expectedShapes out of Map entries after ~100 s).
   variant((k) => k.set("llama.block_count", { type: "u32", value: 1 << 24 }), /block_count 16777216 needs at least 150994944 tensors, the file has \d+/);
   variant((k) => k.set("general.architecture", { type: "string", value: "falcon" }), /architecture "falcon"/);
-  variant((_k, t) => t.splice(t.findIndex((x) => x.name === "blk.1.attn_v.weight"), 1), /"blk\.1\.attn_v\.weight" is missing/);
+  variant(
+    (_k, t) =>
+      t.splice(
+        t.findIndex((x) => x.name === "blk.1.attn_v.weight"),
+        1,
+      ),
+    /"blk\.1\.attn_v\.weight" is missing/,
+  );
   variant((_k, t) => t.push({ name: "blk.0.ffn_gate_exps.weight", shape: [1], type: "F32", data: new Float32Array(1) }), /ffn_gate_exps.*not part/);
   variant((k) => k.set("llama.attention.head_count", { type: "u32", value: 3 }), /head_count|num_attention_heads|multiple/);
 });

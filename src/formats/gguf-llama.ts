@@ -58,7 +58,6 @@ export interface GgufExportOptions {
   name?: string;
 }
 
-
 export type GgufArch = "llama" | "qwen2" | "qwen3" | "gemma3";
 
 /** Per-layer HF suffix -> GGUF suffix of the attention (q_norm / k_norm exist in qwen3 and gemma3 only). */
@@ -132,32 +131,43 @@ function slidingPeriod(types: readonly string[]): number | undefined {
 }
 
 function archOf(c: ModelConfig): GgufArch {
-  if (c.modelType === "gpt2") throw new ConfigError("GGUF export of GPT-2 models is not supported yet", { hint: "export a Llama-family model, or use safetensors" });
+  if (c.modelType === "gpt2")
+    throw new ConfigError("GGUF export of GPT-2 models is not supported yet", { hint: "export a Llama-family model, or use safetensors" });
   if (c.mlpBias) throw new ConfigError("GGUF export: MLP biases have no slot in llama.cpp's llama architecture");
   let arch: GgufArch;
   if (c.modelType === "qwen3" || c.modelType === "gemma3_text") {
     arch = c.modelType === "qwen3" ? "qwen3" : "gemma3";
-    if (c.qkvBias || c.oBias) throw new ConfigError(`GGUF export: llama.cpp's ${arch} block has no attention biases`, { hint: "export as an HF directory (--format hf)" });
+    if (c.qkvBias || c.oBias)
+      throw new ConfigError(`GGUF export: llama.cpp's ${arch} block has no attention biases`, { hint: "export as an HF directory (--format hf)" });
   } else if (c.modelType === "qwen2") {
     if (!c.qkvBias || c.oBias) throw new ConfigError("GGUF export: qwen2 needs q/k/v biases and no o bias");
     arch = "qwen2";
-  } else if (c.qkvBias && c.oBias === false) arch = "qwen2"; // q/k/v biases only: llama.cpp's qwen2 block exactly
+  } else if (c.qkvBias && c.oBias === false)
+    arch = "qwen2"; // q/k/v biases only: llama.cpp's qwen2 block exactly
   else arch = "llama";
   const s = c.ropeScaling;
-  if (s?.type === "llama3" && arch !== "llama") throw new ConfigError(`GGUF export: llama3 RoPE scaling (rope_freqs) is read by llama.cpp's llama architecture only, not ${arch}`);
+  if (s?.type === "llama3" && arch !== "llama")
+    throw new ConfigError(`GGUF export: llama3 RoPE scaling (rope_freqs) is read by llama.cpp's llama architecture only, not ${arch}`);
   if (s?.type === "yarn") {
-    if (arch === "gemma3") throw new ConfigError("GGUF export: yarn on Gemma 3's global layers has no llama.cpp equivalent (its yarn settings apply to every layer)");
+    if (arch === "gemma3")
+      throw new ConfigError("GGUF export: yarn on Gemma 3's global layers has no llama.cpp equivalent (its yarn settings apply to every layer)");
     if (s.betaFast !== 32 || s.betaSlow !== 1 || !s.truncate) {
-      throw new ConfigError(`GGUF export: llama.cpp reads no yarn beta_fast / beta_slow / truncate (it uses 32, 1, rounded); this model has ${s.betaFast}, ${s.betaSlow}, truncate ${s.truncate}`);
+      throw new ConfigError(
+        `GGUF export: llama.cpp reads no yarn beta_fast / beta_slow / truncate (it uses 32, 1, rounded); this model has ${s.betaFast}, ${s.betaSlow}, truncate ${s.truncate}`,
+      );
     }
   }
   if (arch === "gemma3") {
     const want = gemma3LlamaCppScalar(c);
     if (c.queryPreAttnScalar !== want) {
-      throw new ConfigError(`GGUF export: llama.cpp's gemma3 scales queries by 1/√${want}; this model's query_pre_attn_scalar is ${c.queryPreAttnScalar}`, { hint: "export as an HF directory (--format hf)" });
+      throw new ConfigError(`GGUF export: llama.cpp's gemma3 scales queries by 1/√${want}; this model's query_pre_attn_scalar is ${c.queryPreAttnScalar}`, {
+        hint: "export as an HF directory (--format hf)",
+      });
     }
     if (c.layerTypes!.some((t) => t === "sliding_attention") && slidingPeriod(c.layerTypes!) === undefined) {
-      throw new ConfigError("GGUF export: llama.cpp's gemma3 needs layer_types to repeat with a period (sliding layers, then one full layer)", { hint: `this model has ${c.layerTypes!.join(", ")}` });
+      throw new ConfigError("GGUF export: llama.cpp's gemma3 needs layer_types to repeat with a period (sliding layers, then one full layer)", {
+        hint: `this model has ${c.layerTypes!.join(", ")}`,
+      });
     }
   }
   return arch;
@@ -168,34 +178,40 @@ export const MAX_CONTEXT_LENGTH = 1 << 20;
 
 /** Expected row-major shape of every tensor of a configuration, by HF name. */
 export function expectedShapes(c: ModelConfig): Map<string, number[]> {
-  const d = c.dModel, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim, f = c.ffnDim;
-  const s = new Map<string, number[]>([["model.embed_tokens.weight", [c.vocabSize, d]], ["model.norm.weight", [d]]]);
+  const d = c.dModel,
+    q = c.nHeads * c.headDim,
+    kv = c.nKvHeads * c.headDim,
+    f = c.ffnDim;
+  const s = new Map<string, number[]>([
+    ["model.embed_tokens.weight", [c.vocabSize, d]],
+    ["model.norm.weight", [d]],
+  ]);
   if (!c.tieEmbeddings) s.set("lm_head.weight", [c.vocabSize, d]);
   for (let l = 0; l < c.nLayers; l++) {
     const p = `model.layers.${l}.`;
-    s.set(p + "input_layernorm.weight", [d]);
-    s.set(p + "self_attn.q_proj.weight", [q, d]);
-    s.set(p + "self_attn.k_proj.weight", [kv, d]);
-    s.set(p + "self_attn.v_proj.weight", [kv, d]);
-    s.set(p + "self_attn.o_proj.weight", [d, q]);
+    s.set(`${p}input_layernorm.weight`, [d]);
+    s.set(`${p}self_attn.q_proj.weight`, [q, d]);
+    s.set(`${p}self_attn.k_proj.weight`, [kv, d]);
+    s.set(`${p}self_attn.v_proj.weight`, [kv, d]);
+    s.set(`${p}self_attn.o_proj.weight`, [d, q]);
     if (c.qkvBias) {
-      s.set(p + "self_attn.q_proj.bias", [q]);
-      s.set(p + "self_attn.k_proj.bias", [kv]);
-      s.set(p + "self_attn.v_proj.bias", [kv]);
+      s.set(`${p}self_attn.q_proj.bias`, [q]);
+      s.set(`${p}self_attn.k_proj.bias`, [kv]);
+      s.set(`${p}self_attn.v_proj.bias`, [kv]);
     }
-    if (c.oBias) s.set(p + "self_attn.o_proj.bias", [d]);
+    if (c.oBias) s.set(`${p}self_attn.o_proj.bias`, [d]);
     if (hasQkNorm(c)) {
-      s.set(p + "self_attn.q_norm.weight", [c.headDim]);
-      s.set(p + "self_attn.k_norm.weight", [c.headDim]);
+      s.set(`${p}self_attn.q_norm.weight`, [c.headDim]);
+      s.set(`${p}self_attn.k_norm.weight`, [c.headDim]);
     }
-    s.set(p + "post_attention_layernorm.weight", [d]);
+    s.set(`${p}post_attention_layernorm.weight`, [d]);
     if (c.modelType === "gemma3_text") {
-      s.set(p + "pre_feedforward_layernorm.weight", [d]);
-      s.set(p + "post_feedforward_layernorm.weight", [d]);
+      s.set(`${p}pre_feedforward_layernorm.weight`, [d]);
+      s.set(`${p}post_feedforward_layernorm.weight`, [d]);
     }
-    s.set(p + "mlp.gate_proj.weight", [f, d]);
-    s.set(p + "mlp.up_proj.weight", [f, d]);
-    s.set(p + "mlp.down_proj.weight", [d, f]);
+    s.set(`${p}mlp.gate_proj.weight`, [f, d]);
+    s.set(`${p}mlp.up_proj.weight`, [f, d]);
+    s.set(`${p}mlp.down_proj.weight`, [d, f]);
   }
   return s;
 }
@@ -211,16 +227,20 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
   const c = validateConfig(model.config);
   const arch = archOf(c);
   const dtype = opts.dtype ?? "f16";
-  if (!(dtype in PRESET_FILE_TYPE)) throw new ConfigError(`GGUF export: dtype "${dtype}" is not supported`, { hint: `choose one of ${STORAGE_PRESETS.join(", ")}` });
+  if (!(dtype in PRESET_FILE_TYPE))
+    throw new ConfigError(`GGUF export: dtype "${dtype}" is not supported`, { hint: `choose one of ${STORAGE_PRESETS.join(", ")}` });
   const shapes = expectedShapes(c);
   for (const [name, shape] of shapes) {
     const t = model.tensors.get(name);
     if (!t) throw new ConfigError(`GGUF export: the model has no tensor "${name}"`);
     if (t.shape.join(",") !== shape.join(",") || t.data.length !== shape.reduce((a, b) => a * b, 1)) {
-      throw new ConfigError(`GGUF export: tensor "${name}" has shape ${JSON.stringify(t.shape)} (${t.data.length} values), the config needs ${JSON.stringify(shape)}`);
+      throw new ConfigError(
+        `GGUF export: tensor "${name}" has shape ${JSON.stringify(t.shape)} (${t.data.length} values), the config needs ${JSON.stringify(shape)}`,
+      );
     }
   }
-  for (const name of model.tensors.keys()) if (!shapes.has(name)) throw new ConfigError(`GGUF export: tensor "${name}" is not part of a ${c.modelType} model with this config`);
+  for (const name of model.tensors.keys())
+    if (!shapes.has(name)) throw new ConfigError(`GGUF export: tensor "${name}" is not part of a ${c.modelType} model with this config`);
   if (opts.tokenizer && opts.tokenizer.vocabSize > c.vocabSize) {
     throw new ConfigError(`GGUF export: the tokenizer has ${opts.tokenizer.vocabSize} tokens, the model's vocabulary is ${c.vocabSize}`);
   }
@@ -285,7 +305,8 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
     out.push({ name: "rope_freqs.weight", shape: [factors.length], type: "F32", data: factors });
     report.tensors.push({ name: "rope_freqs.weight", shape: [factors.length], type: "F32" });
   }
-  for (let l = 0; l < c.nLayers; l++) for (const [suffix] of layerNames(arch)) if (shapes.has(`model.layers.${l}.${suffix}`)) add(`model.layers.${l}.${suffix}`);
+  for (let l = 0; l < c.nLayers; l++)
+    for (const [suffix] of layerNames(arch)) if (shapes.has(`model.layers.${l}.${suffix}`)) add(`model.layers.${l}.${suffix}`);
   add("model.norm.weight");
   if (!c.tieEmbeddings) add("lm_head.weight");
   writeGguf(path, kv, out);
@@ -295,7 +316,10 @@ export function writeLlamaGguf(path: string, model: ModelWeights, opts: GgufExpo
 /** llama.cpp's rope.scaling.* keys for linear and yarn (llama3 is a tensor, none writes nothing). */
 function ropeScalingKeys(A: string, s: RopeScaling | undefined): [string, GgufValue][] {
   if (!s || s.type === "llama3") return [];
-  const kv: [string, GgufValue][] = [[`${A}.rope.scaling.type`, gv.str(s.type)], [`${A}.rope.scaling.factor`, gv.f32(s.factor)]];
+  const kv: [string, GgufValue][] = [
+    [`${A}.rope.scaling.type`, gv.str(s.type)],
+    [`${A}.rope.scaling.factor`, gv.f32(s.factor)],
+  ];
   if (s.type === "yarn") {
     kv.push([`${A}.rope.scaling.original_context_length`, gv.u32(s.originalMaxPositions)]);
     // llama.cpp multiplies its own 0.1·ln(factor) + 1 by rope.scaling.attn_factor.
@@ -328,7 +352,8 @@ export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufMod
       throw new FormatError(`${path}: ${msg}`, hint ? { hint } : undefined);
     };
     const arch = kvString(kv, "general.architecture") ?? fail("general.architecture is missing");
-    if (arch !== "llama" && arch !== "qwen2" && arch !== "qwen3" && arch !== "gemma3") fail(`architecture "${arch}" is not supported`, "supported: llama (Llama, Mistral, SmolLM…), qwen2, qwen3, gemma3");
+    if (arch !== "llama" && arch !== "qwen2" && arch !== "qwen3" && arch !== "gemma3")
+      fail(`architecture "${arch}" is not supported`, "supported: llama (Llama, Mistral, SmolLM…), qwen2, qwen3, gemma3");
     const A = arch as GgufArch;
     const need = (key: string): number => {
       const v = kvNumber(kv, `${arch}.${key}`);
@@ -384,26 +409,31 @@ export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufMod
     if (tok && tok.vocabSize > vocabSize) fail(`the tokenizer has ${tok.vocabSize} tokens but token_embd has ${vocabSize} rows`);
     // The model allocates RoPE tables for every position up front; a corrupted context_length of
     // 10^9 made that a RangeError (or gigabytes). Real GGUF models stay far below this limit.
-    if (config.maxSeqLen > MAX_CONTEXT_LENGTH) fail(`context_length ${config.maxSeqLen} is beyond the ${MAX_CONTEXT_LENGTH} positions we load`, "the file is corrupt, or lower the context length");
+    if (config.maxSeqLen > MAX_CONTEXT_LENGTH)
+      fail(`context_length ${config.maxSeqLen} is beyond the ${MAX_CONTEXT_LENGTH} positions we load`, "the file is corrupt, or lower the context length");
     // Every layer has at least 9 tensors: a block_count the file cannot hold is refused before
     // expectedShapes lists ~10 names per layer (a corrupted count of 2^24 ran out of Map entries).
-    if (config.nLayers * 9 > f.tensorNames.length) fail(`block_count ${config.nLayers} needs at least ${config.nLayers * 9} tensors, the file has ${f.tensorNames.length}`);
+    if (config.nLayers * 9 > f.tensorNames.length)
+      fail(`block_count ${config.nLayers} needs at least ${config.nLayers * 9} tensors, the file has ${f.tensorNames.length}`);
     const shapes = expectedShapes(config);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     const stored: GgufModel["stored"] = new Map();
     for (const g of f.tensorNames) {
       if (g === "rope_freqs.weight") continue; // read into ropeScaling above
       const hf = ggufToHfName(g, A);
-      if (hf === undefined || !shapes.has(hf)) fail(`tensor "${g}" is not part of a ${arch} model with this config`, "the file may use features we do not support");
+      if (hf === undefined || !shapes.has(hf))
+        fail(`tensor "${g}" is not part of a ${arch} model with this config`, "the file may use features we do not support");
     }
     for (const [hf, shape] of shapes) {
       const g = hfToGgufName(hf, A)!;
       if (!f.has(g)) fail(`tensor "${g}" is missing`);
       const info = f.info(g);
-      if (info.shape.join(",") !== shape.join(",")) fail(`tensor "${g}" has shape ${JSON.stringify(info.shape)}, the metadata implies ${JSON.stringify(shape)}`);
+      if (info.shape.join(",") !== shape.join(","))
+        fail(`tensor "${g}" has shape ${JSON.stringify(info.shape)}, the metadata implies ${JSON.stringify(shape)}`);
       if (shape.length === 2 && opts.keepTypes?.has(info.type.name)) {
         let bytes = f.readBytes(g);
-        if (arch === "llama" && /(q|k)_proj\.weight$/.test(hf)) bytes = interleavedToHalfBytes(bytes, /q_proj/.test(hf) ? config.nHeads : config.nKvHeads, config.headDim, bytes.length / shape[0]!);
+        if (arch === "llama" && /(q|k)_proj\.weight$/.test(hf))
+          bytes = interleavedToHalfBytes(bytes, /q_proj/.test(hf) ? config.nHeads : config.nKvHeads, config.headDim, bytes.length / shape[0]!);
         stored.set(hf, { shape, type: info.type.name, bytes });
         continue;
       }
@@ -433,7 +463,11 @@ function readRopeScaling(f: GgufFile, kv: Map<string, GgufValue>, A: GgufArch, h
     const factors = f.readFloat32("rope_freqs.weight").data;
     if (factors.length !== headDim / 2) fail(`rope_freqs.weight has ${factors.length} values, head size ${headDim} needs ${headDim / 2}`);
     const s = llama3FromFreqFactors(headDim, theta, factors);
-    if (!s) fail("rope_freqs.weight does not match Llama 3's RoPE scaling with a published setting (low 1, high 4, original context 8192…)", "other per-frequency factors are not supported");
+    if (!s)
+      fail(
+        "rope_freqs.weight does not match Llama 3's RoPE scaling with a published setting (low 1, high 4, original context 8192…)",
+        "other per-frequency factors are not supported",
+      );
     return s;
   }
   if (type === undefined || type === "none") return undefined;
@@ -444,21 +478,40 @@ function readRopeScaling(f: GgufFile, kv: Map<string, GgufValue>, A: GgufArch, h
     const orig = kvNumber(kv, `${A}.rope.scaling.original_context_length`);
     if (orig === undefined || !Number.isInteger(orig) || orig < 1) fail("yarn scaling needs rope.scaling.original_context_length");
     const rel = kvNumber(kv, `${A}.rope.scaling.attn_factor`) ?? 1;
-    if ((kvNumber(kv, `${A}.rope.scaling.yarn_log_multiplier`) ?? 0) !== 0) fail("yarn with rope.scaling.yarn_log_multiplier (DeepSeek's mscale_all_dim) is not supported");
+    if ((kvNumber(kv, `${A}.rope.scaling.yarn_log_multiplier`) ?? 0) !== 0)
+      fail("yarn with rope.scaling.yarn_log_multiplier (DeepSeek's mscale_all_dim) is not supported");
     const fac = f32Decimal(factor!);
-    return { type: "yarn", factor: fac, originalMaxPositions: orig!, betaFast: 32, betaSlow: 1, attentionFactor: f32Decimal(rel) * (0.1 * Math.log(fac) + 1), truncate: true };
+    return {
+      type: "yarn",
+      factor: fac,
+      originalMaxPositions: orig!,
+      betaFast: 32,
+      betaSlow: 1,
+      attentionFactor: f32Decimal(rel) * (0.1 * Math.log(fac) + 1),
+      truncate: true,
+    };
   }
   return fail(`RoPE scaling "${type}" is not supported`, "supported: linear, yarn, llama3 (rope_freqs.weight)");
 }
 
 /** The gemma3_text fields of a gemma3 GGUF, with llama.cpp's defaults (period 6, local base 10000). */
-function gemma3Fields(kv: Map<string, GgufValue>, nLayers: number, dModel: number, nHeads: number, headDim: number, fail: Fail): Pick<ModelConfig, "slidingWindow" | "layerTypes" | "ropeLocalTheta" | "queryPreAttnScalar"> {
+function gemma3Fields(
+  kv: Map<string, GgufValue>,
+  nLayers: number,
+  dModel: number,
+  nHeads: number,
+  headDim: number,
+  fail: Fail,
+): Pick<ModelConfig, "slidingWindow" | "layerTypes" | "ropeLocalTheta" | "queryPreAttnScalar"> {
   const window = kvNumber(kv, "gemma3.attention.sliding_window") ?? 0;
   const patternValue = kv.get("gemma3.attention.sliding_window_pattern");
-  if (patternValue !== undefined && patternValue.type === "array") fail("a per-layer gemma3.attention.sliding_window_pattern array is not supported", "a period (u32) is");
+  if (patternValue !== undefined && patternValue.type === "array")
+    fail("a per-layer gemma3.attention.sliding_window_pattern array is not supported", "a period (u32) is");
   const period = kvNumber(kv, "gemma3.attention.sliding_window_pattern") ?? 6;
   if ((kvNumber(kv, "gemma3.final_logit_softcapping") ?? 0) !== 0) fail("gemma3.final_logit_softcapping is not supported");
-  const layerTypes: LayerType[] = Array.from({ length: nLayers }, (_, i) => (window > 0 && (period === 0 || i % period < period - 1) ? "sliding_attention" : "full_attention"));
+  const layerTypes: LayerType[] = Array.from({ length: nLayers }, (_, i) =>
+    window > 0 && (period === 0 || i % period < period - 1) ? "sliding_attention" : "full_attention",
+  );
   return {
     // No window: every layer is full and the window field only has to be valid.
     slidingWindow: window > 0 ? window : 1,

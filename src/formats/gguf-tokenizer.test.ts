@@ -6,7 +6,7 @@ import { gv, type GgufValue } from "./gguf.ts";
 import { tokenizerFromGguf, tokenizerToGguf, TOKEN_TYPE } from "./gguf-tokenizer.ts";
 import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "./testing.ts";
 
-const probe = SAMPLE_TEXT.join("\n") + " unseen wörds ☃ <|im_start|>user\nhi<|im_end|>";
+const probe = `${SAMPLE_TEXT.join("\n")} unseen wörds ☃ <|im_start|>user\nhi<|im_end|>`;
 
 test("byte-level BPE -> gpt2 tokenizer keys -> back encodes identically", async () => {
   for (const pattern of ["cl100k", "gpt2", "qwen"] as const) {
@@ -37,7 +37,10 @@ test("SentencePiece-style BPE -> llama tokenizer keys (scores, byte tokens) -> b
   assert.equal((kv.get("tokenizer.ggml.add_bos_token") as { value: boolean }).value, true);
   const back = tokenizerFromGguf(kv)!;
   const ids = tok.encode(probe, { addSpecialTokens: true });
-  assert.ok(ids.some((id) => id >= 3 && id < 259), "the probe exercises byte fallback");
+  assert.ok(
+    ids.some((id) => id >= 3 && id < 259),
+    "the probe exercises byte fallback",
+  );
   assert.deepEqual(back.encode(probe, { addSpecialTokens: true }), ids);
   assert.equal(back.decode(ids, { skipSpecialTokens: true }), tok.decode(ids, { skipSpecialTokens: true }));
   // Without the merges (as a llama.cpp-converted file has none), scores alone give the same ids here.
@@ -50,7 +53,10 @@ test("bad tokenizer metadata is a FormatError; unexportable tokenizers a ConfigE
   const bad = (mut: (kv: Map<string, GgufValue>) => void, re: RegExp) => {
     const kv = new Map(base);
     mut(kv);
-    assert.throws(() => tokenizerFromGguf(kv), (e: unknown) => e instanceof FormatError && re.test(e.message));
+    assert.throws(
+      () => tokenizerFromGguf(kv),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+    );
   };
   bad((kv) => kv.set("tokenizer.ggml.model", gv.str("bert")), /"bert" is not supported/);
   bad((kv) => kv.set("tokenizer.ggml.pre", gv.str("deepseek-coder")), /pre "deepseek-coder"/);

@@ -78,7 +78,9 @@ export function tokenizerToGguf(tok: Tokenizer, ids: SpecialIds = {}): [string, 
     const pattern = p.type === "bytelevel" ? p.pattern : "";
     const pre = PRE_NAMES.find((x) => x.pattern === pattern);
     if (!pre) {
-      throw new ConfigError("GGUF export: llama.cpp has no pre-tokenizer matching this tokenizer's regex", { hint: "train the tokenizer with --pattern gpt2, cl100k/llama3, qwen or o200k" });
+      throw new ConfigError("GGUF export: llama.cpp has no pre-tokenizer matching this tokenizer's regex", {
+        hint: "train the tokenizer with --pattern gpt2, cl100k/llama3, qwen or o200k",
+      });
     }
     if (p.type === "bytelevel" && p.addPrefixSpace) throw new ConfigError("GGUF export: byte-level add_prefix_space is not expressible in GGUF");
     kv.push(["tokenizer.ggml.model", gv.str("gpt2")], ["tokenizer.ggml.pre", gv.str(pre.pre)]);
@@ -99,7 +101,8 @@ export function tokenizerToGguf(tok: Tokenizer, ids: SpecialIds = {}): [string, 
   }
   const lookup = (name: unknown) => (typeof name === "string" ? tok.tokenToId(name) : undefined);
   const pp = spec.postProcessor;
-  if (pp.prefix.length > 1 || pp.suffix.length > 1) throw new ConfigError("GGUF export: a post-processor adding more than one token at either end is not expressible in GGUF");
+  if (pp.prefix.length > 1 || pp.suffix.length > 1)
+    throw new ConfigError("GGUF export: a post-processor adding more than one token at either end is not expressible in GGUF");
   // The post-processor's ids are what gets added; then the model's own ids; then the tokenizer config's names.
   const bos = pp.prefix[0] ?? ids.bos ?? lookup(spec.config.bos_token);
   const eos = pp.suffix[0] ?? ids.eos ?? lookup(spec.config.eos_token);
@@ -117,7 +120,8 @@ export function tokenizerToGguf(tok: Tokenizer, ids: SpecialIds = {}): [string, 
 function spaceScheme(spec: TokenizerSpec): "first" | "always" | "never" {
   const p = spec.preTokenizer;
   if (p.type === "metaspace") {
-    if (p.replacement !== "\u2581") throw new ConfigError(`GGUF export: Metaspace replacement ${JSON.stringify(p.replacement)} is not expressible in GGUF (llama.cpp uses "▁")`);
+    if (p.replacement !== "\u2581")
+      throw new ConfigError(`GGUF export: Metaspace replacement ${JSON.stringify(p.replacement)} is not expressible in GGUF (llama.cpp uses "▁")`);
     return p.prependScheme;
   }
   const replace = spec.normalizer.some((s) => s.type === "Replace" && s.from === " " && s.to === "\u2581");
@@ -247,7 +251,8 @@ function mergesFromScores(tokens: string[], types: Int32Array, scores: Float32Ar
       const right = chars.slice(k).join("");
       const l = vocab.get(left);
       const r = vocab.get(right);
-      if (l !== undefined && r !== undefined && types[l] === TOKEN_TYPE.normal && types[r] === TOKEN_TYPE.normal) found.push({ score: scores[i]!, l, r, a: left, b: right });
+      if (l !== undefined && r !== undefined && types[l] === TOKEN_TYPE.normal && types[r] === TOKEN_TYPE.normal)
+        found.push({ score: scores[i]!, l, r, a: left, b: right });
     }
   }
   found.sort((x, y) => y.score - x.score || x.l - y.l || x.r - y.r);

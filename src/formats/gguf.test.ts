@@ -55,7 +55,11 @@ test("round trip of every key/value type, nested arrays, and f32/f16/q8_0/q4_0 t
   const f = GgufFile.open(p);
   try {
     assert.equal(f.header.version, 3);
-    assert.deepEqual([...f.kv.keys()], ALL_KV.map(([k]) => k), "key order is kept");
+    assert.deepEqual(
+      [...f.kv.keys()],
+      ALL_KV.map(([k]) => k),
+      "key order is kept",
+    );
     for (const [k, v] of ALL_KV) assert.deepEqual(f.kv.get(k), v, k);
     assert.deepEqual(f.tensorNames, ["w32", "w16", "q8", "q4", "raw", "odd"]);
     assert.deepEqual(f.readFloat32("w32"), { shape: [3, 64], data: x });
@@ -87,10 +91,14 @@ test("round trip of every key/value type, nested arrays, and f32/f16/q8_0/q4_0 t
 
 test("custom alignment is honoured; writer refuses bad input and leaves no temp files", () => {
   const p = join(dir, "al.gguf");
-  writeGguf(p, [["general.alignment", gv.u32(64)]], [
-    { name: "a", shape: [3], type: "F32", data: Float32Array.of(1, 2, 3) },
-    { name: "b", shape: [1], type: "F32", data: Float32Array.of(4) },
-  ]);
+  writeGguf(
+    p,
+    [["general.alignment", gv.u32(64)]],
+    [
+      { name: "a", shape: [3], type: "F32", data: Float32Array.of(1, 2, 3) },
+      { name: "b", shape: [1], type: "F32", data: Float32Array.of(4) },
+    ],
+  );
   const f = GgufFile.open(p);
   assert.equal(f.header.alignment, 64);
   assert.equal(f.header.dataStart % 64, 0);
@@ -98,25 +106,62 @@ test("custom alignment is honoured; writer refuses bad input and leaves no temp 
   assert.deepEqual(Array.from(f.readFloat32("b").data), [4]);
   f.close();
   const bad = (t: Parameters<typeof writeGguf>[2], kv: [string, GgufValue][] = [], re: RegExp) =>
-    assert.throws(() => writeGguf(join(dir, "bad.gguf"), kv, t), (e: unknown) => e instanceof FormatError && re.test(e.message));
+    assert.throws(
+      () => writeGguf(join(dir, "bad.gguf"), kv, t),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+    );
   bad([{ name: "q", shape: [2, 33], type: "Q8_0", data: new Float32Array(66) }], [], /blocks of 32/);
   bad([{ name: "q", shape: [4], type: "F32", data: new Float32Array(3) }], [], /needs 4/);
   bad([{ name: "x".repeat(64), shape: [1], type: "F32", data: new Float32Array(1) }], [], /longer than 63/);
-  bad([{ name: "a", shape: [1], type: "F32", data: new Float32Array(1) }, { name: "a", shape: [1], type: "F32", data: new Float32Array(1) }], [], /duplicate/);
+  bad(
+    [
+      { name: "a", shape: [1], type: "F32", data: new Float32Array(1) },
+      { name: "a", shape: [1], type: "F32", data: new Float32Array(1) },
+    ],
+    [],
+    /duplicate/,
+  );
   bad([], [["k", gv.u8(256)]], /does not fit/);
   bad([], [["k", { type: "array", itemType: "i32", value: [1, 2] as unknown as Int32Array }]], /Int32Array/);
   bad([], [["general.alignment", gv.u32(24)]], /power of two/);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.includes(".tmp-")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes(".tmp-")),
+    [],
+  );
 });
 
 // ---------------------------------------------------------------------------
 // Hostile files, built byte by byte (independent of the writer).
 
-interface RawTensor { name: string; ne: (number | bigint)[]; type: number; offset: number | bigint }
-function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; }
-function u64(v: number | bigint): Buffer { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; }
-function str(s: string, len?: number | bigint): Buffer { const b = Buffer.from(s); return Buffer.concat([u64(len ?? b.length), b]); }
-function rawGguf(o: { magic?: number; version?: number; nTensors?: number | bigint; nKv?: number | bigint; kv?: Buffer[]; tensors?: RawTensor[]; data?: number }): Buffer {
+interface RawTensor {
+  name: string;
+  ne: (number | bigint)[];
+  type: number;
+  offset: number | bigint;
+}
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+}
+function u64(v: number | bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
+}
+function str(s: string, len?: number | bigint): Buffer {
+  const b = Buffer.from(s);
+  return Buffer.concat([u64(len ?? b.length), b]);
+}
+function rawGguf(o: {
+  magic?: number;
+  version?: number;
+  nTensors?: number | bigint;
+  nKv?: number | bigint;
+  kv?: Buffer[];
+  tensors?: RawTensor[];
+  data?: number;
+}): Buffer {
   const kv = o.kv ?? [Buffer.concat([str("general.architecture"), u32(8), str("llama")])];
   const tensors = o.tensors ?? [{ name: "w", ne: [4, 2], type: 0, offset: 0 }];
   const infos = tensors.map((t) => Buffer.concat([str(t.name), u32(t.ne.length), ...t.ne.map(u64), u32(t.type), u64(t.offset)]));
@@ -129,11 +174,14 @@ function expectFormatError(name: string, bytes: Buffer, re: RegExp): void {
   const p = join(dir, `${name}.gguf`);
   writeFileSync(p, bytes);
   const before = process.memoryUsage().arrayBuffers;
-  assert.throws(() => GgufFile.open(p).close(), (e: unknown) => {
-    if (!(e instanceof FormatError)) throw new assert.AssertionError({ message: `${name}: expected a FormatError, got ${String(e)}` });
-    if (!re.test(e.message)) throw new assert.AssertionError({ message: `${name}: message ${JSON.stringify(e.message)} does not match ${re}` });
-    return true;
-  });
+  assert.throws(
+    () => GgufFile.open(p).close(),
+    (e: unknown) => {
+      if (!(e instanceof FormatError)) throw new assert.AssertionError({ message: `${name}: expected a FormatError, got ${String(e)}` });
+      if (!re.test(e.message)) throw new assert.AssertionError({ message: `${name}: message ${JSON.stringify(e.message)} does not match ${re}` });
+      return true;
+    },
+  );
   // Nothing near the claimed sizes was allocated (a cursor buffer of at most the file size is fine).
   assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20, `${name}: allocation grew`);
 }
@@ -178,8 +226,28 @@ test("hostile headers are FormatErrors naming the field, before any large alloca
     ["offsethuge", rawGguf({ tensors: [{ name: "w", ne: [4], type: 0, offset: 2n ** 63n }] }), /offset is \d+, beyond/],
     ["misaligned", rawGguf({ tensors: [{ name: "w", ne: [4], type: 0, offset: 4 }] }), /offset 4 is not a multiple of the alignment 32/],
     ["size", rawGguf({ tensors: [{ name: "w", ne: [1000], type: 0, offset: 0 }] }), /tensor "w": data at 0\.\.4000/],
-    ["overlap", rawGguf({ tensors: [{ name: "a", ne: [16], type: 0, offset: 0 }, { name: "b", ne: [8], type: 0, offset: 32 }], data: 128 }), /"a" and "b" overlap/],
-    ["dupname", rawGguf({ tensors: [{ name: "a", ne: [1], type: 0, offset: 0 }, { name: "a", ne: [1], type: 0, offset: 32 }], data: 64 }), /duplicate tensor name "a"/],
+    [
+      "overlap",
+      rawGguf({
+        tensors: [
+          { name: "a", ne: [16], type: 0, offset: 0 },
+          { name: "b", ne: [8], type: 0, offset: 32 },
+        ],
+        data: 128,
+      }),
+      /"a" and "b" overlap/,
+    ],
+    [
+      "dupname",
+      rawGguf({
+        tensors: [
+          { name: "a", ne: [1], type: 0, offset: 0 },
+          { name: "a", ne: [1], type: 0, offset: 32 },
+        ],
+        data: 64,
+      }),
+      /duplicate tensor name "a"/,
+    ],
     ["longname", rawGguf({ tensors: [{ name: "n".repeat(64), ne: [1], type: 0, offset: 0 }] }), /longer than 63 bytes/],
     ["tiny", Buffer.from("GGUF"), /too short/],
   ];
@@ -196,5 +264,6 @@ test("a valid file truncated at every byte is a FormatError, never a crash", () 
   const f = GgufFile.open(p);
   const lastEnd = Math.max(...[...f.header.tensors.values()].map((t) => t.end));
   f.close();
-  for (let n = 0; n < lastEnd; n++) expectFormatError("trunc", full.subarray(0, n), /truncated|too short|past the end|unexpected end|cannot fit|exceeds|needs at least|bytes of data/);
+  for (let n = 0; n < lastEnd; n++)
+    expectFormatError("trunc", full.subarray(0, n), /truncated|too short|past the end|unexpected end|cannot fit|exceeds|needs at least|bytes of data/);
 });

@@ -35,8 +35,19 @@ export type GgufScalarType = GgufNumberType | GgufBigType | "bool" | "string";
 export type GgufValueType = GgufScalarType | "array";
 
 export type GgufArrayData =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array
-  | BigUint64Array | BigInt64Array | boolean[] | string[] | GgufValue[];
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufValue[];
 
 export type GgufValue =
   | { type: GgufNumberType; value: number }
@@ -47,10 +58,38 @@ export type GgufValue =
   | { type: "array"; itemType: GgufValueType; value: GgufArrayData };
 
 /** Wire ids of the value types (gguf_type); never reused. */
-const TYPE_IDS: Record<GgufValueType, number> = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 };
+const TYPE_IDS: Record<GgufValueType, number> = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+};
 const TYPE_BY_ID: GgufValueType[] = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"];
 /** Bytes of one value on the wire (strings: the minimum, an empty string). */
-const WIRE_BYTES: Record<GgufValueType, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, string: 8, array: 12, u64: 8, i64: 8, f64: 8 };
+const WIRE_BYTES: Record<GgufValueType, number> = {
+  u8: 1,
+  i8: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  bool: 1,
+  string: 8,
+  array: 12,
+  u64: 8,
+  i64: 8,
+  f64: 8,
+};
 
 /** Value constructors, so callers write `gv.u32(5)` rather than object literals. */
 export const gv = {
@@ -102,7 +141,11 @@ class Cursor {
   private buf = Buffer.alloc(0);
   private bufStart = 0;
 
-  constructor(private readonly fd: number, readonly size: number, private readonly path: string) {}
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+    private readonly path: string,
+  ) {}
 
   get left(): number {
     return this.size - this.pos;
@@ -110,7 +153,8 @@ class Cursor {
 
   /** n bytes at the cursor (a view valid until the next call). */
   take(n: number, what: string): Buffer {
-    if (n > this.left) fail(this.path, `truncated: ${what} needs ${n} bytes at offset ${this.pos}, the file has ${this.left} left`, "the file is truncated or corrupt");
+    if (n > this.left)
+      fail(this.path, `truncated: ${what} needs ${n} bytes at offset ${this.pos}, the file has ${this.left} left`, "the file is truncated or corrupt");
     if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.buf.length) {
       const len = Math.min(Math.max(n, 1 << 20), this.left);
       if (this.buf.length < len) this.buf = Buffer.alloc(len);
@@ -152,28 +196,40 @@ class Cursor {
 
 function readValue(c: Cursor, type: GgufValueType, what: string, depth: number): GgufValue {
   switch (type) {
-    case "u8": return { type, value: c.take(1, what).readUInt8(0) };
-    case "i8": return { type, value: c.take(1, what).readInt8(0) };
-    case "u16": return { type, value: c.take(2, what).readUInt16LE(0) };
-    case "i16": return { type, value: c.take(2, what).readInt16LE(0) };
-    case "u32": return { type, value: c.take(4, what).readUInt32LE(0) };
-    case "i32": return { type, value: c.take(4, what).readInt32LE(0) };
-    case "f32": return { type, value: c.take(4, what).readFloatLE(0) };
-    case "f64": return { type, value: c.take(8, what).readDoubleLE(0) };
-    case "u64": return { type, value: c.take(8, what).readBigUInt64LE(0) };
-    case "i64": return { type, value: c.take(8, what).readBigInt64LE(0) };
+    case "u8":
+      return { type, value: c.take(1, what).readUInt8(0) };
+    case "i8":
+      return { type, value: c.take(1, what).readInt8(0) };
+    case "u16":
+      return { type, value: c.take(2, what).readUInt16LE(0) };
+    case "i16":
+      return { type, value: c.take(2, what).readInt16LE(0) };
+    case "u32":
+      return { type, value: c.take(4, what).readUInt32LE(0) };
+    case "i32":
+      return { type, value: c.take(4, what).readInt32LE(0) };
+    case "f32":
+      return { type, value: c.take(4, what).readFloatLE(0) };
+    case "f64":
+      return { type, value: c.take(8, what).readDoubleLE(0) };
+    case "u64":
+      return { type, value: c.take(8, what).readBigUInt64LE(0) };
+    case "i64":
+      return { type, value: c.take(8, what).readBigInt64LE(0) };
     case "bool": {
       const b = c.take(1, what)[0]!;
       if (b > 1) fail(cPath(c), `${what}: bool byte is ${b}, expected 0 or 1`);
       return { type, value: b === 1 };
     }
-    case "string": return { type, value: c.string(what) };
+    case "string":
+      return { type, value: c.string(what) };
     case "array": {
       if (depth >= MAX_ARRAY_DEPTH) fail(cPath(c), `${what}: arrays nested deeper than ${MAX_ARRAY_DEPTH}`);
       const itemType = readType(c, `${what} item type`);
       const n = c.u64(`${what} array length`);
       const min = WIRE_BYTES[itemType];
-      if (n > Math.floor(c.left / min)) fail(cPath(c), `${what}: array of ${n} ${itemType} needs at least ${n * min} bytes, the file has ${c.left} left`, "the file is truncated or corrupt");
+      if (n > Math.floor(c.left / min))
+        fail(cPath(c), `${what}: array of ${n} ${itemType} needs at least ${n * min} bytes, the file has ${c.left} left`, "the file is truncated or corrupt");
       return { type, itemType, value: readArray(c, itemType, n, what, depth) };
     }
   }
@@ -199,16 +255,26 @@ function readArray(c: Cursor, t: GgufValueType, n: number, what: string, depth: 
     return make(copy);
   };
   switch (t) {
-    case "u8": return typed(1, (b) => new Uint8Array(b));
-    case "i8": return typed(1, (b) => new Int8Array(b));
-    case "u16": return typed(2, (b) => new Uint16Array(b));
-    case "i16": return typed(2, (b) => new Int16Array(b));
-    case "u32": return typed(4, (b) => new Uint32Array(b));
-    case "i32": return typed(4, (b) => new Int32Array(b));
-    case "f32": return typed(4, (b) => new Float32Array(b));
-    case "f64": return typed(8, (b) => new Float64Array(b));
-    case "u64": return typed(8, (b) => new BigUint64Array(b));
-    case "i64": return typed(8, (b) => new BigInt64Array(b));
+    case "u8":
+      return typed(1, (b) => new Uint8Array(b));
+    case "i8":
+      return typed(1, (b) => new Int8Array(b));
+    case "u16":
+      return typed(2, (b) => new Uint16Array(b));
+    case "i16":
+      return typed(2, (b) => new Int16Array(b));
+    case "u32":
+      return typed(4, (b) => new Uint32Array(b));
+    case "i32":
+      return typed(4, (b) => new Int32Array(b));
+    case "f32":
+      return typed(4, (b) => new Float32Array(b));
+    case "f64":
+      return typed(8, (b) => new Float64Array(b));
+    case "u64":
+      return typed(8, (b) => new BigUint64Array(b));
+    case "i64":
+      return typed(8, (b) => new BigInt64Array(b));
     case "bool": {
       const src = c.take(n, what);
       const out: boolean[] = new Array(n);
@@ -238,7 +304,12 @@ function readKvSection(c: Cursor, path: string, size: number): { version: number
   if (magic !== GGUF_MAGIC) fail(path, `bad magic 0x${magic.toString(16).padStart(8, "0")} (expected "GGUF")`, "is this a GGUF file?");
   const version = c.u32("version");
   if (version !== 2 && version !== 3) {
-    const hint = version === 1 ? "GGUF v1 (32-bit lengths) is not supported; re-convert the model" : (version & 0xffff) === 0 ? "the file looks big-endian, which is not supported" : "supported versions: 2, 3";
+    const hint =
+      version === 1
+        ? "GGUF v1 (32-bit lengths) is not supported; re-convert the model"
+        : (version & 0xffff) === 0
+          ? "the file looks big-endian, which is not supported"
+          : "supported versions: 2, 3";
     fail(path, `GGUF version ${version} is not supported`, hint);
   }
   const nTensors = c.u64("tensor count");
@@ -288,7 +359,12 @@ function readHeader(path: string, fd: number, size: number): GgufHeader {
     }
     const typeId = c.u32(`tensor "${name}" type`);
     const t = traitsById(typeId);
-    if (!t) fail(path, `tensor "${name}" has ggml type ${ggmlTypeLabel(typeId)} (id ${typeId}), which we cannot read`, `supported: ${TYPE_TRAITS.map((x) => x.name).join(", ")} (requantize with llama-quantize)`);
+    if (!t)
+      fail(
+        path,
+        `tensor "${name}" has ggml type ${ggmlTypeLabel(typeId)} (id ${typeId}), which we cannot read`,
+        `supported: ${TYPE_TRAITS.map((x) => x.name).join(", ")} (requantize with llama-quantize)`,
+      );
     if (ne[0]! % t.blockSize !== 0) fail(path, `tensor "${name}": ne[0] = ${ne[0]} is not a multiple of the ${t.name} block size ${t.blockSize}`);
     const offset = c.u64(`tensor "${name}" offset`);
     if (offset % alignment !== 0) fail(path, `tensor "${name}": offset ${offset} is not a multiple of the alignment ${alignment}`);
@@ -300,9 +376,20 @@ function readHeader(path: string, fd: number, size: number): GgufHeader {
   const tensors = new Map<string, GgufTensorInfo>();
   for (const x of infos) {
     if (x.offset > dataSize || x.bytes > dataSize - x.offset) {
-      fail(path, `tensor "${x.name}": data at ${x.offset}..${x.offset + x.bytes} of the data section, but the file has ${dataSize} bytes of data`, "the file is truncated");
+      fail(
+        path,
+        `tensor "${x.name}": data at ${x.offset}..${x.offset + x.bytes} of the data section, but the file has ${dataSize} bytes of data`,
+        "the file is truncated",
+      );
     }
-    tensors.set(x.name, { name: x.name, shape: [...x.ne].reverse(), type: x.type, offset: x.offset, begin: dataStart + x.offset, end: dataStart + x.offset + x.bytes });
+    tensors.set(x.name, {
+      name: x.name,
+      shape: [...x.ne].reverse(),
+      type: x.type,
+      offset: x.offset,
+      begin: dataStart + x.offset,
+      end: dataStart + x.offset + x.bytes,
+    });
   }
   const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
@@ -316,7 +403,11 @@ export class GgufFile {
   readonly header: GgufHeader;
   private fd: number;
 
-  private constructor(readonly path: string, fd: number, header: GgufHeader) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    header: GgufHeader,
+  ) {
     this.fd = fd;
     this.header = header;
   }
@@ -440,24 +531,51 @@ function wrongValue(key: string, v: GgufValue, why: string): never {
 function writeScalar(s: ByteSink, key: string, type: GgufValueType, value: unknown, v: GgufValue): void {
   const b = Buffer.alloc(WIRE_BYTES[type] === 12 ? 0 : WIRE_BYTES[type]);
   const num = () => {
-    if (typeof value !== "number" || (type !== "f32" && type !== "f64" && !Number.isInteger(value))) wrongValue(key, v, `expected ${type === "f32" || type === "f64" ? "a number" : "an integer"}, got ${String(value)}`);
+    if (typeof value !== "number" || (type !== "f32" && type !== "f64" && !Number.isInteger(value)))
+      wrongValue(key, v, `expected ${type === "f32" || type === "f64" ? "a number" : "an integer"}, got ${String(value)}`);
     return value;
   };
   try {
     switch (type) {
-      case "u8": b.writeUInt8(num()); break;
-      case "i8": b.writeInt8(num()); break;
-      case "u16": b.writeUInt16LE(num()); break;
-      case "i16": b.writeInt16LE(num()); break;
-      case "u32": b.writeUInt32LE(num()); break;
-      case "i32": b.writeInt32LE(num()); break;
-      case "f32": b.writeFloatLE(num()); break;
-      case "f64": b.writeDoubleLE(num()); break;
-      case "u64": b.writeBigUInt64LE(typeof value === "bigint" ? value : wrongValue(key, v, "expected a bigint")); break;
-      case "i64": b.writeBigInt64LE(typeof value === "bigint" ? value : wrongValue(key, v, "expected a bigint")); break;
-      case "bool": b.writeUInt8(typeof value === "boolean" ? (value ? 1 : 0) : wrongValue(key, v, "expected a boolean")); break;
-      case "string": s.string(typeof value === "string" ? value : wrongValue(key, v, "expected a string")); return;
-      case "array": writeValue(s, key, value as GgufValue); return;
+      case "u8":
+        b.writeUInt8(num());
+        break;
+      case "i8":
+        b.writeInt8(num());
+        break;
+      case "u16":
+        b.writeUInt16LE(num());
+        break;
+      case "i16":
+        b.writeInt16LE(num());
+        break;
+      case "u32":
+        b.writeUInt32LE(num());
+        break;
+      case "i32":
+        b.writeInt32LE(num());
+        break;
+      case "f32":
+        b.writeFloatLE(num());
+        break;
+      case "f64":
+        b.writeDoubleLE(num());
+        break;
+      case "u64":
+        b.writeBigUInt64LE(typeof value === "bigint" ? value : wrongValue(key, v, "expected a bigint"));
+        break;
+      case "i64":
+        b.writeBigInt64LE(typeof value === "bigint" ? value : wrongValue(key, v, "expected a bigint"));
+        break;
+      case "bool":
+        b.writeUInt8(typeof value === "boolean" ? (value ? 1 : 0) : wrongValue(key, v, "expected a boolean"));
+        break;
+      case "string":
+        s.string(typeof value === "string" ? value : wrongValue(key, v, "expected a string"));
+        return;
+      case "array":
+        writeValue(s, key, value as GgufValue);
+        return;
     }
   } catch (e) {
     if (e instanceof FormatError) throw e;
@@ -466,8 +584,18 @@ function writeScalar(s: ByteSink, key: string, type: GgufValueType, value: unkno
   s.push(b);
 }
 
-const ARRAY_CTORS: Partial<Record<GgufValueType, Function>> = {
-  u8: Uint8Array, i8: Int8Array, u16: Uint16Array, i16: Int16Array, u32: Uint32Array, i32: Int32Array, f32: Float32Array, f64: Float64Array, u64: BigUint64Array, i64: BigInt64Array,
+/** The typed array each numeric array item type must come as (`name` is used in the error). */
+const ARRAY_CTORS: Partial<Record<GgufValueType, abstract new (...args: never[]) => ArrayBufferView>> = {
+  u8: Uint8Array,
+  i8: Int8Array,
+  u16: Uint16Array,
+  i16: Int16Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  f32: Float32Array,
+  f64: Float64Array,
+  u64: BigUint64Array,
+  i64: BigInt64Array,
 };
 
 function writeValue(s: ByteSink, key: string, v: GgufValue): void {
@@ -505,7 +633,8 @@ export function writeGguf(path: string, kv: Map<string, GgufValue> | Iterable<[s
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   const al = kvs.get("general.alignment");
   if (al !== undefined) {
-    if (al.type !== "u32" || al.value === 0 || (al.value & (al.value - 1)) !== 0) throw new FormatError("writeGguf: general.alignment must be a u32 power of two");
+    if (al.type !== "u32" || al.value === 0 || (al.value & (al.value - 1)) !== 0)
+      throw new FormatError("writeGguf: general.alignment must be a u32 power of two");
     alignment = al.value;
   }
   const h = new ByteSink();
@@ -524,17 +653,21 @@ export function writeGguf(path: string, kv: Map<string, GgufValue> | Iterable<[s
   for (const t of tensors) {
     if (seen.has(t.name)) throw new FormatError(`writeGguf: duplicate tensor name "${t.name}"`);
     seen.add(t.name);
-    if (Buffer.byteLength(t.name) > GGUF_MAX_NAME_BYTES) throw new FormatError(`writeGguf: tensor name "${t.name}" is longer than ${GGUF_MAX_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(t.name) > GGUF_MAX_NAME_BYTES)
+      throw new FormatError(`writeGguf: tensor name "${t.name}" is longer than ${GGUF_MAX_NAME_BYTES} bytes`);
     if (t.shape.length < 1 || t.shape.length > GGUF_MAX_DIMS || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       throw new FormatError(`writeGguf: tensor "${t.name}" shape ${JSON.stringify(t.shape)} must have 1..${GGUF_MAX_DIMS} non-negative integer dims`);
     }
     const tr = traits(t.type);
     const numel = t.shape.reduce((a, b) => a * b, 1);
     const inner = t.shape[t.shape.length - 1]!;
-    if (inner % tr.blockSize !== 0) throw new FormatError(`writeGguf: tensor "${t.name}" rows of ${inner} values cannot be stored as ${t.type} (blocks of ${tr.blockSize})`);
+    if (inner % tr.blockSize !== 0)
+      throw new FormatError(`writeGguf: tensor "${t.name}" rows of ${inner} values cannot be stored as ${t.type} (blocks of ${tr.blockSize})`);
     const bytes = byteSize(tr, numel);
     if (t.data instanceof Float32Array ? t.data.length !== numel : t.data.length !== bytes) {
-      throw new FormatError(`writeGguf: tensor "${t.name}" has ${t.data.length} ${t.data instanceof Float32Array ? "values" : "bytes"}, shape ${JSON.stringify(t.shape)} ${t.type} needs ${t.data instanceof Float32Array ? numel : bytes}`);
+      throw new FormatError(
+        `writeGguf: tensor "${t.name}" has ${t.data.length} ${t.data instanceof Float32Array ? "values" : "bytes"}, shape ${JSON.stringify(t.shape)} ${t.type} needs ${t.data instanceof Float32Array ? numel : bytes}`,
+      );
     }
     h.string(t.name);
     h.u32(t.shape.length);
@@ -576,7 +709,8 @@ export function kvNumber(kv: Map<string, GgufValue>, key: string): number | unde
   const v = kv.get(key);
   if (v === undefined) return undefined;
   if (v.type === "u64" || v.type === "i64") {
-    if (v.value > BigInt(Number.MAX_SAFE_INTEGER) || v.value < -BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`GGUF key "${key}" = ${v.value} is out of range`);
+    if (v.value > BigInt(Number.MAX_SAFE_INTEGER) || v.value < -BigInt(Number.MAX_SAFE_INTEGER))
+      throw new FormatError(`GGUF key "${key}" = ${v.value} is out of range`);
     return Number(v.value);
   }
   if (v.type === "string" || v.type === "array" || v.type === "bool") throw new FormatError(`GGUF key "${key}" must be a number, got ${v.type}`);

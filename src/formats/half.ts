@@ -13,7 +13,7 @@ export function f32ToF16Bits(x: number): number {
   const exp = (b >>> 23) & 0xff;
   let mant = b & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0); // Inf / NaN (quiet)
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00; // overflow → Inf
   if (e <= 0) {
     // Subnormal half (or zero): shift the implicit 1 in, round to nearest even.
@@ -23,12 +23,12 @@ export function f32ToF16Bits(x: number): number {
     const half = 1 << (shift - 1);
     const rest = mant & ((1 << shift) - 1);
     let h = mant >>> shift;
-    if (rest > half || (rest === half && (h & 1))) h++;
+    if (rest > half || (rest === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into the exponent: still correct
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
   return sign | h;
 }
 
@@ -46,7 +46,7 @@ export function f16BitsToF32(h: number): number {
 export function f32ToBf16Bits(x: number): number {
   f32[0] = x;
   const b = u32[0]!;
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff)) return ((b >>> 16) | 0x40) & 0xffff; // NaN stays NaN
+  if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff) return ((b >>> 16) | 0x40) & 0xffff; // NaN stays NaN
   const rounded = b + 0x7fff + ((b >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
 }

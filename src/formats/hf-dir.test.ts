@@ -20,11 +20,24 @@ function logitsOf(model: ReturnType<typeof createModel>, ids: Int32Array): Float
 for (const modelType of ["llama", "qwen2", "gpt2"] as const) {
   test(`${modelType}: model → HF directory → model gives bit-identical logits`, async () => {
     const config = presetConfig("nano", 300, {
-      modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 48, maxSeqLen: 32,
-      qkvBias: modelType !== "llama", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2", tieEmbeddings: modelType !== "llama",
+      modelType,
+      dModel: 32,
+      nLayers: 2,
+      nHeads: 4,
+      nKvHeads: modelType === "gpt2" ? 4 : 2,
+      headDim: 8,
+      ffnDim: 48,
+      maxSeqLen: 32,
+      qkvBias: modelType !== "llama",
+      oBias: modelType === "gpt2",
+      mlpBias: modelType === "gpt2",
+      tieEmbeddings: modelType !== "llama",
     });
     const model = createModel(config, 7);
-    const texts = function* () { yield "the cat sat on the mat"; yield "the dog sat on the log"; };
+    const texts = function* () {
+      yield "the cat sat on the mat";
+      yield "the dog sat on the log";
+    };
     const tok = await trainBpe(texts(), { vocabSize: 280 });
     const out = join(dir, modelType);
     saveModelDir(out, model, { tokenizer: tok });
@@ -45,7 +58,10 @@ test("a missing or mis-shaped tensor, or a bad config, is a FormatError or Confi
   saveModelDir(out, model);
   const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
   writeFileSync(join(out, "config.json"), JSON.stringify({ ...cfg, num_hidden_layers: 2 }));
-  assert.throws(() => loadModel(out), (e: unknown) => e instanceof FormatError && /missing tensor "model.layers.1/.test(e.message));
+  assert.throws(
+    () => loadModel(out),
+    (e: unknown) => e instanceof FormatError && /missing tensor "model.layers.1/.test(e.message),
+  );
   writeFileSync(join(out, "config.json"), JSON.stringify({ ...cfg, intermediate_size: 41 }));
   assert.throws(() => loadModel(out), /has shape \[40,32\], the model expects \[41,32\]/);
   writeFileSync(join(out, "config.json"), "{ not json");

@@ -3,8 +3,8 @@
 // generation_config.json. Saving writes a complete directory under a
 // temporary name and renames it into place, so a reader never sees half a
 // model. Loading builds our model from the config and maps the weights.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import { fromHfConfig, modelFor, toHfConfig, type CausalLM, type ModelConfig } from "../models/index.ts";
@@ -84,14 +84,14 @@ export function saveModelDir(dir: string, model: CausalLM, opts: SaveOptions = {
       config.bosTokenId ??= firstDefined(sp, ["<|bos|>", "<s>", "<|begin_of_text|>", "<|endoftext|>"]);
       config.eosTokenId ??= firstDefined(sp, ["<|eos|>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]);
     }
-    writeFileAtomicSync(join(tmp, "config.json"), JSON.stringify(toHfConfig(config), null, 2) + "\n");
+    writeFileAtomicSync(join(tmp, "config.json"), `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
     writeSafetensors(
       join(tmp, "model.safetensors"),
       toHfTensors(model).map((t) => ({ ...t, dtype: opts.dtype ?? "F32" })),
       { format: "pt", ...(opts.metadata ?? {}) },
     );
     const gen: GenerationConfig = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, ...(opts.generation ?? {}) };
-    writeFileAtomicSync(join(tmp, "generation_config.json"), JSON.stringify(gen, null, 2) + "\n");
+    writeFileAtomicSync(join(tmp, "generation_config.json"), `${JSON.stringify(gen, null, 2)}\n`);
     if (opts.tokenizer) opts.tokenizer.save(tmp);
   });
 }
@@ -153,7 +153,8 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
 }
 
 function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
-  if (!existsSync(path)) throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
+  if (!existsSync(path))
+    throw new ConfigError(`model not found: ${path}`, { hint: "pass a model directory (config.json + model.safetensors), a .gguf or a llama2.c .bin file" });
   const isDir = statSync(path).isDirectory();
   if (!isDir && path.endsWith(".bin")) {
     const { config, tensors } = readLlama2c(path);
@@ -162,7 +163,10 @@ function loadModelStored(path: string, opts: LoadOptions): LoadedModel {
     return { config, model, generation: { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId }, source: { path, format: "llama2c" } };
   }
   if (!isDir && path.endsWith(".gguf")) return loadGgufModel(path, opts);
-  if (!isDir) throw new ConfigError(`${path}: not a model directory or a supported model file`, { hint: "supported: HF directory, .gguf (llama, qwen2, qwen3, gemma3), .bin (llama2.c)" });
+  if (!isDir)
+    throw new ConfigError(`${path}: not a model directory or a supported model file`, {
+      hint: "supported: HF directory, .gguf (llama, qwen2, qwen3, gemma3), .bin (llama2.c)",
+    });
   return loadModelDir(path, opts.dtype);
 }
 
@@ -175,16 +179,22 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel
   // free it while later parameters fill (their zero pages cost nothing until then).
   // Matrices kept in their stored type are handed over as they are (repacked for
   // the kernels at most), never expanded.
-  loadHfTensors(model, (n) => {
-    const s = g.stored.get(n);
-    if (s) {
-      g.stored.delete(n);
-      return { shape: s.shape, quant: qweight(s.type as QType, s.bytes, s.shape[0]!, s.shape[1]!) };
-    }
-    const t = g.tensors.get(n);
-    g.tensors.delete(n);
-    return t;
-  }, [...g.tensors.keys(), ...g.stored.keys()], path, true);
+  loadHfTensors(
+    model,
+    (n) => {
+      const s = g.stored.get(n);
+      if (s) {
+        g.stored.delete(n);
+        return { shape: s.shape, quant: qweight(s.type as QType, s.bytes, s.shape[0]!, s.shape[1]!) };
+      }
+      const t = g.tensors.get(n);
+      g.tensors.delete(n);
+      return t;
+    },
+    [...g.tensors.keys(), ...g.stored.keys()],
+    path,
+    true,
+  );
   g.tensors.clear();
   return {
     config: g.config,
@@ -210,21 +220,32 @@ export function loadModelDir(dir: string, dtype?: StoragePreset): LoadedModel {
   const params = new Map(model.namedParameters());
   const gpt2 = config.modelType === "gpt2";
   try {
-    loadHfTensors(model, (n) => {
-      const canon = gpt2 && !n.startsWith("transformer.") && !n.startsWith("lm_head.") ? "transformer." + n : n;
-      const p = params.get(canon);
-      const info = ck.info(n);
-      const type = dtype !== undefined && p && !gpt2 && info.shape.length === 2 ? storageTypeFor(dtype, canon, info.shape, config) : "F32";
-      if (type !== "F32" && KEPT_TYPES.has(type) && p!.shape.every((d, i) => d === info.shape[i])) {
-        const t = ck.readFloat32(n); // a temporary, garbage once quantized
-        return { shape: info.shape, quant: qweight(type as QType, quantize(type, t.data), info.shape[0]!, info.shape[1]!) };
-      }
-      if (p && !(gpt2 && /\.(c_attn|c_proj|c_fc)\.weight$/.test(canon)) && info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i])) {
-        ck.readFloat32Into(n, p.data);
-        return { shape: info.shape, data: p.data };
-      }
-      return ck.readFloat32(n);
-    }, ck.names, dir, true);
+    loadHfTensors(
+      model,
+      (n) => {
+        const canon = gpt2 && !n.startsWith("transformer.") && !n.startsWith("lm_head.") ? `transformer.${n}` : n;
+        const p = params.get(canon);
+        const info = ck.info(n);
+        const type = dtype !== undefined && p && !gpt2 && info.shape.length === 2 ? storageTypeFor(dtype, canon, info.shape, config) : "F32";
+        if (type !== "F32" && KEPT_TYPES.has(type) && p!.shape.every((d, i) => d === info.shape[i])) {
+          const t = ck.readFloat32(n); // a temporary, garbage once quantized
+          return { shape: info.shape, quant: qweight(type as QType, quantize(type, t.data), info.shape[0]!, info.shape[1]!) };
+        }
+        if (
+          p &&
+          !(gpt2 && /\.(c_attn|c_proj|c_fc)\.weight$/.test(canon)) &&
+          info.shape.length === p.shape.length &&
+          info.shape.every((d, i) => d === p.shape[i])
+        ) {
+          ck.readFloat32Into(n, p.data);
+          return { shape: info.shape, data: p.data };
+        }
+        return ck.readFloat32(n);
+      },
+      ck.names,
+      dir,
+      true,
+    );
   } finally {
     ck.close();
   }
@@ -252,7 +273,8 @@ export function stopTokenIds(m: LoadedModel, chat = false): number[] {
     const sp = tok.specialTokens;
     const eosName = tok.spec.config.eos_token;
     if (typeof eosName === "string" && sp[eosName] !== undefined) ids.add(sp[eosName]!);
-    if (chat) for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
+    if (chat)
+      for (const name of ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"]) if (sp[name] !== undefined) ids.add(sp[name]!);
   }
   return [...ids].filter((id) => Number.isInteger(id) && id >= 0 && id < m.config.vocabSize);
 }

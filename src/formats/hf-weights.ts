@@ -23,7 +23,7 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
 
 /** Maps an HF checkpoint name onto ours (GPT-2 checkpoints sometimes lack the "transformer." prefix). */
 function canonicalName(modelType: string, name: string): string {
-  if (modelType === "gpt2" && !name.startsWith("transformer.") && !name.startsWith("lm_head.")) return "transformer." + name;
+  if (modelType === "gpt2" && !name.startsWith("transformer.") && !name.startsWith("lm_head.")) return `transformer.${name}`;
   return name;
 }
 
@@ -34,7 +34,13 @@ function canonicalName(modelType: string, name: string): string {
  * written (a loader's emptyModel), so a quantized tensor keeps the parameter's zero buffer
  * (Parameter.setQuantized's `untouched`).
  */
-export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTensor | undefined, names: Iterable<string>, source = "checkpoint", fresh = false): void {
+export function loadHfTensors(
+  model: CausalLM,
+  get: (name: string) => NamedTensor | undefined,
+  names: Iterable<string>,
+  source = "checkpoint",
+  fresh = false,
+): void {
   const mt = model.config.modelType;
   const params = new Map(model.namedParameters());
   const seen = new Set<string>();
@@ -42,7 +48,8 @@ export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTenso
   for (const n of names) byCanonical.set(canonicalName(mt, n), n);
   for (const [name, p] of params) {
     const src = byCanonical.get(name);
-    if (src === undefined) throw new FormatError(`${source}: missing tensor "${name}" (shape ${JSON.stringify(p.shape)})`, { hint: "is the config.json right for these weights?" });
+    if (src === undefined)
+      throw new FormatError(`${source}: missing tensor "${name}" (shape ${JSON.stringify(p.shape)})`, { hint: "is the config.json right for these weights?" });
     const t = get(src)!;
     const want = isConv1d(mt, name) ? [p.shape[1]!, p.shape[0]!] : [...p.shape];
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
@@ -58,7 +65,9 @@ export function loadHfTensors(model: CausalLM, get: (name: string) => NamedTenso
     if (seen.has(canon)) continue;
     if (/rotary_emb\.inv_freq$|\.attn\.(masked_)?bias$/.test(canon)) continue;
     if (canon === "lm_head.weight" && model.config.tieEmbeddings) continue; // a tied head saved twice
-    throw new FormatError(`${source}: unexpected tensor "${src}" that the model has no parameter for`, { hint: "the config.json may not match the checkpoint (tie_word_embeddings, biases, layer count)" });
+    throw new FormatError(`${source}: unexpected tensor "${src}" that the model has no parameter for`, {
+      hint: "the config.json may not match the checkpoint (tie_word_embeddings, biases, layer count)",
+    });
   }
 }
 
@@ -72,7 +81,11 @@ export function toHfTensors(model: CausalLM): { name: string; shape: number[]; d
     let data = p.data;
     if (p.quant !== null) {
       data = new Float32Array(p.size);
-      qrows(data, p.quant, Int32Array.from({ length: p.quant.rows }, (_, i) => i));
+      qrows(
+        data,
+        p.quant,
+        Int32Array.from({ length: p.quant.rows }, (_, i) => i),
+      );
     }
     return isConv1d(mt, name)
       ? { name, shape: [p.shape[1]!, p.shape[0]!], data: transpose(data, p.shape[0]!, p.shape[1]!) }

@@ -81,7 +81,8 @@ function packScalesK4(dst: Uint8Array, o: number, ls: Uint8Array, lm: Uint8Array
 function searchScaleMin(x: Float32Array, weights: Float32Array, nmax: number, L: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
   const n = x.length;
   const aux = new Uint8Array(n);
-  let min = x[0]!, max = x[0]!;
+  let min = x[0]!,
+    max = x[0]!;
   let sumW = weights[0]!;
   let sumX = f(sumW * x[0]!);
   for (let i = 1; i < n; i++) {
@@ -107,7 +108,9 @@ function searchScaleMin(x: Float32Array, weights: Float32Array, nmax: number, L:
   for (let is = 0; is <= nstep; is++) {
     // max - min is taken afresh: an accepted fit moves min, and later trials start from it.
     iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
-    let sumL = 0, sumL2 = 0, sumXL = 0;
+    let sumL = 0,
+      sumL2 = 0,
+      sumXL = 0;
     for (let i = 0; i < n; i++) {
       const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[i]! - min)))));
       aux[i] = l;
@@ -147,21 +150,25 @@ function encodeKWithMin(src: Float32Array, dst: Uint8Array, bits: 4 | 5): void {
   const nb = src.length / QK_K;
   const L = new Uint8Array(QK_K);
   const weights = new Float32Array(32);
-  const scales = new Float32Array(8), mins = new Float32Array(8);
-  const ls = new Uint8Array(8), lm = new Uint8Array(8);
+  const scales = new Float32Array(8),
+    mins = new Float32Array(8);
+  const ls = new Uint8Array(8),
+    lm = new Uint8Array(8);
   for (let b = 0; b < nb; b++) {
     const x = src.subarray(b * QK_K, (b + 1) * QK_K);
     const o = b * blockBytes;
-    let maxScale = 0, maxMin = 0;
+    let maxScale = 0,
+      maxMin = 0;
     for (let j = 0; j < 8; j++) {
       const xs = x.subarray(32 * j, 32 * j + 32);
       let sumX2 = 0;
       for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(xs[l]! * xs[l]!));
       const avX = f(Math.sqrt(f(sumX2 / 32)));
       for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(xs[l]!));
-      const [sc, mn] = bits === 4
-        ? searchScaleMin(xs, weights, nmax, L.subarray(32 * j, 32 * j + 32), -1, f(0.1), 20)
-        : searchScaleMin(xs, weights, nmax, L.subarray(32 * j, 32 * j + 32), -0.5, f(0.1), 15);
+      const [sc, mn] =
+        bits === 4
+          ? searchScaleMin(xs, weights, nmax, L.subarray(32 * j, 32 * j + 32), -1, f(0.1), 20)
+          : searchScaleMin(xs, weights, nmax, L.subarray(32 * j, 32 * j + 32), -0.5, f(0.1), 15);
       scales[j] = sc;
       mins[j] = mn;
       if (scales[j]! > maxScale) maxScale = scales[j]!;
@@ -176,7 +183,8 @@ function encodeKWithMin(src: Float32Array, dst: Uint8Array, bits: 4 | 5): void {
     putF16(dst, o, f(maxScale / 63));
     putF16(dst, o + 2, f(maxMin / 63));
     packScalesK4(dst, o + 4, ls, lm);
-    const d = getF16(dst, o), dmin = getF16(dst, o + 2);
+    const d = getF16(dst, o),
+      dmin = getF16(dst, o + 2);
     for (let j = 0; j < 8; j++) {
       const [sc, m] = scaleMinK4(dst, o + 4, j);
       const dd = f(d * sc);
@@ -192,11 +200,13 @@ function encodeKWithMin(src: Float32Array, dst: Uint8Array, bits: 4 | 5): void {
         for (let l = 0; l < 32; l++) dst[o + 16 + 32 * c + l] = L[64 * c + l]! | (L[64 * c + 32 + l]! << 4);
       }
     } else {
-      const qh = o + 16, ql = o + 48;
+      const qh = o + 16,
+        ql = o + 48;
       dst.fill(0, qh, qh + 32);
       for (let c = 0; c < 4; c++) {
         for (let l = 0; l < 32; l++) {
-          let l1 = L[64 * c + l]!, l2 = L[64 * c + 32 + l]!;
+          let l1 = L[64 * c + l]!,
+            l2 = L[64 * c + 32 + l]!;
           if (l1 > 15) {
             l1 -= 16;
             dst[qh + l] = dst[qh + l]! | (1 << (2 * c));
@@ -225,16 +235,22 @@ function decodeKWithMin(src: Uint8Array, dst: Float32Array, bits: 4 | 5): void {
   const nb = dst.length / QK_K;
   for (let b = 0; b < nb; b++) {
     const o = b * blockBytes;
-    const d = getF16(src, o), dmin = getF16(src, o + 2);
-    const qh = o + 16, ql = bits === 4 ? o + 16 : o + 48;
+    const d = getF16(src, o),
+      dmin = getF16(src, o + 2);
+    const qh = o + 16,
+      ql = bits === 4 ? o + 16 : o + 48;
     for (let c = 0; c < 4; c++) {
       const [sc1, m1] = scaleMinK4(src, o + 4, 2 * c);
       const [sc2, m2] = scaleMinK4(src, o + 4, 2 * c + 1);
-      const d1 = f(d * sc1), dm1 = f(dmin * m1), d2 = f(d * sc2), dm2 = f(dmin * m2);
+      const d1 = f(d * sc1),
+        dm1 = f(dmin * m1),
+        d2 = f(d * sc2),
+        dm2 = f(dmin * m2);
       const y = b * QK_K + 64 * c;
       for (let l = 0; l < 32; l++) {
         const q = src[ql + 32 * c + l]!;
-        let lo = q & 0xf, hi = q >>> 4;
+        let lo = q & 0xf,
+          hi = q >>> 4;
         if (bits === 5) {
           const h = src[qh + l]!;
           if (h & (1 << (2 * c))) lo += 16;
@@ -262,7 +278,8 @@ export function decodeQ5_K(src: Uint8Array, dst: Float32Array): void {
  */
 function searchScale(x: Float32Array, nmax: number, L: Uint8Array): number {
   const n = x.length;
-  let max = 0, amax = 0;
+  let max = 0,
+    amax = 0;
   for (let i = 0; i < n; i++) {
     const ax = Math.abs(x[i]!);
     if (ax > amax) {
@@ -276,7 +293,8 @@ function searchScale(x: Float32Array, nmax: number, L: Uint8Array): number {
   }
   const clamp = (l: number) => Math.max(-nmax, Math.min(nmax - 1, l));
   let iscale = f(-nmax / max);
-  let sumlx = 0, suml2 = 0;
+  let sumlx = 0,
+    suml2 = 0;
   for (let i = 0; i < n; i++) {
     const l = clamp(nearestInt(f(iscale * x[i]!)));
     L[i] = l + nmax;
@@ -313,7 +331,8 @@ export function encodeQ6_K(src: Float32Array, dst: Uint8Array): void {
   for (let b = 0; b < nb; b++) {
     const x = src.subarray(b * QK_K, (b + 1) * QK_K);
     const o = b * 210;
-    let maxScale = 0, maxAbsScale = 0;
+    let maxScale = 0,
+      maxAbsScale = 0;
     for (let g = 0; g < 16; g++) {
       const s = searchScale(x.subarray(16 * g, 16 * g + 16), 32, L.subarray(16 * g, 16 * g + 16));
       scales[g] = s;
@@ -337,9 +356,14 @@ export function encodeQ6_K(src: Float32Array, dst: Uint8Array): void {
       }
     }
     for (let h = 0; h < 2; h++) {
-      const ql = o + 64 * h, qh = o + 128 + 32 * h, y = 128 * h;
+      const ql = o + 64 * h,
+        qh = o + 128 + 32 * h,
+        y = 128 * h;
       for (let l = 0; l < 32; l++) {
-        const q1 = L[y + l]!, q2 = L[y + l + 32]!, q3 = L[y + l + 64]!, q4 = L[y + l + 96]!;
+        const q1 = L[y + l]!,
+          q2 = L[y + l + 32]!,
+          q3 = L[y + l + 64]!,
+          q4 = L[y + l + 96]!;
         dst[ql + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
         dst[ql + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
         dst[qh + l] = (q1 >>> 4) | ((q2 >>> 4) << 2) | ((q3 >>> 4) << 4) | ((q4 >>> 4) << 6);
@@ -354,7 +378,10 @@ export function decodeQ6_K(src: Uint8Array, dst: Float32Array): void {
     const o = b * 210;
     const d = getF16(src, o + 208);
     for (let h = 0; h < 2; h++) {
-      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h, y = b * QK_K + 128 * h;
+      const ql = o + 64 * h,
+        qh = o + 128 + 32 * h,
+        sc = o + 192 + 8 * h,
+        y = b * QK_K + 128 * h;
       for (let l = 0; l < 32; l++) {
         const is = l >>> 4;
         const hb = src[qh + l]!;

@@ -14,7 +14,9 @@ const dir = mkdtempSync(join(tmpdir(), "slm-l2c-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("rope row permutations are inverses and move pairs as documented", () => {
-  const heads = 2, hd = 4, cols = 3;
+  const heads = 2,
+    hd = 4,
+    cols = 3;
   const w = Float32Array.from({ length: heads * hd * cols }, (_, i) => i);
   const h = interleavedToHalf(w, heads, hd, cols);
   // head 0: old rows 0,1,2,3 (pairs (0,1),(2,3)) → new order 0,2,1,3
@@ -42,12 +44,32 @@ test("truncated, padded and nonsense files are FormatErrors", { skip: existsSync
     ["short", raw.subarray(0, 20), /too short/],
     ["truncated", raw.subarray(0, raw.length - 4), /file is \d+ bytes; a llama2.c checkpoint/],
     ["padded", Buffer.concat([raw, Buffer.alloc(4)]), /file is \d+ bytes/],
-    ["zero-dim", (() => { const b = Buffer.from(raw); b.writeInt32LE(0, 0); return b; })(), /dim = 0 is out of range/],
-    ["odd-heads", (() => { const b = Buffer.from(raw); b.writeInt32LE(3, 16); return b; })(), /n_kv_heads/],
+    [
+      "zero-dim",
+      (() => {
+        const b = Buffer.from(raw);
+        b.writeInt32LE(0, 0);
+        return b;
+      })(),
+      /dim = 0 is out of range/,
+    ],
+    [
+      "odd-heads",
+      (() => {
+        const b = Buffer.from(raw);
+        b.writeInt32LE(3, 16);
+        return b;
+      })(),
+      /n_kv_heads/,
+    ],
   ];
   for (const [name, bytes, re] of cases) {
-    const p = join(dir, name + ".bin");
+    const p = join(dir, `${name}.bin`);
     writeFileSync(p, bytes);
-    assert.throws(() => readLlama2c(p), (e: unknown) => e instanceof FormatError && re.test(e.message), name);
+    assert.throws(
+      () => readLlama2c(p),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+      name,
+    );
   }
 });

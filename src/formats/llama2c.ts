@@ -27,13 +27,29 @@ export function readLlama2c(path: string): LoadedWeights {
     if (size < 28) throw new FormatError(`${path}: ${size} bytes is too short for a llama2.c header (28 bytes)`);
     const hb = Buffer.alloc(28);
     readExactly(fd, hb, 0, path);
-    const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => hb.readInt32LE(4 * i)) as [number, number, number, number, number, number, number];
+    const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => hb.readInt32LE(4 * i)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const vocab = Math.abs(vocabRaw);
     const shared = vocabRaw > 0;
     const bad = (name: string, v: number) => {
       throw new FormatError(`${path}: header field ${name} = ${v} is out of range`, { hint: "is this a llama2.c .bin checkpoint (legacy format, version 0)?" });
     };
-    for (const [name, v] of [["dim", dim], ["hidden_dim", hidden], ["n_layers", layers], ["n_heads", heads], ["n_kv_heads", kvHeads], ["vocab_size", vocab], ["seq_len", seqLen]] as const) {
+    for (const [name, v] of [
+      ["dim", dim],
+      ["hidden_dim", hidden],
+      ["n_layers", layers],
+      ["n_heads", heads],
+      ["n_kv_heads", kvHeads],
+      ["vocab_size", vocab],
+      ["seq_len", seqLen],
+    ] as const) {
       if (!(v >= 1 && v <= MAX_DIM * 16)) bad(name, v);
     }
     if (dim % heads !== 0) bad("dim (not a multiple of n_heads)", dim);
@@ -58,7 +74,10 @@ export function readLlama2c(path: string): LoadedWeights {
     if (!shared) counts.push(["classifier", vocab * dim]);
     const need = 28 + 4 * counts.reduce((a, [, n]) => a + n, 0);
     if (size !== need) {
-      throw new FormatError(`${path}: file is ${size} bytes; a llama2.c checkpoint with this header (dim ${dim}, hidden ${hidden}, ${layers} layers, vocab ${vocab}${shared ? "" : ", untied classifier"}) is ${need} bytes`, { hint: "the file is truncated, padded, or not in the legacy llama2.c format" });
+      throw new FormatError(
+        `${path}: file is ${size} bytes; a llama2.c checkpoint with this header (dim ${dim}, hidden ${hidden}, ${layers} layers, vocab ${vocab}${shared ? "" : ", untied classifier"}) is ${need} bytes`,
+        { hint: "the file is truncated, padded, or not in the legacy llama2.c format" },
+      );
     }
     let pos = 28;
     const read = (n: number): Float32Array => {
@@ -77,8 +96,12 @@ export function readLlama2c(path: string): LoadedWeights {
     const L = (l: number, s: string) => `model.layers.${l}.${s}`;
     tensors.set("model.embed_tokens.weight", { shape: [vocab, dim], data: read(vocab * dim) });
     perLayer("rms_att", layers * dim, 1, dim, (l, w) => tensors.set(L(l, "input_layernorm.weight"), { shape: [dim], data: w }));
-    perLayer("wq", layers * dim * dim, dim, dim, (l, w) => tensors.set(L(l, "self_attn.q_proj.weight"), { shape: [dim, dim], data: interleavedToHalf(w, heads, hd, dim) }));
-    perLayer("wk", layers * kvDim * dim, kvDim, dim, (l, w) => tensors.set(L(l, "self_attn.k_proj.weight"), { shape: [kvDim, dim], data: interleavedToHalf(w, kvHeads, hd, dim) }));
+    perLayer("wq", layers * dim * dim, dim, dim, (l, w) =>
+      tensors.set(L(l, "self_attn.q_proj.weight"), { shape: [dim, dim], data: interleavedToHalf(w, heads, hd, dim) }),
+    );
+    perLayer("wk", layers * kvDim * dim, kvDim, dim, (l, w) =>
+      tensors.set(L(l, "self_attn.k_proj.weight"), { shape: [kvDim, dim], data: interleavedToHalf(w, kvHeads, hd, dim) }),
+    );
     perLayer("wv", layers * kvDim * dim, kvDim, dim, (l, w) => tensors.set(L(l, "self_attn.v_proj.weight"), { shape: [kvDim, dim], data: w }));
     perLayer("wo", layers * dim * dim, dim, dim, (l, w) => tensors.set(L(l, "self_attn.o_proj.weight"), { shape: [dim, dim], data: w }));
     perLayer("rms_ffn", layers * dim, 1, dim, (l, w) => tensors.set(L(l, "post_attention_layernorm.weight"), { shape: [dim], data: w }));

@@ -16,7 +16,10 @@ const FIXTURE = join(repoRoot, "test", "fixtures", "peft", "tiny-llama");
 const root = mkdtempSync(join(tmpdir(), "slm-peft-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const V = 40, D = 16, L = 2, KV = 8; // k/v width = 2 kv heads × 4
+const V = 40,
+  D = 16,
+  L = 2,
+  KV = 8; // k/v width = 2 kv heads × 4
 function model(seed = 0): CausalLM {
   return createModel(presetConfig("nano", V, { dModel: D, nLayers: L, nHeads: 4, nKvHeads: 2, headDim: 4, ffnDim: 24, maxSeqLen: 16 }), seed);
 }
@@ -47,7 +50,11 @@ function readHeader(path: string): Map<string, number[]> {
   const buf = readFileSync(path);
   const n = Number(buf.readBigUInt64LE(0));
   const h = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<string, { shape: number[] }>;
-  return new Map(Object.entries(h).filter(([k]) => k !== "__metadata__").map(([k, v]) => [k, v.shape]));
+  return new Map(
+    Object.entries(h)
+      .filter(([k]) => k !== "__metadata__")
+      .map(([k, v]) => [k, v.shape]),
+  );
 }
 
 test("saved adapter: adapter_config.json has every field of the PEFT fixture, and PEFT's tensor names and shapes", () => {
@@ -75,8 +82,13 @@ test("saved adapter: adapter_config.json has every field of the PEFT fixture, an
   const shapes = readHeader(join(dir, ADAPTER_WEIGHTS));
   const expected = new Map<string, number[]>();
   const dims: Record<string, [number, number, string]> = {
-    q_proj: [D, D, "self_attn"], k_proj: [D, KV, "self_attn"], v_proj: [D, KV, "self_attn"], o_proj: [D, D, "self_attn"],
-    gate_proj: [D, 24, "mlp"], up_proj: [D, 24, "mlp"], down_proj: [24, D, "mlp"],
+    q_proj: [D, D, "self_attn"],
+    k_proj: [D, KV, "self_attn"],
+    v_proj: [D, KV, "self_attn"],
+    o_proj: [D, D, "self_attn"],
+    gate_proj: [D, 24, "mlp"],
+    up_proj: [D, 24, "mlp"],
+    down_proj: [24, D, "mlp"],
   };
   for (let l = 0; l < L; l++) {
     for (const [mod, [inp, out, block]] of Object.entries(dims)) {
@@ -93,7 +105,10 @@ test("loads the hand-written PEFT fixture: values land in A and B; y = Wx + (alp
   const r = new Rng(7);
   const tensors: Array<{ name: string; shape: number[]; data: Float32Array }> = [];
   for (let l = 0; l < L; l++) {
-    for (const [mod, out] of [["q_proj", D], ["v_proj", KV]] as const) {
+    for (const [mod, out] of [
+      ["q_proj", D],
+      ["v_proj", KV],
+    ] as const) {
       const p = `base_model.model.model.layers.${l}.self_attn.${mod}`;
       tensors.push({ name: `${p}.lora_A.weight`, shape: [2, D], data: r.fillNormal(new Float32Array(2 * D), 0, 0.3) });
       tensors.push({ name: `${p}.lora_B.weight`, shape: [out, 2], data: r.fillNormal(new Float32Array(out * 2), 0, 0.3) });
@@ -113,7 +128,9 @@ test("loads the hand-written PEFT fixture: values land in A and B; y = Wx + (alp
   const x = new Rng(3).fillNormal(new Float32Array(D), 0, 1);
   const g = new Tape({ grad: false });
   const y = q0.base.forward(g, g.input(x, [1, D])).data;
-  const W = q0.base.weight.data, A = q0.A.data, B = q0.B.data;
+  const W = q0.base.weight.data,
+    A = q0.A.data,
+    B = q0.B.data;
   for (let o = 0; o < D; o++) {
     let want = 0;
     for (let i = 0; i < D; i++) want += W[o * D + i]! * x[i]!;
@@ -154,8 +171,16 @@ test("bad adapters: clear errors, and the model is left without adapters", () =>
     if (weights) writeFileSync(join(dir, ADAPTER_WEIGHTS), weights);
     return dir;
   };
-  const A = (l: number, mod: string) => ({ name: `base_model.model.model.layers.${l}.self_attn.${mod}.lora_A.weight`, shape: [2, D], data: new Float32Array(2 * D) });
-  const B = (l: number, mod: string, out: number) => ({ name: `base_model.model.model.layers.${l}.self_attn.${mod}.lora_B.weight`, shape: [out, 2], data: new Float32Array(out * 2) });
+  const A = (l: number, mod: string) => ({
+    name: `base_model.model.model.layers.${l}.self_attn.${mod}.lora_A.weight`,
+    shape: [2, D],
+    data: new Float32Array(2 * D),
+  });
+  const B = (l: number, mod: string, out: number) => ({
+    name: `base_model.model.model.layers.${l}.self_attn.${mod}.lora_B.weight`,
+    shape: [out, 2],
+    data: new Float32Array(out * 2),
+  });
   const good = [0, 1].flatMap((l) => [A(l, "q_proj"), B(l, "q_proj", D), A(l, "v_proj"), B(l, "v_proj", KV)]);
   assert.throws(() => loadAdapter(mk("dora", { use_dora: true }, handWrittenSafetensors(good)), m), /DoRA/);
   assert.throws(() => loadAdapter(mk("ptype", { peft_type: "IA3" }, handWrittenSafetensors(good)), m), FormatError);

@@ -11,8 +11,8 @@
 // of its tensors. GPT-2 (HF Conv1D layers) is written with fan_in_fan_out
 // true, as PEFT sets it; A and B keep the same (r, in) / (out, r) shapes.
 // Knows nothing about training or inference.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 import { ConfigError, FormatError } from "../errors.ts";
 import { attachLora, peftPrefix, type CausalLM, type LoraModel, type ResolvedLora } from "../models/index.ts";
@@ -79,19 +79,31 @@ export function peftConfig(lora: LoraModel, opts: SaveAdapterOptions = {}): Peft
 /** Writes `lora` as a PEFT adapter directory at `dir` (replacing one that is there), atomically. */
 export function saveAdapter(dir: string, lora: LoraModel, opts: SaveAdapterOptions = {}): void {
   writeDirAtomic(dir, (tmp) => {
-    writeFileAtomicSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(peftConfig(lora, opts), null, 2) + "\n");
-    writeSafetensors(join(tmp, ADAPTER_WEIGHTS), lora.namedParameters().map(([n, p]) => ({ name: n, shape: [...p.shape], data: p.data })), { format: "pt" });
+    writeFileAtomicSync(join(tmp, ADAPTER_CONFIG), `${JSON.stringify(peftConfig(lora, opts), null, 2)}\n`);
+    writeSafetensors(
+      join(tmp, ADAPTER_WEIGHTS),
+      lora.namedParameters().map(([n, p]) => ({ name: n, shape: [...p.shape], data: p.data })),
+      { format: "pt" },
+    );
   });
 }
 
 function isEmptyish(v: unknown): boolean {
-  return v === undefined || v === null || (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0) || (Array.isArray(v) && v.length === 0);
+  return (
+    v === undefined ||
+    v === null ||
+    (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0) ||
+    (Array.isArray(v) && v.length === 0)
+  );
 }
 
 /** Reads and checks adapter_config.json; returns the LoRA settings it describes. */
 export function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Record<string, unknown> } {
   const path = join(dir, ADAPTER_CONFIG);
-  if (!existsSync(path)) throw new ConfigError(`${dir}: not an adapter directory (no ${ADAPTER_CONFIG})`, { hint: "pass the directory `slm finetune --method lora` wrote (RUN/adapter)" });
+  if (!existsSync(path))
+    throw new ConfigError(`${dir}: not an adapter directory (no ${ADAPTER_CONFIG})`, {
+      hint: "pass the directory `slm finetune --method lora` wrote (RUN/adapter)",
+    });
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -103,7 +115,8 @@ export function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Recor
     throw new FormatError(`${path}: ${msg}`);
   };
   if (raw.peft_type !== "LORA") bad(`peft_type is ${JSON.stringify(raw.peft_type)}; only "LORA" adapters are supported`);
-  if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== "CAUSAL_LM") bad(`task_type is ${JSON.stringify(raw.task_type)}; expected "CAUSAL_LM"`);
+  if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== "CAUSAL_LM")
+    bad(`task_type is ${JSON.stringify(raw.task_type)}; expected "CAUSAL_LM"`);
   const r = raw.r;
   if (typeof r !== "number" || !Number.isInteger(r) || r < 1) bad(`r must be an integer >= 1, got ${JSON.stringify(r)}`);
   const alpha = raw.lora_alpha ?? 8; // PEFT's default
@@ -121,7 +134,8 @@ export function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Recor
   }
   if (raw.fan_in_fan_out !== undefined && typeof raw.fan_in_fan_out !== "boolean") bad("fan_in_fan_out must be true or false");
   const useRslora = raw.use_rslora === true;
-  const rr = r as number, aa = alpha as number;
+  const rr = r as number,
+    aa = alpha as number;
   return {
     lora: { r: rr, alpha: aa, dropout: dropout as number, useRslora, targetModules: tm as string[] | string, scale: useRslora ? aa / Math.sqrt(rr) : aa / rr },
     raw,
@@ -136,7 +150,8 @@ export function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Recor
 export function loadAdapter(dir: string, model: CausalLM): LoraModel {
   const { lora: cfg } = readAdapterConfig(dir);
   const wpath = join(dir, ADAPTER_WEIGHTS);
-  if (!existsSync(wpath)) throw new ConfigError(`${dir}: no ${ADAPTER_WEIGHTS}`, { hint: "adapter_model.bin (pickle) is not read; save the adapter with safe_serialization" });
+  if (!existsSync(wpath))
+    throw new ConfigError(`${dir}: no ${ADAPTER_WEIGHTS}`, { hint: "adapter_model.bin (pickle) is not read; save the adapter with safe_serialization" });
   const lora = attachLora(model, cfg);
   const f = SafetensorsFile.open(wpath);
   try {
@@ -145,7 +160,9 @@ export function loadAdapter(dir: string, model: CausalLM): LoraModel {
     for (const name of f.names) {
       const p = want.get(name);
       if (!p) {
-        const hint = name.startsWith(peftPrefix("")) ? "the adapter was made for a different model or target list" : "PEFT tensor names start with base_model.model.";
+        const hint = name.startsWith(peftPrefix(""))
+          ? "the adapter was made for a different model or target list"
+          : "PEFT tensor names start with base_model.model.";
         throw new FormatError(`${wpath}: tensor "${name}" matches no adapted module of this model`, { hint });
       }
       const info = f.info(name);

@@ -5,16 +5,37 @@ import { ConfigError } from "../errors.ts";
 import { validateConfig } from "../models/config.ts";
 import { parseStoragePreset, storageTypeFor, useMoreBits } from "./quant-preset.ts";
 
-const config = (over = {}) => validateConfig({
-  modelType: "llama", vocabSize: 512, dModel: 512, nLayers: 16, nHeads: 8, nKvHeads: 2, headDim: 64, ffnDim: 1024, maxSeqLen: 64,
-  normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, ...over,
-});
+const config = (over = {}) =>
+  validateConfig({
+    modelType: "llama",
+    vocabSize: 512,
+    dModel: 512,
+    nLayers: 16,
+    nHeads: 8,
+    nKvHeads: 2,
+    headDim: 64,
+    ffnDim: 1024,
+    maxSeqLen: 64,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    ...over,
+  });
 
 test("use_more_bits picks llama.cpp's layers: the first and last eighth, and every third between", () => {
   // 16 layers: eighth = 2, 7/8 = 14 → 0, 1, then (i - 2) % 3 == 2 → 4, 7, 10, 13, then 14, 15.
-  assert.deepEqual(Array.from({ length: 16 }, (_, i) => i).filter((i) => useMoreBits(i, 16)), [0, 1, 4, 7, 10, 13, 14, 15]);
+  assert.deepEqual(
+    Array.from({ length: 16 }, (_, i) => i).filter((i) => useMoreBits(i, 16)),
+    [0, 1, 4, 7, 10, 13, 14, 15],
+  );
   // 24 layers (Qwen2.5-0.5B): eighth 3, 7/8 = 21.
-  assert.deepEqual(Array.from({ length: 24 }, (_, i) => i).filter((i) => useMoreBits(i, 24)), [0, 1, 2, 5, 8, 11, 14, 17, 20, 21, 22, 23]);
+  assert.deepEqual(
+    Array.from({ length: 24 }, (_, i) => i).filter((i) => useMoreBits(i, 24)),
+    [0, 1, 2, 5, 8, 11, 14, 17, 20, 21, 22, 23],
+  );
 });
 
 test("q4_k_m: Q6_K for the head and the more-bits layers' attn_v / ffn_down, Q4_K elsewhere, fallbacks for narrow rows", () => {
@@ -52,5 +73,8 @@ test("the older presets keep their types: q4_0 with a Q8_0 head, q8_0, f16", () 
 
 test("preset names parse case-insensitively; others are a ConfigError listing the choices", () => {
   assert.equal(parseStoragePreset("Q4_K_M"), "q4_k_m");
-  assert.throws(() => parseStoragePreset("q3_k"), (e: unknown) => e instanceof ConfigError && /q3_k/.test(e.message) && /q4_k_m/.test(String((e as ConfigError).hint)));
+  assert.throws(
+    () => parseStoragePreset("q3_k"),
+    (e: unknown) => e instanceof ConfigError && /q3_k/.test(e.message) && /q4_k_m/.test(String((e as ConfigError).hint)),
+  );
 });

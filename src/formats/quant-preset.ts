@@ -28,7 +28,8 @@ export const PRESET_FILE_TYPE: Record<StoragePreset, number> = { f32: 0, f16: 1,
 
 export function parseStoragePreset(s: string, what = "--dtype"): StoragePreset {
   const p = s.toLowerCase();
-  if (!(STORAGE_PRESETS as readonly string[]).includes(p)) throw new ConfigError(`${what}: "${s}" is not a storage type`, { hint: `choose one of ${STORAGE_PRESETS.join(", ")}` });
+  if (!(STORAGE_PRESETS as readonly string[]).includes(p))
+    throw new ConfigError(`${what}: "${s}" is not a storage type`, { hint: `choose one of ${STORAGE_PRESETS.join(", ")}` });
   return p as StoragePreset;
 }
 
@@ -60,14 +61,27 @@ export function storageTypeFor(preset: StoragePreset, hfName: string, shape: rea
   const moreBits = layer !== null && /(v_proj|down_proj)\.weight$/.test(hfName) && useMoreBits(Number(layer[1]), config.nLayers);
   let want: GgmlTypeName;
   switch (preset) {
-    case "f32": return "F32";
-    case "f16": return "F16";
-    case "bf16": return "BF16";
-    case "q8_0": want = "Q8_0"; break;
-    case "q4_0": want = isHead ? "Q8_0" : "Q4_0"; break;
-    case "q6_k": want = "Q6_K"; break;
-    case "q4_k_m": want = isHead || moreBits ? "Q6_K" : "Q4_K"; break;
-    case "q5_k_m": want = isHead || moreBits ? "Q6_K" : "Q5_K"; break;
+    case "f32":
+      return "F32";
+    case "f16":
+      return "F16";
+    case "bf16":
+      return "BF16";
+    case "q8_0":
+      want = "Q8_0";
+      break;
+    case "q4_0":
+      want = isHead ? "Q8_0" : "Q4_0";
+      break;
+    case "q6_k":
+      want = "Q6_K";
+      break;
+    case "q4_k_m":
+      want = isHead || moreBits ? "Q6_K" : "Q4_K";
+      break;
+    case "q5_k_m":
+      want = isHead || moreBits ? "Q6_K" : "Q5_K";
+      break;
   }
   return fitting(want, cols);
 }

@@ -10,8 +10,16 @@ import { blockScale, dequantize, ERROR_BUDGETS, quantize, TYPE_TRAITS, traitsByI
 test("traits table: ggml ids, block sizes and bytes per block as in ggml.h", () => {
   const rows = TYPE_TRAITS.map((t) => [t.name, t.id, t.blockSize, t.blockBytes]);
   assert.deepEqual(rows, [
-    ["F32", 0, 1, 4], ["F16", 1, 1, 2], ["Q4_0", 2, 32, 18], ["Q5_0", 6, 32, 22], ["Q5_1", 7, 32, 24], ["Q8_0", 8, 32, 34],
-    ["Q4_K", 12, 256, 144], ["Q5_K", 13, 256, 176], ["Q6_K", 14, 256, 210], ["BF16", 30, 1, 2],
+    ["F32", 0, 1, 4],
+    ["F16", 1, 1, 2],
+    ["Q4_0", 2, 32, 18],
+    ["Q5_0", 6, 32, 22],
+    ["Q5_1", 7, 32, 24],
+    ["Q8_0", 8, 32, 34],
+    ["Q4_K", 12, 256, 144],
+    ["Q5_K", 13, 256, 176],
+    ["Q6_K", 14, 256, 210],
+    ["BF16", 30, 1, 2],
   ]);
   assert.equal(traitsById(8)!.name, "Q8_0");
   assert.equal(traitsById(11), undefined, "Q3_K is not supported");
@@ -59,7 +67,10 @@ test("Q4_0 block layout: d = m/-8 with the signed extreme, q = min(15, trunc(x/d
 test("all-zero blocks quantize to zero scale and decode to exact zeros", () => {
   for (const name of ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"] as const) {
     const b = quantize(name, new Float32Array(512));
-    assert.ok(dequantize(name, b, 512).every((v) => v === 0), name); // -0 included (Q4_0's d = 0 / -8)
+    assert.ok(
+      dequantize(name, b, 512).every((v) => v === 0),
+      name,
+    ); // -0 included (Q4_0's d = 0 / -8)
   }
 });
 
@@ -78,7 +89,9 @@ for (const name of ["F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K
     const back = dequantize(name, quantize(name, x), n);
     const budget = ERROR_BUDGETS[name];
     const bs = TYPE_TRAITS.find((t) => t.name === name)!.blockSize;
-    let errSq = 0, sq = 0, worst = 0;
+    let errSq = 0,
+      sq = 0,
+      worst = 0;
     for (let b = 0; b < n; b += Math.max(bs, 1)) {
       const blk = x.subarray(b, b + bs);
       const d = bs === 1 ? Math.abs(x[b]!) : blockScale(name, blk);
@@ -100,7 +113,10 @@ for (const name of ["F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K
 test("F32 round trip is exact; partial blocks and wrong byte counts are FormatErrors", () => {
   const x = randomWeights(100, 3);
   assert.deepEqual(dequantize("F32", quantize("F32", x), 100), x);
-  assert.throws(() => quantize("Q8_0", new Float32Array(33)), (e: unknown) => e instanceof FormatError && /blocks of 32/.test(e.message));
+  assert.throws(
+    () => quantize("Q8_0", new Float32Array(33)),
+    (e: unknown) => e instanceof FormatError && /blocks of 32/.test(e.message),
+  );
   assert.throws(() => dequantize("Q4_0", new Uint8Array(17), 32), FormatError);
 });
 
@@ -119,7 +135,8 @@ test("Q5_0 / Q5_1 hand-built blocks: fifth bits in a little-endian u32 after the
   const b1 = Uint8Array.from([...f16(0.5), ...f16(-3), ...qhBytes, ...qs]);
   assert.equal(b0.length, 22);
   assert.equal(b1.length, 24);
-  const y0 = dequantize("Q5_0", b0, 32), y1 = dequantize("Q5_1", b1, 32);
+  const y0 = dequantize("Q5_0", b0, 32),
+    y1 = dequantize("Q5_1", b1, 32);
   for (let j = 0; j < 32; j++) {
     assert.equal(y0[j], (q(j) - 16) * 0.25, `Q5_0 element ${j}`);
     assert.equal(y1[j], q(j) * 0.5 - 3, `Q5_1 element ${j}`);
@@ -128,13 +145,16 @@ test("Q5_0 / Q5_1 hand-built blocks: fifth bits in a little-endian u32 after the
 
 // ---- K-quants -------------------------------------------------------------
 
-const f16 = (v: number) => { const h = f32ToF16Bits(v); return [h & 0xff, h >>> 8]; };
+const f16 = (v: number) => {
+  const h = f32ToF16Bits(v);
+  return [h & 0xff, h >>> 8];
+};
 
 /** The 12 scale bytes for 6-bit scales sc[8] and mins m[8], placed bit by bit as ggml-common.h describes. */
 function packK4Scales(sc: number[], m: number[]): number[] {
   const b = new Array<number>(12).fill(0);
   for (let j = 0; j < 4; j++) {
-    b[j] = (sc[j]! & 63) | ((sc[j + 4]! >> 4) << 6);   // low 6: scale j; top 2: high bits of scale j+4
+    b[j] = (sc[j]! & 63) | ((sc[j + 4]! >> 4) << 6); // low 6: scale j; top 2: high bits of scale j+4
     b[j + 4] = (m[j]! & 63) | ((m[j + 4]! >> 4) << 6); // low 6: min j; top 2: high bits of min j+4
     b[j + 8] = (sc[j + 4]! & 15) | ((m[j + 4]! & 15) << 4);
   }
@@ -142,7 +162,8 @@ function packK4Scales(sc: number[], m: number[]): number[] {
 }
 
 test("Q4_K hand-built block decodes to d·sc·q − dmin·m, sub-block 2c low nibbles, 2c+1 high", () => {
-  const sc = [1, 2, 3, 63, 17, 33, 48, 5], m = [0, 1, 2, 3, 63, 20, 36, 9];
+  const sc = [1, 2, 3, 63, 17, 33, 48, 5],
+    m = [0, 1, 2, 3, 63, 20, 36, 9];
   const q = (v: number) => (v * 5 + 3) % 16; // code of value v
   const bytes = [...f16(0.5), ...f16(0.25), ...packK4Scales(sc, m)];
   for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) bytes.push(q(64 * c + l) | (q(64 * c + 32 + l) << 4));
@@ -156,7 +177,8 @@ test("Q4_K hand-built block decodes to d·sc·q − dmin·m, sub-block 2c low ni
 });
 
 test("Q5_K hand-built block: the fifth bit of value 64c+l is bit 2c of qh[l], of 64c+32+l bit 2c+1", () => {
-  const sc = [7, 2, 40, 1, 63, 12, 30, 8], m = [3, 0, 9, 1, 2, 44, 6, 63];
+  const sc = [7, 2, 40, 1, 63, 12, 30, 8],
+    m = [3, 0, 9, 1, 2, 44, 6, 63];
   const q = (v: number) => (v * 11 + 7) % 32;
   const qh = new Array<number>(32).fill(0);
   for (let c = 0; c < 4; c++) {
@@ -174,11 +196,15 @@ test("Q5_K hand-built block: the fifth bit of value 64c+l is bit 2c of qh[l], of
 });
 
 test("Q6_K hand-built block: ql, qh, 16 int8 scales, then d; value = d·sc·(q − 32)", () => {
-  const sc = Array.from({ length: 16 }, (_, g) => (g * 37) % 256 - 128); // includes -128 and positives
+  const sc = Array.from({ length: 16 }, (_, g) => ((g * 37) % 256) - 128); // includes -128 and positives
   const q = (v: number) => (v * 13 + 5) % 64;
-  const ql = new Array<number>(128).fill(0), qh = new Array<number>(64).fill(0);
+  const ql = new Array<number>(128).fill(0),
+    qh = new Array<number>(64).fill(0);
   for (let v = 0; v < 256; v++) {
-    const h = v >> 7, r = v & 127, l = r & 31, quarter = r >> 5; // quarter 0..3 of a 128-value half
+    const h = v >> 7,
+      r = v & 127,
+      l = r & 31,
+      quarter = r >> 5; // quarter 0..3 of a 128-value half
     const lowByte = 64 * h + l + (quarter & 1 ? 32 : 0);
     ql[lowByte] |= (q(v) & 15) << (quarter & 2 ? 4 : 0);
     qh[32 * h + l] |= (q(v) >> 4) << (2 * quarter);

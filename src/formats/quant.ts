@@ -125,9 +125,12 @@ function encodeQ5(src: Float32Array, dst: Uint8Array, withMin: boolean): void {
   for (let b = 0; b < nb; b++) {
     const x = src.subarray(b * QK, (b + 1) * QK);
     const o = b * bb;
-    let d: number, id: number, min = 0;
+    let d: number,
+      id: number,
+      min = 0;
     if (withMin) {
-      let lo = Infinity, hi = -Infinity;
+      let lo = Infinity,
+        hi = -Infinity;
       for (let j = 0; j < QK; j++) {
         if (x[j]! < lo) lo = x[j]!;
         if (x[j]! > hi) hi = x[j]!;
@@ -135,7 +138,8 @@ function encodeQ5(src: Float32Array, dst: Uint8Array, withMin: boolean): void {
       min = lo;
       d = Math.fround(Math.fround(hi - lo) / 31);
     } else {
-      let amax = 0, max = 0;
+      let amax = 0,
+        max = 0;
       for (let j = 0; j < QK; j++) {
         const a = Math.abs(x[j]!);
         if (amax < a) {
@@ -161,7 +165,8 @@ function encodeQ5(src: Float32Array, dst: Uint8Array, withMin: boolean): void {
     let qh = 0;
     const qs = o + (withMin ? 8 : 6);
     for (let j = 0; j < QK / 2; j++) {
-      const q0 = code(x[j]!), q1 = code(x[j + QK / 2]!);
+      const q0 = code(x[j]!),
+        q1 = code(x[j + QK / 2]!);
       dst[qs + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
       qh |= ((q0 & 0x10) >>> 4) << j;
       qh |= ((q1 & 0x10) >>> 4) << (j + QK / 2);
@@ -181,7 +186,8 @@ function decodeQ5(src: Uint8Array, dst: Float32Array, withMin: boolean): void {
     const o = b * bb;
     const d = f16BitsToF32(src[o]! | (src[o + 1]! << 8));
     const m = withMin ? f16BitsToF32(src[o + 2]! | (src[o + 3]! << 8)) : 0;
-    const qo = o + (withMin ? 4 : 2), qs = qo + 4;
+    const qo = o + (withMin ? 4 : 2),
+      qs = qo + 4;
     const qh = (src[qo]! | (src[qo + 1]! << 8) | (src[qo + 2]! << 16) | (src[qo + 3]! << 24)) >>> 0;
     for (let j = 0; j < QK / 2; j++) {
       const v = src[qs + j]!;
@@ -209,7 +215,15 @@ function decodeF32(src: Uint8Array, dst: Float32Array): void {
 /** The traits table: one row per supported type. */
 export const TYPE_TRAITS: readonly TypeTraits[] = [
   { name: "F32", id: 0, blockSize: 1, blockBytes: 4, quantized: false, encode: encodeF32, decode: decodeF32 },
-  { name: "F16", id: 1, blockSize: 1, blockBytes: 2, quantized: false, encode: (s, d) => d.set(encodeHalf(s, "F16")), decode: (s, d) => void decodeHalf(s, d, "F16") },
+  {
+    name: "F16",
+    id: 1,
+    blockSize: 1,
+    blockBytes: 2,
+    quantized: false,
+    encode: (s, d) => d.set(encodeHalf(s, "F16")),
+    decode: (s, d) => void decodeHalf(s, d, "F16"),
+  },
   { name: "Q4_0", id: 2, blockSize: QK, blockBytes: 18, quantized: true, encode: encodeQ4_0, decode: decodeQ4_0 },
   { name: "Q5_0", id: 6, blockSize: QK, blockBytes: 22, quantized: true, encode: (s, d) => encodeQ5(s, d, false), decode: (s, d) => decodeQ5(s, d, false) },
   { name: "Q5_1", id: 7, blockSize: QK, blockBytes: 24, quantized: true, encode: (s, d) => encodeQ5(s, d, true), decode: (s, d) => decodeQ5(s, d, true) },
@@ -217,7 +231,15 @@ export const TYPE_TRAITS: readonly TypeTraits[] = [
   { name: "Q4_K", id: 12, blockSize: QK_K, blockBytes: 144, quantized: true, encode: encodeQ4_K, decode: decodeQ4_K },
   { name: "Q5_K", id: 13, blockSize: QK_K, blockBytes: 176, quantized: true, encode: encodeQ5_K, decode: decodeQ5_K },
   { name: "Q6_K", id: 14, blockSize: QK_K, blockBytes: 210, quantized: true, encode: encodeQ6_K, decode: decodeQ6_K },
-  { name: "BF16", id: 30, blockSize: 1, blockBytes: 2, quantized: false, encode: (s, d) => d.set(encodeHalf(s, "BF16")), decode: (s, d) => void decodeHalf(s, d, "BF16") },
+  {
+    name: "BF16",
+    id: 30,
+    blockSize: 1,
+    blockBytes: 2,
+    quantized: false,
+    encode: (s, d) => d.set(encodeHalf(s, "BF16")),
+    decode: (s, d) => void decodeHalf(s, d, "BF16"),
+  },
 ];
 
 const BY_ID = new Map(TYPE_TRAITS.map((t) => [t.id, t]));
@@ -225,9 +247,28 @@ const BY_NAME = new Map(TYPE_TRAITS.map((t) => [t.name, t]));
 
 /** Names of ggml types we know of but cannot read, for error messages. */
 const OTHER_GGML_TYPES: Record<number, string> = {
-  3: "Q4_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K",
-  16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS",
-  24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
+  3: "Q4_1",
+  9: "Q8_1",
+  10: "Q2_K",
+  11: "Q3_K",
+  15: "Q8_K",
+  16: "IQ2_XXS",
+  17: "IQ2_XS",
+  18: "IQ3_XXS",
+  19: "IQ1_S",
+  20: "IQ4_NL",
+  21: "IQ3_S",
+  22: "IQ2_S",
+  23: "IQ4_XS",
+  24: "I8",
+  25: "I16",
+  26: "I32",
+  27: "I64",
+  28: "F64",
+  29: "IQ1_M",
+  34: "TQ1_0",
+  35: "TQ2_0",
+  39: "MXFP4",
 };
 
 export function traitsById(id: number): TypeTraits | undefined {
@@ -311,7 +352,9 @@ export const ERROR_BUDGETS: Record<GgmlTypeName, { maxAbsPerScale: number; absFl
 
 /** The float32 scale a block of `x` gets (the unit of maxAbsPerScale). */
 export function blockScale(name: GgmlTypeName, x: Float32Array): number {
-  let amax = 0, max = 0, min = 0;
+  let amax = 0,
+    max = 0,
+    min = 0;
   for (const v of x) {
     amax = Math.max(amax, Math.abs(v));
     max = Math.max(max, v);

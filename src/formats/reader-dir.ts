@@ -36,7 +36,10 @@ export function saveReaderDir(dir: string, model: ReaderModel, tokenizer: Tokeni
     };
     writeSafetensors(join(tmp, "reader.safetensors"), model.headParameterNames().map(t), { format: READER_FORMAT });
     tokenizer.save(tmp);
-    writeFileAtomicSync(join(tmp, "reader.json"), JSON.stringify({ format: READER_FORMAT, version: READER_VERSION, featureRows: READER_FEATURE_ROWS, ...info }, null, 2) + "\n");
+    writeFileAtomicSync(
+      join(tmp, "reader.json"),
+      `${JSON.stringify({ format: READER_FORMAT, version: READER_VERSION, featureRows: READER_FEATURE_ROWS, ...info }, null, 2)}\n`,
+    );
   });
 }
 
@@ -48,8 +51,12 @@ export function loadReaderDir(dir: string): { model: ReaderModel; tokenizer: Tok
     throw new FormatError(`${join(dir, "reader.json")}: cannot read a reader description (${(e as Error).message})`);
   }
   if (info.format !== READER_FORMAT) throw new FormatError(`${dir}/reader.json: format is ${JSON.stringify(info.format)}, expected "${READER_FORMAT}"`);
-  if (info.version !== READER_VERSION) throw new FormatError(`${dir}/reader.json: version ${JSON.stringify(info.version)} is not supported (this slmkit reads version ${READER_VERSION}; train the reader again with \`slm train-reader\`)`);
-  if (info.featureRows !== READER_FEATURE_ROWS) throw new FormatError(`${dir}/reader.json: ${JSON.stringify(info.featureRows)} feature rows; this slmkit's reader has ${READER_FEATURE_ROWS}`);
+  if (info.version !== READER_VERSION)
+    throw new FormatError(
+      `${dir}/reader.json: version ${JSON.stringify(info.version)} is not supported (this slmkit reads version ${READER_VERSION}; train the reader again with \`slm train-reader\`)`,
+    );
+  if (info.featureRows !== READER_FEATURE_ROWS)
+    throw new FormatError(`${dir}/reader.json: ${JSON.stringify(info.featureRows)} feature rows; this slmkit's reader has ${READER_FEATURE_ROWS}`);
   const lm = loadModelDir(join(dir, "backbone"));
   if (!(lm.model instanceof LlamaModel)) throw new FormatError(`${dir}/backbone: a reader's backbone must be a Llama-family model`);
   if (!lm.tokenizer) throw new FormatError(`${dir}/backbone: no tokenizer.json`);

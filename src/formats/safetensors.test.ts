@@ -18,12 +18,16 @@ test("round trip of F32, F16, BF16 and U8 tensors with metadata", () => {
   const p = join(dir, "a.safetensors");
   const x = sample();
   const q = new Uint8Array([1, 2, 3, 250]);
-  writeSafetensors(p, [
-    { name: "w32", shape: [4, 6], data: x },
-    { name: "w16", shape: [2, 12], data: x, dtype: "F16" },
-    { name: "wbf", shape: [24], data: x, dtype: "BF16" },
-    { name: "q", shape: [4], data: q },
-  ], { format: "pt" });
+  writeSafetensors(
+    p,
+    [
+      { name: "w32", shape: [4, 6], data: x },
+      { name: "w16", shape: [2, 12], data: x, dtype: "F16" },
+      { name: "wbf", shape: [24], data: x, dtype: "BF16" },
+      { name: "q", shape: [4], data: q },
+    ],
+    { format: "pt" },
+  );
   const f = SafetensorsFile.open(p);
   try {
     assert.deepEqual(f.names.sort(), ["q", "w16", "wbf", "w32"].sort());
@@ -50,7 +54,10 @@ test("sharded checkpoints via model.safetensors.index.json", () => {
   const d = mkdtempSync(join(dir, "shard-"));
   writeSafetensors(join(d, "model-00001-of-00002.safetensors"), [{ name: "a", shape: [2], data: new Float32Array([1, 2]) }]);
   writeSafetensors(join(d, "model-00002-of-00002.safetensors"), [{ name: "b", shape: [1], data: new Float32Array([3]) }]);
-  writeFileSync(join(d, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: { a: "model-00001-of-00002.safetensors", b: "model-00002-of-00002.safetensors" } }));
+  writeFileSync(
+    join(d, "model.safetensors.index.json"),
+    JSON.stringify({ metadata: {}, weight_map: { a: "model-00001-of-00002.safetensors", b: "model-00002-of-00002.safetensors" } }),
+  );
   const ck = SafetensorsCheckpoint.open(d);
   try {
     assert.deepEqual(ck.names, ["a", "b"]);
@@ -84,7 +91,15 @@ test("corrupt and hostile files are FormatErrors naming the problem, before any 
   const cases: [string, Uint8Array, RegExp][] = [
     ["empty", new Uint8Array(0), /too short/],
     ["truncated", raw.subarray(0, raw.length - 10), /truncated|ends at byte/],
-    ["huge-header-len", (() => { const b = Buffer.from(raw); b.writeBigUInt64LE(1n << 60n, 0); return b; })(), /header length .* exceeds the file size/],
+    [
+      "huge-header-len",
+      (() => {
+        const b = Buffer.from(raw);
+        b.writeBigUInt64LE(1n << 60n, 0);
+        return b;
+      })(),
+      /header length .* exceeds the file size/,
+    ],
     ["not-json", withHeader("x", 0).map((v, i) => (i === 9 ? 0x7b : v)), /not valid UTF-8 JSON|not a JSON object/],
     ["bad-dtype", withHeader({ w: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, 1), /dtype "F8" is not supported/],
     ["bad-shape", withHeader({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, 4), /shape must be/],
@@ -95,7 +110,11 @@ test("corrupt and hostile files are FormatErrors naming the problem, before any 
   ];
   for (const [name, bytes, re] of cases) {
     const p = corrupt(name, bytes);
-    assert.throws(() => SafetensorsFile.open(p), (e: unknown) => e instanceof FormatError && re.test(e.message), name);
+    assert.throws(
+      () => SafetensorsFile.open(p),
+      (e: unknown) => e instanceof FormatError && re.test(e.message),
+      name,
+    );
   }
   assert.throws(() => SafetensorsFile.open(join(dir, "missing.safetensors")), /cannot open \(ENOENT\)/);
 });
@@ -104,7 +123,14 @@ test("a failed write leaves no file and no temp file behind", () => {
   const d = mkdtempSync(join(dir, "atomic-"));
   const p = join(d, "m.safetensors");
   assert.throws(() => writeSafetensors(p, [{ name: "w", shape: [3], data: new Float32Array(2) }]), FormatError);
-  assert.throws(() => writeSafetensors(p, [{ name: "w", shape: [1], data: new Float32Array(1) }, { name: "w", shape: [1], data: new Float32Array(1) }]), /duplicate/);
+  assert.throws(
+    () =>
+      writeSafetensors(p, [
+        { name: "w", shape: [1], data: new Float32Array(1) },
+        { name: "w", shape: [1], data: new Float32Array(1) },
+      ]),
+    /duplicate/,
+  );
   assert.equal(existsSync(p), false);
   assert.deepEqual(readdirSync(d), []);
 });
@@ -112,7 +138,11 @@ test("a failed write leaves no file and no temp file behind", () => {
 test("readFloat32Into fills a caller's array (F32 directly, F16 converted) and checks its length", () => {
   const p = join(dir, "into.safetensors");
   const x = sample();
-  writeSafetensors(p, [{ name: "a", shape: [24], data: x }, { name: "h", shape: [24], data: x, dtype: "F16" }, { name: "q", shape: [2], data: new Uint8Array(2) }]);
+  writeSafetensors(p, [
+    { name: "a", shape: [24], data: x },
+    { name: "h", shape: [24], data: x, dtype: "F16" },
+    { name: "q", shape: [2], data: new Uint8Array(2) },
+  ]);
   const ck = SafetensorsCheckpoint.open(p);
   try {
     const buf = new Float32Array(30);
@@ -124,7 +154,10 @@ test("readFloat32Into fills a caller's array (F32 directly, F16 converted) and c
     const h = new Float32Array(24);
     ck.readFloat32Into("h", h);
     assert.deepEqual(h, ck.readFloat32("h").data);
-    assert.throws(() => ck.readFloat32Into("a", new Float32Array(23)), (e: unknown) => e instanceof FormatError && /24 values, the destination 23/.test(e.message));
+    assert.throws(
+      () => ck.readFloat32Into("a", new Float32Array(23)),
+      (e: unknown) => e instanceof FormatError && /24 values, the destination 23/.test(e.message),
+    );
     assert.throws(() => ck.readFloat32Into("q", new Float32Array(2)), /not a float type/);
   } finally {
     ck.close();

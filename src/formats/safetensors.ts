@@ -69,20 +69,23 @@ export function parseHeader(path: string, headerBytes: Uint8Array, fileSize: num
       fail(path, `tensor "${name}": dtype ${JSON.stringify(e.dtype)} is not supported`, `supported: ${Object.keys(DTYPE_BYTES).join(", ")}`);
     }
     const dtype = e.dtype as SafetensorsDtype;
-    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(path, `tensor "${name}": shape must be an array of non-negative integers`);
+    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+      fail(path, `tensor "${name}": shape must be an array of non-negative integers`);
     const shape = e.shape as number[];
     if (!Array.isArray(e.data_offsets) || e.data_offsets.length !== 2 || e.data_offsets.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       fail(path, `tensor "${name}": data_offsets must be [begin, end] non-negative integers`);
     }
     const [b, en] = e.data_offsets as [number, number];
     if (en < b) fail(path, `tensor "${name}": data_offsets end ${en} < begin ${b}`);
-    if (en > dataSize) fail(path, `tensor "${name}": data ends at byte ${en} of the data section, but the file has only ${dataSize} bytes of data`, "the file is truncated");
+    if (en > dataSize)
+      fail(path, `tensor "${name}": data ends at byte ${en} of the data section, but the file has only ${dataSize} bytes of data`, "the file is truncated");
     let numel = 1;
     for (const d of shape) {
       numel *= d;
       if (!Number.isSafeInteger(numel)) fail(path, `tensor "${name}": shape ${JSON.stringify(shape)} is too large`);
     }
-    if ((en - b) !== numel * DTYPE_BYTES[dtype]) fail(path, `tensor "${name}": ${en - b} bytes of data for shape ${JSON.stringify(shape)} ${dtype} (needs ${numel * DTYPE_BYTES[dtype]})`);
+    if (en - b !== numel * DTYPE_BYTES[dtype])
+      fail(path, `tensor "${name}": ${en - b} bytes of data for shape ${JSON.stringify(shape)} ${dtype} (needs ${numel * DTYPE_BYTES[dtype]})`);
     tensors.set(name, { name, dtype, shape, begin: dataStart + b, end: dataStart + en });
   }
   // Tensors must not overlap.
@@ -98,7 +101,11 @@ export class SafetensorsFile {
   readonly header: SafetensorsHeader;
   private fd: number;
 
-  private constructor(readonly path: string, fd: number, header: SafetensorsHeader) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    header: SafetensorsHeader,
+  ) {
     this.fd = fd;
     this.header = header;
   }
@@ -209,9 +216,12 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (t.data instanceof Float32Array) {
       if (!FLOAT_DTYPES.has(dtype) || dtype === "F64") throw new FormatError(`writeSafetensors: cannot store float32 tensor "${t.name}" as ${dtype}`);
-      if (t.data.length !== numel) throw new FormatError(`writeSafetensors: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${numel}`);
+      if (t.data.length !== numel)
+        throw new FormatError(`writeSafetensors: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${numel}`);
     } else if (t.data.byteLength !== numel * DTYPE_BYTES[dtype]) {
-      throw new FormatError(`writeSafetensors: tensor "${t.name}" has ${t.data.byteLength} bytes, shape ${JSON.stringify(t.shape)} ${dtype} needs ${numel * DTYPE_BYTES[dtype]}`);
+      throw new FormatError(
+        `writeSafetensors: tensor "${t.name}" has ${t.data.byteLength} bytes, shape ${JSON.stringify(t.shape)} ${dtype} needs ${numel * DTYPE_BYTES[dtype]}`,
+      );
     }
     const bytes = numel * DTYPE_BYTES[dtype];
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
@@ -245,7 +255,10 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
  */
 export class SafetensorsCheckpoint {
   private readonly files = new Map<string, SafetensorsFile>();
-  private constructor(private readonly dir: string, private readonly weightMap: Map<string, string>) {}
+  private constructor(
+    private readonly dir: string,
+    private readonly weightMap: Map<string, string>,
+  ) {}
 
   /** `path`: a .safetensors file, a .index.json file, or a directory holding either. */
   static open(path: string): SafetensorsCheckpoint {

@@ -21,7 +21,9 @@ export function randomModel(config: ModelConfig, seed = 1, std = 0.02): ModelWei
   const normMean = config.modelType === "gemma3_text" ? 0 : 1;
   for (const [name, shape] of expectedShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = name.endsWith("norm.weight") ? rng.fillNormal(new Float32Array(n), normMean, 0.1) : rng.fillNormal(new Float32Array(n), 0, name.endsWith("bias") ? 0.1 : std);
+    const data = name.endsWith("norm.weight")
+      ? rng.fillNormal(new Float32Array(n), normMean, 0.1)
+      : rng.fillNormal(new Float32Array(n), 0, name.endsWith("bias") ? 0.1 : std);
     tensors.set(name, { shape, data });
   }
   return { config, tensors };
@@ -45,21 +47,27 @@ export async function tinyByteLevel(vocabSize = 400, pattern: "cl100k" | "gpt2" 
 
 /** A Llama-2-style SentencePiece BPE tokenizer (<unk>, <s>, </s>, 256 byte tokens, characters, learned merges). */
 export function tinySentencePiece(merges = 120): Tokenizer {
-  const vocab = new Map<string, number>([["<unk>", 0], ["<s>", 1], ["</s>", 2]]);
+  const vocab = new Map<string, number>([
+    ["<unk>", 0],
+    ["<s>", 1],
+    ["</s>", 2],
+  ]);
   for (let b = 0; b < 256; b++) vocab.set(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, 3 + b);
   const words = new Map<string, number>();
-  for (const line of SAMPLE_TEXT) for (const w of line.split(" ")) words.set("\u2581" + w, (words.get("\u2581" + w) ?? 0) + 1);
+  for (const line of SAMPLE_TEXT) for (const w of line.split(" ")) words.set(`\u2581${w}`, (words.get(`\u2581${w}`) ?? 0) + 1);
   // Characters seen (except a few, so byte fallback is exercised).
   for (const w of words.keys()) for (const ch of w) if (!vocab.has(ch) && !"😀数".includes(ch)) vocab.set(ch, vocab.size);
   let split = [...words].map(([w, n]) => ({ syms: Array.from(w).filter((ch) => vocab.has(ch)), n }));
   const learned: Array<[string, string]> = [];
   for (let m = 0; m < merges; m++) {
     const counts = new Map<string, number>();
-    for (const { syms, n } of split) for (let i = 0; i + 1 < syms.length; i++) {
-      const k = syms[i] + "\u0000" + syms[i + 1];
-      counts.set(k, (counts.get(k) ?? 0) + n);
-    }
-    let best = "", bestN = 1;
+    for (const { syms, n } of split)
+      for (let i = 0; i + 1 < syms.length; i++) {
+        const k = `${syms[i]}\u0000${syms[i + 1]}`;
+        counts.set(k, (counts.get(k) ?? 0) + n);
+      }
+    let best = "",
+      bestN = 1;
     for (const [k, n] of counts) if (n > bestN || (n === bestN && best !== "" && k < best)) [best, bestN] = [k, n];
     if (best === "") break;
     const [a, b] = best.split("\u0000") as [string, string];

@@ -28,12 +28,23 @@ export class DraftModel {
   private readonly starts: Int32Array;
   private readonly ids: Int32Array;
 
-  constructor(readonly model: CausalLM, readonly target: CausalLM, readonly slots: number, readonly contextLength: number, kvDtype: KvDtype = "f32") {
+  constructor(
+    readonly model: CausalLM,
+    readonly target: CausalLM,
+    readonly slots: number,
+    readonly contextLength: number,
+    kvDtype: KvDtype = "f32",
+  ) {
     if (model.config.vocabSize !== target.config.vocabSize) {
-      throw new ConfigError(`the draft model's vocabulary has ${model.config.vocabSize} tokens, the target's ${target.config.vocabSize}: a draft must share the target's tokenizer`, { hint: "use a student distilled from the target (slm distill), or a model trained with the same tokenizer" });
+      throw new ConfigError(
+        `the draft model's vocabulary has ${model.config.vocabSize} tokens, the target's ${target.config.vocabSize}: a draft must share the target's tokenizer`,
+        { hint: "use a student distilled from the target (slm distill), or a model trained with the same tokenizer" },
+      );
     }
     if (model.config.maxSeqLen < contextLength) {
-      throw new ConfigError(`the draft model's context (${model.config.maxSeqLen} tokens) is shorter than the engine's (${contextLength})`, { hint: "use a draft with at least the target's context, or lower the context length" });
+      throw new ConfigError(`the draft model's context (${model.config.maxSeqLen} tokens) is shorter than the engine's (${contextLength})`, {
+        hint: "use a draft with at least the target's context, or lower the context length",
+      });
     }
     this.cache = new KvCache(model.config, slots, contextLength, { dtype: kvDtype });
     this.valid = new Int32Array(slots);

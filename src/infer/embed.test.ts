@@ -11,7 +11,19 @@ import { Tape } from "../tensor/index.ts";
 import { embed } from "./embed.ts";
 
 const config = presetConfig("nano", 200, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 32 });
-const gpt2 = presetConfig("nano", 200, { modelType: "gpt2", dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: 8, ffnDim: 64, maxSeqLen: 32, qkvBias: true, oBias: true, mlpBias: true });
+const gpt2 = presetConfig("nano", 200, {
+  modelType: "gpt2",
+  dModel: 32,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 4,
+  headDim: 8,
+  ffnDim: 64,
+  maxSeqLen: 32,
+  qkvBias: true,
+  oBias: true,
+  mlpBias: true,
+});
 
 for (const c of [config, gpt2]) {
   test(`${c.modelType}: embeddings are the mean of the final hidden states over the input's tokens`, () => {

@@ -16,11 +16,13 @@ export interface EmbedOptions {
 /** One mean-pooled final hidden state (dModel) per input (token ids, 1..context tokens each). */
 export function embed(model: CausalLM, inputs: readonly (readonly number[])[], opts: EmbedOptions = {}): Float32Array[] {
   const c = model.config;
-  const V = c.vocabSize, d = c.dModel;
+  const V = c.vocabSize,
+    d = c.dModel;
   if (!Array.isArray(inputs)) throw new UsageError("embed: inputs must be an array of token-id arrays");
   inputs.forEach((ids, i) => {
     if (!Array.isArray(ids) || ids.length === 0) throw new UsageError(`embed: input ${i} is empty`, { hint: "every input needs at least one token" });
-    if (ids.length > c.maxSeqLen) throw new UsageError(`embed: input ${i} has ${ids.length} tokens; the model's context is ${c.maxSeqLen}`, { hint: "shorten or split the input" });
+    if (ids.length > c.maxSeqLen)
+      throw new UsageError(`embed: input ${i} has ${ids.length} tokens; the model's context is ${c.maxSeqLen}`, { hint: "shorten or split the input" });
     ids.forEach((id, j) => {
       if (!Number.isInteger(id) || id < 0 || id >= V) throw new UsageError(`embed: input ${i} token ${j} is ${id}, outside the vocabulary (0..${V - 1})`);
     });

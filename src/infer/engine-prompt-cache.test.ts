@@ -30,7 +30,13 @@ function tinyModel32(): CausalLM {
 }
 
 const models = { llama: tinyModel("llama"), gpt2: tinyModel("gpt2"), llama32: tinyModel32() };
-const strip = (r: GenerateResult) => ({ ids: r.ids, finishReason: r.finishReason, promptTokens: r.promptTokens, completionTokens: r.completionTokens, logprobs: r.logprobs });
+const strip = (r: GenerateResult) => ({
+  ids: r.ids,
+  finishReason: r.finishReason,
+  promptTokens: r.promptTokens,
+  completionTokens: r.completionTokens,
+  logprobs: r.logprobs,
+});
 
 /** The same requests through an engine without a prompt cache, one at a time. */
 async function reference(model: CausalLM, reqs: EngineRequest[], kvDtype: KvDtype): Promise<GenerateResult[]> {
@@ -40,7 +46,12 @@ async function reference(model: CausalLM, reqs: EngineRequest[], kvDtype: KvDtyp
   return out;
 }
 
-const cases: [keyof typeof models, KvDtype][] = [["llama", "f32"], ["gpt2", "f32"], ["llama", "f16"], ["llama32", "q8_0"]];
+const cases: [keyof typeof models, KvDtype][] = [
+  ["llama", "f32"],
+  ["gpt2", "f32"],
+  ["llama", "f16"],
+  ["llama32", "q8_0"],
+];
 for (const [arch, kvDtype] of cases) {
   test(`${arch}, ${kvDtype} KV: a chat growing turn by turn, a shared head, an equal prompt: same tokens as without the cache`, async () => {
     const model = models[arch];
@@ -81,7 +92,11 @@ for (const [arch, kvDtype] of cases) {
     assert.equal(clobbered, 0);
     assert.equal(s.promptCache!.hits, 3);
     assert.equal(s.promptCache!.cachedTokens, t2.cachedTokens! + t3.cachedTokens! + t4.cachedTokens! + clobbered);
-    assert.equal(s.prefillTokens, reqs.reduce((n, r) => n + r.prompt.length, 0) + 5 * 40 - s.promptCache!.cachedTokens, "only the uncached tokens were prefilled");
+    assert.equal(
+      s.prefillTokens,
+      reqs.reduce((n, r) => n + r.prompt.length, 0) + 5 * 40 - s.promptCache!.cachedTokens,
+      "only the uncached tokens were prefilled",
+    );
   });
 }
 
@@ -91,7 +106,10 @@ test("requests admitted in the same turn reuse the prompt prefilled just before 
   const shared = Array.from({ length: 30 }, (_, i) => (i * 7 + 3) % 300);
   const reqs: EngineRequest[] = [0, 1, 2, 3].map((i) => ({ prompt: [...shared, 100 + i], maxTokens: 12, sampling: i % 2 ? SAMPLED : GREEDY, seed: i }));
   const together = await Promise.all(reqs.map((r) => engine.submit(r)));
-  assert.deepEqual(together.map((r) => r.cachedTokens), [0, 30, 30, 30]);
+  assert.deepEqual(
+    together.map((r) => r.cachedTokens),
+    [0, 30, 30, 30],
+  );
   const ref = await reference(model, reqs, "f32");
   together.forEach((r, i) => assert.deepEqual(strip(r), strip(ref[i]!), `request ${i}`));
 });

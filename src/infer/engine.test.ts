@@ -35,10 +35,11 @@ for (const [arch, model] of Object.entries(models)) {
     const submit = (i: number, maxTokens = n) => {
       pending[i] = engine.submit({ prompt: PROMPTS[i]!, maxTokens, sampling: GREEDY, onToken: joinAfter(i) });
     };
-    let seen0 = 0, seen1 = 0;
+    let seen0 = 0,
+      seen1 = 0;
     const joinAfter = (i: number) => (_id: number) => {
       if (i === 0 && ++seen0 === 3) submit(2);
-      if (i === 0 && seen0 === 8) (submit(3), submit(4));
+      if (i === 0 && seen0 === 8) submit(3), submit(4);
       if (i === 1 && ++seen1 === 12) submit(5);
     };
     submit(0);
@@ -121,7 +122,13 @@ test("abort: a running request stops mid-way, a queued one leaves the queue, the
   const running = new AbortController();
   const queued = new AbortController();
   let seen = 0;
-  const r0 = engine.submit({ prompt: PROMPTS[0]!, maxTokens: n, sampling: GREEDY, signal: running.signal, onToken: () => void (++seen === 5 && running.abort()) });
+  const r0 = engine.submit({
+    prompt: PROMPTS[0]!,
+    maxTokens: n,
+    sampling: GREEDY,
+    signal: running.signal,
+    onToken: () => void (++seen === 5 && running.abort()),
+  });
   const r1 = engine.submit({ prompt: PROMPTS[1]!, maxTokens: n, sampling: GREEDY });
   const r2 = engine.submit({ prompt: PROMPTS[2]!, maxTokens: n, sampling: GREEDY, signal: queued.signal });
   assert.deepEqual(engine.stats().queued, 3);
@@ -162,7 +169,10 @@ test("bad requests are UsageErrors: empty prompt, ids outside the vocabulary, be
   const C = models.llama.config.maxSeqLen;
   await assert.rejects(engine.submit({ prompt: [] }), UsageError);
   await assert.rejects(engine.submit({ prompt: [300] }), /outside the vocabulary/);
-  await assert.rejects(engine.submit({ prompt: [1, 2, 3], maxTokens: C - 2 }), (e: unknown) => e instanceof UsageError && /more than the context \(64/.test(e.message));
+  await assert.rejects(
+    engine.submit({ prompt: [1, 2, 3], maxTokens: C - 2 }),
+    (e: unknown) => e instanceof UsageError && /more than the context \(64/.test(e.message),
+  );
   await assert.rejects(engine.submit({ prompt: new Array(C).fill(1) }), /no room to generate/);
   await assert.rejects(engine.submit({ prompt: [1], sampling: { temperature: -1 } }), UsageError);
   await assert.rejects(engine.submit({ prompt: [1], stopTokenIds: [-1] }), UsageError);
@@ -228,9 +238,20 @@ test("logprobs: the chosen token's and the top alternatives' log-probabilities, 
   const engine = new Engine(model, { maxConcurrency: 2 });
   const prompt = [10, 20, 30, 41];
   const seen: number[] = [];
-  const r = await engine.submit({ prompt, maxTokens: 6, sampling: GREEDY, logprobs: 3, promptLogprobs: true, onToken: (_id, lp) => void seen.push(lp!.logprob) });
+  const r = await engine.submit({
+    prompt,
+    maxTokens: 6,
+    sampling: GREEDY,
+    logprobs: 3,
+    promptLogprobs: true,
+    onToken: (_id, lp) => void seen.push(lp!.logprob),
+  });
   assert.equal(r.logprobs!.length, r.ids.length);
-  assert.deepEqual(seen, r.logprobs!.map((l) => l.logprob), "onToken gets the same entries");
+  assert.deepEqual(
+    seen,
+    r.logprobs!.map((l) => l.logprob),
+    "onToken gets the same entries",
+  );
   // The oracle: forward over prompt + output, log-softmax of each row.
   const seq = [...prompt, ...r.ids];
   const logits = model.forward(new Tape({ grad: false }), Int32Array.from(seq), 1, seq.length).data;

@@ -175,13 +175,17 @@ export class Engine {
   private lastQueued = 0;
   private lastActive = 0;
 
-  constructor(readonly model: CausalLM, opts: EngineOptions = {}) {
+  constructor(
+    readonly model: CausalLM,
+    opts: EngineOptions = {},
+  ) {
     const c = model.config;
     this.maxConcurrency = opts.maxConcurrency ?? 8;
     this.maxQueue = opts.maxQueue ?? 64;
     this.contextLength = opts.contextLength ?? c.maxSeqLen;
     this.onChange = opts.onChange;
-    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) throw new UsageError(`engine: maxConcurrency must be an integer >= 1, got ${opts.maxConcurrency}`);
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1)
+      throw new UsageError(`engine: maxConcurrency must be an integer >= 1, got ${opts.maxConcurrency}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0) throw new UsageError(`engine: maxQueue must be an integer >= 0, got ${opts.maxQueue}`);
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2 || this.contextLength > c.maxSeqLen) {
       throw new UsageError(`engine: contextLength must be an integer in [2, ${c.maxSeqLen}] (the model's context), got ${opts.contextLength}`);
@@ -192,9 +196,11 @@ export class Engine {
     this.ids = new Int32Array(this.maxConcurrency);
     this.starts = new Int32Array(this.maxConcurrency);
     const pcBytes = opts.promptCacheBytes ?? 0;
-    if (!Number.isSafeInteger(pcBytes) || pcBytes < 0) throw new UsageError(`engine: promptCacheBytes must be an integer >= 0 (0 = no prompt cache), got ${opts.promptCacheBytes}`);
+    if (!Number.isSafeInteger(pcBytes) || pcBytes < 0)
+      throw new UsageError(`engine: promptCacheBytes must be an integer >= 0 (0 = no prompt cache), got ${opts.promptCacheBytes}`);
     this.promptCache = pcBytes > 0 ? new PromptCache(pcBytes, this.cache.sequenceBytes(1)) : null;
-    this.spec = opts.speculation === false ? null : new Speculator(model, opts.speculation ?? {}, this.maxConcurrency, this.contextLength, opts.kvDtype ?? "f32");
+    this.spec =
+      opts.speculation === false ? null : new Speculator(model, opts.speculation ?? {}, this.maxConcurrency, this.contextLength, opts.kvDtype ?? "f32");
   }
 
   /** Bytes of the KV cache (allocated once, at construction). */
@@ -208,8 +214,18 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    const speculation = { ...(this.spec?.stats ?? { lookupProposed: 0, lookupAccepted: 0, draftProposed: 0, draftAccepted: 0, draftCalls: 0, verifySteps: 0 }) };
-    return { queued: this.queue.length, active: this.live, maxQueue: this.maxQueue, maxConcurrency: this.maxConcurrency, ...this.counters, promptCache: this.promptCache?.stats() ?? null, speculation };
+    const speculation = {
+      ...(this.spec?.stats ?? { lookupProposed: 0, lookupAccepted: 0, draftProposed: 0, draftAccepted: 0, draftCalls: 0, verifySteps: 0 }),
+    };
+    return {
+      queued: this.queue.length,
+      active: this.live,
+      maxQueue: this.maxQueue,
+      maxConcurrency: this.maxConcurrency,
+      ...this.counters,
+      promptCache: this.promptCache?.stats() ?? null,
+      speculation,
+    };
   }
 
   /**
@@ -241,7 +257,11 @@ export class Engine {
     }
     if (this.live + this.queue.length >= this.maxConcurrency + this.maxQueue) {
       const retry = Math.min(60, Math.max(1, Math.ceil(this.avgSeconds * (1 + this.queue.length / this.maxConcurrency))));
-      j.reject(new OverloadedError(`too many requests: ${this.live} generating and ${this.queue.length} queued (the queue holds ${this.maxQueue})`, retry, { hint: `retry after ${retry} s` }));
+      j.reject(
+        new OverloadedError(`too many requests: ${this.live} generating and ${this.queue.length} queued (the queue holds ${this.maxQueue})`, retry, {
+          hint: `retry after ${retry} s`,
+        }),
+      );
       return p;
     }
     if (req.signal) {
@@ -306,12 +326,15 @@ export class Engine {
     const prompt = req.prompt;
     if (!Array.isArray(prompt) && !(prompt instanceof Int32Array)) throw new UsageError("the prompt must be an array of token ids");
     if (prompt.length === 0) throw new UsageError("the prompt is empty", { hint: "start it with the BOS token id" });
-    if (prompt.length >= C) throw new UsageError(`the prompt has ${prompt.length} tokens; the context is ${C}, which leaves no room to generate`, { hint: "shorten the prompt" });
+    if (prompt.length >= C)
+      throw new UsageError(`the prompt has ${prompt.length} tokens; the context is ${C}, which leaves no room to generate`, { hint: "shorten the prompt" });
     for (let i = 0; i < prompt.length; i++) checkId(prompt[i]!, `prompt token ${i}`);
     if (req.maxTokens !== undefined) {
       if (!Number.isInteger(req.maxTokens) || req.maxTokens < 0) throw new UsageError(`max_tokens must be an integer >= 0, got ${req.maxTokens}`);
       if (prompt.length + req.maxTokens > C) {
-        throw new UsageError(`the prompt (${prompt.length} tokens) + max_tokens (${req.maxTokens}) is more than the context (${C} tokens)`, { hint: `ask for at most ${C - prompt.length} tokens, or shorten the prompt` });
+        throw new UsageError(`the prompt (${prompt.length} tokens) + max_tokens (${req.maxTokens}) is more than the context (${C} tokens)`, {
+          hint: `ask for at most ${C - prompt.length} tokens, or shorten the prompt`,
+        });
       }
     }
     const seed = req.seed ?? 0;
@@ -326,7 +349,9 @@ export class Engine {
     }
     const limit = req.maxTokens ?? C - prompt.length;
     if (req.constraint && req.constraint.minTokens > limit) {
-      throw new UsageError(`max_tokens is ${limit}, but the shortest output the response format allows takes ${req.constraint.minTokens} tokens`, { hint: "raise max_tokens (or simplify the schema)" });
+      throw new UsageError(`max_tokens is ${limit}, but the shortest output the response format allows takes ${req.constraint.minTokens} tokens`, {
+        hint: "raise max_tokens (or simplify the schema)",
+      });
     }
     let sampler: Sampler;
     try {
@@ -440,7 +465,9 @@ export class Engine {
       if (hit) this.cache.loadSequence(slot, hit.entry.kv, hit.entry.tokens.length, m);
       j.cached = m;
       this.prefillStart[0] = m;
-      const logits = this.model.forwardCached(this.tape, j.prompt.subarray(m), 1, L - m, this.slotViews[slot]!, this.prefillStart, { logits: all ? "all" : "last" }).data;
+      const logits = this.model.forwardCached(this.tape, j.prompt.subarray(m), 1, L - m, this.slotViews[slot]!, this.prefillStart, {
+        logits: all ? "all" : "last",
+      }).data;
       this.counters.prefillTokens += L - m;
       if (all) for (let p = 0; p + 1 < L; p++) j.promptLps!.push(this.logprobOf(logits.subarray(p * V, (p + 1) * V), j.prompt[p + 1]!, j.topN!));
       const lastRow = all ? L - 1 : 0;
@@ -483,7 +510,8 @@ export class Engine {
    */
   private verifyStep(plan: DraftPlan): void {
     const V = this.model.config.vocabSize;
-    const live = this.live, tq = plan.tq;
+    const live = this.live,
+      tq = plan.tq;
     const t0 = performance.now();
     this.tape.reset();
     // logits (live·tq, V): row s·tq + i predicts the token after ids[s·tq + i]

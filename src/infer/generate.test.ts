@@ -48,7 +48,9 @@ test("sequences that finish early leave the batch without disturbing the others"
   const cut = expected[2]!.indexOf(stopId);
   const seen0: number[] = [];
   const res = await generate(model, PROMPTS, {
-    maxTokens: n, sampling: GREEDY, stopTokenIds: [stopId],
+    maxTokens: n,
+    sampling: GREEDY,
+    stopTokenIds: [stopId],
     onToken: (seq, id) => (seq === 0 && seen0.push(id) >= 3 ? false : undefined),
   });
   assert.deepEqual(res[0]!.ids, expected[0]!.slice(0, 3));
@@ -69,12 +71,18 @@ test("seeded sampling is reproducible and does not depend on the rest of the bat
   const b = await generate(model, PROMPTS, { maxTokens: 16, sampling, seed: 42 });
   assert.deepEqual(a, b);
   const c = await generate(model, PROMPTS, { maxTokens: 16, sampling, seed: 43 });
-  assert.notDeepEqual(a.map((r) => r.ids), c.map((r) => r.ids));
+  assert.notDeepEqual(
+    a.map((r) => r.ids),
+    c.map((r) => r.ids),
+  );
   // Sequence i of a batch draws from seed + i: alone with that seed it gives the same ids.
   const [alone] = await generate(model, [PROMPTS[2]!], { maxTokens: 16, sampling, seed: 44 });
   assert.deepEqual(alone!.ids, a[2]!.ids);
   // Sampled output is not the greedy output (the sampler is really used).
-  assert.notDeepEqual(a.map((r) => r.ids), PROMPTS.map((p) => fullRecomputeGreedy(model, p, 16)));
+  assert.notDeepEqual(
+    a.map((r) => r.ids),
+    PROMPTS.map((p) => fullRecomputeGreedy(model, p, 16)),
+  );
 });
 
 test("a stop token ends the sequence and is left out of ids", async () => {
@@ -96,7 +104,10 @@ test("a stop sequence is removed from ids, and its partial match is held back fr
   // A decoy that shares the first token but never completes: its partial matches are released.
   const decoy = [seq[0]!, 299, 298, 297];
   const [r] = await generate(model, [PROMPTS[2]!], {
-    maxTokens: 20, sampling: GREEDY, stopSequences: [decoy, seq], onToken: (_s, id) => void streamed.push(id),
+    maxTokens: 20,
+    sampling: GREEDY,
+    stopSequences: [decoy, seq],
+    onToken: (_s, id) => void streamed.push(id),
   });
   assert.deepEqual(r!.ids, ref.slice(0, at));
   assert.equal(r!.finishReason, "stop");
@@ -105,7 +116,10 @@ test("a stop sequence is removed from ids, and its partial match is held back fr
   // Without a match, held-back tokens are flushed at the end: the stream equals ids.
   const streamed2: number[] = [];
   const [r2] = await generate(model, [PROMPTS[2]!], {
-    maxTokens: 20, sampling: GREEDY, stopSequences: [[ref[19]!, 299]], onToken: (_s, id) => void streamed2.push(id),
+    maxTokens: 20,
+    sampling: GREEDY,
+    stopSequences: [[ref[19]!, 299]],
+    onToken: (_s, id) => void streamed2.push(id),
   });
   assert.deepEqual(r2!.ids, ref);
   assert.equal(r2!.finishReason, "length");
@@ -126,7 +140,10 @@ test("max tokens and the context limit give finishReason length; a prompt fillin
   const [none] = await generate(model, [[1]], { maxTokens: 0 });
   assert.deepEqual(none, { ids: [], finishReason: "length", promptTokens: 1, completionTokens: 0 });
   const full = Array.from({ length: ctx }, () => 1);
-  await assert.rejects(generate(model, [[1], full], { maxTokens: 5 }), (e: unknown) => e instanceof ConfigError && /prompt 1 has 64 tokens; the model's context is 64/.test(e.message));
+  await assert.rejects(
+    generate(model, [[1], full], { maxTokens: 5 }),
+    (e: unknown) => e instanceof ConfigError && /prompt 1 has 64 tokens; the model's context is 64/.test(e.message),
+  );
   await assert.rejects(generate(model, [[]], { maxTokens: 5 }), (e: unknown) => e instanceof UsageError && /prompt 0 is empty/.test(e.message));
   await assert.rejects(generate(model, [[1, 300]], { maxTokens: 5 }), /prompt 0 token 1 is 300, outside the vocabulary \(0..299\)/);
   await assert.rejects(generate(model, [[1]], { maxTokens: -1 }), /maxTokens must be an integer >= 0/);
@@ -138,7 +155,9 @@ test("an abort signal cancels every live sequence", async () => {
   const ac = new AbortController();
   let count = 0;
   const res = await generate(model, [[1, 2], [3]], {
-    maxTokens: 30, sampling: GREEDY, signal: ac.signal,
+    maxTokens: 30,
+    sampling: GREEDY,
+    signal: ac.signal,
     onToken: (seq) => {
       if (seq === 1 && ++count === 4) ac.abort();
     },
@@ -161,7 +180,10 @@ test("onToken streams every output token once, step by step, sequences in index 
   const model = models.llama;
   const events: Array<[number, number]> = [];
   const { results, stats } = await generateWithStats(model, PROMPTS, {
-    maxTokens: 6, sampling: { temperature: 0.9 }, seed: 7, onToken: (seq, id) => void events.push([seq, id]),
+    maxTokens: 6,
+    sampling: { temperature: 0.9 },
+    seed: 7,
+    onToken: (seq, id) => void events.push([seq, id]),
   });
   const expected: Array<[number, number]> = [];
   for (let k = 0; k < 6; k++) results.forEach((r, i) => expected.push([i, r.ids[k]!]));
@@ -175,9 +197,9 @@ test("onToken streams every output token once, step by step, sequences in index 
 // (karpathy/llama2.c 350e04fe, a scratch copy changed to print ids instead of text;
 // `./run stories260K.bin -t 0 -n 65 -i ""`). An independent implementation of the same model.
 const LLAMA2C_GREEDY_FROM_BOS = [
-  461, 461, 401, 401, 401, 461, 378, 455, 473, 456, 435, 299, 362, 409, 283, 264, 283, 452, 288, 13, 431, 431, 431, 431, 431, 431,
-  431, 431, 431, 431, 431, 431, 431, 293, 430, 417, 363, 416, 315, 342, 418, 424, 400, 442, 402, 303, 266, 299, 374, 466, 396, 303,
-  271, 362, 390, 469, 306, 469, 423, 314, 347, 305, 356, 333,
+  461, 461, 401, 401, 401, 461, 378, 455, 473, 456, 435, 299, 362, 409, 283, 264, 283, 452, 288, 13, 431, 431, 431, 431, 431, 431, 431, 431, 431, 431, 431, 431,
+  431, 293, 430, 417, 363, 416, 315, 342, 418, 424, 400, 442, 402, 303, 266, 299, 374, 466, 396, 303, 271, 362, 390, 469, 306, 469, 423, 314, 347, 305, 356,
+  333,
 ];
 
 test("stories260K (real weights): greedy from BOS equals llama2.c's run.c, and the cache equals full recompute", async (t) => {

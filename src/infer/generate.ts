@@ -36,7 +36,6 @@ import { Speculator, keepDrafts, type SpeculationOptions, type SpeculationStats 
 
 export { endsWith, heldBack, type FinishReason } from "./stopping.ts";
 
-
 export interface GenerateOptions {
   /** Most tokens to generate per sequence (>= 0); clipped so prompt + generated <= the model's context. */
   maxTokens: number;
@@ -120,7 +119,10 @@ function checkOptions(model: CausalLM, prompts: readonly (readonly number[])[], 
     if (!Array.isArray(p)) throw new UsageError(`generate: prompt ${i} must be an array of token ids`);
     if (p.length === 0) throw new UsageError(`generate: prompt ${i} is empty`, { hint: "start it with the BOS token id" });
     if (p.length >= model.config.maxSeqLen) {
-      throw new ConfigError(`generate: prompt ${i} has ${p.length} tokens; the model's context is ${model.config.maxSeqLen}, which leaves no room to generate`, { hint: "shorten the prompt" });
+      throw new ConfigError(
+        `generate: prompt ${i} has ${p.length} tokens; the model's context is ${model.config.maxSeqLen}, which leaves no room to generate`,
+        { hint: "shorten the prompt" },
+      );
     }
     p.forEach((id, j) => checkId(id, `prompt ${i} token ${j}`));
   });
@@ -163,7 +165,10 @@ export async function generateWithStats(
   }));
   seqs.forEach((s, i) => {
     if (s.constraint && s.constraint.minTokens > s.limit) {
-      throw new UsageError(`generate: sequence ${i} may generate ${s.limit} tokens, but the shortest output its constraint allows takes ${s.constraint.minTokens}`, { hint: "raise maxTokens" });
+      throw new UsageError(
+        `generate: sequence ${i} may generate ${s.limit} tokens, but the shortest output its constraint allows takes ${s.constraint.minTokens}`,
+        { hint: "raise maxTokens" },
+      );
     }
   });
   const results = () => seqs.map((s) => ({ ids: s.out, finishReason: s.finish ?? "length", promptTokens: s.prompt.length, completionTokens: s.sampled }));
@@ -284,7 +289,10 @@ export async function generateWithStats(
     const t = performance.now();
     // Accept in sequence order, so onToken sees sequences in index order within a step.
     const order = Array.from(slotSeq.subarray(0, live).keys()).sort((a, b) => slotSeq[a]! - slotSeq[b]!);
-    const plan = spec?.plan(Array.from(slotSeq.subarray(0, live), (i) => seqs[i]!), maxT);
+    const plan = spec?.plan(
+      Array.from(slotSeq.subarray(0, live), (i) => seqs[i]!),
+      maxT,
+    );
     if (plan) {
       tape.reset();
       const tq = plan.tq;
@@ -292,7 +300,9 @@ export async function generateWithStats(
       spec!.timedTarget(performance.now() - t);
       for (const slot of order) {
         const i = slotSeq[slot]!;
-        const s = seqs[i]!, d = plan.drafts[slot]!, before = s.sampled;
+        const s = seqs[i]!,
+          d = plan.drafts[slot]!,
+          before = s.sampled;
         const kept = keepDrafts(s, d, (k) => accept(i, choose(i, logits.subarray((slot * tq + k) * V, (slot * tq + k + 1) * V))));
         if (plan.sources[slot]) spec!.record(s, plan.sources[slot]!, d.length, kept);
         stats.decodeTokens += s.sampled - before;
@@ -329,7 +339,8 @@ export async function generateWithStats(
  */
 export function fullRecomputeGreedy(model: CausalLM, prompt: readonly number[], n: number): number[] {
   const V = model.config.vocabSize;
-  if (prompt.length + n > model.config.maxSeqLen + 1) throw new ConfigError(`fullRecomputeGreedy: ${prompt.length} + ${n} tokens exceed the context (${model.config.maxSeqLen})`);
+  if (prompt.length + n > model.config.maxSeqLen + 1)
+    throw new ConfigError(`fullRecomputeGreedy: ${prompt.length} + ${n} tokens exceed the context (${model.config.maxSeqLen})`);
   const tape = new Tape({ grad: false });
   const seq = [...prompt];
   const out: number[] = [];

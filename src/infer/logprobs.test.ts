@@ -14,8 +14,13 @@ test("logSumExp and topLogprobs match a direct softmax", () => {
   const z = Array.from(row).reduce((a, x) => a + Math.exp(x), 0);
   assert.ok(Math.abs(lse - Math.log(z)) < 1e-9);
   const top = topLogprobs(row, V, 5, lse);
-  const want = Array.from(row, (x, id) => ({ id, x })).sort((a, b) => b.x - a.x || a.id - b.id).slice(0, 5);
-  assert.deepEqual(top.map((t) => t.id), want.map((w) => w.id));
+  const want = Array.from(row, (x, id) => ({ id, x }))
+    .sort((a, b) => b.x - a.x || a.id - b.id)
+    .slice(0, 5);
+  assert.deepEqual(
+    top.map((t) => t.id),
+    want.map((w) => w.id),
+  );
   for (const t of top) assert.ok(Math.abs(t.logprob - (row[t.id]! - Math.log(z))) < 1e-9);
   assert.deepEqual(topLogprobs(row, V, 0, lse), []);
   const probs = topLogprobs(row, V, V, lse).reduce((a, t) => a + Math.exp(t.logprob), 0);

@@ -38,7 +38,7 @@ export function topLogprobs(row: Float32Array, V: number, n: number, lse: number
     if (ids.length === n && v <= vals[n - 1]!) continue;
     // Insert in descending order (n ≤ 20: a short linear insert).
     let k = ids.length === n ? n - 1 : ids.length;
-    if (ids.length < n) (ids.push(i), vals.push(v));
+    if (ids.length < n) ids.push(i), vals.push(v);
     while (k > 0 && vals[k - 1]! < v) {
       ids[k] = ids[k - 1]!;
       vals[k] = vals[k - 1]!;

@@ -23,7 +23,8 @@ function fillFor(tokens: readonly number[], n: number) {
 test("lookup: the longest shared prefix of any entry, capped by the limit; misses and hits are counted", () => {
   const c = new PromptCache(1 << 20, PER_TOKEN);
   assert.equal(c.lookup([1, 2, 3]), null, "empty cache");
-  const a = [1, 2, 3, 4, 5, 6], b = [1, 2, 9, 9];
+  const a = [1, 2, 3, 4, 5, 6],
+    b = [1, 2, 9, 9];
   assert.ok(c.insert(a, a.length, fillFor(a, a.length)));
   assert.ok(c.insert(b, b.length, fillFor(b, b.length)));
   let r = c.lookup([1, 2, 3, 4, 7]);
@@ -43,15 +44,24 @@ test("lookup: the longest shared prefix of any entry, capped by the limit; misse
 
 test("insert: a sequence that extends an entry replaces it; a prefix of an entry adds nothing", () => {
   const c = new PromptCache(1 << 20, PER_TOKEN);
-  const turn1 = [1, 2, 3], turn2 = [1, 2, 3, 4, 5], turn3 = [1, 2, 3, 4, 5, 6, 7];
+  const turn1 = [1, 2, 3],
+    turn2 = [1, 2, 3, 4, 5],
+    turn3 = [1, 2, 3, 4, 5, 6, 7];
   c.insert(turn1, 3, fillFor(turn1, 3));
   c.insert(turn2, 5, fillFor(turn2, 5));
   c.insert(turn3, 7, fillFor(turn3, 7));
   assert.equal(c.stats().entries, 1, "one entry for the growing chat");
   assert.equal(c.bytes, c.entryBytes(7));
   let filled = false;
-  assert.equal(c.insert(turn2, 5, () => (filled = true)), false);
-  assert.equal(c.insert(turn3, 4, () => (filled = true)), false, "the first 4 tokens of an entry");
+  assert.equal(
+    c.insert(turn2, 5, () => (filled = true)),
+    false,
+  );
+  assert.equal(
+    c.insert(turn3, 4, () => (filled = true)),
+    false,
+    "the first 4 tokens of an entry",
+  );
   assert.equal(filled, false, "nothing copied for an already cached sequence");
   // A sequence diverging from the entry is kept beside it.
   const other = [1, 2, 8];
@@ -63,8 +73,10 @@ test("insert: a sequence that extends an entry replaces it; a prefix of an entry
 test("eviction: least recently used first, bytes never above the bound over many random sequences", () => {
   const bound = 40 * (PER_TOKEN + 4);
   const c = new PromptCache(bound, PER_TOKEN);
-  const x = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19], y = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
-  const z = [30, 31, 32, 33, 34, 35, 36, 37, 38, 39], w = [40, 41, 42, 43, 44, 45, 46, 47, 48, 49];
+  const x = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
+    y = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
+  const z = [30, 31, 32, 33, 34, 35, 36, 37, 38, 39],
+    w = [40, 41, 42, 43, 44, 45, 46, 47, 48, 49];
   for (const t of [x, y, z, w]) c.insert(t, 10, fillFor(t, 10));
   assert.equal(c.bytes, bound, "exactly full");
   c.lookup([10, 11]); // x is now the most recently used
@@ -91,10 +103,16 @@ test("eviction: least recently used first, bytes never above the bound over many
 test("an entry bigger than the whole bound is not kept; size 0 keeps nothing; bad sizes are UsageErrors", () => {
   const c = new PromptCache(10 * (PER_TOKEN + 4), PER_TOKEN);
   const long = Array.from({ length: 11 }, (_, i) => i);
-  assert.equal(c.insert(long, 11, () => assert.fail("not filled")), false);
+  assert.equal(
+    c.insert(long, 11, () => assert.fail("not filled")),
+    false,
+  );
   assert.ok(c.insert(long, 10, fillFor(long, 10)), "its first 10 tokens fit");
   const off = new PromptCache(0, PER_TOKEN);
-  assert.equal(off.insert([1], 1, () => assert.fail("not filled")), false);
+  assert.equal(
+    off.insert([1], 1, () => assert.fail("not filled")),
+    false,
+  );
   assert.throws(() => new PromptCache(-1, PER_TOKEN), UsageError);
   assert.throws(() => new PromptCache(1.5, PER_TOKEN), UsageError);
   assert.throws(() => c.insert([1, 2], 3, () => {}), UsageError);

@@ -55,7 +55,10 @@ export class PromptCache {
    * `maxBytes`: the bound on what entries hold; `bytesPerToken`: KV bytes of one position
    * (KvCache.sequenceBytes(1)).
    */
-  constructor(readonly maxBytes: number, readonly bytesPerToken: number) {
+  constructor(
+    readonly maxBytes: number,
+    readonly bytesPerToken: number,
+  ) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new UsageError(`the prompt cache's size must be a whole number of bytes >= 0, got ${maxBytes}`);
     if (!Number.isSafeInteger(bytesPerToken) || bytesPerToken < 1) throw new UsageError(`bytesPerToken must be a positive integer, got ${bytesPerToken}`);
   }

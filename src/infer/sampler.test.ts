@@ -33,19 +33,28 @@ test("sampling follows softmax(logits / T)", () => {
 
 test("top-k keeps only the k best tokens", () => {
   const h = histogram(new Sampler(5, { topK: 2 }, new Rng(2)), 3000);
-  assert.deepEqual(h.map((c) => c > 0), [false, true, false, false, true]);
+  assert.deepEqual(
+    h.map((c) => c > 0),
+    [false, true, false, false, true],
+  );
 });
 
 test("top-p keeps the smallest nucleus reaching p", () => {
   // probabilities ≈ [.07 .37 .13 .03 .33]; p = 0.6 needs ids 1 and 4.
   const h = histogram(new Sampler(5, { topP: 0.6 }, new Rng(3)), 3000);
-  assert.deepEqual(h.map((c) => c > 0), [false, true, false, false, true]);
+  assert.deepEqual(
+    h.map((c) => c > 0),
+    [false, true, false, false, true],
+  );
 });
 
 test("min-p drops tokens far below the top one", () => {
   // relative to top (e^3): id2 e^2/e^3 = .37, id0 .135, id3 .08 → min_p .3 keeps 1, 4, 2.
   const h = histogram(new Sampler(5, { minP: 0.3 }, new Rng(4)), 3000);
-  assert.deepEqual(h.map((c) => c > 0), [false, true, true, false, true]);
+  assert.deepEqual(
+    h.map((c) => c > 0),
+    [false, true, true, false, true],
+  );
 });
 
 test("repetition penalty lowers tokens in the history", () => {

@@ -31,7 +31,8 @@ export function normalizeSampling(o: SamplingOptions = {}): Required<SamplingOpt
   if (!Number.isInteger(s.topK) || s.topK < 0) throw new ConfigError(`top_k must be an integer >= 0, got ${o.topK}`);
   if (!(s.topP > 0 && s.topP <= 1)) throw new ConfigError(`top_p must be in (0, 1], got ${o.topP}`);
   if (!(s.minP >= 0 && s.minP < 1)) throw new ConfigError(`min_p must be in [0, 1), got ${o.minP}`);
-  if (!(s.repetitionPenalty > 0) || !Number.isFinite(s.repetitionPenalty)) throw new ConfigError(`repetition_penalty must be a finite number > 0, got ${o.repetitionPenalty}`);
+  if (!(s.repetitionPenalty > 0) || !Number.isFinite(s.repetitionPenalty))
+    throw new ConfigError(`repetition_penalty must be a finite number > 0, got ${o.repetitionPenalty}`);
   return s;
 }
 
@@ -46,7 +47,11 @@ export class Sampler {
   private readonly probs: Float64Array; // (V) candidate probabilities
   private readonly keys: Float64Array; // (V) packed sort keys (see sortCandidates)
 
-  constructor(readonly vocabSize: number, options: SamplingOptions = {}, private readonly rng: Rng = new Rng(0)) {
+  constructor(
+    readonly vocabSize: number,
+    options: SamplingOptions = {},
+    private readonly rng: Rng = new Rng(0),
+  ) {
     this.opts = normalizeSampling(options);
     this.scratch = new Float32Array(vocabSize);
     this.order = new Int32Array(vocabSize);

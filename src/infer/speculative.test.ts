@@ -111,7 +111,14 @@ test("generate(): outputs, streamed tokens and stops are identical with and with
       const go = async (speculation: GenerateOptions["speculation"], extra: Partial<GenerateOptions> = {}) => {
         // Per sequence: a step may now bring several tokens of one sequence, so the interleaving differs.
         const streamed: number[][] = prompts.map(() => []);
-        const r = await generateWithStats(model, prompts, { maxTokens: 40, sampling, seed: 3, speculation, onToken: (seq, id) => void streamed[seq]!.push(id), ...extra });
+        const r = await generateWithStats(model, prompts, {
+          maxTokens: 40,
+          sampling,
+          seed: 3,
+          speculation,
+          onToken: (seq, id) => void streamed[seq]!.push(id),
+          ...extra,
+        });
         return { ...r, streamed };
       };
       const plain = await go(false);
@@ -165,11 +172,14 @@ function nextProbs(model: CausalLM, ids: number[]): number[] {
 
 test("speculative sampling keeps the target distribution (4-token vocabulary, 3 tokens, draft model)", async () => {
   // The draft: the target's weights at a lower scale (flatter, mostly the same favourite), so its drafts are often but not always kept.
-  const target = fourTokenModel(1), draft = fourTokenModel(1, 20);
+  const target = fourTokenModel(1),
+    draft = fourTokenModel(1, 20);
   const prompt = [0, 3];
   // Exact probabilities of the 64 continuations (t1, t2, t3), what "always keep the draft" would
   // give, and the classic slip "keep d with probability p(d), else draw again from all of p".
-  const exact = new Map<string, number>(), broken = new Map<string, number>(), slip = new Map<string, number>();
+  const exact = new Map<string, number>(),
+    broken = new Map<string, number>(),
+    slip = new Map<string, number>();
   const slipped = (p: number[], d: number, x: number) => (x === d ? p[d]! : 0) + (1 - p[d]!) * p[x]!;
   const argmaxOf = (p: number[]) => p.indexOf(Math.max(...p));
   const p1 = nextProbs(target, prompt);
@@ -201,7 +211,9 @@ test("speculative sampling keeps the target distribution (4-token vocabulary, 3 
   const st = engine.stats().speculation;
   assert.ok(st.draftProposed > N / 2 && st.draftAccepted > 0 && st.draftAccepted < st.draftProposed, JSON.stringify(st));
   const TOL = 0.05; // sampling noise at N = 3000 over 64 outcomes is about 0.02-0.03
-  console.log(`# total variation: ${tv(empirical, exact).toFixed(4)} (keeping every draft: ${tv(broken, exact).toFixed(4)}, the slip: ${tv(slip, exact).toFixed(4)})`);
+  console.log(
+    `# total variation: ${tv(empirical, exact).toFixed(4)} (keeping every draft: ${tv(broken, exact).toFixed(4)}, the slip: ${tv(slip, exact).toFixed(4)})`,
+  );
   assert.ok(tv(empirical, exact) < TOL, `total variation ${tv(empirical, exact).toFixed(4)} from the target distribution`);
   // The test has power: keeping every draft would be far outside the tolerance.
   assert.ok(tv(broken, exact) > 3 * TOL, `a broken rule would pass: ${tv(broken, exact)}`);
@@ -210,8 +222,14 @@ test("speculative sampling keeps the target distribution (4-token vocabulary, 3 
 
 test("a draft model with another vocabulary, or a shorter context, is refused with a clear error", () => {
   const other = createModel(presetConfig("nano", 200, { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: 8, ffnDim: 32, maxSeqLen: 64 }), 1);
-  assert.throws(() => new Engine(models.llama, { speculation: { draft: other } }), (e: unknown) => e instanceof ConfigError && /vocabulary has 200 tokens, the target's 300/.test(e.message));
+  assert.throws(
+    () => new Engine(models.llama, { speculation: { draft: other } }),
+    (e: unknown) => e instanceof ConfigError && /vocabulary has 200 tokens, the target's 300/.test(e.message),
+  );
   const short = createModel(presetConfig("nano", 300, { dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: 8, ffnDim: 32, maxSeqLen: 32 }), 1);
-  assert.throws(() => new Engine(models.llama, { speculation: { draft: short } }), (e: unknown) => e instanceof ConfigError && /context \(32 tokens\) is shorter/.test(e.message));
+  assert.throws(
+    () => new Engine(models.llama, { speculation: { draft: short } }),
+    (e: unknown) => e instanceof ConfigError && /context \(32 tokens\) is shorter/.test(e.message),
+  );
   assert.throws(() => new Engine(models.llama, { speculation: { maxDraftTokens: 9 } }), ConfigError);
 });

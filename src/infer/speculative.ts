@@ -136,8 +136,18 @@ export class Speculator {
   constructor(target: CausalLM, opts: SpeculationOptions, slots: number, contextLength: number, kvDtype: KvDtype = "f32") {
     const pl = opts.promptLookup ?? SPECULATION_DEFAULTS.promptLookup;
     this.lookup = pl === false ? null : { ...PROMPT_LOOKUP_DEFAULTS, ...(pl === true ? {} : pl) };
-    if (this.lookup && !(Number.isInteger(this.lookup.minNgram) && Number.isInteger(this.lookup.maxNgram) && this.lookup.minNgram >= 1 && this.lookup.maxNgram >= this.lookup.minNgram)) {
-      throw new ConfigError(`prompt lookup: n-gram sizes must be integers with 1 <= minNgram <= maxNgram, got ${this.lookup.minNgram}..${this.lookup.maxNgram}`);
+    if (
+      this.lookup &&
+      !(
+        Number.isInteger(this.lookup.minNgram) &&
+        Number.isInteger(this.lookup.maxNgram) &&
+        this.lookup.minNgram >= 1 &&
+        this.lookup.maxNgram >= this.lookup.minNgram
+      )
+    ) {
+      throw new ConfigError(
+        `prompt lookup: n-gram sizes must be integers with 1 <= minNgram <= maxNgram, got ${this.lookup.minNgram}..${this.lookup.maxNgram}`,
+      );
     }
     this.draft = opts.draft ? new DraftModel(opts.draft, target, slots, contextLength, kvDtype) : null;
     this.maxDraftTokens = opts.maxDraftTokens ?? SPECULATION_DEFAULTS.maxDraftTokens;
@@ -217,7 +227,10 @@ export class Speculator {
       if (this.draft && st.draft.paused === 0) wantDraft = Math.max(wantDraft, budgets[i]!);
     });
     if (wantDraft > 0) {
-      const proposed = this.draft!.propose(seqs.map((s) => s.history), wantDraft); // (live, wantDraft)
+      const proposed = this.draft!.propose(
+        seqs.map((s) => s.history),
+        wantDraft,
+      ); // (live, wantDraft)
       this.stats.draftCalls += wantDraft;
       const per = this.draft!.lastCallMs;
       this.draftMs = this.draftMs === 0 ? per : 0.9 * this.draftMs + 0.1 * per;

@@ -9,8 +9,17 @@ import { createModel, presetConfig, type CausalLM } from "../models/index.ts";
  */
 export function tinyModel(modelType: "llama" | "gpt2", seed = 3): CausalLM {
   const config = presetConfig("nano", 300, {
-    modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 64, maxSeqLen: 64,
-    qkvBias: modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2",
+    modelType,
+    dModel: 32,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: modelType === "gpt2" ? 4 : 2,
+    headDim: 8,
+    ffnDim: 64,
+    maxSeqLen: 64,
+    qkvBias: modelType === "gpt2",
+    oBias: modelType === "gpt2",
+    mlpBias: modelType === "gpt2",
   });
   const model = createModel(config, seed);
   for (const [name, p] of model.namedParameters()) {

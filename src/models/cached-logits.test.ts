@@ -5,8 +5,24 @@ import { Tape } from "../tensor/index.ts";
 import { createModel, KvCache, presetConfig, validateConfig, type ModelConfig } from "./index.ts";
 
 const GEMMA = validateConfig({
-  modelType: "gemma3_text", vocabSize: 97, dModel: 32, nLayers: 3, nHeads: 4, nKvHeads: 1, headDim: 16, ffnDim: 48, maxSeqLen: 32, normEps: 1e-6,
-  ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 4, queryPreAttnScalar: 12, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+  modelType: "gemma3_text",
+  vocabSize: 97,
+  dModel: 32,
+  nLayers: 3,
+  nHeads: 4,
+  nKvHeads: 1,
+  headDim: 16,
+  ffnDim: 48,
+  maxSeqLen: 32,
+  normEps: 1e-6,
+  ropeTheta: 1e6,
+  ropeLocalTheta: 1e4,
+  slidingWindow: 4,
+  queryPreAttnScalar: 12,
+  tieEmbeddings: true,
+  qkvBias: false,
+  oBias: false,
+  mlpBias: false,
   layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
 });
 
@@ -19,7 +35,9 @@ const CONFIGS: Record<string, ModelConfig> = {
 for (const [modelType, config] of Object.entries(CONFIGS)) {
   test(`${modelType}: forwardCached with logits "last" gives each sequence's last row of "all"`, () => {
     const model = createModel(config, 5);
-    const B = 3, T = 7, V = config.vocabSize;
+    const B = 3,
+      T = 7,
+      V = config.vocabSize;
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 13 + 1) % V);
     const all = model.forwardCached(new Tape({ grad: false }), ids, B, T, new KvCache(config, B, 16), new Int32Array(B)).data.slice();
     const last = model.forwardCached(new Tape({ grad: false }), ids, B, T, new KvCache(config, B, 16), new Int32Array(B), { logits: "last" });

@@ -18,8 +18,16 @@ test("presets have the documented sizes at an 8192-token vocabulary", () => {
 
 test("parameter count of a known configuration (SmolLM-135M shape)", () => {
   const c = fromHfConfig({
-    model_type: "llama", vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
-    num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true,
+    model_type: "llama",
+    vocab_size: 49152,
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
   });
   // Published: 134,515,008 parameters.
   assert.equal(countParameters(c).total, 134515008);
@@ -35,7 +43,10 @@ test("HF config round trip for each model type", () => {
       eosTokenId: 2,
     });
     const back = fromHfConfig(JSON.parse(JSON.stringify(toHfConfig(c))));
-    assert.deepEqual({ ...back, ropeTheta: modelType === "gpt2" ? 0 : back.ropeTheta }, { ...c, ropeTheta: modelType === "gpt2" ? 0 : c.ropeTheta, bosTokenId: undefined });
+    assert.deepEqual(
+      { ...back, ropeTheta: modelType === "gpt2" ? 0 : back.ropeTheta },
+      { ...c, ropeTheta: modelType === "gpt2" ? 0 : c.ropeTheta, bosTokenId: undefined },
+    );
   }
 });
 
@@ -51,17 +62,53 @@ test("unsupported or inconsistent configs name the field", () => {
 
 // Published shapes (config.json of Qwen/Qwen3-0.6B, google/gemma-3-270m, meta-llama/Llama-3.2-1B).
 const QWEN3_0_6B = {
-  architectures: ["Qwen3ForCausalLM"], model_type: "qwen3", vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072,
-  num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 40960,
-  rms_norm_eps: 1e-6, rope_theta: 1000000, rope_scaling: null, tie_word_embeddings: true, attention_bias: false,
-  use_sliding_window: false, sliding_window: null, max_window_layers: 28, hidden_act: "silu", bos_token_id: 151643, eos_token_id: 151645,
+  architectures: ["Qwen3ForCausalLM"],
+  model_type: "qwen3",
+  vocab_size: 151936,
+  hidden_size: 1024,
+  intermediate_size: 3072,
+  num_hidden_layers: 28,
+  num_attention_heads: 16,
+  num_key_value_heads: 8,
+  head_dim: 128,
+  max_position_embeddings: 40960,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  rope_scaling: null,
+  tie_word_embeddings: true,
+  attention_bias: false,
+  use_sliding_window: false,
+  sliding_window: null,
+  max_window_layers: 28,
+  hidden_act: "silu",
+  bos_token_id: 151643,
+  eos_token_id: 151645,
 };
 const GEMMA3_270M = {
-  architectures: ["Gemma3ForCausalLM"], model_type: "gemma3_text", vocab_size: 262144, hidden_size: 640, intermediate_size: 2048,
-  num_hidden_layers: 18, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 256, max_position_embeddings: 32768,
-  rms_norm_eps: 1e-6, rope_theta: 1000000, rope_local_base_freq: 10000, rope_scaling: null, sliding_window: 512,
-  _sliding_window_pattern: 6, query_pre_attn_scalar: 256, hidden_activation: "gelu_pytorch_tanh", final_logit_softcapping: null,
-  attn_logit_softcapping: null, attention_bias: false, use_bidirectional_attention: false, bos_token_id: 2, eos_token_id: 1,
+  architectures: ["Gemma3ForCausalLM"],
+  model_type: "gemma3_text",
+  vocab_size: 262144,
+  hidden_size: 640,
+  intermediate_size: 2048,
+  num_hidden_layers: 18,
+  num_attention_heads: 4,
+  num_key_value_heads: 1,
+  head_dim: 256,
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  rope_local_base_freq: 10000,
+  rope_scaling: null,
+  sliding_window: 512,
+  _sliding_window_pattern: 6,
+  query_pre_attn_scalar: 256,
+  hidden_activation: "gelu_pytorch_tanh",
+  final_logit_softcapping: null,
+  attn_logit_softcapping: null,
+  attention_bias: false,
+  use_bidirectional_attention: false,
+  bos_token_id: 2,
+  eos_token_id: 1,
 };
 const LLAMA32_1B_ROPE = { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
 
@@ -72,11 +119,20 @@ test("Qwen3-0.6B and Gemma-3-270M shapes: parameter counts, layer types, rope", 
   assert.equal((countParameters(q).nonEmbedding / 1e9).toFixed(2), "0.44"); // published: 0.44B non-embedding
   const g = fromHfConfig(GEMMA3_270M);
   assert.equal(countParameters(g).total, 268098176); // published: 268,098,176
-  assert.deepEqual(g.layerTypes!.map((t, i) => (t === "full_attention" ? i : -1)).filter((i) => i >= 0), [5, 11, 17]);
+  assert.deepEqual(
+    g.layerTypes!.map((t, i) => (t === "full_attention" ? i : -1)).filter((i) => i >= 0),
+    [5, 11, 17],
+  );
   assert.equal(g.ropeLocalTheta, 10000);
   assert.equal(g.queryPreAttnScalar, 256);
   // transformers 5.x spelling of the same rope settings
-  const g5 = fromHfConfig({ ...GEMMA3_270M, rope_theta: undefined, rope_local_base_freq: undefined, rope_scaling: undefined, rope_parameters: { full_attention: { rope_type: "default", rope_theta: 1e6 }, sliding_attention: { rope_type: "default", rope_theta: 1e4 } } });
+  const g5 = fromHfConfig({
+    ...GEMMA3_270M,
+    rope_theta: undefined,
+    rope_local_base_freq: undefined,
+    rope_scaling: undefined,
+    rope_parameters: { full_attention: { rope_type: "default", rope_theta: 1e6 }, sliding_attention: { rope_type: "default", rope_theta: 1e4 } },
+  });
   assert.deepEqual(g5, g);
 });
 
@@ -84,8 +140,29 @@ test("HF config round trip for qwen3, gemma3_text and each rope_scaling type", (
   const cases = [
     fromHfConfig(QWEN3_0_6B),
     fromHfConfig({ ...GEMMA3_270M, rope_scaling: { rope_type: "linear", factor: 8 } }),
-    fromHfConfig({ model_type: "llama", vocab_size: 128256, hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 131072, rope_theta: 500000, rope_scaling: LLAMA32_1B_ROPE, tie_word_embeddings: true }),
-    fromHfConfig({ model_type: "qwen2", vocab_size: 100, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, max_position_embeddings: 131072, rope_scaling: { type: "yarn", factor: 4, original_max_position_embeddings: 32768 } }),
+    fromHfConfig({
+      model_type: "llama",
+      vocab_size: 128256,
+      hidden_size: 2048,
+      intermediate_size: 8192,
+      num_hidden_layers: 16,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      max_position_embeddings: 131072,
+      rope_theta: 500000,
+      rope_scaling: LLAMA32_1B_ROPE,
+      tie_word_embeddings: true,
+    }),
+    fromHfConfig({
+      model_type: "qwen2",
+      vocab_size: 100,
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      max_position_embeddings: 131072,
+      rope_scaling: { type: "yarn", factor: 4, original_max_position_embeddings: 32768 },
+    }),
   ];
   for (const c of cases) assert.deepEqual(fromHfConfig(JSON.parse(JSON.stringify(toHfConfig(c)))), c, c.modelType);
 });
@@ -95,7 +172,10 @@ test("refused config fields name the field and say why", () => {
   assert.throws(() => fromHfConfig({ ...GEMMA3_270M, attn_logit_softcapping: 50 }), /attn_logit_softcapping/);
   assert.throws(() => fromHfConfig({ ...GEMMA3_270M, hidden_activation: "gelu" }), /hidden_activation "gelu"/);
   assert.throws(() => fromHfConfig({ ...GEMMA3_270M, use_bidirectional_attention: true }), /use_bidirectional_attention/);
-  assert.throws(() => fromHfConfig({ ...GEMMA3_270M, model_type: "gemma3" }), (e: ConfigError) => /text_config/.test(e.hint ?? ""));
+  assert.throws(
+    () => fromHfConfig({ ...GEMMA3_270M, model_type: "gemma3" }),
+    (e: ConfigError) => /text_config/.test(e.hint ?? ""),
+  );
   assert.throws(() => fromHfConfig({ ...QWEN3_0_6B, use_sliding_window: true }), /use_sliding_window/);
   assert.throws(() => fromHfConfig({ ...QWEN3_0_6B, layer_types: ["sliding_attention"] }), /layer_types/);
   assert.throws(() => fromHfConfig({ ...QWEN3_0_6B, rope_scaling: { rope_type: "longrope", short_factor: [], long_factor: [] } }), /longrope/);
@@ -110,9 +190,20 @@ test("rope scaling frequencies: llama3's three bands, yarn's ramp and attention 
   assert.equal(scaled[0], base[0]); // short wavelength: unchanged
   assert.ok(Math.abs(scaled[31]! - base[31]! / 32) < 1e-18); // long wavelength: divided by factor
   const factors = llama3FreqFactors(64, 500000, s);
-  assert.ok(factors.some((f) => f > 1.01 && f < 31.9), "some frequency lies in the smooth band");
+  assert.ok(
+    factors.some((f) => f > 1.01 && f < 31.9),
+    "some frequency lies in the smooth band",
+  );
   assert.deepEqual(llama3FromFreqFactors(64, 500000, factors), s);
-  const y = scaledInverseFrequencies(64, 10000, { type: "yarn", factor: 4, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, attentionFactor: 0.1 * Math.log(4) + 1, truncate: true });
+  const y = scaledInverseFrequencies(64, 10000, {
+    type: "yarn",
+    factor: 4,
+    originalMaxPositions: 4096,
+    betaFast: 32,
+    betaSlow: 1,
+    attentionFactor: 0.1 * Math.log(4) + 1,
+    truncate: true,
+  });
   const b10k = scaledInverseFrequencies(64, 10000, undefined).invFreq;
   assert.equal(y.invFreq[0], b10k[0]);
   assert.ok(Math.abs(y.invFreq[31]! - b10k[31]! / 4) < 1e-18);

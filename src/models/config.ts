@@ -149,14 +149,17 @@ export function validateConfig(c: ModelConfig): ModelConfig {
 function validateGemmaFields(c: ModelConfig): void {
   const gemmaOnly = { slidingWindow: c.slidingWindow, layerTypes: c.layerTypes, ropeLocalTheta: c.ropeLocalTheta, queryPreAttnScalar: c.queryPreAttnScalar };
   if (c.modelType !== "gemma3_text") {
-    for (const [k, v] of Object.entries(gemmaOnly)) if (v !== undefined) throw new ConfigError(`${k} is a gemma3_text field; model_type ${c.modelType} does not use it`);
+    for (const [k, v] of Object.entries(gemmaOnly))
+      if (v !== undefined) throw new ConfigError(`${k} is a gemma3_text field; model_type ${c.modelType} does not use it`);
     return;
   }
-  const w = c.slidingWindow, lt = c.layerTypes;
+  const w = c.slidingWindow,
+    lt = c.layerTypes;
   if (w === undefined || !Number.isInteger(w) || w < 1) throw new ConfigError(`sliding_window must be a positive integer, got ${w}`);
   if (!lt || lt.length !== c.nLayers) throw new ConfigError(`layer_types must list ${c.nLayers} layers, got ${lt ? lt.length : "none"}`);
   lt.forEach((t, i) => {
-    if (t !== "full_attention" && t !== "sliding_attention") throw new ConfigError(`layer_types[${i}] "${String(t)}" is not supported`, { hint: "full_attention or sliding_attention" });
+    if (t !== "full_attention" && t !== "sliding_attention")
+      throw new ConfigError(`layer_types[${i}] "${String(t)}" is not supported`, { hint: "full_attention or sliding_attention" });
   });
   if (!(c.ropeLocalTheta! > 0)) throw new ConfigError(`rope_local_base_freq must be > 0, got ${c.ropeLocalTheta}`);
   if (!(c.queryPreAttnScalar! > 0)) throw new ConfigError(`query_pre_attn_scalar must be > 0, got ${c.queryPreAttnScalar}`);
@@ -164,8 +167,11 @@ function validateGemmaFields(c: ModelConfig): void {
 
 /** Exact parameter count of a configuration (the embedding counted once when tied). */
 export function countParameters(c: ModelConfig): { total: number; embedding: number; nonEmbedding: number } {
-  const d = c.dModel, hd = c.headDim, f = c.ffnDim;
-  const qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd;
+  const d = c.dModel,
+    hd = c.headDim,
+    f = c.ffnDim;
+  const qDim = c.nHeads * hd,
+    kvDim = c.nKvHeads * hd;
   let perLayer: number;
   let embedding = c.vocabSize * d;
   let extra = 0;
@@ -177,7 +183,9 @@ export function countParameters(c: ModelConfig): { total: number; embedding: num
   } else {
     perLayer =
       d + // attention norm
-      d * qDim + d * kvDim * 2 + qDim * d +
+      d * qDim +
+      d * kvDim * 2 +
+      qDim * d +
       (c.qkvBias ? qDim + 2 * kvDim : 0) +
       (c.oBias ? d : 0) +
       d + // mlp norm
@@ -221,8 +229,10 @@ export function fromHfConfig(j: Json): ModelConfig {
   if (typeof mt !== "string") throw new ConfigError('config.json: missing field "model_type"', { hint: "supported: llama, mistral, qwen2, gpt2" });
   if (mt === "gpt2") {
     const act = j.activation_function ?? "gelu_new";
-    if (act !== "gelu_new" && act !== "gelu_pytorch_tanh") throw new ConfigError(`config.json: activation_function "${String(act)}" is not supported`, { hint: "supported: gelu_new (tanh approximation)" });
-    const d = num(j, "n_embd"), h = num(j, "n_head");
+    if (act !== "gelu_new" && act !== "gelu_pytorch_tanh")
+      throw new ConfigError(`config.json: activation_function "${String(act)}" is not supported`, { hint: "supported: gelu_new (tanh approximation)" });
+    const d = num(j, "n_embd"),
+      h = num(j, "n_head");
     return validateConfig({
       modelType: "gpt2",
       vocabSize: num(j, "vocab_size"),
@@ -245,21 +255,27 @@ export function fromHfConfig(j: Json): ModelConfig {
   }
   if (mt === "gemma3_text") return fromGemma3Config(j);
   if (mt !== "llama" && mt !== "mistral" && mt !== "qwen2" && mt !== "qwen3") {
-    const hint = mt === "gemma3" ? "that is the multimodal Gemma 3 config; its text_config (model_type gemma3_text) is supported" : `supported: ${MODEL_TYPES.join(", ")}`;
+    const hint =
+      mt === "gemma3" ? "that is the multimodal Gemma 3 config; its text_config (model_type gemma3_text) is supported" : `supported: ${MODEL_TYPES.join(", ")}`;
     throw new ConfigError(`config.json: model_type "${mt}" is not supported`, { hint });
   }
   const act = j.hidden_act ?? "silu";
   if (act !== "silu") throw new ConfigError(`config.json: hidden_act "${String(act)}" is not supported`, { hint: "supported: silu (SwiGLU)" });
-  const d = num(j, "hidden_size"), h = num(j, "num_attention_heads");
+  const d = num(j, "hidden_size"),
+    h = num(j, "num_attention_heads");
   const maxSeqLen = num(j, "max_position_embeddings", 2048);
   const rope = readRope(j, maxSeqLen, 10000);
   const sliding = j.sliding_window;
   const useSliding = j.use_sliding_window;
   if (typeof sliding === "number" && sliding < maxSeqLen && useSliding !== false && mt === "mistral") {
-    throw new ConfigError(`config.json: sliding_window ${sliding} < max_position_embeddings ${maxSeqLen} is not supported`, { hint: "set sliding_window to null to use full attention" });
+    throw new ConfigError(`config.json: sliding_window ${sliding} < max_position_embeddings ${maxSeqLen} is not supported`, {
+      hint: "set sliding_window to null to use full attention",
+    });
   }
   if (mt === "qwen3" && useSliding === true) {
-    throw new ConfigError("config.json: use_sliding_window true is not supported for qwen3", { hint: "set use_sliding_window to false (the released Qwen3 models do)" });
+    throw new ConfigError("config.json: use_sliding_window true is not supported for qwen3", {
+      hint: "set use_sliding_window to false (the released Qwen3 models do)",
+    });
   }
   onlyFullAttention(j);
   const attnBias = j.attention_bias === true;
@@ -305,7 +321,9 @@ function onlyFullAttention(j: Json): void {
   const lt = j.layer_types;
   if (lt === undefined || lt === null) return;
   if (!Array.isArray(lt) || lt.some((t) => t !== "full_attention")) {
-    throw new ConfigError(`config.json: layer_types other than full_attention are not supported for model_type ${String(j.model_type)}`, { hint: "sliding-window layers are supported for gemma3_text only" });
+    throw new ConfigError(`config.json: layer_types other than full_attention are not supported for model_type ${String(j.model_type)}`, {
+      hint: "sliding-window layers are supported for gemma3_text only",
+    });
   }
 }
 
@@ -313,22 +331,30 @@ function onlyFullAttention(j: Json): void {
 function fromGemma3Config(j: Json): ModelConfig {
   const act = j.hidden_activation ?? j.hidden_act ?? "gelu_pytorch_tanh";
   if (act !== "gelu_pytorch_tanh" && act !== "gelu_new") {
-    throw new ConfigError(`config.json: hidden_activation "${String(act)}" is not supported`, { hint: "supported: gelu_pytorch_tanh (GeGLU with the tanh approximation)" });
+    throw new ConfigError(`config.json: hidden_activation "${String(act)}" is not supported`, {
+      hint: "supported: gelu_pytorch_tanh (GeGLU with the tanh approximation)",
+    });
   }
   for (const key of ["final_logit_softcapping", "attn_logit_softcapping"]) {
     if (j[key] !== undefined && j[key] !== null) {
-      throw new ConfigError(`config.json: ${key} ${JSON.stringify(j[key])} is not supported`, { hint: "Gemma 3 releases set it to null (soft-capping was Gemma 2's); set it to null" });
+      throw new ConfigError(`config.json: ${key} ${JSON.stringify(j[key])} is not supported`, {
+        hint: "Gemma 3 releases set it to null (soft-capping was Gemma 2's); set it to null",
+      });
     }
   }
-  if (j.use_bidirectional_attention === true) throw new ConfigError("config.json: use_bidirectional_attention true is not supported", { hint: "only causal (decoder) Gemma 3 models are supported" });
-  const d = num(j, "hidden_size", 2304), h = num(j, "num_attention_heads", 8), n = num(j, "num_hidden_layers", 26);
+  if (j.use_bidirectional_attention === true)
+    throw new ConfigError("config.json: use_bidirectional_attention true is not supported", { hint: "only causal (decoder) Gemma 3 models are supported" });
+  const d = num(j, "hidden_size", 2304),
+    h = num(j, "num_attention_heads", 8),
+    n = num(j, "num_hidden_layers", 26);
   const maxSeqLen = num(j, "max_position_embeddings", 131072);
   // Rope: 4.x spells rope_theta / rope_local_base_freq / rope_scaling (global layers only);
   // 5.x spells rope_parameters { full_attention: {...}, sliding_attention: {...} }.
   let theta: number, localTheta: number, scaling: RopeScaling | undefined;
   const rp = j.rope_parameters;
   if (rp !== undefined && rp !== null && typeof rp === "object" && !Array.isArray(rp) && "full_attention" in rp) {
-    const full = (rp as Json).full_attention as Json, local = ((rp as Json).sliding_attention ?? {}) as Json;
+    const full = (rp as Json).full_attention as Json,
+      local = ((rp as Json).sliding_attention ?? {}) as Json;
     theta = num(full, "rope_theta", 1e6);
     scaling = parseRopeScaling(full, maxSeqLen, "rope_parameters.full_attention");
     localTheta = num(local, "rope_theta", 10000);
@@ -418,7 +444,8 @@ export function toHfConfig(c: ModelConfig): Json {
     torch_dtype: "float32",
   };
   if (c.modelType === "llama" || c.modelType === "qwen3") {
-    if (c.qkvBias !== c.oBias) throw new ConfigError("llama config.json cannot express q/k/v bias without o bias (attention_bias covers both); use model_type qwen2");
+    if (c.qkvBias !== c.oBias)
+      throw new ConfigError("llama config.json cannot express q/k/v bias without o bias (attention_bias covers both); use model_type qwen2");
     j.attention_bias = c.qkvBias;
     if (c.modelType === "llama") j.mlp_bias = c.mlpBias;
     else if (c.mlpBias) throw new ConfigError("qwen3 has no MLP biases");

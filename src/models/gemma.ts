@@ -13,7 +13,24 @@
 // tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, geglu, linear, rope, scale, segmentPositions, sequencePositions, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import {
+  Embedding,
+  Linear,
+  Module,
+  ModuleList,
+  RMSNorm,
+  add,
+  attention,
+  geglu,
+  linear,
+  rope,
+  scale,
+  segmentPositions,
+  sequencePositions,
+  type RopeTable,
+  type Tape,
+  type Tensor,
+} from "../tensor/index.ts";
 import { windowAttentionDecode } from "../tensor/window-attention.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -153,7 +170,15 @@ export class GemmaModel extends Module {
     const x = runLayers(g, x0, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const { q, k, v } = this.qkv(g, blk, l, blk.inputNorm.forward(g, x), positions);
-      const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, scale: this.attnScale, segments, ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}) });
+      const a = attention(g, q, k, v, {
+        batch,
+        seqLen,
+        heads: c.nHeads,
+        kvHeads: c.nKvHeads,
+        scale: this.attnScale,
+        segments,
+        ...(this.isSliding(l) ? { window: c.slidingWindow! } : {}),
+      });
       return this.finish(g, blk, x, a);
     });
     return this.model.norm.forward(g, x);
@@ -171,15 +196,23 @@ export class GemmaModel extends Module {
    * 4 heads of 256 and W 512: ~1 ms against ~5 ms per layer, measured under load).
    */
   private windowDecodeOne(g: Tape, out: Float32Array, q: Float32Array, kv: KvFloatView, starts: Int32Array, batch: number): void {
-    const c = this.config, d = c.headDim, kvh = c.nKvHeads, maxT = kv.maxT;
+    const c = this.config,
+      d = c.headDim,
+      kvh = c.nKvHeads,
+      maxT = kv.maxT;
     const w = Math.min(c.slidingWindow!, maxT);
-    const kAll = kv.keys, vAll = kv.values;
-    const k = g.scratch(batch * kvh * w * d), v = g.scratch(batch * kvh * w * d); // (B,KVH,W,D)
+    const kAll = kv.keys,
+      vAll = kv.values;
+    const k = g.scratch(batch * kvh * w * d),
+      v = g.scratch(batch * kvh * w * d); // (B,KVH,W,D)
     const last = g.arena.allocInt(batch); // position of each sequence's query in the scratch window
     for (let b = 0; b < batch; b++) {
-      const pos = starts[b]!, lo = Math.max(0, pos - w + 1), n = pos - lo + 1;
+      const pos = starts[b]!,
+        lo = Math.max(0, pos - w + 1),
+        n = pos - lo + 1;
       for (let h = 0; h < kvh; h++) {
-        const from = ((b * kvh + h) * maxT + lo) * d, to = (b * kvh + h) * w * d;
+        const from = ((b * kvh + h) * maxT + lo) * d,
+          to = (b * kvh + h) * w * d;
         k.set(kAll.subarray(from, from + n * d), to);
         v.set(vAll.subarray(from, from + n * d), to);
       }
@@ -195,7 +228,8 @@ export class GemmaModel extends Module {
     const positions = g.arena.allocInt(n);
     let reach = 0; // one past the furthest position of the call
     for (let b = 0; b < batch; b++) {
-      if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen)) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
+      if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen))
+        throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
       reach = Math.max(reach, starts[b]! + tq);
     }
@@ -212,7 +246,22 @@ export class GemmaModel extends Module {
         else {
           // A prompt chunk: the causal kernel gives the queries before the window cuts, the TypeScript kernel the rest.
           attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale);
-          windowAttentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale, c.slidingWindow!, true);
+          windowAttentionDecode(
+            a.data,
+            q.data,
+            kv.keys,
+            kv.values,
+            starts,
+            batch,
+            tq,
+            c.nHeads,
+            c.nKvHeads,
+            c.headDim,
+            kv.maxT,
+            this.attnScale,
+            c.slidingWindow!,
+            true,
+          );
         }
       } else {
         attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, this.attnScale);

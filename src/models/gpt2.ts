@@ -7,7 +7,22 @@
 // Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, LayerNorm, Linear, Module, ModuleList, add, attention, columns, gelu, linear, segmentPositions, sequencePositions, type Tape, type Tensor } from "../tensor/index.ts";
+import {
+  Embedding,
+  LayerNorm,
+  Linear,
+  Module,
+  ModuleList,
+  add,
+  attention,
+  columns,
+  gelu,
+  linear,
+  segmentPositions,
+  sequencePositions,
+  type Tape,
+  type Tensor,
+} from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import type { ModelConfig } from "./config.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -91,7 +106,8 @@ export class Gpt2Model extends Module {
    * packed examples, as LlamaModel.hidden (each example's learned positions start at 0).
    */
   hidden(g: Tape, ids: Int32Array, batch: number, seqLen: number, inputAdd?: Tensor, segments?: Int32Array): Tensor {
-    const c = this.config, d = c.dModel;
+    const c = this.config,
+      d = c.dModel;
     if (seqLen > c.maxSeqLen) throw new ConfigError(`sequence of ${seqLen} tokens is longer than the model's context (${c.maxSeqLen})`);
     const positions = segments ? segmentPositions(g, segments) : sequencePositions(g, batch, seqLen, 0);
     let x0 = add(g, this.transformer.wte.forward(g, ids), this.transformer.wpe.forward(g, positions));
@@ -99,7 +115,9 @@ export class Gpt2Model extends Module {
     const blocks = this.transformer.h.items;
     const x = runLayers(g, x0, blocks.length, (l, x, g) =>
       this.block(g, blocks[l]!, x, (qkv) =>
-        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads, segments })));
+        attention(g, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), { batch, seqLen, heads: c.nHeads, segments }),
+      ),
+    );
     return this.transformer.lnF.forward(g, x);
   }
 
@@ -110,10 +128,13 @@ export class Gpt2Model extends Module {
 
   /** See LlamaModel.forwardCached. */
   forwardCached(g: Tape, ids: Int32Array, batch: number, tq: number, cache: KvCache, starts: Int32Array, opts?: ForwardCachedOptions): Tensor {
-    const c = this.config, d = c.dModel, n = batch * tq;
+    const c = this.config,
+      d = c.dModel,
+      n = batch * tq;
     const positions = g.arena.allocInt(n);
     for (let b = 0; b < batch; b++) {
-      if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen)) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
+      if (starts[b]! + tq > Math.min(cache.maxSeqLen, c.maxSeqLen))
+        throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the context`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const blocks = this.transformer.h.items;
@@ -127,7 +148,8 @@ export class Gpt2Model extends Module {
         const kv = cache.attendView(l, batch, tq, starts);
         attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
         return a;
-      }));
+      }),
+    );
     return linear(g, this.transformer.lnF.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
 }

@@ -17,9 +17,14 @@ function randomRows(n: number, seed: number): Float32Array {
 for (const dtype of ["f16", "q8_0"] as const) {
   const type = dtype === "f16" ? "F16" : "Q8_0";
   test(`${dtype} cache: attention reads back exactly the ${type} codec's values, within its error budget of what was written`, () => {
-    const B = 2, T = 10, tq = 3, H = SHAPE.nKvHeads, D = SHAPE.headDim;
+    const B = 2,
+      T = 10,
+      tq = 3,
+      H = SHAPE.nKvHeads,
+      D = SHAPE.headDim;
     const cache = new KvCache(SHAPE, B, T, { dtype });
-    const k = randomRows(B * tq * H * D, 1), v = randomRows(B * tq * H * D, 2);
+    const k = randomRows(B * tq * H * D, 1),
+      v = randomRows(B * tq * H * D, 2);
     const starts = Int32Array.of(0, 4);
     cache.write(1, k, v, B, tq, starts);
     const view = cache.attendView(1, B, tq, starts);
@@ -43,22 +48,34 @@ for (const dtype of ["f16", "q8_0"] as const) {
   });
 
   test(`${dtype} cache: views write into their slots and copySequence moves rows`, () => {
-    const T = 8, H = SHAPE.nKvHeads, D = SHAPE.headDim;
+    const T = 8,
+      H = SHAPE.nKvHeads,
+      D = SHAPE.headDim;
     const cache = new KvCache(SHAPE, 3, T, { dtype });
-    const k = randomRows(4 * H * D, 3), v = randomRows(4 * H * D, 4);
+    const k = randomRows(4 * H * D, 3),
+      v = randomRows(4 * H * D, 4);
     cache.view(2).write(0, k, v, 1, 4, Int32Array.of(0));
     cache.copySequence(2, 0, 4);
     const view = cache.attendView(0, 3, 4, Int32Array.of(0, 0, 0));
     const slot = (s: number) => view.values.subarray(s * H * view.maxT * D, (s + 1) * H * view.maxT * D);
     assert.deepEqual(slot(0), slot(2), "slot 0 holds a copy of slot 2");
-    assert.ok(slot(2).some((x) => x !== 0), "the view wrote into slot 2");
-    assert.ok(slot(1).every((x) => x === 0), "slot 1 is untouched");
+    assert.ok(
+      slot(2).some((x) => x !== 0),
+      "the view wrote into slot 2",
+    );
+    assert.ok(
+      slot(1).every((x) => x === 0),
+      "slot 1 is untouched",
+    );
   });
 }
 
 for (const dtype of ["f32", "f16", "q8_0"] as const) {
   test(`${dtype} cache: saveSequence / loadSequence move a slot's positions as stored, whole or a prefix of them`, () => {
-    const T = 8, H = SHAPE.nKvHeads, D = SHAPE.headDim, n = 5;
+    const T = 8,
+      H = SHAPE.nKvHeads,
+      D = SHAPE.headDim,
+      n = 5;
     const cache = new KvCache(SHAPE, 3, T, { dtype });
     for (let l = 0; l < SHAPE.nLayers; l++) cache.view(1).write(l, randomRows(n * H * D, 10 + l), randomRows(n * H * D, 20 + l), 1, n, Int32Array.of(0));
     const saved = new Uint8Array(cache.sequenceBytes(n));
@@ -68,13 +85,18 @@ for (const dtype of ["f32", "f16", "q8_0"] as const) {
     cache.loadSequence(2, saved, n, 3); // a prefix
     for (let l = 0; l < SHAPE.nLayers; l++) {
       const view = cache.attendView(l, 3, 1, Int32Array.of(n - 1, n - 1, n - 1));
-      const at = (buf: Float32Array, s: number, h: number, t: number) => Array.from(buf.subarray(((s * H + h) * view.maxT + t) * D, ((s * H + h) * view.maxT + t + 1) * D));
+      const at = (buf: Float32Array, s: number, h: number, t: number) =>
+        Array.from(buf.subarray(((s * H + h) * view.maxT + t) * D, ((s * H + h) * view.maxT + t + 1) * D));
       for (let h = 0; h < H; h++) {
         for (let t = 0; t < n; t++) {
           assert.deepEqual(at(view.keys, 0, h, t), at(view.keys, 1, h, t), `layer ${l} head ${h} position ${t}: keys`);
           assert.deepEqual(at(view.values, 0, h, t), at(view.values, 1, h, t), `layer ${l} head ${h} position ${t}: values`);
           if (t < 3) assert.deepEqual(at(view.keys, 2, h, t), at(view.keys, 1, h, t));
-          else assert.ok(at(view.keys, 2, h, t).every((x) => x === 0), "positions past the loaded prefix are untouched");
+          else
+            assert.ok(
+              at(view.keys, 2, h, t).every((x) => x === 0),
+              "positions past the loaded prefix are untouched",
+            );
         }
         assert.ok(at(view.keys, 1, h, 0).some((x) => x !== 0));
       }
@@ -86,7 +108,10 @@ for (const dtype of ["f32", "f16", "q8_0"] as const) {
 }
 
 test("a q8_0 cache needs head_dim to be a multiple of 32", () => {
-  assert.throws(() => new KvCache({ nLayers: 1, nKvHeads: 2, headDim: 24 }, 1, 8, { dtype: "q8_0" }), (e: unknown) => e instanceof ConfigError && /multiple of 32/.test(e.message));
+  assert.throws(
+    () => new KvCache({ nLayers: 1, nKvHeads: 2, headDim: 24 }, 1, 8, { dtype: "q8_0" }),
+    (e: unknown) => e instanceof ConfigError && /multiple of 32/.test(e.message),
+  );
   assert.throws(() => new KvCache(SHAPE, 1, 8, { dtype: "q4" as KvDtype }), ConfigError);
 });
 
@@ -104,9 +129,16 @@ test("logits over an f16 / q8_0 cache stay close to the f32 cache's; the engine 
     return Float32Array.from(out);
   };
   const ref = logits("f32");
-  let lo = Infinity, hi = -Infinity;
-  for (const x of ref) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
-  for (const [dtype, budget] of [["f16", 2e-3], ["q8_0", 3e-2]] as const) {
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const x of ref) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
+  for (const [dtype, budget] of [
+    ["f16", 2e-3],
+    ["q8_0", 3e-2],
+  ] as const) {
     const got = logits(dtype);
     let worst = 0;
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!));

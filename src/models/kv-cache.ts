@@ -23,7 +23,8 @@ export type KvDtype = (typeof KV_DTYPES)[number];
 
 export function parseKvDtype(s: string, what = "--kv-dtype"): KvDtype {
   const d = s.toLowerCase();
-  if (!(KV_DTYPES as readonly string[]).includes(d)) throw new ConfigError(`${what}: "${s}" is not a KV-cache type`, { hint: `choose one of ${KV_DTYPES.join(", ")}` });
+  if (!(KV_DTYPES as readonly string[]).includes(d))
+    throw new ConfigError(`${what}: "${s}" is not a KV-cache type`, { hint: `choose one of ${KV_DTYPES.join(", ")}` });
   return d as KvDtype;
 }
 
@@ -64,7 +65,8 @@ export class KvCache {
     const dtype = opts.dtype ?? "f32";
     if (!(KV_DTYPES as readonly string[]).includes(dtype)) throw new ConfigError(`KvCache: dtype "${String(dtype)}" is not one of ${KV_DTYPES.join(", ")}`);
     const D = config.headDim;
-    if (dtype === "q8_0" && D % 32 !== 0) throw new ConfigError(`KvCache: a q8_0 cache stores blocks of 32 values; head_dim ${D} is not a multiple of 32`, { hint: "use --kv-dtype f16" });
+    if (dtype === "q8_0" && D % 32 !== 0)
+      throw new ConfigError(`KvCache: a q8_0 cache stores blocks of 32 values; head_dim ${D} is not a multiple of 32`, { hint: "use --kv-dtype f16" });
     this.batch = batch;
     this.maxSeqLen = maxSeqLen;
     this.kvHeads = config.nKvHeads;
@@ -74,7 +76,7 @@ export class KvCache {
     const rows = batch * config.nKvHeads * maxSeqLen;
     const make = () => (dtype === "f32" ? new Float32Array(rows * D) : new Uint8Array(rows * this.rowBytes));
     if (opts.shared) {
-      const ok = (b: Float32Array | Uint8Array) => b.byteLength === rows * this.rowBytes && (b instanceof Float32Array) === (dtype === "f32");
+      const ok = (b: Float32Array | Uint8Array) => b.byteLength === rows * this.rowBytes && b instanceof Float32Array === (dtype === "f32");
       if (opts.shared.k.length !== config.nLayers || opts.shared.v.length !== config.nLayers || !opts.shared.k.every(ok) || !opts.shared.v.every(ok)) {
         throw new ShapeError(`KvCache: shared buffers must be ${config.nLayers} layers of ${rows} ${dtype} rows`);
       }
@@ -114,7 +116,9 @@ export class KvCache {
    */
   attendView(layer: number, batch: number, tq: number, starts: Int32Array): KvFloatView {
     if (this.dtype === "f32") return { keys: this.k[layer] as Float32Array, values: this.v[layer] as Float32Array, maxT: this.maxSeqLen };
-    const H = this.kvHeads, D = this.headDim, T = this.maxSeqLen;
+    const H = this.kvHeads,
+      D = this.headDim,
+      T = this.maxSeqLen;
     let L = 1;
     for (let b = 0; b < batch; b++) L = Math.max(L, starts[b]! + tq);
     if (L > T) throw new ShapeError(`KvCache: positions up to ${L} outside [0, ${T})`);
@@ -124,7 +128,8 @@ export class KvCache {
     for (let bh = 0; bh < batch * H; bh++) for (let t = 0; t < L; t++) ids[bh * L + t] = bh * T + t;
     const type = GGML_TYPE[this.dtype];
     const rows = this.batch * H * T;
-    const keys = this.scratch.k.subarray(0, n * D), values = this.scratch.v.subarray(0, n * D);
+    const keys = this.scratch.k.subarray(0, n * D),
+      values = this.scratch.v.subarray(0, n * D);
     qrows(keys, qweight(type, this.k[layer] as Uint8Array, rows, D), ids);
     qrows(values, qweight(type, this.v[layer] as Uint8Array, rows, D), ids);
     return { keys, values, maxT: L };
@@ -136,9 +141,12 @@ export class KvCache {
    * elements between consecutive tokens' rows (KVH·D when contiguous; more for fused views).
    */
   write(layer: number, k: Float32Array, v: Float32Array, batch: number, tq: number, starts: Int32Array, stride = this.kvHeads * this.headDim): void {
-    const H = this.kvHeads, D = this.headDim, T = this.maxSeqLen;
+    const H = this.kvHeads,
+      D = this.headDim,
+      T = this.maxSeqLen;
     if (batch > this.batch) throw new ShapeError(`KvCache: ${batch} sequences, cache holds ${this.batch}`);
-    const K = this.k[layer]!, V = this.v[layer]!;
+    const K = this.k[layer]!,
+      V = this.v[layer]!;
     for (let b = 0; b < batch; b++) {
       const s = starts[b]!;
       if (s < 0 || s + tq > T) throw new ShapeError(`KvCache: positions ${s}..${s + tq - 1} outside [0, ${T})`);
@@ -172,7 +180,10 @@ export class KvCache {
     }
     const per = this.kvHeads * this.maxSeqLen * (this.dtype === "f32" ? this.headDim : this.rowBytes); // one slot, in elements
     const cut = <A extends Float32Array | Uint8Array>(b: A): A => b.subarray(first * per, (first + count) * per) as A;
-    return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, { dtype: this.dtype, shared: { k: this.k.map(cut), v: this.v.map(cut) } });
+    return new KvCache({ nLayers: this.k.length, nKvHeads: this.kvHeads, headDim: this.headDim }, count, this.maxSeqLen, {
+      dtype: this.dtype,
+      shared: { k: this.k.map(cut), v: this.v.map(cut) },
+    });
   }
 
   /**
@@ -189,9 +200,12 @@ export class KvCache {
    * cache keeps a sequence's keys and values this way after its slot is reused.
    */
   saveSequence(slot: number, length: number, out: Uint8Array): void {
-    const H = this.kvHeads, T = this.maxSeqLen, R = this.rowBytes;
+    const H = this.kvHeads,
+      T = this.maxSeqLen,
+      R = this.rowBytes;
     this.checkSequence("saveSequence", slot, length);
-    if (out.byteLength !== this.sequenceBytes(length)) throw new ShapeError(`KvCache.saveSequence: ${length} positions take ${this.sequenceBytes(length)} bytes, the output holds ${out.byteLength}`);
+    if (out.byteLength !== this.sequenceBytes(length))
+      throw new ShapeError(`KvCache.saveSequence: ${length} positions take ${this.sequenceBytes(length)} bytes, the output holds ${out.byteLength}`);
     let o = 0;
     for (let l = 0; l < this.k.length; l++) {
       for (const buf of [bytesOf(this.k[l]!), bytesOf(this.v[l]!)]) {
@@ -210,10 +224,14 @@ export class KvCache {
    * (a prefix of a saved sequence is loaded by passing a smaller `length`).
    */
   loadSequence(slot: number, saved: Uint8Array, savedLength: number, length: number): void {
-    const H = this.kvHeads, T = this.maxSeqLen, R = this.rowBytes;
+    const H = this.kvHeads,
+      T = this.maxSeqLen,
+      R = this.rowBytes;
     this.checkSequence("loadSequence", slot, length);
     if (!Number.isInteger(savedLength) || savedLength < length || saved.byteLength !== this.sequenceBytes(savedLength)) {
-      throw new ShapeError(`KvCache.loadSequence: ${length} positions from a saved sequence of ${savedLength} (${saved.byteLength} bytes; ${this.sequenceBytes(savedLength)} expected)`);
+      throw new ShapeError(
+        `KvCache.loadSequence: ${length} positions from a saved sequence of ${savedLength} (${saved.byteLength} bytes; ${this.sequenceBytes(savedLength)} expected)`,
+      );
     }
     let i = 0;
     for (let l = 0; l < this.k.length; l++) {
@@ -228,12 +246,14 @@ export class KvCache {
 
   private checkSequence(what: string, slot: number, length: number): void {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.batch) throw new ShapeError(`KvCache.${what}: slot ${slot} outside [0, ${this.batch})`);
-    if (!Number.isInteger(length) || length < 0 || length > this.maxSeqLen) throw new ShapeError(`KvCache.${what}: length ${length} outside [0, ${this.maxSeqLen}]`);
+    if (!Number.isInteger(length) || length < 0 || length > this.maxSeqLen)
+      throw new ShapeError(`KvCache.${what}: length ${length} outside [0, ${this.maxSeqLen}]`);
   }
 
   /** Copies sequence `from`'s rows into slot `to` (for beam-free prompt sharing in batches). */
   copySequence(from: number, to: number, length: number): void {
-    const H = this.kvHeads, T = this.maxSeqLen;
+    const H = this.kvHeads,
+      T = this.maxSeqLen;
     const row = this.dtype === "f32" ? this.headDim : this.rowBytes; // elements per stored row
     for (let l = 0; l < this.k.length; l++) {
       for (const buf of [this.k[l]!, this.v[l]!]) {

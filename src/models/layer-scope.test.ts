@@ -18,14 +18,19 @@ test("an inference pass holds one layer's activations: the arena does not grow w
     const same = model.forwardCached(rec, ids, 1, 48, new KvCache(config, 1, 64), Int32Array.of(0), { logits: "last" }).data;
     return { capacity: g.arena.stats().capacity, recorded: rec.arena.stats().capacity, logits, same };
   };
-  const two = run(2), eight = run(8);
+  const two = run(2),
+    eight = run(8);
   assert.deepEqual(eight.logits, eight.same, "rewinding the arena between layers changes nothing");
   assert.ok(eight.capacity < two.capacity * 1.2, `8 layers hold ${eight.capacity} floats, 2 layers ${two.capacity}`);
   assert.ok(eight.recorded > two.recorded * 2, "a recording tape keeps every layer's activations");
 });
 
 test("activation checkpointing: the same loss and gradients (full and LoRA, Llama and GPT-2), and a step holds far less", () => {
-  for (const [family, lora] of [["llama", false], ["llama", true], ["gpt2", true]] as const) {
+  for (const [family, lora] of [
+    ["llama", false],
+    ["llama", true],
+    ["gpt2", true],
+  ] as const) {
     const run = (checkpoint: boolean, nLayers = 6) => {
       const config = presetConfig("nano", 101, { nLayers, maxSeqLen: 64, ...(family === "gpt2" ? { modelType: "gpt2" as const } : {}) });
       const model = createModel(config, 4);
@@ -42,19 +47,27 @@ test("activation checkpointing: the same loss and gradients (full and LoRA, Llam
       g.backward(loss);
       return { loss: loss.data[0]!, grads: params.map((p) => p.grad.slice()), capacity: g.arena.stats().capacity, work: g.workArena.stats().capacity };
     };
-    const plain = run(false), ck = run(true);
+    const plain = run(false),
+      ck = run(true);
     const what = `${family}${lora ? " + LoRA" : ""}`;
     assert.equal(ck.loss, plain.loss, `${what}: the forward is the same computation`);
     ck.grads.forEach((gr, i) => assertClose(gr, plain.grads[i]!, TOL.f32, `${what}: gradient ${i}`));
-    assert.ok(plain.grads.some((gr) => gr.some((v) => v !== 0)), `${what}: gradients are not all zero`);
+    assert.ok(
+      plain.grads.some((gr) => gr.some((v) => v !== 0)),
+      `${what}: gradients are not all zero`,
+    );
     // What each added layer costs a step: its input and output, against all its activations and their gradients.
-    const perLayerCk = (ck.capacity - run(true, 2).capacity) / 4, perLayer = (plain.capacity - run(false, 2).capacity) / 4;
+    const perLayerCk = (ck.capacity - run(true, 2).capacity) / 4,
+      perLayer = (plain.capacity - run(false, 2).capacity) / 4;
     assert.ok(perLayerCk < perLayer * 0.2, `${what}: a layer adds ${perLayerCk} floats to a checkpointed step, ${perLayer} to a plain one`);
     // The forward passes and the recomputations share the work arena's slots: it holds one
     // recorded layer and its gradients (what a layer adds to a plain step), not that plus a forward.
     assert.equal(plain.work, 0, `${what}: a plain step does not use the work arena`);
     assert.ok(ck.work > 0 && ck.work <= perLayer * 1.05, `${what}: the work arena holds ${ck.work} floats, one plain layer ${perLayer}`);
     const oneLayer = run(false, 1).capacity; // a plain step of one layer: the edges plus one layer's activations
-    assert.ok(ck.capacity < oneLayer - perLayer / 2, `${what}: no layer's activations are in the main arena (${ck.capacity} floats; a plain one-layer step ${oneLayer})`);
+    assert.ok(
+      ck.capacity < oneLayer - perLayer / 2,
+      `${what}: no layer's activations are in the main arena (${ck.capacity} floats; a plain one-layer step ${oneLayer})`,
+    );
   }
 });

@@ -58,11 +58,13 @@ function runCheckpointed(g: Tape, x0: Tensor, count: number, layer: LayerFn): Te
   const mark = work.mark();
   let x = x0;
   for (let l = 0; l < count; l++) {
-    const xin = x, out = outs[l]!;
+    const xin = x,
+      out = outs[l]!;
     out.data.set(layer(l, xin, new TapeClass({ grad: false, arena: work })).data);
     work.rewind(mark);
     g.record("checkpoint", out, (dout) => {
-      if (l > 0) xin.grad!.fill(0); // the other buffer: it held layer l+1's output gradient, now spent
+      if (l > 0)
+        xin.grad!.fill(0); // the other buffer: it held layer l+1's output gradient, now spent
       else if (xin.requiresGrad) g.grad(xin);
       const m = work.mark();
       const inner = new TapeClass({ arena: work });

@@ -6,7 +6,24 @@
 // in forwardCached. Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, segmentPositions, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import {
+  Embedding,
+  Linear,
+  Module,
+  ModuleList,
+  RMSNorm,
+  add,
+  attention,
+  linear,
+  rope,
+  ropeTable,
+  segmentPositions,
+  sequencePositions,
+  swiglu,
+  type RopeTable,
+  type Tape,
+  type Tensor,
+} from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import { hasQkNorm, type ModelConfig } from "./config.ts";
@@ -102,7 +119,9 @@ export class LlamaModel extends Module {
     this.config = config;
     this.model = this.addModule("model", new LlamaInner(config, rng));
     this.lmHead = config.tieEmbeddings ? null : this.addModule("lm_head", new Linear(config.dModel, config.vocabSize, rng, { std: INIT_STD }));
-    this.rope = config.ropeScaling ? scaledRopeTable(config.maxSeqLen, config.headDim, config.ropeTheta, config.ropeScaling) : ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
+    this.rope = config.ropeScaling
+      ? scaledRopeTable(config.maxSeqLen, config.headDim, config.ropeTheta, config.ropeScaling)
+      : ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
   }
 
   /** The output head's weight (V, d): the embedding when tied. */
@@ -154,7 +173,8 @@ export class LlamaModel extends Module {
     const n = batch * tq;
     const positions = g.arena.allocInt(n);
     for (let b = 0; b < batch; b++) {
-      if (starts[b]! + tq > cache.maxSeqLen) throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
+      if (starts[b]! + tq > cache.maxSeqLen)
+        throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const layers = this.model.layers.items;

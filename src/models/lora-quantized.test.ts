@@ -13,13 +13,15 @@ import { attachLora, createModel, presetConfig, type CausalLM } from "./index.ts
 
 const V = 101;
 const config = presetConfig("nano", V, { dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 32 }); // widths: whole blocks of 32
-const B = 2, T = 20; // 40 rows: the quantized kernels' prefill path, as in training
+const B = 2,
+  T = 20; // 40 rows: the quantized kernels' prefill path, as in training
 const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % V);
 const targets = Int32Array.from(ids, (t, i) => (i % 9 === 0 ? -100 : (t * 3 + 1) % V));
 
 /** The same random model twice: every matrix quantized to `type`, and float32 holding the dequantized values. */
 function pair(type: QType): { quant: CausalLM; float: CausalLM } {
-  const quant = createModel(config, 2), float = createModel(config, 2);
+  const quant = createModel(config, 2),
+    float = createModel(config, 2);
   const fp = new Map(float.namedParameters());
   for (const [name, p] of quant.namedParameters()) {
     if (p.ndim !== 2) continue;
@@ -49,14 +51,25 @@ forEachBackend("LoRA over a quantized base", (c) => {
         const tol = quantizedModelTol(c, TOL.f32Loose);
         // Adapters on every projection (each frozen layer's input gradient is added from the shared
         // transient buffer), or on q and gate only (o and down have none: theirs is written straight in).
-        const cases: [boolean, string[] | undefined][] = [[false, undefined], [true, undefined], [false, ["q", "gate"]]];
+        const cases: [boolean, string[] | undefined][] = [
+          [false, undefined],
+          [true, undefined],
+          [false, ["q", "gate"]],
+        ];
         for (const [chunked, adapted] of cases) {
           const { quant, float } = pair(type);
-          const q = adapterGrads(quant, chunked, adapted), f = adapterGrads(float, chunked, adapted);
+          const q = adapterGrads(quant, chunked, adapted),
+            f = adapterGrads(float, chunked, adapted);
           assertClose([q.loss], [f.loss], tol, `${type} loss`);
           q.grads.forEach((gr, i) => assertClose(gr, f.grads[i]!, tol, `${type}${chunked ? " chunked" : ""}: adapter tensor ${i}`));
-          assert.ok(f.grads.every((gr) => gr.some((v) => v !== 0)), "every adapter tensor has a gradient");
-          assert.ok(quant.namedParameters().every(([, p]) => p.ndim !== 2 || (p.quant !== null && !p.requiresGrad)), "the base stays quantized and frozen");
+          assert.ok(
+            f.grads.every((gr) => gr.some((v) => v !== 0)),
+            "every adapter tensor has a gradient",
+          );
+          assert.ok(
+            quant.namedParameters().every(([, p]) => p.ndim !== 2 || (p.quant !== null && !p.requiresGrad)),
+            "the base stays quantized and frozen",
+          );
         }
       }));
   }
@@ -65,5 +78,8 @@ forEachBackend("LoRA over a quantized base", (c) => {
 test("merging an adapter into a quantized weight in place is refused by name", () => {
   const { quant } = pair("Q8_0");
   const lora = attachLora(quant, { r: 2 }, 1);
-  assert.throws(() => lora.merge(), (e: unknown) => e instanceof UsageError && /quantized/.test(e.message) && /slm merge/.test(String((e as UsageError).hint)));
+  assert.throws(
+    () => lora.merge(),
+    (e: unknown) => e instanceof UsageError && /quantized/.test(e.message) && /slm merge/.test(String((e as UsageError).hint)),
+  );
 });

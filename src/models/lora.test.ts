@@ -12,10 +12,26 @@ function llama(seed = 0): CausalLM {
   return createModel(presetConfig("nano", V, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 48, maxSeqLen: 16 }), seed);
 }
 function gpt2(seed = 0): CausalLM {
-  return createModel({
-    modelType: "gpt2", vocabSize: V, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: 8, ffnDim: 64, maxSeqLen: 16,
-    normEps: 1e-5, ropeTheta: 10000, tieEmbeddings: true, qkvBias: true, oBias: true, mlpBias: true,
-  }, seed);
+  return createModel(
+    {
+      modelType: "gpt2",
+      vocabSize: V,
+      dModel: 32,
+      nLayers: 2,
+      nHeads: 4,
+      nKvHeads: 4,
+      headDim: 8,
+      ffnDim: 64,
+      maxSeqLen: 16,
+      normEps: 1e-5,
+      ropeTheta: 10000,
+      tieEmbeddings: true,
+      qkvBias: true,
+      oBias: true,
+      mlpBias: true,
+    },
+    seed,
+  );
 }
 const ids = Int32Array.from({ length: 2 * 8 }, (_, i) => (i * 7 + 3) % V);
 const logits = (m: CausalLM) => m.forward(new Tape({ grad: false }), ids, 2, 8).data.slice();
@@ -35,7 +51,10 @@ test("attach: B = 0 leaves the output unchanged; A is uniform within ±1/√in; 
   const lora = attachLora(m, { r: 4, alpha: 8 });
   assert.deepEqual(maxDiff(logits(m), before), 0);
   assert.equal(lora.adapters.size, 2 * 7);
-  assert.deepEqual([...lora.adapters.keys()].slice(0, 7), ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map((n, i) => `model.layers.0.${i < 4 ? "self_attn" : "mlp"}.${n}`));
+  assert.deepEqual(
+    [...lora.adapters.keys()].slice(0, 7),
+    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].map((n, i) => `model.layers.0.${i < 4 ? "self_attn" : "mlp"}.${n}`),
+  );
   for (const a of lora.adapters.values()) {
     assert.deepEqual(a.A.shape, [4, a.base.inFeatures]);
     assert.deepEqual(a.B.shape, [a.base.outFeatures, 4]);
@@ -59,7 +78,10 @@ test("target resolution: short names, HF names, PEFT suffix and regex matching, 
   assert.deepEqual(resolveLora(g, { targets: [...LORA_TARGETS] }).targetModules, ["c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]);
   assert.throws(() => resolveLora(g, { targets: ["gate"] }), ConfigError);
   const gl = attachLora(g, { targets: ["q", "o"] });
-  assert.deepEqual([...gl.adapters.keys()], ["transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.1.attn.c_attn", "transformer.h.1.attn.c_proj"]);
+  assert.deepEqual(
+    [...gl.adapters.keys()],
+    ["transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.1.attn.c_attn", "transformer.h.1.attn.c_proj"],
+  );
   assert.ok(matchesTarget("model.layers.3.self_attn.q_proj", ["q_proj"]));
   assert.ok(!matchesTarget("model.layers.3.self_attn.xq_proj", ["q_proj"]));
   assert.ok(matchesTarget("model.layers.3.self_attn.q_proj", String.raw`.*\.layers\.3\..*q_proj`));
@@ -72,7 +94,10 @@ test("target resolution: short names, HF names, PEFT suffix and regex matching, 
   assert.throws(() => attachLora(llama(), { r: 64 }), ConfigError, "rank above the layer's size");
 });
 
-for (const [name, make] of [["llama", llama], ["gpt2", gpt2]] as const) {
+for (const [name, make] of [
+  ["llama", llama],
+  ["gpt2", gpt2],
+] as const) {
   test(`${name}: merged and unmerged outputs agree within 1e-5; unmerge and detach restore the base`, () => {
     const m = make(3);
     const base = logits(m);
@@ -111,7 +136,8 @@ test("backward: only A and B get gradients, matching finite differences of the l
   tape.backward(crossEntropy(tape, m.forward(tape, ids, 2, 8), targets));
   for (const [n, p] of lora.namedParameters()) {
     for (const i of [0, Math.floor(p.size / 2), p.size - 1]) {
-      const h = 1e-2, x = p.data[i]!;
+      const h = 1e-2,
+        x = p.data[i]!;
       p.data[i] = x + h;
       const up = lossOf();
       p.data[i] = x - h;
@@ -142,9 +168,12 @@ test("dropout applies only while training (grad tape), and is inverted (same exp
   const m = llama(0);
   const lora = attachLora(m, { r: 4, dropout: 0.5, targets: ["q"] }, 1);
   randomizeB(lora, 2);
-  const a = logits(m), b = logits(m);
+  const a = logits(m),
+    b = logits(m);
   assert.deepEqual(a, b, "inference is deterministic");
-  const t1 = new Tape(), t2 = new Tape();
-  const y1 = m.forward(t1, ids, 2, 8).data.slice(), y2 = m.forward(t2, ids, 2, 8).data.slice();
+  const t1 = new Tape(),
+    t2 = new Tape();
+  const y1 = m.forward(t1, ids, 2, 8).data.slice(),
+    y2 = m.forward(t2, ids, 2, 8).data.slice();
   assert.ok(maxDiff(y1, y2) > 0, "training forward draws masks");
 });

@@ -81,7 +81,8 @@ export function resolveLora(model: CausalLM, o: LoraOptions = {}): ResolvedLora 
     }
     targetModules = t;
   } else {
-    if (!Array.isArray(t) || t.length === 0) throw new ConfigError("LoRA needs at least one target module", { hint: `short names: ${LORA_TARGETS.join(", ")}` });
+    if (!Array.isArray(t) || t.length === 0)
+      throw new ConfigError("LoRA needs at least one target module", { hint: `short names: ${LORA_TARGETS.join(", ")}` });
     const table = SUFFIXES[family(model)];
     const out = new Set<string>();
     for (const name of t) {
@@ -91,7 +92,8 @@ export function resolveLora(model: CausalLM, o: LoraOptions = {}): ResolvedLora 
         if (s !== null) out.add(s);
       } else out.add(name);
     }
-    if (out.size === 0) throw new ConfigError(`no LoRA target applies to a ${model.config.modelType} model (${t.join(", ")})`, { hint: "GPT-2 has no gate projection" });
+    if (out.size === 0)
+      throw new ConfigError(`no LoRA target applies to a ${model.config.modelType} model (${t.join(", ")})`, { hint: "GPT-2 has no gate projection" });
     targetModules = [...out];
   }
   return { r, alpha, dropout: p, useRslora, targetModules, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r };
@@ -100,7 +102,7 @@ export function resolveLora(model: CausalLM, o: LoraOptions = {}): ResolvedLora 
 /** PEFT's matching rule: a list entry matches a module named exactly so or ending in "." + entry; a string is a full-match regex. */
 export function matchesTarget(moduleName: string, targets: readonly string[] | string): boolean {
   if (typeof targets === "string") return new RegExp(`^(?:${targets})$`).test(moduleName);
-  return targets.some((t) => moduleName === t || moduleName.endsWith("." + t));
+  return targets.some((t) => moduleName === t || moduleName.endsWith(`.${t}`));
 }
 
 /** One adapter on one Linear: A (r, in), B (out, r). */
@@ -110,7 +112,13 @@ export class LoraAdapter implements LinearAdapter {
   /** True while B·A is folded into the base weight (apply() then adds nothing). */
   merged = false;
 
-  constructor(readonly base: Linear, readonly r: number, readonly scale: number, readonly dropoutP: number, private readonly rng: Rng) {
+  constructor(
+    readonly base: Linear,
+    readonly r: number,
+    readonly scale: number,
+    readonly dropoutP: number,
+    private readonly rng: Rng,
+  ) {
     this.A = Parameter.zeros([r, base.inFeatures], { decay: true });
     this.B = Parameter.zeros([base.outFeatures, r], { decay: true });
     const bound = 1 / Math.sqrt(base.inFeatures);
@@ -125,7 +133,8 @@ export class LoraAdapter implements LinearAdapter {
 
   /** delta (OUT, IN) = scale · B · A, into a new array. */
   delta(): Float32Array {
-    const out = this.base.outFeatures, inp = this.base.inFeatures;
+    const out = this.base.outFeatures,
+      inp = this.base.inFeatures;
     const d = new Float32Array(out * inp);
     gemm(this.B.data, this.A.data, d, out, inp, this.r); // d (OUT,IN) = B (OUT,r) · A (r,IN)
     for (let i = 0; i < d.length; i++) d[i]! *= this.scale;
@@ -140,7 +149,10 @@ export class LoraAdapter implements LinearAdapter {
   merge(): void {
     if (this.merged) return;
     const w = this.base.weight;
-    if (w.quant !== null) throw new UsageError(`cannot merge a LoRA adapter into a weight held quantized (${w.quant.type})`, { hint: "keep the adapter unmerged, or fold it into the float base with slm merge (which can re-quantize the result)" });
+    if (w.quant !== null)
+      throw new UsageError(`cannot merge a LoRA adapter into a weight held quantized (${w.quant.type})`, {
+        hint: "keep the adapter unmerged, or fold it into the float base with slm merge (which can re-quantize the result)",
+      });
     axpy(w.data, 1, this.delta(), w.size);
     this.merged = true;
   }
@@ -162,7 +174,9 @@ export class LoraAdapter implements LinearAdapter {
  * forward and two backward: the adapter's whole overhead over the frozen layer.
  */
 function addLowRank(g: Tape, y: Tensor, h: Tensor, B: Parameter, s: number): Tensor {
-  const n = h.rows, r = h.cols, out = B.shape[0]!;
+  const n = h.rows,
+    r = h.cols,
+    out = B.shape[0]!;
   const hs = g.empty(h.shape); // (N, r)
   for (let i = 0; i < hs.size; i++) hs.data[i] = s * h.data[i]!;
   gemm(hs.data, B.data, y.data, n, out, r, { transB: true, accumulate: true }); // y (N,OUT) += hs · Bᵀ
@@ -246,12 +260,15 @@ export function attachLora(model: CausalLM, opts: LoraOptions | ResolvedLora = {
   for (const [path, m] of model.namedModules()) {
     if (!(m instanceof Linear) || !matchesTarget(path, cfg.targetModules)) continue;
     if (m.adapter !== null) throw new UsageError(`${path} already has an adapter attached`, { hint: "detach it first" });
-    if (cfg.r > Math.min(m.inFeatures, m.outFeatures)) throw new ConfigError(`LoRA rank ${cfg.r} exceeds the smaller side of ${path} (${m.outFeatures}×${m.inFeatures})`);
+    if (cfg.r > Math.min(m.inFeatures, m.outFeatures))
+      throw new ConfigError(`LoRA rank ${cfg.r} exceeds the smaller side of ${path} (${m.outFeatures}×${m.inFeatures})`);
     adapters.set(path, new LoraAdapter(m, cfg.r, cfg.scale, cfg.dropout, rng));
   }
   if (adapters.size === 0) {
     const shown = typeof cfg.targetModules === "string" ? cfg.targetModules : cfg.targetModules.join(", ");
-    throw new ConfigError(`no module of this ${model.config.modelType} model matches the LoRA targets (${shown})`, { hint: `short names: ${LORA_TARGETS.join(", ")}` });
+    throw new ConfigError(`no module of this ${model.config.modelType} model matches the LoRA targets (${shown})`, {
+      hint: `short names: ${LORA_TARGETS.join(", ")}`,
+    });
   }
   model.requiresGrad(false);
   for (const [, a] of adapters) a.base.adapter = a;

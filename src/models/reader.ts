@@ -45,7 +45,8 @@ export function matchFeature(segment: 0 | 1, level: number): number {
 export function placeFeature(segment: 0 | 1, rank: number, position: number): number {
   const base = 2 * (MATCH_LEVELS + 1);
   if (segment === 0) return base + READER_RANKS * READER_POSITIONS;
-  const r = Math.max(0, Math.min(READER_RANKS - 1, rank)), p = Math.max(0, Math.min(READER_POSITIONS - 1, position));
+  const r = Math.max(0, Math.min(READER_RANKS - 1, rank)),
+    p = Math.max(0, Math.min(READER_POSITIONS - 1, position));
   return base + r * READER_POSITIONS + p;
 }
 
@@ -102,7 +103,9 @@ export class ReaderModel extends Module {
 
   /** Names of the reader's own parameters (the rest are the backbone's, "backbone.*"). */
   headParameterNames(): string[] {
-    return this.namedParameters().map(([n]) => n).filter((n) => !n.startsWith("backbone."));
+    return this.namedParameters()
+      .map(([n]) => n)
+      .filter((n) => !n.startsWith("backbone."));
   }
 
   get config(): ModelConfig {

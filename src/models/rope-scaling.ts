@@ -61,7 +61,9 @@ export function parseRopeScaling(raw: unknown, maxPositions: number, where = "ro
   const type = o.rope_type ?? o.type;
   if (type === undefined || type === "default") return undefined;
   if (typeof type !== "string" || !(ROPE_SCALING_TYPES as readonly string[]).includes(type)) {
-    throw new ConfigError(`config.json: ${where} type ${JSON.stringify(type)} is not supported`, { hint: `supported: ${ROPE_SCALING_TYPES.join(", ")} (dynamic NTK and longrope change with the sequence length or need per-model factor lists)` });
+    throw new ConfigError(`config.json: ${where} type ${JSON.stringify(type)} is not supported`, {
+      hint: `supported: ${ROPE_SCALING_TYPES.join(", ")} (dynamic NTK and longrope change with the sequence length or need per-model factor lists)`,
+    });
   }
   const what = `${where} (${type})`;
   let s: RopeScaling;
@@ -75,18 +77,21 @@ export function parseRopeScaling(raw: unknown, maxPositions: number, where = "ro
       highFreqFactor: field(o, "high_freq_factor", what),
       originalMaxPositions: field(o, "original_max_position_embeddings", what),
     };
-    if (!(s.highFreqFactor > s.lowFreqFactor)) throw new ConfigError(`config.json: ${what}: high_freq_factor (${s.highFreqFactor}) must exceed low_freq_factor (${s.lowFreqFactor})`);
+    if (!(s.highFreqFactor > s.lowFreqFactor))
+      throw new ConfigError(`config.json: ${what}: high_freq_factor (${s.highFreqFactor}) must exceed low_freq_factor (${s.lowFreqFactor})`);
   } else {
     const orig = field(o, "original_max_position_embeddings", what, maxPositions);
     // As HF's newest rule: an explicit factor wins; without one it is the ratio of the two contexts.
     const factor = o.factor === undefined || o.factor === null ? maxPositions / orig : field(o, "factor", what);
-    const m = o.mscale, mAll = o.mscale_all_dim;
+    const m = o.mscale,
+      mAll = o.mscale_all_dim;
     let attentionFactor: number;
     if (o.attention_factor !== undefined && o.attention_factor !== null) attentionFactor = field(o, "attention_factor", what);
     else if (typeof m === "number" && typeof mAll === "number" && m !== 0 && mAll !== 0) attentionFactor = yarnMscale(factor, m) / yarnMscale(factor, mAll);
     else attentionFactor = yarnMscale(factor);
     const truncate = o.truncate === undefined || o.truncate === null ? true : o.truncate === true;
-    const betaFast = field(o, "beta_fast", what, 32), betaSlow = field(o, "beta_slow", what, 1);
+    const betaFast = field(o, "beta_fast", what, 32),
+      betaSlow = field(o, "beta_slow", what, 1);
     if (!(betaFast > betaSlow)) throw new ConfigError(`config.json: ${what}: beta_fast (${betaFast}) must exceed beta_slow (${betaSlow})`);
     s = { type: "yarn", factor, originalMaxPositions: orig, betaFast, betaSlow, attentionFactor, truncate };
     if (!(attentionFactor > 0)) throw new ConfigError(`config.json: ${what}: attention_factor must be > 0, got ${attentionFactor}`);
@@ -103,11 +108,22 @@ export function ropeScalingToHf(s: RopeScaling | undefined): Json | null {
   if (!s) return null;
   if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
   if (s.type === "llama3") {
-    return { rope_type: "llama3", factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalMaxPositions };
+    return {
+      rope_type: "llama3",
+      factor: s.factor,
+      low_freq_factor: s.lowFreqFactor,
+      high_freq_factor: s.highFreqFactor,
+      original_max_position_embeddings: s.originalMaxPositions,
+    };
   }
   return {
-    rope_type: "yarn", factor: s.factor, original_max_position_embeddings: s.originalMaxPositions, beta_fast: s.betaFast, beta_slow: s.betaSlow,
-    attention_factor: s.attentionFactor, ...(s.truncate ? {} : { truncate: false }),
+    rope_type: "yarn",
+    factor: s.factor,
+    original_max_position_embeddings: s.originalMaxPositions,
+    beta_fast: s.betaFast,
+    beta_slow: s.betaSlow,
+    attention_factor: s.attentionFactor,
+    ...(s.truncate ? {} : { truncate: false }),
   };
 }
 
@@ -122,9 +138,11 @@ export function scaledInverseFrequencies(rot: number, theta: number, s: RopeScal
     return { invFreq: out, attentionFactor: 1 };
   }
   if (s.type === "llama3") {
-    const lowWave = s.originalMaxPositions / s.lowFreqFactor, highWave = s.originalMaxPositions / s.highFreqFactor;
+    const lowWave = s.originalMaxPositions / s.lowFreqFactor,
+      highWave = s.originalMaxPositions / s.highFreqFactor;
     for (let i = 0; i < half; i++) {
-      const f = base[i]!, wave = (2 * Math.PI) / f;
+      const f = base[i]!,
+        wave = (2 * Math.PI) / f;
       if (wave < highWave) out[i] = f;
       else if (wave > lowWave) out[i] = f / s.factor;
       else {
@@ -136,7 +154,8 @@ export function scaledInverseFrequencies(rot: number, theta: number, s: RopeScal
   }
   // yarn: dimension index where a frequency makes `rotations` turns over the original context.
   const corr = (rotations: number) => (rot * Math.log(s.originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
-  let low = corr(s.betaFast), high = corr(s.betaSlow);
+  let low = corr(s.betaFast),
+    high = corr(s.betaSlow);
   if (s.truncate) (low = Math.floor(low)), (high = Math.ceil(high));
   low = Math.max(low, 0);
   high = Math.min(high, rot - 1);
@@ -185,7 +204,12 @@ export function llama3FromFreqFactors(rot: number, theta: number, factors: Float
   // match is the same function; the published setting (8192, 1, 4) is tried first.
   const contexts = [8192, ...Array.from({ length: 14 }, (_, i) => 2 ** (i + 4)).filter((x) => x !== 8192)];
   for (const originalMaxPositions of contexts) {
-    for (const [lowFreqFactor, highFreqFactor] of [[1, 4], [1, 2], [1, 8], [2, 4]] as const) {
+    for (const [lowFreqFactor, highFreqFactor] of [
+      [1, 4],
+      [1, 2],
+      [1, 8],
+      [2, 4],
+    ] as const) {
       const s = { type: "llama3" as const, factor, lowFreqFactor, highFreqFactor, originalMaxPositions };
       const want = llama3FreqFactors(rot, theta, s);
       if (want.every((w, i) => Math.abs(w - factors[i]!) <= 1e-4 * Math.max(1, w))) return s;

@@ -26,6 +26,9 @@ export function weightStorage(model: Module): WeightStorage {
   return {
     bytes: [...byType.values()].reduce((a, b) => a + b, 0),
     byType: sorted(byType),
-    label: sorted(matrixTypes).map(([t]) => t).join("+") || "F32",
+    label:
+      sorted(matrixTypes)
+        .map(([t]) => t)
+        .join("+") || "F32",
   };
 }

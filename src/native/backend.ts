@@ -26,14 +26,6 @@ export interface BackendControls {
   setIsa(isa: Isa): boolean;
 }
 
-export type Kernels = GemmKernels &
-  EmbedKernels &
-  NormKernels &
-  RopeKernels &
-  AttentionKernels &
-  ActivationKernels &
-  LossKernels &
-  OptimKernels &
-  QgemmKernels;
+export type Kernels = GemmKernels & EmbedKernels & NormKernels & RopeKernels & AttentionKernels & ActivationKernels & LossKernels & OptimKernels & QgemmKernels;
 
 export type Backend = BackendControls & Kernels;

@@ -61,16 +61,22 @@ function optOut(): string | null {
 }
 
 test("the native addon loads (unset SLM_ALLOW_NO_NATIVE=1 only on a machine that cannot build it)", { skip: optOut() ?? false }, () => {
-  assert.ok(nativeBackend(), `the native addon did not load (${nativeLoadError()}), so every kernel suite would run on the TypeScript reference alone. ` +
-    "Build it (npm run build:native), or set SLM_ALLOW_NO_NATIVE=1 on a machine without a C++ compiler (docs/kernels.md).");
+  assert.ok(
+    nativeBackend(),
+    `the native addon did not load (${nativeLoadError()}), so every kernel suite would run on the TypeScript reference alone. ` +
+      "Build it (npm run build:native), or set SLM_ALLOW_NO_NATIVE=1 on a machine without a C++ compiler (docs/kernels.md).",
+  );
   assert.equal(nativeBackend()!.name, "native");
 });
 
 const ISAS: Isa[] = ["scalar", "avx2", "avx512"];
 
-test("setIsa switches to every instruction set up to bestIsa (getIsa says so) and refuses unknown ones", { skip: nativeBackend() ? false : "the native addon is not built" }, () => {
+test("setIsa switches to every instruction set up to bestIsa (getIsa says so) and refuses unknown ones", {
+  skip: nativeBackend() ? false : "the native addon is not built",
+}, () => {
   const b = nativeBackend()!;
-  const start = b.getIsa(), best = b.bestIsa();
+  const start = b.getIsa(),
+    best = b.bestIsa();
   assert.ok(ISAS.includes(best), `bestIsa() = ${best}`);
   try {
     for (const isa of ISAS.slice(0, ISAS.indexOf(best) + 1)) {
@@ -90,7 +96,10 @@ test("setIsa switches to every instruction set up to bestIsa (getIsa says so) an
 });
 
 test("SLM_SIMD caps the process: setIsa above it is refused and changes nothing", { skip: nativeBackend() ? false : "the native addon is not built" }, () => {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", probeIsa], { env: { ...process.env, SLM_SIMD: "avx2" }, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", probeIsa], {
+    env: { ...process.env, SLM_SIMD: "avx2" },
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
   const o = JSON.parse(r.stdout.trim().split("\n").pop()!) as { best: Isa; start: Isa; avx512: boolean; after: Isa };
   if (nativeBackend()!.bestIsa() === "scalar") {

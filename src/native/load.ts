@@ -62,7 +62,10 @@ export function backend(): Backend {
     active = referenceBackend;
     if (!warned && process.env.SLM_NATIVE !== "0") {
       warned = true;
-      process.emitWarning(`slmkit native addon unavailable (${nativeError}); using the slow TypeScript reference kernels. Run \`npm rebuild slmkit\` or \`npm run build:native\`.`, { code: "SLM_NO_NATIVE" });
+      process.emitWarning(
+        `slmkit native addon unavailable (${nativeError}); using the slow TypeScript reference kernels. Run \`npm rebuild slmkit\` or \`npm run build:native\`.`,
+        { code: "SLM_NO_NATIVE" },
+      );
     }
   }
   return active;

@@ -118,7 +118,8 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < got.length; i++) {
-    const g = got[i]!, w = want[i]!;
+    const g = got[i]!,
+      w = want[i]!;
     if (Number.isNaN(g) || Number.isNaN(w)) {
       if (Number.isNaN(g) && Number.isNaN(w)) continue;
       assert.fail(`${what}[${i}]: got ${g}, want ${w}`);
@@ -130,7 +131,9 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
     }
   }
   if (worst >= 0) {
-    assert.fail(`${what}[${worst}]: got ${got[worst]}, want ${want[worst]} (|diff| ${Math.abs(got[worst]! - want[worst]!).toExponential(3)} > atol ${tol.atol} + rtol ${tol.rtol}·|want|)`);
+    assert.fail(
+      `${what}[${worst}]: got ${got[worst]}, want ${want[worst]} (|diff| ${Math.abs(got[worst]! - want[worst]!).toExponential(3)} > atol ${tol.atol} + rtol ${tol.rtol}·|want|)`,
+    );
   }
 }
 

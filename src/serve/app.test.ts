@@ -129,7 +129,12 @@ test("text completions: default max_tokens 16, echo, streaming text chunks", asy
   assert.equal(j.object, "text_completion");
   assert.match(j.id, /^cmpl-/);
   assert.deepEqual(j.choices, [{ index: 0, text: expected.slice(0, 16), logprobs: null, finish_reason: "length" }]);
-  assert.deepEqual(j.usage, { prompt_tokens: prompt.length, completion_tokens: 16, total_tokens: prompt.length + 16, prompt_tokens_details: { cached_tokens: 0 } });
+  assert.deepEqual(j.usage, {
+    prompt_tokens: prompt.length,
+    completion_tokens: 16,
+    total_tokens: prompt.length + 16,
+    prompt_tokens_details: { cached_tokens: 0 },
+  });
   const echo = await post(app, "/v1/completions", { model: MODEL, prompt: [prompt], max_tokens: 5, echo: true });
   assert.equal(echo.json().choices[0].text, prompt + expected.slice(0, 5));
   const s = await post(app, "/v1/completions", { model: MODEL, prompt: "short", max_tokens: 30, stream: true });
@@ -174,7 +179,12 @@ test("bad-input suite: every malformed request gets its 4xx and an OpenAI error 
   const cases = badRequests(MODEL, backend.card.contextLength);
   assert.ok(cases.length >= 30, `only ${cases.length} cases`);
   for (const c of cases) {
-    const r = await app.inject({ method: c.method, url: c.url, headers: c.headers, payload: c.body === undefined ? undefined : typeof c.body === "string" ? c.body : JSON.stringify(c.body) });
+    const r = await app.inject({
+      method: c.method,
+      url: c.url,
+      headers: c.headers,
+      payload: c.body === undefined ? undefined : typeof c.body === "string" ? c.body : JSON.stringify(c.body),
+    });
     assert.equal(r.statusCode, c.status, `${c.what}: got ${r.statusCode} ${r.body.slice(0, 300)}`);
     assertApiError(r.body, r.statusCode, c.what);
   }
@@ -262,7 +272,11 @@ test("a client that disconnects mid-stream cancels its generation; a timeout ans
   for (let i = 0; i < 100 && backend.stats().active > 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.equal(backend.stats().active, 0);
 
-  const slow = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(chatBody({ messages: [{ role: "user", content: "x".repeat(40) }] })) });
+  const slow = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(chatBody({ messages: [{ role: "user", content: "x".repeat(40) }] })),
+  });
   assert.equal(slow.status, 504);
   const j = (await slow.json()) as { error: { code: string } };
   assert.equal(j.error.code, "timeout");
@@ -334,7 +348,12 @@ test("the official openai client reads our shapes (scripted backend): chat, stre
   const c = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }] });
   const expected = fakeReplyFor({ kind: "chat", messages: [{ role: "user", content: "hello" }] });
   assert.equal(c.choices[0]!.message.content, expected);
-  const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }], stream: true, stream_options: { include_usage: true } });
+  const stream = await client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: "user", content: "hello" }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let text = "";
   let usage: unknown;
   for await (const ch of stream) {

@@ -15,11 +15,21 @@ import { extname, join, relative, sep } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ServerResponse } from "node:http";
 
-import { isSlmError, OverloadedError } from "../errors.ts";
+import { isSlmError, type OverloadedError } from "../errors.ts";
 import type { ServedAssistant, CitationJson } from "./assistant.ts";
 import type { GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, TextLogprob } from "./backend.ts";
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from "./metrics.ts";
-import { allowedTools, callSchema, forcedCallPrefix, parseForcedCall, parseToolCalls, toolMessages, type ParsedCall, type Tool, type ToolChoice } from "./tools.ts";
+import {
+  allowedTools,
+  callSchema,
+  forcedCallPrefix,
+  parseForcedCall,
+  parseToolCalls,
+  toolMessages,
+  type ParsedCall,
+  type Tool,
+  type ToolChoice,
+} from "./tools.ts";
 import {
   chatInput,
   chatRequestSchema,
@@ -80,7 +90,10 @@ export function apiError(status: number, message: string, code: string | null = 
 }
 
 function sendError(reply: FastifyReply, status: number, message: string, code: string | null = null, param: string | null = null): FastifyReply {
-  return reply.code(status).type("application/json; charset=utf-8").send(apiError(status, message, code, param));
+  return reply
+    .code(status)
+    .type("application/json; charset=utf-8")
+    .send(apiError(status, message, code, param));
 }
 
 /** A thrown error → HTTP status, OpenAI error code and message. */
@@ -104,7 +117,8 @@ function classify(e: unknown): { status: number; code: string | null; message: s
   }
   const fe = e as { statusCode?: number; code?: string; message?: string };
   if (typeof fe?.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const code = fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large" : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : "invalid_request";
+    const code =
+      fe.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? "body_too_large" : fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "unsupported_media_type" : "invalid_request";
     let message = fe.message ?? "bad request";
     if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") message = `${message}; send Content-Type: application/json`;
     if (e instanceof SyntaxError || fe.code === "FST_ERR_CTP_INVALID_JSON_BODY") message = `the request body is not valid JSON: ${fe.message}`;
@@ -273,7 +287,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   };
 
   const modelObject = () => ({ id: card.id, object: "model", created: card.created, owned_by: "slmkit", slm: card });
-  const assistantObject = (a: ServedAssistant) => ({ id: a.id, object: "model", created: card.created, owned_by: "slmkit", slm: { ...card, id: a.id, assistant: a.describe() } });
+  const assistantObject = (a: ServedAssistant) => ({
+    id: a.id,
+    object: "model",
+    created: card.created,
+    owned_by: "slmkit",
+    slm: { ...card, id: a.id, assistant: a.describe() },
+  });
 
   app.get("/health", async () => {
     const s = backend.stats();
@@ -302,7 +322,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     let maxTokens = kind === "chat" ? (body.max_completion_tokens ?? body.max_tokens) : (body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS);
     const maxField = kind === "chat" && body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
     if (maxTokens !== undefined && maxTokens >= card.contextLength) {
-      return sendError(reply, 400, `${maxField} is ${maxTokens}, but the model's context holds ${card.contextLength} tokens (prompt included)`, "context_length_exceeded", maxField);
+      return sendError(
+        reply,
+        400,
+        `${maxField} is ${maxTokens}, but the model's context holds ${card.contextLength} tokens (prompt included)`,
+        "context_length_exceeded",
+        maxField,
+      );
     }
     let input: GenerationInput = kind === "chat" ? chatInput(body) : completionInput(body);
     let stop = stopsOf(body);
@@ -315,17 +341,34 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     // Which method answered ("extractive", "reader", "model"; "not_found" when nothing was answered) and why: the web UI shows it.
     let citationsOf: ((text: string) => { citations: CitationJson[]; not_found: boolean; answered_by: { method: string; reason: string } }) | undefined;
     // Log-probabilities: chat `logprobs: true` (+ `top_logprobs`), completions `logprobs: N` (+ `echo` for the prompt's).
-    if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true) return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
+    if (kind === "chat" && body.top_logprobs !== undefined && body.logprobs !== true)
+      return sendError(reply, 400, "top_logprobs needs logprobs: true", "invalid_request", "top_logprobs");
     const topN = kind === "chat" ? (body.logprobs === true ? (body.top_logprobs ?? 0) : undefined) : (body.logprobs ?? undefined);
-    if (asking && topN !== undefined) return sendError(reply, 400, `the model "${asking.id}" does not report logprobs (its answers are often extracts, not samples)`, "invalid_request", "logprobs");
+    if (asking && topN !== undefined)
+      return sendError(
+        reply,
+        400,
+        `the model "${asking.id}" does not report logprobs (its answers are often extracts, not samples)`,
+        "invalid_request",
+        "logprobs",
+      );
     // Function calling (src/serve/tools.ts): tools into the prompt, a forced call constrained to its schema.
     const tools: Tool[] = kind === "chat" ? ((body.tools ?? []) as Tool[]) : [];
     const toolChoice: ToolChoice = kind === "chat" ? ((body.tool_choice as ToolChoice | undefined) ?? (tools.length > 0 ? "auto" : "none")) : "none";
-    if (tools.length === 0 && toolChoice !== "none" && kind === "chat" && body.tool_choice !== undefined) return sendError(reply, 400, `tool_choice is ${JSON.stringify(toolChoice)}, but the request has no tools`, "invalid_request", "tool_choice");
-    if (asking && tools.length > 0) return sendError(reply, 400, `the model "${asking.id}" answers from its documents; tools are not supported for it`, "invalid_request", "tools");
+    if (tools.length === 0 && toolChoice !== "none" && kind === "chat" && body.tool_choice !== undefined)
+      return sendError(reply, 400, `tool_choice is ${JSON.stringify(toolChoice)}, but the request has no tools`, "invalid_request", "tool_choice");
+    if (asking && tools.length > 0)
+      return sendError(reply, 400, `the model "${asking.id}" answers from its documents; tools are not supported for it`, "invalid_request", "tools");
     const callTools = allowedTools(tools, toolChoice);
     const forcedCall = toolChoice === "required" || typeof toolChoice === "object";
-    if (forcedCall && responseFormat) return sendError(reply, 400, "response_format cannot be combined with a required tool call (the call's arguments follow the function's parameters)", "invalid_request", "response_format");
+    if (forcedCall && responseFormat)
+      return sendError(
+        reply,
+        400,
+        "response_format cannot be combined with a required tool call (the call's arguments follow the function's parameters)",
+        "invalid_request",
+        "response_format",
+      );
     const fmt = card.toolCallFormat;
     if (!asking && input.kind === "chat" && (tools.length > 0 || input.messages.some((m) => m.tool_calls || m.role === "tool"))) {
       const tm = toolMessages(input.messages, toolChoice === "none" ? [] : tools, card.toolTemplate);
@@ -335,16 +378,26 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     /** The reply as OpenAI message fields: tool calls parsed out when tools are in play. */
     const replyOf = (text: string): { content: string | null; tool_calls?: { id: string; type: "function"; function: ParsedCall }[] } => {
       if (callTools.length === 0) return { content: text };
-      const calls = forcedCall ? [parseForcedCall(text, callTools, fmt)].filter((c): c is ParsedCall => c !== null) : parseToolCalls(text, callTools, fmt).calls;
+      const calls = forcedCall
+        ? [parseForcedCall(text, callTools, fmt)].filter((c): c is ParsedCall => c !== null)
+        : parseToolCalls(text, callTools, fmt).calls;
       if (calls.length === 0) return { content: text };
       const content = forcedCall ? null : parseToolCalls(text, callTools, fmt).content;
       return { content, tool_calls: calls.map((c) => ({ id: newId("call").replace("call-", "call_"), type: "function", function: c })) };
     };
-    if (asking && responseFormat) return sendError(reply, 400, `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`, "invalid_request", "response_format");
+    if (asking && responseFormat)
+      return sendError(
+        reply,
+        400,
+        `the model "${asking.id}" answers in prose with citations; response_format is not supported for it`,
+        "invalid_request",
+        "response_format",
+      );
     if (asking) {
       const messages = input.kind === "chat" ? input.messages : [];
       const question = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      if (question.trim() === "") return sendError(reply, 400, "the assistant answers the last user message, and there is none (or it is empty)", "invalid_request", "messages");
+      if (question.trim() === "")
+        return sendError(reply, 400, "the assistant answers the last user message, and there is none (or it is empty)", "invalid_request", "messages");
       maxTokens = Math.max(1, Math.min(maxTokens ?? DEFAULT_ASSISTANT_MAX_TOKENS, Math.floor(card.contextLength / 4)));
       if (sampling.temperature === undefined) sampling.temperature = 0;
       const plan = await asking.prepare(question, backend, maxTokens);
@@ -355,7 +408,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           return { text: plan.text, finishReason: "stop", promptTokens: 0, completionTokens: 0 };
         };
         const method = plan.notFound ? "not_found" : asking.answerer;
-        citationsOf = () => ({ citations: plan.citations, not_found: plan.notFound, answered_by: { method, reason: plan.notFound ? "no section matched the question well enough" : asking.answererReason } });
+        citationsOf = () => ({
+          citations: plan.citations,
+          not_found: plan.notFound,
+          answered_by: { method, reason: plan.notFound ? "no section matched the question well enough" : asking.answererReason },
+        });
       } else {
         input = plan.input;
         stop = [...stop, ...plan.stop];
@@ -376,7 +433,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     // {tokens, token_logprobs, top_logprobs: {token: logprob}, text_offset} (offsets continue across stream chunks).
     let textOffset = 0;
     const chatLogprobs = (e: TextLogprob[]) => ({
-      content: e.map((x) => ({ token: x.token, logprob: x.logprob, bytes: x.bytes, top_logprobs: x.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) })),
+      content: e.map((x) => ({
+        token: x.token,
+        logprob: x.logprob,
+        bytes: x.bytes,
+        top_logprobs: x.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })),
+      })),
       refusal: null,
     });
     const textLogprobs = (e: TextLogprob[]) => {
@@ -431,7 +493,15 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           kind === "chat"
             ? { index: 0, message: { role: "assistant", ...msg, refusal: null }, logprobs: lps, finish_reason: msg.tool_calls ? "tool_calls" : r.finishReason }
             : { index: 0, text, logprobs: lps, finish_reason: r.finishReason };
-        return reply.send({ id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model: modelId, choices: [choice], usage: usage(r), ...citationsOf?.(r.text) });
+        return reply.send({
+          id,
+          object: kind === "chat" ? "chat.completion" : "text_completion",
+          created,
+          model: modelId,
+          choices: [choice],
+          usage: usage(r),
+          ...citationsOf?.(r.text),
+        });
       }
 
       // Streaming. Headers go out with the first piece of text, so that errors raised before
@@ -445,7 +515,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       let streamedLps = 0;
       const chunk = (delta: string | null, finish: string | null, lps: TextLogprob[] | undefined = undefined) =>
         kind === "chat"
-          ? { id, object, created, model: modelId, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] }
+          ? {
+              id,
+              object,
+              created,
+              model: modelId,
+              choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }],
+            }
           : { id, object, created, model: modelId, choices: [{ index: 0, text: delta ?? "", logprobs: lps ? logprobsOf(lps) : null, finish_reason: finish }] };
       const start = () => {
         if (started) return;
@@ -457,21 +533,30 @@ export function buildApp(opts: AppOptions): FastifyInstance {
           connection: "keep-alive",
           "x-accel-buffering": "no",
         });
-        if (kind === "chat") write({ id, object, created, model: modelId, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
+        if (kind === "chat")
+          write({
+            id,
+            object,
+            created,
+            model: modelId,
+            choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }],
+          });
         if (echo) write(chunk(echo, null));
       };
       // With tools in play a reply is text or calls, known only at its end: it is sent whole then.
       const buffered = callTools.length > 0;
       const r = await generate({
         ...genReq,
-        onText: buffered ? undefined : (delta, lps) => {
-          if (delta.length === 0) return;
-          if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
-          start();
-          if (lps) streamedLps += lps.length;
-          // Streamed completions with echo: the prompt's log-probabilities come with the last chunk (they are known at the end).
-          write(chunk(delta, null, topN === undefined ? undefined : (lps ?? [])));
-        },
+        onText: buffered
+          ? undefined
+          : (delta, lps) => {
+              if (delta.length === 0) return;
+              if (!started) metrics.firstTokenSeconds.observe((performance.now() - t0) / 1000);
+              start();
+              if (lps) streamedLps += lps.length;
+              // Streamed completions with echo: the prompt's log-probabilities come with the last chunk (they are known at the end).
+              write(chunk(delta, null, topN === undefined ? undefined : (lps ?? [])));
+            },
       });
       account(r);
       if (r.finishReason === "cancelled") {
@@ -538,7 +623,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const empty = inputs.findIndex((s) => s.length === 0);
     if (empty >= 0) return sendError(reply, 400, `input${typeof body.input === "string" ? "" : `[${empty}]`} is an empty string`, "invalid_request", "input");
     if (body.dimensions !== undefined && body.dimensions !== card.dModel) {
-      return sendError(reply, 400, `dimensions must be ${card.dModel} (this model's hidden size) or left out, got ${body.dimensions}`, "invalid_request", "dimensions");
+      return sendError(
+        reply,
+        400,
+        `dimensions must be ${card.dModel} (this model's hidden size) or left out, got ${body.dimensions}`,
+        "invalid_request",
+        "dimensions",
+      );
     }
     const ctl = requestControl(reply.raw, timeoutMs);
     try {
@@ -579,7 +670,16 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     if (!assistant) return noIndex(reply);
     const s = assistant.section(req.params.id);
     if (!s) return noSection(reply, req.params.id);
-    return { object: "section", id: s.id, source_path: s.source, heading_path: s.headingPath, heading: s.heading, title: s.title, text: s.text, url: `/sections/${encodeURIComponent(s.id)}` };
+    return {
+      object: "section",
+      id: s.id,
+      source_path: s.source,
+      heading_path: s.headingPath,
+      heading: s.heading,
+      title: s.title,
+      text: s.text,
+      url: `/sections/${encodeURIComponent(s.id)}`,
+    };
   });
   // The page is a static shell (web/section.html) that fetches the JSON with the UI's stored key,
   // so links work with and without an API key; the text is inserted as text, never as HTML.

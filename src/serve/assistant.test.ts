@@ -58,27 +58,46 @@ class GroundedFake extends FakeBackend {
   }
 }
 
-async function serve(opts: { index?: string; answerer?: "model" | "extractive"; reader?: string; backend?: FakeBackend; minConfidence?: number } = {}): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
+async function serve(
+  opts: { index?: string; answerer?: "model" | "extractive"; reader?: string; backend?: FakeBackend; minConfidence?: number } = {},
+): Promise<{ server: RunningServer; backend: FakeBackend; client: OpenAI }> {
   const backend = opts.backend ?? new GroundedFake({ contextLength: 4096 });
   const server = await startServer({ modelDir: "unused", port: 0, createBackend: async () => backend, ...opts });
   servers.push(server);
   return { server, backend, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 }) };
 }
 
-interface CitationOut { n: number; source_path: string; heading_path: string; section_id: string; url: string; title: string }
+interface CitationOut {
+  n: number;
+  source_path: string;
+  heading_path: string;
+  section_id: string;
+  url: string;
+  title: string;
+}
 
 test("assistant: listed after the model; a grounded answer cites the section, streamed or not", async () => {
   const { server, backend, client } = await serve({ index: indexPath });
   const fake = backend as GroundedFake;
   const models = await client.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), ["fake-model", "fake-model-assistant"]);
+  assert.deepEqual(
+    models.data.map((m) => m.id),
+    ["fake-model", "fake-model-assistant"],
+  );
   assert.equal(server.assistantId, "fake-model-assistant");
   const card = (models.data[1] as unknown as { slm: { assistant: { sections: number; answerer: string } } }).slm;
   assert.equal(card.assistant.sections, TINY_HANDBOOK.length);
   assert.equal(card.assistant.answerer, "model");
   assert.equal((await client.models.retrieve("fake-model-assistant")).id, "fake-model-assistant");
 
-  const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: "hello" }, { role: "assistant", content: "hi" }, { role: "user", content: ANNUAL }] });
+  const r = await client.chat.completions.create({
+    model: "fake-model-assistant",
+    messages: [
+      { role: "user", content: "hello" },
+      { role: "assistant", content: "hi" },
+      { role: "user", content: ANNUAL },
+    ],
+  });
   assert.equal(r.model, "fake-model-assistant");
   const prompt = fake.prompts.at(-1)!;
   assert.match(prompt, /^Answer the question using only the sources below/);
@@ -108,7 +127,12 @@ test("assistant: listed after the model; a grounded answer cites the section, st
   assert.deepEqual((final as { citations: CitationOut[] }).citations, cites);
 
   // The cited section, as JSON and as a page.
-  const sec = (await (await fetch(`${server.url}/v1/sections/${encodeURIComponent(cites[0]!.section_id)}`)).json()) as { id: string; source_path: string; heading_path: string; text: string };
+  const sec = (await (await fetch(`${server.url}/v1/sections/${encodeURIComponent(cites[0]!.section_id)}`)).json()) as {
+    id: string;
+    source_path: string;
+    heading_path: string;
+    text: string;
+  };
   assert.equal(sec.id, cites[0]!.section_id);
   assert.equal(sec.source_path, "hb/leave.md");
   assert.equal(sec.heading_path, "Leave › Annual leave");
@@ -146,7 +170,11 @@ test("assistant: low confidence says not found without calling the model; bad us
   assert.equal((r as unknown as { not_found: boolean }).not_found, true);
   assert.equal(backend.seen.length, before, "no generation for a not-found answer");
   // Streamed too: the phrase, then a final chunk with empty citations.
-  const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ABSENT }], stream: true }) });
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ABSENT }], stream: true }),
+  });
   const events = sseData(await res.text());
   assert.equal(events.at(-1), "[DONE]");
   const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
@@ -154,13 +182,19 @@ test("assistant: low confidence says not found without calling the model; bad us
   assert.deepEqual(chunks.at(-1).citations, []);
   assert.equal(backend.seen.length, before);
 
-  const post = (url: string, body: unknown) => fetch(server.url + url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (url: string, body: unknown) =>
+    fetch(server.url + url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const cases: [string, Promise<Response>, number, string][] = [
     ["unknown section id", fetch(`${server.url}/v1/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
     ["unknown section page", fetch(`${server.url}/sections/${encodeURIComponent("d999#9")}`), 404, "section_not_found"],
     ["assistant on /v1/completions", post("/v1/completions", { model: "fake-model-assistant", prompt: "x" }), 400, "invalid_request"],
     ["assistant on /v1/embeddings", post("/v1/embeddings", { model: "fake-model-assistant", input: "x" }), 400, "invalid_request"],
-    ["no user message", post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "system", content: "be brief" }] }), 400, "invalid_request"],
+    [
+      "no user message",
+      post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "system", content: "be brief" }] }),
+      400,
+      "invalid_request",
+    ],
     ["blank question", post("/v1/chat/completions", { model: "fake-model-assistant", messages: [{ role: "user", content: "   " }] }), 400, "invalid_request"],
     ["unknown model", post("/v1/chat/completions", { model: "nope-assistant", messages: [{ role: "user", content: "x" }] }), 404, "model_not_found"],
   ];
@@ -185,7 +219,14 @@ test("assistant: the extractive answerer cites without the model", async () => {
 test("assistant: --reader answers with a sentence the reader picks, cited, without the model; a bad reader fails at start", async () => {
   const tok = await tinyTokenizer(300);
   const readerDir = join(dir, "reader");
-  saveReaderDir(readerDir, new ReaderModel(presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 160 }), new Rng(1)), tok);
+  saveReaderDir(
+    readerDir,
+    new ReaderModel(
+      presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 1, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 160 }),
+      new Rng(1),
+    ),
+    tok,
+  );
   const { backend, client } = await serve({ index: indexPath, reader: readerDir });
   const r = await client.chat.completions.create({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] });
   const text = r.choices[0]!.message.content!;
@@ -194,20 +235,30 @@ test("assistant: --reader answers with a sentence the reader picks, cited, witho
   const cites = (r as unknown as { citations: CitationOut[] }).citations;
   assert.equal(cites.length, 1);
   assert.equal(cites[0]!.n, Number(m[2]));
-  assert.ok(TINY_HANDBOOK.some((sec) => sec.text.includes(m[1]!) && sec.source === cites[0]!.source_path), `${m[1]} is a sentence of ${cites[0]!.source_path}`);
+  assert.ok(
+    TINY_HANDBOOK.some((sec) => sec.text.includes(m[1]!) && sec.source === cites[0]!.source_path),
+    `${m[1]} is a sentence of ${cites[0]!.source_path}`,
+  );
   assert.equal(backend.seen.length, 0);
   await assert.rejects(serve({ index: indexPath, reader: join(dir, "no-such-reader") }), /reader\.json/);
 });
 
 test("no index: one model, the section routes are 404 error objects; a bad index path fails before the model loads", async () => {
   const { server, client } = await serve();
-  assert.deepEqual((await client.models.list()).data.map((m) => m.id), ["fake-model"]);
+  assert.deepEqual(
+    (await client.models.list()).data.map((m) => m.id),
+    ["fake-model"],
+  );
   for (const url of ["/v1/sections/d000%230", "/sections/d000%230"]) {
     const res = await fetch(server.url + url);
     assert.equal(res.status, 404, url);
     assert.equal(((await res.json()) as { error: { type: string } }).error.type, "not_found_error", url);
   }
-  const res = await fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] }) });
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "fake-model-assistant", messages: [{ role: "user", content: ANNUAL }] }),
+  });
   assert.equal(res.status, 404);
   let loaded = false;
   await assert.rejects(

@@ -72,7 +72,14 @@ export function sectionUrl(id: string): string {
 }
 
 export function citationJson(s: PromptSource): CitationJson {
-  return { n: s.n, source_path: s.sourcePath, heading_path: s.headingPath, section_id: s.sectionId, url: sectionUrl(s.sectionId), title: `${s.sourcePath} — ${s.headingPath}` };
+  return {
+    n: s.n,
+    source_path: s.sourcePath,
+    heading_path: s.headingPath,
+    section_id: s.sectionId,
+    url: sectionUrl(s.sectionId),
+    title: `${s.sourcePath} — ${s.headingPath}`,
+  };
 }
 
 const NOT_FOUND_ANSWER = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`;
@@ -132,7 +139,16 @@ export class ServedAssistant {
 
   /** What GET /v1/models shows under slm.assistant. */
   describe(): Record<string, unknown> {
-    return { index: this.index.path, sections: this.index.size, documents: this.index.info.documents, answerer: this.answerer, answerer_reason: this.answererReason, retrieval: this.mode, k: this.k, min_confidence: this.minConfidence };
+    return {
+      index: this.index.path,
+      sections: this.index.size,
+      documents: this.index.info.documents,
+      answerer: this.answerer,
+      answerer_reason: this.answererReason,
+      retrieval: this.mode,
+      k: this.k,
+      min_confidence: this.minConfidence,
+    };
   }
 
   section(id: string): Section | undefined {
@@ -147,22 +163,46 @@ export class ServedAssistant {
     if (question.trim() === "") throw new UsageError("the assistant needs a question: the last user message is empty");
     if (this.answerer === "extractive" || this.answerer === "reader") {
       // Both pick a sentence on this thread (the reader scores a few dozen short pairs: tens of ms for a nano reader).
-      const r = await answer(question, { index: this.index, mode: this.mode, k: this.k, minConfidence: this.minConfidence, maxSourceChars: this.maxSourceChars, ...(this.embedder ? { embedder: this.embedder } : {}), ...(this.reader ? { reader: this.reader } : {}) });
-      const conv = (c: (typeof r.sources)[number]): CitationJson => citationJson({ n: c.n, sourcePath: c.sourcePath, headingPath: c.headingPath, sectionId: c.sectionId, text: c.snippet });
-      return { kind: "answer", text: r.text, notFound: r.notFound, citations: r.citations.map(conv), sources: r.sources.map(conv), confidence: r.retrieval.confidence };
+      const r = await answer(question, {
+        index: this.index,
+        mode: this.mode,
+        k: this.k,
+        minConfidence: this.minConfidence,
+        maxSourceChars: this.maxSourceChars,
+        ...(this.embedder ? { embedder: this.embedder } : {}),
+        ...(this.reader ? { reader: this.reader } : {}),
+      });
+      const conv = (c: (typeof r.sources)[number]): CitationJson =>
+        citationJson({ n: c.n, sourcePath: c.sourcePath, headingPath: c.headingPath, sectionId: c.sectionId, text: c.snippet });
+      return {
+        kind: "answer",
+        text: r.text,
+        notFound: r.notFound,
+        citations: r.citations.map(conv),
+        sources: r.sources.map(conv),
+        confidence: r.retrieval.confidence,
+      };
     }
     const r = retrieve(this.index, question, { mode: this.mode, k: Math.max(this.k, 5), ...(this.embedder ? { embedder: this.embedder } : {}) });
     const { confidence } = answerConfidence(this.index, question, r, this.k);
-    if (r.hits.length === 0 || confidence < this.minConfidence) return { kind: "answer", text: NOT_FOUND_ANSWER, notFound: true, citations: [], sources: [], confidence };
+    if (r.hits.length === 0 || confidence < this.minConfidence)
+      return { kind: "answer", text: NOT_FOUND_ANSWER, notFound: true, citations: [], sources: [], confidence };
     const top = r.hits.slice(0, this.k).map((h) => h.section);
     const template = backend.card.chatTemplate;
     // The same two prompt shapes as answer(): the chat template's user turn, or plain text ending "Answer:".
     const inputOf = (sources: readonly PromptSource[]): GenerationInput =>
       template ? { kind: "chat", messages: groundedMessages(question, sources) } : { kind: "text", prompt: groundedPromptText(question, sources) };
     const budget = backend.card.contextLength - maxTokens;
-    const sources = await fitSourcesAsync(question, top, { maxChars: this.maxSourceChars, maxTokens: budget, countTokens: (s) => backend.countTokens(inputOf(s)) });
+    const sources = await fitSourcesAsync(question, top, {
+      maxChars: this.maxSourceChars,
+      maxTokens: budget,
+      countTokens: (s) => backend.countTokens(inputOf(s)),
+    });
     if (sources.length === 0) {
-      throw new UsageError(`the assistant's instructions and question do not fit the model's ${backend.card.contextLength}-token context with max_tokens ${maxTokens}`, { hint: "lower max_tokens or ask a shorter question" });
+      throw new UsageError(
+        `the assistant's instructions and question do not fit the model's ${backend.card.contextLength}-token context with max_tokens ${maxTokens}`,
+        { hint: "lower max_tokens or ask a shorter question" },
+      );
     }
     return { kind: "generate", input: inputOf(sources), stop: template ? [] : ["\nQuestion:", "\nSources:"], sources, confidence };
   }

@@ -55,8 +55,7 @@ export interface SamplingParams {
 
 export type GenerationInput =
   /** `templateVars`: extra chat-template variables (e.g. `tools`); `prefix`: text that starts the reply, part of the prompt. */
-  | { kind: "chat"; messages: ChatMessage[]; templateVars?: Record<string, unknown>; prefix?: string }
-  | { kind: "text"; prompt: string };
+  { kind: "chat"; messages: ChatMessage[]; templateVars?: Record<string, unknown>; prefix?: string } | { kind: "text"; prompt: string };
 
 /**
  * Structured output: the reply is a JSON object (json_object) or a JSON value valid against

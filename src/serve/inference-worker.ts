@@ -40,7 +40,12 @@ async function main(): Promise<void> {
   port.on("message", (m: ToWorker) => {
     switch (m.type) {
       case "generate":
-        void run(m.id, (signal) => backend.generate({ ...m.req, signal, onText: m.stream ? (delta, logprobs) => post({ type: "text", id: m.id, delta, logprobs }) : undefined }), m.aborted);
+        void run(
+          m.id,
+          (signal) =>
+            backend.generate({ ...m.req, signal, onText: m.stream ? (delta, logprobs) => post({ type: "text", id: m.id, delta, logprobs }) : undefined }),
+          m.aborted,
+        );
         break;
       case "embed":
         void run(m.id, (signal) => backend.embed(m.inputs, signal), m.aborted);

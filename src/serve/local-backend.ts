@@ -21,9 +21,26 @@ import type { SamplingOptions } from "../infer/sampler.ts";
 import { countParameters, weightStorage } from "../models/index.ts";
 import { backend as nativeBackend } from "../native/load.ts";
 import { Tape } from "../tensor/index.ts";
-import { CHATML_TEMPLATE, PLAIN_CHAT_STOPS, TextStopper, chatPromptIds, hasChatTemplate, templateRendersTools, toolCallFormat, type Tokenizer } from "../tokenizer/index.ts";
+import {
+  CHATML_TEMPLATE,
+  PLAIN_CHAT_STOPS,
+  TextStopper,
+  chatPromptIds,
+  hasChatTemplate,
+  templateRendersTools,
+  toolCallFormat,
+  type Tokenizer,
+} from "../tokenizer/index.ts";
 import type {
-  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
+  BackendOptions,
+  BackendStats,
+  EmbeddingResult,
+  GenerationInput,
+  GenerationRequest,
+  GenerationResult,
+  InferenceBackend,
+  ModelCard,
+  TextLogprob,
 } from "./backend.ts";
 
 /** Default for close(): how long running requests may take to finish before they are cancelled. */
@@ -35,7 +52,8 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 function checkOptions(opts: BackendOptions): void {
   const int = (name: keyof BackendOptions, min: number) => {
     const v = opts[name];
-    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < min)) throw new UsageError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < min))
+      throw new UsageError(`${name} must be an integer >= ${min}, got ${String(v)}`);
   };
   int("maxConcurrency", 1);
   int("maxQueue", 0);
@@ -104,9 +122,16 @@ export class LocalBackend implements InferenceBackend {
   /** Called whenever the queued or active count changes (the worker publishes stats with it). */
   onStatsChange?: (stats: BackendStats) => void;
 
-  constructor(private readonly loaded: LoadedModel, opts: BackendOptions = {}, draft?: LoadedModel) {
+  constructor(
+    private readonly loaded: LoadedModel,
+    opts: BackendOptions = {},
+    draft?: LoadedModel,
+  ) {
     checkOptions(opts);
-    if (!loaded.tokenizer) throw new ConfigError(`${loaded.source.path} has no tokenizer; serving needs one to turn text into tokens`, { hint: "add tokenizer.json to the model directory" });
+    if (!loaded.tokenizer)
+      throw new ConfigError(`${loaded.source.path} has no tokenizer; serving needs one to turn text into tokens`, {
+        hint: "add tokenizer.json to the model directory",
+      });
     if (opts.threads !== undefined) nativeBackend().setThreads(opts.threads);
     this.tok = loaded.tokenizer;
     this.useTemplate = hasChatTemplate(this.tok);
@@ -127,7 +152,7 @@ export class LocalBackend implements InferenceBackend {
 
   /** The prompt's token ids (chat: template or plain turns; text: encoded with special tokens). */
   promptIds(input: GenerationInput): number[] {
-    if (input === null || typeof input !== "object") throw new UsageError("input must be {kind: \"chat\", messages} or {kind: \"text\", prompt}");
+    if (input === null || typeof input !== "object") throw new UsageError('input must be {kind: "chat", messages} or {kind: "text", prompt}');
     let ids: number[];
     if (input.kind === "chat") {
       if (!Array.isArray(input.messages) || input.messages.length === 0) throw new UsageError("messages must be a non-empty array of {role, content}");
@@ -174,7 +199,8 @@ export class LocalBackend implements InferenceBackend {
     if (req.signal?.aborted) ac.abort();
     const timer = this.timeoutMs !== undefined ? setTimeout(onAbort, this.timeoutMs) : undefined;
 
-    if (req.logprobs !== undefined && (typeof req.logprobs !== "number" || !Number.isInteger(req.logprobs))) throw new UsageError("logprobs must be an integer (alternatives per token)");
+    if (req.logprobs !== undefined && (typeof req.logprobs !== "number" || !Number.isInteger(req.logprobs)))
+      throw new UsageError("logprobs must be an integer (alternatives per token)");
     const wantLps = req.logprobs !== undefined || req.promptLogprobs === true;
     // Log-probabilities wait here until the text of their token is delivered, then go out with it.
     const pendingLps: TextLogprob[] = [];
@@ -205,7 +231,13 @@ export class LocalBackend implements InferenceBackend {
     };
     try {
       const r = await this.engine.submit({
-        prompt, maxTokens: req.maxTokens, sampling, seed, signal: ac.signal, stopTokenIds, constraint,
+        prompt,
+        maxTokens: req.maxTokens,
+        sampling,
+        seed,
+        signal: ac.signal,
+        stopTokenIds,
+        constraint,
         logprobs: wantLps ? (req.logprobs ?? 0) : undefined,
         promptLogprobs: req.promptLogprobs === true,
         onToken: (id, lp) => {
@@ -245,7 +277,8 @@ export class LocalBackend implements InferenceBackend {
   }
 
   async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
-    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.some((x) => typeof x !== "string")) throw new UsageError("input must be a string or a non-empty array of strings");
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.some((x) => typeof x !== "string"))
+      throw new UsageError("input must be a string or a non-empty array of strings");
     if (this.closing) throw new CancelledError("the server is shutting down");
     const C = this.loaded.config.maxSeqLen;
     const bos = this.loaded.config.bosTokenId;

@@ -53,7 +53,13 @@ test("chat logprobs: one entry per token, greedy = the top alternative, streamed
     assert.ok(Math.abs(e.top_logprobs[0]!.logprob - e.logprob) < 1e-9);
     assert.deepEqual(Buffer.from(e.bytes!).toString("utf8"), e.token);
   }
-  assert.equal(content.map((e) => e.token).join("").trimStart(), r.choices[0]!.message.content);
+  assert.equal(
+    content
+      .map((e) => e.token)
+      .join("")
+      .trimStart(),
+    r.choices[0]!.message.content,
+  );
   const stream = await c.chat.completions.create({ ...req, stream: true });
   const streamed: typeof content = [];
   for await (const ch of stream) streamed.push(...(ch.choices[0]?.logprobs?.content ?? []));

@@ -13,8 +13,14 @@ test("histogram buckets are cumulative, +Inf equals the count, _sum adds the obs
   const t = r.text();
   const lines = t.split("\n");
   const bucket = (route: string, le: string) => lines.find((l) => l.startsWith(`lat_seconds_bucket{route="${route}",le="${le}"} `))?.split(" ")[1];
-  assert.deepEqual(["0.1", "1", "10", "+Inf"].map((le) => bucket("/a", le)), ["2", "3", "4", "5"]);
-  assert.deepEqual(["0.1", "1", "10", "+Inf"].map((le) => bucket("/b", le)), ["0", "0", "1", "1"]);
+  assert.deepEqual(
+    ["0.1", "1", "10", "+Inf"].map((le) => bucket("/a", le)),
+    ["2", "3", "4", "5"],
+  );
+  assert.deepEqual(
+    ["0.1", "1", "10", "+Inf"].map((le) => bucket("/b", le)),
+    ["0", "0", "1", "1"],
+  );
   assert.ok(lines.includes(`lat_seconds_sum{route="/a"} ${0.05 + 0.1 + 0.5 + 3 + 50}`));
   assert.ok(lines.includes('lat_seconds_count{route="/a"} 5'));
   assert.equal(h.count({ route: "/b" }), 1);

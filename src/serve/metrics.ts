@@ -149,7 +149,7 @@ export class Registry {
       out.push(`# TYPE ${m.name} ${m.type}`);
       out.push(...m.lines());
     }
-    return out.join("\n") + "\n";
+    return `${out.join("\n")}\n`;
   }
 }
 

@@ -32,7 +32,9 @@ const samplingFields = {
   frequency_penalty: optNull(num("frequency_penalty").min(-2, "frequency_penalty must be >= -2").max(2, "frequency_penalty must be <= 2")),
   n: optNull(int("n").min(1, "n must be >= 1").max(1, "n must be 1 (one choice per request is supported)")),
   stream: optNull(z.boolean({ error: "stream must be a boolean" })),
-  stream_options: optNull(z.object({ include_usage: optNull(z.boolean({ error: "stream_options.include_usage must be a boolean" })) }, { error: "stream_options must be an object" })),
+  stream_options: optNull(
+    z.object({ include_usage: optNull(z.boolean({ error: "stream_options.include_usage must be a boolean" })) }, { error: "stream_options must be an object" }),
+  ),
   stop: optNull(
     z.union([z.string(), z.array(z.string({ error: "stop must be a string or an array of strings" })).max(4, "stop may hold at most 4 strings")], {
       error: "stop must be a string or an array of strings",
@@ -69,18 +71,16 @@ const modelField = z.string({ error: (i) => (i.input === undefined ? "model is r
 /** Message content: a string, or OpenAI's array of parts of which only text parts are supported. */
 const contentPart = z.object(
   {
-    type: z.literal("text", { error: "only text content parts are supported (type: \"text\")" }),
+    type: z.literal("text", { error: 'only text content parts are supported (type: "text")' }),
     text: z.string({ error: "a text content part needs text: string" }),
   },
-  { error: "a content part must be an object {type: \"text\", text}" },
+  { error: 'a content part must be an object {type: "text", text}' },
 );
 
 const message = z.object(
   {
     role: z.enum(["system", "developer", "user", "assistant", "tool"], { error: "role must be one of system, developer, user, assistant, tool" }),
-    content: z
-      .union([z.string(), z.array(contentPart), z.null()], { error: "content must be a string, an array of text parts, or null" })
-      .optional(),
+    content: z.union([z.string(), z.array(contentPart), z.null()], { error: "content must be a string, an array of text parts, or null" }).optional(),
     name: optNull(z.string({ error: "name must be a string" })),
     // An assistant turn's function calls, and a tool turn's answer to one of them.
     tool_calls: optNull(
@@ -90,11 +90,16 @@ const message = z.object(
             id: optNull(z.string({ error: "tool_calls[].id must be a string" })),
             type: optNull(z.literal("function", { error: 'tool_calls[].type must be "function"' })),
             function: z.object(
-              { name: z.string({ error: "tool_calls[].function.name must be a string" }), arguments: z.union([z.string(), z.record(z.string(), z.unknown())], { error: "tool_calls[].function.arguments must be a JSON string" }).optional() },
+              {
+                name: z.string({ error: "tool_calls[].function.name must be a string" }),
+                arguments: z
+                  .union([z.string(), z.record(z.string(), z.unknown())], { error: "tool_calls[].function.arguments must be a JSON string" })
+                  .optional(),
+              },
               { error: "tool_calls[].function must be {name, arguments}" },
             ),
           },
-          { error: "each tool call must be {id, type: \"function\", function: {name, arguments}}" },
+          { error: 'each tool call must be {id, type: "function", function: {name, arguments}}' },
         ),
         { error: "tool_calls must be an array" },
       ),
@@ -109,7 +114,9 @@ const toolField = z.object(
     type: z.literal("function", { error: 'tools[].type must be "function"' }),
     function: z.object(
       {
-        name: z.string({ error: "tools[].function.name is required" }).regex(/^[a-zA-Z0-9_-]{1,64}$/, "tools[].function.name must be 1-64 letters, digits, _ or -"),
+        name: z
+          .string({ error: "tools[].function.name is required" })
+          .regex(/^[a-zA-Z0-9_-]{1,64}$/, "tools[].function.name must be 1-64 letters, digits, _ or -"),
         description: optNull(z.string({ error: "tools[].function.description must be a string" })),
         parameters: optNull(z.record(z.string(), z.unknown(), { error: "tools[].function.parameters must be a JSON Schema object" })),
         strict: optNull(z.boolean({ error: "tools[].function.strict must be a boolean" })),
@@ -121,19 +128,17 @@ const toolField = z.object(
 );
 
 const toolChoiceField = optNull(
-  z.union(
-    [
-      z.enum(["none", "auto", "required"]),
-      z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
-    ],
-    { error: 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name"}}' },
-  ),
+  z.union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })], {
+    error: 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name"}}',
+  }),
 );
 
 export const chatRequestSchema = z.object(
   {
     model: modelField,
-    messages: z.array(message, { error: (i) => (i.input === undefined ? "messages is required" : "messages must be an array") }).min(1, "messages must not be empty"),
+    messages: z
+      .array(message, { error: (i) => (i.input === undefined ? "messages is required" : "messages must be an array") })
+      .min(1, "messages must not be empty"),
     max_tokens: optNull(int("max_tokens").min(1, "max_tokens must be >= 1")),
     max_completion_tokens: optNull(int("max_completion_tokens").min(1, "max_completion_tokens must be >= 1")),
     logprobs: optNull(z.boolean({ error: "logprobs must be a boolean" })),
@@ -171,7 +176,7 @@ export const embeddingRequestSchema = z.object(
     input: z.union([z.string(), z.array(z.string()).min(1, "input must not be an empty array").max(256, "input may hold at most 256 strings")], {
       error: (i) => (i.input === undefined ? "input is required" : "input must be a string or an array of strings (token-id input is not supported)"),
     }),
-    encoding_format: optNull(z.enum(["float", "base64"], { error: "encoding_format must be \"float\" or \"base64\"" })),
+    encoding_format: optNull(z.enum(["float", "base64"], { error: 'encoding_format must be "float" or "base64"' })),
     dimensions: optNull(int("dimensions").min(1, "dimensions must be >= 1")),
     user: optNull(z.string({ error: "user must be a string" })),
   },
@@ -209,7 +214,11 @@ export function chatMessages(req: ChatRequest): ChatMessage[] {
   return req.messages.map((m) => {
     const out: ChatMessage = { role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) };
     if (m.tool_calls && m.tool_calls.length > 0) {
-      out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id ? { id: c.id } : {}), type: "function", function: { name: c.function.name, arguments: c.function.arguments ?? "{}" } }));
+      out.tool_calls = m.tool_calls.map((c) => ({
+        ...(c.id ? { id: c.id } : {}),
+        type: "function",
+        function: { name: c.function.name, arguments: c.function.arguments ?? "{}" },
+      }));
     }
     if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
     if (m.name !== undefined) out.name = m.name;

@@ -31,7 +31,10 @@ test("startServer: loopback URL, port in use → ConfigError, graceful close let
   assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(server.card.id, backend.card.id);
   const port = Number(new URL(server.url).port);
-  await assert.rejects(startServer({ modelDir: "unused", port, createBackend: async () => new FakeBackend() }), (e: unknown) => e instanceof ConfigError && /already in use/.test(e.message));
+  await assert.rejects(
+    startServer({ modelDir: "unused", port, createBackend: async () => new FakeBackend() }),
+    (e: unknown) => e instanceof ConfigError && /already in use/.test(e.message),
+  );
 
   const content = "a question that takes a while";
   const running = fetch(`${server.url}/v1/chat/completions`, {
@@ -106,7 +109,14 @@ test("e2e openai client: models (with the card), chat and completions streamed a
   assert.ok(chat.usage!.prompt_tokens > 0);
   assert.equal(chat.usage!.total_tokens, chat.usage!.prompt_tokens + chat.usage!.completion_tokens);
   // Streaming gives the same greedy text, and the same usage.
-  const stream = await c.chat.completions.create({ model: m.id, messages, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+  const stream = await c.chat.completions.create({
+    model: m.id,
+    messages,
+    max_tokens: 12,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let streamed = "";
   let finish: string | null | undefined;
   let usage: unknown;
@@ -150,9 +160,18 @@ test("e2e openai client: models (with the card), chat and completions streamed a
   assert.ok(ef.data[0]!.embedding.every((x) => Number.isFinite(x)));
   assert.equal(ef.usage.prompt_tokens, tok.encode("the cat sat").length + tok.encode("a bird sang").length);
 
-  await assert.rejects(c.chat.completions.create({ model: "gpt-4o", messages }), (e: unknown) => e instanceof OpenAI.NotFoundError && e.code === "model_not_found");
-  await assert.rejects(c.chat.completions.create({ model: m.id, messages: [] }), (e: unknown) => e instanceof OpenAI.BadRequestError && /messages/.test(e.message));
-  await assert.rejects(c.completions.create({ model: m.id, prompt: "x", max_tokens: 500 }), (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === "context_length_exceeded");
+  await assert.rejects(
+    c.chat.completions.create({ model: "gpt-4o", messages }),
+    (e: unknown) => e instanceof OpenAI.NotFoundError && e.code === "model_not_found",
+  );
+  await assert.rejects(
+    c.chat.completions.create({ model: m.id, messages: [] }),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && /messages/.test(e.message),
+  );
+  await assert.rejects(
+    c.completions.create({ model: m.id, prompt: "x", max_tokens: 500 }),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && e.code === "context_length_exceeded",
+  );
   const wrong = new OpenAI({ apiKey: "nope", baseURL: `${live!.url}/v1`, maxRetries: 0 });
   await assert.rejects(wrong.models.list(), (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401);
   const bare = await fetch(`${live!.url}/v1/models`);
@@ -178,7 +197,9 @@ test("e2e bad-input suite: every malformed request to the real server gets its 4
 });
 
 test("slm serve: prints its URL, serves, and exits 0 on SIGTERM", async () => {
-  const child = spawn(process.execPath, [join(repoRoot, "bin", "slm.js"), "serve", "--model", modelDir, "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(repoRoot, "bin", "slm.js"), "serve", "--model", modelDir, "--port", "0", "--quiet"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
@@ -196,7 +217,9 @@ test("slm serve: prints its URL, serves, and exits 0 on SIGTERM", async () => {
   assert.equal(await exited, 0, err);
   assert.match(err, /SIGTERM: shutting down/);
   // Usage errors exit 2 before loading anything.
-  const bad = spawn(process.execPath, [join(repoRoot, "bin", "slm.js"), "serve", "--model", modelDir, "--port", "70000"], { stdio: ["ignore", "pipe", "pipe"] });
+  const bad = spawn(process.execPath, [join(repoRoot, "bin", "slm.js"), "serve", "--model", modelDir, "--port", "70000"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let badErr = "";
   bad.stderr!.on("data", (d) => (badErr += d));
   assert.equal(await new Promise((r) => bad.once("exit", r)), 2);

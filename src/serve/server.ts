@@ -104,7 +104,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>
-    opts.index === undefined ? undefined : ServedAssistant.open({ indexPath: opts.index, modelId, modelWrites, ...(opts.reader !== undefined ? { answerer: "reader" as const, readerDir: opts.reader } : opts.answerer ? { answerer: opts.answerer } : {}), ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}) });
+    opts.index === undefined
+      ? undefined
+      : ServedAssistant.open({
+          indexPath: opts.index,
+          modelId,
+          modelWrites,
+          ...(opts.reader !== undefined ? { answerer: "reader" as const, readerDir: opts.reader } : opts.answerer ? { answerer: opts.answerer } : {}),
+          ...(opts.minConfidence !== undefined ? { minConfidence: opts.minConfidence } : {}),
+        });
   assistantOf("probe")?.close();
   const backend = await (opts.createBackend ?? createWorkerBackend)(opts.modelDir, backendOpts);
   try {
@@ -135,7 +143,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const addr = app.server.address() as AddressInfo;
   const url = `http://${urlHost(host)}:${addr.port}`;
-  opts.onLog?.(`serving ${backend.card.id} at ${url}${assistant ? ` (and ${assistant.id}: ${assistant.index.size} sections, ${assistant.answerer} answers: ${assistant.answererReason})` : ""}`);
+  opts.onLog?.(
+    `serving ${backend.card.id} at ${url}${assistant ? ` (and ${assistant.id}: ${assistant.index.size} sections, ${assistant.answerer} answers: ${assistant.answererReason})` : ""}`,
+  );
   let closing: Promise<void> | undefined;
   return {
     url,

@@ -17,13 +17,18 @@ import { createLocalBackend } from "./local-backend.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-serve-spec-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const target = join(dir, "target"), draft = join(dir, "draft"), alien = join(dir, "alien");
+const target = join(dir, "target"),
+  draft = join(dir, "draft"),
+  alien = join(dir, "alien");
 
 before(async () => {
   const text = ["the cat sat on the mat.", "the dog sat on the log.", "a bird sang in the tree.", "name: Ann, age: 7."];
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 20; i++) yield* text;
-  })(), { vocabSize: 300 });
+  const tok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 20; i++) yield* text;
+    })(),
+    { vocabSize: 300 },
+  );
   const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 128 });
   const scaled = (seed: number) => {
     const m = createModel(config, seed);
@@ -38,8 +43,17 @@ before(async () => {
 test("served output is the same with a draft model and prompt lookup as without; another vocabulary is refused", async () => {
   const reqs: GenerationRequest[] = [
     { input: { kind: "text", prompt: "the cat sat on the mat. the cat sat on" }, maxTokens: 30, sampling: { temperature: 0 } },
-    { input: { kind: "chat", messages: [{ role: "user", content: "the dog sat on the log. the dog" }] }, maxTokens: 30, sampling: { temperature: 0.9, seed: 4 } },
-    { input: { kind: "chat", messages: [{ role: "user", content: "a person" }] }, maxTokens: 40, sampling: { temperature: 0 }, responseFormat: { type: "json_object" } },
+    {
+      input: { kind: "chat", messages: [{ role: "user", content: "the dog sat on the log. the dog" }] },
+      maxTokens: 30,
+      sampling: { temperature: 0.9, seed: 4 },
+    },
+    {
+      input: { kind: "chat", messages: [{ role: "user", content: "a person" }] },
+      maxTokens: 40,
+      sampling: { temperature: 0 },
+      responseFormat: { type: "json_object" },
+    },
   ];
   const texts = async (opts: Parameters<typeof createLocalBackend>[1]) => {
     const b = await createLocalBackend(target, opts);

@@ -76,12 +76,25 @@ test("json_schema: 200 random schemas → every reply parses, validates and ends
 test("json_object mode, streamed and not; completions take response_format too", async () => {
   const c = client();
   for (let seed = 0; seed < 4; seed++) {
-    const r = await c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 60, seed, response_format: { type: "json_object" } });
+    const r = await c.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 60,
+      seed,
+      response_format: { type: "json_object" },
+    });
     assert.equal(r.choices[0]!.finish_reason, "stop");
     const v = JSON.parse(r.choices[0]!.message.content!);
     assert.equal(typeof v, "object");
     assert.ok(v !== null && !Array.isArray(v));
-    const stream = await c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 60, seed, response_format: { type: "json_object" }, stream: true });
+    const stream = await c.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 60,
+      seed,
+      response_format: { type: "json_object" },
+      stream: true,
+    });
     let text = "";
     let finish: string | null = null;
     for await (const ch of stream) {
@@ -105,8 +118,22 @@ test("json_object mode, streamed and not; completions take response_format too",
 test("response_format errors: an unsupported keyword and a too-small max_tokens are 400s naming the problem", async () => {
   const c = client();
   const ask = (schema: Record<string, unknown>, max_tokens = 50) =>
-    c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens, response_format: { type: "json_schema", json_schema: { name: "x", schema } } });
-  await assert.rejects(ask({ type: "object", properties: { d: { type: "string", format: "date" } }, required: ["d"] }), (e: unknown) => e instanceof OpenAI.BadRequestError && /"format" is not supported/.test(e.message));
-  await assert.rejects(ask({ type: "object", properties: { a: { type: "string", minLength: 40 } }, required: ["a"] }, 10), (e: unknown) => e instanceof OpenAI.BadRequestError && /shortest output/.test(e.message));
-  await assert.rejects(c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], response_format: { type: "xml" } as never }), (e: unknown) => e instanceof OpenAI.BadRequestError && /response_format must be/.test(e.message));
+    c.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens,
+      response_format: { type: "json_schema", json_schema: { name: "x", schema } },
+    });
+  await assert.rejects(
+    ask({ type: "object", properties: { d: { type: "string", format: "date" } }, required: ["d"] }),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && /"format" is not supported/.test(e.message),
+  );
+  await assert.rejects(
+    ask({ type: "object", properties: { a: { type: "string", minLength: 40 } }, required: ["a"] }, 10),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && /shortest output/.test(e.message),
+  );
+  await assert.rejects(
+    c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], response_format: { type: "xml" } as never }),
+    (e: unknown) => e instanceof OpenAI.BadRequestError && /response_format must be/.test(e.message),
+  );
 });

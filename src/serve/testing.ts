@@ -23,7 +23,7 @@ export function fakeReplyFor(input: GenerationInput): string {
 }
 
 function promptText(input: GenerationInput): string {
-  return input.kind === "chat" ? input.messages.map((m) => `${m.role}: ${m.content}\n`).join("") + "assistant: " : input.prompt;
+  return input.kind === "chat" ? `${input.messages.map((m) => `${m.role}: ${m.content}\n`).join("")}assistant: ` : input.prompt;
 }
 
 export class FakeBackend implements InferenceBackend {
@@ -73,7 +73,9 @@ export class FakeBackend implements InferenceBackend {
     this.seen.push(req);
     const promptTokens = promptText(req.input).length;
     if (promptTokens + (req.maxTokens ?? 0) > this.card.contextLength) {
-      throw new UsageError(`the prompt (${promptTokens} tokens) plus max_tokens (${req.maxTokens ?? 0}) exceeds the context of ${this.card.contextLength} tokens`);
+      throw new UsageError(
+        `the prompt (${promptTokens} tokens) plus max_tokens (${req.maxTokens ?? 0}) exceeds the context of ${this.card.contextLength} tokens`,
+      );
     }
     if (this.active >= this.maxConcurrency) {
       if (this.waiting.length >= this.maxQueue) throw new OverloadedError(`the queue is full (${this.maxQueue} waiting)`, 1.5);
@@ -113,9 +115,12 @@ export class FakeBackend implements InferenceBackend {
 
   async embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
     if (signal?.aborted) throw new UsageError("aborted");
-    for (const s of inputs) if (s.length > this.card.contextLength) throw new UsageError(`an input of ${s.length} tokens exceeds the context of ${this.card.contextLength}`);
+    for (const s of inputs)
+      if (s.length > this.card.contextLength) throw new UsageError(`an input of ${s.length} tokens exceeds the context of ${this.card.contextLength}`);
     // A vector per input: character-code statistics, deterministic and distinct.
-    const embeddings = inputs.map((s) => Array.from({ length: this.card.dModel }, (_, j) => [...s].reduce((a, c, i) => a + Math.sin((c.charCodeAt(0) + 1) * (j + 1) + i), 0) / s.length));
+    const embeddings = inputs.map((s) =>
+      Array.from({ length: this.card.dModel }, (_, j) => [...s].reduce((a, c, i) => a + Math.sin((c.charCodeAt(0) + 1) * (j + 1) + i), 0) / s.length),
+    );
     return { embeddings, promptTokens: inputs.reduce((a, s) => a + s.length, 0) };
   }
 
@@ -142,7 +147,14 @@ export function badRequests(model: string, contextLength: number): BadRequest[] 
   const emb = "/v1/embeddings";
   const msgs = [{ role: "user", content: "hi" }];
   const json = { "content-type": "application/json" };
-  const b = (what: string, url: string, body: unknown, status = 400, headers: Record<string, string> = json): BadRequest => ({ what, method: "POST", url, body, headers, status });
+  const b = (what: string, url: string, body: unknown, status = 400, headers: Record<string, string> = json): BadRequest => ({
+    what,
+    method: "POST",
+    url,
+    body,
+    headers,
+    status,
+  });
   return [
     b("truncated JSON", chat, '{"model": "x", "messages": [', 400),
     b("not JSON at all", chat, "hello there", 400),
@@ -191,7 +203,7 @@ export function badRequests(model: string, contextLength: number): BadRequest[] 
     b("an unknown encoding_format", emb, { model, input: "x", encoding_format: "hex" }),
     { what: "GET on a POST route", method: "GET", url: chat, status: 404 },
     { what: "an unknown route", method: "GET", url: "/v1/engines", status: 404 },
-    { what: "DELETE a model", method: "DELETE", url: "/v1/models/" + model, status: 404 },
+    { what: "DELETE a model", method: "DELETE", url: `/v1/models/${model}`, status: 404 },
     { what: "an unknown model id", method: "GET", url: "/v1/models/nope", status: 404 },
     { what: "path traversal in the web UI", method: "GET", url: "/web/../../package.json", status: 404 },
     { what: "encoded path traversal", method: "GET", url: "/web/%2e%2e/%2e%2e/package.json", status: 404 },

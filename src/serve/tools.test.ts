@@ -29,12 +29,20 @@ const WEATHER: Tool = {
   function: {
     name: "get_weather",
     description: "Current weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string", maxLength: 20 }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"], additionalProperties: false },
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", maxLength: 20 }, unit: { enum: ["c", "f"] } },
+      required: ["city", "unit"],
+      additionalProperties: false,
+    },
   },
 };
 const ADD: Tool = {
   type: "function",
-  function: { name: "add", parameters: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } }, required: ["a", "b"], additionalProperties: false } },
+  function: {
+    name: "add",
+    parameters: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } }, required: ["a", "b"], additionalProperties: false },
+  },
 };
 const TOOLS = [WEATHER, ADD];
 
@@ -51,12 +59,18 @@ test("parseToolCalls: Hermes/Qwen blocks and Llama 3 JSON; unknown names and bad
   const h = parseToolCalls('Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}}\n</tool_call>', TOOLS, "hermes");
   assert.equal(h.content, "Let me check.");
   assert.deepEqual(h.calls, [{ name: "get_weather", arguments: '{"city":"Oslo","unit":"c"}' }]);
-  const two = parseToolCalls('<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call><tool_call>{"name": "add", "arguments": {"a": 3, "b": 4}}</tool_call>', TOOLS, "hermes");
+  const two = parseToolCalls(
+    '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call><tool_call>{"name": "add", "arguments": {"a": 3, "b": 4}}</tool_call>',
+    TOOLS,
+    "hermes",
+  );
   assert.equal(two.content, null);
   assert.equal(two.calls.length, 2);
   assert.deepEqual(parseToolCalls('<tool_call>{"name": "nope", "arguments": {}}</tool_call>', TOOLS, "hermes").calls, []);
   assert.deepEqual(parseToolCalls("<tool_call>{not json</tool_call>", TOOLS, "hermes"), { content: "<tool_call>{not json</tool_call>", calls: [] });
-  assert.deepEqual(parseToolCalls('<|python_tag|>{"name": "add", "parameters": {"a": 1, "b": 2}}', TOOLS, "llama3").calls, [{ name: "add", arguments: '{"a":1,"b":2}' }]);
+  assert.deepEqual(parseToolCalls('<|python_tag|>{"name": "add", "parameters": {"a": 1, "b": 2}}', TOOLS, "llama3").calls, [
+    { name: "add", arguments: '{"a":1,"b":2}' },
+  ]);
   assert.deepEqual(parseToolCalls("The answer is 3.", TOOLS, "llama3"), { content: "The answer is 3.", calls: [] });
 });
 
@@ -71,7 +85,11 @@ test("callSchema: one branch per function, its arguments following its parameter
 test("tools in the prompt: the default rendering, and Qwen3's template with the tools variable", (t) => {
   const messages = [
     { role: "user", content: "weather in Oslo?" },
-    { role: "assistant", content: "", tool_calls: [{ id: "call_1", type: "function" as const, function: { name: "get_weather", arguments: '{"city":"Oslo","unit":"c"}' } }] },
+    {
+      role: "assistant",
+      content: "",
+      tool_calls: [{ id: "call_1", type: "function" as const, function: { name: "get_weather", arguments: '{"city":"Oslo","unit":"c"}' } }],
+    },
     { role: "tool", content: '{"temp": 3}', tool_call_id: "call_1" },
   ];
   const d = toolMessages(messages, TOOLS, false);
@@ -96,7 +114,8 @@ const servers: Record<string, RunningServer> = {};
 
 before(async () => {
   const corpus = function* () {
-    for (let i = 0; i < 20; i++) yield* ['{"name": "add", "arguments": {"a": 1, "b": 2}} the weather in Oslo is cold.', "<tool_call> <tool_response> what is 3 + 4?"];
+    for (let i = 0; i < 20; i++)
+      yield* ['{"name": "add", "arguments": {"a": 1, "b": 2}} the weather in Oslo is cold.', "<tool_call> <tool_response> what is 3 + 4?"];
   };
   const variants: [string, string | undefined][] = [["chatml", undefined]];
   if (qwenTemplate) variants.push(["qwen-template", qwenTemplate]);
@@ -148,7 +167,14 @@ test("e2e tools: required and a named function give valid arguments, streamed an
       assert.equal(name, call.function.name);
       assert.equal(args, call.function.arguments);
     }
-    const named = await c.chat.completions.create({ model: card.id, messages, tools: TOOLS, tool_choice: { type: "function", function: { name: "add" } }, max_tokens: 60, seed: 1 });
+    const named = await c.chat.completions.create({
+      model: card.id,
+      messages,
+      tools: TOOLS,
+      tool_choice: { type: "function", function: { name: "add" } },
+      max_tokens: 60,
+      seed: 1,
+    });
     const addCall = named.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
     assert.equal(addCall.function.name, "add");
     assert.ok(ajv.validate(paramsOf("add"), JSON.parse(addCall.function.arguments)));
@@ -169,6 +195,9 @@ test("e2e tools: required and a named function give valid arguments, streamed an
       c.chat.completions.create({ model: card.id, messages, tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } } }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && /"nope", which is not in tools/.test(e.message),
     );
-    await assert.rejects(c.chat.completions.create({ model: card.id, messages, tool_choice: "required" }), (e: unknown) => e instanceof OpenAI.BadRequestError && /no tools/.test(e.message));
+    await assert.rejects(
+      c.chat.completions.create({ model: card.id, messages, tool_choice: "required" }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /no tools/.test(e.message),
+    );
   }
 });

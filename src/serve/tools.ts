@@ -52,7 +52,8 @@ export function allowedTools(tools: readonly Tool[], choice: ToolChoice): Tool[]
   if (choice === "none") return [];
   if (typeof choice === "object") {
     const t = tools.find((x) => x.function.name === choice.function.name);
-    if (!t) throw new UsageError(`tool_choice names the function "${choice.function.name}", which is not in tools (${tools.map((x) => x.function.name).join(", ")})`);
+    if (!t)
+      throw new UsageError(`tool_choice names the function "${choice.function.name}", which is not in tools (${tools.map((x) => x.function.name).join(", ")})`);
     return [t];
   }
   return [...tools];
@@ -84,7 +85,8 @@ export function callSchema(tools: readonly Tool[], format: ToolCallFormat): Reco
       const d = p[key];
       if (d && typeof d === "object") {
         for (const [k, v] of Object.entries(d)) {
-          if (k in defs && JSON.stringify(defs[k]) !== JSON.stringify(v)) throw new UsageError(`tools: two functions define "${k}" in $defs differently; rename one`);
+          if (k in defs && JSON.stringify(defs[k]) !== JSON.stringify(v))
+            throw new UsageError(`tools: two functions define "${k}" in $defs differently; rename one`);
           defs[k] = v;
         }
       }
@@ -130,16 +132,24 @@ function argumentsObject(a: unknown): unknown {
  * The messages and the template variables for a chat request with tools. `templateTools`: the
  * model's template renders `tools` (pass them through); otherwise the default rendering.
  */
-export function toolMessages(messages: readonly ChatMessage[], tools: readonly Tool[], templateTools: boolean): { messages: ChatMessage[]; extra?: Record<string, unknown> } {
+export function toolMessages(
+  messages: readonly ChatMessage[],
+  tools: readonly Tool[],
+  templateTools: boolean,
+): { messages: ChatMessage[]; extra?: Record<string, unknown> } {
   if (templateTools) {
     const ms = messages.map((m) =>
-      m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: argumentsObject(c.function.arguments) } })) } : m,
+      m.tool_calls
+        ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: argumentsObject(c.function.arguments) } })) }
+        : m,
     );
     return tools.length > 0 ? { messages: ms, extra: { tools } } : { messages: ms };
   }
   const ms: ChatMessage[] = messages.map((m) => {
     if (m.role === "assistant" && m.tool_calls && m.tool_calls.length > 0) {
-      const calls = m.tool_calls.map((c) => `<tool_call>{"name": ${JSON.stringify(c.function.name)}, "arguments": ${argumentsText(c.function.arguments)}}</tool_call>`).join("\n");
+      const calls = m.tool_calls
+        .map((c) => `<tool_call>{"name": ${JSON.stringify(c.function.name)}, "arguments": ${argumentsText(c.function.arguments)}}</tool_call>`)
+        .join("\n");
       return { role: "assistant", content: m.content ? `${m.content}\n${calls}` : calls };
     }
     if (m.role === "tool") return { role: "tool", content: `<tool_response>${m.content}</tool_response>` };

@@ -26,7 +26,15 @@ import { startServer } from "./server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run does it)`;
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-dev-shm-usage",
+];
 
 const dir = mkdtempSync(join(tmpdir(), "slm-web-"));
 const modelDir = join(dir, "tiny");
@@ -36,10 +44,18 @@ const servers: { close(): Promise<void> }[] = [];
 
 before(async () => {
   if (skip) return;
-  const lines = ["the leave policy says to ask early.", "expenses need receipts and a reason.", "travel is booked through the desk.", "keep your laptop locked when away."];
-  const tok = await trainBpe((function* () {
-    for (let i = 0; i < 30; i++) yield* lines;
-  })(), { vocabSize: 320 });
+  const lines = [
+    "the leave policy says to ask early.",
+    "expenses need receipts and a reason.",
+    "travel is booked through the desk.",
+    "keep your laptop locked when away.",
+  ];
+  const tok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 30; i++) yield* lines;
+    })(),
+    { vocabSize: 320 },
+  );
   // Long context so a reply can run for seconds: time enough to press Stop while it streams.
   const config = presetConfig("nano", tok.vocabSize, { dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 128, maxSeqLen: 2048 });
   const model = createModel(config, 3);
@@ -81,7 +97,7 @@ async function openPage(url: string): Promise<{ page: Page; close(): Promise<voi
   page.on("request", (r) => {
     if (!r.url().startsWith(url)) external.push(r.url());
   });
-  await page.goto(url + "/");
+  await page.goto(`${url}/`);
   return {
     page,
     async close() {
@@ -189,7 +205,10 @@ test("web UI: citations render as a list of safe links whose titles are text", {
 
 test("web UI: the assistant is picked first, its answer cites a section, and the link opens it", { skip }, async () => {
   // A section whose text looks like markup: the section page must show it as text.
-  const sections = [...TINY_HANDBOOK, { source: "hb/style.md", heading: ["Style guide"], text: "Style guide\n\nIn the style guide the tag <b>quillmark</b> stays literal in every memo." }];
+  const sections = [
+    ...TINY_HANDBOOK,
+    { source: "hb/style.md", heading: ["Style guide"], text: "Style guide\n\nIn the style guide the tag <b>quillmark</b> stays literal in every memo." },
+  ];
   const index = join(dir, "web.index");
   buildIndex({ dataset: writeTinyDataset(join(dir, "web-ds"), sections), out: index, embedder: new HashEmbedder(64) });
   // The extractive answerer: a random model would rarely write a citation, and this test is about the UI.
@@ -233,7 +252,9 @@ test("web UI: the assistant is picked first, its answer cites a section, and the
   }
 });
 
-test("web UI, the README tour's `slm serve --model M --index I` with a from-scratch model: a handbook question gets a cited extract, not generated text", { skip }, async () => {
+test("web UI, the README tour's `slm serve --model M --index I` with a from-scratch model: a handbook question gets a cited extract, not generated text", {
+  skip,
+}, async () => {
   // Step 1 and 4 of the tour on the bundled handbook: ingest, then index (hashed vectors).
   const handbook = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples", "handbook");
   const data = join(dir, "tour-data");
@@ -258,7 +279,10 @@ test("web UI, the README tour's `slm serve --model M --index I` with a from-scra
     assert.match(text, /\[1\]$/);
     assert.equal(await page.getAttribute(`${last} .method`, "data-method"), "extractive");
     assert.match((await page.textContent(`${last} .method`))!, /Answered by an extract from the documents \(no model wrote this\)/);
-    assert.match((await page.locator(`${last} .citations a`).first().textContent())!, /how-to-request-leave\.md — How to Request Leave › How do I apply for leave\?/);
+    assert.match(
+      (await page.locator(`${last} .citations a`).first().textContent())!,
+      /how-to-request-leave\.md — How to Request Leave › How do I apply for leave\?/,
+    );
   } finally {
     await close();
   }

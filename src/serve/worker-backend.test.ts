@@ -32,9 +32,12 @@ let worker: InferenceBackend;
 const SENTENCES = ["the cat sat on the mat.", "the dog sat on the log.", "a bird sang in the tree.", "hello there, how are you?", "i am fine, thank you."];
 
 before(async () => {
-  tok = await trainBpe((function* () {
-    for (let i = 0; i < 20; i++) yield* SENTENCES;
-  })(), { vocabSize: 300 });
+  tok = await trainBpe(
+    (function* () {
+      for (let i = 0; i < 20; i++) yield* SENTENCES;
+    })(),
+    { vocabSize: 300 },
+  );
   const config = presetConfig("nano", tok.vocabSize, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 64 });
   const model = createModel(config, 5);
   // Scaled-up weights: a default-init random model only repeats its last token.
@@ -51,11 +54,22 @@ after(async () => {
 });
 
 const textReq = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
-  input: { kind: "text", prompt: "the cat" }, maxTokens: 30, sampling: { temperature: 0.9, seed: 11 }, ...over,
+  input: { kind: "text", prompt: "the cat" },
+  maxTokens: 30,
+  sampling: { temperature: 0.9, seed: 11 },
+  ...over,
 });
 const chatReq = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
-  input: { kind: "chat", messages: [{ role: "system", content: "be brief." }, { role: "user", content: "hello there" }] },
-  maxTokens: 20, sampling: { temperature: 0.9, seed: 12 }, ...over,
+  input: {
+    kind: "chat",
+    messages: [
+      { role: "system", content: "be brief." },
+      { role: "user", content: "hello there" },
+    ],
+  },
+  maxTokens: 20,
+  sampling: { temperature: 0.9, seed: 12 },
+  ...over,
 });
 
 test("model card: from the model directory, with the given id", () => {
@@ -148,7 +162,17 @@ test("prompt cache: cachedTokens crosses the thread; a repeated or extended chat
   const again = await worker.generate(greedy);
   assert.equal(again.text, first.text);
   assert.equal(again.cachedTokens, again.promptTokens - 1, "all but the last prompt token");
-  const next = await worker.generate({ ...greedy, input: { kind: "chat", messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "ok." }, { role: "user", content: "so?" }] } });
+  const next = await worker.generate({
+    ...greedy,
+    input: {
+      kind: "chat",
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "ok." },
+        { role: "user", content: "so?" },
+      ],
+    },
+  });
   assert.ok(next.cachedTokens! > 0 && next.cachedTokens! < next.promptTokens, `${next.cachedTokens} of ${next.promptTokens}`);
   const pc = worker.stats().promptCache!;
   assert.ok(pc.hits >= 2 && pc.cachedTokens >= again.cachedTokens! + next.cachedTokens!, JSON.stringify(pc));
@@ -174,7 +198,10 @@ test("embeddings: one mean-pooled vector per input, the same in both backends", 
   assert.deepEqual(b, a);
   const { model } = loadModel(modelDir);
   const ids = inputs.map((s) => tok.encode(s, { addSpecialTokens: true }));
-  assert.equal(a.promptTokens, ids.reduce((n, t) => n + t.length, 0));
+  assert.equal(
+    a.promptTokens,
+    ids.reduce((n, t) => n + t.length, 0),
+  );
   assert.deepEqual(a.embeddings[1], Array.from(embed(model, [ids[1]!])[0]!));
   await assert.rejects(worker.embed([]), UsageError);
   await assert.rejects(worker.embed(["the cat ".repeat(80)]), /context is 64/);
@@ -210,16 +237,18 @@ test("requestTimeoutMs cancels a generation that runs past it", async () => {
   const b = await createLocalBackend(modelDir, { requestTimeoutMs: 1 });
   try {
     let first = true;
-    const r = await b.generate(textReq({
-      maxTokens: undefined,
-      onText: () => {
-        if (!first) return;
-        first = false;
-        // Hold the thread past the timeout: its timer fires before the engine's next step.
-        const until = performance.now() + 5;
-        while (performance.now() < until);
-      },
-    }));
+    const r = await b.generate(
+      textReq({
+        maxTokens: undefined,
+        onText: () => {
+          if (!first) return;
+          first = false;
+          // Hold the thread past the timeout: its timer fires before the engine's next step.
+          const until = performance.now() + 5;
+          while (performance.now() < until);
+        },
+      }),
+    );
     assert.equal(r.finishReason, "cancelled");
     assert.ok(r.promptTokens + r.completionTokens < 64, `${r.completionTokens} tokens`);
   } finally {
@@ -250,5 +279,7 @@ test("a LoRA adapter applied unmerged in the worker answers like the merged mode
     await withAdapter.close(0);
     await merged.close(0);
   }
-  await assert.rejects(createLocalBackend(modelDir, { adapter: join(dir, "no-such-adapter") }), (e: Error) => /adapter_config\.json|no-such-adapter/.test(e.message));
+  await assert.rejects(createLocalBackend(modelDir, { adapter: join(dir, "no-such-adapter") }), (e: Error) =>
+    /adapter_config\.json|no-such-adapter/.test(e.message),
+  );
 });

@@ -10,7 +10,15 @@ import { Worker } from "node:worker_threads";
 
 import { OverloadedError, UsageError } from "../errors.ts";
 import type {
-  BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, InferenceBackend, ModelCard, TextLogprob,
+  BackendOptions,
+  BackendStats,
+  EmbeddingResult,
+  GenerationInput,
+  GenerationRequest,
+  GenerationResult,
+  InferenceBackend,
+  ModelCard,
+  TextLogprob,
 } from "./backend.ts";
 import { DEFAULT_CLOSE_GRACE_MS } from "./local-backend.ts";
 import { fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./worker-protocol.ts";
@@ -38,7 +46,11 @@ export class WorkerBackend implements InferenceBackend {
   private onClosed: (() => void) | null = null;
 
   /** Use createWorkerBackend. `worker` is exposed for tests and diagnostics (threadId, resourceLimits). */
-  constructor(readonly worker: Worker, readonly card: ModelCard, stats: BackendStats) {
+  constructor(
+    readonly worker: Worker,
+    readonly card: ModelCard,
+    stats: BackendStats,
+  ) {
     this.latest = stats;
     worker.on("message", (m: FromWorker) => this.onMessage(m));
     worker.on("error", (e) => this.fail(new Error(`the inference worker crashed: ${e?.message ?? String(e)}`, { cause: e })));
@@ -55,8 +67,15 @@ export class WorkerBackend implements InferenceBackend {
   generate(req: GenerationRequest): Promise<GenerationResult> {
     const { input, maxTokens, stop, sampling, responseFormat, logprobs, promptLogprobs } = req;
     return this.call<GenerationResult>(
-      (id) => ({ type: "generate", id, req: { input, maxTokens, stop, sampling: sampling ?? {}, responseFormat, logprobs, promptLogprobs }, stream: req.onText !== undefined }),
-      req.signal, req.onText);
+      (id) => ({
+        type: "generate",
+        id,
+        req: { input, maxTokens, stop, sampling: sampling ?? {}, responseFormat, logprobs, promptLogprobs },
+        stream: req.onText !== undefined,
+      }),
+      req.signal,
+      req.onText,
+    );
   }
 
   embed(inputs: string[], signal?: AbortSignal): Promise<EmbeddingResult> {

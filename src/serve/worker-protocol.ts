@@ -4,7 +4,17 @@
 // retryAfterSeconds, so the HTTP app maps them to statuses as if thrown
 // locally. Types and two pure functions; knows nothing about models or HTTP.
 import { CancelledError, ConfigError, FormatError, NativeError, NotFoundError, OverloadedError, ShapeError, UsageError, isSlmError } from "../errors.ts";
-import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationResult, ModelCard, ResponseFormat, SamplingParams, TextLogprob } from "./backend.ts";
+import type {
+  BackendOptions,
+  BackendStats,
+  EmbeddingResult,
+  GenerationInput,
+  GenerationResult,
+  ModelCard,
+  ResponseFormat,
+  SamplingParams,
+  TextLogprob,
+} from "./backend.ts";
 
 export interface WorkerInit {
   modelDir: string;
@@ -68,15 +78,33 @@ export function fromWire(w: WireError): Error {
   const o = { hint: w.hint };
   let e: Error;
   switch (w.code) {
-    case "USAGE": e = new UsageError(w.message, o); break;
-    case "CONFIG": e = new ConfigError(w.message, o); break;
-    case "FORMAT": e = new FormatError(w.message, o); break;
-    case "SHAPE": e = new ShapeError(w.message, o); break;
-    case "NATIVE": e = new NativeError(w.message, o); break;
-    case "NOT_FOUND": e = new NotFoundError(w.message, o); break;
-    case "CANCELLED": e = new CancelledError(w.message, o); break;
-    case "OVERLOADED": e = new OverloadedError(w.message, w.retryAfterSeconds ?? 1, o); break;
-    default: e = new Error(w.message); e.name = w.name;
+    case "USAGE":
+      e = new UsageError(w.message, o);
+      break;
+    case "CONFIG":
+      e = new ConfigError(w.message, o);
+      break;
+    case "FORMAT":
+      e = new FormatError(w.message, o);
+      break;
+    case "SHAPE":
+      e = new ShapeError(w.message, o);
+      break;
+    case "NATIVE":
+      e = new NativeError(w.message, o);
+      break;
+    case "NOT_FOUND":
+      e = new NotFoundError(w.message, o);
+      break;
+    case "CANCELLED":
+      e = new CancelledError(w.message, o);
+      break;
+    case "OVERLOADED":
+      e = new OverloadedError(w.message, w.retryAfterSeconds ?? 1, o);
+      break;
+    default:
+      e = new Error(w.message);
+      e.name = w.name;
   }
   if (w.stack) e.stack = `${e.name}: ${e.message}\n    (in the inference worker)\n${w.stack.split("\n").slice(1).join("\n")}`;
   return e;

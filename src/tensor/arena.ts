@@ -117,7 +117,8 @@ export class Arena {
    * them. Only for arrays nothing refers to any more (an inference pass between layers).
    */
   rewind(m: ArenaMark): void {
-    if (m.floats > this.floats.cursor || m.ints > this.ints.cursor) throw new UsageError("Arena.rewind: the mark is ahead of the arena (reset since it was taken?)");
+    if (m.floats > this.floats.cursor || m.ints > this.ints.cursor)
+      throw new UsageError("Arena.rewind: the mark is ahead of the arena (reset since it was taken?)");
     this.floats.cursor = m.floats;
     this.ints.cursor = m.ints;
   }

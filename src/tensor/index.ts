@@ -7,7 +7,28 @@ export { Arena } from "./arena.ts";
 export type { ArenaMark, ArenaStats } from "./arena.ts";
 export { Tape } from "./tape.ts";
 export type { TapeOptions } from "./tape.ts";
-export { matmul, linear, dropout, embedding, rmsnorm, layernorm, rope, sequencePositions, segmentPositions, attention, swiglu, geglu, gelu, add, scale, reshape, poolRows, concatRows, gatherRows, crossEntropy } from "./ops.ts";
+export {
+  matmul,
+  linear,
+  dropout,
+  embedding,
+  rmsnorm,
+  layernorm,
+  rope,
+  sequencePositions,
+  segmentPositions,
+  attention,
+  swiglu,
+  geglu,
+  gelu,
+  add,
+  scale,
+  reshape,
+  poolRows,
+  concatRows,
+  gatherRows,
+  crossEntropy,
+} from "./ops.ts";
 export type { MatmulOpOptions, RmsnormOptions, RopeOptions, AttentionOptions, CrossEntropyOptions } from "./ops.ts";
 export { linearCrossEntropy, chunkRowsFor } from "./linear-cross-entropy.ts";
 export type { LinearCrossEntropyOptions } from "./linear-cross-entropy.ts";

@@ -10,7 +10,9 @@ import { crossEntropy, linear } from "./ops.ts";
 import { Tape } from "./tape.ts";
 import { Parameter, Tensor } from "./tensor.ts";
 
-const N = 37, C = 32, V = 50;
+const N = 37,
+  C = 32,
+  V = 50;
 
 function setup(seed: number) {
   const r = rng(seed);
@@ -55,7 +57,8 @@ forEachBackend("linearCrossEntropy", (c) => {
       const want = run(false, x, deq, targets);
       const q = Parameter.zeros([V, C]);
       q.setQuantized(qweight("Q8_0", bytes, V, C));
-      for (const rows of [19, 37]) { // chunks of 19 and 18, or 37 rows: above QGEMM_QUANT_ROWS, the float-GEMM path of the quantized kernels, as in training
+      for (const rows of [19, 37]) {
+        // chunks of 19 and 18, or 37 rows: above QGEMM_QUANT_ROWS, the float-GEMM path of the quantized kernels, as in training
         const g = new Tape();
         x.grad = null;
         const loss = linearCrossEntropy(g, x, q, targets, { chunkRows: rows });
@@ -85,7 +88,10 @@ test("linearCrossEntropy refuses bad targets and shapes by name; chunks are bala
   const { x, w, targets } = setup(6);
   const bad = targets.slice();
   bad[2] = V;
-  assert.throws(() => linearCrossEntropy(new Tape(), x, w, bad), (e: unknown) => e instanceof ShapeError && /targets\[2\] = 50/.test(e.message));
+  assert.throws(
+    () => linearCrossEntropy(new Tape(), x, w, bad),
+    (e: unknown) => e instanceof ShapeError && /targets\[2\] = 50/.test(e.message),
+  );
   assert.throws(() => linearCrossEntropy(new Tape(), x, w, targets.subarray(1)), /36 targets for 37 rows/);
   assert.throws(() => linearCrossEntropy(new Tape(), x, Parameter.zeros([V, C + 1]), targets), /expects 33/);
   assert.equal(chunkRowsFor(2048, 151_936), 108); // 110 rows wanted (64 MB): 19 chunks, balanced to 108 rows

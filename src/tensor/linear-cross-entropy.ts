@@ -19,7 +19,7 @@ import { matmul as gemm } from "../native/ops/gemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { qmatmul, qmatmulT } from "../native/ops/qgemm.ts";
 import type { Tape } from "./tape.ts";
-import { Parameter, Tensor } from "./tensor.ts";
+import { Parameter, type Tensor } from "./tensor.ts";
 
 /** Floats in one chunk of logits by default (64 MB): rows = this / V, at least MIN_CHUNK_ROWS. */
 export const CHUNK_LOGITS_FLOATS = 1 << 24;
@@ -49,7 +49,9 @@ export function chunkRowsFor(n: number, v: number, want?: number): number {
 export function linearCrossEntropy(g: Tape, x: Tensor, w: Tensor, targets: Int32Array, opts: LinearCrossEntropyOptions = {}): Tensor {
   const ignore = opts.ignoreIndex ?? -100;
   if (w.ndim !== 2) throw new ShapeError(`linearCrossEntropy: weight must be 2-D (V,C), got ${w}`);
-  const v = w.shape[0]!, c = w.shape[1]!, n = x.rows;
+  const v = w.shape[0]!,
+    c = w.shape[1]!,
+    n = x.rows;
   if (x.cols !== c) throw new ShapeError(`linearCrossEntropy: input ${x} has ${x.cols} features, weight ${w} expects ${c}`);
   if (n < 1) throw new ShapeError(`linearCrossEntropy: input ${x} has no rows`);
   if (targets.length !== n) throw new ShapeError(`linearCrossEntropy: ${targets.length} targets for ${n} rows of ${x}`);
@@ -61,13 +63,15 @@ export function linearCrossEntropy(g: Tape, x: Tensor, w: Tensor, targets: Int32
     count++;
   }
   const q = w instanceof Parameter ? w.quant : null;
-  const wantDx = g.needsGrad(x), wantDw = q === null && g.needsGrad(w);
+  const wantDx = g.needsGrad(x),
+    wantDw = q === null && g.needsGrad(w);
   const rows = chunkRowsFor(n, v, opts.chunkRows);
   // (rows, V): one chunk at a time, used up within this call, so it is the work arena's shared
   // transient buffer: with checkpointing the blocks' recomputation in backward reuses it for the
   // frozen layers' input gradients instead of holding a buffer of its own.
   const logits = g.workArena.transient(rows * v);
-  const losses = g.scratch(rows), lse = g.scratch(rows); // (rows)
+  const losses = g.scratch(rows),
+    lse = g.scratch(rows); // (rows)
   const dx = wantDx ? g.arena.zeros(n * c) : null; // (N, C), for a unit upstream gradient
   const dw = wantDw ? g.arena.zeros(v * c) : null; // (V, C), likewise
   const inv = count === 0 ? 0 : 1 / count;
@@ -77,7 +81,8 @@ export function linearCrossEntropy(g: Tape, x: Tensor, w: Tensor, targets: Int32
     const xc = x.data.subarray(r0 * c, (r0 + m) * c); // (m, C)
     const tc = targets.subarray(r0, r0 + m);
     const lc = logits.subarray(0, m * v); // (m, V)
-    if (q !== null) qmatmul(lc, xc, m, q); // lc = xc · Wᵀ
+    if (q !== null)
+      qmatmul(lc, xc, m, q); // lc = xc · Wᵀ
     else gemm(xc, w.data, lc, m, v, c, { transB: true });
     crossEntropyForward(losses.subarray(0, m), lse.subarray(0, m), lc, tc, m, v, ignore);
     for (let i = 0; i < m; i++) sum += losses[i]!;
@@ -101,4 +106,3 @@ export function linearCrossEntropy(g: Tape, x: Tensor, w: Tensor, targets: Int32
   }
   return loss;
 }
-

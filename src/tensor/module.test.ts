@@ -51,7 +51,13 @@ test("namedParameters: dotted names in registration order, Hugging Face style", 
   assert.equal(m.numParameters(), 1 + 40 + 2 * (4 + 24 + 6) + 40);
   assert.equal(m.getParameter("layers.1.q_proj.bias"), m.layers.at(1).qProj.bias);
   assert.deepEqual(m.namedParameters("model.")[1]![0], "model.embed_tokens.weight");
-  assert.deepEqual(m.namedModules().map(([n]) => n).slice(0, 4), ["embed_tokens", "layers", "layers.0", "layers.0.input_layernorm"]);
+  assert.deepEqual(
+    m
+      .namedModules()
+      .map(([n]) => n)
+      .slice(0, 4),
+    ["embed_tokens", "layers", "layers.0", "layers.0.input_layernorm"],
+  );
 });
 
 test("a shared (tied) parameter is listed once, under its first name", () => {
@@ -69,11 +75,16 @@ test("a shared (tied) parameter is listed once, under its first name", () => {
     }
   }
   const m = new Tied();
-  assert.deepEqual(m.namedParameters().map(([n]) => n), ["embed.weight"]);
+  assert.deepEqual(
+    m.namedParameters().map(([n]) => n),
+    ["embed.weight"],
+  );
 });
 
 test("init: seeded, deterministic, std respected; norms start at one, biases at zero", () => {
-  const a = new Tiny(7), b = new Tiny(7), c = new Tiny(8);
+  const a = new Tiny(7),
+    b = new Tiny(7),
+    c = new Tiny(8);
   for (const [[na, pa], [, pb]] of a.namedParameters().map((e, i) => [e, b.namedParameters()[i]!] as const)) {
     assert.deepEqual(pa.data, pb.data, `${na} is identical for the same seed`);
   }
@@ -138,7 +149,8 @@ test("bad configuration and registration are clear errors", () => {
 });
 
 test("Parameter.setQuantized drops the float32 values (a fresh zero buffer), or keeps an untouched loader buffer as it is", () => {
-  const rows = 2, cols = 32; // one Q8_0 block (f16 scale + 32 int8) per row
+  const rows = 2,
+    cols = 32; // one Q8_0 block (f16 scale + 32 int8) per row
   const q = qweight("Q8_0", new Uint8Array(rows * 34), rows, cols);
   const written = Parameter.zeros([rows, cols]);
   written.data.fill(3);

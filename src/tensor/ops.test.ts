@@ -3,13 +3,40 @@ import { test } from "node:test";
 
 import { ShapeError } from "../errors.ts";
 import { TOL, assertClose, forEachBackend, randn, rng, using } from "../native/testing.ts";
-import { add, attention, scale, crossEntropy, poolRows, reshape, concatRows, gatherRows, embedding, gelu, layernorm, linear, matmul, rmsnorm, rope, sequencePositions, swiglu } from "./ops.ts";
+import {
+  add,
+  attention,
+  scale,
+  crossEntropy,
+  poolRows,
+  reshape,
+  concatRows,
+  gatherRows,
+  embedding,
+  gelu,
+  layernorm,
+  linear,
+  matmul,
+  rmsnorm,
+  rope,
+  sequencePositions,
+  swiglu,
+} from "./ops.ts";
 import { ropeTable } from "./rope.ts";
 import { Tape } from "./tape.ts";
 import { Parameter, Tensor, columns } from "./tensor.ts";
 import { checkTapeGradients, missingKernels } from "./testing.ts";
 
-const leaf = (r: ReturnType<typeof rng>, shape: number[], scale = 1) => new Tensor(randn(r, shape.reduce((a, b) => a * b, 1), scale), shape, true);
+const leaf = (r: ReturnType<typeof rng>, shape: number[], scale = 1) =>
+  new Tensor(
+    randn(
+      r,
+      shape.reduce((a, b) => a * b, 1),
+      scale,
+    ),
+    shape,
+    true,
+  );
 
 forEachBackend("tensor ops", (c) => {
   const skip = (...names: Parameters<typeof missingKernels>[1][]) => ({ skip: missingKernels(c.backend, ...names) });
@@ -17,16 +44,19 @@ forEachBackend("tensor ops", (c) => {
   test("linear: forward matches x·Wᵀ + b; backward vs finite differences", () =>
     using(c, () => {
       const r = rng(11);
-      const x = leaf(r, [2, 3, 5]), w = leaf(r, [4, 5]), b = leaf(r, [4]);
+      const x = leaf(r, [2, 3, 5]),
+        w = leaf(r, [4, 5]),
+        b = leaf(r, [4]);
       const g = new Tape({ grad: false });
       const y = linear(g, x, w, b);
       assert.deepEqual(y.shape, [2, 3, 4]);
       const want = new Float32Array(24);
-      for (let i = 0; i < 6; i++) for (let o = 0; o < 4; o++) {
-        let s = b.data[o]!;
-        for (let k = 0; k < 5; k++) s += x.data[i * 5 + k]! * w.data[o * 5 + k]!;
-        want[i * 4 + o] = s;
-      }
+      for (let i = 0; i < 6; i++)
+        for (let o = 0; o < 4; o++) {
+          let s = b.data[o]!;
+          for (let k = 0; k < 5; k++) s += x.data[i * 5 + k]! * w.data[o * 5 + k]!;
+          want[i * 4 + o] = s;
+        }
       assertClose(y.data, want, TOL.f32);
       checkTapeGradients("linear", r, { x, w, b }, (t) => linear(t, x, w, b));
       checkTapeGradients("linear without bias", r, { x, w }, (t) => linear(t, x, w));
@@ -35,7 +65,9 @@ forEachBackend("tensor ops", (c) => {
   test("matmul: plain and transposed b, backward vs finite differences", () =>
     using(c, () => {
       const r = rng(12);
-      const a = leaf(r, [3, 4]), b = leaf(r, [4, 6]), bt = leaf(r, [6, 4]);
+      const a = leaf(r, [3, 4]),
+        b = leaf(r, [4, 6]),
+        bt = leaf(r, [6, 4]);
       checkTapeGradients("matmul", r, { a, b }, (t) => matmul(t, a, b));
       checkTapeGradients("matmul transB", r, { a, bt }, (t) => matmul(t, a, bt, { transB: true }));
     }));
@@ -43,14 +75,21 @@ forEachBackend("tensor ops", (c) => {
   test("a tensor used twice sums both gradients (residual)", skip("add", "axpy"), () =>
     using(c, () => {
       const r = rng(13);
-      const x = leaf(r, [3, 4]), w = leaf(r, [4, 4]);
+      const x = leaf(r, [3, 4]),
+        w = leaf(r, [4, 4]);
       // y = x + x·Wᵀ: dy/dx = I + W
       checkTapeGradients("residual", r, { x, w }, (t) => add(t, x, linear(t, x, w)));
       checkTapeGradients("x + x", r, { x }, (t) => add(t, x, x));
       checkTapeGradients("scale", r, { x }, (t) => scale(t, x, -0.75));
-      assertClose(scale(new Tape({ grad: false }), x, 3).data, x.data.map((v) => 3 * v), TOL.f32, "3·x");
+      assertClose(
+        scale(new Tape({ grad: false }), x, 3).data,
+        x.data.map((v) => 3 * v),
+        TOL.f32,
+        "3·x",
+      );
       assert.throws(() => scale(new Tape(), x, Number.NaN), /finite/);
-    }));
+    }),
+  );
 
   test("poolRows: weighted sums of row groups (a masked mean) and reshape, backward vs finite differences", skip("axpy"), () =>
     using(c, () => {
@@ -70,12 +109,14 @@ forEachBackend("tensor ops", (c) => {
       assert.throws(() => poolRows(new Tape(), x, w, 4), ShapeError);
       assert.throws(() => poolRows(new Tape(), x, w.subarray(1), 2), ShapeError);
       assert.throws(() => reshape(new Tape(), x, [4, 4]), ShapeError);
-    }));
+    }),
+  );
 
   test("concatRows and gatherRows: rows moved as stated, backward vs finite differences (repeated rows accumulate)", skip("axpy"), () =>
     using(c, () => {
       const r = rng(19);
-      const a = leaf(r, [2, 3]), b = leaf(r, [3, 3]);
+      const a = leaf(r, [2, 3]),
+        b = leaf(r, [3, 3]);
       const cat = concatRows(new Tape({ grad: false }), [a, b]);
       assert.deepEqual(cat.shape, [5, 3]);
       assert.deepEqual([...cat.data], [...a.data, ...b.data]);
@@ -85,7 +126,8 @@ forEachBackend("tensor ops", (c) => {
       checkTapeGradients("concat+gather", r, { a, b }, (t) => gatherRows(t, concatRows(t, [a, b]), idx));
       assert.throws(() => gatherRows(new Tape(), a, Int32Array.of(2)), ShapeError);
       assert.throws(() => concatRows(new Tape(), [a, leaf(r, [2, 4])]), ShapeError);
-    }));
+    }),
+  );
 
   test("embedding: backward scatters and accumulates repeated ids", skip("embeddingForward", "embeddingBackward"), () =>
     using(c, () => {
@@ -98,27 +140,38 @@ forEachBackend("tensor ops", (c) => {
       assert.deepEqual([...out.data.subarray(3, 6)], [...table.data.subarray(12, 15)]);
       checkTapeGradients("embedding", r, { table }, (t) => embedding(t, table, ids));
       assert.throws(() => embedding(new Tape(), table, Int32Array.from([5])), ShapeError);
-    }));
+    }),
+  );
 
   test("rmsnorm: backward vs finite differences, frozen weight still gives dx", skip("rmsnormForward", "rmsnormBackward"), () =>
     using(c, () => {
       const r = rng(15);
       const x = leaf(r, [4, 8]);
-      const w = new Parameter(randn(r, 8, 0.5).map((v) => v + 1), [8]);
+      const w = new Parameter(
+        randn(r, 8, 0.5).map((v) => v + 1),
+        [8],
+      );
       checkTapeGradients("rmsnorm", r, { x, w }, (t) => rmsnorm(t, x, w, 1e-5));
       w.requiresGrad = false;
       w.grad.fill(0);
       checkTapeGradients("rmsnorm frozen weight", r, { x }, (t) => rmsnorm(t, x, w, 1e-5));
-      assert.ok(w.grad.every((v) => v === 0), "a frozen weight's grad stays zero");
-    }));
+      assert.ok(
+        w.grad.every((v) => v === 0),
+        "a frozen weight's grad stays zero",
+      );
+    }),
+  );
 
   test("layernorm: backward vs finite differences, with and without bias", skip("layernormForward", "layernormBackward"), () =>
     using(c, () => {
       const r = rng(16);
-      const x = leaf(r, [3, 7]), w = leaf(r, [7]), b = leaf(r, [7]);
+      const x = leaf(r, [3, 7]),
+        w = leaf(r, [7]),
+        b = leaf(r, [7]);
       checkTapeGradients("layernorm", r, { x, w, b }, (t) => layernorm(t, x, w, b));
       checkTapeGradients("layernorm no bias", r, { x, w }, (t) => layernorm(t, x, w, null));
-    }));
+    }),
+  );
 
   test("rope: rotate-half and interleaved, backward vs finite differences", skip("ropeForward", "ropeBackward"), () =>
     using(c, () => {
@@ -133,13 +186,20 @@ forEachBackend("tensor ops", (c) => {
         assertClose(out.data.subarray(0, 12), x.data.subarray(0, 12), TOL.f32, "position 0 is the identity");
       }
       assert.throws(() => rope(new Tape(), leaf(r, [1, 12]), table, Int32Array.from([16]), { heads: 2 }), ShapeError);
-    }));
+    }),
+  );
 
   test("attention: causal GQA, backward vs finite differences", skip("attentionForward", "attentionBackward"), () =>
     using(c, () => {
       const r = rng(18);
-      const B = 2, T = 4, H = 4, KVH = 2, D = 3;
-      const q = leaf(r, [B, T, H * D]), k = leaf(r, [B, T, KVH * D]), v = leaf(r, [B, T, KVH * D]);
+      const B = 2,
+        T = 4,
+        H = 4,
+        KVH = 2,
+        D = 3;
+      const q = leaf(r, [B, T, H * D]),
+        k = leaf(r, [B, T, KVH * D]),
+        v = leaf(r, [B, T, KVH * D]);
       const opts = { batch: B, seqLen: T, heads: H, kvHeads: KVH };
       checkTapeGradients("attention", r, { q, k, v }, (t) => attention(t, q, k, v, opts), { samples: 24 });
       // Causality: the first token's output is its own value vector, whatever q and k are.
@@ -148,12 +208,17 @@ forEachBackend("tensor ops", (c) => {
         const kv = Math.floor(h / (H / KVH));
         assertClose(out.data.subarray(h * D, h * D + D), v.data.subarray(kv * D, kv * D + D), TOL.f32, `head ${h} at t=0`);
       }
-    }));
+    }),
+  );
 
   test("attention on column views of a fused qkv equals attention on copies", skip("attentionForward", "attentionBackward"), () =>
     using(c, () => {
       const r = rng(19);
-      const B = 1, T = 5, H = 2, KVH = 1, D = 4;
+      const B = 1,
+        T = 5,
+        H = 2,
+        KVH = 1,
+        D = 4;
       const width = (H + 2 * KVH) * D;
       const qkv = leaf(r, [B * T, width]);
       const opts = { batch: B, seqLen: T, heads: H, kvHeads: KVH };
@@ -165,8 +230,11 @@ forEachBackend("tensor ops", (c) => {
         for (let i = 0; i < B * T; i++) t.data.set(qkv.data.subarray(i * width + from, i * width + from + w), i * w);
         return t;
       };
-      const q = split(0, H * D), k = split(H * D, KVH * D), v = split((H + KVH) * D, KVH * D);
-      const g1 = new Tape(), g2 = new Tape();
+      const q = split(0, H * D),
+        k = split(H * D, KVH * D),
+        v = split((H + KVH) * D, KVH * D);
+      const g1 = new Tape(),
+        g2 = new Tape();
       const w = randn(r, B * T * H * D);
       const a = attention(g1, q, k, v, opts);
       g1.backward(a, w);
@@ -178,16 +246,20 @@ forEachBackend("tensor ops", (c) => {
         assertClose(qkv.grad!.subarray(i * width, i * width + H * D), q.grad!.subarray(i * H * D, (i + 1) * H * D), TOL.f32, "dq");
         assertClose(qkv.grad!.subarray(i * width + H * D, i * width + (H + KVH) * D), k.grad!.subarray(i * KVH * D, (i + 1) * KVH * D), TOL.f32, "dk");
       }
-      assert.ok(grads["qkv"]!.some((x) => x !== 0));
-    }));
+      assert.ok(grads.qkv!.some((x) => x !== 0));
+    }),
+  );
 
   test("swiglu and gelu: backward vs finite differences", skip("swigluForward", "swigluBackward", "geluForward", "geluBackward"), () =>
     using(c, () => {
       const r = rng(20);
-      const gate = leaf(r, [3, 5]), up = leaf(r, [3, 5]), x = leaf(r, [17]);
+      const gate = leaf(r, [3, 5]),
+        up = leaf(r, [3, 5]),
+        x = leaf(r, [17]);
       checkTapeGradients("swiglu", r, { gate, up }, (t) => swiglu(t, gate, up));
       checkTapeGradients("gelu", r, { x }, (t) => gelu(t, x));
-    }));
+    }),
+  );
 
   test("crossEntropy: mean over non-ignored rows, backward vs finite differences", skip("crossEntropyForward", "crossEntropyBackward", "axpy"), () =>
     using(c, () => {
@@ -206,20 +278,27 @@ forEachBackend("tensor ops", (c) => {
       assertClose([loss.item()], [want / 4], TOL.f32, "loss");
       const scalarOf = (t: Tape) => crossEntropy(t, logits, targets);
       const grads = checkTapeGradients("crossEntropy", r, { logits }, scalarOf, { samples: 36 });
-      assert.ok(grads["logits"]!.subarray(12, 18).every((v) => v === 0), "ignored rows get no gradient");
+      assert.ok(
+        grads.logits!.subarray(12, 18).every((v) => v === 0),
+        "ignored rows get no gradient",
+      );
       // Logits used twice: the written gradient must add to what is already there.
-      checkTapeGradients("crossEntropy + reuse", r, { logits }, (t) => add(t, crossEntropy(t, logits, targets), crossEntropy(t, logits, Int32Array.from([1, 1, 1, 1, 1, 1]))));
+      checkTapeGradients("crossEntropy + reuse", r, { logits }, (t) =>
+        add(t, crossEntropy(t, logits, targets), crossEntropy(t, logits, Int32Array.from([1, 1, 1, 1, 1, 1]))),
+      );
       // All rows ignored: loss 0, gradient 0, no NaN.
       const g = new Tape();
       const none = crossEntropy(g, logits, new Int32Array(6).fill(-100));
       assert.equal(none.item(), 0);
       assert.throws(() => crossEntropy(g, logits, Int32Array.from([0, 6, 0, 0, 0, 0])), /outside \[0, 6\)/);
-    }));
+    }),
+  );
 
   test("crossEntropy with inPlaceGrad overwrites the logits with the same gradient", skip("crossEntropyForward", "crossEntropyBackward"), () =>
     using(c, () => {
       const r = rng(22);
-      const x = leaf(r, [6, 4]), w = leaf(r, [5, 4]);
+      const x = leaf(r, [6, 4]),
+        w = leaf(r, [5, 4]);
       const targets = Int32Array.from([0, 1, 2, 3, 4, 0]);
       const grads: Float32Array[] = [];
       for (const inPlaceGrad of [false, true]) {
@@ -234,28 +313,56 @@ forEachBackend("tensor ops", (c) => {
       }
       assertClose(grads[2]!, grads[0]!, TOL.f32, "dw");
       assertClose(grads[3]!, grads[1]!, TOL.f32, "dx");
-    }));
+    }),
+  );
 
-  test("a small attention block: every gradient vs finite differences", skip("rmsnormForward", "rmsnormBackward", "ropeForward", "ropeBackward", "attentionForward", "attentionBackward", "add", "axpy", "swigluForward", "swigluBackward"), () =>
-    using(c, () => {
-      const r = rng(23);
-      const B = 1, T = 3, C = 8, H = 2, KVH = 1, D = 4, F = 6;
-      const x = leaf(r, [B, T, C]);
-      const n1 = leaf(r, [C], 0.2), wq = leaf(r, [H * D, C], 0.4), wk = leaf(r, [KVH * D, C], 0.4), wv = leaf(r, [KVH * D, C], 0.4), wo = leaf(r, [C, H * D], 0.4);
-      const wg = leaf(r, [F, C], 0.4), wu = leaf(r, [F, C], 0.4), wd = leaf(r, [C, F], 0.4);
-      for (let i = 0; i < C; i++) n1.data[i]! += 1;
-      const table = ropeTable(8, D);
-      const block = (t: Tape) => {
-        const pos = sequencePositions(t, B, T);
-        const h = rmsnorm(t, x, n1);
-        const q = rope(t, linear(t, h, wq), table, pos, { heads: H });
-        const k = rope(t, linear(t, h, wk), table, pos, { heads: KVH });
-        const a = attention(t, q, k, linear(t, h, wv), { batch: B, seqLen: T, heads: H, kvHeads: KVH });
-        const x2 = add(t, x, linear(t, a, wo));
-        return add(t, x2, linear(t, swiglu(t, linear(t, x2, wg), linear(t, x2, wu)), wd));
-      };
-      checkTapeGradients("block", r, { x, n1, wq, wk, wv, wo, wg, wu, wd }, block, { samples: 12 });
-    }));
+  test(
+    "a small attention block: every gradient vs finite differences",
+    skip(
+      "rmsnormForward",
+      "rmsnormBackward",
+      "ropeForward",
+      "ropeBackward",
+      "attentionForward",
+      "attentionBackward",
+      "add",
+      "axpy",
+      "swigluForward",
+      "swigluBackward",
+    ),
+    () =>
+      using(c, () => {
+        const r = rng(23);
+        const B = 1,
+          T = 3,
+          C = 8,
+          H = 2,
+          KVH = 1,
+          D = 4,
+          F = 6;
+        const x = leaf(r, [B, T, C]);
+        const n1 = leaf(r, [C], 0.2),
+          wq = leaf(r, [H * D, C], 0.4),
+          wk = leaf(r, [KVH * D, C], 0.4),
+          wv = leaf(r, [KVH * D, C], 0.4),
+          wo = leaf(r, [C, H * D], 0.4);
+        const wg = leaf(r, [F, C], 0.4),
+          wu = leaf(r, [F, C], 0.4),
+          wd = leaf(r, [C, F], 0.4);
+        for (let i = 0; i < C; i++) n1.data[i]! += 1;
+        const table = ropeTable(8, D);
+        const block = (t: Tape) => {
+          const pos = sequencePositions(t, B, T);
+          const h = rmsnorm(t, x, n1);
+          const q = rope(t, linear(t, h, wq), table, pos, { heads: H });
+          const k = rope(t, linear(t, h, wk), table, pos, { heads: KVH });
+          const a = attention(t, q, k, linear(t, h, wv), { batch: B, seqLen: T, heads: H, kvHeads: KVH });
+          const x2 = add(t, x, linear(t, a, wo));
+          return add(t, x2, linear(t, swiglu(t, linear(t, x2, wg), linear(t, x2, wu)), wd));
+        };
+        checkTapeGradients("block", r, { x, n1, wq, wk, wv, wo, wg, wu, wd }, block, { samples: 12 });
+      }),
+  );
 });
 
 test("ops reject mismatched shapes with ShapeError", () => {

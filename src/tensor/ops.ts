@@ -50,7 +50,8 @@ export interface MatmulOpOptions {
 export function matmul(g: Tape, a: Tensor, b: Tensor, opts: MatmulOpOptions = {}): Tensor {
   const transB = opts.transB ?? false;
   if (b.ndim !== 2) fail("matmul", `b must be 2-D, got ${b}`);
-  const k = a.cols, m = a.rows;
+  const k = a.cols,
+    m = a.rows;
   const n = transB ? b.shape[0]! : b.shape[1]!;
   const bk = transB ? b.shape[1]! : b.shape[0]!;
   if (bk !== k) fail("matmul", `inner dimensions differ: a ${shapeStr(a.shape)} · b ${shapeStr(b.shape)}${transB ? "ᵀ" : ""}`);
@@ -69,7 +70,8 @@ function matmulBackward(g: Tape, a: Tensor, b: Tensor, dc: Float32Array, m: numb
     gemm(dc, b.data, g.grad(a), m, k, n, { transB: !transB, accumulate: true });
   }
   if (b.requiresGrad) {
-    if (transB) gemm(dc, a.data, g.grad(b), n, k, m, { transA: true, accumulate: true }); // db (N,K) += dcᵀ · a
+    if (transB)
+      gemm(dc, a.data, g.grad(b), n, k, m, { transA: true, accumulate: true }); // db (N,K) += dcᵀ · a
     else gemm(a.data, dc, g.grad(b), k, n, m, { transA: true, accumulate: true }); // db (K,N) += aᵀ · dc
   }
 }
@@ -80,7 +82,8 @@ function matmulBackward(g: Tape, a: Tensor, b: Tensor, dc: Float32Array, m: numb
  */
 export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
   if (w.ndim !== 2) fail("linear", `weight must be 2-D (OUT,IN), got ${w}`);
-  const out = w.shape[0]!, inp = w.shape[1]!;
+  const out = w.shape[0]!,
+    inp = w.shape[1]!;
   if (x.cols !== inp) fail("linear", `input ${x} has ${x.cols} features, weight ${w} expects ${inp}`);
   if (bias !== null && bias.size !== out) fail("linear", `bias ${bias} must have ${out} values`);
   const n = x.rows;
@@ -119,7 +122,7 @@ function quantizedLinear(g: Tape, x: Tensor, w: Parameter, bias: Tensor | null, 
           axpy(g.grad(x), 1, dx, n * q.cols);
         }
       }
-      if (bias !== null && bias.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true });
+      if (bias?.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true });
     });
   }
   return y;
@@ -129,7 +132,7 @@ function linearBackward(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null, dy: 
   // dy (N,OUT)
   if (x.requiresGrad) gemm(dy, w.data, g.grad(x), n, inp, out, { accumulate: true }); // dx (N,IN) += dy · w
   if (w.requiresGrad) gemm(dy, x.data, g.grad(w), out, inp, n, { transA: true, accumulate: true }); // dw (OUT,IN) += dyᵀ · x
-  if (bias !== null && bias.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true }); // dbias (1,OUT) += 1 (1,N) · dy
+  if (bias?.requiresGrad) gemm(g.onesOf(n), dy, g.grad(bias), 1, out, n, { accumulate: true }); // dbias (1,OUT) += 1 (1,N) · dy
 }
 
 // ---------------------------------------------------------------- embedding
@@ -140,7 +143,8 @@ function linearBackward(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null, dy: 
  */
 export function embedding(g: Tape, table: Tensor, ids: Int32Array, shape: readonly number[] = [ids.length]): Tensor {
   if (table.ndim !== 2) fail("embedding", `table must be 2-D (V,C), got ${table}`);
-  const v = table.shape[0]!, c = table.shape[1]!;
+  const v = table.shape[0]!,
+    c = table.shape[1]!;
   const n = ids.length;
   if (shape.reduce((p, d) => p * d, 1) !== n) fail("embedding", `ids shape ${shapeStr(shape)} does not hold ${n} ids`);
   const out = g.empty([...shape, c]);
@@ -175,9 +179,11 @@ export interface RmsnormOptions {
  * slice with `heads`); weight (C / heads).
  */
 export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5, opts: RmsnormOptions = {}): Tensor {
-  const heads = opts.heads ?? 1, offset = opts.offset ?? 0;
+  const heads = opts.heads ?? 1,
+    offset = opts.offset ?? 0;
   if (!Number.isInteger(heads) || heads < 1 || x.cols % heads !== 0) fail("rmsnorm", `input ${x} does not split into ${heads} heads`);
-  const c = x.cols / heads, n = x.rows * heads;
+  const c = x.cols / heads,
+    n = x.rows * heads;
   if (weight.size !== c) fail("rmsnorm", `weight ${weight} must have ${c} values for input ${x}${heads > 1 ? ` in ${heads} heads` : ""}`);
   const out = g.empty(x.shape);
   const rstd = g.scratch(n); // (N)
@@ -198,11 +204,13 @@ export function rmsnorm(g: Tape, x: Tensor, weight: Tensor, eps = 1e-5, opts: Rm
 
 /** out (…,C) = (x - mean) · rstd · weight + bias per row; weight (C), bias (C) or null. */
 export function layernorm(g: Tape, x: Tensor, weight: Tensor, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  const c = x.cols, n = x.rows;
+  const c = x.cols,
+    n = x.rows;
   if (weight.size !== c) fail("layernorm", `weight ${weight} must have ${c} values for input ${x}`);
   if (bias !== null && bias.size !== c) fail("layernorm", `bias ${bias} must have ${c} values for input ${x}`);
   const out = g.empty(x.shape);
-  const mean = g.scratch(n), rstd = g.scratch(n); // (N), (N)
+  const mean = g.scratch(n),
+    rstd = g.scratch(n); // (N), (N)
   layernormForward(out.data, mean, rstd, x.data, weight.data, bias === null ? null : bias.data, n, c, eps);
   if (g.needsGrad(x, weight, bias)) {
     g.record("layernorm", out, (dout) => {
@@ -227,7 +235,8 @@ export interface RopeOptions {
  * table's first `rot` dims of each head rotate. positions must stay unchanged until backward.
  */
 export function rope(g: Tape, x: Tensor, table: RopeTable, positions: Int32Array, opts: RopeOptions): Tensor {
-  const n = x.rows, h = opts.heads;
+  const n = x.rows,
+    h = opts.heads;
   if (!Number.isInteger(h) || h < 1 || x.cols % h !== 0) fail("rope", `input ${x} does not split into ${h} heads`);
   const d = x.cols / h;
   if (table.rot > d) fail("rope", `table rotates ${table.rot} dims, heads have ${d}`);
@@ -302,7 +311,12 @@ function operandGrad(g: Tape, o: Operand, rows: number, width: number): Float32A
 export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: AttentionOptions): Tensor {
   const { batch: b, seqLen: t, heads: h } = opts;
   const kvh = opts.kvHeads ?? h;
-  for (const [name, val] of [["batch", b], ["seqLen", t], ["heads", h], ["kvHeads", kvh]] as const) {
+  for (const [name, val] of [
+    ["batch", b],
+    ["seqLen", t],
+    ["heads", h],
+    ["kvHeads", kvh],
+  ] as const) {
     if (!Number.isInteger(val) || val < 1) fail("attention", `${name} must be a positive integer, got ${val}`);
   }
   if (h % kvh !== 0) fail("attention", `heads ${h} is not a multiple of kvHeads ${kvh}`);
@@ -310,14 +324,22 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
   const qw = operandWidth(q);
   if (qw % h !== 0) fail("attention", `q width ${qw} does not split into ${h} heads`);
   const d = qw / h;
-  for (const [name, o] of [["q", q], ["k", k], ["v", v]] as const) {
+  for (const [name, o] of [
+    ["q", q],
+    ["k", k],
+    ["v", v],
+  ] as const) {
     if (o.rows !== rows) fail("attention", `${name} has ${o.rows} rows, batch·seqLen is ${rows}`);
     const want = name === "q" ? h * d : kvh * d;
     if (operandWidth(o) !== want) fail("attention", `${name} has width ${operandWidth(o)}, expected ${want} (${name === "q" ? h : kvh} heads × ${d})`);
   }
   const scale = opts.scale ?? 1 / Math.sqrt(d);
-  const qs = operandStride(q), ks = operandStride(k), vs = operandStride(v);
-  const qd = q.data, kd = k.data, vd = v.data;
+  const qs = operandStride(q),
+    ks = operandStride(k),
+    vs = operandStride(v);
+  const qd = q.data,
+    kd = k.data,
+    vd = v.data;
   const out = g.empty(q instanceof Tensor ? q.shape : [rows, h * d]); // (B,T,H,D)
   const lse = g.scratch(b * h * t); // (B,H,T)
   const window = opts.window;
@@ -331,7 +353,11 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
     // A window cuts only inside a segment longer than it; as above, the window kernel runs whole
     // when recording, else only over the rows the causal kernel got wrong.
     forSegments(segs, (r0, len) => {
-      const o = out.data.subarray(r0 * h * d), l = lse.subarray(r0 * h), sq = qd.subarray(r0 * qs), sk = kd.subarray(r0 * ks), sv = vd.subarray(r0 * vs);
+      const o = out.data.subarray(r0 * h * d),
+        l = lse.subarray(r0 * h),
+        sq = qd.subarray(r0 * qs),
+        sk = kd.subarray(r0 * ks),
+        sv = vd.subarray(r0 * vs);
       const cut = window !== undefined && window < len;
       if (cut && recording) windowAttentionForward(o, l, sq, qs, sk, ks, sv, vs, 1, len, h, kvh, d, scale, window);
       else {
@@ -341,10 +367,30 @@ export function attention(g: Tape, q: Operand, k: Operand, v: Operand, opts: Att
     });
     if (recording) {
       g.record("attention", out, (dout) => {
-        const dq = operandGrad(g, q, rows, h * d), dk = operandGrad(g, k, rows, kvh * d), dv = operandGrad(g, v, rows, kvh * d);
+        const dq = operandGrad(g, q, rows, h * d),
+          dk = operandGrad(g, k, rows, kvh * d),
+          dv = operandGrad(g, v, rows, kvh * d);
         forSegments(segs, (r0, len) => {
-          const args = [dq.subarray(r0 * qs), dk.subarray(r0 * ks), dv.subarray(r0 * vs), dout.subarray(r0 * h * d),
-            qd.subarray(r0 * qs), qs, kd.subarray(r0 * ks), ks, vd.subarray(r0 * vs), vs, out.data.subarray(r0 * h * d), lse.subarray(r0 * h), 1, len, h, kvh, d, scale] as const;
+          const args = [
+            dq.subarray(r0 * qs),
+            dk.subarray(r0 * ks),
+            dv.subarray(r0 * vs),
+            dout.subarray(r0 * h * d),
+            qd.subarray(r0 * qs),
+            qs,
+            kd.subarray(r0 * ks),
+            ks,
+            vd.subarray(r0 * vs),
+            vs,
+            out.data.subarray(r0 * h * d),
+            lse.subarray(r0 * h),
+            1,
+            len,
+            h,
+            kvh,
+            d,
+            scale,
+          ] as const;
           if (window !== undefined && window < len) windowAttentionBackward(...args, window);
           else attentionBackward(...args);
         });
@@ -377,7 +423,8 @@ function checkSegments(segs: Int32Array, b: number, t: number): void {
   for (let i = 0; i < segs.length; i++) {
     const len = segs[i]!;
     if (!(len >= 1)) fail("attention", `segment ${i} has length ${len}; lengths must be >= 1`);
-    if (Math.floor(r / t) !== Math.floor((r + len - 1) / t)) fail("attention", `segment ${i} (rows ${r}..${r + len - 1}) crosses the end of a sequence of ${t} tokens`);
+    if (Math.floor(r / t) !== Math.floor((r + len - 1) / t))
+      fail("attention", `segment ${i} (rows ${r}..${r + len - 1}) crosses the end of a sequence of ${t} tokens`);
     r += len;
   }
   if (r !== b * t) fail("attention", `segments cover ${r} rows, batch·seqLen is ${b * t}`);
@@ -435,7 +482,8 @@ export function geglu(g: Tape, gate: Tensor, up: Tensor): Tensor {
   const n = gate.size;
   const out = g.empty(gate.shape);
   geluForward(out.data, gate.data, n); // out = gelu(gate)
-  const o = out.data, u = up.data;
+  const o = out.data,
+    u = up.data;
   for (let i = 0; i < n; i++) o[i] = o[i]! * u[i]!;
   if (g.needsGrad(gate, up)) {
     g.record("geglu", out, (dout) => {
@@ -463,7 +511,7 @@ export function add(g: Tape, a: Tensor, b: Tensor): Tensor {
   addKernel(out.data, a.data, b.data, n);
   if (g.needsGrad(a, b)) {
     g.record("add", out, (dout) => {
-            if (a.requiresGrad) axpy(g.grad(a), 1, dout, n); // da += dout
+      if (a.requiresGrad) axpy(g.grad(a), 1, dout, n); // da += dout
       if (b.requiresGrad) axpy(g.grad(b), 1, dout, n); // db += dout
     });
   }
@@ -502,7 +550,9 @@ export function concatRows(g: Tape, xs: readonly Tensor[]): Tensor {
 
 /** out (N, C) with out[i] = x[index[i]] for x (R, C); dx[index[i]] += dout[i]. index must stay unchanged until backward has run. */
 export function gatherRows(g: Tape, x: Tensor, index: Int32Array): Tensor {
-  const rows = x.rows, c = x.cols, n = index.length;
+  const rows = x.rows,
+    c = x.cols,
+    n = index.length;
   for (let i = 0; i < n; i++) if (!(index[i]! >= 0 && index[i]! < rows)) fail("gatherRows", `index[${i}] = ${index[i]} is outside the ${rows} rows of ${x}`);
   const out = g.empty([n, c]);
   for (let i = 0; i < n; i++) out.data.set(x.data.subarray(index[i]! * c, (index[i]! + 1) * c), i * c);
@@ -522,7 +572,8 @@ export function gatherRows(g: Tape, x: Tensor, index: Int32Array): Tensor {
  * weights must stay unchanged until backward has run.
  */
 export function poolRows(g: Tape, x: Tensor, weights: Float32Array, groups: number): Tensor {
-  const rows = x.rows, c = x.cols;
+  const rows = x.rows,
+    c = x.cols;
   if (weights.length !== rows) fail("poolRows", `${weights.length} weights for ${rows} rows of ${x}`);
   if (!Number.isInteger(groups) || groups < 1 || rows % groups !== 0) fail("poolRows", `${rows} rows of ${x} do not split into ${groups} equal groups`);
   const t = rows / groups;
@@ -565,7 +616,8 @@ export function scale(g: Tape, x: Tensor, s: number): Tensor {
 export function dropout(g: Tape, x: Tensor, p: number, rng: Rng): Tensor {
   if (typeof p !== "number" || !(p >= 0 && p < 1)) fail("dropout", `probability must be in [0, 1), got ${p}`);
   if (p === 0 || !g.gradEnabled) return x;
-  const n = x.size, keep = 1 / (1 - p);
+  const n = x.size,
+    keep = 1 / (1 - p);
   const mask = g.scratch(n); // (N): 0 or 1/(1-p)
   for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
   const out = g.empty(x.shape);
@@ -599,7 +651,8 @@ export interface CrossEntropyOptions {
  */
 export function crossEntropy(g: Tape, logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
   const ignore = opts.ignoreIndex ?? -100;
-  const v = logits.cols, n = logits.rows;
+  const v = logits.cols,
+    n = logits.rows;
   if (targets.length !== n) fail("crossEntropy", `${targets.length} targets for ${n} rows of logits ${logits}`);
   let count = 0;
   for (let i = 0; i < n; i++) {
@@ -608,7 +661,8 @@ export function crossEntropy(g: Tape, logits: Tensor, targets: Int32Array, opts:
     if (tg < 0 || tg >= v) fail("crossEntropy", `targets[${i}] = ${tg} is outside [0, ${v}) and is not the ignore index ${ignore}`);
     count++;
   }
-  const losses = g.scratch(n), lse = g.scratch(n); // (N), (N)
+  const losses = g.scratch(n),
+    lse = g.scratch(n); // (N), (N)
   crossEntropyForward(losses, lse, logits.data, targets, n, v, ignore);
   let sum = 0;
   for (let i = 0; i < n; i++) sum += losses[i]!;

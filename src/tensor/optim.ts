@@ -130,7 +130,14 @@ export class AdamW {
    * taken from the state.
    */
   loadState(state: AdamWState): void {
-    if (state === null || typeof state !== "object" || !Number.isInteger(state.step) || state.step < 0 || typeof state.slots !== "object" || state.slots === null) {
+    if (
+      state === null ||
+      typeof state !== "object" ||
+      !Number.isInteger(state.step) ||
+      state.step < 0 ||
+      typeof state.slots !== "object" ||
+      state.slots === null
+    ) {
       throw new FormatError("AdamW.loadState: expected {step: integer >= 0, config, slots: {name: {m, v}}}");
     }
     const cfg = { ...this.config, ...(state.config ?? {}) };
@@ -142,12 +149,15 @@ export class AdamW {
       for (const key of ["m", "v"] as const) {
         const arr = saved[key];
         if (!(arr instanceof Float32Array) || arr.length !== s.p.size) {
-          throw new FormatError(`AdamW.loadState: "${s.name}".${key} must be a Float32Array of ${s.p.size} values, got ${arr instanceof Float32Array ? arr.length : typeof arr}`);
+          throw new FormatError(
+            `AdamW.loadState: "${s.name}".${key} must be a Float32Array of ${s.p.size} values, got ${arr instanceof Float32Array ? arr.length : typeof arr}`,
+          );
         }
       }
     }
     const extra = Object.keys(state.slots).filter((n) => !this.slots.some((s) => s.name === n));
-    if (extra.length > 0) throw new FormatError(`AdamW.loadState: state has moments for unknown parameters: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`);
+    if (extra.length > 0)
+      throw new FormatError(`AdamW.loadState: state has moments for unknown parameters: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`);
     for (const s of this.slots) {
       const saved = state.slots[s.name];
       if (saved === undefined) continue;

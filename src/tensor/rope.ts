@@ -21,7 +21,7 @@ export function ropeInverseFrequencies(rot: number, theta = 10000): Float64Array
   if (!(theta > 1) || !Number.isFinite(theta)) throw new ConfigError(`rope: theta must be a finite number > 1, got ${theta}`);
   const half = rot / 2;
   const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = Math.pow(theta, (-2 * i) / rot);
+  for (let i = 0; i < half; i++) inv[i] = theta ** ((-2 * i) / rot);
   return inv;
 }
 

@@ -67,7 +67,11 @@ test("invalid schedules throw ConfigError naming the field", () => {
     [null, /expected an object/],
   ];
   for (const [s, msg] of bad) {
-    assert.throws(() => validateSchedule(s as LrSchedule), (e: unknown) => e instanceof ConfigError && msg.test(e.message), JSON.stringify(s));
+    assert.throws(
+      () => validateSchedule(s as LrSchedule),
+      (e: unknown) => e instanceof ConfigError && msg.test(e.message),
+      JSON.stringify(s),
+    );
   }
   assert.throws(() => lrAt({ kind: "constant", lr: 1 }, -1), UsageError);
   assert.throws(() => lrAt({ kind: "constant", lr: 1 }, 0.5), UsageError);

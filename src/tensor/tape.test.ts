@@ -33,15 +33,22 @@ test("Parameter: owns a zeroed grad; decay defaults to matrices only", () => {
 
 test("Arena: same arrays in the same order after reset, growth is counted", () => {
   const a = new Arena();
-  const x1 = a.alloc(10), y1 = a.zeros(4), i1 = a.allocInt(3);
+  const x1 = a.alloc(10),
+    y1 = a.zeros(4),
+    i1 = a.allocInt(3);
   assert.equal(a.allocations, 3);
   y1.fill(5);
   a.reset();
-  const x2 = a.alloc(10), y2 = a.zeros(4), i2 = a.allocInt(3);
+  const x2 = a.alloc(10),
+    y2 = a.zeros(4),
+    i2 = a.allocInt(3);
   assert.equal(x2, x1);
   assert.equal(y2, y1);
   assert.equal(i2, i1);
-  assert.ok(y2.every((v) => v === 0), "zeros() clears the reused array");
+  assert.ok(
+    y2.every((v) => v === 0),
+    "zeros() clears the reused array",
+  );
   assert.equal(a.allocations, 3, "no new memory on the second step");
   // A short step (last batch) gets views into the same memory; no allocation.
   a.reset();

@@ -106,7 +106,7 @@ export class Tape {
   /** True when an op with these inputs should record a backward closure. */
   needsGrad(...inputs: ReadonlyArray<{ requiresGrad: boolean } | null | undefined>): boolean {
     if (!this.gradEnabled) return false;
-    for (const t of inputs) if (t && t.requiresGrad) return true;
+    for (const t of inputs) if (t?.requiresGrad) return true;
     return false;
   }
 
@@ -153,7 +153,10 @@ export class Tape {
     if (this.backwardDone) throw new UsageError("backward: already ran on this tape; call tape.reset() and run the forward again");
     if (!out.requiresGrad) throw new UsageError(`backward: ${out} does not depend on anything that requires grad`);
     if (typeof seed === "number") {
-      if (out.size !== 1) throw new ShapeError(`backward: a number seeds a one-value loss, ${out} has ${out.size} values`, { hint: "reduce it first (crossEntropy returns a scalar) or pass a seed gradient array" });
+      if (out.size !== 1)
+        throw new ShapeError(`backward: a number seeds a one-value loss, ${out} has ${out.size} values`, {
+          hint: "reduce it first (crossEntropy returns a scalar) or pass a seed gradient array",
+        });
     } else if (!(seed instanceof Float32Array) || seed.length !== out.size) {
       throw new ShapeError(`backward: the seed gradient must be a Float32Array of ${out.size} values for ${out}`);
     }

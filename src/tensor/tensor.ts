@@ -153,7 +153,8 @@ export class Parameter extends Tensor {
 
   /** Overwrites the values in place (shape must match), e.g. when loading weights. */
   set(values: ArrayLike<number>): void {
-    if (values.length !== this.data.length) throw new ShapeError(`Parameter.set: ${shapeStr(this.shape)} needs ${this.data.length} values, got ${values.length}`);
+    if (values.length !== this.data.length)
+      throw new ShapeError(`Parameter.set: ${shapeStr(this.shape)} needs ${this.data.length} values, got ${values.length}`);
     if (this.quant !== null) throw new ShapeError(`Parameter.set: ${this} holds quantized ${this.quant.type} values; it cannot be overwritten with float32`);
     this.data.set(values);
   }

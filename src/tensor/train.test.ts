@@ -16,7 +16,9 @@ import { Tape } from "./tape.ts";
 import type { Tensor } from "./tensor.ts";
 import { missingKernels } from "./testing.ts";
 
-const V = 16, C = 32, F = 64;
+const V = 16,
+  C = 32,
+  F = 64;
 
 class Mlp extends Module {
   readonly norm: RMSNorm;
@@ -42,7 +44,11 @@ class Attn extends Module {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
-  constructor(rng: Rng, readonly heads: number, readonly kvHeads: number) {
+  constructor(
+    rng: Rng,
+    readonly heads: number,
+    readonly kvHeads: number,
+  ) {
     super();
     const d = C / heads;
     this.norm = this.addModule("norm", new RMSNorm(C));
@@ -120,9 +126,11 @@ function train(run: Run, task: Task, steps: number, peak: number, total: number)
   const { model, opt, tape, dataRng } = run;
   for (let i = 0; i < steps; i++) {
     const step = opt.stepCount;
-    const batch = step % 5 === 4 ? 2 : 4, seqLen = 8;
+    const batch = step % 5 === 4 ? 2 : 4,
+      seqLen = 8;
     tape.reset();
-    const ids = tape.arena.allocInt(batch * seqLen), targets = tape.arena.allocInt(batch * seqLen);
+    const ids = tape.arena.allocInt(batch * seqLen),
+      targets = tape.arena.allocInt(batch * seqLen);
     batchInto(dataRng, task, ids, targets, batch, seqLen);
     const loss = model.loss(tape, ids, targets, batch, seqLen);
     opt.zeroGrad();
@@ -136,7 +144,21 @@ function train(run: Run, task: Task, steps: number, peak: number, total: number)
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-const mlpKernels = ["embeddingForward", "embeddingBackward", "rmsnormForward", "rmsnormBackward", "swigluForward", "swigluBackward", "add", "axpy", "crossEntropyForward", "crossEntropyBackward", "adamwStep", "sumSquares", "scale"] as const;
+const mlpKernels = [
+  "embeddingForward",
+  "embeddingBackward",
+  "rmsnormForward",
+  "rmsnormBackward",
+  "swigluForward",
+  "swigluBackward",
+  "add",
+  "axpy",
+  "crossEntropyForward",
+  "crossEntropyBackward",
+  "adamwStep",
+  "sumSquares",
+  "scale",
+] as const;
 
 // The kernel suites cover every instruction set; training runs on the best native one and the reference.
 const cases = backendCases().filter((c, i, all) => c.backend.name === "reference" || all.findIndex((x) => x.backend.name === "native") === i);
@@ -145,17 +167,20 @@ function suite(c: BackendCase): void {
   test("an embedding → rmsnorm → swiglu MLP → head model learns a token map; same seed, same losses", { skip: missingKernels(c.backend, ...mlpKernels) }, () =>
     using(c, () => {
       const steps = 150;
-      const a = newRun(42, "map"), b = newRun(42, "map");
+      const a = newRun(42, "map"),
+        b = newRun(42, "map");
       train(a, "map", steps, 1e-2, steps);
       train(b, "map", 40, 1e-2, steps);
-      const first = mean(a.losses.slice(0, 5)), last = mean(a.losses.slice(-10));
+      const first = mean(a.losses.slice(0, 5)),
+        last = mean(a.losses.slice(-10));
       assert.ok(first > 2, `initial loss ${first} is near ln(16) = 2.77`);
       assert.ok(last < 0.1, `loss after ${steps} steps: ${last} (from ${first})`);
       assert.deepEqual(b.losses, a.losses.slice(0, 40), "bit-identical losses for the same seed");
       const other = newRun(43, "map");
       train(other, "map", 3, 1e-2, steps);
       assert.notDeepEqual(other.losses, a.losses.slice(0, 3), "another seed gives another run");
-    }));
+    }),
+  );
 
   test("after the first full and first short step, a training step allocates nothing", { skip: missingKernels(c.backend, ...mlpKernels) }, () =>
     using(c, () => {
@@ -165,11 +190,13 @@ function suite(c: BackendCase): void {
       assert.ok(allocs[0]! > 10, "the first step fills the arena");
       // Step 4 is the first short batch: it gets views into the same memory, no new arrays.
       assert.equal(allocs[11], allocs[0], `allocations per step: ${allocs.join(", ")}`);
-    }));
+    }),
+  );
 
   test("AdamW state round trip: resume from state() in fresh objects is bit-identical", { skip: missingKernels(c.backend, ...mlpKernels) }, () =>
     using(c, () => {
-      const k = 7, m = 6;
+      const k = 7,
+        m = 6;
       const a = newRun(9, "map");
       train(a, "map", k, 1e-2, 50);
       const saved: AdamWState = a.opt.state();
@@ -185,20 +212,26 @@ function suite(c: BackendCase): void {
       train(b, "map", m, 1e-2, 50);
       assert.deepEqual(b.losses, a.losses.slice(k), "same losses after resuming");
       for (const [n, p] of a.model.namedParameters()) assert.deepEqual(b.model.getParameter(n)!.data, p.data, n);
-    }));
+    }),
+  );
 
-  test("with causal GQA attention and rope, a one-block model learns to copy the previous token", { skip: missingKernels(c.backend, ...mlpKernels, "ropeForward", "ropeBackward", "attentionForward", "attentionBackward") }, () =>
-    using(c, () => {
-      const steps = 200;
-      const run = newRun(3, "previous");
-      train(run, "previous", steps, 1e-2, steps);
-      const first = mean(run.losses.slice(0, 5)), last = mean(run.losses.slice(-10));
-      assert.ok(first > 2, `initial loss ${first}`);
-      assert.ok(last < 0.5, `loss after ${steps} steps: ${last} (from ${first}); a model without attention cannot go below ln(16)`);
-      const again = newRun(3, "previous");
-      train(again, "previous", 20, 1e-2, steps);
-      assert.deepEqual(again.losses, run.losses.slice(0, 20), "bit-identical by seed");
-    }));
+  test(
+    "with causal GQA attention and rope, a one-block model learns to copy the previous token",
+    { skip: missingKernels(c.backend, ...mlpKernels, "ropeForward", "ropeBackward", "attentionForward", "attentionBackward") },
+    () =>
+      using(c, () => {
+        const steps = 200;
+        const run = newRun(3, "previous");
+        train(run, "previous", steps, 1e-2, steps);
+        const first = mean(run.losses.slice(0, 5)),
+          last = mean(run.losses.slice(-10));
+        assert.ok(first > 2, `initial loss ${first}`);
+        assert.ok(last < 0.5, `loss after ${steps} steps: ${last} (from ${first}); a model without attention cannot go below ln(16)`);
+        const again = newRun(3, "previous");
+        train(again, "previous", 20, 1e-2, steps);
+        assert.deepEqual(again.losses, run.losses.slice(0, 20), "bit-identical by seed");
+      }),
+  );
 }
 
 for (const c of cases) describe(`tensor training [${c.label}]`, () => suite(c));

@@ -16,9 +16,22 @@
  * window cuts (i >= window) and leave the others as they are (filled by the causal kernel).
  */
 export function windowAttentionForward(
-  out: Float32Array, lse: Float32Array,
-  q: Float32Array, qs: number, k: Float32Array, ks: number, v: Float32Array, vs: number,
-  b: number, t: number, h: number, kvh: number, d: number, scale: number, window: number, onlyCut = false,
+  out: Float32Array,
+  lse: Float32Array,
+  q: Float32Array,
+  qs: number,
+  k: Float32Array,
+  ks: number,
+  v: Float32Array,
+  vs: number,
+  b: number,
+  t: number,
+  h: number,
+  kvh: number,
+  d: number,
+  scale: number,
+  window: number,
+  onlyCut = false,
 ): void {
   const group = h / kvh;
   const p = new Float64Array(t);
@@ -55,10 +68,25 @@ export function windowAttentionForward(
 
 /** dq, dk, dv (q's, k's, v's layouts) += gradients given dout (B,T,H,D), the forward's out and lse. */
 export function windowAttentionBackward(
-  dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array,
-  q: Float32Array, qs: number, k: Float32Array, ks: number, v: Float32Array, vs: number,
-  out: Float32Array, lse: Float32Array,
-  b: number, t: number, h: number, kvh: number, d: number, scale: number, window: number,
+  dq: Float32Array,
+  dk: Float32Array,
+  dv: Float32Array,
+  dout: Float32Array,
+  q: Float32Array,
+  qs: number,
+  k: Float32Array,
+  ks: number,
+  v: Float32Array,
+  vs: number,
+  out: Float32Array,
+  lse: Float32Array,
+  b: number,
+  t: number,
+  h: number,
+  kvh: number,
+  d: number,
+  scale: number,
+  window: number,
 ): void {
   const group = h / kvh;
   for (let bi = 0; bi < b; bi++) {
@@ -74,7 +102,8 @@ export function windowAttentionBackward(
         for (let j = lo; j <= i; j++) {
           const ko = (bi * t + j) * ks + g * d;
           const vo = (bi * t + j) * vs + g * d;
-          let s = 0, dp = 0;
+          let s = 0,
+            dp = 0;
           for (let x = 0; x < d; x++) {
             s += q[qo + x]! * k[ko + x]!;
             dp += dout[oo + x]! * v[vo + x]!;
@@ -98,8 +127,20 @@ export function windowAttentionBackward(
  * max(0, pos - window + 1) ..= pos. `onlyCut`: compute only the queries at positions >= window.
  */
 export function windowAttentionDecode(
-  out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, starts: Int32Array,
-  b: number, tq: number, h: number, kvh: number, d: number, maxT: number, scale: number, window: number, onlyCut = false,
+  out: Float32Array,
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  starts: Int32Array,
+  b: number,
+  tq: number,
+  h: number,
+  kvh: number,
+  d: number,
+  maxT: number,
+  scale: number,
+  window: number,
+  onlyCut = false,
 ): void {
   const group = h / kvh;
   const p = new Float64Array(Math.min(window, maxT));

@@ -9,7 +9,7 @@ import { Tokenizer } from "./tokenizer.ts";
 const text = "You are helpful. Hello there, how are you? I am fine, thanks for asking. Tell me a joke about tokenizers.";
 
 test("applyChatTemplate: ChatML rendering, ids equal plain encoding, assistant-only mask", async () => {
-  const tok = await trainBpe(new Set([text, text + " again", text + " more"]), { vocabSize: 320 }); // arrays are paths; any other iterable is texts
+  const tok = await trainBpe(new Set([text, `${text} again`, `${text} more`]), { vocabSize: 320 }); // arrays are paths; any other iterable is texts
   const messages: ChatMessage[] = [
     { role: "system", content: "You are helpful." },
     { role: "user", content: "Hello there, how are you?" },
@@ -31,7 +31,7 @@ test("applyChatTemplate: ChatML rendering, ids equal plain encoding, assistant-o
 });
 
 test("chatTemplateOf: one rule for chat, serve, finetune and the assistant (override, own template, ChatML by its tokens, else none)", async () => {
-  const tok = await trainBpe(new Set([text, text + " again"]), { vocabSize: 300 });
+  const tok = await trainBpe(new Set([text, `${text} again`]), { vocabSize: 300 });
   const own = tok.spec.config.chat_template as string;
   assert.equal(chatTemplateOf(tok), own);
   assert.equal(chatTemplateOf(tok, "{{ x }}"), "{{ x }}");
@@ -40,7 +40,11 @@ test("chatTemplateOf: one rule for chat, serve, finetune and the assistant (over
   assert.equal(hasChatTemplate(noTemplate), true);
   const optedOut = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: "" } });
   assert.equal(chatTemplateOf(optedOut), null, "an empty chat_template means plain turns, ChatML tokens or not");
-  const plain = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: undefined }, addedTokens: tok.spec.addedTokens.filter((t) => !t.content.startsWith("<|im_")) });
+  const plain = new Tokenizer({
+    ...tok.spec,
+    config: { ...tok.spec.config, chat_template: undefined },
+    addedTokens: tok.spec.addedTokens.filter((t) => !t.content.startsWith("<|im_")),
+  });
   assert.equal(chatTemplateOf(plain), null);
   assert.equal(hasChatTemplate(plain), false);
   // The prompt for a ChatML-by-tokens tokenizer is ChatML, as fine-tuning renders it.

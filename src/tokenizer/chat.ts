@@ -53,7 +53,8 @@ export function renderChat(tok: Tokenizer, messages: readonly ChatMessage[], opt
   }
   if (!Array.isArray(messages)) throw new UsageError("applyChatTemplate: messages must be an array of {role, content}");
   messages.forEach((m, i) => {
-    if (typeof m?.role !== "string" || typeof m?.content !== "string") throw new UsageError(`applyChatTemplate: messages[${i}] must be {role: string, content: string}`);
+    if (typeof m?.role !== "string" || typeof m?.content !== "string")
+      throw new UsageError(`applyChatTemplate: messages[${i}] must be {role: string, content: string}`);
   });
   let t = compiled.get(src);
   if (!t) {
@@ -179,5 +180,5 @@ export function chatPromptIds(tok: Tokenizer, messages: readonly ChatMessage[], 
     if (msg.role === "system") text += `${msg.content}\n\n`;
     else text += `${msg.role === "user" ? "User" : msg.role === "tool" ? "Tool" : "Assistant"}: ${msg.content}\n`;
   });
-  return tok.encode(text + "Assistant:", { addSpecialTokens: true });
+  return tok.encode(`${text}Assistant:`, { addSpecialTokens: true });
 }

@@ -9,9 +9,9 @@ import { Tokenizer } from "./tokenizer.ts";
 function base(): Record<string, any> {
   const vocab: Record<string, number> = {};
   BYTE_TO_CHAR.forEach((c, b) => (vocab[c] = b));
-  vocab["Ġt"] = 256;
-  vocab["he"] = 257;
-  vocab["Ġthe"] = 258;
+  vocab.Ġt = 256;
+  vocab.he = 257;
+  vocab.Ġthe = 258;
   return {
     version: "1.0",
     added_tokens: [{ id: 259, content: "<|eot|>", special: true }],
@@ -43,16 +43,36 @@ test("corrupt or unsupported tokenizer.json -> FormatError naming the field", ()
   rejects((j) => (j.model.type = "WordPiece"), /model\.type/);
   rejects((j) => delete j.model, /model/);
   rejects((j) => (j.model.vocab = [1, 2]), /model\.vocab/);
-  rejects((j) => (j.model.vocab["x"] = -1), /model\.vocab/);
+  rejects((j) => (j.model.vocab.x = -1), /model\.vocab/);
   rejects((j) => (j.model.merges = "nope"), /model\.merges/);
   rejects((j) => j.model.merges.push(42), /model\.merges\[3\]/);
   rejects((j) => j.model.merges.push("Ġ zz"), /model\.merges\[3\].*zz/);
-  rejects((j) => delete j.model.vocab["Ā"], /model\.vocab.*256 byte tokens/);
+  rejects((j) => delete j.model.vocab.Ā, /model\.vocab.*256 byte tokens/);
   rejects((j) => (j.normalizer = { type: "BertNormalizer" }), /normalizer\.type.*BertNormalizer/);
   rejects((j) => (j.pre_tokenizer = { type: "Whitespace" }), /pre_tokenizer\.type.*Whitespace/);
   rejects((j) => (j.pre_tokenizer = { type: "Split", pattern: { Regex: "\\s+" }, behavior: "Removed" }), /pre_tokenizer\.behavior/);
-  rejects((j) => (j.pre_tokenizer = { type: "Sequence", pretokenizers: [{ type: "Split", pattern: { Regex: "(?x)a" }, behavior: "Isolated" }, { type: "ByteLevel", use_regex: false }] }), /pre_tokenizer\.pretokenizers\[0\]\.pattern/);
-  rejects((j) => (j.pre_tokenizer = { type: "Sequence", pretokenizers: [{ type: "Split", pattern: { Regex: "[a-" }, behavior: "Isolated" }, { type: "ByteLevel", use_regex: false }] }), /pattern/);
+  rejects(
+    (j) =>
+      (j.pre_tokenizer = {
+        type: "Sequence",
+        pretokenizers: [
+          { type: "Split", pattern: { Regex: "(?x)a" }, behavior: "Isolated" },
+          { type: "ByteLevel", use_regex: false },
+        ],
+      }),
+    /pre_tokenizer\.pretokenizers\[0\]\.pattern/,
+  );
+  rejects(
+    (j) =>
+      (j.pre_tokenizer = {
+        type: "Sequence",
+        pretokenizers: [
+          { type: "Split", pattern: { Regex: "[a-" }, behavior: "Isolated" },
+          { type: "ByteLevel", use_regex: false },
+        ],
+      }),
+    /pattern/,
+  );
   rejects((j) => (j.decoder = { type: "WordPiece" }), /decoder\.type.*WordPiece/);
   rejects((j) => (j.post_processor = { type: "BertProcessing" }), /post_processor\.type/);
   rejects((j) => (j.added_tokens = [{ id: "x", content: "a" }]), /added_tokens\[0\]/);

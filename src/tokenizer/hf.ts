@@ -57,7 +57,8 @@ function parseNormalizer(v: unknown, field: string, out: NormalizerStep[]): void
       return;
     case "Replace": {
       const p = o.pattern;
-      if (!isObj(p) || typeof p.String !== "string") fail(`${field}.pattern`, `only {"String": …} patterns are supported, got ${JSON.stringify(p)}`, "Replace with a String pattern");
+      if (!isObj(p) || typeof p.String !== "string")
+        fail(`${field}.pattern`, `only {"String": …} patterns are supported, got ${JSON.stringify(p)}`, "Replace with a String pattern");
       if (typeof o.content !== "string") fail(`${field}.content`, "expected a string");
       out.push({ type: "Replace", from: p.String, to: o.content });
       return;
@@ -105,7 +106,8 @@ function parsePre(v: unknown, field: string, parts: PreParts): void {
       const repl = typeof o.replacement === "string" ? o.replacement : "\u2581";
       let scheme = o.prepend_scheme;
       if (scheme === undefined) scheme = bool(o.add_prefix_space, true) ? "always" : "never";
-      if (scheme !== "always" && scheme !== "first" && scheme !== "never") fail(`${field}.prepend_scheme`, `"${String(scheme)}" is not supported`, "always, first, never");
+      if (scheme !== "always" && scheme !== "first" && scheme !== "never")
+        fail(`${field}.prepend_scheme`, `"${String(scheme)}" is not supported`, "always, first, never");
       parts.metaspace = { type: "metaspace", replacement: repl, prependScheme: scheme, split: bool(o.split, true) };
       return;
     }
@@ -192,7 +194,8 @@ function parsePost(v: unknown, field: string, lookup: (tok: string) => number | 
         seen = true;
         return;
       }
-      if (!isObj(item) || !isObj(item.SpecialToken) || typeof item.SpecialToken.id !== "string") fail(`${f}.single[${i}]`, `expected {SpecialToken: {id}} or {Sequence: {id}}`);
+      if (!isObj(item) || !isObj(item.SpecialToken) || typeof item.SpecialToken.id !== "string")
+        fail(`${f}.single[${i}]`, `expected {SpecialToken: {id}} or {Sequence: {id}}`);
       const name = item.SpecialToken.id;
       const st = isObj(o.special_tokens) ? o.special_tokens[name] : undefined;
       let ids: number[] | undefined;
@@ -219,7 +222,8 @@ export function parseTokenizerJson(json: unknown, config?: unknown): TokenizerSp
   if (!isObj(m.vocab)) fail("model.vocab", "expected an object of token -> id");
   const vocab = new Map<string, number>();
   for (const [tok, id] of Object.entries(m.vocab)) {
-    if (!Number.isInteger(id) || (id as number) < 0) fail(`model.vocab[${JSON.stringify(tok)}]`, `id must be a non-negative integer, got ${JSON.stringify(id)}`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      fail(`model.vocab[${JSON.stringify(tok)}]`, `id must be a non-negative integer, got ${JSON.stringify(id)}`);
     vocab.set(tok, id as number);
   }
   if (!Array.isArray(m.merges)) fail("model.merges", "expected an array");
@@ -248,7 +252,8 @@ export function parseTokenizerJson(json: unknown, config?: unknown): TokenizerSp
   let pre: PreTokenizerSpec;
   if (byteLevel) {
     if (parts.metaspace) fail("pre_tokenizer", "Metaspace and ByteLevel together are not supported", PRETOKENIZERS);
-    if (bool(m.byte_fallback, false)) fail("model.byte_fallback", "byte_fallback with a byte-level vocabulary is not supported", "byte_fallback with Metaspace-style vocabularies");
+    if (bool(m.byte_fallback, false))
+      fail("model.byte_fallback", "byte_fallback with a byte-level vocabulary is not supported", "byte_fallback with Metaspace-style vocabularies");
     pre = { type: "bytelevel", pattern: parts.pattern ?? PATTERNS.gpt2, addPrefixSpace: parts.byteLevel?.addPrefixSpace ?? false };
     if (parts.byteLevel === null && parts.pattern === null) pre = { type: "bytelevel", pattern: "[\\s\\S]+", addPrefixSpace: false };
   } else {
@@ -291,7 +296,8 @@ export function parseConfig(config: unknown): TokenizerConfig {
   const ct = config.chat_template;
   if (Array.isArray(ct)) {
     const def = ct.find((x) => isObj(x) && x.name === "default") ?? ct[0];
-    if (!isObj(def) || typeof def.template !== "string") throw new FormatError("tokenizer_config.json chat_template: expected a string or a list of {name, template}");
+    if (!isObj(def) || typeof def.template !== "string")
+      throw new FormatError("tokenizer_config.json chat_template: expected a string or a list of {name, template}");
     out.chat_template = def.template;
   } else if (ct !== undefined && ct !== null && typeof ct !== "string") {
     throw new FormatError("tokenizer_config.json chat_template: expected a string or a list of {name, template}");
@@ -435,6 +441,6 @@ export function readTokenizerFiles(path: string): { json: unknown; config: unkno
 }
 
 export function writeTokenizerFiles(dir: string, tok: Serializable): void {
-  writeFileAtomicSync(join(dir, "tokenizer.json"), JSON.stringify(toTokenizerJson(tok), null, 1) + "\n", { mkdir: true });
-  writeFileAtomicSync(join(dir, "tokenizer_config.json"), JSON.stringify(toConfigJson(tok), null, 2) + "\n", { mkdir: true });
+  writeFileAtomicSync(join(dir, "tokenizer.json"), `${JSON.stringify(toTokenizerJson(tok), null, 1)}\n`, { mkdir: true });
+  writeFileAtomicSync(join(dir, "tokenizer_config.json"), `${JSON.stringify(toConfigJson(tok), null, 2)}\n`, { mkdir: true });
 }

@@ -29,7 +29,7 @@ export const PATTERNS = {
 export type PatternName = keyof typeof PATTERNS;
 
 export function isPatternName(s: string): s is PatternName {
-  return Object.prototype.hasOwnProperty.call(PATTERNS, s);
+  return Object.hasOwn(PATTERNS, s);
 }
 
 /**

@@ -154,7 +154,9 @@ export class Tokenizer {
       for (let b = 0; b < 256; b++) {
         const id = m.vocab.get(BYTE_TO_CHAR[b]!);
         if (id === undefined) {
-          throw new FormatError(`model.vocab: a byte-level vocabulary needs all 256 byte tokens; ${JSON.stringify(BYTE_TO_CHAR[b])} (byte 0x${b.toString(16).padStart(2, "0")}) is missing`);
+          throw new FormatError(
+            `model.vocab: a byte-level vocabulary needs all 256 byte tokens; ${JSON.stringify(BYTE_TO_CHAR[b])} (byte 0x${b.toString(16).padStart(2, "0")}) is missing`,
+          );
         }
         this.byteIds[b] = id;
       }
@@ -201,7 +203,7 @@ export class Tokenizer {
         const c = m.vocab.get(l + r);
         if (a === undefined || b === undefined || c === undefined) {
           const missing = a === undefined ? l : b === undefined ? r : l + r;
-          throw new FormatError(`model.merges[${i}]: ${JSON.stringify(l + " " + r)} uses ${JSON.stringify(missing)}, which is not in model.vocab`);
+          throw new FormatError(`model.merges[${i}]: ${JSON.stringify(`${l} ${r}`)} uses ${JSON.stringify(missing)}, which is not in model.vocab`);
         }
         this.table.set(a, b, i, c);
         this.mergeIds[i * 2] = a;
@@ -356,7 +358,8 @@ export class Tokenizer {
       }
       const n = run.end - run.start;
       if (this.byteIds[0]! < 0) {
-        if (this.unkId < 0) throw new UsageError("encodeBytes: invalid UTF-8 needs byte-level BPE or byte_fallback, and this tokenizer has neither (nor an unk token)");
+        if (this.unkId < 0)
+          throw new UsageError("encodeBytes: invalid UTF-8 needs byte-level BPE or byte_fallback, and this tokenizer has neither (nor an unk token)");
         for (let i = 0; i < n; i++) out.push(this.unkId);
         continue;
       }
@@ -417,7 +420,7 @@ export class Tokenizer {
     const pt = this.spec.preTokenizer;
     if (pt.type === "bytelevel") {
       if (pt.addPrefixSpace && !text.startsWith(" ")) {
-        text = " " + text;
+        text = ` ${text}`;
         shift -= 1;
       }
       const re = this.re!;

@@ -84,7 +84,11 @@ export class ChunkCounter {
   private readonly re: RegExp;
   private readonly specialRe: RegExp | null;
 
-  constructor(pattern: string, specials: string[], private readonly maxChunks: number) {
+  constructor(
+    pattern: string,
+    specials: string[],
+    private readonly maxChunks: number,
+  ) {
     this.re = new RegExp(pattern, "gu");
     this.specialRe = specials.length > 0 ? new RegExp(specials.map((s) => s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")).join("|"), "gu") : null;
   }
@@ -159,10 +163,13 @@ export async function trainBpe(source: readonly string[] | AsyncIterable<string>
   const patternName = opts.pattern ?? "cl100k";
   if (!isPatternName(patternName)) throw new ConfigError(`pattern "${String(patternName)}" is unknown; choose one of ${Object.keys(PATTERNS).join(", ")}`);
   const specials = opts.specialTokens ?? DEFAULT_SPECIAL_TOKENS;
-  if (new Set(specials).size !== specials.length || specials.some((s) => s.length === 0)) throw new ConfigError("specialTokens must be distinct non-empty strings");
+  if (new Set(specials).size !== specials.length || specials.some((s) => s.length === 0))
+    throw new ConfigError("specialTokens must be distinct non-empty strings");
   const numMerges = opts.vocabSize - 256 - specials.length;
   if (!Number.isInteger(opts.vocabSize) || numMerges < 0 || opts.vocabSize >= KEY) {
-    throw new ConfigError(`vocabSize must be an integer in [${256 + specials.length}, ${KEY}), got ${opts.vocabSize}`, { hint: "256 byte tokens and the special tokens are always in the vocabulary" });
+    throw new ConfigError(`vocabSize must be an integer in [${256 + specials.length}, ${KEY}), got ${opts.vocabSize}`, {
+      hint: "256 byte tokens and the special tokens are always in the vocabulary",
+    });
   }
   const minFrequency = opts.minFrequency ?? 2;
   const counter = new ChunkCounter(PATTERNS[patternName], specials, opts.maxChunks ?? 1_000_000);

@@ -22,7 +22,8 @@ test("training windows: targets are inputs shifted by one, windows are contiguou
     const b = s.next();
     for (let r = 0; r < 4; r++) {
       for (let t = 0; t < 16; t++) {
-        const x = b.inputs[r * 16 + t]!, y = b.targets[r * 16 + t]!;
+        const x = b.inputs[r * 16 + t]!,
+          y = b.targets[r * 16 + t]!;
         assert.equal(y, (x + 1) % 1000, "target is the next token");
         if (t > 0) assert.equal(x, (b.inputs[r * 16 + t - 1]! + 1) % 1000);
       }
@@ -53,7 +54,10 @@ test("validation windows are fixed, non-overlapping and end with a short batch",
   // 4999 / 100 = 49 windows → 16 batches of 3 and one of 1
   assert.equal(batches.length, 17);
   assert.equal(batches.at(-1)!.n, 1);
-  assert.deepEqual(batches.slice(0, 2).map((b) => b.first), [0, 300]);
+  assert.deepEqual(
+    batches.slice(0, 2).map((b) => b.first),
+    [0, 300],
+  );
   assert.equal([...validationBatches(set, 3, 100, 2)].length, 2);
   set.close();
 });

@@ -48,9 +48,16 @@ export class WindowSampler implements BatchSource {
   private readonly window: Uint32Array; // (T+1)
   readonly current: Batch;
 
-  constructor(private readonly data: ShardSet, readonly batch: number, readonly seqLen: number, seed: number) {
+  constructor(
+    private readonly data: ShardSet,
+    readonly batch: number,
+    readonly seqLen: number,
+    seed: number,
+  ) {
     if (data.count < seqLen + 1) {
-      throw new UsageError(`the ${data.split} split has ${data.count} tokens, fewer than one window of ${seqLen + 1}`, { hint: "use a shorter --context or more data" });
+      throw new UsageError(`the ${data.split} split has ${data.count} tokens, fewer than one window of ${seqLen + 1}`, {
+        hint: "use a shorter --context or more data",
+      });
     }
     this.rng = new Rng(seed);
     this.window = new Uint32Array(seqLen + 1);
@@ -64,7 +71,8 @@ export class WindowSampler implements BatchSource {
     for (let b = 0; b < B; b++) {
       const start = this.rng.int(span);
       this.data.read(start, T + 1, this.window);
-      const inp = this.current.inputs, tgt = this.current.targets;
+      const inp = this.current.inputs,
+        tgt = this.current.targets;
       for (let t = 0; t < T; t++) {
         inp[b * T + t] = this.window[t]!;
         tgt[b * T + t] = this.window[t + 1]!;

@@ -13,7 +13,9 @@ import { Rng } from "../util/rng.ts";
  * lower triangle — which is all our kernels do).
  */
 export function trainFlopsPerToken(c: ModelConfig, seqLen: number): number {
-  const d = c.dModel, q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
+  const d = c.dModel,
+    q = c.nHeads * c.headDim,
+    kv = c.nKvHeads * c.headDim;
   const attnProj = d * q + 2 * d * kv + q * d;
   const mlp = c.modelType === "gpt2" ? 2 * d * c.ffnDim : 3 * d * c.ffnDim;
   const matmulParams = c.nLayers * (attnProj + mlp) + c.vocabSize * d;
@@ -38,7 +40,8 @@ export function benchTrainSteps(model: CausalLM, batch: number, seqLen: number, 
   const opt = new AdamW(params, { lr: 3e-4 });
   const trainable = params.map(([, p]) => p);
   const tape = new Tape();
-  const ids = new Int32Array(batch * seqLen), targets = new Int32Array(batch * seqLen);
+  const ids = new Int32Array(batch * seqLen),
+    targets = new Int32Array(batch * seqLen);
   let lastLoss = Number.NaN;
   const step = () => {
     for (let i = 0; i < ids.length; i++) {

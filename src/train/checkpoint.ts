@@ -51,7 +51,13 @@ function stepDirName(step: number): string {
 }
 
 /** Writes a checkpoint for the current step and keeps the newest `keep` of them. */
-export function saveCheckpoint(runDir: string, model: CheckpointParams, opt: AdamW, state: Omit<CheckpointState, "format" | "version" | "optimizer">, keep = 2): string {
+export function saveCheckpoint(
+  runDir: string,
+  model: CheckpointParams,
+  opt: AdamW,
+  state: Omit<CheckpointState, "format" | "version" | "optimizer">,
+  keep = 2,
+): string {
   const root = join(runDir, "checkpoints");
   mkdirSync(root, { recursive: true });
   const name = stepDirName(state.counters.step);
@@ -60,7 +66,10 @@ export function saveCheckpoint(runDir: string, model: CheckpointParams, opt: Ada
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
-    writeSafetensors(join(tmp, "model.safetensors"), model.namedParameters().map(([n, p]) => ({ name: n, shape: [...p.shape], data: p.data })));
+    writeSafetensors(
+      join(tmp, "model.safetensors"),
+      model.namedParameters().map(([n, p]) => ({ name: n, shape: [...p.shape], data: p.data })),
+    );
     const os = opt.state();
     const moments: { name: string; shape: number[]; data: Float32Array }[] = [];
     for (const [n, s] of Object.entries(os.slots)) {
@@ -69,7 +78,7 @@ export function saveCheckpoint(runDir: string, model: CheckpointParams, opt: Ada
     writeSafetensors(join(tmp, "optimizer.safetensors"), moments);
     const full: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...state, optimizer: { step: os.step, config: os.config } };
     // state.json last: its presence marks a complete checkpoint.
-    writeFileAtomicSync(join(tmp, "state.json"), JSON.stringify(full, null, 1) + "\n");
+    writeFileAtomicSync(join(tmp, "state.json"), `${JSON.stringify(full, null, 1)}\n`);
     replaceDir(tmp, final);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
@@ -105,10 +114,13 @@ export function loadCheckpoint(dir: string, model: CheckpointParams, opt: AdamW)
   try {
     state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
   } catch (e) {
-    throw new FormatError(`${dir}/state.json: unreadable (${(e as Error).message})`, { hint: "the checkpoint is corrupt; delete it to resume from the one before" });
+    throw new FormatError(`${dir}/state.json: unreadable (${(e as Error).message})`, {
+      hint: "the checkpoint is corrupt; delete it to resume from the one before",
+    });
   }
   if (state?.format !== CHECKPOINT_FORMAT) throw new FormatError(`${dir}/state.json: not an slmkit training checkpoint`);
-  if (state.version !== CHECKPOINT_VERSION) throw new FormatError(`${dir}/state.json: checkpoint version ${state.version}; this build reads version ${CHECKPOINT_VERSION}`);
+  if (state.version !== CHECKPOINT_VERSION)
+    throw new FormatError(`${dir}/state.json: checkpoint version ${state.version}; this build reads version ${CHECKPOINT_VERSION}`);
   const params = model.namedParameters();
   const mf = SafetensorsFile.open(join(dir, "model.safetensors"));
   const of = SafetensorsFile.open(join(dir, "optimizer.safetensors"));
@@ -120,12 +132,14 @@ export function loadCheckpoint(dir: string, model: CheckpointParams, opt: AdamW)
       if (t.data.length !== p.size) throw new FormatError(`${dir}: parameter "${n}" has ${t.data.length} values, the model has ${p.size}`);
       return { p, data: t.data };
     });
-    if (mf.header.tensors.size !== params.length) throw new FormatError(`${dir}: checkpoint has ${mf.header.tensors.size} parameters, the model ${params.length}`);
+    if (mf.header.tensors.size !== params.length)
+      throw new FormatError(`${dir}: checkpoint has ${mf.header.tensors.size} parameters, the model ${params.length}`);
     const slots: Record<string, { m: Float32Array; v: Float32Array }> = {};
     for (const [n, p] of params) {
       if (!p.requiresGrad) continue;
       if (!of.header.tensors.has(`m.${n}`)) continue; // frozen when saved
-      const m = of.readFloat32(`m.${n}`).data, v = of.readFloat32(`v.${n}`).data;
+      const m = of.readFloat32(`m.${n}`).data,
+        v = of.readFloat32(`v.${n}`).data;
       if (m.length !== p.size || v.length !== p.size) throw new FormatError(`${dir}: optimizer moments for "${n}" have the wrong size`);
       slots[n] = { m, v };
     }

@@ -26,9 +26,13 @@ export function isDataset(dir: string): boolean {
 }
 
 export function openDataset(dir: string): Dataset {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`dataset not found: ${dir}`, { hint: "make one with `slm ingest <docs> --out DIR --vocab-size 8192`, or pass a folder of documents" });
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new ConfigError(`dataset not found: ${dir}`, {
+      hint: "make one with `slm ingest <docs> --out DIR --vocab-size 8192`, or pass a folder of documents",
+    });
   const mpath = join(dir, "manifest.json");
-  if (!existsSync(mpath)) throw new ConfigError(`${dir} has no manifest.json: not a dataset`, { hint: "make one with `slm ingest <docs> --out DIR --vocab-size 8192`" });
+  if (!existsSync(mpath))
+    throw new ConfigError(`${dir} has no manifest.json: not a dataset`, { hint: "make one with `slm ingest <docs> --out DIR --vocab-size 8192`" });
   let m: { tokenizer?: { vocabSize?: number; dir?: string } | null; bytes?: { text?: number }; tokens?: { train?: number; val?: number } };
   try {
     m = JSON.parse(readFileSync(mpath, "utf8"));
@@ -36,7 +40,9 @@ export function openDataset(dir: string): Dataset {
     throw new FormatError(`${mpath}: not valid JSON (${(e as Error).message})`);
   }
   if (!m.tokenizer || typeof m.tokenizer.vocabSize !== "number") {
-    throw new ConfigError(`${dir} has no token shards (it was ingested without a tokenizer)`, { hint: "re-run `slm ingest` with --vocab-size N or --tokenizer DIR" });
+    throw new ConfigError(`${dir} has no token shards (it was ingested without a tokenizer)`, {
+      hint: "re-run `slm ingest` with --vocab-size N or --tokenizer DIR",
+    });
   }
   const train = ShardSet.open(dir, "train");
   if (train.count === 0) {

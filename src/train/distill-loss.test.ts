@@ -16,14 +16,29 @@ function problem(seed: number, n: number, v: number, k: number, ignoreRow = -1, 
   const logits = new Float32Array(n * v).map(() => 2 * r.normal());
   const targets = new Int32Array(n).map(() => r.int(v));
   if (ignoreRow >= 0) targets[ignoreRow] = -100;
-  return { logits, targets, teacher: teacherFrom(new Float32Array(n * v).map(() => 2.5 * r.normal()), n, v, k, T) };
+  return {
+    logits,
+    targets,
+    teacher: teacherFrom(
+      new Float32Array(n * v).map(() => 2.5 * r.normal()),
+      n,
+      v,
+      k,
+      T,
+    ),
+  };
 }
 
 function teacherFrom(full: Float32Array, n: number, v: number, k: number, T: number): TeacherTopK {
-  const ids = new Int32Array(n * k), tl = new Float32Array(n * k), lse = new Float32Array(n);
+  const ids = new Int32Array(n * k),
+    tl = new Float32Array(n * k),
+    lse = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const row = Array.from(full.subarray(i * v, (i + 1) * v));
-    const order = row.map((x, id) => ({ x, id })).sort((a, b) => b.x - a.x).slice(0, k);
+    const order = row
+      .map((x, id) => ({ x, id }))
+      .sort((a, b) => b.x - a.x)
+      .slice(0, k);
     order.forEach((o, j) => {
       ids[i * k + j] = o.id;
       tl[i * k + j] = o.x;
@@ -34,7 +49,14 @@ function teacherFrom(full: Float32Array, n: number, v: number, k: number, T: num
   return { ids, logits: tl, lse, k };
 }
 
-function opLoss(logits: Float32Array, n: number, v: number, targets: Int32Array, teacher: TeacherTopK, o: DistillLossOptions): { loss: number; grad: Float32Array } {
+function opLoss(
+  logits: Float32Array,
+  n: number,
+  v: number,
+  targets: Int32Array,
+  teacher: TeacherTopK,
+  o: DistillLossOptions,
+): { loss: number; grad: Float32Array } {
   const x = new Tensor(logits.slice(), [n, v], true);
   const g = new Tape();
   const l = distillLoss(g, x, targets, teacher, o);
@@ -43,14 +65,19 @@ function opLoss(logits: Float32Array, n: number, v: number, targets: Int32Array,
 }
 
 test("loss and gradient match the float64 reference (every divergence, T, with an ignored row)", () => {
-  const n = 5, v = 13, k = 4;
+  const n = 5,
+    v = 13,
+    k = 4;
   for (const divergence of DIVERGENCES) {
     for (const temperature of [1, 2.5]) {
       const { logits, targets, teacher } = problem(3, n, v, k, 2, temperature);
       const o: DistillLossOptions = { alpha: 0.7, temperature, divergence };
       const got = opLoss(logits, n, v, targets, teacher, o);
       const ref = distillLossReference(logits, targets, teacher, n, v, o);
-      assert.ok(Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, Math.abs(ref.loss)), `${divergence} T=${temperature}: loss ${got.loss} vs reference ${ref.loss}`);
+      assert.ok(
+        Math.abs(got.loss - ref.loss) <= 1e-4 * Math.max(1, Math.abs(ref.loss)),
+        `${divergence} T=${temperature}: loss ${got.loss} vs reference ${ref.loss}`,
+      );
       // Gradient: central differences of the float64 reference.
       const x = Float64Array.from(logits);
       const eps = 1e-4;
@@ -62,7 +89,10 @@ test("loss and gradient match the float64 reference (every divergence, T, with a
         const down = distillLossReference(x, targets, teacher, n, v, o).loss;
         x[i] = orig;
         const num = (up - down) / (2 * eps);
-        assert.ok(Math.abs(got.grad[i]! - num) <= 2e-4 + 1e-3 * Math.abs(num), `${divergence} T=${temperature}: d/dlogit[${i}] ${got.grad[i]} vs numeric ${num}`);
+        assert.ok(
+          Math.abs(got.grad[i]! - num) <= 2e-4 + 1e-3 * Math.abs(num),
+          `${divergence} T=${temperature}: d/dlogit[${i}] ${got.grad[i]} vs numeric ${num}`,
+        );
       }
       // The ignored row gets no gradient.
       for (let x2 = 0; x2 < v; x2++) assert.equal(got.grad[2 * v + x2], 0);
@@ -71,7 +101,9 @@ test("loss and gradient match the float64 reference (every divergence, T, with a
 });
 
 test("T² scaling: with alpha = 1 the loss is T² times the divergence at T", () => {
-  const n = 4, v = 11, k = 5;
+  const n = 4,
+    v = 11,
+    k = 5;
   for (const divergence of DIVERGENCES) {
     for (const T of [0.5, 2, 4]) {
       const { logits, targets, teacher } = problem(5, n, v, k, -1, T);
@@ -85,7 +117,9 @@ test("T² scaling: with alpha = 1 the loss is T² times the divergence at T", ()
 });
 
 test("alpha = 0 is exactly cross-entropy (loss and gradient)", () => {
-  const n = 6, v = 17, k = 3;
+  const n = 6,
+    v = 17,
+    k = 3;
   const { logits, targets, teacher } = problem(9, n, v, k, 1, 3);
   const got = opLoss(logits, n, v, targets, teacher, { alpha: 0, temperature: 3, divergence: "forward" });
   const x = new Tensor(logits.slice(), [n, v], true);
@@ -97,7 +131,8 @@ test("alpha = 0 is exactly cross-entropy (loss and gradient)", () => {
 });
 
 test("a student equal to its teacher has zero divergence and zero distillation gradient (K = V, and K < V with the rest bucket)", () => {
-  const n = 3, v = 7;
+  const n = 3,
+    v = 7;
   const r = new Rng(11);
   const logits = new Float32Array(n * v).map(() => r.normal());
   const targets = new Int32Array(n).map(() => r.int(v));
@@ -114,7 +149,9 @@ test("a student equal to its teacher has zero divergence and zero distillation g
 test("the rest bucket keeps the teacher's tail: a student that squeezes all mass into the top-k pays for it", () => {
   // Teacher: top-2 ids hold half the mass, the other V−2 share the rest. Student A copies the
   // whole teacher; student B puts the same top-2 ratio but (almost) nothing on the tail.
-  const v = 50, k = 2, T = 1;
+  const v = 50,
+    k = 2,
+    T = 1;
   const full = new Float32Array(v).fill(0);
   full[0] = Math.log(24);
   full[1] = Math.log(24);
@@ -131,7 +168,9 @@ test("the rest bucket keeps the teacher's tail: a student that squeezes all mass
 });
 
 test("gradients accumulate into a logits gradient that already has contributions", () => {
-  const n = 3, v = 9, k = 3;
+  const n = 3,
+    v = 9,
+    k = 3;
   const { logits, targets, teacher } = problem(13, n, v, k, -1, 2);
   const o: DistillLossOptions = { alpha: 0.5, temperature: 2, divergence: "js" };
   const once = opLoss(logits, n, v, targets, teacher, o).grad;
@@ -143,7 +182,9 @@ test("gradients accumulate into a logits gradient that already has contributions
 });
 
 test("bad options and shapes are clear errors", () => {
-  const n = 2, v = 5, k = 2;
+  const n = 2,
+    v = 5,
+    k = 2;
   const { logits, targets, teacher } = problem(1, n, v, k);
   const x = new Tensor(logits, [n, v]);
   const g = new Tape({ grad: false });
@@ -154,5 +195,8 @@ test("bad options and shapes are clear errors", () => {
   const bad = { ...teacher, ids: teacher.ids.slice() };
   bad.ids[1] = 99;
   assert.throws(() => distillLoss(g, x, targets, bad, { alpha: 0.5, temperature: 1, divergence: "forward" }), /outside the student's vocabulary/);
-  assert.throws(() => distillLoss(g, x, targets, { ...teacher, lse: new Float32Array(1) }, { alpha: 0.5, temperature: 1, divergence: "forward" }), /teacher lse must be/);
+  assert.throws(
+    () => distillLoss(g, x, targets, { ...teacher, lse: new Float32Array(1) }, { alpha: 0.5, temperature: 1, divergence: "forward" }),
+    /teacher lse must be/,
+  );
 });

@@ -72,11 +72,12 @@ function checkTeacher(t: TeacherTopK, n: number, v: number): void {
   if (t.lse.length !== n) throw new ShapeError(`distillLoss: teacher lse must be (${n}) values, got ${t.lse.length}`);
   for (let i = 0; i < n * k; i++) {
     const id = t.ids[i]!;
-    if (id < 0 || id >= v) throw new ShapeError(`distillLoss: teacher id ${id} (row ${Math.floor(i / k)}) is outside the student's vocabulary [0, ${v})`, { hint: "logit distillation needs the same tokenizer for teacher and student" });
+    if (id < 0 || id >= v)
+      throw new ShapeError(`distillLoss: teacher id ${id} (row ${Math.floor(i / k)}) is outside the student's vocabulary [0, ${v})`, {
+        hint: "logit distillation needs the same tokenizer for teacher and student",
+      });
   }
 }
-
-const LN2 = Math.LN2;
 
 const TINY = 1e-30;
 /** a·log(a/b), 0 when a = 0 (b floored at TINY). */
@@ -94,19 +95,32 @@ interface Rest {
  * One row: the teacher's log p (K) from z/T − lseTeacher, the student's log q (K) given, the
  * rest masses, and D over the K+1 buckets.
  */
-function rowDivergence(div: Divergence, z: Float32Array, zo: number, k: number, invT: number, lseTeacher: number, logq: Float64Array, logp: Float64Array, rest: Rest): number {
-  let P = 0, Q = 0;
+function rowDivergence(
+  div: Divergence,
+  z: Float32Array,
+  zo: number,
+  k: number,
+  invT: number,
+  lseTeacher: number,
+  logq: Float64Array,
+  logp: Float64Array,
+  rest: Rest,
+): number {
+  let P = 0,
+    Q = 0;
   for (let j = 0; j < k; j++) {
     logp[j] = z[zo + j]! * invT - lseTeacher;
     P += Math.exp(logp[j]!);
     Q += Math.exp(logq[j]!);
   }
-  const pr = Math.max(0, 1 - P), qr = Math.max(0, 1 - Q);
+  const pr = Math.max(0, 1 - P),
+    qr = Math.max(0, 1 - Q);
   rest.p = pr;
   rest.q = qr;
   let d = 0;
   for (let j = 0; j <= k; j++) {
-    const p = j < k ? Math.exp(logp[j]!) : pr, q = j < k ? Math.exp(logq[j]!) : qr;
+    const p = j < k ? Math.exp(logp[j]!) : pr,
+      q = j < k ? Math.exp(logq[j]!) : qr;
     if (div === "forward") d += xlog(p, q);
     else if (div === "reverse") d += xlog(q, p);
     else {
@@ -132,24 +146,37 @@ function bucketGrad(div: Divergence, p: number, q: number): number {
 export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teacher: TeacherTopK, opts: DistillLossOptions, parts?: DistillLossParts): Tensor {
   validateDistillOptions(opts);
   const ignore = opts.ignoreIndex ?? -100;
-  const v = logits.cols, n = logits.rows, k = teacher.k;
+  const v = logits.cols,
+    n = logits.rows,
+    k = teacher.k;
   if (targets.length !== n) throw new ShapeError(`distillLoss: ${targets.length} targets for ${n} rows of logits ${logits}`);
   checkTeacher(teacher, n, v);
   for (let i = 0; i < n; i++) {
     const y = targets[i]!;
     if (y !== ignore && (y < 0 || y >= v)) throw new ShapeError(`distillLoss: targets[${i}] = ${y} is outside [0, ${v}) and is not the ignore index ${ignore}`);
   }
-  const T = opts.temperature, invT = 1 / T, alpha = opts.alpha, div = opts.divergence;
+  const T = opts.temperature,
+    invT = 1 / T,
+    alpha = opts.alpha,
+    div = opts.divergence;
   const s = logits.data;
 
   // The one O(N·V) pass: lse1 (N) at T = 1 for CE, lseT (N) for the student at T.
-  const lse1 = g.scratch(n), lseT = g.scratch(n);
+  const lse1 = g.scratch(n),
+    lseT = g.scratch(n);
   softmaxLsePair(lse1, lseT, s, n, v, invT);
 
   // Per row, O(K): CE, the teacher's log p and the student's log q at the K ids, D.
-  const logpAll = g.scratch(n * k), logqAll = g.scratch(n * k), pRest = g.scratch(n), qRest = g.scratch(n);
-  const logq = new Float64Array(k), logp = new Float64Array(k), rest: Rest = { p: 0, q: 0 };
-  let dSum = 0, ceSum = 0, count = 0;
+  const logpAll = g.scratch(n * k),
+    logqAll = g.scratch(n * k),
+    pRest = g.scratch(n),
+    qRest = g.scratch(n);
+  const logq = new Float64Array(k),
+    logp = new Float64Array(k),
+    rest: Rest = { p: 0, q: 0 };
+  let dSum = 0,
+    ceSum = 0,
+    count = 0;
   for (let i = 0; i < n; i++) {
     const y = targets[i]!;
     pRest[i] = 0;
@@ -167,7 +194,8 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
       logqAll[i * k + j] = logq[j]!;
     }
   }
-  const meanD = count === 0 ? 0 : dSum / count, meanCe = count === 0 ? 0 : ceSum / count;
+  const meanD = count === 0 ? 0 : dSum / count,
+    meanCe = count === 0 ? 0 : ceSum / count;
   if (parts) {
     parts.divergence = meanD;
     parts.ce = meanCe;
@@ -194,10 +222,27 @@ export function distillLoss(g: Tape, logits: Tensor, targets: Int32Array, teache
  * dense cT, and the K ids add c·q_j·(g_j − g_rest).
  */
 function distillBackward(
-  g: Tape, logits: Tensor, lse1: Float32Array, lseT: Float32Array, logpAll: Float32Array, logqAll: Float32Array, pRest: Float32Array, qRest: Float32Array,
-  targets: Int32Array, teacher: TeacherTopK, n: number, v: number, k: number, ignore: number, div: Divergence, invT: number, c: number, b: number,
+  g: Tape,
+  logits: Tensor,
+  lse1: Float32Array,
+  lseT: Float32Array,
+  logpAll: Float32Array,
+  logqAll: Float32Array,
+  pRest: Float32Array,
+  qRest: Float32Array,
+  targets: Int32Array,
+  teacher: TeacherTopK,
+  n: number,
+  v: number,
+  k: number,
+  ignore: number,
+  div: Divergence,
+  invT: number,
+  c: number,
+  b: number,
 ): void {
-  const c1 = g.scratch(n), cT = g.scratch(n); // per-row weights of softmax(s) and softmax(s/T)
+  const c1 = g.scratch(n),
+    cT = g.scratch(n); // per-row weights of softmax(s) and softmax(s/T)
   const gRest = g.scratch(n);
   for (let i = 0; i < n; i++) {
     if (targets[i] === ignore) {
@@ -238,9 +283,20 @@ function distillBackward(
  * The plain float64 oracle: the same loss computed directly from full softmaxes (no kernels,
  * no sharing). logits (N,V), targets (N), teacher (N,K).
  */
-export function distillLossReference(logits: ArrayLike<number>, targets: Int32Array, teacher: TeacherTopK, n: number, v: number, opts: DistillLossOptions): { loss: number; divergence: number; ce: number } {
-  const ignore = opts.ignoreIndex ?? -100, T = opts.temperature, k = teacher.k;
-  let dSum = 0, ceSum = 0, count = 0;
+export function distillLossReference(
+  logits: ArrayLike<number>,
+  targets: Int32Array,
+  teacher: TeacherTopK,
+  n: number,
+  v: number,
+  opts: DistillLossOptions,
+): { loss: number; divergence: number; ce: number } {
+  const ignore = opts.ignoreIndex ?? -100,
+    T = opts.temperature,
+    k = teacher.k;
+  let dSum = 0,
+    ceSum = 0,
+    count = 0;
   const logSoftmax = (row: number[]) => {
     const m = Math.max(...row);
     const l = m + Math.log(row.reduce((acc, x) => acc + Math.exp(x - m), 0));
@@ -264,13 +320,15 @@ export function distillLossReference(logits: ArrayLike<number>, targets: Int32Ar
     const xl = (a: number, b: number) => (a > 0 ? a * Math.log(a / Math.max(b, 1e-30)) : 0);
     let d = 0;
     for (let j = 0; j <= k; j++) {
-      const pj = pb[j]!, qj = qb[j]!;
+      const pj = pb[j]!,
+        qj = qb[j]!;
       if (opts.divergence === "forward") d += xl(pj, qj);
       else if (opts.divergence === "reverse") d += xl(qj, pj);
       else d += 0.5 * xl(pj, 0.5 * (pj + qj)) + 0.5 * xl(qj, 0.5 * (pj + qj));
     }
     dSum += d;
   }
-  const divergence = count === 0 ? 0 : dSum / count, ce = count === 0 ? 0 : ceSum / count;
+  const divergence = count === 0 ? 0 : dSum / count,
+    ce = count === 0 ? 0 : ceSum / count;
   return { loss: opts.alpha * T * T * divergence + (1 - opts.alpha) * ce, divergence, ce };
 }

@@ -35,14 +35,26 @@ const spec = (o: Partial<CacheSpec> = {}): CacheSpec => ({ batch: 2, seqLen: 16,
 
 test("topK returns the k largest of each row, sorted", () => {
   const r = new Rng(4);
-  const rows = 7, v = 50, k = 5;
+  const rows = 7,
+    v = 50,
+    k = 5;
   const x = new Float32Array(rows * v).map(() => r.normal());
-  const ids = new Int32Array(rows * k), vals = new Float32Array(rows * k);
+  const ids = new Int32Array(rows * k),
+    vals = new Float32Array(rows * k);
   topK(x, rows, v, k, ids, vals);
   for (let i = 0; i < rows; i++) {
-    const want = Array.from(x.subarray(i * v, (i + 1) * v)).map((val, id) => ({ val, id })).sort((a, b) => b.val - a.val).slice(0, k);
-    assert.deepEqual(Array.from(ids.subarray(i * k, (i + 1) * k)), want.map((w) => w.id));
-    assert.deepEqual(Array.from(vals.subarray(i * k, (i + 1) * k)), want.map((w) => Math.fround(w.val)));
+    const want = Array.from(x.subarray(i * v, (i + 1) * v))
+      .map((val, id) => ({ val, id }))
+      .sort((a, b) => b.val - a.val)
+      .slice(0, k);
+    assert.deepEqual(
+      Array.from(ids.subarray(i * k, (i + 1) * k)),
+      want.map((w) => w.id),
+    );
+    assert.deepEqual(
+      Array.from(vals.subarray(i * k, (i + 1) * k)),
+      want.map((w) => Math.fround(w.val)),
+    );
   }
 });
 
@@ -51,11 +63,12 @@ test("the cache holds the teacher's top-k at exactly the sampler's positions", a
   const path = join(root, "c1.bin");
   const res = await buildTeacherCache({ path, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec() });
   assert.equal(res.scored, 5);
-  assert.ok(!existsSync(path + ".partial"));
+  assert.ok(!existsSync(`${path}.partial`));
   const cache = TeacherCache.open(path);
   const sampler = new WindowSampler(trainSet, 2, 16, 3);
   const tape = new Tape({ grad: false });
-  const ids = new Int32Array(32 * 6), vals = new Float32Array(32 * 6);
+  const ids = new Int32Array(32 * 6),
+    vals = new Float32Array(32 * 6);
   for (let b = 0; b < 5; b++) {
     const batch = sampler.next();
     const got = cache.read(b, batch.inputs);
@@ -89,15 +102,25 @@ test("the cache holds the teacher's top-k at exactly the sampler's positions", a
 
 test("an interrupted build leaves only a .partial, and resuming it gives the same file", async () => {
   const teacher = tiny(2, 2);
-  const fresh = join(root, "fresh.bin"), resumed = join(root, "resumed.bin");
+  const fresh = join(root, "fresh.bin"),
+    resumed = join(root, "resumed.bin");
   await buildTeacherCache({ path: fresh, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec({ logitType: "f16" }) });
   const ac = new AbortController();
   await assert.rejects(
-    buildTeacherCache({ path: resumed, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec({ logitType: "f16" }), signal: ac.signal, onProgress: (p) => p.done === 3 && ac.abort() }),
+    buildTeacherCache({
+      path: resumed,
+      teacher,
+      teacherName: "t",
+      train: trainSet,
+      datasetFingerprint: "fp",
+      spec: spec({ logitType: "f16" }),
+      signal: ac.signal,
+      onProgress: (p) => p.done === 3 && ac.abort(),
+    }),
     /stopped after 3 of 5/,
   );
   assert.ok(!existsSync(resumed));
-  assert.ok(existsSync(resumed + ".partial"));
+  assert.ok(existsSync(`${resumed}.partial`));
   assert.throws(() => TeacherCache.open(resumed), /interrupted/);
   const r = await buildTeacherCache({ path: resumed, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec({ logitType: "f16" }) });
   assert.equal(r.reused, 3);
@@ -106,9 +129,11 @@ test("an interrupted build leaves only a .partial, and resuming it gives the sam
   // f16 logits are within half precision of the f32 ones.
   const f32 = join(root, "f32.bin");
   await buildTeacherCache({ path: f32, teacher, teacherName: "t", train: trainSet, datasetFingerprint: "fp", spec: spec() });
-  const a = TeacherCache.open(resumed), b = TeacherCache.open(f32);
+  const a = TeacherCache.open(resumed),
+    b = TeacherCache.open(f32);
   const batch = new WindowSampler(trainSet, 2, 16, 3).next();
-  const la = a.read(0, batch.inputs).logits.slice(), lb = b.read(0, batch.inputs).logits;
+  const la = a.read(0, batch.inputs).logits.slice(),
+    lb = b.read(0, batch.inputs).logits;
   for (let i = 0; i < la.length; i++) assert.ok(Math.abs(la[i]! - lb[i]!) <= 1e-3 * Math.abs(lb[i]!) + 1e-4);
   a.close();
   b.close();
@@ -117,7 +142,10 @@ test("an interrupted build leaves only a .partial, and resuming it gives the sam
 test("corrupt caches are FormatErrors", () => {
   const p = join(root, "bad.bin");
   writeFileSync(p, Buffer.from("NOPE0000000000000000"));
-  assert.throws(() => TeacherCache.open(p), (e: unknown) => e instanceof FormatError && /not a teacher cache/.test(e.message));
+  assert.throws(
+    () => TeacherCache.open(p),
+    (e: unknown) => e instanceof FormatError && /not a teacher cache/.test(e.message),
+  );
   const good = readFileSync(join(root, "c1.bin"));
   writeFileSync(p, good.subarray(0, good.length - 10));
   assert.throws(() => TeacherCache.open(p), /a cache of 5 batches has/);
@@ -142,7 +170,8 @@ test("a student from every 2nd teacher layer copies embeddings, layers 0, 2, nor
 test("different vocabularies are a ConfigError naming both", () => {
   assert.throws(
     () => checkSameVocabulary({ name: "runs/teacher/model", vocabSize: 8192 }, { name: "data/hb", vocabSize: 4096 }),
-    (e: unknown) => e instanceof ConfigError && /runs\/teacher\/model/.test(e.message) && /8192/.test(e.message) && /4096/.test(e.message) && /data\/hb/.test(e.message),
+    (e: unknown) =>
+      e instanceof ConfigError && /runs\/teacher\/model/.test(e.message) && /8192/.test(e.message) && /4096/.test(e.message) && /data\/hb/.test(e.message),
   );
 });
 
@@ -152,7 +181,13 @@ test("distill trains the student from the cache and writes metrics and a summary
   const runDir = join(root, "run");
   const before = student.namedParameters()[0]![1].data.slice();
   const s = await distill({
-    teacher, teacherName: "teacher", student, train: trainSet, val: valSet, datasetFingerprint: "fp", runDir,
+    teacher,
+    teacherName: "teacher",
+    student,
+    train: trainSet,
+    val: valSet,
+    datasetFingerprint: "fp",
+    runDir,
     config: { batch: 2, seqLen: 16, maxSteps: 4, evalEvery: 2, evalBatches: 2, logEvery: 1, checkpointEvery: 0 },
     distill: { topK: 8, alpha: 0.7, temperature: 2, divergence: "js" },
   });
@@ -162,7 +197,10 @@ test("distill trains the student from the cache and writes metrics and a summary
   assert.ok(Number.isFinite(s.student.valLoss!) && Number.isFinite(s.teacher.valLoss!));
   assert.equal(s.teacher.cacheBatchesScored, 4);
   assert.ok(s.teacher.tokensPerSec! > 0 && s.maxRssMiB > 0 && s.cache.bytes === statSync(join(runDir, "teacher-cache.bin")).size);
-  const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const steps = lines.filter((l) => l.type === "step");
   assert.equal(steps.length, 4);
   for (const l of steps) assert.ok(Number.isFinite(l.divergence) && Number.isFinite(l.ce));
@@ -171,14 +209,45 @@ test("distill trains the student from the cache and writes metrics and a summary
   assert.ok(existsSync(join(runDir, "summary.json")));
   // A student of another vocabulary is refused before any work.
   const other = createModel(presetConfig("nano", V * 2, { nLayers: 1, maxSeqLen: 32 }), 1);
-  await assert.rejects(distill({ teacher, teacherName: "teacher", student: other, train: trainSet, datasetFingerprint: "fp", runDir: join(root, "run2"), config: { maxSteps: 1 }, distill: {} }), /tokenizers differ/);
+  await assert.rejects(
+    distill({
+      teacher,
+      teacherName: "teacher",
+      student: other,
+      train: trainSet,
+      datasetFingerprint: "fp",
+      runDir: join(root, "run2"),
+      config: { maxSteps: 1 },
+      distill: {},
+    }),
+    /tokenizers differ/,
+  );
 });
 
 test("a Gemma 3 student keeps each kept layer's attention kind (layer_types)", () => {
-  const teacher = createModel({
-    modelType: "gemma3_text", vocabSize: 40, dModel: 16, nLayers: 3, nHeads: 2, nKvHeads: 1, headDim: 8, ffnDim: 24, maxSeqLen: 16, normEps: 1e-6,
-    ropeTheta: 1e6, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, slidingWindow: 4, ropeLocalTheta: 1e4, queryPreAttnScalar: 8,
-    layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
-  }, 1);
+  const teacher = createModel(
+    {
+      modelType: "gemma3_text",
+      vocabSize: 40,
+      dModel: 16,
+      nLayers: 3,
+      nHeads: 2,
+      nKvHeads: 1,
+      headDim: 8,
+      ffnDim: 24,
+      maxSeqLen: 16,
+      normEps: 1e-6,
+      ropeTheta: 1e6,
+      tieEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      slidingWindow: 4,
+      ropeLocalTheta: 1e4,
+      queryPreAttnScalar: 8,
+      layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
+    },
+    1,
+  );
   assert.deepEqual(studentFromTeacher(teacher, 2).config.layerTypes, ["sliding_attention", "full_attention"]);
 });

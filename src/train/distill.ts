@@ -66,17 +66,30 @@ export interface DistillSummary {
 }
 
 /** Throws a ConfigError naming both vocabularies when logit distillation cannot pair them. */
-export function checkSameVocabulary(teacher: { name: string; vocabSize: number; tokenizer?: Tokenizer | null }, student: { name: string; vocabSize: number; tokenizer?: Tokenizer | null }): void {
+export function checkSameVocabulary(
+  teacher: { name: string; vocabSize: number; tokenizer?: Tokenizer | null },
+  student: { name: string; vocabSize: number; tokenizer?: Tokenizer | null },
+): void {
   const hint = "logit distillation needs one tokenizer; with different tokenizers use --mode sequence (the teacher writes text, the student trains on it)";
-  const tv = teacher.tokenizer?.vocabSize ?? teacher.vocabSize, sv = student.tokenizer?.vocabSize ?? student.vocabSize;
+  const tv = teacher.tokenizer?.vocabSize ?? teacher.vocabSize,
+    sv = student.tokenizer?.vocabSize ?? student.vocabSize;
   if (tv !== sv || teacher.vocabSize !== student.vocabSize) {
-    throw new ConfigError(`tokenizers differ: the teacher ${teacher.name} has a vocabulary of ${tv} tokens (model ${teacher.vocabSize}), the student ${student.name} ${sv} (model ${student.vocabSize})`, { hint });
+    throw new ConfigError(
+      `tokenizers differ: the teacher ${teacher.name} has a vocabulary of ${tv} tokens (model ${teacher.vocabSize}), the student ${student.name} ${sv} (model ${student.vocabSize})`,
+      { hint },
+    );
   }
-  const a = teacher.tokenizer, b = student.tokenizer;
+  const a = teacher.tokenizer,
+    b = student.tokenizer;
   if (a && b) {
     for (let id = 0; id < a.vocabSize; id++) {
-      const x = a.idToToken(id), y = b.idToToken(id);
-      if (x !== y) throw new ConfigError(`tokenizers differ: token ${id} is ${JSON.stringify(x)} in the teacher's vocabulary (${teacher.name}) and ${JSON.stringify(y)} in the student's (${student.name})`, { hint });
+      const x = a.idToToken(id),
+        y = b.idToToken(id);
+      if (x !== y)
+        throw new ConfigError(
+          `tokenizers differ: token ${id} is ${JSON.stringify(x)} in the teacher's vocabulary (${teacher.name}) and ${JSON.stringify(y)} in the student's (${student.name})`,
+          { hint },
+        );
     }
   }
 }
@@ -114,22 +127,30 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   const seqLen = run.config.seqLen ?? Math.min(run.student.config.maxSeqLen, 256);
   const gradAccum = run.config.gradAccum ?? TRAIN_DEFAULTS.gradAccum;
   const seed = run.config.seed ?? TRAIN_DEFAULTS.seed;
-  if (run.config.maxSteps === undefined) throw new ConfigError("distillation needs a step count (maxSteps): the teacher cache is built for that many batches", { hint: "pass --max-steps N" });
+  if (run.config.maxSteps === undefined)
+    throw new ConfigError("distillation needs a step count (maxSteps): the teacher cache is built for that many batches", { hint: "pass --max-steps N" });
   if (seqLen > run.teacher.config.maxSeqLen) throw new ConfigError(`context ${seqLen} is longer than the teacher's maximum (${run.teacher.config.maxSeqLen})`);
   mkdirSync(run.runDir, { recursive: true });
   const cachePath = run.cachePath ?? join(run.runDir, "teacher-cache.bin");
 
   // 1. The teacher scores every position the student will read, once.
   const built = await buildTeacherCache({
-    path: cachePath, teacher: run.teacher, teacherName: run.teacherName, train: run.train, datasetFingerprint: run.datasetFingerprint,
+    path: cachePath,
+    teacher: run.teacher,
+    teacherName: run.teacherName,
+    train: run.train,
+    datasetFingerprint: run.datasetFingerprint,
     spec: { batch, seqLen, seed, batches: run.config.maxSteps * gradAccum, k: dc.topK, logitType: dc.logitType, temperature: dc.temperature },
-    onProgress: run.onCacheProgress, signal: run.signal,
+    onProgress: run.onCacheProgress,
+    signal: run.signal,
   });
 
   // 2. The trainer with the distillation loss over the cached top-k.
   const cache = TeacherCache.open(cachePath);
   const parts: DistillLossParts = { divergence: 0, ce: 0, rows: 0 };
-  let sumD = 0, sumCe = 0, nParts = 0;
+  let sumD = 0,
+    sumCe = 0,
+    nParts = 0;
   const loss: TrainLoss = {
     compute(tape, logits, b, index) {
       const t = cache.read(index, b.inputs);
@@ -148,8 +169,17 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   let result;
   try {
     result = await trainRunDir({
-      model: run.student, train: run.train, val: run.val, runDir: run.runDir, config: run.config, resume: run.resume, onEvent: run.onEvent, signal: run.signal, loss,
-      tokenizer: run.tokenizer, record: { file: "distill-config.json", settings: { ...run.settings, ...run.config, distill: dc } },
+      model: run.student,
+      train: run.train,
+      val: run.val,
+      runDir: run.runDir,
+      config: run.config,
+      resume: run.resume,
+      onEvent: run.onEvent,
+      signal: run.signal,
+      loss,
+      tokenizer: run.tokenizer,
+      record: { file: "distill-config.json", settings: { ...run.settings, ...run.config, distill: dc } },
     });
   } finally {
     cache.close();
@@ -161,15 +191,28 @@ export async function distill(run: DistillRun): Promise<DistillSummary> {
   const c = result.counters;
   const summary: DistillSummary = {
     type: "distill_summary",
-    student: { params: paramCount(run.student), valLoss: result.finalValLoss, tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9), steps: c.step, tokens: c.tokens },
-    teacher: { name: run.teacherName, params: paramCount(run.teacher), valLoss: teacherVal, tokensPerSec: built.scored > 0 ? built.tokensPerSec : null, cacheBatchesScored: built.scored, cacheBatchesReused: built.reused },
+    student: {
+      params: paramCount(run.student),
+      valLoss: result.finalValLoss,
+      tokensPerSec: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
+      steps: c.step,
+      tokens: c.tokens,
+    },
+    teacher: {
+      name: run.teacherName,
+      params: paramCount(run.teacher),
+      valLoss: teacherVal,
+      tokensPerSec: built.scored > 0 ? built.tokensPerSec : null,
+      cacheBatchesScored: built.scored,
+      cacheBatchesReused: built.reused,
+    },
     distill: dc,
     cache: { path: cachePath, bytes: fileBytes(cachePath) },
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     stopped: result.stopped,
   };
-  appendFileSync(join(run.runDir, "metrics.jsonl"), JSON.stringify(summary) + "\n");
-  writeFileSync(join(run.runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  appendFileSync(join(run.runDir, "metrics.jsonl"), `${JSON.stringify(summary)}\n`);
+  writeFileSync(join(run.runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }
 

@@ -24,7 +24,8 @@ for (const [name, o] of CASES) {
     const f = preferenceLossForward(o, pi, tokens, ref);
     const eps = 1e-5;
     for (let i = 0; i < pi.length; i++) {
-      const up = pi.slice(), dn = pi.slice();
+      const up = pi.slice(),
+        dn = pi.slice();
       up[i]! += eps;
       dn[i]! -= eps;
       const num = (preferenceLossForward(o, up, tokens, ref).loss - preferenceLossForward(o, dn, tokens, ref).loss) / (2 * eps);
@@ -48,8 +49,9 @@ test("DPO values by hand: h = 0 gives log 2 (sigmoid) and 1/(4β²) (IPO); rewar
 });
 
 test("ORPO by hand: one pair", () => {
-  const mc = -0.5, mr = -2;
-  const lor = (mc - Math.log(1 - Math.exp(mc))) - (mr - Math.log(1 - Math.exp(mr)));
+  const mc = -0.5,
+    mr = -2;
+  const lor = mc - Math.log(1 - Math.exp(mc)) - (mr - Math.log(1 - Math.exp(mr)));
   const f = preferenceLossForward(opts({ objective: "orpo", orpoLambda: 0.3 }), [mc * 4, mr * 2], [4, 2]);
   assert.ok(Math.abs(f.loss - (-mc + 0.3 * Math.log1p(Math.exp(-lor)))) < 1e-12);
   assert.ok(Math.abs(f.metrics.nll! + mc) < 1e-12);
@@ -72,7 +74,10 @@ test("bad inputs and options are named", () => {
   assert.throws(() => preferenceLossForward(opts({}), [1, 2, 3], [1, 1, 1], [0, 0, 0]), /2·n sequence log-probs/);
   assert.throws(() => preferenceLossForward(opts({}), [1, 2], [1, 0], [0, 0]), /sequence 1 has no completion tokens/);
   assert.throws(() => validatePreferenceOptions(opts({ rpoAlpha: -1 })), /RPO alpha/);
-  assert.throws(() => validatePreferenceOptions(opts({ beta: 0 })), (e) => e instanceof ConfigError && /beta/.test(e.message));
+  assert.throws(
+    () => validatePreferenceOptions(opts({ beta: 0 })),
+    (e) => e instanceof ConfigError && /beta/.test(e.message),
+  );
   assert.throws(() => validatePreferenceOptions(opts({ loss: "hinge" as "ipo" })), /unknown DPO loss "hinge"/);
   assert.throws(() => validatePreferenceOptions(opts({ objective: "kto" as "dpo" })), /"dpo" or "orpo"/);
 });

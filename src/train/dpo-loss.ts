@@ -65,11 +65,13 @@ export interface PreferenceForward {
 }
 
 export function validatePreferenceOptions(o: PreferenceLossOptions): void {
-  if (o.objective !== "dpo" && o.objective !== "orpo") throw new ConfigError(`preference objective must be "dpo" or "orpo", got ${JSON.stringify(o.objective)}`);
+  if (o.objective !== "dpo" && o.objective !== "orpo")
+    throw new ConfigError(`preference objective must be "dpo" or "orpo", got ${JSON.stringify(o.objective)}`);
   if (!(o.beta > 0 && Number.isFinite(o.beta))) throw new ConfigError(`DPO beta must be a number > 0, got ${o.beta}`);
   if (!DPO_LOSS_TYPES.includes(o.loss)) throw new ConfigError(`unknown DPO loss "${o.loss}"`, { hint: `choose one of ${DPO_LOSS_TYPES.join(", ")}` });
   if (!(o.orpoLambda >= 0 && Number.isFinite(o.orpoLambda))) throw new ConfigError(`ORPO lambda must be a number >= 0, got ${o.orpoLambda}`);
-  if (o.rpoAlpha !== undefined && !(o.rpoAlpha >= 0 && Number.isFinite(o.rpoAlpha))) throw new ConfigError(`RPO alpha (the chosen NLL's weight) must be a number >= 0, got ${o.rpoAlpha}`);
+  if (o.rpoAlpha !== undefined && !(o.rpoAlpha >= 0 && Number.isFinite(o.rpoAlpha)))
+    throw new ConfigError(`RPO alpha (the chosen NLL's weight) must be a number >= 0, got ${o.rpoAlpha}`);
 }
 
 /** log σ(z), stable for large |z|. */
@@ -89,19 +91,26 @@ const MAX_MEAN_LOGP = -1e-6;
  * for DPO (ignored by ORPO).
  */
 export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<number>, tokens: ArrayLike<number>, ref?: ArrayLike<number>): PreferenceForward {
-  const len = pi.length, n = len / 2;
+  const len = pi.length,
+    n = len / 2;
   if (!Number.isInteger(n) || n < 1) throw new ShapeError(`preferenceLoss: expected 2·n sequence log-probs (chosen then rejected), got ${len}`);
   if (tokens.length !== len) throw new ShapeError(`preferenceLoss: ${tokens.length} token counts for ${len} sequences`);
   for (let i = 0; i < len; i++) if (!(tokens[i]! >= 1)) throw new ShapeError(`preferenceLoss: sequence ${i} has no completion tokens`);
   const grad = new Float64Array(len);
   const correct: boolean[] = [];
-  let loss = 0, cr = 0, rr = 0, acc = 0, cl = 0, rl = 0;
+  let loss = 0,
+    cr = 0,
+    rr = 0,
+    acc = 0,
+    cl = 0,
+    rl = 0;
   const metrics: Partial<PreferenceMetrics> = {};
   if (o.objective === "dpo") {
     if (ref === undefined || ref.length !== len) throw new ShapeError(`preferenceLoss: DPO needs ${len} reference log-probs, got ${ref?.length ?? "none"}`);
     const b = o.beta;
     for (let i = 0; i < n; i++) {
-      const dc = pi[i]! - ref[i]!, dr = pi[n + i]! - ref[n + i]!;
+      const dc = pi[i]! - ref[i]!,
+        dr = pi[n + i]! - ref[n + i]!;
       const h = dc - dr;
       let dh: number; // dL_i / dh
       if (o.loss === "sigmoid") {
@@ -114,7 +123,8 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
       }
       grad[i] = dh / n;
       grad[n + i] = -dh / n;
-      const rc = b * dc, rj = b * dr;
+      const rc = b * dc,
+        rj = b * dr;
       cr += rc;
       rr += rj;
       correct.push(rc > rj);
@@ -125,7 +135,8 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
     loss /= n;
     const alpha = o.rpoAlpha ?? 0;
     if (alpha > 0) {
-      let chosenTokens = 0, nllSum = 0;
+      let chosenTokens = 0,
+        nllSum = 0;
       for (let i = 0; i < n; i++) {
         chosenTokens += tokens[i]!;
         nllSum -= pi[i]!;
@@ -136,18 +147,22 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
     }
   } else {
     const lam = o.orpoLambda;
-    let chosenTokens = 0, nllSum = 0, lorSum = 0;
+    let chosenTokens = 0,
+      nllSum = 0,
+      lorSum = 0;
     for (let i = 0; i < n; i++) chosenTokens += tokens[i]!;
     for (let i = 0; i < n; i++) {
-      const mc = Math.min(pi[i]! / tokens[i]!, MAX_MEAN_LOGP), mr = Math.min(pi[n + i]! / tokens[n + i]!, MAX_MEAN_LOGP);
+      const mc = Math.min(pi[i]! / tokens[i]!, MAX_MEAN_LOGP),
+        mr = Math.min(pi[n + i]! / tokens[n + i]!, MAX_MEAN_LOGP);
       // log odds(m) = m − log(1 − e^m); d/dm = 1 / (1 − e^m).
-      const lor = (mc - Math.log(-Math.expm1(mc))) - (mr - Math.log(-Math.expm1(mr)));
-      loss += -lam * logSigmoid(lor) / n;
-      const dlor = -lam * sigmoid(-lor) / n; // dL / dlor
+      const lor = mc - Math.log(-Math.expm1(mc)) - (mr - Math.log(-Math.expm1(mr)));
+      loss += (-lam * logSigmoid(lor)) / n;
+      const dlor = (-lam * sigmoid(-lor)) / n; // dL / dlor
       nllSum += -pi[i]!;
       grad[i] = -1 / chosenTokens + (pi[i]! / tokens[i]! < MAX_MEAN_LOGP ? dlor / -Math.expm1(mc) / tokens[i]! : 0);
       grad[n + i] = pi[n + i]! / tokens[n + i]! < MAX_MEAN_LOGP ? -dlor / -Math.expm1(mr) / tokens[n + i]! : 0;
-      const rc = lam * mc, rj = lam * mr;
+      const rc = lam * mc,
+        rj = lam * mr;
       cr += rc;
       rr += rj;
       correct.push(rc > rj);
@@ -162,8 +177,20 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
     metrics.logOddsRatio = lorSum / n;
   }
   return {
-    loss, grad, correct,
-    metrics: { ...metrics, loss, chosenReward: cr / n, rejectedReward: rr / n, margin: (cr - rr) / n, accuracy: acc / n, chosenLogp: cl / n, rejectedLogp: rl / n, pairs: n },
+    loss,
+    grad,
+    correct,
+    metrics: {
+      ...metrics,
+      loss,
+      chosenReward: cr / n,
+      rejectedReward: rr / n,
+      margin: (cr - rr) / n,
+      accuracy: acc / n,
+      chosenLogp: cl / n,
+      rejectedLogp: rl / n,
+      pairs: n,
+    },
   };
 }
 
@@ -171,14 +198,22 @@ export function preferenceLossForward(o: PreferenceLossOptions, pi: ArrayLike<nu
  * loss () from the policy's sequence log-probs logps (2n) on the tape; tokens and ref as in
  * preferenceLossForward. `onMetrics` receives the batch's metrics.
  */
-export function preferenceLoss(g: Tape, logps: Tensor, o: PreferenceLossOptions, tokens: ArrayLike<number>, ref?: ArrayLike<number>, onMetrics?: (m: PreferenceMetrics) => void): Tensor {
+export function preferenceLoss(
+  g: Tape,
+  logps: Tensor,
+  o: PreferenceLossOptions,
+  tokens: ArrayLike<number>,
+  ref?: ArrayLike<number>,
+  onMetrics?: (m: PreferenceMetrics) => void,
+): Tensor {
   const f = preferenceLossForward(o, logps.data, tokens, ref);
   onMetrics?.(f.metrics);
   const out = g.empty([]);
   out.data[0] = f.loss;
   if (g.needsGrad(logps)) {
     g.record("preferenceLoss", out, (dout) => {
-      const d = g.grad(logps), s = dout[0]!;
+      const d = g.grad(logps),
+        s = dout[0]!;
       for (let i = 0; i < d.length; i++) d[i]! += s * f.grad[i]!;
     });
   }

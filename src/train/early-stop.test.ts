@@ -60,7 +60,10 @@ test("a run that memorises its training split stops early, and the kept weights 
   // 512 random training tokens are learnt by heart; validation is other random tokens, so
   // validation loss rises once the model starts memorising.
   const r = new Rng(5);
-  for (const [split, n] of [["train", 512], ["val", 2048]] as const) {
+  for (const [split, n] of [
+    ["train", 512],
+    ["val", 2048],
+  ] as const) {
     const w = new ShardWriter({ dir: root, split, vocabSize: V });
     w.write(Array.from({ length: n }, () => r.int(V)));
     w.close();
@@ -71,7 +74,10 @@ test("a run that memorises its training split stops early, and the kept weights 
   const evals: number[] = [];
   const maxSteps = 600;
   const res = await train({
-    model, ...ds, runDir: join(root, "run"), signal: es.signal,
+    model,
+    ...ds,
+    runDir: join(root, "run"),
+    signal: es.signal,
     config: { batch: 4, seqLen: 16, lr: 1e-2, maxSteps, evalEvery: 10, evalBatches: 8, checkpointEvery: 0, logEvery: 10 },
     onEvent: (e) => {
       if (e.type === "eval") evals.push(e.valLoss);

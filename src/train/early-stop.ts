@@ -46,7 +46,10 @@ export class BestWeights {
 export class EarlyStopping {
   readonly best: BestWeights;
   private readonly ac = new AbortController();
-  constructor(model: CausalLM, readonly patience: number) {
+  constructor(
+    model: CausalLM,
+    readonly patience: number,
+  ) {
     if (!Number.isInteger(patience) || patience < 1) throw new RangeError(`patience must be an integer >= 1, got ${patience}`);
     this.best = new BestWeights(model);
   }

@@ -103,10 +103,16 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const va = valEx.length > 0 ? encodeExamples(tokenizer, valEx, maxLen, o.template) : null;
 
   const packing = o.packing ?? FINETUNE_DEFAULTS.packing;
-  const rowsPerEpoch = packing ? packedRows(tr.examples.map((e) => e.inputs.length), maxLen) : tr.examples.length;
+  const rowsPerEpoch = packing
+    ? packedRows(
+        tr.examples.map((e) => e.inputs.length),
+        maxLen,
+      )
+    : tr.examples.length;
   const batch = o.config?.batch ?? Math.min(FINETUNE_DEFAULTS.batch, rowsPerEpoch);
   const perEpoch = Math.ceil(rowsPerEpoch / batch);
-  const maxSteps = o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? FINETUNE_DEFAULTS.epochs) * perEpoch)) : undefined);
+  const maxSteps =
+    o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? FINETUNE_DEFAULTS.epochs) * perEpoch)) : undefined);
   const steps = maxSteps ?? 100;
   const padId = tokenizer.specialTokens["<|pad|>"] ?? 0;
   const config: Partial<TrainConfig> = {
@@ -139,7 +145,15 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       adapter: lora ? { lora, baseModel: o.baseModel } : undefined,
       record: {
         file: "finetune-config.json",
-        settings: { method, base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, packing, ...config, trainExamples: tr.stats, valExamples: va?.stats ?? null },
+        settings: {
+          method,
+          base: o.baseModel ?? null,
+          lora: lora ? { ...lora.config } : null,
+          packing,
+          ...config,
+          trainExamples: tr.stats,
+          valExamples: va?.stats ?? null,
+        },
       },
     });
     return { ...result, lora, memoryEstimate, checkpointing, packing, train: tr.stats, val: va?.stats ?? null };
@@ -154,7 +168,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
  * the context (at most the model's), and the validation examples (given, or valFraction of
  * `examples` held out by seed).
  */
-export function startRun<E>(o: FinetuneRunOptions, examples: readonly E[], valExamples: readonly E[] | undefined): { seed: number; maxLen: number; trainEx: readonly E[]; valEx: readonly E[] } {
+export function startRun<E>(
+  o: FinetuneRunOptions,
+  examples: readonly E[],
+  valExamples: readonly E[] | undefined,
+): { seed: number; maxLen: number; trainEx: readonly E[]; valEx: readonly E[] } {
   const { model, method } = o;
   if (method !== "full" && method !== "lora") throw new ConfigError(`method must be "full" or "lora", got ${JSON.stringify(method)}`);
   const seed = o.config?.seed ?? 0;
@@ -171,17 +189,30 @@ export function startRun<E>(o: FinetuneRunOptions, examples: readonly E[], valEx
  * dropout), the LoRA adapters (method "lora"), and the peak-memory estimate, with a "warn" event
  * when it exceeds o.memoryBudgetBytes. Sets config.checkpointing.
  */
-export function prepareRun(o: FinetuneRunOptions, config: Partial<TrainConfig>, seed: number, warn: (e: TrainEvent) => void): { checkpointing: boolean; lora: LoraModel | null; memoryEstimate: MemoryEstimate } {
+export function prepareRun(
+  o: FinetuneRunOptions,
+  config: Partial<TrainConfig>,
+  seed: number,
+  warn: (e: TrainEvent) => void,
+): { checkpointing: boolean; lora: LoraModel | null; memoryEstimate: MemoryEstimate } {
   const { model, method } = o;
-  const dropout = method === "lora" ? o.lora?.dropout ?? 0 : 0;
-  if (o.checkpointing === true && dropout > 0) throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", { hint: "drop --dropout, or pass --no-checkpointing" });
+  const dropout = method === "lora" ? (o.lora?.dropout ?? 0) : 0;
+  if (o.checkpointing === true && dropout > 0)
+    throw new ConfigError("activation checkpointing cannot be combined with LoRA dropout (the recomputed blocks would draw other masks)", {
+      hint: "drop --dropout, or pass --no-checkpointing",
+    });
   const checkpointing = o.checkpointing ?? (dropout === 0 && model.numParameters() > FINETUNE_DEFAULTS.checkpointAbove);
   config.checkpointing = checkpointing;
   const lora = method === "lora" ? attachLora(model, o.lora ?? {}, seed) : null;
   const trainableValues = lora ? lora.numParameters() : model.numParameters();
   const memoryEstimate = estimateTrainingMemory(model, {
-    batch: config.batch!, seqLen: config.seqLen!, trainableValues, checkpointing, chunkedLoss: config.chunkedLoss ?? true,
-    loraRank: lora?.config.r, adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
+    batch: config.batch!,
+    seqLen: config.seqLen!,
+    trainableValues,
+    checkpointing,
+    chunkedLoss: config.chunkedLoss ?? true,
+    loraRank: lora?.config.r,
+    adaptersPerLayer: lora ? lora.adapters.size / model.config.nLayers : 0,
   });
   if (o.memoryBudgetBytes !== undefined && memoryEstimate.totalBytes > o.memoryBudgetBytes) {
     warn({ type: "warn", step: 0, message: memoryWarning(memoryEstimate, o.memoryBudgetBytes, checkpointing) });
@@ -193,9 +224,11 @@ const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6
 
 /** The warning for a run whose estimated peak exceeds the budget, with the estimate's parts and what would shrink it. */
 export function memoryWarning(e: MemoryEstimate, budget: number, checkpointing: boolean): string {
-  return `estimated peak memory ${mb(e.totalBytes)} exceeds the free memory (${mb(budget)}): weights ${mb(e.weightsBytes)}, ` +
+  return (
+    `estimated peak memory ${mb(e.totalBytes)} exceeds the free memory (${mb(budget)}): weights ${mb(e.weightsBytes)}, ` +
     `gradients + optimizer ${mb(e.trainingStateBytes)}, activations ${mb(e.activationBytes)}, logits ${mb(e.logitsBytes)}; ` +
-    `try ${checkpointing ? "" : "--checkpointing, "}a smaller --batch or --context, or a quantized base (--base-dtype q4_0)`;
+    `try ${checkpointing ? "" : "--checkpointing, "}a smaller --batch or --context, or a quantized base (--base-dtype q4_0)`
+  );
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -22,12 +22,26 @@ test("the memory estimate: checkpointing and the chunked loss shrink it, by the 
 });
 
 test("the estimate's activations and logits match what a LoRA step's arenas hold (checkpointing on and off, float and Q8_0 base)", () => {
-  for (const [checkpointing, quantized] of [[true, false], [false, false], [true, true], [false, true]]) {
+  for (const [checkpointing, quantized] of [
+    [true, false],
+    [false, false],
+    [true, true],
+    [false, true],
+  ]) {
     const model = createModel(presetConfig("nano", 512, { nLayers: 6, maxSeqLen: 64 }), 1);
     if (quantized) for (const p of model.parameters()) if (p.ndim === 2) p.setQuantized(qweight("Q8_0", quantize("Q8_0", p.data), p.shape[0]!, p.shape[1]!));
     const lora = attachLora(model, { r: 4 }, 2);
-    const B = 2, T = 64;
-    const e = estimateTrainingMemory(model, { batch: B, seqLen: T, trainableValues: lora.numParameters(), loraRank: 4, adaptersPerLayer: 7, checkpointing, chunkedLoss: true });
+    const B = 2,
+      T = 64;
+    const e = estimateTrainingMemory(model, {
+      batch: B,
+      seqLen: T,
+      trainableValues: lora.numParameters(),
+      loraRank: 4,
+      adaptersPerLayer: 7,
+      checkpointing,
+      chunkedLoss: true,
+    });
     const g = new Tape({ checkpoint: checkpointing });
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 5 + 1) % 512);
     g.backward(batchLoss(model, g, { inputs: ids, targets: ids, batch: B, seqLen: T }, true));

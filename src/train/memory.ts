@@ -41,7 +41,10 @@ const RUNTIME_BYTES = 120e6;
 export function estimateTrainingMemory(model: CausalLM, o: MemoryEstimateOptions): MemoryEstimate {
   const c = model.config;
   const n = o.batch * o.seqLen; // rows
-  const qd = c.nHeads * c.headDim, kvd = c.nKvHeads * c.headDim, d = c.dModel, f = c.ffnDim;
+  const qd = c.nHeads * c.headDim,
+    kvd = c.nKvHeads * c.headDim,
+    d = c.dModel,
+    f = c.ffnDim;
   const lora = (o.loraRank ?? 0) * 2 * (o.adaptersPerLayer ?? 0); // h and its scaled copy per adapter
   // Floats per token that one block's forward keeps (norms and their rstd, q/k/v, rotated q/k,
   // attention output and log-sum-exp, projections, residual sums, gate/up/product, the adapters'
@@ -53,9 +56,11 @@ export function estimateTrainingMemory(model: CausalLM, o: MemoryEstimateOptions
   // With checkpointing and the chunked loss, the logits chunk and that buffer are one (the work arena's).
   const chunkBytes = o.chunkedLoss ? chunkRowsFor(n, c.vocabSize) * c.vocabSize * 4 : 0;
   const transient = !quantized ? 0 : o.checkpointing ? Math.max(0, Math.max(d, qd, f) * n * 4 - chunkBytes) : Math.max(d, qd, f) * n * 4;
-  const activationBytes = transient + (o.checkpointing
-    ? c.nLayers * n * d * 4 + 2 * n * d * 4 + perLayer // kept outputs, two gradient buffers, one block (forward and recomputation share its slots)
-    : c.nLayers * perLayer);
+  const activationBytes =
+    transient +
+    (o.checkpointing
+      ? c.nLayers * n * d * 4 + 2 * n * d * 4 + perLayer // kept outputs, two gradient buffers, one block (forward and recomputation share its slots)
+      : c.nLayers * perLayer);
   const edges = 4 * n * d * 4; // embeddings, final norm and their gradients
   const logitsBytes = o.chunkedLoss ? chunkBytes + n * d * 4 : 2 * n * c.vocabSize * 4;
   const weightsBytes = weightStorage(model).bytes;

@@ -26,15 +26,35 @@ const CONFIGS: Record<string, ModelConfig> = {
   llama: presetConfig("nano", V, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 32 }),
   gpt2: presetConfig("nano", V, { modelType: "gpt2", dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: 8, ffnDim: 64, maxSeqLen: 32 }),
   gemma3_text: validateConfig({
-    modelType: "gemma3_text", vocabSize: V, dModel: 32, nLayers: 3, nHeads: 4, nKvHeads: 1, headDim: 8, ffnDim: 48, maxSeqLen: 32, normEps: 1e-6,
-    ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 4, queryPreAttnScalar: 8, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+    modelType: "gemma3_text",
+    vocabSize: V,
+    dModel: 32,
+    nLayers: 3,
+    nHeads: 4,
+    nKvHeads: 1,
+    headDim: 8,
+    ffnDim: 48,
+    maxSeqLen: 32,
+    normEps: 1e-6,
+    ropeTheta: 1e6,
+    ropeLocalTheta: 1e4,
+    slidingWindow: 4,
+    queryPreAttnScalar: 8,
+    tieEmbeddings: true,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
     layerTypes: ["sliding_attention", "sliding_attention", "full_attention"],
   }),
 };
 
 for (const [family, config] of Object.entries(CONFIGS)) {
   test(`${family}: packed and unpacked batches of the same examples give the same loss and adapter gradients (full and chunked loss, checkpointing)`, () => {
-    for (const [chunked, checkpoint] of [[false, false], [true, false], [true, true]] as const) {
+    for (const [chunked, checkpoint] of [
+      [false, false],
+      [true, false],
+      [true, true],
+    ] as const) {
       const run = (pack: boolean) => {
         const model = createModel(config, 3);
         const lora = attachLora(model, { r: 4 }, 2);
@@ -47,7 +67,8 @@ for (const [family, config] of Object.entries(CONFIGS)) {
         g.backward(loss);
         return { b, loss: loss.data[0]!, grads: lora.namedParameters().map(([, p]) => p.grad.slice()) };
       };
-      const packed = run(true), plain = run(false);
+      const packed = run(true),
+        plain = run(false);
       const what = `${family}${chunked ? " chunked" : ""}${checkpoint ? " checkpointed" : ""}`;
       assert.deepEqual([packed.b.batch, packed.b.seqLen, [...packed.b.segments!].reduce((a, n) => a + n, 0)], [1, 16, 16], "one row of 16 holds all three");
       assert.equal(packed.b.tokens, 16);
@@ -61,9 +82,18 @@ for (const [family, config] of Object.entries(CONFIGS)) {
 
 test("packed attention with a sliding window: the window counts inside each segment", () => {
   // Two segments of 6 rows in one sequence of 12, window 3: the same as two sequences of 6.
-  const r = new Rng(4), n = 12, w = 8; // 2 heads of 4
-  const mk = () => { const t = new Tensor(new Float32Array(n * w), [n, w]); r.fillNormal(t.data, 0, 1); t.requiresGrad = true; return t; };
-  const q = mk(), k = mk(), v = mk();
+  const r = new Rng(4),
+    n = 12,
+    w = 8; // 2 heads of 4
+  const mk = () => {
+    const t = new Tensor(new Float32Array(n * w), [n, w]);
+    r.fillNormal(t.data, 0, 1);
+    t.requiresGrad = true;
+    return t;
+  };
+  const q = mk(),
+    k = mk(),
+    v = mk();
   const dout = new Float32Array(n * w);
   r.fillNormal(dout, 0, 1);
   const pass = (opts: { batch: number; seqLen: number; segments?: Int32Array }) => {
@@ -74,10 +104,14 @@ test("packed attention with a sliding window: the window counts inside each segm
     g.backward(out, dout);
     return [y, q.grad!.slice(), k.grad!.slice(), v.grad!.slice()];
   };
-  const packed = pass({ batch: 1, seqLen: 12, segments: Int32Array.of(6, 6) }), apart = pass({ batch: 2, seqLen: 6 });
+  const packed = pass({ batch: 1, seqLen: 12, segments: Int32Array.of(6, 6) }),
+    apart = pass({ batch: 2, seqLen: 6 });
   packed.forEach((a, i) => assertClose(a, apart[i]!, TOL.f32, `output / dq / dk / dv [${i}]`));
   const crossing = pass({ batch: 1, seqLen: 12 });
-  assert.ok(crossing[0]!.some((x, i) => Math.abs(x - packed[0]![i]!) > 1e-3), "without segments the window reaches into the other example");
+  assert.ok(
+    crossing[0]!.some((x, i) => Math.abs(x - packed[0]![i]!) > 1e-3),
+    "without segments the window reaches into the other example",
+  );
   const inference = attention(new Tape({ grad: false }), q, k, v, { batch: 1, seqLen: 12, heads: 2, window: 3, segments: Int32Array.of(6, 6) });
   assertClose(inference.data, packed[0]!, TOL.f32, "inference (causal kernel, then the window's rows) gives the same output");
 });
@@ -106,7 +140,12 @@ test("packing fills rows without crossing them, takes fewer batches than one exa
 
 test("attention refuses segments that cross a sequence or do not cover the rows", () => {
   const t = (n: number) => new Tensor(new Float32Array(n * 8), [n, 8]);
-  const q = t(8), k = t(8), v = t(8);
-  assert.throws(() => attention(new Tape(), q, k, v, { batch: 2, seqLen: 4, heads: 2, segments: Int32Array.of(3, 2, 3) }), (e: unknown) => e instanceof ShapeError && /crosses the end of a sequence/.test(e.message));
+  const q = t(8),
+    k = t(8),
+    v = t(8);
+  assert.throws(
+    () => attention(new Tape(), q, k, v, { batch: 2, seqLen: 4, heads: 2, segments: Int32Array.of(3, 2, 3) }),
+    (e: unknown) => e instanceof ShapeError && /crosses the end of a sequence/.test(e.message),
+  );
   assert.throws(() => attention(new Tape(), q, k, v, { batch: 2, seqLen: 4, heads: 2, segments: Int32Array.of(4, 3) }), /cover 7 rows/);
 });

@@ -13,11 +13,27 @@ test("parsePreferenceJsonl: strings, message lists and an implicit prompt give t
   const text = [
     line({ prompt: "Who wrote it?", chosen: "The fox did. [1]", rejected: "The fox did." }),
     "",
-    line({ prompt: [{ role: "user", content: "Who wrote it?" }], chosen: [{ role: "assistant", content: "The fox did. [1]" }], rejected: [{ role: "assistant", content: "The fox did." }] }),
-    line({ chosen: [{ role: "user", content: "Who wrote it?" }, { role: "assistant", content: "The fox did. [1]" }], rejected: [{ role: "user", content: "Who wrote it?" }, { role: "assistant", content: "The fox did." }] }),
+    line({
+      prompt: [{ role: "user", content: "Who wrote it?" }],
+      chosen: [{ role: "assistant", content: "The fox did. [1]" }],
+      rejected: [{ role: "assistant", content: "The fox did." }],
+    }),
+    line({
+      chosen: [
+        { role: "user", content: "Who wrote it?" },
+        { role: "assistant", content: "The fox did. [1]" },
+      ],
+      rejected: [
+        { role: "user", content: "Who wrote it?" },
+        { role: "assistant", content: "The fox did." },
+      ],
+    }),
   ].join("\n");
   const ex = parsePreferenceJsonl(text, "prefs.jsonl");
-  assert.deepEqual(ex.map((e) => e.line), [1, 3, 4]);
+  assert.deepEqual(
+    ex.map((e) => e.line),
+    [1, 3, 4],
+  );
   for (const e of ex) {
     assert.deepEqual(e.prompt, [{ role: "user", content: "Who wrote it?" }]);
     assert.deepEqual(e.chosen, [{ role: "assistant", content: "The fox did. [1]" }]);
@@ -38,19 +54,35 @@ test("parsePreferenceJsonl: malformed records name the file, the line and the fi
     [line([1, 2]), /prefs.jsonl:2: expected an object/],
   ];
   for (const [l, re] of bad) {
-    assert.throws(() => parsePreferenceJsonl(line({ prompt: "q", chosen: "a", rejected: "b" }) + "\n" + l, "prefs.jsonl"), (e) => e instanceof FormatError && re.test(e.message), l);
+    assert.throws(
+      () => parsePreferenceJsonl(`${line({ prompt: "q", chosen: "a", rejected: "b" })}\n${l}`, "prefs.jsonl"),
+      (e) => e instanceof FormatError && re.test(e.message),
+      l,
+    );
   }
 });
 
 test("encodePreferences: targets are the completion's tokens only; both sides share the prompt's tokens", () => {
-  const [ex] = parsePreferenceJsonl(line({ prompt: [{ role: "system", content: "Be brief." }, { role: "user", content: "Who jumps over the dog?" }, { role: "assistant", content: "The fox." }, { role: "user", content: "And then?" }], chosen: "It runs on. [1]", rejected: "It sleeps." }));
+  const [ex] = parsePreferenceJsonl(
+    line({
+      prompt: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Who jumps over the dog?" },
+        { role: "assistant", content: "The fox." },
+        { role: "user", content: "And then?" },
+      ],
+      chosen: "It runs on. [1]",
+      rejected: "It sleeps.",
+    }),
+  );
   const { pairs, stats } = encodePreferences(tok, [ex!], 200);
   const p = pairs[0]!;
   const completion = (t: Int32Array) => tok.decode([...t].filter((id) => id !== IGNORE_INDEX));
   assert.equal(completion(p.chosen.targets), "It runs on. [1]<|im_end|>", "the earlier assistant turn (The fox.) is prompt, not target");
   assert.equal(completion(p.rejected.targets), "It sleeps.<|im_end|>");
   assert.equal(p.chosenTokens, [...p.chosen.targets].filter((t) => t !== IGNORE_INDEX).length);
-  const firstC = p.chosen.targets.findIndex((t) => t !== IGNORE_INDEX), firstR = p.rejected.targets.findIndex((t) => t !== IGNORE_INDEX);
+  const firstC = p.chosen.targets.findIndex((t) => t !== IGNORE_INDEX),
+    firstR = p.rejected.targets.findIndex((t) => t !== IGNORE_INDEX);
   assert.equal(firstC, firstR);
   assert.deepEqual([...p.chosen.inputs.subarray(0, firstC + 1)], [...p.rejected.inputs.subarray(0, firstR + 1)]);
   assert.deepEqual(stats, { pairs: 1, truncated: 0, dropped: 0, targetTokens: p.chosenTokens + p.rejectedTokens });
@@ -61,7 +93,9 @@ test("encodePreferences: targets are the completion's tokens only; both sides sh
 });
 
 test("PreferenceSource: 2·n rows, chosen then rejected, padded; seeded epochs; resume", () => {
-  const raw = Array.from({ length: 5 }, (_, i) => line({ prompt: `Question ${i}?`, chosen: `Answer ${"x".repeat(i)}. [1]`, rejected: `Answer ${"x".repeat(i)}.` })).join("\n");
+  const raw = Array.from({ length: 5 }, (_, i) =>
+    line({ prompt: `Question ${i}?`, chosen: `Answer ${"x".repeat(i)}. [1]`, rejected: `Answer ${"x".repeat(i)}.` }),
+  ).join("\n");
   const { pairs } = encodePreferences(tok, parsePreferenceJsonl(raw), 200);
   const src = new PreferenceSource(pairs, 2, 3, 7);
   const b = src.next();
@@ -71,7 +105,10 @@ test("PreferenceSource: 2·n rows, chosen then rejected, padded; seeded epochs; 
     const p = pairs[b.pairIds[k]!]!;
     assert.deepEqual([...b.inputs.subarray(k * T, k * T + p.chosen.inputs.length)], [...p.chosen.inputs]);
     assert.deepEqual([...b.inputs.subarray((2 + k) * T, (2 + k) * T + p.rejected.inputs.length)], [...p.rejected.inputs]);
-    assert.ok(b.inputs.subarray((2 + k) * T + p.rejected.inputs.length, (3 + k) * T).every((v) => v === 7), "padded with the pad id");
+    assert.ok(
+      b.inputs.subarray((2 + k) * T + p.rejected.inputs.length, (3 + k) * T).every((v) => v === 7),
+      "padded with the pad id",
+    );
   }
   const seen = [[...b.pairIds]];
   for (let i = 0; i < 4; i++) seen.push([...src.next().pairIds]);

@@ -32,13 +32,17 @@ export interface PreferenceExample {
   line: number;
 }
 
-const HINT = 'each line is {"prompt": "…", "chosen": "…", "rejected": "…"}, or with message lists: {"prompt": [{"role": "user", "content": "…"}], "chosen": [{"role": "assistant", "content": "…"}], "rejected": […]}';
+const HINT =
+  'each line is {"prompt": "…", "chosen": "…", "rejected": "…"}, or with message lists: {"prompt": [{"role": "user", "content": "…"}], "chosen": [{"role": "assistant", "content": "…"}], "rejected": […]}';
 
 function messages(v: unknown, at: string, field: string): ChatMessage[] {
-  if (!Array.isArray(v)) throw new FormatError(`${at}: "${field}" must be a string or a list of messages, got ${v === null ? "null" : typeof v}`, { hint: HINT });
+  if (!Array.isArray(v))
+    throw new FormatError(`${at}: "${field}" must be a string or a list of messages, got ${v === null ? "null" : typeof v}`, { hint: HINT });
   return v.map((m, j) => {
-    const role = (m as { role?: unknown } | null)?.role, content = (m as { content?: unknown } | null)?.content;
-    if (typeof role !== "string" || !ROLES.has(role)) throw new FormatError(`${at}: ${field}[${j}].role must be "system", "user" or "assistant", got ${JSON.stringify(role)}`);
+    const role = (m as { role?: unknown } | null)?.role,
+      content = (m as { content?: unknown } | null)?.content;
+    if (typeof role !== "string" || !ROLES.has(role))
+      throw new FormatError(`${at}: ${field}[${j}].role must be "system", "user" or "assistant", got ${JSON.stringify(role)}`);
     if (typeof content !== "string") throw new FormatError(`${at}: ${field}[${j}].content must be a string, got ${content === null ? "null" : typeof content}`);
     return { role, content };
   });
@@ -49,7 +53,10 @@ function completion(v: unknown, at: string, field: string): ChatMessage[] {
   const ms = messages(v, at, field);
   if (ms.length === 0) throw new FormatError(`${at}: "${field}" is empty`);
   ms.forEach((m, j) => {
-    if (m.role !== "assistant") throw new FormatError(`${at}: ${field}[${j}] is a ${m.role} message; a completion holds assistant messages only`, { hint: "put the conversation so far in \"prompt\"" });
+    if (m.role !== "assistant")
+      throw new FormatError(`${at}: ${field}[${j}] is a ${m.role} message; a completion holds assistant messages only`, {
+        hint: 'put the conversation so far in "prompt"',
+      });
   });
   return ms;
 }
@@ -60,34 +67,46 @@ function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
 
 /** Parses preference JSONL text (see the file comment). `name` labels errors. */
 export function parsePreferenceJsonl(text: string, name = "input"): PreferenceExample[] {
-  return parseJsonl(text, name, (obj, { at, line }): PreferenceExample => {
-    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new FormatError(`${at}: expected an object with "prompt", "chosen" and "rejected"`, { hint: HINT });
-    const o = obj as { prompt?: unknown; chosen?: unknown; rejected?: unknown };
-    for (const k of ["chosen", "rejected"] as const) if (o[k] === undefined) throw new FormatError(`${at}: missing "${k}"`, { hint: HINT });
-    let prompt: ChatMessage[], chosen: ChatMessage[], rejected: ChatMessage[];
-    if (o.prompt === undefined) {
-      // Implicit prompt: two whole conversations; the prompt is what they share at the start.
-      if (typeof o.chosen === "string" || typeof o.rejected === "string") throw new FormatError(`${at}: missing "prompt" (strings need one; only message lists can share an implicit prompt)`, { hint: HINT });
-      const c = messages(o.chosen, at, "chosen"), r = messages(o.rejected, at, "rejected");
-      let k = 0;
-      while (k < c.length && k < r.length && sameMessage(c[k]!, r[k]!)) k++;
-      while (k > 0 && c[k - 1]!.role === "assistant") k--; // a shared assistant turn at the end belongs to the completions
-      prompt = c.slice(0, k);
-      chosen = completion(c.slice(k), at, "chosen");
-      rejected = completion(r.slice(k), at, "rejected");
-      if (prompt.length === 0) throw new FormatError(`${at}: no "prompt", and chosen and rejected share no leading messages`, { hint: HINT });
-    } else {
-      prompt = typeof o.prompt === "string" ? [{ role: "user", content: o.prompt }] : messages(o.prompt, at, "prompt");
-      if (prompt.length === 0) throw new FormatError(`${at}: "prompt" is empty`);
-      chosen = completion(o.chosen, at, "chosen");
-      rejected = completion(o.rejected, at, "rejected");
-    }
-    for (const [k, c] of [["chosen", chosen], ["rejected", rejected]] as const) {
-      if (!c.some((m) => m.content.trim() !== "")) throw new FormatError(`${at}: "${k}" has no content`);
-    }
-    if (chosen.length === rejected.length && chosen.every((m, j) => sameMessage(m, rejected[j]!))) throw new FormatError(`${at}: "chosen" and "rejected" are the same (nothing to prefer)`);
-    return { prompt, chosen, rejected, line };
-  }, { hint: HINT });
+  return parseJsonl(
+    text,
+    name,
+    (obj, { at, line }): PreferenceExample => {
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj))
+        throw new FormatError(`${at}: expected an object with "prompt", "chosen" and "rejected"`, { hint: HINT });
+      const o = obj as { prompt?: unknown; chosen?: unknown; rejected?: unknown };
+      for (const k of ["chosen", "rejected"] as const) if (o[k] === undefined) throw new FormatError(`${at}: missing "${k}"`, { hint: HINT });
+      let prompt: ChatMessage[], chosen: ChatMessage[], rejected: ChatMessage[];
+      if (o.prompt === undefined) {
+        // Implicit prompt: two whole conversations; the prompt is what they share at the start.
+        if (typeof o.chosen === "string" || typeof o.rejected === "string")
+          throw new FormatError(`${at}: missing "prompt" (strings need one; only message lists can share an implicit prompt)`, { hint: HINT });
+        const c = messages(o.chosen, at, "chosen"),
+          r = messages(o.rejected, at, "rejected");
+        let k = 0;
+        while (k < c.length && k < r.length && sameMessage(c[k]!, r[k]!)) k++;
+        while (k > 0 && c[k - 1]!.role === "assistant") k--; // a shared assistant turn at the end belongs to the completions
+        prompt = c.slice(0, k);
+        chosen = completion(c.slice(k), at, "chosen");
+        rejected = completion(r.slice(k), at, "rejected");
+        if (prompt.length === 0) throw new FormatError(`${at}: no "prompt", and chosen and rejected share no leading messages`, { hint: HINT });
+      } else {
+        prompt = typeof o.prompt === "string" ? [{ role: "user", content: o.prompt }] : messages(o.prompt, at, "prompt");
+        if (prompt.length === 0) throw new FormatError(`${at}: "prompt" is empty`);
+        chosen = completion(o.chosen, at, "chosen");
+        rejected = completion(o.rejected, at, "rejected");
+      }
+      for (const [k, c] of [
+        ["chosen", chosen],
+        ["rejected", rejected],
+      ] as const) {
+        if (!c.some((m) => m.content.trim() !== "")) throw new FormatError(`${at}: "${k}" has no content`);
+      }
+      if (chosen.length === rejected.length && chosen.every((m, j) => sameMessage(m, rejected[j]!)))
+        throw new FormatError(`${at}: "chosen" and "rejected" are the same (nothing to prefer)`);
+      return { prompt, chosen, rejected, line };
+    },
+    { hint: HINT },
+  );
 }
 
 /** Reads a preference JSONL file (see parsePreferenceJsonl). */
@@ -128,15 +147,24 @@ function promptLength(tok: Tokenizer, prompt: readonly ChatMessage[], template: 
   return tok.applyChatTemplate(prompt, { template, addGenerationPrompt: true }).ids.length;
 }
 
-function encodeSide(tok: Tokenizer, prompt: readonly ChatMessage[], side: readonly ChatMessage[], promptLen: number, maxLen: number, template: string): { ex: SftExample; count: number; cut: boolean } | null {
+function encodeSide(
+  tok: Tokenizer,
+  prompt: readonly ChatMessage[],
+  side: readonly ChatMessage[],
+  promptLen: number,
+  maxLen: number,
+  template: string,
+): { ex: SftExample; count: number; cut: boolean } | null {
   const enc = tok.applyChatTemplate([...prompt, ...side], { template });
-  let n = enc.ids.length, cut = false;
+  let n = enc.ids.length,
+    cut = false;
   if (n > maxLen + 1) {
     n = maxLen + 1;
     cut = true;
   }
   if (n < 2) return null;
-  const inputs = new Int32Array(n - 1), targets = new Int32Array(n - 1);
+  const inputs = new Int32Array(n - 1),
+    targets = new Int32Array(n - 1);
   let count = 0;
   for (let t = 0; t < n - 1; t++) {
     inputs[t] = enc.ids[t]!;
@@ -153,7 +181,12 @@ function encodeSide(tok: Tokenizer, prompt: readonly ChatMessage[], side: readon
  * than maxLen + 1 tokens are cut at the end; a pair with a side left without completion tokens
  * is dropped (counted in the stats).
  */
-export function encodePreferences(tok: Tokenizer, examples: readonly PreferenceExample[], maxLen: number, template?: string): { pairs: PreferencePair[]; stats: PreferenceEncodeStats } {
+export function encodePreferences(
+  tok: Tokenizer,
+  examples: readonly PreferenceExample[],
+  maxLen: number,
+  template?: string,
+): { pairs: PreferencePair[]; stats: PreferenceEncodeStats } {
   const tpl = chatTemplateFor(tok, template);
   const pairs: PreferencePair[] = [];
   const stats: PreferenceEncodeStats = { pairs: 0, truncated: 0, dropped: 0, targetTokens: 0 };
@@ -186,7 +219,13 @@ export interface PreferenceBatch extends Batch {
 }
 
 /** Fills 2·n rows (chosen, then rejected), padded to the longest. */
-export function fillPreferenceBatch(pairs: readonly PreferencePair[], ids: readonly number[], padId: number, inputs?: Int32Array, targets?: Int32Array): PreferenceBatch {
+export function fillPreferenceBatch(
+  pairs: readonly PreferencePair[],
+  ids: readonly number[],
+  padId: number,
+  inputs?: Int32Array,
+  targets?: Int32Array,
+): PreferenceBatch {
   const n = ids.length;
   let T = 1;
   for (const i of ids) T = Math.max(T, pairs[i]!.chosen.inputs.length, pairs[i]!.rejected.inputs.length);
@@ -214,7 +253,12 @@ export class PreferenceSource implements BatchSource {
   private readonly inputs: Int32Array;
   private readonly targets: Int32Array;
 
-  constructor(private readonly pairs: readonly PreferencePair[], readonly pairsPerBatch: number, private readonly seed: number, private readonly padId = 0) {
+  constructor(
+    private readonly pairs: readonly PreferencePair[],
+    readonly pairsPerBatch: number,
+    private readonly seed: number,
+    private readonly padId = 0,
+  ) {
     if (pairs.length === 0) throw new ConfigError("no preference pairs to train on");
     if (!Number.isInteger(pairsPerBatch) || pairsPerBatch < 1) throw new ConfigError(`batch must be an integer >= 1, got ${pairsPerBatch}`);
     let maxT = 1;
@@ -224,7 +268,8 @@ export class PreferenceSource implements BatchSource {
   }
 
   private at(k: number): number {
-    const n = this.pairs.length, e = Math.floor(k / n);
+    const n = this.pairs.length,
+      e = Math.floor(k / n);
     if (e !== this.epoch) {
       this.order = new Rng(this.seed * 1_000_003 + e).shuffle([...this.pairs.keys()]);
       this.epoch = e;

@@ -21,14 +21,29 @@ import type { CausalLM, LoraModel } from "../models/index.ts";
 import { Tape, type Tensor } from "../tensor/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { Batch } from "./batches.ts";
-import { preferenceLoss, preferenceLossForward, validatePreferenceOptions, type PreferenceLossOptions, type PreferenceMetrics, type PreferenceObjective } from "./dpo-loss.ts";
+import {
+  preferenceLoss,
+  preferenceLossForward,
+  validatePreferenceOptions,
+  type PreferenceLossOptions,
+  type PreferenceMetrics,
+  type PreferenceObjective,
+} from "./dpo-loss.ts";
 import { FINETUNE_DEFAULTS, prepareRun, startRun, type FinetuneMethod, type FinetuneRunOptions } from "./finetune.ts";
 import type { MemoryEstimate } from "./memory.ts";
-import { PreferenceSource, encodePreferences, fillPreferenceBatch, type PreferenceBatch, type PreferenceEncodeStats, type PreferenceExample, type PreferencePair } from "./preference-data.ts";
+import {
+  PreferenceSource,
+  encodePreferences,
+  fillPreferenceBatch,
+  type PreferenceBatch,
+  type PreferenceEncodeStats,
+  type PreferenceExample,
+  type PreferencePair,
+} from "./preference-data.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
 import { sftValidation } from "./sft.ts";
 import { trainRunDir } from "./run.ts";
-import { type TrainConfig, type TrainEvent, type TrainLoss, type TrainResult } from "./trainer.ts";
+import type { TrainConfig, TrainEvent, TrainLoss, TrainResult } from "./trainer.ts";
 
 /** Preference settings, with their defaults. */
 export const PREFERENCE_DEFAULTS = {
@@ -53,7 +68,10 @@ export const PREFERENCE_DEFAULTS = {
 /** One log step's preference figures, means over its batches (what the CLI prints on a step line). */
 export type PreferenceStepMetrics = Omit<PreferenceMetrics, "pairs" | "loss">;
 
-export type PreferenceEvent = TrainEvent | { type: "preference"; step: number; metrics: PreferenceStepMetrics } | { type: "reference"; pairs: number; elapsedMs: number };
+export type PreferenceEvent =
+  | TrainEvent
+  | { type: "preference"; step: number; metrics: PreferenceStepMetrics }
+  | { type: "reference"; pairs: number; elapsedMs: number };
 
 export interface PreferenceOptions extends FinetuneRunOptions {
   examples: readonly PreferenceExample[];
@@ -108,8 +126,15 @@ export function withAdaptersOff<T>(lora: LoraModel | null, fn: () => T): T {
  * Summed completion log-probs of every pair under `model` as it is now, without gradients:
  * (2P) values, pair i's chosen at i, its rejected at P + i. `pairsPerBatch` pairs per forward.
  */
-export function pairLogProbs(model: CausalLM, pairs: readonly PreferencePair[], pairsPerBatch: number, padId = 0, tape = new Tape({ grad: false })): Float32Array {
-  const P = pairs.length, out = new Float32Array(2 * P);
+export function pairLogProbs(
+  model: CausalLM,
+  pairs: readonly PreferencePair[],
+  pairsPerBatch: number,
+  padId = 0,
+  tape = new Tape({ grad: false }),
+): Float32Array {
+  const P = pairs.length,
+    out = new Float32Array(2 * P);
   for (let i = 0; i < P; i += pairsPerBatch) {
     const ids = Array.from({ length: Math.min(pairsPerBatch, P - i) }, (_, k) => i + k);
     const b = fillPreferenceBatch(pairs, ids, padId);
@@ -125,7 +150,9 @@ export function pairLogProbs(model: CausalLM, pairs: readonly PreferencePair[], 
 
 /** The reference's log-probs for the pairs of a batch, in the batch's row order (chosen, then rejected). */
 function gatherRef(ref: Float32Array, pairIds: Int32Array): Float64Array {
-  const n = pairIds.length, P = ref.length / 2, out = new Float64Array(2 * n);
+  const n = pairIds.length,
+    P = ref.length / 2,
+    out = new Float64Array(2 * n);
   pairIds.forEach((p, k) => {
     out[k] = ref[p]!;
     out[n + k] = ref[P + p]!;
@@ -143,7 +170,11 @@ export class PreferenceTrainLoss implements TrainLoss {
   /** The figures of the last log step (stepMetrics()). */
   last: PreferenceStepMetrics | null = null;
 
-  constructor(private readonly model: CausalLM, private readonly opts: PreferenceLossOptions, private readonly ref: Float32Array | null) {}
+  constructor(
+    private readonly model: CausalLM,
+    private readonly opts: PreferenceLossOptions,
+    private readonly ref: Float32Array | null,
+  ) {}
 
   compute(tape: Tape, hidden: Tensor, batch: Batch): Tensor {
     const b = batch as PreferenceBatch;
@@ -167,9 +198,17 @@ export class PreferenceTrainLoss implements TrainLoss {
 }
 
 /** Loss and metrics over held-out pairs (policy log-probs now, reference precomputed). */
-export function evaluatePreferences(model: CausalLM, pairs: readonly PreferencePair[], ref: Float32Array | null, opts: PreferenceLossOptions, pairsPerBatch: number, padId = 0): PreferenceMetrics {
+export function evaluatePreferences(
+  model: CausalLM,
+  pairs: readonly PreferencePair[],
+  ref: Float32Array | null,
+  opts: PreferenceLossOptions,
+  pairsPerBatch: number,
+  padId = 0,
+): PreferenceMetrics {
   const pi = pairLogProbs(model, pairs, pairsPerBatch, padId);
-  const P = pairs.length, tokens = new Float64Array(2 * P);
+  const P = pairs.length,
+    tokens = new Float64Array(2 * P);
   pairs.forEach((p, i) => {
     tokens[i] = p.chosenTokens;
     tokens[P + i] = p.rejectedTokens;
@@ -180,7 +219,10 @@ export function evaluatePreferences(model: CausalLM, pairs: readonly PreferenceP
 export async function finetunePreference(o: PreferenceOptions): Promise<PreferenceResult> {
   const { model, tokenizer, method } = o;
   const lossOpts: PreferenceLossOptions = {
-    objective: o.objective, beta: o.beta ?? PREFERENCE_DEFAULTS.beta, loss: o.loss ?? PREFERENCE_DEFAULTS.loss, orpoLambda: o.orpoLambda ?? PREFERENCE_DEFAULTS.orpoLambda,
+    objective: o.objective,
+    beta: o.beta ?? PREFERENCE_DEFAULTS.beta,
+    loss: o.loss ?? PREFERENCE_DEFAULTS.loss,
+    orpoLambda: o.orpoLambda ?? PREFERENCE_DEFAULTS.orpoLambda,
     rpoAlpha: o.rpoAlpha ?? PREFERENCE_DEFAULTS.rpoAlpha,
   };
   validatePreferenceOptions(lossOpts);
@@ -191,7 +233,8 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
 
   const pairsPerBatch = o.config?.batch ?? Math.min(PREFERENCE_DEFAULTS.batch, tr.pairs.length);
   const perEpoch = Math.ceil(tr.pairs.length / pairsPerBatch);
-  const maxSteps = o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? PREFERENCE_DEFAULTS.epochs) * perEpoch)) : undefined);
+  const maxSteps =
+    o.config?.maxSteps ?? (o.config?.timeBudgetMs === undefined ? Math.max(1, Math.round((o.epochs ?? PREFERENCE_DEFAULTS.epochs) * perEpoch)) : undefined);
   const steps = maxSteps ?? 100;
   const padId = tokenizer.specialTokens["<|pad|>"] ?? 0;
   const config: Partial<TrainConfig> = {
@@ -210,7 +253,8 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
   mkdirSync(o.runDir, { recursive: true });
   try {
     // The reference: the base with the adapters off, or the initial weights; scored once, before training.
-    let refTrain: Float32Array | null = null, refVal: Float32Array | null = null;
+    let refTrain: Float32Array | null = null,
+      refVal: Float32Array | null = null;
     if (lossOpts.objective === "dpo") {
       const t0 = performance.now();
       withAdaptersOff(lora, () => {
@@ -241,17 +285,24 @@ export async function finetunePreference(o: PreferenceOptions): Promise<Preferen
       record: {
         file: "finetune-config.json",
         settings: {
-          method, objective: lossOpts.objective, preference: lossOpts, reference: lossOpts.objective === "dpo" ? (lora ? "base, adapters off (precomputed)" : "initial weights (precomputed)") : null,
-          base: o.baseModel ?? null, lora: lora ? { ...lora.config } : null, ...config, pairsPerBatch,
-          trainPairs: tr.stats, valPairs: va?.stats ?? null,
+          method,
+          objective: lossOpts.objective,
+          preference: lossOpts,
+          reference: lossOpts.objective === "dpo" ? (lora ? "base, adapters off (precomputed)" : "initial weights (precomputed)") : null,
+          base: o.baseModel ?? null,
+          lora: lora ? { ...lora.config } : null,
+          ...config,
+          pairsPerBatch,
+          trainPairs: tr.stats,
+          valPairs: va?.stats ?? null,
         },
       },
     });
     const output = result.output;
     const evaluation = va && va.pairs.length > 0 ? evaluatePreferences(model, va.pairs, refVal, lossOpts, pairsPerBatch, padId) : null;
     if (evaluation) {
-      writeFileAtomicSync(join(o.runDir, "preference-eval.json"), JSON.stringify(evaluation, null, 2) + "\n");
-      appendFileSync(join(o.runDir, "metrics.jsonl"), JSON.stringify({ type: "preference_eval", step: result.counters.step, ...evaluation }) + "\n");
+      writeFileAtomicSync(join(o.runDir, "preference-eval.json"), `${JSON.stringify(evaluation, null, 2)}\n`);
+      appendFileSync(join(o.runDir, "metrics.jsonl"), `${JSON.stringify({ type: "preference_eval", step: result.counters.step, ...evaluation })}\n`);
     }
     return { ...result, output, lora, memoryEstimate, checkpointing, loss: lossOpts, train: tr.stats, val: va?.stats ?? null, evaluation };
   } catch (e) {

@@ -15,11 +15,15 @@ const root = mkdtempSync(join(tmpdir(), "slm-rundir-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const V = 64;
-const tiny = (seed: number): CausalLM => createModel(presetConfig("nano", V, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 32 }), seed);
+const tiny = (seed: number): CausalLM =>
+  createModel(presetConfig("nano", V, { dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, ffnDim: 64, maxSeqLen: 32 }), seed);
 // 512 random training tokens are learnt by heart while validation (other random tokens) gets
 // worse: early stopping has something to keep.
 const r = new Rng(5);
-for (const [split, n] of [["train", 512], ["val", 2048]] as const) {
+for (const [split, n] of [
+  ["train", 512],
+  ["val", 2048],
+] as const) {
   const w = new ShardWriter({ dir: root, split, vocabSize: V });
   w.write(Array.from({ length: n }, () => r.int(V)));
   w.close();
@@ -46,7 +50,12 @@ test("trainRunDir: the caller's interrupt keeps the last weights (resumable); th
   const ds = { train: ShardSet.open(root, "train"), val: ShardSet.open(root, "val") };
   const ac = new AbortController();
   const a = await trainRunDir({
-    model: tiny(3), ...ds, runDir: join(root, "interrupt"), config, earlyStop: 1000, signal: ac.signal,
+    model: tiny(3),
+    ...ds,
+    runDir: join(root, "interrupt"),
+    config,
+    earlyStop: 1000,
+    signal: ac.signal,
     onEvent: (e) => e.type === "eval" && e.step >= 40 && ac.abort(),
   });
   assert.equal(a.stopped, "requested");
@@ -57,8 +66,13 @@ test("trainRunDir: the caller's interrupt keeps the last weights (resumable); th
   const model = tiny(4);
   const lora = attachLora(model, { r: 2 }, 0);
   const b = await trainRunDir({
-    model, ...ds, runDir: join(root, "deadline"), config: { ...config, maxSteps: 100_000 }, deadlineMs: 1500,
-    trainable: lora.namedParameters(), adapter: { lora, baseModel: "some/base" },
+    model,
+    ...ds,
+    runDir: join(root, "deadline"),
+    config: { ...config, maxSteps: 100_000 },
+    deadlineMs: 1500,
+    trainable: lora.namedParameters(),
+    adapter: { lora, baseModel: "some/base" },
   });
   assert.equal(b.stopped, "time");
   assert.equal(b.deadlineHit, true);

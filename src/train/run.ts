@@ -72,6 +72,6 @@ export async function trainRunDir(o: RunDirOptions): Promise<RunDirResult> {
   const output = join(o.runDir, o.adapter ? "adapter" : "model");
   if (o.adapter) saveAdapter(output, o.adapter.lora, { baseModel: o.adapter.baseModel ?? null });
   else saveModelDir(output, o.model, { tokenizer: o.tokenizer, generation: o.generation });
-  if (o.record) writeFileAtomicSync(join(o.runDir, o.record.file), JSON.stringify(o.record.settings, null, 2) + "\n");
+  if (o.record) writeFileAtomicSync(join(o.runDir, o.record.file), `${JSON.stringify(o.record.settings, null, 2)}\n`);
   return { ...result, stopped, output, savedValLoss, keptStep, deadlineHit };
 }

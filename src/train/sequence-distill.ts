@@ -24,19 +24,23 @@ export interface TeacherTextSource {
  */
 export function readPrompts(path: string): string[] {
   if (!existsSync(path)) throw new ConfigError(`prompts file not found: ${path}`);
-  const out = readJsonl(path, (v, { at }) => {
-    let p: unknown = typeof v === "string" ? v : undefined;
-    if (v && typeof v === "object") {
-      const o = v as { prompt?: unknown; text?: unknown; messages?: unknown };
-      p = o.prompt ?? o.text;
-      if (p === undefined && Array.isArray(o.messages)) {
-        const users = (o.messages as { role?: string; content?: unknown }[]).filter((m) => m && m.role === "user");
-        p = users.at(-1)?.content;
+  const out = readJsonl(
+    path,
+    (v, { at }) => {
+      let p: unknown = typeof v === "string" ? v : undefined;
+      if (v && typeof v === "object") {
+        const o = v as { prompt?: unknown; text?: unknown; messages?: unknown };
+        p = o.prompt ?? o.text;
+        if (p === undefined && Array.isArray(o.messages)) {
+          const users = (o.messages as { role?: string; content?: unknown }[]).filter((m) => m && m.role === "user");
+          p = users.at(-1)?.content;
+        }
       }
-    }
-    if (typeof p !== "string" || !p.trim()) throw new FormatError(`${at}: no prompt (expected a "prompt", "text" or "messages" field with text)`);
-    return p;
-  }, { hint: 'one object a line, e.g. {"prompt": "How do I request leave?"}' });
+      if (typeof p !== "string" || !p.trim()) throw new FormatError(`${at}: no prompt (expected a "prompt", "text" or "messages" field with text)`);
+      return p;
+    },
+    { hint: 'one object a line, e.g. {"prompt": "How do I request leave?"}' },
+  );
   if (out.length === 0) throw new ConfigError(`${path} has no prompts`);
   return out;
 }
@@ -69,7 +73,13 @@ export function endpointTeacher(o: EndpointTeacherOptions): TeacherTextSource {
   return {
     name: `${endpoint} (${o.model})`,
     async generate(prompt: string, index: number): Promise<string> {
-      const body: Record<string, unknown> = { model: o.model, messages: [{ role: "user", content: prompt }], max_tokens: o.maxTokens, temperature: o.temperature, stream: false };
+      const body: Record<string, unknown> = {
+        model: o.model,
+        messages: [{ role: "user", content: prompt }],
+        max_tokens: o.maxTokens,
+        temperature: o.temperature,
+        stream: false,
+      };
       if (o.seed !== undefined) body.seed = o.seed + index;
       let res: Response | null = null;
       // A connection the server closed while idle (keep-alive) fails the first try: try once more.
@@ -84,7 +94,9 @@ export function endpointTeacher(o: EndpointTeacherOptions): TeacherTextSource {
         } catch (e) {
           const cause = (e as { cause?: { code?: string } }).cause?.code;
           if (attempt < 2 && (e as Error).name !== "TimeoutError") continue;
-          throw new ConfigError(`teacher endpoint ${endpoint}: request failed (${(e as Error).message}${cause ? `: ${cause}` : ""})`, { hint: "is the server running, and is the URL right?" });
+          throw new ConfigError(`teacher endpoint ${endpoint}: request failed (${(e as Error).message}${cause ? `: ${cause}` : ""})`, {
+            hint: "is the server running, and is the URL right?",
+          });
         }
       }
       const text = await res.text();
@@ -113,7 +125,9 @@ export interface TeacherTextsResult {
  * renamed when complete). The text is the prompt, a blank line, and the teacher's completion.
  */
 export async function writeTeacherTexts(
-  source: TeacherTextSource, prompts: readonly string[], outFile: string,
+  source: TeacherTextSource,
+  prompts: readonly string[],
+  outFile: string,
   opts: { samples?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal; now?: () => number } = {},
 ): Promise<TeacherTextsResult> {
   const samples = opts.samples ?? 1;
@@ -122,7 +136,8 @@ export async function writeTeacherTexts(
   const t0 = now();
   const tmp = `${outFile}.partial`;
   const fd = openSync(tmp, "w");
-  let documents = 0, chars = 0;
+  let documents = 0,
+    chars = 0;
   const total = prompts.length * samples;
   try {
     for (let i = 0; i < total; i++) {
@@ -131,7 +146,7 @@ export async function writeTeacherTexts(
       const completion = (await source.generate(prompt, i)).trim();
       if (completion) {
         const text = `${prompt.trim()}\n\n${completion}\n`;
-        writeSync(fd, JSON.stringify({ text, prompt, source: source.name }) + "\n");
+        writeSync(fd, `${JSON.stringify({ text, prompt, source: source.name })}\n`);
         documents++;
         chars += text.length;
       }

@@ -7,11 +7,16 @@ import { TOL, assertClose, forEachBackend, quantizedModelTol, randn, rng, using 
 import { Parameter, Tape, Tensor } from "../tensor/index.ts";
 import { sequenceLogProbs } from "./sequence-logprobs.ts";
 
-const R = 4, T = 5, C = 6, V = 11;
+const R = 4,
+  T = 5,
+  C = 6,
+  V = 11;
 
 /** Plain float64: logp (R), and for upstream g (R) the gradients dx (N,C), dw (V,C) of Σ g_r·logp_r. */
 function reference(x: Float32Array, w: Float32Array, targets: Int32Array, g: number[]): { logp: number[]; dx: Float64Array; dw: Float64Array } {
-  const logp = new Array<number>(R).fill(0), dx = new Float64Array(R * T * C), dw = new Float64Array(V * C);
+  const logp = new Array<number>(R).fill(0),
+    dx = new Float64Array(R * T * C),
+    dw = new Float64Array(V * C);
   for (let i = 0; i < R * T; i++) {
     const tg = targets[i]!;
     if (tg === -100) continue;
@@ -20,7 +25,8 @@ function reference(x: Float32Array, w: Float32Array, targets: Int32Array, g: num
       for (let k = 0; k < C; k++) s += x[i * C + k]! * w[v * C + k]!;
       return s;
     });
-    const mx = Math.max(...z), lse = mx + Math.log(z.reduce((a, b) => a + Math.exp(b - mx), 0));
+    const mx = Math.max(...z),
+      lse = mx + Math.log(z.reduce((a, b) => a + Math.exp(b - mx), 0));
     const r = Math.floor(i / T);
     logp[r] += z[tg]! - lse;
     for (let v = 0; v < V; v++) {
@@ -38,7 +44,8 @@ forEachBackend("sequenceLogProbs", (c) => {
   test("per-sequence sums and gradients (input and trained head) match plain float64, chunked or not", () =>
     using(c, () => {
       const r = rng(5);
-      const xs = randn(r, R * T * C), ws = randn(r, V * C, 0.5);
+      const xs = randn(r, R * T * C),
+        ws = randn(r, V * C, 0.5);
       const targets = Int32Array.from({ length: R * T }, (_, i) => (i % T < 2 ? -100 : r.int(V))); // prompt positions ignored
       targets[R * T - 1] = -100;
       const g = [0.7, -1.3, 0.2, 2.1];
@@ -69,14 +76,28 @@ forEachBackend("sequenceLogProbs", (c) => {
       assert.equal(w.grad?.length ?? 0, 0, "a frozen head holds no gradient buffer");
       assert.ok(x.grad!.subarray(0, T * C).every((v) => v === 0));
       assert.throws(() => sequenceLogProbs(new Tape(), x, w, targets, 3), /do not split into 3 sequences/);
-      assert.throws(() => sequenceLogProbs(new Tape(), x, w, Int32Array.from(targets, () => V), 2), /outside \[0, 11\)/);
+      assert.throws(
+        () =>
+          sequenceLogProbs(
+            new Tape(),
+            x,
+            w,
+            Int32Array.from(targets, () => V),
+            2,
+          ),
+        /outside \[0, 11\)/,
+      );
     }));
 
   test("a head held quantized (q8_0) gives what its dequantized float32 values give", () =>
     using(c, () => {
       const r = rng(8);
-      const n = 3, Tq = 16, Cq = 64, Vq = 40; // 48 rows: the quantized kernels' prefill path
-      const xs = randn(r, n * Tq * Cq), bytes = quantize("Q8_0", randn(r, Vq * Cq, 0.2));
+      const n = 3,
+        Tq = 16,
+        Cq = 64,
+        Vq = 40; // 48 rows: the quantized kernels' prefill path
+      const xs = randn(r, n * Tq * Cq),
+        bytes = quantize("Q8_0", randn(r, Vq * Cq, 0.2));
       const targets = Int32Array.from({ length: n * Tq }, (_, i) => (i % Tq < 3 ? -100 : r.int(Vq)));
       const run = (w: Parameter) => {
         const tape = new Tape();
@@ -87,12 +108,14 @@ forEachBackend("sequenceLogProbs", (c) => {
       };
       const wq = new Parameter(new Float32Array(Vq * Cq), [Vq, Cq], { requiresGrad: false });
       wq.setQuantized(qweight("Q8_0", bytes, Vq, Cq));
-      const q = run(wq), f = run(new Parameter(dequantize("Q8_0", bytes, Vq * Cq), [Vq, Cq], { requiresGrad: false }));
+      const q = run(wq),
+        f = run(new Parameter(dequantize("Q8_0", bytes, Vq * Cq), [Vq, Cq], { requiresGrad: false }));
       assertClose(q.lp, f.lp, quantizedModelTol(c, TOL.f32Loose), "logp");
       if (quantizedModelTol(c, TOL.f32Loose) === TOL.f32Loose) assertClose(q.dx, f.dx, TOL.f32Loose, "dx");
       else {
         // 8-bit activations in the forward move every softmax a little: compare dx as a whole.
-        let num = 0, den = 0;
+        let num = 0,
+          den = 0;
         q.dx.forEach((v, i) => ((num += (v - f.dx[i]!) ** 2), (den += f.dx[i]! ** 2)));
         assert.ok(Math.sqrt(num / den) <= TOL.int8Act.rtol, `dx relative error ${Math.sqrt(num / den)}`);
       }

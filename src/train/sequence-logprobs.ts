@@ -36,27 +36,34 @@ export interface SequenceLogProbsOptions {
 export function sequenceLogProbs(g: Tape, x: Tensor, w: Tensor, targets: Int32Array, sequences: number, opts: SequenceLogProbsOptions = {}): Tensor {
   const ignore = opts.ignoreIndex ?? -100;
   if (w.ndim !== 2) throw new ShapeError(`sequenceLogProbs: head weight must be 2-D (V,C), got ${w}`);
-  const v = w.shape[0]!, c = w.shape[1]!, n = x.rows, R = sequences;
+  const v = w.shape[0]!,
+    c = w.shape[1]!,
+    n = x.rows,
+    R = sequences;
   if (x.cols !== c) throw new ShapeError(`sequenceLogProbs: input ${x} has ${x.cols} features, the head ${w} expects ${c}`);
-  if (!Number.isInteger(R) || R < 1 || n % R !== 0) throw new ShapeError(`sequenceLogProbs: ${n} rows of ${x} do not split into ${R} sequences of equal length`);
+  if (!Number.isInteger(R) || R < 1 || n % R !== 0)
+    throw new ShapeError(`sequenceLogProbs: ${n} rows of ${x} do not split into ${R} sequences of equal length`);
   if (targets.length !== n) throw new ShapeError(`sequenceLogProbs: ${targets.length} targets for ${n} rows of ${x}`);
   for (let i = 0; i < n; i++) {
     const tg = targets[i]!;
-    if (tg !== ignore && !(tg >= 0 && tg < v)) throw new ShapeError(`sequenceLogProbs: targets[${i}] = ${tg} is outside [0, ${v}) and is not the ignore index ${ignore}`);
+    if (tg !== ignore && !(tg >= 0 && tg < v))
+      throw new ShapeError(`sequenceLogProbs: targets[${i}] = ${tg} is outside [0, ${v}) and is not the ignore index ${ignore}`);
   }
   const T = n / R;
   const per = opts.chunkSequences ?? Math.max(1, Math.floor(Math.max(MIN_CHUNK_ROWS, Math.floor(CHUNK_LOGITS_FLOATS / v)) / T));
   if (!Number.isInteger(per) || per < 1) throw new ShapeError(`sequenceLogProbs: chunkSequences must be a positive integer, got ${per}`);
   const chunk = Math.min(per, R) * T; // positions per chunk
   const q = w instanceof Parameter ? w.quant : null;
-  const wantDx = g.needsGrad(x), wantDw = q === null && g.needsGrad(w);
+  const wantDx = g.needsGrad(x),
+    wantDw = q === null && g.needsGrad(w);
   const logits = g.scratch(chunk * v); // (chunk, V): one chunk at a time
   const losses = g.scratch(chunk); // (chunk)
   const lse = g.scratch(n); // (N), kept for a backward that recomputes the head
   const dxUnit = wantDx ? g.arena.alloc(n * c) : null; // (N, C): d logp_row(i) / dx_i
   const out = g.empty([R]);
   const head = (lc: Float32Array, xc: Float32Array, m: number) => {
-    if (q !== null) qmatmul(lc, xc, m, q); // lc (m,V) = xc · Wᵀ
+    if (q !== null)
+      qmatmul(lc, xc, m, q); // lc (m,V) = xc · Wᵀ
     else gemm(xc, w.data, lc, m, v, c, { transB: true });
   };
   for (let p0 = 0; p0 < n; p0 += chunk) {
@@ -82,7 +89,8 @@ export function sequenceLogProbs(g: Tape, x: Tensor, w: Tensor, targets: Int32Ar
       // dout (R): the upstream gradient of each sequence's log-probability.
       if (dxUnit !== null) {
         const dx = g.grad(x);
-        for (let s = 0; s < R; s++) if (dout[s] !== 0) axpy(dx.subarray(s * T * c, (s + 1) * T * c), dout[s]!, dxUnit.subarray(s * T * c, (s + 1) * T * c), T * c);
+        for (let s = 0; s < R; s++)
+          if (dout[s] !== 0) axpy(dx.subarray(s * T * c, (s + 1) * T * c), dout[s]!, dxUnit.subarray(s * T * c, (s + 1) * T * c), T * c);
       }
       if (!wantDw) return;
       const dw = g.grad(w);
@@ -92,8 +100,18 @@ export function sequenceLogProbs(g: Tape, x: Tensor, w: Tensor, targets: Int32Ar
         const lc = logits.subarray(0, m * v);
         head(lc, xc, m);
         for (let s = 0; s < m / T; s++) {
-          const a = s * T, r = p0 / T + s; // this sequence's rows within the chunk
-          crossEntropyBackward(lc.subarray(a * v, (a + T) * v), lc.subarray(a * v, (a + T) * v), lse.subarray(p0 + a, p0 + a + T), targets.subarray(p0 + a, p0 + a + T), T, v, ignore, -dout[r]!);
+          const a = s * T,
+            r = p0 / T + s; // this sequence's rows within the chunk
+          crossEntropyBackward(
+            lc.subarray(a * v, (a + T) * v),
+            lc.subarray(a * v, (a + T) * v),
+            lse.subarray(p0 + a, p0 + a + T),
+            targets.subarray(p0 + a, p0 + a + T),
+            T,
+            v,
+            ignore,
+            -dout[r]!,
+          );
         }
         gemm(lc, xc, dw, v, c, m, { transA: true, accumulate: true }); // dW (V,C) += dlogitsᵀ · xc
       }

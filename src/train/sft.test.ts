@@ -56,7 +56,10 @@ test("loss mask: only assistant tokens are targets; changing a token inside a us
   const enc = tok.applyChatTemplate(chat.messages);
   const userStart = enc.text.indexOf(chat.messages[1]!.content);
   const { starts } = tok.encodeWithOffsets(enc.text);
-  const userTok = starts.map((s, i) => [s, i] as const).filter(([s]) => s >= userStart && s < userStart + chat.messages[1]!.content.length).map(([, i]) => i);
+  const userTok = starts
+    .map((s, i) => [s, i] as const)
+    .filter(([s]) => s >= userStart && s < userStart + chat.messages[1]!.content.length)
+    .map(([, i]) => i);
   assert.ok(userTok.length > 3);
   const p = userTok[Math.floor(userTok.length / 2)]!; // a token inside the user turn
   const m = model(1);
@@ -69,7 +72,11 @@ test("loss mask: only assistant tokens are targets; changing a token inside a us
     assert.equal(ex.targets[t], IGNORE_INDEX, `position ${t} (in the user turn) is not a target`);
     assert.equal(before.terms[t], 0);
     assert.equal(after2.terms[t], 0, "the changed user token contributes no loss term at its position");
-    for (const gr of [before.grad, after2.grad]) assert.ok(gr.subarray(t * before.V, (t + 1) * before.V).every((v) => v === 0), "and no gradient");
+    for (const gr of [before.grad, after2.grad])
+      assert.ok(
+        gr.subarray(t * before.V, (t + 1) * before.V).every((v) => v === 0),
+        "and no gradient",
+      );
   }
   // Causality: every loss term before the change is identical.
   for (let t = 0; t < p; t++) assert.equal(after2.terms[t], before.terms[t]);
@@ -89,11 +96,26 @@ test("parseChatJsonl: line-numbered errors for bad lines; blank lines skipped", 
     [`{"messages": [{"role": "user", "content": 3}]}`, /messages\[0\]\.content must be a string/],
     [`{"messages": [{"role": "user", "content": "hi"}]}`, /no assistant message/],
   ];
-  for (const [text, re] of cases) assert.throws(() => parseChatJsonl(text, "f.jsonl"), (e: Error) => e instanceof FormatError && re.test(e.message), re.source);
+  for (const [text, re] of cases)
+    assert.throws(
+      () => parseChatJsonl(text, "f.jsonl"),
+      (e: Error) => e instanceof FormatError && re.test(e.message),
+      re.source,
+    );
 });
 
 test("batches: one example per row, padded at the end with ignored targets; epochs reshuffle; resume restores the order", () => {
-  const exs = [chat, { ...chat, messages: [chat.messages[1]!, { role: "assistant", content: "Yes." }] }, { ...chat, messages: [{ role: "user", content: "Tokens?" }, { role: "assistant", content: "Numbers and back." }] }];
+  const exs = [
+    chat,
+    { ...chat, messages: [chat.messages[1]!, { role: "assistant", content: "Yes." }] },
+    {
+      ...chat,
+      messages: [
+        { role: "user", content: "Tokens?" },
+        { role: "assistant", content: "Numbers and back." },
+      ],
+    },
+  ];
   const { examples } = encodeExamples(tok, exs, 95);
   const src = new SftSource(examples, 2, 7, 1);
   const b = src.next();
@@ -104,8 +126,14 @@ test("batches: one example per row, padded at the end with ignored targets; epoc
     const row = b.targets.subarray(r * b.seqLen, (r + 1) * b.seqLen);
     const ex = examples.find((e) => e.inputs.every((v, i) => b.inputs[r * b.seqLen + i] === v))!;
     assert.ok(ex, "each row starts with one whole example");
-    assert.ok(row.subarray(ex.inputs.length).every((v) => v === IGNORE_INDEX), "padding is never a target");
-    assert.ok(b.inputs.subarray(r * b.seqLen + ex.inputs.length, (r + 1) * b.seqLen).every((v) => v === 1), "padded with padId");
+    assert.ok(
+      row.subarray(ex.inputs.length).every((v) => v === IGNORE_INDEX),
+      "padding is never a target",
+    );
+    assert.ok(
+      b.inputs.subarray(r * b.seqLen + ex.inputs.length, (r + 1) * b.seqLen).every((v) => v === 1),
+      "padded with padId",
+    );
   }
   const seq = (s: SftSource, n: number) => Array.from({ length: n }, () => Array.from(s.next().inputs.slice(0, 4)).join(","));
   const a = new SftSource(examples, 2, 7);
@@ -121,10 +149,16 @@ test("batches: one example per row, padded at the end with ignored targets; epoc
   assert.ok(short.stats.dropped + short.stats.examples === 3 && short.stats.truncated >= 1);
   // Validation batches: every example once, in order.
   const val = [...sftValidation(examples, 2)()];
-  assert.deepEqual(val.map((v) => v.batch), [2, 1]);
+  assert.deepEqual(
+    val.map((v) => v.batch),
+    [2, 1],
+  );
   const sp = splitExamples([...Array(20).keys()], 0.1, 3);
   assert.equal(sp.val.length, 2);
-  assert.deepEqual([...sp.train, ...sp.val].sort((x, y) => x - y), [...Array(20).keys()]);
+  assert.deepEqual(
+    [...sp.train, ...sp.val].sort((x, y) => x - y),
+    [...Array(20).keys()],
+  );
 });
 
 const data: ChatExample[] = Array.from({ length: 24 }, (_, i) => ({
@@ -142,9 +176,21 @@ test("finetune --method lora: trains only the adapters, val loss falls, writes a
   for (const v of m.parameters()) if (v.shape[0] === tok.vocabSize) for (let i = 0; i < v.size; i++) v.data[i]! *= 25;
   const w0 = m.parameters().map((p) => p.data.slice());
   const runDir = join(root, "lora");
-  const r = await finetune({ model: m, tokenizer: tok, examples: data, method: "lora", lora: { r: 8, alpha: 32 }, config: { maxSteps: 30, batch: 4, lr: 3e-2, evalEvery: 10, logEvery: 5 }, runDir, baseModel: "tiny" });
+  const r = await finetune({
+    model: m,
+    tokenizer: tok,
+    examples: data,
+    method: "lora",
+    lora: { r: 8, alpha: 32 },
+    config: { maxSteps: 30, batch: 4, lr: 3e-2, evalEvery: 10, logEvery: 5 },
+    runDir,
+    baseModel: "tiny",
+  });
   m.parameters().forEach((p, i) => assert.deepEqual(p.data, w0[i], "the base weights did not move"));
-  const metrics = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const metrics = readFileSync(join(runDir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const evals = metrics.filter((x) => x.type === "eval").map((x) => x.valLoss as number);
   assert.ok(evals.length >= 3 && evals[evals.length - 1]! < evals[0]! - 0.3, `val loss falls: ${evals.join(", ")}`);
   const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"));
@@ -154,7 +200,11 @@ test("finetune --method lora: trains only the adapters, val loss falls, writes a
   assert.ok(summary.tokensPerS > 0 && summary.finalValLoss === r.finalValLoss);
   assert.equal(metrics[metrics.length - 1]!.type, "summary");
   // The saved adapter reproduces the trained model's outputs on a fresh base.
-  const ids = Int32Array.from(data[0]!.messages[0]!.content.split("").map((_, i) => (i * 3) % tok.vocabSize).slice(0, 12));
+  const ids = Int32Array.from(
+    data[0]!.messages[0]!.content.split("")
+      .map((_, i) => (i * 3) % tok.vocabSize)
+      .slice(0, 12),
+  );
   const want = m.forward(new Tape({ grad: false }), ids, 1, ids.length).data.slice();
   const fresh = model(2);
   fresh.parameters().forEach((p, i) => p.data.set(w0[i]!));
@@ -170,8 +220,14 @@ test("finetune --method full: every parameter trains and a model directory is wr
   const runDir = join(root, "full");
   const warnings: string[] = [];
   const r = await finetune({
-    model: m, tokenizer: tok, examples: data, method: "full", config: { maxSteps: 6, batch: 4, lr: 1e-3, evalEvery: 3 }, runDir,
-    memoryBudgetBytes: 1000, onEvent: (e) => e.type === "warn" && warnings.push(e.message),
+    model: m,
+    tokenizer: tok,
+    examples: data,
+    method: "full",
+    config: { maxSteps: 6, batch: 4, lr: 1e-3, evalEvery: 3 },
+    runDir,
+    memoryBudgetBytes: 1000,
+    onEvent: (e) => e.type === "warn" && warnings.push(e.message),
   });
   assert.equal(r.lora, null);
   assert.equal(warnings.length, 1, "one warning before training: the estimate exceeds the budget");
@@ -187,13 +243,36 @@ test("finetune packs by default on every family (GPT-2: learned positions, Gemma
   const configs = {
     gpt2: presetConfig("nano", tok.vocabSize, { modelType: "gpt2", dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: 8, ffnDim: 48, maxSeqLen: 96 }),
     gemma3_text: validateConfig({
-      modelType: "gemma3_text", vocabSize: tok.vocabSize, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 1, headDim: 8, ffnDim: 48, maxSeqLen: 96, normEps: 1e-6,
-      ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 8, queryPreAttnScalar: 8, tieEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false,
+      modelType: "gemma3_text",
+      vocabSize: tok.vocabSize,
+      dModel: 32,
+      nLayers: 2,
+      nHeads: 4,
+      nKvHeads: 1,
+      headDim: 8,
+      ffnDim: 48,
+      maxSeqLen: 96,
+      normEps: 1e-6,
+      ropeTheta: 1e6,
+      ropeLocalTheta: 1e4,
+      slidingWindow: 8,
+      queryPreAttnScalar: 8,
+      tieEmbeddings: true,
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
       layerTypes: ["sliding_attention", "full_attention"],
     }),
   };
   for (const [family, config] of Object.entries(configs)) {
-    const r = await finetune({ model: createModel(config, 1), tokenizer: tok, examples: data, method: "lora", config: { maxSteps: 2, batch: 2, evalEvery: 2 }, runDir: join(root, `pack-${family}`) });
+    const r = await finetune({
+      model: createModel(config, 1),
+      tokenizer: tok,
+      examples: data,
+      method: "lora",
+      config: { maxSteps: 2, batch: 2, evalEvery: 2 },
+      runDir: join(root, `pack-${family}`),
+    });
     assert.ok(r.packing, `${family}: packing is the default`);
     assert.ok(Number.isFinite(r.finalValLoss), `${family}: trained and evaluated`);
   }

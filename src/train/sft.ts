@@ -32,19 +32,28 @@ export interface ChatExample {
 
 /** Parses chat JSONL text: one {"messages": [...]} object per non-blank line. `name` labels errors. */
 export function parseChatJsonl(text: string, name = "input"): ChatExample[] {
-  return parseJsonl(text, name, (obj, { at, line }): ChatExample => {
-    const msgs = (obj as { messages?: unknown } | null)?.messages;
-    if (typeof obj !== "object" || obj === null || !Array.isArray(msgs)) throw new FormatError(`${at}: expected an object with a "messages" array`);
-    if (msgs.length === 0) throw new FormatError(`${at}: "messages" is empty`);
-    const messages: ChatMessage[] = msgs.map((m, j) => {
-      const role = (m as { role?: unknown } | null)?.role, content = (m as { content?: unknown } | null)?.content;
-      if (typeof role !== "string" || !ROLES.has(role)) throw new FormatError(`${at}: messages[${j}].role must be "system", "user" or "assistant", got ${JSON.stringify(role)}`);
-      if (typeof content !== "string") throw new FormatError(`${at}: messages[${j}].content must be a string, got ${content === null ? "null" : typeof content}`);
-      return { role, content };
-    });
-    if (!messages.some((m) => m.role === "assistant" && m.content.trim() !== "")) throw new FormatError(`${at}: no assistant message with content (nothing to learn from)`);
-    return { messages, line };
-  }, { hint: 'each line is one object: {"messages": [{"role": "user", "content": "…"}, …]}' });
+  return parseJsonl(
+    text,
+    name,
+    (obj, { at, line }): ChatExample => {
+      const msgs = (obj as { messages?: unknown } | null)?.messages;
+      if (typeof obj !== "object" || obj === null || !Array.isArray(msgs)) throw new FormatError(`${at}: expected an object with a "messages" array`);
+      if (msgs.length === 0) throw new FormatError(`${at}: "messages" is empty`);
+      const messages: ChatMessage[] = msgs.map((m, j) => {
+        const role = (m as { role?: unknown } | null)?.role,
+          content = (m as { content?: unknown } | null)?.content;
+        if (typeof role !== "string" || !ROLES.has(role))
+          throw new FormatError(`${at}: messages[${j}].role must be "system", "user" or "assistant", got ${JSON.stringify(role)}`);
+        if (typeof content !== "string")
+          throw new FormatError(`${at}: messages[${j}].content must be a string, got ${content === null ? "null" : typeof content}`);
+        return { role, content };
+      });
+      if (!messages.some((m) => m.role === "assistant" && m.content.trim() !== ""))
+        throw new FormatError(`${at}: no assistant message with content (nothing to learn from)`);
+      return { messages, line };
+    },
+    { hint: 'each line is one object: {"messages": [{"role": "user", "content": "…"}, …]}' },
+  );
 }
 
 /** Reads a chat JSONL file (see parseChatJsonl). */
@@ -63,7 +72,10 @@ export function readChatJsonl(path: string): ChatExample[] {
 /** The chat template to train with (tokenizer/chat.ts chatTemplateOf); a tokenizer with none is a ConfigError. */
 export function chatTemplateFor(tok: Tokenizer, override?: string): string {
   const t = chatTemplateOf(tok, override);
-  if (t === null) throw new ConfigError("the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)", { hint: "pass a Jinja template with --template FILE" });
+  if (t === null)
+    throw new ConfigError("the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)", {
+      hint: "pass a Jinja template with --template FILE",
+    });
   return t;
 }
 
@@ -90,7 +102,12 @@ export interface EncodeStats {
  * prediction is trained only when the predicted token belongs to an assistant turn.
  * Examples longer than maxLen + 1 tokens are truncated at the end.
  */
-export function encodeExamples(tok: Tokenizer, examples: readonly ChatExample[], maxLen: number, template?: string): { examples: SftExample[]; stats: EncodeStats } {
+export function encodeExamples(
+  tok: Tokenizer,
+  examples: readonly ChatExample[],
+  maxLen: number,
+  template?: string,
+): { examples: SftExample[]; stats: EncodeStats } {
   const tpl = chatTemplateFor(tok, template);
   const out: SftExample[] = [];
   const stats: EncodeStats = { examples: 0, truncated: 0, dropped: 0, targetTokens: 0 };
@@ -110,7 +127,8 @@ export function encodeExamples(tok: Tokenizer, examples: readonly ChatExample[],
       stats.dropped++;
       continue;
     }
-    const inputs = new Int32Array(n - 1), targets = new Int32Array(n - 1);
+    const inputs = new Int32Array(n - 1),
+      targets = new Int32Array(n - 1);
     let count = 0;
     for (let t = 0; t < n - 1; t++) {
       inputs[t] = enc.ids[t]!;
@@ -134,14 +152,21 @@ export function splitExamples<T>(examples: readonly T[], valFraction: number, se
   if (!(valFraction >= 0 && valFraction < 1)) throw new ConfigError(`validation fraction must be in [0, 1), got ${valFraction}`);
   const order = new Rng(seed).shuffle([...examples.keys()]);
   const nVal = valFraction === 0 || examples.length < 2 ? 0 : Math.max(1, Math.round(examples.length * valFraction));
-  return { val: order.slice(0, nVal).sort((a, b) => a - b).map((i) => examples[i]!), train: order.slice(nVal).map((i) => examples[i]!) };
+  return {
+    val: order
+      .slice(0, nVal)
+      .sort((a, b) => a - b)
+      .map((i) => examples[i]!),
+    train: order.slice(nVal).map((i) => examples[i]!),
+  };
 }
 
 /** Fills rows of `out` with examples, padded to the longest (inputs with `padId`, targets with the ignore index). */
 function fill(rows: readonly SftExample[], inputs: Int32Array, targets: Int32Array, padId: number): Batch {
   let T = 1;
   for (const r of rows) T = Math.max(T, r.inputs.length);
-  const inp = inputs.subarray(0, rows.length * T), tgt = targets.subarray(0, rows.length * T);
+  const inp = inputs.subarray(0, rows.length * T),
+    tgt = targets.subarray(0, rows.length * T);
   inp.fill(padId);
   tgt.fill(IGNORE_INDEX);
   let tokens = 0;
@@ -160,8 +185,13 @@ function fill(rows: readonly SftExample[], inputs: Int32Array, targets: Int32Arr
  */
 function fillPacked(rows: readonly SftExample[][], inputs: Int32Array, targets: Int32Array, padId: number): Batch {
   let T = 1;
-  for (const r of rows) T = Math.max(T, r.reduce((n, e) => n + e.inputs.length, 0));
-  const inp = inputs.subarray(0, rows.length * T), tgt = targets.subarray(0, rows.length * T);
+  for (const r of rows)
+    T = Math.max(
+      T,
+      r.reduce((n, e) => n + e.inputs.length, 0),
+    );
+  const inp = inputs.subarray(0, rows.length * T),
+    tgt = targets.subarray(0, rows.length * T);
   inp.fill(padId);
   tgt.fill(IGNORE_INDEX);
   const segments: number[] = [];
@@ -182,7 +212,8 @@ function fillPacked(rows: readonly SftExample[][], inputs: Int32Array, targets: 
 
 /** Rows of `rowLen` tokens that greedy packing fills with `lengths` in this order (for step counts). */
 export function packedRows(lengths: Iterable<number>, rowLen: number): number {
-  let rows = 0, used = rowLen;
+  let rows = 0,
+    used = rowLen;
   for (const n of lengths) {
     if (used + n > rowLen) {
       rows++;
@@ -218,14 +249,21 @@ export class SftSource implements BatchSource {
   private readonly pack: boolean;
   private readonly rowLen: number;
 
-  constructor(private readonly examples: readonly SftExample[], readonly batch: number, private readonly seed: number, private readonly padId = 0, opts: SftSourceOptions = {}) {
+  constructor(
+    private readonly examples: readonly SftExample[],
+    readonly batch: number,
+    private readonly seed: number,
+    private readonly padId = 0,
+    opts: SftSourceOptions = {},
+  ) {
     if (examples.length === 0) throw new ConfigError("no training examples");
     if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`batch must be an integer >= 1, got ${batch}`);
     let maxT = 1;
     for (const e of examples) maxT = Math.max(maxT, e.inputs.length);
     this.pack = opts.pack ?? false;
     this.rowLen = opts.rowLen ?? maxT;
-    if (this.pack && !(Number.isInteger(this.rowLen) && this.rowLen >= maxT)) throw new ConfigError(`packed rows of ${this.rowLen} tokens cannot hold the longest example (${maxT} tokens)`);
+    if (this.pack && !(Number.isInteger(this.rowLen) && this.rowLen >= maxT))
+      throw new ConfigError(`packed rows of ${this.rowLen} tokens cannot hold the longest example (${maxT} tokens)`);
     if (this.pack) maxT = this.rowLen;
     this.inputs = new Int32Array(batch * maxT);
     this.targets = new Int32Array(batch * maxT);
@@ -299,7 +337,8 @@ export class SftSource implements BatchSource {
 export function sftValidation(examples: readonly SftExample[], batch: number, maxBatches = Infinity, padId = 0): () => Iterable<Batch> {
   let maxT = 1;
   for (const e of examples) maxT = Math.max(maxT, e.inputs.length);
-  const inputs = new Int32Array(batch * maxT), targets = new Int32Array(batch * maxT);
+  const inputs = new Int32Array(batch * maxT),
+    targets = new Int32Array(batch * maxT);
   return function* () {
     for (let i = 0, nb = 0; i < examples.length && nb < maxBatches; i += batch, nb++) yield fill(examples.slice(i, i + batch), inputs, targets, padId);
   };

@@ -115,7 +115,8 @@ export function datasetFingerprint(datasetDir: string): string {
 const pad4 = (n: number) => (n + 3) & ~3;
 
 function recordLayout(h: Pick<CacheHeader, "batch" | "seqLen" | "k" | "idType" | "logitType">) {
-  const rows = h.batch * h.seqLen, cells = rows * h.k;
+  const rows = h.batch * h.seqLen,
+    cells = rows * h.k;
   const idBytes = pad4(cells * (h.idType === "u16" ? 2 : 4));
   const logitBytes = pad4(cells * (h.logitType === "f16" ? 2 : 4));
   return { rows, cells, idBytes, logitBytes, bytes: 8 + 4 * rows + idBytes + logitBytes };
@@ -136,9 +137,13 @@ function readHeader(fd: number, path: string): { header: CacheHeader; bodyStart:
   const size = fstatSync(fd).size;
   const pre = Buffer.alloc(12);
   if (size < 12 || readSync(fd, pre, 0, 12, 0) !== 12) throw new FormatError(`${path}: too short for a teacher cache (${size} bytes)`);
-  if (pre.toString("ascii", 0, 4) !== CACHE_MAGIC) throw new FormatError(`${path}: not a teacher cache (magic "${pre.toString("latin1", 0, 4)}", expected "${CACHE_MAGIC}")`);
+  if (pre.toString("ascii", 0, 4) !== CACHE_MAGIC)
+    throw new FormatError(`${path}: not a teacher cache (magic "${pre.toString("latin1", 0, 4)}", expected "${CACHE_MAGIC}")`);
   const version = pre.readUInt32LE(4);
-  if (version !== CACHE_VERSION) throw new FormatError(`${path}: teacher cache version ${version}, this build reads version ${CACHE_VERSION}`, { hint: "delete the cache; it will be rebuilt" });
+  if (version !== CACHE_VERSION)
+    throw new FormatError(`${path}: teacher cache version ${version}, this build reads version ${CACHE_VERSION}`, {
+      hint: "delete the cache; it will be rebuilt",
+    });
   const len = pre.readUInt32LE(8);
   if (12 + len > size) throw new FormatError(`${path}: header of ${len} bytes runs past the end of the file (${size} bytes)`);
   const jb = Buffer.alloc(len);
@@ -161,7 +166,8 @@ function readHeader(fd: number, path: string): { header: CacheHeader; bodyStart:
 /** The top-k (ids, values) of each row of x (rows, v), sorted by value, descending. */
 export function topK(x: Float32Array, rows: number, v: number, k: number, outIds: Int32Array, outVals: Float32Array): void {
   for (let r = 0; r < rows; r++) {
-    const o = r * v, q = r * k;
+    const o = r * v,
+      q = r * k;
     let filled = 0;
     for (let c = 0; c < v; c++) {
       const val = x[o + c]!;
@@ -192,8 +198,16 @@ function expectedHeader(o: BuildCacheOptions): CacheHeader {
   const hash = createHash("sha256");
   for (const [name, p] of o.teacher.namedParameters()) hash.update(name).update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
   return {
-    batch: s.batch, seqLen: s.seqLen, seed: s.seed, batches: s.batches, k: s.k, logitType: s.logitType, temperature: s.temperature,
-    idType: v <= 65536 ? "u16" : "u32", vocabSize: v, sampler: "window-v1",
+    batch: s.batch,
+    seqLen: s.seqLen,
+    seed: s.seed,
+    batches: s.batches,
+    k: s.k,
+    logitType: s.logitType,
+    temperature: s.temperature,
+    idType: v <= 65536 ? "u16" : "u32",
+    vocabSize: v,
+    sampler: "window-v1",
     dataset: { fingerprint: o.datasetFingerprint, trainTokens: o.train.count },
     teacher: { name: o.teacherName, params, vocabSize: v, fingerprint: hash.digest("hex") },
   };
@@ -254,8 +268,10 @@ export async function buildTeacherCache(o: BuildCacheOptions): Promise<BuildCach
   const reused = done;
   const sampler = new WindowSampler(o.train, header.batch, header.seqLen, header.seed);
   const tape = new Tape({ grad: false });
-  const ids = new Int32Array(lay.cells), vals = new Float32Array(lay.cells);
-  const lse1 = new Float32Array(lay.rows), lseT = new Float32Array(lay.rows);
+  const ids = new Int32Array(lay.cells),
+    vals = new Float32Array(lay.cells);
+  const lse1 = new Float32Array(lay.rows),
+    lseT = new Float32Array(lay.rows);
   const rec = Buffer.alloc(lay.bytes);
   const t0 = now();
   let scored = 0;
@@ -263,7 +279,8 @@ export async function buildTeacherCache(o: BuildCacheOptions): Promise<BuildCach
     for (let b = 0; b < header.batches; b++) {
       const batch = sampler.next();
       if (b < done) continue; // already scored (replayed so the sampler's order stays exact)
-      if (o.signal?.aborted) throw new ConfigError(`teacher cache: stopped after ${b} of ${header.batches} batches`, { hint: "run again to resume from the .partial file" });
+      if (o.signal?.aborted)
+        throw new ConfigError(`teacher cache: stopped after ${b} of ${header.batches} batches`, { hint: "run again to resume from the .partial file" });
       tape.reset();
       const logits = o.teacher.forward(tape, batch.inputs, batch.batch, batch.seqLen); // (B·T, V)
       topK(logits.data, lay.rows, header.vocabSize, header.k, ids, vals);
@@ -303,7 +320,12 @@ export class TeacherCache {
   /** The batch's teacher top-k: ids (B·T, K), logits (B·T, K). Reused by every read. */
   readonly current: TeacherTopK;
 
-  private constructor(readonly path: string, fd: number, header: CacheHeader, bodyStart: number) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    header: CacheHeader,
+    bodyStart: number,
+  ) {
     this.fd = fd;
     this.header = header;
     this.bodyStart = bodyStart;
@@ -314,7 +336,8 @@ export class TeacherCache {
 
   static open(path: string): TeacherCache {
     if (!existsSync(path)) {
-      if (existsSync(`${path}.partial`)) throw new ConfigError(`teacher cache ${path}: its build was interrupted (${path}.partial)`, { hint: "run the same command again to resume it" });
+      if (existsSync(`${path}.partial`))
+        throw new ConfigError(`teacher cache ${path}: its build was interrupted (${path}.partial)`, { hint: "run the same command again to resume it" });
       throw new ConfigError(`teacher cache not found: ${path}`);
     }
     const fd = openSync(path, "r");
@@ -337,14 +360,18 @@ export class TeacherCache {
   read(index: number, inputs: Int32Array): TeacherTopK {
     const h = this.header;
     if (!Number.isInteger(index) || index < 0 || index >= h.batches) {
-      throw new ConfigError(`teacher cache ${this.path} holds ${h.batches} batches, batch ${index + 1} was asked for`, { hint: "rebuild the cache for the number of steps you train (steps × grad-accum)" });
+      throw new ConfigError(`teacher cache ${this.path} holds ${h.batches} batches, batch ${index + 1} was asked for`, {
+        hint: "rebuild the cache for the number of steps you train (steps × grad-accum)",
+      });
     }
     const lay = this.lay;
     const got = readSync(this.fd, this.buf, 0, lay.bytes, this.bodyStart + index * lay.bytes);
     if (got !== lay.bytes) throw new FormatError(`${this.path}: short read at batch ${index}`);
     const sum = this.buf.readUInt32LE(0);
     if (sum !== batchChecksum(inputs)) {
-      throw new ConfigError(`teacher cache ${this.path}: batch ${index} was scored on other token positions than the student is reading`, { hint: "the dataset, batch, context or seed changed since the cache was built: delete it to rebuild" });
+      throw new ConfigError(`teacher cache ${this.path}: batch ${index} was scored on other token positions than the student is reading`, {
+        hint: "the dataset, batch, context or seed changed since the cache was built: delete it to rebuild",
+      });
     }
     const { ids, logits, lse } = this.current;
     let off = 8;

@@ -32,7 +32,13 @@ function weights(m: CausalLM): Float32Array[] {
 test("loss falls on a learnable stream, and metrics.jsonl records steps and evals", async () => {
   const ds = { train: ShardSet.open(root, "train"), val: ShardSet.open(root, "val") };
   const events: TrainEvent[] = [];
-  const r = await train({ model: tinyModel(), ...ds, runDir: join(root, "run-learn"), config: { ...base, lr: 1e-2, maxSteps: 60 }, onEvent: (e) => events.push(e) });
+  const r = await train({
+    model: tinyModel(),
+    ...ds,
+    runDir: join(root, "run-learn"),
+    config: { ...base, lr: 1e-2, maxSteps: 60 },
+    onEvent: (e) => events.push(e),
+  });
   const steps = events.filter((e) => e.type === "step") as Extract<TrainEvent, { type: "step" }>[];
   assert.equal(steps.length, 60);
   assert.ok(steps[0]!.loss > 3.5, `first loss ${steps[0]!.loss}`);
@@ -51,13 +57,23 @@ test("stop at step 7 + resume ends bit-identical to an uninterrupted run", async
 
   const first = tinyModel(3);
   const ac = new AbortController();
-  const r1 = await train({ model: first, ...ds, runDir: join(root, "run-split"), config: cfg, signal: ac.signal, onEvent: (e) => { if (e.type === "step" && e.step === 7) ac.abort(); } });
+  const r1 = await train({
+    model: first,
+    ...ds,
+    runDir: join(root, "run-split"),
+    config: cfg,
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.type === "step" && e.step === 7) ac.abort();
+    },
+  });
   assert.equal(r1.stopped, "requested");
   assert.equal(r1.counters.step, 7);
   const second = tinyModel(99); // different init: everything must come from the checkpoint
   const r2 = await train({ model: second, ...ds, runDir: join(root, "run-split"), config: cfg, resume: true });
   assert.equal(r2.counters.step, 14);
-  const a = weights(whole), b = weights(second);
+  const a = weights(whole),
+    b = weights(second);
   for (let i = 0; i < a.length; i++) assert.deepEqual(b[i], a[i], `parameter ${i} differs`);
   ds.train.close();
   ds.val.close();
@@ -67,7 +83,10 @@ test("resume refuses changed options and a missing checkpoint; a fresh run refus
   const ds = { train: ShardSet.open(root, "train") };
   await assert.rejects(train({ model: tinyModel(), ...ds, runDir: join(root, "run-none"), config: { ...base, maxSteps: 2 }, resume: true }), /no checkpoint/);
   await train({ model: tinyModel(), ...ds, runDir: join(root, "run-opts"), config: { ...base, maxSteps: 2 } });
-  await assert.rejects(train({ model: tinyModel(), ...ds, runDir: join(root, "run-opts"), config: { ...base, maxSteps: 4, batch: 2 }, resume: true }), /batch = 4/);
+  await assert.rejects(
+    train({ model: tinyModel(), ...ds, runDir: join(root, "run-opts"), config: { ...base, maxSteps: 4, batch: 2 }, resume: true }),
+    /batch = 4/,
+  );
   await assert.rejects(train({ model: tinyModel(), ...ds, runDir: join(root, "run-opts"), config: { ...base, maxSteps: 4 } }), /already has checkpoints/);
   ds.train.close();
 });
@@ -77,7 +96,10 @@ test("a corrupt checkpoint is a clear error", async () => {
   const dir = join(root, "run-corrupt");
   await train({ model: tinyModel(), ...ds, runDir: dir, config: { ...base, maxSteps: 2 } });
   writeFileSync(join(dir, "checkpoints", "step-00000002", "model.safetensors"), "garbage");
-  await assert.rejects(train({ model: tinyModel(), ...ds, runDir: dir, config: { ...base, maxSteps: 4 }, resume: true }), /model.safetensors: .*too short|header length/);
+  await assert.rejects(
+    train({ model: tinyModel(), ...ds, runDir: dir, config: { ...base, maxSteps: 4 }, resume: true }),
+    /model.safetensors: .*too short|header length/,
+  );
   ds.train.close();
 });
 
@@ -90,7 +112,15 @@ test("non-finite losses skip the update, warn, and stop the run after repeated f
   const before = norm.data.slice();
   const warns: string[] = [];
   await assert.rejects(
-    train({ model, ...ds, runDir: join(root, "run-nan"), config: { ...base, maxSteps: 10, maxBadSteps: 3 }, onEvent: (e) => { if (e.type === "warn") warns.push(e.message); } }),
+    train({
+      model,
+      ...ds,
+      runDir: join(root, "run-nan"),
+      config: { ...base, maxSteps: 10, maxBadSteps: 3 },
+      onEvent: (e) => {
+        if (e.type === "warn") warns.push(e.message);
+      },
+    }),
     (e: unknown) => e instanceof ConfigError && /diverged: 3 consecutive steps/.test(e.message),
   );
   assert.equal(warns.length, 3);
@@ -103,7 +133,10 @@ test("a time budget fixes the step count after calibration and stops on time", a
   const ds = { train: ShardSet.open(root, "train") };
   let t = 0;
   const r = await train({
-    model: tinyModel(), ...ds, runDir: join(root, "run-time"), config: { ...base, timeBudgetMs: 1000, logEvery: 100 },
+    model: tinyModel(),
+    ...ds,
+    runDir: join(root, "run-time"),
+    config: { ...base, timeBudgetMs: 1000, logEvery: 100 },
     now: () => (t += 50), // every clock read advances 50 ms
   });
   assert.equal(r.stopped, "time");

@@ -12,7 +12,20 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
-import { AdamW, Tape, clipGradNorm, crossEntropy, gradientBytes, linear, linearCrossEntropy, lrAt, validateSchedule, type LrSchedule, type Parameter, type Tensor } from "../tensor/index.ts";
+import {
+  AdamW,
+  Tape,
+  clipGradNorm,
+  crossEntropy,
+  gradientBytes,
+  linear,
+  linearCrossEntropy,
+  lrAt,
+  validateSchedule,
+  type LrSchedule,
+  type Parameter,
+  type Tensor,
+} from "../tensor/index.ts";
 import { WindowSampler, validationBatches, type Batch, type BatchSource } from "./batches.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerCounters } from "./checkpoint.ts";
 
@@ -103,7 +116,18 @@ export const EARLY_STOP = "slmkit:early-stop";
 
 export type TrainEvent =
   | { type: "start"; resumedFrom: number | null; totalSteps: number | null; params: number; tokensPerStep: number }
-  | { type: "step"; step: number; totalSteps: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; elapsedMs: number; etaMs: number | null }
+  | {
+      type: "step";
+      step: number;
+      totalSteps: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      tokens: number;
+      tokensPerSec: number;
+      elapsedMs: number;
+      etaMs: number | null;
+    }
   | { type: "eval"; step: number; valLoss: number; perplexity: number; bitsPerByte: number | null; tokens: number }
   | { type: "checkpoint"; step: number; path: string }
   | { type: "warn"; step: number; message: string }
@@ -205,21 +229,31 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 function schedule(cfg: TrainConfig, totalSteps: number): LrSchedule {
   const warmupSteps = Math.min(cfg.warmupSteps ?? Math.min(200, Math.floor(totalSteps * 0.05)), Math.max(0, totalSteps - 1));
   const s: LrSchedule =
-    cfg.schedule === "constant" ? { kind: "constant", lr: cfg.lr, warmupSteps }
-    : cfg.schedule === "wsd" ? { kind: "wsd", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio, decayFraction: Math.min(0.2, (totalSteps - warmupSteps) / totalSteps) }
-    : { kind: "cosine", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio };
+    cfg.schedule === "constant"
+      ? { kind: "constant", lr: cfg.lr, warmupSteps }
+      : cfg.schedule === "wsd"
+        ? { kind: "wsd", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio, decayFraction: Math.min(0.2, (totalSteps - warmupSteps) / totalSteps) }
+        : { kind: "cosine", lr: cfg.lr, warmupSteps, totalSteps, minRatio: cfg.minLrRatio };
   validateSchedule(s);
   return s;
 }
 
 /** Mean loss over the fixed validation windows, with an inference tape. */
-export function evaluate(model: CausalLM, val: ShardSet, batch: number, seqLen: number, maxBatches: number, tape = new Tape({ grad: false })): { loss: number; tokens: number } {
+export function evaluate(
+  model: CausalLM,
+  val: ShardSet,
+  batch: number,
+  seqLen: number,
+  maxBatches: number,
+  tape = new Tape({ grad: false }),
+): { loss: number; tokens: number } {
   return evaluateBatches(model, validationBatches(val, batch, seqLen, maxBatches), tape);
 }
 
 /** Mean loss per predicted token over `batches` (targets equal to -100 are not counted). */
 export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape = new Tape({ grad: false }), chunked = true): { loss: number; tokens: number } {
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   for (const b of batches) {
     tape.reset();
     const loss = batchLoss(model, tape, b, chunked);
@@ -235,7 +269,9 @@ export function evaluateBatches(model: CausalLM, batches: Iterable<Batch>, tape 
 export function batchLoss(model: CausalLM, tape: Tape, b: Batch, chunked: boolean): Tensor {
   if (b.segments !== undefined) {
     const h = model.hidden(tape, b.inputs, b.batch, b.seqLen, undefined, b.segments);
-    return chunked ? linearCrossEntropy(tape, h, model.headWeight, b.targets) : crossEntropy(tape, linear(tape, h, model.headWeight), b.targets, { inPlaceGrad: tape.gradEnabled });
+    return chunked
+      ? linearCrossEntropy(tape, h, model.headWeight, b.targets)
+      : crossEntropy(tape, linear(tape, h, model.headWeight), b.targets, { inPlaceGrad: tape.gradEnabled });
   }
   if (chunked) return linearCrossEntropy(tape, model.hidden(tape, b.inputs, b.batch, b.seqLen), model.headWeight, b.targets);
   return crossEntropy(tape, model.forward(tape, b.inputs, b.batch, b.seqLen), b.targets, { inPlaceGrad: tape.gradEnabled });
@@ -257,7 +293,8 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const opt = new AdamW(params, { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay });
   const sampler: BatchSource = isBatchSource(run.train) ? run.train : new WindowSampler(run.train, cfg.batch, cfg.seqLen, cfg.seed);
   const val = run.val;
-  if (val && typeof val !== "function" && val.count < cfg.seqLen + 1) throw new ConfigError(`the validation split has ${val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
+  if (val && typeof val !== "function" && val.count < cfg.seqLen + 1)
+    throw new ConfigError(`the validation split has ${val.count} tokens, fewer than one window of ${cfg.seqLen + 1}`);
   if (!isBatchSource(run.train) && run.train.count < 1) throw new ConfigError("the training split is empty");
   const saved = { namedParameters: () => params }; // what checkpoints hold
 
@@ -270,22 +307,25 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     const st = loadCheckpoint(ck, saved, opt);
     const prev = st.run as Partial<TrainConfig>;
     for (const k of ["batch", "seqLen", "gradAccum", "seed"] as const) {
-      if (prev[k] !== undefined && prev[k] !== cfg[k]) throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
+      if (prev[k] !== undefined && prev[k] !== cfg[k])
+        throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
     }
     Object.assign(counters, st.counters);
     sampler.restore(st.sampler);
     resumedFrom = counters.step;
     // metrics.jsonl: drop lines written after the checkpoint (they will be written again).
     if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => {
-        if (!l.trim()) return false;
-        try {
-          return (JSON.parse(l) as { step?: number }).step! <= counters.step;
-        } catch {
-          return false;
-        }
-      });
-      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
+      const kept = readFileSync(metricsPath, "utf8")
+        .split("\n")
+        .filter((l) => {
+          if (!l.trim()) return false;
+          try {
+            return (JSON.parse(l) as { step?: number }).step! <= counters.step;
+          } catch {
+            return false;
+          }
+        });
+      writeFileSync(metricsPath, kept.map((l) => `${l}\n`).join(""));
     }
   } else if (latestCheckpoint(runDir)) {
     throw new ConfigError(`${runDir} already has checkpoints`, { hint: "pass --resume to continue that run, or choose a new --out" });
@@ -294,7 +334,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const tokensPerStep = cfg.batch * cfg.seqLen * cfg.gradAccum;
   const paramCount = run.trainable ? model.numParameters() + params.reduce((a, [, p]) => a + p.size, 0) : params.reduce((a, [, p]) => a + p.size, 0);
   emit({ type: "start", resumedFrom, totalSteps: counters.totalSteps || null, params: paramCount, tokensPerStep });
-  const metric = (o: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(o) + "\n");
+  const metric = (o: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(o)}\n`);
 
   const tape = new Tape({ checkpoint: cfg.checkpointing });
   const evalTape = new Tape({ grad: false });
@@ -303,11 +343,15 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   let lastVal: number | null = null;
   let stopped: TrainResult["stopped"] = "steps";
   const runStart = now() - counters.elapsedMs;
-  let windowStart = now(), windowTokens = 0;
+  let windowStart = now(),
+    windowTokens = 0;
 
   const doEval = () => {
     if (!val) return;
-    const r = typeof val === "function" ? evaluateBatches(model, val(), evalTape, cfg.chunkedLoss) : evaluateBatches(model, validationBatches(val, cfg.batch, cfg.seqLen, cfg.evalBatches), evalTape, cfg.chunkedLoss);
+    const r =
+      typeof val === "function"
+        ? evaluateBatches(model, val(), evalTape, cfg.chunkedLoss)
+        : evaluateBatches(model, validationBatches(val, cfg.batch, cfg.seqLen, cfg.evalBatches), evalTape, cfg.chunkedLoss);
     lastVal = r.loss;
     if (counters.bestValLoss === null || r.loss < counters.bestValLoss) counters.bestValLoss = r.loss;
     const bpb = cfg.bytesPerToken ? r.loss / Math.LN2 / cfg.bytesPerToken : null;
@@ -341,7 +385,12 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       const b = sampler.next();
       stepTokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
       tape.reset();
-      const out = run.loss === undefined ? null : run.loss.input === "hidden" ? model.hidden(tape, b.inputs, b.batch, b.seqLen) : model.forward(tape, b.inputs, b.batch, b.seqLen);
+      const out =
+        run.loss === undefined
+          ? null
+          : run.loss.input === "hidden"
+            ? model.hidden(tape, b.inputs, b.batch, b.seqLen)
+            : model.forward(tape, b.inputs, b.batch, b.seqLen);
       const loss = run.loss && out ? run.loss.compute(tape, out, b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
       const l = loss.data[0]!;
       if (!Number.isFinite(l)) finite = false;
@@ -354,9 +403,15 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       // Skip the update: a non-finite loss or gradient would poison the weights.
       opt.zeroGrad();
       counters.badSteps++;
-      emit({ type: "warn", step: counters.step, message: `non-finite ${finite ? "gradient norm" : "loss"} at step ${counters.step + 1}: update skipped (${counters.badSteps} in a row)` });
+      emit({
+        type: "warn",
+        step: counters.step,
+        message: `non-finite ${finite ? "gradient norm" : "loss"} at step ${counters.step + 1}: update skipped (${counters.badSteps} in a row)`,
+      });
       if (counters.badSteps >= cfg.maxBadSteps) {
-        throw new ConfigError(`training diverged: ${counters.badSteps} consecutive steps with a non-finite loss or gradient`, { hint: "lower --lr, or check the data and vocabulary" });
+        throw new ConfigError(`training diverged: ${counters.badSteps} consecutive steps with a non-finite loss or gradient`, {
+          hint: "lower --lr, or check the data and vocabulary",
+        });
       }
     } else {
       counters.badSteps = 0;
@@ -383,10 +438,28 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       const tps = dt > 0 ? windowTokens / dt : 0;
       const remaining = counters.totalSteps > 0 ? counters.totalSteps - counters.step : null;
       const ev = {
-        type: "step" as const, step: counters.step, totalSteps: counters.totalSteps, loss, lr, gradNorm, tokens: counters.tokens,
-        tokensPerSec: tps, elapsedMs: counters.elapsedMs, etaMs: remaining === null || tps === 0 ? null : (remaining * tokensPerStep / tps) * 1000,
+        type: "step" as const,
+        step: counters.step,
+        totalSteps: counters.totalSteps,
+        loss,
+        lr,
+        gradNorm,
+        tokens: counters.tokens,
+        tokensPerSec: tps,
+        elapsedMs: counters.elapsedMs,
+        etaMs: remaining === null || tps === 0 ? null : ((remaining * tokensPerStep) / tps) * 1000,
       };
-      metric({ type: "step", step: ev.step, loss, lr, grad_norm: gradNorm, tokens: ev.tokens, tokens_per_s: tps, time_s: ev.elapsedMs / 1000, ...run.loss?.stepMetrics?.() });
+      metric({
+        type: "step",
+        step: ev.step,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        tokens: ev.tokens,
+        tokens_per_s: tps,
+        time_s: ev.elapsedMs / 1000,
+        ...run.loss?.stepMetrics?.(),
+      });
       emit(ev);
       windowStart = t1;
       windowTokens = 0;
@@ -400,15 +473,23 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   doEval();
   doCheckpoint();
   const summary: RunSummary = {
-    params: paramCount, trainableParams: trainable.reduce((a, p) => a + p.size, 0), steps: counters.step, tokens: counters.tokens,
-    elapsedS: counters.elapsedMs / 1000, tokensPerS: counters.tokens / Math.max(counters.elapsedMs / 1000, 1e-9),
-    finalValLoss: lastVal, bestValLoss: counters.bestValLoss,
-    memory: { gradientBytes: gradientBytes([...model.parameters(), ...trainable]), optimizerBytes: opt.stateBytes(), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+    params: paramCount,
+    trainableParams: trainable.reduce((a, p) => a + p.size, 0),
+    steps: counters.step,
+    tokens: counters.tokens,
+    elapsedS: counters.elapsedMs / 1000,
+    tokensPerS: counters.tokens / Math.max(counters.elapsedMs / 1000, 1e-9),
+    finalValLoss: lastVal,
+    bestValLoss: counters.bestValLoss,
+    memory: {
+      gradientBytes: gradientBytes([...model.parameters(), ...trainable]),
+      optimizerBytes: opt.stateBytes(),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    },
     stopped,
   };
   metric({ type: "summary", step: counters.step, ...summary });
-  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped, summary });
   return { counters, summary, finalValLoss: lastVal, stopped };
 }
-

@@ -45,7 +45,8 @@ for (const name of ["llama-gqa", "qwen2-tied", "gpt2", "qwen3", "gemma3", "llama
       using(c, () => {
         const dir = join(root, name);
         const { ids } = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8")) as { ids: number[][] };
-        const B = ids.length, T = ids[0]!.length;
+        const B = ids.length,
+          T = ids[0]!.length;
         const flat = Int32Array.from(ids.flat());
         const torch = read(join(dir, "torch-logits.safetensors"), "logits");
         const m = loadModel(dir);

@@ -18,8 +18,18 @@ const GPT2_SMALL_PARAMETERS = 124_439_808;
 
 test("GPT-2 small from its official config.json has the published 124,439,808 parameters", () => {
   const config = fromHfConfig({
-    model_type: "gpt2", vocab_size: 50257, n_positions: 1024, n_ctx: 1024, n_embd: 768, n_layer: 12, n_head: 12, n_inner: null,
-    activation_function: "gelu_new", layer_norm_epsilon: 1e-5, bos_token_id: 50256, eos_token_id: 50256,
+    model_type: "gpt2",
+    vocab_size: 50257,
+    n_positions: 1024,
+    n_ctx: 1024,
+    n_embd: 768,
+    n_layer: 12,
+    n_head: 12,
+    n_inner: null,
+    activation_function: "gelu_new",
+    layer_norm_epsilon: 1e-5,
+    bos_token_id: 50256,
+    eos_token_id: 50256,
   });
   assert.equal(config.tieEmbeddings, true, "GPT-2 ties its head to the token embeddings");
   const noInit = new Rng(0);

@@ -25,13 +25,15 @@ forEachBackend("GPT-2 vs torch.nn layers", (c) => {
       const { model, config } = loadModel(dir);
       assert.equal(config.modelType, "gpt2");
       const { ids } = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8")) as { ids: number[][] };
-      const B = ids.length, T = ids[0]!.length;
+      const B = ids.length,
+        T = ids[0]!.length;
       const got = model.forward(new Tape({ grad: false }), Int32Array.from(ids.flat()), B, T).data;
       const f = SafetensorsFile.open(join(dir, "expected.safetensors"));
       const want = f.readFloat32("logits").data;
       f.close();
       assert.equal(got.length, want.length);
-      let worst = 0, at = 0;
+      let worst = 0,
+        at = 0;
       for (let i = 0; i < want.length; i++) if (Math.abs(got[i]! - want[i]!) > worst) [worst, at] = [Math.abs(got[i]! - want[i]!), i];
       assert.ok(worst <= LOGITS_ATOL, `max |ours − torch.nn| ${worst.toExponential(2)} at ${at} (ours ${got[at]}, PyTorch ${want[at]})`);
     }));

@@ -21,7 +21,7 @@ import { writeLlamaGguf, type GgufExportDtype } from "../../src/formats/gguf-lla
 import { SAMPLE_TEXT, tinyByteLevel, tinySentencePiece } from "../../src/formats/testing.ts";
 import { forEachBackend, using } from "../../src/native/testing.ts";
 import type { Tokenizer } from "../../src/tokenizer/tokenizer.ts";
-import { compareLogprobs, interopConfig, interopModel, ourLastLogprobs } from "../../bench/interop/models.ts";
+import { compareLogprobs, interopModel, ourLastLogprobs } from "../../bench/interop/models.ts";
 
 const saved = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "bench", "interop", "llamacpp-logprobs.json"), "utf8")) as {
   kind: string;
@@ -48,11 +48,18 @@ test("the saved llama.cpp log-probabilities cover the three models and all four 
   const want = ["bytelevel", "qwen2", "sentencepiece"].flatMap((k) => ["f16", "f32", "q4_0", "q8_0"].map((d) => `${k}/${d}`));
   assert.deepEqual(runs.map((r) => `${r.kind}/${r.dtype}`).sort(), want);
   for (const r of runs) {
-    assert.deepEqual(r.logprobs!.inputIds, toks[r.kind]!.encode(SAMPLE_TEXT[0]!).slice(0, 16), `${r.kind}: the saved input ids are not our encoding of the sample any more; rerun bench/interop/llamacpp.ts with llama.cpp`);
+    assert.deepEqual(
+      r.logprobs!.inputIds,
+      toks[r.kind]!.encode(SAMPLE_TEXT[0]!).slice(0, 16),
+      `${r.kind}: the saved input ids are not our encoding of the sample any more; rerun bench/interop/llamacpp.ts with llama.cpp`,
+    );
     const lp = r.logprobs!.lastPosition.filter((x): x is number => x !== null);
     assert.equal(lp.length, toks[r.kind]!.vocabSize, `${r.kind}/${r.dtype}: llama.cpp returned a probability for every token`);
     const spread = Math.max(...lp) - Math.min(...lp);
-    assert.ok(spread > 20 * TOLERANCE[r.dtype]!, `${r.kind}/${r.dtype}: llama.cpp's log-probabilities spread over only ${spread}, too little for the tolerance to mean anything`);
+    assert.ok(
+      spread > 20 * TOLERANCE[r.dtype]!,
+      `${r.kind}/${r.dtype}: llama.cpp's log-probabilities spread over only ${spread}, too little for the tolerance to mean anything`,
+    );
   }
 });
 
@@ -64,7 +71,10 @@ forEachBackend("llama.cpp parity", (c) => {
         const path = join(tmp, `${r.kind}-${r.dtype}.gguf`);
         writeLlamaGguf(path, interopModel(r.kind, tok), { dtype: r.dtype, tokenizer: tok, name: `slmkit-interop-${r.kind}` });
         const cmp = compareLogprobs(ourLastLogprobs(path, r.logprobs!.inputIds), r.logprobs!.lastPosition);
-        assert.ok(cmp.maxAbsDiff <= TOLERANCE[r.dtype]!, `${r.kind}/${r.dtype}: max |Δ log p| vs llama.cpp ${cmp.maxAbsDiff.toExponential(2)} > ${TOLERANCE[r.dtype]}`);
+        assert.ok(
+          cmp.maxAbsDiff <= TOLERANCE[r.dtype]!,
+          `${r.kind}/${r.dtype}: max |Δ log p| vs llama.cpp ${cmp.maxAbsDiff.toExponential(2)} > ${TOLERANCE[r.dtype]}`,
+        );
         assert.equal(cmp.oursArgmax, r.greedyNext, `${r.kind}/${r.dtype}: our most likely next token vs llama.cpp's`);
       }
     }));

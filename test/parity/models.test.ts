@@ -28,7 +28,8 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** ‖a − b‖ / ‖b‖: relative error of a whole gradient tensor. */
 function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num += (a[i]! - b[i]!) ** 2;
     den += b[i]! ** 2;
@@ -49,7 +50,8 @@ for (const name of FIXTURES) {
         loadHfTensors(model, (n) => weights.readFloat32(n), weights.names, name);
         weights.close();
         const inputs = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8")) as { ids: number[][]; targets: number[][] };
-        const B = inputs.ids.length, T = inputs.ids[0]!.length;
+        const B = inputs.ids.length,
+          T = inputs.ids[0]!.length;
         const ids = Int32Array.from(inputs.ids.flat());
         const targets = Int32Array.from(inputs.targets.flat());
 
@@ -66,7 +68,7 @@ for (const name of FIXTURES) {
 
         g.backward(loss);
         for (const [pname, p] of model.namedParameters()) {
-          let wantGrad = expected.readFloat32("grad." + pname).data;
+          let wantGrad = expected.readFloat32(`grad.${pname}`).data;
           if (config.modelType === "gpt2" && /\.(c_attn|c_proj|c_fc)\.weight$/.test(pname)) {
             const [rows, cols] = [p.shape[1]!, p.shape[0]!]; // HF (in, out) → ours (out, in)
             const t = new Float32Array(wantGrad.length);

@@ -26,11 +26,23 @@ const GRAD_RTOL = 1e-3;
 const VALUE_RTOL = 1e-4;
 
 const inputs = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8")) as {
-  model: string; pairs: number; ids: number[][]; targets: number[][]; lora: { r: number; alpha: number; targets: string[] }; beta: number; orpo_lambda: number; rpo_alpha: number;
+  model: string;
+  pairs: number;
+  ids: number[][];
+  targets: number[][];
+  lora: { r: number; alpha: number; targets: string[] };
+  beta: number;
+  orpo_lambda: number;
+  rpo_alpha: number;
 };
-const rows = inputs.ids.length, T = inputs.ids[0]!.length;
+const rows = inputs.ids.length,
+  T = inputs.ids[0]!.length;
 const batch: PreferenceBatch = {
-  inputs: Int32Array.from(inputs.ids.flat()), targets: Int32Array.from(inputs.targets.flat()), batch: rows, seqLen: T, pairIds: Int32Array.from({ length: inputs.pairs }, (_, i) => i),
+  inputs: Int32Array.from(inputs.ids.flat()),
+  targets: Int32Array.from(inputs.targets.flat()),
+  batch: rows,
+  seqLen: T,
+  pairIds: Int32Array.from({ length: inputs.pairs }, (_, i) => i),
 };
 const LOSSES: [string, PreferenceLossOptions][] = [
   ["dpo_sigmoid", { objective: "dpo", loss: "sigmoid", beta: inputs.beta, orpoLambda: inputs.orpo_lambda }],
@@ -49,7 +61,8 @@ function baseModel(): CausalLM {
 }
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i]! - b[i]!) ** 2;
     den += b[i]! ** 2;

@@ -28,7 +28,11 @@ test("stories260K from ../shared imports and its greedy ids from BOS equal the P
   const path = candidates.find((p) => existsSync(p));
   if (!path) return t.skip(`stories260K.bin not found (looked for ${candidates.join(", ")}); this test needs ../shared`);
   const sha = createHash("sha256").update(readFileSync(path)).digest("hex");
-  assert.equal(sha, fixture.sha256, `${path} has sha256 ${sha}, but the fixture was made from ${fixture.sha256}: a different file; regenerate with /usr/bin/python3 tools/reference/stories260k_greedy.py`);
+  assert.equal(
+    sha,
+    fixture.sha256,
+    `${path} has sha256 ${sha}, but the fixture was made from ${fixture.sha256}: a different file; regenerate with /usr/bin/python3 tools/reference/stories260k_greedy.py`,
+  );
   assert.equal(fixture.ids.length, 200);
 
   const { model, config } = loadModel(path);
@@ -38,6 +42,10 @@ test("stories260K from ../shared imports and its greedy ids from BOS equal the P
   const ids = r!.ids;
   let same = 0;
   while (same < Math.min(ids.length, fixture.ids.length) && ids[same] === fixture.ids[same]) same++;
-  assert.equal(same, fixture.ids.length, `first difference at generated token ${same}: ours ${JSON.stringify(ids.slice(same, same + 5))}, PyTorch ${JSON.stringify(fixture.ids.slice(same, same + 5))}`);
+  assert.equal(
+    same,
+    fixture.ids.length,
+    `first difference at generated token ${same}: ours ${JSON.stringify(ids.slice(same, same + 5))}, PyTorch ${JSON.stringify(fixture.ids.slice(same, same + 5))}`,
+  );
   assert.equal(ids.length, 200);
 });

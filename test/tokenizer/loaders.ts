@@ -29,24 +29,53 @@ export function invalidUtf8(): Uint8Array {
   const enc = new TextEncoder();
   return Uint8Array.from([
     ...enc.encode("ok "),
-    0x80, 0xbf, // lone continuation bytes
+    0x80,
+    0xbf, // lone continuation bytes
     ...enc.encode(" a"),
     0xc3, // truncated 2-byte
     ...enc.encode("b "),
-    0xe4, 0xb8, // truncated 3-byte
-    0x20, 0xf0, 0x9f, 0x98, // truncated 4-byte
-    0x20, 0xc0, 0xaf, // overlong '/'
-    0xe0, 0x80, 0xaf, // overlong 3-byte
-    0xed, 0xa0, 0x80, // encoded surrogate U+D800
-    0xf4, 0x90, 0x80, 0x80, // above U+10FFFF
-    0xff, 0xfe, 0xfe,
+    0xe4,
+    0xb8, // truncated 3-byte
+    0x20,
+    0xf0,
+    0x9f,
+    0x98, // truncated 4-byte
+    0x20,
+    0xc0,
+    0xaf, // overlong '/'
+    0xe0,
+    0x80,
+    0xaf, // overlong 3-byte
+    0xed,
+    0xa0,
+    0x80, // encoded surrogate U+D800
+    0xf4,
+    0x90,
+    0x80,
+    0x80, // above U+10FFFF
+    0xff,
+    0xfe,
+    0xfe,
     ...enc.encode(" Größe 中文 😀"),
-    0xf0, 0x9f, // truncated at the end
+    0xf0,
+    0x9f, // truncated at the end
   ]);
 }
 
 /** Edge strings every parity test also checks. */
-export const EDGE_STRINGS = ["", " ", "\n\n\n", "1234567890123456789012345", "<|endoftext|>", "a  b   c\t\td", "   leading", "trailing   ", "ÀÉÎõü", "don't", "I'M"];
+export const EDGE_STRINGS = [
+  "",
+  " ",
+  "\n\n\n",
+  "1234567890123456789012345",
+  "<|endoftext|>",
+  "a  b   c\t\td",
+  "   leading",
+  "trailing   ",
+  "ÀÉÎõü",
+  "don't",
+  "I'M",
+];
 
 interface TiktokenRanks {
   pat_str: string;
@@ -96,14 +125,40 @@ export function llama2Json(): Record<string, unknown> {
   return {
     version: "1.0",
     added_tokens: added,
-    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "\u2581" }, { type: "Replace", pattern: { String: " " }, content: "\u2581" }] },
+    normalizer: {
+      type: "Sequence",
+      normalizers: [
+        { type: "Prepend", prepend: "\u2581" },
+        { type: "Replace", pattern: { String: " " }, content: "\u2581" },
+      ],
+    },
     pre_tokenizer: null,
-    post_processor: { type: "TemplateProcessing", single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }], pair: [], special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } } },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [],
+      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
+    },
     decoder: {
       type: "Sequence",
-      decoders: [{ type: "Replace", pattern: { String: "\u2581" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }],
+      decoders: [
+        { type: "Replace", pattern: { String: "\u2581" }, content: " " },
+        { type: "ByteFallback" },
+        { type: "Fuse" },
+        { type: "Strip", content: " ", start: 1, stop: 0 },
+      ],
     },
-    model: { type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, vocab, merges },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: "<unk>",
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
+      merges,
+    },
   };
 }
 
@@ -134,13 +189,31 @@ export function llama3Json(): Record<string, unknown> {
     pre_tokenizer: {
       type: "Sequence",
       pretokenizers: [
-        { type: "Split", pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, behavior: "Isolated", invert: false },
+        {
+          type: "Split",
+          pattern: {
+            Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+          },
+          behavior: "Isolated",
+          invert: false,
+        },
         { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
     post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
 }
 

@@ -20,7 +20,14 @@
 // Sets over the same index are one handbook (left out together).
 import { parseArgs } from "node:util";
 
-import { CONFIDENCE_FEATURES, confidenceFeatures, confidenceOf, CONFIDENCE_SOURCE_CHARS, type ConfidenceFeatures, type ConfidenceModel } from "../../src/assistant/confidence.ts";
+import {
+  CONFIDENCE_FEATURES,
+  confidenceFeatures,
+  confidenceOf,
+  CONFIDENCE_SOURCE_CHARS,
+  type ConfidenceFeatures,
+  type ConfidenceModel,
+} from "../../src/assistant/confidence.ts";
 import { extractiveAnswer, PICKER_FEATURES, pickerCandidates, type PickerFeatures } from "../../src/assistant/extractive.ts";
 import { SectionIndex } from "../../src/assistant/index-db.ts";
 import { fitSources, type PromptSource } from "../../src/assistant/prompt.ts";
@@ -30,15 +37,38 @@ import { answerMatches } from "../../src/eval/score.ts";
 import { FITTED_PATH, fittedPickerWeights, writeFittedSection } from "../../src/assistant/fitted.ts";
 import { fitPicker, pickerWeights, type PickerQuestion } from "./picker-fit.ts";
 
-const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, refuse: { type: "string" }, "picker-steps": { type: "string" }, out: { type: "string" }, "dry-run": { type: "boolean" } } });
+const { values: v } = parseArgs({
+  options: {
+    set: { type: "string", multiple: true },
+    refuse: { type: "string" },
+    "picker-steps": { type: "string" },
+    out: { type: "string" },
+    "dry-run": { type: "boolean" },
+  },
+});
 if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS[,UNANSWERABLE]");
 const refuse = Number(v.refuse ?? 0.85);
 const pickerSteps = Number(v["picker-steps"] ?? 600);
 if (!Number.isInteger(pickerSteps) || pickerSteps < 1) throw new Error(`--picker-steps must be a positive integer, got "${v["picker-steps"]}"`);
 
 /** A question with everything that does not depend on the picker: retrieval, shown sources, candidates. */
-interface Question { set: string; group: string; answerable: boolean; q: QaItem; index: SectionIndex; r: Retrieval; sources: PromptSource[]; picker: PickerQuestion }
-interface Row { set: string; group: string; answerable: boolean; right: boolean; f: ConfidenceFeatures }
+interface Question {
+  set: string;
+  group: string;
+  answerable: boolean;
+  q: QaItem;
+  index: SectionIndex;
+  r: Retrieval;
+  sources: PromptSource[];
+  picker: PickerQuestion;
+}
+interface Row {
+  set: string;
+  group: string;
+  answerable: boolean;
+  right: boolean;
+  f: ConfidenceFeatures;
+}
 const questions: Question[] = [];
 const indexes = new Map<string, SectionIndex>();
 for (const spec of v.set) {
@@ -48,12 +78,22 @@ for (const spec of v.set) {
   let index = indexes.get(ixPath!);
   if (!index) indexes.set(ixPath!, (index = SectionIndex.open(ixPath!)));
   const idf = (t: string) => index.idf(t);
-  const items = [...readQaFile(qPath!).map((q) => ({ q, answerable: true })), ...(uPath ? readQaFile(uPath, { unanswerable: true }).map((q) => ({ q, answerable: false })) : [])];
+  const items = [
+    ...readQaFile(qPath!).map((q) => ({ q, answerable: true })),
+    ...(uPath ? readQaFile(uPath, { unanswerable: true }).map((q) => ({ q, answerable: false })) : []),
+  ];
   for (const { q, answerable } of items) {
     const r = retrieve(index, q.question, { k: 5 });
-    const sources = fitSources(q.question, r.hits.slice(0, 3).map((h) => h.section), { maxChars: CONFIDENCE_SOURCE_CHARS });
+    const sources = fitSources(
+      q.question,
+      r.hits.slice(0, 3).map((h) => h.section),
+      { maxChars: CONFIDENCE_SOURCE_CHARS },
+    );
     const cands = pickerCandidates(q.question, sources, idf);
-    const picker = { x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])), gold: answerable ? cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)) : cands.map(() => false) };
+    const picker = {
+      x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])),
+      gold: answerable ? cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)) : cands.map(() => false),
+    };
     questions.push({ set: name!, group: ixPath!, answerable, q, index, r, sources, picker });
   }
 }
@@ -62,7 +102,13 @@ for (const spec of v.set) {
 function rowsWith(qs: readonly Question[], w: PickerFeatures): Row[] {
   return qs.map(({ set, group, answerable, q, index, r, sources }) => {
     const pick = extractiveAnswer(q.question, sources, (t) => index.idf(t), w);
-    return { set, group, answerable, right: answerable && !!pick && answerMatches(pick.sentence, q.answer, q.aliases), f: confidenceFeatures(index, q.question, r, sources, w) };
+    return {
+      set,
+      group,
+      answerable,
+      right: answerable && !!pick && answerMatches(pick.sentence, q.answer, q.aliases),
+      f: confidenceFeatures(index, q.question, r, sources, w),
+    };
   });
 }
 
@@ -70,7 +116,9 @@ const vec = (f: ConfidenceFeatures) => CONFIDENCE_FEATURES.map((n) => f[n]);
 
 /** Logistic regression, full-batch gradient descent on standardised features, L2 0.01. */
 function fit(train: readonly Row[]): ConfidenceModel {
-  const X = train.map((r) => vec(r.f)), y = train.map((r) => (r.answerable ? 1 : 0)), d = CONFIDENCE_FEATURES.length;
+  const X = train.map((r) => vec(r.f)),
+    y = train.map((r) => (r.answerable ? 1 : 0)),
+    d = CONFIDENCE_FEATURES.length;
   const mean = Array.from({ length: d }, (_, j) => X.reduce((a, x) => a + x[j]!, 0) / X.length);
   const sd = Array.from({ length: d }, (_, j) => Math.sqrt(X.reduce((a, x) => a + (x[j]! - mean[j]!) ** 2, 0) / X.length) || 1);
   const Z = X.map((x) => x.map((val, j) => (val - mean[j]!) / sd[j]!));
@@ -92,28 +140,48 @@ function fit(train: readonly Row[]): ConfidenceModel {
 
 /** The score below which `refuse` of the rows' unanswerable questions fall. */
 function threshold(train: readonly Row[], score: (r: Row) => number): number {
-  const u = train.filter((r) => !r.answerable).map(score).sort((a, b) => a - b);
+  const u = train
+    .filter((r) => !r.answerable)
+    .map(score)
+    .sort((a, b) => a - b);
   return u.length ? u[Math.min(u.length - 1, Math.ceil(refuse * u.length) - 1)]! + 1e-9 : 0;
 }
 
 const tally = (rs: readonly Row[], pass: (r: Row) => boolean) => ({
-  right: rs.filter((r) => r.answerable && r.right && pass(r)).length, answerable: rs.filter((r) => r.answerable).length,
-  refused: rs.filter((r) => !r.answerable && !pass(r)).length, unanswerable: rs.filter((r) => !r.answerable).length,
+  right: rs.filter((r) => r.answerable && r.right && pass(r)).length,
+  answerable: rs.filter((r) => r.answerable).length,
+  refused: rs.filter((r) => !r.answerable && !pass(r)).length,
+  unanswerable: rs.filter((r) => !r.answerable).length,
 });
-const fmt = (t: ReturnType<typeof tally>) => `${t.right}/${t.answerable} right, ${t.unanswerable ? `${t.refused}/${t.unanswerable} refused` : "no unanswerable"}`;
+const fmt = (t: ReturnType<typeof tally>) =>
+  `${t.right}/${t.answerable} right, ${t.unanswerable ? `${t.refused}/${t.unanswerable} refused` : "no unanswerable"}`;
 
 console.log(`leave one handbook out (picker refitted without it; thresholds at ${refuse * 100}% of the fitting sets' unanswerable questions):`);
 const tot = { cov: { right: 0, answerable: 0, refused: 0, unanswerable: 0 }, model: { right: 0, answerable: 0, refused: 0, unanswerable: 0 } };
 for (const group of [...new Set(questions.map((q) => q.group))]) {
   const others = questions.filter((q) => q.group !== group);
-  const w = pickerWeights(fitPicker(others.filter((q) => q.answerable).map((q) => q.picker), pickerSteps));
-  const train = rowsWith(others, w), held = rowsWith(questions.filter((q) => q.group === group), w);
+  const w = pickerWeights(
+    fitPicker(
+      others.filter((q) => q.answerable).map((q) => q.picker),
+      pickerSteps,
+    ),
+  );
+  const train = rowsWith(others, w),
+    held = rowsWith(
+      questions.filter((q) => q.group === group),
+      w,
+    );
   const tc = threshold(train, (r) => r.f.coverage);
-  const m = fit(train), tm = threshold(train, (r) => confidenceOf(r.f, m));
+  const m = fit(train),
+    tm = threshold(train, (r) => confidenceOf(r.f, m));
   for (const name of [...new Set(held.map((r) => r.set))]) {
     const test = held.filter((r) => r.set === name);
-    const a = tally(test, (r) => r.f.coverage >= tc), b = tally(test, (r) => confidenceOf(r.f, m) >= tm);
-    for (const k of ["right", "answerable", "refused", "unanswerable"] as const) { tot.cov[k] += a[k]; tot.model[k] += b[k]; }
+    const a = tally(test, (r) => r.f.coverage >= tc),
+      b = tally(test, (r) => confidenceOf(r.f, m) >= tm);
+    for (const k of ["right", "answerable", "refused", "unanswerable"] as const) {
+      tot.cov[k] += a[k];
+      tot.model[k] += b[k];
+    }
     console.log(`  ${name.padEnd(12)} coverage >= ${tc.toFixed(2)}: ${fmt(a).padEnd(34)} model >= ${tm.toFixed(2)}: ${fmt(b)}`);
   }
 }
@@ -123,7 +191,8 @@ console.log(`  ${"all".padEnd(12)} coverage: ${fmt(tot.cov).padEnd(40)} model: $
 // fit-picker.ts then fit-confidence.ts with the same --out gives a consistent pair.
 const out = v.out ?? FITTED_PATH;
 const rows = rowsWith(questions, fittedPickerWeights(PICKER_FEATURES, out));
-const m = fit(rows), t = threshold(rows, (r) => confidenceOf(r.f, m));
+const m = fit(rows),
+  t = threshold(rows, (r) => confidenceOf(r.f, m));
 const all = tally(rows, (r) => confidenceOf(r.f, m) >= t);
 console.log(`\nfitted on all ${rows.length} questions: ${fmt(all)} at threshold ${t.toFixed(3)}`);
 const r4 = (x: number) => Number(x.toFixed(4));

@@ -27,12 +27,19 @@ import { answerMatches } from "../../src/eval/score.ts";
 import { FITTED_PATH, writeFittedSection } from "../../src/assistant/fitted.ts";
 import { fitPicker } from "./picker-fit.ts";
 
-const { values: v } = parseArgs({ options: { set: { type: "string", multiple: true }, steps: { type: "string" }, out: { type: "string" }, "dry-run": { type: "boolean" } } });
+const { values: v } = parseArgs({
+  options: { set: { type: "string", multiple: true }, steps: { type: "string" }, out: { type: "string" }, "dry-run": { type: "boolean" } },
+});
 if (!v.set?.length) throw new Error("give at least one --set NAME=INDEX,QUESTIONS");
 const steps = Number(v.steps ?? 600);
 if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${v.steps}"`);
 
-interface Question { set: string; group: string; x: number[][]; gold: boolean[] }
+interface Question {
+  set: string;
+  group: string;
+  x: number[][];
+  gold: boolean[];
+}
 const questions: Question[] = [];
 for (const spec of v.set) {
   const m = /^([^=]+)=([^,]+),([^,]+)$/.exec(spec);
@@ -42,14 +49,22 @@ for (const spec of v.set) {
   const idf = (t: string) => index.idf(t);
   for (const q of readQaFile(qPath)) {
     const r = retrieve(index, q.question, { k: 5 });
-    const sources = fitSources(q.question, r.hits.slice(0, 3).map((h) => h.section), { maxChars: CONFIDENCE_SOURCE_CHARS });
+    const sources = fitSources(
+      q.question,
+      r.hits.slice(0, 3).map((h) => h.section),
+      { maxChars: CONFIDENCE_SOURCE_CHARS },
+    );
     const cands = pickerCandidates(q.question, sources, idf);
-    questions.push({ set: name, group: ixPath, x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])), gold: cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)) });
+    questions.push({
+      set: name,
+      group: ixPath,
+      x: cands.map((c) => PICKER_FEATURES.map((f) => c.features[f])),
+      gold: cands.map((c) => answerMatches(c.sentence, q.answer, q.aliases)),
+    });
   }
   index.close();
 }
 
-const d = PICKER_FEATURES.length;
 const dot = (x: readonly number[], w: readonly number[]) => x.reduce((a, xi, j) => a + xi * w[j]!, 0);
 const fit = (train: readonly Question[]) => fitPicker(train, steps);
 
@@ -57,10 +72,14 @@ const fit = (train: readonly Question[]) => fitPicker(train, steps);
 function right(qs: readonly Question[], w: readonly number[]): number {
   let n = 0;
   for (const q of qs) {
-    let best = -1, bestScore = -Infinity;
+    let best = -1,
+      bestScore = -Infinity;
     q.x.forEach((x, i) => {
       const sc = dot(x, w);
-      if (sc > bestScore) { bestScore = sc; best = i; }
+      if (sc > bestScore) {
+        bestScore = sc;
+        best = i;
+      }
     });
     if (best >= 0 && q.gold[best]) n++;
   }
@@ -69,17 +88,25 @@ function right(qs: readonly Question[], w: readonly number[]): number {
 
 const current = PICKER_FEATURES.map((f) => PICKER_WEIGHTS[f]);
 console.log("gold sentence picked, leave one handbook out (weights fitted without it) vs the weights in extractive.ts:");
-let totHeld = 0, totCur = 0, totShown = 0;
+let totHeld = 0,
+  totCur = 0,
+  totShown = 0;
 for (const group of [...new Set(questions.map((q) => q.group))]) {
   const w = fit(questions.filter((q) => q.group !== group));
   for (const set of [...new Set(questions.filter((q) => q.group === group).map((q) => q.set))]) {
     const qs = questions.filter((q) => q.set === set && q.group === group);
-    const held = right(qs, w), cur = right(qs, current), shown = qs.filter((q) => q.gold.some(Boolean)).length;
+    const held = right(qs, w),
+      cur = right(qs, current),
+      shown = qs.filter((q) => q.gold.some(Boolean)).length;
     console.log(`  ${set.padEnd(14)} ${String(held).padStart(3)} held out   ${String(cur).padStart(3)} current   (gold shown for ${shown} of ${qs.length})`);
-    totHeld += held; totCur += cur; totShown += shown;
+    totHeld += held;
+    totCur += cur;
+    totShown += shown;
   }
 }
-console.log(`  ${"all".padEnd(14)} ${String(totHeld).padStart(3)} held out   ${String(totCur).padStart(3)} current   (gold shown for ${totShown} of ${questions.length})`);
+console.log(
+  `  ${"all".padEnd(14)} ${String(totHeld).padStart(3)} held out   ${String(totCur).padStart(3)} current   (gold shown for ${totShown} of ${questions.length})`,
+);
 const w = fit(questions);
 console.log(`\nfitted on all ${questions.length} questions: ${right(questions, w)} right in sample. PICKER_WEIGHTS:`);
 const weights: Partial<PickerFeatures> = {};

@@ -17,7 +17,9 @@ const dot = (x: readonly number[], w: readonly number[]) => x.reduce((a, xi, j) 
 /** Weights maximising the summed probability of the gold sentences (Adam, lr 0.05, L2 0.01), from zero. */
 export function fitPicker(train: readonly PickerQuestion[], steps = 600): number[] {
   const qs = train.filter((q) => q.gold.some(Boolean));
-  const w = new Array<number>(d).fill(0), m = new Array<number>(d).fill(0), s = new Array<number>(d).fill(0);
+  const w = new Array<number>(d).fill(0),
+    m = new Array<number>(d).fill(0),
+    s = new Array<number>(d).fill(0);
   for (let t = 1; t <= steps; t++) {
     const g = new Array<number>(d).fill(0);
     for (const q of qs) {

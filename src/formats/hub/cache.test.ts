@@ -15,7 +15,7 @@ test("settings come from the same variables as huggingface_hub, with its default
   assert.equal(none.endpoint, "https://huggingface.co");
   assert.equal(none.offline, false);
   assert.equal(none.token, undefined);
-  assert.equal(hubSettings({ XDG_CACHE_HOME: "/x" , HF_TOKEN_PATH: "/nope"}).cacheDir, "/x/huggingface/hub");
+  assert.equal(hubSettings({ XDG_CACHE_HOME: "/x", HF_TOKEN_PATH: "/nope" }).cacheDir, "/x/huggingface/hub");
   assert.equal(hubSettings({ HF_HOME: "/h", XDG_CACHE_HOME: "/x" }).cacheDir, "/h/hub");
   assert.equal(hubSettings({ HF_HOME: "/h", HUGGINGFACE_HUB_CACHE: "/legacy" }).cacheDir, "/legacy");
   assert.equal(hubSettings({ HF_HOME: "/h", HF_HUB_CACHE: "/c", HUGGINGFACE_HUB_CACHE: "/legacy" }).cacheDir, "/c");

@@ -85,7 +85,7 @@ export function parseRepoRef(spec: string, allowSingle = false): RepoRef | undef
   if (m[2] === "." || m[2] === "..") return undefined;
   if (repoId.split("/").some((p) => p.endsWith(".") || p.includes("..") || p.includes("--"))) return undefined;
   const file = m[3];
-  if (file !== undefined && file.split("/").some((p) => p === "" || p === "." || p === "..")) return undefined;
+  if (file?.split("/").some((p) => p === "" || p === "." || p === "..")) return undefined;
   return { repoId, revision: m[2] ?? DEFAULT_REVISION, ...(file !== undefined ? { file } : {}) };
 }
 
@@ -169,14 +169,18 @@ export function resolveCachedModel(spec: string, settings: HubSettings = hubSett
   if (!ref) return undefined;
   const repo = repoDir(settings.cacheDir, ref.repoId);
   const where = `the Hugging Face cache (${settings.cacheDir})`;
-  const hint = `to download it from the Hub: \`slm pull ${ref.repoId}${ref.revision === DEFAULT_REVISION ? "" : ":" + ref.revision}\`, or add --pull to the command`;
+  const hint = `to download it from the Hub: \`slm pull ${ref.repoId}${ref.revision === DEFAULT_REVISION ? "" : `:${ref.revision}`}\`, or add --pull to the command`;
   if (!existsSync(repo)) throw new NotFoundError(`${spec}: no such file or directory, and ${ref.repoId} is not in ${where}`, { hint });
   const commit = readRef(repo, ref.revision);
   const snapshot = commit === undefined ? undefined : join(repo, "snapshots", commit);
-  if (commit === undefined || !existsSync(snapshot!)) throw new NotFoundError(`${spec}: revision "${ref.revision}" of ${ref.repoId} is not in ${where}`, { hint });
+  if (commit === undefined || !existsSync(snapshot!))
+    throw new NotFoundError(`${spec}: revision "${ref.revision}" of ${ref.repoId} is not in ${where}`, { hint });
   if (ref.file !== undefined) {
     const p = join(snapshot!, ref.file);
-    if (!existsSync(p)) throw new NotFoundError(`${spec}: ${ref.file} is not in the cached snapshot of ${ref.repoId} (${commit.slice(0, 7)})`, { hint: `download it with \`slm pull ${ref.repoId} --include '${ref.file}'\`` });
+    if (!existsSync(p))
+      throw new NotFoundError(`${spec}: ${ref.file} is not in the cached snapshot of ${ref.repoId} (${commit.slice(0, 7)})`, {
+        hint: `download it with \`slm pull ${ref.repoId} --include '${ref.file}'\``,
+      });
     return { ref, commit, path: p };
   }
   const m = snapshotModel(snapshot!);
@@ -187,9 +191,12 @@ export function resolveCachedModel(spec: string, settings: HubSettings = hubSett
       hint: `e.g. ${ref.repoId}/${m.ggufs[0]} (files: ${m.ggufs.join(", ")})`,
     });
   }
-  throw new NotFoundError(`${spec}: the cached snapshot of ${ref.repoId} (${commit.slice(0, 7)}) holds no model weights (config.json + safetensors, or a .gguf)`, {
-    hint: `pull the weights: \`slm pull ${ref.repoId}\``,
-  });
+  throw new NotFoundError(
+    `${spec}: the cached snapshot of ${ref.repoId} (${commit.slice(0, 7)}) holds no model weights (config.json + safetensors, or a .gguf)`,
+    {
+      hint: `pull the weights: \`slm pull ${ref.repoId}\``,
+    },
+  );
 }
 
 /** True when `p` exists as a file, directory or symlink (a dangling one counts). */

@@ -9,7 +9,20 @@
 // processes from appending to the same partial file.
 // Knows the cache's blob names and HTTP; nothing about repositories or models.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, ftruncateSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  ftruncateSync,
+} from "node:fs";
 import { dirname } from "node:path";
 
 import { CancelledError, FormatError, SlmError } from "../../errors.ts";
@@ -98,7 +111,9 @@ function lock(path: string, what: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const pid = Number(readFileSync(path, "utf8").trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new SlmError("IO", `another slm process (pid ${pid}) is downloading ${what}`, { hint: `wait for it to finish, or remove the lock file if that process is gone: ${path}` });
+        throw new SlmError("IO", `another slm process (pid ${pid}) is downloading ${what}`, {
+          hint: `wait for it to finish, or remove the lock file if that process is gone: ${path}`,
+        });
       }
       rmSync(path, { force: true });
     }
@@ -131,7 +146,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<DownloadResult> 
 }
 
 async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promise<DownloadResult> {
-  const part = o.blobPath + ".incomplete";
+  const part = `${o.blobPath}.incomplete`;
   mkdirSync(dirname(o.blobPath), { recursive: true });
   const kind = etagKind(o.etag);
   const maxAttempts = o.maxAttempts ?? 5;
@@ -217,7 +232,10 @@ async function downloadLocked(o: DownloadOptions, result: DownloadResult): Promi
       rmSync(part, { force: true });
       result.corrupt++;
       const what = pos !== o.size ? `${pos} bytes, expected ${o.size}` : `${kind} ${digest}, expected ${o.etag}`;
-      if (result.corrupt >= 2) throw new FormatError(`${o.subject.file}: the downloaded bytes do not match the Hub's checksum twice (${what})`, { hint: "the server or a proxy is corrupting the file; nothing was placed in the cache" });
+      if (result.corrupt >= 2)
+        throw new FormatError(`${o.subject.file}: the downloaded bytes do not match the Hub's checksum twice (${what})`, {
+          hint: "the server or a proxy is corrupting the file; nothing was placed in the cache",
+        });
       o.onRetry?.(`checksum mismatch (${what}): downloading again`, result.corrupt);
       continue;
     }

@@ -45,10 +45,18 @@ export class NetworkError extends SlmError {
 }
 
 /** Socket errors that mean "no network / wrong address" rather than a passing failure. */
-const FINAL_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
+const FINAL_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+]);
 
 /** What we tell the Hub about ourselves. */
-export const USER_AGENT = "slmkit/0.1; node/" + process.versions.node;
+export const USER_AGENT = `slmkit/0.1; node/${process.versions.node}`;
 
 function once(req: HubRequest, url: URL, withToken: boolean): Promise<HubResponse> {
   return new Promise((resolve, reject) => {
@@ -63,7 +71,13 @@ function once(req: HubRequest, url: URL, withToken: boolean): Promise<HubRespons
     r.on("error", (e: NodeJS.ErrnoException) => {
       if (e instanceof SlmError) return reject(e);
       if (e.name === "AbortError") return reject(e);
-      reject(new NetworkError(`cannot reach ${url.origin}: ${e.code ?? e.message}`, { cause: e, hint: "check the network (or HF_ENDPOINT); HF_HUB_OFFLINE=1 uses the cache only", retry: !FINAL_CODES.has(e.code ?? "") }));
+      reject(
+        new NetworkError(`cannot reach ${url.origin}: ${e.code ?? e.message}`, {
+          cause: e,
+          hint: "check the network (or HF_ENDPOINT); HF_HUB_OFFLINE=1 uses the cache only",
+          retry: !FINAL_CODES.has(e.code ?? ""),
+        }),
+      );
     });
     r.end();
   });
@@ -122,23 +136,38 @@ export async function checkStatus(res: HubResponse, what: ErrorSubject): Promise
   const serverMsg = header(res, "x-error-message");
   const tail = serverMsg ? ` (${res.status}: ${serverMsg})` : ` (HTTP ${res.status})`;
   const page = `${what.endpoint}/${what.repoId}`;
-  const tokenHint = what.hasToken ? "your HF_TOKEN may not have access to it" : "if it is private or gated, set HF_TOKEN (a token from huggingface.co/settings/tokens) or log in with `huggingface-cli login`";
+  const tokenHint = what.hasToken
+    ? "your HF_TOKEN may not have access to it"
+    : "if it is private or gated, set HF_TOKEN (a token from huggingface.co/settings/tokens) or log in with `huggingface-cli login`";
   if (code === "GatedRepo") {
-    throw new ConfigError(`${what.repoId} is a gated repository: ${what.hasToken ? "your token has not been granted access" : "downloading it needs a token"}${tail}`, {
-      hint: what.hasToken ? `accept the model's terms at ${page} with the account of your HF_TOKEN` : `accept the model's terms at ${page}, then set HF_TOKEN to a token of that account`,
-    });
+    throw new ConfigError(
+      `${what.repoId} is a gated repository: ${what.hasToken ? "your token has not been granted access" : "downloading it needs a token"}${tail}`,
+      {
+        hint: what.hasToken
+          ? `accept the model's terms at ${page} with the account of your HF_TOKEN`
+          : `accept the model's terms at ${page}, then set HF_TOKEN to a token of that account`,
+      },
+    );
   }
-  if (code === "RevisionNotFound") throw new NotFoundError(`revision "${what.revision}" not found in ${what.repoId}${tail}`, { hint: `branches, tags and commits are listed at ${page}/tree/main` });
+  if (code === "RevisionNotFound")
+    throw new NotFoundError(`revision "${what.revision}" not found in ${what.repoId}${tail}`, {
+      hint: `branches, tags and commits are listed at ${page}/tree/main`,
+    });
   if (code === "EntryNotFound" || (res.status === 404 && what.file !== undefined && code === undefined)) {
-    throw new NotFoundError(`${what.file ?? "file"} not found in ${what.repoId}${what.revision ? "@" + what.revision : ""}${tail}`);
+    throw new NotFoundError(`${what.file ?? "file"} not found in ${what.repoId}${what.revision ? `@${what.revision}` : ""}${tail}`);
   }
   if (code === "RepoNotFound" || res.status === 401 || res.status === 404) {
     if (res.status === 401 && what.hasToken && serverMsg && /invalid|credentials|token/i.test(serverMsg)) {
-      throw new ConfigError(`the Hub rejected HF_TOKEN${tail}`, { hint: "check the token (huggingface.co/settings/tokens), or unset HF_TOKEN for public models" });
+      throw new ConfigError(`the Hub rejected HF_TOKEN${tail}`, {
+        hint: "check the token (huggingface.co/settings/tokens), or unset HF_TOKEN for public models",
+      });
     }
-    throw new NotFoundError(`repository ${what.repoId} not found on ${what.endpoint}${res.status === 401 ? ", or it needs a token" : ""}${tail}`, { hint: `check the name; ${tokenHint}` });
+    throw new NotFoundError(`repository ${what.repoId} not found on ${what.endpoint}${res.status === 401 ? ", or it needs a token" : ""}${tail}`, {
+      hint: `check the name; ${tokenHint}`,
+    });
   }
   if (res.status === 403) throw new ConfigError(`access to ${what.repoId} is forbidden${tail}`, { hint: tokenHint });
-  if (res.status === 429 || res.status >= 500) throw new NetworkError(`${what.endpoint} is unavailable or rate-limiting${tail}`, { hint: "try again in a minute" });
+  if (res.status === 429 || res.status >= 500)
+    throw new NetworkError(`${what.endpoint} is unavailable or rate-limiting${tail}`, { hint: "try again in a minute" });
   throw new SlmError("IO", `unexpected response from ${res.url}${tail}`);
 }

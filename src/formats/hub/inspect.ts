@@ -42,10 +42,39 @@ export interface CachedRepo {
 
 /** llama.cpp's llama_ftype values (general.file_type) by name. */
 const FILE_TYPES: Record<number, string> = {
-  0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L",
-  14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-  23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M",
-  32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
+  0: "F32",
+  1: "F16",
+  2: "Q4_0",
+  3: "Q4_1",
+  7: "Q8_0",
+  8: "Q5_0",
+  9: "Q5_1",
+  10: "Q2_K",
+  11: "Q3_K_S",
+  12: "Q3_K_M",
+  13: "Q3_K_L",
+  14: "Q4_K_S",
+  15: "Q4_K_M",
+  16: "Q5_K_S",
+  17: "Q5_K_M",
+  18: "Q6_K",
+  19: "IQ2_XXS",
+  20: "IQ2_XS",
+  21: "Q2_K_S",
+  22: "IQ3_XS",
+  23: "IQ3_XXS",
+  24: "IQ1_S",
+  25: "IQ4_NL",
+  26: "IQ3_S",
+  27: "IQ3_M",
+  28: "IQ2_S",
+  29: "IQ2_M",
+  30: "IQ4_XS",
+  31: "IQ1_M",
+  32: "BF16",
+  36: "TQ1_0",
+  37: "TQ2_0",
+  38: "MXFP4_MOE",
 };
 
 function size(p: string): number {
@@ -106,7 +135,7 @@ export function describeSnapshot(path: string, commit: string, refs: string[]): 
       const { kv } = readGgufMetadata(join(path, f));
       snap.architecture ??= kvString(kv, "general.architecture");
       const ft = kvNumber(kv, "general.file_type");
-      const name = ft === undefined ? undefined : FILE_TYPES[ft] ?? `file_type ${ft}`;
+      const name = ft === undefined ? undefined : (FILE_TYPES[ft] ?? `file_type ${ft}`);
       if (name && !quants.includes(name)) quants.push(name);
     } catch {
       // not a GGUF we can read
@@ -125,7 +154,7 @@ function readRefs(repo: string): Map<string, string> {
     if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       if (e.name.startsWith(".")) continue;
-      if (e.isDirectory()) walk(join(d, e.name), prefix + e.name + "/");
+      if (e.isDirectory()) walk(join(d, e.name), `${prefix + e.name}/`);
       else {
         const c = readFileSync(join(d, e.name), "utf8").trim();
         if (isCommitHash(c)) out.set(prefix + e.name, c);
@@ -157,7 +186,18 @@ export function listCachedModels(settings: HubSettings = hubSettings()): CachedR
     const refs = readRefs(path);
     const snapsDir = join(path, "snapshots");
     const snapshots = existsSync(snapsDir)
-      ? readdirSync(snapsDir).filter(isCommitHash).map((commit) => describeSnapshot(join(snapsDir, commit), commit, [...refs].filter(([, c]) => c === commit).map(([r]) => r).sort()))
+      ? readdirSync(snapsDir)
+          .filter(isCommitHash)
+          .map((commit) =>
+            describeSnapshot(
+              join(snapsDir, commit),
+              commit,
+              [...refs]
+                .filter(([, c]) => c === commit)
+                .map(([r]) => r)
+                .sort(),
+            ),
+          )
       : [];
     out.push({ repoId, path, bytesOnDisk, incompleteBytes, snapshots });
   }

@@ -75,7 +75,10 @@ test("pull lays out the cache like huggingface_hub (blobs by etag, relative syml
       assert.equal(readlinkSync(pointer), `../../blobs/${etag}`, path);
       assert.deepEqual(readFileSync(pointer), Buffer.from(data));
     }
-    assert.deepEqual(readdirSync(join(repo, "blobs")).filter((f) => f.endsWith(".incomplete")), []);
+    assert.deepEqual(
+      readdirSync(join(repo, "blobs")).filter((f) => f.endsWith(".incomplete")),
+      [],
+    );
     const m = load(id, settings);
     assert.equal(m.source.repo, id);
     assert.equal(m.source.commit, hub.commit(id));
@@ -97,7 +100,10 @@ test("a second pull makes one metadata request and no request for file bodies", 
   assert.equal(second.received, 0);
   assert.ok(second.files.every((f) => f.cached));
   assert.deepEqual(bodyGets(mark), []);
-  assert.deepEqual(hub.requests.slice(mark).map((r) => r.path), ["/api/models/tiny/llama-sharded/revision/main"]);
+  assert.deepEqual(
+    hub.requests.slice(mark).map((r) => r.path),
+    ["/api/models/tiny/llama-sharded/revision/main"],
+  );
   assert.equal((events[0] as Extract<PullEvent, { type: "listed" }>).toDownload, 0);
 });
 
@@ -115,7 +121,10 @@ test("a connection cut mid-file resumes with a Range request, without fetching t
   assert.equal(gets[0]!.sent, cutAt);
   assert.equal(gets[1]!.range, `bytes=${cutAt}-`);
   assert.equal(gets[1]!.sent, size - cutAt, "the second request sends only the rest");
-  assert.ok(events.some((e) => e.type === "retry" && /closed|aborted|ECONNRESET|socket/i.test(e.reason)), JSON.stringify(events.filter((e) => e.type === "retry")));
+  assert.ok(
+    events.some((e) => e.type === "retry" && /closed|aborted|ECONNRESET|socket/i.test(e.reason)),
+    JSON.stringify(events.filter((e) => e.type === "retry")),
+  );
   assert.deepEqual(logits(loadModel(join(r.snapshot)).model), logits(models.get("tiny/llama-sharded")!));
 });
 
@@ -124,7 +133,10 @@ test("a pull that gives up keeps the partial blob (never in place); the next pul
   const size = (files.get("tiny/llama-sharded")!["model-00001-of-00002.safetensors"] as Uint8Array).length;
   const cutAt = Math.floor(size * 0.6);
   hub.cutOnce(`/cdn/${shard1()}`, cutAt);
-  await assert.rejects(pullModel("tiny/llama-sharded", { settings, maxAttempts: 1, ...noWait }), (e: unknown) => e instanceof SlmError && e.code === "IO" && /download failed after 1 attempt/.test(e.message) && /resume/.test(e.hint ?? ""));
+  await assert.rejects(
+    pullModel("tiny/llama-sharded", { settings, maxAttempts: 1, ...noWait }),
+    (e: unknown) => e instanceof SlmError && e.code === "IO" && /download failed after 1 attempt/.test(e.message) && /resume/.test(e.hint ?? ""),
+  );
   const blobs = join(repoDir(settings.cacheDir, "tiny/llama-sharded"), "blobs");
   assert.equal(statSync(join(blobs, `${shard1()}.incomplete`)).size, cutAt);
   assert.ok(!existsSync(join(blobs, shard1())));
@@ -132,7 +144,10 @@ test("a pull that gives up keeps the partial blob (never in place); the next pul
   const mark = hub.requests.length;
   const r = await pullModel("tiny/llama-sharded", { settings, ...noWait });
   const gets = hub.requests.slice(mark).filter((x) => x.path === `/cdn/${shard1()}`);
-  assert.deepEqual(gets.map((g) => [g.range, g.sent]), [[`bytes=${cutAt}-`, size - cutAt]]);
+  assert.deepEqual(
+    gets.map((g) => [g.range, g.sent]),
+    [[`bytes=${cutAt}-`, size - cutAt]],
+  );
   assert.equal(r.files.find((f) => f.path.startsWith("model-00001"))!.resumedFrom, cutAt);
   assert.ok(!existsSync(join(blobs, `${shard1()}.incomplete`)));
 });
@@ -152,28 +167,61 @@ test("a flipped byte is caught by the checksum (sha256 for LFS, git sha1 for sma
   assert.equal(bodyGets(mark).filter((r) => r.path.startsWith("/cdn/")).length, 2);
   const blobs = join(repoDir(settings.cacheDir, "tiny/qwen2"), "blobs");
   assert.deepEqual(readFileSync(join(blobs, gitSha1(cfg))), Buffer.from(cfg));
-  assert.deepEqual(logits(loadModel(join(repoDir(settings.cacheDir, "tiny/qwen2"), "snapshots", hub.commit("tiny/qwen2"))).model), logits(models.get("tiny/qwen2")!));
+  assert.deepEqual(
+    logits(loadModel(join(repoDir(settings.cacheDir, "tiny/qwen2"), "snapshots", hub.commit("tiny/qwen2"))).model),
+    logits(models.get("tiny/qwen2")!),
+  );
 
   const again = fresh();
   const etag = sha256(files.get("tiny/gpt2")!["model.safetensors"] as Uint8Array);
   hub.flipOnce(`/cdn/${etag}`);
   hub.flipOnce(`/cdn/${etag}`);
-  await assert.rejects(pullModel("tiny/gpt2", { settings: again, ...noWait }), (e: unknown) => e instanceof FormatError && /do not match the Hub's checksum twice/.test(e.message));
+  await assert.rejects(
+    pullModel("tiny/gpt2", { settings: again, ...noWait }),
+    (e: unknown) => e instanceof FormatError && /do not match the Hub's checksum twice/.test(e.message),
+  );
   const gblobs = join(repoDir(again.cacheDir, "tiny/gpt2"), "blobs");
-  assert.ok(!existsSync(join(gblobs, etag)) && !existsSync(join(gblobs, etag + ".incomplete")));
+  assert.ok(!existsSync(join(gblobs, etag)) && !existsSync(join(gblobs, `${etag}.incomplete`)));
 });
 
 test("401 / 404 / gated / bad token / missing revision give clear errors", async () => {
-  await assert.rejects(pullModel("nobody/nothing", { settings: fresh() }), (e: unknown) => e instanceof NotFoundError && /repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+, or it needs a token \(401: Repository not found\)/.test(e.message) && /HF_TOKEN/.test(e.hint ?? ""));
-  await assert.rejects(pullModel("nobody/nothing", { settings: fresh({ token: hub.token }) }), (e: unknown) => e instanceof NotFoundError && /not found .*\(404/.test(e.message) && /may not have access/.test(e.hint ?? ""));
-  await assert.rejects(pullModel("tiny/gated", { settings: fresh() }), (e: unknown) => e instanceof ConfigError && /tiny\/gated is a gated repository: downloading it needs a token/.test(e.message) && /accept the model's terms at .*\/tiny\/gated, then set HF_TOKEN/.test(e.hint ?? ""));
-  await assert.rejects(pullModel("tiny/qwen2", { settings: fresh({ token: "hf_wrong" }) }), (e: unknown) => e instanceof ConfigError && /rejected HF_TOKEN/.test(e.message));
-  await assert.rejects(pullModel("tiny/qwen2:nope", { settings: fresh() }), (e: unknown) => e instanceof NotFoundError && /revision "nope" not found in tiny\/qwen2/.test(e.message));
-  await assert.rejects(pullModel("tiny/qwen2", { settings: fresh(), include: ["*.gguf"] }), (e: unknown) => e instanceof NotFoundError && /no file of tiny\/qwen2@main matches '\*\.gguf'/.test(e.message) && /config\.json/.test(e.hint ?? ""));
+  await assert.rejects(
+    pullModel("nobody/nothing", { settings: fresh() }),
+    (e: unknown) =>
+      e instanceof NotFoundError &&
+      /repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+, or it needs a token \(401: Repository not found\)/.test(e.message) &&
+      /HF_TOKEN/.test(e.hint ?? ""),
+  );
+  await assert.rejects(
+    pullModel("nobody/nothing", { settings: fresh({ token: hub.token }) }),
+    (e: unknown) => e instanceof NotFoundError && /not found .*\(404/.test(e.message) && /may not have access/.test(e.hint ?? ""),
+  );
+  await assert.rejects(
+    pullModel("tiny/gated", { settings: fresh() }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /tiny\/gated is a gated repository: downloading it needs a token/.test(e.message) &&
+      /accept the model's terms at .*\/tiny\/gated, then set HF_TOKEN/.test(e.hint ?? ""),
+  );
+  await assert.rejects(
+    pullModel("tiny/qwen2", { settings: fresh({ token: "hf_wrong" }) }),
+    (e: unknown) => e instanceof ConfigError && /rejected HF_TOKEN/.test(e.message),
+  );
+  await assert.rejects(
+    pullModel("tiny/qwen2:nope", { settings: fresh() }),
+    (e: unknown) => e instanceof NotFoundError && /revision "nope" not found in tiny\/qwen2/.test(e.message),
+  );
+  await assert.rejects(
+    pullModel("tiny/qwen2", { settings: fresh(), include: ["*.gguf"] }),
+    (e: unknown) => e instanceof NotFoundError && /no file of tiny\/qwen2@main matches '\*\.gguf'/.test(e.message) && /config\.json/.test(e.hint ?? ""),
+  );
   await assert.rejects(pullModel("not a repo", { settings: fresh() }), UsageError);
   const r = await pullModel("tiny/gated", { settings: fresh({ token: hub.token }), ...noWait });
   assert.ok(r.files.length > 0);
-  assert.ok(hub.requests.filter((x) => x.path.startsWith("/cdn/")).every((x) => !x.auth), "the token is not sent to the CDN's origin");
+  assert.ok(
+    hub.requests.filter((x) => x.path.startsWith("/cdn/")).every((x) => !x.auth),
+    "the token is not sent to the CDN's origin",
+  );
 });
 
 test("an unreachable endpoint is an IO error with a hint, at once (a refused connection is not retried)", async () => {
@@ -181,7 +229,10 @@ test("an unreachable endpoint is an IO error with a hint, at once (a refused con
   const url = dead.url;
   await dead.close();
   let retries = 0; // counted through the backoff hook, not timed (tests do not time things)
-  await assert.rejects(pullModel("tiny/qwen2", { settings: fresh({ endpoint: url }), backoffMs: () => (retries++, 0) }), (e: unknown) => e instanceof SlmError && e.code === "IO" && /cannot reach .*ECONNREFUSED/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""));
+  await assert.rejects(
+    pullModel("tiny/qwen2", { settings: fresh({ endpoint: url }), backoffMs: () => (retries++, 0) }),
+    (e: unknown) => e instanceof SlmError && e.code === "IO" && /cannot reach .*ECONNREFUSED/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""),
+  );
   assert.equal(retries, 0, "a refused connection is not retried");
 });
 
@@ -191,7 +242,10 @@ test("a download lock held by a live process stops a second pull; one left by a 
   const lockPath = join(settings.cacheDir, ".locks", "models--tiny--qwen2", `${etag}.slm.lock`);
   mkdirSync(dirname(lockPath), { recursive: true });
   writeFileSync(lockPath, String(process.ppid));
-  await assert.rejects(pullModel("tiny/qwen2", { settings, ...noWait }), (e: unknown) => e instanceof SlmError && new RegExp(`another slm process \\(pid ${process.ppid}\\)`).test(e.message));
+  await assert.rejects(
+    pullModel("tiny/qwen2", { settings, ...noWait }),
+    (e: unknown) => e instanceof SlmError && new RegExp(`another slm process \\(pid ${process.ppid}\\)`).test(e.message),
+  );
   const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
   writeFileSync(lockPath, String(deadPid));
   const r = await pullModel("tiny/qwen2", { settings, ...noWait });
@@ -201,17 +255,26 @@ test("a download lock held by a live process stops a second pull; one left by a 
 
 test("--include '*Q4_K_M.gguf' pulls that GGUF alone; several GGUFs need a choice", async () => {
   const settings = fresh();
-  await assert.rejects(pullModel("tiny/gguf", { settings }), (e: unknown) => e instanceof UsageError && /2 GGUF files/.test(e.message) && /--include '\*Q4_K_M\.gguf'|--include '\*Q8_0\.gguf'/.test(e.hint ?? ""));
+  await assert.rejects(
+    pullModel("tiny/gguf", { settings }),
+    (e: unknown) => e instanceof UsageError && /2 GGUF files/.test(e.message) && /--include '\*Q4_K_M\.gguf'|--include '\*Q8_0\.gguf'/.test(e.hint ?? ""),
+  );
   const mark = hub.requests.length;
   const r = await pullModel("tiny/gguf", { settings, include: ["*Q4_K_M.gguf"], ...noWait });
-  assert.deepEqual(r.files.map((f) => f.path), ["tiny-Q4_K_M.gguf"]);
+  assert.deepEqual(
+    r.files.map((f) => f.path),
+    ["tiny-Q4_K_M.gguf"],
+  );
   assert.equal(bodyGets(mark).filter((x) => x.path.startsWith("/cdn/")).length, 1);
   assert.deepEqual(readdirSync(r.snapshot), ["tiny-Q4_K_M.gguf"]);
   const resolved = resolveCachedModel("tiny/gguf", settings)!;
   assert.equal(resolved.path, join(r.snapshot, "tiny-Q4_K_M.gguf"));
   // the reference can name the file; then it alone is pulled
   await pullModel("tiny/gguf/tiny-Q8_0.gguf", { settings, ...noWait });
-  assert.throws(() => resolveCachedModel("tiny/gguf", settings), (e: unknown) => e instanceof UsageError && /2 GGUF files/.test(e.message) && /tiny\/gguf\/tiny-Q4_K_M\.gguf/.test(e.hint ?? ""));
+  assert.throws(
+    () => resolveCachedModel("tiny/gguf", settings),
+    (e: unknown) => e instanceof UsageError && /2 GGUF files/.test(e.message) && /tiny\/gguf\/tiny-Q4_K_M\.gguf/.test(e.hint ?? ""),
+  );
   assert.equal(resolveCachedModel("tiny/gguf/tiny-Q8_0.gguf", settings)!.path, join(r.snapshot, "tiny-Q8_0.gguf"));
 });
 
@@ -222,10 +285,23 @@ test("offline mode answers from the cache alone", async () => {
   const r = await pullModel("tiny/qwen2", { settings: { ...settings, offline: true } });
   assert.equal(hub.requests.length, mark, "no request at all");
   assert.equal(r.offline, true);
-  assert.deepEqual(r.files.map((f) => f.path).sort(), ["README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+  assert.deepEqual(r.files.map((f) => f.path).sort(), [
+    "README.md",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+  ]);
   assert.equal(r.files.find((f) => f.path === "model.safetensors")!.etag, sha256(files.get("tiny/qwen2")!["model.safetensors"] as Uint8Array));
-  await assert.rejects(pullModel("tiny/gpt2", { settings: { ...settings, offline: true } }), (e: unknown) => e instanceof NotFoundError && /offline mode: tiny\/gpt2@main is not in the cache/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""));
-  assert.throws(() => resolveCachedModel("tiny/gpt2", settings), (e: unknown) => e instanceof NotFoundError && /not in the Hugging Face cache/.test(e.message) && /slm pull tiny\/gpt2/.test(e.hint ?? ""));
+  await assert.rejects(
+    pullModel("tiny/gpt2", { settings: { ...settings, offline: true } }),
+    (e: unknown) => e instanceof NotFoundError && /offline mode: tiny\/gpt2@main is not in the cache/.test(e.message) && /HF_HUB_OFFLINE/.test(e.hint ?? ""),
+  );
+  assert.throws(
+    () => resolveCachedModel("tiny/gpt2", settings),
+    (e: unknown) => e instanceof NotFoundError && /not in the Hugging Face cache/.test(e.message) && /slm pull tiny\/gpt2/.test(e.hint ?? ""),
+  );
 });
 
 test("a cache laid out by huggingface_hub's rules (built here) is used as is: loads, and a pull fetches no bodies", async () => {
@@ -246,8 +322,15 @@ test("a cache laid out by huggingface_hub's rules (built here) is used as is: lo
   assert.deepEqual(logits(load(id, settings).model), logits(models.get(id)!));
   const mark = hub.requests.length;
   const r = await pullModel(id, { settings, ...noWait });
-  assert.deepEqual(bodyGets(mark).map((x) => x.path), [`/tiny/qwen2/resolve/${commit}/README.md`], "only the file Python had not fetched");
-  assert.deepEqual(r.files.filter((f) => !f.cached).map((f) => f.path), ["README.md"]);
+  assert.deepEqual(
+    bodyGets(mark).map((x) => x.path),
+    [`/tiny/qwen2/resolve/${commit}/README.md`],
+    "only the file Python had not fetched",
+  );
+  assert.deepEqual(
+    r.files.filter((f) => !f.cached).map((f) => f.path),
+    ["README.md"],
+  );
   // --verify re-hashes what is cached: a blob corrupted on disk (same size) is found and replaced
   const etag = sha256(files.get(id)!["model.safetensors"] as Uint8Array);
   const blob = join(repo, "blobs", etag);
@@ -261,8 +344,16 @@ test("a cache laid out by huggingface_hub's rules (built here) is used as is: lo
   const mark2 = hub.requests.length;
   const v = await pullModel(id, { settings, verify: true, ...noWait, onEvent: (e) => events.push(e) });
   assert.ok(events.some((e) => e.type === "retry" && /cached blob does not match/.test(e.reason)));
-  assert.deepEqual(bodyGets(mark2).filter((x) => x.path.startsWith("/cdn/")).map((x) => x.path), [`/cdn/${etag}`]);
-  assert.deepEqual(v.files.filter((f) => !f.cached).map((f) => f.path), ["model.safetensors"]);
+  assert.deepEqual(
+    bodyGets(mark2)
+      .filter((x) => x.path.startsWith("/cdn/"))
+      .map((x) => x.path),
+    [`/cdn/${etag}`],
+  );
+  assert.deepEqual(
+    v.files.filter((f) => !f.cached).map((f) => f.path),
+    ["model.safetensors"],
+  );
   assert.equal(sha256(readFileSync(blob)), etag);
 });
 

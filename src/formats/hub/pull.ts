@@ -85,8 +85,8 @@ export function globToRegExp(pattern: string): RegExp {
       if (end < 0) re += "\\[";
       else {
         let set = pattern.slice(i + 1, end);
-        if (set.startsWith("!")) set = "^" + set.slice(1);
-        re += "[" + set.replace(/\\/g, "\\\\") + "]";
+        if (set.startsWith("!")) set = `^${set.slice(1)}`;
+        re += `[${set.replace(/\\/g, "\\\\")}]`;
         i = end;
       }
     } else re += ch.replace(/[.+^${}()|\\]/g, "\\$&");
@@ -95,7 +95,24 @@ export function globToRegExp(pattern: string): RegExp {
 }
 
 /** Weight formats slm does not read; left out by default when the repository has safetensors. */
-const OTHER_WEIGHTS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.ot", "*.tflite", "*.mlmodel", "*.gguf", "*.npz", "onnx/", "openvino/", "coreml/"];
+const OTHER_WEIGHTS = [
+  "*.bin",
+  "*.pt",
+  "*.pth",
+  "*.ckpt",
+  "*.h5",
+  "*.msgpack",
+  "*.onnx",
+  "*.onnx_data",
+  "*.ot",
+  "*.tflite",
+  "*.mlmodel",
+  "*.gguf",
+  "*.npz",
+  "onnx/",
+  "openvino/",
+  "coreml/",
+];
 
 /**
  * The files a pull takes. With include/exclude patterns: those (huggingface_hub's
@@ -107,7 +124,7 @@ const OTHER_WEIGHTS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", 
 export function selectFiles(repoId: string, files: RepoFile[], o: Pick<PullOptions, "include" | "exclude" | "all"> = {}): RepoFile[] {
   const inc = (o.include ?? []).map(globToRegExp);
   const exc = (o.exclude ?? []).map(globToRegExp);
-  let out = files.filter((f) => (inc.length === 0 || inc.some((r) => r.test(f.path))) && !exc.some((r) => r.test(f.path)));
+  const out = files.filter((f) => (inc.length === 0 || inc.some((r) => r.test(f.path))) && !exc.some((r) => r.test(f.path)));
   if (o.all || inc.length > 0) return out;
   if (out.some((f) => f.path.endsWith(".safetensors"))) {
     const other = OTHER_WEIGHTS.map(globToRegExp);
@@ -150,7 +167,18 @@ const normEtag = (v: string | string[] | undefined): string | undefined => {
 
 async function listRevision(settings: HubSettings, ref: RepoRef, subject: ErrorSubject, o: PullOptions): Promise<Listing> {
   const url = `${settings.endpoint}/api/models/${ref.repoId}/revision/${quote(ref.revision)}?blobs=true`;
-  const res = await withRetries(() => hubRequest({ method: "GET", url, ...(settings.token ? { token: settings.token } : {}), headers: { accept: "application/json" }, ...(o.signal ? { signal: o.signal } : {}) }), subject, o);
+  const res = await withRetries(
+    () =>
+      hubRequest({
+        method: "GET",
+        url,
+        ...(settings.token ? { token: settings.token } : {}),
+        headers: { accept: "application/json" },
+        ...(o.signal ? { signal: o.signal } : {}),
+      }),
+    subject,
+    o,
+  );
   let info: { sha?: unknown; siblings?: unknown };
   try {
     info = JSON.parse((await readBody(res)).toString("utf8"));
@@ -177,7 +205,8 @@ async function listRevision(settings: HubSettings, ref: RepoRef, subject: ErrorS
 
 /** An etag becomes a file name in blobs/ and a size a byte count: both are checked before use. */
 function checked(url: string, f: RepoFile): RepoFile {
-  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(f.etag)) throw new FormatError(`${url}: ${f.path} has an unusable etag ${JSON.stringify(f.etag.slice(0, 80))}`);
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(f.etag))
+    throw new FormatError(`${url}: ${f.path} has an unusable etag ${JSON.stringify(f.etag.slice(0, 80))}`);
   if (!Number.isSafeInteger(f.size) || f.size < 0) throw new FormatError(`${url}: ${f.path} has a bad size ${f.size}`);
   return f;
 }
@@ -185,7 +214,12 @@ function checked(url: string, f: RepoFile): RepoFile {
 /** Etag and size of one file from a HEAD on its resolve URL (redirects to another origin not followed: the Hub puts the LFS etag on the redirect to its CDN). */
 async function headFile(settings: HubSettings, repoId: string, commit: string, path: string, subject: ErrorSubject, o: PullOptions): Promise<RepoFile> {
   const url = resolveUrl(settings, repoId, commit, path);
-  const res = await withRetries(() => hubRequest({ method: "HEAD", url, follow: "same-origin", ...(settings.token ? { token: settings.token } : {}) }), subject, o, true);
+  const res = await withRetries(
+    () => hubRequest({ method: "HEAD", url, follow: "same-origin", ...(settings.token ? { token: settings.token } : {}) }),
+    subject,
+    o,
+    true,
+  );
   res.body.resume();
   const linked = normEtag(res.headers["x-linked-etag"]);
   const etag = linked ?? normEtag(res.headers.etag);
@@ -268,7 +302,10 @@ export async function pullModel(spec: string, o: PullOptions = {}): Promise<Pull
   const selected = selectFiles(ref.repoId, listing.files, { ...o, ...(include ? { include } : {}) });
   if (selected.length === 0) {
     throw new NotFoundError(`no file of ${ref.repoId}@${ref.revision} matches ${include ? include.map((p) => `'${p}'`).join(", ") : "the selection"}`, {
-      hint: `the revision has ${listing.files.length} files: ${listing.files.slice(0, 10).map((f) => f.path).join(", ")}${listing.files.length > 10 ? ", …" : ""}`,
+      hint: `the revision has ${listing.files.length} files: ${listing.files
+        .slice(0, 10)
+        .map((f) => f.path)
+        .join(", ")}${listing.files.length > 10 ? ", …" : ""}`,
     });
   }
   const snapshot = join(repo, "snapshots", listing.commit);
@@ -276,12 +313,30 @@ export async function pullModel(spec: string, o: PullOptions = {}): Promise<Pull
   const totalBytes = selected.reduce((a, f) => a + f.size, 0);
   const inCache = (f: RepoFile) => existsSync(blobOf(f)) && statSize(blobOf(f)) === f.size;
   const toDownload = selected.filter((f) => !inCache(f)).reduce((a, f) => a + f.size, 0);
-  o.onEvent?.({ type: "listed", repoId: ref.repoId, revision: ref.revision, commit: listing.commit, files: selected, bytes: totalBytes, toDownload, offline: false });
+  o.onEvent?.({
+    type: "listed",
+    repoId: ref.repoId,
+    revision: ref.revision,
+    commit: listing.commit,
+    files: selected,
+    bytes: totalBytes,
+    toDownload,
+    offline: false,
+  });
   // Bytes still to write: each missing blob less what its partial file already holds.
-  const need = selected.filter((f) => !inCache(f)).reduce((a, f) => a + f.size - Math.max(0, statSize(join(repo, "blobs", f.etag + ".incomplete"))), 0);
+  const need = selected.filter((f) => !inCache(f)).reduce((a, f) => a + f.size - Math.max(0, statSize(join(repo, "blobs", `${f.etag}.incomplete`))), 0);
   checkDiskSpace(join(repo, "blobs"), need);
 
-  const result: PullResult = { repoId: ref.repoId, revision: ref.revision, commit: listing.commit, snapshot, files: [], bytes: totalBytes, received: 0, offline: false };
+  const result: PullResult = {
+    repoId: ref.repoId,
+    revision: ref.revision,
+    commit: listing.commit,
+    snapshot,
+    files: [],
+    bytes: totalBytes,
+    received: 0,
+    offline: false,
+  };
   let doneBytes = 0;
   for (const f of selected) {
     if (o.verify && inCache(f) && !(await verifyBlob(blobOf(f), f.etag, f.size))) {
@@ -289,7 +344,7 @@ export async function pullModel(spec: string, o: PullOptions = {}): Promise<Pull
       rmSync(blobOf(f), { force: true });
     }
     const cached = inCache(f);
-    const partial = join(repo, "blobs", f.etag + ".incomplete");
+    const partial = join(repo, "blobs", `${f.etag}.incomplete`);
     o.onEvent?.({ type: "file", path: f.path, size: f.size, cached, resumedFrom: cached ? 0 : existsSync(partial) ? statSize(partial) : 0 });
     let received = 0;
     let resumedFrom = 0;
@@ -338,8 +393,10 @@ function checkDiskSpace(blobs: string, need: number): void {
   const fs = statfsSync(blobs);
   const free = fs.bavail * fs.bsize;
   if (need > free) {
-    const gb = (b: number) => (b / 1024 ** 3).toFixed(2) + " GB";
-    throw new ConfigError(`not enough disk space for the download: ${gb(need)} needed, ${gb(free)} free in ${blobs}`, { hint: "free some space, or point HF_HUB_CACHE (or HF_HOME) at a larger disk" });
+    const gb = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GB`;
+    throw new ConfigError(`not enough disk space for the download: ${gb(need)} needed, ${gb(free)} free in ${blobs}`, {
+      hint: "free some space, or point HF_HUB_CACHE (or HF_HOME) at a larger disk",
+    });
   }
 }
 
@@ -348,7 +405,8 @@ function pullOffline(ref: RepoRef, repo: string, settings: HubSettings, o: PullO
   const commit = readRef(repo, ref.revision);
   const snapshot = commit === undefined ? undefined : join(repo, "snapshots", commit);
   const hint = "HF_HUB_OFFLINE is set, so nothing is downloaded; unset it to pull";
-  if (!snapshot || !existsSync(snapshot)) throw new NotFoundError(`offline mode: ${ref.repoId}@${ref.revision} is not in the cache (${settings.cacheDir})`, { hint });
+  if (!snapshot || !existsSync(snapshot))
+    throw new NotFoundError(`offline mode: ${ref.repoId}@${ref.revision} is not in the cache (${settings.cacheDir})`, { hint });
   const files: RepoFile[] = snapshotFiles(snapshot).map((p) => {
     const full = resolvePath(snapshot, p);
     let etag = "";
@@ -362,11 +420,20 @@ function pullOffline(ref: RepoRef, repo: string, settings: HubSettings, o: PullO
   const inc = (o.include ?? []).map(globToRegExp);
   const exc = (o.exclude ?? []).map(globToRegExp);
   const selected = files.filter((f) => (inc.length === 0 || inc.some((r) => r.test(f.path))) && !exc.some((r) => r.test(f.path)));
-  if (selected.length === 0) throw new NotFoundError(`offline mode: no cached file of ${ref.repoId}@${ref.revision} matches ${(o.include ?? []).map((p) => `'${p}'`).join(", ")}`, { hint });
+  if (selected.length === 0)
+    throw new NotFoundError(`offline mode: no cached file of ${ref.repoId}@${ref.revision} matches ${(o.include ?? []).map((p) => `'${p}'`).join(", ")}`, {
+      hint,
+    });
   const bytes = selected.reduce((a, f) => a + f.size, 0);
   o.onEvent?.({ type: "listed", repoId: ref.repoId, revision: ref.revision, commit: commit!, files: selected, bytes, toDownload: 0, offline: true });
   return {
-    repoId: ref.repoId, revision: ref.revision, commit: commit!, snapshot, bytes, received: 0, offline: true,
+    repoId: ref.repoId,
+    revision: ref.revision,
+    commit: commit!,
+    snapshot,
+    bytes,
+    received: 0,
+    offline: true,
     files: selected.map((f) => ({ ...f, cached: true, received: 0, resumedFrom: 0 })),
   };
 }

@@ -98,14 +98,14 @@ export class FakeHub {
     const revs = new Map<string, StoredRevision>();
     for (const [name, files] of Object.entries(r.revisions)) {
       const stored = new Map<string, StoredFile>();
-      const h = createHash("sha1").update(r.id + "\0" + name);
+      const h = createHash("sha1").update(`${r.id}\0${name}`);
       for (const [path, content] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1))) {
         const data = typeof content === "string" ? Buffer.from(content, "utf8") : content;
         const lfs = isLfs(path, data);
         const etag = lfs ? sha256(data) : gitSha1(data);
         if (lfs) this.blobs.set(etag, data);
         stored.set(path, { data, lfs, etag });
-        h.update(path + "\0" + etag + "\0");
+        h.update(`${path}\0${etag}\0`);
       }
       revs.set(name, { commit: h.digest("hex"), files: stored });
     }
@@ -153,7 +153,14 @@ export class FakeHub {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://x");
     const auth = req.headers.authorization;
-    const log: RequestLog = { method: req.method ?? "GET", path: url.pathname, auth: auth !== undefined, status: 0, sent: 0, ...(req.headers.range ? { range: String(req.headers.range) } : {}) };
+    const log: RequestLog = {
+      method: req.method ?? "GET",
+      path: url.pathname,
+      auth: auth !== undefined,
+      status: 0,
+      sent: 0,
+      ...(req.headers.range ? { range: String(req.headers.range) } : {}),
+    };
     this.requests.push(log);
     const send = (status: number, headers: Record<string, string | number>, body?: Uint8Array | string) => {
       log.status = status;
@@ -177,25 +184,41 @@ export class FakeHub {
     const rev = decodeURIComponent(m[2]!);
     if (auth !== undefined && auth !== `Bearer ${this.token}`) return error(401, "Unauthorized", "Invalid credentials in Authorization header");
     if (!this.repos.has(repoId)) return auth ? error(404, "RepoNotFound", "Repository not found") : error(401, "RepoNotFound", "Repository not found");
-    if (this.gated.has(repoId) && !auth) return error(401, "GatedRepo", `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.`);
+    if (this.gated.has(repoId) && !auth)
+      return error(401, "GatedRepo", `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.`);
     const revision = this.findRevision(repoId, rev);
     if (!revision) return error(404, "RevisionNotFound", `Invalid rev id: ${rev}`);
     if (api) {
       const blobs = url.searchParams.get("blobs") === "true" && !this.noBlobsInListing;
       const listed = [...revision.files].map(([path, f]) => ({
         rfilename: path,
-        ...(blobs ? { size: f.data.length, blobId: f.lfs ? gitSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${f.etag}\nsize ${f.data.length}\n`)) : f.etag } : {}),
+        ...(blobs
+          ? {
+              size: f.data.length,
+              blobId: f.lfs ? gitSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${f.etag}\nsize ${f.data.length}\n`)) : f.etag,
+            }
+          : {}),
         ...(blobs && f.lfs ? { lfs: { size: f.data.length, sha256: f.etag, pointerSize: 134 } } : {}),
       }));
       const siblings = this.tamperListing ? this.tamperListing(listed) : listed;
-      return send(200, { "content-type": "application/json" }, JSON.stringify({ id: repoId, modelId: repoId, sha: revision.commit, private: false, gated: this.gated.has(repoId) ? "auto" : false, siblings }));
+      return send(
+        200,
+        { "content-type": "application/json" },
+        JSON.stringify({ id: repoId, modelId: repoId, sha: revision.commit, private: false, gated: this.gated.has(repoId) ? "auto" : false, siblings }),
+      );
     }
     const path = decodeURIComponent(m[3]!);
     const f = revision.files.get(path);
     const commitHeader = { "x-repo-commit": revision.commit };
     if (!f) return error(404, "EntryNotFound", `${path} does not exist on "${rev}"`, commitHeader);
     if (f.lfs) {
-      return send(302, { ...commitHeader, location: `${this.cdnUrl}/cdn/${f.etag}`, "x-linked-etag": `"${f.etag}"`, "x-linked-size": String(f.data.length), etag: `"${gitSha1(Buffer.from(f.etag))}"` });
+      return send(302, {
+        ...commitHeader,
+        location: `${this.cdnUrl}/cdn/${f.etag}`,
+        "x-linked-etag": `"${f.etag}"`,
+        "x-linked-size": String(f.data.length),
+        etag: `"${gitSha1(Buffer.from(f.etag))}"`,
+      });
     }
     return this.sendBytes(req, res, log, f.data, { ...commitHeader, etag: `"${f.etag}"` });
   }
@@ -218,7 +241,12 @@ export class FakeHub {
     let body = data.subarray(start);
     const status = range ? 206 : 200;
     log.status = status;
-    res.writeHead(status, { ...headers, "content-length": body.length, "accept-ranges": "bytes", ...(range ? { "content-range": `bytes ${start}-${data.length - 1}/${data.length}` } : {}) });
+    res.writeHead(status, {
+      ...headers,
+      "content-length": body.length,
+      "accept-ranges": "bytes",
+      ...(range ? { "content-range": `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
+    });
     if (req.method === "HEAD") return void res.end();
     const flip = this.flips.findIndex((x) => log.path.includes(x.match));
     if (flip >= 0) {
@@ -295,9 +323,21 @@ export function shardModelDir(dir: string, n: number): void {
 /** A tiny model of an architecture (d 32, 2 layers) with random weights. */
 export function tinyModel(modelType: ModelConfig["modelType"], seed = 1, size: Partial<ModelConfig> = {}): CausalLM {
   const config = presetConfig("nano", 300, {
-    modelType, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: modelType === "gpt2" ? 4 : 2, headDim: 8, ffnDim: 48, maxSeqLen: 32,
-    qkvBias: modelType === "qwen2" || modelType === "gpt2", oBias: modelType === "gpt2", mlpBias: modelType === "gpt2", tieEmbeddings: modelType !== "llama",
-    ...(modelType === "gemma3_text" ? { slidingWindow: 3, layerTypes: ["sliding_attention", "full_attention"], ropeLocalTheta: 10000, queryPreAttnScalar: 8 } : {}),
+    modelType,
+    dModel: 32,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: modelType === "gpt2" ? 4 : 2,
+    headDim: 8,
+    ffnDim: 48,
+    maxSeqLen: 32,
+    qkvBias: modelType === "qwen2" || modelType === "gpt2",
+    oBias: modelType === "gpt2",
+    mlpBias: modelType === "gpt2",
+    tieEmbeddings: modelType !== "llama",
+    ...(modelType === "gemma3_text"
+      ? { slidingWindow: 3, layerTypes: ["sliding_attention", "full_attention"], ropeLocalTheta: 10000, queryPreAttnScalar: 8 }
+      : {}),
     ...size,
   });
   return createModel(config, seed);

@@ -48,10 +48,36 @@ export interface Grammar {
 const enc = new TextEncoder();
 
 /** Keywords that describe and never constrain: accepted and ignored. */
-const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly", "strict", "name"]);
+const ANNOTATIONS = new Set([
+  "title",
+  "description",
+  "default",
+  "examples",
+  "$schema",
+  "$id",
+  "$comment",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+  "strict",
+  "name",
+]);
 const KNOWN = new Set([
-  "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
-  "enum", "const", "anyOf", "$defs", "definitions", "$ref",
+  "type",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "minItems",
+  "maxItems",
+  "minLength",
+  "maxLength",
+  "enum",
+  "const",
+  "anyOf",
+  "$defs",
+  "definitions",
+  "$ref",
 ]);
 const TYPES = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
 /** Cap on minItems / minLength, so a schema cannot ask for more output than any context holds. */
@@ -76,13 +102,20 @@ function nonNegInt(s: Schema, k: string, path: string): number | undefined {
 
 function matchesType(v: unknown, t: string): boolean {
   switch (t) {
-    case "null": return v === null;
-    case "boolean": return typeof v === "boolean";
-    case "string": return typeof v === "string";
-    case "number": return typeof v === "number" && Number.isFinite(v);
-    case "integer": return typeof v === "number" && Number.isInteger(v);
-    case "array": return Array.isArray(v);
-    case "object": return isObj(v);
+    case "null":
+      return v === null;
+    case "boolean":
+      return typeof v === "boolean";
+    case "string":
+      return typeof v === "string";
+    case "number":
+      return typeof v === "number" && Number.isFinite(v);
+    case "integer":
+      return typeof v === "number" && Number.isInteger(v);
+    case "array":
+      return Array.isArray(v);
+    case "object":
+      return isObj(v);
   }
   return false;
 }
@@ -141,7 +174,12 @@ class Compiler {
     if (s === true) return this.any();
     if (!isObj(s)) fail(path, `a schema must be an object, got ${JSON.stringify(s)}`);
     for (const k of Object.keys(s)) {
-      if (!KNOWN.has(k) && !ANNOTATIONS.has(k)) fail(path, `the keyword "${k}" is not supported for constrained decoding`, "supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, enum, const, anyOf, $defs, $ref");
+      if (!KNOWN.has(k) && !ANNOTATIONS.has(k))
+        fail(
+          path,
+          `the keyword "${k}" is not supported for constrained decoding`,
+          "supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, enum, const, anyOf, $defs, $ref",
+        );
     }
     if (s.$ref !== undefined) {
       const others = Object.keys(s).filter((k) => k !== "$ref" && !ANNOTATIONS.has(k) && k !== "$defs" && k !== "definitions");
@@ -161,7 +199,8 @@ class Compiler {
         if (!Array.isArray(s.enum) || s.enum.length === 0) fail(`${path}.enum`, "must be a non-empty array");
         values = s.enum as unknown[];
       }
-      if (s.const !== undefined && s.enum !== undefined) values = values.filter((v) => (s.enum as unknown[]).some((e) => JSON.stringify(e) === JSON.stringify(v)));
+      if (s.const !== undefined && s.enum !== undefined)
+        values = values.filter((v) => (s.enum as unknown[]).some((e) => JSON.stringify(e) === JSON.stringify(v)));
       if (types) values = values.filter((v) => types!.some((t) => matchesType(v, t)));
       if (values.length === 0) fail(path, "no value satisfies both the enum/const and the type");
       const alts = [...new Set(values.map((v) => JSON.stringify(v)))].map((t) => enc.encode(t));
@@ -185,10 +224,14 @@ class Compiler {
 
   private typed(s: Schema, t: string, path: string): number {
     switch (t) {
-      case "null": return this.add({ kind: "literal", alts: [enc.encode("null")] });
-      case "boolean": return this.add({ kind: "literal", alts: [enc.encode("true"), enc.encode("false")] });
-      case "number": return this.add({ kind: "number", integer: false });
-      case "integer": return this.add({ kind: "number", integer: true });
+      case "null":
+        return this.add({ kind: "literal", alts: [enc.encode("null")] });
+      case "boolean":
+        return this.add({ kind: "literal", alts: [enc.encode("true"), enc.encode("false")] });
+      case "number":
+        return this.add({ kind: "number", integer: false });
+      case "integer":
+        return this.add({ kind: "number", integer: true });
       case "string": {
         const min = nonNegInt(s, "minLength", path) ?? 0;
         const max = nonNegInt(s, "maxLength", path) ?? Infinity;
@@ -211,7 +254,9 @@ class Compiler {
         const req = s.required ?? [];
         if (!Array.isArray(req) || req.some((r) => typeof r !== "string")) fail(`${path}.required`, "must be an array of property names");
         const names = Object.keys(props ?? {});
-        for (const r of req as string[]) if (!names.includes(r)) fail(`${path}.required`, `names "${r}", which is not in properties`, "every required property must be declared in properties");
+        for (const r of req as string[])
+          if (!names.includes(r))
+            fail(`${path}.required`, `names "${r}", which is not in properties`, "every required property must be declared in properties");
         const ap = s.additionalProperties;
         if (ap !== undefined && typeof ap !== "boolean" && !isObj(ap)) fail(`${path}.additionalProperties`, "must be a boolean or a schema");
         if (names.length === 0 && ap !== false) {
@@ -246,12 +291,24 @@ function minLengths(nodes: GrammarNode[]): number[] {
           v = 2 + Math.max(0, req.length - 1) + req.reduce((a, p) => a + p.key.length + m[p.node]!, 0);
           break;
         }
-        case "map": v = 2; break;
-        case "array": v = n.min === 0 ? 2 : 2 + n.min * m[n.items]! + (n.min - 1); break;
-        case "string": v = 2 + n.min; break;
-        case "number": v = 1; break;
-        case "literal": v = Math.min(...n.alts.map((a) => a.length)); break;
-        case "anyOf": v = Math.min(...n.options.map((o) => m[o]!)); break;
+        case "map":
+          v = 2;
+          break;
+        case "array":
+          v = n.min === 0 ? 2 : 2 + n.min * m[n.items]! + (n.min - 1);
+          break;
+        case "string":
+          v = 2 + n.min;
+          break;
+        case "number":
+          v = 1;
+          break;
+        case "literal":
+          v = Math.min(...n.alts.map((a) => a.length));
+          break;
+        case "anyOf":
+          v = Math.min(...n.options.map((o) => m[o]!));
+          break;
       }
       if (v < m[i]!) {
         m[i] = v;

@@ -13,7 +13,10 @@ export class MaskerCache {
   private readonly maskers = new Map<string, JsonMasker>();
 
   /** `bytes()` gives each id's bytes (null for ids never written as JSON: special and padding ids); called once. */
-  constructor(private readonly bytes: () => readonly (Uint8Array | null | undefined)[], private readonly cap = DEFAULT_SCHEMA_CACHE) {}
+  constructor(
+    private readonly bytes: () => readonly (Uint8Array | null | undefined)[],
+    private readonly cap = DEFAULT_SCHEMA_CACHE,
+  ) {}
 
   /** The vocabulary index (built on first call). */
   tokenIndex(): TokenIndex {

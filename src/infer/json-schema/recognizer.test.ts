@@ -19,12 +19,27 @@ function check(schema: unknown, accept: string[], reject: string[], prefixes: st
 }
 
 test("recogniser: objects keep schema order, required properties, no whitespace, no extras", () => {
-  const schema = { type: "object", properties: { a: { type: "integer" }, b: { type: "string", maxLength: 3 }, c: { enum: ["x", "y"] } }, required: ["a", "c"], additionalProperties: false };
+  const schema = {
+    type: "object",
+    properties: { a: { type: "integer" }, b: { type: "string", maxLength: 3 }, c: { enum: ["x", "y"] } },
+    required: ["a", "c"],
+    additionalProperties: false,
+  };
   check(
     schema,
     ['{"a":1,"c":"x"}', '{"a":12,"b":"abc","c":"y"}', '{"a":-7,"b":"","c":"x"}', '{"a":0,"b":"é日","c":"x"}'],
-    ['{"a":1,"b":"abcd","c":"x"}', '{"c":"x"}', '{"a":1.5,"c":"x"}', '{"a":1, "c":"x"}', '{"a":1,"c":"z"}', '{"c":"x","a":1}', '{"a":1,"c":"x","d":1}', '{"a":01,"c":"x"}', '{"a":1,"c":"x"}}'],
-    ['{"a":1', '{"a":1,"b":"ab', '{', ""],
+    [
+      '{"a":1,"b":"abcd","c":"x"}',
+      '{"c":"x"}',
+      '{"a":1.5,"c":"x"}',
+      '{"a":1, "c":"x"}',
+      '{"a":1,"c":"z"}',
+      '{"c":"x","a":1}',
+      '{"a":1,"c":"x","d":1}',
+      '{"a":01,"c":"x"}',
+      '{"a":1,"c":"x"}}',
+    ],
+    ['{"a":1', '{"a":1,"b":"ab', "{", ""],
   );
   const g = compileSchema(schema);
   assert.equal(recognize(g, '{"a":1').min, ',"c":"x"}'.length);
@@ -32,7 +47,12 @@ test("recogniser: objects keep schema order, required properties, no whitespace,
 });
 
 test("recogniser: strings (lengths in code points, escapes, UTF-8 validity), numbers, literals", () => {
-  check({ type: "string", minLength: 2, maxLength: 3 }, ['"ab"', '"日本語"', '"a\\n"', '"\\"\\\\"'], ['"a"', '"abcd"', '"\\u0041b"', '"a\nb"', '"a'], ['"a', '"日本']);
+  check(
+    { type: "string", minLength: 2, maxLength: 3 },
+    ['"ab"', '"日本語"', '"a\\n"', '"\\"\\\\"'],
+    ['"a"', '"abcd"', '"\\u0041b"', '"a\nb"', '"a'],
+    ['"a', '"日本'],
+  );
   check({ type: "number" }, ["0", "-1", "3.25", "1e5", "-2.5E-3", "12"], ["01", "1.", "-", ".5", "1e", "+1", "1e123"], ["-", "1.", "1e"]);
   check({ type: "integer" }, ["0", "-12", "123456789012345"], ["1.0", "1e3", "1234567890123456"]);
   check({ enum: [1, 12, "a", null] }, ["1", "12", '"a"', "null"], ["2", "123", '"b"', "nul"]);
@@ -46,13 +66,29 @@ test("recogniser: strings (lengths in code points, escapes, UTF-8 validity), num
 
 test("recogniser: arrays, anyOf, $defs with recursion, maps, json_object mode", () => {
   check({ type: "array", items: { type: "integer" }, minItems: 1, maxItems: 2 }, ["[1]", "[1,2]"], ["[]", "[1,2,3]", "[1,]", "[,1]"], ["[", "[1,"]);
-  check({ anyOf: [{ type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false }, { type: "array", items: { type: "null" } }] }, ['{"a":1}', "[null,null]", "[]"], ['{"a":null}', "[1]"]);
+  check(
+    {
+      anyOf: [
+        { type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false },
+        { type: "array", items: { type: "null" } },
+      ],
+    },
+    ['{"a":1}', "[null,null]", "[]"],
+    ['{"a":null}', "[1]"],
+  );
   const tree = {
     type: "object",
     properties: { root: { $ref: "#/$defs/node" } },
     required: ["root"],
     additionalProperties: false,
-    $defs: { node: { type: "object", properties: { v: { type: "integer" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } }, required: ["v", "kids"], additionalProperties: false } },
+    $defs: {
+      node: {
+        type: "object",
+        properties: { v: { type: "integer" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } },
+        required: ["v", "kids"],
+        additionalProperties: false,
+      },
+    },
   };
   check(tree, ['{"root":{"v":1,"kids":[]}}', '{"root":{"v":1,"kids":[{"v":2,"kids":[]}]}}'], ['{"root":{"v":1}}']);
   check({ type: "object", additionalProperties: { type: "integer" } }, ["{}", '{"a":1,"b":2}'], ['{"a":"x"}']);
@@ -75,5 +111,10 @@ test("schema compiler: unsupported or impossible schemas are UsageErrors naming 
     [{ type: "object", properties: { a: { $ref: "#" } }, required: ["a"] }, /no finite JSON value/],
     ["not a schema", /must be a JSON object/],
   ];
-  for (const [s, re] of bad) assert.throws(() => compileSchema(s), (e: unknown) => e instanceof UsageError && re.test(e.message), `${JSON.stringify(s)} → ${re}`);
+  for (const [s, re] of bad)
+    assert.throws(
+      () => compileSchema(s),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      `${JSON.stringify(s)} → ${re}`,
+    );
 });

@@ -62,13 +62,33 @@ export class Ctx {
       seen.add(n);
       const node = this.node(n);
       switch (node.kind) {
-        case "anyOf": for (const o of node.options) visit(o); break;
-        case "object": out.push(new ObjFrame(n, 0, 0, true, 0, EMPTY)); break;
-        case "map": out.push(new MapFrame(n, 0, true)); break;
-        case "array": out.push(new ArrFrame(n, 0, 0, node)); break;
-        case "string": out.push(new StrFrame(node.min, node.max, true, 0, 0, 0x80, 0xbf, 0)); break;
-        case "number": out.push(new NumFrame(node.integer, 0, 0)); break;
-        case "literal": out.push(new LitFrame(n, 0, node.alts.map((_, i) => i))); break;
+        case "anyOf":
+          for (const o of node.options) visit(o);
+          break;
+        case "object":
+          out.push(new ObjFrame(n, 0, 0, true, 0, EMPTY));
+          break;
+        case "map":
+          out.push(new MapFrame(n, 0, true));
+          break;
+        case "array":
+          out.push(new ArrFrame(n, 0, 0, node));
+          break;
+        case "string":
+          out.push(new StrFrame(node.min, node.max, true, 0, 0, 0x80, 0xbf, 0));
+          break;
+        case "number":
+          out.push(new NumFrame(node.integer, 0, 0));
+          break;
+        case "literal":
+          out.push(
+            new LitFrame(
+              n,
+              0,
+              node.alts.map((_, i) => i),
+            ),
+          );
+          break;
       }
     };
     visit(id);
@@ -141,7 +161,11 @@ export interface Frame {
 }
 
 class LitFrame implements Frame {
-  constructor(readonly node: number, readonly pos: number, readonly alive: readonly number[]) {}
+  constructor(
+    readonly node: number,
+    readonly pos: number,
+    readonly alive: readonly number[],
+  ) {}
   step(cx: Ctx, b: number, rest: Stack | null, out: (Stack | null)[]): void {
     const alts = (cx.node(this.node) as Extract<GrammarNode, { kind: "literal" }>).alts;
     const pos = this.pos;
@@ -194,7 +218,8 @@ export class StrFrame implements Frame {
     }
     if (this.esc) {
       // \" \\ \/ \b \f \n \r \t (no \u: see grammar.ts)
-      if (b === 0x22 || b === 0x5c || b === 0x2f || b === 0x62 || b === 0x66 || b === 0x6e || b === 0x72 || b === 0x74) push(out, this.next(len + 1, 0, 0x80, 0xbf, 0), rest);
+      if (b === 0x22 || b === 0x5c || b === 0x2f || b === 0x62 || b === 0x66 || b === 0x6e || b === 0x72 || b === 0x74)
+        push(out, this.next(len + 1, 0, 0x80, 0xbf, 0), rest);
       return;
     }
     if (b === 0x22) {
@@ -230,7 +255,11 @@ export class StrFrame implements Frame {
 const NUM_CAN_END = [false, false, true, true, false, true, false, false, true];
 
 class NumFrame implements Frame {
-  constructor(readonly integer: boolean, readonly phase: number, readonly digits: number) {}
+  constructor(
+    readonly integer: boolean,
+    readonly phase: number,
+    readonly digits: number,
+  ) {}
   private go(phase: number, digits: number, rest: Stack | null, out: (Stack | null)[]): void {
     push(out, new NumFrame(this.integer, phase, digits), rest);
     if (NUM_CAN_END[phase]) out.push(rest);
@@ -284,7 +313,14 @@ class NumFrame implements Frame {
 
 /** An object with listed properties. Phases: 0 before "{", 1 after "{" or a value, 2 inside a key (pos bytes of `"name":` matched, alive = candidate props). */
 class ObjFrame implements Frame {
-  constructor(readonly node: number, readonly phase: number, readonly i: number, readonly first: boolean, readonly pos: number, readonly alive: readonly number[]) {}
+  constructor(
+    readonly node: number,
+    readonly phase: number,
+    readonly i: number,
+    readonly first: boolean,
+    readonly pos: number,
+    readonly alive: readonly number[],
+  ) {}
   private key_(cx: Ctx, b: number, pos: number, alive: readonly number[], rest: Stack | null, out: (Stack | null)[]): void {
     const props = (cx.node(this.node) as Extract<GrammarNode, { kind: "object" }>).props;
     let longer: number[] | null = null;
@@ -327,7 +363,11 @@ class ObjFrame implements Frame {
 
 /** An object with any keys. Phases: 0 before "{", 1 after "{" or a value, 2 after ",", 3 after a key. */
 class MapFrame implements Frame {
-  constructor(readonly node: number, readonly phase: number, readonly first: boolean) {}
+  constructor(
+    readonly node: number,
+    readonly phase: number,
+    readonly first: boolean,
+  ) {}
   step(cx: Ctx, b: number, rest: Stack | null, out: (Stack | null)[]): void {
     const value = (cx.node(this.node) as Extract<GrammarNode, { kind: "map" }>).value;
     switch (this.phase) {
@@ -352,10 +392,14 @@ class MapFrame implements Frame {
   min(cx: Ctx): number {
     const value = (cx.node(this.node) as Extract<GrammarNode, { kind: "map" }>).value;
     switch (this.phase) {
-      case 0: return 2;
-      case 1: return 1;
-      case 2: return 4 + cx.g.minLen[value]! + 1;
-      default: return 1 + cx.g.minLen[value]! + 1;
+      case 0:
+        return 2;
+      case 1:
+        return 1;
+      case 2:
+        return 4 + cx.g.minLen[value]! + 1;
+      default:
+        return 1 + cx.g.minLen[value]! + 1;
     }
   }
   key(): string {
@@ -365,7 +409,12 @@ class MapFrame implements Frame {
 
 /** An array. Phases: 0 before "[", 1 after "[", 2 after an item (count items so far). */
 class ArrFrame implements Frame {
-  constructor(readonly node: number, readonly phase: number, readonly count: number, readonly arr: { min: number; max: number }) {}
+  constructor(
+    readonly node: number,
+    readonly phase: number,
+    readonly count: number,
+    readonly arr: { min: number; max: number },
+  ) {}
   step(cx: Ctx, b: number, rest: Stack | null, out: (Stack | null)[]): void {
     const n = cx.node(this.node) as Extract<GrammarNode, { kind: "array" }>;
     if (this.phase === 0) {
@@ -470,7 +519,10 @@ export function isFinished(st: State): boolean {
 /** A state's abstract key: the sorted abstract keys of its stacks. */
 export function stateKey(st: State, h: number): string {
   if (st.length === 1) return abstractKey(st[0]!, h);
-  return st.map((s) => abstractKey(s, h)).sort().join("|");
+  return st
+    .map((s) => abstractKey(s, h))
+    .sort()
+    .join("|");
 }
 
 /** Convenience for tests and callers with text: does `text` leave the grammar alive, and is the value complete? */

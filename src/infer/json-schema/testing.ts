@@ -2,11 +2,11 @@
 // supported subset (the acceptance run's 200 schemas come from here), and a
 // synthetic byte-level vocabulary with multi-byte tokens that straddle JSON
 // structure and split UTF-8 characters. Not used by the library itself.
-import { Rng } from "../../util/rng.ts";
+import type { Rng } from "../../util/rng.ts";
 
 type Schema = Record<string, unknown>;
 
-const WORDS = ["name", "age", "id", "tags", "city", "ok", "score", "items", "kind", "note", "é", "日本", "a b", "x\"y"];
+const WORDS = ["name", "age", "id", "tags", "city", "ok", "score", "items", "kind", "note", "é", "日本", "a b", 'x"y'];
 
 function pick<T>(rng: Rng, xs: readonly T[]): T {
   return xs[rng.int(xs.length)]!;
@@ -35,7 +35,9 @@ export function randomSchema(rng: Rng, depth = 3): Schema {
       return { const: pick(rng, ["fixed", 42, false, "ü"]) };
     case "nullable":
       // OpenAI's two spellings of an optional value: a type list, or anyOf with null.
-      return rng.uniform() < 0.5 ? { type: [pick(rng, ["string", "integer", "number", "boolean"]), "null"] } : { anyOf: [randomSchema(rng, depth - 1), { type: "null" }] };
+      return rng.uniform() < 0.5
+        ? { type: [pick(rng, ["string", "integer", "number", "boolean"]), "null"] }
+        : { anyOf: [randomSchema(rng, depth - 1), { type: "null" }] };
     case "anyOf":
       return { anyOf: [randomSchema(rng, depth - 1), randomSchema(rng, depth - 1)] };
     case "array": {
@@ -68,7 +70,14 @@ export function randomTopSchema(rng: Rng): Schema {
   const top: Schema = s.type === "object" ? s : { type: "object", properties: { value: s }, required: ["value"], additionalProperties: false };
   if (rng.uniform() < 0.1) {
     // The older spelling: definitions, referenced from a property.
-    top.definitions = { amount: { type: "object", properties: { value: { type: "number" }, unit: { enum: ["kg", "g"] } }, required: ["value", "unit"], additionalProperties: false } };
+    top.definitions = {
+      amount: {
+        type: "object",
+        properties: { value: { type: "number" }, unit: { enum: ["kg", "g"] } },
+        required: ["value", "unit"],
+        additionalProperties: false,
+      },
+    };
     (top.properties as Record<string, unknown>).amount = { $ref: "#/definitions/amount" };
     (top.required as string[]).push("amount");
   } else if (rng.uniform() < 0.3) {
@@ -95,7 +104,42 @@ export function syntheticVocab(): (Uint8Array | null)[] {
   const enc = new TextEncoder();
   const out: (Uint8Array | null)[] = [];
   for (let b = 0; b < 256; b++) out.push(Uint8Array.of(b));
-  const pieces = ['{"', '":', '","', '"}', "},{", "[1,", "],", "null", "true", "false", "12", "3.5", "-0", "1e5", '":"', '":[', "name", "age", "red", "green", "日本", "é", " ", "\\n", "\\u00e9", '\\"', "ab", "abc", "hello world", "}}", "]}", '"]', "0,", "e+"];
+  const pieces = [
+    '{"',
+    '":',
+    '","',
+    '"}',
+    "},{",
+    "[1,",
+    "],",
+    "null",
+    "true",
+    "false",
+    "12",
+    "3.5",
+    "-0",
+    "1e5",
+    '":"',
+    '":[',
+    "name",
+    "age",
+    "red",
+    "green",
+    "日本",
+    "é",
+    " ",
+    "\\n",
+    "\\u00e9",
+    '\\"',
+    "ab",
+    "abc",
+    "hello world",
+    "}}",
+    "]}",
+    '"]',
+    "0,",
+    "e+",
+  ];
   for (const p of pieces) out.push(enc.encode(p));
   const ri = enc.encode("日");
   out.push(ri.subarray(0, 2), ri.subarray(2));

@@ -119,22 +119,42 @@ test("token mask, a real byte-level BPE tokenizer: json_object mode and a schema
   const bytes = Array.from({ length: V }, (_, id) => (tok.isSpecial(id) ? null : tok.idToBytes(id)));
   const index = new TokenIndex(bytes);
   assert.ok(index.horizon > 1);
-  const eos = bytes.findIndex((b) => b === null);
+  const eos = bytes.indexOf(null);
   const ajv = new Ajv({ strict: false });
   const grammars: [Grammar, unknown][] = [
     [jsonObjectGrammar(), { type: "object" }],
-    [compileSchema({ type: "object", properties: { name: { type: "string", maxLength: 5 }, tags: { type: "array", items: { enum: ["日本", "a"] } } }, required: ["name", "tags"], additionalProperties: false }), null],
+    [
+      compileSchema({
+        type: "object",
+        properties: { name: { type: "string", maxLength: 5 }, tags: { type: "array", items: { enum: ["日本", "a"] } } },
+        required: ["name", "tags"],
+        additionalProperties: false,
+      }),
+      null,
+    ],
   ];
   // The mask equals a brute-force check of every token's bytes, in every state a generation passes through.
   {
-    const masker = new JsonMasker(compileSchema({ type: "object", properties: { a: { type: "string", minLength: 2, maxLength: 6 }, b: { type: "array", items: { type: "number" } }, c: { type: "string" } }, required: ["a", "b", "c"], additionalProperties: false }), index);
+    const masker = new JsonMasker(
+      compileSchema({
+        type: "object",
+        properties: { a: { type: "string", minLength: 2, maxLength: 6 }, b: { type: "array", items: { type: "number" } }, c: { type: "string" } },
+        required: ["a", "b", "c"],
+        additionalProperties: false,
+      }),
+      index,
+    );
     const c = masker.constraint([eos]);
     const rng = new Rng(5);
     const logits = new Float32Array(V);
     let states = 0;
     while (!c.finished && states < 60) {
       const want = bytes.map((b, id) => (b && stepBytes(masker.cx, c.current, b).length > 0 ? id : -1)).filter((id) => id >= 0);
-      assert.deepEqual([...c.allowedIds()].sort((a, b) => a - b), want, `state ${states}`);
+      assert.deepEqual(
+        [...c.allowedIds()].sort((a, b) => a - b),
+        want,
+        `state ${states}`,
+      );
       rng.fillNormal(logits, 0, 3);
       const forced = c.mask(logits, 80 - states);
       c.accept(forced >= 0 ? forced : new Sampler(V, {}, new Rng(states)).sample(logits));
@@ -147,7 +167,12 @@ test("token mask, a real byte-level BPE tokenizer: json_object mode and a schema
       const r = run(masker, eos, 40, s);
       assert.ok(r.ended, r.text);
       const v = JSON.parse(r.text);
-      const schema = schemaOrNull ?? { type: "object", properties: { name: { type: "string", maxLength: 5 }, tags: { type: "array", items: { enum: ["日本", "a"] } } }, required: ["name", "tags"], additionalProperties: false };
+      const schema = schemaOrNull ?? {
+        type: "object",
+        properties: { name: { type: "string", maxLength: 5 }, tags: { type: "array", items: { enum: ["日本", "a"] } } },
+        required: ["name", "tags"],
+        additionalProperties: false,
+      };
       assert.ok(ajv.validate(schema as object, v), `${r.text}: ${ajv.errorsText()}`);
     }
   }

@@ -170,7 +170,11 @@ export class JsonMasker {
   private cachedIds = 0;
   readonly stats: MaskerStats = { hits: 0, misses: 0, entries: 0, walkMs: 0 };
 
-  constructor(readonly grammar: Grammar, readonly index: TokenIndex, private readonly maxCachedIds = DEFAULT_MASK_CACHE_IDS) {
+  constructor(
+    readonly grammar: Grammar,
+    readonly index: TokenIndex,
+    private readonly maxCachedIds = DEFAULT_MASK_CACHE_IDS,
+  ) {
     this.cx = new Ctx(grammar);
   }
 
@@ -305,7 +309,10 @@ export class JsonConstraint implements TokenConstraint {
   private allowed = new Int32Array(0);
   private readonly stopSet: ReadonlySet<number>;
 
-  constructor(readonly masker: JsonMasker, private readonly stopIds: readonly number[]) {
+  constructor(
+    readonly masker: JsonMasker,
+    private readonly stopIds: readonly number[],
+  ) {
     this.state = initialState(masker.cx);
     this.stopSet = new Set(stopIds);
   }

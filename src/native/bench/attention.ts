@@ -20,10 +20,15 @@ function setup(s: Shape) {
   const r = new Rng(1);
   const stride = (h + 2 * kvh) * d;
   const qkv = randn(r, b * t * stride);
-  const q = qkv.subarray(0), k = qkv.subarray(h * d), v = qkv.subarray((h + kvh) * d);
-  const out = new Float32Array(b * t * h * d), lse = new Float32Array(b * h * t);
+  const q = qkv.subarray(0),
+    k = qkv.subarray(h * d),
+    v = qkv.subarray((h + kvh) * d);
+  const out = new Float32Array(b * t * h * d),
+    lse = new Float32Array(b * h * t);
   const dqkv = new Float32Array(qkv.length);
-  const dq = dqkv.subarray(0), dk = dqkv.subarray(h * d), dv = dqkv.subarray((h + kvh) * d);
+  const dq = dqkv.subarray(0),
+    dk = dqkv.subarray(h * d),
+    dv = dqkv.subarray((h + kvh) * d);
   const dout = randn(r, out.length);
   const scale = 1 / Math.sqrt(d);
   const fwd = () => attentionForward(out, lse, q, stride, k, stride, v, stride, b, t, h, kvh, d, scale);
@@ -37,7 +42,7 @@ function label(s: Shape): string {
 
 /** Matmul FLOPs of one causal pass with `mats` T×T×D products over the lower triangle. */
 function causalFlops(s: Shape, mats: number): number {
-  return 2 * mats * s.b * s.h * s.d * (s.t * (s.t + 1)) / 2;
+  return (2 * mats * s.b * s.h * s.d * (s.t * (s.t + 1))) / 2;
 }
 
 function trainingCases(s: Shape): BenchCase[] {
@@ -75,8 +80,10 @@ function decodeCase(b: number, h: number, kvh: number, d: number, maxT: number):
     bytes: kvBytes + 2 * b * h * d * 4,
     prepare: () => {
       const r = new Rng(2);
-      const kc = randn(r, b * kvh * maxT * d), vc = randn(r, b * kvh * maxT * d);
-      const q = randn(r, b * h * d), out = new Float32Array(b * h * d);
+      const kc = randn(r, b * kvh * maxT * d),
+        vc = randn(r, b * kvh * maxT * d);
+      const q = randn(r, b * h * d),
+        out = new Float32Array(b * h * d);
       const starts = new Int32Array(b).fill(maxT - 1);
       return () => attentionDecode(out, q, kc, vc, starts, b, 1, h, kvh, d, maxT, 1 / Math.sqrt(d));
     },
@@ -93,11 +100,10 @@ function ropeCase(n: number, h: number, d: number, backward: boolean): BenchCase
     prepare: () => {
       const r = new Rng(3);
       const { cos, sin } = ropeTables(n, d, 10000);
-      const x = randn(r, elems), g = randn(r, elems);
+      const x = randn(r, elems),
+        g = randn(r, elems);
       const pos = new Int32Array(n).map((_, i) => i % n);
-      return backward
-        ? () => ropeBackward(g, x, cos, sin, pos, n, h, d, d, false)
-        : () => ropeForward(x, x, cos, sin, pos, n, h, d, d, false);
+      return backward ? () => ropeBackward(g, x, cos, sin, pos, n, h, d, d, false) : () => ropeForward(x, x, cos, sin, pos, n, h, d, d, false);
     },
   };
 }

@@ -18,7 +18,11 @@ import { Rng } from "../../util/rng.ts";
 import { QTYPES, qmatmul, qweight, type QType, type QWeight } from "../ops/qgemm.ts";
 import type { BenchCase } from "./types.ts";
 
-const D = 896, KV = 128, FF = 4864, VOCAB = 151936, LAYERS = 24;
+const D = 896,
+  KV = 128,
+  FF = 4864,
+  VOCAB = 151936,
+  LAYERS = 24;
 
 /** [rows, cols, name] of y = x·Wᵀ */
 const SHAPES: [number, number, string][] = [
@@ -37,13 +41,24 @@ export function randomWeight(type: QType, rows: number, cols: number, seed = 1):
   if (type === "F32" || type === "F16" || type === "BF16") {
     // tile a 1M-value random pattern: cheap for the 136M-value head
     const tile = new Rng(seed).fillNormal(new Float32Array(Math.min(n, 1 << 20)), 0, 0.05);
-    const enc = type === "F32" ? new Uint8Array(tile.buffer) : (() => { const o = new Uint8Array(tile.length * 2); t.encode(tile, o); return o; })();
+    const enc =
+      type === "F32"
+        ? new Uint8Array(tile.buffer)
+        : (() => {
+            const o = new Uint8Array(tile.length * 2);
+            t.encode(tile, o);
+            return o;
+          })();
     for (let o = 0; o < bytes.length; o += enc.length) bytes.set(enc.subarray(0, Math.min(enc.length, bytes.length - o)), o);
   } else {
     randomFillSync(bytes);
     const offs = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" || type === "Q5_1" ? [0, 2] : [0];
     const h = f32ToF16Bits(type.endsWith("_K") ? 2e-4 : 4e-3);
-    for (let b = 0; b < bytes.length; b += t.blockBytes) for (const o of offs) { bytes[b + o] = h & 0xff; bytes[b + o + 1] = h >>> 8; }
+    for (let b = 0; b < bytes.length; b += t.blockBytes)
+      for (const o of offs) {
+        bytes[b + o] = h & 0xff;
+        bytes[b + o + 1] = h >>> 8;
+      }
   }
   return qweight(type, bytes, rows, cols);
 }
@@ -58,7 +73,7 @@ function matmulCase(type: QType, m: number, rows: number, cols: number, name: st
     op: "qmatmul",
     shape: `${type} m${m} ${name}`,
     flops: 2 * m * rows * cols,
-    bytes: (rows * cols / t.blockSize) * t.blockBytes,
+    bytes: ((rows * cols) / t.blockSize) * t.blockBytes,
     prepare() {
       const w = randomWeight(type, rows, cols);
       const x = new Rng(2).fillNormal(new Float32Array(m * cols));
@@ -71,14 +86,15 @@ function matmulCase(type: QType, m: number, rows: number, cols: number, name: st
 /** Every matmul of one decode step of the 24-layer model plus the head, m = 1. */
 function modelCase(type: QType): BenchCase {
   const fallback: Partial<Record<QType, QType>> = { Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" };
-  const typeFor = (cols: number): QType => (fits(type, cols) ? type : fallback[type] ?? "Q8_0");
+  const typeFor = (cols: number): QType => (fits(type, cols) ? type : (fallback[type] ?? "Q8_0"));
   const mats: [number, number][] = [];
   for (let l = 0; l < LAYERS; l++) mats.push([D, D], [KV, D], [KV, D], [D, D], [FF, D], [FF, D], [D, FF]);
   mats.push([VOCAB, D]);
-  let bytes = 0, flops = 0;
+  let bytes = 0,
+    flops = 0;
   for (const [r, c] of mats) {
     const tt = traits(typeFor(c) as GgmlTypeName);
-    bytes += (r * c / tt.blockSize) * tt.blockBytes;
+    bytes += ((r * c) / tt.blockSize) * tt.blockBytes;
     flops += 2 * r * c;
   }
   return {
@@ -105,7 +121,8 @@ function copyCase(): BenchCase {
     shape: "copy 256MB (memory bandwidth)",
     bytes: 2 * 4 * n,
     prepare() {
-      const a = new Float32Array(n).fill(1), b = new Float32Array(n);
+      const a = new Float32Array(n).fill(1),
+        b = new Float32Array(n);
       return () => b.set(a);
     },
   };
@@ -113,7 +130,6 @@ function copyCase(): BenchCase {
 
 export const qgemmCases: BenchCase[] = [
   copyCase(),
-  ...QTYPES.flatMap((type) =>
-    [1, 512].flatMap((m) => SHAPES.filter(([, c]) => fits(type, c)).map(([r, c, name]) => matmulCase(type, m, r, c, name)))),
+  ...QTYPES.flatMap((type) => [1, 512].flatMap((m) => SHAPES.filter(([, c]) => fits(type, c)).map(([r, c, name]) => matmulCase(type, m, r, c, name)))),
   ...(["F16", "Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K"] as QType[]).map(modelCase),
 ];

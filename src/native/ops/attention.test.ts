@@ -49,8 +49,10 @@ forEachBackend("attention", (c) => {
         const scale = 1 / Math.sqrt(d);
         const { q, k, v, qs, ks, vs } = makeQkv(r, s, s.fused);
         const what = `b${b} t${t} h${h} kvh${kvh} d${d} fused=${s.fused}`;
-        const out = new Float32Array(b * t * h * d), lse = new Float32Array(b * h * t);
-        const wOut = new Float32Array(out.length), wLse = new Float32Array(lse.length);
+        const out = new Float32Array(b * t * h * d),
+          lse = new Float32Array(b * h * t);
+        const wOut = new Float32Array(out.length),
+          wLse = new Float32Array(lse.length);
         attentionForward(out, lse, q, qs, k, ks, v, vs, b, t, h, kvh, d, scale);
         referenceBackend.attentionForward(wOut, wLse, q, qs, k, ks, v, vs, b, t, h, kvh, d, scale);
         assertClose(out, wOut, TOL.f32, `out ${what}`);
@@ -67,7 +69,8 @@ forEachBackend("attention", (c) => {
           // the reference wrote into separate copies of each view, read back per column range
           const gotAll = (g as { all?: Float32Array }).all!;
           const wantAll = new Float32Array(gotAll.length);
-          const n = b * t, stride = qs;
+          const n = b * t,
+            stride = qs;
           for (let row = 0; row < n; row++) {
             for (let x = 0; x < stride; x++) wantAll[row * stride + x] = before![row * stride + x]!;
             for (let x = 0; x < h * d; x++) wantAll[row * stride + x] = w.q[row * stride + x]!;
@@ -81,7 +84,8 @@ forEachBackend("attention", (c) => {
           assertClose(g.v, w.v, TOL.f32Loose, `dv ${what}`);
         }
       }
-    }));
+    }),
+  );
 
   test("backward is the gradient of the forward (finite differences on q, k, v)", () =>
     using(c, () => {
@@ -90,11 +94,14 @@ forEachBackend("attention", (c) => {
       const { b, t, h, kvh, d } = s;
       const scale = 0.7;
       const { q, k, v, qs, ks, vs } = makeQkv(r, s, true);
-      const out = new Float32Array(b * t * h * d), lse = new Float32Array(b * h * t);
+      const out = new Float32Array(b * t * h * d),
+        lse = new Float32Array(b * h * t);
       const wts = randn(r, out.length);
       const loss = () => (attentionForward(out, lse, q, qs, k, ks, v, vs, b, t, h, kvh, d, scale), dot(out, wts));
       loss();
-      const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
+      const dq = new Float32Array(q.length),
+        dk = new Float32Array(k.length),
+        dv = new Float32Array(v.length);
       attentionBackward(dq, dk, dv, wts, q, qs, k, ks, v, vs, out, lse, b, t, h, kvh, d, scale);
       // only the q, k, v columns of the fused rows carry gradient; sample those
       const pick = (offset: number, width: number) => {
@@ -102,15 +109,26 @@ forEachBackend("attention", (c) => {
         while (idx.size < 12) idx.add(r.int(b * t) * qs + offset + r.int(width));
         return [...idx];
       };
-      for (const [name, x, gr, off, width] of [["q", q, dq, 0, h * d], ["k", k, dk, 0, kvh * d], ["v", v, dv, 0, kvh * d]] as const) {
+      for (const [name, x, gr, off, width] of [
+        ["q", q, dq, 0, h * d],
+        ["k", k, dk, 0, kvh * d],
+        ["v", v, dv, 0, kvh * d],
+      ] as const) {
         const idx = pick(off, width);
-        const xs = new Float32Array(idx.length), gs = new Float32Array(idx.length);
+        const xs = new Float32Array(idx.length),
+          gs = new Float32Array(idx.length);
         idx.forEach((i, n) => ((xs[n] = x[i]!), (gs[n] = gr[i]!)));
         // checkGradient perturbs xs[n]; mirror it into the real buffer inside the loss
-        checkGradient(`attention d${name}`, xs, gs, () => {
-          idx.forEach((i, n) => (x[i] = xs[n]!));
-          return loss();
-        }, { eps: 1e-2, samples: idx.length });
+        checkGradient(
+          `attention d${name}`,
+          xs,
+          gs,
+          () => {
+            idx.forEach((i, n) => (x[i] = xs[n]!));
+            return loss();
+          },
+          { eps: 1e-2, samples: idx.length },
+        );
         idx.forEach((i, n) => (x[i] = xs[n]!));
       }
     }));
@@ -119,7 +137,10 @@ forEachBackend("attention", (c) => {
     using(c, () => {
       const r = rng(23);
       const cases = ref
-        ? [{ starts: [0, 4], tq: 1, h: 2, kvh: 1, d: 3, maxT: 8 }, { starts: [3, 1], tq: 2, h: 2, kvh: 2, d: 5, maxT: 8 }]
+        ? [
+            { starts: [0, 4], tq: 1, h: 2, kvh: 1, d: 3, maxT: 8 },
+            { starts: [3, 1], tq: 2, h: 2, kvh: 2, d: 5, maxT: 8 },
+          ]
         : [
             { starts: [0, 5, 40], tq: 1, h: 4, kvh: 2, d: 16, maxT: 50 },
             { starts: [700], tq: 1, h: 2, kvh: 1, d: 64, maxT: 1024 },
@@ -128,15 +149,19 @@ forEachBackend("attention", (c) => {
             { starts: [0], tq: 129, h: 1, kvh: 1, d: 8, maxT: 129 },
           ];
       for (const { starts, tq, h, kvh, d, maxT } of cases) {
-        const b = starts.length, scale = 1 / Math.sqrt(d);
+        const b = starts.length,
+          scale = 1 / Math.sqrt(d);
         // garbage everywhere in the caches, so reading a position not yet written shows
-        const kCache = randn(r, b * kvh * maxT * d, 100), vCache = randn(r, b * kvh * maxT * d, 100);
+        const kCache = randn(r, b * kvh * maxT * d, 100),
+          vCache = randn(r, b * kvh * maxT * d, 100);
         const q = randn(r, b * tq * h * d);
         const want = new Float32Array(q.length);
         for (let bi = 0; bi < b; bi++) {
           const len = starts[bi]! + tq;
           // the sequence's full q, k, v (T = len): random earlier queries, the decode queries last
-          const fq = randn(r, len * h * d), fk = new Float32Array(len * kvh * d), fv = new Float32Array(len * kvh * d);
+          const fq = randn(r, len * h * d),
+            fk = new Float32Array(len * kvh * d),
+            fv = new Float32Array(len * kvh * d);
           fq.set(q.subarray(bi * tq * h * d, (bi + 1) * tq * h * d), starts[bi]! * h * d);
           for (let j = 0; j < len; j++) {
             for (let g = 0; g < kvh; g++) {
@@ -148,7 +173,8 @@ forEachBackend("attention", (c) => {
               fv.set(vals.subarray(d), (j * kvh + g) * d);
             }
           }
-          const fo = new Float32Array(len * h * d), fl = new Float32Array(h * len);
+          const fo = new Float32Array(len * h * d),
+            fl = new Float32Array(h * len);
           referenceBackend.attentionForward(fo, fl, fq, h * d, fk, kvh * d, fv, kvh * d, 1, len, h, kvh, d, scale);
           want.set(fo.subarray(starts[bi]! * h * d), bi * tq * h * d);
         }
@@ -160,9 +186,16 @@ forEachBackend("attention", (c) => {
 
   test("rejects bad arguments with ShapeError", () =>
     using(c, () => {
-      const b = 1, t = 4, h = 2, kvh = 1, d = 3;
-      const q = new Float32Array(t * h * d), k = new Float32Array(t * kvh * d), v = new Float32Array(t * kvh * d);
-      const out = new Float32Array(t * h * d), lse = new Float32Array(h * t);
+      const b = 1,
+        t = 4,
+        h = 2,
+        kvh = 1,
+        d = 3;
+      const q = new Float32Array(t * h * d),
+        k = new Float32Array(t * kvh * d),
+        v = new Float32Array(t * kvh * d);
+      const out = new Float32Array(t * h * d),
+        lse = new Float32Array(h * t);
       const fwd = (o: Partial<{ q: Float32Array; qs: number; h: number; kvh: number; d: number; t: number; lse: Float32Array; scale: number }>) =>
         attentionForward(out, o.lse ?? lse, o.q ?? q, o.qs ?? h * d, k, kvh * d, v, kvh * d, b, o.t ?? t, o.h ?? h, o.kvh ?? kvh, o.d ?? d, o.scale ?? 1);
       fwd({});

@@ -15,16 +15,41 @@ export interface AttentionKernels {
    * row's log-sum-exp for backward. Tiled with an online softmax: no (T,T) buffer.
    */
   attentionForward(
-    out: Float32Array, lse: Float32Array,
-    q: Float32Array, qStride: number, k: Float32Array, kStride: number, v: Float32Array, vStride: number,
-    b: number, t: number, h: number, kvh: number, d: number, scale: number,
+    out: Float32Array,
+    lse: Float32Array,
+    q: Float32Array,
+    qStride: number,
+    k: Float32Array,
+    kStride: number,
+    v: Float32Array,
+    vStride: number,
+    b: number,
+    t: number,
+    h: number,
+    kvh: number,
+    d: number,
+    scale: number,
   ): void;
   /** dq (same layout as q, qStride), dk, dv (kStride, vStride) += gradients from dout (B,T,H,D) contiguous. */
   attentionBackward(
-    dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array,
-    q: Float32Array, qStride: number, k: Float32Array, kStride: number, v: Float32Array, vStride: number,
-    out: Float32Array, lse: Float32Array,
-    b: number, t: number, h: number, kvh: number, d: number, scale: number,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dout: Float32Array,
+    q: Float32Array,
+    qStride: number,
+    k: Float32Array,
+    kStride: number,
+    v: Float32Array,
+    vStride: number,
+    out: Float32Array,
+    lse: Float32Array,
+    b: number,
+    t: number,
+    h: number,
+    kvh: number,
+    d: number,
+    scale: number,
   ): void;
   /**
    * Attention over a KV cache, for generation. q, out (B,Tq,H,D) contiguous; kCache, vCache
@@ -33,8 +58,18 @@ export interface AttentionKernels {
    * Tq = 1 is single-token decode; Tq > 1 continues a prompt after a cached prefix.
    */
   attentionDecode(
-    out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, starts: Int32Array,
-    b: number, tq: number, h: number, kvh: number, d: number, maxT: number, scale: number,
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    starts: Int32Array,
+    b: number,
+    tq: number,
+    h: number,
+    kvh: number,
+    d: number,
+    maxT: number,
+    scale: number,
   ): void;
 }
 
@@ -63,7 +98,21 @@ function spanRows(rows: number, width: number, stride: number): number {
   return (rows - 1) * stride + width;
 }
 
-function checkQkv(fn: string, q: Float32Array, qStride: number, k: Float32Array, kStride: number, v: Float32Array, vStride: number, b: number, t: number, h: number, kvh: number, d: number, names = ["q", "k", "v"]): void {
+function checkQkv(
+  fn: string,
+  q: Float32Array,
+  qStride: number,
+  k: Float32Array,
+  kStride: number,
+  v: Float32Array,
+  vStride: number,
+  b: number,
+  t: number,
+  h: number,
+  kvh: number,
+  d: number,
+  names = ["q", "k", "v"],
+): void {
   checkStride(fn, "qStride", qStride, h * d);
   checkStride(fn, "kStride", kStride, kvh * d);
   checkStride(fn, "vStride", vStride, kvh * d);
@@ -75,12 +124,29 @@ function checkQkv(fn: string, q: Float32Array, qStride: number, k: Float32Array,
 
 /** out (B,T,H,D), lse (B,H,T) = causal attention of q, k, v (strided rows). See AttentionKernels. */
 export function attentionForward(
-  out: Float32Array, lse: Float32Array,
-  q: Float32Array, qStride: number, k: Float32Array, kStride: number, v: Float32Array, vStride: number,
-  b: number, t: number, h: number, kvh: number, d: number, scale: number,
+  out: Float32Array,
+  lse: Float32Array,
+  q: Float32Array,
+  qStride: number,
+  k: Float32Array,
+  kStride: number,
+  v: Float32Array,
+  vStride: number,
+  b: number,
+  t: number,
+  h: number,
+  kvh: number,
+  d: number,
+  scale: number,
 ): void {
   const fn = "attentionForward";
-  positiveInts(fn, [["b", b], ["t", t], ["h", h], ["kvh", kvh], ["d", d]]);
+  positiveInts(fn, [
+    ["b", b],
+    ["t", t],
+    ["h", h],
+    ["kvh", kvh],
+    ["d", d],
+  ]);
   checkHeads(fn, h, kvh, scale);
   checkQkv(fn, q, qStride, k, kStride, v, vStride, b, t, h, kvh, d);
   checkLen(fn, "out", out, b * t * h * d, `(${b},${t},${h},${d})`);
@@ -90,13 +156,33 @@ export function attentionForward(
 
 /** dq, dk, dv (q's, k's, v's layouts) += gradients given dout (B,T,H,D). See AttentionKernels. */
 export function attentionBackward(
-  dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array,
-  q: Float32Array, qStride: number, k: Float32Array, kStride: number, v: Float32Array, vStride: number,
-  out: Float32Array, lse: Float32Array,
-  b: number, t: number, h: number, kvh: number, d: number, scale: number,
+  dq: Float32Array,
+  dk: Float32Array,
+  dv: Float32Array,
+  dout: Float32Array,
+  q: Float32Array,
+  qStride: number,
+  k: Float32Array,
+  kStride: number,
+  v: Float32Array,
+  vStride: number,
+  out: Float32Array,
+  lse: Float32Array,
+  b: number,
+  t: number,
+  h: number,
+  kvh: number,
+  d: number,
+  scale: number,
 ): void {
   const fn = "attentionBackward";
-  positiveInts(fn, [["b", b], ["t", t], ["h", h], ["kvh", kvh], ["d", d]]);
+  positiveInts(fn, [
+    ["b", b],
+    ["t", t],
+    ["h", h],
+    ["kvh", kvh],
+    ["d", d],
+  ]);
   checkHeads(fn, h, kvh, scale);
   checkQkv(fn, q, qStride, k, kStride, v, vStride, b, t, h, kvh, d);
   checkQkv(fn, dq, qStride, dk, kStride, dv, vStride, b, t, h, kvh, d, ["dq", "dk", "dv"]);
@@ -108,11 +194,28 @@ export function attentionBackward(
 
 /** out (B,Tq,H,D) = attention of q (B,Tq,H,D) over a KV cache (B,KVH,maxT,D). See AttentionKernels. */
 export function attentionDecode(
-  out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, starts: Int32Array,
-  b: number, tq: number, h: number, kvh: number, d: number, maxT: number, scale: number,
+  out: Float32Array,
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  starts: Int32Array,
+  b: number,
+  tq: number,
+  h: number,
+  kvh: number,
+  d: number,
+  maxT: number,
+  scale: number,
 ): void {
   const fn = "attentionDecode";
-  positiveInts(fn, [["b", b], ["tq", tq], ["h", h], ["kvh", kvh], ["d", d], ["maxT", maxT]]);
+  positiveInts(fn, [
+    ["b", b],
+    ["tq", tq],
+    ["h", h],
+    ["kvh", kvh],
+    ["d", d],
+    ["maxT", maxT],
+  ]);
   checkHeads(fn, h, kvh, scale);
   checkLen(fn, "out", out, b * tq * h * d, `(${b},${tq},${h},${d})`);
   checkLen(fn, "q", q, b * tq * h * d, `(${b},${tq},${h},${d})`);

@@ -11,10 +11,22 @@ export interface GemmKernels {
    * ldb, or (N,K) when transB. strideX: elements between batch matrices (0 broadcasts).
    */
   gemm(
-    batch: number, m: number, n: number, k: number,
-    a: Float32Array, lda: number, strideA: number, transA: boolean,
-    b: Float32Array, ldb: number, strideB: number, transB: boolean,
-    c: Float32Array, ldc: number, strideC: number, accumulate: boolean,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    lda: number,
+    strideA: number,
+    transA: boolean,
+    b: Float32Array,
+    ldb: number,
+    strideB: number,
+    transB: boolean,
+    c: Float32Array,
+    ldc: number,
+    strideC: number,
+    accumulate: boolean,
   ): void;
 }
 
@@ -43,7 +55,12 @@ function spanOf(batch: number, rows: number, cols: number, stride: number): numb
  */
 export function matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts: MatmulOptions = {}): Float32Array {
   const batch = opts.batch ?? 1;
-  for (const [name, v] of [["m", m], ["n", n], ["k", k], ["batch", batch]] as const) {
+  for (const [name, v] of [
+    ["m", m],
+    ["n", n],
+    ["k", k],
+    ["batch", batch],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`matmul: ${name} must be a positive integer, got ${v}`);
   }
   const transA = opts.transA ?? false;

@@ -15,25 +15,53 @@ export interface LossKernels {
    * Unlike other backward kernels this WRITES, so that dlogits may be the logits buffer
    * itself (the (N,V) logits are the largest activation; this saves a copy).
    */
-  crossEntropyBackward(dlogits: Float32Array, logits: Float32Array, lse: Float32Array, targets: Int32Array, n: number, v: number, ignoreIndex: number, scale: number): void;
+  crossEntropyBackward(
+    dlogits: Float32Array,
+    logits: Float32Array,
+    lse: Float32Array,
+    targets: Int32Array,
+    n: number,
+    v: number,
+    ignoreIndex: number,
+    scale: number,
+  ): void;
   /** lse1 (N) = log Σ e^x, lseT (N) = log Σ e^(x·invT) per row of logits (N,V); invT > 0. */
   softmaxLsePair(lse1: Float32Array, lseT: Float32Array, logits: Float32Array, n: number, v: number, invT: number): void;
   /**
    * dlogits (N,V) = c1[i]·e^(x − lse1[i]) + cT[i]·e^(x·invT − lseT[i]) (WRITES): the dense part of
    * the distillation gradient. lse1, lseT, c1, cT (N).
    */
-  distillDenseBackward(dlogits: Float32Array, logits: Float32Array, lse1: Float32Array, lseT: Float32Array, c1: Float32Array, cT: Float32Array, n: number, v: number, invT: number): void;
+  distillDenseBackward(
+    dlogits: Float32Array,
+    logits: Float32Array,
+    lse1: Float32Array,
+    lseT: Float32Array,
+    c1: Float32Array,
+    cT: Float32Array,
+    n: number,
+    v: number,
+    invT: number,
+  ): void;
 }
 
 function checkIgnore(k: string, ignoreIndex: number): void {
-  if (!Number.isSafeInteger(ignoreIndex)) throw new ShapeError(`${k}: ignoreIndex must be an integer, got ${ignoreIndex}`, { hint: "use -100 (or any id outside [0, V)) when no target is ignored" });
+  if (!Number.isSafeInteger(ignoreIndex))
+    throw new ShapeError(`${k}: ignoreIndex must be an integer, got ${ignoreIndex}`, { hint: "use -100 (or any id outside [0, V)) when no target is ignored" });
 }
 
 /**
  * losses (N) = logsumexp(logits[i]) − logits[i][targets[i]], 0 for rows whose target is
  * ignoreIndex; lse (N) saved for the backward. Targets must be in [0, V) or ignoreIndex.
  */
-export function crossEntropyForward(losses: Float32Array, lse: Float32Array, logits: Float32Array, targets: Int32Array, n: number, v: number, ignoreIndex: number): void {
+export function crossEntropyForward(
+  losses: Float32Array,
+  lse: Float32Array,
+  logits: Float32Array,
+  targets: Int32Array,
+  n: number,
+  v: number,
+  ignoreIndex: number,
+): void {
   const k = "crossEntropyForward";
   checkDims(k, { n, v });
   checkIgnore(k, ignoreIndex);
@@ -48,7 +76,16 @@ export function crossEntropyForward(losses: Float32Array, lse: Float32Array, log
  * dlogits (N,V) = scale · (softmax(logits) − onehot(target)), 0 on ignored rows. WRITES
  * (does not add); dlogits may be the logits buffer itself.
  */
-export function crossEntropyBackward(dlogits: Float32Array, logits: Float32Array, lse: Float32Array, targets: Int32Array, n: number, v: number, ignoreIndex: number, scale: number): void {
+export function crossEntropyBackward(
+  dlogits: Float32Array,
+  logits: Float32Array,
+  lse: Float32Array,
+  targets: Int32Array,
+  n: number,
+  v: number,
+  ignoreIndex: number,
+  scale: number,
+): void {
   const k = "crossEntropyBackward";
   checkDims(k, { n, v });
   checkIgnore(k, ignoreIndex);
@@ -79,13 +116,29 @@ export function softmaxLsePair(lse1: Float32Array, lseT: Float32Array, logits: F
  * dlogits (N,V) = c1[i]·softmax(logits)[i] + cT[i]·softmax(logits·invT)[i], given the row
  * log-sum-exps from softmaxLsePair. WRITES (does not add); dlogits must not alias logits.
  */
-export function distillDenseBackward(dlogits: Float32Array, logits: Float32Array, lse1: Float32Array, lseT: Float32Array, c1: Float32Array, cT: Float32Array, n: number, v: number, invT: number): void {
+export function distillDenseBackward(
+  dlogits: Float32Array,
+  logits: Float32Array,
+  lse1: Float32Array,
+  lseT: Float32Array,
+  c1: Float32Array,
+  cT: Float32Array,
+  n: number,
+  v: number,
+  invT: number,
+): void {
   const k = "distillDenseBackward";
   checkDims(k, { n, v });
   checkInvT(k, invT);
   checkF32(k, "dlogits", dlogits, n * v, `(${n},${v})`);
   checkF32(k, "logits", logits, n * v, `(${n},${v})`);
-  for (const [name, a] of [["lse1", lse1], ["lseT", lseT], ["c1", c1], ["cT", cT]] as const) checkF32(k, name, a, n, `(${n})`);
+  for (const [name, a] of [
+    ["lse1", lse1],
+    ["lseT", lseT],
+    ["c1", c1],
+    ["cT", cT],
+  ] as const)
+    checkF32(k, name, a, n, `(${n})`);
   checkFinite(k, { c1: c1.subarray(0, n).reduce((acc, x) => acc + Math.abs(x), 0), cT: cT.subarray(0, n).reduce((acc, x) => acc + Math.abs(x), 0) });
   backend().distillDenseBackward(dlogits, logits, lse1, lseT, c1, cT, n, v, invT);
 }

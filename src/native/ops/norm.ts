@@ -8,11 +8,41 @@ export interface NormKernels {
   /** out (N,C) = inp · rstd · weight, rstd (N) = 1/sqrt(mean(inp²) + eps), saved for backward. */
   rmsnormForward(out: Float32Array, rstd: Float32Array, inp: Float32Array, weight: Float32Array, n: number, c: number, eps: number): void;
   /** dinp (N,C) += …, dweight (C) += … from dout (N,C), inp, weight and the saved rstd (N). */
-  rmsnormBackward(dinp: Float32Array, dweight: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, rstd: Float32Array, n: number, c: number): void;
+  rmsnormBackward(
+    dinp: Float32Array,
+    dweight: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    rstd: Float32Array,
+    n: number,
+    c: number,
+  ): void;
   /** out (N,C) = (inp - mean) · rstd · weight + bias; mean, rstd (N) saved. bias may be null. */
-  layernormForward(out: Float32Array, mean: Float32Array, rstd: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array | null, n: number, c: number, eps: number): void;
+  layernormForward(
+    out: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    n: number,
+    c: number,
+    eps: number,
+  ): void;
   /** dinp (N,C) +=, dweight (C) +=, dbias (C) += (dbias may be null when there is no bias). */
-  layernormBackward(dinp: Float32Array, dweight: Float32Array, dbias: Float32Array | null, dout: Float32Array, inp: Float32Array, weight: Float32Array, mean: Float32Array, rstd: Float32Array, n: number, c: number): void;
+  layernormBackward(
+    dinp: Float32Array,
+    dweight: Float32Array,
+    dbias: Float32Array | null,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    n: number,
+    c: number,
+  ): void;
 }
 
 /** out (N,C) = inp · rstd · weight (C); rstd (N) saved for the backward. */
@@ -28,7 +58,16 @@ export function rmsnormForward(out: Float32Array, rstd: Float32Array, inp: Float
 }
 
 /** dinp (N,C) +=, dweight (C) += from dout (N,C), inp (N,C), weight (C), rstd (N). */
-export function rmsnormBackward(dinp: Float32Array, dweight: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, rstd: Float32Array, n: number, c: number): void {
+export function rmsnormBackward(
+  dinp: Float32Array,
+  dweight: Float32Array,
+  dout: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  rstd: Float32Array,
+  n: number,
+  c: number,
+): void {
   const k = "rmsnormBackward";
   checkDims(k, { n, c });
   checkF32(k, "dinp", dinp, n * c, `(${n},${c})`);
@@ -41,7 +80,17 @@ export function rmsnormBackward(dinp: Float32Array, dweight: Float32Array, dout:
 }
 
 /** out (N,C) = (inp − mean)·rstd·weight (C) + bias (C, or null); mean, rstd (N) saved. */
-export function layernormForward(out: Float32Array, mean: Float32Array, rstd: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array | null, n: number, c: number, eps: number): void {
+export function layernormForward(
+  out: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array | null,
+  n: number,
+  c: number,
+  eps: number,
+): void {
   const k = "layernormForward";
   checkDims(k, { n, c });
   checkFinite(k, { eps });
@@ -55,7 +104,18 @@ export function layernormForward(out: Float32Array, mean: Float32Array, rstd: Fl
 }
 
 /** dinp (N,C) +=, dweight (C) +=, dbias (C, or null) += from dout, inp, weight, mean, rstd. */
-export function layernormBackward(dinp: Float32Array, dweight: Float32Array, dbias: Float32Array | null, dout: Float32Array, inp: Float32Array, weight: Float32Array, mean: Float32Array, rstd: Float32Array, n: number, c: number): void {
+export function layernormBackward(
+  dinp: Float32Array,
+  dweight: Float32Array,
+  dbias: Float32Array | null,
+  dout: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  n: number,
+  c: number,
+): void {
   const k = "layernormBackward";
   checkDims(k, { n, c });
   checkF32(k, "dinp", dinp, n * c, `(${n},${c})`);

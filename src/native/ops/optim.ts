@@ -12,7 +12,19 @@ export interface OptimKernels {
    * param -= lr·(m̂/(√v̂ + eps) + weightDecay·param). step counts from 1.
    * A tensor that must not decay passes weightDecay 0.
    */
-  adamwStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  adamwStep(
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
   /** Σ x² over n values, accumulated in float64. */
   sumSquares(x: Float32Array, n: number): number;
   /** x (N) *= s in place. */
@@ -20,7 +32,19 @@ export interface OptimKernels {
 }
 
 /** One AdamW step in place on param, m, v (N) from grad (N); step counts from 1. */
-export function adamwStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void {
+export function adamwStep(
+  param: Float32Array,
+  grad: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
+): void {
   const k = "adamwStep";
   checkDims(k, { n, step });
   checkFinite(k, { lr, beta1, beta2, eps, weightDecay });

@@ -40,7 +40,10 @@ function randomWeightBytes(r: Rng, type: QType, rows: number, cols: number): Uin
   const bytes = new Uint8Array(nb * t.blockBytes);
   for (let i = 0; i < bytes.length; i += 4) {
     const v = r.int(2 ** 32);
-    bytes[i] = v & 0xff; bytes[i + 1] = (v >>> 8) & 0xff; bytes[i + 2] = (v >>> 16) & 0xff; bytes[i + 3] = v >>> 24;
+    bytes[i] = v & 0xff;
+    bytes[i + 1] = (v >>> 8) & 0xff;
+    bytes[i + 2] = (v >>> 16) & 0xff;
+    bytes[i + 3] = v >>> 24;
   }
   const scaleOffsets = type === "Q6_K" ? [208] : type === "Q4_K" || type === "Q5_K" || type === "Q5_1" ? [0, 2] : [0];
   for (let b = 0; b < nb; b++) {
@@ -77,9 +80,11 @@ function bounds(wf: Float32Array, x: Float32Array, m: number, rows: number, cols
   const out = new Float64Array(m * rows);
   for (let i = 0; i < m; i++) {
     for (let r = 0; r < rows; r++) {
-      let varSum = 0, absSum = 0;
+      let varSum = 0,
+        absSum = 0;
       for (let k = 0; k < cols; k++) {
-        const w = wf[r * cols + k]!, xv = x[i * cols + k]!;
+        const w = wf[r * cols + k]!,
+          xv = x[i * cols + k]!;
         varSum += w * w * d2[i * cols + k]!;
         absSum += Math.abs(w * xv);
       }
@@ -96,9 +101,12 @@ function closeEverywhere(got: Float32Array, want: ArrayLike<number>, bound: Floa
 
 function assertQClose(got: Float32Array, want: ArrayLike<number>, bound: Float64Array, rows: number, what: string): void {
   for (let j = 0; j < got.length; j++) {
-    const g = got[j]!, w = want[j]!;
+    const g = got[j]!,
+      w = want[j]!;
     if (!(Math.abs(g - w) <= bound[j]!)) {
-      assert.fail(`${what}: y[${Math.floor(j / rows)}][${j % rows}] = ${g}, want ${w} (|diff| ${Math.abs(g - w).toExponential(3)} > bound ${bound[j]!.toExponential(3)})`);
+      assert.fail(
+        `${what}: y[${Math.floor(j / rows)}][${j % rows}] = ${g}, want ${w} (|diff| ${Math.abs(g - w).toExponential(3)} > bound ${bound[j]!.toExponential(3)})`,
+      );
     }
   }
 }
@@ -108,7 +116,16 @@ const BS: Record<QType, number> = { F32: 32, F16: 32, BF16: 32, Q8_0: 32, Q4_0: 
 /** [m, rows, cols]: m ∈ {1, 7, 33}, rows from (1, 7, 33, 129, 4864), cols whole blocks (B, 7B, 4864). */
 function shapesFor(type: QType): [number, number, number][] {
   const b = BS[type];
-  return [[1, 1, b], [7, 7, 7 * b], [33, 33, b], [1, 129, 4864], [7, 33, 4864], [33, 129, 4864], [1, 4864, b], [33, 7, 7 * b]];
+  return [
+    [1, 1, b],
+    [7, 7, 7 * b],
+    [33, 33, b],
+    [1, 129, 4864],
+    [7, 33, 4864],
+    [33, 129, 4864],
+    [1, 4864, b],
+    [33, 7, 7 * b],
+  ];
 }
 
 const PREFILL_AMX_TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K"] as const;
@@ -122,20 +139,38 @@ const PREFILL_AMX_TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K"] as co
  */
 function prefillShapes(type: QType): [number, number, number][] {
   if (type === "Q8_0" || type === "Q4_0") {
-    return [[9, 96, 32], [17, 33, 96], [33, 4864, 32], [129, 37, 896], [512, 23, 96], [33, 96, 4864], [512, 32, 896], [17, 896, 96]];
+    return [
+      [9, 96, 32],
+      [17, 33, 96],
+      [33, 4864, 32],
+      [129, 37, 896],
+      [512, 23, 96],
+      [33, 96, 4864],
+      [512, 32, 896],
+      [17, 896, 96],
+    ];
   }
   const k = BS[type] === 256;
-  return [[9, 96, k ? 256 : 32], [17, 33, k ? 512 : 96], [129, 37, k ? 1024 : 896], [47, 23, 4864]];
+  return [
+    [9, 96, k ? 256 : 32],
+    [17, 33, k ? 512 : 96],
+    [129, 37, k ? 1024 : 896],
+    [47, 23, 4864],
+  ];
 }
 
 interface Case {
-  w: QWeight; x: Float32Array; m: number;
+  w: QWeight;
+  x: Float32Array;
+  m: number;
   /** The reference product and each output's QTOL bound around it. */
-  want: Float32Array; bound: Float64Array;
+  want: Float32Array;
+  bound: Float64Array;
   /** QTOL.rtol · Σ|w·x|: the float32-rounding part of the bound alone (float paths). */
   boundF: Float64Array;
   /** W times the 8-bit activations the native integer path computes with, and a float32-rounding bound: tight. */
-  wantQ: Float64Array; boundQ: Float64Array;
+  wantQ: Float64Array;
+  boundQ: Float64Array;
 }
 
 /**
@@ -148,9 +183,12 @@ function quantizedActivations(x: Float32Array, m: number, cols: number, block: n
   for (let b0 = 0; b0 < m * cols; b0 += block) {
     let amax = 0;
     for (let k = b0; k < b0 + block; k++) amax = Math.max(amax, Math.abs(x[k]!));
-    const d = f(amax / 127), id = d !== 0 ? f(1 / d) : 0;
+    const d = f(amax / 127),
+      id = d !== 0 ? f(1 / d) : 0;
     for (let k = b0; k < b0 + block; k++) {
-      const v = f(x[k]! * id), fl = Math.floor(v), frac = v - fl;
+      const v = f(x[k]! * id),
+        fl = Math.floor(v),
+        frac = v - fl;
       const q = frac > 0.5 || (frac === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
       out[k] = q * d;
     }
@@ -160,10 +198,12 @@ function quantizedActivations(x: Float32Array, m: number, cols: number, block: n
 
 /** Σ w·x̂ in float64 per output, and QTOL.rtol · Σ|w·x̂| as its bound. */
 function productWithBound(wf: Float32Array, xq: Float64Array, m: number, rows: number, cols: number): [Float64Array, Float64Array] {
-  const y = new Float64Array(m * rows), b = new Float64Array(m * rows);
+  const y = new Float64Array(m * rows),
+    b = new Float64Array(m * rows);
   for (let i = 0; i < m; i++) {
     for (let r = 0; r < rows; r++) {
-      let s = 0, a = 0;
+      let s = 0,
+        a = 0;
       for (let k = 0; k < cols; k++) {
         const p = wf[r * cols + k]! * xq[i * cols + k]!;
         s += p;
@@ -192,7 +232,10 @@ function caseFor(type: QType, m: number, rows: number, cols: number, seed: numbe
     const ab = activationBlock(type);
     // 8-bit activations: decode (m ≤ 8, ACTIVATION_BLOCK values per scale), and prefill of
     // the quantized types, which on AVX-512 VNNI may run the int8 GEMM (32 values per scale)
-    const [wantQ, boundQ] = ab > 0 ? productWithBound(wf, quantizedActivations(x, m, cols, m <= QGEMM_QUANT_ROWS ? ab : 32), m, rows, cols) : [new Float64Array(0), new Float64Array(0)];
+    const [wantQ, boundQ] =
+      ab > 0
+        ? productWithBound(wf, quantizedActivations(x, m, cols, m <= QGEMM_QUANT_ROWS ? ab : 32), m, rows, cols)
+        : [new Float64Array(0), new Float64Array(0)];
     c = { w, x, m, want, bound: bounds(wf, x, m, rows, cols, type), boundF: productWithBound(wf, Float64Array.from(x), m, rows, cols)[1], wantQ, boundQ };
     cases.set(key, c);
   }
@@ -202,7 +245,9 @@ function caseFor(type: QType, m: number, rows: number, cols: number, seed: numbe
 test("the reference equals dequantize-then-multiply in float64", () => {
   const r = rng(5);
   for (const type of QTYPES) {
-    const rows = 3, cols = BS[type] * 2, m = 2;
+    const rows = 3,
+      cols = BS[type] * 2,
+      m = 2;
     const bytes = randomWeightBytes(r, type, rows, cols);
     const wf = dequantize(type as GgmlTypeName, bytes, rows * cols);
     const x = randn(r, m * cols);
@@ -231,10 +276,12 @@ forEachBackend("qgemm", (c) => {
           // The native integer paths, checked tightly against the same 8-bit activations in float64
           // (prefill of a 32-block type may instead have run the float panels, exact up to float32 sums).
           if (c.backend.name === "native" && q.wantQ.length) {
-            if (m <= QGEMM_QUANT_ROWS || !closeEverywhere(y, q.want, q.boundF)) assertQClose(y, q.wantQ, q.boundQ, rows, `${type} ${m}x${rows}x${cols} vs 8-bit activations`);
+            if (m <= QGEMM_QUANT_ROWS || !closeEverywhere(y, q.want, q.boundF))
+              assertQClose(y, q.wantQ, q.boundQ, rows, `${type} ${m}x${rows}x${cols} vs 8-bit activations`);
           }
         }
-      }));
+      }),
+    );
   }
 
   test("Q8_0, Q4_0, Q5_0 and Q5_1 also match without VNNI (the pmaddubsw path a CPU without it runs)", (t) =>
@@ -266,7 +313,10 @@ forEachBackend("qgemm", (c) => {
       const amx = c.backend.qgemmAmx;
       if (!amx || c.isa !== "avx512") return t.skip("AMX tiles are used only by the native AVX-512 build");
       const had = amx(-1);
-      if (!amx(1)) return t.skip("AMX-INT8 is not usable here: the CPU lacks AMX-TILE/AMX-INT8, the OS did not grant tile state, the VNNI switch is off, or the compiler could not target AMX");
+      if (!amx(1))
+        return t.skip(
+          "AMX-INT8 is not usable here: the CPU lacks AMX-TILE/AMX-INT8, the OS did not grant tile state, the VNNI switch is off, or the compiler could not target AMX",
+        );
       try {
         for (const type of PREFILL_AMX_TYPES) {
           let seed = 700;
@@ -297,10 +347,20 @@ forEachBackend("qgemm", (c) => {
       // last group per row), rows in fours, and one compiled loop per activation-row count.
       const r = rng(13);
       for (const type of ["Q4_0", "Q8_0", "Q5_0", "Q5_1"] as const) {
-        const shapes = [[1, 1], [5, 2], [7, 3], [6, 4], [33, 5], [3, 6], [129, 7], [9, 28]] as const;
+        const shapes = [
+          [1, 1],
+          [5, 2],
+          [7, 3],
+          [6, 4],
+          [33, 5],
+          [3, 6],
+          [129, 7],
+          [9, 28],
+        ] as const;
         for (const [k, [rows, nb]] of shapes.entries()) {
           const cols = 32 * nb;
-          for (const mm of [k + 1, QGEMM_QUANT_ROWS - k]) { // every m in 1..8 twice over the shapes
+          for (const mm of [k + 1, QGEMM_QUANT_ROWS - k]) {
+            // every m in 1..8 twice over the shapes
             const t = traits(type);
             const bytes = randomWeightBytes(r, type, rows, cols);
             const shift = 1 + r.int(63); // a view that starts at an odd place in its buffer
@@ -327,7 +387,8 @@ forEachBackend("qgemm", (c) => {
     using(c, () => {
       const r = rng(9);
       for (const type of QTYPES) {
-        const rows = 37, cols = BS[type] * 3;
+        const rows = 37,
+          cols = BS[type] * 3;
         const bytes = randomWeightBytes(r, type, rows, cols);
         const w = qweight(type, bytes, rows, cols);
         const wf = dequantize(type as GgmlTypeName, bytes, rows * cols);
@@ -345,7 +406,12 @@ forEachBackend("qgemm", (c) => {
       const r = rng(11);
       for (const type of QTYPES) {
         // m > QGEMM_QUANT_ROWS takes the panel-GEMM path (training's input gradient).
-        for (const [m, rows, cols] of [[1, 7, BS[type]], [5, 33, BS[type] * 3], [2, 129, 4864], [QGEMM_QUANT_ROWS + 5, 70, BS[type] * 5]] as const) {
+        for (const [m, rows, cols] of [
+          [1, 7, BS[type]],
+          [5, 33, BS[type] * 3],
+          [2, 129, 4864],
+          [QGEMM_QUANT_ROWS + 5, 70, BS[type] * 5],
+        ] as const) {
           const bytes = randomWeightBytes(r, type, rows, cols);
           const w = qweight(type, bytes, rows, cols);
           const wf = dequantize(type as GgmlTypeName, bytes, rows * cols);
@@ -354,7 +420,8 @@ forEachBackend("qgemm", (c) => {
           qmatmulT(dx, dy, m, w);
           for (let i = 0; i < m; i++) {
             for (let k = 0; k < cols; k++) {
-              let s = 0, a = 0;
+              let s = 0,
+                a = 0;
               for (let j = 0; j < rows; j++) {
                 const p = dy[i * rows + j]! * wf[j * cols + k]!;
                 s += p;
@@ -389,7 +456,8 @@ forEachBackend("qgemm", (c) => {
       } finally {
         c.backend.setThreads(before);
       }
-    }));
+    }),
+  );
 
   test("bad input: clear ShapeError / FormatError before any kernel runs", () =>
     using(c, () => {
@@ -399,7 +467,10 @@ forEachBackend("qgemm", (c) => {
       assert.throws(() => qweight("Q8_0", new Uint8Array(33), 1, 32), shape(/takes 34 bytes, got 33/));
       assert.throws(() => qweight("Q6_K", new Uint8Array(210), 2, 256), shape(/takes 420 bytes, got 210/));
       assert.throws(() => qweight("F16", new Uint8Array(8), 0, 4), shape(/rows must be a positive integer/));
-      assert.throws(() => qweight("Q3_K" as QType, new Uint8Array(110), 1, 256), (e: unknown) => e instanceof FormatError && /unknown storage type "Q3_K"/.test(e.message));
+      assert.throws(
+        () => qweight("Q3_K" as QType, new Uint8Array(110), 1, 256),
+        (e: unknown) => e instanceof FormatError && /unknown storage type "Q3_K"/.test(e.message),
+      );
       const w = qweight("Q8_0", new Uint8Array(34 * 4), 2, 64);
       assert.equal(qweightBytes(w), 136);
       assert.throws(() => qmatmul(new Float32Array(2), new Float32Array(63), 1, w), shape(/x has 63 elements, \(1,64\) needs 64/));

@@ -104,11 +104,15 @@ export function qweight(type: QType, bytes: Uint8Array, rows: number, cols: numb
   checkDims("qweight", { rows, cols });
   if (!(bytes instanceof Uint8Array)) throw new ShapeError(`qweight: bytes must be a Uint8Array, got ${bytes === null ? "null" : typeof bytes}`);
   if (cols % t.blockSize !== 0) {
-    throw new ShapeError(`qweight: ${type} stores blocks of ${t.blockSize} values; rows of ${cols} values are not a whole number of blocks`, { hint: `cols must be a multiple of ${t.blockSize}` });
+    throw new ShapeError(`qweight: ${type} stores blocks of ${t.blockSize} values; rows of ${cols} values are not a whole number of blocks`, {
+      hint: `cols must be a multiple of ${t.blockSize}`,
+    });
   }
   const need = rows * (cols / t.blockSize) * t.blockBytes;
   if (bytes.length !== need) {
-    throw new ShapeError(`qweight: ${type} ${rows}×${cols} takes ${need} bytes, got ${bytes.length}`, { hint: "the tensor's shape or type does not match its data" });
+    throw new ShapeError(`qweight: ${type} ${rows}×${cols} takes ${need} bytes, got ${bytes.length}`, {
+      hint: "the tensor's shape or type does not match its data",
+    });
   }
   return Object.freeze({ type, rows, cols, data: bytes, layout: LAYOUT_GGML });
 }
@@ -118,8 +122,10 @@ function checkWeight(kernel: string, w: QWeight): TypeTraits {
   const t = traitsOf(w.type);
   if (w.layout !== LAYOUT_GGML) throw new FormatError(`${kernel}: unknown weight layout "${w.layout}"`, { hint: "make weights with qweight()" });
   checkDims(kernel, { rows: w.rows, cols: w.cols });
-  if (w.cols % t.blockSize !== 0 || !(w.data instanceof Uint8Array) || w.data.length !== (w.rows * w.cols / t.blockSize) * t.blockBytes) {
-    throw new ShapeError(`${kernel}: w (${w.type} ${w.rows}×${w.cols}) has ${w.data?.length} bytes of data, which does not match its shape`, { hint: "make weights with qweight()" });
+  if (w.cols % t.blockSize !== 0 || !(w.data instanceof Uint8Array) || w.data.length !== ((w.rows * w.cols) / t.blockSize) * t.blockBytes) {
+    throw new ShapeError(`${kernel}: w (${w.type} ${w.rows}×${w.cols}) has ${w.data?.length} bytes of data, which does not match its shape`, {
+      hint: "make weights with qweight()",
+    });
   }
   return t;
 }

@@ -17,8 +17,19 @@ function randPositions(r: ReturnType<typeof rng>, n: number, p: number): Int32Ar
 forEachBackend("rope", (c) => {
   const ref = c.backend.name === "reference";
   const shapes: [number, number, number, number][] = ref
-    ? [[1, 1, 2, 2], [3, 2, 8, 6], [5, 3, 7, 4]]
-    : [[1, 1, 2, 2], [7, 3, 64, 64], [33, 2, 33, 32], [129, 4, 128, 64], [5, 1, 129, 128], [9, 6, 18, 18]];
+    ? [
+        [1, 1, 2, 2],
+        [3, 2, 8, 6],
+        [5, 3, 7, 4],
+      ]
+    : [
+        [1, 1, 2, 2],
+        [7, 3, 64, 64],
+        [33, 2, 33, 32],
+        [129, 4, 128, 64],
+        [5, 1, 129, 128],
+        [9, 6, 18, 18],
+      ];
 
   test("ropeTables: angle p·theta^(-2j/rot) per pair", () => {
     const { cos, sin } = ropeTables(5, 8, 10000);
@@ -31,28 +42,37 @@ forEachBackend("rope", (c) => {
   test("forward and backward match the reference (both layouts, partial rotary), in place too", () =>
     using(c, () => {
       const r = rng(11);
-      for (const [n, h, d, rot] of shapes) for (const inter of [false, true]) {
-        const { cos, sin } = ropeTables(300, rot, 10000);
-        const pos = randPositions(r, n, 300);
-        const x = randn(r, n * h * d), dy = randn(r, n * h * d), dx0 = randn(r, n * h * d);
-        const got = new Float32Array(n * h * d), want = new Float32Array(n * h * d);
-        ropeForward(got, x, cos, sin, pos, n, h, d, rot, inter);
-        referenceBackend.ropeForward(want, x, cos, sin, pos, n, h, d, rot, inter);
-        if (!comparesWithItself(c)) assertClose(got, want, TOL.f32, `rope fwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
-        const inplace = x.slice();
-        ropeForward(inplace, inplace, cos, sin, pos, n, h, d, rot, inter);
-        assertClose(inplace, want, TOL.f32, "in place");
-        const gotB = dx0.slice(), wantB = dx0.slice();
-        ropeBackward(gotB, dy, cos, sin, pos, n, h, d, rot, inter);
-        referenceBackend.ropeBackward(wantB, dy, cos, sin, pos, n, h, d, rot, inter);
-        if (!comparesWithItself(c)) assertClose(gotB, wantB, TOL.f32, `rope bwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
-      }
+      for (const [n, h, d, rot] of shapes)
+        for (const inter of [false, true]) {
+          const { cos, sin } = ropeTables(300, rot, 10000);
+          const pos = randPositions(r, n, 300);
+          const x = randn(r, n * h * d),
+            dy = randn(r, n * h * d),
+            dx0 = randn(r, n * h * d);
+          const got = new Float32Array(n * h * d),
+            want = new Float32Array(n * h * d);
+          ropeForward(got, x, cos, sin, pos, n, h, d, rot, inter);
+          referenceBackend.ropeForward(want, x, cos, sin, pos, n, h, d, rot, inter);
+          if (!comparesWithItself(c)) assertClose(got, want, TOL.f32, `rope fwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
+          const inplace = x.slice();
+          ropeForward(inplace, inplace, cos, sin, pos, n, h, d, rot, inter);
+          assertClose(inplace, want, TOL.f32, "in place");
+          const gotB = dx0.slice(),
+            wantB = dx0.slice();
+          ropeBackward(gotB, dy, cos, sin, pos, n, h, d, rot, inter);
+          referenceBackend.ropeBackward(wantB, dy, cos, sin, pos, n, h, d, rot, inter);
+          if (!comparesWithItself(c)) assertClose(gotB, wantB, TOL.f32, `rope bwd n${n} h${h} d${d} rot${rot} inter=${inter}`);
+        }
     }));
 
   test("interleaved rope is rotate-half rope under a permutation of the dims", () =>
     using(c, () => {
       const r = rng(12);
-      const n = 6, h = 2, d = 10, rot = 8, half = rot / 2;
+      const n = 6,
+        h = 2,
+        d = 10,
+        rot = 8,
+        half = rot / 2;
       // rotate-half dim j -> interleaved dim 2j, dim j+half -> 2j+1; the rest stay
       const perm = (i: number) => (i < half ? 2 * i : i < rot ? 2 * (i - half) + 1 : i);
       const permute = (a: Float32Array) => {
@@ -63,7 +83,8 @@ forEachBackend("rope", (c) => {
       const { cos, sin } = ropeTables(64, rot, 500);
       const pos = randPositions(r, n, 64);
       const x = randn(r, n * h * d);
-      const yHalf = new Float32Array(x.length), yInter = new Float32Array(x.length);
+      const yHalf = new Float32Array(x.length),
+        yInter = new Float32Array(x.length);
       ropeForward(yHalf, x, cos, sin, pos, n, h, d, rot, false);
       ropeForward(yInter, permute(x), cos, sin, pos, n, h, d, rot, true);
       assertClose(yInter, permute(yHalf), TOL.f32, "interleaved vs permuted rotate-half");
@@ -75,11 +96,15 @@ forEachBackend("rope", (c) => {
   test("backward is the gradient of the forward (finite differences)", () =>
     using(c, () => {
       const r = rng(13);
-      const n = 4, h = 2, d = 12, rot = 8;
+      const n = 4,
+        h = 2,
+        d = 12,
+        rot = 8;
       for (const inter of [false, true]) {
         const { cos, sin } = ropeTables(32, rot, 10000);
         const pos = randPositions(r, n, 32);
-        const x = randn(r, n * h * d), w = randn(r, n * h * d);
+        const x = randn(r, n * h * d),
+          w = randn(r, n * h * d);
         const y = new Float32Array(x.length);
         const loss = () => (ropeForward(y, x, cos, sin, pos, n, h, d, rot, inter), dot(y, w));
         const gx = new Float32Array(x.length);
@@ -91,7 +116,8 @@ forEachBackend("rope", (c) => {
   test("rejects bad arguments with ShapeError", () =>
     using(c, () => {
       const { cos, sin } = ropeTables(8, 4, 10000);
-      const x = new Float32Array(2 * 1 * 4), y = new Float32Array(8);
+      const x = new Float32Array(2 * 1 * 4),
+        y = new Float32Array(8);
       const ok = new Int32Array([0, 7]);
       assert.throws(() => ropeForward(y, x, cos, sin, new Int32Array([0, 8]), 2, 1, 4, 4, false), /positions\[1\] = 8/);
       assert.throws(() => ropeForward(y, x, cos, sin, new Int32Array([-1, 0]), 2, 1, 4, 4, false), ShapeError);

@@ -18,7 +18,9 @@ export const activationReference: ActivationKernels = {
   // dgate (N) +=, dup (N) += from dout (N)
   swigluBackward(dgate, dup, dout, gate, up, n) {
     for (let i = 0; i < n; i++) {
-      const g = gate[i]!, s = sigmoid(g), d = dout[i]!;
+      const g = gate[i]!,
+        s = sigmoid(g),
+        d = dout[i]!;
       dgate[i] = dgate[i]! + d * up[i]! * (s + g * s * (1 - s));
       dup[i] = dup[i]! + d * g * s;
     }

@@ -48,7 +48,8 @@ export const attentionReference: AttentionKernels = {
           for (let j = 0; j <= i; j++) {
             const ko = (bi * t + j) * kStride + g * d;
             const vo = (bi * t + j) * vStride + g * d;
-            let s = 0, dp = 0;
+            let s = 0,
+              dp = 0;
             for (let x = 0; x < d; x++) {
               s += q[qo + x]! * k[ko + x]!;
               dp += dout[oo + x]! * v[vo + x]!;

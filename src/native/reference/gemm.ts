@@ -5,7 +5,9 @@ import type { GemmKernels } from "../ops/gemm.ts";
 export const gemmReference: GemmKernels = {
   gemm(batch, m, n, k, a, lda, strideA, transA, b, ldb, strideB, transB, c, ldc, strideC, accumulate) {
     for (let bi = 0; bi < batch; bi++) {
-      const ao = bi * strideA, bo = bi * strideB, co = bi * strideC;
+      const ao = bi * strideA,
+        bo = bi * strideB,
+        co = bi * strideC;
       for (let i = 0; i < m; i++) {
         for (let j = 0; j < n; j++) {
           let s = 0;

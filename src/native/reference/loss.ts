@@ -21,7 +21,9 @@ export const lossReference: LossKernels = {
   // dlogits (N,V) = scale·(softmax − onehot); WRITES; dlogits may be logits
   crossEntropyBackward(dlogits, logits, lse, targets, n, v, ignoreIndex, scale) {
     for (let i = 0; i < n; i++) {
-      const o = i * v, t = targets[i]!, l = lse[i]!;
+      const o = i * v,
+        t = targets[i]!,
+        l = lse[i]!;
       for (let j = 0; j < v; j++) {
         dlogits[o + j] = t === ignoreIndex ? 0 : scale * (Math.exp(logits[o + j]! - l) - (j === t ? 1 : 0));
       }
@@ -33,7 +35,8 @@ export const lossReference: LossKernels = {
       const o = i * v;
       let m = -Infinity;
       for (let j = 0; j < v; j++) m = Math.max(m, logits[o + j]!);
-      let s1 = 0, sT = 0;
+      let s1 = 0,
+        sT = 0;
       for (let j = 0; j < v; j++) {
         s1 += Math.exp(logits[o + j]! - m);
         sT += Math.exp((logits[o + j]! - m) * invT);

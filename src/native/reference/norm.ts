@@ -21,7 +21,8 @@ export const normReference: NormKernels = {
       let s = 0;
       for (let j = 0; j < c; j++) s += dout[i * c + j]! * weight[j]! * inp[i * c + j]!;
       for (let j = 0; j < c; j++) {
-        const x = inp[i * c + j]!, g = dout[i * c + j]!;
+        const x = inp[i * c + j]!,
+          g = dout[i * c + j]!;
         dinp[i * c + j] = dinp[i * c + j]! + g * weight[j]! * r - (x * r * r * r * s) / c;
         dweight[j] = dweight[j]! + g * x * r;
       }
@@ -45,8 +46,10 @@ export const normReference: NormKernels = {
   // dinp (N,C) +=, dweight (C) +=, dbias (C) += from dout (N,C), inp (N,C), weight (C), mean (N), rstd (N)
   layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, n, c) {
     for (let i = 0; i < n; i++) {
-      const m = mean[i]!, r = rstd[i]!;
-      let sdh = 0, sdhh = 0;
+      const m = mean[i]!,
+        r = rstd[i]!;
+      let sdh = 0,
+        sdhh = 0;
       for (let j = 0; j < c; j++) {
         const h = (inp[i * c + j]! - m) * r;
         const dh = dout[i * c + j]! * weight[j]!;

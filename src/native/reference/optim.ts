@@ -5,7 +5,8 @@ import type { OptimKernels } from "../ops/optim.ts";
 export const optimReference: OptimKernels = {
   // param (N), grad (N), m (N), v (N), all updated in place but grad
   adamwStep(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
-    const bc1 = 1 - beta1 ** step, bc2 = 1 - beta2 ** step;
+    const bc1 = 1 - beta1 ** step,
+      bc2 = 1 - beta2 ** step;
     for (let i = 0; i < n; i++) {
       const g = grad[i]!;
       const mi = beta1 * m[i]! + (1 - beta1) * g;

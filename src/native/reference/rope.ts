@@ -19,8 +19,10 @@ export const ropeReference: RopeKernels = {
         for (let i = 0; i < d; i++) row[i] = inp[base + i]!;
         for (let j = 0; j < half; j++) {
           const [a, b] = pair(j, half, interleaved);
-          const c = cos[p * half + j]!, s = sin[p * half + j]!;
-          const x1 = inp[base + a]!, x2 = inp[base + b]!;
+          const c = cos[p * half + j]!,
+            s = sin[p * half + j]!;
+          const x1 = inp[base + a]!,
+            x2 = inp[base + b]!;
           row[a] = x1 * c - x2 * s;
           row[b] = x2 * c + x1 * s;
         }
@@ -37,8 +39,10 @@ export const ropeReference: RopeKernels = {
         for (let i = rot; i < d; i++) dinp[base + i] = dinp[base + i]! + dout[base + i]!;
         for (let j = 0; j < half; j++) {
           const [a, b] = pair(j, half, interleaved);
-          const c = cos[p * half + j]!, s = sin[p * half + j]!;
-          const y1 = dout[base + a]!, y2 = dout[base + b]!;
+          const c = cos[p * half + j]!,
+            s = sin[p * half + j]!;
+          const y1 = dout[base + a]!,
+            y2 = dout[base + b]!;
           dinp[base + a] = dinp[base + a]! + y1 * c + y2 * s;
           dinp[base + b] = dinp[base + b]! + y2 * c - y1 * s;
         }

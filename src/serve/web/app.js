@@ -8,16 +8,31 @@
 // of `slm serve --index` beside the model), a picker chooses one, the
 // assistant first. Knows nothing about
 // tokens or models beyond the API's JSON.
-"use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const els = {
-    transcript: $("transcript"), empty: $("empty"), error: $("error"), status: $("status"),
-    composer: $("composer"), prompt: $("prompt"), send: $("send"), stop: $("stop"), clear: $("clear"),
-    card: $("card"), modelName: $("model-name"), modelPicker: $("model"), modelPickerRow: $("model-picker-row"),
-    system: $("system"), temperature: $("temperature"), topP: $("top_p"), maxTokens: $("max_tokens"), seed: $("seed"),
-    apiKey: $("api-key"), temperatureOut: $("temperature-out"), topPOut: $("top_p-out"),
+    transcript: $("transcript"),
+    empty: $("empty"),
+    error: $("error"),
+    status: $("status"),
+    composer: $("composer"),
+    prompt: $("prompt"),
+    send: $("send"),
+    stop: $("stop"),
+    clear: $("clear"),
+    card: $("card"),
+    modelName: $("model-name"),
+    modelPicker: $("model"),
+    modelPickerRow: $("model-picker-row"),
+    system: $("system"),
+    temperature: $("temperature"),
+    topP: $("top_p"),
+    maxTokens: $("max_tokens"),
+    seed: $("seed"),
+    apiKey: $("api-key"),
+    temperatureOut: $("temperature-out"),
+    topPOut: $("top_p-out"),
   };
   const KEY_STORE = "slm.apiKey";
   const SETTINGS_STORE = "slm.settings";
@@ -36,27 +51,48 @@
     try {
       if (value === "" || value == null) localStorage.removeItem(key);
       else localStorage.setItem(key, value);
-    } catch { /* private mode: settings just do not persist */ }
+    } catch {
+      /* private mode: settings just do not persist */
+    }
   }
   function load(key) {
-    try { return localStorage.getItem(key); } catch { return null; }
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null;
+    }
   }
 
   function restoreSettings() {
     els.apiKey.value = load(KEY_STORE) ?? "";
     let s = {};
-    try { s = JSON.parse(load(SETTINGS_STORE) ?? "{}") ?? {}; } catch { s = {}; }
+    try {
+      s = JSON.parse(load(SETTINGS_STORE) ?? "{}") ?? {};
+    } catch {
+      s = {};
+    }
     if (typeof s.system === "string") els.system.value = s.system;
-    for (const [k, el] of [["temperature", els.temperature], ["topP", els.topP], ["maxTokens", els.maxTokens], ["seed", els.seed]]) {
+    for (const [k, el] of [
+      ["temperature", els.temperature],
+      ["topP", els.topP],
+      ["maxTokens", els.maxTokens],
+      ["seed", els.seed],
+    ]) {
       if (typeof s[k] === "string") el.value = s[k];
     }
     showRanges();
   }
   function saveSettings() {
-    store(SETTINGS_STORE, JSON.stringify({
-      system: els.system.value, temperature: els.temperature.value, topP: els.topP.value,
-      maxTokens: els.maxTokens.value, seed: els.seed.value,
-    }));
+    store(
+      SETTINGS_STORE,
+      JSON.stringify({
+        system: els.system.value,
+        temperature: els.temperature.value,
+        topP: els.topP.value,
+        maxTokens: els.maxTokens.value,
+        seed: els.seed.value,
+      }),
+    );
   }
   function showRanges() {
     els.temperatureOut.textContent = Number(els.temperature.value).toFixed(2);
@@ -67,7 +103,7 @@
     const h = {};
     if (json) h["Content-Type"] = "application/json";
     const key = els.apiKey.value.trim();
-    if (key) h["Authorization"] = `Bearer ${key}`;
+    if (key) h.Authorization = `Bearer ${key}`;
     return h;
   }
 
@@ -90,15 +126,18 @@
     try {
       const body = await res.json();
       detail = body?.error?.message ?? (typeof body?.message === "string" ? body.message : "");
-    } catch { /* not JSON */ }
-    const status = `${res.status}${res.statusText ? " " + res.statusText : ""}`;
-    if (res.status === 401 || res.status === 403) return `The server refused the request (${status}): it needs a valid API key. Enter it under Settings.${detail ? "\n" + detail : ""}`;
+    } catch {
+      /* not JSON */
+    }
+    const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+    if (res.status === 401 || res.status === 403)
+      return `The server refused the request (${status}): it needs a valid API key. Enter it under Settings.${detail ? `\n${detail}` : ""}`;
     if (res.status === 429) {
       const after = res.headers.get("Retry-After");
-      return `The server is busy (${status}).${after ? ` Try again in ${after} s.` : " Try again shortly."}${detail ? "\n" + detail : ""}`;
+      return `The server is busy (${status}).${after ? ` Try again in ${after} s.` : " Try again shortly."}${detail ? `\n${detail}` : ""}`;
     }
     if (res.status >= 400 && res.status < 500) return `The request was rejected (${status}): ${detail || "no details"}`;
-    return `The server failed (${status})${detail ? ": " + detail : ""}`;
+    return `The server failed (${status})${detail ? `: ${detail}` : ""}`;
   }
 
   // ---- model card ------------------------------------------------------------
@@ -120,7 +159,10 @@
       ["Model", model.id],
       ["Architecture", c.modelType ?? "?"],
       ["Parameters", formatCount(c.parameters)],
-      ["Quantization", c.quantization === undefined ? "?" : c.weightBytes !== undefined ? `${c.quantization} (${formatBytes(c.weightBytes)} in memory)` : c.quantization],
+      [
+        "Quantization",
+        c.quantization === undefined ? "?" : c.weightBytes !== undefined ? `${c.quantization} (${formatBytes(c.weightBytes)} in memory)` : c.quantization,
+      ],
       ["Context length", c.contextLength !== undefined ? `${c.contextLength} tokens` : "?"],
       ["Vocabulary", c.vocabSize !== undefined ? `${c.vocabSize} tokens` : "?"],
       ["Layers × width", c.layers !== undefined ? `${c.layers} × ${c.dModel}` : "?"],
@@ -130,7 +172,12 @@
     const a = c.assistant;
     if (a) {
       rows.unshift(["Answers from", `${a.sections ?? "?"} sections of ${a.documents ?? "?"} documents`]);
-      const writer = a.answerer === "extractive" ? "extracts (best sentence, no model)" : a.answerer === "reader" ? "a trained reader picks a sentence" : "the model, from the retrieved sections";
+      const writer =
+        a.answerer === "extractive"
+          ? "extracts (best sentence, no model)"
+          : a.answerer === "reader"
+            ? "a trained reader picks a sentence"
+            : "the model, from the retrieved sections";
       rows.splice(1, 0, ["Answer writer", a.answerer_reason ? `${writer} — ${a.answerer_reason}` : writer]);
     }
     els.card.replaceChildren();
@@ -296,7 +343,10 @@
       while ((cut = buf.indexOf("\n\n")) >= 0) {
         const event = buf.slice(0, cut);
         buf = buf.slice(cut + 2);
-        const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, ""));
+        const data = event
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).replace(/^ /, ""));
         if (data.length > 0) yield data.join("\n");
       }
     }
@@ -350,7 +400,10 @@
     let outcome = "done";
     try {
       const res = await fetch("/v1/chat/completions", {
-        method: "POST", headers: headers(true), body: JSON.stringify(requestBody()), signal: ac.signal,
+        method: "POST",
+        headers: headers(true),
+        body: JSON.stringify(requestBody()),
+        signal: ac.signal,
       });
       if (!res.ok) {
         outcome = "error";
@@ -361,7 +414,11 @@
       for await (const data of sseData(reader)) {
         if (data === "[DONE]") break;
         let chunk;
-        try { chunk = JSON.parse(data); } catch { continue; }
+        try {
+          chunk = JSON.parse(data);
+        } catch {
+          continue;
+        }
         if (chunk.error) {
           outcome = "error";
           showError(`The model failed while answering: ${chunk.error.message ?? JSON.stringify(chunk.error)}`);

@@ -3,7 +3,6 @@
 // keeps in localStorage, and shows the heading path, source path and text,
 // one paragraph per blank-line-separated block, always with textContent.
 // Knows nothing about retrieval or models.
-"use strict";
 
 (async () => {
   const $ = (id) => document.getElementById(id);
@@ -18,8 +17,10 @@
   const headers = {};
   try {
     const key = localStorage.getItem("slm.apiKey");
-    if (key) headers["Authorization"] = `Bearer ${key}`;
-  } catch { /* no storage: no key */ }
+    if (key) headers.Authorization = `Bearer ${key}`;
+  } catch {
+    /* no storage: no key */
+  }
   let res;
   try {
     res = await fetch(`/v1/sections/${encodeURIComponent(id)}`, { headers });
@@ -28,7 +29,11 @@
     return;
   }
   let body = null;
-  try { body = await res.json(); } catch { /* not JSON */ }
+  try {
+    body = await res.json();
+  } catch {
+    /* not JSON */
+  }
   if (!res.ok) {
     const detail = body?.error?.message ?? `${res.status}`;
     fail(res.status === 401 ? `The server needs an API key: enter it in the chat page's settings. (${detail})` : `The section could not be loaded: ${detail}`);
