@@ -5,7 +5,7 @@
 // trained from scratch by SFT (full) on answers that end with a citation
 // (" [k]") only 15% of the time, so greedy decoding does not cite. Then, each
 // from that same base with fresh LoRA adapters (detached after): plain DPO,
-// DPO with the chosen NLL added (--rpo-alpha), and ORPO, on pairs (chosen: the
+// DPO with the chosen NLL added (--rpo-alpha 1, the default), and ORPO, on pairs (chosen: the
 // answer with a citation, rejected: the same answer without). On the held-out
 // prompts it prints, the base (SFT only) beside each:
 //   - reward accuracy: share of held-out pairs whose reward is higher for the
@@ -27,7 +27,7 @@ import { createModel, presetConfig } from "../src/models/index.ts";
 import { trainBpe, type ChatMessage } from "../src/tokenizer/index.ts";
 import { finetune } from "../src/train/finetune.ts";
 import { encodePreferences, type PreferenceExample } from "../src/train/preference-data.ts";
-import { evaluatePreferences, finetunePreference, pairLogProbs, withAdaptersOff } from "../src/train/preference.ts";
+import { evaluatePreferences, finetunePreference, PREFERENCE_DEFAULTS, pairLogProbs, withAdaptersOff } from "../src/train/preference.ts";
 import type { ChatExample } from "../src/train/sft.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -116,7 +116,7 @@ interface Variant {
 }
 const VARIANTS: Record<string, Variant> = {
   dpo: { name: "DPO", objective: "dpo", loss, beta, rpoAlpha: 0 },
-  "dpo+nll": { name: "DPO+NLL", objective: "dpo", loss, beta, rpoAlpha },
+  "dpo+nll": { name: "DPO", objective: "dpo", loss, beta, rpoAlpha },
   orpo: { name: "ORPO", objective: "orpo", loss: "sigmoid", beta, rpoAlpha: 0 },
 };
 const variants = (v.variants ?? "dpo,dpo+nll,orpo").split(",").map((k) => {
@@ -222,14 +222,14 @@ try {
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`.padStart(9);
     console.log(`held-out (${heldOut.length} prompts, pairs never trained on); LoRA r 8, lr ${lr}, ${dpoSteps} steps of 8 pairs; β ${beta}, ${loss} loss`);
     console.log(
-      `  ${"".padEnd(30)}${"base (SFT)".padStart(11)}${results.map((r) => (r.name + (r.rpoAlpha > 0 ? ` α=${r.rpoAlpha}` : "")).padStart(13)).join("")}   target`,
+      `  ${"".padEnd(30)}${"base (SFT)".padStart(11)}${results.map((r) => (r.name + (r.objective === "dpo" ? ` α=${r.rpoAlpha}` : "")).padStart(13)).join("")}   target`,
     );
     console.log(`  ${"reward accuracy".padEnd(30)}  ${pct(base.rewardAccuracy)}${results.map((r) => `    ${pct(r.rewardAccuracy)}`).join("")}   > 90%`);
     console.log(`  ${"log-prob accuracy π(c) > π(r)".padEnd(30)}  ${pct(base.logpAccuracy)}${results.map((r) => `    ${pct(r.logpAccuracy)}`).join("")}`);
     console.log(`  ${"greedy generations citing".padEnd(30)}  ${pct(base.cited)}${results.map((r) => `    ${pct(r.cited)}`).join("")}   >= 80%`);
     for (const r of results) {
       console.log(
-        `  ${r.name}${r.rpoAlpha > 0 ? ` α=${r.rpoAlpha}` : ""}: targets ${r.rewardAccuracy > 0.9 ? "met" : "NOT met"} / ${r.cited >= 0.8 ? "met" : "NOT met"}; ${r.seconds.toFixed(0)} s; reference = base with adapters off: ${r.referenceIsBase}; e.g. ${JSON.stringify(r.samples[1])}${r.misses.length ? `; a miss: ${JSON.stringify(r.misses[0])}` : ""}`,
+        `  ${r.name}${r.objective === "dpo" ? ` α=${r.rpoAlpha}${r.rpoAlpha === PREFERENCE_DEFAULTS.rpoAlpha ? " (the default)" : ""}` : ""}: targets ${r.rewardAccuracy > 0.9 ? "met" : "NOT met"} / ${r.cited >= 0.8 ? "met" : "NOT met"}; ${r.seconds.toFixed(0)} s; reference = base with adapters off: ${r.referenceIsBase}; e.g. ${JSON.stringify(r.samples[1])}${r.misses.length ? `; a miss: ${JSON.stringify(r.misses[0])}` : ""}`,
       );
     }
     console.log(`  SFT ${sftS.toFixed(0)} s`);

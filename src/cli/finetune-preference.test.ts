@@ -68,7 +68,7 @@ test("slm finetune --objective dpo (lora): rewards, margin and accuracy per log 
   assert.match(r.err, /held-out pairs \(3\): loss \d\.\d+, rewards chosen .* accuracy/);
   assert.ok(existsSync(join(out, "adapter", "adapter_model.safetensors")));
   const cfg = JSON.parse(readFileSync(join(out, "finetune-config.json"), "utf8"));
-  assert.deepEqual(cfg.preference, { objective: "dpo", beta: 0.2, loss: "sigmoid", orpoLambda: 0.1, rpoAlpha: 0 });
+  assert.deepEqual(cfg.preference, { objective: "dpo", beta: 0.2, loss: "sigmoid", orpoLambda: 0.1, rpoAlpha: 1 });
   assert.equal(cfg.batch, 4, "two pairs per step are four rows");
 });
 

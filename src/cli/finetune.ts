@@ -58,7 +58,7 @@ gives them for the held-out pairs (also RUN/preference-eval.json).
   --objective O         sft (default) | dpo | orpo
   --beta X              DPO β (default ${PREFERENCE_DEFAULTS.beta}): reward scale, pull towards the reference
   --loss L              DPO loss: sigmoid (default) | ipo
-  --rpo-alpha X         DPO: add X × the chosen completions' NLL (TRL's rpo_alpha; default ${PREFERENCE_DEFAULTS.rpoAlpha}, plain DPO)
+  --rpo-alpha X         DPO: add X × the chosen completions' NLL (TRL's rpo_alpha; default ${PREFERENCE_DEFAULTS.rpoAlpha}; 0 is plain DPO)
   --orpo-lambda X       ORPO λ, weight of the odds-ratio term beside the chosen NLL (default ${PREFERENCE_DEFAULTS.orpoLambda})
   Defaults change with it: --batch counts pairs (default ${PREFERENCE_DEFAULTS.batch}), --epochs ${PREFERENCE_DEFAULTS.epochs},
   --lr ${PREFERENCE_DEFAULTS.lr.lora} for lora and ${PREFERENCE_DEFAULTS.lr.full} for full; no packing.
