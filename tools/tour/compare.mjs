@@ -9,26 +9,36 @@
 //
 // It does not know what the outputs should be, only whether two runs agree.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const USAGE = `Usage: node tools/tour/compare.mjs [--max-lines N] [--quiet] A B
+const USAGE = `Usage: node tools/tour/compare.mjs [options] A B
 
 Compares two tour directories written by tools/tour/run.sh (A: before, B: after)
 and prints every difference left after normalising what varies between runs
 (durations, rates, ETAs, dates, memory, the runs' own paths, temp paths).
-Steps are matched by name. Exit code 0 when the runs agree, 1 when they differ,
-2 on a usage error.
+Steps are matched by name. Exit code 0 when the runs agree (or differ only as
+the --known file explains), 1 when they differ otherwise, 2 on a usage error.
 
 Options:
-  --max-lines N   most diff lines shown per output or file (default 40)
-  --quiet         only the summary, no diff lines
+  --known FILE        differences already explained (e.g. tools/tour/known-differences.json):
+                      a step whose differences are exactly the recorded ones is listed with
+                      its reason instead of as a new difference
+  --show-known        print the known differences' lines too
+  --write-known FILE  write every differing step's lines to FILE (reasons kept from --known,
+                      else TODO) to record a comparison once its differences are explained
+  --max-lines N       most diff lines shown per output or file (default 40)
+  --quiet             no diff lines, only what differs
+
+Example:
+  tools/tour/run.sh --repo /work/tour-before /tmp/tour/before && tools/tour/run.sh /tmp/tour/after
+  node tools/tour/compare.mjs --known tools/tour/known-differences.json /tmp/tour/before /tmp/tour/after
 `;
 
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const opts = { maxLines: 40, quiet: false, dirs: [] };
+  const opts = { maxLines: 40, quiet: false, known: undefined, writeKnown: undefined, showKnown: false, dirs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-h" || a === "--help") {
@@ -38,6 +48,9 @@ function parseArgs(argv) {
       opts.maxLines = Number(argv[++i]);
       if (!Number.isInteger(opts.maxLines) || opts.maxLines < 0) usageError("--max-lines takes a whole number");
     } else if (a === "--quiet") opts.quiet = true;
+    else if (a === "--known") opts.known = argv[++i] ?? usageError("--known takes a file");
+    else if (a === "--write-known") opts.writeKnown = argv[++i] ?? usageError("--write-known takes a file");
+    else if (a === "--show-known") opts.showKnown = true;
     else if (a.startsWith("-")) usageError(`unknown option ${a}`);
     else opts.dirs.push(a);
   }
@@ -70,7 +83,8 @@ function readRun(dir) {
     const base = join(dir, `${n.padStart(3, "0")}-${name}`);
     const read = (ext) => (existsSync(base + ext) ? readFileSync(base + ext, "utf8") : "");
     const files = readTsv(`${base}.files`).map(([path, size, sha]) => ({ path, size: Number(size), sha }));
-    steps.set(name, { n: Number(n), name, rc, seconds: Number(seconds), cmd: read(".cmd").trim(), out: read(".out"), err: read(".err"), files });
+    const rcFile = read(".rc").trim();
+    steps.set(name, { n: Number(n), name, rc: rcFile || rc, seconds: Number(seconds), cmd: read(".cmd").trim(), out: read(".out"), err: read(".err"), files });
   }
   return { dir, meta, steps, work: join(dir, "work") };
 }
@@ -78,7 +92,8 @@ function readRun(dir) {
 // ---------------------------------------------------------------- normalising
 
 /** JSON keys whose values vary between identical runs (timings, rates, memory, dates). */
-const VARYING_KEY = /(^|_)(ms|s|seconds?)$|Ms$|Seconds?$|^elapsed|^eta|per_?sec|PerS$|per_s$|rss|memory_bytes|^latency|createdAt|created_at|^date$|timestamp/i;
+const VARYING_KEY =
+  /^(ms|seconds|createdAt|created_at|timestamp|date)$|^(elapsed|eta)([A-Z_]\w*)?$|Ms$|Seconds$|(PerS|elapsedS|_s)$|(PerSec|_per_sec)$|Rss|rss|^latency/;
 
 function escapeRegExp(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -130,10 +145,13 @@ function parseJsonLine(line) {
   }
 }
 
-/** Lines of a text with paths, dates and timings normalised; JSON (whole, or line by line) masked by key. */
-function normalise(text, run, { json = true } = {}) {
+/**
+ * Lines of a text with paths, dates and (unless timings is false: help texts, whose "90s" is
+ * text) timings normalised; JSON (whole, or line by line) masked by key.
+ */
+function normalise(text, run, { timings = true } = {}) {
   const t = normalisePaths(text, run);
-  if (json && /^\s*[{[]/.test(t) && t.includes("\n")) {
+  if (/^\s*[{[]/.test(t) && t.includes("\n")) {
     try {
       return JSON.stringify(maskJson(JSON.parse(t)), null, 2).split("\n");
     } catch {
@@ -143,8 +161,9 @@ function normalise(text, run, { json = true } = {}) {
   const lines = t.split("\n");
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
   return lines.map((line) => {
-    const parsed = json ? parseJsonLine(line) : undefined;
-    return parsed === undefined ? normaliseTimings(line) : JSON.stringify(maskJson(parsed));
+    const parsed = parseJsonLine(line);
+    if (parsed !== undefined) return JSON.stringify(maskJson(parsed));
+    return timings ? normaliseTimings(line) : line;
   });
 }
 
@@ -176,8 +195,8 @@ function diffLines(a, b) {
     let j = 0;
     while (i < ma.length || j < mb.length) {
       if (i < ma.length && j < mb.length && ma[i] === mb[j]) ops.push({ op: "=", line: ma[i++] }), j++;
-      else if (j < mb.length && (i === ma.length || lcs[i * w + j + 1] >= lcs[(i + 1) * w + j])) ops.push({ op: "+", line: mb[j++] });
-      else ops.push({ op: "-", line: ma[i++] });
+      else if (i < ma.length && (j === mb.length || lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])) ops.push({ op: "-", line: ma[i++] });
+      else ops.push({ op: "+", line: mb[j++] });
     }
   }
   for (const line of a.slice(endA)) ops.push({ op: "=", line });
@@ -367,8 +386,63 @@ function describeFile(path, A, B, maxLines) {
 
 // ---------------------------------------------------------------- report
 
+/** What differs in one step, as report lines (diff excerpts cut at maxLines each). */
+function stepReport(sa, sb, A, B, maxLines) {
+  const report = [];
+  if (sa.rc !== sb.rc) report.push(`exit code: ${sa.rc} → ${sb.rc}`);
+  const cmdA = normalisePaths(sa.cmd, A);
+  const cmdB = normalisePaths(sb.cmd, B);
+  if (cmdA !== cmdB) report.push(`command: ${cmdA} → ${cmdB}`);
+  for (const stream of ["out", "err"]) {
+    const timings = !/^(help|version)/.test(sa.name);
+    const { changed, lines } = describeDiff(diffLines(normalise(sa[stream], A, { timings }), normalise(sb[stream], B, { timings })), maxLines);
+    if (changed > 0) report.push(`std${stream}: ${changed} line(s) differ`, ...lines);
+  }
+  const filesA = new Map(sa.files.map((f) => [f.path, f]));
+  const filesB = new Map(sb.files.map((f) => [f.path, f]));
+  const wroteOnlyA = [...filesA.keys()].filter((p) => !filesB.has(p));
+  const wroteOnlyB = [...filesB.keys()].filter((p) => !filesA.has(p));
+  if (wroteOnlyA.length) report.push(`files written only in A: ${wroteOnlyA.join(", ")}`);
+  if (wroteOnlyB.length) report.push(`files written only in B: ${wroteOnlyB.join(", ")}`);
+  let identical = 0;
+  let normalisedSame = 0;
+  for (const [path, fa] of filesA) {
+    const fb = filesB.get(path);
+    if (!fb) continue;
+    if (fa.sha === fb.sha) {
+      identical++;
+      continue;
+    }
+    const detail = describeFile(path, A, B, maxLines);
+    if (detail.length === 1 && detail[0].startsWith("same after normalising")) {
+      normalisedSame++;
+      continue;
+    }
+    report.push(`file ${path} (${fa.size} → ${fb.size} bytes): ${detail[0]}`, ...detail.slice(1).map((l) => `  ${l}`));
+  }
+  return { report, identical, normalisedSame };
+}
+
+/**
+ * Known differences (--known FILE): {"steps": {NAME: {"reason": "…", "diff": [report lines]}}}.
+ * A step whose whole report equals the recorded one is explained by its reason; any other
+ * change in that step shows as new.
+ */
+function readKnown(file) {
+  if (!file) return {};
+  let json;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    usageError(`--known ${file}: ${e.message}`);
+  }
+  if (!json || typeof json.steps !== "object") usageError(`--known ${file}: expected {"steps": {NAME: {"reason", "diff"}}}`);
+  return json.steps;
+}
+
 function compare(opts) {
   const [A, B] = opts.dirs.map(readRun);
+  const known = readKnown(opts.known);
   const say = (s = "") => process.stdout.write(`${s}\n`);
   const names = [...A.steps.keys()];
   for (const k of B.steps.keys()) if (!A.steps.has(k)) names.push(k);
@@ -383,10 +457,13 @@ function compare(opts) {
   }
   say("  normalised: durations, rates, ETAs, dates, memory figures, the runs' own paths, temp paths;");
   say(`  JSON fields masked by name: ${VARYING_KEY.source}`);
+  if (opts.known) say(`  known differences: ${opts.known}`);
   say();
 
   const same = [];
   const differ = [];
+  const explained = [];
+  const record = {};
   const onlyA = [];
   const onlyB = [];
   for (const name of names) {
@@ -396,46 +473,34 @@ function compare(opts) {
       (sa ? onlyA : onlyB).push(name);
       continue;
     }
-    const report = [];
-    if (sa.rc !== sb.rc) report.push(`exit code: ${sa.rc} → ${sb.rc}`);
-    const cmdA = normalisePaths(sa.cmd, A);
-    const cmdB = normalisePaths(sb.cmd, B);
-    if (cmdA !== cmdB) report.push(`command: ${cmdA} → ${cmdB}`);
-    for (const stream of ["out", "err"]) {
-      const { changed, lines } = describeDiff(diffLines(normalise(sa[stream], A), normalise(sb[stream], B)), opts.maxLines);
-      if (changed > 0) report.push(`std${stream}: ${changed} line(s) differ`, ...(opts.quiet ? [] : lines));
+    const full = stepReport(sa, sb, A, B, Number.POSITIVE_INFINITY);
+    if (full.report.length === 0) {
+      const filesNote = sa.files.length === 0 ? "" : ` (files: ${full.identical} byte-identical, ${full.normalisedSame} same after normalising)`;
+      same.push(`${name}${filesNote}`);
+      continue;
     }
-    const filesA = new Map(sa.files.map((f) => [f.path, f]));
-    const filesB = new Map(sb.files.map((f) => [f.path, f]));
-    const wroteOnlyA = [...filesA.keys()].filter((p) => !filesB.has(p));
-    const wroteOnlyB = [...filesB.keys()].filter((p) => !filesA.has(p));
-    if (wroteOnlyA.length) report.push(`files written only in A: ${wroteOnlyA.join(", ")}`);
-    if (wroteOnlyB.length) report.push(`files written only in B: ${wroteOnlyB.join(", ")}`);
-    let identical = 0;
-    let normalisedSame = 0;
-    for (const [path, fa] of filesA) {
-      const fb = filesB.get(path);
-      if (!fb) continue;
-      if (fa.sha === fb.sha) {
-        identical++;
-        continue;
-      }
-      const detail = describeFile(path, A, B, opts.maxLines);
-      if (detail.length === 1 && detail[0].startsWith("same after normalising")) {
-        normalisedSame++;
-        continue;
-      }
-      report.push(`file ${path} (${fa.size} → ${fb.size} bytes): ${detail[0]}`, ...(opts.quiet ? [] : detail.slice(1).map((l) => `  ${l}`)));
-    }
+    const k = known[name];
+    record[name] = { reason: k?.reason ?? "TODO: say why (the commit or issue that changed it), or call it a regression", diff: full.report };
     const header = `${name}: ${normalisePaths(sb.cmd, B)}`;
-    const filesNote = sa.files.length === 0 ? "" : ` (files: ${identical} byte-identical, ${normalisedSame} same after normalising)`;
-    if (report.length === 0) same.push(`${name}${filesNote}`);
-    else differ.push([header, report]);
+    if (k && JSON.stringify(k.diff) === JSON.stringify(full.report)) {
+      explained.push([header, k.reason, full.report]);
+      continue;
+    }
+    const shown = stepReport(sa, sb, A, B, opts.maxLines).report;
+    differ.push([header, k ? [`(differs from the known difference recorded for this step: ${k.reason})`, ...shown] : shown]);
   }
 
   for (const [header, report] of differ) {
     say(`== ${header}`);
-    for (const l of report) say(`  ${l}`);
+    for (const l of opts.quiet ? report.filter((x) => !x.startsWith(" ")) : report) say(`  ${l}`);
+    say();
+  }
+  if (explained.length) {
+    say(`Known differences (${opts.known}): ${explained.length}`);
+    for (const [header, reason, report] of explained) {
+      say(`  ${header.split(":")[0]}: ${reason}`);
+      if (opts.showKnown) for (const l of report) say(`      ${l}`);
+    }
     say();
   }
   if (onlyA.length) say(`Steps only in A: ${onlyA.join(", ")}`);
@@ -443,8 +508,21 @@ function compare(opts) {
   say(`Steps the same in both: ${same.length}`);
   for (const s of same) say(`  ${s}`);
   say();
-  say(`Summary: ${names.length} steps; ${same.length} same, ${differ.length} differ, ${onlyA.length} only in A, ${onlyB.length} only in B.`);
+  if (opts.writeKnown) {
+    writeAtomic(opts.writeKnown, `${JSON.stringify({ a: A.meta.commit, b: B.meta.commit, steps: record }, null, 2)}\n`);
+    say(`Wrote the ${Object.keys(record).length} differing steps to ${opts.writeKnown} (fill in each reason).`);
+  }
+  say(
+    `Summary: ${names.length} steps; ${same.length} same, ${explained.length} known differences, ${differ.length} new differences, ` +
+      `${onlyA.length} only in A, ${onlyB.length} only in B.`,
+  );
   return differ.length + onlyA.length + onlyB.length === 0 ? 0 : 1;
+}
+
+function writeAtomic(file, text) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }
 
 process.exitCode = compare(parseArgs(process.argv.slice(2)));

@@ -111,6 +111,7 @@ step() {
 # 0. Help: the overview and every command's --help (the list read from the overview).
 step help --help
 step help-bare
+step version --version
 sed -n '/^Commands:/,/^$/p' "$out/001-help.out" | sed -n 's/^  \([a-z][a-z0-9-]*\( [a-z][a-z0-9-]*\)\{0,1\}\)  .*/\1/p' | sed 's/ *$//' >"$out/commands.txt"
 while IFS= read -r cmd; do
   # shellcheck disable=SC2086 # the command's words are meant to split
@@ -133,6 +134,14 @@ step train train --data data/handbook --preset micro --max-steps "$steps" --eval
   --log-every 10 --seed 0 --out runs/handbook --json
 step train-usage-error train --data data/handbook --preset micro --out runs/none
 
+# Bad flag values: the messages and exit codes of the flag parsers.
+step train-bad-lr train --data data/handbook --preset nano --max-steps 1 --lr abc --out runs/bad-lr
+step train-empty-lr train --data data/handbook --preset nano --max-steps 1 --lr "" --out runs/empty-lr
+step ingest-bad-fraction ingest "$handbook" --out data/bad --val-fraction 2
+step eval-bad-batches eval --model runs/handbook/model --data data/handbook --batches 0
+step generate-bad-temperature generate --model runs/handbook/model --prompt "Annual leave" --temperature=-1
+step distill-bad-alpha distill --teacher runs/handbook/model --student nano --data data/handbook --max-steps 1 --alpha 2 --out runs/bad-alpha
+
 # 3. Evaluate and generate (greedy).
 step eval eval --model runs/handbook/model --data data/handbook --batches 10 --json
 step eval-plain eval --model runs/handbook/model --data data/handbook --batches 10
@@ -146,6 +155,7 @@ step generate-bad-dtype generate --model runs/handbook/model --prompt "Annual le
 step index index data/handbook --out data/handbook.index --json
 step ask ask --index data/handbook.index --json "How far ahead must I request leave?"
 step ask-plain ask --index data/handbook.index "How far ahead must I request leave?"
+step ask-bad-k ask --index data/handbook.index --k 0 "How far ahead must I request leave?"
 step eval-qa eval qa --index data/handbook.index --questions "$qa/handbook.jsonl" \
   --unanswerable "$qa/handbook-unanswerable.jsonl" --out reports/handbook --json
 
