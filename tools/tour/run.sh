@@ -159,6 +159,10 @@ step ask-bad-k ask --index data/handbook.index --k 0 "How far ahead must I reque
 step eval-qa eval qa --index data/handbook.index --questions "$qa/handbook.jsonl" \
   --unanswerable "$qa/handbook-unanswerable.jsonl" --out reports/handbook --json
 
+# Early stopping keeps the best weights (a high learning rate overfits the one validation document).
+step train-early-stop train --data data/handbook --preset nano --max-steps 60 --lr 1e-2 --early-stop 1 --eval-every 5 \
+  --seed 0 --out runs/early-stop --json
+
 # …a nano model pretrained on the documents, a reader from it, and ask with the reader.
 step train-reader-lm train --data data/handbook --preset nano --max-steps $((steps * 2)) --early-stop 3 --eval-every 10 \
   --seed 0 --out runs/reader-lm --json
