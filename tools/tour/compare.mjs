@@ -4,8 +4,10 @@
 // exit code, stdout and stderr, and the files the step wrote. What varies
 // from run to run on its own is normalised away first: durations, rates,
 // ETAs, dates, memory figures, the run's own directories and temp paths.
-// JSON lines are compared field by field with such fields masked by name.
-// A safetensors file that differs is compared tensor by tensor.
+// JSON is compared field by field with such fields masked by name; a
+// safetensors file tensor by tensor, an index through `sqlite3 .dump`, the
+// distillation teacher cache by header and records. Differences recorded
+// with their reason in a --known file are listed apart from new ones.
 //
 // It does not know what the outputs should be, only whether two runs agree.
 import { spawnSync } from "node:child_process";
@@ -30,8 +32,8 @@ Options:
   --max-lines N       most diff lines shown per output or file (default 40)
   --quiet             no diff lines, only what differs
 
-Example:
-  tools/tour/run.sh --repo /work/tour-before /tmp/tour/before && tools/tour/run.sh /tmp/tour/after
+Example (BEFORE: a worktree of the older commit, see tools/tour/run.sh --help):
+  tools/tour/run.sh --repo BEFORE /tmp/tour/before && tools/tour/run.sh /tmp/tour/after
   node tools/tour/compare.mjs --known tools/tour/known-differences.json /tmp/tour/before /tmp/tour/after
 `;
 

@@ -32,6 +32,12 @@ SLM_TOUR_REPO) and records them in OUTDIR (created; must not exist or be empty):
 
 Compare two runs with: node tools/tour/compare.mjs OUTDIR_A OUTDIR_B
 Environment: SLM_THREADS (default 1), SLM_TOUR_REPO, SLM_TOUR_STEPS (train steps, default 40).
+
+Before/after issue 23 (05e93c3^ = bda30e6, the last commit before it), from the repository root:
+  git worktree add --detach ../tour-before 05e93c3^
+  ln -s "$PWD/node_modules" ../tour-before/node_modules && (cd ../tour-before && npm run build:native)
+  tools/tour/run.sh --repo ../tour-before /tmp/tour/before && tools/tour/run.sh /tmp/tour/after
+  node tools/tour/compare.mjs --known tools/tour/known-differences.json /tmp/tour/before /tmp/tour/after
 EOF
 }
 
