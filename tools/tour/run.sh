@@ -134,6 +134,9 @@ step ingest-plain ingest "$handbook" --out data/handbook-plain --vocab-size 8192
 step tokenizer-train tokenizer train --input "$handbook" --vocab-size 4096 --out tok/ --json
 step tokenizer-encode tokenizer encode --tokenizer tok/ "How do I apply for leave?"
 step tokenizer-encode-json tokenizer encode --tokenizer tok/ --json "How do I apply for leave?"
+step tokenizer-decode tokenizer decode --tokenizer tok/ 40 41 42 43 44 45
+step tokenizer-info tokenizer info --tokenizer tok/
+step tokenizer-info-json tokenizer info --tokenizer tok/ --json
 
 # 2. Train a micro model (fixed steps instead of --time-budget 5m).
 step train train --data data/handbook --preset micro --max-steps "$steps" --eval-every 20 --checkpoint-every 20 \
@@ -176,6 +179,8 @@ step train-reader train-reader --index data/handbook.index --init-from runs/read
   --max-steps 20 --synthetic 300 --val-questions 20 --eval-every 10 --seed 0 --json
 step ask-reader ask --model runs/reader --index data/handbook.index --json "How far ahead must I request leave?"
 step ask-reader-plain ask --model runs/reader --index data/handbook.index "How far ahead must I request leave?"
+step eval-qa-reader eval qa --model runs/reader --index data/handbook.index --questions "$qa/handbook.jsonl" \
+  --unanswerable "$qa/handbook-unanswerable.jsonl" --out reports/reader --json
 
 # 5. Specialise: LoRA fine-tuning on a tiny chat file, distillation into a nano student.
 cat >"$work/chat.jsonl" <<'EOF'
