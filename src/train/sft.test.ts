@@ -9,6 +9,7 @@ import { loadAdapter } from "../formats/peft.ts";
 import { tinyByteLevel } from "../formats/testing.ts";
 import { createModel, presetConfig, validateConfig, type CausalLM } from "../models/index.ts";
 import { Tape, crossEntropy } from "../tensor/index.ts";
+import { Tokenizer } from "../tokenizer/index.ts";
 import { finetune } from "./finetune.ts";
 import { IGNORE_INDEX, SftSource, encodeExamples, parseChatJsonl, splitExamples, sftValidation, type ChatExample } from "./sft.ts";
 
@@ -276,4 +277,20 @@ test("finetune packs by default on every family (GPT-2: learned positions, Gemma
     assert.ok(r.packing, `${family}: packing is the default`);
     assert.ok(Number.isFinite(r.finalValLoss), `${family}: trained and evaluated`);
   }
+});
+
+test("an empty chat_template is 'no template' even beside ChatML tokens, and the error says so", () => {
+  const plain = new Tokenizer({ ...tok.spec, config: { ...tok.spec.config, chat_template: "" } });
+  assert.ok(plain.specialTokens["<|im_start|>"] !== undefined, "the test tokenizer has ChatML tokens");
+  const ex: ChatExample[] = [
+    {
+      line: 1,
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "hello" },
+      ],
+    },
+  ];
+  assert.throws(() => encodeExamples(plain, ex, 64), /sets an empty chat_template/);
+  assert.doesNotThrow(() => encodeExamples(tok, ex, 64));
 });

@@ -72,10 +72,14 @@ export function readChatJsonl(path: string): ChatExample[] {
 /** The chat template to train with (tokenizer/chat.ts chatTemplateOf); a tokenizer with none is a ConfigError. */
 export function chatTemplateFor(tok: Tokenizer, override?: string): string {
   const t = chatTemplateOf(tok, override);
-  if (t === null)
-    throw new ConfigError("the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)", {
-      hint: "pass a Jinja template with --template FILE",
-    });
+  if (t === null) {
+    // An empty chat_template is an explicit "no template" (chatTemplateOf), even beside ChatML tokens.
+    const why =
+      tok.spec.config.chat_template === ""
+        ? "the model's tokenizer sets an empty chat_template (no template)"
+        : "the model's tokenizer has no chat_template and no ChatML tokens (<|im_start|>, <|im_end|>)";
+    throw new ConfigError(why, { hint: "pass a Jinja template with --template FILE" });
+  }
   return t;
 }
 
