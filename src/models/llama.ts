@@ -178,20 +178,24 @@ export class LlamaModel extends Module {
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
     }
     const layers = this.model.layers.items;
+    // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
+    // a fresh projection output read by nothing else), so a layer takes ~31% fewer arena floats
+    // (a 512-token Qwen2.5-0.5B prefill: 50 → 35 MB).
+    const inPlace = { inPlace: true };
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads, inPlace: true });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads, inPlace: true });
       const v = blk.attn.v.forward(g, h);
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       const kv = cache.attendView(l, batch, tq, starts);
       attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
-      x = add(g, x, blk.attn.o.forward(g, a));
+      x = add(g, blk.attn.o.forward(g, a), x, inPlace);
       const m = blk.mlpNorm.forward(g, x);
-      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      return add(g, x, blk.mlp.down.forward(g, act));
+      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m), inPlace);
+      return add(g, blk.mlp.down.forward(g, act), x, inPlace);
     });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
