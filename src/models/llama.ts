@@ -110,7 +110,7 @@ export class LlamaModel extends Module {
   readonly config: ModelConfig;
   readonly model: LlamaInner;
   readonly lmHead: Linear | null;
-  readonly rope: RopeTable;
+  private ropeRows: RopeTable | null = null;
 
   constructor(config: ModelConfig, rng: Rng = new Rng(0)) {
     super();
@@ -119,9 +119,26 @@ export class LlamaModel extends Module {
     this.config = config;
     this.model = this.addModule("model", new LlamaInner(config, rng));
     this.lmHead = config.tieEmbeddings ? null : this.addModule("lm_head", new Linear(config.dModel, config.vocabSize, rng, { std: INIT_STD }));
-    this.rope = config.ropeScaling
-      ? scaledRopeTable(config.maxSeqLen, config.headDim, config.ropeTheta, config.ropeScaling)
-      : ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
+  }
+
+  /** The rotary tables for every position of the context (maxSeqLen rows). */
+  get rope(): RopeTable {
+    return this.ropeFor(this.config.maxSeqLen);
+  }
+
+  /**
+   * Rotary tables covering positions [0, need): built on first use and grown by doubling, up to
+   * maxSeqLen. A row depends only on its position, so a grown table starts with the old rows;
+   * a model with a 32,768-token context serving 2,048 holds 2,048 rows, not 32,768 (8 MB of the
+   * Qwen2.5-0.5B shape's memory).
+   */
+  private ropeFor(need: number): RopeTable {
+    const t = this.ropeRows;
+    if (t && t.maxPositions >= need) return t;
+    const c = this.config;
+    const rows = Math.min(c.maxSeqLen, Math.max(need, 2 * (t?.maxPositions ?? 0), 256));
+    this.ropeRows = c.ropeScaling ? scaledRopeTable(rows, c.headDim, c.ropeTheta, c.ropeScaling) : ropeTable(rows, c.headDim, c.ropeTheta);
+    return this.ropeRows;
   }
 
   /** The output head's weight (V, d): the embedding when tied. */
@@ -142,11 +159,12 @@ export class LlamaModel extends Module {
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
     const layers = this.model.layers.items;
+    const table = this.ropeFor(seqLen); // segments are at most seqLen long
     x = runLayers(g, x, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), table, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), table, positions, { heads: c.nKvHeads });
       const v = blk.attn.v.forward(g, h);
       const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, segments });
       x = add(g, x, blk.attn.o.forward(g, a));
@@ -172,11 +190,14 @@ export class LlamaModel extends Module {
     const c = this.config;
     const n = batch * tq;
     const positions = g.arena.allocInt(n);
+    let end = 0;
     for (let b = 0; b < batch; b++) {
       if (starts[b]! + tq > cache.maxSeqLen)
         throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
+      end = Math.max(end, starts[b]! + tq);
     }
+    const table = this.ropeFor(end);
     const layers = this.model.layers.items;
     // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
     // a fresh projection output read by nothing else), so a layer takes ~31% fewer arena floats
@@ -185,8 +206,8 @@ export class LlamaModel extends Module {
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads, inPlace: true });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads, inPlace: true });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), table, positions, { heads: c.nHeads, inPlace: true });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), table, positions, { heads: c.nKvHeads, inPlace: true });
       const v = blk.attn.v.forward(g, h);
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
