@@ -20,9 +20,9 @@ import {
   segmentPositions,
   sequencePositions,
   swiglu,
+  Tensor,
   type RopeTable,
   type Tape,
-  type Tensor,
 } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -78,6 +78,40 @@ class LlamaMlp extends Module {
     this.up = this.addModule("up_proj", new Linear(c.dModel, c.ffnDim, rng, { bias: c.mlpBias, std: INIT_STD }));
     this.down = this.addModule("down_proj", new Linear(c.ffnDim, c.dModel, rng, { bias: c.mlpBias, std: resid }));
   }
+}
+
+/**
+ * Most rows the MLP of an inference pass runs at once (see mlpResidual). 128: a 512-token
+ * prefill of the Qwen2.5-0.5B shape then holds gate/up for 128 rows (5 MB, not 20), and the
+ * quantized GEMMs ran no slower per flop at m = 128 than at 512 (docs/kernels.md).
+ */
+export const MLP_ROWS = 128;
+
+/**
+ * x + MLP(m) for m, x (N, d). On an inference tape with more than MLP_ROWS rows the MLP runs on
+ * near-equal slices of at most MLP_ROWS rows (every slice above the decode kernels' 8 rows, so
+ * each row's result is the one a single pass gives) and adds into x in place, the slices
+ * reusing one set of arena buffers: gate and up (N, ffn) are the largest activations of a layer.
+ */
+function mlpResidual(g: Tape, mlp: LlamaMlp, m: Tensor, x: Tensor): Tensor {
+  const inPlace = { inPlace: true };
+  const n = m.rows,
+    d = m.cols;
+  const parts = Math.ceil(n / MLP_ROWS);
+  if (g.gradEnabled || parts <= 1) {
+    const act = swiglu(g, mlp.gate.forward(g, m), mlp.up.forward(g, m), inPlace);
+    return add(g, mlp.down.forward(g, act), x, inPlace);
+  }
+  const step = Math.ceil(n / parts);
+  for (let r0 = 0; r0 < n; r0 += step) {
+    const r1 = Math.min(n, r0 + step);
+    const mark = g.arena.mark();
+    const rows = new Tensor(m.data.subarray(r0 * d, r1 * d), [r1 - r0, d]);
+    const act = swiglu(g, mlp.gate.forward(g, rows), mlp.up.forward(g, rows), inPlace);
+    add(g, new Tensor(x.data.subarray(r0 * d, r1 * d), [r1 - r0, d]), mlp.down.forward(g, act), inPlace);
+    g.arena.rewind(mark);
+  }
+  return x;
 }
 
 class LlamaBlock extends Module {
@@ -200,8 +234,8 @@ export class LlamaModel extends Module {
     const table = this.ropeFor(end);
     const layers = this.model.layers.items;
     // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
-    // a fresh projection output read by nothing else), so a layer takes ~31% fewer arena floats
-    // (a 512-token Qwen2.5-0.5B prefill: 50 → 35 MB).
+    // a fresh projection output read by nothing else) and the MLP runs MLP_ROWS rows at a time:
+    // a 512-token Qwen2.5-0.5B prefill takes 20 MB of arena buffers instead of 50.
     const inPlace = { inPlace: true };
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
@@ -214,9 +248,7 @@ export class LlamaModel extends Module {
       const kv = cache.attendView(l, batch, tq, starts);
       attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
       x = add(g, blk.attn.o.forward(g, a), x, inPlace);
-      const m = blk.mlpNorm.forward(g, x);
-      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m), inPlace);
-      return add(g, blk.mlp.down.forward(g, act), x, inPlace);
+      return mlpResidual(g, blk.mlp, blk.mlpNorm.forward(g, x), x);
     });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }
