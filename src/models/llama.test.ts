@@ -29,7 +29,7 @@ test("llama: the rotary tables grow with the positions used and give the same lo
 });
 
 test("llama: an inference pass (in-place ops, MLP in slices of MLP_ROWS rows) gives the logits of the plain recording pass", () => {
-  const config = presetConfig("nano", 61, { modelType: "llama", maxSeqLen: 512 });
+  const config = presetConfig("nano", 61, { modelType: "llama", maxSeqLen: 1024 });
   const model = createModel(config, 4) as LlamaModel;
   const T = 2 * MLP_ROWS + 37; // three slices of near-equal size
   const ids = Int32Array.from({ length: T }, (_, i) => (i * 11 + 5) % config.vocabSize);

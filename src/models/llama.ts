@@ -81,11 +81,11 @@ class LlamaMlp extends Module {
 }
 
 /**
- * Most rows the MLP of an inference pass runs at once (see mlpResidual). 128: a 512-token
- * prefill of the Qwen2.5-0.5B shape then holds gate/up for 128 rows (5 MB, not 20), and the
- * quantized GEMMs ran no slower per flop at m = 128 than at 512 (docs/kernels.md).
+ * Most rows the MLP of an inference pass runs at once (see mlpResidual). 256: a 512-token
+ * prefill of the Qwen2.5-0.5B shape holds gate/up for 256 rows (10 MB, not 20) at no measured
+ * cost; at 128 the per-call weight repack, done once per slice, cost ~5% CPU (docs/kernels.md).
  */
-export const MLP_ROWS = 128;
+export const MLP_ROWS = 256;
 
 /**
  * x + MLP(m) for m, x (N, d). On an inference tape with more than MLP_ROWS rows the MLP runs on
@@ -235,7 +235,7 @@ export class LlamaModel extends Module {
     const layers = this.model.layers.items;
     // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
     // a fresh projection output read by nothing else) and the MLP runs MLP_ROWS rows at a time:
-    // a 512-token Qwen2.5-0.5B prefill takes 20 MB of arena buffers instead of 50.
+    // a 512-token Qwen2.5-0.5B prefill takes 25 MB of arena buffers instead of 50.
     const inPlace = { inPlace: true };
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
