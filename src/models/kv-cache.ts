@@ -150,23 +150,24 @@ export class KvCache {
     for (let b = 0; b < batch; b++) {
       const s = starts[b]!;
       if (s < 0 || s + tq > T) throw new ShapeError(`KvCache: positions ${s}..${s + tq - 1} outside [0, ${T})`);
+      if (K instanceof Float32Array) {
+        // f32: copied element by element (no view per row: a 512-token prefill writes 2·KVH·512 rows a layer)
+        copyRows(K, V as Float32Array, k, v, b, tq, s, H, D, T, stride);
+        continue;
+      }
       for (let t = 0; t < tq; t++) {
         const src = (b * tq + t) * stride;
         for (let h = 0; h < H; h++) {
           const row = (b * H + h) * T + s + t;
-          this.store(K, row, k.subarray(src + h * D, src + (h + 1) * D));
-          this.store(V, row, v.subarray(src + h * D, src + (h + 1) * D));
+          this.store(K as Uint8Array, row, k.subarray(src + h * D, src + (h + 1) * D));
+          this.store(V as Uint8Array, row, v.subarray(src + h * D, src + (h + 1) * D));
         }
       }
     }
   }
 
-  /** Writes one row of D values at row index `row`, encoded in the cache's type. */
-  private store(buf: Float32Array | Uint8Array, row: number, x: Float32Array): void {
-    if (buf instanceof Float32Array) {
-      buf.set(x, row * this.headDim);
-      return;
-    }
+  /** Writes one row of D values at row index `row`, encoded in the cache's (f16 or q8_0) type. */
+  private store(buf: Uint8Array, row: number, x: Float32Array): void {
     ENCODE[this.dtype as "f16" | "q8_0"](x, buf.subarray(row * this.rowBytes, (row + 1) * this.rowBytes));
   }
 
@@ -260,6 +261,33 @@ export class KvCache {
         for (let h = 0; h < H; h++) {
           buf.copyWithin((to * H + h) * T * row, (from * H + h) * T * row, ((from * H + h) * T + length) * row);
         }
+      }
+    }
+  }
+}
+
+/** Rows of tokens t < tq of sequence b of k, v (token stride `stride`) into an f32 cache's K, V (B, H, T, D) from position s. */
+function copyRows(
+  K: Float32Array,
+  V: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  b: number,
+  tq: number,
+  s: number,
+  H: number,
+  D: number,
+  T: number,
+  stride: number,
+): void {
+  for (let t = 0; t < tq; t++) {
+    const src = (b * tq + t) * stride;
+    for (let h = 0; h < H; h++) {
+      const dst = ((b * H + h) * T + s + t) * D,
+        from = src + h * D;
+      for (let i = 0; i < D; i++) {
+        K[dst + i] = k[from + i]!;
+        V[dst + i] = v[from + i]!;
       }
     }
   }

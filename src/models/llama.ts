@@ -20,9 +20,9 @@ import {
   segmentPositions,
   sequencePositions,
   swiglu,
+  Tensor,
   type RopeTable,
   type Tape,
-  type Tensor,
 } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
@@ -80,6 +80,40 @@ class LlamaMlp extends Module {
   }
 }
 
+/**
+ * Most rows the MLP of an inference pass runs at once (see mlpResidual). 256: a 512-token
+ * prefill of the Qwen2.5-0.5B shape holds gate/up for 256 rows (10 MB, not 20) at no measured
+ * cost; at 128 the per-call weight repack, done once per slice, cost ~5% CPU (docs/kernels.md).
+ */
+export const MLP_ROWS = 256;
+
+/**
+ * x + MLP(m) for m, x (N, d). On an inference tape with more than MLP_ROWS rows the MLP runs on
+ * near-equal slices of at most MLP_ROWS rows (every slice above the decode kernels' 8 rows, so
+ * each row's result is the one a single pass gives) and adds into x in place, the slices
+ * reusing one set of arena buffers: gate and up (N, ffn) are the largest activations of a layer.
+ */
+function mlpResidual(g: Tape, mlp: LlamaMlp, m: Tensor, x: Tensor): Tensor {
+  const inPlace = { inPlace: true };
+  const n = m.rows,
+    d = m.cols;
+  const parts = Math.ceil(n / MLP_ROWS);
+  if (g.gradEnabled || parts <= 1) {
+    const act = swiglu(g, mlp.gate.forward(g, m), mlp.up.forward(g, m), inPlace);
+    return add(g, mlp.down.forward(g, act), x, inPlace);
+  }
+  const step = Math.ceil(n / parts);
+  for (let r0 = 0; r0 < n; r0 += step) {
+    const r1 = Math.min(n, r0 + step);
+    const mark = g.arena.mark();
+    const rows = new Tensor(m.data.subarray(r0 * d, r1 * d), [r1 - r0, d]);
+    const act = swiglu(g, mlp.gate.forward(g, rows), mlp.up.forward(g, rows), inPlace);
+    add(g, new Tensor(x.data.subarray(r0 * d, r1 * d), [r1 - r0, d]), mlp.down.forward(g, act), inPlace);
+    g.arena.rewind(mark);
+  }
+  return x;
+}
+
 class LlamaBlock extends Module {
   readonly attnNorm: RMSNorm;
   readonly attn: LlamaAttention;
@@ -110,7 +144,7 @@ export class LlamaModel extends Module {
   readonly config: ModelConfig;
   readonly model: LlamaInner;
   readonly lmHead: Linear | null;
-  readonly rope: RopeTable;
+  private ropeRows: RopeTable | null = null;
 
   constructor(config: ModelConfig, rng: Rng = new Rng(0)) {
     super();
@@ -119,9 +153,26 @@ export class LlamaModel extends Module {
     this.config = config;
     this.model = this.addModule("model", new LlamaInner(config, rng));
     this.lmHead = config.tieEmbeddings ? null : this.addModule("lm_head", new Linear(config.dModel, config.vocabSize, rng, { std: INIT_STD }));
-    this.rope = config.ropeScaling
-      ? scaledRopeTable(config.maxSeqLen, config.headDim, config.ropeTheta, config.ropeScaling)
-      : ropeTable(config.maxSeqLen, config.headDim, config.ropeTheta);
+  }
+
+  /** The rotary tables for every position of the context (maxSeqLen rows). */
+  get rope(): RopeTable {
+    return this.ropeFor(this.config.maxSeqLen);
+  }
+
+  /**
+   * Rotary tables covering positions [0, need): built on first use and grown by doubling, up to
+   * maxSeqLen. A row depends only on its position, so a grown table starts with the old rows;
+   * a model with a 32,768-token context serving 2,048 holds 2,048 rows, not 32,768 (8 MB of the
+   * Qwen2.5-0.5B shape's memory).
+   */
+  private ropeFor(need: number): RopeTable {
+    const t = this.ropeRows;
+    if (t && t.maxPositions >= need) return t;
+    const c = this.config;
+    const rows = Math.min(c.maxSeqLen, Math.max(need, 2 * (t?.maxPositions ?? 0), 256));
+    this.ropeRows = c.ropeScaling ? scaledRopeTable(rows, c.headDim, c.ropeTheta, c.ropeScaling) : ropeTable(rows, c.headDim, c.ropeTheta);
+    return this.ropeRows;
   }
 
   /** The output head's weight (V, d): the embedding when tied. */
@@ -142,11 +193,12 @@ export class LlamaModel extends Module {
     let x = this.model.embed.forward(g, ids);
     if (inputAdd) x = add(g, x, inputAdd);
     const layers = this.model.layers.items;
+    const table = this.ropeFor(seqLen); // segments are at most seqLen long
     x = runLayers(g, x, layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), table, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), table, positions, { heads: c.nKvHeads });
       const v = blk.attn.v.forward(g, h);
       const a = attention(g, q, k, v, { batch, seqLen, heads: c.nHeads, kvHeads: c.nKvHeads, segments });
       x = add(g, x, blk.attn.o.forward(g, a));
@@ -172,26 +224,31 @@ export class LlamaModel extends Module {
     const c = this.config;
     const n = batch * tq;
     const positions = g.arena.allocInt(n);
+    let end = 0;
     for (let b = 0; b < batch; b++) {
       if (starts[b]! + tq > cache.maxSeqLen)
         throw new ConfigError(`sequence ${b} would reach position ${starts[b]! + tq}, beyond the cache's ${cache.maxSeqLen}`);
       for (let t = 0; t < tq; t++) positions[b * tq + t] = starts[b]! + t;
+      end = Math.max(end, starts[b]! + tq);
     }
+    const table = this.ropeFor(end);
     const layers = this.model.layers.items;
+    // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
+    // a fresh projection output read by nothing else) and the MLP runs MLP_ROWS rows at a time:
+    // a 512-token Qwen2.5-0.5B prefill takes 25 MB of arena buffers instead of 50.
+    const inPlace = { inPlace: true };
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads), table, positions, { heads: c.nHeads, inPlace: true });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), table, positions, { heads: c.nKvHeads, inPlace: true });
       const v = blk.attn.v.forward(g, h);
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       const kv = cache.attendView(l, batch, tq, starts);
       attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
-      x = add(g, x, blk.attn.o.forward(g, a));
-      const m = blk.mlpNorm.forward(g, x);
-      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
-      return add(g, x, blk.mlp.down.forward(g, act));
+      x = add(g, blk.attn.o.forward(g, a), x, inPlace);
+      return mlpResidual(g, blk.mlp, blk.mlpNorm.forward(g, x), x);
     });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
   }

@@ -29,7 +29,7 @@ export {
   gatherRows,
   crossEntropy,
 } from "./ops.ts";
-export type { MatmulOpOptions, RmsnormOptions, RopeOptions, AttentionOptions, CrossEntropyOptions } from "./ops.ts";
+export type { InPlaceOptions, MatmulOpOptions, RmsnormOptions, RopeOptions, AttentionOptions, CrossEntropyOptions } from "./ops.ts";
 export { linearCrossEntropy, chunkRowsFor } from "./linear-cross-entropy.ts";
 export type { LinearCrossEntropyOptions } from "./linear-cross-entropy.ts";
 export { ropeTable, ropeTableFromFrequencies, ropeInverseFrequencies } from "./rope.ts";

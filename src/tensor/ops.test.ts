@@ -261,6 +261,39 @@ forEachBackend("tensor ops", (c) => {
     }),
   );
 
+  test(
+    "inPlace: on an inference tape rope, swiglu and add overwrite their first input with the same values; a recording tape ignores it",
+    skip("ropeForward", "swigluForward", "add"),
+    () =>
+      using(c, () => {
+        const r = rng(23);
+        const table = ropeTable(16, 4, 10000);
+        const pos = Int32Array.from([0, 3, 9]);
+        const copy = (t: Tensor) => new Tensor(t.data.slice(), t.shape, true);
+        const x = leaf(r, [3, 12]),
+          y = leaf(r, [3, 12]);
+        const cases: [string, (g: Tape, a: Tensor, inPlace: boolean) => Tensor][] = [
+          ["rope", (g, a, inPlace) => rope(g, a, table, pos, { heads: 2, inPlace })],
+          ["swiglu", (g, a, inPlace) => swiglu(g, a, y, { inPlace })],
+          ["add", (g, a, inPlace) => add(g, a, y, { inPlace })],
+        ];
+        for (const [name, op] of cases) {
+          const want = op(new Tape({ grad: false }), x, false);
+          assert.notEqual(want.data, x.data, `${name}: without inPlace a new buffer`);
+          const a = copy(x);
+          const got = op(new Tape({ grad: false }), a, true);
+          assert.equal(got.data, a.data, `${name}: the result is the input's buffer`);
+          assert.deepEqual(got.data, want.data, `${name}: same values as out of place`);
+          // Recording: the input must survive for backward, so inPlace is ignored.
+          const b = copy(x);
+          const rec = op(new Tape(), b, true);
+          assert.notEqual(rec.data, b.data, `${name}: a recording tape takes a new buffer`);
+          assert.deepEqual(b.data, x.data, `${name}: and leaves the input alone`);
+          assert.deepEqual(rec.data, want.data, `${name}: recording, same values`);
+        }
+      }),
+  );
+
   test("crossEntropy: mean over non-ignored rows, backward vs finite differences", skip("crossEntropyForward", "crossEntropyBackward", "axpy"), () =>
     using(c, () => {
       const r = rng(21);
