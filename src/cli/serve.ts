@@ -5,7 +5,7 @@
 // src/serve/app.ts, inference in the worker backend.
 import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
-import { ANSWERERS, type AnswererChoice } from "../serve/assistant.ts";
+import { ANSWERERS, type AnswererChoice } from "../assistant/served.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { DEFAULT_PROMPT_CACHE_BYTES } from "../infer/prompt-cache.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";

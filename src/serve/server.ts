@@ -13,7 +13,7 @@ import type { LoadOptions } from "../formats/hf-dir.ts";
 import type { KvDtype } from "../models/index.ts";
 import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
 import { createWorkerBackend } from "./worker-backend.ts";
-import { ServedAssistant, type AnswererChoice } from "./assistant.ts";
+import { ServedAssistant, type AnswererChoice } from "../assistant/served.ts";
 
 export interface ServerOptions {
   /** Model directory (config.json, model.safetensors, tokenizer.json…). */
