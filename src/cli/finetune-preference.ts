@@ -7,7 +7,7 @@ import type { FinetuneMethod } from "../train/finetune.ts";
 import { readPreferenceJsonl } from "../train/preference-data.ts";
 import { finetunePreference, type PreferenceEvent, type PreferenceOptions } from "../train/preference.ts";
 import { UsageError } from "../errors.ts";
-import type { CommandContext } from "./command.ts";
+import { numFlag, type CommandContext } from "./command.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
 export interface PreferenceFlags {
@@ -18,11 +18,10 @@ export interface PreferenceFlags {
   rpoAlpha?: string;
 }
 
-function positive(name: string, v: string | undefined, allowZero = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0))
-    throw new UsageError(`--${name} must be a number ${allowZero ? ">= 0" : "> 0"}, got "${v}"`);
+/** --beta: a number > 0 (numFlag's bounds are inclusive). */
+function betaFlag(v: string | undefined): number | undefined {
+  const n = numFlag("beta", v);
+  if (n !== undefined && n <= 0) throw new UsageError(`--beta must be a number > 0, got "${v}"`);
   return n;
 }
 
@@ -35,10 +34,10 @@ export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions
     throw new UsageError(`--loss must be ${DPO_LOSS_TYPES.join(" or ")}, got "${f.loss}"`);
   return {
     objective: f.objective,
-    beta: positive("beta", f.beta),
+    beta: betaFlag(f.beta),
     loss: f.loss as DpoLossType | undefined,
-    orpoLambda: positive("orpo-lambda", f.orpoLambda, true),
-    rpoAlpha: positive("rpo-alpha", f.rpoAlpha, true),
+    orpoLambda: numFlag("orpo-lambda", f.orpoLambda, 0),
+    rpoAlpha: numFlag("rpo-alpha", f.rpoAlpha, 0),
   };
 }
 

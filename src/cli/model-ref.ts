@@ -10,7 +10,7 @@ import { SlmError } from "../errors.ts";
 import { hubSettings, parseRepoRef, resolveCachedModel } from "../formats/hub/cache.ts";
 import { pullModel } from "../formats/hub/pull.ts";
 import type { CommandContext } from "./command.ts";
-import { pullReporter, pullSummary } from "./pull.ts";
+import { pullReporter, pullSummary } from "./pull-progress.ts";
 
 /** Flags whose value is a model (a path, or a Hub reference read from the cache). */
 export const MODEL_FLAGS = ["model", "base", "teacher", "student", "init-from", "embed-model"];

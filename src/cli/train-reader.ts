@@ -19,7 +19,7 @@ import { Rng } from "../util/rng.ts";
 import { intFlag, parse, type Command } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { DEFAULT_RETRIEVAL_MODE, needsEmbedder } from "../assistant/retrieve.ts";
-import { embedderFor } from "./index-cmd.ts";
+import { embedderFor } from "../assistant/open-embedder.ts";
 import { StatusLine } from "./progress.ts";
 
 const FLAGS = {
