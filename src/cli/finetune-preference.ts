@@ -9,6 +9,7 @@ import { finetunePreference, type PreferenceEvent, type PreferenceOptions } from
 import { UsageError } from "../errors.ts";
 import { numFlag, type CommandContext } from "./command.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
+import { withStopSignals } from "./stop-signals.ts";
 
 export interface PreferenceFlags {
   objective: PreferenceObjective;
@@ -72,17 +73,7 @@ export async function runPreference(r: PreferenceRun, ctx: CommandContext): Prom
     } else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: held-out chosen NLL ${e.valLoss.toFixed(4)}`);
     else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
   };
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  let res;
-  try {
-    res = await finetunePreference({ ...r, examples, valExamples, onEvent, signal: ac.signal });
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  const res = await withStopSignals((signal) => finetunePreference({ ...r, examples, valExamples, onEvent, signal }));
   const s = res.summary,
     ev = res.evaluation;
   if (json) ctx.out(JSON.stringify({ type: "summary", output: res.output, objective: res.loss, evaluation: ev, ...s }));
