@@ -185,7 +185,6 @@ export const embeddingRequestSchema = z.object(
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
-export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
 

@@ -29,18 +29,6 @@ export function bytesToByteLevel(bytes: Uint8Array): string {
   return s;
 }
 
-/** Byte-level token string -> bytes, or null when a character is not in the byte table. */
-export function byteLevelToBytes(token: string): Uint8Array | null {
-  const out = new Uint8Array(token.length);
-  for (let i = 0; i < token.length; i++) {
-    const c = token.charCodeAt(i);
-    const b = c < 512 ? CHAR_TO_BYTE[c]! : -1;
-    if (b < 0) return null;
-    out[i] = b;
-  }
-  return out;
-}
-
 export const utf8Encoder = new TextEncoder();
 // ignoreBOM: keep a leading U+FEFF as text (the default would silently drop it).
 export const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
