@@ -110,7 +110,7 @@ export function sectionUrl(id: string): string {
   return `/sections/${encodeURIComponent(id)}`;
 }
 
-export function citationJson(s: PromptSource): CitationJson {
+function citationJson(s: PromptSource): CitationJson {
   return {
     n: s.n,
     source_path: s.sourcePath,

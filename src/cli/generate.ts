@@ -17,7 +17,7 @@ import { readSchemaFile } from "./schema-flag.ts";
 import { SPECULATION_FLAGS, SPECULATION_HELP, speculationFromFlags } from "./speculation-flags.ts";
 
 /** Parses "1,2,3" or "1 2 3". */
-export function parseIds(s: string, flag: string): number[] {
+function parseIds(s: string, flag: string): number[] {
   const parts = s.split(/[\s,]+/).filter((p) => p.length > 0);
   if (parts.length === 0) throw new UsageError(`--${flag} needs at least one token id`);
   return parts.map((p) => {
@@ -28,7 +28,7 @@ export function parseIds(s: string, flag: string): number[] {
 }
 
 /** Cancels `ac` on Ctrl-C while `fn` runs (a second Ctrl-C exits as usual). */
-export async function withSigint<T>(ac: AbortController, fn: () => Promise<T>): Promise<T> {
+async function withSigint<T>(ac: AbortController, fn: () => Promise<T>): Promise<T> {
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);
   try {

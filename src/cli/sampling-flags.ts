@@ -9,8 +9,8 @@ import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
 import { intFlag, numFlag, type Options } from "./command.ts";
 
 /** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
-export const DEFAULT_MAX_TOKENS = 128;
-export const DEFAULT_TEMPERATURE = 0.8;
+const DEFAULT_MAX_TOKENS = 128;
+const DEFAULT_TEMPERATURE = 0.8;
 
 export const SAMPLING_FLAGS = {
   "max-tokens": { type: "string" },

@@ -40,7 +40,7 @@ export interface AppOptions {
   assistant?: ServedAssistant;
 }
 
-export const DEFAULT_BODY_LIMIT = 1 << 20;
+const DEFAULT_BODY_LIMIT = 1 << 20;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 function digest(s: string): Buffer {

@@ -34,7 +34,7 @@ import {
 } from "./tools.ts";
 
 /** Default max_tokens of /v1/completions when the request sets none (OpenAI's default). */
-export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+const DEFAULT_COMPLETION_MAX_TOKENS = 16;
 
 export type CompletionKind = "chat" | "text";
 

@@ -48,7 +48,7 @@ export function strictUtf8(bytes: Uint8Array): string | null {
  * does not start one (lone continuation byte, truncated sequence, overlong
  * form, surrogate, or a code point above U+10FFFF).
  */
-export function utf8SeqLen(b: Uint8Array, i: number): number {
+function utf8SeqLen(b: Uint8Array, i: number): number {
   const c = b[i]!;
   if (c < 0x80) return 1;
   const n = b.length;

@@ -30,8 +30,8 @@ export interface HubSettings {
   offline: boolean;
 }
 
-export const DEFAULT_ENDPOINT = "https://huggingface.co";
-export const DEFAULT_REVISION = "main";
+const DEFAULT_ENDPOINT = "https://huggingface.co";
+const DEFAULT_REVISION = "main";
 
 const TRUE_VALUES = new Set(["1", "ON", "YES", "TRUE"]);
 const isTrue = (v: string | undefined) => v !== undefined && TRUE_VALUES.has(v.trim().toUpperCase());
@@ -144,7 +144,7 @@ export interface SnapshotModel {
   ggufs: string[];
 }
 
-export function snapshotModel(snapshot: string): SnapshotModel {
+function snapshotModel(snapshot: string): SnapshotModel {
   const files = snapshotFiles(snapshot);
   const hasConfig = files.includes("config.json");
   const hasWeights = files.includes("model.safetensors") || files.includes("model.safetensors.index.json");
