@@ -19,13 +19,6 @@ export interface PreferenceFlags {
   rpoAlpha?: string;
 }
 
-/** --beta: a number > 0 (numFlag's bounds are inclusive). */
-function betaFlag(v: string | undefined): number | undefined {
-  const n = numFlag("beta", v);
-  if (n !== undefined && n <= 0) throw new UsageError(`--beta must be a number > 0, got "${v}"`);
-  return n;
-}
-
 /** Checks the preference flags before the (slow) model load. */
 export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions, "objective" | "beta" | "loss" | "orpoLambda" | "rpoAlpha"> {
   if (f.objective === "orpo" && (f.beta ?? f.loss ?? f.rpoAlpha) !== undefined)
@@ -35,7 +28,7 @@ export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions
     throw new UsageError(`--loss must be ${DPO_LOSS_TYPES.join(" or ")}, got "${f.loss}"`);
   return {
     objective: f.objective,
-    beta: betaFlag(f.beta),
+    beta: numFlag("beta", f.beta, 0, Infinity, "min"),
     loss: f.loss as DpoLossType | undefined,
     orpoLambda: numFlag("orpo-lambda", f.orpoLambda, 0),
     rpoAlpha: numFlag("rpo-alpha", f.rpoAlpha, 0),

@@ -16,7 +16,7 @@ import { PREFERENCE_DEFAULTS } from "../train/preference.ts";
 import { checkPreferenceFlags, runPreference } from "./finetune-preference.ts";
 import { groundedQaExamples } from "./grounded-qa.ts";
 import type { TrainEvent } from "../train/trainer.ts";
-import { intFlag, parse, type Command, type CommandContext, type Parsed } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext, type Parsed } from "./command.ts";
 import { withStopSignals } from "./stop-signals.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
@@ -151,14 +151,6 @@ const OPTIONS = {
   "rpo-alpha": { type: "string" },
 } as const;
 
-function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < min || n >= maxExclusive)
-    throw new UsageError(`--${name} must be a number in [${min}, ${maxExclusive}), got "${v}"`);
-  return n;
-}
-
 export const finetuneCommand: Command = {
   name: "finetune",
   summary: "supervised fine-tuning on chat JSONL, or DPO / ORPO on preference pairs (full or LoRA)",
@@ -211,7 +203,7 @@ export const finetuneCommand: Command = {
               teacherUrl: v["teacher-url"],
               teacherModel: v["teacher-model"],
               teacherSections: v["teacher-sections"] === undefined ? undefined : intFlag("teacher-sections", v["teacher-sections"], 50, 1),
-              negatives: num("negatives", v.negatives, 0, 1),
+              negatives: numFlag("negatives", v.negatives, 0, 1, "max"),
               answerTokens: intFlag("answer-tokens", v["answer-tokens"], 64, 1),
               context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
             },
@@ -299,8 +291,8 @@ function settingsFromFlags(v: Values) {
   if (v["max-steps"] !== undefined && v.epochs !== undefined) throw new UsageError("give --epochs or --max-steps, not both");
   const lora = {
     r: v.rank === undefined ? undefined : intFlag("rank", v.rank, 8),
-    alpha: num("alpha", v.alpha, Number.MIN_VALUE),
-    dropout: num("dropout", v.dropout, 0, 1),
+    alpha: numFlag("alpha", v.alpha, 0, Infinity, "min"),
+    dropout: numFlag("dropout", v.dropout, 0, 1, "max"),
     targets: v.targets
       ?.split(",")
       .map((s) => s.trim())
@@ -310,16 +302,16 @@ function settingsFromFlags(v: Values) {
     maxSteps: v["max-steps"] === undefined ? undefined : intFlag("max-steps", v["max-steps"], 1),
     batch: v.batch === undefined ? undefined : intFlag("batch", v.batch, 8),
     seqLen: v.context === undefined ? undefined : intFlag("context", v.context, 256),
-    lr: num("lr", v.lr, 0),
+    lr: numFlag("lr", v.lr, 0),
     warmupSteps: v.warmup === undefined ? undefined : intFlag("warmup", v.warmup, 0, 0),
-    weightDecay: num("weight-decay", v["weight-decay"], 0),
+    weightDecay: numFlag("weight-decay", v["weight-decay"], 0),
     evalEvery: v["eval-every"] === undefined ? undefined : intFlag("eval-every", v["eval-every"], 1, 0),
     checkpointEvery: v["checkpoint-every"] === undefined ? undefined : intFlag("checkpoint-every", v["checkpoint-every"], 1, 0),
     logEvery: intFlag("log-every", v["log-every"], 10),
     seed: intFlag("seed", v.seed, 0, 0),
   };
-  const epochs = num("epochs", v.epochs, Number.MIN_VALUE);
-  const valFraction = num("val-fraction", v["val-fraction"], 0, 1);
+  const epochs = numFlag("epochs", v.epochs, 0, Infinity, "min");
+  const valFraction = numFlag("val-fraction", v["val-fraction"], 0, 1, "max");
   const template = v.template === undefined ? undefined : readText(v.template);
 
   if (v.checkpointing && v["no-checkpointing"]) throw new UsageError("give --checkpointing or --no-checkpointing, not both");
