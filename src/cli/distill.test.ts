@@ -11,17 +11,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { Rng } from "../util/rng.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-distill-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 const docs = join(root, "docs");
 const words = [

@@ -10,18 +10,13 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 
 import { Rng } from "../util/rng.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-train-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 const bin = join(import.meta.dirname, "..", "..", "bin", "slm.js");
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 // A small handbook-like corpus.
 const docs = join(root, "docs");
