@@ -58,7 +58,7 @@ export function usageOf(r: GenerationResult) {
 }
 
 /** Counts a finished generation's tokens (and prompt-cache hits) under its endpoint's label. */
-export function countTokens(metrics: ServerMetrics, endpoint: string, r: GenerationResult): void {
+export function recordUsage(metrics: ServerMetrics, endpoint: string, r: GenerationResult): void {
   metrics.promptTokens.inc({ endpoint }, r.promptTokens);
   metrics.completionTokens.inc({ endpoint }, r.completionTokens);
   metrics.completionTokensPerRequest.observe(r.completionTokens);

@@ -12,7 +12,7 @@ import { apiError, classify, isRefusal, refuse } from "./api-error.ts";
 import { cancelledRefusal, type AppContext } from "./app-context.ts";
 import type { GenerationRequest, TextLogprob } from "./backend.ts";
 import { planCompletion, type CompletionKind, type CompletionPlan } from "./completion-plan.ts";
-import { countTokens, logprobsShaper, newId, usageOf } from "./completion-shapes.ts";
+import { logprobsShaper, newId, recordUsage, usageOf } from "./completion-shapes.ts";
 import { requestControl, type RequestControl } from "./request-control.ts";
 
 /** One reply in the making: the plan, its id and creation time, its cancellation, and the logprobs shaper. */
@@ -42,7 +42,7 @@ function answerCancelled(a: Answering, started: boolean): FastifyReply | undefin
 async function answerWhole(a: Answering, genReq: GenerationRequest): Promise<FastifyReply | undefined> {
   const { ctx, plan, reply } = a;
   const r = await plan.generate(genReq);
-  countTokens(ctx.metrics, plan.endpoint, r);
+  recordUsage(ctx.metrics, plan.endpoint, r);
   if (r.finishReason === "cancelled") return answerCancelled(a, false);
   const text = plan.echo + r.text;
   const lps = a.logprobsOf([...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])]);
@@ -112,7 +112,7 @@ async function answerStream(a: Answering, genReq: GenerationRequest): Promise<Fa
           write(chunk(delta, null, plan.topN === undefined ? undefined : (lps ?? [])));
         },
   });
-  countTokens(ctx.metrics, plan.endpoint, r);
+  recordUsage(ctx.metrics, plan.endpoint, r);
   if (r.finishReason === "cancelled") return answerCancelled(a, started);
   start();
   // The assistant's citations ride on the final chunk (the one with finish_reason): only the whole text says which [n] it used.
