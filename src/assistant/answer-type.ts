@@ -15,7 +15,7 @@
  */
 export type SpanKind = "number" | "duration" | "money" | "percent" | "email" | "url" | "clock" | "day" | "place" | "who" | "frequency" | "name";
 
-export const SPAN_KINDS: readonly SpanKind[] = ["number", "duration", "money", "percent", "email", "url", "clock", "day", "place", "who", "frequency", "name"];
+const SPAN_KINDS: readonly SpanKind[] = ["number", "duration", "money", "percent", "email", "url", "clock", "day", "place", "who", "frequency", "name"];
 
 const NUMBER_WORD = "(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|hundred)";
 const NUM = `(?:\\d[\\d,]*(?:\\.\\d+)?|${NUMBER_WORD}(?:[- ]${NUMBER_WORD})?)`;
@@ -28,7 +28,7 @@ const PART_OF_DAY = "(?:morning|afternoon|evening|night|weekday|monday|tuesday|w
  * synthetic questions ask for it ("how many business days"); a duration is a number and a unit of
  * time; a place is a preposition and a capitalised name ("in Concur", "via the Travel > Trips page").
  */
-export const SPAN_PATTERNS: Readonly<Record<SpanKind, RegExp>> = {
+const SPAN_PATTERNS: Readonly<Record<SpanKind, RegExp>> = {
   number: new RegExp(`(?<![\\w.])\\$?${NUM}(?:\\s*(?:%|percent|dollars?|people|times|participants|${TIME_UNITS}))?(?![\\w@])`, "gi"),
   duration: new RegExp(`\\b${NUM}(?:\\s+|-)${TIME_UNITS}\\b`, "gi"),
   money: /(?:[$£€]\s?\d[\d,]*(?:\.\d+)?(?:\s*(?:k|million|billion)\b)?|\b\d[\d,]*(?:\.\d+)?\s*(?:dollars?|euros?|pounds?|USD|GBP|EUR)\b)/gi,

@@ -276,6 +276,17 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     usage: AnswerResult["usage"],
     text = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`,
   ): AnswerResult => ({ text, citations: [], sources, notFound: true, method, retrieval, usage, ms: performance.now() - t0 });
+  // A sentence picked from source n (the reader's or the extractive baseline's), cited; no model call.
+  const sentenceResult = (sources: readonly PromptSource[], sentence: string, n: number): AnswerResult => ({
+    text: `${sentence} [${n}]`,
+    citations: [toCitation(sources[n - 1]!)],
+    sources: sources.map(toCitation),
+    notFound: false,
+    method,
+    retrieval,
+    usage: null,
+    ms: performance.now() - t0,
+  });
   if (r.hits.length === 0 || gate.confidence < minConfidence) return notFoundResult([], null);
   const top = r.hits.slice(0, k).map((h) => h.section);
   // The extractive answerers read the sources the gate read, unless told to show more or less.
@@ -288,34 +299,14 @@ export async function answer(question: string, opts: AnswerOptions): Promise<Ans
     if (!Number.isFinite(weight) || weight < 0) throw new ConfigError(`the reader's baseline weight must be a number >= 0, got ${weight}`);
     const best = readerAnswer(opts.reader, question, sources, readerIdf(opts.index), { idf: (t) => opts.index.idf(t), weight });
     if (!best) return notFoundResult(sources.map(toCitation), null);
-    const src = sources[best.candidate.n - 1]!;
-    return {
-      text: `${best.candidate.text} [${best.candidate.n}]`,
-      citations: [toCitation(src)],
-      sources: sources.map(toCitation),
-      notFound: false,
-      method,
-      retrieval,
-      usage: null,
-      ms: performance.now() - t0,
-    };
+    return sentenceResult(sources, best.candidate.text, best.candidate.n);
   }
 
   if (!opts.model) {
     const sources = shown();
     const ex = extractiveAnswer(question, sources, (t) => opts.index.idf(t));
     if (!ex) return notFoundResult(sources.map(toCitation), null);
-    const src = sources[ex.n - 1]!;
-    return {
-      text: `${ex.sentence} [${ex.n}]`,
-      citations: [toCitation(src)],
-      sources: sources.map(toCitation),
-      notFound: false,
-      method,
-      retrieval,
-      usage: null,
-      ms: performance.now() - t0,
-    };
+    return sentenceResult(sources, ex.sentence, ex.n);
   }
 
   const model = opts.model,

@@ -38,7 +38,7 @@ function fnv1a(s: string): number {
 }
 
 /** Scales v to unit length in place (a zero vector stays zero). */
-export function normalizeVec(v: Float32Array): Float32Array {
+function normalizeVec(v: Float32Array): Float32Array {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   if (s > 0) {

@@ -14,9 +14,9 @@ import { fileURLToPath } from "node:url";
 import { FormatError } from "../errors.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 
-export const FITTED_FORMAT = "slmkit-assistant-fitted";
+const FITTED_FORMAT = "slmkit-assistant-fitted";
 /** Bumped when the layout changes; a file of another version is refused. */
-export const FITTED_VERSION = 1;
+const FITTED_VERSION = 1;
 
 /** The file that ships with the package (next to this module, in src/ and in the built dist/). */
 export const FITTED_PATH = fileURLToPath(new URL("./fitted-weights.json", import.meta.url));
@@ -81,7 +81,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 /** Checks the envelope and both sections' field types; `name` labels errors. */
-export function parseFitted(v: unknown, name: string): FittedFile {
+function parseFitted(v: unknown, name: string): FittedFile {
   const bad = (what: string) => new FormatError(`${name}: ${what}`, { hint: 'restore it from the package or git, or refit (docs/assistant.md, "Refitting")' });
   if (!isObj(v) || v.format !== FITTED_FORMAT) throw bad(`not an slmkit fitted-parameters file (expected "format": "${FITTED_FORMAT}")`);
   if (v.version !== FITTED_VERSION) throw bad(`version ${JSON.stringify(v.version)} is not supported (this slmkit reads version ${FITTED_VERSION})`);

@@ -11,7 +11,7 @@ import { contentTerms, sentenceLines } from "./terms.ts";
 /** What the assistant says when the documents do not answer the question. */
 export const NOT_FOUND_TEXT = "not found in the documents";
 
-export const GROUNDED_INSTRUCTIONS =
+const GROUNDED_INSTRUCTIONS =
   `Answer the question using only the sources below. Cite each source you use as [1], [2]. ` +
   `If the sources do not contain the answer, reply exactly: ${NOT_FOUND_TEXT}.`;
 
@@ -66,12 +66,12 @@ export function selectSnippet(text: string, question: string, maxChars: number, 
 }
 
 /** One source block: "[n] path — heading path" then the snippet. */
-export function formatSource(s: PromptSource): string {
+function formatSource(s: PromptSource): string {
   return `[${s.n}] ${s.sourcePath} — ${s.headingPath}\n${s.text}`;
 }
 
 /** The user turn: instructions, sources, question. */
-export function groundedUserMessage(question: string, sources: readonly PromptSource[]): string {
+function groundedUserMessage(question: string, sources: readonly PromptSource[]): string {
   return `${GROUNDED_INSTRUCTIONS}\n\nSources:\n\n${sources.map(formatSource).join("\n\n")}\n\nQuestion: ${question.trim()}`;
 }
 

@@ -20,8 +20,8 @@ import type { PromptSource } from "./prompt.ts";
 import { STOP_WORDS, sentences, stem } from "./terms.ts";
 
 /** Most question and candidate tokens kept per pair (longer ones are cut). */
-export const READER_QUESTION_TOKENS = 40;
-export const READER_CANDIDATE_TOKENS = 88;
+const READER_QUESTION_TOKENS = 40;
+const READER_CANDIDATE_TOKENS = 88;
 
 /** A candidate answer: a sentence of a shown source. */
 export interface ReaderCandidate {

@@ -355,7 +355,7 @@ export interface TeacherOptions {
 }
 
 /** The instruction sent to the teacher for one section. */
-export function teacherPrompt(section: Pick<Section, "headingPath" | "text">, n: number): string {
+function teacherPrompt(section: Pick<Section, "headingPath" | "text">, n: number): string {
   return (
     `Read this section of a handbook and write ${n} questions a reader might ask that it answers. ` +
     `For each, give the shortest answer copied word for word from the text. ` +

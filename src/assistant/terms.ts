@@ -59,7 +59,7 @@ export function contentTerms(text: string): string[] {
 }
 
 /** The distinct content words of a question (unstemmed, for the FTS query). */
-export function queryWords(text: string): string[] {
+function queryWords(text: string): string[] {
   return [...new Set(words(text).filter((w) => !STOP_WORDS.has(w)))];
 }
 

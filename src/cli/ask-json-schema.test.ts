@@ -19,7 +19,7 @@ import { writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-ask-json-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,12 +47,7 @@ before(async () => {
   writeFileSync(schemaPath, JSON.stringify(SCHEMA));
 });
 
-async function run(argv: string[]) {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv, { streamToOut: true });
 
 /** Whether v is valid against SCHEMA (written out: the test does not trust the grammar it checks). */
 function valid(v: unknown): boolean {

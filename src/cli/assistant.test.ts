@@ -11,19 +11,14 @@ import { after, test } from "node:test";
 import Database from "better-sqlite3";
 
 import { writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-assist-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ds = writeTinyDataset(join(dir, "ds"));
 const index = join(dir, "hb.index");
 
-async function run(argv: string[]) {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv);
 
 test("slm index, then slm ask answers with a citation line, and --json gives the whole result", async () => {
   const b = await run(["index", ds, "--out", index, "--dim", "64", "--json"]);

@@ -15,7 +15,7 @@ import { formatBytes } from "./format.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS } from "./model-flags.ts";
 
 /** Vocabulary of a preset model when there is no tokenizer to size it. */
-export const BENCH_VOCAB = 8192;
+const BENCH_VOCAB = 8192;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -4,14 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { formatTable } from "./bench.ts";
-import { main } from "./main.ts";
-
-async function runCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+import { runCli } from "./testing.ts";
 
 test("bench kernels --json prints one row per matching case with the required fields", async () => {
   const r = await runCli(["bench", "kernels", "--op", "matmul", "--shape", "1x384x384", "--seconds", "0.01", "--threads", "1", "--json"]);

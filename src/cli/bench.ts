@@ -7,7 +7,7 @@ import { allCases } from "../native/bench/index.ts";
 import { runCase } from "../native/bench/run.ts";
 import type { BenchRow } from "../native/bench/types.ts";
 import { backend, nativeLoadError } from "../native/load.ts";
-import { parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 
 const ISAS: readonly Isa[] = ["avx512", "avx2", "scalar"];
 
@@ -76,13 +76,8 @@ Examples:
       },
       false,
     );
-    const seconds = values.seconds === undefined ? 0.5 : Number(values.seconds);
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds must be a positive number, got "${values.seconds}"`);
-    let threads: number | undefined;
-    if (values.threads !== undefined) {
-      threads = Number(values.threads);
-      if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads must be an integer >= 1, got "${values.threads}"`);
-    }
+    const seconds = numFlag("seconds", values.seconds, 0, Infinity, "min") ?? 0.5;
+    const threads = values.threads === undefined ? undefined : intFlag("threads", values.threads, 1);
     const isa = values.isa;
     if (isa !== undefined && !(ISAS as readonly string[]).includes(isa)) {
       throw new UsageError(`--isa must be one of ${ISAS.join(", ")}, got "${isa}"`);

@@ -12,7 +12,7 @@ import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { PLAIN_CHAT_STOPS, chatPromptIds, hasChatTemplate, type ChatMessage } from "../tokenizer/index.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
-import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./generate.ts";
+import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./sampling-flags.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 

@@ -53,15 +53,26 @@ export function intFlag(name: string, v: string | undefined, def: number, min = 
 }
 
 /**
- * A number flag (undefined when absent) within [min, max], with a usage error naming the flag.
+ * A number flag (undefined when absent) within [min, max], with a usage error naming the flag;
+ * `open` excludes a bound ("min": above min, e.g. a learning rate > 0; "max": below max).
  * The one number parser of the CLI: intFlag for integers with a default.
  */
-export function numFlag(name: string, v: string | undefined, min = -Infinity, max = Infinity): number | undefined {
+export function numFlag(name: string, v: string | undefined, min = -Infinity, max = Infinity, open?: "min" | "max"): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+  const inside = open === "min" ? n > min : n >= min;
+  const below = open === "max" ? n < max : n <= max;
+  if (v.trim() === "" || !Number.isFinite(n) || !inside || !below) {
+    const lo = Number.isFinite(min),
+      hi = Number.isFinite(max);
     const range =
-      Number.isFinite(min) && Number.isFinite(max) ? ` in [${min}, ${max}]` : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : "";
+      lo && hi
+        ? ` in ${open === "min" ? "(" : "["}${min}, ${max}${open === "max" ? ")" : "]"}`
+        : lo
+          ? ` ${open === "min" ? ">" : ">="} ${min}`
+          : hi
+            ? ` ${open === "max" ? "<" : "<="} ${max}`
+            : "";
     throw new UsageError(`--${name} must be a number${range}, got "${v}"`);
   }
   return n;

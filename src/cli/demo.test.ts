@@ -14,7 +14,7 @@ import type { CommandContext } from "./command.ts";
 import { DEMO_DEFAULTS, SAMPLE_DATA, ensureDemoIndex, runDemoPipeline, type DemoOptions } from "./demo.ts";
 import { SectionIndex } from "../assistant/index-db.ts";
 import { TINY_HANDBOOK, writeTinyDataset } from "../assistant/testing.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-demo-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -146,11 +146,7 @@ test("demo pipeline: training that outruns its time budget is stopped at 1.2× a
 });
 
 test("slm demo: usage errors exit 2, a missing or empty folder exits 1", async () => {
-  const run = async (argv: string[]) => {
-    let err = "";
-    const code = await main(argv, { out: () => {}, err: (s) => (err += `${s}\n`), tty: false });
-    return { code, err };
-  };
+  const run = (argv: string[]) => runCli(argv);
   assert.equal((await run(["demo", "--port", "70000", "--no-serve"])).code, 2);
   assert.equal((await run(["demo", "--time-budget", "soon", "--no-serve"])).code, 2);
   assert.equal((await run(["demo", "--bogus"])).code, 2);

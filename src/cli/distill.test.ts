@@ -5,56 +5,24 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { Rng } from "../util/rng.ts";
-import { main } from "./main.ts";
+import { CORPUS_WORDS as words, runCli, writeWordCorpus } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-distill-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 const docs = join(root, "docs");
-const words = [
-  "leave",
-  "request",
-  "manager",
-  "annual",
-  "sick",
-  "days",
-  "policy",
-  "travel",
-  "expense",
-  "receipt",
-  "approve",
-  "submit",
-  "the",
-  "a",
-  "your",
-  "before",
-  "after",
-  "within",
-];
 const teacherRun = join(root, "teacher");
 const tiny = ["--batch", "2", "--context", "32", "--eval-every", "2", "--eval-batches", "2", "--log-every", "1", "--checkpoint-every", "0"];
 
 before(async () => {
-  mkdirSync(docs);
-  const r = new Rng(5);
-  for (let f = 0; f < 10; f++) {
-    let text = `# Topic ${f}\n\n`;
-    for (let p = 0; p < 6; p++) text += `${Array.from({ length: 40 }, () => words[r.int(words.length)]).join(" ")}.\n\n`;
-    writeFileSync(join(docs, `page-${f}.md`), text);
-  }
+  writeWordCorpus(docs, 10, 6);
   const t = await run(
     "train",
     "--data",

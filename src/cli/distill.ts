@@ -27,6 +27,7 @@ import type { TrainConfig } from "../train/trainer.ts";
 import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatCount, formatDuration } from "./format.ts";
 import { trainPrinter } from "./progress.ts";
+import { withStopSignals } from "./stop-signals.ts";
 
 const HELP = `Usage: slm distill --teacher MODEL_DIR --student PRESET|MODEL_DIR|teacher --data DATASET --out RUN --max-steps N [options]
        slm distill --mode sequence (--teacher MODEL_DIR | --teacher-url URL --teacher-model NAME) --prompts FILE --student … --out RUN --max-steps N
@@ -193,21 +194,14 @@ export const distillCommand: Command = {
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
     const seed = intFlag("seed", v.seed, 0, 0);
-    const ac = new AbortController();
-    const onSignal = () => {
-      if (!ac.signal.aborted) say("\nslm distill: stopping after this step…");
-      ac.abort();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
     const printer = trainPrinter(ctx, json);
     try {
-      return mode === "logit"
-        ? await logitMode(v, ctx, runDir, json, say, seed, ac.signal, printer)
-        : await sequenceMode(v, ctx, runDir, json, say, seed, ac.signal, printer);
+      return await withStopSignals(
+        (signal) =>
+          mode === "logit" ? logitMode(v, ctx, runDir, json, say, seed, signal, printer) : sequenceMode(v, ctx, runDir, json, say, seed, signal, printer),
+        () => say("\nslm distill: stopping after this step…"),
+      );
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
       printer.clear();
     }
   },

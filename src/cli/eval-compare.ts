@@ -11,7 +11,7 @@ import { readQaFile, type QaItem } from "../eval/qa.ts";
 import { compareReportHtml, lossCurvesFromMetrics } from "../eval/report.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
-import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
+import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask-flags.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);

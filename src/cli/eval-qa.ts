@@ -9,9 +9,9 @@ import { UsageError } from "../errors.ts";
 import { readQaFile, runQa, type QaItem } from "../eval/qa.ts";
 import { lossCurvesFromMetrics, qaReportHtml } from "../eval/report.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
-import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask.ts";
+import { ASK_FLAGS, ASK_FLAGS_HELP, answerOptionsFromFlags } from "./ask-flags.ts";
 import { parse, type Command, type CommandContext } from "./command.ts";
-import { embedderFor } from "./index-cmd.ts";
+import { embedderFor } from "../assistant/open-embedder.ts";
 
 const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(1)}%`);
 

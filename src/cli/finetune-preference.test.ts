@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { trainBpe } from "../tokenizer/index.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-pref-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,12 +32,7 @@ before(async () => {
   writeFileSync(data, `${pairs.join("\n")}\n`);
 });
 
-async function run(argv: string[]) {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv, { streamToOut: true });
 
 test("slm finetune --objective dpo (lora): rewards, margin and accuracy per log step and for the held-out pairs; adapter written", async () => {
   const out = join(dir, "dpo");

@@ -7,8 +7,9 @@ import type { FinetuneMethod } from "../train/finetune.ts";
 import { readPreferenceJsonl } from "../train/preference-data.ts";
 import { finetunePreference, type PreferenceEvent, type PreferenceOptions } from "../train/preference.ts";
 import { UsageError } from "../errors.ts";
-import type { CommandContext } from "./command.ts";
+import { numFlag, type CommandContext } from "./command.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
+import { withStopSignals } from "./stop-signals.ts";
 
 export interface PreferenceFlags {
   objective: PreferenceObjective;
@@ -16,14 +17,6 @@ export interface PreferenceFlags {
   loss?: string;
   orpoLambda?: string;
   rpoAlpha?: string;
-}
-
-function positive(name: string, v: string | undefined, allowZero = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0))
-    throw new UsageError(`--${name} must be a number ${allowZero ? ">= 0" : "> 0"}, got "${v}"`);
-  return n;
 }
 
 /** Checks the preference flags before the (slow) model load. */
@@ -35,10 +28,10 @@ export function checkPreferenceFlags(f: PreferenceFlags): Pick<PreferenceOptions
     throw new UsageError(`--loss must be ${DPO_LOSS_TYPES.join(" or ")}, got "${f.loss}"`);
   return {
     objective: f.objective,
-    beta: positive("beta", f.beta),
+    beta: numFlag("beta", f.beta, 0, Infinity, "min"),
     loss: f.loss as DpoLossType | undefined,
-    orpoLambda: positive("orpo-lambda", f.orpoLambda, true),
-    rpoAlpha: positive("rpo-alpha", f.rpoAlpha, true),
+    orpoLambda: numFlag("orpo-lambda", f.orpoLambda, 0),
+    rpoAlpha: numFlag("rpo-alpha", f.rpoAlpha, 0),
   };
 }
 
@@ -73,17 +66,7 @@ export async function runPreference(r: PreferenceRun, ctx: CommandContext): Prom
     } else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: held-out chosen NLL ${e.valLoss.toFixed(4)}`);
     else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
   };
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  let res;
-  try {
-    res = await finetunePreference({ ...r, examples, valExamples, onEvent, signal: ac.signal });
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  const res = await withStopSignals((signal) => finetunePreference({ ...r, examples, valExamples, onEvent, signal }));
   const s = res.summary,
     ev = res.evaluation;
   if (json) ctx.out(JSON.stringify({ type: "summary", output: res.output, objective: res.loss, evaluation: ev, ...s }));

@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { trainBpe } from "../tokenizer/index.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-ft-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,12 +39,7 @@ before(async () => {
   writeFileSync(data, `${chats.join("\n")}\n`);
 });
 
-async function run(argv: string[]) {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv, { streamToOut: true });
 
 const gen = async (extra: string[]) => {
   const r = await run(["generate", ...extra, "--prompt", "the cat", "--max-tokens", "12", "--temperature", "0", "--json"]);

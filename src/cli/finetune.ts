@@ -10,13 +10,14 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { loadModel, type LoadOptions } from "../formats/hf-dir.ts";
 import { parseStoragePreset } from "../formats/quant-preset.ts";
 import { LORA_TARGETS, weightStorage } from "../models/index.ts";
-import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod } from "../train/finetune.ts";
+import { FINETUNE_DEFAULTS, finetune, type FinetuneMethod, type FinetuneResult } from "../train/finetune.ts";
 import { readChatJsonl } from "../train/sft.ts";
 import { PREFERENCE_DEFAULTS } from "../train/preference.ts";
 import { checkPreferenceFlags, runPreference } from "./finetune-preference.ts";
 import { groundedQaExamples } from "./grounded-qa.ts";
 import type { TrainEvent } from "../train/trainer.ts";
-import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext, type Parsed } from "./command.ts";
+import { withStopSignals } from "./stop-signals.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 
 const HELP = `Usage: slm finetune --base MODEL --data chat.jsonl --out RUN [--method full|lora] [options]
@@ -150,87 +151,27 @@ const OPTIONS = {
   "rpo-alpha": { type: "string" },
 } as const;
 
-function num(name: string, v: string | undefined, min: number, maxExclusive = Infinity): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < min || n >= maxExclusive)
-    throw new UsageError(`--${name} must be a number in [${min}, ${maxExclusive}), got "${v}"`);
-  return n;
-}
-
 export const finetuneCommand: Command = {
   name: "finetune",
   summary: "supervised fine-tuning on chat JSONL, or DPO / ORPO on preference pairs (full or LoRA)",
   help: HELP,
   async run(argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v } = parse(argv, OPTIONS, false);
-    if (!v.base) throw new UsageError("--base MODEL_DIR is required");
-    const task = v.task ?? "chat";
-    if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
-    const objective = v.objective ?? "sft";
-    if (objective !== "sft" && objective !== "dpo" && objective !== "orpo") throw new UsageError(`--objective must be sft, dpo or orpo, got "${v.objective}"`);
-    if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined)
-      throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
-    if (objective !== "sft" && task !== "chat")
-      throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
-    if (objective !== "sft" && (v.packing || v["no-packing"])) throw new UsageError("--packing is for SFT: preference batches hold one sequence per row");
-    const preference =
-      objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
-    if (task === "chat" && !v.data) throw new UsageError(`--data ${preference ? "pairs" : "chat"}.jsonl is required`);
-    if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
-    if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
-    const method = (v.method ?? "lora") as FinetuneMethod;
-    if (method !== "lora" && method !== "full") throw new UsageError(`--method must be lora or full, got "${v.method}"`);
-    if (method === "full" && (v.rank ?? v.alpha ?? v.dropout ?? v.targets) !== undefined)
-      throw new UsageError("--rank, --alpha, --dropout and --targets are LoRA options (--method lora)");
-    if (v["max-steps"] !== undefined && v.epochs !== undefined) throw new UsageError("give --epochs or --max-steps, not both");
-    const lora = {
-      r: v.rank === undefined ? undefined : intFlag("rank", v.rank, 8),
-      alpha: num("alpha", v.alpha, Number.MIN_VALUE),
-      dropout: num("dropout", v.dropout, 0, 1),
-      targets: v.targets
-        ?.split(",")
-        .map((s) => s.trim())
-        .filter((s) => s !== ""),
-    };
-    const config = {
-      maxSteps: v["max-steps"] === undefined ? undefined : intFlag("max-steps", v["max-steps"], 1),
-      batch: v.batch === undefined ? undefined : intFlag("batch", v.batch, 8),
-      seqLen: v.context === undefined ? undefined : intFlag("context", v.context, 256),
-      lr: num("lr", v.lr, 0),
-      warmupSteps: v.warmup === undefined ? undefined : intFlag("warmup", v.warmup, 0, 0),
-      weightDecay: num("weight-decay", v["weight-decay"], 0),
-      evalEvery: v["eval-every"] === undefined ? undefined : intFlag("eval-every", v["eval-every"], 1, 0),
-      checkpointEvery: v["checkpoint-every"] === undefined ? undefined : intFlag("checkpoint-every", v["checkpoint-every"], 1, 0),
-      logEvery: intFlag("log-every", v["log-every"], 10),
-      seed: intFlag("seed", v.seed, 0, 0),
-    };
-    const epochs = num("epochs", v.epochs, Number.MIN_VALUE);
-    const valFraction = num("val-fraction", v["val-fraction"], 0, 1);
-    const template = v.template === undefined ? undefined : readText(v.template);
+    const f = settingsFromFlags(v);
+    const { task, preference, method, lora, config, epochs, valFraction, template, checkpointing, packing } = f;
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
-
-    if (v.checkpointing && v["no-checkpointing"]) throw new UsageError("give --checkpointing or --no-checkpointing, not both");
-    const checkpointing = v.checkpointing ? true : v["no-checkpointing"] ? false : undefined;
-    if (v.packing && v["no-packing"]) throw new UsageError("give --packing or --no-packing, not both");
-    const packing = v.packing ? true : v["no-packing"] ? false : undefined;
-    const baseDtype = v["base-dtype"] === undefined ? undefined : parseStoragePreset(v["base-dtype"], "--base-dtype");
-    if (baseDtype !== undefined && method === "full")
-      throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
-    // LoRA freezes the base: a .gguf keeps its stored (quantized) types unless asked otherwise.
-    const loadOpts: LoadOptions =
-      method !== "lora" ? {} : baseDtype !== undefined ? { dtype: baseDtype } : v.base.endsWith(".gguf") ? { keepQuantized: true } : {};
-    const loaded = loadModel(v.base, loadOpts);
+    const loaded = loadModel(f.base, f.loadOpts);
     const storage = weightStorage(loaded.model);
-    if (!loaded.tokenizer) throw new ConfigError(`${v.base} has no tokenizer; fine-tuning on chat needs one`);
-    const runDir = resolve(v.out);
+    const tokenizer = loaded.tokenizer;
+    if (!tokenizer) throw new ConfigError(`${f.base} has no tokenizer; fine-tuning on chat needs one`);
+    const runDir = resolve(v.out!);
     if (preference) {
       return runPreference(
         {
           ...preference,
           model: loaded.model,
-          tokenizer: loaded.tokenizer,
+          tokenizer,
           data: v.data!,
           val: v.val,
           valFraction,
@@ -241,7 +182,7 @@ export const finetuneCommand: Command = {
           config,
           runDir,
           resume: Boolean(v.resume),
-          baseModel: loaded.source.repo ?? resolve(v.base),
+          baseModel: loaded.source.repo ?? resolve(f.base),
           generation: loaded.generation,
           checkpointing,
           memoryBudgetBytes: availableMemory(),
@@ -262,11 +203,11 @@ export const finetuneCommand: Command = {
               teacherUrl: v["teacher-url"],
               teacherModel: v["teacher-model"],
               teacherSections: v["teacher-sections"] === undefined ? undefined : intFlag("teacher-sections", v["teacher-sections"], 50, 1),
-              negatives: num("negatives", v.negatives, 0, 1),
+              negatives: numFlag("negatives", v.negatives, 0, 1, "max"),
               answerTokens: intFlag("answer-tokens", v["answer-tokens"], 64, 1),
               context: config.seqLen ?? Math.min(loaded.config.maxSeqLen, FINETUNE_DEFAULTS.maxLen),
             },
-            loaded.tokenizer,
+            tokenizer,
             runDir,
             (s) => say(s),
           );
@@ -275,23 +216,10 @@ export const finetuneCommand: Command = {
       `slm finetune: ${method} on ${loaded.config.modelType} ${formatCount(loaded.model.numParameters())} parameters (${storage.label}, ${formatBytes(storage.bytes)}), ${examples.length} examples, run ${runDir}`,
     );
 
-    const ac = new AbortController();
-    const onSignal = () => ac.abort();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    const onEvent = (e: TrainEvent) => {
-      if (json) return ctx.out(JSON.stringify(e));
-      if (e.type === "start") ctx.err(`  ${e.totalSteps ?? "?"} steps${e.resumedFrom !== null ? `, resumed from step ${e.resumedFrom}` : ""}`);
-      else if (e.type === "step")
-        ctx.err(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s`);
-      else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)} (perplexity ${e.perplexity.toFixed(2)})`);
-      else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
-    };
-    let r;
-    try {
-      r = await finetune({
+    const r = await withStopSignals((signal) =>
+      finetune({
         model: loaded.model,
-        tokenizer: loaded.tokenizer,
+        tokenizer,
         examples,
         valExamples,
         valFraction,
@@ -302,33 +230,17 @@ export const finetuneCommand: Command = {
         config,
         runDir,
         resume: Boolean(v.resume),
-        baseModel: loaded.source.repo ?? resolve(v.base),
+        baseModel: loaded.source.repo ?? resolve(f.base),
         // Recorded so that `slm serve --index` knows this model was trained to write answers.
         generation: { ...loaded.generation, slm_finetune_task: task },
-        onEvent,
-        signal: ac.signal,
+        onEvent: sftPrinter(ctx, json),
+        signal,
         checkpointing,
         packing,
         memoryBudgetBytes: availableMemory(),
-      });
-    } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
-    const s = r.summary;
-    if (json) ctx.out(JSON.stringify({ type: "summary", output: r.output, ...s }));
-    else {
-      if (r.train.truncated > 0 || r.train.dropped > 0)
-        ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
-      ctx.err(
-        `slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`,
-      );
-      if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
-      ctx.err(
-        `  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`,
-      );
-      ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
-    }
+      }),
+    );
+    printSummary(ctx, r, method, json);
     return r.stopped === "requested" ? 130 : 0;
   },
 };
@@ -350,4 +262,97 @@ function readText(path: string): string {
   } catch (e) {
     throw new ConfigError(`--template ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+type Values = Parsed<typeof OPTIONS>["values"];
+
+/** Every flag checked (combinations included) and turned into settings, before the (slow) model load. */
+function settingsFromFlags(v: Values) {
+  if (!v.base) throw new UsageError("--base MODEL_DIR is required");
+  const base = v.base;
+  const task = v.task ?? "chat";
+  if (task !== "chat" && task !== "grounded-qa") throw new UsageError(`--task must be chat or grounded-qa, got "${v.task}"`);
+  const objective = v.objective ?? "sft";
+  if (objective !== "sft" && objective !== "dpo" && objective !== "orpo") throw new UsageError(`--objective must be sft, dpo or orpo, got "${v.objective}"`);
+  if (objective === "sft" && (v.beta ?? v.loss ?? v["orpo-lambda"] ?? v["rpo-alpha"]) !== undefined)
+    throw new UsageError("--beta, --loss, --rpo-alpha and --orpo-lambda are preference options (--objective dpo|orpo)");
+  if (objective !== "sft" && task !== "chat")
+    throw new UsageError("--objective dpo|orpo trains on preference pairs (--data); --task grounded-qa is supervised only");
+  if (objective !== "sft" && (v.packing || v["no-packing"])) throw new UsageError("--packing is for SFT: preference batches hold one sequence per row");
+  const preference =
+    objective === "sft" ? null : checkPreferenceFlags({ objective, beta: v.beta, loss: v.loss, orpoLambda: v["orpo-lambda"], rpoAlpha: v["rpo-alpha"] });
+  if (task === "chat" && !v.data) throw new UsageError(`--data ${preference ? "pairs" : "chat"}.jsonl is required`);
+  if (task === "grounded-qa" && v.data) throw new UsageError("--task grounded-qa builds its examples from --index (and --qa); --data is for chat JSONL");
+  if (!v.out) throw new UsageError("--out RUN is required (the run directory)");
+  const method = (v.method ?? "lora") as FinetuneMethod;
+  if (method !== "lora" && method !== "full") throw new UsageError(`--method must be lora or full, got "${v.method}"`);
+  if (method === "full" && (v.rank ?? v.alpha ?? v.dropout ?? v.targets) !== undefined)
+    throw new UsageError("--rank, --alpha, --dropout and --targets are LoRA options (--method lora)");
+  if (v["max-steps"] !== undefined && v.epochs !== undefined) throw new UsageError("give --epochs or --max-steps, not both");
+  const lora = {
+    r: v.rank === undefined ? undefined : intFlag("rank", v.rank, 8),
+    alpha: numFlag("alpha", v.alpha, 0, Infinity, "min"),
+    dropout: numFlag("dropout", v.dropout, 0, 1, "max"),
+    targets: v.targets
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
+  };
+  const config = {
+    maxSteps: v["max-steps"] === undefined ? undefined : intFlag("max-steps", v["max-steps"], 1),
+    batch: v.batch === undefined ? undefined : intFlag("batch", v.batch, 8),
+    seqLen: v.context === undefined ? undefined : intFlag("context", v.context, 256),
+    lr: numFlag("lr", v.lr, 0),
+    warmupSteps: v.warmup === undefined ? undefined : intFlag("warmup", v.warmup, 0, 0),
+    weightDecay: numFlag("weight-decay", v["weight-decay"], 0),
+    evalEvery: v["eval-every"] === undefined ? undefined : intFlag("eval-every", v["eval-every"], 1, 0),
+    checkpointEvery: v["checkpoint-every"] === undefined ? undefined : intFlag("checkpoint-every", v["checkpoint-every"], 1, 0),
+    logEvery: intFlag("log-every", v["log-every"], 10),
+    seed: intFlag("seed", v.seed, 0, 0),
+  };
+  const epochs = numFlag("epochs", v.epochs, 0, Infinity, "min");
+  const valFraction = numFlag("val-fraction", v["val-fraction"], 0, 1, "max");
+  const template = v.template === undefined ? undefined : readText(v.template);
+
+  if (v.checkpointing && v["no-checkpointing"]) throw new UsageError("give --checkpointing or --no-checkpointing, not both");
+  const checkpointing = v.checkpointing ? true : v["no-checkpointing"] ? false : undefined;
+  if (v.packing && v["no-packing"]) throw new UsageError("give --packing or --no-packing, not both");
+  const packing = v.packing ? true : v["no-packing"] ? false : undefined;
+  const baseDtype = v["base-dtype"] === undefined ? undefined : parseStoragePreset(v["base-dtype"], "--base-dtype");
+  if (baseDtype !== undefined && method === "full")
+    throw new UsageError("--base-dtype is for --method lora: full fine-tuning trains the base weights, which stay float32");
+  // LoRA freezes the base: a .gguf keeps its stored (quantized) types unless asked otherwise.
+  const loadOpts: LoadOptions = method !== "lora" ? {} : baseDtype !== undefined ? { dtype: baseDtype } : base.endsWith(".gguf") ? { keepQuantized: true } : {};
+  return { base, task, preference, method, lora, config, epochs, valFraction, template, checkpointing, packing, loadOpts };
+}
+
+/** Training progress: JSON lines with --json, else a line per start, log step, evaluation and warning. */
+function sftPrinter(ctx: CommandContext, json: boolean): (e: TrainEvent) => void {
+  return (e) => {
+    if (json) return ctx.out(JSON.stringify(e));
+    if (e.type === "start") ctx.err(`  ${e.totalSteps ?? "?"} steps${e.resumedFrom !== null ? `, resumed from step ${e.resumedFrom}` : ""}`);
+    else if (e.type === "step")
+      ctx.err(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s`);
+    else if (e.type === "eval") ctx.err(`  eval @ ${e.step}: val loss ${e.valLoss.toFixed(4)} (perplexity ${e.perplexity.toFixed(2)})`);
+    else if (e.type === "warn") ctx.err(`  warning: ${e.message}`);
+  };
+}
+
+/** The run's summary: one JSON line with --json, else a few lines on stderr. */
+function printSummary(ctx: CommandContext, r: FinetuneResult, method: FinetuneMethod, json: boolean): void {
+  const s = r.summary;
+  if (json) {
+    ctx.out(JSON.stringify({ type: "summary", output: r.output, ...s }));
+    return;
+  }
+  if (r.train.truncated > 0 || r.train.dropped > 0)
+    ctx.err(`  note: ${r.train.truncated} examples cut to the context, ${r.train.dropped} dropped (no assistant token left)`);
+  ctx.err(
+    `slm finetune: ${s.steps} steps in ${formatDuration(s.elapsedS * 1000)} (${formatCount(s.tokensPerS)} tok/s), trained ${formatCount(s.trainableParams)} of ${formatCount(s.params)} values`,
+  );
+  if (s.finalValLoss !== null) ctx.err(`  final val loss ${s.finalValLoss.toFixed(4)}`);
+  ctx.err(
+    `  gradients + optimizer ${formatBytes(s.memory.gradientBytes + s.memory.optimizerBytes)}, peak RSS ${formatBytes(s.memory.peakRssBytes)} (estimated ${formatBytes(r.memoryEstimate.totalBytes)}; checkpointing ${r.checkpointing ? "on" : "off"}, packing ${r.packing ? "on" : "off"})`,
+  );
+  ctx.err(`  ${method === "lora" ? "adapter" : "model"}: ${r.output}`);
 }

@@ -15,7 +15,7 @@ import { createModel, presetConfig, type CausalLM, type ModelType } from "../mod
 import { Tape } from "../tensor/index.ts";
 import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
 import { Rng } from "../util/rng.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-formats-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -26,12 +26,7 @@ const stories =
     .map((s) => join(s, "models", "stories260K", "stories260K.bin"))
     .find((p) => existsSync(p)) ?? join(repoRoot, "..", "shared", "models", "stories260K", "stories260K.bin");
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 function logitsOf(model: CausalLM, ids: Int32Array): Float32Array {
   return model.forward(new Tape({ grad: false }), ids, 1, ids.length).data.slice();

@@ -6,14 +6,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { after, before, test } from "node:test";
 
 import { loadModel, saveModelDir } from "../formats/hf-dir.ts";
 import { generate } from "../infer/generate.ts";
 import { createModel, presetConfig } from "../models/index.ts";
 import { trainBpe, type Tokenizer } from "../tokenizer/index.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-gen-"));
@@ -40,19 +39,7 @@ before(async () => {
   saveModelDir(noTok, createModel({ ...config, vocabSize: 64 }, 6));
 });
 
-async function run(argv: string[], input?: string[]) {
-  let out = "";
-  let err = "";
-  let stream = "";
-  const code = await main(argv, {
-    out: (s) => (out += `${s}\n`),
-    err: (s) => (err += `${s}\n`),
-    write: (s) => (stream += s),
-    tty: false,
-    input: input ? Readable.from(input) : undefined,
-  });
-  return { code, out, err, stream };
-}
+const run = (argv: string[], input?: string[]) => runCli(argv, { input });
 
 const eosOf = (path: string) => loadModel(path).config.eosTokenId!;
 

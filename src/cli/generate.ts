@@ -1,73 +1,23 @@
 // `slm generate`: one completion from a model directory (or a llama2.c .bin),
 // streamed to stdout as text (through the tokenizer's stream decoder) or as
-// ids, or printed as one JSON object. Also the flag parsing shared with
-// `slm chat`: sampling flags with defaults from generation_config.json (stop
-// token ids come from stopTokenIds in src/formats/hf-dir.ts). Thin: generation itself is
-// src/infer/generate.ts; text stop strings are matched by src/tokenizer/text-stop.ts.
-import { readFileSync } from "node:fs";
-
-import { ConfigError, UsageError, isSlmError } from "../errors.ts";
-import type { GenerationConfig } from "../formats/hf-dir.ts";
+// ids, or printed as one JSON object. Sampling flags (shared with `slm chat`)
+// are sampling-flags.ts; stop token ids come from stopTokenIds in
+// src/formats/hf-dir.ts. Thin: generation itself is src/infer/generate.ts;
+// text stop strings are matched by src/tokenizer/text-stop.ts.
+import { UsageError } from "../errors.ts";
 import { loadAdapter } from "../formats/peft.ts";
 import { loadModel, stopTokenIds } from "../formats/hf-dir.ts";
 import { compileSchema, jsonObjectGrammar, JsonMasker, TokenIndex } from "../infer/json-schema/index.ts";
 import { generate } from "../infer/generate.ts";
-import { normalizeSampling, type SamplingOptions } from "../infer/sampler.ts";
-import { intFlag, numFlag, parse, type Command, type CommandContext, type Options } from "./command.ts";
+import { parse, type Command, type CommandContext } from "./command.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { TextStopper } from "../tokenizer/text-stop.ts";
+import { SAMPLING_FLAGS, SAMPLING_HELP, samplingFromFlags } from "./sampling-flags.ts";
+import { readSchemaFile } from "./schema-flag.ts";
 import { SPECULATION_FLAGS, SPECULATION_HELP, speculationFromFlags } from "./speculation-flags.ts";
 
-/** Built-in defaults, used when neither a flag nor generation_config.json sets a value. */
-export const DEFAULT_MAX_TOKENS = 128;
-export const DEFAULT_TEMPERATURE = 0.8;
-
-export const SAMPLING_FLAGS = {
-  "max-tokens": { type: "string" },
-  temperature: { type: "string" },
-  "top-k": { type: "string" },
-  "top-p": { type: "string" },
-  "min-p": { type: "string" },
-  "repetition-penalty": { type: "string" },
-  seed: { type: "string" },
-} as const satisfies Options;
-
-export const SAMPLING_HELP = `  --max-tokens N          most tokens to generate (default: max_new_tokens of generation_config.json, else ${DEFAULT_MAX_TOKENS})
-  --temperature T         0 = greedy (default: generation_config.json, greedy when it says do_sample: false, else ${DEFAULT_TEMPERATURE})
-  --top-k K               keep the K most likely tokens, 0 = off (default: top_k of generation_config.json, else 0)
-  --top-p P               nucleus sampling, 1 = off (default: top_p, else 1)
-  --min-p P               drop tokens below P x the top probability, 0 = off (default 0)
-  --repetition-penalty R  > 1 discourages repeats, 1 = off (default: repetition_penalty, else 1)
-  --seed N                random seed (default: a random one, printed with --json)`;
-
-type FlagValues = { [K in keyof typeof SAMPLING_FLAGS]?: string };
-
-/** Sampling options, token budget and seed from flags, falling back to generation_config.json, then built-in defaults. */
-export function samplingFromFlags(values: FlagValues, gen: GenerationConfig): { sampling: Required<SamplingOptions>; maxTokens: number; seed: number } {
-  const g = gen as GenerationConfig & { min_p?: number };
-  const genTemp = g.do_sample === false ? 0 : g.temperature;
-  const opts: SamplingOptions = {
-    temperature: numFlag("temperature", values.temperature) ?? genTemp ?? DEFAULT_TEMPERATURE,
-    topK: numFlag("top-k", values["top-k"]) ?? g.top_k ?? 0,
-    topP: numFlag("top-p", values["top-p"]) ?? g.top_p ?? 1,
-    minP: numFlag("min-p", values["min-p"]) ?? g.min_p ?? 0,
-    repetitionPenalty: numFlag("repetition-penalty", values["repetition-penalty"]) ?? g.repetition_penalty ?? 1,
-  };
-  let sampling: Required<SamplingOptions>;
-  try {
-    sampling = normalizeSampling(opts);
-  } catch (e) {
-    // Name the flag: "top_p must be…" → "--top-p must be…".
-    if (isSlmError(e) && e instanceof ConfigError) throw new UsageError(e.message.replace(/^([a-z_]+)/, (m) => `--${m.replace(/_/g, "-")}`));
-    throw e;
-  }
-  const maxTokens = intFlag("max-tokens", values["max-tokens"], g.max_new_tokens ?? DEFAULT_MAX_TOKENS, 0);
-  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : intFlag("seed", values.seed, 0, 0);
-  return { sampling, maxTokens, seed };
-}
-
 /** Parses "1,2,3" or "1 2 3". */
-export function parseIds(s: string, flag: string): number[] {
+function parseIds(s: string, flag: string): number[] {
   const parts = s.split(/[\s,]+/).filter((p) => p.length > 0);
   if (parts.length === 0) throw new UsageError(`--${flag} needs at least one token id`);
   return parts.map((p) => {
@@ -78,7 +28,7 @@ export function parseIds(s: string, flag: string): number[] {
 }
 
 /** Cancels `ac` on Ctrl-C while `fn` runs (a second Ctrl-C exits as usual). */
-export async function withSigint<T>(ac: AbortController, fn: () => Promise<T>): Promise<T> {
+async function withSigint<T>(ac: AbortController, fn: () => Promise<T>): Promise<T> {
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);
   try {
@@ -219,18 +169,3 @@ Examples:
     return 0;
   },
 };
-
-/** A JSON Schema file, parsed; UsageError naming the file when it cannot be read or is not JSON. */
-export function readSchemaFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new UsageError(`--json-schema: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`--json-schema: ${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}

@@ -16,7 +16,7 @@ import { buildIndex } from "../assistant/index-db.ts";
 import { writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
 import { createModel, presetConfig } from "../models/index.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "slm-cli-gqa-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,12 +33,7 @@ before(async () => {
   );
 });
 
-async function run(argv: string[]) {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), write: (s) => (out += s), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv, { streamToOut: true });
 
 test("slm finetune --task grounded-qa builds cited examples, trains, and the model answers with copy decoding", async () => {
   const runDir = join(dir, "run");

@@ -13,7 +13,7 @@ import { buildGroundedExamples, readQaPairs, synthSeeds, teacherSeeds, type QaSe
 import type { Tokenizer } from "../tokenizer/index.ts";
 import type { ChatExample } from "../train/sft.ts";
 import { DEFAULT_RETRIEVAL_MODE, needsEmbedder } from "../assistant/retrieve.ts";
-import { embedderFor } from "./index-cmd.ts";
+import { embedderFor } from "../assistant/open-embedder.ts";
 
 export interface GroundedFlags {
   index?: string;

@@ -4,26 +4,11 @@
 // (--embed-model) or, by default, from the model-free hashed embedder.
 // Thin: the index itself is src/assistant/index-db.ts.
 import { UsageError } from "../errors.ts";
-import { HashEmbedder, ModelEmbedder, type Embedder, type EmbedderSpec } from "../assistant/embed.ts";
+import { HashEmbedder } from "../assistant/embed.ts";
+import { modelEmbedder } from "../assistant/open-embedder.ts";
 import { buildIndex } from "../assistant/index-db.ts";
-import { loadModel } from "../formats/hf-dir.ts";
-import { ConfigError } from "../errors.ts";
 import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatDuration } from "./format.ts";
-
-/** The embedder an index was built with (model embedders reload their model; `override` replaces the path). */
-export function embedderFor(spec: EmbedderSpec, override?: string): Embedder {
-  if (spec.kind === "hash") return new HashEmbedder(spec.dim);
-  const path = override ?? spec.model;
-  if (!path) throw new ConfigError("the index was built with a model embedder but records no model path", { hint: "pass --embed-model MODEL_DIR" });
-  return modelEmbedder(path);
-}
-
-export function modelEmbedder(path: string): Embedder {
-  const m = loadModel(path);
-  if (!m.tokenizer) throw new ConfigError(`${path} has no tokenizer; embedding text needs one`);
-  return new ModelEmbedder(m.model, m.tokenizer, path);
-}
 
 export const indexCommand: Command = {
   name: "index",

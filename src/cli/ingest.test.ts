@@ -6,17 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-ingest-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(["ingest", ...argv], { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(["ingest", ...argv]);
 
 mkdirSync(join(root, "docs"));
 writeFileSync(join(root, "docs", "a.md"), "# Alpha\n\nThe alpha page explains the first topic in enough words.\n");

@@ -45,7 +45,7 @@ Example:
  * The single place where --tokenizer / --vocab-size become a tokenizer: a
  * loaded tokenizer.json, or a BPE trainer run on the cleaned training text.
  */
-export async function loadOrTrainTokenizer(o: {
+async function loadOrTrainTokenizer(o: {
   tokenizerDir?: string;
   vocabSize?: number;
 }): Promise<{ tokenizer?: TextTokenizer; trainTokenizer?: TrainTokenizer; vocabSize?: number }> {
@@ -69,7 +69,7 @@ function parseRedact(v: string | undefined): PiiKind[] {
 
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
-export function summary(m: Manifest, out: string, seconds: number): string {
+function summary(m: Manifest, out: string, seconds: number): string {
   const c = m.counts;
   const lines = [`slm ingest: ${out}`, `  files: ${c.filesOk} read (${c.filesParsed} parsed, ${c.filesCached} from cache), ${c.filesSkipped} skipped`];
   const reasons = new Map<string, number>();

@@ -10,12 +10,12 @@ import { SlmError } from "../errors.ts";
 import { hubSettings, parseRepoRef, resolveCachedModel } from "../formats/hub/cache.ts";
 import { pullModel } from "../formats/hub/pull.ts";
 import type { CommandContext } from "./command.ts";
-import { pullReporter, pullSummary } from "./pull.ts";
+import { pullReporter, pullSummary } from "./pull-progress.ts";
 
 /** Flags whose value is a model (a path, or a Hub reference read from the cache). */
-export const MODEL_FLAGS = ["model", "base", "teacher", "student", "init-from", "embed-model"];
+const MODEL_FLAGS = ["model", "base", "teacher", "student", "init-from", "embed-model"];
 /** Commands whose first positional argument is a model. */
-export const MODEL_POSITIONAL_COMMANDS = ["export", "import"];
+const MODEL_POSITIONAL_COMMANDS = ["export", "import"];
 
 /** Flags of the positional commands whose value is not the model (an output path, a name). */
 const NOT_MODEL_FLAGS = ["out", "tokenizer", "name", "format", "dtype"];

@@ -10,7 +10,7 @@ import { bar, formatCount, formatDuration } from "./format.ts";
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
 /** One line of ingestion progress: files, bytes, rates and an ETA. */
-export function ingestProgressLine(p: IngestProgress): string {
+function ingestProgressLine(p: IngestProgress): string {
   const s = Math.max(p.elapsedMs / 1000, 1e-3);
   const rate = p.bytes / 1048576 / s;
   const eta = p.bytesTotal > 0 && rate > 0 && p.phase !== "tokenize" ? ` ETA ${Math.max(0, Math.round((p.bytesTotal - p.bytes) / 1048576 / rate))}s` : "";
@@ -60,7 +60,7 @@ export function ingestProgressReporter(line: StatusLine, tty: boolean): { onProg
 }
 
 /** The progress line of a training step: bar, step, loss, lr, rate, ETA. */
-export function trainStepLine(e: Extract<TrainEvent, { type: "step" }>): string {
+function trainStepLine(e: Extract<TrainEvent, { type: "step" }>): string {
   const eta = e.etaMs === null ? "" : ` eta ${formatDuration(e.etaMs)}`;
   const total = e.totalSteps > 0 ? e.totalSteps : "?";
   return `${bar(e.totalSteps > 0 ? e.step / e.totalSteps : 0)} step ${e.step}/${total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${formatCount(e.tokensPerSec)} tok/s${eta}`;

@@ -7,13 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { Readable } from "node:stream";
 import { after, before, test } from "node:test";
 
 import { loadModel } from "../formats/hf-dir.ts";
 import { FakeHub, tinyRepos } from "../formats/hub/testing.ts";
 import { modelCard } from "../serve/local-backend.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 import { modelRefsInArgs } from "./model-ref.ts";
 
 const work = mkdtempSync(join(tmpdir(), "slm-cli-pull-"));
@@ -40,19 +39,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function run(argv: string[], input?: string[]) {
-  let out = "";
-  let err = "";
-  let stream = "";
-  const code = await main(argv, {
-    out: (s) => (out += `${s}\n`),
-    err: (s) => (err += `${s}\n`),
-    write: (s) => (stream += s),
-    tty: false,
-    ...(input ? { input: Readable.from(input) } : {}),
-  });
-  return { code, out, err, stream };
-}
+const run = (argv: string[], input?: string[]) => runCli(argv, { input });
 const bodyGets = (from: number) => hub.requests.slice(from).filter((r) => r.method === "GET" && (r.path.includes("/resolve/") || r.path.startsWith("/cdn/")));
 
 test("slm pull prints the snapshot path; a second pull downloads nothing; slm models lists it", async () => {

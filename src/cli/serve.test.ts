@@ -6,14 +6,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { UsageError } from "../errors.ts";
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 import { promptCacheFlag } from "./serve.ts";
 
-async function run(argv: string[]) {
-  let err = "";
-  const code = await main(argv, { out: () => {}, err: (s) => (err += `${s}\n`), tty: false });
-  return { code, err };
-}
+const run = (argv: string[]) => runCli(argv);
 
 test("--prompt-cache-mb: MiB as bytes, 0 = off; a bad value is a usage error (exit 2) before the model is loaded", async () => {
   assert.equal(promptCacheFlag(undefined), undefined);

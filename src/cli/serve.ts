@@ -5,10 +5,10 @@
 // src/serve/app.ts, inference in the worker backend.
 import { UsageError } from "../errors.ts";
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, startServer } from "../serve/server.ts";
-import { ANSWERERS, type AnswererChoice } from "../serve/assistant.ts";
+import { ANSWERERS, type AnswererChoice } from "../assistant/served.ts";
 import { DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
 import { DEFAULT_PROMPT_CACHE_BYTES } from "../infer/prompt-cache.ts";
-import { intFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
 import { formatBytes } from "./format.ts";
 import { inferenceLoadOptions, kvDtypeFlag, MODEL_LOAD_FLAGS, MODEL_LOAD_HELP } from "./model-flags.ts";
 import { SPECULATION_FLAGS, SPECULATION_HELP } from "./speculation-flags.ts";
@@ -105,12 +105,7 @@ Examples:
     const answerer = values.answerer as AnswererChoice | undefined;
     if (answerer !== undefined && !ANSWERERS.includes(answerer))
       throw new UsageError(`--answerer must be one of ${ANSWERERS.join(", ")}, got "${values.answerer}"`);
-    let minConfidence: number | undefined;
-    if (values["min-confidence"] !== undefined) {
-      minConfidence = Number(values["min-confidence"]);
-      if (!Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 1)
-        throw new UsageError(`--min-confidence must be a number in [0, 1], got "${values["min-confidence"]}"`);
-    }
+    const minConfidence = numFlag("min-confidence", values["min-confidence"], 0, 1);
     if (values.index === undefined && (answerer !== undefined || minConfidence !== undefined || values.reader !== undefined))
       throw new UsageError("--answerer, --reader and --min-confidence apply to the assistant: pass --index INDEX too");
     if (answerer === "reader" && values.reader === undefined) throw new UsageError("--answerer reader needs --reader DIR (made by slm train-reader)");

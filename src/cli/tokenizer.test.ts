@@ -4,14 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { main } from "./main.ts";
+import { runCli } from "./testing.ts";
 
-async function run(argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCli(argv);
 
 test("slm tokenizer train / encode / decode / info", async () => {
   const dir = mkdtempSync(join(tmpdir(), "slm-cli-tok-"));

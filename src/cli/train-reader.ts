@@ -16,10 +16,10 @@ import { openDataset } from "../train/dataset.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
-import { intFlag, parse, type Command } from "./command.ts";
+import { intFlag, numFlag, parse, type Command } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { DEFAULT_RETRIEVAL_MODE, needsEmbedder } from "../assistant/retrieve.ts";
-import { embedderFor } from "./index-cmd.ts";
+import { embedderFor } from "../assistant/open-embedder.ts";
 import { StatusLine } from "./progress.ts";
 
 const FLAGS = {
@@ -87,10 +87,8 @@ Example:
     const seed = intFlag("seed", v.seed, 0, 0);
     const nSynth = intFlag("synthetic", v.synthetic, v.qa ? 0 : 6000, 0);
     const valN = intFlag("val-questions", v["val-questions"], 100, 0);
-    const lr = v.lr === undefined ? READER_TRAIN_DEFAULTS.lr : Number(v.lr);
-    if (!(lr > 0) || !Number.isFinite(lr)) throw new UsageError(`--lr must be a positive number, got "${v.lr}"`);
-    const tokenDropout = v["token-dropout"] === undefined ? READER_TRAIN_DEFAULTS.tokenDropout : Number(v["token-dropout"]);
-    if (!(tokenDropout >= 0 && tokenDropout < 1)) throw new UsageError(`--token-dropout must be in [0, 1), got "${v["token-dropout"]}"`);
+    const lr = numFlag("lr", v.lr, 0, Infinity, "min") ?? READER_TRAIN_DEFAULTS.lr;
+    const tokenDropout = numFlag("token-dropout", v["token-dropout"], 0, 1, "max") ?? READER_TRAIN_DEFAULTS.tokenDropout;
     const timeBudgetMs = v["time-budget"] === undefined ? 0 : parseDuration("time-budget", v["time-budget"]);
     const cfg = {
       ...READER_TRAIN_DEFAULTS,

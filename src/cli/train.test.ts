@@ -4,56 +4,23 @@
 // resumed from and the steps it took) to the same weights as an uninterrupted run.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
 import { Rng } from "../util/rng.ts";
-import { main } from "./main.ts";
+import { runCli, writeWordCorpus } from "./testing.ts";
 
 const root = mkdtempSync(join(tmpdir(), "slm-cli-train-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 const bin = join(import.meta.dirname, "..", "..", "bin", "slm.js");
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "",
-    err = "";
-  const code = await main(argv, { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), tty: false });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 // A small handbook-like corpus.
 const docs = join(root, "docs");
-mkdirSync(docs);
-const r = new Rng(5);
-const words = [
-  "leave",
-  "request",
-  "manager",
-  "annual",
-  "sick",
-  "days",
-  "policy",
-  "travel",
-  "expense",
-  "receipt",
-  "approve",
-  "submit",
-  "the",
-  "a",
-  "your",
-  "before",
-  "after",
-  "within",
-];
-for (let f = 0; f < 12; f++) {
-  let text = `# Topic ${f}\n\n`;
-  for (let p = 0; p < 8; p++) {
-    text += `${Array.from({ length: 40 }, () => words[r.int(words.length)]).join(" ")}.\n\n`;
-  }
-  writeFileSync(join(docs, `page-${f}.md`), text);
-}
+writeWordCorpus(docs, 12, 8);
 const small = ["--preset", "nano", "--batch", "2", "--context", "32", "--vocab-size", "300", "--eval-every", "4", "--log-every", "1"];
 
 test("one command: documents → dataset → tokenizer → model directory, then slm eval", async () => {

@@ -11,12 +11,13 @@ import { trainTextTokenizer } from "../data/tokenizer.ts";
 import { loadModel } from "../formats/hf-dir.ts";
 import { PRESETS, countParameters, createModel, presetConfig, type CausalLM } from "../models/index.ts";
 import { Tokenizer } from "../tokenizer/index.ts";
-import { isDataset, openDataset } from "../train/dataset.ts";
-import { trainRunDir } from "../train/run.ts";
+import { isDataset, openDataset, type Dataset } from "../train/dataset.ts";
+import { trainRunDir, type RunDirResult } from "../train/run.ts";
 import type { TrainConfig } from "../train/trainer.ts";
-import { intFlag, numFlag, parse, type Command, type CommandContext } from "./command.ts";
+import { intFlag, numFlag, parse, type Command, type CommandContext, type Parsed } from "./command.ts";
 import { formatCount, formatDuration, parseDuration } from "./format.ts";
 import { StatusLine, trainEventReporter } from "./progress.ts";
+import { withStopSignals } from "./stop-signals.ts";
 
 const HELP = `Usage: slm train --data DATASET|DOCS_DIR --out RUN [options]
 
@@ -104,47 +105,13 @@ export const trainCommand: Command = {
     const json = Boolean(v.json);
     const say = (s: string) => (json ? undefined : ctx.err(s));
 
-    // 1. Data: a dataset, or documents to ingest first.
-    let dataDir = resolve(v.data);
-    if (!existsSync(dataDir)) throw new ConfigError(`--data ${v.data}: no such file or directory`);
-    if (!isDataset(dataDir)) {
-      const out = join(runDir, "dataset");
-      if (v.resume && isDataset(out)) {
-        dataDir = out;
-      } else {
-        const vocabSize = intFlag("vocab-size", v["vocab-size"], 8192, 300);
-        say(`slm train: ${v.data} is not a dataset; ingesting it into ${out} with a ${vocabSize}-token tokenizer…`);
-        mkdirSync(runDir, { recursive: true });
-        const m = await ingest({ inputs: [dataDir], out, trainTokenizer: trainTextTokenizer, vocabSize, seed: intFlag("seed", v.seed, 0, 0) });
-        say(`  ${m.counts.documents} documents, ${formatCount(m.tokens?.train ?? 0)} train + ${formatCount(m.tokens?.val ?? 0)} val tokens`);
-        dataDir = out;
-      }
-    }
+    const dataDir = await datasetFor(v, runDir, say);
     const ds = openDataset(dataDir);
     try {
       const tokenizer = ds.tokenizerDir ? Tokenizer.fromFile(ds.tokenizerDir) : undefined;
 
-      // 2. Model: a preset from scratch, or an existing model to continue.
-      let model: CausalLM;
       const init = v["init-from"];
-      if (init) {
-        const loaded = loadModel(init);
-        model = loaded.model;
-        if (model.config.vocabSize < ds.vocabSize) {
-          throw new ConfigError(`--init-from ${init}: the model's vocabulary (${model.config.vocabSize}) is smaller than the dataset's (${ds.vocabSize})`, {
-            hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}`,
-          });
-        }
-        if (loaded.tokenizer && tokenizer && loaded.tokenizer.vocabSize !== tokenizer.vocabSize) {
-          throw new ConfigError(
-            `--init-from ${init}: its tokenizer (${loaded.tokenizer.vocabSize} tokens) differs from the dataset's (${tokenizer.vocabSize})`,
-            { hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}` },
-          );
-        }
-      } else {
-        const preset = v.preset ?? "micro";
-        model = createModel(presetConfig(preset, ds.vocabSize), intFlag("seed", v.seed, 0, 0));
-      }
+      const model = modelFor(v, ds, tokenizer);
       const config: Partial<TrainConfig> = {
         batch: intFlag("batch", v.batch, 8),
         seqLen: v.context === undefined ? undefined : intFlag("context", v.context, 256),
@@ -169,75 +136,111 @@ export const trainCommand: Command = {
       );
 
       // 3. Train, with Ctrl-C / SIGTERM asking for a clean stop.
-      const ac = new AbortController();
-      const onSignal = () => {
-        if (!ac.signal.aborted) say("\nslm train: stopping after this step (checkpoint + model)…");
-        ac.abort();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
       const line = new StatusLine(ctx);
       let result;
       try {
-        result = await trainRunDir({
-          model,
-          train: ds.train,
-          val: ds.val ?? undefined,
-          runDir,
-          config,
-          resume: Boolean(v.resume),
-          tokenizer,
-          earlyStop: patience,
-          onEvent: trainEventReporter(ctx, line, json),
-          signal: ac.signal,
-          record: {
-            file: "train-config.json",
-            settings: { data: dataDir, init: init ?? null, preset: init ? null : (v.preset ?? "micro"), ...config, earlyStop: patience ?? null },
-          },
-        });
+        result = await withStopSignals(
+          (signal) =>
+            trainRunDir({
+              model,
+              train: ds.train,
+              val: ds.val ?? undefined,
+              runDir,
+              config,
+              resume: Boolean(v.resume),
+              tokenizer,
+              earlyStop: patience,
+              onEvent: trainEventReporter(ctx, line, json),
+              signal,
+              record: {
+                file: "train-config.json",
+                settings: { data: dataDir, init: init ?? null, preset: init ? null : (v.preset ?? "micro"), ...config, earlyStop: patience ?? null },
+              },
+            }),
+          () => say("\nslm train: stopping after this step (checkpoint + model)…"),
+        );
       } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
         line.clear();
       }
-      const stopped = result.stopped; // "early": by --early-stop, not an interruption
-      const valLoss = result.savedValLoss;
-      const bestStep = result.keptStep;
-      if (bestStep !== null) {
-        say(
-          `slm train: keeping the weights of step ${bestStep} (val loss ${valLoss!.toFixed(4)}; ${result.finalValLoss!.toFixed(4)} at step ${result.counters.step})`,
-        );
-      }
-      const modelDir = result.output;
-      const c = result.counters;
-      const summary = {
-        model: modelDir,
-        steps: c.step,
-        tokens: c.tokens,
-        elapsed_s: c.elapsedMs / 1000,
-        tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
-        final_val_loss: result.finalValLoss,
-        best_val_loss: c.bestValLoss,
-        stopped,
-        params: params.total,
-        // The model directory holds these weights: the last step's, or the best validation run's with --early-stop.
-        model_step: bestStep ?? c.step,
-        model_val_loss: valLoss,
-      };
-      if (json) ctx.out(JSON.stringify({ type: "summary", ...summary }));
-      else {
-        const why =
-          stopped === "requested" ? "stopped" : stopped === "early" ? `stopped early (validation loss had not improved for ${patience} runs)` : "done";
-        ctx.err(
-          `slm train: ${why} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`,
-        );
-        if (valLoss !== null)
-          ctx.err(`  ${bestStep === null ? "final" : `model (step ${bestStep})`} val loss ${valLoss.toFixed(4)} (perplexity ${Math.exp(valLoss).toFixed(2)})`);
-        ctx.err(`  model: ${modelDir}${stopped === "requested" ? `   (continue with --resume)` : ""}`);
-      }
-      return stopped === "requested" ? 130 : 0;
+      printSummary(ctx, result, params.total, patience, json);
+      return result.stopped === "requested" ? 130 : 0;
     } finally {
       ds.close();
     }
   },
 };
+
+type Values = Parsed<typeof OPTIONS>["values"];
+
+/** 1. Data: the dataset --data names, or documents ingested first into RUN/dataset (reused on --resume). */
+async function datasetFor(v: Values, runDir: string, say: (s: string) => void): Promise<string> {
+  const dataDir = resolve(v.data!);
+  if (!existsSync(dataDir)) throw new ConfigError(`--data ${v.data}: no such file or directory`);
+  if (isDataset(dataDir)) return dataDir;
+  const out = join(runDir, "dataset");
+  if (v.resume && isDataset(out)) return out;
+  const vocabSize = intFlag("vocab-size", v["vocab-size"], 8192, 300);
+  say(`slm train: ${v.data} is not a dataset; ingesting it into ${out} with a ${vocabSize}-token tokenizer…`);
+  mkdirSync(runDir, { recursive: true });
+  const m = await ingest({ inputs: [dataDir], out, trainTokenizer: trainTextTokenizer, vocabSize, seed: intFlag("seed", v.seed, 0, 0) });
+  say(`  ${m.counts.documents} documents, ${formatCount(m.tokens?.train ?? 0)} train + ${formatCount(m.tokens?.val ?? 0)} val tokens`);
+  return out;
+}
+
+/** 2. Model: a preset from scratch, or an existing model (--init-from) to continue, checked against the dataset's vocabulary. */
+function modelFor(v: Values, ds: Dataset, tokenizer: Tokenizer | undefined): CausalLM {
+  const init = v["init-from"];
+  if (!init) return createModel(presetConfig(v.preset ?? "micro", ds.vocabSize), intFlag("seed", v.seed, 0, 0));
+  const loaded = loadModel(init);
+  const model = loaded.model;
+  if (model.config.vocabSize < ds.vocabSize) {
+    throw new ConfigError(`--init-from ${init}: the model's vocabulary (${model.config.vocabSize}) is smaller than the dataset's (${ds.vocabSize})`, {
+      hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}`,
+    });
+  }
+  if (loaded.tokenizer && tokenizer && loaded.tokenizer.vocabSize !== tokenizer.vocabSize) {
+    throw new ConfigError(`--init-from ${init}: its tokenizer (${loaded.tokenizer.vocabSize} tokens) differs from the dataset's (${tokenizer.vocabSize})`, {
+      hint: `ingest with the model's tokenizer: slm ingest … --tokenizer ${init}`,
+    });
+  }
+  return model;
+}
+
+/** 4. The run's summary: one JSON line with --json, else a few lines on stderr. */
+function printSummary(ctx: CommandContext, result: RunDirResult, params: number, patience: number | undefined, json: boolean): void {
+  const stopped = result.stopped; // "early": by --early-stop, not an interruption
+  const valLoss = result.savedValLoss;
+  const bestStep = result.keptStep;
+  if (bestStep !== null && !json) {
+    ctx.err(
+      `slm train: keeping the weights of step ${bestStep} (val loss ${valLoss!.toFixed(4)}; ${result.finalValLoss!.toFixed(4)} at step ${result.counters.step})`,
+    );
+  }
+  const modelDir = result.output;
+  const c = result.counters;
+  const summary = {
+    model: modelDir,
+    steps: c.step,
+    tokens: c.tokens,
+    elapsed_s: c.elapsedMs / 1000,
+    tokens_per_s: c.tokens / Math.max(c.elapsedMs / 1000, 1e-9),
+    final_val_loss: result.finalValLoss,
+    best_val_loss: c.bestValLoss,
+    stopped,
+    params,
+    // The model directory holds these weights: the last step's, or the best validation run's with --early-stop.
+    model_step: bestStep ?? c.step,
+    model_val_loss: valLoss,
+  };
+  if (json) {
+    ctx.out(JSON.stringify({ type: "summary", ...summary }));
+    return;
+  }
+  const why = stopped === "requested" ? "stopped" : stopped === "early" ? `stopped early (validation loss had not improved for ${patience} runs)` : "done";
+  ctx.err(
+    `slm train: ${why} after ${c.step} steps, ${formatCount(c.tokens)} tokens in ${formatDuration(c.elapsedMs)} (${formatCount(summary.tokens_per_s)} tok/s)`,
+  );
+  if (valLoss !== null)
+    ctx.err(`  ${bestStep === null ? "final" : `model (step ${bestStep})`} val loss ${valLoss.toFixed(4)} (perplexity ${Math.exp(valLoss).toFixed(2)})`);
+  ctx.err(`  model: ${modelDir}${stopped === "requested" ? `   (continue with --resume)` : ""}`);
+}

@@ -7,7 +7,7 @@
 import { createHash, hash as oneShotHash } from "node:crypto";
 
 /** A 53-bit hash of s[start, end) (two 32-bit FNV-1a style lanes), for lines. */
-export function hash53(s: string, start = 0, end = s.length): number {
+function hash53(s: string, start = 0, end = s.length): number {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ (end - start);
   for (let i = start; i < end; i++) {
@@ -37,7 +37,7 @@ export function textHash(s: string | readonly string[]): number {
 }
 
 /** Lines longer than this are content, never boilerplate (and are not hashed at all). */
-export const MAX_BOILERPLATE_LINE = 300;
+const MAX_BOILERPLATE_LINE = 300;
 
 /** The distinct keys of a document's candidate boilerplate lines (non-empty, at most MAX_BOILERPLATE_LINE long). */
 export function documentLineKeys(texts: readonly string[]): Float64Array {

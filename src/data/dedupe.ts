@@ -6,7 +6,7 @@
 // Memory: 512 bytes of signature per kept document plus one map entry per band.
 // Knows nothing about files, sections or cleaning.
 
-export const MINHASH_BINS = 128;
+const MINHASH_BINS = 128;
 const EMPTY = 0xffffffff;
 /** ASCII word characters mapped to their lower-case code; 0 for separators. */
 const ASCII_WORD = new Uint8Array(128);
@@ -117,7 +117,7 @@ export function jaccardEstimate(a: ArrayLike<number>, b: ArrayLike<number>): num
 }
 
 /** Rows per LSH band for a threshold: the band/row split whose S-curve midpoint sits below it. */
-export function rowsForThreshold(threshold: number): number {
+function rowsForThreshold(threshold: number): number {
   return threshold >= 0.75 ? 8 : threshold >= 0.5 ? 4 : 2;
 }
 

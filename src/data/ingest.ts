@@ -31,7 +31,7 @@ import { HEADING_SEP, cpLength, type ExtractedDoc } from "./text.ts";
 import type { TextTokenizer, TrainTokenizer } from "./tokenizer.ts";
 import { findFiles, type FoundFile } from "./walk.ts";
 
-export const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 1;
 
 export interface IngestProgress {
   phase: "scan" | "extract" | "clean" | "tokenize" | "done";

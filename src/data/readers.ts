@@ -63,7 +63,7 @@ export interface ReadResult {
 }
 
 /** Bytes to a string: BOMs honoured, binary refused, invalid UTF-8 decoded as windows-1252 with a note. */
-export function decodeText(bytes: Uint8Array, notes: string[]): string {
+function decodeText(bytes: Uint8Array, notes: string[]): string {
   if (bytes.length === 0) throw new SkipFile("empty file");
   if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))) {
     return new TextDecoder(bytes[0] === 0xff ? "utf-16le" : "utf-16be").decode(bytes);
@@ -95,7 +95,7 @@ function getField(obj: unknown, path: string): unknown {
 }
 
 /** RFC 4180 CSV: quoted fields with "" escapes and embedded newlines. Returns rows of cells. */
-export function parseCsv(s: string): string[][] {
+function parseCsv(s: string): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
   let cell = "";

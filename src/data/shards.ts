@@ -20,9 +20,9 @@ import { join } from "node:path";
 
 import { FormatError, UsageError } from "../errors.ts";
 
-export const SHARD_MAGIC = "SLMT";
-export const SHARD_VERSION = 1;
-export const SHARD_HEADER_BYTES = 32;
+const SHARD_MAGIC = "SLMT";
+const SHARD_VERSION = 1;
+const SHARD_HEADER_BYTES = 32;
 /** dtype codes; never reuse a value. */
 export const DTYPE_U16 = 1;
 export const DTYPE_U32 = 2;
@@ -34,7 +34,7 @@ export function dtypeForVocab(vocabSize: number): ShardDtype {
   return vocabSize <= 65536 ? DTYPE_U16 : DTYPE_U32;
 }
 
-export function bytesPerToken(dtype: ShardDtype): number {
+function bytesPerToken(dtype: ShardDtype): number {
   return dtype === DTYPE_U16 ? 2 : 4;
 }
 
@@ -48,7 +48,7 @@ function encodeHeader(dtype: ShardDtype, count: number): Buffer {
 }
 
 /** The shard file name for a split and index: "train-00000.bin". */
-export function shardName(split: string, index: number): string {
+function shardName(split: string, index: number): string {
   return `${split}-${String(index).padStart(5, "0")}.bin`;
 }
 

@@ -167,14 +167,6 @@ export function splitLong(text: string, maxChars: number): string[] {
   return parts.filter((p) => p.length > 0);
 }
 
-/** Plain text: blank-line paragraphs grouped into sections of about targetChars (no headings). */
-export function textToBlocks(text: string): Block[] {
-  return normalizeText(text)
-    .split("\n\n")
-    .filter((p) => p.length > 0)
-    .map((p) => ({ kind: "text", text: p }));
-}
-
 /** Sections for headingless text: paragraphs grouped up to targetChars. */
 export function groupParagraphs(text: string, targetChars: number, maxChars: number, heading: string[] = []): Section[] {
   const out: Section[] = [];

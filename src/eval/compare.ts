@@ -86,7 +86,7 @@ export function textBitsPerByte(
 }
 
 /** Greedy decode speed: `tokens` new tokens after a short prompt, one sequence. */
-export async function decodeRate(model: CausalLM, tokenizer: Tokenizer, tokens = 64): Promise<number> {
+async function decodeRate(model: CausalLM, tokenizer: Tokenizer, tokens = 64): Promise<number> {
   let prompt = tokenizer.encode("The handbook says", { addSpecialTokens: false });
   if (prompt.length === 0) prompt = [0];
   const n = Math.max(1, Math.min(tokens, model.config.maxSeqLen - prompt.length - 1));

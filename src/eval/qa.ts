@@ -49,7 +49,7 @@ export function readQaFile(path: string, opts: { unanswerable?: boolean } = {}):
   return items;
 }
 
-export const RECALL_KS = [1, 3, 5] as const;
+const RECALL_KS = [1, 3, 5] as const;
 
 export interface QaRecord {
   id: string;

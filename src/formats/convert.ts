@@ -58,7 +58,7 @@ export interface ModelSummary {
   tokenizer: boolean;
 }
 
-export function summarize(config: ModelConfig, tokenizer?: Tokenizer): ModelSummary {
+function summarize(config: ModelConfig, tokenizer?: Tokenizer): ModelSummary {
   return {
     architecture: config.modelType,
     parameters: countParameters(config).total,

@@ -8,7 +8,7 @@ import { loadModel, type LoadedModel, type LoadOptions } from "./hf-dir.ts";
 const HINT = "a draft must use the target's tokenizer: e.g. a student made by `slm distill` from the target";
 
 /** Throws ConfigError unless the draft's vocabulary is the target's: same size, and the same token at every id when both have tokenizers. */
-export function checkDraftVocabulary(target: LoadedModel, draft: LoadedModel): void {
+function checkDraftVocabulary(target: LoadedModel, draft: LoadedModel): void {
   const t = target.config.vocabSize,
     d = draft.config.vocabSize;
   if (t !== d)

@@ -174,7 +174,7 @@ function archOf(c: ModelConfig): GgufArch {
 }
 
 /** The largest context_length a GGUF file may declare (2^20 positions: the RoPE tables are built for all of them). */
-export const MAX_CONTEXT_LENGTH = 1 << 20;
+const MAX_CONTEXT_LENGTH = 1 << 20;
 
 /** Expected row-major shape of every tensor of a configuration, by HF name. */
 export function expectedShapes(c: ModelConfig): Map<string, number[]> {

@@ -19,13 +19,13 @@ import { writeAll, writeFileAtomic } from "../util/atomic.ts";
 import { byteSize, ggmlTypeLabel, traits, traitsById, TYPE_TRAITS, type GgmlTypeName, type TypeTraits } from "./quant.ts";
 import { openForRead, readExactly } from "./file-io.ts";
 
-export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
-export const GGUF_VERSION = 3;
-export const GGUF_DEFAULT_ALIGNMENT = 32;
+const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
+const GGUF_VERSION = 3;
+const GGUF_DEFAULT_ALIGNMENT = 32;
 /** ggml's GGML_MAX_DIMS. */
-export const GGUF_MAX_DIMS = 4;
+const GGUF_MAX_DIMS = 4;
 /** ggml's GGML_MAX_NAME minus the terminating NUL. */
-export const GGUF_MAX_NAME_BYTES = 63;
+const GGUF_MAX_NAME_BYTES = 63;
 /** Arrays nested deeper than this are refused (real files nest at most once). */
 const MAX_ARRAY_DEPTH = 8;
 

@@ -35,7 +35,7 @@ export interface GenerationConfig {
   /**
    * What `slm finetune` trained this model for ("chat" or "grounded-qa"); absent for a pretrained
    * model. The served assistant lets a model write answers only when it was trained to (see
-   * src/serve/assistant.ts). Other tools ignore unknown generation_config.json fields.
+   * src/assistant/served.ts). Other tools ignore unknown generation_config.json fields.
    */
   slm_finetune_task?: string;
 }

@@ -51,7 +51,7 @@ function getF16(src: Uint8Array, o: number): number {
 }
 
 /** Scale and min (6 bits each) of sub-block j from the 12 packed bytes at `o`. */
-export function scaleMinK4(src: Uint8Array, o: number, j: number): [number, number] {
+function scaleMinK4(src: Uint8Array, o: number, j: number): [number, number] {
   if (j < 4) return [src[o + j]! & 63, src[o + j + 4]! & 63];
   const sc = (src[o + j + 4]! & 0xf) | ((src[o + j - 4]! >>> 6) << 4);
   const m = (src[o + j + 4]! >>> 4) | ((src[o + j]! >>> 6) << 4);

@@ -51,7 +51,7 @@ export interface SaveAdapterOptions {
 }
 
 /** The adapter_config.json object for a LoRA set. */
-export function peftConfig(lora: LoraModel, opts: SaveAdapterOptions = {}): PeftLoraConfig {
+function peftConfig(lora: LoraModel, opts: SaveAdapterOptions = {}): PeftLoraConfig {
   const c = lora.config;
   return {
     peft_type: "LORA",
@@ -98,7 +98,7 @@ function isEmptyish(v: unknown): boolean {
 }
 
 /** Reads and checks adapter_config.json; returns the LoRA settings it describes. */
-export function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Record<string, unknown> } {
+function readAdapterConfig(dir: string): { lora: ResolvedLora; raw: Record<string, unknown> } {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path))
     throw new ConfigError(`${dir}: not an adapter directory (no ${ADAPTER_CONFIG})`, {

@@ -16,10 +16,10 @@ import { writeDirAtomic, writeFileAtomicSync } from "../util/atomic.ts";
 import { loadModelDir, saveModelDir } from "./hf-dir.ts";
 import { SafetensorsFile, writeSafetensors } from "./safetensors.ts";
 
-export const READER_FORMAT = "slmkit-reader";
+const READER_FORMAT = "slmkit-reader";
 // Version 2 (answer-type feature rows, lexical-overlap weight, last-token pooling) replaced
 // version 1; a version 1 reader must be trained again.
-export const READER_VERSION = 2;
+const READER_VERSION = 2;
 
 /** True when `dir` holds a reader (reader.json), not a plain language model. */
 export function isReaderDir(dir: string): boolean {

@@ -21,7 +21,7 @@ const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, I64: 8, F32: 4, 
 const FLOAT_DTYPES = new Set(["F32", "F16", "BF16", "F64"]);
 
 /** Headers larger than this are refused (the format's reference implementation uses the same order of limit). */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export interface TensorInfo {
   name: string;
@@ -44,7 +44,7 @@ function fail(path: string, msg: string, hint?: string): never {
 }
 
 /** Parses and validates a header against the file size. */
-export function parseHeader(path: string, headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
+function parseHeader(path: string, headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes));

@@ -401,6 +401,32 @@ function fromGemma3Config(j: Json): ModelConfig {
 }
 
 /** Writes the Hugging Face config.json object for a configuration. */
+/** The config.json fields of the transformer's shape, written alike by the RMSNorm architectures (llama family and gemma3_text). */
+function hfShapeFields(c: ModelConfig): Json {
+  return {
+    vocab_size: c.vocabSize,
+    hidden_size: c.dModel,
+    intermediate_size: c.ffnDim,
+    num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads,
+    head_dim: c.headDim,
+    max_position_embeddings: c.maxSeqLen,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+  };
+}
+
+/** The closing config.json fields: tied embeddings, special token ids, stored dtype. */
+function hfTokenFields(c: ModelConfig): Json {
+  return {
+    tie_word_embeddings: c.tieEmbeddings,
+    bos_token_id: c.bosTokenId ?? null,
+    eos_token_id: c.eosTokenId ?? null,
+    torch_dtype: "float32",
+  };
+}
+
 export function toHfConfig(c: ModelConfig): Json {
   if (c.modelType === "gpt2") {
     return {
@@ -426,22 +452,10 @@ export function toHfConfig(c: ModelConfig): Json {
   const j: Json = {
     architectures: [arch],
     model_type: c.modelType,
-    vocab_size: c.vocabSize,
-    hidden_size: c.dModel,
-    intermediate_size: c.ffnDim,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    head_dim: c.headDim,
-    max_position_embeddings: c.maxSeqLen,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
+    ...hfShapeFields(c),
     rope_scaling: ropeScalingToHf(c.ropeScaling),
     hidden_act: "silu",
-    tie_word_embeddings: c.tieEmbeddings,
-    bos_token_id: c.bosTokenId ?? null,
-    eos_token_id: c.eosTokenId ?? null,
-    torch_dtype: "float32",
+    ...hfTokenFields(c),
   };
   if (c.modelType === "llama" || c.modelType === "qwen3") {
     if (c.qkvBias !== c.oBias)
@@ -467,16 +481,7 @@ function toGemma3Config(c: ModelConfig): Json {
   return {
     architectures: ["Gemma3ForCausalLM"],
     model_type: "gemma3_text",
-    vocab_size: c.vocabSize,
-    hidden_size: c.dModel,
-    intermediate_size: c.ffnDim,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    head_dim: c.headDim,
-    max_position_embeddings: c.maxSeqLen,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
+    ...hfShapeFields(c),
     rope_local_base_freq: c.ropeLocalTheta,
     rope_scaling: ropeScalingToHf(c.ropeScaling),
     sliding_window: c.slidingWindow,
@@ -486,9 +491,6 @@ function toGemma3Config(c: ModelConfig): Json {
     final_logit_softcapping: null,
     attn_logit_softcapping: null,
     attention_bias: c.qkvBias,
-    tie_word_embeddings: c.tieEmbeddings,
-    bos_token_id: c.bosTokenId ?? null,
-    eos_token_id: c.eosTokenId ?? null,
-    torch_dtype: "float32",
+    ...hfTokenFields(c),
   };
 }

@@ -22,10 +22,10 @@ import type { ModelConfig } from "./config.ts";
 import { LlamaModel } from "./llama.ts";
 
 /** Match feature values: 0 no match, 1..MATCH_LEVELS the IDF bucket of a matched word (rarer = higher). */
-export const MATCH_LEVELS = 4;
+const MATCH_LEVELS = 4;
 /** Source ranks and in-section positions told apart (larger values are clamped). */
-export const READER_RANKS = 8;
-export const READER_POSITIONS = 4;
+const READER_RANKS = 8;
+const READER_POSITIONS = 4;
 /**
  * Rows of the feature table:
  *   [0, 2·(MATCH_LEVELS+1))            segment (0 question, 1 candidate) × match level
@@ -33,7 +33,7 @@ export const READER_POSITIONS = 4;
  *   then one row                         "question token" for the second lookup
  *   then READER_KIND_ROWS                answer type, for the third lookup (see kindFeature)
  */
-export const READER_KIND_ROWS = 5;
+const READER_KIND_ROWS = 5;
 export const READER_FEATURE_ROWS = 2 * (MATCH_LEVELS + 1) + READER_RANKS * READER_POSITIONS + 1 + READER_KIND_ROWS;
 
 /** Feature row of a token for the first lookup. */
@@ -62,7 +62,7 @@ export function kindFeature(segment: 0 | 1, typedQuestion: boolean, inSpan: bool
 }
 
 /** Initial weight of the lexical-overlap score (so a new reader ranks like the extractive baseline). */
-export const READER_LEXICAL_INIT = 1;
+const READER_LEXICAL_INIT = 1;
 
 // Pooling: the last token's state, as reward models and decoder rankers read a sequence. Two
 // earlier choices each built in a bias over sentence length: a mean over the candidate's tokens let

@@ -32,7 +32,7 @@ export type RopeScaling =
       truncate: boolean;
     };
 
-export const ROPE_SCALING_TYPES = ["linear", "llama3", "yarn"] as const;
+const ROPE_SCALING_TYPES = ["linear", "llama3", "yarn"] as const;
 
 type Json = Record<string, unknown>;
 

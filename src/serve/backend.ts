@@ -35,7 +35,7 @@ export interface ModelCard {
   /**
    * Whether the model was trained to write answers (a `slm finetune` record, or a chat template
    * of its own: an instruction-tuned model), and why: the assistant's "auto" answerer writes with
-   * the model only then (src/serve/assistant.ts).
+   * the model only then (src/assistant/served.ts).
    */
   writesAnswers: { ok: boolean; reason: string };
   /** Unix seconds when the server loaded it. */

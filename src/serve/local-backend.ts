@@ -99,7 +99,7 @@ export function modelCard(m: LoadedModel, id?: string): ModelCard {
  * instruction-tuned model, e.g. a Qwen or Llama instruct import). A model pretrained here, with
  * the default or no template, was not: it continues text, it does not answer.
  */
-export function writesAnswers(m: LoadedModel): { ok: boolean; reason: string } {
+function writesAnswers(m: LoadedModel): { ok: boolean; reason: string } {
   const task = m.generation.slm_finetune_task;
   if (task === "grounded-qa") return { ok: true, reason: "fine-tuned for grounded answers (slm finetune --task grounded-qa)" };
   if (task === "chat") return { ok: true, reason: "fine-tuned on chat (slm finetune --task chat)" };

@@ -38,7 +38,7 @@ abstract class Metric {
   abstract lines(): string[];
 }
 
-export class Counter extends Metric {
+class Counter extends Metric {
   readonly type = "counter";
   private readonly series = new Map<string, { labels: Labels; value: number }>();
 
@@ -60,7 +60,7 @@ export class Counter extends Metric {
 }
 
 /** A gauge whose value is read when scraped. */
-export class Gauge extends Metric {
+class Gauge extends Metric {
   readonly type = "gauge";
   constructor(
     name: string,
@@ -74,7 +74,7 @@ export class Gauge extends Metric {
   }
 }
 
-export class Histogram extends Metric {
+class Histogram extends Metric {
   readonly type = "histogram";
   private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
 
@@ -156,9 +156,9 @@ export class Registry {
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** Latency buckets in seconds: 5 ms to 2 min. */
-export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] as const;
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] as const;
 /** Token-count buckets per request. */
-export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096] as const;
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096] as const;
 
 /** The server's metrics, in one place so the app and its tests name them the same. */
 export class ServerMetrics {

@@ -185,7 +185,6 @@ export const embeddingRequestSchema = z.object(
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
-export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; issue: SchemaIssue };
 
@@ -203,13 +202,13 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): ParseResult<T
 }
 
 /** The text of a message's content (parts joined; null or missing = ""). */
-export function messageText(content: string | Array<{ text: string }> | null | undefined): string {
+function messageText(content: string | Array<{ text: string }> | null | undefined): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
   return content.map((p) => p.text).join("");
 }
 
-export function chatMessages(req: ChatRequest): ChatMessage[] {
+function chatMessages(req: ChatRequest): ChatMessage[] {
   // "developer" is OpenAI's newer name for "system"; chat templates know "system".
   return req.messages.map((m) => {
     const out: ChatMessage = { role: m.role === "developer" ? "system" : m.role, content: messageText(m.content) };

@@ -9,13 +9,25 @@ import { fileURLToPath } from "node:url";
 
 import { ConfigError, UsageError } from "../errors.ts";
 import { buildApp, DEFAULT_REQUEST_TIMEOUT_MS } from "./app.ts";
-import type { LoadOptions } from "../formats/hf-dir.ts";
-import type { KvDtype } from "../models/index.ts";
 import type { BackendOptions, InferenceBackend, ModelCard } from "./backend.ts";
 import { createWorkerBackend } from "./worker-backend.ts";
-import { ServedAssistant, type AnswererChoice } from "./assistant.ts";
+import { ServedAssistant, type AnswererChoice } from "../assistant/served.ts";
 
-export interface ServerOptions {
+/** What the server passes on to its backend (documented, with their defaults, on BackendOptions). */
+const BACKEND_OPTIONS = [
+  "maxConcurrency",
+  "maxQueue",
+  "threads",
+  "modelId",
+  "adapter",
+  "load",
+  "kvDtype",
+  "promptCacheBytes",
+  "draft",
+  "promptLookup",
+] as const;
+
+export interface ServerOptions extends Pick<BackendOptions, (typeof BACKEND_OPTIONS)[number]> {
   /** Model directory (config.json, model.safetensors, tokenizer.json…). */
   modelDir: string;
   /** Interface to bind. Default 127.0.0.1 (loopback only). */
@@ -24,28 +36,8 @@ export interface ServerOptions {
   port?: number;
   /** Bearer key required on /v1/* and /metrics. Default: none. */
   apiKey?: string;
-  /** Requests generating at once (they share decode steps). Default: the backend's. */
-  maxConcurrency?: number;
-  /** Requests that may wait for a slot; beyond it the server answers 429. Default: the backend's. */
-  maxQueue?: number;
   /** A request running longer than this is cancelled (504). 0 = no limit. Default 120 000. */
   requestTimeoutMs?: number;
-  /** Kernel threads of the worker. Default: the backend's (all cores, or SLM_THREADS). */
-  threads?: number;
-  /** The id clients pass as `model`. Default: the model directory's name. */
-  modelId?: string;
-  /** A LoRA adapter directory (PEFT format) applied unmerged on top of the model. */
-  adapter?: string;
-  /** How the weights are held in memory (see LoadOptions). Default: a GGUF file keeps its stored types. */
-  load?: LoadOptions;
-  /** KV-cache storage (f32, f16, q8_0). Default f32. */
-  kvDtype?: KvDtype;
-  /** Bound in bytes of the prompt cache; 0 = off. Default: the backend's (DEFAULT_PROMPT_CACHE_BYTES). */
-  promptCacheBytes?: number;
-  /** A draft model for speculative decoding (sharing the model's tokenizer). Default none. */
-  draft?: string;
-  /** Prompt-lookup speculative decoding. Default true. */
-  promptLookup?: boolean;
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Folder of the web UI. Default: src/serve/web beside this file. */
@@ -90,17 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? DEFAULT_HOST;
   const port = opts.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port must be an integer in 0..65535, got ${port}`);
-  const backendOpts: BackendOptions = {};
-  if (opts.maxConcurrency !== undefined) backendOpts.maxConcurrency = opts.maxConcurrency;
-  if (opts.maxQueue !== undefined) backendOpts.maxQueue = opts.maxQueue;
-  if (opts.threads !== undefined) backendOpts.threads = opts.threads;
-  if (opts.modelId !== undefined) backendOpts.modelId = opts.modelId;
-  if (opts.adapter !== undefined) backendOpts.adapter = opts.adapter;
-  if (opts.load !== undefined) backendOpts.load = opts.load;
-  if (opts.kvDtype !== undefined) backendOpts.kvDtype = opts.kvDtype;
-  if (opts.promptCacheBytes !== undefined) backendOpts.promptCacheBytes = opts.promptCacheBytes;
-  if (opts.draft !== undefined) backendOpts.draft = opts.draft;
-  if (opts.promptLookup !== undefined) backendOpts.promptLookup = opts.promptLookup;
+  const backendOpts: BackendOptions = Object.fromEntries(BACKEND_OPTIONS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]));
   // The index opens first: a bad path fails before the model is loaded.
   let assistant: ServedAssistant | undefined;
   const assistantOf = (modelId: string, modelWrites?: { ok: boolean; reason: string }) =>

@@ -104,7 +104,7 @@ export function forcedCallPrefix(format: ToolCallFormat): string {
 }
 
 /** The default tool instructions, for templates that do not render tools (and plain turns). */
-export function defaultToolsPrompt(tools: readonly Tool[]): string {
+function defaultToolsPrompt(tools: readonly Tool[]): string {
   return (
     "You can call functions. Their signatures, one JSON object per line:\n<tools>\n" +
     tools.map((t) => JSON.stringify(t)).join("\n") +

@@ -23,7 +23,7 @@ import type {
 import { DEFAULT_CLOSE_GRACE_MS } from "./local-backend.ts";
 import { fromWire, type FromWorker, type ToWorker, type WorkerInit } from "./worker-protocol.ts";
 
-export { createLocalBackend, LocalBackend, DEFAULT_CLOSE_GRACE_MS } from "./local-backend.ts";
+export { createLocalBackend, DEFAULT_CLOSE_GRACE_MS } from "./local-backend.ts";
 
 /** Extra time the worker gets to answer close() before it is terminated. */
 const CLOSE_MARGIN_MS = 5_000;

@@ -4,17 +4,7 @@
 // retryAfterSeconds, so the HTTP app maps them to statuses as if thrown
 // locally. Types and two pure functions; knows nothing about models or HTTP.
 import { CancelledError, ConfigError, FormatError, NativeError, NotFoundError, OverloadedError, ShapeError, UsageError, isSlmError } from "../errors.ts";
-import type {
-  BackendOptions,
-  BackendStats,
-  EmbeddingResult,
-  GenerationInput,
-  GenerationResult,
-  ModelCard,
-  ResponseFormat,
-  SamplingParams,
-  TextLogprob,
-} from "./backend.ts";
+import type { BackendOptions, BackendStats, EmbeddingResult, GenerationInput, GenerationRequest, GenerationResult, ModelCard, TextLogprob } from "./backend.ts";
 
 export interface WorkerInit {
   modelDir: string;
@@ -22,15 +12,7 @@ export interface WorkerInit {
 }
 
 /** A GenerationRequest without what cannot cross threads (the signal and the callback). */
-export interface WireGeneration {
-  input: GenerationInput;
-  maxTokens?: number;
-  stop?: string[];
-  sampling: SamplingParams;
-  responseFormat?: ResponseFormat;
-  logprobs?: number;
-  promptLogprobs?: boolean;
-}
+type WireGeneration = Omit<GenerationRequest, "signal" | "onText">;
 
 // `aborted`: the caller's signal was aborted before the request was sent. The worker starts
 // it cancelled: an "abort" message posted right after could arrive only after the engine had

@@ -29,18 +29,6 @@ export function bytesToByteLevel(bytes: Uint8Array): string {
   return s;
 }
 
-/** Byte-level token string -> bytes, or null when a character is not in the byte table. */
-export function byteLevelToBytes(token: string): Uint8Array | null {
-  const out = new Uint8Array(token.length);
-  for (let i = 0; i < token.length; i++) {
-    const c = token.charCodeAt(i);
-    const b = c < 512 ? CHAR_TO_BYTE[c]! : -1;
-    if (b < 0) return null;
-    out[i] = b;
-  }
-  return out;
-}
-
 export const utf8Encoder = new TextEncoder();
 // ignoreBOM: keep a leading U+FEFF as text (the default would silently drop it).
 export const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -60,7 +48,7 @@ export function strictUtf8(bytes: Uint8Array): string | null {
  * does not start one (lone continuation byte, truncated sequence, overlong
  * form, surrogate, or a code point above U+10FFFF).
  */
-export function utf8SeqLen(b: Uint8Array, i: number): number {
+function utf8SeqLen(b: Uint8Array, i: number): number {
   const c = b[i]!;
   if (c < 0x80) return 1;
   const n = b.length;

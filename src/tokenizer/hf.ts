@@ -289,7 +289,7 @@ function tokenName(v: unknown): string | null | undefined {
 }
 
 /** Keeps the tokenizer_config.json fields we use; chat_template may be a string or a list of {name, template}. */
-export function parseConfig(config: unknown): TokenizerConfig {
+function parseConfig(config: unknown): TokenizerConfig {
   if (config === undefined || config === null) return {};
   if (!isObj(config)) throw new FormatError("tokenizer_config.json: expected a JSON object");
   const out: TokenizerConfig = { ...config };

@@ -110,26 +110,3 @@ export function compilePattern(src: string, field: string): RegExp {
     });
   }
 }
-
-/**
- * Calls `fn(start, end)` for each chunk of `text` under `re` with HF "Isolated"
- * semantics: every match is a chunk, and so is any text between matches (the
- * common patterns match everything, so there is none). `re` must have the g flag.
- */
-export function forEachChunk(re: RegExp, text: string, fn: (start: number, end: number) => void): void {
-  re.lastIndex = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    const s = m.index;
-    const len = m[0].length;
-    if (len === 0) {
-      re.lastIndex++;
-      continue;
-    }
-    if (s > pos) fn(pos, s);
-    fn(s, s + len);
-    pos = s + len;
-  }
-  if (pos < text.length) fn(pos, text.length);
-}

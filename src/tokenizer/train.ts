@@ -176,55 +176,10 @@ export async function trainBpe(source: readonly string[] | AsyncIterable<string>
   const progress = (phase: TrainProgress["phase"], merges: number) =>
     opts.onProgress?.({ phase, chars: counter.chars, chunks: counter.counts.size, merges, targetMerges: numMerges });
 
-  // 1. Count chunks, streaming.
-  let lastReport = 0;
-  if (Array.isArray(source)) {
-    const files = listInputFiles(source as string[]);
-    if (files.length === 0) throw new UsageError(`no input files under ${(source as string[]).join(", ")}`);
-    for await (const piece of readFiles(files)) {
-      counter.add(piece);
-      if (counter.chars - lastReport > 4 << 20) {
-        lastReport = counter.chars;
-        progress("count", 0);
-      }
-    }
-    counter.end();
-  } else {
-    for await (const doc of source as AsyncIterable<string>) {
-      if (typeof doc !== "string") throw new UsageError(`trainBpe: the source yielded a ${typeof doc}, expected strings`);
-      counter.addDocument(doc);
-      if (counter.chars - lastReport > 4 << 20) {
-        lastReport = counter.chars;
-        progress("count", 0);
-      }
-    }
-  }
+  // 1. Count chunks, streaming. 2. Words: byte ids of each distinct chunk, with its count, and where each pair occurs.
+  await countChunks(source, counter, () => progress("count", 0));
   progress("count", 0);
-
-  // 2. Words: byte ids of each distinct chunk, with its count.
-  const words: Int32Array[] = [];
-  const wcount: number[] = [];
-  for (const [s, c] of counter.counts) {
-    const b = utf8Encoder.encode(s);
-    if (b.length < 2) continue;
-    words.push(Int32Array.from(b));
-    wcount.push(c);
-  }
-  counter.counts.clear();
-
-  const pairCount = new Map<number, number>();
-  const where = new Map<number, number[]>(); // pair -> word indices (may hold stale entries)
-  for (let w = 0; w < words.length; w++) {
-    const ws = words[w]!;
-    const c = wcount[w]!;
-    for (let i = 0; i + 1 < ws.length; i++) {
-      const k = ws[i]! * KEY + ws[i + 1]!;
-      pairCount.set(k, (pairCount.get(k) ?? 0) + c);
-      const list = where.get(k);
-      if (list === undefined) where.set(k, [w]);
-      else if (list[list.length - 1] !== w) list.push(w);
-    }
-  }
+  const { words, wcount, pairCount, where } = pairIndex(counter);
 
   // Lazy max-heap on (count desc, key asc).
   const hc: number[] = [];
@@ -323,6 +278,63 @@ export async function trainBpe(source: readonly string[] | AsyncIterable<string>
   }
   progress("done", merges.length);
   return buildTokenizer(merges, specials, PATTERNS[patternName], opts.config);
+}
+
+/** Step 1 of trainBpe: every chunk of the source counted (files streamed in pieces, or documents); `report` about every 4 MiB. */
+async function countChunks(source: readonly string[] | AsyncIterable<string> | Iterable<string>, counter: ChunkCounter, report: () => void): Promise<void> {
+  let lastReport = 0;
+  const reportNow = () => {
+    if (counter.chars - lastReport > 4 << 20) {
+      lastReport = counter.chars;
+      report();
+    }
+  };
+  if (Array.isArray(source)) {
+    const files = listInputFiles(source as string[]);
+    if (files.length === 0) throw new UsageError(`no input files under ${(source as string[]).join(", ")}`);
+    for await (const piece of readFiles(files)) {
+      counter.add(piece);
+      reportNow();
+    }
+    counter.end();
+    return;
+  }
+  for await (const doc of source as AsyncIterable<string>) {
+    if (typeof doc !== "string") throw new UsageError(`trainBpe: the source yielded a ${typeof doc}, expected strings`);
+    counter.addDocument(doc);
+    reportNow();
+  }
+}
+
+/**
+ * Step 2 of trainBpe: the byte ids of each distinct chunk of two bytes or more (words) with its
+ * count, every adjacent pair's total count, and the words each pair occurs in (the counter is emptied).
+ */
+function pairIndex(counter: ChunkCounter): { words: Int32Array[]; wcount: number[]; pairCount: Map<number, number>; where: Map<number, number[]> } {
+  const words: Int32Array[] = [];
+  const wcount: number[] = [];
+  for (const [s, c] of counter.counts) {
+    const b = utf8Encoder.encode(s);
+    if (b.length < 2) continue;
+    words.push(Int32Array.from(b));
+    wcount.push(c);
+  }
+  counter.counts.clear();
+
+  const pairCount = new Map<number, number>();
+  const where = new Map<number, number[]>(); // pair -> word indices (may hold stale entries)
+  for (let w = 0; w < words.length; w++) {
+    const ws = words[w]!;
+    const c = wcount[w]!;
+    for (let i = 0; i + 1 < ws.length; i++) {
+      const k = ws[i]! * KEY + ws[i + 1]!;
+      pairCount.set(k, (pairCount.get(k) ?? 0) + c);
+      const list = where.get(k);
+      if (list === undefined) where.set(k, [w]);
+      else if (list[list.length - 1] !== w) list.push(w);
+    }
+  }
+  return { words, wcount, pairCount, where };
 }
 
 /** The Tokenizer for a trained merge list: ids 0-255 bytes, then merges, then special tokens. */

@@ -6,10 +6,11 @@
 // Buffers are allocated on the first step and reused (the tape's arena).
 // Reports through an onEvent callback; never prints. Knows nothing about the
 // CLI or about text: token ids in, a trained model out.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { ConfigError } from "../errors.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
 import type { ShardSet } from "../data/shards.ts";
 import type { CausalLM } from "../models/index.ts";
 import {
@@ -281,6 +282,127 @@ function isBatchSource(x: ShardSet | BatchSource): x is BatchSource {
   return typeof (x as BatchSource).next === "function";
 }
 
+/**
+ * Restores a run from its latest checkpoint (weights, optimizer, counters, sampler) after checking
+ * that the batch shape and seed match, and drops metrics.jsonl lines written after it. Returns the
+ * step resumed from.
+ */
+function resumeRun(
+  runDir: string,
+  saved: { namedParameters: () => [string, Parameter][] },
+  opt: AdamW,
+  cfg: TrainConfig,
+  counters: TrainerCounters,
+  sampler: BatchSource,
+  metricsPath: string,
+): number {
+  const ck = latestCheckpoint(runDir);
+  if (!ck) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`);
+  const st = loadCheckpoint(ck, saved, opt);
+  const prev = st.run as Partial<TrainConfig>;
+  for (const k of ["batch", "seqLen", "gradAccum", "seed"] as const) {
+    if (prev[k] !== undefined && prev[k] !== cfg[k])
+      throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
+  }
+  Object.assign(counters, st.counters);
+  sampler.restore(st.sampler);
+  // metrics.jsonl: drop lines written after the checkpoint (they will be written again).
+  if (existsSync(metricsPath)) {
+    const kept = readFileSync(metricsPath, "utf8")
+      .split("\n")
+      .filter((l) => {
+        if (!l.trim()) return false;
+        try {
+          return (JSON.parse(l) as { step?: number }).step! <= counters.step;
+        } catch {
+          return false;
+        }
+      });
+    writeFileAtomicSync(metricsPath, kept.map((l) => `${l}\n`).join(""));
+  }
+  return counters.step;
+}
+
+/**
+ * Forward and backward of one optimizer step over cfg.gradAccum micro-batches (gradients scaled
+ * by 1/gradAccum): the mean loss, whether every micro-batch's loss was finite, the real tokens seen.
+ */
+function accumulateGradients(run: TrainRun, tape: Tape, sampler: BatchSource, cfg: TrainConfig): { loss: number; finite: boolean; tokens: number } {
+  const model = run.model;
+  let lossSum = 0;
+  let finite = true;
+  let tokens = 0;
+  for (let micro = 0; micro < cfg.gradAccum; micro++) {
+    const b = sampler.next();
+    tokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
+    tape.reset();
+    const out =
+      run.loss === undefined
+        ? null
+        : run.loss.input === "hidden"
+          ? model.hidden(tape, b.inputs, b.batch, b.seqLen)
+          : model.forward(tape, b.inputs, b.batch, b.seqLen);
+    const loss = run.loss && out ? run.loss.compute(tape, out, b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
+    const l = loss.data[0]!;
+    if (!Number.isFinite(l)) finite = false;
+    lossSum += l;
+    tape.backward(loss, 1 / cfg.gradAccum);
+  }
+  return { loss: lossSum / cfg.gradAccum, finite, tokens };
+}
+
+/** The "step" event of a log step: loss, learning rate, gradient norm, throughput and an ETA from it. */
+function stepEvent(
+  counters: TrainerCounters,
+  loss: number,
+  lr: number,
+  gradNorm: number,
+  tps: number,
+  tokensPerStep: number,
+): Extract<TrainEvent, { type: "step" }> {
+  const remaining = counters.totalSteps > 0 ? counters.totalSteps - counters.step : null;
+  return {
+    type: "step",
+    step: counters.step,
+    totalSteps: counters.totalSteps,
+    loss,
+    lr,
+    gradNorm,
+    tokens: counters.tokens,
+    tokensPerSec: tps,
+    elapsedMs: counters.elapsedMs,
+    etaMs: remaining === null || tps === 0 ? null : ((remaining * tokensPerStep) / tps) * 1000,
+  };
+}
+
+/** The run's summary: sizes, steps, throughput, losses, memory. */
+function runSummary(
+  model: CausalLM,
+  opt: AdamW,
+  trainable: Parameter[],
+  params: number,
+  counters: TrainerCounters,
+  lastVal: number | null,
+  stopped: StopReason,
+): RunSummary {
+  return {
+    params,
+    trainableParams: trainable.reduce((a, p) => a + p.size, 0),
+    steps: counters.step,
+    tokens: counters.tokens,
+    elapsedS: counters.elapsedMs / 1000,
+    tokensPerS: counters.tokens / Math.max(counters.elapsedMs / 1000, 1e-9),
+    finalValLoss: lastVal,
+    bestValLoss: counters.bestValLoss,
+    memory: {
+      gradientBytes: gradientBytes([...model.parameters(), ...trainable]),
+      optimizerBytes: opt.stateBytes(),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    },
+    stopped,
+  };
+}
+
 export async function train(run: TrainRun): Promise<TrainResult> {
   const { model, runDir } = run;
   const cfg = resolveConfig(model, run.config);
@@ -299,37 +421,10 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const saved = { namedParameters: () => params }; // what checkpoints hold
 
   const counters: TrainerCounters = { step: 0, tokens: 0, totalSteps: cfg.maxSteps ?? 0, elapsedMs: 0, badSteps: 0, bestValLoss: null };
-  let resumedFrom: number | null = null;
   const runRecord = { ...cfg, model: model.config } as unknown as Record<string, unknown>;
-  if (run.resume) {
-    const ck = latestCheckpoint(runDir);
-    if (!ck) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`);
-    const st = loadCheckpoint(ck, saved, opt);
-    const prev = st.run as Partial<TrainConfig>;
-    for (const k of ["batch", "seqLen", "gradAccum", "seed"] as const) {
-      if (prev[k] !== undefined && prev[k] !== cfg[k])
-        throw new ConfigError(`--resume: the checkpoint was made with ${k} = ${prev[k]}, this run has ${cfg[k]}`, { hint: "resume with the same options" });
-    }
-    Object.assign(counters, st.counters);
-    sampler.restore(st.sampler);
-    resumedFrom = counters.step;
-    // metrics.jsonl: drop lines written after the checkpoint (they will be written again).
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, "utf8")
-        .split("\n")
-        .filter((l) => {
-          if (!l.trim()) return false;
-          try {
-            return (JSON.parse(l) as { step?: number }).step! <= counters.step;
-          } catch {
-            return false;
-          }
-        });
-      writeFileSync(metricsPath, kept.map((l) => `${l}\n`).join(""));
-    }
-  } else if (latestCheckpoint(runDir)) {
+  const resumedFrom = run.resume ? resumeRun(runDir, saved, opt, cfg, counters, sampler, metricsPath) : null;
+  if (!run.resume && latestCheckpoint(runDir))
     throw new ConfigError(`${runDir} already has checkpoints`, { hint: "pass --resume to continue that run, or choose a new --out" });
-  }
 
   const tokensPerStep = cfg.batch * cfg.seqLen * cfg.gradAccum;
   const paramCount = run.trainable ? model.numParameters() + params.reduce((a, [, p]) => a + p.size, 0) : params.reduce((a, [, p]) => a + p.size, 0);
@@ -378,26 +473,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       break;
     }
     const lr = sched ? lrAt(sched, counters.step) : cfg.lr * Math.min(1, (counters.step + 1) / 20);
-    let lossSum = 0;
-    let finite = true;
-    let stepTokens = 0;
-    for (let micro = 0; micro < cfg.gradAccum; micro++) {
-      const b = sampler.next();
-      stepTokens += b.tokens ?? b.batch * b.seqLen; // real tokens: padding of packed or padded batches is not throughput
-      tape.reset();
-      const out =
-        run.loss === undefined
-          ? null
-          : run.loss.input === "hidden"
-            ? model.hidden(tape, b.inputs, b.batch, b.seqLen)
-            : model.forward(tape, b.inputs, b.batch, b.seqLen);
-      const loss = run.loss && out ? run.loss.compute(tape, out, b, sampler.batchesDrawn - 1) : batchLoss(model, tape, b, cfg.chunkedLoss);
-      const l = loss.data[0]!;
-      if (!Number.isFinite(l)) finite = false;
-      lossSum += l;
-      tape.backward(loss, 1 / cfg.gradAccum);
-    }
-    const loss = lossSum / cfg.gradAccum;
+    const { loss, finite, tokens: stepTokens } = accumulateGradients(run, tape, sampler, cfg);
     const gradNorm = finite ? (cfg.clip > 0 ? clipGradNorm(trainable, cfg.clip) : clipGradNorm(trainable, Infinity)) : Number.NaN;
     if (!finite || !Number.isFinite(gradNorm)) {
       // Skip the update: a non-finite loss or gradient would poison the weights.
@@ -436,19 +512,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     if (counters.step % cfg.logEvery === 0 || counters.step === counters.totalSteps) {
       const dt = (t1 - windowStart) / 1000;
       const tps = dt > 0 ? windowTokens / dt : 0;
-      const remaining = counters.totalSteps > 0 ? counters.totalSteps - counters.step : null;
-      const ev = {
-        type: "step" as const,
-        step: counters.step,
-        totalSteps: counters.totalSteps,
-        loss,
-        lr,
-        gradNorm,
-        tokens: counters.tokens,
-        tokensPerSec: tps,
-        elapsedMs: counters.elapsedMs,
-        etaMs: remaining === null || tps === 0 ? null : ((remaining * tokensPerStep) / tps) * 1000,
-      };
+      const ev = stepEvent(counters, loss, lr, gradNorm, tps, tokensPerStep);
       metric({
         type: "step",
         step: ev.step,
@@ -472,24 +536,9 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   if (cfg.timeBudgetMs !== undefined && stopped === "steps") stopped = "time";
   doEval();
   doCheckpoint();
-  const summary: RunSummary = {
-    params: paramCount,
-    trainableParams: trainable.reduce((a, p) => a + p.size, 0),
-    steps: counters.step,
-    tokens: counters.tokens,
-    elapsedS: counters.elapsedMs / 1000,
-    tokensPerS: counters.tokens / Math.max(counters.elapsedMs / 1000, 1e-9),
-    finalValLoss: lastVal,
-    bestValLoss: counters.bestValLoss,
-    memory: {
-      gradientBytes: gradientBytes([...model.parameters(), ...trainable]),
-      optimizerBytes: opt.stateBytes(),
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    },
-    stopped,
-  };
+  const summary = runSummary(model, opt, trainable, paramCount, counters, lastVal, stopped);
   metric({ type: "summary", step: counters.step, ...summary });
-  writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileAtomicSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   emit({ type: "done", step: counters.step, tokens: counters.tokens, elapsedMs: counters.elapsedMs, finalValLoss: lastVal, stopped, summary });
   return { counters, summary, finalValLoss: lastVal, stopped };
 }

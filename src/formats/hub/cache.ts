@@ -11,7 +11,7 @@
 // HF_HUB_OFFLINE), the names and paths, and how a model reference
 // `org/name[:revision][/file]` resolves to a local path from the cache alone.
 // It makes no network requests (pull.ts does) and reads no model files.
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 
@@ -30,8 +30,8 @@ export interface HubSettings {
   offline: boolean;
 }
 
-export const DEFAULT_ENDPOINT = "https://huggingface.co";
-export const DEFAULT_REVISION = "main";
+const DEFAULT_ENDPOINT = "https://huggingface.co";
+const DEFAULT_REVISION = "main";
 
 const TRUE_VALUES = new Set(["1", "ON", "YES", "TRUE"]);
 const isTrue = (v: string | undefined) => v !== undefined && TRUE_VALUES.has(v.trim().toUpperCase());
@@ -144,7 +144,7 @@ export interface SnapshotModel {
   ggufs: string[];
 }
 
-export function snapshotModel(snapshot: string): SnapshotModel {
+function snapshotModel(snapshot: string): SnapshotModel {
   const files = snapshotFiles(snapshot);
   const hasConfig = files.includes("config.json");
   const hasWeights = files.includes("model.safetensors") || files.includes("model.safetensors.index.json");
@@ -197,14 +197,4 @@ export function resolveCachedModel(spec: string, settings: HubSettings = hubSett
       hint: `pull the weights: \`slm pull ${ref.repoId}\``,
     },
   );
-}
-
-/** True when `p` exists as a file, directory or symlink (a dangling one counts). */
-export function pathExists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -31,7 +31,7 @@ import { checkStatus, hubRequest, NetworkError, type ErrorSubject } from "./http
 /** How a blob's name checks its content. */
 export type EtagKind = "sha256" | "git-sha1" | "none";
 
-export function etagKind(etag: string): EtagKind {
+function etagKind(etag: string): EtagKind {
   if (/^[0-9a-f]{64}$/.test(etag)) return "sha256";
   if (/^[0-9a-f]{40}$/.test(etag)) return "git-sha1";
   return "none";

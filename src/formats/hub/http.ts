@@ -56,7 +56,7 @@ const FINAL_CODES = new Set([
 ]);
 
 /** What we tell the Hub about ourselves. */
-export const USER_AGENT = `slmkit/0.1; node/${process.versions.node}`;
+const USER_AGENT = `slmkit/0.1; node/${process.versions.node}`;
 
 function once(req: HubRequest, url: URL, withToken: boolean): Promise<HubResponse> {
   return new Promise((resolve, reject) => {

@@ -95,7 +95,7 @@ function readJson(p: string): Record<string, unknown> | undefined {
 }
 
 /** Describes one snapshot folder. Unreadable files are skipped, not fatal: a listing should never fail on one bad download. */
-export function describeSnapshot(path: string, commit: string, refs: string[]): CachedSnapshot {
+function describeSnapshot(path: string, commit: string, refs: string[]): CachedSnapshot {
   const files = snapshotFiles(path);
   const snap: CachedSnapshot = { commit, refs, path, files, bytes: files.reduce((a, f) => a + size(join(path, f)), 0), formats: [] };
   const cfg = files.includes("config.json") ? readJson(join(path, "config.json")) : undefined;

@@ -121,7 +121,7 @@ const OTHER_WEIGHTS = [
  * ONNX, GGUF…); when it has no safetensors and several GGUF files, a UsageError
  * asking to choose one; else everything. `all` takes every file.
  */
-export function selectFiles(repoId: string, files: RepoFile[], o: Pick<PullOptions, "include" | "exclude" | "all"> = {}): RepoFile[] {
+function selectFiles(repoId: string, files: RepoFile[], o: Pick<PullOptions, "include" | "exclude" | "all"> = {}): RepoFile[] {
   const inc = (o.include ?? []).map(globToRegExp);
   const exc = (o.exclude ?? []).map(globToRegExp);
   const out = files.filter((f) => (inc.length === 0 || inc.some((r) => r.test(f.path))) && !exc.some((r) => r.test(f.path)));
@@ -156,7 +156,7 @@ interface Listing {
 const quote = (s: string) => encodeURIComponent(s);
 const quotePath = (p: string) => p.split("/").map(encodeURIComponent).join("/");
 
-export function resolveUrl(settings: HubSettings, repoId: string, revision: string, path: string): string {
+function resolveUrl(settings: HubSettings, repoId: string, revision: string, path: string): string {
   return `${settings.endpoint}/${repoId}/resolve/${quote(revision)}/${quotePath(path)}`;
 }
 

@@ -1,24 +1,37 @@
 // The served assistant: a document index opened by the server (`slm serve
-// --index`), exposed as a second chat model. For a question it retrieves the
-// top sections on the calling thread (SQLite + FTS5, a few ms), answers
+// --index`), exposed as a second chat model. For a chat request it retrieves
+// the top sections on the calling thread (SQLite + FTS5, a few ms), answers
 // "not found" without any model when the answer confidence is low, and
-// otherwise builds the grounded prompt (src/assistant/prompt.ts) fitted to the
-// model's context with the backend's own token counter, for the app to
-// generate through the SAME backend (worker, batching, streaming,
-// cancellation). After generation, citations are the [n] in the text. The
-// "extractive" answerer skips the model (the baseline of answer.ts); the
-// "reader" answerer lets a trained reader (slm train-reader) pick the sentence.
-// Knows nothing about HTTP (app.ts maps this to routes and JSON).
-import { answer } from "../assistant/answer.ts";
-import { answerConfidence, DEFAULT_MIN_CONFIDENCE } from "../assistant/confidence.ts";
-import { HashEmbedder, type Embedder } from "../assistant/embed.ts";
-import type { Reader } from "../assistant/reader.ts";
+// otherwise builds the grounded prompt (prompt.ts) fitted to the model's
+// context with the backend's own token counter, for the caller to generate
+// through the SAME backend (worker, batching, streaming, cancellation). After
+// generation, citations are the [n] in the text. The "extractive" answerer
+// skips the model (the baseline of answer.ts); the "reader" answerer lets a
+// trained reader (slm train-reader) pick the sentence. Knows nothing about
+// HTTP: reply() takes a request-shaped input and returns the reply's parts,
+// which src/serve/ maps to routes and JSON.
+import { answer } from "./answer.ts";
+import { answerConfidence, DEFAULT_MIN_CONFIDENCE } from "./confidence.ts";
+import { HashEmbedder, type Embedder } from "./embed.ts";
 import { loadReaderDir } from "../formats/reader-dir.ts";
-import { SectionIndex, type Section } from "../assistant/index-db.ts";
-import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "../assistant/prompt.ts";
-import { DEFAULT_RETRIEVAL_MODE, needsEmbedder, retrieve, type RetrievalMode } from "../assistant/retrieve.ts";
+import type { Reader } from "./reader.ts";
+import { SectionIndex, type Section } from "./index-db.ts";
+import { fitSourcesAsync, groundedMessages, groundedPromptText, NOT_FOUND_TEXT, parseCitations, saysNotFound, type PromptSource } from "./prompt.ts";
+import { DEFAULT_RETRIEVAL_MODE, needsEmbedder, retrieve, type RetrievalMode } from "./retrieve.ts";
 import { ConfigError, UsageError } from "../errors.ts";
-import type { GenerationInput, InferenceBackend } from "./backend.ts";
+import type { ChatMessage } from "../tokenizer/index.ts";
+
+/** A prompt for the model: chat turns (through its chat template) or plain text. */
+export type PromptInput = { kind: "chat"; messages: ChatMessage[] } | { kind: "text"; prompt: string };
+
+/** What the assistant needs of the model that answers: its context, whether it has a chat template, and its token counter. */
+export interface PromptBackend {
+  readonly card: { readonly contextLength: number; readonly chatTemplate: boolean };
+  countTokens(input: PromptInput): Promise<number>;
+}
+
+/** max_tokens of an answer when the request sets none (also capped at a quarter of the context, so the sources fit). */
+export const DEFAULT_ASSISTANT_MAX_TOKENS = 128;
 
 export type Answerer = "model" | "extractive" | "reader";
 /** What --answerer accepts: "auto" (the default) picks model or extractive by what the model was trained for. */
@@ -64,14 +77,40 @@ export interface CitationJson {
 /** The outcome of preparing a question: a finished answer (no model needed) or a prompt to generate from. */
 export type Prepared =
   | { kind: "answer"; text: string; notFound: boolean; citations: CitationJson[]; sources: CitationJson[]; confidence: number }
-  | { kind: "generate"; input: GenerationInput; stop: string[]; sources: PromptSource[]; confidence: number };
+  | { kind: "generate"; input: PromptInput; stop: string[]; sources: PromptSource[]; confidence: number };
+
+/** A chat request as the assistant sees it: it answers the last user message. */
+export interface AssistantRequest {
+  messages: readonly ChatMessage[];
+  /** Generation budget; default DEFAULT_ASSISTANT_MAX_TOKENS, capped at a quarter of the context. */
+  maxTokens?: number;
+  /** Sampling temperature of a model-written answer; default 0 (greedy). */
+  temperature?: number;
+}
+
+/** The fields an answer carries beside its text: the cited sources, and which method answered and why (the web UI shows it). */
+export interface AnswerFields {
+  citations: CitationJson[];
+  not_found: boolean;
+  /** "extractive", "reader", "model"; "not_found" when nothing was answered. */
+  answered_by: { method: string; reason: string };
+}
+
+/** The parts of the assistant's reply: the budget it runs with, the answer (finished, or a prompt to generate from), and its citation fields. */
+export interface AssistantReply {
+  maxTokens: number;
+  temperature: number;
+  answer: { kind: "text"; text: string } | { kind: "generate"; input: PromptInput; stop: string[] };
+  /** The citation fields of the final text (the generated one, or answer.text). */
+  fields(text: string): AnswerFields;
+}
 
 /** The web page of a section (the citation link). */
 export function sectionUrl(id: string): string {
   return `/sections/${encodeURIComponent(id)}`;
 }
 
-export function citationJson(s: PromptSource): CitationJson {
+function citationJson(s: PromptSource): CitationJson {
   return {
     n: s.n,
     source_path: s.sourcePath,
@@ -80,6 +119,11 @@ export function citationJson(s: PromptSource): CitationJson {
     url: sectionUrl(s.sectionId),
     title: `${s.sourcePath} — ${s.headingPath}`,
   };
+}
+
+/** The question a chat asks the assistant: its last user message ("" when there is none). */
+export function questionOf(messages: readonly ChatMessage[]): string {
+  return [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
 }
 
 const NOT_FOUND_ANSWER = `${NOT_FOUND_TEXT[0]!.toUpperCase()}${NOT_FOUND_TEXT.slice(1)}.`;
@@ -156,10 +200,40 @@ export class ServedAssistant {
   }
 
   /**
+   * The completion path of a chat request: retrieval, then either a finished answer (not found,
+   * extractive, reader) or the grounded prompt for the backend to generate, with the citation
+   * fields of the final text. UsageError when the last user message is missing or empty.
+   */
+  async reply(req: AssistantRequest, backend: PromptBackend): Promise<AssistantReply> {
+    const maxTokens = Math.max(1, Math.min(req.maxTokens ?? DEFAULT_ASSISTANT_MAX_TOKENS, Math.floor(backend.card.contextLength / 4)));
+    const temperature = req.temperature ?? 0;
+    const plan = await this.prepare(questionOf(req.messages), backend, maxTokens);
+    if (plan.kind === "answer") {
+      const method = plan.notFound ? "not_found" : this.answerer;
+      const reason = plan.notFound ? "no section matched the question well enough" : this.answererReason;
+      return {
+        maxTokens,
+        temperature,
+        answer: { kind: "text", text: plan.text },
+        fields: () => ({ citations: plan.citations, not_found: plan.notFound, answered_by: { method, reason } }),
+      };
+    }
+    return {
+      maxTokens,
+      temperature,
+      answer: { kind: "generate", input: plan.input, stop: plan.stop },
+      fields: (text) => {
+        const f = this.finish(text, plan.sources);
+        return { citations: f.citations, not_found: f.notFound, answered_by: { method: "model", reason: this.answererReason } };
+      },
+    };
+  }
+
+  /**
    * Retrieval and the prompt for a question. maxTokens is the generation budget the prompt
    * must leave room for within contextLength; the backend counts the prompt's tokens.
    */
-  async prepare(question: string, backend: InferenceBackend, maxTokens: number): Promise<Prepared> {
+  async prepare(question: string, backend: PromptBackend, maxTokens: number): Promise<Prepared> {
     if (question.trim() === "") throw new UsageError("the assistant needs a question: the last user message is empty");
     if (this.answerer === "extractive" || this.answerer === "reader") {
       // Both pick a sentence on this thread (the reader scores a few dozen short pairs: tens of ms for a nano reader).
@@ -190,7 +264,7 @@ export class ServedAssistant {
     const top = r.hits.slice(0, this.k).map((h) => h.section);
     const template = backend.card.chatTemplate;
     // The same two prompt shapes as answer(): the chat template's user turn, or plain text ending "Answer:".
-    const inputOf = (sources: readonly PromptSource[]): GenerationInput =>
+    const inputOf = (sources: readonly PromptSource[]): PromptInput =>
       template ? { kind: "chat", messages: groundedMessages(question, sources) } : { kind: "text", prompt: groundedPromptText(question, sources) };
     const budget = backend.card.contextLength - maxTokens;
     const sources = await fitSourcesAsync(question, top, {
