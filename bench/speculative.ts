@@ -305,6 +305,34 @@ function describe(m: Loaded, prompts: number[][], outputs: number[][]): Record<s
   };
 }
 
+/**
+ * Can the model copy? For 10 handbook documents: its first 100 tokens, a blank line and tokens
+ * 40..42 again; of the 16 tokens generated greedily, how many continue the document as it did at
+ * 43.. (stopping at the first wrong one). A model with working induction copies most of them.
+ */
+async function copyProbe(name: string, m: Loaded): Promise<void> {
+  const tok = m.tokenizer!;
+  const docs = readFileSync(join(data, "documents.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { text: string }).text);
+  let copied = 0,
+    asked = 0;
+  for (let i = 3; asked < 160 && i < docs.length; i += 11) {
+    const ids = tok.encode(docs[i]!, { addSpecialTokens: true });
+    if (ids.length < 120) continue;
+    const prompt = [...ids.slice(0, 100), ...tok.encode("\n\n"), ...ids.slice(40, 43)];
+    const r = await generateWithStats(m.model, [prompt], { maxTokens: 16, sampling: { temperature: 0 }, speculation: false });
+    const out = r.results[0]!.ids;
+    let k = 0;
+    while (k < out.length && out[k] === ids[43 + k]) k++;
+    copied += k;
+    asked += 16;
+  }
+  rows.push({ name: `copy probe, ${name}`, copied, of: asked });
+  console.error(`copy probe, ${name}: ${copied} of ${asked} tokens of a passage seen 60 tokens earlier continued correctly`);
+}
+
 const rows: Record<string, unknown>[] = [];
 /** --dump FILE: every one-request row's prompts and greedy outputs, for bench/speculative-policy.ts. */
 const dumped: { row: string; prompt: number[]; output: number[]; maxTokens: number }[] = [];
@@ -391,6 +419,7 @@ if (v.only !== "draft") {
   const prompts = groundedPrompts(m);
   const stops = stopTokenIds(m, true);
   await verifyCost("micro", m.model);
+  await copyProbe("micro grounded-QA", m);
   await single(m.model, prompts.slice(0, 2), 64, stops, {}); // warm-up
   const { base, fast } = await single(m.model, prompts, 64, stops, { promptLookup: true });
   report("prompt lookup, micro grounded-QA, slm ask prompts", base, fast, 1.5, "one request", describe(m, prompts, base.outputs), { prompts, maxTokens: 64 });
