@@ -53,7 +53,7 @@ export class DraftModel {
     this.ids = new Int32Array(slots * 2);
   }
 
-  /** Milliseconds per batched call of the last proposal (catch-up excluded), for the break-even rate. */
+  /** Milliseconds per batched call of the last proposal (catch-up excluded), for the draft length that pays (bestDraftLength). */
   lastCallMs = 0;
 
   /** Bytes of the draft's KV cache. */

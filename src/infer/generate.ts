@@ -294,10 +294,11 @@ export async function generateWithStats(
       maxT,
     );
     if (plan) {
+      const tv = performance.now(); // the verification alone (plan() may have run the draft model)
       tape.reset();
       const tq = plan.tq;
       const logits = model.forwardCached(tape, plan.ids, live, tq, cache, plan.starts).data; // (live·tq, V)
-      spec!.timedTarget(performance.now() - t);
+      spec!.timedTarget(performance.now() - tv);
       for (const slot of order) {
         const i = slotSeq[slot]!;
         const s = seqs[i]!,

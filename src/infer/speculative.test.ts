@@ -16,7 +16,7 @@ import { Engine, type EngineRequest } from "./engine.ts";
 import { generateWithStats, type GenerateOptions, type GenerateResult } from "./generate.ts";
 import type { TokenLogprob } from "./logprobs.ts";
 import type { SamplingOptions } from "./sampler.ts";
-import type { SpeculationOptions } from "./speculative.ts";
+import { bestDraftLength, type SpeculationOptions } from "./speculative.ts";
 import { tinyModel } from "./testing.ts";
 
 // Prompts that repeat themselves, so prompt lookup finds matches; the last fills the context exactly.
@@ -87,20 +87,22 @@ for (const [arch, model] of Object.entries(models)) {
     assert.ok(lookup.stats.decodeSteps < plain.stats.decodeSteps, "speculation did not save steps");
 
     // The target as its own draft: every draft is kept, or the draft's cache is out of step.
-    const self = await run(model, { promptLookup: false, draft: model }, reqs);
+    // (costRule false: a draft as slow as the target never pays, so it would hardly draft.)
+    const self = await run(model, { promptLookup: false, draft: model, costRule: false }, reqs);
     assertSame(plain, self, "draft = target");
     const s = self.stats.speculation;
     assert.ok(s.draftProposed > 20, `few drafts: ${JSON.stringify(s)}`);
     assert.equal(s.draftAccepted, s.draftProposed, `the target rejected its own drafts: ${JSON.stringify(s)}`);
 
-    const other = await run(model, { promptLookup: false, draft: draftFor[arch as keyof typeof draftFor] }, reqs);
+    const other = await run(model, { promptLookup: false, draft: draftFor[arch as keyof typeof draftFor], costRule: false }, reqs);
     assertSame(plain, other, "another draft model");
     assert.ok(other.stats.speculation.draftProposed > other.stats.speculation.draftAccepted, "a random draft should be rejected sometimes");
 
-    assertSame(plain, await run(model, { draft: draftFor[arch as keyof typeof draftFor] }, reqs), "lookup + draft");
+    assertSame(plain, await run(model, { draft: draftFor[arch as keyof typeof draftFor], costRule: false }, reqs), "lookup + draft");
+    assertSame(plain, await run(model, { draft: draftFor[arch as keyof typeof draftFor] }, reqs), "lookup + draft, drafting by measured cost");
     // One slot at a time (the most drafts per step), and many slots (speculation only while few are live).
-    assertSame(plain, await run(model, { draft: model }, reqs, 1), "one slot");
-    assertSame(plain, await run(model, { draft: model }, reqs, 5), "five slots");
+    assertSame(plain, await run(model, { draft: model, costRule: false }, reqs, 1), "one slot");
+    assertSame(plain, await run(model, { draft: model, costRule: false }, reqs, 5), "five slots");
   });
 }
 
@@ -126,7 +128,12 @@ test("generate(): outputs, streamed tokens and stops are identical with and with
       const what = `${prompts.length} prompts, ${JSON.stringify(sampling)}`;
       for (const extra of [{}, { stopSequences, stopTokenIds: [plain.results.at(-1)!.ids[15]!] }]) {
         const base = await go(false, extra);
-        for (const speculation of [{ draft: model }, { promptLookup: { minNgram: 1 }, minAcceptance: 0 }, { draft: draftFor.llama }]) {
+        for (const speculation of [
+          { draft: model, costRule: false },
+          { promptLookup: { minNgram: 1 }, minAcceptance: 0 },
+          { draft: draftFor.llama, costRule: false },
+          { draft: draftFor.llama },
+        ]) {
           const r = await go(speculation, extra);
           assert.deepEqual(r.results, base.results, what);
           assert.deepEqual(r.streamed, base.streamed, `${what}: streamed`);
@@ -146,7 +153,7 @@ test("sampled outputs are identical with and without speculation (the draw at ea
   for (const sampling of [{ temperature: 1 }, { temperature: 0.7, topK: 20, topP: 0.9, repetitionPenalty: 1.2 }]) {
     const reqs = await requests(model, sampling, 7);
     const plain = await run(model, false, reqs);
-    const spec = await run(model, { draft: draftFor.llama }, reqs, 2);
+    const spec = await run(model, { draft: draftFor.llama, costRule: false }, reqs, 2);
     assertSame(plain, spec, JSON.stringify(sampling));
     assert.ok(spec.stats.speculation.verifySteps > 0);
   }
@@ -197,7 +204,7 @@ test("speculative sampling keeps the target distribution (4-token vocabulary, 3 
     }
   }
   const N = 3000;
-  const engine = new Engine(target, { maxConcurrency: 1, maxQueue: N, speculation: { promptLookup: false, draft } });
+  const engine = new Engine(target, { maxConcurrency: 1, maxQueue: N, speculation: { promptLookup: false, draft, costRule: false } });
   const counts = new Map<string, number>();
   const all = [];
   for (let seed = 0; seed < N; seed++) all.push(engine.submit({ prompt, maxTokens: 3, sampling: { temperature: 1 }, seed }));
@@ -232,4 +239,22 @@ test("a draft model with another vocabulary, or a shorter context, is refused wi
     (e: unknown) => e instanceof ConfigError && /context \(32 tokens\) is shorter/.test(e.message),
   );
   assert.throws(() => new Engine(models.llama, { speculation: { maxDraftTokens: 9 } }), ConfigError);
+});
+
+test("bestDraftLength: the draft length with the most expected tokens per unit of time, 0 when none beats a plain step", () => {
+  const flat = () => 1;
+  // Verification as cheap as a plain step and free drafts: the longest draft always pays.
+  assert.equal(bestDraftLength(0.5, 7, flat, 0), 7);
+  // Nothing is ever kept: no draft pays.
+  assert.equal(bestDraftLength(0, 7, flat, 0.1), 0);
+  // Loaded-machine costs of mini (verification of tq tokens 1.43× a step at tq 2, 1.81× at 4, 2.84× at 8)
+  // with a draft call 0.08 of a step: at acceptance 0.2 no length pays; at 0.9 a long one does.
+  const loaded = (tq: number) => [1, 1, 1.43, 1.6, 1.81, 2.05, 2.3, 2.55, 2.84][tq]!;
+  assert.equal(bestDraftLength(0.2, 7, loaded, 0.08), 0);
+  assert.ok(bestDraftLength(0.9, 7, loaded, 0.08) >= 4);
+  // The rule itself: k = 1 pays iff (1 + α) / (draft + cost(2)) > 1 / cost(1).
+  assert.equal(bestDraftLength(0.3, 1, flat, 0.25), 1); // 1.3 / 1.25 > 1
+  assert.equal(bestDraftLength(0.2, 1, flat, 0.25), 0); // 1.2 / 1.25 < 1
+  // Never longer than asked.
+  assert.ok(bestDraftLength(0.99, 3, flat, 0) <= 3);
 });

@@ -42,10 +42,18 @@ export interface SpeculationOptions {
   /** Most draft tokens per sequence and step (also capped by ROW_CAP / live − 1). Default 7. */
   maxDraftTokens?: number;
   /**
-   * A source is paused for a sequence when its running acceptance rate falls below this
-   * (prompt lookup), or below the measured draft/target time ratio (draft model). Default 0.1.
+   * A source is paused for a sequence when its running acceptance rate falls below this. The
+   * draft model is also paused when, at its running acceptance rate, no draft length pays for
+   * its calls and the longer verification (bestDraftLength, on measured times). Default 0.1.
    */
   minAcceptance?: number;
+  /**
+   * Default true: the draft model drafts only as many tokens as pay for their calls and the
+   * longer verification on measured times (bestDraftLength), and is paused when none do; the
+   * first step at each number of live sequences is then a plain one, to time it. false: by
+   * acceptance alone (tests that must see drafts whatever they cost).
+   */
+  costRule?: boolean;
 }
 
 export const SPECULATION_DEFAULTS = {
@@ -62,6 +70,29 @@ export const SPECULATION_DEFAULTS = {
 } as const;
 
 export type DraftSource = "lookup" | "draft";
+
+/**
+ * The draft-model length that maximises expected tokens per unit of time, or 0 when no length
+ * beats a plain step. With each draft kept with probability `alpha` in turn, k drafts yield
+ * 1 + α + … + α^k tokens and cost k draft calls (`draftCost` each) plus a verification of k + 1
+ * tokens (`stepCost(k + 1)`); a plain step yields 1 token for `stepCost(1)`. Costs in any one unit.
+ */
+export function bestDraftLength(alpha: number, maxK: number, stepCost: (tq: number) => number, draftCost: number): number {
+  let best = 0,
+    bestRate = 1 / stepCost(1),
+    tokens = 1,
+    p = 1;
+  for (let k = 1; k <= maxK; k++) {
+    p *= alpha;
+    tokens += p;
+    const rate = tokens / (k * draftCost + stepCost(k + 1));
+    if (rate > bestRate) {
+      best = k;
+      bestRate = rate;
+    }
+  }
+  return best;
+}
 
 /** What a sequence looks like to the drafters: its tokens and budget. */
 export interface SpecSequence {
@@ -127,11 +158,14 @@ export class Speculator {
   readonly draft: DraftModel | null;
   readonly maxDraftTokens: number;
   readonly minAcceptance: number;
+  readonly costRule: boolean;
   private readonly seqs = new WeakMap<object, SeqState>();
   readonly stats: SpeculationStats = { lookupProposed: 0, lookupAccepted: 0, draftProposed: 0, draftAccepted: 0, draftCalls: 0, verifySteps: 0 };
-  /** Smoothed milliseconds of one draft-model call and of one target call (for the draft's break-even rate). */
+  /** Smoothed milliseconds of one draft-model call, and of a target call by its rows (live × tq; 0 = not yet timed). */
   private draftMs = 0;
-  private targetMs = 0;
+  private readonly stepMs = new Float64Array(ROW_CAP + 1);
+  /** Rows of the target call the engine makes after the last plan(): live × tq, or live for a plain step. */
+  private lastRows = 1;
 
   constructor(target: CausalLM, opts: SpeculationOptions, slots: number, contextLength: number, kvDtype: KvDtype = "f32") {
     const pl = opts.promptLookup ?? SPECULATION_DEFAULTS.promptLookup;
@@ -154,6 +188,7 @@ export class Speculator {
     if (!Number.isInteger(this.maxDraftTokens) || this.maxDraftTokens < 1 || this.maxDraftTokens > ROW_CAP - 1) {
       throw new ConfigError(`maxDraftTokens must be an integer in [1, ${ROW_CAP - 1}], got ${opts.maxDraftTokens}`);
     }
+    this.costRule = opts.costRule ?? true;
     this.minAcceptance = opts.minAcceptance ?? SPECULATION_DEFAULTS.minAcceptance;
     if (!(this.minAcceptance >= 0 && this.minAcceptance <= 1)) throw new ConfigError(`minAcceptance must be in [0, 1], got ${opts.minAcceptance}`);
   }
@@ -173,15 +208,20 @@ export class Speculator {
     this.draft?.move(from, to);
   }
 
-  /** Records the time of a target forward call (any tq <= ROW_CAP: about one decode step on CPU). */
+  /** Records the time of the target forward call that followed the last plan() (its rows are known from it). */
   timedTarget(ms: number): void {
-    this.targetMs = this.targetMs === 0 ? ms : 0.9 * this.targetMs + 0.1 * ms;
+    const r = Math.max(1, this.lastRows);
+    if (r > ROW_CAP) return; // a plain step of many sequences: never a size a verification has
+    this.stepMs[r] = this.stepMs[r] === 0 ? ms : 0.9 * this.stepMs[r]! + 0.1 * ms;
   }
 
-  /** The acceptance rate below which the draft model costs more than it saves (its time / the target's). */
-  get draftBreakEven(): number {
-    if (this.draftMs === 0 || this.targetMs === 0) return this.minAcceptance;
-    return Math.max(this.minAcceptance, Math.min(1, this.draftMs / this.targetMs));
+  /**
+   * Milliseconds of a target call of `rows` rows: the running average for that size, else that of
+   * the nearest smaller size timed (optimistic, so a longer verification gets tried and timed), 0 if none.
+   */
+  private stepCost(rows: number): number {
+    for (let r = Math.min(ROW_CAP, rows); r >= 1; r--) if (this.stepMs[r]! > 0) return this.stepMs[r]!;
+    return 0;
   }
 
   private state(seq: SpecSequence): SeqState {
@@ -202,6 +242,7 @@ export class Speculator {
     const live = seqs.length;
     if (!this.enabled || live === 0) return null;
     // Every slot runs tq positions from its last token: the longest history bounds tq.
+    this.lastRows = live;
     let maxTq = Math.floor(ROW_CAP / live);
     for (const s of seqs) maxTq = Math.min(maxTq, contextLength - s.history.length + 1);
     if (maxTq < 2) return null;
@@ -224,7 +265,20 @@ export class Speculator {
           return;
         }
       }
-      if (this.draft && st.draft.paused === 0) wantDraft = Math.max(wantDraft, budgets[i]!);
+      if (this.draft && st.draft.paused === 0) {
+        // The first step at this many live sequences is a plain one, timed: drafts must beat it.
+        if (this.costRule && this.stepMs[live] === 0) return;
+        // Only as many drafts as pay for their calls and the longer verification (both timed).
+        if (this.costRule && this.draftMs > 0) {
+          const k = bestDraftLength(st.draft.rate, budgets[i]!, (tq) => this.stepCost(live * tq), this.draftMs);
+          if (k === 0) {
+            this.pause(st, "draft");
+            return;
+          }
+          budgets[i] = k;
+        }
+        wantDraft = Math.max(wantDraft, budgets[i]!);
+      }
     });
     if (wantDraft > 0) {
       const proposed = this.draft!.propose(
@@ -254,6 +308,7 @@ export class Speculator {
       for (let t = 1; t < tq; t++) ids[i * tq + t] = t <= d.length ? d[t - 1]! : ids[i * tq + t - 1]!;
     });
     this.stats.verifySteps++;
+    this.lastRows = live * tq;
     return { tq, ids, starts, drafts, sources };
   }
 
@@ -274,11 +329,14 @@ export class Speculator {
     // Prompt lookup proposes what the match allows: only the draft model's length adapts to rejections.
     if (accepted === proposed) st.k = Math.min(this.maxDraftTokens, st.k + 2);
     else if (source === "draft") st.k = Math.max(1, accepted + 1);
-    const floor = source === "lookup" ? this.minAcceptance : this.draftBreakEven;
-    if (src.rate < floor) {
-      src.paused = SPECULATION_DEFAULTS.pauseSteps;
-      src.rate = floor + 0.5 * (1 - floor); // a fresh start when it is tried again
-      if (source === "draft") st.k = 1;
-    }
+    if (src.rate < this.minAcceptance) this.pause(st, source);
+  }
+
+  /** Pauses a source for a sequence (pauseSteps steps), with a fresh acceptance rate for when it is tried again. */
+  private pause(st: SeqState, source: DraftSource): void {
+    const src = source === "lookup" ? st.lookup : st.draft;
+    src.paused = SPECULATION_DEFAULTS.pauseSteps;
+    src.rate = this.minAcceptance + 0.5 * (1 - this.minAcceptance);
+    if (source === "draft") st.k = 1;
   }
 }
