@@ -60,7 +60,7 @@ export const SPECULATION_DEFAULTS = {
   promptLookup: true,
   /** ROW_CAP − 1: one sequence may verify 7 drafts in one pass. */
   maxDraftTokens: ROW_CAP - 1,
-  /** First draft length of a sequence; +2 after a fully accepted round, −1 after a rejection. */
+  /** First draft length of a sequence; +2 after a fully accepted round (at most maxDraftTokens); after a draft-model rejection, the number kept + 1. */
   startDraftTokens: 4,
   minAcceptance: 0.1,
   /** Steps a paused source waits before it is tried again (with one draft token). */
