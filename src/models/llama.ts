@@ -6,7 +6,7 @@
 // in forwardCached. Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, linear, rope, ropeTable, segmentPositions, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
+import { Embedding, Linear, Module, ModuleList, RMSNorm, add, attention, forwardLinears, linear, rope, ropeTable, segmentPositions, sequencePositions, swiglu, type RopeTable, type Tape, type Tensor } from "../tensor/index.ts";
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import { hasQkNorm, type ModelConfig } from "./config.ts";
@@ -37,15 +37,13 @@ class LlamaAttention extends Module {
     this.kNorm = qk ? this.addModule("k_norm", new RMSNorm(c.headDim, { eps: c.normEps })) : null;
   }
 
-  /** Queries (N, H·D) from h: the projection, then q_norm per head when the model has one. */
-  queries(g: Tape, h: Tensor, heads: number): Tensor {
-    const q = this.q.forward(g, h);
+  /** Queries (N, H·D) from h: the projection (or `q`, already projected), then q_norm per head when the model has one. */
+  queries(g: Tape, h: Tensor, heads: number, q: Tensor = this.q.forward(g, h)): Tensor {
     return this.qNorm ? this.qNorm.forwardHeads(g, q, heads) : q;
   }
 
   /** Keys (N, KVH·D) from h, likewise with k_norm. */
-  keys(g: Tape, h: Tensor, kvHeads: number): Tensor {
-    const k = this.k.forward(g, h);
+  keys(g: Tape, h: Tensor, kvHeads: number, k: Tensor = this.k.forward(g, h)): Tensor {
     return this.kNorm ? this.kNorm.forwardHeads(g, k, kvHeads) : k;
   }
 }
@@ -161,16 +159,18 @@ export class LlamaModel extends Module {
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), this.rope, positions, { heads: c.nHeads });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), this.rope, positions, { heads: c.nKvHeads });
-      const v = blk.attn.v.forward(g, h);
+      // q/k/v in one call, and gate/up below: one pass over their input and one pool dispatch each.
+      const [qp, kp, v] = forwardLinears(g, h, [blk.attn.q, blk.attn.k, blk.attn.v]) as [Tensor, Tensor, Tensor];
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads, qp), this.rope, positions, { heads: c.nHeads });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads, kp), this.rope, positions, { heads: c.nKvHeads });
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       const kv = cache.attendView(l, batch, tq, starts);
       attentionDecode(a.data, q.data, kv.keys, kv.values, starts, batch, tq, c.nHeads, c.nKvHeads, c.headDim, kv.maxT, 1 / Math.sqrt(c.headDim));
       x = add(g, x, blk.attn.o.forward(g, a));
       const m = blk.mlpNorm.forward(g, x);
-      const act = swiglu(g, blk.mlp.gate.forward(g, m), blk.mlp.up.forward(g, m));
+      const [gate, up] = forwardLinears(g, m, [blk.mlp.gate, blk.mlp.up]) as [Tensor, Tensor];
+      const act = swiglu(g, gate, up);
       return add(g, x, blk.mlp.down.forward(g, act));
     });
     return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);

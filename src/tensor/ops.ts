@@ -12,7 +12,7 @@ import { add as addKernel, axpy, geluBackward, geluForward, swigluBackward, swig
 import { attentionBackward, attentionForward } from "../native/ops/attention.ts";
 import { embeddingBackward, embeddingForward } from "../native/ops/embed.ts";
 import { matmul as gemm } from "../native/ops/gemm.ts";
-import { qmatmul, qmatmulT, qrows } from "../native/ops/qgemm.ts";
+import { qmatmul, qmatmulMulti, qmatmulT, qrows } from "../native/ops/qgemm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../native/ops/loss.ts";
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from "../native/ops/norm.ts";
 import { ropeBackward, ropeForward } from "../native/ops/rope.ts";
@@ -94,6 +94,29 @@ export function linear(g: Tape, x: Tensor, w: Tensor, bias: Tensor | null = null
   gemm(x.data, w.data, y.data, n, out, inp, { transB: true, accumulate: bias !== null });
   if (g.needsGrad(x, w, bias)) g.record("linear", y, (dy) => linearBackward(g, x, w, bias, dy, n, out, inp));
   return y;
+}
+
+/**
+ * linear() of one input through several weights, [x · W_kᵀ + b_k] (a layer's q/k/v, its
+ * gate/up). When every weight is held quantized and nothing needs a gradient, one native call
+ * for all (x quantized once, one pool dispatch), each output bitwise what linear() gives;
+ * otherwise linear() per weight.
+ */
+export function linears(g: Tape, x: Tensor, ws: readonly Tensor[], biases: readonly (Tensor | null)[]): Tensor[] {
+  const fused = ws.length > 1 && ws.every((w) => w instanceof Parameter && w.quant !== null && w.ndim === 2 && w.shape[1] === x.cols) && x.rows >= 1 && !g.needsGrad(x, ...biases);
+  if (!fused) return ws.map((w, k) => linear(g, x, w, biases[k] ?? null));
+  const n = x.rows;
+  const ys = ws.map((w, k) => {
+    const out = w.shape[0]!, b = biases[k] ?? null;
+    if (b !== null && b.size !== out) fail("linear", `bias ${b} must have ${out} values`);
+    return g.empty(withLastDim(x.shape, out));
+  });
+  qmatmulMulti(ys.map((y) => y.data), x.data, n, ws.map((w) => (w as Parameter).quant!));
+  ys.forEach((y, k) => {
+    const b = biases[k] ?? null, out = ws[k]!.shape[0]!;
+    if (b !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), b.data, y.data.subarray(r * out, (r + 1) * out), out);
+  });
+  return ys;
 }
 
 /**
