@@ -21,4 +21,10 @@ void parallel_tasks(int64_t ntasks, const std::function<void(int64_t task)>& fn)
 // `grain` items and runs fn(begin, end) on each.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
 
+// Asks pool thread t (1..num_threads()-1) to prefetch [p, p + bytes) into its cache while it
+// waits for the next job (e.g. the rows it will take in the next call); the next job stops it
+// wherever it got to. Replaces t's earlier range. Only a hint: nothing is read for its value.
+void prefetch_while_idle(int t, const void* p, int64_t bytes);
+void set_idle_hint(int h);  // experiment
+
 }  // namespace slm

@@ -124,6 +124,15 @@ Napi::Value QgemmAmx(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), now);
 }
 
+// qgemmIdlePrefetch(mode): mode -1 asks, 0 turns decode's idle prefetch off, 1 on; applies to
+// every instruction set's copy. Returns the active ISA's state.
+Napi::Value QgemmIdlePrefetch(const Napi::CallbackInfo& info) {
+  int mode = info.Length() > 0 && info[0].IsNumber() ? static_cast<int>(i64(info, 0, "mode")) : -1;
+  bool a = ::slm::avx512::qgemm_set_idle_prefetch(mode), b = ::slm::avx2::qgemm_set_idle_prefetch(mode), c = ::slm::scalar::qgemm_set_idle_prefetch(mode);
+  bool now = active_isa() == Isa::Avx512 ? a : active_isa() == Isa::Avx2 ? b : c;
+  return Napi::Boolean::New(info.Env(), now);
+}
+
 }  // namespace
 
 void register_qgemm(Napi::Env env, Napi::Object exports) {
@@ -133,6 +142,7 @@ void register_qgemm(Napi::Env env, Napi::Object exports) {
   exports.Set("qgather", Napi::Function::New(env, Qgather));
   exports.Set("qgemmVnni", Napi::Function::New(env, QgemmVnni));
   exports.Set("qgemmAmx", Napi::Function::New(env, QgemmAmx));
+  exports.Set("qgemmIdlePrefetch", Napi::Function::New(env, QgemmIdlePrefetch));
 }
 
 }  // namespace slm::napi

@@ -19,7 +19,9 @@
 //   qgather: rows dequantized exactly, split over threads.
 // Knows nothing about models; the contract is qgemm.h.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -184,9 +186,44 @@ void run_rows(const DecodeJob& j, const float* x, int64_t m, int64_t cols, int64
   }
 }
 
+// Idle prefetch. Between two decode calls the calling thread runs the norms, attention and the
+// JavaScript in between while the pool's workers only spin, and memory sits idle. Decode runs
+// the same sequence of calls every token, so each calling thread remembers, per call (keyed by
+// its first weight), where each worker's rows began in the call that came next the last time;
+// after a call it asks each worker to prefetch the start of its rows of the predicted next call
+// while it waits (pool.h prefetch_while_idle). A wrong guess costs only bandwidth.
+constexpr int kHintThreads = 8;                 // workers 1..7 get hints
+constexpr int kHintSlots = 1024;                // calls remembered per calling thread
+constexpr int64_t kIdleBytes = int64_t(1) << 20;  // at most this much per worker and call
+struct NextStarts {
+  const uint8_t* key;
+  const uint8_t* p[kHintThreads];
+  int64_t bytes[kHintThreads];
+};
+thread_local std::vector<NextStarts> t_next;
+thread_local const uint8_t* t_prev_key = nullptr;
+std::atomic<int> g_idle_prefetch{-1};  // -1 undecided (SLM_IDLE_PREFETCH=0 turns it off), 0 off, 1 on
+
+bool idle_prefetch_on() {
+  int v = g_idle_prefetch.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("SLM_IDLE_PREFETCH");
+    v = e && e[0] == '0' ? 0 : 1;
+    g_idle_prefetch.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+NextStarts& next_slot(const uint8_t* key) {
+  if (t_next.empty()) t_next.resize(kHintSlots);
+  const uint64_t h = (reinterpret_cast<uintptr_t>(key) >> 6) * 0x9E3779B97F4A7C15ull;
+  return t_next[h >> (64 - 10)];
+}
+
 // Runs n prepared jobs that share x (m, cols) in one pool dispatch. Their rows are laid end to
 // end as one run of quads (rows 4q..4q+3 of one matrix; a matrix's last quad may be short) and
-// threads take contiguous ranges of it, so a quad's rows go through the four-row loops together
+// cut into one contiguous range per thread (task t goes to pool thread t unless a thread is
+// late, when another takes it), so a quad's rows go through the four-row loops together
 // whatever the split: every output is computed by one thread in a fixed order, the same as when
 // the matrix is multiplied alone and whatever the thread count. Products under kSerialMacs in
 // all stay on the caller.
@@ -194,13 +231,50 @@ void run_jobs(const DecodeJob* jobs, int n, const float* x, int64_t m, int64_t c
   int64_t first[kMaxJobs + 1];
   first[0] = 0;
   for (int k = 0; k < n; ++k) first[k + 1] = first[k] + (jobs[k].rows + 3) / 4;
+  const int64_t quads = first[n];
   const int64_t quad_grain = std::max<int64_t>(1, kSerialMacs / std::max<int64_t>(1, cols * m) / 4);
-  parallel_for(first[n], quad_grain, [&](int64_t q0, int64_t q1) {
+  const int64_t chunks = std::min<int64_t>(num_threads(), (quads + quad_grain - 1) / quad_grain);
+  const int64_t per = quads / std::max<int64_t>(1, chunks), rem = quads % std::max<int64_t>(1, chunks);
+  auto begin = [&](int64_t c) { return c * per + std::min(c, rem); };
+  auto run = [&](int64_t q0, int64_t q1) {
     for (int k = 0; k < n; ++k) {
       const int64_t a = std::max(q0, first[k]), b = std::min(q1, first[k + 1]);
       if (a < b) run_rows(jobs[k], x, m, cols, 4 * (a - first[k]), std::min(jobs[k].rows, 4 * (b - first[k])));
     }
-  });
+  };
+  if (chunks <= 1) {
+    run(0, quads);
+    return;
+  }
+  const bool hint = idle_prefetch_on();
+  if (hint) {
+    // Where each worker's rows begin in this call, remembered for the call before it.
+    if (t_prev_key != nullptr) {
+      NextStarts& ns = next_slot(t_prev_key);
+      ns.key = t_prev_key;
+      for (int t = 1; t < kHintThreads; ++t) {
+        ns.p[t] = nullptr;
+        ns.bytes[t] = 0;
+        if (t >= chunks) continue;
+        const int64_t q = begin(t), qe = begin(t + 1);
+        int k = 0;
+        while (first[k + 1] <= q) ++k;
+        const int64_t r = 4 * (q - first[k]), re = std::min(jobs[k].rows, 4 * (std::min(qe, first[k + 1]) - first[k]));
+        ns.p[t] = jobs[k].w + r * jobs[k].rb;
+        ns.bytes[t] = (re - r) * jobs[k].rb;
+      }
+    }
+    for (int t = 1; t < std::min<int64_t>(chunks, kHintThreads); ++t) prefetch_while_idle(t, nullptr, 0);
+  }
+  parallel_tasks(chunks, [&](int64_t c) { run(begin(c), begin(c + 1)); });
+  if (hint) {
+    const uint8_t* key = jobs[0].w;
+    const NextStarts& ns = next_slot(key);
+    if (ns.key == key)
+      for (int t = 1; t < kHintThreads; ++t)
+        if (ns.p[t]) prefetch_while_idle(t, ns.p[t], std::min(ns.bytes[t], kIdleBytes));
+    t_prev_key = key;
+  }
 }
 
 void prefill_panels(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {
@@ -231,6 +305,11 @@ inline void axpy(float* dst, const float* src, float g, int64_t n) {
 }
 
 }  // namespace
+
+bool qgemm_set_idle_prefetch(int mode) {
+  if (mode >= 0) g_idle_prefetch.store(mode > 0 ? 1 : 0, std::memory_order_relaxed);
+  return idle_prefetch_on();
+}
 
 // y (m,rows), x (m,cols), w (rows · row_bytes)
 void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols) {

@@ -25,3 +25,8 @@ bool qgemm_set_vnni(int mode);
 // it off (the VNNI int8 GEMM runs); 1 turns it on when the CPU and OS allow. Returns the
 // state after the call.
 bool qgemm_set_amx(int mode);
+// Whether decode calls (m <= 8, several threads) ask the idle pool workers to prefetch the rows
+// they will take in the call predicted to come next (see qgemm.cpp, "Idle prefetch"). mode < 0
+// asks; 0 turns it off, 1 on (the default; SLM_IDLE_PREFETCH=0 starts a process with it off).
+// Never changes a result. Returns the state after the call.
+bool qgemm_set_idle_prefetch(int mode);

@@ -92,6 +92,12 @@ export interface QgemmKernels {
    * where possible. Returns the state after the call.
    */
   qgemmAmx?(mode?: number): boolean;
+  /**
+   * Native only: whether decode calls ask the idle pool threads to prefetch the rows they will
+   * take in the call predicted to come next (never changes a result). mode -1 (or omitted) asks,
+   * 0 turns it off, 1 on (the default). Returns the state after the call.
+   */
+  qgemmIdlePrefetch?(mode?: number): boolean;
 }
 
 function traitsOf(type: QType): TypeTraits {
