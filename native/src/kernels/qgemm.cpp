@@ -156,7 +156,7 @@ void run_rows(const DecodeJob& j, const float* x, int64_t m, int64_t cols, int64
     return;
   }
   if (j.packs[0]) {
-    dot_rows_wide(j.type, w + r0 * rb, rb, r1 - r0, j.nblocks, j.packs, m, y + r0, j.rows, j.ahead);
+    dot_rows_wide(j.type, w + r0 * rb, rb, r1 - r0, j.nblocks, j.packs, m, y + r0, j.rows);
     return;
   }
   const int type = j.type;
