@@ -1,6 +1,9 @@
 // Thread pool implementation: workers sleep on a condition variable between
 // jobs and spin briefly after each one, so back-to-back kernel calls (the
-// common case in a training step) do not pay a futex wake-up each time.
+// common case in a training step) do not pay a futex wake-up each time. While
+// spinning, a worker prefetches the range the caller last gave it
+// (prefetch_while_idle), if any: a job in between (another kernel) leaves the
+// range in place, so the worker resumes it afterwards; the caller replaces it.
 #include "pool.h"
 
 #include <atomic>
@@ -15,7 +18,6 @@ namespace slm {
 namespace {
 
 thread_local bool t_in_pool_task = false;
-int g_idle_hint = 2;
 
 int default_threads() {
   if (const char* env = std::getenv("SLM_THREADS")) {
@@ -90,12 +92,7 @@ class Pool {
         if (generation_.load(std::memory_order_acquire) != seen || stopping_) { got = true; break; }
         const uint8_t* p = idle.next.load(std::memory_order_relaxed);
         if (p != nullptr && p < idle.end.load(std::memory_order_relaxed)) {
-          for (int l = 0; l < kIdleLines; ++l) {
-            if (g_idle_hint == 3) __builtin_prefetch(p + 64 * l, 0, 3);
-            else if (g_idle_hint == 2) __builtin_prefetch(p + 64 * l, 0, 2);
-            else if (g_idle_hint == 1) __builtin_prefetch(p + 64 * l, 0, 1);
-            else (void)*reinterpret_cast<const volatile uint8_t*>(p + 64 * l);
-          }
+          for (int l = 0; l < kIdleLines; ++l) __builtin_prefetch(p + 64 * l, 0, 2);  // into L2 (prefetcht1)
           idle.next.compare_exchange_strong(p, p + 64 * kIdleLines, std::memory_order_relaxed);
           --spin;
           continue;
@@ -110,7 +107,6 @@ class Pool {
       }
       if (stopping_) return;
       seen = generation_.load(std::memory_order_acquire);
-      idle.next.store(nullptr, std::memory_order_relaxed);  // a range is for the wait before one job
       drain();
       active_.fetch_sub(1, std::memory_order_acq_rel);
     }
@@ -167,7 +163,6 @@ int num_threads() { return pool().size(); }
 void set_num_threads(int n) { pool().resize(n); }
 
 void prefetch_while_idle(int t, const void* p, int64_t bytes) { pool().set_idle(t, static_cast<const uint8_t*>(p), bytes); }
-void set_idle_hint(int h) { g_idle_hint = h; }
 
 void parallel_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn) { pool().run(ntasks, fn); }
 

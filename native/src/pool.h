@@ -25,6 +25,5 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t beg
 // waits for the next job (e.g. the rows it will take in the next call); the next job stops it
 // wherever it got to. Replaces t's earlier range. Only a hint: nothing is read for its value.
 void prefetch_while_idle(int t, const void* p, int64_t bytes);
-void set_idle_hint(int h);  // experiment
 
 }  // namespace slm
