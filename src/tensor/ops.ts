@@ -113,10 +113,16 @@ export function linears(g: Tape, x: Tensor, ws: readonly Tensor[], biases: reado
   });
   qmatmulMulti(ys.map((y) => y.data), x.data, n, ws.map((w) => (w as Parameter).quant!));
   ys.forEach((y, k) => {
-    const b = biases[k] ?? null, out = ws[k]!.shape[0]!;
-    if (b !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), b.data, y.data.subarray(r * out, (r + 1) * out), out);
+    const b = biases[k] ?? null;
+    if (b !== null) addBiasRows(y.data, b.data, n, ws[k]!.shape[0]!);
   });
   return ys;
+}
+
+/** y (n, out) += bias (out) on every row, in place (one call when n is 1: no subarray views). */
+function addBiasRows(y: Float32Array, bias: Float32Array, n: number, out: number): void {
+  if (n === 1) addKernel(y, bias, y, out);
+  else for (let r = 0; r < n; r++) addKernel(y.subarray(r * out, (r + 1) * out), bias, y.subarray(r * out, (r + 1) * out), out);
 }
 
 /**
@@ -127,7 +133,7 @@ export function linears(g: Tape, x: Tensor, ws: readonly Tensor[], biases: reado
 function quantizedLinear(g: Tape, x: Tensor, w: Parameter, bias: Tensor | null, y: Tensor, n: number, out: number): Tensor {
   const q = w.quant!;
   qmatmul(y.data, x.data, n, q);
-  if (bias !== null) for (let r = 0; r < n; r++) addKernel(y.data.subarray(r * out, (r + 1) * out), bias.data, y.data.subarray(r * out, (r + 1) * out), out);
+  if (bias !== null) addBiasRows(y.data, bias.data, n, out);
   if (g.needsGrad(x, bias)) {
     g.record("linear", y, (dy) => {
       if (x.requiresGrad) {
