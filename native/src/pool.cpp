@@ -57,13 +57,21 @@ class Pool {
     }
     job_ = &fn;
     ntasks_ = ntasks;
-    next_.store(0, std::memory_order_relaxed);
+    // The caller keeps task 0 for itself, so with one worker, task 1 is the worker's first
+    // (what decode's idle prefetch predicts); the rest go to whoever is free.
+    next_.store(1, std::memory_order_relaxed);
     active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lk(mu_);
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
+    {
+      bool was = t_in_pool_task;
+      t_in_pool_task = true;
+      fn(0);
+      t_in_pool_task = was;
+    }
     drain();
     while (active_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     job_ = nullptr;

@@ -14,7 +14,8 @@ int num_threads();
 // Resizes the pool; n <= 0 restores the default.
 void set_num_threads(int n);
 
-// Runs fn(task) for every task in [0, ntasks), tasks handed out dynamically.
+// Runs fn(task) for every task in [0, ntasks): the caller runs task 0, the other tasks are
+// handed out dynamically in order to whichever thread is free.
 void parallel_tasks(int64_t ntasks, const std::function<void(int64_t task)>& fn);
 
 // Splits [0, n) into at most num_threads() contiguous ranges of at least

@@ -43,6 +43,10 @@ namespace {
 constexpr int64_t kQuantRows = 8;
 // Weight matrices one qgemm_multi call runs in one dispatch (more are run in several).
 constexpr int kMaxJobs = 8;
+// A parallel decode call is cut into up to kTasksPerThread ranges per thread, each of at
+// least kTaskBytes of weights (at least one per thread).
+constexpr int64_t kTasksPerThread = 4;
+constexpr int64_t kTaskBytes = int64_t(1) << 17;
 // Below this many multiply-adds a product stays on the calling thread: waking the pool costs more.
 constexpr int64_t kSerialMacs = int64_t(1) << 18;
 // Rows of a prefill panel of dequantized rows (per thread, reused buffer).
@@ -233,7 +237,16 @@ void run_jobs(const DecodeJob* jobs, int n, const float* x, int64_t m, int64_t c
   for (int k = 0; k < n; ++k) first[k + 1] = first[k] + (jobs[k].rows + 3) / 4;
   const int64_t quads = first[n];
   const int64_t quad_grain = std::max<int64_t>(1, kSerialMacs / std::max<int64_t>(1, cols * m) / 4);
-  const int64_t chunks = std::min<int64_t>(num_threads(), (quads + quad_grain - 1) / quad_grain);
+  const int64_t threads = num_threads();
+  int64_t chunks = std::min<int64_t>(threads, (quads + quad_grain - 1) / quad_grain);
+  if (chunks > 1) {
+    // Several ranges per thread on big calls, taken in order by whichever thread is free: a
+    // thread that starts late (woken late, descheduled) or whose first rows were prefetched
+    // while it waited does not leave the others idle at the end.
+    int64_t bytes = 0;
+    for (int k = 0; k < n; ++k) bytes += jobs[k].rows * jobs[k].rb;
+    chunks = std::max(chunks, std::min({threads * kTasksPerThread, bytes / kTaskBytes, quads}));
+  }
   const int64_t per = quads / std::max<int64_t>(1, chunks), rem = quads % std::max<int64_t>(1, chunks);
   auto begin = [&](int64_t c) { return c * per + std::min(c, rem); };
   auto run = [&](int64_t q0, int64_t q1) {
@@ -247,6 +260,7 @@ void run_jobs(const DecodeJob* jobs, int n, const float* x, int64_t m, int64_t c
     return;
   }
   const bool hint = idle_prefetch_on();
+  const int64_t hinted = std::min<int64_t>({threads, chunks, kHintThreads});  // range t is pool thread t's first
   if (hint) {
     // Where each worker's rows begin in this call, remembered for the call before it.
     if (t_prev_key != nullptr) {
@@ -255,16 +269,18 @@ void run_jobs(const DecodeJob* jobs, int n, const float* x, int64_t m, int64_t c
       for (int t = 1; t < kHintThreads; ++t) {
         ns.p[t] = nullptr;
         ns.bytes[t] = 0;
-        if (t >= chunks) continue;
-        const int64_t q = begin(t), qe = begin(t + 1);
+        if (t >= hinted) continue;
+        // From the start of range t to the end of its matrix: a thread whose first range is in
+        // cache finishes it early and takes the next ranges, which follow it in memory.
+        const int64_t q = begin(t);
         int k = 0;
         while (first[k + 1] <= q) ++k;
-        const int64_t r = 4 * (q - first[k]), re = std::min(jobs[k].rows, 4 * (std::min(qe, first[k + 1]) - first[k]));
+        const int64_t r = 4 * (q - first[k]);
         ns.p[t] = jobs[k].w + r * jobs[k].rb;
-        ns.bytes[t] = (re - r) * jobs[k].rb;
+        ns.bytes[t] = (jobs[k].rows - r) * jobs[k].rb;
       }
     }
-    for (int t = 1; t < std::min<int64_t>(chunks, kHintThreads); ++t) prefetch_while_idle(t, nullptr, 0);
+    for (int t = 1; t < hinted; ++t) prefetch_while_idle(t, nullptr, 0);
   }
   parallel_tasks(chunks, [&](int64_t c) { run(begin(c), begin(c + 1)); });
   if (hint) {
