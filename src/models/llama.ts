@@ -14,6 +14,7 @@ import {
   RMSNorm,
   add,
   attention,
+  forwardLinears,
   linear,
   rope,
   ropeTable,
@@ -54,15 +55,13 @@ class LlamaAttention extends Module {
     this.kNorm = qk ? this.addModule("k_norm", new RMSNorm(c.headDim, { eps: c.normEps })) : null;
   }
 
-  /** Queries (N, H·D) from h: the projection, then q_norm per head when the model has one. */
-  queries(g: Tape, h: Tensor, heads: number): Tensor {
-    const q = this.q.forward(g, h);
+  /** Queries (N, H·D) from h: the projection (or `q`, already projected), then q_norm per head when the model has one. */
+  queries(g: Tape, h: Tensor, heads: number, q: Tensor = this.q.forward(g, h)): Tensor {
     return this.qNorm ? this.qNorm.forwardHeads(g, q, heads) : q;
   }
 
   /** Keys (N, KVH·D) from h, likewise with k_norm. */
-  keys(g: Tape, h: Tensor, kvHeads: number): Tensor {
-    const k = this.k.forward(g, h);
+  keys(g: Tape, h: Tensor, kvHeads: number, k: Tensor = this.k.forward(g, h)): Tensor {
     return this.kNorm ? this.kNorm.forwardHeads(g, k, kvHeads) : k;
   }
 }
@@ -99,15 +98,16 @@ function mlpResidual(g: Tape, mlp: LlamaMlp, m: Tensor, x: Tensor): Tensor {
     d = m.cols;
   const parts = Math.ceil(n / MLP_ROWS);
   if (g.gradEnabled || parts <= 1) {
-    const act = swiglu(g, mlp.gate.forward(g, m), mlp.up.forward(g, m), inPlace);
-    return add(g, mlp.down.forward(g, act), x, inPlace);
+    const [gate, up] = forwardLinears(g, m, [mlp.gate, mlp.up]) as [Tensor, Tensor];
+    return add(g, mlp.down.forward(g, swiglu(g, gate, up, inPlace)), x, inPlace);
   }
   const step = Math.ceil(n / parts);
   for (let r0 = 0; r0 < n; r0 += step) {
     const r1 = Math.min(n, r0 + step);
     const mark = g.arena.mark();
     const rows = new Tensor(m.data.subarray(r0 * d, r1 * d), [r1 - r0, d]);
-    const act = swiglu(g, mlp.gate.forward(g, rows), mlp.up.forward(g, rows), inPlace);
+    const [gate, up] = forwardLinears(g, rows, [mlp.gate, mlp.up]) as [Tensor, Tensor];
+    const act = swiglu(g, gate, up, inPlace);
     add(g, new Tensor(x.data.subarray(r0 * d, r1 * d), [r1 - r0, d]), mlp.down.forward(g, act), inPlace);
     g.arena.rewind(mark);
   }
@@ -240,9 +240,10 @@ export class LlamaModel extends Module {
     const x = runLayers(g, this.model.embed.forward(g, ids), layers.length, (l, x, g) => {
       const blk = layers[l]!;
       const h = blk.attnNorm.forward(g, x);
-      const q = rope(g, blk.attn.queries(g, h, c.nHeads), table, positions, { heads: c.nHeads, inPlace: true });
-      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads), table, positions, { heads: c.nKvHeads, inPlace: true });
-      const v = blk.attn.v.forward(g, h);
+      // q/k/v in one call (and gate/up in mlpResidual): one pass over their input, one pool dispatch each.
+      const [qp, kp, v] = forwardLinears(g, h, [blk.attn.q, blk.attn.k, blk.attn.v]) as [Tensor, Tensor, Tensor];
+      const q = rope(g, blk.attn.queries(g, h, c.nHeads, qp), table, positions, { heads: c.nHeads, inPlace: true });
+      const k = rope(g, blk.attn.keys(g, h, c.nKvHeads, kp), table, positions, { heads: c.nKvHeads, inPlace: true });
       cache.write(l, k.data, v.data, batch, tq, starts);
       const a = g.empty([n, c.nHeads * c.headDim]);
       const kv = cache.attendView(l, batch, tq, starts);

@@ -10,6 +10,7 @@ export type { TapeOptions } from "./tape.ts";
 export {
   matmul,
   linear,
+  linears,
   dropout,
   embedding,
   rmsnorm,
@@ -34,7 +35,7 @@ export { linearCrossEntropy, chunkRowsFor } from "./linear-cross-entropy.ts";
 export type { LinearCrossEntropyOptions } from "./linear-cross-entropy.ts";
 export { ropeTable, ropeTableFromFrequencies, ropeInverseFrequencies } from "./rope.ts";
 export type { RopeTable } from "./rope.ts";
-export { Module, ModuleList, Linear, Embedding, RMSNorm, LayerNorm, normalParameter } from "./module.ts";
+export { Module, ModuleList, Linear, forwardLinears, Embedding, RMSNorm, LayerNorm, normalParameter } from "./module.ts";
 export type { LinearAdapter, LinearOptions, EmbeddingOptions, NormOptions, RMSNormOptions, LayerNormOptions } from "./module.ts";
 export { AdamW, clipGradNorm, gradNorm, gradientBytes } from "./optim.ts";
 export type { AdamWConfig, AdamWState } from "./optim.ts";

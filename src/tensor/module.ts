@@ -5,7 +5,7 @@
 // camelCase. Knows nothing about any model architecture or file format.
 import { ConfigError, UsageError } from "../errors.ts";
 import type { Rng } from "../util/rng.ts";
-import { embedding, layernorm, linear, rmsnorm } from "./ops.ts";
+import { embedding, layernorm, linear, linears, rmsnorm } from "./ops.ts";
 import type { Tape } from "./tape.ts";
 import { Parameter, type Tensor } from "./tensor.ts";
 
@@ -179,6 +179,24 @@ export class Linear extends Module {
     const y = linear(g, x, this.weight, this.bias);
     return this.adapter === null ? y : this.adapter.apply(g, x, y);
   }
+}
+
+/**
+ * Linear.forward of several layers over one input (a layer's q/k/v, its gate/up): the products
+ * in one call where linears() can fuse them, then each layer's adapter. Outputs as each
+ * layer's forward gives them.
+ */
+export function forwardLinears(g: Tape, x: Tensor, layers: readonly Linear[]): Tensor[] {
+  const ys = linears(
+    g,
+    x,
+    layers.map((l) => l.weight),
+    layers.map((l) => l.bias),
+  );
+  return ys.map((y, k) => {
+    const a = layers[k]!.adapter;
+    return a === null ? y : a.apply(g, x, y);
+  });
 }
 
 export interface EmbeddingOptions {

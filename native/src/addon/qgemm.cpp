@@ -7,6 +7,8 @@
 #include "isa.h"
 #include "kernels/qtypes.h"
 
+#include <vector>
+
 namespace slm::napi {
 namespace {
 
@@ -39,6 +41,46 @@ Napi::Value Qgemm(const Napi::CallbackInfo& info) {
   const float* x = f32(info, 1, prod(info, m, a.cols), "x");
   SLM_CALL(qgemm, y, x, m, a.type, a.w, a.rows, a.cols);
   return info.Env().Undefined();
+}
+
+// qgemmMulti(ys, x, m, typeIds, datas, rows, cols): ys and datas arrays of n typed arrays,
+// typeIds and rows Int32Arrays of n; every matrix has cols columns.
+Napi::Value QgemmMulti(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t m = dim(info, 2, "m");
+  if (m < 1) throw Napi::RangeError::New(env, "qgemmMulti: m must be >= 1");
+  if (info.Length() < 7 || !info[0].IsArray() || !info[4].IsArray()) throw Napi::TypeError::New(env, "qgemmMulti: ys and datas must be arrays");
+  Napi::Array ya = info[0].As<Napi::Array>(), da = info[4].As<Napi::Array>();
+  const int64_t n = ya.Length();
+  if (n < 1 || n > 64 || static_cast<int64_t>(da.Length()) != n) throw Napi::RangeError::New(env, "qgemmMulti: ys and datas must hold the same number (1..64) of arrays");
+  const int32_t* tids = i32(info, 3, n, "typeIds");
+  const int32_t* rws = i32(info, 5, n, "rows");
+  const int64_t cols = dim(info, 6, "cols");
+  const float* x = f32(info, 1, prod(info, m, cols), "x");
+  std::vector<float*> ys(n);
+  std::vector<int> types(n);
+  std::vector<const uint8_t*> ws(n);
+  std::vector<int64_t> rows(n);
+  for (int64_t k = 0; k < n; ++k) {
+    // Each element checked as its own call would be: a known type, whole blocks, long enough buffers.
+    Napi::Value yk = ya.Get(static_cast<uint32_t>(k)), dk = da.Get(static_cast<uint32_t>(k));
+    if (!yk.IsTypedArray() || yk.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "qgemmMulti: ys[" + std::to_string(k) + "]: expected a Float32Array");
+    if (!dk.IsTypedArray()) throw Napi::TypeError::New(env, "qgemmMulti: datas[" + std::to_string(k) + "]: expected a Uint8Array");
+    const int t = tids[k];
+    if (!qt::known(t)) throw Napi::RangeError::New(env, "qgemmMulti: unsupported ggml type " + std::to_string(t));
+    if (rws[k] < 1 || cols < 1 || cols % qt::block_size(t) != 0) throw Napi::RangeError::New(env, "qgemmMulti: rows must be >= 1 and cols a whole number of blocks");
+    auto ytyped = yk.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(ytyped.ElementLength()) < prod(info, m, rws[k])) throw Napi::RangeError::New(env, "qgemmMulti: ys[" + std::to_string(k) + "] is too short");
+    auto dtyped = dk.As<Napi::TypedArray>();
+    if (dtyped.TypedArrayType() != napi_uint8_array && dtyped.TypedArrayType() != napi_int8_array) throw Napi::TypeError::New(env, "qgemmMulti: datas[" + std::to_string(k) + "]: expected a Uint8Array");
+    if (static_cast<int64_t>(dtyped.ByteLength()) < prod(info, rws[k], qt::row_bytes(t, cols))) throw Napi::RangeError::New(env, "qgemmMulti: datas[" + std::to_string(k) + "] is too short");
+    ys[k] = ytyped.Data();
+    types[k] = t;
+    ws[k] = static_cast<const uint8_t*>(dtyped.ArrayBuffer().Data()) + dtyped.ByteOffset();
+    rows[k] = rws[k];
+  }
+  SLM_CALL(qgemm_multi, ys.data(), x, m, static_cast<int>(n), types.data(), ws.data(), rows.data(), cols);
+  return env.Undefined();
 }
 
 // qgemmT(dx, dy, m, typeId, data, rows, cols)
@@ -82,14 +124,25 @@ Napi::Value QgemmAmx(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), now);
 }
 
+// qgemmIdlePrefetch(mode): mode -1 asks, 0 turns decode's idle prefetch off, 1 on; applies to
+// every instruction set's copy. Returns the active ISA's state.
+Napi::Value QgemmIdlePrefetch(const Napi::CallbackInfo& info) {
+  int mode = info.Length() > 0 && info[0].IsNumber() ? static_cast<int>(i64(info, 0, "mode")) : -1;
+  bool a = ::slm::avx512::qgemm_set_idle_prefetch(mode), b = ::slm::avx2::qgemm_set_idle_prefetch(mode), c = ::slm::scalar::qgemm_set_idle_prefetch(mode);
+  bool now = active_isa() == Isa::Avx512 ? a : active_isa() == Isa::Avx2 ? b : c;
+  return Napi::Boolean::New(info.Env(), now);
+}
+
 }  // namespace
 
 void register_qgemm(Napi::Env env, Napi::Object exports) {
   exports.Set("qgemm", Napi::Function::New(env, Qgemm));
+  exports.Set("qgemmMulti", Napi::Function::New(env, QgemmMulti));
   exports.Set("qgemmT", Napi::Function::New(env, QgemmT));
   exports.Set("qgather", Napi::Function::New(env, Qgather));
   exports.Set("qgemmVnni", Napi::Function::New(env, QgemmVnni));
   exports.Set("qgemmAmx", Napi::Function::New(env, QgemmAmx));
+  exports.Set("qgemmIdlePrefetch", Napi::Function::New(env, QgemmIdlePrefetch));
 }
 
 }  // namespace slm::napi

@@ -95,14 +95,14 @@ float dot_q5_1(const uint8_t* w, const qt::ActRow& a, int64_t nb) { return use_v
 #if defined(SLM_ISA_AVX512)
 bool wide_decode(int type) { return (type == qt::Q4_0 || type == qt::Q5_0 || type == qt::Q8_0) && use_vnni(); }
 void dot_rows_wide(int type, const uint8_t* w, int64_t rb, int64_t nrows, int64_t nb, const void* const* act, int64_t m,
-                   float* y, int64_t ldy, int64_t pf_rows) {
-  if (type == qt::Q4_0) vnni::rows_wide_m<1>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
-  else if (type == qt::Q5_0) vnni::rows_wide_m<2>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
-  else vnni::rows_wide_m<0>(w, rb, nrows, nb, act, m, y, ldy, pf_rows);
+                   float* y, int64_t ldy) {
+  if (type == qt::Q4_0) vnni::rows_wide_m<1>(w, rb, nrows, nb, act, m, y, ldy);
+  else if (type == qt::Q5_0) vnni::rows_wide_m<2>(w, rb, nrows, nb, act, m, y, ldy);
+  else vnni::rows_wide_m<0>(w, rb, nrows, nb, act, m, y, ldy);
 }
 #else
 bool wide_decode(int) { return false; }
-void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t, int64_t) {}
+void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t) {}
 #endif
 
 #else  // scalar
@@ -110,7 +110,7 @@ void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* c
 bool int8_dot_uses_vnni() { return false; }
 bool qgemm_set_vnni(int) { return false; }
 bool wide_decode(int) { return false; }
-void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t, int64_t) {}
+void dot_rows_wide(int, const uint8_t*, int64_t, int64_t, int64_t, const void* const*, int64_t, float*, int64_t) {}
 
 // w (nb blocks of 34 bytes), a.q (nb·32)
 float dot_q8_0(const uint8_t* w, const qt::ActRow& a, int64_t nb) {

@@ -7,6 +7,11 @@
 // dot products, W streamed once per call; m > 8: an int8 GEMM (AMX tiles or AVX-512 VNNI)
 // where the build, CPU and type allow, else W dequantized panel by panel, float GEMM.
 void qgemm(float* y, const float* x, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
+// ys[k] (m,rows[k]) = x (m,cols) · W_kᵀ for n matrices of types[k] at ws[k] that share cols and x
+// (a layer's q/k/v, its gate/up): for m <= 8, x is quantized once per block size and all rows
+// go to the pool in one dispatch. Each ys[k] is bitwise what qgemm gives for W_k alone.
+void qgemm_multi(float* const* ys, const float* x, int64_t m, int n, const int* types, const uint8_t* const* ws, const int64_t* rows,
+                 int64_t cols);
 // dx (m,cols) = dy (m,rows) · W. Writes dx.
 void qgemm_t(float* dx, const float* dy, int64_t m, int type, const uint8_t* w, int64_t rows, int64_t cols);
 // out (n,cols) = W[ids[i]], dequantized exactly as ggml's dequantize_row_* (ids checked by the caller).
@@ -20,3 +25,8 @@ bool qgemm_set_vnni(int mode);
 // it off (the VNNI int8 GEMM runs); 1 turns it on when the CPU and OS allow. Returns the
 // state after the call.
 bool qgemm_set_amx(int mode);
+// Whether decode calls (m <= 8, several threads) ask the idle pool workers to prefetch the rows
+// they will take in the call predicted to come next (see qgemm.cpp, "Idle prefetch"). mode < 0
+// asks; 0 turns it off, 1 on (the default; SLM_IDLE_PREFETCH=0 starts a process with it off).
+// Never changes a result. Returns the state after the call.
+bool qgemm_set_idle_prefetch(int mode);

@@ -61,10 +61,10 @@ bool int8_dot_uses_vnni();
 // Whether the wide decode loops serve `type` here (AVX-512 build, VNNI in use, Q4_0, Q5_0 or Q8_0).
 bool wide_decode(int type);
 // y[i·ldy + r] = W_r · x_i for the nrows rows at w (stride rb, nb blocks of `type` each) and
-// the m <= 8 packed activation rows act[i] (pack_act_wide); prefetches about pf_rows rows
-// ahead (whole quads, at least one) within the range. Only where wide_decode(type).
+// the m <= 8 packed activation rows act[i] (pack_act_wide); prefetches a few KB ahead, never
+// past the nrows rows. Only where wide_decode(type).
 void dot_rows_wide(int type, const uint8_t* w, int64_t rb, int64_t nrows, int64_t nb, const void* const* act, int64_t m,
-                   float* y, int64_t ldy, int64_t pf_rows);
+                   float* y, int64_t ldy);
 
 // nblocks GGML blocks of `type` at src -> nblocks·block_size floats, exactly as ggml's
 // dequantize_row_* (float32 operations in its order).

@@ -24,7 +24,7 @@ import { dequantize, quantize, traits, type GgmlTypeName } from "../../formats/q
 import { f32ToF16Bits } from "../../formats/half.ts";
 import { referenceBackend } from "../reference.ts";
 import { againstReference, forEachBackend, randn, rng, using } from "../testing.ts";
-import { activationBlock, QGEMM_QUANT_ROWS, QTYPES, qmatmul, qmatmulT, qrows, qweight, qweightBytes, type QType, type QWeight } from "./qgemm.ts";
+import { activationBlock, QGEMM_QUANT_ROWS, QTYPES, qmatmul, qmatmulMulti, qmatmulT, qrows, qweight, qweightBytes, type QType, type QWeight } from "./qgemm.ts";
 
 export const QTOL = { sigmas: 6, rtol: 1e-4 } as const;
 
@@ -459,6 +459,48 @@ forEachBackend("qgemm", (c) => {
     }),
   );
 
+  test("qmatmulMulti gives each weight bitwise what qmatmul gives it (mixed types, m 1..9, 1 and 3 threads)", againstReference(c), () =>
+    using(c, () => {
+      // One dispatch over the rows of several matrices that share x: a thread's range crosses
+      // matrix boundaries, and 10 weights are more than one native call takes at once (8).
+      const r = rng(17);
+      const specs: [QType, number][] = [
+        ["Q4_0", 129],
+        ["Q8_0", 33],
+        ["Q4_K", 7],
+        ["F16", 64],
+        ["F32", 5],
+        ["Q5_0", 130],
+        ["Q6_K", 300],
+        ["Q4_0", 1],
+        ["BF16", 9],
+        ["Q8_0", 250],
+      ];
+      const cols = 512;
+      const ws = specs.map(([type, rows]) => qweight(type, randomWeightBytes(r, type, rows, cols), rows, cols));
+      const before = c.backend.getThreads();
+      try {
+        for (const threads of [1, 3]) {
+          c.backend.setThreads(threads);
+          for (const m of [1, 2, 5, QGEMM_QUANT_ROWS, QGEMM_QUANT_ROWS + 1]) {
+            const x = activations(r, m, cols);
+            for (const set of [ws.slice(0, 3), ws]) {
+              const ys = set.map((w) => new Float32Array(m * w.rows).fill(NaN));
+              qmatmulMulti(ys, x, m, set);
+              set.forEach((w, k) => {
+                const one = new Float32Array(m * w.rows);
+                qmatmul(one, x, m, w);
+                assert.deepEqual(ys[k], one, `${w.type} ${m}x${w.rows}x${cols}, weight ${k} of ${set.length}, ${threads} threads`);
+              });
+            }
+          }
+        }
+      } finally {
+        c.backend.setThreads(before);
+      }
+    }),
+  );
+
   test("bad input: clear ShapeError / FormatError before any kernel runs", () =>
     using(c, () => {
       const shape = (re: RegExp) => (e: unknown) => e instanceof ShapeError && re.test(e.message);
@@ -478,6 +520,15 @@ forEachBackend("qgemm", (c) => {
       assert.throws(() => qmatmul(new Float32Array(2), new Float32Array(64), 0, w), shape(/m must be a positive integer/));
       assert.throws(() => qrows(new Float32Array(64), w, Int32Array.from([2])), shape(/ids\[0\] = 2 is outside \[0, 2\)/));
       assert.throws(() => qrows(new Float32Array(63), w, Int32Array.from([1])), shape(/out has 63 elements/));
+      assert.throws(() => qmatmulMulti([new Float32Array(2)], new Float32Array(64), 1, []), shape(/got 0 weights and 1 outputs/));
+      assert.throws(
+        () => qmatmulMulti([new Float32Array(2), new Float32Array(1)], new Float32Array(64), 1, [w, qweight("Q8_0", new Uint8Array(34), 1, 32)]),
+        shape(/weight 1 has 32 columns, weight 0 has 64/),
+      );
+      assert.throws(
+        () => qmatmulMulti([new Float32Array(2), new Float32Array(1)], new Float32Array(64), 1, [w, w]),
+        shape(/ys\[1\] has 1 elements, \(1,2\) needs 2/),
+      );
       const forged = { ...w, rows: 3 };
       assert.throws(() => qmatmul(new Float32Array(3), new Float32Array(64), 1, forged), shape(/does not match its shape/));
     }));

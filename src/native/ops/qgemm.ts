@@ -70,6 +70,12 @@ export interface QgemmKernels {
    * cols values, GGML blocks, row-major). Writes y.
    */
   qgemm(y: Float32Array, x: Float32Array, m: number, typeId: number, data: Uint8Array, rows: number, cols: number): void;
+  /**
+   * ys[k] (m × rows[k]) = x (m × cols) · W_kᵀ for the n matrices of datas[k] (type typeIds[k]) that
+   * share cols and x: qgemm for each, in one call (natively, for m ≤ QGEMM_QUANT_ROWS, one
+   * quantization of x and one pool dispatch; each ys[k] is bitwise what qgemm gives). Writes ys.
+   */
+  qgemmMulti(ys: Float32Array[], x: Float32Array, m: number, typeIds: Int32Array, datas: Uint8Array[], rows: Int32Array, cols: number): void;
   /** dx (m × cols) = dy (m × rows) · W (the transposed product; LoRA backward over a quantized base). Writes dx. */
   qgemmT(dx: Float32Array, dy: Float32Array, m: number, typeId: number, data: Uint8Array, rows: number, cols: number): void;
   /** out (n × cols) = rows ids[i] of W, dequantized exactly (ids already checked to be in [0, rows)). */
@@ -86,6 +92,12 @@ export interface QgemmKernels {
    * where possible. Returns the state after the call.
    */
   qgemmAmx?(mode?: number): boolean;
+  /**
+   * Native only: whether decode calls ask the idle pool threads to prefetch the rows they will
+   * take in the call predicted to come next (never changes a result). mode -1 (or omitted) asks,
+   * 0 turns it off, 1 on (the default). Returns the state after the call.
+   */
+  qgemmIdlePrefetch?(mode?: number): boolean;
 }
 
 function traitsOf(type: QType): TypeTraits {
@@ -137,6 +149,36 @@ export function qmatmul(y: Float32Array, x: Float32Array, m: number, w: QWeight)
   checkF32("qmatmul", "x", x, m * w.cols, `(${m},${w.cols})`);
   checkF32("qmatmul", "y", y, m * w.rows, `(${m},${w.rows})`);
   backend().qgemm(y, x, m, t.id, w.data, w.rows, w.cols);
+}
+
+/**
+ * ys[k] (m × W_k.rows) = x (m × cols) · W_kᵀ for weights that share cols and x (a layer's q/k/v,
+ * its gate/up): the same as qmatmul for each, in one native call (one pool dispatch at decode).
+ */
+export function qmatmulMulti(ys: readonly Float32Array[], x: Float32Array, m: number, ws: readonly QWeight[]): void {
+  checkDims("qmatmulMulti", { m });
+  if (ws.length === 0 || ws.length !== ys.length)
+    throw new ShapeError(`qmatmulMulti: got ${ws.length} weights and ${ys.length} outputs`, { hint: "pass one output per weight, at least one" });
+  const cols = ws[0]!.cols;
+  const ids = new Int32Array(ws.length),
+    rows = new Int32Array(ws.length);
+  ws.forEach((w, k) => {
+    ids[k] = checkWeight("qmatmulMulti", w).id;
+    rows[k] = w.rows;
+    if (w.cols !== cols)
+      throw new ShapeError(`qmatmulMulti: weight ${k} has ${w.cols} columns, weight 0 has ${cols}`, { hint: "the weights must share their input" });
+    checkF32("qmatmulMulti", `ys[${k}]`, ys[k]!, m * w.rows, `(${m},${w.rows})`);
+  });
+  checkF32("qmatmulMulti", "x", x, m * cols, `(${m},${cols})`);
+  backend().qgemmMulti(
+    ys as Float32Array[],
+    x,
+    m,
+    ids,
+    ws.map((w) => w.data),
+    rows,
+    cols,
+  );
 }
 
 /** dX (m × cols) = dY (m × rows) · W: the transposed product (gradient of x through qmatmul). Writes dx. */

@@ -26,6 +26,10 @@ export const qgemmReference: QgemmKernels = {
       }
     }
   },
+  // ys[k] (m,rows[k]), x (m,cols), W_k (rows[k],cols)
+  qgemmMulti(ys, x, m, typeIds, datas, rows, cols) {
+    for (let k = 0; k < ys.length; k++) qgemmReference.qgemm(ys[k]!, x, m, typeIds[k]!, datas[k]!, rows[k]!, cols);
+  },
   // dx (m,cols) = dy (m,rows) · W (rows,cols)
   qgemmT(dx, dy, m, typeId, data, rows, cols) {
     const decode = rowDecoder(typeId, data, cols);
