@@ -133,6 +133,115 @@ function checkOptions(model: CausalLM, prompts: readonly (readonly number[])[], 
   });
 }
 
+/** Each prompt's stream state (budget, sampler seeded seed + i, constraint); a constraint whose shortest output exceeds the budget is a UsageError. */
+function newSequences(model: CausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): SeqState[] {
+  const config = model.config;
+  const seed = opts.seed ?? 0;
+  const seqs: SeqState[] = prompts.map((p, i) => ({
+    prompt: p,
+    history: [...p],
+    out: [],
+    emitted: 0,
+    limit: Math.min(opts.maxTokens, config.maxSeqLen - p.length),
+    sampled: 0,
+    sampler: new Sampler(config.vocabSize, opts.sampling ?? {}, new Rng(seed + i)),
+    constraint: opts.constraints?.[i],
+    finish: null,
+  }));
+  seqs.forEach((s, i) => {
+    if (s.constraint && s.constraint.minTokens > s.limit) {
+      throw new UsageError(
+        `generate: sequence ${i} may generate ${s.limit} tokens, but the shortest output its constraint allows takes ${s.constraint.minTokens}`,
+        { hint: "raise maxTokens" },
+      );
+    }
+  });
+  return seqs;
+}
+
+/**
+ * Prefill of the active sequences, one forward per prompt length (logits of the last position
+ * only); each group's slots move from 0.. to the top free slots, groups placed from the top slot
+ * down, so the active sequences end in slots 0..B-1 (slotSeq: slot → sequence). Returns each
+ * sequence's first token, chosen but not yet accepted.
+ */
+function prefillGroups(
+  model: CausalLM,
+  tape: Tape,
+  cache: KvCache,
+  seqs: readonly SeqState[],
+  active: readonly number[],
+  slotSeq: Int32Array,
+  choose: (i: number, row: Float32Array) => number,
+  stats: GenerateStats,
+): Int32Array {
+  const V = model.config.vocabSize;
+  const groups = new Map<number, number[]>();
+  for (const i of active) {
+    const L = seqs[i]!.prompt.length;
+    const g = groups.get(L);
+    if (g) g.push(i);
+    else groups.set(L, [i]);
+  }
+  const first = new Int32Array(seqs.length); // first sampled token of each sequence
+  let top = active.length;
+  for (const [L, members] of groups) {
+    const g = members.length;
+    const ids = new Int32Array(g * L); // (g, L)
+    members.forEach((i, j) => ids.set(seqs[i]!.prompt, j * L));
+    tape.reset();
+    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g), { logits: "last" }).data; // (g, V)
+    members.forEach((i, j) => {
+      first[i] = choose(i, logits.subarray(j * V, (j + 1) * V));
+    });
+    stats.prefillTokens += g * L;
+    const base = top - g;
+    // Move slots 0..g-1 to base..base+g-1, highest first (the ranges may overlap).
+    for (let j = g - 1; j >= 0; j--) {
+      if (base > 0) cache.copySequence(j, base + j, L);
+      slotSeq[base + j] = members[j]!;
+    }
+    top = base;
+  }
+  return first;
+}
+
+/**
+ * One speculative decode step: every live sequence's last token and its drafts through one
+ * forward (tq positions each), then, per sequence in index order, the drafts kept while the
+ * token chosen at each position equals the draft, plus the next token (keepDrafts).
+ */
+function verifyDrafts(
+  model: CausalLM,
+  tape: Tape,
+  cache: KvCache,
+  spec: Speculator,
+  plan: NonNullable<ReturnType<Speculator["plan"]>>,
+  live: number,
+  order: readonly number[],
+  slotSeq: Int32Array,
+  seqs: readonly SeqState[],
+  accept: (i: number, id: number) => void,
+  choose: (i: number, row: Float32Array) => number,
+  stats: GenerateStats,
+): void {
+  const V = model.config.vocabSize;
+  const tv = performance.now(); // the verification alone (plan() may have run the draft model)
+  tape.reset();
+  const tq = plan.tq;
+  const logits = model.forwardCached(tape, plan.ids, live, tq, cache, plan.starts).data; // (live·tq, V)
+  spec.timedTarget(performance.now() - tv);
+  for (const slot of order) {
+    const i = slotSeq[slot]!;
+    const s = seqs[i]!,
+      d = plan.drafts[slot]!,
+      before = s.sampled;
+    const kept = keepDrafts(s, d, (k) => accept(i, choose(i, logits.subarray((slot * tq + k) * V, (slot * tq + k + 1) * V))));
+    if (plan.sources[slot]) spec.record(s, plan.sources[slot]!, d.length, kept);
+    stats.decodeTokens += s.sampled - before;
+  }
+}
+
 /** Generates continuations of a batch of prompts; see GenerateOptions. */
 export async function generate(model: CausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateResult[]> {
   return (await generateWithStats(model, prompts, opts)).results;
@@ -151,26 +260,7 @@ export async function generateWithStats(
   const stats: GenerateStats = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, decodeSteps: 0 };
   const stopIds = new Set(opts.stopTokenIds ?? []);
   const stopSeqs = (opts.stopSequences ?? []).map((s) => [...s]);
-  const seed = opts.seed ?? 0;
-  const seqs: SeqState[] = prompts.map((p, i) => ({
-    prompt: p,
-    history: [...p],
-    out: [],
-    emitted: 0,
-    limit: Math.min(opts.maxTokens, config.maxSeqLen - p.length),
-    sampled: 0,
-    sampler: new Sampler(V, opts.sampling ?? {}, new Rng(seed + i)),
-    constraint: opts.constraints?.[i],
-    finish: null,
-  }));
-  seqs.forEach((s, i) => {
-    if (s.constraint && s.constraint.minTokens > s.limit) {
-      throw new UsageError(
-        `generate: sequence ${i} may generate ${s.limit} tokens, but the shortest output its constraint allows takes ${s.constraint.minTokens}`,
-        { hint: "raise maxTokens" },
-      );
-    }
-  });
+  const seqs = newSequences(model, prompts, opts);
   const results = () => seqs.map((s) => ({ ids: s.out, finishReason: s.finish ?? "length", promptTokens: s.prompt.length, completionTokens: s.sampled }));
   if (N === 0) return { results: [], stats };
   if (opts.signal?.aborted) {
@@ -227,35 +317,9 @@ export async function generateWithStats(
   const spec = opts.speculation === false ? null : new Speculator(model, opts.speculation ?? {}, B, maxT, opts.kvDtype ?? "f32");
   if (spec) stats.speculation = spec.stats;
 
-  // ---- prefill, one group per prompt length; groups placed from the top slot down
+  // ---- prefill
   const t0 = performance.now();
-  const groups = new Map<number, number[]>();
-  for (const i of active) {
-    const L = seqs[i]!.prompt.length;
-    const g = groups.get(L);
-    if (g) g.push(i);
-    else groups.set(L, [i]);
-  }
-  const first = new Int32Array(N); // first sampled token of each sequence
-  let top = B;
-  for (const [L, members] of groups) {
-    const g = members.length;
-    const ids = new Int32Array(g * L); // (g, L)
-    members.forEach((i, j) => ids.set(seqs[i]!.prompt, j * L));
-    tape.reset();
-    const logits = model.forwardCached(tape, ids, g, L, cache, new Int32Array(g), { logits: "last" }).data; // (g, V)
-    members.forEach((i, j) => {
-      first[i] = choose(i, logits.subarray(j * V, (j + 1) * V));
-    });
-    stats.prefillTokens += g * L;
-    const base = top - g;
-    // Move slots 0..g-1 to base..base+g-1, highest first (the ranges may overlap).
-    for (let j = g - 1; j >= 0; j--) {
-      if (base > 0) cache.copySequence(j, base + j, L);
-      slotSeq[base + j] = members[j]!;
-    }
-    top = base;
-  }
+  const first = prefillGroups(model, tape, cache, seqs, active, slotSeq, choose, stats);
   for (const i of active) accept(i, first[i]!); // in index order, as onToken promises
   stats.prefillSeconds = (performance.now() - t0) / 1000;
 
@@ -294,20 +358,7 @@ export async function generateWithStats(
       maxT,
     );
     if (plan) {
-      const tv = performance.now(); // the verification alone (plan() may have run the draft model)
-      tape.reset();
-      const tq = plan.tq;
-      const logits = model.forwardCached(tape, plan.ids, live, tq, cache, plan.starts).data; // (live·tq, V)
-      spec!.timedTarget(performance.now() - tv);
-      for (const slot of order) {
-        const i = slotSeq[slot]!;
-        const s = seqs[i]!,
-          d = plan.drafts[slot]!,
-          before = s.sampled;
-        const kept = keepDrafts(s, d, (k) => accept(i, choose(i, logits.subarray((slot * tq + k) * V, (slot * tq + k + 1) * V))));
-        if (plan.sources[slot]) spec!.record(s, plan.sources[slot]!, d.length, kept);
-        stats.decodeTokens += s.sampled - before;
-      }
+      verifyDrafts(model, tape, cache, spec!, plan, live, order, slotSeq, seqs, accept, choose, stats);
       stats.decodeSteps++;
       compact();
       stats.decodeSeconds += (performance.now() - t) / 1000;
