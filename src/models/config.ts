@@ -400,7 +400,6 @@ function fromGemma3Config(j: Json): ModelConfig {
   });
 }
 
-/** Writes the Hugging Face config.json object for a configuration. */
 /** The config.json fields of the transformer's shape, written alike by the RMSNorm architectures (llama family and gemma3_text). */
 function hfShapeFields(c: ModelConfig): Json {
   return {
@@ -427,6 +426,7 @@ function hfTokenFields(c: ModelConfig): Json {
   };
 }
 
+/** Writes the Hugging Face config.json object for a configuration. */
 export function toHfConfig(c: ModelConfig): Json {
   if (c.modelType === "gpt2") {
     return {

@@ -18,6 +18,7 @@ import { HashEmbedder } from "../assistant/embed.ts";
 import { answerConfidence } from "../assistant/confidence.ts";
 import { buildIndex, SectionIndex } from "../assistant/index-db.ts";
 import { retrieve } from "../assistant/retrieve.ts";
+import type { CitationJson } from "../assistant/served.ts";
 import { TINY_HANDBOOK, writeTinyDataset, tinyTokenizer } from "../assistant/testing.ts";
 import { NotFoundError } from "../errors.ts";
 import { saveModelDir } from "../formats/hf-dir.ts";
@@ -67,14 +68,7 @@ async function serve(
   return { server, backend, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 }) };
 }
 
-interface CitationOut {
-  n: number;
-  source_path: string;
-  heading_path: string;
-  section_id: string;
-  url: string;
-  title: string;
-}
+type CitationOut = CitationJson;
 
 test("assistant: listed after the model; a grounded answer cites the section, streamed or not", async () => {
   const { server, backend, client } = await serve({ index: indexPath });
