@@ -130,32 +130,35 @@ test("sequence distillation from a local teacher model", async () => {
   const prompts = join(root, "prompts.jsonl");
   writeFileSync(prompts, `${Array.from({ length: 6 }, (_, i) => JSON.stringify({ prompt: `${words[i]} ${words[i + 3]} policy` })).join("\n")}\n`);
   const out = join(root, "seq-local");
-  const res = await run(
-    "distill",
-    "--mode",
-    "sequence",
-    "--teacher",
-    join(teacherRun, "model"),
-    "--prompts",
-    prompts,
-    "--student",
-    "nano",
-    "--gen-max-tokens",
-    "40",
-    "--out",
-    out,
-    "--max-steps",
-    "2",
-    "--batch",
-    "1",
-    "--context",
-    "16",
-    "--eval-every",
-    "0",
-    "--checkpoint-every",
-    "0",
-    "--json",
-  );
+  // Sequence distillation from a local teacher into \`dir\`: 6 prompts, 2 steps.
+  const distillTo = (dir: string) =>
+    run(
+      "distill",
+      "--mode",
+      "sequence",
+      "--teacher",
+      join(teacherRun, "model"),
+      "--prompts",
+      prompts,
+      "--student",
+      "nano",
+      "--gen-max-tokens",
+      "40",
+      "--out",
+      dir,
+      "--max-steps",
+      "2",
+      "--batch",
+      "1",
+      "--context",
+      "16",
+      "--eval-every",
+      "0",
+      "--checkpoint-every",
+      "0",
+      "--json",
+    );
+  const res = await distillTo(out);
   assert.equal(res.code, 0, res.err);
   const texts = readFileSync(join(out, "teacher-texts.jsonl"), "utf8")
     .trim()
@@ -169,32 +172,7 @@ test("sequence distillation from a local teacher model", async () => {
   assert.ok(existsSync(join(out, "model", "model.safetensors")));
   // The same run elsewhere holds out the same completions: the split does not depend on the run's directory.
   const elsewhere = join(root, "another", "place", "seq-local");
-  const again = await run(
-    "distill",
-    "--mode",
-    "sequence",
-    "--teacher",
-    join(teacherRun, "model"),
-    "--prompts",
-    prompts,
-    "--student",
-    "nano",
-    "--gen-max-tokens",
-    "40",
-    "--out",
-    elsewhere,
-    "--max-steps",
-    "2",
-    "--batch",
-    "1",
-    "--context",
-    "16",
-    "--eval-every",
-    "0",
-    "--checkpoint-every",
-    "0",
-    "--json",
-  );
+  const again = await distillTo(elsewhere);
   assert.equal(again.code, 0, again.err);
   assert.deepEqual(readFileSync(join(elsewhere, "dataset", "val-00000.bin")), readFileSync(join(out, "dataset", "val-00000.bin")));
 });
