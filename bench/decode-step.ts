@@ -1,7 +1,9 @@
 // Decode-step benchmark on a real GGUF file: the model's own forwardCached, one token at a
 // time (batch 1) over a KV cache, in one process, alternating round by round between
 // configurations of the native decode path, so that every configuration sees the same load:
-//   fused   q/k/v and gate/up each in one native call (qgemmMulti), idle prefetch on: the default
+//   plan    every layer in one native call (src/models/decode-step.ts), idle prefetch on: the default
+//   fused   the layers' kernels called one by one from JavaScript, q/k/v and gate/up each in one
+//           native call (qgemmMulti), idle prefetch on
 //   noidle  the same with the idle prefetch off (qgemmIdlePrefetch(0))
 //   split   every matrix its own call (qgemmMulti replaced by one qgemm per weight) and no idle
 //           prefetch: the decode path as it was before either
@@ -11,16 +13,17 @@
 // time differs. The order within a round alternates.
 //
 //   node --import tsx bench/decode-step.ts --model FILE.gguf [--threads 2] [--rounds 15]
-//       [--tokens 4] [--modes fused,noidle,split] [--json]
+//       [--tokens 4] [--modes plan,fused,noidle,split] [--json]
 import { parseArgs } from "node:util";
 
 import { loadModel } from "../src/formats/hf-dir.ts";
+import { useDecodePlans } from "../src/models/decode-step.ts";
 import { KvCache } from "../src/models/index.ts";
 import { median } from "../src/native/bench/run.ts";
 import { backend, nativeLoadError } from "../src/native/load.ts";
 import { Tape } from "../src/tensor/index.ts";
 
-const MODES = ["fused", "noidle", "split"] as const;
+const MODES = ["plan", "fused", "noidle", "split"] as const;
 type Mode = (typeof MODES)[number];
 
 function main(): number {
@@ -37,7 +40,7 @@ function main(): number {
   });
   if (values.help || !values.model) {
     process.stdout.write(
-      "usage: node --import tsx bench/decode-step.ts --model FILE.gguf [--threads 2] [--rounds 15] [--tokens 4] [--modes fused,noidle,split] [--json]\n",
+      "usage: node --import tsx bench/decode-step.ts --model FILE.gguf [--threads 2] [--rounds 15] [--tokens 4] [--modes plan,fused,noidle,split] [--json]\n",
     );
     return values.help ? 0 : 2;
   }
@@ -65,7 +68,8 @@ function main(): number {
   const idleBefore = b.qgemmIdlePrefetch(-1);
   const use = (mode: Mode) => {
     b.qgemmMulti = mode === "split" ? split : multi;
-    b.qgemmIdlePrefetch!(mode === "fused" ? 1 : 0);
+    b.qgemmIdlePrefetch!(mode === "fused" || mode === "plan" ? 1 : 0);
+    useDecodePlans(mode === "plan");
   };
   // Positions cycle below the cache length (a shorter history than a real run's: attention is a
   // small part of a step at these lengths either way).
@@ -96,6 +100,7 @@ function main(): number {
   } finally {
     b.qgemmMulti = multi;
     b.qgemmIdlePrefetch(idleBefore ? 1 : 0);
+    useDecodePlans(true);
   }
   const baseline = modes.includes("split") ? "split" : modes[modes.length - 1]!;
   const rows = modes.map((m) => ({

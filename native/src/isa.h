@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/decode_plan.h"
+
 namespace slm {
 
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };

@@ -28,6 +28,7 @@ import {
 import { Rng } from "../util/rng.ts";
 import { headRows, type ForwardCachedOptions } from "./cached-logits.ts";
 import { hasQkNorm, type ModelConfig } from "./config.ts";
+import { decodePlanFor } from "./decode-step.ts";
 import type { KvCache } from "./kv-cache.ts";
 import { runLayers } from "./layer-scope.ts";
 import { scaledRopeTable } from "./rope-scaling.ts";
@@ -233,6 +234,14 @@ export class LlamaModel extends Module {
     }
     const table = this.ropeFor(end);
     const layers = this.model.layers.items;
+    // One token of one sequence with every projection held in a storage type: all layers in one
+    // kernel call, bitwise the step-by-step forward below (see decode-step.ts).
+    const plan = n === 1 && !g.gradEnabled ? decodePlanFor(c, layers, cache, table.rot) : null;
+    if (plan !== null) {
+      const x = this.model.embed.forward(g, ids);
+      plan.run(x.data, starts[0]!, table.cos, table.sin);
+      return linear(g, this.model.norm.forward(g, x), this.headWeight);
+    }
     // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
     // a fresh projection output read by nothing else) and the MLP runs MLP_ROWS rows at a time:
     // a 512-token Qwen2.5-0.5B prefill takes 25 MB of arena buffers instead of 50.

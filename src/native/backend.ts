@@ -3,6 +3,7 @@
 // live in ops/<group>.ts beside its validating wrappers.
 import type { ActivationKernels } from "./ops/activation.ts";
 import type { AttentionKernels } from "./ops/attention.ts";
+import type { DecodeKernels } from "./ops/decode.ts";
 import type { EmbedKernels } from "./ops/embed.ts";
 import type { GemmKernels } from "./ops/gemm.ts";
 import type { LossKernels } from "./ops/loss.ts";
@@ -26,6 +27,15 @@ export interface BackendControls {
   setIsa(isa: Isa): boolean;
 }
 
-export type Kernels = GemmKernels & EmbedKernels & NormKernels & RopeKernels & AttentionKernels & ActivationKernels & LossKernels & OptimKernels & QgemmKernels;
+export type Kernels = GemmKernels &
+  EmbedKernels &
+  NormKernels &
+  RopeKernels &
+  AttentionKernels &
+  ActivationKernels &
+  LossKernels &
+  OptimKernels &
+  QgemmKernels &
+  DecodeKernels;
 
 export type Backend = BackendControls & Kernels;

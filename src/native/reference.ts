@@ -4,6 +4,7 @@
 import type { Backend } from "./backend.ts";
 import { activationReference } from "./reference/activation.ts";
 import { attentionReference } from "./reference/attention.ts";
+import { decodeReference } from "./reference/decode.ts";
 import { embedReference } from "./reference/embed.ts";
 import { gemmReference } from "./reference/gemm.ts";
 import { lossReference } from "./reference/loss.ts";
@@ -28,4 +29,5 @@ export const referenceBackend: Backend = {
   ...lossReference,
   ...optimReference,
   ...qgemmReference,
+  ...decodeReference,
 };

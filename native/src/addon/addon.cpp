@@ -46,6 +46,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_loss(env, exports);
   register_optim(env, exports);
   register_qgemm(env, exports);
+  register_decode(env, exports);
   return exports;
 }
 

@@ -104,5 +104,6 @@ void register_activation(Napi::Env env, Napi::Object exports);
 void register_loss(Napi::Env env, Napi::Object exports);
 void register_optim(Napi::Env env, Napi::Object exports);
 void register_qgemm(Napi::Env env, Napi::Object exports);
+void register_decode(Napi::Env env, Napi::Object exports);
 
 }  // namespace slm::napi

@@ -1,0 +1,34 @@
+// The plan of single-token decode through a Llama-family decoder's layers (kernels/decode.h):
+// pointers to each layer's weights, norms and KV cache, borrowed from buffers the caller keeps
+// alive (src/native/ops/decode.ts holds the JavaScript arrays beside the handle). Built once
+// per model and cache by the binding (addon/decode.cpp), which checks every size; shared by
+// all instruction sets, so it lives outside their namespaces.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace slm {
+
+// Weight slots of a layer, in the order of DecodeLayer::w.
+enum DecodeWeight : int { kDecQ = 0, kDecK, kDecV, kDecO, kDecGate, kDecUp, kDecDown, kDecWeights };
+
+struct DecodeLayer {
+  const float* attn_norm;             // (d)
+  const float* mlp_norm;              // (d)
+  const float* q_norm;                // (hd) per-head RMSNorm of queries (Qwen3), or null
+  const float* k_norm;                // (hd) of keys, or null
+  int types[kDecWeights];             // ggml type of each weight (kernels/qgemm.h)
+  const uint8_t* w[kDecWeights];      // q (h·hd, d), k, v (kvh·hd, d), o (d, h·hd), gate, up (ffn, d), down (d, ffn)
+  const float* bias[kDecWeights];     // each (rows) or null
+  float* kcache;                      // (kvh, maxt, hd) float32
+  float* vcache;
+};
+
+struct DecodePlan {
+  int64_t d, h, kvh, hd, ffn, rot, maxt;
+  float eps, scale;
+  std::vector<DecodeLayer> layers;
+  std::vector<float> buf;  // activations of one token (decode.cpp lays them out)
+};
+
+}  // namespace slm

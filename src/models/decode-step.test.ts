@@ -1,0 +1,89 @@
+// The one-call decode step (decode-step.ts): on every backend, a quantized model's logits and
+// KV cache after each decoded token are bitwise those of the step-by-step forward, for Llama
+// (no biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes; where it does not
+// apply (f16 cache, float32 weights, an adapter, several sequences) the step-by-step path runs.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { quantize, type GgmlTypeName } from "../formats/quant.ts";
+import { qweight, type QType } from "../native/ops/qgemm.ts";
+import { forEachBackend, randn, rng, using } from "../native/testing.ts";
+import { Tape } from "../tensor/index.ts";
+import { decodePlanFor, useDecodePlans } from "./decode-step.ts";
+import { attachLora, createModel, KvCache, presetConfig, type CausalLM, type ModelConfig } from "./index.ts";
+import type { LlamaModel } from "./llama.ts";
+
+const V = 67;
+const shapes: [string, Partial<ModelConfig>][] = [
+  ["llama", { modelType: "llama" }],
+  ["qwen2 (q/k/v biases)", { modelType: "qwen2", qkvBias: true }],
+  ["qwen3 (q/k norms)", { modelType: "qwen3" }],
+];
+
+/** A random model of the type with every matrix quantized (the types alternate per layer) and random biases and norms. */
+function quantizedModel(over: Partial<ModelConfig>): { model: CausalLM; config: ModelConfig } {
+  const config = presetConfig("nano", V, { dModel: 64, nLayers: 3, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 96, maxSeqLen: 32, ...over });
+  const model = createModel(config, 3);
+  const r = rng(11);
+  const types: QType[] = ["Q8_0", "Q4_0", "F16"];
+  let i = 0;
+  for (const [name, p] of model.namedParameters()) {
+    if (p.ndim === 2 && name.includes("layers.")) {
+      const type = types[i++ % types.length]!;
+      p.setQuantized(qweight(type, quantize(type as GgmlTypeName, p.data), p.shape[0]!, p.shape[1]!));
+    } else if (p.ndim === 1) {
+      p.data.set(randn(r, p.size, 0.1).map((v) => v + (name.includes("norm") ? 1 : 0)));
+    }
+  }
+  return { model, config };
+}
+
+/** Logits and the cache after decoding `ids` one token at a time (the first at position 0). */
+function decode(model: CausalLM, config: ModelConfig, ids: number[], plans: boolean, cache = new KvCache(config, 1, 16)) {
+  const before = useDecodePlans();
+  useDecodePlans(plans);
+  try {
+    const logits = ids.map((id, p) =>
+      model.forwardCached(new Tape({ grad: false }), Int32Array.of(id), 1, 1, cache, Int32Array.of(p), { logits: "last" }).data.slice(),
+    );
+    return { logits, keys: cache.keys(1).slice(), values: cache.values(1).slice() };
+  } finally {
+    useDecodePlans(before);
+  }
+}
+
+const ids = [3, 17, 5, 60, 2, 9, 41];
+
+forEachBackend("one-call decode step", (c) => {
+  for (const [label, over] of shapes) {
+    test(`${label}: logits and KV cache bitwise equal to the step-by-step forward over ${ids.length} tokens`, () =>
+      using(c, () => {
+        const { model, config } = quantizedModel(over);
+        const layers = (model as LlamaModel).model.layers.items;
+        assert.notEqual(decodePlanFor(config, layers, new KvCache(config, 1, 16), 16), null, "the plan applies to this model");
+        const step = decode(model, config, ids, false),
+          plan = decode(model, config, ids, true);
+        plan.logits.forEach((l, t) => assert.deepEqual(l, step.logits[t], `logits of token ${t}`));
+        assert.deepEqual(plan.keys, step.keys);
+        assert.deepEqual(plan.values, step.values);
+      }));
+  }
+
+  test("does not apply to an f16 cache, several sequences, float32 weights or an adapter, and those still decode", () =>
+    using(c, () => {
+      const { model, config } = quantizedModel({});
+      const layers = (model as LlamaModel).model.layers.items;
+      assert.equal(decodePlanFor(config, layers, new KvCache(config, 1, 16, { dtype: "f16" }), 16), null);
+      assert.equal(decodePlanFor(config, layers, new KvCache(config, 2, 16), 16), null);
+      const float = createModel(config, 3);
+      assert.equal(decodePlanFor(config, (float as LlamaModel).model.layers.items, new KvCache(config, 1, 16), 16), null);
+      const cache = new KvCache(config, 1, 16);
+      assert.notEqual(decodePlanFor(config, layers, cache, 16), null);
+      const lora = attachLora(model, { r: 2 }, 4);
+      for (const a of lora.adapters.values()) rng(2).fillNormal(a.B.data, 0, 0.05);
+      assert.equal(decodePlanFor(config, layers, cache, 16), null, "an adapter attached after the plan was made turns it off");
+      const withAdapter = decode(model, config, ids, true);
+      const stepwise = decode(model, config, ids, false);
+      withAdapter.logits.forEach((l, t) => assert.deepEqual(l, stepwise.logits[t]));
+    }));
+});
