@@ -1,7 +1,8 @@
 // The one-call decode step (decode-step.ts): on every backend, a quantized model's logits and
 // KV cache after each decoded token are bitwise those of the step-by-step forward, for Llama
 // (no biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes; where it does not
-// apply (f16 cache, float32 weights, an adapter, several sequences) the step-by-step path runs.
+// apply (f16 cache, float32 weights, an adapter) the step-by-step path runs; in a cache of
+// several slots a one-token call decodes slot 0 with it, and slot 1 is left alone.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -69,12 +70,33 @@ forEachBackend("one-call decode step", (c) => {
       }));
   }
 
-  test("does not apply to an f16 cache, several sequences, float32 weights or an adapter, and those still decode", () =>
+  test("a cache of two slots: a one-token call uses the plan on slot 0, bitwise, and leaves slot 1 alone", () =>
+    using(c, () => {
+      const { model, config } = quantizedModel({ modelType: "qwen2", qkvBias: true });
+      const two = new KvCache(config, 2, 16);
+      const step = decode(model, config, ids, false, new KvCache(config, 2, 16)),
+        plan = decode(model, config, ids, true, two);
+      plan.logits.forEach((l, t) => assert.deepEqual(l, step.logits[t], `logits of token ${t}`));
+      assert.deepEqual(plan.keys, step.keys);
+      const half = two.keys(1).length / 2;
+      assert.ok(
+        two
+          .keys(1)
+          .subarray(0, half)
+          .some((v) => v !== 0) &&
+          two
+            .keys(1)
+            .subarray(half)
+            .every((v) => v === 0),
+        "slot 1 untouched",
+      );
+    }));
+
+  test("does not apply to an f16 cache, float32 weights or an adapter, and those still decode", () =>
     using(c, () => {
       const { model, config } = quantizedModel({});
       const layers = (model as LlamaModel).model.layers.items;
       assert.equal(decodePlanFor(config, layers, new KvCache(config, 1, 16, { dtype: "f16" }), 16), null);
-      assert.equal(decodePlanFor(config, layers, new KvCache(config, 2, 16), 16), null);
       const float = createModel(config, 3);
       assert.equal(decodePlanFor(config, (float as LlamaModel).model.layers.items, new KvCache(config, 1, 16), 16), null);
       const cache = new KvCache(config, 1, 16);

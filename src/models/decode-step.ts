@@ -3,7 +3,8 @@
 // storage type (a GGUF file's Q4_0, Q8_0, F16, …), the layers run in one kernel call instead of
 // ~15 per layer from JavaScript. The result is bitwise the step-by-step forward's
 // (decode-step.test.ts); anything else (LoRA adapters, f16 / q8_0 caches, float32 weights,
-// batches, prompts) takes the step-by-step path.
+// several sequences or tokens at once) takes the step-by-step path. A one-token call decodes
+// sequence 0 of its cache, so a server's cache of several slots with one request live uses it too.
 //
 // Decision: a float32-weight model (trained here, loaded from safetensors) keeps the step-by-step
 // path; its linear() products run the float GEMM, which a plan would have to reproduce bit for
@@ -46,8 +47,9 @@ function plainNorm(n: RMSNorm | null): boolean {
 
 /** The plan's spec for these blocks and cache, or null where the one-call step does not apply. */
 function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCache, rot: number): DecodePlan | null {
-  if (cache.dtype !== "f32" || cache.batch !== 1 || cache.kvHeads !== c.nKvHeads || cache.headDim !== c.headDim) return null;
+  if (cache.dtype !== "f32" || cache.kvHeads !== c.nKvHeads || cache.headDim !== c.headDim) return null;
   const layers: DecodeLayerSpec[] = [];
+  const per = c.nKvHeads * cache.maxSeqLen * c.headDim;
   for (let l = 0; l < blocks.length; l++) {
     const b = blocks[l]!;
     const lin = linearsOf(b);
@@ -61,8 +63,9 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
       types: Int32Array.from(lin, (x) => traits(x.weight.quant!.type as GgmlTypeName).id),
       weights: lin.map((x) => x.weight.quant!.data),
       biases: lin.map((x) => x.bias?.data ?? null),
-      kCache: cache.keys(l),
-      vCache: cache.values(l),
+      // Sequence 0's rows (a one-token call decodes sequence 0 of a cache of any batch size).
+      kCache: cache.keys(l).subarray(0, per),
+      vCache: cache.values(l).subarray(0, per),
     });
   }
   return new DecodePlan({
@@ -81,8 +84,7 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
 
 /**
  * The one-call decode plan for `blocks` over `cache` (made on first use and kept with the
- * cache), or null when the step-by-step path must run: a cache that is not float32 or holds
- * several sequences, a projection held in float32, a norm with an offset, or an adapter on any
+ * cache), or null when the step-by-step path must run: a cache that is not float32, a projection held in float32, a norm with an offset, or an adapter on any
  * projection. Checked on every call, as is that no weight was replaced since the plan was made
  * (adapters can be attached, weights quantized, after a cache is made).
  */
