@@ -1,8 +1,9 @@
 // The one-call decode step (decode-step.ts): on every backend, a quantized model's logits and
-// KV cache after each decoded token are bitwise those of the step-by-step forward, for Llama
-// (no biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes; where it does not
-// apply (f16 cache, float32 weights, an adapter) the step-by-step path runs; in a cache of
-// several slots a one-token call decodes slot 0 with it, and slot 1 is left alone.
+// KV cache after each call are bitwise those of the step-by-step forward, for Llama (no
+// biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes: single tokens, a
+// verification of several tokens, two slots stepping together, a prompt above 8 rows (which
+// takes the step-by-step path); where it does not apply (f16 cache, float32 weights, an
+// adapter) the step-by-step path runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -41,11 +42,21 @@ function quantizedModel(over: Partial<ModelConfig>): { model: CausalLM; config: 
 
 /** Logits and the cache after decoding `ids` one token at a time (the first at position 0). */
 function decode(model: CausalLM, config: ModelConfig, ids: number[], plans: boolean, cache = new KvCache(config, 1, 16)) {
+  return calls(
+    model,
+    ids.map((id, p) => [1, [id], [p]]),
+    plans,
+    cache,
+  );
+}
+
+/** Logits and layer 1's cache after each call [sequences, ids (sequence-major), starts]. */
+function calls(model: CausalLM, steps: [number, number[], number[]][], plans: boolean, cache: KvCache) {
   const before = useDecodePlans();
   useDecodePlans(plans);
   try {
-    const logits = ids.map((id, p) =>
-      model.forwardCached(new Tape({ grad: false }), Int32Array.of(id), 1, 1, cache, Int32Array.of(p), { logits: "last" }).data.slice(),
+    const logits = steps.map(([b, ids, starts]) =>
+      model.forwardCached(new Tape({ grad: false }), Int32Array.from(ids), b, ids.length / b, cache, Int32Array.from(starts)).data.slice(),
     );
     return { logits, keys: cache.keys(1).slice(), values: cache.values(1).slice() };
   } finally {
@@ -70,26 +81,24 @@ forEachBackend("one-call decode step", (c) => {
       }));
   }
 
-  test("a cache of two slots: a one-token call uses the plan on slot 0, bitwise, and leaves slot 1 alone", () =>
+  test("two slots: a 3-token prompt, steps of both, 9 tokens at once, a 4-token verification of each: logits and cache bitwise the step-by-step forward's", () =>
     using(c, () => {
       const { model, config } = quantizedModel({ modelType: "qwen2", qkvBias: true });
-      const two = new KvCache(config, 2, 16);
-      const step = decode(model, config, ids, false, new KvCache(config, 2, 16)),
-        plan = decode(model, config, ids, true, two);
-      plan.logits.forEach((l, t) => assert.deepEqual(l, step.logits[t], `logits of token ${t}`));
+      // [sequences, ids (sequence-major), starts]: slot 0's 3-token prompt (plan); both slots one
+      // token; 9 more tokens of slot 0 (9 rows: step by step); both slots verifying 4 tokens
+      // (8 rows: plan); both slots one token.
+      const steps: [number, number[], number[]][] = [
+        [1, [5, 6, 7], [0]],
+        [2, [8, 9], [3, 0]],
+        [1, [11, 12, 13, 14, 15, 16, 17, 18, 19], [4]],
+        [2, [20, 21, 22, 23, 24, 25, 26, 27], [13, 1]],
+        [2, [28, 29], [17, 5]],
+      ];
+      const step = calls(model, steps, false, new KvCache(config, 2, 24)),
+        plan = calls(model, steps, true, new KvCache(config, 2, 24));
+      plan.logits.forEach((l, i) => assert.deepEqual(l, step.logits[i], `logits of call ${i}`));
       assert.deepEqual(plan.keys, step.keys);
-      const half = two.keys(1).length / 2;
-      assert.ok(
-        two
-          .keys(1)
-          .subarray(0, half)
-          .some((v) => v !== 0) &&
-          two
-            .keys(1)
-            .subarray(half)
-            .every((v) => v === 0),
-        "slot 1 untouched",
-      );
+      assert.deepEqual(plan.values, step.values);
     }));
 
   test("does not apply to an f16 cache, float32 weights or an adapter, and those still decode", () =>

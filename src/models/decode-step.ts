@@ -1,10 +1,10 @@
-// The one-call decode step of a Llama-family model (src/native/ops/decode.ts): when a single
-// token goes through a float32 KV cache of one sequence and every projection is held in a
-// storage type (a GGUF file's Q4_0, Q8_0, F16, …), the layers run in one kernel call instead of
-// ~15 per layer from JavaScript. The result is bitwise the step-by-step forward's
-// (decode-step.test.ts); anything else (LoRA adapters, f16 / q8_0 caches, float32 weights,
-// several sequences or tokens at once) takes the step-by-step path. A one-token call decodes
-// sequence 0 of its cache, so a server's cache of several slots with one request live uses it too.
+// The one-call decode step of a Llama-family model (src/native/ops/decode.ts): when at most
+// DECODE_MAX_ROWS rows (sequences × tokens: a decoded token, a speculative verification, the
+// engine's live slots) go through a float32 KV cache and every projection is held in a storage
+// type (a GGUF file's Q4_0, Q8_0, F16, …), the layers run in one kernel call instead of ~15 per
+// layer from JavaScript. The result is bitwise the step-by-step forward's (decode-step.test.ts);
+// anything else (LoRA adapters, f16 / q8_0 caches, float32 weights, prompts) takes the
+// step-by-step path.
 //
 // Decision: a float32-weight model (trained here, loaded from safetensors) keeps the step-by-step
 // path; its linear() products run the float GEMM, which a plan would have to reproduce bit for
@@ -49,7 +49,6 @@ function plainNorm(n: RMSNorm | null): boolean {
 function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCache, rot: number): DecodePlan | null {
   if (cache.dtype !== "f32" || cache.kvHeads !== c.nKvHeads || cache.headDim !== c.headDim) return null;
   const layers: DecodeLayerSpec[] = [];
-  const per = c.nKvHeads * cache.maxSeqLen * c.headDim;
   for (let l = 0; l < blocks.length; l++) {
     const b = blocks[l]!;
     const lin = linearsOf(b);
@@ -63,9 +62,8 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
       types: Int32Array.from(lin, (x) => traits(x.weight.quant!.type as GgmlTypeName).id),
       weights: lin.map((x) => x.weight.quant!.data),
       biases: lin.map((x) => x.bias?.data ?? null),
-      // Sequence 0's rows (a one-token call decodes sequence 0 of a cache of any batch size).
-      kCache: cache.keys(l).subarray(0, per),
-      vCache: cache.values(l).subarray(0, per),
+      kCache: cache.keys(l),
+      vCache: cache.values(l),
     });
   }
   return new DecodePlan({
@@ -76,6 +74,7 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
     ffnDim: c.ffnDim,
     rot,
     maxT: cache.maxSeqLen,
+    slots: cache.batch,
     eps: c.normEps,
     scale: 1 / Math.sqrt(c.headDim),
     layers,

@@ -6,6 +6,7 @@
 // in forwardCached. Knows nothing about files or tokenizers.
 import { ConfigError } from "../errors.ts";
 import { attentionDecode } from "../native/ops/attention.ts";
+import { DECODE_MAX_ROWS } from "../native/ops/decode.ts";
 import {
   Embedding,
   Linear,
@@ -234,13 +235,13 @@ export class LlamaModel extends Module {
     }
     const table = this.ropeFor(end);
     const layers = this.model.layers.items;
-    // One token of one sequence with every projection held in a storage type: all layers in one
-    // kernel call, bitwise the step-by-step forward below (see decode-step.ts).
-    const plan = n === 1 && !g.gradEnabled ? decodePlanFor(c, layers, cache, table.rot) : null;
+    // A few rows with every projection held in a storage type: all layers in one kernel call,
+    // bitwise the step-by-step forward below (see decode-step.ts).
+    const plan = n <= DECODE_MAX_ROWS && !g.gradEnabled ? decodePlanFor(c, layers, cache, table.rot) : null;
     if (plan !== null) {
       const x = this.model.embed.forward(g, ids);
-      plan.run(x.data, starts[0]!, table.cos, table.sin);
-      return linear(g, this.model.norm.forward(g, x), this.headWeight);
+      plan.run(x.data, batch, tq, starts, table.cos, table.sin);
+      return linear(g, this.model.norm.forward(g, headRows(g, x, batch, tq, opts)), this.headWeight);
     }
     // On an inference tape rope, SwiGLU and the residual adds overwrite their first input (each
     // a fresh projection output read by nothing else) and the MLP runs MLP_ROWS rows at a time:

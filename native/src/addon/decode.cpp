@@ -1,13 +1,14 @@
 // N-API bindings for the decode-step kernel (see kernels/decode.h). decodePlan(spec) checks
 // every buffer of the plan against the shapes it declares and returns an opaque handle
-// (an External owning the unpacked plan); decodeLayers(handle, x, pos, cos, sin) runs one
-// token. The handle borrows the spec's typed arrays: src/native/ops/decode.ts keeps the spec
+// (an External owning the unpacked plan); decodeLayers(handle, x, b, tq, starts, cos, sin)
+// runs b·tq <= 8 rows. The handle borrows the spec's typed arrays: src/native/ops/decode.ts keeps the spec
 // beside it. Shapes are validated in TypeScript; here, what keeps a call in bounds.
 #include "addon/checks.h"
 #include "addon/util.h"
 #include "isa.h"
 #include "kernels/qtypes.h"
 
+#include <algorithm>
 #include <string>
 
 namespace slm::napi {
@@ -77,8 +78,8 @@ DecodeLayer layer_value(Napi::Env env, const Napi::Object& s, const DecodePlan& 
     L.w[i] = bytes_value(env, ws.Get(static_cast<uint32_t>(i)), rows[i] * qt::row_bytes(t, cols[i]), name);
     L.bias[i] = f32_value(env, bs.Get(static_cast<uint32_t>(i)), rows[i], at + "biases[" + kWeightNames[i] + "]", true);
   }
-  L.kcache = f32_value(env, s.Get("kCache"), p.kvh * p.maxt * p.hd, at + "kCache", false);
-  L.vcache = f32_value(env, s.Get("vCache"), p.kvh * p.maxt * p.hd, at + "vCache", false);
+  L.kcache = f32_value(env, s.Get("kCache"), p.slots * p.kvh * p.maxt * p.hd, at + "kCache", false);
+  L.vcache = f32_value(env, s.Get("vCache"), p.slots * p.kvh * p.maxt * p.hd, at + "vCache", false);
   return L;
 }
 
@@ -96,6 +97,7 @@ Napi::Value DecodePlanNew(const Napi::CallbackInfo& info) {
     p->ffn = int_field(env, s, "ffnDim", 1);
     p->rot = int_field(env, s, "rot", 2);
     p->maxt = int_field(env, s, "maxT", 1);
+    p->slots = int_field(env, s, "slots", 1);
     p->eps = float_field(env, s, "eps");
     p->scale = float_field(env, s, "scale");
     if (p->h % p->kvh != 0) throw Napi::RangeError::New(env, "decodePlan: nHeads is not a multiple of nKvHeads");
@@ -108,7 +110,7 @@ Napi::Value DecodePlanNew(const Napi::CallbackInfo& info) {
       if (!e.IsObject()) throw Napi::TypeError::New(env, "decodePlan: layers[" + std::to_string(l) + "]: expected an object");
       p->layers.push_back(layer_value(env, e.As<Napi::Object>(), *p, l));
     }
-    p->buf.assign(static_cast<size_t>(p->d * 3 + 2 * p->h * p->hd + 2 * p->kvh * p->hd + 2 * p->ffn + p->h), 0.f);
+    p->buf.assign(static_cast<size_t>(kDecodeMaxRows * (p->d * 3 + 2 * p->h * p->hd + 2 * p->kvh * p->hd + 2 * p->ffn + p->h)), 0.f);
   } catch (...) {
     delete p;
     throw;
@@ -116,17 +118,26 @@ Napi::Value DecodePlanNew(const Napi::CallbackInfo& info) {
   return Napi::External<DecodePlan>::New(env, p, [](Napi::Env, DecodePlan* q) { delete q; });
 }
 
-// decodeLayers(handle, x, pos, cos, sin)
+// decodeLayers(handle, x, b, tq, starts, cos, sin)
 Napi::Value DecodeLayers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsExternal()) throw Napi::TypeError::New(env, "decodeLayers: expected a plan handle from decodePlan");
+  if (info.Length() < 7 || !info[0].IsExternal()) throw Napi::TypeError::New(env, "decodeLayers: expected a plan handle from decodePlan");
   DecodePlan* p = info[0].As<Napi::External<DecodePlan>>().Data();
-  float* x = f32(info, 1, p->d, "x");
-  const int64_t pos = i64(info, 2, "pos");
-  if (pos < 0 || pos >= p->maxt) throw Napi::RangeError::New(env, "decodeLayers: position " + std::to_string(pos) + " is outside the cache's " + std::to_string(p->maxt));
-  const float* c = f32(info, 3, (pos + 1) * (p->rot / 2), "cos");
-  const float* s = f32(info, 4, (pos + 1) * (p->rot / 2), "sin");
-  SLM_CALL(decode_layers, *p, x, pos, c, s);
+  const int64_t b = i64(info, 2, "b"), tq = i64(info, 3, "tq");
+  if (b < 1 || tq < 1 || b * tq > kDecodeMaxRows || b > p->slots)
+    throw Napi::RangeError::New(env, "decodeLayers: " + std::to_string(b) + " sequences of " + std::to_string(tq) + " tokens: at most " +
+                                         std::to_string(kDecodeMaxRows) + " rows and " + std::to_string(p->slots) + " sequences");
+  float* x = f32(info, 1, b * tq * p->d, "x");
+  const int32_t* starts = i32(info, 4, b, "starts");
+  int64_t end = 0;
+  for (int64_t s = 0; s < b; ++s) {
+    if (starts[s] < 0 || starts[s] + tq > p->maxt)
+      throw Napi::RangeError::New(env, "decodeLayers: positions " + std::to_string(starts[s]) + ".." + std::to_string(starts[s] + tq - 1) + " are outside the cache's " + std::to_string(p->maxt));
+    end = std::max<int64_t>(end, starts[s] + tq);
+  }
+  const float* c = f32(info, 5, end * (p->rot / 2), "cos");
+  const float* sn = f32(info, 6, end * (p->rot / 2), "sin");
+  SLM_CALL(decode_layers, *p, x, b, tq, starts, c, sn);
   return env.Undefined();
 }
 

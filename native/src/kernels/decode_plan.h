@@ -9,6 +9,10 @@
 
 namespace slm {
 
+// Most rows (sequences × tokens) one decode call takes: the quantized products' decode path
+// (kernels/qgemm.cpp kQuantRows; src/native/ops/qgemm.ts QGEMM_QUANT_ROWS).
+constexpr int64_t kDecodeMaxRows = 8;
+
 // Weight slots of a layer, in the order of DecodeLayer::w.
 enum DecodeWeight : int { kDecQ = 0, kDecK, kDecV, kDecO, kDecGate, kDecUp, kDecDown, kDecWeights };
 
@@ -20,15 +24,15 @@ struct DecodeLayer {
   int types[kDecWeights];             // ggml type of each weight (kernels/qgemm.h)
   const uint8_t* w[kDecWeights];      // q (h·hd, d), k, v (kvh·hd, d), o (d, h·hd), gate, up (ffn, d), down (d, ffn)
   const float* bias[kDecWeights];     // each (rows) or null
-  float* kcache;                      // (kvh, maxt, hd) float32
+  float* kcache;                      // (slots, kvh, maxt, hd) float32
   float* vcache;
 };
 
 struct DecodePlan {
-  int64_t d, h, kvh, hd, ffn, rot, maxt;
+  int64_t d, h, kvh, hd, ffn, rot, maxt, slots;
   float eps, scale;
   std::vector<DecodeLayer> layers;
-  std::vector<float> buf;  // activations of one token (decode.cpp lays them out)
+  std::vector<float> buf;  // activations of kDecodeMaxRows rows (decode.cpp lays them out)
 };
 
 }  // namespace slm

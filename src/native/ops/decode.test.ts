@@ -1,6 +1,6 @@
 // The decode-step kernel: on every backend and instruction set, decodeLayers equals the same
 // backend's kernels called one by one in decodeLayersWith's order, bit for bit (every storage
-// type, biases, q/k norms, several positions); the native result is within a named tolerance
+// type, biases, q/k norms, 1 to 8 rows of one or two sequences); the native result is within a named tolerance
 // of the reference; bad specs and calls get errors that name the problem.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -10,10 +10,11 @@ import { quantize, traits, type GgmlTypeName } from "../../formats/quant.ts";
 import type { Kernels } from "../backend.ts";
 import { referenceBackend } from "../reference.ts";
 import { againstReference, assertClose, forEachBackend, randn, rng, using } from "../testing.ts";
-import { DecodePlan, decodeBufferSize, decodeLayersWith, type DecodeSpec } from "./decode.ts";
+import { QGEMM_QUANT_ROWS } from "./qgemm.ts";
+import { DECODE_MAX_ROWS, DecodePlan, decodeBufferSize, decodeLayersWith, type DecodeSpec } from "./decode.ts";
 
 /** Two layers, d 256 (whole K-quant blocks): the first of Q8_0/Q4_0/F16/BF16/Q5_0, the second K-quants with biases and q/k norms. */
-function spec(maxT = 8): DecodeSpec {
+function spec(maxT = 8, slots = 1): DecodeSpec {
   const r = rng(7);
   const d = 256,
     h = 4,
@@ -41,6 +42,7 @@ function spec(maxT = 8): DecodeSpec {
     ffnDim: ffn,
     rot: hd,
     maxT,
+    slots,
     eps: 1e-6,
     scale: 1 / Math.sqrt(hd),
     layers: layerTypes.map((types, l) => ({
@@ -51,8 +53,8 @@ function spec(maxT = 8): DecodeSpec {
       types: Int32Array.from(types, (t) => traits(t).id),
       weights: types.map((t, i) => quantize(t, randn(r, shapes[i]![0] * shapes[i]![1], 0.06))),
       biases: shapes.map(([rows], i) => (l === 1 && i < 3 ? randn(r, rows, 0.1) : null)),
-      kCache: new Float32Array(kvh * maxT * hd),
-      vCache: new Float32Array(kvh * maxT * hd),
+      kCache: new Float32Array(slots * kvh * maxT * hd),
+      vCache: new Float32Array(slots * kvh * maxT * hd),
     })),
   };
 }
@@ -71,29 +73,36 @@ function tables(s: DecodeSpec): { cos: Float32Array; sin: Float32Array } {
   return { cos, sin };
 }
 
-/** x after each of `tokens` tokens (fresh caches), through a plan or through `kernels` one by one. */
-function run(tokens: number, via: { plan: true } | { kernels: Kernels }): Float32Array[] {
-  const s = spec(),
+/** Calls of a run over two cache slots: [sequences, tokens each, start of each sequence]. */
+const SCHEDULE: [number, number, number[]][] = [
+  [1, 1, [0]], // one token
+  [1, 3, [1]], // a verification of three tokens
+  [2, 1, [4, 0]], // two slots, one token each
+  [2, 4, [5, 1]], // two slots, four tokens each: 8 rows, the most a call takes
+  [1, 1, [9]],
+];
+
+/** x after each call of SCHEDULE (fresh caches), through a plan or through `kernels` one by one. */
+function run(via: { plan: true } | { kernels: Kernels }): Float32Array[] {
+  const s = spec(16, 2),
     { cos, sin } = tables(s);
   const r = rng(3);
   const plan = "plan" in via ? new DecodePlan(s) : null;
   const buf = new Float32Array(decodeBufferSize(s));
-  const out: Float32Array[] = [];
-  for (let p = 0; p < tokens; p++) {
-    const x = randn(r, s.dModel);
-    if (plan) plan.run(x, p, cos, sin);
-    else decodeLayersWith((via as { kernels: Kernels }).kernels, s, buf, x, p, cos, sin);
-    out.push(x);
-  }
-  return out;
+  return SCHEDULE.map(([b, tq, starts]) => {
+    const x = randn(r, b * tq * s.dModel);
+    if (plan) plan.run(x, b, tq, Int32Array.from(starts), cos, sin);
+    else decodeLayersWith((via as { kernels: Kernels }).kernels, s, buf, x, b, tq, Int32Array.from(starts), cos, sin);
+    return x;
+  });
 }
 
 forEachBackend("decodeLayers", (c) => {
-  test("equals the backend's own kernels called one by one, bit for bit, over 6 positions", () =>
+  test("equals the backend's own kernels called one by one, bit for bit: 1 to 8 rows, one or two sequences", () =>
     using(c, () => {
-      const plan = run(6, { plan: true }),
-        calls = run(6, { kernels: c.backend });
-      plan.forEach((x, p) => assert.deepEqual(x, calls[p], `x after position ${p}`));
+      const plan = run({ plan: true }),
+        calls = run({ kernels: c.backend });
+      plan.forEach((x, i) => assert.deepEqual(x, calls[i], `x after call ${i}`));
     }));
 
   // Tolerance: every product rounds its activations to 8 bits per block (natively; the reference
@@ -102,15 +111,17 @@ forEachBackend("decodeLayers", (c) => {
   // row moves elements by about the RMS itself.
   test("is within 10% of x's RMS of the reference, per element (8-bit activations through two layers)", againstReference(c), () =>
     using(c, () => {
-      const got = run(6, { plan: true }),
-        want = run(6, { kernels: referenceBackend });
+      const got = run({ plan: true }),
+        want = run({ kernels: referenceBackend });
       got.forEach((x, p) => {
         const w = want[p]!;
         const rms = Math.sqrt(w.reduce((t, v) => t + v * v, 0) / w.length);
-        assertClose(x, w, { rtol: 0, atol: 0.1 * rms }, `x after position ${p}`);
+        assertClose(x, w, { rtol: 0, atol: 0.1 * rms }, `x after call ${p}`);
       });
     }),
   );
+
+  test("takes as many rows as the quantized products' decode path", () => assert.equal(DECODE_MAX_ROWS, QGEMM_QUANT_ROWS));
 
   test("bad specs and calls get errors naming the problem", () =>
     using(c, () => {
@@ -131,17 +142,26 @@ forEachBackend("decodeLayers", (c) => {
       );
       const plan = new DecodePlan(s),
         { cos, sin } = tables(s);
+      const one = Int32Array.of(0);
       assert.throws(
-        () => plan.run(new Float32Array(256), 8, cos, sin),
-        (e: unknown) => e instanceof ShapeError && /position 8 is outside the cache \(8 positions\)/.test(e.message),
+        () => plan.run(new Float32Array(256), 1, 1, Int32Array.of(8), cos, sin),
+        (e: unknown) => e instanceof ShapeError && /positions 8\.\.8 are outside the cache \(8 positions\)/.test(e.message),
       );
       assert.throws(
-        () => plan.run(new Float32Array(255), 0, cos, sin),
+        () => plan.run(new Float32Array(255), 1, 1, one, cos, sin),
         (e: unknown) => e instanceof ShapeError && /x/.test(e.message),
       );
       assert.throws(
-        () => plan.run(new Float32Array(256), 3, cos.subarray(0, 3 * 32), sin),
+        () => plan.run(new Float32Array(256), 1, 1, Int32Array.of(3), cos.subarray(0, 3 * 32), sin),
         (e: unknown) => e instanceof ShapeError && /cos/.test(e.message),
+      );
+      assert.throws(
+        () => plan.run(new Float32Array(9 * 256), 1, 9, one, cos, sin),
+        (e: unknown) => e instanceof ShapeError && /at most 8 rows and 1 sequences/.test(e.message),
+      );
+      assert.throws(
+        () => plan.run(new Float32Array(2 * 256), 2, 1, Int32Array.of(0, 0), cos, sin),
+        (e: unknown) => e instanceof ShapeError && /at most 8 rows and 1 sequences/.test(e.message),
       );
     }));
 });

@@ -1,4 +1,5 @@
-// Single-token decode through every layer of a Llama-family decoder in one kernel call: the
+// A few tokens (decode, speculative verification, a batch of slots) through every layer of a
+// Llama-family decoder in one kernel call: the
 // raw kernel signatures shared by the native addon and the TypeScript reference, the one
 // definition of the step's order (decodeLayersWith), and the validating wrappers.
 //
@@ -12,6 +13,13 @@ import { traitsById } from "../../formats/quant.ts";
 import type { Kernels } from "../backend.ts";
 import { backend } from "../load.ts";
 import { checkF32 } from "./args.ts";
+
+/**
+ * Most rows (sequences × tokens) one decodeLayers call takes: the quantized products' decode path,
+ * QGEMM_QUANT_ROWS (a literal here: importing qgemm.ts would close an import cycle through the
+ * reference backend; decode.test.ts checks the two agree), kDecodeMaxRows in decode_plan.h.
+ */
+export const DECODE_MAX_ROWS = 8;
 
 /** The order of a layer's seven weights in DecodeLayerSpec.types / weights / biases. */
 export const DECODE_WEIGHTS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
@@ -28,7 +36,7 @@ export interface DecodeLayerSpec {
   types: Int32Array;
   weights: readonly Uint8Array[];
   biases: readonly (Float32Array | null)[];
-  /** This layer's keys and values, float32 (nKvHeads, maxT, headDim). */
+  /** This layer's keys and values, float32 (slots, nKvHeads, maxT, headDim). */
   kCache: Float32Array;
   vCache: Float32Array;
 }
@@ -41,8 +49,9 @@ export interface DecodeSpec {
   ffnDim: number;
   /** Rotated dims per head (rotate-half pairs). */
   rot: number;
-  /** Positions each layer's cache holds. */
+  /** Positions each layer's cache holds per sequence, and the sequences (slots) it holds. */
   maxT: number;
+  slots: number;
   eps: number;
   /** Attention logit scale (1/√headDim for these models). */
   scale: number;
@@ -53,73 +62,91 @@ export interface DecodeKernels {
   /** Prepares a plan for decodeLayers (the native addon checks and unpacks the spec once); opaque. */
   decodePlan(spec: DecodeSpec): unknown;
   /**
-   * Runs one token, at position pos, through every layer of the plan, in place on x (dModel):
-   * writes the token's keys and values into row pos of each layer's cache, attends over rows
-   * 0..pos. cos, sin: the rotary tables (at least pos + 1 rows of rot/2).
+   * Runs b sequences of tq tokens (b·tq <= DECODE_MAX_ROWS, b <= slots) through every layer of the
+   * plan, in place on x (b·tq, dModel): token i of sequence s sits at position starts[s] + i, its
+   * keys and values go to that row of cache slot s, and it attends over the slot's rows up to it.
+   * cos, sin: the rotary tables, rot/2 values per position, covering every position used.
    */
-  decodeLayers(plan: unknown, x: Float32Array, pos: number, cos: Float32Array, sin: Float32Array): void;
+  decodeLayers(plan: unknown, x: Float32Array, b: number, tq: number, starts: Int32Array, cos: Float32Array, sin: Float32Array): void;
 }
 
-/** Activations of one token, laid out as the native kernel does (decode.cpp). */
+/** Activations of DECODE_MAX_ROWS rows, laid out as the native kernel does (decode.cpp). */
 export function decodeBufferSize(s: DecodeSpec): number {
-  return 3 * s.dModel + 2 * s.nHeads * s.headDim + 2 * s.nKvHeads * s.headDim + 2 * s.ffnDim + s.nHeads;
+  return DECODE_MAX_ROWS * (3 * s.dModel + 2 * s.nHeads * s.headDim + 2 * s.nKvHeads * s.headDim + 2 * s.ffnDim + s.nHeads);
 }
 
 /**
  * The decode step as calls of `k`'s kernels: the reference backend's decodeLayers, and the
  * definition the native one follows call for call. buf: decodeBufferSize(spec) floats.
  */
-export function decodeLayersWith(k: Kernels, s: DecodeSpec, buf: Float32Array, x: Float32Array, pos: number, cos: Float32Array, sin: Float32Array): void {
-  const d = s.dModel,
+export function decodeLayersWith(
+  k: Kernels,
+  s: DecodeSpec,
+  buf: Float32Array,
+  x: Float32Array,
+  b: number,
+  tq: number,
+  starts: Int32Array,
+  cos: Float32Array,
+  sin: Float32Array,
+): void {
+  const n = b * tq,
+    d = s.dModel,
     qd = s.nHeads * s.headDim,
     kd = s.nKvHeads * s.headDim,
-    ffn = s.ffnDim;
+    ffn = s.ffnDim,
+    hd = s.headDim;
   let at = 0;
-  const take = (n: number) => buf.subarray(at, (at += n));
-  const h = take(d),
-    q = take(qd),
-    kk = take(kd),
-    v = take(kd),
-    a = take(qd),
-    o = take(d),
-    gate = take(ffn),
-    up = take(ffn),
-    rstd = take(s.nHeads);
-  const positions = Int32Array.of(pos),
-    starts = Int32Array.of(pos);
-  const bias = (y: Float32Array, b: Float32Array | null, n: number) => {
-    if (b) k.add(y, y, b, n);
+  const take = (len: number) => buf.subarray(at, (at += len));
+  const h = take(n * d),
+    q = take(n * qd),
+    kk = take(n * kd),
+    v = take(n * kd),
+    a = take(n * qd),
+    o = take(n * d),
+    gate = take(n * ffn),
+    up = take(n * ffn),
+    rstd = take(n * s.nHeads);
+  const ones = new Float32Array(n).fill(1);
+  const positions = Int32Array.from({ length: n }, (_, i) => starts[Math.floor(i / tq)]! + (i % tq));
+  // y (n, out) += bias on every row, as tensor/ops.ts addBiasRows does: one add, or one GEMM.
+  const bias = (y: Float32Array, bv: Float32Array | null, out: number) => {
+    if (bv === null) return;
+    if (n === 1) k.add(y, y, bv, out);
+    else k.gemm(1, n, out, 1, ones, 1, n, false, bv, out, out, false, y, out, n * out, true);
   };
   for (const L of s.layers) {
     const t = L.types,
       w = L.weights,
-      b = L.biases;
-    k.rmsnormForward(h, rstd, x, L.attnNorm, 1, d, s.eps);
-    k.qgemmMulti([q, kk, v], h, 1, t.subarray(0, 3), [w[0]!, w[1]!, w[2]!], Int32Array.of(qd, kd, kd), d);
-    bias(q, b[0]!, qd);
-    bias(kk, b[1]!, kd);
-    bias(v, b[2]!, kd);
-    if (L.qNorm) k.rmsnormForward(q, rstd, q, L.qNorm, s.nHeads, s.headDim, s.eps);
-    if (L.kNorm) k.rmsnormForward(kk, rstd, kk, L.kNorm, s.nKvHeads, s.headDim, s.eps);
-    k.ropeForward(q, q, cos, sin, positions, 1, s.nHeads, s.headDim, s.rot, false);
-    k.ropeForward(kk, kk, cos, sin, positions, 1, s.nKvHeads, s.headDim, s.rot, false);
-    for (let g = 0; g < s.nKvHeads; g++) {
-      const row = (g * s.maxT + pos) * s.headDim;
-      L.kCache.set(kk.subarray(g * s.headDim, (g + 1) * s.headDim), row);
-      L.vCache.set(v.subarray(g * s.headDim, (g + 1) * s.headDim), row);
-    }
-    k.attentionDecode(a, q, L.kCache, L.vCache, starts, 1, 1, s.nHeads, s.nKvHeads, s.headDim, s.maxT, s.scale);
-    k.qgemm(o, a, 1, t[3]!, w[3]!, d, qd);
-    bias(o, b[3]!, d);
-    k.add(x, o, x, d);
-    k.rmsnormForward(h, rstd, x, L.mlpNorm, 1, d, s.eps);
-    k.qgemmMulti([gate, up], h, 1, t.subarray(4, 6), [w[4]!, w[5]!], Int32Array.of(ffn, ffn), d);
-    bias(gate, b[4]!, ffn);
-    bias(up, b[5]!, ffn);
-    k.swigluForward(gate, gate, up, ffn);
-    k.qgemm(o, gate, 1, t[6]!, w[6]!, d, ffn);
-    bias(o, b[6]!, d);
-    k.add(x, o, x, d);
+      bs = L.biases;
+    k.rmsnormForward(h, rstd, x, L.attnNorm, n, d, s.eps);
+    k.qgemmMulti([q, kk, v], h, n, t.subarray(0, 3), [w[0]!, w[1]!, w[2]!], Int32Array.of(qd, kd, kd), d);
+    bias(q, bs[0]!, qd);
+    bias(kk, bs[1]!, kd);
+    bias(v, bs[2]!, kd);
+    if (L.qNorm) k.rmsnormForward(q, rstd, q, L.qNorm, n * s.nHeads, hd, s.eps);
+    if (L.kNorm) k.rmsnormForward(kk, rstd, kk, L.kNorm, n * s.nKvHeads, hd, s.eps);
+    k.ropeForward(q, q, cos, sin, positions, n, s.nHeads, hd, s.rot, false);
+    k.ropeForward(kk, kk, cos, sin, positions, n, s.nKvHeads, hd, s.rot, false);
+    for (let i = 0; i < n; i++)
+      for (let g = 0; g < s.nKvHeads; g++) {
+        const row = ((Math.floor(i / tq) * s.nKvHeads + g) * s.maxT + positions[i]!) * hd,
+          src = i * kd + g * hd;
+        L.kCache.set(kk.subarray(src, src + hd), row);
+        L.vCache.set(v.subarray(src, src + hd), row);
+      }
+    k.attentionDecode(a, q, L.kCache, L.vCache, starts, b, tq, s.nHeads, s.nKvHeads, hd, s.maxT, s.scale);
+    k.qgemm(o, a, n, t[3]!, w[3]!, d, qd);
+    bias(o, bs[3]!, d);
+    k.add(x, o, x, n * d);
+    k.rmsnormForward(h, rstd, x, L.mlpNorm, n, d, s.eps);
+    k.qgemmMulti([gate, up], h, n, t.subarray(4, 6), [w[4]!, w[5]!], Int32Array.of(ffn, ffn), d);
+    bias(gate, bs[4]!, ffn);
+    bias(up, bs[5]!, ffn);
+    k.swigluForward(gate, gate, up, n * ffn);
+    k.qgemm(o, gate, n, t[6]!, w[6]!, d, ffn);
+    bias(o, bs[6]!, d);
+    k.add(x, o, x, n * d);
   }
 }
 
@@ -136,6 +163,7 @@ function checkSpec(s: DecodeSpec): void {
     ["headDim", s.headDim],
     ["ffnDim", s.ffnDim],
     ["maxT", s.maxT],
+    ["slots", s.slots],
   ] as const)
     positive(what, v);
   if (s.nHeads % s.nKvHeads !== 0) throw new ShapeError(`decodePlan: ${s.nHeads} query heads are not a multiple of ${s.nKvHeads} KV heads`);
@@ -163,8 +191,9 @@ function checkSpec(s: DecodeSpec): void {
       const b = L.biases[i];
       if (b !== null) checkF32("decodePlan", `${at}.biases.${name}`, b!, rows[i]!, `(${rows[i]})`);
     });
-    checkF32("decodePlan", `${at}.kCache`, L.kCache, kd * s.maxT, `(${s.nKvHeads},${s.maxT},${s.headDim})`);
-    checkF32("decodePlan", `${at}.vCache`, L.vCache, kd * s.maxT, `(${s.nKvHeads},${s.maxT},${s.headDim})`);
+    const cache = `(${s.slots},${s.nKvHeads},${s.maxT},${s.headDim})`;
+    checkF32("decodePlan", `${at}.kCache`, L.kCache, s.slots * kd * s.maxT, cache);
+    checkF32("decodePlan", `${at}.vCache`, L.vCache, s.slots * kd * s.maxT, cache);
   });
 }
 
@@ -180,21 +209,30 @@ export class DecodePlan {
   }
 
   /**
-   * One token at position pos through every layer, in place on x (dModel). cos, sin: rotary
-   * tables of rot/2 values per position, covering pos.
+   * b sequences of tq tokens (b·tq <= DECODE_MAX_ROWS, b <= slots) through every layer, in place
+   * on x (b·tq, dModel); sequence s's tokens at positions starts[s].. (see DecodeKernels). cos,
+   * sin: rotary tables of rot/2 values per position, covering every position used.
    */
-  run(x: Float32Array, pos: number, cos: Float32Array, sin: Float32Array): void {
+  run(x: Float32Array, batch: number, tq: number, starts: Int32Array, cos: Float32Array, sin: Float32Array): void {
     const s = this.spec;
-    if (!Number.isInteger(pos) || pos < 0 || pos >= s.maxT) throw new ShapeError(`decodeLayers: position ${pos} is outside the cache (${s.maxT} positions)`);
-    checkF32("decodeLayers", "x", x, s.dModel, `(${s.dModel})`);
-    const table = (pos + 1) * (s.rot / 2);
-    checkF32("decodeLayers", "cos", cos, table, `(${pos + 1},${s.rot / 2})`);
-    checkF32("decodeLayers", "sin", sin, table, `(${pos + 1},${s.rot / 2})`);
+    if (!Number.isInteger(batch) || !Number.isInteger(tq) || batch < 1 || tq < 1 || batch * tq > DECODE_MAX_ROWS || batch > s.slots)
+      throw new ShapeError(`decodeLayers: ${batch} sequences of ${tq} tokens; a call takes at most ${DECODE_MAX_ROWS} rows and ${s.slots} sequences`);
+    if (!(starts instanceof Int32Array) || starts.length < batch) throw new ShapeError(`decodeLayers: starts must be an Int32Array of ${batch}`);
+    let end = 0;
+    for (let i = 0; i < batch; i++) {
+      const p = starts[i]!;
+      if (p < 0 || p + tq > s.maxT) throw new ShapeError(`decodeLayers: positions ${p}..${p + tq - 1} are outside the cache (${s.maxT} positions)`);
+      end = Math.max(end, p + tq);
+    }
+    checkF32("decodeLayers", "x", x, batch * tq * s.dModel, `(${batch * tq},${s.dModel})`);
+    const table = end * (s.rot / 2);
+    checkF32("decodeLayers", "cos", cos, table, `(${end},${s.rot / 2})`);
+    checkF32("decodeLayers", "sin", sin, table, `(${end},${s.rot / 2})`);
     const b = backend();
     if (this.owner !== b) {
       this.handle = b.decodePlan(s);
       this.owner = b;
     }
-    b.decodeLayers(this.handle, x, pos, cos, sin);
+    b.decodeLayers(this.handle, x, batch, tq, starts, cos, sin);
   }
 }

@@ -2,13 +2,14 @@
 // reference kernels, one by one. The plan is the spec with its activation buffer.
 import { decodeBufferSize, decodeLayersWith, type DecodeKernels, type DecodeSpec } from "../ops/decode.ts";
 import { activationReference } from "./activation.ts";
+import { gemmReference } from "./gemm.ts";
 import { attentionReference } from "./attention.ts";
 import { normReference } from "./norm.ts";
 import { qgemmReference } from "./qgemm.ts";
 import { ropeReference } from "./rope.ts";
 import type { Kernels } from "../backend.ts";
 
-const kernels = { ...activationReference, ...attentionReference, ...normReference, ...qgemmReference, ...ropeReference } as Kernels;
+const kernels = { ...gemmReference, ...activationReference, ...attentionReference, ...normReference, ...qgemmReference, ...ropeReference } as Kernels;
 
 interface ReferencePlan {
   spec: DecodeSpec;
@@ -19,8 +20,8 @@ export const decodeReference: DecodeKernels = {
   decodePlan(spec) {
     return { spec, buf: new Float32Array(decodeBufferSize(spec)) } satisfies ReferencePlan;
   },
-  decodeLayers(plan, x, pos, cos, sin) {
+  decodeLayers(plan, x, b, tq, starts, cos, sin) {
     const p = plan as ReferencePlan;
-    decodeLayersWith(kernels, p.spec, p.buf, x, pos, cos, sin);
+    decodeLayersWith(kernels, p.spec, p.buf, x, b, tq, starts, cos, sin);
   },
 };
