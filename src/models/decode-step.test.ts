@@ -2,8 +2,8 @@
 // KV cache after each call are bitwise those of the step-by-step forward, for Llama (no
 // biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes: single tokens, a
 // verification of several tokens, two slots stepping together, a prompt above 8 rows (which
-// takes the step-by-step path); where it does not apply (f16 cache, float32 weights, an
-// adapter) the step-by-step path runs.
+// takes the step-by-step path), over f32, f16 and q8_0 caches; where it does not apply
+// (float32 weights, an adapter) the step-by-step path runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -58,7 +58,8 @@ function calls(model: CausalLM, steps: [number, number[], number[]][], plans: bo
     const logits = steps.map(([b, ids, starts]) =>
       model.forwardCached(new Tape({ grad: false }), Int32Array.from(ids), b, ids.length / b, cache, Int32Array.from(starts)).data.slice(),
     );
-    return { logits, keys: cache.keys(1).slice(), values: cache.values(1).slice() };
+    const stored = cache.stored(1);
+    return { logits, keys: stored.keys.slice(), values: stored.values.slice() };
   } finally {
     useDecodePlans(before);
   }
@@ -101,11 +102,27 @@ forEachBackend("one-call decode step", (c) => {
       assert.deepEqual(plan.values, step.values);
     }));
 
-  test("does not apply to an f16 cache, float32 weights or an adapter, and those still decode", () =>
+  for (const dtype of ["f16", "q8_0"] as const)
+    test(`${dtype} cache, two slots, 1 to 8 rows a call: logits and the encoded rows bitwise the step-by-step forward's`, () =>
+      using(c, () => {
+        const { model, config } = quantizedModel({ modelType: "qwen3", nHeads: 4, nKvHeads: 2, headDim: 32 }); // q8_0 rows: whole blocks of 32
+        const steps: [number, number[], number[]][] = [
+          [1, [5, 6, 7], [0]],
+          [2, [8, 9], [3, 0]],
+          [2, [20, 21, 22, 23, 24, 25, 26, 27], [4, 1]],
+          [1, [28], [8]],
+        ];
+        const step = calls(model, steps, false, new KvCache(config, 2, 24, { dtype })),
+          plan = calls(model, steps, true, new KvCache(config, 2, 24, { dtype }));
+        plan.logits.forEach((l, i) => assert.deepEqual(l, step.logits[i], `logits of call ${i}`));
+        assert.deepEqual(plan.keys, step.keys);
+        assert.deepEqual(plan.values, step.values);
+      }));
+
+  test("does not apply to float32 weights or an adapter, and those still decode", () =>
     using(c, () => {
       const { model, config } = quantizedModel({});
       const layers = (model as LlamaModel).model.layers.items;
-      assert.equal(decodePlanFor(config, layers, new KvCache(config, 1, 16, { dtype: "f16" }), 16), null);
       const float = createModel(config, 3);
       assert.equal(decodePlanFor(config, (float as LlamaModel).model.layers.items, new KvCache(config, 1, 16), 16), null);
       const cache = new KvCache(config, 1, 16);

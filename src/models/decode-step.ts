@@ -2,9 +2,9 @@
 // DECODE_MAX_ROWS rows (sequences × tokens: a decoded token, a speculative verification, the
 // engine's live slots) go through a float32 KV cache and every projection is held in a storage
 // type (a GGUF file's Q4_0, Q8_0, F16, …), the layers run in one kernel call instead of ~15 per
-// layer from JavaScript. The result is bitwise the step-by-step forward's (decode-step.test.ts);
-// anything else (LoRA adapters, f16 / q8_0 caches, float32 weights, prompts) takes the
-// step-by-step path.
+// layer from JavaScript, over a cache of any of its types (f32, f16, q8_0). The result is bitwise
+// the step-by-step forward's (decode-step.test.ts); anything else (LoRA adapters, float32
+// weights, prompts over 8 tokens) takes the step-by-step path.
 //
 // Decision: a float32-weight model (trained here, loaded from safetensors) keeps the step-by-step
 // path; its linear() products run the float GEMM, which a plan would have to reproduce bit for
@@ -13,7 +13,9 @@ import { DecodePlan, type DecodeLayerSpec } from "../native/ops/decode.ts";
 import { traits, type GgmlTypeName } from "../formats/quant.ts";
 import type { Linear, RMSNorm } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
-import type { KvCache } from "./kv-cache.ts";
+import type { KvCache, KvDtype } from "./kv-cache.ts";
+
+const KV_TYPES: Record<KvDtype, "F32" | "F16" | "Q8_0"> = { f32: "F32", f16: "F16", q8_0: "Q8_0" };
 
 /** What the plan reads of a Llama block (structural, so llama.ts can pass its own). */
 export interface DecodeBlock {
@@ -47,7 +49,7 @@ function plainNorm(n: RMSNorm | null): boolean {
 
 /** The plan's spec for these blocks and cache, or null where the one-call step does not apply. */
 function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCache, rot: number): DecodePlan | null {
-  if (cache.dtype !== "f32" || cache.kvHeads !== c.nKvHeads || cache.headDim !== c.headDim) return null;
+  if (cache.kvHeads !== c.nKvHeads || cache.headDim !== c.headDim) return null;
   const layers: DecodeLayerSpec[] = [];
   for (let l = 0; l < blocks.length; l++) {
     const b = blocks[l]!;
@@ -62,8 +64,8 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
       types: Int32Array.from(lin, (x) => traits(x.weight.quant!.type as GgmlTypeName).id),
       weights: lin.map((x) => x.weight.quant!.data),
       biases: lin.map((x) => x.bias?.data ?? null),
-      kCache: cache.keys(l),
-      vCache: cache.values(l),
+      kCache: cache.stored(l).keys,
+      vCache: cache.stored(l).values,
     });
   }
   return new DecodePlan({
@@ -75,6 +77,7 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
     rot,
     maxT: cache.maxSeqLen,
     slots: cache.batch,
+    kvType: KV_TYPES[cache.dtype],
     eps: c.normEps,
     scale: 1 / Math.sqrt(c.headDim),
     layers,

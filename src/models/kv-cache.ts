@@ -103,6 +103,11 @@ export class KvCache {
     return this.float(this.v[layer]!);
   }
 
+  /** Layer `layer`'s keys and values as stored: float32 values, or the encoded f16 / q8_0 rows (B, KVH, maxT). */
+  stored(layer: number): { keys: Float32Array | Uint8Array; values: Float32Array | Uint8Array } {
+    return { keys: this.k[layer]!, values: this.v[layer]! };
+  }
+
   private float(b: Float32Array | Uint8Array): Float32Array {
     if (!(b instanceof Float32Array)) throw new ShapeError(`KvCache: the ${this.dtype} cache holds no float32 keys and values; read them with attendView()`);
     return b;

@@ -50,6 +50,13 @@ const uint8_t* bytes_value(Napi::Env env, Napi::Value v, int64_t need, const std
   return static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
 }
 
+// A layer's cache: a Float32Array for F32 rows, a Uint8Array for F16 / Q8_0, of slots·kvh·maxt rows.
+uint8_t* cache_value(Napi::Env env, Napi::Value v, const DecodePlan& p, const std::string& name) {
+  const int64_t need = p.slots * p.kvh * p.maxt * p.kv_row_bytes;
+  if (p.kv_type == qt::F32) return reinterpret_cast<uint8_t*>(f32_value(env, v, need / 4, name, false));
+  return const_cast<uint8_t*>(bytes_value(env, v, need, name));
+}
+
 const char* const kWeightNames[kDecWeights] = {"q", "k", "v", "o", "gate", "up", "down"};
 
 DecodeLayer layer_value(Napi::Env env, const Napi::Object& s, const DecodePlan& p, int64_t l) {
@@ -78,8 +85,8 @@ DecodeLayer layer_value(Napi::Env env, const Napi::Object& s, const DecodePlan& 
     L.w[i] = bytes_value(env, ws.Get(static_cast<uint32_t>(i)), rows[i] * qt::row_bytes(t, cols[i]), name);
     L.bias[i] = f32_value(env, bs.Get(static_cast<uint32_t>(i)), rows[i], at + "biases[" + kWeightNames[i] + "]", true);
   }
-  L.kcache = f32_value(env, s.Get("kCache"), p.slots * p.kvh * p.maxt * p.hd, at + "kCache", false);
-  L.vcache = f32_value(env, s.Get("vCache"), p.slots * p.kvh * p.maxt * p.hd, at + "vCache", false);
+  L.kcache = cache_value(env, s.Get("kCache"), p, at + "kCache");
+  L.vcache = cache_value(env, s.Get("vCache"), p, at + "vCache");
   return L;
 }
 
@@ -98,6 +105,12 @@ Napi::Value DecodePlanNew(const Napi::CallbackInfo& info) {
     p->rot = int_field(env, s, "rot", 2);
     p->maxt = int_field(env, s, "maxT", 1);
     p->slots = int_field(env, s, "slots", 1);
+    Napi::Value kv = s.Get("kvType");
+    const std::string kvs = kv.IsString() ? kv.As<Napi::String>().Utf8Value() : "";
+    if (kvs != "F32" && kvs != "F16" && kvs != "Q8_0") throw Napi::RangeError::New(env, "decodePlan: kvType must be \"F32\", \"F16\" or \"Q8_0\"");
+    p->kv_type = kvs == "F32" ? qt::F32 : kvs == "F16" ? qt::F16 : qt::Q8_0;
+    if (p->hd % qt::block_size(p->kv_type) != 0) throw Napi::RangeError::New(env, "decodePlan: headDim is not a whole number of cache blocks");
+    p->kv_row_bytes = qt::row_bytes(p->kv_type, p->hd);
     p->eps = float_field(env, s, "eps");
     p->scale = float_field(env, s, "scale");
     if (p->h % p->kvh != 0) throw Napi::RangeError::New(env, "decodePlan: nHeads is not a multiple of nKvHeads");
@@ -111,6 +124,7 @@ Napi::Value DecodePlanNew(const Napi::CallbackInfo& info) {
       p->layers.push_back(layer_value(env, e.As<Napi::Object>(), *p, l));
     }
     p->buf.assign(static_cast<size_t>(kDecodeMaxRows * (p->d * 3 + 2 * p->h * p->hd + 2 * p->kvh * p->hd + 2 * p->ffn + p->h)), 0.f);
+    if (p->kv_type != qt::F32) p->kv.assign(static_cast<size_t>(2 * p->slots * p->kvh * p->maxt * p->hd), 0.f);
   } catch (...) {
     delete p;
     throw;

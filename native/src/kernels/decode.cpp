@@ -3,9 +3,13 @@
 // arguments, so the output is bitwise the model's forwardCached for those rows; what it saves
 // is the return to JavaScript between the ~15 calls of a layer (2.9 ms of a 25.9 ms
 // Qwen2.5-0.5B q4_0 token: argument checks, tape and arena work, N-API crossings).
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "isa.h"
+#include "kernels/qinternal.h"
+#include "pool.h"
 
 namespace slm {
 namespace SLM_ISA {
@@ -18,6 +22,68 @@ void add_bias_rows(float* y, const float* bias, const float* ones, int64_t n, in
   if (!bias) return;
   if (n == 1) add_f32(y, y, bias, out);
   else gemm_f32(1, n, out, 1, ones, 1, n, false, bias, out, out, false, y, out, n * out, true);
+}
+
+// IEEE half bits of x, rounded to nearest even (as src/formats/half.ts f32ToF16Bits).
+uint16_t f16_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  const uint32_t sign = (b >> 16) & 0x8000u, exp = (b >> 23) & 0xffu;
+  uint32_t mant = b & 0x7fffffu;
+  if (exp == 0xffu) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u | (mant >> 13) : 0u));
+  const int e = static_cast<int>(exp) - 127 + 15;
+  if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - e;
+    const uint32_t half = 1u << (shift - 1), rest = mant & ((1u << shift) - 1);
+    uint32_t h = mant >> shift;
+    if (rest > half || (rest == half && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rest = mant & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // a carry into the exponent is still right
+  return static_cast<uint16_t>(sign | h);
+}
+
+// One cache row of n values in `type` (F16, or Q8_0: per 32 values an f16 scale max|x|/127 and
+// the values / scale rounded half away from zero): the bytes src/formats/quant.ts writes.
+void encode_row(int type, const float* x, int64_t n, uint8_t* dst) {
+  if (type == qt::F16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = f16_bits(x[i]);
+      dst[2 * i] = static_cast<uint8_t>(h & 0xff);
+      dst[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+    }
+    return;
+  }
+  for (int64_t b0 = 0; b0 < n; b0 += 32) {
+    float amax = 0.f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b0 + j]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    uint8_t* o = dst + b0 / 32 * 34;
+    const uint16_t h = f16_bits(d);
+    o[0] = static_cast<uint8_t>(h & 0xff);
+    o[1] = static_cast<uint8_t>(h >> 8);
+    for (int j = 0; j < 32; ++j) {
+      const float v = x[b0 + j] * id;
+      o[2 + j] = static_cast<uint8_t>(static_cast<int>(std::roundf(v)) & 0xff);
+    }
+  }
+}
+
+// Rows 0..len-1 of cache slots 0..b-1, every KV head, expanded to float32 (b, kvh, len, hd) in
+// out, as KvCache.attendView does (the exact GGML decoders).
+void expand_rows(const DecodePlan& p, const uint8_t* cache, int64_t b, int64_t len, float* out) {
+  const int64_t nb = p.hd / qt::block_size(p.kv_type);
+  parallel_for(b * p.kvh * len, std::max<int64_t>(1, (int64_t(1) << 15) / p.hd), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bh = i / len, t = i % len;
+      dequant_blocks(p.kv_type, cache + (bh * p.maxt + t) * p.kv_row_bytes, nb, out + i * p.hd);
+    }
+  });
 }
 
 }  // namespace
@@ -54,10 +120,27 @@ void decode_layers(::slm::DecodePlan& p, float* x, int64_t b, int64_t tq, const 
     for (int64_t i = 0; i < n; ++i)
       for (int64_t g = 0; g < p.kvh; ++g) {
         const int64_t row = ((i / tq) * p.kvh + g) * p.maxt + pos[i];
-        std::memcpy(L.kcache + row * hd, k + i * kd + g * hd, sizeof(float) * hd);
-        std::memcpy(L.vcache + row * hd, v + i * kd + g * hd, sizeof(float) * hd);
+        if (p.kv_type == qt::F32) {
+          std::memcpy(L.kcache + row * p.kv_row_bytes, k + i * kd + g * hd, sizeof(float) * hd);
+          std::memcpy(L.vcache + row * p.kv_row_bytes, v + i * kd + g * hd, sizeof(float) * hd);
+        } else {
+          encode_row(p.kv_type, k + i * kd + g * hd, hd, L.kcache + row * p.kv_row_bytes);
+          encode_row(p.kv_type, v + i * kd + g * hd, hd, L.vcache + row * p.kv_row_bytes);
+        }
       }
-    attention_decode(a, q, L.kcache, L.vcache, starts, b, tq, p.h, p.kvh, hd, p.maxt, p.scale);
+    if (p.kv_type == qt::F32) {
+      attention_decode(a, q, reinterpret_cast<const float*>(L.kcache), reinterpret_cast<const float*>(L.vcache), starts, b, tq, p.h, p.kvh, hd,
+                       p.maxt, p.scale);
+    } else {
+      // F16 / Q8_0: the positions in use expanded to float32 first (KvCache.attendView's way).
+      int64_t len = 1;
+      for (int64_t s = 0; s < b; ++s) len = std::max<int64_t>(len, starts[s] + tq);
+      float* ks = p.kv.data();
+      float* vs = ks + b * p.kvh * len * hd;
+      expand_rows(p, L.kcache, b, len, ks);
+      expand_rows(p, L.vcache, b, len, vs);
+      attention_decode(a, q, ks, vs, starts, b, tq, p.h, p.kvh, hd, len, p.scale);
+    }
     qgemm(o, a, n, L.types[kDecO], L.w[kDecO], d, qd);
     add_bias_rows(o, L.bias[kDecO], ones, n, d);
     add_f32(x, o, x, n * d);

@@ -24,15 +24,18 @@ struct DecodeLayer {
   int types[kDecWeights];             // ggml type of each weight (kernels/qgemm.h)
   const uint8_t* w[kDecWeights];      // q (h·hd, d), k, v (kvh·hd, d), o (d, h·hd), gate, up (ffn, d), down (d, ffn)
   const float* bias[kDecWeights];     // each (rows) or null
-  float* kcache;                      // (slots, kvh, maxt, hd) float32
-  float* vcache;
+  uint8_t* kcache;                    // (slots, kvh, maxt) rows of hd values in the plan's kv_type
+  uint8_t* vcache;
 };
 
 struct DecodePlan {
   int64_t d, h, kvh, hd, ffn, rot, maxt, slots;
   float eps, scale;
+  int kv_type;             // ggml type of the cache rows: 0 F32, 1 F16, 8 Q8_0
+  int64_t kv_row_bytes;    // bytes of one row (hd values)
   std::vector<DecodeLayer> layers;
   std::vector<float> buf;  // activations of kDecodeMaxRows rows (decode.cpp lays them out)
+  std::vector<float> kv;   // F16 / Q8_0 caches: one layer's keys and values expanded to float32
 };
 
 }  // namespace slm

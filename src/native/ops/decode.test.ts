@@ -14,7 +14,7 @@ import { QGEMM_QUANT_ROWS } from "./qgemm.ts";
 import { DECODE_MAX_ROWS, DecodePlan, decodeBufferSize, decodeLayersWith, type DecodeSpec } from "./decode.ts";
 
 /** Two layers, d 256 (whole K-quant blocks): the first of Q8_0/Q4_0/F16/BF16/Q5_0, the second K-quants with biases and q/k norms. */
-function spec(maxT = 8, slots = 1): DecodeSpec {
+function spec(maxT = 8, slots = 1, kvType: DecodeSpec["kvType"] = "F32"): DecodeSpec {
   const r = rng(7);
   const d = 256,
     h = 4,
@@ -43,6 +43,7 @@ function spec(maxT = 8, slots = 1): DecodeSpec {
     rot: hd,
     maxT,
     slots,
+    kvType,
     eps: 1e-6,
     scale: 1 / Math.sqrt(hd),
     layers: layerTypes.map((types, l) => ({
@@ -53,10 +54,16 @@ function spec(maxT = 8, slots = 1): DecodeSpec {
       types: Int32Array.from(types, (t) => traits(t).id),
       weights: types.map((t, i) => quantize(t, randn(r, shapes[i]![0] * shapes[i]![1], 0.06))),
       biases: shapes.map(([rows], i) => (l === 1 && i < 3 ? randn(r, rows, 0.1) : null)),
-      kCache: new Float32Array(slots * kvh * maxT * hd),
-      vCache: new Float32Array(slots * kvh * maxT * hd),
+      kCache: cacheOf(kvType, slots * kvh * maxT, hd),
+      vCache: cacheOf(kvType, slots * kvh * maxT, hd),
     })),
   };
+}
+
+function cacheOf(kvType: DecodeSpec["kvType"], rows: number, hd: number): Float32Array | Uint8Array {
+  if (kvType === "F32") return new Float32Array(rows * hd);
+  const t = traits(kvType);
+  return new Uint8Array(rows * (hd / t.blockSize) * t.blockBytes);
 }
 
 /** cos, sin (maxT, hd/2) of the standard rotary angles. */
@@ -83,8 +90,8 @@ const SCHEDULE: [number, number, number[]][] = [
 ];
 
 /** x after each call of SCHEDULE (fresh caches), through a plan or through `kernels` one by one. */
-function run(via: { plan: true } | { kernels: Kernels }): Float32Array[] {
-  const s = spec(16, 2),
+function run(via: { plan: true } | { kernels: Kernels }, kvType: DecodeSpec["kvType"] = "F32"): Float32Array[] {
+  const s = spec(16, 2, kvType),
     { cos, sin } = tables(s);
   const r = rng(3);
   const plan = "plan" in via ? new DecodePlan(s) : null;
@@ -98,12 +105,13 @@ function run(via: { plan: true } | { kernels: Kernels }): Float32Array[] {
 }
 
 forEachBackend("decodeLayers", (c) => {
-  test("equals the backend's own kernels called one by one, bit for bit: 1 to 8 rows, one or two sequences", () =>
-    using(c, () => {
-      const plan = run({ plan: true }),
-        calls = run({ kernels: c.backend });
-      plan.forEach((x, i) => assert.deepEqual(x, calls[i], `x after call ${i}`));
-    }));
+  for (const kv of ["F32", "F16", "Q8_0"] as const)
+    test(`equals the backend's own kernels called one by one, bit for bit: 1 to 8 rows, one or two sequences, ${kv} cache`, () =>
+      using(c, () => {
+        const plan = run({ plan: true }, kv),
+          calls = run({ kernels: c.backend }, kv);
+        plan.forEach((x, i) => assert.deepEqual(x, calls[i], `x after call ${i}`));
+      }));
 
   // Tolerance: every product rounds its activations to 8 bits per block (natively; the reference
   // does not), 7 products a layer through two layers: x moved by at most 4% of its RMS when this

@@ -9,7 +9,7 @@
 // the same kernel calls with the same arguments in the same order, so its result is bitwise
 // what the calls made one by one give (decode.test.ts checks both backends).
 import { ShapeError } from "../../errors.ts";
-import { traitsById } from "../../formats/quant.ts";
+import { traits, traitsById } from "../../formats/quant.ts";
 import type { Kernels } from "../backend.ts";
 import { backend } from "../load.ts";
 import { checkF32 } from "./args.ts";
@@ -36,9 +36,12 @@ export interface DecodeLayerSpec {
   types: Int32Array;
   weights: readonly Uint8Array[];
   biases: readonly (Float32Array | null)[];
-  /** This layer's keys and values, float32 (slots, nKvHeads, maxT, headDim). */
-  kCache: Float32Array;
-  vCache: Float32Array;
+  /**
+   * This layer's keys and values (slots, nKvHeads, maxT) rows of headDim values: a Float32Array
+   * for an f32 cache, the encoded bytes (src/models/kv-cache.ts) for f16 / q8_0.
+   */
+  kCache: Float32Array | Uint8Array;
+  vCache: Float32Array | Uint8Array;
 }
 
 export interface DecodeSpec {
@@ -52,6 +55,8 @@ export interface DecodeSpec {
   /** Positions each layer's cache holds per sequence, and the sequences (slots) it holds. */
   maxT: number;
   slots: number;
+  /** Storage of the cache rows. */
+  kvType: "F32" | "F16" | "Q8_0";
   eps: number;
   /** Attention logit scale (1/√headDim for these models). */
   scale: number;
@@ -130,12 +135,26 @@ export function decodeLayersWith(
     k.ropeForward(kk, kk, cos, sin, positions, n, s.nKvHeads, hd, s.rot, false);
     for (let i = 0; i < n; i++)
       for (let g = 0; g < s.nKvHeads; g++) {
-        const row = ((Math.floor(i / tq) * s.nKvHeads + g) * s.maxT + positions[i]!) * hd,
+        const row = (Math.floor(i / tq) * s.nKvHeads + g) * s.maxT + positions[i]!,
           src = i * kd + g * hd;
-        L.kCache.set(kk.subarray(src, src + hd), row);
-        L.vCache.set(v.subarray(src, src + hd), row);
+        writeRow(s, L.kCache, row, kk.subarray(src, src + hd));
+        writeRow(s, L.vCache, row, v.subarray(src, src + hd));
       }
-    k.attentionDecode(a, q, L.kCache, L.vCache, starts, b, tq, s.nHeads, s.nKvHeads, hd, s.maxT, s.scale);
+    if (s.kvType === "F32") {
+      k.attentionDecode(a, q, L.kCache as Float32Array, L.vCache as Float32Array, starts, b, tq, s.nHeads, s.nKvHeads, hd, s.maxT, s.scale);
+    } else {
+      // f16 / q8_0: the positions in use expanded to float32 first, as KvCache.attendView does.
+      let len = 1;
+      for (let i = 0; i < b; i++) len = Math.max(len, starts[i]! + tq);
+      const ids = Int32Array.from({ length: b * s.nKvHeads * len }, (_, i) => Math.floor(i / len) * s.maxT + (i % len));
+      const keys = new Float32Array(ids.length * hd),
+        values = new Float32Array(ids.length * hd);
+      const id = traits(s.kvType).id,
+        rows = s.slots * s.nKvHeads * s.maxT;
+      k.qgather(keys, id, L.kCache as Uint8Array, rows, hd, ids, ids.length);
+      k.qgather(values, id, L.vCache as Uint8Array, rows, hd, ids, ids.length);
+      k.attentionDecode(a, q, keys, values, starts, b, tq, s.nHeads, s.nKvHeads, hd, len, s.scale);
+    }
     k.qgemm(o, a, n, t[3]!, w[3]!, d, qd);
     bias(o, bs[3]!, d);
     k.add(x, o, x, n * d);
@@ -147,6 +166,16 @@ export function decodeLayersWith(
     k.qgemm(o, gate, n, t[6]!, w[6]!, d, ffn);
     bias(o, bs[6]!, d);
     k.add(x, o, x, n * d);
+  }
+}
+
+/** Stores one row of headDim values at row index `row` of a cache, in the spec's storage type. */
+function writeRow(s: DecodeSpec, cache: Float32Array | Uint8Array, row: number, x: Float32Array): void {
+  if (s.kvType === "F32") (cache as Float32Array).set(x, row * s.headDim);
+  else {
+    const t = traits(s.kvType),
+      bytes = (s.headDim / t.blockSize) * t.blockBytes;
+    t.encode(x, (cache as Uint8Array).subarray(row * bytes, (row + 1) * bytes));
   }
 }
 
@@ -167,6 +196,8 @@ function checkSpec(s: DecodeSpec): void {
   ] as const)
     positive(what, v);
   if (s.nHeads % s.nKvHeads !== 0) throw new ShapeError(`decodePlan: ${s.nHeads} query heads are not a multiple of ${s.nKvHeads} KV heads`);
+  if (!["F32", "F16", "Q8_0"].includes(s.kvType)) throw new ShapeError(`decodePlan: kvType must be F32, F16 or Q8_0, got ${String(s.kvType)}`);
+  if (s.kvType === "Q8_0" && s.headDim % 32 !== 0) throw new ShapeError(`decodePlan: a Q8_0 cache needs headDim a multiple of 32, got ${s.headDim}`);
   if (!Number.isInteger(s.rot) || s.rot < 2 || s.rot % 2 !== 0 || s.rot > s.headDim)
     throw new ShapeError(`decodePlan: rot must be an even integer in [2, headDim ${s.headDim}], got ${s.rot}`);
   const qd = s.nHeads * s.headDim,
@@ -191,9 +222,19 @@ function checkSpec(s: DecodeSpec): void {
       const b = L.biases[i];
       if (b !== null) checkF32("decodePlan", `${at}.biases.${name}`, b!, rows[i]!, `(${rows[i]})`);
     });
-    const cache = `(${s.slots},${s.nKvHeads},${s.maxT},${s.headDim})`;
-    checkF32("decodePlan", `${at}.kCache`, L.kCache, s.slots * kd * s.maxT, cache);
-    checkF32("decodePlan", `${at}.vCache`, L.vCache, s.slots * kd * s.maxT, cache);
+    for (const [name, c] of [
+      ["kCache", L.kCache],
+      ["vCache", L.vCache],
+    ] as const) {
+      const rows = s.slots * s.nKvHeads * s.maxT;
+      if (s.kvType === "F32") checkF32("decodePlan", `${at}.${name}`, c as Float32Array, rows * s.headDim, `(${s.slots},${s.nKvHeads},${s.maxT},${s.headDim})`);
+      else {
+        const t = traits(s.kvType),
+          need = rows * (s.headDim / t.blockSize) * t.blockBytes;
+        if (!(c instanceof Uint8Array) || c.length < need)
+          throw new ShapeError(`decodePlan: ${at}.${name}: a ${s.kvType} cache of ${rows} rows of ${s.headDim} takes ${need} bytes, got ${c.length}`);
+      }
+    }
   });
 }
 
