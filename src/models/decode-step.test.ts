@@ -2,8 +2,8 @@
 // KV cache after each call are bitwise those of the step-by-step forward, for Llama (no
 // biases), Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms) shapes: single tokens, a
 // verification of several tokens, two slots stepping together, a prompt above 8 rows (which
-// takes the step-by-step path), over f32, f16 and q8_0 caches; where it does not apply
-// (float32 weights, an adapter) the step-by-step path runs.
+// takes the step-by-step path), over f32, f16 and q8_0 caches, with weights held quantized or as
+// plain float32 (a model trained here) or a mix; with an adapter the step-by-step path runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -22,8 +22,12 @@ const shapes: [string, Partial<ModelConfig>][] = [
   ["qwen3 (q/k norms)", { modelType: "qwen3" }],
 ];
 
-/** A random model of the type with every matrix quantized (the types alternate per layer) and random biases and norms. */
-function quantizedModel(over: Partial<ModelConfig>): { model: CausalLM; config: ModelConfig } {
+/**
+ * A random model of the type with random biases and norms and every layer matrix quantized (the
+ * types alternate), or with `keepFloat` those whose index is a multiple of keepFloat kept as plain
+ * float32 (keepFloat 1: all of them, a model as trained here).
+ */
+function quantizedModel(over: Partial<ModelConfig>, keepFloat = 0): { model: CausalLM; config: ModelConfig } {
   const config = presetConfig("nano", V, { dModel: 64, nLayers: 3, nHeads: 4, nKvHeads: 2, headDim: 16, ffnDim: 96, maxSeqLen: 32, ...over });
   const model = createModel(config, 3);
   const r = rng(11);
@@ -31,6 +35,7 @@ function quantizedModel(over: Partial<ModelConfig>): { model: CausalLM; config: 
   let i = 0;
   for (const [name, p] of model.namedParameters()) {
     if (p.ndim === 2 && name.includes("layers.")) {
+      if (keepFloat > 0 && i++ % keepFloat === 0) continue;
       const type = types[i++ % types.length]!;
       p.setQuantized(qweight(type, quantize(type as GgmlTypeName, p.data), p.shape[0]!, p.shape[1]!));
     } else if (p.ndim === 1) {
@@ -119,12 +124,29 @@ forEachBackend("one-call decode step", (c) => {
         assert.deepEqual(plan.values, step.values);
       }));
 
-  test("does not apply to float32 weights or an adapter, and those still decode", () =>
+  for (const [label, keepFloat] of [
+    ["plain float32 weights", 1],
+    ["float32 and quantized weights mixed", 3],
+  ] as const)
+    test(`${label}, q/k/v biases: logits and KV cache bitwise the step-by-step forward's, 1 to 8 rows`, () =>
+      using(c, () => {
+        const { model, config } = quantizedModel({ modelType: "qwen2", qkvBias: true }, keepFloat);
+        const steps: [number, number[], number[]][] = [
+          [1, [5, 6, 7], [0]],
+          [2, [8, 9], [3, 0]],
+          [2, [20, 21, 22, 23, 24, 25, 26, 27], [4, 1]],
+          [1, [28], [8]],
+        ];
+        const step = calls(model, steps, false, new KvCache(config, 2, 24)),
+          plan = calls(model, steps, true, new KvCache(config, 2, 24));
+        plan.logits.forEach((l, i) => assert.deepEqual(l, step.logits[i], `logits of call ${i}`));
+        assert.deepEqual(plan.keys, step.keys);
+      }));
+
+  test("an adapter attached after the plan was made turns it off, and the model still decodes", () =>
     using(c, () => {
       const { model, config } = quantizedModel({});
       const layers = (model as LlamaModel).model.layers.items;
-      const float = createModel(config, 3);
-      assert.equal(decodePlanFor(config, (float as LlamaModel).model.layers.items, new KvCache(config, 1, 16), 16), null);
       const cache = new KvCache(config, 1, 16);
       assert.notEqual(decodePlanFor(config, layers, cache, 16), null);
       const lora = attachLora(model, { r: 2 }, 4);

@@ -1,14 +1,11 @@
 // The one-call decode step of a Llama-family model (src/native/ops/decode.ts): when at most
 // DECODE_MAX_ROWS rows (sequences × tokens: a decoded token, a speculative verification, the
-// engine's live slots) go through a float32 KV cache and every projection is held in a storage
-// type (a GGUF file's Q4_0, Q8_0, F16, …), the layers run in one kernel call instead of ~15 per
-// layer from JavaScript, over a cache of any of its types (f32, f16, q8_0). The result is bitwise
-// the step-by-step forward's (decode-step.test.ts); anything else (LoRA adapters, float32
-// weights, prompts over 8 tokens) takes the step-by-step path.
-//
-// Decision: a float32-weight model (trained here, loaded from safetensors) keeps the step-by-step
-// path; its linear() products run the float GEMM, which a plan would have to reproduce bit for
-// bit, and those models are the small ones where the per-call cost matters least.
+// engine's live slots) go through the KV cache (f32, f16 or q8_0), the layers run in one kernel
+// call instead of ~15 per layer from JavaScript, whether the projections are held in a storage
+// type (a GGUF file's Q4_0, Q8_0, F16, …) or are plain float32 parameters (a model trained here,
+// loaded from safetensors), each multiplied as linear() multiplies it. The result is bitwise the
+// step-by-step forward's (decode-step.test.ts); LoRA adapters and prompts over 8 tokens take the
+// step-by-step path.
 import { DecodePlan, type DecodeLayerSpec } from "../native/ops/decode.ts";
 import { traits, type GgmlTypeName } from "../formats/quant.ts";
 import type { Linear, RMSNorm } from "../tensor/index.ts";
@@ -43,6 +40,18 @@ function linearsOf(b: DecodeBlock): Linear[] {
   return [b.attn.q, b.attn.k, b.attn.v, b.attn.o, b.mlp.gate, b.mlp.up, b.mlp.down];
 }
 
+/** A projection's weight bytes: its stored data, or its float32 values' bytes (no copy). */
+function weightBytes(x: Linear): Uint8Array {
+  const q = x.weight.quant;
+  if (q) return q.data;
+  const d = x.weight.data;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
+}
+
 function plainNorm(n: RMSNorm | null): boolean {
   return n === null || n.offset === 0;
 }
@@ -54,15 +63,15 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
   for (let l = 0; l < blocks.length; l++) {
     const b = blocks[l]!;
     const lin = linearsOf(b);
-    if (!lin.every((x) => x.weight.quant !== null)) return null;
     if (![b.attnNorm, b.mlpNorm, b.attn.qNorm, b.attn.kNorm].every(plainNorm)) return null;
     layers.push({
       attnNorm: b.attnNorm.weight.data,
       mlpNorm: b.mlpNorm.weight.data,
       qNorm: b.attn.qNorm?.weight.data ?? null,
       kNorm: b.attn.kNorm?.weight.data ?? null,
-      types: Int32Array.from(lin, (x) => traits(x.weight.quant!.type as GgmlTypeName).id),
-      weights: lin.map((x) => x.weight.quant!.data),
+      types: Int32Array.from(lin, (x) => (x.weight.quant ? traits(x.weight.quant.type as GgmlTypeName).id : 0)),
+      plain: Uint8Array.from(lin, (x) => (x.weight.quant ? 0 : 1)),
+      weights: lin.map((x) => weightBytes(x)),
       biases: lin.map((x) => x.bias?.data ?? null),
       kCache: cache.stored(l).keys,
       vCache: cache.stored(l).values,
@@ -86,8 +95,8 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
 
 /**
  * The one-call decode plan for `blocks` over `cache` (made on first use and kept with the
- * cache), or null when the step-by-step path must run: a cache that is not float32, a projection held in float32, a norm with an offset, or an adapter on any
- * projection. Checked on every call, as is that no weight was replaced since the plan was made
+ * cache), or null when the step-by-step path must run: a norm with an offset, or an adapter on
+ * any projection. Checked on every call, as is that no weight was replaced since the plan was made
  * (adapters can be attached, weights quantized, after a cache is made).
  */
 export function decodePlanFor(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCache, rot: number): DecodePlan | null {
@@ -106,6 +115,6 @@ export function decodePlanFor(c: ModelConfig, blocks: readonly DecodeBlock[], ca
 function current(plan: DecodePlan, blocks: readonly DecodeBlock[]): boolean {
   return blocks.every((b, l) => {
     const L = plan.spec.layers[l]!;
-    return linearsOf(b).every((x, i) => x.weight.quant?.data === L.weights[i] && (x.bias?.data ?? null) === L.biases[i]);
+    return linearsOf(b).every((x, i) => sameBytes(weightBytes(x), L.weights[i]!) && (x.bias?.data ?? null) === L.biases[i]);
   });
 }

@@ -69,7 +69,10 @@ DecodeLayer layer_value(Napi::Env env, const Napi::Object& s, const DecodePlan& 
   L.mlp_norm = f32_value(env, s.Get("mlpNorm"), p.d, at + "mlpNorm", false);
   L.q_norm = f32_value(env, s.Get("qNorm"), p.hd, at + "qNorm", true);
   L.k_norm = f32_value(env, s.Get("kNorm"), p.hd, at + "kNorm", true);
-  Napi::Value tv = s.Get("types"), wv = s.Get("weights"), bv = s.Get("biases");
+  Napi::Value tv = s.Get("types"), wv = s.Get("weights"), bv = s.Get("biases"), pv = s.Get("plain");
+  if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || pv.As<Napi::Uint8Array>().ElementLength() != kDecWeights)
+    throw Napi::TypeError::New(env, "decodePlan: " + at + "plain: expected a Uint8Array of 7");
+  auto plain = pv.As<Napi::Uint8Array>();
   if (!tv.IsTypedArray() || tv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || tv.As<Napi::Int32Array>().ElementLength() != kDecWeights)
     throw Napi::TypeError::New(env, "decodePlan: " + at + "types: expected an Int32Array of 7");
   if (!wv.IsArray() || wv.As<Napi::Array>().Length() != kDecWeights || !bv.IsArray() || bv.As<Napi::Array>().Length() != kDecWeights)
@@ -82,6 +85,8 @@ DecodeLayer layer_value(Napi::Env env, const Napi::Object& s, const DecodePlan& 
     if (!qt::known(t)) throw Napi::RangeError::New(env, "decodePlan: " + name + ": unsupported ggml type " + std::to_string(t));
     if (cols[i] % qt::block_size(t) != 0) throw Napi::RangeError::New(env, "decodePlan: " + name + ": " + std::to_string(cols[i]) + " columns are not a whole number of blocks");
     L.types[i] = t;
+    L.plain[i] = plain[i] != 0;
+    if (L.plain[i] && t != qt::F32) throw Napi::RangeError::New(env, "decodePlan: " + name + ": a plain weight must be F32");
     L.w[i] = bytes_value(env, ws.Get(static_cast<uint32_t>(i)), rows[i] * qt::row_bytes(t, cols[i]), name);
     L.bias[i] = f32_value(env, bs.Get(static_cast<uint32_t>(i)), rows[i], at + "biases[" + kWeightNames[i] + "]", true);
   }

@@ -24,6 +24,36 @@ void add_bias_rows(float* y, const float* bias, const float* ones, int64_t n, in
   else gemm_f32(1, n, out, 1, ones, 1, n, false, bias, out, out, false, y, out, n * out, true);
 }
 
+// ys[k] (n, rows[k]) = x (n, cols) · W_kᵀ + b_k for `count` weights of L from `first`, as the
+// forward makes them (tensor/ops.ts linears() and linear()): when several weights are all held
+// in a storage type, one qgemm_multi and the biases added after; otherwise each on its own: a
+// plain float32 weight starts its rows from the bias and accumulates the GEMM into them, a
+// stored one runs qgemm and adds the bias after.
+void project(const DecodeLayer& L, int first, int count, float* const* ys, const int64_t* rows, const float* x, int64_t n, int64_t cols,
+             const float* ones) {
+  bool fused = count > 1;
+  for (int k = 0; k < count; ++k) fused = fused && !L.plain[first + k];
+  if (fused) {
+    qgemm_multi(ys, x, n, count, L.types + first, L.w + first, rows, cols);
+    for (int k = 0; k < count; ++k) add_bias_rows(ys[k], L.bias[first + k], ones, n, rows[k]);
+    return;
+  }
+  for (int k = 0; k < count; ++k) {
+    const int i = first + k;
+    float* y = ys[k];
+    if (L.plain[i]) {
+      const float* b = L.bias[i];
+      if (b)
+        for (int64_t r = 0; r < n; ++r) std::memcpy(y + r * rows[k], b, sizeof(float) * rows[k]);
+      gemm_f32(1, n, rows[k], cols, x, cols, n * cols, false, reinterpret_cast<const float*>(L.w[i]), cols, cols * rows[k], true, y, rows[k],
+               n * rows[k], b != nullptr);
+    } else {
+      qgemm(y, x, n, L.types[i], L.w[i], rows[k], cols);
+      add_bias_rows(y, L.bias[i], ones, n, rows[k]);
+    }
+  }
+}
+
 // IEEE half bits of x, rounded to nearest even (as src/formats/half.ts f32ToF16Bits).
 uint16_t f16_bits(float x) {
   uint32_t b;
@@ -111,8 +141,7 @@ void decode_layers(::slm::DecodePlan& p, float* x, int64_t b, int64_t tq, const 
     rmsnorm_forward(h, rstd, x, L.attn_norm, n, d, p.eps);
     float* qkv[3] = {q, k, v};
     const int64_t qkv_rows[3] = {qd, kd, kd};
-    qgemm_multi(qkv, h, n, 3, L.types + kDecQ, L.w + kDecQ, qkv_rows, d);
-    for (int i = 0; i < 3; ++i) add_bias_rows(qkv[i], L.bias[kDecQ + i], ones, n, qkv_rows[i]);
+    project(L, kDecQ, 3, qkv, qkv_rows, h, n, d, ones);
     if (L.q_norm) rmsnorm_forward(q, rstd, q, L.q_norm, n * p.h, hd, p.eps);
     if (L.k_norm) rmsnorm_forward(k, rstd, k, L.k_norm, n * p.kvh, hd, p.eps);
     rope_forward(q, q, cos, sin, pos, n, p.h, hd, p.rot, false);
@@ -141,18 +170,15 @@ void decode_layers(::slm::DecodePlan& p, float* x, int64_t b, int64_t tq, const 
       expand_rows(p, L.vcache, b, len, vs);
       attention_decode(a, q, ks, vs, starts, b, tq, p.h, p.kvh, hd, len, p.scale);
     }
-    qgemm(o, a, n, L.types[kDecO], L.w[kDecO], d, qd);
-    add_bias_rows(o, L.bias[kDecO], ones, n, d);
+    project(L, kDecO, 1, &o, &d, a, n, qd, ones);
     add_f32(x, o, x, n * d);
     // MLP: h = norm(x); x += (silu(h·Wgᵀ) · h·Wuᵀ)·Wdᵀ.
     rmsnorm_forward(h, rstd, x, L.mlp_norm, n, d, p.eps);
     float* gu[2] = {gate, up};
     const int64_t gu_rows[2] = {ffn, ffn};
-    qgemm_multi(gu, h, n, 2, L.types + kDecGate, L.w + kDecGate, gu_rows, d);
-    for (int i = 0; i < 2; ++i) add_bias_rows(gu[i], L.bias[kDecGate + i], ones, n, ffn);
+    project(L, kDecGate, 2, gu, gu_rows, h, n, d, ones);
     swiglu_forward(gate, gate, up, n * ffn);
-    qgemm(o, gate, n, L.types[kDecDown], L.w[kDecDown], d, ffn);
-    add_bias_rows(o, L.bias[kDecDown], ones, n, d);
+    project(L, kDecDown, 1, &o, &d, gate, n, ffn, ones);
     add_f32(x, o, x, n * d);
   }
 }

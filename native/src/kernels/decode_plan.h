@@ -22,6 +22,7 @@ struct DecodeLayer {
   const float* q_norm;                // (hd) per-head RMSNorm of queries (Qwen3), or null
   const float* k_norm;                // (hd) of keys, or null
   int types[kDecWeights];             // ggml type of each weight (kernels/qgemm.h)
+  bool plain[kDecWeights];            // a plain float32 weight (type F32), multiplied as linear() does: GEMM onto the bias
   const uint8_t* w[kDecWeights];      // q (h·hd, d), k, v (kvh·hd, d), o (d, h·hd), gate, up (ffn, d), down (d, ffn)
   const float* bias[kDecWeights];     // each (rows) or null
   uint8_t* kcache;                    // (slots, kvh, maxt) rows of hd values in the plan's kv_type

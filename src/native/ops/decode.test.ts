@@ -13,7 +13,11 @@ import { againstReference, assertClose, forEachBackend, randn, rng, using } from
 import { QGEMM_QUANT_ROWS } from "./qgemm.ts";
 import { DECODE_MAX_ROWS, DecodePlan, decodeBufferSize, decodeLayersWith, type DecodeSpec } from "./decode.ts";
 
-/** Two layers, d 256 (whole K-quant blocks): the first of Q8_0/Q4_0/F16/BF16/Q5_0, the second K-quants with biases and q/k norms. */
+/**
+ * Three layers, d 256 (whole K-quant blocks): the first of Q8_0/Q4_0/F32 (stored)/BF16/Q5_0, the
+ * second K-quants with biases and q/k norms, the third plain float32 weights (as a model trained
+ * here holds them) with biases; the first layer's q/k/v mix F32 with the others (no fused call).
+ */
 function spec(maxT = 8, slots = 1, kvType: DecodeSpec["kvType"] = "F32"): DecodeSpec {
   const r = rng(7);
   const d = 256,
@@ -31,8 +35,9 @@ function spec(maxT = 8, slots = 1, kvType: DecodeSpec["kvType"] = "F32"): Decode
     [d, ffn],
   ];
   const layerTypes: GgmlTypeName[][] = [
-    ["Q8_0", "Q4_0", "F16", "BF16", "Q5_0", "Q8_0", "Q4_0"],
+    ["Q8_0", "Q4_0", "F32", "BF16", "Q5_0", "F16", "Q4_0"],
     ["Q4_K", "Q6_K", "Q5_K", "Q4_K", "Q6_K", "Q5_1", "Q4_K"],
+    ["F32", "F32", "F32", "F32", "F32", "F32", "F32"],
   ];
   return {
     dModel: d,
@@ -52,8 +57,9 @@ function spec(maxT = 8, slots = 1, kvType: DecodeSpec["kvType"] = "F32"): Decode
       qNorm: l === 1 ? randn(r, hd, 0.2).map((v) => v + 1) : null,
       kNorm: l === 1 ? randn(r, hd, 0.2).map((v) => v + 1) : null,
       types: Int32Array.from(types, (t) => traits(t).id),
+      plain: new Uint8Array(7).fill(l === 2 ? 1 : 0),
       weights: types.map((t, i) => quantize(t, randn(r, shapes[i]![0] * shapes[i]![1], 0.06))),
-      biases: shapes.map(([rows], i) => (l === 1 && i < 3 ? randn(r, rows, 0.1) : null)),
+      biases: shapes.map(([rows], i) => ((l === 1 && i < 3) || l === 2 ? randn(r, rows, 0.1) : null)),
       kCache: cacheOf(kvType, slots * kvh * maxT, hd),
       vCache: cacheOf(kvType, slots * kvh * maxT, hd),
     })),

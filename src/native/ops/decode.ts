@@ -34,6 +34,12 @@ export interface DecodeLayerSpec {
   kNorm: Float32Array | null;
   /** ggml type ids of q, k, v, o, gate, up, down (src/formats/quant.ts), GGUF layout data. */
   types: Int32Array;
+  /**
+   * 1 where the weight is a plain float32 parameter (type F32, its Float32Array's bytes), multiplied
+   * as linear() does (rows start from the bias, the GEMM accumulates onto them); 0 for a weight
+   * held in a storage type (F32 included), multiplied by the quantized products.
+   */
+  plain: Uint8Array;
   weights: readonly Uint8Array[];
   biases: readonly (Float32Array | null)[];
   /**
@@ -120,15 +126,58 @@ export function decodeLayersWith(
     if (n === 1) k.add(y, y, bv, out);
     else k.gemm(1, n, out, 1, ones, 1, n, false, bv, out, out, false, y, out, n * out, true);
   };
+  // The weights first.. of L through x (n, cols), as linears() / linear() make them: several
+  // stored weights in one qgemmMulti, biases after; else each alone, a plain float32 one as a GEMM
+  // accumulating onto its bias rows, a stored one by qgemm with the bias after.
+  const project = (L: DecodeLayerSpec, first: number, ys: Float32Array[], rows: number[], x: Float32Array, cols: number) => {
+    const idx = ys.map((_, j) => first + j);
+    if (ys.length > 1 && idx.every((i) => L.plain[i] === 0)) {
+      k.qgemmMulti(
+        ys,
+        x,
+        n,
+        L.types.subarray(first, first + ys.length),
+        idx.map((i) => L.weights[i]!),
+        Int32Array.from(rows),
+        cols,
+      );
+      idx.forEach((i, j) => bias(ys[j]!, L.biases[i]!, rows[j]!));
+      return;
+    }
+    idx.forEach((i, j) => {
+      const y = ys[j]!,
+        out = rows[j]!,
+        bv = L.biases[i]!;
+      if (L.plain[i]) {
+        const w = L.weights[i]!;
+        if (bv !== null) for (let r = 0; r < n; r++) y.set(bv, r * out);
+        k.gemm(
+          1,
+          n,
+          out,
+          cols,
+          x,
+          cols,
+          n * cols,
+          false,
+          new Float32Array(w.buffer, w.byteOffset, w.byteLength / 4),
+          cols,
+          cols * out,
+          true,
+          y,
+          out,
+          n * out,
+          bv !== null,
+        );
+      } else {
+        k.qgemm(y, x, n, L.types[i]!, L.weights[i]!, out, cols);
+        bias(y, bv, out);
+      }
+    });
+  };
   for (const L of s.layers) {
-    const t = L.types,
-      w = L.weights,
-      bs = L.biases;
     k.rmsnormForward(h, rstd, x, L.attnNorm, n, d, s.eps);
-    k.qgemmMulti([q, kk, v], h, n, t.subarray(0, 3), [w[0]!, w[1]!, w[2]!], Int32Array.of(qd, kd, kd), d);
-    bias(q, bs[0]!, qd);
-    bias(kk, bs[1]!, kd);
-    bias(v, bs[2]!, kd);
+    project(L, 0, [q, kk, v], [qd, kd, kd], h, d);
     if (L.qNorm) k.rmsnormForward(q, rstd, q, L.qNorm, n * s.nHeads, hd, s.eps);
     if (L.kNorm) k.rmsnormForward(kk, rstd, kk, L.kNorm, n * s.nKvHeads, hd, s.eps);
     k.ropeForward(q, q, cos, sin, positions, n, s.nHeads, hd, s.rot, false);
@@ -155,16 +204,12 @@ export function decodeLayersWith(
       k.qgather(values, id, L.vCache as Uint8Array, rows, hd, ids, ids.length);
       k.attentionDecode(a, q, keys, values, starts, b, tq, s.nHeads, s.nKvHeads, hd, len, s.scale);
     }
-    k.qgemm(o, a, n, t[3]!, w[3]!, d, qd);
-    bias(o, bs[3]!, d);
+    project(L, 3, [o], [d], a, qd);
     k.add(x, o, x, n * d);
     k.rmsnormForward(h, rstd, x, L.mlpNorm, n, d, s.eps);
-    k.qgemmMulti([gate, up], h, n, t.subarray(4, 6), [w[4]!, w[5]!], Int32Array.of(ffn, ffn), d);
-    bias(gate, bs[4]!, ffn);
-    bias(up, bs[5]!, ffn);
+    project(L, 4, [gate, up], [ffn, ffn], h, d);
     k.swigluForward(gate, gate, up, n * ffn);
-    k.qgemm(o, gate, n, t[6]!, w[6]!, d, ffn);
-    bias(o, bs[6]!, d);
+    project(L, 6, [o], [d], gate, ffn);
     k.add(x, o, x, n * d);
   }
 }
@@ -210,11 +255,19 @@ function checkSpec(s: DecodeSpec): void {
     checkF32("decodePlan", `${at}.mlpNorm`, L.mlpNorm, s.dModel, `(${s.dModel})`);
     if (L.qNorm !== null) checkF32("decodePlan", `${at}.qNorm`, L.qNorm, s.headDim, `(${s.headDim})`);
     if (L.kNorm !== null) checkF32("decodePlan", `${at}.kNorm`, L.kNorm, s.headDim, `(${s.headDim})`);
-    if (!(L.types instanceof Int32Array) || L.types.length !== 7 || L.weights.length !== 7 || L.biases.length !== 7)
-      throw new ShapeError(`decodePlan: ${at} needs 7 types, weights and biases (${DECODE_WEIGHTS.join(", ")})`);
+    if (
+      !(L.types instanceof Int32Array) ||
+      L.types.length !== 7 ||
+      !(L.plain instanceof Uint8Array) ||
+      L.plain.length !== 7 ||
+      L.weights.length !== 7 ||
+      L.biases.length !== 7
+    )
+      throw new ShapeError(`decodePlan: ${at} needs 7 types, plain flags, weights and biases (${DECODE_WEIGHTS.join(", ")})`);
     DECODE_WEIGHTS.forEach((name, i) => {
       const t = traitsById(L.types[i]!);
       if (!t) throw new ShapeError(`decodePlan: ${at}.${name}: unknown ggml type ${L.types[i]}`);
+      if (L.plain[i] && t.name !== "F32") throw new ShapeError(`decodePlan: ${at}.${name}: a plain weight must be F32, got ${t.name}`);
       if (cols[i]! % t.blockSize !== 0) throw new ShapeError(`decodePlan: ${at}.${name}: ${cols[i]} columns are not whole ${t.name} blocks`);
       const need = rows[i]! * (cols[i]! / t.blockSize) * t.blockBytes;
       if (!(L.weights[i] instanceof Uint8Array) || L.weights[i]!.length !== need)
