@@ -22,6 +22,7 @@
 import { ConfigError, FormatError } from "../errors.ts";
 import { hasQkNorm, validateConfig, type LayerType, type ModelConfig } from "../models/config.ts";
 import { llama3FreqFactors, llama3FromFreqFactors, type RopeScaling } from "../models/rope-scaling.ts";
+import { weightBuffer } from "../native/memory.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { GgufFile, gv, kvNumber, kvString, writeGguf, type GgufTensorToWrite, type GgufValue } from "./gguf.ts";
 import { tokenizerFromGguf, tokenizerToGguf } from "./gguf-tokenizer.ts";
@@ -424,16 +425,28 @@ export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufMod
       if (hf === undefined || !shapes.has(hf))
         fail(`tensor "${g}" is not part of a ${arch} model with this config`, "the file may use features we do not support");
     }
+    // The tensors kept in their stored types go into one buffer (huge pages where the addon can:
+    // src/native/memory.ts), each at a 64-byte aligned offset.
+    const kept = (hf: string, shape: number[]) => {
+      const g = hfToGgufName(hf, A)!;
+      return shape.length === 2 && f.has(g) && opts.keepTypes?.has(f.info(g).type.name) === true;
+    };
+    let keptBytes = 0;
+    for (const [hf, shape] of shapes) if (kept(hf, shape)) keptBytes += align64(f.info(hfToGgufName(hf, A)!).end - f.info(hfToGgufName(hf, A)!).begin);
+    const arena = keptBytes > 0 ? weightBuffer(keptBytes) : new Uint8Array(0);
+    let at = 0;
     for (const [hf, shape] of shapes) {
       const g = hfToGgufName(hf, A)!;
       if (!f.has(g)) fail(`tensor "${g}" is missing`);
       const info = f.info(g);
       if (info.shape.join(",") !== shape.join(","))
         fail(`tensor "${g}" has shape ${JSON.stringify(info.shape)}, the metadata implies ${JSON.stringify(shape)}`);
-      if (shape.length === 2 && opts.keepTypes?.has(info.type.name)) {
-        let bytes = f.readBytes(g);
+      if (kept(hf, shape)) {
+        const size = info.end - info.begin;
+        const bytes = f.readInto(g, arena.subarray(at, at + size));
+        at += align64(size);
         if (arch === "llama" && /(q|k)_proj\.weight$/.test(hf))
-          bytes = interleavedToHalfBytes(bytes, /q_proj/.test(hf) ? config.nHeads : config.nKvHeads, config.headDim, bytes.length / shape[0]!);
+          bytes.set(interleavedToHalfBytes(bytes, /q_proj/.test(hf) ? config.nHeads : config.nKvHeads, config.headDim, bytes.length / shape[0]!));
         stored.set(hf, { shape, type: info.type.name, bytes });
         continue;
       }
@@ -454,6 +467,10 @@ export function readLlamaGguf(path: string, opts: GgufReadOptions = {}): GgufMod
 }
 
 type Fail = (msg: string, hint?: string) => never;
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
 
 /** rope.scaling.type linear / yarn, or a llama3 rope_freqs.weight tensor; none gives undefined. */
 function readRopeScaling(f: GgufFile, kv: Map<string, GgufValue>, A: GgufArch, headDim: number, theta: number, fail: Fail): RopeScaling | undefined {

@@ -443,10 +443,16 @@ export class GgufFile {
   /** The tensor's stored bytes. */
   readBytes(name: string): Uint8Array {
     const t = this.info(name);
+    return this.readInto(name, new Uint8Array(t.end - t.begin));
+  }
+
+  /** Reads the tensor's stored bytes into dst (exactly their length) and returns dst. */
+  readInto(name: string, dst: Uint8Array): Uint8Array {
+    const t = this.info(name);
     if (this.fd < 0) fail(this.path, "file is closed");
-    const buf = new Uint8Array(t.end - t.begin);
-    readExactly(this.fd, buf, t.begin, this.path);
-    return buf;
+    if (dst.length !== t.end - t.begin) fail(this.path, `tensor "${name}" has ${t.end - t.begin} bytes, the buffer ${dst.length}`);
+    readExactly(this.fd, dst, t.begin, this.path);
+    return dst;
   }
 
   /** The tensor as float32 (dequantized), with its row-major shape. */

@@ -25,6 +25,8 @@ export interface BackendControls {
   bestIsa(): Isa;
   /** Switches instruction set; false (and no change) above bestIsa(). */
   setIsa(isa: Isa): boolean;
+  /** Native only: memory for weights read from a file, 2 MB aligned, advised for huge pages (see memory.ts). */
+  allocWeights?(bytes: number): ArrayBuffer;
 }
 
 export type Kernels = GemmKernels &
