@@ -21,6 +21,7 @@
 #include <cstdlib>
 
 #include "kernels/gemm_kernel.h"
+#include "kernels/qtypes.h"
 #include "pool.h"
 
 #if defined(SLM_ISA_AVX512) && defined(__GNUC__) && !defined(__clang__)
@@ -227,9 +228,11 @@ void matvec(bool parallel, int64_t L, int64_t K, const float* x, int64_t incx, c
 
 // ---- one matrix --------------------------------------------------------------
 
-// The blocked loops on the calling thread, with its own packed A and B.
-void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
-                 bool tB, float* C, int64_t ldc, bool accumulate) {
+// The blocked loops on the calling thread, with its own packed A and B; pack_b_block(kc, nc,
+// pc, jc, dst) packs the depth block pc.. and column block jc.. of op(B).
+template <class PackB>
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, PackB&& pack_b_block, float* C, int64_t ldc,
+                  bool accumulate) {
   // Blocks of equal size: depth <= KC, columns <= NC (whole panels), rows <= MC (whole tiles).
   int64_t kc_max = KC, nc_max = NC;
   // Few rows and a deep sum (a weight gradient, dB = A^T.dC, with M = d_model): every
@@ -268,7 +271,7 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
       const int64_t kc = K - pc < kc_blk ? K - pc : kc_blk;
       // The first depth block overwrites (C, or the scratch) unless accumulating into C.
       const bool add = pc > 0 || (accumulate && !scratch);
-      pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, bpack);
+      pack_b_block(kc, nc, pc, jc, bpack);
       for (int64_t i0 = 0; i0 < M; i0 += mc_blk) {
         const int64_t mc = M - i0 < mc_blk ? M - i0 : mc_blk;
         float* ablk = a_once ? apack + pc * m_pad + i0 * kc : apack;
@@ -284,6 +287,55 @@ void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, b
           for (int64_t j = 0; j < nc; ++j) c[j] += s[j];
         else
           for (int64_t j = 0; j < nc; ++j) c[j] = s[j];
+      }
+    }
+  }
+}
+
+void gemm_serial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool tA, const float* B, int64_t ldb,
+                 bool tB, float* C, int64_t ldc, bool accumulate) {
+  gemm_blocked(
+      M, N, K, A, lda, tA,
+      [&](int64_t kc, int64_t nc, int64_t pc, int64_t jc, float* dst) {
+        pack_b(kc, nc, 0, ceil_div(nc, NR), tB ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tB, dst);
+      },
+      C, ldc, accumulate);
+}
+
+// n half-precision values (IEEE half, or bfloat16) at s as float32, exactly.
+inline void half_row(const uint16_t* s, int64_t n, bool bf16, float* out) {
+  int64_t i = 0;
+#if defined(SLM_ISA_AVX512)
+  if (!bf16)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i))));
+  else
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i))), 16)));
+#elif defined(SLM_ISA_AVX2)
+  if (!bf16)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+#endif
+  for (; i < n; ++i) out[i] = bf16 ? qt::bf16_to_f32(s[i]) : qt::half_at(reinterpret_cast<const uint8_t*>(s + i));
+}
+
+// pack_b's transposed case for half-precision B (N,K) rows: op(B)(p,j) = b[j*ldb + p], converted
+// as packed, in the same panel layout.
+void pack_b_half_t(int64_t kc, int64_t nc, const uint16_t* b, int64_t ldb, bool bf16, float* dst) {
+  constexpr int64_t STRIP = 64;
+  float row[STRIP];
+  for (int64_t jp = 0; jp < ceil_div(nc, NR); ++jp) {
+    const int64_t j0 = jp * NR;
+    float* d = dst + j0 * kc;
+    const int n = static_cast<int>(nc - j0 < NR ? nc - j0 : NR);
+    for (int64_t p0 = 0; p0 < kc; p0 += STRIP) {
+      const int64_t pe = p0 + STRIP < kc ? p0 + STRIP : kc;
+      for (int j = 0; j < NR; ++j) {
+        if (j < n) {
+          half_row(b + (j0 + j) * ldb + p0, pe - p0, bf16, row);
+          for (int64_t p = p0; p < pe; ++p) d[p * NR + j] = row[p - p0];
+        } else {
+          for (int64_t p = p0; p < pe; ++p) d[p * NR + j] = 0.f;
+        }
       }
     }
   }
@@ -343,6 +395,15 @@ void gemm_one(bool parallel, int64_t M, int64_t N, int64_t K, const float* A, in
 }
 
 }  // namespace
+
+// C (M,N) = A (M,K) · Bᵀ with B (N,K) rows of half-precision values, serial (see gemm.h).
+void gemm_f32_halfb(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B, int64_t ldb, bool bf16, float* C,
+                    int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  gemm_blocked(
+      M, N, K, A, lda, false, [&](int64_t kc, int64_t nc, int64_t pc, int64_t jc, float* dst) { pack_b_half_t(kc, nc, B + jc * ldb + pc, ldb, bf16, dst); },
+      C, ldc, false);
+}
 
 void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K,
               const float* A, int64_t lda, int64_t strideA, bool transA,

@@ -9,3 +9,9 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K,
               const float* A, int64_t lda, int64_t strideA, bool transA,
               const float* B, int64_t ldb, int64_t strideB, bool transB,
               float* C, int64_t ldc, int64_t strideC, bool accumulate);
+// C (M,N) = A (M,K) · Bᵀ, B (N,K) rows of IEEE half (bf16 false) or bfloat16 (bf16 true) values
+// ldb apart, converted exactly to float32 as the blocked GEMM packs them (no float32 copy of B);
+// A rows lda apart, C rows ldc apart, overwritten. Serial on the calling thread (the quantized
+// prefill runs one per pool task).
+void gemm_f32_halfb(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B, int64_t ldb, bool bf16, float* C,
+                    int64_t ldc);

@@ -306,6 +306,12 @@ void prefill_panels(float* y, const float* x, int64_t m, int type, const uint8_t
   const int64_t npanels = (rows + p - 1) / p;
   parallel_tasks(npanels, [&](int64_t t) {
     const int64_t r0 = t * p, r1 = std::min(rows, r0 + p);
+    if (type == qt::F16 || type == qt::BF16) {
+      // Converted while the GEMM packs them: no float32 panel written and read back (17 MB per
+      // task for a Qwen2.5-0.5B down projection).
+      gemm_f32_halfb(m, r1 - r0, cols, x, cols, reinterpret_cast<const uint16_t*>(w + r0 * rb), cols, type == qt::BF16, y + r0, rows);
+      return;
+    }
     t_panel.resize(static_cast<size_t>(p * cols));
     float* wp = t_panel.data();
     for (int64_t r = r0; r < r1; ++r) dequant_blocks(type, w + r * rb, nblocks, wp + (r - r0) * cols);
