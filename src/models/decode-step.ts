@@ -7,7 +7,7 @@
 // step-by-step forward's (decode-step.test.ts); LoRA adapters and prompts over 8 tokens take the
 // step-by-step path.
 import { DecodePlan, type DecodeLayerSpec } from "../native/ops/decode.ts";
-import { traits, type GgmlTypeName } from "../formats/quant.ts";
+import { qtypeId } from "../native/ops/qgemm.ts";
 import type { Linear, RMSNorm } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import type { KvCache, KvDtype } from "./kv-cache.ts";
@@ -69,7 +69,7 @@ function buildPlan(c: ModelConfig, blocks: readonly DecodeBlock[], cache: KvCach
       mlpNorm: b.mlpNorm.weight.data,
       qNorm: b.attn.qNorm?.weight.data ?? null,
       kNorm: b.attn.kNorm?.weight.data ?? null,
-      types: Int32Array.from(lin, (x) => (x.weight.quant ? traits(x.weight.quant.type as GgmlTypeName).id : 0)),
+      types: Int32Array.from(lin, (x) => (x.weight.quant ? qtypeId(x.weight.quant.type) : 0)),
       plain: Uint8Array.from(lin, (x) => (x.weight.quant ? 0 : 1)),
       weights: lin.map((x) => weightBytes(x)),
       biases: lin.map((x) => x.bias?.data ?? null),

@@ -81,6 +81,12 @@ export interface DecodeKernels {
   decodeLayers(plan: unknown, x: Float32Array, b: number, tq: number, starts: Int32Array, cos: Float32Array, sin: Float32Array): void;
 }
 
+/** The kernels one decode step calls. */
+export type DecodeStepKernels = Pick<
+  Kernels,
+  "rmsnormForward" | "qgemmMulti" | "qgemm" | "gemm" | "add" | "ropeForward" | "attentionDecode" | "qgather" | "swigluForward"
+>;
+
 /** Activations of DECODE_MAX_ROWS rows, laid out as the native kernel does (decode.cpp). */
 export function decodeBufferSize(s: DecodeSpec): number {
   return DECODE_MAX_ROWS * (3 * s.dModel + 2 * s.nHeads * s.headDim + 2 * s.nKvHeads * s.headDim + 2 * s.ffnDim + s.nHeads);
@@ -91,7 +97,7 @@ export function decodeBufferSize(s: DecodeSpec): number {
  * definition the native one follows call for call. buf: decodeBufferSize(spec) floats.
  */
 export function decodeLayersWith(
-  k: Kernels,
+  k: DecodeStepKernels,
   s: DecodeSpec,
   buf: Float32Array,
   x: Float32Array,

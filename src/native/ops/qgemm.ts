@@ -200,6 +200,11 @@ export function qrows(out: Float32Array, w: QWeight, ids: Int32Array): void {
   backend().qgather(out, t.id, w.data, w.rows, w.cols, ids, n);
 }
 
+/** The ggml type id of a storage type (the kernels' typeId; 0 F32, 1 F16, 8 Q8_0, …). */
+export function qtypeId(type: QType): number {
+  return traitsOf(type).id;
+}
+
 /** Bytes of W's data (what it costs in memory). */
 export function qweightBytes(w: QWeight): number {
   return w.data.byteLength;

@@ -1,15 +1,14 @@
 // Reference decode step: the kernel calls of decodeLayersWith (ops/decode.ts) made with the
 // reference kernels, one by one. The plan is the spec with its activation buffer.
-import { decodeBufferSize, decodeLayersWith, type DecodeKernels, type DecodeSpec } from "../ops/decode.ts";
+import { decodeBufferSize, decodeLayersWith, type DecodeKernels, type DecodeSpec, type DecodeStepKernels } from "../ops/decode.ts";
 import { activationReference } from "./activation.ts";
 import { gemmReference } from "./gemm.ts";
 import { attentionReference } from "./attention.ts";
 import { normReference } from "./norm.ts";
 import { qgemmReference } from "./qgemm.ts";
 import { ropeReference } from "./rope.ts";
-import type { Kernels } from "../backend.ts";
 
-const kernels = { ...gemmReference, ...activationReference, ...attentionReference, ...normReference, ...qgemmReference, ...ropeReference } as Kernels;
+const kernels: DecodeStepKernels = { ...gemmReference, ...activationReference, ...attentionReference, ...normReference, ...qgemmReference, ...ropeReference };
 
 interface ReferencePlan {
   spec: DecodeSpec;
